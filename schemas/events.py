@@ -1,0 +1,206 @@
+"""Timing events: the envelope every producer writes and the tagged union of bodies.
+
+Versioning is additive. A new field gets a default, a new event is a new tag in
+the union, and ``SCHEMA_VERSION`` goes up, so a log written years ago still
+decodes and folds.
+
+All times are integers: milliseconds on the timing clock (UTC epoch
+milliseconds for instants, plain milliseconds for durations). No floats ever
+reach a fold, so the same log gives the same bytes on every machine.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+
+SCHEMA_VERSION = 1
+
+Slug = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a subject-safe token")]
+CarNumber = Annotated[
+    str,
+    Meta(pattern=r"^[A-Za-z0-9]{1,8}$", description='race number as printed on the car: "7", "007", "12X"'),
+]
+Millis = Annotated[int, Meta(ge=0, description="milliseconds")]
+PositiveMillis = Annotated[int, Meta(gt=0, description="milliseconds, greater than zero")]
+Instant = Annotated[int, Meta(ge=0, description="timing-clock instant, UTC epoch milliseconds")]
+LapNumber = Annotated[int, Meta(ge=1)]
+NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
+    """Which session an event belongs to; its three tokens form the NATS subject."""
+
+    championship: Slug
+    event: Slug
+    session: Slug
+
+    @property
+    def key(self) -> str:
+        """The session's key in subjects and KV buckets: ``championship.event.session``."""
+        return f"{self.championship}.{self.event}.{self.session}"
+
+    @classmethod
+    def parse(cls, key: str) -> SessionRef:
+        """Parse ``championship.event.session``; raises ``msgspec.ValidationError``."""
+        parts = key.split(".")
+        if len(parts) != 3:
+            raise msgspec.ValidationError(f"session key {key!r} must be championship.event.session")
+        return msgspec.convert(dict(zip(("championship", "event", "session"), parts, strict=True)), cls)
+
+
+class SessionKind(enum.StrEnum):
+    PRACTICE = "practice"
+    QUALIFYING = "qualifying"
+    RACE = "race"
+
+
+class DriverCategory(enum.StrEnum):
+    PLATINUM = "platinum"
+    GOLD = "gold"
+    SILVER = "silver"
+    BRONZE = "bronze"
+    UNRATED = "unrated"
+
+
+class Flag(enum.StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    FULL_COURSE_YELLOW = "full_course_yellow"
+    SAFETY_CAR = "safety_car"
+    RED = "red"
+    CHEQUERED = "chequered"
+    UNKNOWN = "unknown"
+
+
+class Driver(Struct, frozen=True, forbid_unknown_fields=True):
+    name: NonEmpty
+    category: DriverCategory = DriverCategory.UNRATED
+    nationality: str | None = None
+
+
+class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):
+    """A time-certain session sets ``time_ms``, a lap-count race sets ``laps``."""
+
+    time_ms: PositiveMillis | None = None
+    laps: Annotated[int, Meta(gt=0)] | None = None
+
+
+class Body(Struct, frozen=True, tag_field="type", forbid_unknown_fields=True):
+    """Base of every event body; the tag is the event's name on the wire."""
+
+
+class CarBody(Body, frozen=True):
+    """An event about one car, identified by its race number."""
+
+    number: CarNumber
+
+
+class SessionOpened(Body, frozen=True, tag="session_opened"):
+    name: NonEmpty
+    kind: SessionKind
+    scheduled_start: Annotated[str, Meta(description="ISO 8601 local time with offset")]
+    time_zone: Annotated[str, Meta(description="IANA zone of the circuit, e.g. Europe/Brussels")]
+    length: SessionLength
+    track: str | None = None
+    track_length_m: Annotated[int, Meta(gt=0)] | None = None
+
+
+class EntryRegistered(CarBody, frozen=True, tag="entry_registered"):
+    class_name: NonEmpty
+    team: NonEmpty
+    car: NonEmpty
+    manufacturer: NonEmpty
+    crew: Annotated[list[Driver], Meta(min_length=1, max_length=4)]
+
+
+class SessionStarted(Body, frozen=True, tag="session_started"):
+    """The green flag: the session clock starts at the envelope's ``at``."""
+
+
+class LineCrossing(CarBody, frozen=True, tag="line_crossing"):
+    """A passing at a timing line; the crossing time is the envelope's ``at``."""
+
+    line: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$", description="SF, S1, S2, PIT_IN, PIT_OUT, ...")]
+
+
+class LapCompleted(CarBody, frozen=True, tag="lap_completed"):
+    """A lap ended at the start/finish line; the crossing time is the envelope's ``at``."""
+
+    lap: LapNumber
+    lap_time_ms: PositiveMillis
+    driver: str | None = None
+    sectors_ms: list[PositiveMillis] = []
+    in_pit: bool = False
+
+
+class PitIn(CarBody, frozen=True, tag="pit_in"):
+    pass
+
+
+class PitOut(CarBody, frozen=True, tag="pit_out"):
+    pass
+
+
+class DriverChanged(CarBody, frozen=True, tag="driver_changed"):
+    driver: NonEmpty
+
+
+class FlagChanged(Body, frozen=True, tag="flag_changed"):
+    flag: Flag
+    sector: Annotated[int, Meta(ge=1)] | None = None
+
+
+class CarRetired(CarBody, frozen=True, tag="car_retired"):
+    reason: str = ""
+
+
+class SessionFinished(Body, frozen=True, tag="session_finished"):
+    """The chequered flag is shown: the leader has just taken it, the rest finish at their next crossing."""
+
+
+EventBody = (
+    SessionOpened
+    | EntryRegistered
+    | SessionStarted
+    | LineCrossing
+    | LapCompleted
+    | PitIn
+    | PitOut
+    | DriverChanged
+    | FlagChanged
+    | CarRetired
+    | SessionFinished
+)
+
+
+class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The envelope. ``(producer, id)`` is unique: it is the de-duplication key."""
+
+    id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description="unique per producer")]
+    session: SessionRef
+    producer: Slug
+    at: Instant
+    v: Annotated[int, Meta(ge=1)] = SCHEMA_VERSION
+    body: EventBody
+
+    @property
+    def msg_id(self) -> str:
+        """The ``Nats-Msg-Id`` the stream de-duplicates on."""
+        return f"{self.producer}:{self.id}"
+
+
+_decoder = msgspec.json.Decoder(Event)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_event(data: bytes | str) -> Event:
+    """Decode one event; raises ``msgspec.DecodeError``/``ValidationError`` with a readable path."""
+    return _decoder.decode(data)
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)

@@ -1,0 +1,1 @@
+"""Connection, stream/KV topology and the embedded nats-server."""

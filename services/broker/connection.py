@@ -1,0 +1,19 @@
+"""Connecting to NATS: the URL comes from ``--nats``, ``NATS_URL``, or the embedded broker."""
+
+from __future__ import annotations
+
+import os
+
+import nats
+from nats.aio.client import Client
+
+NATS_URL_ENV = "NATS_URL"
+
+
+def configured_url(explicit: str | None = None) -> str | None:
+    """The NATS URL the user asked for, or None to mean 'start the embedded broker'."""
+    return explicit or os.environ.get(NATS_URL_ENV) or None
+
+
+async def connect(url: str, name: str) -> Client:
+    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)

@@ -1,0 +1,96 @@
+"""Reading the log fast and in order: a raw nats-py ordered consumer, drained in batches.
+
+Catch-up, rebuild and the projectors' live path all read through here. An
+ordered consumer is gap-free (the client resets it on a gap) and about ten
+times faster than a FastStream subscriber; draining whatever has arrived as one
+batch lets a projector coalesce its read-model writes when it is behind and
+answer within a millisecond when it is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+
+@dataclass(slots=True, frozen=True)
+class StoredMsg:
+    seq: int
+    subject: str
+    data: bytes
+    pending: int
+    """Messages of the filter still after this one when it was delivered."""
+
+
+class StreamTail:
+    """An ordered consumer on ``subject`` from ``start_seq``; an async context manager."""
+
+    def __init__(self, js: JetStreamContext, subject: str, start_seq: int = 1) -> None:
+        self._js = js
+        self._subject = subject
+        self._start_seq = max(1, start_seq)
+        self._buffer: list[StoredMsg] = []
+        self._arrived = asyncio.Event()
+        self._sub: object | None = None
+        self.backlog_at_open = False
+
+    async def _on_msg(self, msg: Msg) -> None:
+        meta = msg.metadata
+        self._buffer.append(StoredMsg(meta.sequence.stream, msg.subject, msg.data, meta.num_pending))
+        self._arrived.set()
+
+    async def __aenter__(self) -> StreamTail:
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=self._start_seq,
+        )
+        sub = await self._js.subscribe(
+            self._subject,
+            cb=self._on_msg,
+            ordered_consumer=True,
+            config=config,
+            idle_heartbeat=2.0,
+            pending_msgs_limit=-1,
+            pending_bytes_limit=-1,
+        )
+        self._sub = sub
+        info = await sub.consumer_info()
+        delivered = info.delivered.consumer_seq if info.delivered is not None else 0
+        self.backlog_at_open = bool(info.num_pending) or bool(delivered)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()  # type: ignore[attr-defined]
+
+    async def next_batch(self, max_size: int = 5000, timeout: float | None = None) -> list[StoredMsg]:
+        """Whatever has arrived (at least one message), up to ``max_size``; [] on timeout."""
+        if not self._buffer:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except TimeoutError:
+                return []
+        batch = self._buffer[:max_size]
+        del self._buffer[:max_size]
+        return batch
+
+    async def to_head(self, max_size: int = 5000) -> AsyncIterator[list[StoredMsg]]:
+        """Batches until the filter's last message at the time of opening has been read."""
+        if not self.backlog_at_open:
+            return
+        while True:
+            batch = await self.next_batch(max_size, timeout=30.0)
+            if not batch:
+                raise TimeoutError(f"no message from {self._subject} for 30s while catching up")
+            yield batch
+            if batch[-1].pending == 0:
+                return

@@ -1,0 +1,115 @@
+"""The one place that declares chequered's streams and KV buckets.
+
+Subjects are part of the contract (:mod:`schemas.subjects`). Set-up is
+idempotent and never silently rewrites a running stream: a stream whose
+configuration differs from ours is reported as a conflict, and only
+``ensure_topology(..., update=True)`` (``chequered setup --update``) changes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from schemas.subjects import DLQ_PREFIX, EVENTS_PREFIX, REJECTS_PREFIX
+
+EVENTS_STREAM = "CHEQUERED_EVENTS"
+REJECTS_STREAM = "CHEQUERED_REJECTS"
+DUPLICATE_WINDOW_S = 2 * 60 * 60
+"""Server-side de-duplication window: two hours covers any producer retry. Ingest
+also remembers every accepted id of a session for the session's whole life."""
+
+CLASSIFICATION_BUCKET = "chequered_classification"
+
+
+class TopologyConflict(RuntimeError):
+    """A stream exists with a configuration that differs from the one chequered needs."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    replicas: int = 1
+
+    def streams(self) -> list[StreamConfig]:
+        return [
+            StreamConfig(
+                name=EVENTS_STREAM,
+                description="chequered timing events: the log and source of truth",
+                subjects=[f"{EVENTS_PREFIX}.>"],
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_S,
+                num_replicas=self.replicas,
+                deny_delete=True,
+                deny_purge=True,
+            ),
+            StreamConfig(
+                name=REJECTS_STREAM,
+                description="chequered rejected input and projector dead letters, with reasons",
+                subjects=[f"{REJECTS_PREFIX}.>", f"{DLQ_PREFIX}.>"],
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_S,
+                num_replicas=self.replicas,
+            ),
+        ]
+
+    def buckets(self) -> list[KeyValueConfig]:
+        return [
+            KeyValueConfig(
+                bucket=CLASSIFICATION_BUCKET,
+                description="live classification per session",
+                history=1,
+                storage=StorageType.FILE,
+                replicas=self.replicas,
+            )
+        ]
+
+
+_COMPARED = ("subjects", "storage", "duplicate_window", "num_replicas", "retention", "deny_delete", "deny_purge")
+
+
+def _differences(wanted: StreamConfig, actual: StreamConfig) -> list[str]:
+    diffs = []
+    for field in _COMPARED:
+        want, have = getattr(wanted, field), getattr(actual, field)
+        if field == "retention" and want is None:
+            continue
+        if field == "subjects":
+            want, have = sorted(want or []), sorted(have or [])
+        if field == "duplicate_window":
+            want, have = float(want or 0), float(have or 0)
+        if want != have:
+            diffs.append(f"{field}: running {have!r}, wanted {want!r}")
+    return diffs
+
+
+async def ensure_topology(js: JetStreamContext, topology: Topology | None = None, *, update: bool = False) -> None:
+    """Create what is missing; refuse (or, with ``update``, apply) configuration drift."""
+    topology = topology or Topology()
+    for wanted in topology.streams():
+        assert wanted.name is not None
+        try:
+            info = await js.stream_info(wanted.name)
+        except NotFoundError:
+            await js.add_stream(wanted)
+            continue
+        diffs = _differences(wanted, info.config)
+        if diffs and not update:
+            raise TopologyConflict(
+                f"stream {wanted.name} differs from chequered's configuration ({'; '.join(diffs)}); "
+                "run 'chequered setup --update' to change it on purpose"
+            )
+        if diffs:
+            await js.update_stream(wanted)
+    for bucket in topology.buckets():
+        await ensure_bucket(js, bucket)
+
+
+async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    try:
+        return await js.key_value(config.bucket)
+    except BucketNotFoundError:
+        return await js.create_key_value(config)

@@ -1,0 +1,1 @@
+"""Classification: the fold (core) and the projector (shell)."""

@@ -1,0 +1,238 @@
+"""``chequered``: the command line. Thin: every command delegates to a room of ``services``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+from rich.console import Console
+from rich.live import Live
+
+from schemas.events import SessionRef
+from schemas.results import Classification, decode_classification
+from services.broker.connection import connect
+from services.broker.topology import CLASSIFICATION_BUCKET, Topology, TopologyConflict, ensure_topology
+from services.classification.projector import ClassificationProjector
+from services.classification.tower import render_tower
+from services.ingest.service import IngestService
+from services.ops.replay import replay, retarget
+from services.runtime import DEFAULT_HOME, Service, broker_url, run_until_signal
+from services.simulator.race import RaceSpec, read_log, simulate, write_log
+
+SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "sample-race.jsonl.gz"
+console = Console()
+
+
+def _nats_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nats", metavar="URL", help="use this NATS server or cluster (default: $NATS_URL, else embedded)")
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="data directory of the embedded broker")
+
+
+def _speed(args: argparse.Namespace) -> float | None:
+    return None if args.max else float(args.speed)
+
+
+async def _watch_tower(url: str, session: SessionRef, until_finished: bool) -> Classification | None:
+    """Show the session's classification from KV as it changes; return the last one seen."""
+    nc = await connect(url, "chequered-tower")
+    last: Classification | None = None
+    try:
+        kv = await nc.jetstream().key_value(CLASSIFICATION_BUCKET)
+        watcher = await kv.watch(session.key)
+        with Live(console=console, refresh_per_second=8, vertical_overflow="visible") as live:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=1.0)
+                except TimeoutError:
+                    continue
+                if entry is None or not entry.value:
+                    continue
+                last = decode_classification(entry.value)
+                live.update(render_tower(last, limit=console.height - 6 if console.height > 12 else None))
+                if until_finished and last.phase.value == "finished":
+                    return last
+    finally:
+        await nc.close()
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    events = list(read_log(args.log))
+    session = events[0].session
+    with tempfile.TemporaryDirectory(prefix="chequered-demo-") as store, broker_url(args.nats, Path(store), console) as url:
+        ingest, projector = IngestService(url), ClassificationProjector(url)
+        await ingest.start()
+        await projector.start()
+        nc = await connect(url, "chequered-demo")
+        try:
+            console.print(
+                f"[bold]chequered demo[/bold]: {len(events):,} events of {session.key} "
+                f"at {args.speed}x through ingest → JetStream → projector → KV"
+            )
+            watch = asyncio.create_task(_watch_tower(url, session, until_finished=True))
+            report = await replay(nc, events, speed=_speed(args), console=None)
+            final = await asyncio.wait_for(watch, timeout=30)
+        finally:
+            await nc.close()
+            await projector.stop()
+            await ingest.stop()
+    if final is not None:
+        console.print(render_tower(final))
+    console.print(
+        f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected, "
+        f"{projector.dead_letters} dead letters"
+    )
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    with broker_url(args.nats, args.home / "nats", console, port=args.port) as url:
+        services: list[Service] = []
+        if args.role in ("all", "ingest"):
+            services.append(IngestService(url))
+        if args.role in ("all", "classification"):
+            services.append(ClassificationProjector(url))
+        console.print(f"serving {args.role} on {url}; Ctrl-C to stop")
+        await run_until_signal(services)
+    return 0
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    events = list(retarget(read_log(args.log), SessionRef.parse(args.session) if args.session else None))
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-replay")
+        try:
+            report = await replay(nc, events, speed=_speed(args), console=console)
+        finally:
+            await nc.close()
+    console.print(
+        f"{report.accepted:,} accepted, {report.duplicates:,} duplicates, {report.rejected:,} rejected, "
+        f"{report.skipped:,} already stored, in {report.seconds:.1f}s"
+    )
+    return 1 if report.rejected else 0
+
+
+async def _tower(args: argparse.Namespace) -> int:
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        await _watch_tower(url, SessionRef.parse(args.session), until_finished=False)
+    return 0
+
+
+async def _rejects(args: argparse.Namespace) -> int:
+    from services.ops.rejects import list_rejects  # noqa: PLC0415 - only this command needs it
+
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-rejects")
+        try:
+            await list_rejects(nc.jetstream(), console, session=args.session, limit=args.limit)
+        finally:
+            await nc.close()
+    return 0
+
+
+async def _setup(args: argparse.Namespace) -> int:
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-setup")
+        try:
+            await ensure_topology(nc.jetstream(), Topology(replicas=args.replicas), update=args.update)
+        finally:
+            await nc.close()
+    console.print("[green]streams and buckets are in place[/green]")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    spec = RaceSpec(seed=args.seed, cars=args.cars, duration_ms=int(args.hours * 3600_000), laps=args.laps)
+    events = simulate(spec)
+    write_log(events, args.out)
+    console.print(f"wrote {len(events):,} events of a {args.cars}-car race (seed {args.seed}) to {args.out}")
+    return 0
+
+
+def _schemas(_: argparse.Namespace) -> int:
+    from schemas.jsonschema import write  # noqa: PLC0415
+
+    for path in write():
+        console.print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="embedded NATS, ingest, projector, and a sample race classified live")
+    demo.add_argument("--log", type=Path, default=SAMPLE_LOG, help="race log to replay (default: the shipped sample)")
+    demo.add_argument("--speed", type=float, default=60.0, help="times the recorded pace (default 60)")
+    demo.add_argument("--max", action="store_true", help="as fast as possible")
+    demo.add_argument("--nats", metavar="URL", help="use this NATS server instead of the embedded one")
+    demo.set_defaults(run=_demo)
+
+    serve = sub.add_parser("serve", help="run services until Ctrl-C")
+    serve.add_argument("role", choices=("all", "ingest", "classification"), nargs="?", default="all")
+    serve.add_argument("--port", type=int, default=4222, help="port of the embedded broker")
+    _nats_args(serve)
+    serve.set_defaults(run=_serve)
+
+    rep = sub.add_parser("replay", help="publish a race log through ingest")
+    rep.add_argument("log", type=Path)
+    rep.add_argument("--session", help="replay into this session key (championship.event.session)")
+    rep.add_argument("--speed", type=float, default=1.0, help="times the recorded pace (default 1)")
+    rep.add_argument("--max", action="store_true", help="as fast as possible")
+    _nats_args(rep)
+    rep.set_defaults(run=_replay)
+
+    tower = sub.add_parser("tower", help="watch a session's live classification")
+    tower.add_argument("session", help="championship.event.session")
+    _nats_args(tower)
+    tower.set_defaults(run=_tower)
+
+    rejects = sub.add_parser("rejects", help="list rejected input and dead letters with their reasons")
+    rejects.add_argument("--session", help="only this session key")
+    rejects.add_argument("--limit", type=int, default=50)
+    _nats_args(rejects)
+    rejects.set_defaults(run=_rejects)
+
+    setup = sub.add_parser("setup", help="create streams and buckets (idempotent)")
+    setup.add_argument("--update", action="store_true", help="apply configuration changes to existing streams")
+    setup.add_argument("--replicas", type=int, default=1)
+    _nats_args(setup)
+    setup.set_defaults(run=_setup)
+
+    sim = sub.add_parser("simulate", help="generate a deterministic multi-class race log")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--cars", type=int, default=45)
+    sim.add_argument("--hours", type=float, default=3.0)
+    sim.add_argument("--laps", type=int, default=None, help="a lap-count race instead of a time-certain one")
+    sim.add_argument("--out", type=Path, required=True, help="output .jsonl or .jsonl.gz")
+    sim.set_defaults(run=_simulate)
+
+    schemas = sub.add_parser("schemas", help="regenerate the JSON Schema files in schemas/json")
+    schemas.set_defaults(run=_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+        if asyncio.iscoroutine(result):
+            with contextlib.suppress(KeyboardInterrupt):
+                return int(asyncio.run(result))
+            return 130
+        return int(result)
+    except TopologyConflict as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    except (msgspec.ValidationError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Ingest: validation rules (core), the request/reply service and the producer client."""

@@ -1,0 +1,1 @@
+"""Operations: replay, record, rebuild, verify, time travel."""

@@ -1,0 +1,42 @@
+"""``chequered rejects``: what ingest refused and what projectors dead-lettered, with reasons."""
+
+from __future__ import annotations
+
+import msgspec
+from nats.js import JetStreamContext
+from rich.console import Console
+from rich.table import Table
+
+from schemas.ingest import DeadLetter, RejectedEvent
+from schemas.subjects import DLQ_PREFIX, REJECTS_PREFIX
+from services.broker.reader import StreamTail
+
+_rejected = msgspec.json.Decoder(RejectedEvent)
+_dead = msgspec.json.Decoder(DeadLetter)
+
+
+async def read_rejects(js: JetStreamContext, session: str | None = None) -> list[tuple[int, RejectedEvent | DeadLetter]]:
+    """Every rejection (of one session, or all) and every dead letter, oldest first, with its sequence."""
+    found: list[tuple[int, RejectedEvent | DeadLetter]] = []
+    subjects = [f"{REJECTS_PREFIX}.{session}" if session else f"{REJECTS_PREFIX}.>", f"{DLQ_PREFIX}.>"]
+    for subject in subjects:
+        async with StreamTail(js, subject) as tail:
+            async for batch in tail.to_head():
+                for stored in batch:
+                    decoder = _dead if stored.subject.startswith(DLQ_PREFIX) else _rejected
+                    found.append((stored.seq, decoder.decode(stored.data)))
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+async def list_rejects(js: JetStreamContext, console: Console, *, session: str | None, limit: int) -> None:
+    found = await read_rejects(js, session)
+    table = Table(title=f"rejections and dead letters ({len(found)}, newest {min(limit, len(found))} shown)")
+    for column in ("seq", "where", "what", "reason"):
+        table.add_column(column, overflow="fold")
+    for seq, item in found[-limit:]:
+        if isinstance(item, RejectedEvent):
+            table.add_row(str(seq), item.subject, f"{item.code.value} {item.producer or ''}:{item.event_id or '?'}", item.reason)
+        else:
+            table.add_row(str(seq), f"dlq {item.projection}", f"event seq {item.seq}", item.reason)
+    console.print(table)

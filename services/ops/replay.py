@@ -1,0 +1,137 @@
+"""Replay a race log into a session, through ingest, at any pace.
+
+The pacing is pure (:func:`schedule`); the shell sleeps and sends. Every event
+keeps its id, so replaying a log twice stores it once; events the stream
+already holds for the session are skipped up front, so a replay stopped with
+Ctrl-C continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import msgspec
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schemas.events import Event, SessionRef, decode_event
+from schemas.ingest import Rejected
+from schemas.subjects import events_subject
+from services.broker.reader import StreamTail
+from services.classification.tower import format_clock
+from services.ingest.client import Producer
+
+
+AS_FAST_CHUNK = 1000
+
+
+def retarget(events: Iterable[Event], session: SessionRef | None) -> Iterator[Event]:
+    """The same events in another session (a new name for a replayed log)."""
+    for event in events:
+        yield event if session is None else msgspec.structs.replace(event, session=session)
+
+
+def schedule(events: Sequence[Event], speed: float | None) -> Iterator[tuple[float, list[Event]]]:
+    """Groups of events sharing an instant, each with its offset in seconds from the first.
+
+    ``speed`` 1 is the recorded pace, 10 ten times faster, None as fast as possible
+    (chunks of ``AS_FAST_CHUNK``, all at offset 0).
+    """
+    if not events:
+        return
+    if speed is None:
+        for start in range(0, len(events), AS_FAST_CHUNK):
+            yield 0.0, list(events[start : start + AS_FAST_CHUNK])
+        return
+    origin = events[0].at
+    group: list[Event] = []
+    for event in events:
+        if group and event.at != group[0].at:
+            yield (group[0].at - origin) / 1000 / speed, group
+            group = []
+        group.append(event)
+    yield (group[0].at - origin) / 1000 / speed, group
+
+
+async def stored_ids(js: JetStreamContext, session: SessionRef) -> set[str]:
+    """``producer:id`` of every event the stream holds for the session."""
+    ids: set[str] = set()
+    async with StreamTail(js, events_subject(session)) as tail:
+        async for batch in tail.to_head():
+            ids.update(decode_event(stored.data).msg_id for stored in batch)
+    return ids
+
+
+@dataclass
+class ReplayReport:
+    sent: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+async def replay(
+    nc: Client,
+    events: Sequence[Event],
+    *,
+    speed: float | None,
+    console: Console | None = None,
+    window: int = 256,
+) -> ReplayReport:
+    """Send the events through ingest at ``speed``; shows a progress bar when given a console."""
+    report = ReplayReport()
+    if not events:
+        return report
+    held = await stored_ids(nc.jetstream(), events[0].session)
+    pending = [event for event in events if event.msg_id not in held]
+    report.skipped = len(events) - len(pending)
+    producer = Producer(nc, window=window)
+    started = time.monotonic()
+    origin = events[0].at
+
+    progress = Progress(
+        TextColumn("[bold]replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("session clock {task.fields[clock]}"),
+        TextColumn("{task.fields[rate]} ev/s"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=console is None,
+        transient=False,
+    )
+
+    def on_reply(event: Event, reply: object) -> None:
+        report.sent += 1
+        if isinstance(reply, Rejected):
+            report.rejected += 1
+            if console is not None:
+                console.print(f"[red]rejected[/red] {event.msg_id}: {reply.reason}")
+        elif getattr(reply, "duplicate", False):
+            report.duplicates += 1
+        else:
+            report.accepted += 1
+
+    with progress:
+        task = progress.add_task("replay", total=len(events), completed=report.skipped, clock="0:00:00", rate="-")
+        for offset, group in schedule(pending, speed):
+            delay = offset - (time.monotonic() - started)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await producer.send_all(group, on_reply)
+            elapsed = time.monotonic() - started
+            progress.update(
+                task,
+                completed=report.skipped + report.sent,
+                clock=format_clock(group[-1].at - origin),
+                rate=f"{report.sent / elapsed:,.0f}" if elapsed > 0 else "-",
+            )
+    report.seconds = time.monotonic() - started
+    return report

@@ -1,0 +1,65 @@
+"""Small hand-made sessions for tests: a readable way to write events."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+
+from schemas.events import (
+    Body,
+    Driver,
+    EntryRegistered,
+    LapCompleted,
+    Event,
+    SessionKind,
+    SessionLength,
+    SessionOpened,
+    SessionRef,
+)
+
+T0 = 1_776_603_600_000  # 2026-04-19T13:00:00Z
+
+
+@dataclass
+class SessionWriter:
+    """Builds events of one session with increasing ids; ``at`` is ms after ``T0``."""
+
+    session: SessionRef = field(default_factory=lambda: SessionRef(f"t{uuid.uuid4().hex[:10]}", "event", "race"))
+    producer: str = "tests"
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def event(self, body: Body, at: int = 0, id: str | None = None) -> Event:
+        return Event(
+            id=id or f"e{next(self._ids):06d}",
+            session=self.session,
+            producer=self.producer,
+            at=T0 + at,
+            body=body,  # type: ignore[arg-type]
+        )
+
+    def opened(self, kind: SessionKind = SessionKind.RACE, time_ms: int = 3_600_000) -> Event:
+        return self.event(
+            SessionOpened(
+                name="Test race",
+                kind=kind,
+                scheduled_start="2026-04-19T15:00:00+02:00",
+                time_zone="Europe/Rome",
+                length=SessionLength(time_ms=time_ms),
+            )
+        )
+
+    def lap(self, number: str, lap: int, at: int, lap_time_ms: int = 100_000, **kwargs: object) -> Event:
+        return self.event(LapCompleted(number=number, lap=lap, lap_time_ms=lap_time_ms, **kwargs), at)  # type: ignore[arg-type]
+
+    def entry(self, number: str, class_name: str = "Pro", driver: str = "A. Driver") -> Event:
+        return self.event(
+            EntryRegistered(
+                number=number,
+                class_name=class_name,
+                team=f"Team {number}",
+                car="GT3",
+                manufacturer="Maker",
+                crew=[Driver(driver), Driver(f"{driver} II")],
+            )
+        )

@@ -1,0 +1,30 @@
+"""Helpers for tests against a running stack."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError
+
+from schemas.results import Classification, decode_classification
+from services.broker.topology import CLASSIFICATION_BUCKET
+
+
+async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: float = 30.0) -> Classification:
+    """The KV value of ``key`` once it reflects ``last_seq``; fails after ``timeout``."""
+    kv = await nc.jetstream().key_value(CLASSIFICATION_BUCKET)
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError:
+            entry = None
+        if entry is not None and entry.value:
+            seen = decode_classification(entry.value)
+            if seen.last_seq >= last_seq:
+                return seen
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"classification {key} did not reach seq {last_seq}; last seen {seen and seen.last_seq}")

@@ -1,0 +1,134 @@
+"""Ingest against a real nats-server: acknowledgements, de-duplication, rejections, order."""
+
+from __future__ import annotations
+
+import pytest
+from nats.aio.client import Client
+from nats.js.api import StreamConfig
+
+from schemas.events import Event, encode_event, decode_event
+from schemas.ingest import Accepted, Rejected, RejectCode, RejectedEvent
+from schemas.subjects import ingest_subject
+from services.broker.reader import StreamTail
+from services.broker.topology import EVENTS_STREAM, Topology, TopologyConflict, ensure_topology
+from services.ingest.client import Producer
+from services.ingest.service import IngestService
+from services.ops.rejects import read_rejects
+from tests.factory import SessionWriter
+
+
+@pytest.fixture
+async def ingest(nats_url: str):  # type: ignore[no-untyped-def]
+    service = IngestService(nats_url)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+async def stored(nc: Client, subject: str = "chequered.events.>") -> list[tuple[int, Event]]:
+    out = []
+    async with StreamTail(nc.jetstream(), subject) as tail:
+        async for batch in tail.to_head():
+            out += [(m.seq, decode_event(m.data)) for m in batch]
+    return out
+
+
+async def test_accepted_with_sequence_and_duplicate_answered_with_the_original(nc: Client, ingest: IngestService) -> None:
+    w = SessionWriter()
+    producer = Producer(nc)
+    first = await producer.send(w.opened())
+    assert isinstance(first, Accepted) and not first.duplicate
+    entry = w.entry("7")
+    second = await producer.send(entry)
+    again = await producer.send(entry)
+    assert again == Accepted(seq=second.seq, duplicate=True)  # type: ignore[union-attr]
+    assert [seq for seq, _ in await stored(nc, f"chequered.events.{w.session.key}")] == [first.seq, second.seq]
+
+
+async def test_restarted_ingest_still_knows_what_it_stored(nats_url: str, nc: Client) -> None:
+    w = SessionWriter()
+    events = [w.opened(), w.entry("7"), w.lap("7", 1, 100_000), w.lap("7", 2, 200_000)]
+    service = IngestService(nats_url)
+    await service.start()
+    replies = await Producer(nc).send_all(events)
+    await service.stop()
+    restarted = IngestService(nats_url)
+    await restarted.start()
+    try:
+        producer = Producer(nc)
+        assert await producer.send(events[2]) == Accepted(seq=replies[2].seq, duplicate=True)  # type: ignore[union-attr]
+        late = await producer.send(w.lap("7", 2, 210_000))
+        assert isinstance(late, Rejected) and late.code is RejectCode.LAP_OUT_OF_ORDER
+    finally:
+        await restarted.stop()
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "words"),
+    [
+        (lambda w: w.lap("99", 1, 100_000), RejectCode.UNKNOWN_CAR, "car #99 is not registered"),
+        (lambda w: w.lap("7", 1, 100_000), RejectCode.LAP_OUT_OF_ORDER, "lap 1 of car #7 does not follow its last lap 1"),
+        (lambda w: w.opened(), RejectCode.SESSION_ALREADY_OPENED, "already open"),
+    ],
+)
+async def test_impossible_events_rejected_with_a_reason(nc: Client, ingest: IngestService, make, code, words) -> None:  # type: ignore[no-untyped-def]
+    w = SessionWriter()
+    await Producer(nc).send_all([w.opened(), w.entry("7"), w.lap("7", 1, 90_000)])
+    reply = await Producer(nc).send(make(w))
+    assert isinstance(reply, Rejected) and reply.code is code and words in reply.reason
+
+
+async def test_event_for_a_session_never_opened(nc: Client, ingest: IngestService) -> None:
+    reply = await Producer(nc).send(SessionWriter().entry("7"))
+    assert isinstance(reply, Rejected) and reply.code is RejectCode.SESSION_NOT_OPENED
+    assert "publish a session_opened event first" in reply.reason
+
+
+async def test_malformed_and_non_positive_lap_time_are_rejected_and_kept(nc: Client, ingest: IngestService) -> None:
+    w = SessionWriter()
+    await Producer(nc).send_all([w.opened(), w.entry("7")])
+    subject = ingest_subject(w.session)
+    garbage = await nc.request(subject, b"{not json", timeout=5)
+    bad_lap = encode_event(w.lap("7", 1, 100_000)).replace(b'"lap_time_ms":100000', b'"lap_time_ms":0')
+    zero = await nc.request(subject, bad_lap, timeout=5)
+    from schemas.ingest import reply_decoder
+
+    garbage_reply, zero_reply = reply_decoder.decode(garbage.data), reply_decoder.decode(zero.data)
+    assert isinstance(garbage_reply, Rejected) and garbage_reply.code is RejectCode.MALFORMED
+    assert isinstance(zero_reply, Rejected) and "lap_time_ms" in zero_reply.reason and ">= 1" in zero_reply.reason
+    kept = [item for _, item in await read_rejects(nc.jetstream(), w.session.key)]
+    assert [r.payload for r in kept if isinstance(r, RejectedEvent)] == ["{not json", bad_lap.decode()]
+    assert not [e for _, e in await stored(nc, f"chequered.events.{w.session.key}") if e.body.__class__.__name__ == "LapCompleted"]
+
+
+async def test_wrong_subject_rejected(nc: Client, ingest: IngestService) -> None:
+    a, b = SessionWriter(), SessionWriter()
+    reply = await nc.request(ingest_subject(b.session), encode_event(a.opened()), timeout=5)
+    from schemas.ingest import reply_decoder
+
+    decoded = reply_decoder.decode(reply.data)
+    assert isinstance(decoded, Rejected) and decoded.code is RejectCode.WRONG_SUBJECT
+
+
+async def test_order_is_kept_with_many_requests_in_flight(nc: Client, ingest: IngestService) -> None:
+    w = SessionWriter()
+    events = [w.opened(), *[w.entry(str(n)) for n in range(1, 6)]]
+    events += [w.lap(str(n), lap, lap * 100_000 + n) for lap in range(1, 41) for n in range(1, 6)]
+    replies = await Producer(nc, window=64).send_all(events)
+    assert all(isinstance(r, Accepted) and not r.duplicate for r in replies)
+    seqs = [r.seq for r in replies]  # type: ignore[union-attr]
+    assert seqs == sorted(seqs)
+    assert [e.id for _, e in await stored(nc)] == [e.id for e in events]
+
+
+async def test_topology_setup_is_idempotent_and_refuses_silent_rewrites(nc: Client) -> None:
+    js = nc.jetstream()
+    await ensure_topology(js)
+    await ensure_topology(js)
+    info = await js.stream_info(EVENTS_STREAM)
+    await js.update_stream(StreamConfig(**{**info.config.as_dict(), "duplicate_window": 60.0}))  # type: ignore[arg-type]
+    with pytest.raises(TopologyConflict, match="duplicate_window"):
+        await ensure_topology(js)
+    assert (await js.stream_info(EVENTS_STREAM)).config.duplicate_window == 60.0
+    await ensure_topology(js, Topology(), update=True)
+    assert (await js.stream_info(EVENTS_STREAM)).config.duplicate_window == 7200.0

@@ -1,0 +1,118 @@
+"""The classification projector against a real nats-server."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from nats.aio.client import Client
+
+from schemas.events import Event, SessionStarted
+from schemas.ingest import Accepted, DeadLetter
+from schemas.results import encode_classification
+from services.classification.fold import fold_log
+from services.classification.projector import ClassificationProjector
+from services.ingest.client import Producer
+from services.ingest.service import IngestService
+from services.ops.rejects import read_rejects
+from tests.factory import SessionWriter
+from tests.live import wait_for_classification
+
+
+def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[Event]:
+    events = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
+    events.append(w.event(SessionStarted(), 0))
+    events += [
+        w.lap(str(n), lap, lap * 100_000 + n * 137 + (lap * n) % 50, lap_time_ms=100_000)
+        for lap in range(1, laps + 1)
+        for n in range(1, cars + 1)
+    ]
+    return events
+
+
+@pytest.fixture
+async def ingest(nats_url: str):  # type: ignore[no-untyped-def]
+    service = IngestService(nats_url)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+async def send(nc: Client, events: list[Event]) -> list[tuple[int, Event]]:
+    replies = await Producer(nc).send_all(events)
+    assert all(isinstance(r, Accepted) for r in replies)
+    return [(r.seq, e) for r, e in zip(replies, events, strict=True)]  # type: ignore[union-attr]
+
+
+def offline(stored: list[tuple[int, Event]], key: str) -> bytes:
+    return encode_classification(fold_log(stored).sessions[key].classification())
+
+
+async def test_live_classification_equals_the_offline_fold(nats_url: str, nc: Client, ingest: IngestService) -> None:
+    projector = ClassificationProjector(nats_url)
+    await projector.start()
+    try:
+        w = SessionWriter()
+        stored = await send(nc, small_race(w))
+        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
+        assert encode_classification(live) == offline(stored, w.session.key)
+        assert [c.number for c in live.cars][:2] == ["1", "2"]
+    finally:
+        await projector.stop()
+
+
+async def test_projector_stopped_mid_race_resumes_exactly(nats_url: str, nc: Client, ingest: IngestService) -> None:
+    w = SessionWriter()
+    race = small_race(w)
+    half = len(race) // 2
+    first = ClassificationProjector(nats_url)
+    await first.start()
+    stored = await send(nc, race[:half])
+    await wait_for_classification(nc, w.session.key, stored[-1][0])
+    await first.stop()
+
+    stored += await send(nc, race[half:])  # written while no projector runs
+    second = ClassificationProjector(nats_url)
+    assert second.written == {}
+    await second.start()
+    try:
+        assert second.written[w.session.key] == stored[half - 1][0]  # the checkpoint it resumes after
+        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
+        assert encode_classification(live) == offline(stored, w.session.key)
+        assert sum(c.laps for c in live.cars) == 6 * 12  # nothing skipped, nothing counted twice
+    finally:
+        await second.stop()
+
+
+async def test_poison_message_is_dead_lettered_and_the_projector_goes_on(
+    nats_url: str, nc: Client, ingest: IngestService
+) -> None:
+    projector = ClassificationProjector(nats_url)
+    await projector.start()
+    try:
+        w = SessionWriter()
+        stored = await send(nc, small_race(w, cars=2, laps=2))
+        js = nc.jetstream()
+        poison = await js.publish(f"chequered.events.{w.session.key}", b"\x00 not an event")
+        stored += await send(nc, [w.lap("1", 3, 300_000)])
+        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
+        assert live.cars[0].laps == 3
+        letters = [item for _, item in await read_rejects(js) if isinstance(item, DeadLetter)]
+        assert [(d.seq, d.projection) for d in letters] == [(poison.seq, "classification")]
+        assert "undecodable" in letters[0].reason
+        assert projector.dead_letters == 1
+    finally:
+        await projector.stop()
+
+
+async def test_read_model_value_carries_its_checkpoint(nats_url: str, nc: Client, ingest: IngestService) -> None:
+    projector = ClassificationProjector(nats_url)
+    await projector.start()
+    try:
+        w = SessionWriter()
+        stored = await send(nc, small_race(w, cars=2, laps=1))
+        kv = await nc.jetstream().key_value("chequered_classification")
+        await wait_for_classification(nc, w.session.key, stored[-1][0])
+        raw = msgspec.json.decode((await kv.get(w.session.key)).value)
+        assert raw["last_seq"] == stored[-1][0]
+    finally:
+        await projector.stop()

@@ -1,0 +1,54 @@
+"""The contract: JSON Schema files are current, events round-trip, versions are additive."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from schemas.events import SCHEMA_VERSION, Event, SessionRef, decode_event, encode_event
+from schemas.jsonschema import JSON_DIR, render
+from tests.factory import SessionWriter
+
+
+def test_checked_in_json_schema_is_current() -> None:
+    stale = [name for name, content in render().items() if (JSON_DIR / name).read_bytes() != content]
+    missing = sorted(set(render()) - {p.name for p in JSON_DIR.glob("*.json")})
+    assert not stale and not missing, f"run 'chequered schemas' to regenerate: stale {stale}, missing {missing}"
+
+
+def test_every_event_type_is_in_the_schema() -> None:
+    schema = msgspec.json.decode((JSON_DIR / "event.schema.json").read_bytes())
+    tags = {d["properties"]["type"]["enum"][0] for d in schema["$defs"].values() if "type" in d.get("properties", {})}
+    assert {"session_opened", "entry_registered", "lap_completed", "pit_in", "pit_out", "driver_changed"} <= tags
+    assert {"session_started", "line_crossing", "flag_changed", "car_retired", "session_finished"} <= tags
+
+
+def test_event_round_trips() -> None:
+    w = SessionWriter()
+    for event in (w.opened(), w.entry("007"), w.lap("007", 3, 1234, sectors_ms=[400, 400, 434], in_pit=True)):
+        assert decode_event(encode_event(event)) == event
+        assert event.v == SCHEMA_VERSION
+
+
+def test_an_older_event_without_later_optional_fields_still_decodes() -> None:
+    """Additive versioning: a v1 lap written before ``driver``/``sectors_ms`` existed."""
+    raw = {
+        "id": "x1",
+        "session": {"championship": "c", "event": "e", "session": "s"},
+        "producer": "p",
+        "at": 1,
+        "body": {"type": "lap_completed", "number": "7", "lap": 1, "lap_time_ms": 100_000},
+    }
+    event = msgspec.convert(raw, Event)
+    assert event.v == 1 and event.body.sectors_ms == []  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("key", ["a.b", "a.b.c.d", "a.b.c d", "a.*.c", "a.>.c"])
+def test_session_keys_must_be_three_subject_safe_tokens(key: str) -> None:
+    with pytest.raises(msgspec.ValidationError):
+        SessionRef.parse(key)
+
+
+def test_car_numbers_are_strings_with_leading_zeros_kept() -> None:
+    event = SessionWriter().entry("007")
+    assert decode_event(encode_event(event)).body.number == "007"  # type: ignore[union-attr]
