@@ -82,6 +82,28 @@ class Driver(Struct, frozen=True, forbid_unknown_fields=True):
     nationality: str | None = None
 
 
+class QualifyingFormat(enum.StrEnum):
+    BEST_LAP = "best_lap"
+    """By each car's best valid lap; on equal times, who set it first."""
+    AVERAGE_OF_DRIVERS = "average_of_drivers"
+    """SRO-style: each driver runs a part; the average of the drivers' best laps sets the grid."""
+
+
+class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
+    """What varies between series, set per session (defaults: a WEC-like race)."""
+
+    min_distance_pct: Annotated[int, Meta(ge=0, le=100)] = 70
+    """Classified with at least this share of the winner's laps: ``laps * 100 >= pct * winner_laps``
+    in integers, i.e. the share rounded *up* to a whole lap (70 % of 101 laps needs 71)."""
+    must_take_flag: bool = False
+    """Only cars that took the chequered flag are classified."""
+    retired_classified: bool = True
+    """A retired car that covered the distance is classified (as DNF cars are in WEC)."""
+    qualifying: QualifyingFormat = QualifyingFormat.BEST_LAP
+    drivers_for_average: Annotated[int, Meta(ge=1, le=4)] = 2
+    """With ``average_of_drivers``: how many drivers' best laps the average takes."""
+
+
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):
     """A time-certain session sets ``time_ms``, a lap-count race sets ``laps``."""
 
@@ -107,6 +129,7 @@ class SessionOpened(Body, frozen=True, tag="session_opened"):
     length: SessionLength
     track: str | None = None
     track_length_m: Annotated[int, Meta(gt=0)] | None = None
+    rules: ClassificationRules = ClassificationRules()
 
 
 class EntryRegistered(CarBody, frozen=True, tag="entry_registered"):
@@ -162,6 +185,63 @@ class SessionFinished(Body, frozen=True, tag="session_finished"):
     """The chequered flag is shown: the leader has just taken it, the rest finish at their next crossing."""
 
 
+class PenaltyKind(enum.StrEnum):
+    TIME = "time"
+    """``time_ms`` added to the total race time; may reorder cars on the same lap."""
+    DRIVE_THROUGH = "drive_through"
+    """Served in the pit lane, or converted to ``time_ms`` after the race when unserved."""
+    STOP_AND_GO = "stop_and_go"
+    """Like a drive-through, with a stop; converted to ``time_ms`` when unserved."""
+    LAP_DEDUCTION = "lap_deduction"
+    POSITION_DROP = "position_drop"
+    DISQUALIFICATION = "disqualification"
+    EXCLUSION = "exclusion"
+
+
+DecisionId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the stewards' document number")]
+
+
+class PenaltyIssued(CarBody, frozen=True, tag="penalty_issued"):
+    """A stewards' decision against a car. ``decision`` names it for a later withdrawal."""
+
+    decision: DecisionId
+    kind: PenaltyKind
+    time_ms: Millis = 0
+    laps: Annotated[int, Meta(ge=0)] = 0
+    positions: Annotated[int, Meta(ge=0)] = 0
+    reason: str = ""
+
+
+class PenaltyServed(CarBody, frozen=True, tag="penalty_served"):
+    """A drive-through or stop-and-go taken in the pit lane."""
+
+    decision: DecisionId
+
+
+class LapDeleted(CarBody, frozen=True, tag="lap_deleted"):
+    """A lap time deleted (track limits): it still counts for distance, never as a best."""
+
+    decision: DecisionId
+    lap: LapNumber
+    reason: str = ""
+
+
+class DecisionWithdrawn(Body, frozen=True, tag="decision_withdrawn"):
+    """Any earlier decision no longer applies (appeal upheld, error corrected)."""
+
+    decision: DecisionId
+    reason: str = ""
+
+
+class ResultsStatus(enum.StrEnum):
+    PROVISIONAL = "provisional"
+    FINAL = "final"
+
+
+class ResultsDeclared(Body, frozen=True, tag="results_declared"):
+    status: ResultsStatus
+
+
 EventBody = (
     SessionOpened
     | EntryRegistered
@@ -174,6 +254,11 @@ EventBody = (
     | FlagChanged
     | CarRetired
     | SessionFinished
+    | PenaltyIssued
+    | PenaltyServed
+    | LapDeleted
+    | DecisionWithdrawn
+    | ResultsDeclared
 )
 
 

@@ -7,7 +7,7 @@ import enum
 import msgspec
 from msgspec import Struct
 
-from schemas.events import Flag, SessionKind, SessionRef
+from schemas.events import Flag, PenaltyKind, ResultsStatus, SessionKind, SessionRef
 
 RESULTS_VERSION = 1
 
@@ -21,6 +21,83 @@ class CarState(enum.StrEnum):
     OUT_LAP = "out_lap"
     RETIRED = "retired"
     FINISHED = "finished"
+
+
+class ResultStatus(enum.StrEnum):
+    """A car's standing in the result; groups are listed in this order."""
+
+    RUNNING = "running"
+    """Live: the race is not over."""
+    CLASSIFIED = "classified"
+    NOT_CLASSIFIED = "nc"
+    DID_NOT_FINISH = "dnf"
+    """Retired and not classified (a retired car that covered the distance is ``classified``)."""
+    DID_NOT_START = "dns"
+    DISQUALIFIED = "dsq"
+    EXCLUDED = "excluded"
+
+
+class DecisionState(enum.StrEnum):
+    APPLIED = "applied"
+    PENDING = "pending"
+    """A drive-through or stop-and-go not yet served while the race runs."""
+    SERVED = "served"
+    CONVERTED = "converted"
+    """Unserved at the finish: turned into its time penalty."""
+
+
+class AppliedDecision(Struct, frozen=True, kw_only=True):
+    """A decision in force against a car, and what it does to the result."""
+
+    decision: str
+    kind: PenaltyKind | None
+    """None for a lap deletion."""
+    state: DecisionState
+    time_ms: int = 0
+    laps: int = 0
+    positions: int = 0
+    lap: int | None = None
+    reason: str = ""
+
+
+class PitStop(Struct, frozen=True, kw_only=True):
+    lap: int
+    """The in-lap."""
+    pit_in: int
+    pit_out: int | None
+    lane_ms: int | None
+
+
+class Stint(Struct, frozen=True, kw_only=True):
+    driver: str | None
+    from_lap: int
+    laps: int
+    start: int
+    end: int | None
+    time_ms: int
+
+
+class DriveTime(Struct, frozen=True):
+    driver: str
+    ms: int
+
+
+class LapRef(Struct, frozen=True, kw_only=True):
+    number: str
+    class_name: str
+    lap: int
+    ms: int
+
+
+class FlagPeriod(Struct, frozen=True, kw_only=True):
+    flag: Flag
+    start: int
+    end: int | None
+
+
+class FlagTime(Struct, frozen=True):
+    flag: Flag
+    ms: int
 
 
 class SessionPhase(enum.StrEnum):
@@ -59,6 +136,24 @@ class ClassifiedCar(Struct, frozen=True, kw_only=True):
     state: CarState
     last_crossing: int | None
     """Timing-clock instant of the last counted lap's crossing."""
+    status: ResultStatus
+    took_flag: bool
+    total_time_ms: int | None
+    """From the start to the last counted crossing, plus time penalties."""
+    penalty_time_ms: int = 0
+    decisions: list[AppliedDecision] = []
+    last_lap_personal_best: bool = False
+    last_lap_session_best: bool = False
+    last_sectors_ms: list[int] = []
+    best_sectors_ms: list[int | None] = []
+    ideal_lap_ms: int | None = None
+    pit_time_ms: int = 0
+    laps_since_pit: int = 0
+    stops: list[PitStop] = []
+    stints: list[Stint] = []
+    drive_times: list[DriveTime] = []
+    qualifying_ms: int | None = None
+    """Qualifying: the time that sets the grid (best lap, or the average of the drivers' best laps)."""
 
 
 class Classification(Struct, frozen=True, kw_only=True):
@@ -81,6 +176,14 @@ class Classification(Struct, frozen=True, kw_only=True):
     chequered_at: int | None
     length_ms: int | None
     length_laps: int | None
+    results: ResultsStatus | None = None
+    """None while live; provisional or final once declared."""
+    suspended: bool = False
+    flag_periods: list[FlagPeriod] = []
+    time_under_flags: list[FlagTime] = []
+    fastest_lap: LapRef | None = None
+    class_fastest_laps: list[LapRef] = []
+    best_sectors_ms: list[int | None] = []
     cars: list[ClassifiedCar]
 
 

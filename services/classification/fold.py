@@ -24,103 +24,44 @@ import msgspec
 
 from schemas.events import (
     CarRetired,
+    ClassificationRules,
+    DecisionWithdrawn,
     DriverChanged,
     EntryRegistered,
     Event,
     Flag,
     FlagChanged,
     LapCompleted,
+    LapDeleted,
     LineCrossing,
+    PenaltyIssued,
+    PenaltyServed,
     PitIn,
     PitOut,
+    ResultsDeclared,
+    ResultsStatus,
     SessionFinished,
+    SessionKind,
     SessionOpened,
     SessionRef,
     SessionStarted,
     decode_event,
 )
+from schemas.results import Classification
 from schemas.subjects import session_key_of
-from schemas.results import CarState, Classification, ClassifiedCar, Gap, SessionPhase
-
-
-class FoldError(ValueError):
-    """An event that cannot be applied; the state is unchanged."""
-
-
-class CarRecord:
-    __slots__ = (
-        "best_lap",
-        "best_lap_ms",
-        "car",
-        "class_name",
-        "driver",
-        "finished",
-        "in_pit",
-        "last_crossing",
-        "last_lap_ms",
-        "laps",
-        "manufacturer",
-        "number",
-        "order",
-        "out_lap",
-        "pit_stops",
-        "retired",
-        "team",
-    )
-
-    def __init__(self, entry: EntryRegistered, order: int) -> None:
-        self.order = order
-        self.number = entry.number
-        self.laps = 0
-        self.last_crossing: int | None = None
-        self.last_lap_ms: int | None = None
-        self.best_lap_ms: int | None = None
-        self.best_lap: int | None = None
-        self.pit_stops = 0
-        self.in_pit = False
-        self.out_lap = False
-        self.retired = False
-        self.finished = False
-        self.driver: str | None = entry.crew[0].name
-        self.register(entry)
-
-    def register(self, entry: EntryRegistered) -> None:
-        """(Re-)registration updates the entry's details, never its timing."""
-        self.class_name = entry.class_name
-        self.team = entry.team
-        self.car = entry.car
-        self.manufacturer = entry.manufacturer
-
-    @property
-    def state(self) -> CarState:
-        if self.finished:
-            return CarState.FINISHED
-        if self.retired:
-            return CarState.RETIRED
-        if self.in_pit:
-            return CarState.IN_PIT
-        if self.out_lap:
-            return CarState.OUT_LAP
-        if self.laps == 0:
-            return CarState.NOT_STARTED
-        return CarState.RUNNING
-
-    def running_order_key(self) -> tuple[int, int, int]:
-        """More laps first; on equal laps, earlier crossing first; then entry order."""
-        crossing = self.last_crossing if self.last_crossing is not None else 0
-        return (-self.laps, crossing, self.order)
-
-
-def _gap(car: CarRecord, ahead: CarRecord | None) -> Gap | None:
-    if ahead is None or car.laps == 0 or car.last_crossing is None or ahead.last_crossing is None:
-        return None
-    if car.laps == ahead.laps:
-        return Gap(ms=car.last_crossing - ahead.last_crossing)
-    return Gap(laps=ahead.laps - car.laps)
+from services.classification.car import CarRecord
+from services.classification.errors import FoldError
+from services.classification.rules import classify
 
 
 class SessionFold:
-    """The folded state of one session."""
+    """The folded state of one session: what happened, not yet what it means.
+
+    :func:`services.classification.rules.classify` turns it into a
+    :class:`~schemas.results.Classification`, applying the session's rules and
+    every decision in force; decisions are kept, not applied on arrival, so a
+    penalty hours late or withdrawn later gives the same result as in order.
+    """
 
     def __init__(self, session: SessionRef) -> None:
         self.session = session
@@ -128,11 +69,19 @@ class SessionFold:
         self.last_seq = 0
         self.as_of = 0
         self.flag = Flag.UNKNOWN
-        self.phase = SessionPhase.SCHEDULED
+        self.flag_periods: list[list[Flag | int | None]] = []
+        """[flag, start, end or None] of whole-course flag periods."""
         self.started_at: int | None = None
         self.chequered_at: int | None = None
+        """Shown by ``session_finished``, or inferred when the leader completes the distance."""
+        self.results: ResultsStatus | None = None
         self.cars: dict[str, CarRecord] = {}
+        self.decisions: dict[str, PenaltyIssued | LapDeleted] = {}
         self.seen: set[str] = set()
+
+    @property
+    def rules(self) -> ClassificationRules:
+        return self.opened.rules if self.opened is not None else ClassificationRules()
 
     # -- applying events -------------------------------------------------
 
@@ -171,38 +120,46 @@ class SessionFold:
         assert isinstance(body, EntryRegistered)
         car = self.cars.get(body.number)
         if car is None:
-            self.cars[body.number] = CarRecord(body, len(self.cars))
+            self.cars[body.number] = car = CarRecord(body, len(self.cars))
+            if self.started_at is not None:
+                car.start_stint(self.started_at)
         else:
             car.register(body)
 
     def _on_started(self, event: Event) -> None:
-        self.started_at = event.at
-        self.phase = SessionPhase.RUNNING
-        self.flag = Flag.GREEN
+        if self.started_at is None:
+            self.started_at = event.at
+            for car in self.cars.values():
+                car.start_stint(event.at)
+        self._set_flag(Flag.GREEN, event.at)
 
     def _on_lap(self, event: Event) -> None:
         lap = event.body
         assert isinstance(lap, LapCompleted)
         car = self._car(lap.number)
-        if lap.lap <= car.laps:
-            raise FoldError(f"lap {lap.lap} of car #{lap.number} does not follow lap {car.laps}")
-        if car.finished:
-            return  # laps after a car's chequered flag do not count
-        car.laps = lap.lap
-        car.last_crossing = event.at
-        car.last_lap_ms = lap.lap_time_ms
-        if car.best_lap_ms is None or lap.lap_time_ms < car.best_lap_ms:
-            car.best_lap_ms = lap.lap_time_ms
-            car.best_lap = lap.lap
-        if lap.driver:
-            car.driver = lap.driver
-        car.out_lap = False
-        if lap.in_pit and not car.in_pit:
-            car.in_pit = True
-            car.pit_stops += 1
-        if self.chequered_at is not None and event.at >= self.chequered_at:
-            car.finished = True
-            self._maybe_finished()
+        if lap.lap <= car.last_lap_number:
+            raise FoldError(f"lap {lap.lap} of car #{lap.number} does not follow lap {car.last_lap_number}")
+        if car.crossings and event.at < car.crossings[-1]:
+            raise FoldError(f"lap {lap.lap} of car #{lap.number} ends before its previous lap")
+        laps_before = car.last_lap_number
+        car.add_lap(lap.lap, event.at, lap.lap_time_ms, tuple(lap.sectors_ms), lap.driver)
+        if lap.in_pit:
+            car.pit_in(event.at, from_lap_line=True)
+        if self.chequered_at is None and self._shows_chequered(car, laps_before, event.at):
+            self.chequered_at = event.at
+
+    def _shows_chequered(self, car: CarRecord, laps_before: int, at: int) -> bool:
+        """Whether this crossing is the leader's first once the distance is done (no explicit flag yet)."""
+        opened = self.opened
+        assert opened is not None
+        if opened.kind is not SessionKind.RACE or self.started_at is None:
+            return False
+        if opened.length.laps is not None:
+            return car.last_lap_number >= opened.length.laps
+        if opened.length.time_ms is None or at < self.started_at + opened.length.time_ms:
+            return False
+        # the leader: no other car had more laps than this one before this crossing
+        return all(other is car or other.last_lap_number <= laps_before for other in self.cars.values())
 
     def _on_crossing(self, event: Event) -> None:
         assert isinstance(event.body, LineCrossing)
@@ -210,25 +167,31 @@ class SessionFold:
 
     def _on_pit_in(self, event: Event) -> None:
         assert isinstance(event.body, PitIn)
-        car = self._car(event.body.number)
-        if not car.in_pit:
-            car.in_pit = True
-            car.pit_stops += 1
+        self._car(event.body.number).pit_in(event.at, from_lap_line=False)
 
     def _on_pit_out(self, event: Event) -> None:
         assert isinstance(event.body, PitOut)
-        car = self._car(event.body.number)
-        car.in_pit = False
-        car.out_lap = True
+        self._car(event.body.number).pit_out(event.at)
 
     def _on_driver(self, event: Event) -> None:
         assert isinstance(event.body, DriverChanged)
-        self._car(event.body.number).driver = event.body.driver
+        car = self._car(event.body.number)
+        car.driver = event.body.driver
+        if car.stint_bounds and car.stint_bounds[-1][3] is None and car.stint_bounds[-1][1] == len(car.crossings):
+            car.stint_bounds[-1][2] = event.body.driver  # the stint has no lap yet: it is this driver's
+
+    def _set_flag(self, flag: Flag, at: int) -> None:
+        if flag is self.flag:
+            return
+        if self.flag_periods and self.flag_periods[-1][2] is None:
+            self.flag_periods[-1][2] = at
+        self.flag_periods.append([flag, at, None])
+        self.flag = flag
 
     def _on_flag(self, event: Event) -> None:
         assert isinstance(event.body, FlagChanged)
         if event.body.sector is None:
-            self.flag = event.body.flag
+            self._set_flag(event.body.flag, event.at)
 
     def _on_retired(self, event: Event) -> None:
         assert isinstance(event.body, CarRetired)
@@ -236,82 +199,58 @@ class SessionFold:
         car.retired = True
         car.in_pit = False
         car.out_lap = False
-        self._maybe_finished()
 
     def _on_finished(self, event: Event) -> None:
-        self.chequered_at = event.at
-        self.flag = Flag.CHEQUERED
-        self.phase = SessionPhase.FINISHING
-        for car in self.cars.values():
-            if car.last_crossing is not None and car.last_crossing >= event.at:
-                car.finished = True
-        self._maybe_finished()
+        self.chequered_at = event.at  # race control's flag overrides one inferred from the distance
+        if self.flag is not Flag.RED:  # a race ended under red keeps its red period open: it was not resumed
+            self._set_flag(Flag.CHEQUERED, event.at)
 
-    def _maybe_finished(self) -> None:
-        if self.chequered_at is None:
-            return
-        if all(car.finished or car.retired or car.laps == 0 for car in self.cars.values()):
-            self.phase = SessionPhase.FINISHED
+    def _on_penalty(self, event: Event) -> None:
+        body = event.body
+        assert isinstance(body, PenaltyIssued | LapDeleted)
+        car = self._car(body.number)
+        if body.decision in self.decisions:
+            raise FoldError(f"decision {body.decision} was already issued in {self.session.key}")
+        self.decisions[body.decision] = body
+        if isinstance(body, LapDeleted):
+            car.deleted.add(body.lap)
+            car.forget_bests()
 
-    # -- the read model ----------------------------------------------------
+    def _on_served(self, event: Event) -> None:
+        body = event.body
+        assert isinstance(body, PenaltyServed)
+        decision = self.decisions.get(body.decision)
+        if not isinstance(decision, PenaltyIssued) or decision.number != body.number:
+            raise FoldError(f"car #{body.number} has no penalty {body.decision} to serve")
+        self._car(body.number).served.add(body.decision)
 
-    def running_order(self) -> list[CarRecord]:
-        return sorted(self.cars.values(), key=CarRecord.running_order_key)
+    def _on_withdrawn(self, event: Event) -> None:
+        body = event.body
+        assert isinstance(body, DecisionWithdrawn)
+        decision = self.decisions.pop(body.decision, None)
+        if decision is None:
+            raise FoldError(f"no decision {body.decision} in force in {self.session.key}")
+        if isinstance(decision, LapDeleted):
+            car = self.cars[decision.number]
+            car.deleted = {d.lap for d in self.decisions.values() if isinstance(d, LapDeleted) and d.number == car.number}
+            car.forget_bests()
+
+    def _on_declared(self, event: Event) -> None:
+        assert isinstance(event.body, ResultsDeclared)
+        self.results = event.body.status
+
+    # -- what it means ---------------------------------------------------
+
+    def red_cutoff(self) -> int | None:
+        """When the race ended under a red flag and was not resumed: the moment it was suspended."""
+        if self.flag is Flag.RED and (self.chequered_at is not None or self.results is not None):
+            start = self.flag_periods[-1][1]
+            assert isinstance(start, int)
+            return start
+        return None
 
     def classification(self) -> Classification:
-        opened = self.opened
-        if opened is None:
-            raise FoldError(f"session {self.session.key} was never opened")
-        order = self.running_order()
-        leader = order[0] if order else None
-        class_leader: dict[str, CarRecord] = {}
-        class_ahead: dict[str, CarRecord] = {}
-        class_count: dict[str, int] = {}
-        rows = []
-        ahead: CarRecord | None = None
-        for position, car in enumerate(order, start=1):
-            cls = car.class_name
-            class_count[cls] = class_count.get(cls, 0) + 1
-            rows.append(
-                ClassifiedCar(
-                    position=position,
-                    class_position=class_count[cls],
-                    number=car.number,
-                    class_name=cls,
-                    team=car.team,
-                    car=car.car,
-                    manufacturer=car.manufacturer,
-                    driver=car.driver,
-                    laps=car.laps,
-                    gap=_gap(car, leader) if car is not leader else None,
-                    interval=_gap(car, ahead),
-                    class_gap=_gap(car, class_leader.get(cls)),
-                    class_interval=_gap(car, class_ahead.get(cls)),
-                    last_lap_ms=car.last_lap_ms,
-                    best_lap_ms=car.best_lap_ms,
-                    best_lap=car.best_lap,
-                    pit_stops=car.pit_stops,
-                    state=car.state,
-                    last_crossing=car.last_crossing,
-                )
-            )
-            class_leader.setdefault(cls, car)
-            class_ahead[cls] = car
-            ahead = car
-        return Classification(
-            session=self.session,
-            name=opened.name,
-            kind=opened.kind,
-            last_seq=self.last_seq,
-            as_of=self.as_of,
-            phase=self.phase,
-            flag=self.flag,
-            started_at=self.started_at,
-            chequered_at=self.chequered_at,
-            length_ms=opened.length.time_ms,
-            length_laps=opened.length.laps,
-            cars=rows,
-        )
+        return classify(self)
 
 
 _HANDLERS = {
@@ -326,6 +265,11 @@ _HANDLERS = {
     FlagChanged: SessionFold._on_flag,
     CarRetired: SessionFold._on_retired,
     SessionFinished: SessionFold._on_finished,
+    PenaltyIssued: SessionFold._on_penalty,
+    LapDeleted: SessionFold._on_penalty,
+    PenaltyServed: SessionFold._on_served,
+    DecisionWithdrawn: SessionFold._on_withdrawn,
+    ResultsDeclared: SessionFold._on_declared,
 }
 
 
@@ -377,3 +321,18 @@ def fold_log(events: Iterable[tuple[int, Event]]) -> ClassificationProjection:
     for seq, event in events:
         projection.apply(seq, event)
     return projection
+
+
+def fold_until(
+    events: Iterable[tuple[int, Event]], *, seq: int | None = None, at: int | None = None
+) -> ClassificationProjection:
+    """Time travel: the fold of the events up to stream sequence ``seq`` and/or timing-clock instant ``at``.
+
+    ``seq`` answers "what did the projection say after event N" (what the screens
+    showed); ``at`` answers "what was the classification at this moment of the
+    session", counting every event that happened by then, even one delivered
+    later (the 6-hour classification of a 24-hour race). Both are the same fold.
+    """
+    return fold_log(
+        (s, event) for s, event in events if (seq is None or s <= seq) and (at is None or event.at <= at)
+    )

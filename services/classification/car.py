@@ -1,0 +1,216 @@
+"""One car's timing record: laps, pit stops, stints and bests, folded one event at a time.
+
+Laps are kept as parallel lists (lap number, crossing, lap time, sectors) so a
+lap is an append, and the laps that count under a cut-off (the chequered flag,
+a red flag that ended the race) are found by bisection.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from schemas.events import EntryRegistered
+from schemas.results import PitStop, Stint
+
+
+class Bests:
+    """Best valid lap and sectors over a car's counted, undeleted laps."""
+
+    __slots__ = ("lap_index", "sectors")
+
+    def __init__(self) -> None:
+        self.lap_index: int | None = None
+        self.sectors: list[int | None] = []
+
+    def offer(self, index: int, lap_ms: int, sectors: tuple[int, ...], laps_ms: list[int]) -> None:
+        if self.lap_index is None or lap_ms < laps_ms[self.lap_index]:
+            self.lap_index = index
+        if len(self.sectors) < len(sectors):
+            self.sectors += [None] * (len(sectors) - len(self.sectors))
+        for i, sector in enumerate(sectors):
+            best = self.sectors[i]
+            if best is None or sector < best:
+                self.sectors[i] = sector
+
+
+class CarRecord:
+    __slots__ = (
+        "_bests",
+        "_bests_upto",
+        "car",
+        "class_name",
+        "crossings",
+        "deleted",
+        "driver",
+        "drivers",
+        "in_pit",
+        "lap_drivers",
+        "lap_numbers",
+        "laps_ms",
+        "manufacturer",
+        "number",
+        "order",
+        "out_lap",
+        "retired",
+        "sectors",
+        "served",
+        "stint_bounds",
+        "stops",
+        "team",
+    )
+
+    def __init__(self, entry: EntryRegistered, order: int) -> None:
+        self.order = order
+        self.number = entry.number
+        self.lap_numbers: list[int] = []
+        self.crossings: list[int] = []
+        self.laps_ms: list[int] = []
+        self.sectors: list[tuple[int, ...]] = []
+        self.lap_drivers: list[str | None] = []
+        self.deleted: set[int] = set()
+        """Lap numbers whose times were deleted (track limits)."""
+        self.served: set[str] = set()
+        self.stops: list[list[int | None]] = []
+        """[in-lap, pit in, pit out] per stop; pit out None while in the pit lane."""
+        self.stint_bounds: list[list[int | str | None]] = []
+        """[start instant, laps done at the start, driver, end instant or None] per stint."""
+        self.in_pit = False
+        self.out_lap = False
+        self.retired = False
+        self.driver: str | None = entry.crew[0].name
+        self.drivers = [d.name for d in entry.crew]
+        self._bests = Bests()
+        self._bests_upto = 0
+        self.register(entry)
+
+    def register(self, entry: EntryRegistered) -> None:
+        """(Re-)registration updates the entry's details, never its timing."""
+        self.class_name = entry.class_name
+        self.team = entry.team
+        self.car = entry.car
+        self.manufacturer = entry.manufacturer
+        self.drivers = [d.name for d in entry.crew]
+
+    # -- laps -------------------------------------------------------------
+
+    @property
+    def last_lap_number(self) -> int:
+        return self.lap_numbers[-1] if self.lap_numbers else 0
+
+    def add_lap(self, lap: int, at: int, lap_ms: int, sectors: tuple[int, ...], driver: str | None) -> None:
+        if not self.stint_bounds:
+            # a car with no green-flag stint (joined late, or no session_started) starts its stint here
+            self.stint_bounds.append([at - lap_ms, 0, driver or self.driver, None])
+        self.lap_numbers.append(lap)
+        self.crossings.append(at)
+        self.laps_ms.append(lap_ms)
+        self.sectors.append(sectors)
+        self.lap_drivers.append(driver or self.driver)
+        if driver:
+            self.driver = driver
+        self.out_lap = False
+
+    def counted(self, chequered_at: int | None, cutoff: int | None) -> tuple[int, bool]:
+        """How many recorded laps count, and whether the car took the flag.
+
+        ``cutoff`` (a red flag that ended the race): only crossings before it.
+        ``chequered_at``: laps up to and including the first crossing at or after it.
+        """
+        if cutoff is not None:
+            return bisect_left(self.crossings, cutoff), False
+        if chequered_at is None:
+            return len(self.crossings), False
+        first = bisect_left(self.crossings, chequered_at)
+        if first < len(self.crossings):
+            return first + 1, True
+        return len(self.crossings), False
+
+    def bests(self, upto: int) -> Bests:
+        """Bests over the first ``upto`` laps; incremental while laps are appended."""
+        if upto < self._bests_upto:
+            self._bests, self._bests_upto = Bests(), 0
+        for index in range(self._bests_upto, upto):
+            if self.lap_numbers[index] not in self.deleted:
+                self._bests.offer(index, self.laps_ms[index], self.sectors[index], self.laps_ms)
+        self._bests_upto = upto
+        return self._bests
+
+    def forget_bests(self) -> None:
+        """A lap deletion (or its withdrawal) changes which laps may be bests."""
+        self._bests, self._bests_upto = Bests(), 0
+
+    def driver_bests(self, upto: int) -> dict[str, tuple[int, int]]:
+        """Per driver: (best valid lap time, crossing of that lap), over the first ``upto`` laps."""
+        best: dict[str, tuple[int, int]] = {}
+        for index in range(upto):
+            driver = self.lap_drivers[index]
+            if driver is None or self.lap_numbers[index] in self.deleted:
+                continue
+            candidate = (self.laps_ms[index], self.crossings[index])
+            if driver not in best or candidate < best[driver]:
+                best[driver] = candidate
+        return best
+
+    # -- pit stops and stints ---------------------------------------------
+
+    def pit_in(self, at: int, from_lap_line: bool) -> None:
+        """Enter the pit lane. The pit-in line refines a stop opened by an in-lap at the line."""
+        if self.in_pit:
+            stop = self.stops[-1]
+            if not from_lap_line and stop[2] is None and stop[1] is not None and at < stop[1]:
+                if self.stint_bounds and self.stint_bounds[-1][3] == stop[1]:
+                    self.stint_bounds[-1][3] = at
+                stop[1] = at
+            return
+        self.in_pit = True
+        self.out_lap = False
+        self.stops.append([self.last_lap_number, at, None])
+        if self.stint_bounds and self.stint_bounds[-1][3] is None:
+            self.stint_bounds[-1][3] = at
+
+    def pit_out(self, at: int) -> None:
+        if self.in_pit and self.stops:
+            self.stops[-1][2] = at
+        self.in_pit = False
+        self.out_lap = True
+        self.stint_bounds.append([at, len(self.crossings), self.driver, None])
+
+    def start_stint(self, at: int) -> None:
+        if not self.stint_bounds:
+            self.stint_bounds.append([at, 0, self.driver, None])
+
+    def pit_stops(self) -> list[PitStop]:
+        return [
+            PitStop(
+                lap=lap or 0,
+                pit_in=pit_in or 0,
+                pit_out=pit_out,
+                lane_ms=pit_out - pit_in if pit_out is not None and pit_in is not None else None,
+            )
+            for lap, pit_in, pit_out in self.stops
+        ]
+
+    def stints(self, upto: int) -> list[Stint]:
+        """Stints over the first ``upto`` laps: from a start (green, or pit out) to the next pit in."""
+        stints = []
+        bounds = self.stint_bounds
+        for i, (start, laps_before, driver, end) in enumerate(bounds):
+            assert isinstance(start, int) and isinstance(laps_before, int)
+            assert end is None or isinstance(end, int)
+            if laps_before > upto:
+                break
+            following = bounds[i + 1][1] if i + 1 < len(bounds) else upto
+            assert isinstance(following, int)
+            last = min(following, upto)
+            finish = end if end is not None else (self.crossings[last - 1] if last > laps_before else start)
+            stints.append(
+                Stint(
+                    driver=self.lap_drivers[laps_before] if last > laps_before else driver,  # type: ignore[arg-type]
+                    from_lap=laps_before + 1,
+                    laps=last - laps_before,
+                    start=start,
+                    end=end,
+                    time_ms=max(0, finish - start),
+                )
+            )
+        return stints

@@ -1,0 +1,384 @@
+"""From a folded session to its classification: the rules stewards sign.
+
+Races: cars are grouped (classified; not classified and retired; did not
+start; disqualified; excluded) and ordered inside each group by distance
+(laps, less any deducted), then by total time (start to the last counted
+crossing, plus time penalties), then entry order; position drops move a car
+down inside its group. Before the chequered flag every car is ``running``.
+
+Practice and qualifying: by best valid lap, ties to who set it first; or, for
+SRO-style sessions, by the average of the drivers' best laps (floored to the
+millisecond), cars with fewer drivers' times behind.
+
+Every decision in force is listed on its car with what it did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from schemas.events import (
+    Flag,
+    LapDeleted,
+    PenaltyIssued,
+    PenaltyKind,
+    QualifyingFormat,
+    SessionKind,
+)
+from schemas.results import (
+    AppliedDecision,
+    CarState,
+    Classification,
+    ClassifiedCar,
+    DecisionState,
+    DriveTime,
+    FlagPeriod,
+    FlagTime,
+    Gap,
+    LapRef,
+    ResultStatus,
+    SessionPhase,
+)
+from services.classification.car import CarRecord
+from services.classification.errors import FoldError
+
+if TYPE_CHECKING:
+    from services.classification.fold import SessionFold
+
+GROUP_ORDER = {
+    ResultStatus.RUNNING: 0,
+    ResultStatus.CLASSIFIED: 0,
+    ResultStatus.NOT_CLASSIFIED: 1,
+    ResultStatus.DID_NOT_FINISH: 1,
+    ResultStatus.DID_NOT_START: 2,
+    ResultStatus.DISQUALIFIED: 3,
+    ResultStatus.EXCLUDED: 4,
+}
+
+
+@dataclass
+class Standing:
+    """A car's result in the making: what the rules need to order it."""
+
+    car: CarRecord
+    counted: int
+    took_flag: bool
+    laps: int = 0
+    last_crossing: int | None = None
+    penalty_ms: int = 0
+    laps_deducted: int = 0
+    positions_dropped: int = 0
+    status: ResultStatus = ResultStatus.RUNNING
+    decisions: list[AppliedDecision] = field(default_factory=list)
+    qualifying_ms: int | None = None
+    qualifying_set_at: int = 0
+    missing_drivers: int = 0
+    """Average-of-drivers qualifying: drivers short of a time; such cars go behind."""
+    total_ms: int | None = None
+
+
+def _decisions(state: SessionFold, over: bool) -> dict[str, list[AppliedDecision]]:
+    """Decisions in force per car, and their state; unserved pit penalties convert once the race is over."""
+    per_car: dict[str, list[AppliedDecision]] = {}
+    for decision_id in sorted(state.decisions):
+        decision = state.decisions[decision_id]
+        if isinstance(decision, LapDeleted):
+            applied = AppliedDecision(
+                decision=decision_id, kind=None, state=DecisionState.APPLIED, lap=decision.lap, reason=decision.reason
+            )
+        else:
+            applied = _penalty(decision, decision_id in state.cars[decision.number].served, over)
+        per_car.setdefault(decision.number, []).append(applied)
+    return per_car
+
+
+def _penalty(penalty: PenaltyIssued, served: bool, over: bool) -> AppliedDecision:
+    in_pit_lane = penalty.kind in (PenaltyKind.DRIVE_THROUGH, PenaltyKind.STOP_AND_GO)
+    if not in_pit_lane:
+        decision_state = DecisionState.APPLIED
+    elif served:
+        decision_state = DecisionState.SERVED
+    elif over:
+        decision_state = DecisionState.CONVERTED
+    else:
+        decision_state = DecisionState.PENDING
+    return AppliedDecision(
+        decision=penalty.decision,
+        kind=penalty.kind,
+        state=decision_state,
+        time_ms=penalty.time_ms if decision_state in (DecisionState.APPLIED, DecisionState.CONVERTED) else 0,
+        laps=penalty.laps,
+        positions=penalty.positions,
+        reason=penalty.reason,
+    )
+
+
+def _standing(state: SessionFold, car: CarRecord, decisions: list[AppliedDecision], cutoff: int | None) -> Standing:
+    counted, took_flag = car.counted(state.chequered_at, cutoff)
+    s = Standing(car=car, counted=counted, took_flag=took_flag, decisions=decisions)
+    if counted:
+        s.laps = car.lap_numbers[counted - 1]
+        s.last_crossing = car.crossings[counted - 1]
+    for d in decisions:
+        s.penalty_ms += d.time_ms
+        if d.kind is PenaltyKind.LAP_DEDUCTION:
+            s.laps_deducted += d.laps
+        elif d.kind is PenaltyKind.POSITION_DROP:
+            s.positions_dropped += d.positions
+        elif d.kind is PenaltyKind.DISQUALIFICATION:
+            s.status = ResultStatus.DISQUALIFIED
+        elif d.kind is PenaltyKind.EXCLUSION:
+            s.status = ResultStatus.EXCLUDED
+    s.laps = max(0, s.laps - s.laps_deducted)
+    if s.last_crossing is not None:
+        start = state.started_at if state.started_at is not None else car.crossings[0] - car.laps_ms[0]
+        s.total_ms = s.last_crossing - start + s.penalty_ms
+    return s
+
+
+def _race_status(state: SessionFold, standings: list[Standing]) -> None:
+    """Statuses once the chequered flag (or a red flag that ended the race) is out."""
+    rules = state.rules
+    eligible = [s for s in standings if s.status is ResultStatus.RUNNING]
+    winner_laps = max((s.laps for s in eligible), default=0)
+    for s in eligible:
+        covered = s.laps > 0 and s.laps * 100 >= rules.min_distance_pct * winner_laps
+        if not s.car.crossings:
+            s.status = ResultStatus.DID_NOT_START
+        elif (
+            covered
+            and (s.took_flag or not rules.must_take_flag or state.red_cutoff() is not None)
+            and (not s.car.retired or rules.retired_classified)
+        ):
+            s.status = ResultStatus.CLASSIFIED
+        elif s.car.retired:
+            s.status = ResultStatus.DID_NOT_FINISH
+        else:
+            s.status = ResultStatus.NOT_CLASSIFIED
+
+
+def _race_key(s: Standing) -> tuple[int, int, int, int]:
+    total = s.total_ms if s.total_ms is not None else 0
+    return (GROUP_ORDER[s.status], -s.laps, total, s.car.order)
+
+
+def _qualifying_times(state: SessionFold, standings: list[Standing]) -> None:
+    rules = state.rules
+    for s in standings:
+        if rules.qualifying is QualifyingFormat.BEST_LAP:
+            best = s.car.bests(s.counted).lap_index
+            if best is not None:
+                s.qualifying_ms = s.car.laps_ms[best]
+                s.qualifying_set_at = s.car.crossings[best]
+        else:
+            driver_bests = sorted(s.car.driver_bests(s.counted).values())[: rules.drivers_for_average]
+            if driver_bests:
+                s.qualifying_ms = sum(ms for ms, _ in driver_bests) // len(driver_bests)
+                s.qualifying_set_at = max(at for _, at in driver_bests)
+                s.missing_drivers = rules.drivers_for_average - len(driver_bests)
+
+
+def _qualifying_key(s: Standing) -> tuple[int, int, int, int, int, int]:
+    timed = 0 if s.qualifying_ms is not None else 1
+    return (GROUP_ORDER[s.status], timed, s.missing_drivers, s.qualifying_ms or 0, s.qualifying_set_at, s.car.order)
+
+
+def _drop_positions(order: list[Standing]) -> list[Standing]:
+    """Move each car with a position drop down inside its group, in order of the original result."""
+    result = list(order)
+    for s in [s for s in order if s.positions_dropped]:
+        index = result.index(s)
+        group = GROUP_ORDER[s.status]
+        last = max(i for i, other in enumerate(result) if GROUP_ORDER[other.status] == group)
+        result.insert(min(last, index + s.positions_dropped), result.pop(index))
+    return result
+
+
+def _race_gap(car: Standing, ahead: Standing | None) -> Gap | None:
+    if ahead is None or car.laps == 0 or car.total_ms is None or ahead.total_ms is None:
+        return None
+    if car.laps == ahead.laps:
+        return Gap(ms=car.total_ms - ahead.total_ms)
+    return Gap(laps=ahead.laps - car.laps)
+
+
+def _time_gap(car: Standing, ahead: Standing | None) -> Gap | None:
+    if ahead is None or car.qualifying_ms is None or ahead.qualifying_ms is None:
+        return None
+    return Gap(ms=car.qualifying_ms - ahead.qualifying_ms)
+
+
+def _car_state(s: Standing) -> CarState:
+    car = s.car
+    if s.took_flag:
+        return CarState.FINISHED
+    if car.retired:
+        return CarState.RETIRED
+    if car.in_pit:
+        return CarState.IN_PIT
+    if car.out_lap:
+        return CarState.OUT_LAP
+    return CarState.RUNNING if car.crossings else CarState.NOT_STARTED
+
+
+def _phase(state: SessionFold, standings: list[Standing]) -> SessionPhase:
+    if state.results is not None or state.red_cutoff() is not None:
+        return SessionPhase.FINISHED
+    if state.chequered_at is None:
+        return SessionPhase.RUNNING if state.started_at is not None else SessionPhase.SCHEDULED
+    on_track = [s for s in standings if s.car.crossings and not s.car.retired and not s.took_flag]
+    return SessionPhase.FINISHING if on_track else SessionPhase.FINISHED
+
+
+def _flag_times(state: SessionFold) -> tuple[list[FlagPeriod], list[FlagTime]]:
+    periods = []
+    totals: dict[Flag, int] = {}
+    for flag, start, end in state.flag_periods:
+        assert isinstance(flag, Flag) and isinstance(start, int) and (end is None or isinstance(end, int))
+        periods.append(FlagPeriod(flag=flag, start=start, end=end))
+        if flag is not Flag.CHEQUERED:
+            totals[flag] = totals.get(flag, 0) + max(0, (end if end is not None else state.as_of) - start)
+    return periods, [FlagTime(flag, ms) for flag, ms in sorted(totals.items())]
+
+
+def classify(state: SessionFold) -> Classification:
+    """The classification of a folded session, as of everything folded so far."""
+    opened = state.opened
+    if opened is None:
+        raise FoldError(f"session {state.session.key} was never opened")
+    race = opened.kind is SessionKind.RACE
+    over = state.chequered_at is not None or state.results is not None
+    cutoff = state.red_cutoff()
+    decisions = _decisions(state, over)
+    standings = [_standing(state, car, decisions.get(number, []), cutoff) for number, car in state.cars.items()]
+    if race:
+        if over:
+            _race_status(state, standings)
+        order = _drop_positions(sorted(standings, key=_race_key))
+        gap = _race_gap
+    else:
+        _qualifying_times(state, standings)
+        for s in standings:
+            if s.status is ResultStatus.RUNNING and over:
+                s.status = ResultStatus.CLASSIFIED if s.qualifying_ms is not None else ResultStatus.DID_NOT_START
+        order = _drop_positions(sorted(standings, key=_qualifying_key))
+        gap = _time_gap
+
+    bests = {s.car.number: s.car.bests(s.counted) for s in standings}
+    fastest: LapRef | None = None
+    class_fastest: dict[str, LapRef] = {}
+    session_sectors: list[int | None] = []
+    for s in order:  # in result order, so equal times go to who is ahead
+        best = bests[s.car.number]
+        for i, sector in enumerate(best.sectors):
+            if i >= len(session_sectors):
+                session_sectors.append(None)
+            current = session_sectors[i]
+            if sector is not None and (current is None or sector < current):
+                session_sectors[i] = sector
+        if best.lap_index is None or s.status in (ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED):
+            continue
+        ref = LapRef(
+            number=s.car.number,
+            class_name=s.car.class_name,
+            lap=s.car.lap_numbers[best.lap_index],
+            ms=s.car.laps_ms[best.lap_index],
+        )
+        if fastest is None or ref.ms < fastest.ms:
+            fastest = ref
+        if s.car.class_name not in class_fastest or ref.ms < class_fastest[s.car.class_name].ms:
+            class_fastest[s.car.class_name] = ref
+
+    rows = []
+    leader = order[0] if order else None
+    class_leader: dict[str, Standing] = {}
+    class_ahead: dict[str, Standing] = {}
+    class_count: dict[str, int] = {}
+    ahead: Standing | None = None
+    for position, s in enumerate(order, start=1):
+        car = s.car
+        cls = car.class_name
+        class_count[cls] = class_count.get(cls, 0) + 1
+        best = bests[car.number]
+        last = s.counted - 1
+        last_ms = car.laps_ms[last] if s.counted else None
+        valid_last = s.counted > 0 and car.lap_numbers[last] not in car.deleted
+        stints = car.stints(s.counted)
+        drive: dict[str, int] = {}
+        for stint in stints:
+            if stint.driver is not None:
+                drive[stint.driver] = drive.get(stint.driver, 0) + stint.time_ms
+        stops = car.pit_stops()
+        last_out = max((i for i, b in enumerate(car.stint_bounds) if i > 0), default=None)
+        laps_at_last_out = car.stint_bounds[last_out][1] if last_out is not None else 0
+        assert isinstance(laps_at_last_out, int)
+        rows.append(
+            ClassifiedCar(
+                position=position,
+                class_position=class_count[cls],
+                number=car.number,
+                class_name=cls,
+                team=car.team,
+                car=car.car,
+                manufacturer=car.manufacturer,
+                driver=car.driver,
+                laps=s.laps,
+                gap=gap(s, leader) if s is not leader else None,
+                interval=gap(s, ahead),
+                class_gap=gap(s, class_leader.get(cls)),
+                class_interval=gap(s, class_ahead.get(cls)),
+                last_lap_ms=last_ms,
+                best_lap_ms=car.laps_ms[best.lap_index] if best.lap_index is not None else None,
+                best_lap=car.lap_numbers[best.lap_index] if best.lap_index is not None else None,
+                pit_stops=len(stops),
+                state=_car_state(s),
+                last_crossing=s.last_crossing,
+                status=s.status,
+                took_flag=s.took_flag,
+                total_time_ms=s.total_ms if race else None,
+                penalty_time_ms=s.penalty_ms,
+                decisions=s.decisions,
+                last_lap_personal_best=valid_last and best.lap_index == last,
+                last_lap_session_best=valid_last
+                and fastest is not None
+                and fastest.number == car.number
+                and best.lap_index == last,
+                last_sectors_ms=list(car.sectors[last]) if s.counted else [],
+                best_sectors_ms=list(best.sectors),
+                ideal_lap_ms=sum(x for x in best.sectors if x is not None)
+                if best.sectors and None not in best.sectors
+                else None,
+                pit_time_ms=sum(stop.lane_ms or 0 for stop in stops),
+                laps_since_pit=max(0, s.counted - laps_at_last_out),
+                stops=stops,
+                stints=stints,
+                drive_times=[DriveTime(name, ms) for name, ms in sorted(drive.items())],
+                qualifying_ms=s.qualifying_ms,
+            )
+        )
+        class_leader.setdefault(cls, s)
+        class_ahead[cls] = s
+        ahead = s
+    periods, flag_times = _flag_times(state)
+    return Classification(
+        session=state.session,
+        name=opened.name,
+        kind=opened.kind,
+        last_seq=state.last_seq,
+        as_of=state.as_of,
+        phase=_phase(state, standings),
+        flag=state.flag,
+        started_at=state.started_at,
+        chequered_at=state.chequered_at,
+        length_ms=opened.length.time_ms,
+        length_laps=opened.length.laps,
+        results=state.results,
+        suspended=state.flag is Flag.RED,
+        flag_periods=periods,
+        time_under_flags=flag_times,
+        fastest_lap=fastest,
+        class_fastest_laps=[class_fastest[c] for c in sorted(class_fastest)],
+        best_sectors_ms=session_sectors,
+        cars=rows,
+    )
