@@ -30,7 +30,9 @@ console = Console()
 
 
 def _nats_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nats", metavar="URL", help="use this NATS server or cluster (default: $NATS_URL, else embedded)")
+    parser.add_argument(
+        "--nats", metavar="URL", help="use this NATS server or cluster (default: $NATS_URL, else embedded)"
+    )
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="data directory of the embedded broker")
 
 
@@ -64,7 +66,10 @@ async def _watch_tower(url: str, session: SessionRef, until_finished: bool) -> C
 async def _demo(args: argparse.Namespace) -> int:
     events = list(read_log(args.log))
     session = events[0].session
-    with tempfile.TemporaryDirectory(prefix="chequered-demo-") as store, broker_url(args.nats, Path(store), console) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="chequered-demo-") as store,
+        broker_url(args.nats, Path(store), console) as url,
+    ):
         ingest, projector = IngestService(url), ClassificationProjector(url)
         await ingest.start()
         await projector.start()
@@ -124,7 +129,7 @@ async def _tower(args: argparse.Namespace) -> int:
 
 
 async def _rejects(args: argparse.Namespace) -> int:
-    from services.ops.rejects import list_rejects  # noqa: PLC0415 - only this command needs it
+    from services.ops.rejects import list_rejects
 
     with broker_url(args.nats, args.home / "nats", console) as url:
         nc = await connect(url, "chequered-rejects")
@@ -155,7 +160,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _schemas(_: argparse.Namespace) -> int:
-    from schemas.jsonschema import write  # noqa: PLC0415
+    from schemas.jsonschema import write
 
     for path in write():
         console.print(f"wrote {path}")
@@ -163,7 +168,9 @@ def _schemas(_: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream")
+    parser = argparse.ArgumentParser(
+        prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded NATS, ingest, projector, and a sample race classified live")

@@ -23,7 +23,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _docker_nats() -> Iterator[str]:
-    from testcontainers.nats import NatsContainer  # noqa: PLC0415 - optional path
+    from testcontainers.nats import NatsContainer
 
     with NatsContainer().with_command("-js") as container:
         yield container.nats_uri()

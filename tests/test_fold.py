@@ -134,7 +134,11 @@ def test_flag_event_before_the_leaders_lap_at_the_same_instant(w: SessionWriter)
 
 
 def test_local_yellow_does_not_change_the_session_flag(w: SessionWriter) -> None:
-    events = [*grid(w), w.event(FlagChanged(flag=Flag.YELLOW, sector=2), 10), w.event(FlagChanged(flag=Flag.SAFETY_CAR), 20)]
+    events = [
+        *grid(w),
+        w.event(FlagChanged(flag=Flag.YELLOW, sector=2), 10),
+        w.event(FlagChanged(flag=Flag.SAFETY_CAR), 20),
+    ]
     assert fold(events).classification().flag is Flag.SAFETY_CAR
 
 

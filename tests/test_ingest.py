@@ -6,8 +6,8 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from schemas.events import Event, encode_event, decode_event
-from schemas.ingest import Accepted, Rejected, RejectCode, RejectedEvent
+from schemas.events import Event, decode_event, encode_event
+from schemas.ingest import Accepted, RejectCode, Rejected, RejectedEvent
 from schemas.subjects import ingest_subject
 from services.broker.reader import StreamTail
 from services.broker.topology import EVENTS_STREAM, Topology, TopologyConflict, ensure_topology
@@ -33,7 +33,9 @@ async def stored(nc: Client, subject: str = "chequered.events.>") -> list[tuple[
     return out
 
 
-async def test_accepted_with_sequence_and_duplicate_answered_with_the_original(nc: Client, ingest: IngestService) -> None:
+async def test_accepted_with_sequence_and_duplicate_answered_with_the_original(
+    nc: Client, ingest: IngestService
+) -> None:
     w = SessionWriter()
     producer = Producer(nc)
     first = await producer.send(w.opened())
@@ -67,7 +69,11 @@ async def test_restarted_ingest_still_knows_what_it_stored(nats_url: str, nc: Cl
     ("make", "code", "words"),
     [
         (lambda w: w.lap("99", 1, 100_000), RejectCode.UNKNOWN_CAR, "car #99 is not registered"),
-        (lambda w: w.lap("7", 1, 100_000), RejectCode.LAP_OUT_OF_ORDER, "lap 1 of car #7 does not follow its last lap 1"),
+        (
+            lambda w: w.lap("7", 1, 100_000),
+            RejectCode.LAP_OUT_OF_ORDER,
+            "lap 1 of car #7 does not follow its last lap 1",
+        ),
         (lambda w: w.opened(), RejectCode.SESSION_ALREADY_OPENED, "already open"),
     ],
 )
@@ -98,7 +104,11 @@ async def test_malformed_and_non_positive_lap_time_are_rejected_and_kept(nc: Cli
     assert isinstance(zero_reply, Rejected) and "lap_time_ms" in zero_reply.reason and ">= 1" in zero_reply.reason
     kept = [item for _, item in await read_rejects(nc.jetstream(), w.session.key)]
     assert [r.payload for r in kept if isinstance(r, RejectedEvent)] == ["{not json", bad_lap.decode()]
-    assert not [e for _, e in await stored(nc, f"chequered.events.{w.session.key}") if e.body.__class__.__name__ == "LapCompleted"]
+    assert not [
+        e
+        for _, e in await stored(nc, f"chequered.events.{w.session.key}")
+        if e.body.__class__.__name__ == "LapCompleted"
+    ]
 
 
 async def test_wrong_subject_rejected(nc: Client, ingest: IngestService) -> None:

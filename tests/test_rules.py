@@ -47,7 +47,9 @@ def car(result: Classification, number: str):  # type: ignore[no-untyped-def]
     return next(c for c in result.cars if c.number == number)
 
 
-def opened(w: SessionWriter, *, kind: SessionKind = SessionKind.RACE, laps: int | None = None, **rules: object) -> Event:
+def opened(
+    w: SessionWriter, *, kind: SessionKind = SessionKind.RACE, laps: int | None = None, **rules: object
+) -> Event:
     return w.event(
         SessionOpened(
             name="R",
@@ -60,7 +62,9 @@ def opened(w: SessionWriter, *, kind: SessionKind = SessionKind.RACE, laps: int 
     )
 
 
-def race(w: SessionWriter, cars: dict[str, int], *, classes: dict[str, str] | None = None, **rules: object) -> list[Event]:
+def race(
+    w: SessionWriter, cars: dict[str, int], *, classes: dict[str, str] | None = None, **rules: object
+) -> list[Event]:
     """Cars with the given lap counts; car n crosses n*10 ms after the leader on each lap. No flag yet."""
     events = [opened(w, **rules), *[w.entry(n, (classes or {}).get(n, "Pro")) for n in cars]]
     events.append(w.event(SessionStarted(), 0))
@@ -275,14 +279,23 @@ def test_withdrawing_an_unknown_decision_is_refused() -> None:
 def test_time_under_each_flag() -> None:
     w = SessionWriter()
     events = race(w, {"1": 5})
-    events[6:6] = [w.event(FlagChanged(flag=Flag.FULL_COURSE_YELLOW), 100_000), w.event(FlagChanged(flag=Flag.GREEN), 160_000)]
+    events[6:6] = [
+        w.event(FlagChanged(flag=Flag.FULL_COURSE_YELLOW), 100_000),
+        w.event(FlagChanged(flag=Flag.GREEN), 160_000),
+    ]
     events.insert(9, w.event(FlagChanged(flag=Flag.SAFETY_CAR), 250_000))
     events.insert(11, w.event(FlagChanged(flag=Flag.GREEN), 330_000))
     result = classify(events)
     under = {t.flag: t.ms for t in result.time_under_flags}
     assert under[Flag.FULL_COURSE_YELLOW] == 60_000 and under[Flag.SAFETY_CAR] == 80_000
     assert under[Flag.GREEN] == result.as_of - w.lap("1", 9, 0).at - 140_000
-    assert [p.flag for p in result.flag_periods] == [Flag.GREEN, Flag.FULL_COURSE_YELLOW, Flag.GREEN, Flag.SAFETY_CAR, Flag.GREEN]
+    assert [p.flag for p in result.flag_periods] == [
+        Flag.GREEN,
+        Flag.FULL_COURSE_YELLOW,
+        Flag.GREEN,
+        Flag.SAFETY_CAR,
+        Flag.GREEN,
+    ]
 
 
 def test_race_suspended_and_not_resumed_is_classified_as_it_stood_at_the_red_flag() -> None:
@@ -319,7 +332,10 @@ def test_stops_stints_drive_times_and_laps_since_pit() -> None:
     one = classify(events).cars[0]
     assert one.pit_stops == 1 and one.stops[0].lap == 2 and one.stops[0].lane_ms == 60_000
     assert one.pit_time_ms == 60_000 and one.laps_since_pit == 2
-    assert [(s.driver, s.from_lap, s.laps, s.time_ms) for s in one.stints] == [("Ann", 1, 2, 195_000), ("Bob", 3, 2, 175_000)]
+    assert [(s.driver, s.from_lap, s.laps, s.time_ms) for s in one.stints] == [
+        ("Ann", 1, 2, 195_000),
+        ("Bob", 3, 2, 175_000),
+    ]
     assert [(d.driver, d.ms) for d in one.drive_times] == [("Ann", 195_000), ("Bob", 175_000)]
 
 
@@ -342,7 +358,10 @@ def test_personal_session_and_class_bests_and_the_ideal_lap() -> None:
     assert not two.last_lap_personal_best and two.best_lap == 1
     assert result.best_sectors_ms == [30_000, 33_000, 35_000]
     assert result.fastest_lap is not None and (result.fastest_lap.number, result.fastest_lap.ms) == ("1", 99_000)
-    assert [(b.class_name, b.number, b.ms) for b in result.class_fastest_laps] == [("Am", "2", 101_000), ("Pro", "1", 99_000)]
+    assert [(b.class_name, b.number, b.ms) for b in result.class_fastest_laps] == [
+        ("Am", "2", 101_000),
+        ("Pro", "1", 99_000),
+    ]
 
 
 # -- qualifying ----------------------------------------------------------------
@@ -366,7 +385,9 @@ def test_qualifying_by_best_lap_ties_to_who_set_it_first() -> None:
 
 def test_sro_qualifying_by_the_average_of_the_drivers_best_laps() -> None:
     w = SessionWriter()
-    events = [opened(w, kind=SessionKind.QUALIFYING, qualifying=QualifyingFormat.AVERAGE_OF_DRIVERS, drivers_for_average=2)]
+    events = [
+        opened(w, kind=SessionKind.QUALIFYING, qualifying=QualifyingFormat.AVERAGE_OF_DRIVERS, drivers_for_average=2)
+    ]
     events += [w.entry("1"), w.entry("2"), w.event(SessionStarted(), 0)]
     events += [
         w.lap("1", 1, 100_000, lap_time_ms=98_000, driver="A1"),  # the quickest single lap...

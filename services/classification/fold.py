@@ -232,7 +232,9 @@ class SessionFold:
             raise FoldError(f"no decision {body.decision} in force in {self.session.key}")
         if isinstance(decision, LapDeleted):
             car = self.cars[decision.number]
-            car.deleted = {d.lap for d in self.decisions.values() if isinstance(d, LapDeleted) and d.number == car.number}
+            car.deleted = {
+                d.lap for d in self.decisions.values() if isinstance(d, LapDeleted) and d.number == car.number
+            }
             car.forget_bests()
 
     def _on_declared(self, event: Event) -> None:
@@ -333,6 +335,4 @@ def fold_until(
     session", counting every event that happened by then, even one delivered
     later (the 6-hour classification of a 24-hour race). Both are the same fold.
     """
-    return fold_log(
-        (s, event) for s, event in events if (seq is None or s <= seq) and (at is None or event.at <= at)
-    )
+    return fold_log((s, event) for s, event in events if (seq is None or s <= seq) and (at is None or event.at <= at))

@@ -26,10 +26,7 @@ import contextlib
 import logging
 
 import msgspec
-from fast_depends.msgspec import MsgSpecSerializer
-from faststream.nats import NatsBroker
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
@@ -37,7 +34,8 @@ from schemas.ingest import DeadLetter
 from schemas.results import decode_classification, encode_classification
 from schemas.subjects import EVENTS_PREFIX, dlq_subject
 from services.broker.reader import StoredMsg, StreamTail
-from services.broker.topology import CLASSIFICATION_BUCKET, Topology, ensure_topology
+from services.broker.shell import NatsShell
+from services.broker.topology import CLASSIFICATION_BUCKET, Topology
 from services.classification.fold import ClassificationProjection, Refused
 
 log = logging.getLogger("chequered.classification")
@@ -45,10 +43,9 @@ log = logging.getLogger("chequered.classification")
 PROJECTION = "classification"
 
 
-class ClassificationProjector:
+class ClassificationProjector(NatsShell):
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
-        self.topology = topology or Topology()
-        self.broker = NatsBroker(nats_url, serializer=MsgSpecSerializer(), log_level=logging.DEBUG)
+        super().__init__(nats_url, topology)
         self.projection = ClassificationProjection()
         self.written: dict[str, int] = {}
         """Session key -> ``last_seq`` of the value in KV."""
@@ -57,13 +54,8 @@ class ClassificationProjector:
         self._task: asyncio.Task[None] | None = None
         self._kv: KeyValue | None = None
 
-    @property
-    def js(self) -> JetStreamContext:
-        return self.broker.config.connection_state.stream
-
     async def start(self) -> None:
-        await self.broker.connect()
-        await ensure_topology(self.js, self.topology)
+        await self.connect()
         self._kv = await self.js.key_value(CLASSIFICATION_BUCKET)
         await self._load_checkpoints(self._kv)
         await self.broker.start()
@@ -127,7 +119,9 @@ class ClassificationProjector:
     async def _dead_letter(self, stored: StoredMsg, refused: Refused) -> None:
         self.dead_letters += 1
         log.error("event %d refused by the %s fold: %s", stored.seq, PROJECTION, refused.reason)
-        letter = DeadLetter(PROJECTION, stored.seq, stored.subject, refused.reason, stored.data.decode("utf-8", "replace"))
+        letter = DeadLetter(
+            PROJECTION, stored.seq, stored.subject, refused.reason, stored.data.decode("utf-8", "replace")
+        )
         try:
             await self.js.publish(
                 dlq_subject(PROJECTION),

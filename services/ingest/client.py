@@ -25,7 +25,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from schemas.events import Event, encode_event
-from schemas.ingest import IngestReply, Rejected, RejectCode, reply_decoder
+from schemas.ingest import IngestReply, RejectCode, Rejected, reply_decoder
 from schemas.subjects import ingest_subject
 
 
@@ -57,7 +57,8 @@ class Producer:
 
     async def _request_once(self, event: Event, data: bytes) -> IngestReply:
         msg = await self.nc.request(ingest_subject(event.session), data, timeout=self.timeout)
-        return reply_decoder.decode(msg.data)
+        reply: IngestReply = reply_decoder.decode(msg.data)
+        return reply
 
     async def send(self, event: Event) -> IngestReply:
         """Send one event, retrying with the same id on a timeout or while ingest is down."""

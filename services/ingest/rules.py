@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from schemas.events import CarBody, EntryRegistered, Event, LapCompleted, SessionOpened, decode_event
-from schemas.ingest import Accepted, Rejected, RejectCode
+from schemas.ingest import Accepted, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX, session_key_of
 
 

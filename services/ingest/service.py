@@ -12,17 +12,16 @@ from __future__ import annotations
 import logging
 
 import msgspec
-from fast_depends.msgspec import MsgSpecSerializer
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsMessage
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
 from schemas.events import Event, decode_event, encode_event
-from schemas.ingest import Accepted, IngestReply, Rejected, RejectCode, RejectedEvent
+from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected, RejectedEvent
 from schemas.subjects import EVENTS_PREFIX, INGEST_PREFIX, events_subject, rejects_subject, session_key_of
 from services.broker.reader import StreamTail
-from services.broker.topology import Topology, ensure_topology
+from services.broker.shell import NatsShell
+from services.broker.topology import Topology
 from services.ingest.rules import IngestLedger, decode_submission
 
 log = logging.getLogger("chequered.ingest")
@@ -30,22 +29,16 @@ log = logging.getLogger("chequered.ingest")
 _encode = msgspec.json.Encoder().encode
 
 
-class IngestService:
+class IngestService(NatsShell):
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
-        self.topology = topology or Topology()
+        super().__init__(nats_url, topology)
         self.ledger = IngestLedger()
-        self.broker = NatsBroker(nats_url, serializer=MsgSpecSerializer(), log_level=logging.DEBUG)
         self.broker.subscriber(f"{INGEST_PREFIX}.>", title="ingest")(self._handle)
         self.accepted = 0
         self.rejected = 0
 
-    @property
-    def js(self) -> JetStreamContext:
-        return self.broker.config.connection_state.stream
-
     async def start(self) -> None:
-        await self.broker.connect()
-        await ensure_topology(self.js, self.topology)
+        await self.connect()
         await self._load_ledger()
         await self.broker.start()
         await self.broker.connection.flush()  # the subscription is live before start() returns

@@ -15,7 +15,9 @@ _rejected = msgspec.json.Decoder(RejectedEvent)
 _dead = msgspec.json.Decoder(DeadLetter)
 
 
-async def read_rejects(js: JetStreamContext, session: str | None = None) -> list[tuple[int, RejectedEvent | DeadLetter]]:
+async def read_rejects(
+    js: JetStreamContext, session: str | None = None
+) -> list[tuple[int, RejectedEvent | DeadLetter]]:
     """Every rejection (of one session, or all) and every dead letter, oldest first, with its sequence."""
     found: list[tuple[int, RejectedEvent | DeadLetter]] = []
     subjects = [f"{REJECTS_PREFIX}.{session}" if session else f"{REJECTS_PREFIX}.>", f"{DLQ_PREFIX}.>"]
@@ -36,7 +38,9 @@ async def list_rejects(js: JetStreamContext, console: Console, *, session: str |
         table.add_column(column, overflow="fold")
     for seq, item in found[-limit:]:
         if isinstance(item, RejectedEvent):
-            table.add_row(str(seq), item.subject, f"{item.code.value} {item.producer or ''}:{item.event_id or '?'}", item.reason)
+            table.add_row(
+                str(seq), item.subject, f"{item.code.value} {item.producer or ''}:{item.event_id or '?'}", item.reason
+            )
         else:
             table.add_row(str(seq), f"dlq {item.projection}", f"event seq {item.seq}", item.reason)
     console.print(table)

@@ -26,7 +26,6 @@ from services.broker.reader import StreamTail
 from services.classification.tower import format_clock
 from services.ingest.client import Producer
 
-
 AS_FAST_CHUNK = 1000
 
 

@@ -1,0 +1,27 @@
+"""``python -m bench [NAME ...]``: run the named benchmarks (all by default)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from rich.console import Console
+
+BENCHMARKS = {
+    "pipeline": "bench.pipeline",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
+    args = parser.parse_args()
+    console = Console()
+    for name in args.names or list(BENCHMARKS):
+        report = importlib.import_module(BENCHMARKS[name]).run()
+        report.show(console)
+        console.print(f"[dim]wrote {report.write()}[/dim]")
+
+
+if __name__ == "__main__":
+    main()

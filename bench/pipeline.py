@@ -1,0 +1,135 @@
+"""The walking skeleton end to end: ingest throughput, live latency, fold rate, raw read baseline.
+
+Publishes a simulated race into an embedded nats-server through ingest, then
+measures, in the same run:
+- baseline: the raw nats-py ordered-consumer read (+ msgspec decode) rate of that stream;
+- ingest throughput (acknowledged events/s with a 256-request window);
+- the pure fold's events/s over the same events (decode included, and not);
+- live latency, at a paced 200 events/s: send -> ingest ack, and send -> classification readable in KV.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from services.simulator.race import RaceSpec, simulate
+
+from bench.report import Report, percentile
+from schemas.events import SessionRef, decode_event, encode_event
+from schemas.results import decode_classification
+from services.broker.connection import connect
+from services.broker.embedded import EmbeddedNats
+from services.broker.reader import StreamTail
+from services.broker.topology import CLASSIFICATION_BUCKET
+from services.classification.fold import ClassificationProjection, fold_log
+from services.classification.projector import ClassificationProjector
+from services.ingest.client import Producer
+from services.ingest.service import IngestService
+from services.ops.replay import retarget
+
+LATENCY_EVENTS = 1000
+LATENCY_RATE = 200.0
+
+
+async def _run(report: Report) -> None:
+    events = simulate(RaceSpec(seed=7))
+    with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
+        ingest, projector = IngestService(server.url), ClassificationProjector(server.url)
+        await ingest.start()
+        await projector.start()
+        nc = await connect(server.url, "bench")
+        try:
+            started = time.perf_counter()
+            await Producer(nc, window=256).send_all(events)
+            ingest_s = time.perf_counter() - started
+
+            js = nc.jetstream()
+            started = time.perf_counter()
+            count = 0
+            async with StreamTail(js, "chequered.events.>") as tail:
+                async for batch in tail.to_head():
+                    for stored in batch:
+                        decode_event(stored.data)
+                    count += len(batch)
+            raw_s = time.perf_counter() - started
+
+            pairs = list(enumerate(events, start=1))
+            started = time.perf_counter()
+            fold_log(pairs)
+            fold_s = time.perf_counter() - started
+            blobs = [(seq, encode_event(e)) for seq, e in pairs]
+            subject = f"chequered.events.{events[0].session.key}"
+            started = time.perf_counter()
+            projection = ClassificationProjection()
+            for seq, blob in blobs:
+                projection.apply_raw(seq, subject, blob)
+            fold_raw_s = time.perf_counter() - started
+
+            report.add("raw ordered-consumer read + decode", count / raw_s, "events/s")
+            report.add(
+                "ingest, acknowledged",
+                len(events) / ingest_s,
+                "events/s",
+                baseline="raw ordered-consumer read + decode",
+            )
+            report.add(
+                "pure fold (decoded events)",
+                len(events) / fold_s,
+                "events/s",
+                baseline="raw ordered-consumer read + decode",
+            )
+            report.add(
+                "pure fold incl. decode",
+                len(events) / fold_raw_s,
+                "events/s",
+                baseline="raw ordered-consumer read + decode",
+            )
+
+            sends, kvs = await _latency(nc, events)
+            report.add("send -> ingest ack p50", percentile(sends, 50), "ms")
+            report.add("send -> ingest ack p99", percentile(sends, 99), "ms")
+            report.add("send -> KV readable p50", percentile(kvs, 50), "ms", baseline="send -> ingest ack p50")
+            report.add("send -> KV readable p99", percentile(kvs, 99), "ms", baseline="send -> ingest ack p99")
+            report.notes.append(
+                f"{len(events):,} events of a 45-car 3-hour race; latency over {LATENCY_EVENTS} events paced at "
+                f"{LATENCY_RATE:.0f}/s into a second session while the projector runs"
+            )
+        finally:
+            await nc.close()
+            await projector.stop()
+            await ingest.stop()
+
+
+async def _latency(nc, events) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    session = SessionRef("bench", "latency", "race")
+    paced = list(retarget(events[:LATENCY_EVENTS], session))
+    kv = await nc.jetstream().key_value(CLASSIFICATION_BUCKET)
+    watcher = await kv.watch(session.key)
+    producer = Producer(nc, window=1)
+    sends: list[float] = []
+    kvs: list[float] = []
+    for event in paced:
+        started = time.perf_counter()
+        reply = await producer.send(event)
+        acked = time.perf_counter()
+        sends.append((acked - started) * 1000)
+        if event.body.__class__.__name__ in ("SessionOpened",):
+            await asyncio.sleep(1 / LATENCY_RATE)
+            continue
+        while True:
+            entry = await watcher.updates(timeout=5)
+            if entry is not None and entry.value and decode_classification(entry.value).last_seq >= reply.seq:  # type: ignore[union-attr]
+                break
+        kvs.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(max(0.0, 1 / LATENCY_RATE - (time.perf_counter() - started)))
+    await watcher.stop()
+    return sends, kvs
+
+
+def run() -> Report:
+    report = Report("pipeline")
+    asyncio.run(_run(report))
+    return report
