@@ -1,8 +1,9 @@
 """Timing events: the envelope every producer writes and the tagged union of bodies.
 
-Versioning is additive. A new field gets a default, a new event is a new tag in
-the union, and ``SCHEMA_VERSION`` goes up, so a log written years ago still
-decodes and folds.
+Versioning: a new field gets a default and a new event is a new tag in the
+union, so most changes are additive; a change that is not (a rename, a new
+shape) raises ``SCHEMA_VERSION`` and adds an upcaster in :mod:`schemas.upcast`,
+so a log written years ago still decodes and folds.
 
 All times are integers: milliseconds on the timing clock (UTC epoch
 milliseconds for instants, plain milliseconds for durations). No floats ever
@@ -17,7 +18,9 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-SCHEMA_VERSION = 1
+from schemas.upcast import upcast
+
+SCHEMA_VERSION = 2
 
 Slug = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a subject-safe token")]
 CarNumber = Annotated[
@@ -283,8 +286,21 @@ _encoder = msgspec.json.Encoder()
 
 
 def decode_event(data: bytes | str) -> Event:
-    """Decode one event; raises ``msgspec.DecodeError``/``ValidationError`` with a readable path."""
-    return _decoder.decode(data)
+    """Decode one event of any schema version; raises ``msgspec.DecodeError``/``ValidationError``
+    with a readable path. Current events take the fast path; older ones are upcast first."""
+    try:
+        event = _decoder.decode(data)
+    except msgspec.ValidationError as error:
+        raw = msgspec.json.decode(data)
+        if not isinstance(raw, dict) or int(raw.get("v", 1)) >= SCHEMA_VERSION:
+            raise
+        try:
+            return msgspec.convert(upcast(raw, SCHEMA_VERSION), Event)
+        except msgspec.ValidationError:
+            raise error from None
+    if event.v < SCHEMA_VERSION:
+        return msgspec.convert(upcast(msgspec.json.decode(data), SCHEMA_VERSION), Event)
+    return event
 
 
 def encode_event(event: Event) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from schemas.events import SCHEMA_VERSION, Event, SessionRef, decode_event, encode_event
+from schemas.events import SCHEMA_VERSION, SessionRef, decode_event, encode_event
 from schemas.jsonschema import JSON_DIR, render
 from tests.factory import SessionWriter
 
@@ -30,17 +30,18 @@ def test_event_round_trips() -> None:
         assert event.v == SCHEMA_VERSION
 
 
-def test_an_older_event_without_later_optional_fields_still_decodes() -> None:
-    """Additive versioning: a v1 lap written before ``driver``/``sectors_ms`` existed."""
+def test_an_event_without_later_optional_fields_still_decodes() -> None:
+    """Additive versioning: a lap written before ``driver``/``sectors_ms``/``in_pit`` existed."""
     raw = {
         "id": "x1",
         "session": {"championship": "c", "event": "e", "session": "s"},
         "producer": "p",
         "at": 1,
+        "v": SCHEMA_VERSION,
         "body": {"type": "lap_completed", "number": "7", "lap": 1, "lap_time_ms": 100_000},
     }
-    event = msgspec.convert(raw, Event)
-    assert event.v == 1 and event.body.sectors_ms == []  # type: ignore[union-attr]
+    event = decode_event(msgspec.json.encode(raw))
+    assert event.body.sectors_ms == [] and event.body.driver is None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("key", ["a.b", "a.b.c.d", "a.b.c d", "a.*.c", "a.>.c"])
