@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -24,6 +24,8 @@ DUPLICATE_WINDOW_S = 2 * 60 * 60
 also remembers every accepted id of a session for the session's whole life."""
 
 CLASSIFICATION_BUCKET = "chequered_classification"
+SNAPSHOTS_BUCKET = "chequered_snapshots"
+"""Object store of projector snapshots: ``<projection>.<session key>`` and ``<projection>._index``."""
 
 
 class TopologyConflict(RuntimeError):
@@ -106,6 +108,18 @@ async def ensure_topology(js: JetStreamContext, topology: Topology | None = None
             await js.update_stream(wanted)
     for bucket in topology.buckets():
         await ensure_bucket(js, bucket)
+    try:
+        await js.object_store(SNAPSHOTS_BUCKET)
+    except (BucketNotFoundError, NotFoundError):
+        await js.create_object_store(
+            SNAPSHOTS_BUCKET,
+            ObjectStoreConfig(
+                bucket=SNAPSHOTS_BUCKET,
+                description="projector snapshots",
+                storage=StorageType.FILE,
+                replicas=topology.replicas,
+            ),
+        )
 
 
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:

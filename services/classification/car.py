@@ -43,6 +43,7 @@ class CarRecord:
         "deleted",
         "driver",
         "drivers",
+        "entry",
         "in_pit",
         "lap_drivers",
         "lap_numbers",
@@ -85,6 +86,7 @@ class CarRecord:
 
     def register(self, entry: EntryRegistered) -> None:
         """(Re-)registration updates the entry's details, never its timing."""
+        self.entry = entry
         self.class_name = entry.class_name
         self.team = entry.team
         self.car = entry.car

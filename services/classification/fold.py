@@ -301,10 +301,14 @@ class ClassificationProjection:
         try:
             state.apply(seq, event)
         except FoldError as error:
-            if state.opened is None and not state.cars:
-                del self.sessions[key]
-            return Refused(seq, str(error))
-        return None
+            refused = Refused(seq, str(error))
+        except Exception as error:
+            refused = Refused(seq, f"the fold failed on this event: {error!r}")
+        else:
+            return None
+        if state.opened is None and not state.cars:
+            del self.sessions[key]
+        return refused
 
     def apply_raw(self, seq: int, subject: str, data: bytes) -> tuple[str | None, Refused | None]:
         """Decode and fold a message as stored; returns the session key it touched."""

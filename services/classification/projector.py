@@ -35,7 +35,9 @@ from schemas.results import decode_classification, encode_classification
 from schemas.subjects import EVENTS_PREFIX, dlq_subject
 from services.broker.reader import StoredMsg, StreamTail
 from services.broker.shell import NatsShell
+from services.broker.snapshots import SnapshotStore
 from services.broker.topology import CLASSIFICATION_BUCKET, Topology
+from services.classification import snapshot
 from services.classification.fold import ClassificationProjection, Refused
 
 log = logging.getLogger("chequered.classification")
@@ -43,10 +45,22 @@ log = logging.getLogger("chequered.classification")
 PROJECTION = "classification"
 
 
+SNAPSHOT_EVERY = 20_000
+"""Events between snapshots: a 24-hour race is re-folded from at most this far back."""
+
+
 class ClassificationProjector(NatsShell):
-    def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
+    def __init__(
+        self, nats_url: str, topology: Topology | None = None, *, snapshot_every: int = SNAPSHOT_EVERY
+    ) -> None:
         super().__init__(nats_url, topology)
         self.projection = ClassificationProjection()
+        self.snapshot_every = snapshot_every
+        self.resumed_from = 0
+        """The stream sequence the fold was restored at (0: folded from the start)."""
+        self._snapshot_seq = 0
+        self._changed_since_snapshot: set[str] = set()
+        self._snapshots: SnapshotStore | None = None
         self.written: dict[str, int] = {}
         """Session key -> ``last_seq`` of the value in KV."""
         self.dead_letters = 0
@@ -58,6 +72,8 @@ class ClassificationProjector(NatsShell):
         await self.connect()
         self._kv = await self.js.key_value(CLASSIFICATION_BUCKET)
         await self._load_checkpoints(self._kv)
+        self._snapshots = SnapshotStore(self.js, PROJECTION)
+        await self._restore()
         await self.broker.start()
         self._task = asyncio.create_task(self._run(), name="classification-projector")
 
@@ -78,8 +94,29 @@ class ClassificationProjector(NatsShell):
             if entry.value:
                 self.written[key] = decode_classification(entry.value).last_seq
 
+    async def _restore(self) -> None:
+        assert self._snapshots is not None
+        seq, saved = await self._snapshots.load()
+        states = {key: snapshot.decode(data) for key, data in saved.items()}
+        if seq and all(state is not None for state in states.values()):
+            self.projection.sessions = {key: state for key, state in states.items() if state is not None}
+            self.projection.last_seq = self.resumed_from = self._snapshot_seq = seq
+        elif seq:
+            log.warning("snapshots at seq %d are of another format: folding from the start of the log", seq)
+
+    async def _save_snapshots(self) -> None:
+        assert self._snapshots is not None
+        changed = {key: snapshot.encode(self.projection.sessions[key]) for key in self._changed_since_snapshot}
+        try:
+            await self._snapshots.save(self.projection.last_seq, changed)
+        except NatsError as error:  # a snapshot is an optimisation: the log is still there
+            log.warning("snapshot at seq %d not saved: %s", self.projection.last_seq, error)
+            return
+        self._snapshot_seq = self.projection.last_seq
+        self._changed_since_snapshot.clear()
+
     async def _run(self) -> None:
-        async with StreamTail(self.js, f"{EVENTS_PREFIX}.>") as tail:
+        async with StreamTail(self.js, f"{EVENTS_PREFIX}.>", start_seq=self.resumed_from + 1) as tail:
             if not tail.backlog_at_open:
                 self.caught_up.set()
             while True:
@@ -94,10 +131,13 @@ class ClassificationProjector(NatsShell):
             key, refused = self.projection.apply_raw(stored.seq, stored.subject, stored.data)
             if refused is not None:
                 await self._dead_letter(stored, refused)
-            if key is not None:
+            if key is not None and key in self.projection.sessions:
                 touched.add(key)
         for key in sorted(touched):
             await self._write(key)
+        self._changed_since_snapshot |= touched
+        if self.projection.last_seq - self._snapshot_seq >= self.snapshot_every:
+            await self._save_snapshots()
 
     async def _write(self, key: str) -> None:
         state = self.projection.sessions.get(key)

@@ -1,0 +1,1 @@
+"""RMonitor (MYLAPS Orbits scoreboard protocol): parser, capture reader and event mapper."""

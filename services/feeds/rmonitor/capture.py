@@ -1,0 +1,190 @@
+"""Reading RMonitor capture files, and the pace at which to replay them.
+
+A capture is what a TCP client wrote to disk: the raw lines, sometimes with
+``##YYYY-MM-DD HH:MM:SS.mmm`` stamps (the UTC wall-clock time at which the
+following records arrived). :func:`read_capture` gives ``(line number,
+arrival, line)`` for every record line; :func:`read_records` parses them and
+never stops on a bad line: it counts it in :class:`ReadStats`, logs it with its
+line number and goes on. :func:`replay_schedule` turns a capture into the
+delays a replayer sleeps before sending each line: at the recorded pace, N
+times faster, or as fast as possible. Everything here is pure apart from
+reading the file.
+
+Encoding: RMonitor is cp1252. A file that starts with a UTF-8 byte-order mark
+was written by a UTF-8 tool, so it is read as UTF-8 (falling back to cp1252
+for a line that is not valid UTF-8); the mark itself is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from services.feeds.rmonitor.parser import ArrivalMark, ParseError, RMonitorRecord, parse_arrival, parse_line
+
+log = logging.getLogger(__name__)
+
+_BOM = b"\xef\xbb\xbf"
+MAX_LOGGED_ERRORS = 100
+"""Errors kept in :attr:`ReadStats.errors`; the count goes on beyond it."""
+
+
+def _decode(raw: bytes, utf8: bool) -> str:
+    if utf8:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("cp1252", errors="replace")
+
+
+def _raw_lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """``(line number, text without terminator, terminated)`` for every line of the file."""
+    with path.open("rb") as file:
+        utf8 = False
+        for number, raw in enumerate(file, start=1):
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+                utf8 = True
+            terminated = raw.endswith(b"\n")
+            text = _decode(raw.rstrip(b"\r\n"), utf8)
+            if "\r" in text:  # a file with bare CR terminators: one physical line, many records
+                for part in text.split("\r"):
+                    yield number, part, terminated
+            else:
+                yield number, text, terminated
+
+
+def _capture_lines(path: Path) -> Iterator[tuple[int, float | None, str, bool]]:
+    arrival: float | None = None
+    for number, text, terminated in _raw_lines(path):
+        stripped = text.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("##"):
+            stamp = parse_arrival(stripped)
+            if stamp is not None:
+                arrival = stamp
+                continue
+        yield number, arrival, text, terminated
+
+
+def read_capture(path: str | Path) -> Iterator[tuple[int, float | None, str]]:
+    """Every non-blank record line as ``(line number, arrival, line)``.
+
+    ``arrival`` is the UTC epoch seconds of the last ``##`` stamp before the
+    line, or ``None`` in captures without stamps. The ``##`` lines themselves
+    are consumed here, not yielded.
+    """
+    for number, arrival, text, _ in _capture_lines(Path(path)):
+        yield number, arrival, text
+
+
+@dataclass
+class ReadStats:
+    """What a read of a capture skipped, and why."""
+
+    lines: int = 0
+    """Record lines seen (blank and ``##`` lines not counted)."""
+    records: int = 0
+    """Lines parsed to a known record."""
+    unknown: int = 0
+    """Lines of a record type this reader ignores."""
+    skipped: int = 0
+    """Lines that could not be parsed (each one logged with its line number)."""
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    """``(line number, reason)`` of the first :data:`MAX_LOGGED_ERRORS` skipped lines."""
+    truncated_last_line: bool = False
+    """The file ended without a line terminator and that last line could not be parsed."""
+
+    def skip(self, number: int, reason: str) -> None:
+        self.skipped += 1
+        if len(self.errors) < MAX_LOGGED_ERRORS:
+            self.errors.append((number, reason))
+        log.warning("rmonitor line %d skipped: %s", number, reason)
+
+
+def parse_lines(
+    lines: Iterable[tuple[int, float | None, str]], stats: ReadStats | None = None
+) -> Iterator[tuple[int, float | None, RMonitorRecord]]:
+    """Parse ``(line number, arrival, line)`` triples; bad lines are counted in ``stats`` and skipped."""
+    stats = stats if stats is not None else ReadStats()
+    for number, arrival, line in lines:
+        stats.lines += 1
+        try:
+            record = parse_line(line)
+        except ParseError as error:
+            stats.skip(number, error.reason)
+            continue
+        if record is None:
+            stats.unknown += 1
+            continue
+        if isinstance(record, ArrivalMark):
+            continue
+        stats.records += 1
+        yield number, arrival, record
+
+
+def read_records(
+    path: str | Path, stats: ReadStats | None = None
+) -> Iterator[tuple[int, float | None, RMonitorRecord]]:
+    """Read and parse a capture file: ``(line number, arrival, record)`` for every readable record."""
+    stats = stats if stats is not None else ReadStats()
+    for number, arrival, text, terminated in _capture_lines(Path(path)):
+        skipped = stats.skipped
+        yield from parse_lines([(number, arrival, text)], stats)
+        if not terminated and stats.skipped > skipped:
+            stats.truncated_last_line = True  # only the last line of a file can lack its terminator
+
+
+# -- replay ------------------------------------------------------------------
+
+
+class ReplayStep(NamedTuple):
+    line_no: int
+    delay_s: float
+    """Seconds to wait, after sending the previous line, before sending this one."""
+    line: str
+
+
+def replay_schedule(
+    capture: Iterable[tuple[int, float | None, str]],
+    speed: float | None = 1.0,
+    *,
+    heartbeat_s: float = 1.0,
+) -> list[ReplayStep]:
+    """The delays that replay a capture at ``speed`` times its recorded pace.
+
+    ``speed=1`` is the recorded pace, ``speed=10`` ten times faster, and
+    ``speed=None`` (or ``math.inf``) as fast as possible (every delay 0).
+
+    The recorded pace comes from the ``##`` arrival stamps when the capture has
+    them (a stamp going backwards gives no delay). A capture without stamps is
+    paced by its ``$F`` heartbeats, which Orbits sends once a second: every
+    heartbeat after the first waits ``heartbeat_s``, other lines go at once.
+    """
+    entries = list(capture)
+    if speed is not None and not speed > 0:
+        raise ValueError(f"speed must be positive or None, not {speed!r}")
+    fastest = speed is None or math.isinf(speed)
+    factor = 0.0 if fastest else 1.0 / float(speed)  # type: ignore[arg-type]
+    stamped = any(arrival is not None for _, arrival, _ in entries)
+    steps: list[ReplayStep] = []
+    previous: float | None = None
+    seen_heartbeat = False
+    for line_no, arrival, line in entries:
+        recorded = 0.0
+        if stamped:
+            if arrival is not None:
+                if previous is not None:
+                    recorded = max(0.0, arrival - previous)
+                previous = arrival
+        elif line.lstrip("\ufeff").startswith("$F"):
+            recorded = heartbeat_s if seen_heartbeat else 0.0
+            seen_heartbeat = True
+        steps.append(ReplayStep(line_no, recorded * factor, line))
+    return steps
