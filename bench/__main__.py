@@ -9,6 +9,8 @@ from rich.console import Console
 
 BENCHMARKS = {
     "pipeline": "bench.pipeline",
+    "fold": "bench.fold",
+    "rebuild": "bench.rebuild",
 }
 
 

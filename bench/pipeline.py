@@ -15,8 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.simulator.race import RaceSpec, simulate
-
 from bench.report import Report, percentile
 from schemas.events import SessionRef, decode_event, encode_event
 from schemas.results import decode_classification
@@ -29,6 +27,7 @@ from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.replay import retarget
+from services.simulator.endurance import RaceSpec, simulate
 
 LATENCY_EVENTS = 1000
 LATENCY_RATE = 200.0

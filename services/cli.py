@@ -13,17 +13,25 @@ from pathlib import Path
 import msgspec
 from rich.console import Console
 from rich.live import Live
+from rich.progress import Progress
 
-from schemas.events import SessionRef
+from schemas.events import Event, SessionRef, SessionStarted
 from schemas.results import Classification, decode_classification
 from services.broker.connection import connect
 from services.broker.topology import CLASSIFICATION_BUCKET, Topology, TopologyConflict, ensure_topology
+from services.classification.fold import fold_until
 from services.classification.projector import ClassificationProjector
 from services.classification.tower import render_tower
 from services.ingest.service import IngestService
+from services.ops.history import history, to_csv, to_jsonl
+from services.ops.instants import parse_instant
+from services.ops.log import read_events
+from services.ops.racelog import read_log, write_log
+from services.ops.rebuild import PROJECTIONS, rebuild
 from services.ops.replay import replay, retarget
+from services.ops.verify import verify_all
 from services.runtime import DEFAULT_HOME, Service, broker_url, run_until_signal
-from services.simulator.race import RaceSpec, read_log, simulate, write_log
+from services.simulator.endurance import RaceSpec, simulate
 
 SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "sample-race.jsonl.gz"
 console = Console()
@@ -50,7 +58,7 @@ async def _watch_tower(url: str, session: SessionRef, until_finished: bool) -> C
         with Live(console=console, refresh_per_second=8, vertical_overflow="visible") as live:
             while True:
                 try:
-                    entry = await watcher.updates(timeout=1.0)
+                    entry = await watcher.updates(timeout=1.0)  # type: ignore[no-untyped-call]
                 except TimeoutError:
                     continue
                 if entry is None or not entry.value:
@@ -140,6 +148,76 @@ async def _rejects(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rebuild(args: argparse.Namespace) -> int:
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-rebuild")
+        try:
+            report = await rebuild(nc.jetstream(), args.projection, session=args.session, console=console)
+        finally:
+            await nc.close()
+    console.print(
+        f"[green]rebuilt[/green] {report.sessions} session(s) from {report.events:,} events in {report.seconds:.2f}s "
+        f"({report.events / max(report.seconds, 1e-9):,.0f} ev/s); readers now use {report.bucket}"
+    )
+    return 0
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-verify")
+        try:
+            report = await verify_all(nc.jetstream(), args.session)
+        finally:
+            await nc.close()
+    for divergence in report.divergences:
+        console.print(f"[red]{divergence.session} diverges[/red] from {divergence.event}")
+        for line in divergence.differences[:20]:
+            console.print(f"   {line}")
+    ok = not report.divergences
+    console.print(
+        f"{'[green]ok[/green]' if ok else '[red]diverged[/red]'}: {report.checked} read model(s) checked, "
+        f"{len(report.divergences)} differ from a fresh fold of the log"
+    )
+    return 0 if ok else 1
+
+
+async def _session_log(args: argparse.Namespace, name: str) -> list[tuple[int, Event]]:
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, name)
+        try:
+            events = await read_events(nc.jetstream(), SessionRef.parse(args.session).key)
+        finally:
+            await nc.close()
+    if not events:
+        raise LookupError(f"no events of session {args.session} in the stream")
+    return events
+
+
+async def _at(args: argparse.Namespace) -> int:
+    events = await _session_log(args, "chequered-at")
+    key = SessionRef.parse(args.session).key
+    started = next((e.at for _, e in events if isinstance(e.body, SessionStarted)), None)
+    instant = parse_instant(args.time, started) if args.time else None
+    state = fold_until(events, seq=args.seq, at=instant).sessions.get(key)
+    if state is None or state.opened is None:
+        raise LookupError(f"session {key} was not open at that point")
+    console.print(render_tower(state.classification()))
+    return 0
+
+
+async def _export(args: argparse.Namespace) -> int:
+    events = await _session_log(args, "chequered-export")
+    key = SessionRef.parse(args.session).key
+    fmt = args.format or ("csv" if args.out.suffix == ".csv" else "jsonl")
+    with Progress(console=console) as progress, args.out.open("w" if fmt == "csv" else "wb") as out:
+        task = progress.add_task("export", total=len(events))
+        changes = history(events, key, progress=lambda: progress.advance(task))
+        for chunk in to_csv(changes) if fmt == "csv" else to_jsonl(changes):
+            out.write(chunk)
+    console.print(f"wrote {args.out}")
+    return 0
+
+
 async def _setup(args: argparse.Namespace) -> int:
     with broker_url(args.nats, args.home / "nats", console) as url:
         nc = await connect(url, "chequered-setup")
@@ -219,6 +297,32 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", type=Path, required=True, help="output .jsonl or .jsonl.gz")
     sim.set_defaults(run=_simulate)
 
+    reb = sub.add_parser("rebuild", help="rebuild read models from the stream into a new bucket, then switch")
+    reb.add_argument("projection", choices=sorted(PROJECTIONS))
+    reb.add_argument("--session", help="only this session key")
+    _nats_args(reb)
+    reb.set_defaults(run=_rebuild)
+
+    ver = sub.add_parser("verify", help="compare served read models with a fresh fold of the stream")
+    ver.add_argument("--session", help="only this session key")
+    _nats_args(ver)
+    ver.set_defaults(run=_verify)
+
+    at = sub.add_parser("at", help="the classification as it stood at an instant or a stream sequence")
+    at.add_argument("session", help="championship.event.session")
+    when = at.add_mutually_exclusive_group(required=True)
+    when.add_argument("--time", help="ISO 8601, epoch ms, or session time since the green: 6h, 6:00:00")
+    when.add_argument("--seq", type=int, help="stream sequence")
+    _nats_args(at)
+    at.set_defaults(run=_at)
+
+    exp = sub.add_parser("export", help="a session's classification history as JSON lines or CSV")
+    exp.add_argument("session", help="championship.event.session")
+    exp.add_argument("--out", type=Path, required=True, help="output .jsonl or .csv")
+    exp.add_argument("--format", choices=("jsonl", "csv"))
+    _nats_args(exp)
+    exp.set_defaults(run=_export)
+
     schemas = sub.add_parser("schemas", help="regenerate the JSON Schema files in schemas/json")
     schemas.set_defaults(run=_schemas)
     return parser
@@ -236,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TopologyConflict as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
-    except (msgspec.ValidationError, FileNotFoundError) as error:
+    except (msgspec.ValidationError, FileNotFoundError, LookupError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
 

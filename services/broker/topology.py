@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from schemas.subjects import DLQ_PREFIX, EVENTS_PREFIX, REJECTS_PREFIX
@@ -24,6 +24,8 @@ DUPLICATE_WINDOW_S = 2 * 60 * 60
 also remembers every accepted id of a session for the session's whole life."""
 
 CLASSIFICATION_BUCKET = "chequered_classification"
+READ_MODELS_BUCKET = "chequered_read_models"
+"""KV: projection name -> the bucket readers use now. ``chequered rebuild`` moves it atomically."""
 SNAPSHOTS_BUCKET = "chequered_snapshots"
 """Object store of projector snapshots: ``<projection>.<session key>`` and ``<projection>._index``."""
 
@@ -60,14 +62,24 @@ class Topology:
 
     def buckets(self) -> list[KeyValueConfig]:
         return [
+            self.read_model_bucket(CLASSIFICATION_BUCKET),
             KeyValueConfig(
-                bucket=CLASSIFICATION_BUCKET,
-                description="live classification per session",
-                history=1,
+                bucket=READ_MODELS_BUCKET,
+                description="which bucket holds each projection's read models",
+                history=5,
                 storage=StorageType.FILE,
                 replicas=self.replicas,
-            )
+            ),
         ]
+
+    def read_model_bucket(self, name: str) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=name,
+            description="read models per session, each value carrying the last stream sequence folded in",
+            history=1,
+            storage=StorageType.FILE,
+            replicas=self.replicas,
+        )
 
 
 _COMPARED = ("subjects", "storage", "duplicate_window", "num_replicas", "retention", "deny_delete", "deny_purge")
@@ -127,3 +139,13 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValu
         return await js.key_value(config.bucket)
     except BucketNotFoundError:
         return await js.create_key_value(config)
+
+
+async def current_bucket(js: JetStreamContext, projection: str, default: str) -> str:
+    """The bucket that holds ``projection``'s read models now (moved by a rebuild)."""
+    pointers = await js.key_value(READ_MODELS_BUCKET)
+    try:
+        entry = await pointers.get(projection)
+    except KeyNotFoundError:
+        return default
+    return entry.value.decode() if entry.value else default

@@ -36,7 +36,7 @@ from schemas.subjects import EVENTS_PREFIX, dlq_subject
 from services.broker.reader import StoredMsg, StreamTail
 from services.broker.shell import NatsShell
 from services.broker.snapshots import SnapshotStore
-from services.broker.topology import CLASSIFICATION_BUCKET, Topology
+from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, Topology, current_bucket
 from services.classification import snapshot
 from services.classification.fold import ClassificationProjection, Refused
 
@@ -65,24 +65,53 @@ class ClassificationProjector(NatsShell):
         """Session key -> ``last_seq`` of the value in KV."""
         self.dead_letters = 0
         self.caught_up = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.bucket = CLASSIFICATION_BUCKET
+        self._tasks: list[asyncio.Task[None]] = []
         self._kv: KeyValue | None = None
+        self._pointer: KeyValue.KeyWatcher | None = None
+        self._writing = asyncio.Lock()
 
     async def start(self) -> None:
         await self.connect()
-        self._kv = await self.js.key_value(CLASSIFICATION_BUCKET)
+        self.bucket = await current_bucket(self.js, PROJECTION, CLASSIFICATION_BUCKET)
+        self._kv = await self.js.key_value(self.bucket)
         await self._load_checkpoints(self._kv)
         self._snapshots = SnapshotStore(self.js, PROJECTION)
         await self._restore()
         await self.broker.start()
-        self._task = asyncio.create_task(self._run(), name="classification-projector")
+        self._pointer = await (await self.js.key_value(READ_MODELS_BUCKET)).watch(PROJECTION, include_history=False)
+        self._tasks = [
+            asyncio.create_task(self._run(), name="classification-projector"),
+            asyncio.create_task(self._follow_rebuilds(), name="classification-bucket"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop following the log; safe to call twice."""
+        if not self._tasks:
+            return
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks = []
+        if self._pointer is not None:
+            await self._pointer.stop()  # type: ignore[no-untyped-call]
         await self.broker.stop()
+
+    async def _follow_rebuilds(self) -> None:
+        """When ``chequered rebuild`` moves the read models to a new bucket, write there from now on."""
+        assert self._pointer is not None
+        async for entry in self._pointer:
+            if entry is None or not entry.value or entry.value.decode() == self.bucket:
+                continue
+            async with self._writing:
+                self.bucket = entry.value.decode()
+                self._kv = await self.js.key_value(self.bucket)
+                self.written = {}
+                await self._load_checkpoints(self._kv)
+                for key in sorted(self.projection.sessions):
+                    await self._write(key)  # anything folded since the rebuild read the log
+            log.info("classification read models now in %s", self.bucket)
 
     async def _load_checkpoints(self, kv: KeyValue) -> None:
         try:
@@ -133,8 +162,9 @@ class ClassificationProjector(NatsShell):
                 await self._dead_letter(stored, refused)
             if key is not None and key in self.projection.sessions:
                 touched.add(key)
-        for key in sorted(touched):
-            await self._write(key)
+        async with self._writing:
+            for key in sorted(touched):
+                await self._write(key)
         self._changed_since_snapshot |= touched
         if self.projection.last_seq - self._snapshot_seq >= self.snapshot_every:
             await self._save_snapshots()

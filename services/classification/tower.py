@@ -31,7 +31,8 @@ def format_gap(gap: Gap | None) -> str:
         return ""
     if gap.laps:
         return f"+{gap.laps} lap{'s' if gap.laps > 1 else ''}"
-    return f"+{gap.ms / 1000:.3f}"
+    minutes, ms = divmod(gap.ms, 60_000)
+    return f"+{minutes}:{ms // 1000:02d}.{ms % 1000:03d}" if minutes else f"+{ms // 1000}.{ms % 1000:03d}"
 
 
 def format_clock(ms: int) -> str:
