@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from itertools import pairwise
 from collections import Counter
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_a_realistic_multi_class_endurance_race() -> None:
         assert [lap.lap for _, lap in car_laps] == list(range(1, len(car_laps) + 1))
         crossings = [at for at, _ in car_laps]
         assert crossings == sorted(set(crossings))
-        assert all(b - a == lap.lap_time_ms for (a, _), (b, lap) in zip(car_laps, car_laps[1:], strict=False))
+        assert all(b - a == lap.lap_time_ms for (a, _), (b, lap) in pairwise(car_laps))
 
 
 def test_every_running_car_crosses_exactly_once_after_the_flag() -> None:

@@ -15,7 +15,7 @@ from typing import IO
 from schemas.events import Event, decode_event, encode_event
 
 
-def _open(path: Path, mode: str) -> IO[bytes]:
+def _open(path: Path, mode: str) -> IO[bytes] | gzip.GzipFile:
     if path.suffix == ".gz":
         if "w" in mode:
             return gzip.GzipFile(filename=path, mode="wb", mtime=0)

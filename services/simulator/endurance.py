@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.events import (
-    Body,
     CarRetired,
     Driver,
     DriverCategory,
     DriverChanged,
     EntryRegistered,
     Event,
+    EventBody,
     Flag,
     FlagChanged,
     LapCompleted,
@@ -178,9 +178,9 @@ class _Log:
     def __init__(self, spec: RaceSpec) -> None:
         self.spec = spec
         self.session = SessionRef(spec.championship, spec.event, spec.session)
-        self.items: list[tuple[int, int, Body]] = []
+        self.items: list[tuple[int, int, EventBody]] = []
 
-    def add(self, at: int, body: Body) -> None:
+    def add(self, at: int, body: EventBody) -> None:
         self.items.append((at, len(self.items), body))
 
     def events(self) -> list[Event]:

@@ -33,8 +33,8 @@ Mapping (:func:`analysis_events`), for the session the caller names:
   course yellow, ``SF`` safety car, ``RF`` red, ``YF`` yellow; others unknown);
 - ``SessionFinished`` at the first ``FF`` crossing: the leader's.
 
-Ids are derived from the chart (``lap-<number>-<lap>`` ...), so reading a file
-twice gives the same ids.
+Ids are derived from the chart (``<session tag>:lap-<number>-<lap>`` ..., see
+:mod:`services.feeds.ids`), so reading a file twice gives the same ids.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -67,6 +67,7 @@ from schemas.events import (
     SessionRef,
     SessionStarted,
 )
+from services.feeds.ids import session_tag
 
 DAY_MS = 86_400_000
 DEFAULT_DAY = date(2000, 1, 1)
@@ -85,6 +86,10 @@ MAX_CREW = 4
 
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 _TIME = re.compile(r"^\d+(?::\d+){0,3}(?:\.\d+)?$")
+
+
+Getter = Callable[[str], str]
+Emit = Callable[[str, int, EventBody], None]
 
 
 class AnalysisError(ValueError):
@@ -183,8 +188,7 @@ def read_analysis(source: str | Path | bytes) -> AnalysisChart:
     return AnalysisChart(rows=rows, skipped=skipped)
 
 
-def _row(line: int, get: object) -> LapRow:
-    assert callable(get)
+def _row(line: int, get: Getter) -> LapRow:
     number = get("NUMBER")
     lap = _int(get("LAP_NUMBER"))
     elapsed = parse_time_ms(get("ELAPSED"))
@@ -271,9 +275,10 @@ def analysis_events(
     start_tod = start_time_of_day(rows) or 0
     start = _epoch_ms(day or DEFAULT_DAY, start_tod, zone)
     out: list[tuple[int, int, str, Event]] = []
+    tag = session_tag(session)
 
     def emit(event_id: str, at: int, body: EventBody) -> None:
-        event = Event(id=event_id, session=session, producer=producer, at=at, body=body)
+        event = Event(id=f"{tag}:{event_id}", session=session, producer=producer, at=at, body=body)
         out.append((at, _RANK[type(body)], event_id, event))
 
     scheduled = datetime.fromtimestamp(start / 1000, zone).isoformat(timespec="seconds")
@@ -294,8 +299,9 @@ def analysis_events(
         by_car.setdefault(car_number(row.number), []).append(row)
     for number, laps in by_car.items():
         laps.sort(key=lambda row: row.lap)
-        emit(f"e-{number}", start, _entry(number, laps))
-        _car_events(number, laps, start, emit)
+        entry = _entry(number, laps)
+        emit(f"e-{number}", start, entry)
+        _car_events(number, laps, start, entry.crew[0].name, emit)
 
     current = Flag.GREEN
     for row in rows:
@@ -327,11 +333,9 @@ def _entry(number: str, laps: list[LapRow]) -> EntryRegistered:
     )
 
 
-def _car_events(number: str, laps: list[LapRow], start: int, emit: object) -> None:
-    assert callable(emit)
-    crew_first: str | None = None
+def _car_events(number: str, laps: list[LapRow], start: int, driver: str, emit: Emit) -> None:
+    """A car's laps, pit stops and driver changes; ``driver`` is who the entry names first."""
     previous: LapRow | None = None
-    driver: str | None = None
     for row in laps:
         lap_start = start + (previous.elapsed_ms if previous is not None else 0)
         crossing = start + row.elapsed_ms
@@ -339,13 +343,10 @@ def _car_events(number: str, laps: list[LapRow], start: int, emit: object) -> No
         if row.pit_ms is not None and previous is not None:
             pit_out = min(lap_start + row.pit_ms, crossing - 1)
             emit(f"po-{number}-{row.lap}", pit_out, PitOut(number=number))
-        if row.driver:
-            if driver is None and crew_first is None:
-                crew_first = driver = row.driver
-            elif row.driver != driver:
-                at = pit_out if pit_out is not None else min(lap_start + 1, crossing)
-                emit(f"d-{number}-{row.lap}", at, DriverChanged(number=number, driver=row.driver[:200]))
-                driver = row.driver
+        if row.driver and row.driver[:200] != driver:
+            at = pit_out if pit_out is not None else min(lap_start + 1, crossing)
+            driver = row.driver[:200]
+            emit(f"d-{number}-{row.lap}", at, DriverChanged(number=number, driver=driver))
         sectors = [ms for ms in row.sectors_ms if ms]
         if row.lap_ms:
             body = LapCompleted(

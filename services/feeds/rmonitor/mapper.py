@@ -3,9 +3,10 @@
 :class:`RMonitorMapper` is fed parsed records in stream order and returns the
 events each one produces. It never reads a clock: every ``at`` is built from
 the feed's own times, so the same capture always gives the same events, and
-every event id is derived from content (``j-<number>-<lap>`` for a lap), so a
-second read of a capture, or a reconnect after which Orbits re-sends its
-scoreboard, gives the same ids and the stream's de-duplication drops them.
+every event id is derived from content (``<session tag>:j-<number>-<lap>``
+for a lap, see :mod:`services.feeds.ids`), so a second read of a capture, or
+a reconnect after which Orbits re-sends its scoreboard, gives the same ids and
+the stream's de-duplication drops them.
 
 Time rules (RMonitor has times of day and race times, never instants):
 
@@ -27,7 +28,8 @@ Time rules (RMonitor has times of day and race times, never instants):
   IMSA ``$L`` stamps in the Sebring capture put it at 1.5 s).
 - ``$L`` crossings carry their own date and time of day and use them.
 - Everything else (entries, driver changes, flags) is stamped with the
-  current time of day, from the last ``$F``.
+  time of day of the last ``$F`` when it happens (what happens before the
+  first time of day is stamped with that one).
 - Until the mapper knows a time of day (and the day), events are held back
   and released in order as soon as it does; :meth:`RMonitorMapper.flush`
   releases whatever is left at the end of a capture.
@@ -39,8 +41,12 @@ Session rules:
   (``inactive_runs``, 95 by default). Records before any ``$B`` belong to it
   (Orbits sends entries first); records after a ``$B`` of another run are
   ignored until the bound run comes back.
-- ``SessionOpened`` is emitted once, before any other event; its name, track
-  and length are taken from what is known when it is released.
+- ``SessionOpened`` is emitted once, before any other event (at the first
+  ``$B`` of the run, ``$I`` or event); its name and track are those known
+  when it is released (pass ``name`` when a capture may start without its
+  ``$B``), its kind is guessed from the name, and its length, unless given,
+  is the first heartbeat's time to go + race time, or laps to go before the
+  start.
 - ``$I`` clears the feed's scoreboard (:attr:`RMonitorMapper.feed_positions`
   and :attr:`RMonitorMapper.feed_best`) but not chequered's state: the log of a
   session cannot go back, and real installs send ``$I`` mid-race and then
@@ -57,8 +63,9 @@ Session rules:
 
 Lap rules (strictly increasing lap numbers per car, whatever the feed does):
 
-- A passing with no lap time on a car with no lap yet is its first crossing
-  of the line: it counts no lap.
+- A passing with no lap time on a car with no passing yet is its first
+  crossing of the line: it counts no lap. A later passing with no lap time
+  takes the difference of the total times.
 - A passing within ``correction_window_ms`` of the car's previous passing is
   a re-send or a correction of it (Orbits re-sends passings after a reset,
   sometimes a few milliseconds different): it produces nothing.
@@ -84,12 +91,13 @@ RMonitor has no team, car or manufacturer fields: team is the ``$COMP``
 additional data, else the competitor's name; car is the nationality field
 when it is longer than a nationality code (installs put the car model there),
 else ``unknown``; manufacturer is ``unknown``. A changed name on a registered
-car is a ``DriverChanged``. A car seen in a passing or an ``$L`` before its
-``$A`` is registered with placeholders and re-registered when its ``$A``
-comes. An ``$L`` pit crossing of a car not registered yet is held until the
-car is (a car leaves the pit lane before its first passing), and dropped at
-the end if it never is. Car numbers are the ``$A`` number, else the
-registration number, reduced to ``[A-Za-z0-9]{1,8}``.
+car is a ``DriverChanged``. A car seen in a passing before its ``$A`` is
+registered with placeholders and re-registered when its ``$A`` comes. An
+``$L`` pit crossing of a car not registered yet is held until the car is (a
+car leaves the pit lane before its first passing), and dropped at the end if
+it never is (IMSA reports unknown transponders as ``Tx<transponder>``). Car
+numbers are the ``$A`` number, else the registration number, reduced to
+``[A-Za-z0-9]{1,8}``.
 """
 
 from __future__ import annotations
@@ -122,6 +130,7 @@ from schemas.events import (
     SessionRef,
     SessionStarted,
 )
+from services.feeds.ids import session_tag
 from services.feeds.rmonitor.capture import ReadStats, read_records
 from services.feeds.rmonitor.parser import (
     ClassInfo,
@@ -155,9 +164,9 @@ _FLAG_OF = {
     FeedFlag.FINISH: Flag.CHEQUERED,
     FeedFlag.UNKNOWN: Flag.UNKNOWN,
 }
-_ENTRY_BLOCK = (Competitor, CompetitorExt, ClassInfo, Setting)
-"""Orbits sends entries as a block of ``$A``/``$COMP``/``$C``/``$E`` records: a car is registered once its
-block ends (the next record of another type), with everything the block said, instead of once per record."""
+_ENTRY_BLOCK = (Competitor, CompetitorExt, ClassInfo, Setting, RunInfo)
+"""Orbits sends entries as a block of ``$A``/``$COMP``/``$B``/``$C``/``$E`` records: a car is registered once
+its block ends (the next record of another type), with everything the block said, not once per record."""
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 _NUMBER = re.compile(r"^[A-Za-z0-9]{1,8}$")
 
@@ -192,7 +201,7 @@ class MapperStats:
     start_crossings: int = 0
     untimed_laps: int = 0
     placeholders: int = 0
-    """Cars registered from a passing or ``$L`` before their ``$A``."""
+    """Cars registered from a passing before their ``$A``."""
     reanchors: int = 0
     unmatched_crossings: int = 0
     """``$L`` crossings of numbers never registered (``Tx4667026``: a transponder no car has), dropped."""
@@ -228,11 +237,13 @@ class _Car:
 @dataclass
 class _Pending:
     id: str
-    body: EventBody | Callable[[], EventBody]
+    body: EventBody | Callable[[int], EventBody]
+    """The body, or a function of the event's ``at`` that makes it when the event is released."""
     race_ms: int | None = None
     """``at`` = anchor + race_ms."""
     local_ms: int | None = None
-    """``at`` = this local time (ms from the session day's midnight); else the current time of day."""
+    """``at`` = this local time (ms from the session day's midnight): the event's own time, or the time of day
+    when it was made; ``None`` (with no ``race_ms``) until the mapper first knows a time of day."""
     car: str | None = None
     """A lap's car: its ``at`` never goes before that car's previous lap (a race-clock reset moves the anchor)."""
 
@@ -289,7 +300,6 @@ class RMonitorMapper:
         self.producer = producer
         self.time_zone = time_zone
         self._tz = ZoneInfo(time_zone)
-        self._fixed_day = day
         self._name = name
         self._kind = kind
         self._length = length
@@ -300,6 +310,7 @@ class RMonitorMapper:
         self._finish_window = finish_window_ms
         self._reanchor = reanchor_ms
 
+        self._tag = session_tag(session)
         self.stats = MapperStats()
         self.feed_positions: dict[str, FeedPosition] = {}
         """The feed's last ``$G`` per car number (cleared by ``$I``)."""
@@ -312,9 +323,9 @@ class RMonitorMapper:
         self._last_lap_local: dict[str, int] = {}
         self._cars: dict[str, _Car] = {}
         self._dirty: dict[str, _Car] = {}
+        """Cars whose entry changed in the current block of entry records, registered when the block ends."""
         self._held: dict[str, list[TimelineCrossing]] = {}
         """``$L`` crossings of car numbers not registered yet (IMSA also reports unknown transponders)."""
-        """Cars whose entry changed in the current block of entry records, registered when the block ends."""
         self._by_number: dict[str, _Car] = {}
         self._classes: dict[int, str] = {}
         self._run_name: str | None = None
@@ -326,7 +337,7 @@ class RMonitorMapper:
         self._flag_raw = ""
         self._track: str | None = None
         self._track_length_m: int | None = None
-        self._last_heartbeat: Heartbeat | None = None
+        self._length_seen: SessionLength | None = None
 
     # -- public ------------------------------------------------------------
 
@@ -379,10 +390,15 @@ class RMonitorMapper:
         clock = self._clock
         if clock.tod_ms is not None and tod_ms < clock.tod_ms - DAY_MS // 2:
             clock.day_offset += 1
+        first = clock.tod_ms is None
         clock.tod_ms = tod_ms
         clock.local_ms = clock.day_offset * DAY_MS + tod_ms
+        if first:  # what happened before the first time of day happened at it
+            for item in self._pending:
+                if item.race_ms is None and item.local_ms is None:
+                    item.local_ms = clock.local_ms
 
-    def _local_of_date(self, when: date | None, tod_ms: int) -> int | None:
+    def _local_of_date(self, when: date | None, tod_ms: int) -> int:
         if when is None:
             return self._clock.day_offset * DAY_MS + tod_ms
         if self._clock.day is None:
@@ -393,8 +409,6 @@ class RMonitorMapper:
         clock = self._clock
         if clock.day is None or clock.local_ms is None:
             return None
-        if item.local_ms is not None:
-            return self._instant(item.local_ms)
         if item.race_ms is not None:
             if clock.anchor is None:
                 clock.anchor = clock.local_ms - item.race_ms
@@ -403,26 +417,28 @@ class RMonitorMapper:
                 local = max(local, self._last_lap_local.get(item.car, local))
                 self._last_lap_local[item.car] = local
             return self._instant(local)
-        return self._instant(clock.local_ms)
+        return self._instant(item.local_ms if item.local_ms is not None else clock.local_ms)
 
     # -- emitting ------------------------------------------------------------
 
     def _emit(
         self,
-        id: str,
-        body: EventBody | Callable[[], EventBody],
+        event_id: str,
+        body: EventBody | Callable[[int], EventBody],
         *,
         race_ms: int | None = None,
         local_ms: int | None = None,
         car: str | None = None,
     ) -> None:
         self._open()
-        self._pending.append(_Pending(id, body, race_ms, local_ms, car))
+        if race_ms is None and local_ms is None:
+            local_ms = self._clock.local_ms  # "now"
+        self._pending.append(_Pending(event_id, body, race_ms, local_ms, car))
 
     def _open(self) -> None:
         if not self._opened:
             self._opened = True
-            self._pending.append(_Pending("open", self._opened_body))
+            self._pending.append(_Pending("open", self._opened_body, local_ms=self._clock.local_ms))
 
     def _drain(self) -> list[Event]:
         out: list[Event] = []
@@ -432,14 +448,15 @@ class RMonitorMapper:
             if at is None:
                 break
             self._pending.pop(0)
-            body = item.body() if callable(item.body) else item.body
-            out.append(Event(id=item.id, session=self.session, producer=self.producer, at=at, body=body))
+            body = item.body(at) if callable(item.body) else item.body
+            out.append(
+                Event(id=f"{self._tag}:{item.id}", session=self.session, producer=self.producer, at=at, body=body)
+            )
         return out
 
-    def _opened_body(self) -> SessionOpened:
+    def _opened_body(self, at: int) -> SessionOpened:
         name = self._name or self._run_name or (f"Run {self._run}" if self._run is not None else "RMonitor session")
-        local = self._clock.local_ms or 0
-        start = datetime.fromtimestamp(self._instant(local) / 1000, self._tz)
+        start = datetime.fromtimestamp(at / 1000, self._tz)
         return SessionOpened(
             name=name[:200],
             kind=self._kind or _kind_of(name),
@@ -451,10 +468,11 @@ class RMonitorMapper:
         )
 
     def _inferred_length(self) -> SessionLength:
-        """From the last heartbeat: time to go + race time (to the minute), or laps to go before the start."""
-        beat = self._last_heartbeat
-        if beat is None:
-            return SessionLength()
+        return self._length_seen or SessionLength()
+
+    @staticmethod
+    def _length_of(beat: Heartbeat) -> SessionLength | None:
+        """Time to go + race time (to the minute when within 2 s of one), or laps to go before the start."""
         race = max(beat.race_time_ms or 0, 0)
         time_ms: int | None = None
         if beat.time_to_go_ms and beat.time_to_go_ms > 0:
@@ -463,7 +481,7 @@ class RMonitorMapper:
             if minute and abs(minute - time_ms) <= 2_000:
                 time_ms = minute
         laps = beat.laps_to_go if beat.laps_to_go and race == 0 else None
-        return SessionLength(time_ms=time_ms, laps=laps)
+        return SessionLength(time_ms=time_ms, laps=laps) if time_ms or laps else None
 
     # -- cars ------------------------------------------------------------------
 
@@ -543,9 +561,7 @@ class RMonitorMapper:
     # -- handlers ----------------------------------------------------------------
 
     def _on_run(self, record: RunInfo) -> None:
-        if record.run in self._inactive:
-            if self._run is not None:
-                self._left = True
+        if record.run in self._inactive and self._run is None:
             return
         if self._run is None:
             self._run = record.run
@@ -553,11 +569,13 @@ class RMonitorMapper:
             self._left = False
             self._run_name = record.description or self._run_name
             self._open()
-        else:
+        elif not self._left:
+            self._flush_registrations()  # the block before the run changed belongs to the bound run
             self._left = True
 
     def _on_heartbeat(self, beat: Heartbeat) -> None:
-        self._last_heartbeat = beat
+        if self._length_seen is None:
+            self._length_seen = self._length_of(beat)
         if beat.time_of_day_ms is None:
             return
         self._set_time_of_day(beat.time_of_day_ms)
@@ -684,7 +702,7 @@ class RMonitorMapper:
         if car.last_total is not None and abs(total - car.last_total) < self._window:
             self.stats.corrections += 1
             return
-        newest = max(car.last_total or 0, car.feed.total_ms or 0 if car.feed else 0)
+        newest = max(car.last_total or 0, (car.feed.total_ms or 0) if car.feed else 0)
         if total < newest - self._window:
             self.stats.stale += 1
             return
@@ -697,7 +715,7 @@ class RMonitorMapper:
                 feed_laps = car.feed.laps + 1
         same = car.feed is not None and car.feed.total_ms is not None and abs(car.feed.total_ms - total) < self._window
         matched = car.feed.laps if same and car.feed is not None else None
-        if record.lap_ms == 0 and car.laps == 0 and feed_laps <= 1:
+        if record.lap_ms == 0 and car.laps == 0 and car.last_total is None and feed_laps <= 1:
             self.stats.start_crossings += 1
             car.last_total = total
             car.matched_feed_laps = matched

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import enum
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from msgspec import Struct
@@ -426,7 +427,7 @@ def _timeline(line: str) -> TimelineCrossing:
     )
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], RMonitorRecord]] = {
     "$F": _heartbeat,
     "$A": _competitor,
     "$COMP": _competitor_ext,
