@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.report import Report, percentile
 from schemas.events import SessionRef, decode_event, encode_event
+from schemas.ingest import Accepted
 from schemas.results import decode_classification
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
@@ -110,19 +111,17 @@ async def _latency(nc, events) -> tuple[list[float], list[float]]:  # type: igno
     producer = Producer(nc, window=1)
     sends: list[float] = []
     kvs: list[float] = []
+    seen_seq, seen_at = 0, 0.0
     for event in paced:
         started = time.perf_counter()
         reply = await producer.send(event)
-        acked = time.perf_counter()
-        sends.append((acked - started) * 1000)
-        if event.body.__class__.__name__ in ("SessionOpened",):
-            await asyncio.sleep(1 / LATENCY_RATE)
-            continue
-        while True:
+        sends.append((time.perf_counter() - started) * 1000)
+        assert isinstance(reply, Accepted)
+        while seen_seq < reply.seq:  # a value may cover several events: it was readable when first seen
             entry = await watcher.updates(timeout=5)
-            if entry is not None and entry.value and decode_classification(entry.value).last_seq >= reply.seq:  # type: ignore[union-attr]
-                break
-        kvs.append((time.perf_counter() - started) * 1000)
+            if entry is not None and entry.value:
+                seen_seq, seen_at = decode_classification(entry.value).last_seq, time.perf_counter()
+        kvs.append(max(0.0, seen_at - started) * 1000)
         await asyncio.sleep(max(0.0, 1 / LATENCY_RATE - (time.perf_counter() - started)))
     await watcher.stop()
     return sends, kvs

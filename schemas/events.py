@@ -266,7 +266,7 @@ EventBody = (
 
 
 class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The envelope. ``(producer, id)`` is unique: it is the de-duplication key."""
+    """The envelope. ``(session, producer, id)`` is unique: it is the de-duplication key."""
 
     id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description="unique per producer")]
     session: SessionRef
@@ -277,8 +277,10 @@ class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
     @property
     def msg_id(self) -> str:
-        """The ``Nats-Msg-Id`` the stream de-duplicates on."""
-        return f"{self.producer}:{self.id}"
+        """The ``Nats-Msg-Id`` the stream de-duplicates on: the id within its producer and session,
+        so a log replayed into another session (or a producer reusing ids across sessions) is not
+        taken for a duplicate."""
+        return f"{self.session.key}/{self.producer}:{self.id}"
 
 
 _decoder = msgspec.json.Decoder(Event)

@@ -9,7 +9,7 @@ Rules of order (documented in the README):
 - the stream order is the order of application; the *timing-clock* times in
   the events decide the running order, so two cars' laps arriving in either
   order give the same classification;
-- an event already folded (same ``producer:id``) changes nothing;
+- an event already folded (same ``msg_id``) changes nothing;
 - an event the fold cannot apply (a car never registered, a lap that does not
   move forward) raises :class:`FoldError` before touching the state, so the
   shell can dead-letter it and go on with the state intact.

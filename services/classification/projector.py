@@ -43,6 +43,8 @@ from services.classification.fold import ClassificationProjection, Refused
 log = logging.getLogger("chequered.classification")
 
 PROJECTION = "classification"
+STOP_POLL_S = 0.2
+"""How often an idle projector looks up from the log to see whether it is asked to stop."""
 
 
 SNAPSHOT_EVERY = 20_000
@@ -70,6 +72,7 @@ class ClassificationProjector(NatsShell):
         self._kv: KeyValue | None = None
         self._pointer: KeyValue.KeyWatcher | None = None
         self._writing = asyncio.Lock()
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         await self.connect()
@@ -89,7 +92,10 @@ class ClassificationProjector(NatsShell):
         """Stop following the log; safe to call twice."""
         if not self._tasks:
             return
-        for task in self._tasks:
+        self._stopping.set()  # the fold finishes the batch it is on (its writes and snapshot) first
+        run, *others = self._tasks
+        await run
+        for task in others:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -148,8 +154,10 @@ class ClassificationProjector(NatsShell):
         async with StreamTail(self.js, f"{EVENTS_PREFIX}.>", start_seq=self.resumed_from + 1) as tail:
             if not tail.backlog_at_open:
                 self.caught_up.set()
-            while True:
-                batch = await tail.next_batch()
+            while not self._stopping.is_set():
+                batch = await tail.next_batch(timeout=STOP_POLL_S)
+                if not batch:
+                    continue
                 await self.apply_batch(batch)
                 if batch[-1].pending == 0:
                     self.caught_up.set()

@@ -5,14 +5,16 @@
     nc = await nats.connect(url)
     producer = Producer(nc)
     reply = await producer.send(event)          # Accepted(seq, duplicate) or Rejected(code, reason)
-    replies = await producer.send_all(events)   # pipelined, at most ``window`` in flight
+    replies = await producer.send_all(events)   # batched: at most ``window`` events in flight
 
 A timeout does not mean the write failed: the client retries with the *same*
 bytes (so the same event id) until ingest answers, and ingest answers a retry
 of something it already stored with ``duplicate=True`` and the original
-sequence. ``window`` bounds the requests in flight (back-pressure); when one
-of them fails, the window is drained and the unanswered events are retried one
-by one in their original order, so a car's laps never overtake each other.
+sequence. ``send_all`` sends batches of ``window`` events (one request each,
+answered once the stream has acknowledged the whole batch), one batch at a
+time, so ``window`` bounds what is in flight; a batch that gets no answer is
+sent again whole, and events the stream could not take are sent again in
+their order before the next batch.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 
+import msgspec
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from schemas.events import Event, encode_event
-from schemas.ingest import IngestReply, RejectCode, Rejected, reply_decoder
+from schemas.ingest import IngestReply, RejectCode, Rejected
 from schemas.subjects import ingest_subject
+
+_batch_replies = msgspec.json.Decoder(list[IngestReply])
 
 
 def _unavailable(reply: IngestReply) -> bool:
@@ -46,7 +51,7 @@ class Producer:
         attempts: int = 20,
         backoff: float = 0.1,
         max_backoff: float = 2.0,
-        window: int = 256,
+        window: int = 500,
     ) -> None:
         self.nc = nc
         self.timeout = timeout
@@ -55,61 +60,69 @@ class Producer:
         self.max_backoff = max_backoff
         self.window = max(1, window)
 
-    async def _request_once(self, event: Event, data: bytes) -> IngestReply:
-        msg = await self.nc.request(ingest_subject(event.session), data, timeout=self.timeout)
-        reply: IngestReply = reply_decoder.decode(msg.data)
-        return reply
+    async def _request(self, subject: str, data: bytes) -> bytes | None:
+        """One request; None when ingest did not answer (timeout, or no ingest running)."""
+        try:
+            msg = await self.nc.request(subject, data, timeout=self.timeout)
+        except (NatsTimeout, NoRespondersError):
+            return None
+        return msg.data
+
+    async def _retrying(self, subject: str, data: bytes, what: str) -> bytes:
+        delay = self.backoff
+        for _ in range(self.attempts):
+            answer = await self._request(subject, data)
+            if answer is not None:
+                return answer
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+        raise IngestUnavailable(f"no answer for {what} after {self.attempts} attempts")
 
     async def send(self, event: Event) -> IngestReply:
         """Send one event, retrying with the same id on a timeout or while ingest is down."""
-        data = encode_event(event)
+        return (await self.send_batch([event]))[0]
+
+    async def send_batch(self, events: Sequence[Event]) -> list[IngestReply]:
+        """Send events of one session in one request; retried until none is left unavailable."""
+        if not events:
+            return []
+        subject = ingest_subject(events[0].session)
+        replies: list[IngestReply | None] = [None] * len(events)
+        todo = list(range(len(events)))
         delay = self.backoff
         for _ in range(self.attempts):
-            try:
-                reply = await self._request_once(event, data)
-            except (NatsTimeout, NoRespondersError):
-                reply = None
-            if reply is not None and not _unavailable(reply):
-                return reply
+            data = b"[" + b",".join(encode_event(events[i]) for i in todo) + b"]"
+            answer = await self._retrying(subject, data, f"a batch of {len(todo)} events")
+            batch: list[IngestReply] = _batch_replies.decode(answer)
+            for i, reply in zip(todo, batch, strict=True):
+                replies[i] = reply
+            todo = [i for i in todo if _unavailable(replies[i])]  # type: ignore[arg-type]
+            if not todo:
+                return [r for r in replies if r is not None]
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
-        raise IngestUnavailable(f"no answer for event {event.msg_id} after {self.attempts} attempts")
+        raise IngestUnavailable(f"{len(todo)} events still unavailable after {self.attempts} attempts")
 
     async def send_all(
         self,
         events: Iterable[Event],
         on_reply: Callable[[Event, IngestReply], None] | None = None,
     ) -> list[IngestReply]:
-        """Send in order with up to ``window`` requests in flight; replies in input order."""
+        """Send in order, ``window`` events a request (one session per request); replies in input order."""
         replies: list[IngestReply] = []
         batch: list[Event] = []
-        for event in events:
-            batch.append(event)
-            if len(batch) == self.window:
-                replies += await self._send_window(batch, on_reply)
-                batch = []
-        if batch:
-            replies += await self._send_window(batch, on_reply)
-        return replies
 
-    async def _send_window(
-        self, batch: Sequence[Event], on_reply: Callable[[Event, IngestReply], None] | None
-    ) -> list[IngestReply]:
-        datas = [encode_event(event) for event in batch]
-        outcomes = await asyncio.gather(
-            *(self._request_once(event, data) for event, data in zip(batch, datas, strict=True)),
-            return_exceptions=True,
-        )
-        replies: list[IngestReply] = []
-        failed = False
-        for event, outcome in zip(batch, outcomes, strict=True):
-            if failed or isinstance(outcome, BaseException) or _unavailable(outcome):
-                # from the first failure on, resend in order; stored ones come back as duplicates
-                failed = True
-                reply = await self.send(event)
-            else:
-                reply = outcome
-            if on_reply is not None:
-                on_reply(event, reply)
-            replies.append(reply)
+        async def flush() -> None:
+            for event, reply in zip(batch, await self.send_batch(batch), strict=True):
+                if on_reply is not None:
+                    on_reply(event, reply)
+                replies.append(reply)
+            batch.clear()
+
+        for event in events:
+            if batch and (len(batch) == self.window or event.session != batch[0].session):
+                await flush()
+            batch.append(event)
+        if batch:
+            await flush()
         return replies

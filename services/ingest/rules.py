@@ -3,7 +3,7 @@
 Pure: the ingest service keeps one :class:`IngestLedger` (rebuilt from the
 stream at start-up), asks :meth:`IngestLedger.check` before publishing and
 calls :meth:`IngestLedger.admit` once the stream has acknowledged. The ledger
-remembers every accepted ``producer:id`` of a session with its sequence, so a
+remembers every accepted ``msg_id`` of a session with its sequence, so a
 producer retrying an event hours later still gets ``duplicate`` with the
 original sequence, long after the server's de-duplication window.
 """
@@ -25,7 +25,7 @@ class SessionLedger:
     cars: set[str] = field(default_factory=set)
     last_lap: dict[str, int] = field(default_factory=dict)
     accepted: dict[str, int] = field(default_factory=dict)
-    """``producer:id`` -> stream sequence."""
+    """``msg_id`` -> stream sequence."""
 
 
 def decode_submission(subject: str, data: bytes) -> Event | Rejected:

@@ -58,7 +58,7 @@ def schedule(events: Sequence[Event], speed: float | None) -> Iterator[tuple[flo
 
 
 async def stored_ids(js: JetStreamContext, session: SessionRef) -> set[str]:
-    """``producer:id`` of every event the stream holds for the session."""
+    """``msg_id`` of every event the stream holds for the session."""
     ids: set[str] = set()
     async with StreamTail(js, events_subject(session)) as tail:
         async for batch in tail.to_head():

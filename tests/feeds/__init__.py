@@ -1,0 +1,1 @@
+"""Tests of the timing-feed adapters (RMonitor, Al Kamel)."""
