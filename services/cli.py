@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,19 +17,37 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import Progress
 
-from schemas.events import Event, SessionRef, SessionStarted
+from schemas.events import (
+    CarRetired,
+    DecisionWithdrawn,
+    Event,
+    EventBody,
+    Flag,
+    FlagChanged,
+    LapDeleted,
+    PenaltyKind,
+    ResultsDeclared,
+    ResultsStatus,
+    SessionFinished,
+    SessionRef,
+    SessionStarted,
+)
+from schemas.ingest import Rejected
 from schemas.results import Classification, decode_classification
 from services.broker.connection import connect
 from services.broker.topology import CLASSIFICATION_BUCKET, Topology, TopologyConflict, ensure_topology
 from services.classification.fold import fold_until
 from services.classification.projector import ClassificationProjector
 from services.classification.tower import render_tower
+from services.ingest import racecontrol
+from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.history import history, to_csv, to_jsonl
 from services.ops.instants import parse_instant
 from services.ops.log import read_events
 from services.ops.racelog import read_log, write_log
 from services.ops.rebuild import PROJECTIONS, rebuild
+from services.ops.record import record
 from services.ops.replay import replay, retarget
 from services.ops.verify import verify_all
 from services.runtime import DEFAULT_HOME, Service, broker_url, run_until_signal
@@ -218,6 +238,57 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _record(args: argparse.Namespace) -> int:
+    follow = asyncio.Event() if args.follow else None
+    if follow is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, follow.set)
+        console.print("recording; Ctrl-C to stop")
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-record")
+        try:
+            count = await record(nc.jetstream(), SessionRef.parse(args.session), args.out, follow=follow)
+        finally:
+            await nc.close()
+    console.print(f"wrote {count:,} events of {args.session} to {args.out}")
+    return 0
+
+
+def _race_control_body(args: argparse.Namespace) -> EventBody:
+    what = args.what
+    if what == "flag":
+        return FlagChanged(flag=Flag(args.flag), sector=args.sector)
+    if what == "penalty":
+        return racecontrol.penalty(args.number, args.decision, args.kind, args.amount, args.reason)
+    if what == "retire":
+        return CarRetired(number=args.number, reason=args.reason)
+    if what == "delete-lap":
+        return LapDeleted(number=args.number, decision=args.decision, lap=args.lap, reason=args.reason)
+    if what == "withdraw":
+        return DecisionWithdrawn(decision=args.decision, reason=args.reason)
+    if what == "results":
+        return ResultsDeclared(status=ResultsStatus(args.status))
+    return SessionFinished()
+
+
+async def _publish(args: argparse.Namespace) -> int:
+    session = SessionRef.parse(args.session)
+    at = parse_instant(args.at, None) if args.at else int(time.time() * 1000)
+    event = racecontrol.race_control_event(session, _race_control_body(args), at, args.id)
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-publish")
+        try:
+            reply = await Producer(nc).send(event)
+        finally:
+            await nc.close()
+    if isinstance(reply, Rejected):
+        console.print(f"[red]rejected[/red] ({reply.code.value}): {reply.reason}")
+        return 1
+    console.print(
+        f"[green]{'already stored' if reply.duplicate else 'stored'}[/green] as {event.id} at seq {reply.seq}"
+    )
+    return 0
+
+
 async def _setup(args: argparse.Namespace) -> int:
     with broker_url(args.nats, args.home / "nats", console) as url:
         nc = await connect(url, "chequered-setup")
@@ -322,6 +393,44 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("jsonl", "csv"))
     _nats_args(exp)
     exp.set_defaults(run=_export)
+
+    rec = sub.add_parser("record", help="write a session's events from the stream to a race-log file")
+    rec.add_argument("session", help="championship.event.session")
+    rec.add_argument("--out", type=Path, required=True, help="output .jsonl or .jsonl.gz")
+    rec.add_argument("--follow", action="store_true", help="keep recording new events until Ctrl-C")
+    _nats_args(rec)
+    rec.set_defaults(run=_record)
+
+    pub = sub.add_parser("publish", help="one race-control input: a flag, a penalty, a retirement, a decision")
+    pub.add_argument("session", help="championship.event.session")
+    pub.add_argument("--at", help="when (ISO 8601 or epoch ms; default now)")
+    pub.add_argument("--id", help="event id (default: derived, so repeating the command is idempotent)")
+    _nats_args(pub)
+    what = pub.add_subparsers(dest="what", required=True)
+    fl = what.add_parser("flag", help="a flag: green, yellow, full_course_yellow, safety_car, red, chequered")
+    fl.add_argument("flag", choices=[f.value for f in Flag])
+    fl.add_argument("--sector", type=int, help="a local flag in this sector")
+    pen = what.add_parser("penalty", help="a stewards' decision against a car")
+    pen.add_argument("number")
+    pen.add_argument("decision", help="the decision's document number, e.g. D12")
+    pen.add_argument("kind", choices=[k.value for k in PenaltyKind])
+    pen.add_argument("amount", nargs="?", help="time (5s, 1:05.2) or a count of laps/positions")
+    pen.add_argument("--reason", default="")
+    ret = what.add_parser("retire", help="a car retires")
+    ret.add_argument("number")
+    ret.add_argument("--reason", default="")
+    dl = what.add_parser("delete-lap", help="a lap time deleted (track limits)")
+    dl.add_argument("number")
+    dl.add_argument("decision")
+    dl.add_argument("lap", type=int)
+    dl.add_argument("--reason", default="track limits")
+    wd = what.add_parser("withdraw", help="withdraw a decision (appeal upheld)")
+    wd.add_argument("decision")
+    wd.add_argument("--reason", default="")
+    res = what.add_parser("results", help="declare the results")
+    res.add_argument("status", choices=[r.value for r in ResultsStatus])
+    what.add_parser("chequered", help="show the chequered flag")
+    pub.set_defaults(run=_publish)
 
     schemas = sub.add_parser("schemas", help="regenerate the JSON Schema files in schemas/json")
     schemas.set_defaults(run=_schemas)

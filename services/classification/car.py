@@ -166,7 +166,8 @@ class CarRecord:
             return
         self.in_pit = True
         self.out_lap = False
-        self.stops.append([self.last_lap_number, at, None])
+        # the in-lap: the lap just completed in the pit lane, or the one in progress at the pit-in line
+        self.stops.append([self.last_lap_number if from_lap_line else self.last_lap_number + 1, at, None])
         if self.stint_bounds and self.stint_bounds[-1][3] is None:
             self.stint_bounds[-1][3] = at
 

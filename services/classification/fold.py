@@ -158,8 +158,10 @@ class SessionFold:
             return car.last_lap_number >= opened.length.laps
         if opened.length.time_ms is None or at < self.started_at + opened.length.time_ms:
             return False
-        # the leader: no other car had more laps than this one before this crossing
-        return all(other is car or other.last_lap_number <= laps_before for other in self.cars.values())
+        # the leader: no other car still in the race had more laps than this one before this crossing
+        return all(
+            other is car or other.retired or other.last_lap_number <= laps_before for other in self.cars.values()
+        )
 
     def _on_crossing(self, event: Event) -> None:
         assert isinstance(event.body, LineCrossing)

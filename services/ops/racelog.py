@@ -9,23 +9,31 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from schemas.events import Event, decode_event, encode_event
 
 
-def _open(path: Path, mode: str) -> IO[bytes] | gzip.GzipFile:
-    if path.suffix == ".gz":
-        if "w" in mode:
-            return gzip.GzipFile(filename=path, mode="wb", mtime=0)
-        return gzip.open(path, "rb")
-    return path.open(mode + "b")
+@contextmanager
+def open_log(path: Path, mode: str) -> Iterator[IO[bytes]]:
+    """Open a log for reading (``"r"``) or writing (``"w"``); ``.gz`` logs are gzip-compressed with no
+    name or time in the header, so the same events give the same bytes under any file name."""
+    if path.suffix != ".gz":
+        with path.open(mode + "b") as plain:
+            yield plain
+    elif "w" in mode:
+        with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+            yield cast(IO[bytes], packed)
+    else:
+        with gzip.open(path, "rb") as packed:
+            yield cast(IO[bytes], packed)
 
 
 def write_log(events: Iterable[Event], path: Path) -> int:
     count = 0
-    with _open(path, "w") as out:
+    with open_log(path, "w") as out:
         for event in events:
             out.write(encode_event(event) + b"\n")
             count += 1
@@ -34,7 +42,7 @@ def write_log(events: Iterable[Event], path: Path) -> int:
 
 def read_log(path: Path) -> Iterator[Event]:
     """Events of a log file; a bad line raises ``ValueError`` naming the file and line."""
-    with _open(path, "r") as source:
+    with open_log(path, "r") as source:
         for number, line in enumerate(source, start=1):
             if line.strip():
                 try:

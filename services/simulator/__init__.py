@@ -1,1 +1,1 @@
-"""A seeded, deterministic race generator: realistic timing logs for tests, demos and benchmarks."""
+"""The seeded race generator (pure core)."""

@@ -4,8 +4,9 @@ Pure: the only randomness is the ``random.Random(seed)`` created here and
 passed along, so a seed always gives the same log, byte for byte.
 
 The model: each car has a class pace and each driver a skill offset; a lap is
-the driver's pace plus Gaussian noise, tyre wear within a stint, a full-course
-yellow or safety-car period that slows everyone, traffic. Cars stop for fuel
+the driver's pace plus bell-shaped integer noise (portable: no floating-point
+maths), tyre wear within a stint, a full-course yellow or safety-car period
+that slows everyone, traffic. Cars stop for fuel
 every ~55-65 minutes (most stops change driver), a few retire, and the race is
 time-certain (or lap-count): when the time is up the leader's next crossing
 shows the chequered flag and every other car finishes at its next crossing.
@@ -278,7 +279,7 @@ def simulate(spec: RaceSpec) -> list[Event]:
     def plan_lap(index: int) -> None:
         """Work out the car's next crossing (or its retirement) and queue it."""
         car = cars[index]
-        lap_ms = spec.lap_ms + car.skill_ms[car.driver] + int(rnd.gauss(0, 450))
+        lap_ms = spec.lap_ms + car.skill_ms[car.driver] + sum(rnd.randint(-450, 450) for _ in range(3))
         lap_ms += int((car.crossing - car.stint_start) / 60_000 * 12)  # tyre wear
         if car.lap == 0:
             lap_ms += car.grid_ms + 6_000

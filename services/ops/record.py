@@ -1,0 +1,41 @@
+"""``chequered record``: a session's events from the stream into a race-log file."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import IO
+
+from nats.js import JetStreamContext
+
+from schemas.events import SessionRef, decode_event
+from schemas.subjects import events_subject
+from services.broker.reader import StoredMsg, StreamTail
+from services.ops.racelog import open_log
+
+FOLLOW_POLL_S = 0.5
+
+
+async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follow: asyncio.Event | None = None) -> int:
+    """Write the session's events to ``path``; with ``follow``, keep writing new ones until it is set."""
+    count = 0
+    with open_log(path, "w") as out:
+        async with StreamTail(js, events_subject(session)) as tail:
+            async for batch in tail.to_head():
+                count += _write(out, batch)
+            while follow is not None and not follow.is_set():
+                count += _write(out, await tail.next_batch(timeout=FOLLOW_POLL_S))
+    return count
+
+
+def _write(out: IO[bytes], batch: list[StoredMsg]) -> int:
+    """Only messages that are events go into a log (a poison message stays in the dead letters)."""
+    written = 0
+    for stored in batch:
+        try:
+            decode_event(stored.data)
+        except ValueError:
+            continue
+        out.write(stored.data + b"\n")
+        written += 1
+    return written
