@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gzip
-from itertools import pairwise
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 from schemas.events import (

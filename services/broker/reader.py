@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from typing import NamedTuple
 from types import TracebackType
 
 from nats.aio.msg import Msg
@@ -19,8 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 
-@dataclass(slots=True, frozen=True)
-class StoredMsg:
+class StoredMsg(NamedTuple):
     seq: int
     subject: str
     data: bytes
@@ -41,8 +40,14 @@ class StreamTail:
         self.backlog_at_open = False
 
     async def _on_msg(self, msg: Msg) -> None:
-        meta = msg.metadata
-        self._buffer.append(StoredMsg(meta.sequence.stream, msg.subject, msg.data, meta.num_pending))
+        # the stream sequence and pending count, read straight off the ack subject: a third of the
+        # cost of ``msg.metadata`` on the hot path of every catch-up and rebuild
+        tokens = msg.reply.split(".")
+        if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+            seq, pending = tokens[5], tokens[8]
+        else:  # $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
+            seq, pending = tokens[7], tokens[10]
+        self._buffer.append(StoredMsg(int(seq), msg.subject, msg.data, int(pending)))
         self._arrived.set()
 
     async def __aenter__(self) -> StreamTail:

@@ -1,0 +1,53 @@
+"""The running stack the gateway tests use, and helpers to drive a session through it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+
+from schemas.events import Event
+from services.classification.projector import ClassificationProjector
+from services.gateway.server import GatewayService
+from services.ingest.service import IngestService
+from tests.factory import SessionWriter
+from tests.gateway.clients import Received, send
+from tests.gateway.races import small_race
+
+
+@dataclass
+class Stack:
+    ingest: IngestService
+    projector: ClassificationProjector
+    gateway: GatewayService
+
+
+CARS, LAPS = 4, 6
+HEAD = 2 + CARS  # opened, entries, started
+PACE_S = 0.02
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def opened(nc: Client, gateway: GatewayService) -> tuple[SessionWriter, list[tuple[int, Event]], list[Event]]:
+    """A session whose head (opened, entries, start) the gateway already holds; returns its laps to send."""
+    w = SessionWriter()
+    race = small_race(w, cars=CARS, laps=LAPS)
+    head = await send(nc, race[:HEAD])
+    hub = gateway.state.hub
+    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq >= head[-1][0])
+    return w, head, race[HEAD:]
+
+
+def finished(received: Received) -> bool:
+    """The message of a ``small_race(cars=CARS, laps=LAPS)`` with every lap folded in."""
+    return sum(car.laps for car in received.message.classification.cars) == CARS * LAPS

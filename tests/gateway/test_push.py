@@ -1,0 +1,96 @@
+"""SSE and WebSocket feeds against a running stack: snapshot then every update, and resuming by sequence."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from nats.aio.client import Client
+
+from schemas.results import encode_classification
+from services.classification.fold import fold_log
+from services.gateway.hub import ClassificationHub
+from services.gateway.messages import Snapshot, SnapshotReason
+from services.gateway.server import GatewayService
+from tests.gateway.clients import TOKEN, Received, read_sse, read_ws, send_paced, ws_url
+from tests.gateway.stack import PACE_S, Stack, finished, opened, until
+
+Reader = Callable[..., Awaitable[list[Received]]]
+
+
+def readers(transport: str, gateway: GatewayService, api: httpx.AsyncClient) -> Reader:
+    async def sse(key: str, *, since: int | None = None, **kwargs: object) -> list[Received]:
+        if transport == "sse-last-event-id":
+            return await read_sse(api, key, last_event_id=since, **kwargs)  # type: ignore[arg-type]
+        return await read_sse(api, key, since=since, **kwargs)  # type: ignore[arg-type]
+
+    async def ws(key: str, *, since: int | None = None, **kwargs: object) -> list[Received]:
+        return await read_ws(ws_url(gateway.url, key, since=since), **kwargs)  # type: ignore[arg-type]
+
+    return ws if transport == "ws" else sse
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_a_snapshot_then_every_update_in_order(
+    transport: str, stack: Stack, nc: Client, api: httpx.AsyncClient
+) -> None:
+    read = readers(transport, stack.gateway, api)
+    w, head, laps = await opened(nc, stack.gateway)
+    reader = asyncio.create_task(read(w.session.key, until=finished))
+    await until(lambda: stack.gateway.state.hub.client_count() == 1)
+    stored = head + await send_paced(nc, laps, PACE_S)
+    async with asyncio.timeout(30):
+        received = await reader
+
+    first = received[0].message
+    assert isinstance(first, Snapshot) and first.reason is SnapshotReason.CONNECTED and first.seq == head[-1][0]
+    assert [r.kind for r in received[1:]] == ["update"] * (len(received) - 1)
+    seqs = [r.seq for r in received]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == stored[-1][0]
+    assert all(r.seq == r.message.classification.last_seq for r in received)  # each message is one whole value
+    assert len(received) > len(laps) // 2  # paced: most laps are values of their own
+    offline = fold_log(stored).sessions[w.session.key].classification()
+    assert encode_classification(received[-1].message.classification) == encode_classification(offline)
+
+
+@pytest.mark.parametrize("transport", ["sse-last-event-id", "sse", "ws"])
+async def test_resuming_after_a_dropped_connection_misses_nothing_and_repeats_nothing(
+    transport: str, stack: Stack, nc: Client, api: httpx.AsyncClient
+) -> None:
+    read = readers(transport, stack.gateway, api)
+    hub = stack.gateway.state.hub
+    w, _, laps = await opened(nc, stack.gateway)
+    key = w.session.key
+    uninterrupted = asyncio.create_task(read(key, until=finished))
+    dropped = asyncio.create_task(read(key, count=5))
+    await until(lambda: hub.client_count() == 2)
+    sending = asyncio.create_task(send_paced(nc, laps, PACE_S))
+    async with asyncio.timeout(30):
+        before = await dropped
+        await until(lambda: (c := hub.classification(key)) is not None and c.last_seq >= before[-1].seq + 3)
+        after = await read(key, since=before[-1].seq, until=finished)
+        await sending
+        reference = await uninterrupted
+
+    assert after[0].kind == "update", "a resumable client gets updates, not a snapshot"
+    assert [r.seq for r in before + after] == [r.seq for r in reference]
+
+
+async def test_resuming_beyond_the_buffer_gets_a_snapshot_marked_gap(nats_url: str, stack: Stack, nc: Client) -> None:
+    gateway = GatewayService(nats_url, {TOKEN}, port=0, hub=ClassificationHub(capacity=3))
+    await gateway.start()
+    try:
+        w, _, laps = await opened(nc, gateway)
+        first = await read_ws(ws_url(gateway.url, w.session.key), count=1)
+        sent = await send_paced(nc, laps[:8], 0.05)  # more values than the buffer holds
+        await until(
+            lambda: (c := gateway.state.hub.classification(w.session.key)) is not None and c.last_seq >= sent[-1][0]
+        )
+        resumed = await read_ws(ws_url(gateway.url, w.session.key, since=first[0].seq), count=1)
+    finally:
+        await gateway.stop()
+    message = resumed[0].message
+    assert isinstance(message, Snapshot) and message.reason is SnapshotReason.GAP
+    assert message.seq > first[0].seq
