@@ -294,12 +294,13 @@ def decode_event(data: bytes | str) -> Event:
         event = _decoder.decode(data)
     except msgspec.ValidationError as error:
         raw = msgspec.json.decode(data)
-        if not isinstance(raw, dict) or int(raw.get("v", 1)) >= SCHEMA_VERSION:
+        version = raw.get("v", 1) if isinstance(raw, dict) else None
+        if type(version) is not int or version >= SCHEMA_VERSION:
             raise
         try:
             return msgspec.convert(upcast(raw, SCHEMA_VERSION), Event)
-        except msgspec.ValidationError:
-            raise error from None
+        except (msgspec.ValidationError, TypeError, ValueError, AttributeError):
+            raise error from None  # the reason against the current schema is the one a producer can act on
     if event.v < SCHEMA_VERSION:
         return msgspec.convert(upcast(msgspec.json.decode(data), SCHEMA_VERSION), Event)
     return event
