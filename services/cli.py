@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     setup = sub.add_parser("setup", help="create streams and buckets (idempotent)")
     setup.add_argument("--update", action="store_true", help="apply configuration changes to existing streams")
-    setup.add_argument("--replicas", type=int, default=1)
+    setup.add_argument("--replicas", type=int, default=Topology().replicas, help="default: $CHEQUERED_REPLICAS or 1")
     _nats_args(setup)
     setup.set_defaults(run=_setup)
 

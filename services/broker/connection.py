@@ -15,5 +15,10 @@ def configured_url(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get(NATS_URL_ENV) or None
 
 
+def servers(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222`` -> every server of a cluster, for fail-over."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(url: str, name: str) -> Client:
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    return await nats.connect(servers(url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)

@@ -7,6 +7,7 @@ same class on a free port and a temporary directory.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -63,11 +64,13 @@ class EmbeddedNats:
         *,
         config: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
         self.config = config
         self.extra_args = extra_args
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = store_dir / "nats-server.log"
 
@@ -82,7 +85,8 @@ class EmbeddedNats:
             args += ["-c", str(self.config)]
         args += ["-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir), *self.extra_args]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            environment = {**os.environ, **self.env} if self.env else None
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=environment)
         wait_for_port(self.port, timeout, self.process)
         return self
 

@@ -8,6 +8,7 @@ from fast_depends.msgspec import MsgSpecSerializer
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
+from services.broker.connection import servers
 from services.broker.topology import Topology, ensure_topology
 
 
@@ -15,7 +16,13 @@ class NatsShell:
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         self.topology = topology or Topology()
         # per-message logs at DEBUG: a timing feed is too busy to log each event at INFO
-        self.broker = NatsBroker(nats_url, serializer=MsgSpecSerializer(), log_level=logging.DEBUG)
+        self.broker = NatsBroker(
+            servers(nats_url),
+            serializer=MsgSpecSerializer(),
+            log_level=logging.DEBUG,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+        )
 
     @property
     def js(self) -> JetStreamContext:

@@ -8,7 +8,8 @@ configuration differs from ours is reported as a conflict, and only
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig
@@ -34,9 +35,17 @@ class TopologyConflict(RuntimeError):
     """A stream exists with a configuration that differs from the one chequered needs."""
 
 
+REPLICAS_ENV = "CHEQUERED_REPLICAS"
+
+
+def _default_replicas() -> int:
+    return int(os.environ.get(REPLICAS_ENV, "1"))
+
+
 @dataclass(frozen=True)
 class Topology:
-    replicas: int = 1
+    replicas: int = field(default_factory=_default_replicas)
+    """Replicas of every stream and bucket: 1 on a single node, 3 on the cluster (``CHEQUERED_REPLICAS``)."""
 
     def streams(self) -> list[StreamConfig]:
         return [
@@ -87,16 +96,16 @@ _COMPARED = ("subjects", "storage", "duplicate_window", "num_replicas", "retenti
 
 def _differences(wanted: StreamConfig, actual: StreamConfig) -> list[str]:
     diffs = []
-    for field in _COMPARED:
-        want, have = getattr(wanted, field), getattr(actual, field)
-        if field == "retention" and want is None:
+    for name in _COMPARED:
+        want, have = getattr(wanted, name), getattr(actual, name)
+        if name == "retention" and want is None:
             continue
-        if field == "subjects":
+        if name == "subjects":
             want, have = sorted(want or []), sorted(have or [])
-        if field == "duplicate_window":
+        if name == "duplicate_window":
             want, have = float(want or 0), float(have or 0)
         if want != have:
-            diffs.append(f"{field}: running {have!r}, wanted {want!r}")
+            diffs.append(f"{name}: running {have!r}, wanted {want!r}")
     return diffs
 
 

@@ -41,20 +41,21 @@ class IngestService(NatsShell):
         self.broker.subscriber(f"{INGEST_PREFIX}.>", title="ingest")(self._handle)
         self.accepted = 0
         self.rejected = 0
+        self._unsettled: set[str] = set()
+        """Sessions whose ledger holds provisional admissions the stream may not have stored."""
 
     async def start(self) -> None:
         await self.connect()
-        await self._load_ledger()
+        self.ledger = await self._load_ledger()
         await self.broker.start()
         await self.broker.connection.flush()  # the subscription is live before start() returns
 
     async def stop(self) -> None:
         await self.broker.stop()
 
-    async def _load_ledger(self, session_key: str | None = None) -> None:
-        """Rebuild the ledger (of one session, or all) from the log: the stream is the truth."""
-        if session_key is not None:
-            self.ledger.sessions.pop(session_key, None)
+    async def _load_ledger(self, session_key: str | None = None) -> IngestLedger:
+        """A ledger (of one session, or all) read from the log: the stream is the truth."""
+        ledger = IngestLedger()
         subject = f"{EVENTS_PREFIX}.{session_key}" if session_key else f"{EVENTS_PREFIX}.>"
         async with StreamTail(self.js, subject) as tail:
             async for batch in tail.to_head():
@@ -64,11 +65,30 @@ class IngestService(NatsShell):
                     except msgspec.MsgspecError as error:
                         log.error("stream message %d is not an event (%s); ignored", stored.seq, error)
                         continue
-                    self.ledger.admit(event, stored.seq)
+                    ledger.admit(event, stored.seq)
+        return ledger
+
+    async def _settle(self, session_key: str) -> bool:
+        """Forget what was admitted provisionally and not stored; False while the stream cannot be read."""
+        try:
+            fresh = await asyncio.wait_for(self._load_ledger(session_key), ACK_TIMEOUT_S)
+        except (TimeoutError, NatsError) as error:
+            log.warning("session %s not settled yet (%r); its events are answered 'unavailable'", session_key, error)
+            return False
+        self.ledger.sessions.pop(session_key, None)
+        self.ledger.sessions.update(fresh.sessions)
+        self._unsettled.discard(session_key)
+        return True
 
     async def _handle(self, msg: NatsMessage) -> bytes:
         subject = msg.raw_message.subject
-        body = msg.body
+        try:
+            return await self._answer(subject, msg.body)
+        except Exception as error:  # a producer always gets an answer, and ingest keeps going
+            log.exception("ingest failed on a request to %s", subject)
+            return _encode(Rejected(RejectCode.UNAVAILABLE, f"ingest could not judge this ({error!r}); retry"))
+
+    async def _answer(self, subject: str, body: bytes) -> bytes:
         if body[:1] == b"[":  # a batch: a JSON array of events, answered by an array of replies
             try:
                 items = [bytes(raw) for raw in _batch_decoder.decode(body)]
@@ -83,6 +103,10 @@ class IngestService(NatsShell):
     async def submit_many(self, subject: str, items: list[bytes]) -> list[IngestReply]:
         """Judge each event in order (each against the ledger as the ones before it leave it), publish
         the accepted ones pipelined, and answer once the stream has acknowledged them."""
+        key = session_key_of(subject, INGEST_PREFIX)
+        if key in self._unsettled and not await self._settle(key):
+            unavailable = Rejected(RejectCode.UNAVAILABLE, "the stream is not answering; retry with the same id")
+            return [unavailable] * len(items)
         replies: list[IngestReply | None] = [None] * len(items)
         in_flight: list[tuple[int, Event, asyncio.Future[PubAck]]] = []
         repeats: list[tuple[int, Event]] = []
@@ -104,7 +128,6 @@ class IngestService(NatsShell):
                 events_subject(event.session), encode_event(event), headers={"Nats-Msg-Id": event.msg_id}
             )
             in_flight.append((i, event, future))
-        unsettled: set[str] = set()
         for i, event, future in in_flight:
             try:
                 ack = await asyncio.wait_for(future, ACK_TIMEOUT_S)
@@ -113,13 +136,13 @@ class IngestService(NatsShell):
                 replies[i] = Rejected(
                     RejectCode.UNAVAILABLE, f"the stream did not acknowledge ({error!r}); retry with the same id"
                 )
-                unsettled.add(event.session.key)
+                self._unsettled.add(event.session.key)
                 continue
             self.ledger.admit(event, ack.seq)
             self.accepted += 1
             replies[i] = Accepted(seq=ack.seq, duplicate=bool(ack.duplicate))
-        for key in sorted(unsettled):
-            await self._load_ledger(key)  # forget what was admitted provisionally and not stored
+        for unsettled in sorted(self._unsettled):
+            await self._settle(unsettled)
         for i, event in repeats:
             replies[i] = self.ledger.duplicate_of(event) or Rejected(
                 RejectCode.UNAVAILABLE, "what this repeats was not stored; retry with the same id"

@@ -1,0 +1,89 @@
+"""What the gateway sends: push messages (SSE and WebSocket) and REST bodies, all msgspec Structs.
+
+Every push message carries one whole KV value, never a diff, so a client can
+never hold a half-applied state; ``seq`` is that value's ``last_seq``, the
+stream sequence a client passes back (``Last-Event-ID`` or ``?since=``) to resume.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from msgspec import Struct
+
+from schemas.events import Flag, SessionKind
+from schemas.results import Classification, SessionPhase
+
+
+class SnapshotReason(enum.StrEnum):
+    CONNECTED = "connected"
+    """The first message of a connection that did not ask to resume."""
+    GAP = "gap"
+    """The client asked to resume from a sequence the buffer no longer reaches back to."""
+    RESET = "reset"
+    """The read model went backwards (a bucket rebuilt or replaced): start again from this value."""
+
+
+class Snapshot(Struct, frozen=True, kw_only=True, tag_field="kind", tag="snapshot"):
+    """The whole current classification; replaces whatever the client held."""
+
+    seq: int
+    reason: SnapshotReason
+    classification: Classification
+
+
+class Update(Struct, frozen=True, kw_only=True, tag_field="kind", tag="update"):
+    """The next value of the classification, in stream order; also a whole value."""
+
+    seq: int
+    classification: Classification
+
+
+StreamMessage = Snapshot | Update
+
+
+class SessionSummary(Struct, frozen=True, kw_only=True):
+    key: str
+    name: str
+    kind: SessionKind
+    phase: SessionPhase
+    flag: Flag
+    last_seq: int
+    as_of: int
+    cars: int
+
+
+class Sessions(Struct, frozen=True, kw_only=True):
+    sessions: list[SessionSummary]
+    """Most recently active first."""
+
+
+class GridSlot(Struct, frozen=True, kw_only=True):
+    position: int
+    number: str
+    class_name: str
+    class_position: int
+    team: str
+    driver: str | None
+    qualifying_ms: int | None
+
+
+class Grid(Struct, frozen=True, kw_only=True):
+    session: str
+    kind: SessionKind
+    last_seq: int
+    slots: list[GridSlot]
+
+
+class Health(Struct, frozen=True, kw_only=True):
+    status: str
+    nats: bool
+    sessions: int
+    clients: int
+    """Push clients connected now."""
+    dropped: int
+    """Push clients disconnected for falling too far behind, since start."""
+
+
+class ApiError(Struct, frozen=True, kw_only=True):
+    error: str

@@ -1,0 +1,156 @@
+"""The OpenAPI 3.1 document of the gateway's HTTP interface (served at ``/api/openapi.json``).
+
+Built by hand from the routes' contract, with component schemas generated from
+the msgspec Structs, so the document and the bodies cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.gateway.components import API_VERSION, ref, schemas
+
+DESCRIPTION = """\
+Read-only access to chequered's live timing: sessions, live classifications, one car's row
+(stints and stops included), time travel, grids, and a push stream of every classification value.
+
+Every data path needs a read token: `Authorization: Bearer <token>` or `?token=<token>`
+(for EventSource and WebSocket, which cannot set headers). Every method but GET (and HEAD)
+is answered 405: nothing can be written through the gateway. The WebSocket feed and the
+NATS subjects are described in the AsyncAPI document at `/api/asyncapi.json`.
+"""
+
+KEY = {
+    "name": "key",
+    "in": "path",
+    "required": True,
+    "description": "session key `championship.event.session`",
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$"},
+}
+SINCE = {
+    "name": "since",
+    "in": "query",
+    "required": False,
+    "description": "resume after this stream sequence (the `seq` of the last message received)",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(ref("ApiError"), description)
+
+
+def _get(
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    parameters: list[dict[str, Any]] | None = None,
+    errors: dict[str, str] | None = None,
+    public: bool = False,
+    description: str | None = None,
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": ok}
+    if not public:
+        responses["401"] = _error("missing or invalid read token")
+    for status, text in (errors or {}).items():
+        responses[status] = _error(text)
+    operation: dict[str, Any] = {"summary": summary, "parameters": parameters or [], "responses": responses}
+    if description:
+        operation["description"] = description
+    if public:
+        operation["security"] = []
+    return {"get": operation}
+
+
+def openapi_document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole document; ``extra_paths`` documents routes mounted by an extension (standings)."""
+    no_session = {"404": "no classification for this session", "400": "malformed session key"}
+    paths = {
+        "/healthz": _get(
+            "Liveness and readiness",
+            _json(ref("Health"), "connected to NATS and watching the classifications"),
+            errors={"503": "starting: not yet connected or not yet caught up"},
+            public=True,
+        ),
+        "/api/sessions": _get("Sessions with a classification, most recent first", _json(ref("Sessions"), "sessions")),
+        "/api/sessions/{key}/classification": _get(
+            "The live classification of a session",
+            _json(ref("Classification"), "the latest value; `last_seq` is its stream sequence"),
+            parameters=[KEY],
+            errors=no_session,
+        ),
+        "/api/sessions/{key}/classification/at": _get(
+            "Time travel: the classification after stream sequence `seq` and/or at instant `time`",
+            _json(ref("Classification"), "the session's events up to that point, folded"),
+            parameters=[
+                KEY,
+                {**SINCE, "name": "seq", "description": "fold the events up to this stream sequence"},
+                {
+                    "name": "time",
+                    "in": "query",
+                    "required": False,
+                    "description": "fold the events by this instant: epoch ms, or ISO 8601 (UTC without offset)",
+                    "schema": {"type": "string"},
+                },
+            ],
+            errors={"400": "neither seq nor time, or malformed", "404": "the session was not open by then"},
+            description="`seq` answers what the screens showed after event N; `time` what the classification "
+            "was at that moment of the session, counting events delivered later.",
+        ),
+        "/api/sessions/{key}/cars/{number}": _get(
+            "One car's row, with its stints, stops and drive times",
+            _json(ref("ClassifiedCar"), "the car's row in the live classification"),
+            parameters=[KEY, {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}],
+            errors=no_session | {"404": "no such session or car"},
+        ),
+        "/api/sessions/{key}/grid": _get(
+            "The grid a qualifying or practice session sets",
+            _json(ref("Grid"), "slots in grid order with the time that set each"),
+            parameters=[KEY],
+            errors=no_session | {"409": "the session is a race"},
+        ),
+        "/api/sessions/{key}/stream": _get(
+            "Server-sent events: a snapshot, then every value of the classification",
+            {
+                "description": "`event:` is the message kind, `id:` its `seq`, `data:` the message as JSON",
+                "content": {"text/event-stream": {"schema": ref("StreamMessage")}},
+            },
+            parameters=[
+                KEY,
+                SINCE,
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "description": "sent by a reconnecting EventSource; takes precedence over `since`",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            ],
+            errors={"400": "malformed session key or sequence"},
+            description="Resuming from a sequence sends every value after it, in order, none twice; when the "
+            "gateway's buffer no longer reaches back that far, a snapshot with `reason: gap` instead. A session "
+            "with no value yet is waited for.",
+        ),
+        "/api/openapi.json": _get("This document", {"description": "OpenAPI 3.1"}, public=True),
+        "/api/asyncapi.json": _get(
+            "The AsyncAPI 3 document: WebSocket feed and NATS subjects", {"description": "AsyncAPI 3"}, public=True
+        ),
+    } | (extra_paths or {})
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "chequered gateway", "version": API_VERSION, "description": DESCRIPTION},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"token": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a read token"},
+                "token": {"type": "apiKey", "in": "query", "name": "token", "description": "a read token"},
+            },
+        },
+    }

@@ -1,0 +1,117 @@
+"""The read-only REST routes: sessions, classification, one car, time travel, grid, health."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from schemas.events import SessionKind
+from services.gateway.messages import Grid, GridSlot, Health, Sessions, SessionSummary
+from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
+from services.gateway.state import gateway_of
+from services.gateway.timetravel import BadInstant, classification_at, parse_instant
+
+
+async def health(request: Request) -> Response:
+    gateway = gateway_of(request)
+    nats_ok = gateway.nc is not None and gateway.nc.is_connected
+    ready = nats_ok and gateway.hub.ready.is_set()
+    hub = gateway.hub
+    body = Health(
+        status="ok" if ready else "starting",
+        nats=nats_ok,
+        sessions=len(hub.classifications()),
+        clients=hub.client_count(),
+        dropped=hub.dropped,
+    )
+    return json_response(body, 200 if ready else 503)
+
+
+async def sessions(request: Request) -> Response:
+    summaries = [
+        SessionSummary(
+            key=c.session.key,
+            name=c.name,
+            kind=c.kind,
+            phase=c.phase,
+            flag=c.flag,
+            last_seq=c.last_seq,
+            as_of=c.as_of,
+            cars=len(c.cars),
+        )
+        for c in gateway_of(request).hub.classifications()
+    ]
+    summaries.sort(key=lambda s: (-s.as_of, s.key))
+    return json_response(Sessions(sessions=summaries))
+
+
+async def classification(request: Request) -> Response:
+    session = session_param(request)
+    found = gateway_of(request).hub.classification(session.key)
+    if found is None:
+        return error(404, f"no classification for session {session.key}")
+    return json_response(found)
+
+
+async def car(request: Request) -> Response:
+    session = session_param(request)
+    found = gateway_of(request).hub.classification(session.key)
+    if found is None:
+        return error(404, f"no classification for session {session.key}")
+    number = request.path_params["number"]
+    row = next((c for c in found.cars if c.number == number), None)
+    if row is None:
+        return error(404, f"car #{number} is not in {session.key}")
+    return json_response(row)
+
+
+async def classification_at_point(request: Request) -> Response:
+    session = session_param(request)
+    seq = int_param(request, "seq")
+    time = request.query_params.get("time")
+    try:
+        at = parse_instant(time) if time else None
+    except BadInstant as err:
+        raise BadRequest(str(err)) from err
+    if seq is None and at is None:
+        raise BadRequest("give seq (stream sequence) and/or time (ISO 8601 or epoch milliseconds)")
+    gateway = gateway_of(request)
+    async with gateway.time_travel:
+        found = await classification_at(gateway.js, session, seq=seq, at=at)
+    if found is None:
+        return error(404, f"session {session.key} had no classification at that point")
+    return json_response(found)
+
+
+async def grid(request: Request) -> Response:
+    """The grid a qualifying or practice session sets: its classification order."""
+    session = session_param(request)
+    found = gateway_of(request).hub.classification(session.key)
+    if found is None:
+        return error(404, f"no classification for session {session.key}")
+    if found.kind is SessionKind.RACE:
+        return error(409, f"{session.key} is a race: the grid comes from a qualifying or practice session")
+    slots = [
+        GridSlot(
+            position=c.position,
+            number=c.number,
+            class_name=c.class_name,
+            class_position=c.class_position,
+            team=c.team,
+            driver=c.driver,
+            qualifying_ms=c.qualifying_ms,
+        )
+        for c in found.cars
+    ]
+    return json_response(Grid(session=session.key, kind=found.kind, last_seq=found.last_seq, slots=slots))
+
+
+ROUTES = [
+    Route("/healthz", health),
+    Route("/api/sessions", sessions),
+    Route("/api/sessions/{key}/classification", classification),
+    Route("/api/sessions/{key}/classification/at", classification_at_point),
+    Route("/api/sessions/{key}/cars/{number}", car),
+    Route("/api/sessions/{key}/grid", grid),
+]

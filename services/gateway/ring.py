@@ -1,0 +1,87 @@
+"""The pure core of the hub: the recent values of one session and what a (re)connecting client must get.
+
+No asyncio, no I/O: the hub (:mod:`services.gateway.hub`) asks :meth:`UpdateRing.resume`
+and registers the client in the same synchronous step, so nothing can slip between
+the replay and the live feed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from typing import Generic, NamedTuple, TypeVar
+
+from services.gateway.messages import SnapshotReason
+
+T = TypeVar("T")
+
+DEFAULT_CAPACITY = 2000
+
+
+class Pushed(enum.Enum):
+    FIRST = "first"
+    """The session's first value: every waiting client gets it as a snapshot."""
+    APPENDED = "appended"
+    """The next value: clients get it as an update."""
+    STALE = "stale"
+    """Already held (same sequence): nothing to send."""
+    RESET = "reset"
+    """A value behind the latest: the read model was rebuilt or replaced; the ring starts again from it."""
+
+
+class Resume(NamedTuple, Generic[T]):
+    snapshot: SnapshotReason | None
+    """Send the latest value as a snapshot, for this reason; None: send ``updates`` (possibly none)."""
+    updates: list[tuple[int, T]]
+    """``(seq, item)`` after the client's sequence, oldest first."""
+
+
+class UpdateRing(Generic[T]):
+    """The last ``capacity`` values of a session, by sequence, strictly increasing."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._items: deque[tuple[int, T]] = deque(maxlen=capacity)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def latest(self) -> tuple[int, T] | None:
+        return self._items[-1] if self._items else None
+
+    @property
+    def oldest_seq(self) -> int | None:
+        return self._items[0][0] if self._items else None
+
+    def push(self, seq: int, item: T) -> Pushed:
+        if not self._items:
+            self._items.append((seq, item))
+            return Pushed.FIRST
+        latest = self._items[-1][0]
+        if seq == latest:
+            return Pushed.STALE
+        if seq < latest:
+            self._items.clear()
+            self._items.append((seq, item))
+            return Pushed.RESET
+        self._items.append((seq, item))
+        return Pushed.APPENDED
+
+    def resume(self, since: int | None) -> Resume[T]:
+        """What a client that last saw ``since`` (None: nothing) must get before the live feed.
+
+        - nothing held yet: nothing now (the first value will reach it as a snapshot);
+        - no ``since``: a snapshot;
+        - ``since`` within what the ring holds: every held value after it, in order;
+        - ``since`` older than the ring (values were evicted, or arrived before the hub
+          started) or newer than the latest (a sequence this hub never sent): a snapshot.
+        """
+        if not self._items:
+            return Resume(None, [])
+        if since is None:
+            return Resume(SnapshotReason.CONNECTED, [])
+        if since < self._items[0][0] or since > self._items[-1][0]:
+            return Resume(SnapshotReason.GAP, [])
+        return Resume(None, [(seq, item) for seq, item in self._items if seq > since])

@@ -1,0 +1,90 @@
+"""Running the gateway in-process: uvicorn served as an asyncio task, started and stopped like the other services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Iterator
+
+import uvicorn
+
+from services.gateway.app import create_app
+from services.gateway.hub import ClassificationHub
+from services.gateway.state import GatewayState
+
+GRACE_S = 3.0
+"""How long stopping waits for connections to end before cancelling them."""
+
+
+class GatewayStartFailed(RuntimeError):
+    pass
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the process that embeds it owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class GatewayService:
+    """``await start()`` serves the gateway on ``host:port`` (0: any free port, see :attr:`url`)."""
+
+    def __init__(
+        self,
+        nats_url: str,
+        tokens: Iterable[str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        hub: ClassificationHub | None = None,
+    ) -> None:
+        self.app = create_app(nats_url, tokens, hub=hub)
+        self.host = host
+        self.port = port
+        self._server: _EmbeddedServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def state(self) -> GatewayState:
+        state: GatewayState = self.app.state.gateway
+        return state
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=int(GRACE_S),
+            # deflate is per connection: the same frame compressed once per client costs more CPU
+            # than the bandwidth is worth on a broadcast network (SSE is not compressed either)
+            ws_per_message_deflate=False,
+        )
+        self._server = server = _EmbeddedServer(config)
+        self._task = asyncio.create_task(self._serve(server), name="gateway-http")
+        while not server.started:
+            if self._task.done():
+                await self._task  # raises why it could not start
+                raise GatewayStartFailed("the gateway stopped while starting")
+            await asyncio.sleep(0.01)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+
+    async def _serve(self, server: uvicorn.Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit as exit_:  # uvicorn exits when the lifespan (NATS connection) fails
+            raise GatewayStartFailed(f"the gateway could not start (exit {exit_.code}); see the log") from exit_
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        await self.state.hub.stop()  # ends every push feed, so uvicorn is not kept waiting by open streams
+        self._server.should_exit = True
+        await self._task

@@ -1,0 +1,79 @@
+"""Time travel: a session's classification after stream sequence N, or at an instant of the session.
+
+Reads the session's events from the log and folds them with the same
+:func:`~services.classification.fold.fold_until` the projector's fold is built on,
+so the answer is what the live screens showed then (``seq``) or what the
+classification was at that moment (``at``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import msgspec
+from nats.js import JetStreamContext
+
+from schemas.events import Event, SessionRef, decode_event
+from schemas.results import Classification
+from schemas.subjects import events_subject
+from services.broker.reader import StreamTail
+from services.classification.fold import fold_until
+
+
+class BadInstant(ValueError):
+    pass
+
+
+def parse_instant(text: str) -> int:
+    """Epoch milliseconds, or ISO 8601 (no offset means UTC) -> epoch milliseconds."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise BadInstant(f"time {text!r} is neither epoch milliseconds nor ISO 8601") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+async def read_session(
+    js: JetStreamContext, session: SessionRef, until_seq: int | None = None
+) -> list[tuple[int, bytes]]:
+    """``(seq, raw event)`` of the session, in stream order, up to ``until_seq`` (default: all stored now)."""
+    stored: list[tuple[int, bytes]] = []
+    async with StreamTail(js, events_subject(session)) as tail:
+        async for batch in tail.to_head():
+            stored += [(m.seq, m.data) for m in batch if until_seq is None or m.seq <= until_seq]
+            if until_seq is not None and batch[-1].seq >= until_seq:
+                break
+    return stored
+
+
+def fold_session(
+    session: SessionRef, stored: list[tuple[int, bytes]], *, seq: int | None, at: int | None
+) -> Classification | None:
+    """The session's classification by ``seq`` and/or ``at``; None if it was not open by then.
+
+    Undecodable messages are skipped, as the projector skips them (they are in its dead letters).
+    """
+    pairs: list[tuple[int, Event]] = []
+    for stored_seq, data in stored:
+        try:
+            pairs.append((stored_seq, decode_event(data)))
+        except msgspec.MsgspecError:
+            continue
+    state = fold_until(pairs, seq=seq, at=at).sessions.get(session.key)
+    if state is None or state.opened is None:
+        return None
+    return state.classification()
+
+
+async def classification_at(
+    js: JetStreamContext, session: SessionRef, *, seq: int | None, at: int | None
+) -> Classification | None:
+    stored = await read_session(js, session, until_seq=seq)
+    # the fold of a long race is CPU work: off the event loop, so live clients keep being served
+    return await asyncio.to_thread(fold_session, session, stored, seq=seq, at=at)

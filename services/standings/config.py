@@ -1,0 +1,182 @@
+"""Championship configs: TOML decoded into a ``ChampionshipConfig``, then checked for what types cannot say.
+
+Every error names the file, the field (as a ``$.path``, the form msgspec uses)
+and what is wrong; all the semantic problems of a file are reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import msgspec
+
+from schemas.events import SessionKind
+from schemas.standings import STANDINGS_VERSION, ChampionshipConfig, SessionPoints, TeamStandings
+from services.standings.adjustments import problems as adjustment_problems
+from services.standings.rulebook import Rulebook
+from services.standings.units import has_two_decimals
+
+CONFIGS = Path(__file__).parent / "configs"
+"""The example configurations shipped with chequered."""
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; ``problems`` are ``$.field: what is wrong``."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
+
+
+def load_config(path: Path | str) -> ChampionshipConfig:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(str(path), [f"$: cannot read the file: {error.strerror}"]) from None
+    return decode_config(data, str(path))
+
+
+def load_rulebook(path: Path | str) -> Rulebook:
+    return Rulebook(load_config(path))
+
+
+def decode_config(data: bytes | str, source: str = "<config>") -> ChampionshipConfig:
+    try:
+        config = msgspec.toml.decode(data, type=ChampionshipConfig)
+    except msgspec.ValidationError as error:
+        raise ConfigError(source, [_located(str(error))]) from None
+    except msgspec.DecodeError as error:
+        raise ConfigError(source, [f"$: not valid TOML: {error}"]) from None
+    if problems := check(config):
+        raise ConfigError(source, problems)
+    return config
+
+
+def _located(message: str) -> str:
+    """msgspec's "what - at `$.path`" as "$.path: what"."""
+    what, at, where = message.rpartition(" - at `")
+    return f"{where.rstrip('`')}: {what}" if at else f"$: {message}"
+
+
+def check(config: ChampionshipConfig) -> list[str]:
+    """The semantic problems of a decoded config, each as ``$.field: what is wrong``."""
+    return list(_check(config))
+
+
+def _check(config: ChampionshipConfig) -> Iterator[str]:
+    if config.v > STANDINGS_VERSION:
+        yield f"$.v: version {config.v} is newer than this engine's {STANDINGS_VERSION}"
+    yield from _duplicates("$.classes", [c.name for c in config.classes], "name")
+    classes = {c.name for c in config.classes}
+    for name, scale in config.scales.items():
+        if not scale:
+            yield f"$.scales.{name}: empty: a scale needs the points of position 1 at least"
+        for i, points in enumerate(scale):
+            if points < 0:
+                yield f"$.scales.{name}[{i}]: {points} is negative"
+            elif not has_two_decimals(points):
+                yield f"$.scales.{name}[{i}]: {points} has more than two decimals"
+    yield from _rules("$.points", config.points, config.scales, classes)
+    yield from _duplicates("$.rounds", [r.event for r in config.rounds], "event")
+    for i, round_ in enumerate(config.rounds):
+        at = f"$.rounds[{i}]"
+        if round_.points is not None:
+            if not round_.points:
+                yield f"{at}.points: empty: the round would score nothing (leave it out to use $.points)"
+            yield from _rules(f"{at}.points", round_.points, config.scales, classes)
+        if not has_two_decimals(round_.multiplier):
+            yield f"{at}.multiplier: {round_.multiplier} has more than two decimals"
+        if round_.bonus is not None:
+            yield from _bonus(f"{at}.bonus", round_.bonus.pole, round_.bonus.fastest_lap, round_.bonus.beyond_points)
+            if round_.bonus.beyond_points and not round_.bonus.beyond_position:
+                yield f"{at}.bonus.beyond_position: needed with beyond_points"
+    bonus = config.bonus
+    yield from _bonus("$.bonus", bonus.pole, bonus.fastest_lap, bonus.beyond_points)
+    if bonus.beyond_points and not bonus.beyond_position:
+        yield "$.bonus.beyond_position: needed with beyond_points"
+    for i, rule in enumerate(config.shortened):
+        if not has_two_decimals(rule.factor):
+            yield f"$.shortened[{i}].factor: {rule.factor} has more than two decimals"
+    yield from _duplicates("$.shortened", [r.below_pct for r in config.shortened], "below_pct")
+    yield from _drops(config)
+    tables = config.standings
+    if not tables.drivers and tables.teams is TeamStandings.NONE and not tables.manufacturer_cars:
+        yield "$.standings: no table kept: set drivers, teams or manufacturer_cars"
+    for i, tie in enumerate(config.ties):
+        if tie in config.ties[:i]:
+            yield f"$.ties[{i}]: {tie.value!r} is listed twice"
+    yield from _duplicates("$.adjustments", [a.decision for a in config.adjustments], "decision")
+    for i, adjustment in enumerate(config.adjustments):
+        for problem in adjustment_problems(config, adjustment):
+            yield f"$.adjustments[{i}].{problem}"
+
+
+def _duplicates(at: str, values: list[object], field: str) -> Iterator[str]:
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            yield f"{at}[{i}].{field}: {value!r} is listed twice"
+
+
+def _bonus(at: str, pole: float, fastest_lap: float, beyond: float) -> Iterator[str]:
+    for field, points in (("pole", pole), ("fastest_lap", fastest_lap), ("beyond_points", beyond)):
+        if not has_two_decimals(points):
+            yield f"{at}.{field}: {points} has more than two decimals"
+
+
+def _rules(at: str, rules: list[SessionPoints], scales: Mapping[str, list[float]], classes: set[str]) -> Iterator[str]:
+    known = ", ".join(sorted(scales))
+    catch_all: dict[SessionKind, int] = {}
+    for i, rule in enumerate(rules):
+        here = f"{at}[{i}]"
+        if rule.scale not in scales:
+            yield f"{here}.scale: no scale named {rule.scale!r} (scales: {known})"
+        for class_name, scale in rule.class_scales.items():
+            if class_name not in classes:
+                yield f"{here}.class_scales.{class_name}: not a class of the championship"
+            if scale not in scales:
+                yield f"{here}.class_scales.{class_name}: no scale named {scale!r} (scales: {known})"
+        if not rule.sessions:
+            if rule.kind in catch_all:
+                yield (
+                    f"{here}: never applies: {at}[{catch_all[rule.kind]}] already scores every "
+                    f"{rule.kind.value} session"
+                )
+            catch_all.setdefault(rule.kind, i)
+        yield from _intermediates(here, rule, scales, known)
+
+
+def _intermediates(here: str, rule: SessionPoints, scales: Mapping[str, list[float]], known: str) -> Iterator[str]:
+    if not rule.intermediate:
+        return
+    if rule.kind is not SessionKind.RACE:
+        yield f"{here}.intermediate: only races award intermediate points"
+    if rule.length_ms is None:
+        yield f"{here}.length_ms: needed to check the intermediate points against the race length"
+    for j, intermediate in enumerate(rule.intermediate):
+        where = f"{here}.intermediate[{j}]"
+        if intermediate.scale not in scales:
+            yield f"{where}.scale: no scale named {intermediate.scale!r} (scales: {known})"
+        if rule.length_ms is not None and intermediate.at_ms >= rule.length_ms:
+            yield (
+                f"{where}.at_ms: {intermediate.at_ms} ms is not inside the race length {rule.length_ms} ms "
+                "(points at the finish are the rule's scale)"
+            )
+    yield from _duplicates(f"{here}.intermediate", [i.at_ms for i in rule.intermediate], "at_ms")
+
+
+def _drops(config: ChampionshipConfig) -> Iterator[str]:
+    drops, rounds = config.drops, len(config.rounds)
+    if drops.best is not None and drops.parts:
+        yield "$.drops: set best or parts, not both"
+    if drops.best is not None and drops.best > rounds:
+        yield f"$.drops.best: {drops.best} is more than the {rounds} rounds"
+    if drops.parts:
+        covered = sum(part.rounds for part in drops.parts)
+        if covered != rounds:
+            yield f"$.drops.parts: the parts hold {covered} rounds, the championship has {rounds}"
+        for i, part in enumerate(drops.parts):
+            if part.best > part.rounds:
+                yield f"$.drops.parts[{i}].best: {part.best} is more than the part's {part.rounds} rounds"

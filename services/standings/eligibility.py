@@ -1,0 +1,60 @@
+"""Who may score from a car's result: its status, each driver's drive time, and how a crew shares.
+
+Minimum drive time is judged once a race is over: while it runs a driver may
+still take the wheel, so the live standings count every crew member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from schemas.results import DriveTime, ResultStatus
+from schemas.standings import SharedDrive
+
+SCORING = frozenset({ResultStatus.CLASSIFIED, ResultStatus.RUNNING})
+"""Live, a running car scores at its running position."""
+BY_POSITION = frozenset({ResultStatus.NOT_CLASSIFIED, ResultStatus.DID_NOT_FINISH})
+"""Score by position when the championship does not require cars to be classified."""
+
+_STATUS = {
+    ResultStatus.NOT_CLASSIFIED: "not classified",
+    ResultStatus.DID_NOT_FINISH: "did not finish",
+    ResultStatus.DID_NOT_START: "did not start",
+    ResultStatus.DISQUALIFIED: "disqualified",
+    ResultStatus.EXCLUDED: "excluded",
+}
+
+
+def car_scores(status: ResultStatus, must_be_classified: bool) -> bool:
+    return status in SCORING or (not must_be_classified and status in BY_POSITION)
+
+
+def why_not_scoring(session: str, number: str, status: ResultStatus) -> str:
+    return f"{session}: #{number} {_STATUS.get(status, status.value)}"
+
+
+def eligible_drivers(
+    crew: Sequence[str], drive_times: Sequence[DriveTime], min_drive_ms: int
+) -> tuple[list[str], dict[str, str]]:
+    """The crew members who score, and why each other one does not (``min_drive_ms`` 0: not judged)."""
+    if not min_drive_ms:
+        return list(crew), {}
+    driven = {d.driver: d.ms for d in drive_times}
+    eligible, short = [], {}
+    for driver in crew:
+        ms = driven.get(driver, 0)
+        if ms >= min_drive_ms:
+            eligible.append(driver)
+        else:
+            short[driver] = f"drove {clock(ms)}, under the minimum {clock(min_drive_ms)}"
+    return eligible, short
+
+
+def share(units: int, drivers: int, mode: SharedDrive) -> int:
+    """One driver's part of a car's points: exact for crews of up to four (see ``units``)."""
+    return units if mode is SharedDrive.FULL else units // drivers
+
+
+def clock(ms: int) -> str:
+    hours, rest = divmod(ms // 1000, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"

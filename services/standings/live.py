@@ -1,0 +1,232 @@
+"""The season as a standings projector keeps it, and the lap-by-lap table of the running round.
+
+``Season`` holds every round's points. A correction rescored one round:
+``put`` it, and ``standings()`` rebuilds the full read model from the rounds'
+points (no classification is read again).
+
+On every lap of the running round, ``LiveRound.update`` does the least work
+that can change the answer:
+
+- it compares each class's *scoring facts* (running order, statuses, what a
+  finished session adds) with the previous lap's; a lap that changed no order
+  rescores nothing, and an overtake rescores only its class;
+- ``Season.live`` recomputes only the tables of those classes, without the
+  per-round breakdown: for each table it keeps, per competitor, the counted
+  points of the other rounds and the sorted results of the drop part holding
+  the running round (``PartTotal``), so a total with a new running result is
+  O(1); one sort orders the table, and tie-break records (precomputed without
+  the running round) are read only for competitors level on points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from msgspec import structs
+
+from schemas.results import Classification
+from schemas.standings import LiveRow, LiveStandings, LiveTable, PointsAdjustment, RoundState, Standings
+from services.standings import adjustments as decisions
+from services.standings.drops import PartTotal, dropped
+from services.standings.rounds import Intermediates, RoundEntry, RoundPoints, score_round, scoring_facts
+from services.standings.rulebook import Rulebook, TableKey
+from services.standings.tables import record, standings
+from services.standings.ties import Record, order
+from services.standings.units import as_points
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """One table without the running round."""
+
+    fixed: dict[str, int]
+    """Counted points outside the running round's drop part, before deductions."""
+    deducted: dict[str, int]
+    parts: dict[str, PartTotal]
+    totals: dict[str, int]
+    """With no result in the running round."""
+    before: dict[str, int]
+    """Positions without the running round."""
+    records: dict[str, Record]
+    """Tie-break facts without the running round."""
+    excluded: dict[str, dict[int, PointsAdjustment]]
+    empty: PartTotal
+    """For a competitor whose first result is the running round's."""
+    live_records: dict[str, tuple[list[int], Record]] = field(default_factory=dict)
+    """Tie-break facts with the running round's finishes they were built from: most survive a lap."""
+
+
+@dataclass(slots=True)
+class _Running:
+    """What ``live`` keeps for a running round: the bases of its tables and its last live tables."""
+
+    bases: dict[TableKey, _Base]
+    tables: dict[TableKey, LiveTable] = field(default_factory=dict)
+
+
+class Season:
+    """Every round's points and the decisions in force; the standings, recomputed only where something changed."""
+
+    def __init__(self, book: Rulebook) -> None:
+        self.book = book
+        self.rounds: dict[str, RoundPoints] = {}
+        self.adjustments: dict[str, PointsAdjustment] = {}
+        self._standings: Standings | None = None
+        self._running: dict[str, _Running] = {}
+        for adjustment in book.config.adjustments:
+            self.adjust(adjustment)
+
+    def put(self, points: RoundPoints) -> None:
+        """A round scored (or rescored after a correction)."""
+        self.rounds[points.event] = points
+        self._standings = None
+        self._running = {event: running for event, running in self._running.items() if event == points.event}
+        if points.event in self._running:
+            self._running[points.event].tables.clear()
+
+    def adjust(self, adjustment: PointsAdjustment) -> None:
+        """A decision on points; raises ``ValueError`` naming what is wrong with it."""
+        if problems := decisions.problems(self.book.config, adjustment):
+            raise ValueError(f"decision {adjustment.decision}: " + "; ".join(problems))
+        self.adjustments[adjustment.decision] = adjustment
+        self._standings, self._running = None, {}
+
+    def withdraw(self, decision: str) -> bool:
+        """Withdraw a decision; False when none was in force."""
+        if self.adjustments.pop(decision, None) is None:
+            return False
+        self._standings, self._running = None, {}
+        return True
+
+    def standings(self) -> Standings:
+        if self._standings is None:
+            self._standings = standings(self.book, list(self.rounds.values()), list(self.adjustments.values()))
+        return self._standings
+
+    def live(self, points: RoundPoints, changed: Collection[str | None] | None = None) -> LiveStandings:
+        """Hold the running round's points and return the "as it stands" tables: the same order and totals as
+        ``standings()``, without the breakdown. ``changed``: the only class keys whose points may differ from
+        the previous ``live`` call for this round (None: any)."""
+        self.rounds[points.event] = points
+        self._standings = None
+        running = self._running.get(points.event)
+        self._running = {} if running is None else {points.event: running}
+        if running is None:
+            bases = {key: self._base(key, points.index) for key in self.book.table_keys}
+            running = self._running[points.event] = _Running(bases)
+        tables = []
+        for key in self.book.table_keys:
+            table = running.tables.get(key) if changed is not None and key[1] not in changed else None
+            if table is None:
+                table = running.tables[key] = self._live_table(key, running.bases[key], points)
+            tables.append(table)
+        return LiveStandings(
+            championship=self.book.config.championship,
+            round=points.event,
+            tables=tables,
+            sequences={key: seq for r in self.rounds.values() for key, seq in r.sequences.items()},
+            live=any(r.state is RoundState.RUNNING for r in self.rounds.values()),
+        )
+
+    def _base(self, key: TableKey, index: int) -> _Base:
+        book = self.book
+        part = next(p for p in book.parts if p.holds(index))
+        entries: dict[str, dict[int, RoundEntry]] = {}
+        for other in self.rounds.values():
+            if other.index != index:
+                for name, entry in other.tables.get(key, {}).items():
+                    entries.setdefault(name, {})[other.index] = entry
+        touching = decisions.for_table(self.adjustments.values(), key)
+        excluded = {name: decisions.exclusions(book, adjustments) for name, adjustments in touching.items()}
+        fixed, parts = {}, {}
+        for name, by_round in entries.items():
+            out = excluded.get(name, {})
+            outside = {i: e.units for i, e in by_round.items() if not part.holds(i)}
+            forced = [i for i in outside if i in out]
+            drops = dropped(book.parts, outside, forced)
+            fixed[name] = sum(u for i, u in outside.items() if i not in drops and i not in out)
+            inside = [i for i in by_round if part.holds(i)]
+            parts[name] = PartTotal(
+                part.best, [by_round[i].units for i in inside if i not in out], sum(1 for i in inside if i in out)
+            )
+        deducted = {name: decisions.deducted(adjustments) for name, adjustments in touching.items()}
+        totals = {name: fixed[name] + parts[name].total(None) - deducted.get(name, 0) for name in entries}
+        records = {name: record(name, entries[name], excluded.get(name, {}), len(book.rounds)) for name in entries}
+        placed = order(totals.items(), records.__getitem__, book.ties, explain=False)
+        before = {p.name: position for position, p in enumerate(placed, start=1)}
+        return _Base(fixed, deducted, parts, totals, before, records, excluded, PartTotal(part.best, []))
+
+    def _live_table(self, key: TableKey, base: _Base, points: RoundPoints) -> LiveTable:
+        running = points.tables.get(key, {})
+        totals = dict(base.totals)
+        for name, entry in running.items():
+            part = base.parts.get(name, base.empty)
+            excluded = points.index in base.excluded.get(name, {})
+            totals[name] = base.fixed.get(name, 0) - base.deducted.get(name, 0) + part.total(entry.units, excluded)
+
+        def tie_record(name: str) -> Record:
+            entry = running.get(name)
+            known = base.records.get(name)
+            if entry is None or points.index in base.excluded.get(name, {}):
+                return known or Record.of(name, {}, len(self.book.rounds))
+            cached = base.live_records.get(name)
+            if cached is None or cached[0] != entry.finishes:
+                with_running = (known or Record.of(name, {}, len(self.book.rounds))).adding(
+                    points.index, entry.finishes
+                )
+                cached = base.live_records[name] = (entry.finishes, with_running)
+            return cached[1]
+
+        placed = order(totals.items(), tie_record, self.book.ties, explain=False)
+        rows = [
+            LiveRow(
+                position=position,
+                competitor=p.name,
+                points=as_points(p.units),
+                live_points=as_points(running[p.name].units) if p.name in running else 0.0,
+                before=base.before.get(p.name),
+            )
+            for position, p in enumerate(placed, start=1)
+        ]
+        return LiveTable(kind=key[0], class_name=key[1], label=self.book.label(key), rows=rows)
+
+
+class LiveRound:
+    """The running round as a projector follows it, lap by lap: a class is rescored only when its scoring facts
+    changed, a table recomputed only when its class was."""
+
+    def __init__(self, season: Season, event: str) -> None:
+        self.season = season
+        self.event = event
+        self._facts: dict[str | None, tuple[object, ...]] = {}
+        self._crews: Mapping[str, Sequence[str]] | None = None
+        self._points: RoundPoints | None = None
+
+    def update(
+        self,
+        sessions: Mapping[str, Classification],
+        crews: Mapping[str, Sequence[str]],
+        intermediates: Intermediates | None = None,
+    ) -> LiveStandings:
+        """The round's sessions as they stand now (and the classifications at its reached intermediate instants)."""
+        book = self.season.book
+        facts = scoring_facts(book, self.event, sessions, intermediates)
+        previous = self._points
+        if previous is None or crews != self._crews:
+            changed: set[str | None] = set(facts)
+        else:
+            changed = {key for key, held in facts.items() if self._facts.get(key) != held}
+        if previous is None or changed:
+            fresh = score_round(book, self.event, sessions, crews, intermediates, only=changed)
+            tables = fresh.tables
+            if previous is not None:
+                tables = {
+                    key: fresh.tables[key] if key[1] in changed else held for key, held in previous.tables.items()
+                }
+            points = structs.replace(fresh, tables=tables)
+        else:
+            sequences = {c.session.key: c.last_seq for c in sessions.values()}
+            points = structs.replace(previous, sequences=sequences)
+        self._facts, self._crews, self._points = facts, crews, points
+        return self.season.live(points, changed)

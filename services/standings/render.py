@@ -1,0 +1,138 @@
+"""Standings as people read them: rich tables for a terminal, CSV for a spreadsheet, JSON for programs."""
+
+from __future__ import annotations
+
+import csv
+from typing import TextIO
+
+import msgspec
+from rich.table import Table
+from rich.text import Text
+
+from schemas.results import ResultStatus
+from schemas.standings import AwardKind, RoundScore, RoundState, ScoreState, Standings, StandingsRow, StandingsTable
+
+_STATUS = {
+    ResultStatus.NOT_CLASSIFIED: "NC",
+    ResultStatus.DID_NOT_FINISH: "DNF",
+    ResultStatus.DID_NOT_START: "DNS",
+    ResultStatus.DISQUALIFIED: "DSQ",
+    ResultStatus.EXCLUDED: "EXC",
+}
+_MARKS = {AwardKind.POLE: "p", AwardKind.FASTEST_LAP: "f"}
+_STATE = {RoundState.RUNNING: "live", RoundState.PROVISIONAL: "prov.", RoundState.FINAL: "", RoundState.SCHEDULED: ""}
+_COMPETITOR = {"drivers": "Driver", "teams": "Team", "manufacturers": "Manufacturer"}
+
+
+def points_text(points: float) -> str:
+    return f"{points:.2f}".rstrip("0").rstrip(".")
+
+
+def _cell(score: RoundScore) -> Text:
+    """Points, with p for a pole and f for a fastest lap; a non-scoring result's status; dropped in brackets."""
+    if not score.points and score.results:
+        statuses = [r.status for r in score.results if r.status in _STATUS]
+        text = _STATUS[statuses[-1]] if statuses else "0"
+    else:
+        text = points_text(score.points)
+    marks = "".join(sorted({_MARKS[a.kind] for a in score.awards if a.kind in _MARKS}))
+    if marks:
+        text += f" {marks}"
+    if score.state is ScoreState.DROPPED:
+        return Text(f"({text})", "dim")
+    if score.state is ScoreState.EXCLUDED:
+        return Text(f"{text} EX", "bold red")
+    return Text(text)
+
+
+def _crews(rows: list[StandingsRow]) -> list[list[StandingsRow]]:
+    """Rows shown as one: competitors with the same points every round, apart only by name (a car's crew)."""
+    groups: list[list[StandingsRow]] = []
+    for row in rows:
+        last = groups[-1][-1] if groups else None
+        if (
+            last is not None
+            and row.points == last.points
+            and row.tie.endswith("alphabetical order")
+            and [(s.index, s.points, s.state) for s in row.rounds]
+            == [(s.index, s.points, s.state) for s in last.rounds]
+        ):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
+def render_table(standings: Standings, table: StandingsTable) -> Table:
+    live = " — as it stands" if standings.live else ""
+    view = Table(title=f"{standings.name}: {table.label}{live}", header_style="bold", title_justify="left")
+    view.add_column("Pos", justify="right", no_wrap=True)
+    view.add_column(_COMPETITOR[table.kind.value])
+    view.add_column("Pts", justify="right", style="bold", no_wrap=True)
+    for info in standings.rounds:
+        state = _STATE[info.state]
+        view.add_column(f"R{info.index}\n{info.event}" + (f"\n{state}" if state else ""), justify="right")
+    notes = []
+    groups = _crews(table.rows)
+    for group in groups:
+        first = group[0]
+        by_index = {score.index: score for score in first.rounds}
+        cells = [_cell(by_index[info.index]) if info.index in by_index else Text("") for info in standings.rounds]
+        names = " / ".join(row.competitor for row in group)
+        view.add_row(str(first.position), names, points_text(first.points), *cells)
+        if first.tie and len(group) == 1:
+            notes.append(f"{first.competitor}: {first.tie}")
+        notes += [
+            f"{row.competitor}: -{points_text(d.points)} by decision {d.decision}" + (f" ({d.reason})" * bool(d.reason))
+            for row in group
+            for d in row.deductions
+        ]
+    view.caption = "\n".join([_legend(table, len(table.rows) > len(groups)), *notes])
+    view.caption_justify = "left"
+    return view
+
+
+def _legend(table: StandingsTable, shared: bool) -> str:
+    """The marks this table uses."""
+    scores = [score for row in table.rows for score in row.rounds]
+    kinds = {award.kind for score in scores for award in score.awards}
+    states = {score.state for score in scores}
+    marks = [
+        ("(n) dropped", ScoreState.DROPPED in states),
+        ("EX excluded", ScoreState.EXCLUDED in states),
+        ("p pole", AwardKind.POLE in kinds),
+        ("f fastest lap", AwardKind.FASTEST_LAP in kinds),
+        ("a / b: a crew sharing every result", shared),
+    ]
+    return " · ".join(text for text, used in marks if used)
+
+
+def render_tables(standings: Standings) -> list[Table]:
+    return [render_table(standings, table) for table in standings.tables if table.rows]
+
+
+def to_json(standings: Standings) -> str:
+    return msgspec.json.format(msgspec.json.encode(standings), indent=2).decode() + "\n"
+
+
+def write_csv(standings: Standings, out: TextIO) -> None:
+    """One row per competitor and table: round points (empty: no result), then what was dropped or excluded."""
+    writer = csv.writer(out, lineterminator="\n")
+    events = [info.event for info in standings.rounds]
+    writer.writerow(["table", "class", "position", "competitor", "points", *events, "dropped", "excluded", "deducted"])
+    for table in standings.tables:
+        for row in table.rows:
+            by_event = {score.round: score for score in row.rounds}
+            writer.writerow(
+                [
+                    table.kind.value,
+                    table.class_name or "overall",
+                    row.position,
+                    row.competitor,
+                    points_text(row.points),
+                    *(points_text(by_event[e].points) if e in by_event else "" for e in events),
+                    " ".join(s.round for s in row.rounds if s.state is ScoreState.DROPPED),
+                    " ".join(s.round for s in row.rounds if s.state is ScoreState.EXCLUDED),
+                    points_text(sum(d.points for d in row.deductions)),
+                ]
+            )

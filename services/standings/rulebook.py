@@ -1,0 +1,95 @@
+"""A championship config compiled for scoring: resolved once, read on every lap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.events import SessionKind
+from schemas.standings import Bonus, ChampionshipConfig, TableKind, TeamStandings, TieBreak
+from services.standings.drops import SeasonPart, season_parts
+from services.standings.scales import SessionRule, compile_rule, rule_for
+from services.standings.units import bonus, hundredths
+
+TableKey = tuple[TableKind, str | None]
+"""A standings table: its kind and class (None: overall)."""
+
+_KIND_LABELS = {TableKind.DRIVERS: "Drivers", TableKind.TEAMS: "Teams", TableKind.MANUFACTURERS: "Manufacturers"}
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRules:
+    index: int
+    event: str
+    name: str
+    rules: tuple[SessionRule, ...]
+    multiplier: int
+    """Hundredths."""
+    bonus: Bonus
+    pole: int
+    fastest_lap: int
+    beyond: int
+    """Bonus points in units."""
+    min_drive_ms: int
+
+    def rule_for(self, session: str, kind: SessionKind) -> SessionRule | None:
+        return rule_for(self.rules, session, kind)
+
+
+class Rulebook:
+    """What ``score_round`` and ``standings`` read; build one per config (configs are checked by the loader)."""
+
+    def __init__(self, config: ChampionshipConfig) -> None:
+        self.config = config
+        self.labels = {c.name: c.label or c.name for c in config.classes}
+        default_rules = tuple(compile_rule(rule, config.scales) for rule in config.points)
+        self.rounds: dict[str, RoundRules] = {}
+        for index, round_ in enumerate(config.rounds, start=1):
+            round_bonus = round_.bonus or config.bonus
+            self.rounds[round_.event] = RoundRules(
+                index=index,
+                event=round_.event,
+                name=round_.name or round_.event,
+                rules=default_rules
+                if round_.points is None
+                else tuple(compile_rule(rule, config.scales) for rule in round_.points),
+                multiplier=hundredths(round_.multiplier),
+                bonus=round_bonus,
+                pole=bonus(hundredths(round_bonus.pole)),
+                fastest_lap=bonus(hundredths(round_bonus.fastest_lap)),
+                beyond=bonus(hundredths(round_bonus.beyond_points)) if round_bonus.beyond_position else 0,
+                min_drive_ms=config.eligibility.min_drive_ms if round_.min_drive_ms is None else round_.min_drive_ms,
+            )
+        self.parts: tuple[SeasonPart, ...] = season_parts(config.drops, len(config.rounds))
+        self.ties = (*config.ties, TieBreak.NAME) if TieBreak.NAME not in config.ties else tuple(config.ties)
+        tables = config.standings
+        class_keys: list[str | None] = [c.name for c in config.classes] + ([None] if tables.overall else [])
+        kinds = [
+            kind
+            for kind, enabled in (
+                (TableKind.DRIVERS, tables.drivers),
+                (TableKind.TEAMS, tables.teams is not TeamStandings.NONE),
+                (TableKind.MANUFACTURERS, tables.manufacturer_cars > 0),
+            )
+            if enabled
+        ]
+        self.table_keys: tuple[TableKey, ...] = tuple((kind, key) for kind in kinds for key in class_keys)
+        self._keys: dict[str, tuple[str | None, ...]] = {}
+
+    def round(self, event: str) -> RoundRules:
+        rules = self.rounds.get(event)
+        if rules is None:
+            raise KeyError(f"{event!r} is not a round of {self.config.championship}")
+        return rules
+
+    def keys_of(self, class_name: str) -> tuple[str | None, ...]:
+        """The class keys a car of this class scores in: its class if configured, and overall if kept."""
+        keys = self._keys.get(class_name)
+        if keys is None:
+            keys = self._keys[class_name] = ((class_name,) if class_name in self.labels else ()) + (
+                (None,) if self.config.standings.overall else ()
+            )
+        return keys
+
+    def label(self, key: TableKey) -> str:
+        kind, class_key = key
+        return f"{_KIND_LABELS[kind]} — {self.labels[class_key] if class_key is not None else 'overall'}"
