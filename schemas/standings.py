@@ -27,7 +27,7 @@ Points = Annotated[float, Meta(ge=0, description="championship points, at most t
 ScaleName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the name of a scale in `scales`")]
 Scale = Annotated[list[float], Meta(description="points for class position 1, 2, 3, ...; not empty, none negative")]
 """Checked by the loader, whose messages name the scale (msgspec's would say ``$.scales[...]``)."""
-Positions = Annotated[int, Meta(ge=0)]
+Position = Annotated[int, Meta(ge=0, description="a class position; 0: none")]
 
 
 # -- configuration --------------------------------------------------------------
@@ -109,9 +109,9 @@ class Bonus(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Qualifying sessions that award the pole; empty: every qualifying session of a round."""
     fastest_lap: Points = 0
     """To the car with the fastest lap of its class in a scoring race."""
-    fastest_lap_top: Positions = 0
+    fastest_lap_top: Position = 0
     """Only when that car is classified in the top N of its class (0: anywhere); otherwise nobody gets it."""
-    beyond_position: Positions = 0
+    beyond_position: Position = 0
     """With ``beyond_points``: every car classified behind this class position scores them."""
     beyond_points: Points = 0
 

@@ -103,9 +103,10 @@ class Session:
     """With False the race stops after ``laps`` laps with no flag: still running."""
     fastest: str | None = None
     """A car that sets the fastest lap (on lap 2)."""
+    championship: str = CHAMPIONSHIP
 
     def writer(self) -> SessionWriter:
-        return SessionWriter(SessionRef(CHAMPIONSHIP, self.event, self.name))
+        return SessionWriter(SessionRef(self.championship, self.event, self.name))
 
     def events(self, after: Iterable[Body] = ()) -> list[Event]:
         w = self.writer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from schemas.events import SessionKind
@@ -14,6 +15,7 @@ from schemas.standings import (
     TableKind,
 )
 from services.standings.config import decode_config
+from services.standings.live import Season
 from services.standings.rounds import score_round
 from services.standings.rulebook import Rulebook
 from services.standings.tables import standings
@@ -318,6 +320,15 @@ def test_a_deduction_comes_off_the_total_and_can_be_withdrawn() -> None:
         '[[adjustments]]\ndecision = "D7"\nkind = "deduction"\ntable = "drivers"\ncompetitor = "Driver 1"\npoints = 5\n'
     )
     assert points(run(configured, race))["Driver 1"] == 5
+    b = book()
+    season = Season(b)
+    season.put(score_round(b, "r1", {"race": classification(race.events())}, {}))
+    season.adjust(fine)
+    assert points(season.standings())["Driver 1"] == 5
+    assert season.withdraw("D7") and not season.withdraw("D7")
+    assert points(season.standings())["Driver 1"] == 10
+    with pytest.raises(ValueError, match="decision D8: round: 'r9' is not a round of test-series"):
+        season.adjust(msgspec.structs.replace(fine, decision="D8", round="r9"))
 
 
 def test_an_excluded_result_scores_nothing_and_cannot_be_dropped() -> None:
