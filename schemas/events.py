@@ -46,6 +46,15 @@ class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
         """The session's key in subjects and KV buckets: ``championship.event.session``."""
         return f"{self.championship}.{self.event}.{self.session}"
 
+    @property
+    def is_championship(self) -> bool:
+        """The championship's own pseudo-session (points configuration and decisions)."""
+        return self.event == CHAMPIONSHIP_EVENT
+
+    @classmethod
+    def championship_of(cls, championship: str) -> SessionRef:
+        return cls(championship, CHAMPIONSHIP_EVENT, "points")
+
     @classmethod
     def parse(cls, key: str) -> SessionRef:
         """Parse ``championship.event.session``; raises ``msgspec.ValidationError``."""
@@ -236,6 +245,50 @@ class DecisionWithdrawn(Body, frozen=True, tag="decision_withdrawn"):
     reason: str = ""
 
 
+CHAMPIONSHIP_EVENT = "_championship"
+"""The ``event`` token of a championship's own pseudo-session, ``<championship>._championship.points``,
+which carries its points configuration and points decisions."""
+
+Points = Annotated[float, Meta(ge=0, description="championship points, at most two decimals (12.5)")]
+
+
+class TableKind(enum.StrEnum):
+    DRIVERS = "drivers"
+    TEAMS = "teams"
+    MANUFACTURERS = "manufacturers"
+
+
+class AdjustmentKind(enum.StrEnum):
+    DEDUCTION = "deduction"
+    """``points`` taken off the competitor's total, after dropped scores."""
+    EXCLUSION = "exclusion"
+    """The competitor's result of ``round`` scores nothing and cannot be dropped."""
+
+
+class ChampionshipConfigured(Body, frozen=True, tag="championship_configured"):
+    """The points configuration in force from now on, as the TOML text (decoded by the standings core), so a
+    replay always scores with the configuration that was in force."""
+
+    toml: Annotated[str, Meta(min_length=1)]
+    source: str = ""
+
+
+class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
+    """A decision on championship points; ``decision`` names it for a later withdrawal."""
+
+    decision: DecisionId
+    kind: AdjustmentKind
+    table: TableKind
+    competitor: NonEmpty
+    """As the standings name it: a driver, a team (with " #N" for per-entry team standings), a manufacturer."""
+    class_name: str | None = None
+    """None: every class table (and the overall table) of ``table`` where the competitor appears."""
+    round: Slug | None = None
+    """Required for an exclusion; for a deduction, informative."""
+    points: Points = 0
+    reason: str = ""
+
+
 class ResultsStatus(enum.StrEnum):
     PROVISIONAL = "provisional"
     FINAL = "final"
@@ -262,7 +315,13 @@ EventBody = (
     | LapDeleted
     | DecisionWithdrawn
     | ResultsDeclared
+    | ChampionshipConfigured
+    | PointsAdjusted
 )
+
+
+CHAMPIONSHIP_BODIES = (ChampionshipConfigured, PointsAdjusted)
+"""Bodies addressed to a championship's own session rather than to a timing session."""
 
 
 class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

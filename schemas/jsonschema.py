@@ -14,6 +14,7 @@ import msgspec
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification
+from schemas.standings import ChampionshipConfig, LiveStandings, Standings
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -23,6 +24,9 @@ MESSAGES: dict[str, Any] = {
     "rejected-event": RejectedEvent,
     "dead-letter": DeadLetter,
     "classification": Classification,
+    "standings": Standings,
+    "live-standings": LiveStandings,
+    "championship-config": ChampionshipConfig,
 }
 
 

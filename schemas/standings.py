@@ -18,12 +18,26 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-from schemas.events import CarNumber, DecisionId, Millis, NonEmpty, PositiveMillis, SessionKind, Slug
+from schemas.events import (
+    AdjustmentKind as AdjustmentKind,
+)
+from schemas.events import (
+    CarNumber,
+    Millis,
+    NonEmpty,
+    Points,
+    PointsAdjusted,
+    PositiveMillis,
+    SessionKind,
+    Slug,
+)
+from schemas.events import (
+    TableKind as TableKind,
+)
 from schemas.results import ResultStatus
 
 STANDINGS_VERSION = 1
 
-Points = Annotated[float, Meta(ge=0, description="championship points, at most two decimals (12.5)")]
 ScaleName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the name of a scale in `scales`")]
 Scale = Annotated[list[float], Meta(description="points for class position 1, 2, 3, ...; not empty, none negative")]
 """Checked by the loader, whose messages name the scale (msgspec's would say ``$.scales[...]``)."""
@@ -48,12 +62,6 @@ class TeamStandings(enum.StrEnum):
     """Every car of a team is a competitor of its own: "Team WRT #1"."""
     BEST_CAR = "best_car"
     """A team scores its best-scoring car of each round."""
-
-
-class TableKind(enum.StrEnum):
-    DRIVERS = "drivers"
-    TEAMS = "teams"
-    MANUFACTURERS = "manufacturers"
 
 
 class TieBreak(enum.StrEnum):
@@ -173,28 +181,8 @@ class Round(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Replaces ``eligibility.min_drive_ms`` for this round (longer races, longer minimums)."""
 
 
-class AdjustmentKind(enum.StrEnum):
-    DEDUCTION = "deduction"
-    """``points`` taken off the competitor's total, after dropped scores."""
-    EXCLUSION = "exclusion"
-    """The competitor's result of ``round`` scores nothing and cannot be dropped."""
-
-
-class PointsAdjustment(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A decision on championship points. Listed in the config, or carried as an event; ``decision`` names it for
-    a later withdrawal."""
-
-    decision: DecisionId
-    kind: AdjustmentKind
-    table: TableKind
-    competitor: NonEmpty
-    """As the standings name it: a driver, a team (with " #N" for per-entry team standings), a manufacturer."""
-    class_name: str | None = None
-    """None: every class table (and the overall table) of ``table`` where the competitor appears."""
-    round: Slug | None = None
-    """Required for an exclusion; for a deduction, informative."""
-    points: Points = 0
-    reason: str = ""
+PointsAdjustment = PointsAdjusted
+"""A decision on championship points, listed in the config or carried as a ``points_adjusted`` event."""
 
 
 class ChampionshipConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

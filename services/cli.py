@@ -19,6 +19,7 @@ from rich.progress import Progress
 
 from schemas.events import (
     CarRetired,
+    ChampionshipConfigured,
     DecisionWithdrawn,
     Event,
     EventBody,
@@ -52,6 +53,9 @@ from services.ops.replay import replay, retarget
 from services.ops.verify import verify_all
 from services.runtime import DEFAULT_HOME, Service, broker_url, run_until_signal
 from services.simulator.endurance import RaceSpec, simulate
+from services.standings.config import ConfigError, load_config
+from services.standings.offline import run_offline
+from services.standings.projector import StandingsProjector
 
 SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "sample-race.jsonl.gz"
 console = Console()
@@ -130,6 +134,8 @@ async def _serve(args: argparse.Namespace) -> int:
             services.append(IngestService(url))
         if args.role in ("all", "classification"):
             services.append(ClassificationProjector(url))
+        if args.role in ("all", "standings"):
+            services.append(StandingsProjector(url))
         console.print(f"serving {args.role} on {url}; Ctrl-C to stop")
         await run_until_signal(services)
     return 0
@@ -267,6 +273,9 @@ def _race_control_body(args: argparse.Namespace) -> EventBody:
         return DecisionWithdrawn(decision=args.decision, reason=args.reason)
     if what == "results":
         return ResultsDeclared(status=ResultsStatus(args.status))
+    if what == "config":
+        load_config(args.file)  # refuse a bad file here, with the file, field and reason
+        return ChampionshipConfigured(toml=args.file.read_text(), source=args.file.name)
     return SessionFinished()
 
 
@@ -308,6 +317,10 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _standings(args: argparse.Namespace) -> int:
+    return run_offline(args.config, args.logs, args.format)
+
+
 def _schemas(_: argparse.Namespace) -> int:
     from schemas.jsonschema import write
 
@@ -330,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     serve = sub.add_parser("serve", help="run services until Ctrl-C")
-    serve.add_argument("role", choices=("all", "ingest", "classification"), nargs="?", default="all")
+    serve.add_argument("role", choices=("all", "ingest", "classification", "standings"), nargs="?", default="all")
     serve.add_argument("--port", type=int, default=4222, help="port of the embedded broker")
     _nats_args(serve)
     serve.set_defaults(run=_serve)
@@ -430,7 +443,17 @@ def build_parser() -> argparse.ArgumentParser:
     res = what.add_parser("results", help="declare the results")
     res.add_argument("status", choices=[r.value for r in ResultsStatus])
     what.add_parser("chequered", help="show the chequered flag")
+    cfg = what.add_parser(
+        "config", help="the championship's points configuration (session <championship>._championship.points)"
+    )
+    cfg.add_argument("file", type=Path, help="a TOML file like services/standings/configs/gt-endurance.toml")
     pub.set_defaults(run=_publish)
+
+    st = sub.add_parser("standings", help="championship standings from race logs (no broker needed)")
+    st.add_argument("--config", required=True, type=Path, help="championship TOML (services/standings/configs/*.toml)")
+    st.add_argument("logs", nargs="+", type=Path, help="race logs: JSON lines of events, .gz allowed")
+    st.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    st.set_defaults(run=_standings)
 
     schemas = sub.add_parser("schemas", help="regenerate the JSON Schema files in schemas/json")
     schemas.set_defaults(run=_schemas)
@@ -449,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TopologyConflict as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
-    except (msgspec.ValidationError, FileNotFoundError, LookupError, ValueError) as error:
+    except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
 

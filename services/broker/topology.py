@@ -25,6 +25,8 @@ DUPLICATE_WINDOW_S = 2 * 60 * 60
 also remembers every accepted id of a session for the session's whole life."""
 
 CLASSIFICATION_BUCKET = "chequered_classification"
+STANDINGS_BUCKET = "chequered_standings"
+"""Championship standings: ``<championship>`` (full, every row explained) and ``<championship>.live``."""
 READ_MODELS_BUCKET = "chequered_read_models"
 """KV: projection name -> the bucket readers use now. ``chequered rebuild`` moves it atomically."""
 SNAPSHOTS_BUCKET = "chequered_snapshots"
@@ -72,6 +74,7 @@ class Topology:
     def buckets(self) -> list[KeyValueConfig]:
         return [
             self.read_model_bucket(CLASSIFICATION_BUCKET),
+            self.read_model_bucket(STANDINGS_BUCKET),
             KeyValueConfig(
                 bucket=READ_MODELS_BUCKET,
                 description="which bucket holds each projection's read models",

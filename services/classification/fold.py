@@ -296,6 +296,8 @@ class ClassificationProjection:
     def apply(self, seq: int, event: Event) -> Refused | None:
         """Fold one stored event; a refusal leaves every session's state unchanged."""
         self.last_seq = max(self.last_seq, seq)
+        if event.session.is_championship:
+            return None  # points configuration and decisions: the standings' business, not a classification's
         key = event.session.key
         state = self.sessions.get(key)
         if state is None:
@@ -313,7 +315,7 @@ class ClassificationProjection:
         return refused
 
     def apply_raw(self, seq: int, subject: str, data: bytes) -> tuple[str | None, Refused | None]:
-        """Decode and fold a message as stored; returns the session key it touched."""
+        """Decode and fold a message as stored; returns the session key it touched (None for none)."""
         try:
             event = decode_event(data)
         except msgspec.MsgspecError as error:

@@ -32,18 +32,25 @@ BUCKET_RETRY_S = 1.0
 
 
 class Outgoing:
-    """One push message, encoded once and shared by every client that gets it."""
+    """One push message, framed once as a server-sent event and shared by every client that gets it.
 
-    __slots__ = ("body", "kind", "seq")
+    A WebSocket frame carries the event's ``data``: the same bytes, so the only per-client work is the
+    ``str`` a text frame needs.
+    """
+
+    __slots__ = ("_data_at", "kind", "seq", "sse")
 
     def __init__(self, seq: int, kind: str, body: bytes) -> None:
+        head = b"id: %d\nevent: %s\ndata: " % (seq, kind.encode())
         self.seq = seq
         self.kind = kind
-        self.body = body
+        self.sse = head + body + b"\n\n"
+        """``id`` is the sequence a browser resumes from (``Last-Event-ID``)."""
+        self._data_at = len(head)
 
-    def sse(self) -> bytes:
-        """The message as a server-sent event; ``id`` is the sequence a browser resumes from."""
-        return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.seq, self.kind.encode(), self.body)
+    def text(self) -> str:
+        """The message's JSON, for a WebSocket text frame."""
+        return str(memoryview(self.sse)[self._data_at : -2], "utf-8")
 
 
 def snapshot_message(classification: Classification, reason: SnapshotReason) -> Outgoing:
@@ -81,6 +88,10 @@ class Subscriber:
         while not self._queue.empty():
             self._queue.get_nowait()
         self._queue.put_nowait(None)
+
+    def ready(self) -> bool:
+        """Whether :meth:`next` would answer without waiting."""
+        return bool(self._backlog) or not self._queue.empty()
 
     async def next(self) -> Outgoing | None:
         if self._backlog:

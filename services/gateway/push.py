@@ -46,15 +46,18 @@ async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncI
         # with the first message, and the keep-alive is a bare comment.
         yield b"retry: %d\n" % RETRY_MS
         while True:
-            try:
-                async with asyncio.timeout(HEARTBEAT_S):  # a timer, not a task per message as wait_for makes
-                    message = await subscriber.next()
-            except TimeoutError:
-                yield b": keep-alive\n"
-                continue
+            if subscriber.ready():  # the busy path: no timer to arm and cancel per message
+                message = await subscriber.next()
+            else:
+                try:
+                    async with asyncio.timeout(HEARTBEAT_S):
+                        message = await subscriber.next()
+                except TimeoutError:
+                    yield b": keep-alive\n"
+                    continue
             if message is None:
                 return
-            yield message.sse()
+            yield message.sse
     finally:
         hub.unsubscribe(key, subscriber)
 
@@ -74,7 +77,7 @@ async def _pump(websocket: WebSocket, hub: ClassificationHub, key: str, since: i
     subscriber = hub.subscribe(key, since)
     try:
         while (message := await subscriber.next()) is not None:
-            await websocket.send_text(message.body.decode())
+            await websocket.send_text(message.text())
     finally:
         hub.unsubscribe(key, subscriber)
     return subscriber.overflowed

@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from schemas.events import CarBody, EntryRegistered, Event, LapCompleted, SessionOpened, decode_event
+from schemas.events import (
+    CHAMPIONSHIP_BODIES,
+    CarBody,
+    DecisionWithdrawn,
+    EntryRegistered,
+    Event,
+    LapCompleted,
+    SessionOpened,
+    SessionRef,
+    decode_event,
+)
 from schemas.ingest import Accepted, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX, session_key_of
 
@@ -59,6 +69,17 @@ class IngestLedger:
         key = event.session.key
         ledger = self.sessions.get(key)
         body = event.body
+        championship_level = isinstance(body, CHAMPIONSHIP_BODIES)
+        if event.session.is_championship or championship_level:
+            if event.session.is_championship and (championship_level or isinstance(body, DecisionWithdrawn)):
+                return None
+            where = SessionRef.championship_of(event.session.championship).key
+            return Rejected(
+                RejectCode.WRONG_SUBJECT,
+                f"{type(body).__name__} belongs to the championship's session {where}, not to {key}"
+                if championship_level
+                else f"{key} carries only points configuration and points decisions",
+            )
         if isinstance(body, SessionOpened):
             if ledger is not None and ledger.opened:
                 return Rejected(RejectCode.SESSION_ALREADY_OPENED, f"session {key} is already open")

@@ -8,9 +8,8 @@ they carry.
 
 from __future__ import annotations
 
-import gzip
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, TextIO
 
@@ -18,6 +17,7 @@ import msgspec
 from rich.console import Console
 
 from schemas.events import Event
+from services.ops.racelog import read_log
 from services.standings.config import ConfigError, load_rulebook
 from services.standings.live import Season
 from services.standings.render import render_tables, to_json, write_csv
@@ -26,22 +26,6 @@ from services.standings.timeline import rounds_from_events
 Format = Literal["table", "json", "csv"]
 
 _decoder = msgspec.json.Decoder(Event)
-
-
-class LogError(ValueError):
-    pass
-
-
-def read_log(path: Path) -> Iterator[Event]:
-    """The events of a log, in file order; raises ``LogError`` naming the file and line of an undecodable one."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as file:
-        for number, line in enumerate(file, start=1):
-            if line.strip():
-                try:
-                    yield _decoder.decode(line)
-                except msgspec.MsgspecError as error:
-                    raise LogError(f"{path}:{number}: {error}") from None
 
 
 def run_offline(
@@ -54,7 +38,7 @@ def run_offline(
     try:
         book = load_rulebook(config_path)
         events = list(enumerate((event for path in logs for event in read_log(path)), start=1))
-    except (ConfigError, LogError) as error:
+    except (ConfigError, ValueError) as error:
         print(error, file=err)
         return 2
     except OSError as error:

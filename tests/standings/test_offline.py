@@ -76,8 +76,8 @@ def test_the_shipped_configs_run_on_logs_of_their_rounds(tmp_path: Path) -> None
     grid = [Car("1", "Pro"), Car("2", "Pro-Am"), Car("3", "Am")]
     log.write_bytes(b"".join(encode_event(e) + b"\n" for e in Session("spa-24h", grid, ["3", "2", "1"]).events()))
     code, _, err = offline(CONFIGS / "gt-endurance.toml", [log], "table")
-    assert code == 1 and "no session of championship gt-endurance-2013" in err
-    assert "session test-series.spa-24h.race: not a round of gt-endurance-2013" in err
+    assert code == 1 and "no session of championship gtes-2026" in err
+    assert "session test-series.spa-24h.race: not a round of gtes-2026" in err
 
 
 def test_errors_name_the_file(files: tuple[Path, list[Path]], tmp_path: Path) -> None:

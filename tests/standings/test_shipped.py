@@ -16,7 +16,7 @@ def test_gt_endurance_three_hours_and_the_24_hours_with_points_at_6_and_12_hours
     grid = [Car("1", "Pro"), Car("4", "Pro"), Car("2", "Pro-Am"), Car("3", "Am")]
 
     def session(event: str, finish: list[str], **kw: object) -> Session:
-        return Session(event, grid, finish, championship="gt-endurance-2013", **kw)  # type: ignore[arg-type]
+        return Session(event, grid, finish, championship="gtes-2026", **kw)  # type: ignore[arg-type]
 
     monza = [
         session("monza", ["4", "1", "2", "3"], name="qualifying", kind=SessionKind.QUALIFYING),

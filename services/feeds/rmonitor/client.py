@@ -52,10 +52,18 @@ PLAYER_BATCH_LINES = 1000
 
 
 def map_lines(mapper: RMonitorMapper, lines: Iterable[tuple[int, float | None, str]], stats: ReadStats) -> list[Event]:
-    """Parse and map ``(line number, arrival, line)`` triples; bad lines are counted in ``stats``, logged, skipped."""
+    """Parse and map ``(line number, arrival, line)`` triples; bad lines are counted in ``stats``, logged, skipped.
+
+    A record the mapper fails on is skipped the same way (with its traceback in the log): one record must not
+    end a live session's timing.
+    """
     events: list[Event] = []
-    for _, arrival, record in parse_lines(lines, stats):
-        events.extend(mapper.feed(record, arrival))
+    for number, arrival, record in parse_lines(lines, stats):
+        try:
+            events.extend(mapper.feed(record, arrival))
+        except Exception as error:
+            log.exception("rmonitor line %d: the mapper failed on %r", number, record)
+            stats.skip(number, f"mapper failed: {error!r}")
     return events
 
 
@@ -170,8 +178,8 @@ class RMonitorClient:
         self._line_no = 0
 
     async def batches(self, stop: asyncio.Event) -> AsyncIterator[list[Event]]:
-        """Events as the feed produces them, one batch per read, until ``stop`` is set; then what the mapper
-        still holds."""
+        """Events as the feed produces them (the events of each read that made any) until ``stop`` is set; then
+        what the mapper still holds."""
         stopper = asyncio.ensure_future(stop.wait())
         attempt = 0
         try:

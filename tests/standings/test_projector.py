@@ -1,0 +1,97 @@
+"""The standings projector against a real nats-server: live "as it stands", then the declared standings."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from nats.aio.client import Client
+
+from schemas.events import ChampionshipConfigured, Event, ResultsDeclared, ResultsStatus, SessionRef
+from schemas.ingest import Accepted
+from schemas.standings import decode_live_standings, decode_standings, encode_standings
+from services.broker.topology import STANDINGS_BUCKET
+from services.ingest.client import Producer
+from services.ingest.service import IngestService
+from services.simulator.endurance import RaceSpec, simulate
+from services.standings.config import load_config
+from services.standings.projector import StandingsProjector, live_key
+from services.standings.rulebook import Rulebook
+from services.standings.tables import standings
+from services.standings.timeline import rounds_from_events
+
+CONFIG = Path(__file__).resolve().parents[2] / "services" / "standings" / "configs" / "gt-endurance.toml"
+CHAMPIONSHIP = "gtes-2026"
+
+
+async def value(nc: Client, key: str, ready, timeout: float = 30.0) -> bytes:  # type: ignore[no-untyped-def]
+    kv = await nc.jetstream().key_value(STANDINGS_BUCKET)
+    for _ in range(int(timeout / 0.05)):
+        try:
+            data = (await kv.get(key)).value or b""
+            if ready(data):
+                return data
+        except Exception:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{key} never became ready")
+
+
+async def test_live_then_declared_standings_equal_the_offline_fold(nats_url: str, nc: Client) -> None:
+    ingest, projector = IngestService(nats_url), StandingsProjector(nats_url)
+    await ingest.start()
+    await projector.start()
+    try:
+        producer = Producer(nc)
+        configured = Event(
+            id="config-1",
+            session=SessionRef.championship_of(CHAMPIONSHIP),
+            producer="ops",
+            at=1,
+            body=ChampionshipConfigured(toml=CONFIG.read_text(), source=CONFIG.name),
+        )
+        race = simulate(RaceSpec(seed=3, cars=12, duration_ms=20 * 60_000, retirements=1, championship=CHAMPIONSHIP))
+        assert isinstance(await producer.send(configured), Accepted)
+        half = len(race) // 2
+        replies = await producer.send_all(race[:half])
+
+        live = decode_live_standings(await value(nc, live_key(CHAMPIONSHIP), lambda d: bool(d)))
+        assert live.live and live.round == "monza" and live.tables
+
+        declared = Event(
+            id="results", session=race[0].session, producer="ops", at=race[-1].at + 1,
+            body=ResultsDeclared(status=ResultsStatus.FINAL),
+        )  # fmt: skip
+        replies += await producer.send_all([*race[half:], declared])
+        final = decode_standings(await value(nc, CHAMPIONSHIP, lambda d: b'"state":"final"' in d))
+        assert not final.live
+
+        stored = [(r.seq, e) for r, e in zip(replies, [*race, declared], strict=True)]  # type: ignore[union-attr]
+        book = Rulebook(load_config(CONFIG))
+        offline = standings(book, rounds_from_events(book, stored))
+        assert encode_standings(final) == encode_standings(offline)
+        drivers = next(t for t in final.tables if t.kind.value == "drivers" and t.class_name == "Pro")
+        assert drivers.rows[0].points == 25 and drivers.rows[0].rounds[0].state.value == "counted"
+    finally:
+        await projector.stop()
+        await ingest.stop()
+
+
+async def test_a_bad_configuration_is_logged_and_the_projector_goes_on(nats_url: str, nc: Client) -> None:
+    ingest, projector = IngestService(nats_url), StandingsProjector(nats_url)
+    await ingest.start()
+    await projector.start()
+    try:
+        bad = Event(
+            id="config-bad", session=SessionRef.championship_of(CHAMPIONSHIP), producer="ops", at=1,
+            body=ChampionshipConfigured(toml="v = 1\nchampionship = 3\n", source="broken.toml"),
+        )  # fmt: skip
+        assert isinstance(await Producer(nc).send(bad), Accepted)
+        for _ in range(100):
+            if projector.errors:
+                break
+            await asyncio.sleep(0.05)
+        assert projector.errors == 1 and not projector._task.done()  # type: ignore[union-attr]
+    finally:
+        await projector.stop()
+        await ingest.stop()
