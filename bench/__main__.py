@@ -11,6 +11,7 @@ BENCHMARKS = {
     "pipeline": "bench.pipeline",
     "fold": "bench.fold",
     "rebuild": "bench.rebuild",
+    "feeds": "bench.feeds",
 }
 
 

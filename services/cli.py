@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import msgspec
@@ -30,6 +31,7 @@ from schemas.events import (
     ResultsDeclared,
     ResultsStatus,
     SessionFinished,
+    SessionKind,
     SessionRef,
     SessionStarted,
 )
@@ -40,6 +42,14 @@ from services.broker.topology import CLASSIFICATION_BUCKET, Topology, TopologyCo
 from services.classification.fold import fold_until
 from services.classification.projector import ClassificationProjector
 from services.classification.tower import render_tower
+from services.feeds.ingestor import (
+    DEFAULT_PORT,
+    FeedReport,
+    RMonitorOptions,
+    import_alkamel,
+    run_rmonitor_capture,
+    run_rmonitor_live,
+)
 from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
@@ -317,6 +327,52 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _feed(args: argparse.Namespace) -> int:
+    session = SessionRef.parse(args.session)
+    options = RMonitorOptions(time_zone=args.time_zone, day=args.day, run=args.run)
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-feed")
+        try:
+            if args.capture is not None:
+                report = await run_rmonitor_capture(
+                    nc, args.capture, session, _speed(args), options=options, console=console
+                )
+            else:
+                stop = asyncio.Event()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+                console.print(f"following RMonitor at {args.host}:{args.port}; Ctrl-C to stop")
+                report = await run_rmonitor_live(
+                    nc, args.host, args.port, session, stop=stop, options=options, console=console
+                )
+        finally:
+            await nc.close()
+    return _feed_summary(report)
+
+
+async def _import(args: argparse.Namespace) -> int:
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-import")
+        try:
+            report = await import_alkamel(
+                nc, args.file, SessionRef.parse(args.session), name=args.name, kind=SessionKind(args.session_kind),
+                day=args.day, time_zone=args.time_zone, console=console,
+            )  # fmt: skip
+        finally:
+            await nc.close()
+    return _feed_summary(report)
+
+
+def _feed_summary(report: FeedReport) -> int:
+    for number, reason in report.read.errors[:20]:
+        console.print(f"[yellow]line {number} skipped[/yellow]: {reason}")
+    console.print(
+        f"{report.accepted:,} accepted, {report.duplicates:,} duplicates, {report.rejected:,} rejected; "
+        f"{report.lines_skipped:,} of {report.lines:,} lines skipped"
+    )
+    return 1 if report.rejected else 0
+
+
 def _standings(args: argparse.Namespace) -> int:
     return run_offline(args.config, args.logs, args.format)
 
@@ -448,6 +504,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cfg.add_argument("file", type=Path, help="a TOML file like services/standings/configs/gt-endurance.toml")
     pub.set_defaults(run=_publish)
+
+    feed = sub.add_parser("feed", help="ingest a live timing feed (needs a running ingest: chequered serve)")
+    feed.add_argument("kind", choices=("rmonitor",))
+    feed.add_argument("--session", required=True, help="championship.event.session to write into")
+    feed.add_argument("--host", default="127.0.0.1")
+    feed.add_argument("--port", type=int, default=DEFAULT_PORT)
+    feed.add_argument("--capture", type=Path, help="play a capture file instead of connecting")
+    feed.add_argument("--speed", type=float, default=1.0, help="capture: times the recorded pace")
+    feed.add_argument("--max", action="store_true", help="capture: as fast as possible")
+    feed.add_argument("--time-zone", default="UTC", help="the circuit's zone: RMonitor times of day are local")
+    feed.add_argument("--day", type=date.fromisoformat, help="the session's date, YYYY-MM-DD")
+    feed.add_argument("--run", type=int, help="only this RMonitor run number")
+    _nats_args(feed)
+    feed.set_defaults(run=_feed)
+
+    imp = sub.add_parser("import", help="import an Al Kamel analysis CSV (needs a running ingest)")
+    imp.add_argument("kind", choices=("alkamel",))
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--session", required=True, help="championship.event.session to write into")
+    imp.add_argument("--name", default="Race")
+    imp.add_argument("--session-kind", choices=[k.value for k in SessionKind], default="race")
+    imp.add_argument("--day", type=date.fromisoformat, help="the race's date, YYYY-MM-DD")
+    imp.add_argument("--time-zone", default="UTC")
+    _nats_args(imp)
+    imp.set_defaults(run=_import)
 
     st = sub.add_parser("standings", help="championship standings from race logs (no broker needed)")
     st.add_argument("--config", required=True, type=Path, help="championship TOML (services/standings/configs/*.toml)")

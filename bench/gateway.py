@@ -1,0 +1,372 @@
+"""The broadcast gateway under load: producer acknowledgement -> update received by SSE and WebSocket clients.
+
+Processes, as in production and so that no one's work shares another's event loop:
+nats-server (embedded); ingest + the classification projector; the gateway; this
+one (the producer); 50 SSE clients; 50 WebSocket clients. Every timestamp is
+``time.monotonic()`` (CLOCK_MONOTONIC, one clock for every process of the machine).
+
+Events are offered on a fixed schedule (a send is not held back by the previous
+ack): 200/s for 20 s, the load asked for, after 12 s at 50/s to show the latency of
+the same machine when it is not saturated. For each acknowledged event (stream
+sequence ``s``, ack time ``t``), a client's latency is the arrival of its first
+message with ``seq >= s`` minus ``t``: a value that folded several events counts for
+each of them. Clients read the sequence from the SSE ``id:`` line or the head of the
+WebSocket frame, not decoding the whole classification: the figure is the gateway's
+delivery, not the client's JSON parsing.
+
+Baseline, in the same run: a core NATS message published beside each event and
+received by a plain subscriber in each client process's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import multiprocessing
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import httpx
+import msgspec
+import websockets
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from bench.report import Report, percentile
+from schemas.events import (
+    Driver,
+    EntryRegistered,
+    Event,
+    LapCompleted,
+    SessionKind,
+    SessionLength,
+    SessionOpened,
+    SessionRef,
+    SessionStarted,
+)
+from schemas.ingest import Accepted
+from services.broker.connection import connect
+from services.broker.embedded import EmbeddedNats
+from services.classification.projector import ClassificationProjector
+from services.gateway.server import GatewayService
+from services.ingest.client import Producer
+from services.ingest.service import IngestService
+from services.runtime import Service
+
+PHASES = ((50.0, 12.0), (200.0, 20.0))
+"""(events/s, seconds): the unsaturated reference first, then the load asked for."""
+SSE_CLIENTS = 50
+WS_CLIENTS = 50
+CARS = 30
+TOKEN = "bench"
+SESSION = SessionRef("bench", "gateway", "race")
+T0 = 1_776_603_600_000
+WS_SEQ = re.compile(r'"seq":(\d+)')
+BASELINE_SUBJECT = "bench.baseline"
+
+
+# -- the server side, in its own process ------------------------------------------------
+
+
+def _pipeline_process(nats_url: str, conn: Connection) -> None:
+    asyncio.run(_serve(nats_url, conn, gateway=False))
+
+
+def _gateway_process(nats_url: str, conn: Connection) -> None:
+    asyncio.run(_serve(nats_url, conn, gateway=True))
+
+
+async def _serve(nats_url: str, conn: Connection, *, gateway: bool) -> None:
+    """Ingest and the projector, or the gateway, until told to stop; sends back its URL (or "ready")."""
+    services: list[Service] = []
+    if gateway:
+        service = GatewayService(nats_url, {TOKEN}, port=0)
+        services.append(service)
+    else:
+        services += [IngestService(nats_url), ClassificationProjector(nats_url)]
+    for started in services:
+        await started.start()
+    conn.send(service.url if gateway else "ready")
+    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    for stopping in reversed(services):
+        await stopping.stop()
+
+
+# -- the race ------------------------------------------------------------------------------
+
+
+def _event(n: int, at: int, body: object) -> Event:
+    return Event(id=f"b{n:07d}", session=SESSION, producer="bench", at=T0 + at, body=body)  # type: ignore[arg-type]
+
+
+def _race(laps_events: int) -> tuple[list[Event], list[Event]]:
+    """The session's head (opened, entries, started) and ``laps_events`` laps, round-robin over the field."""
+    opened = SessionOpened(
+        name="Gateway bench",
+        kind=SessionKind.RACE,
+        scheduled_start="2026-04-19T15:00:00+02:00",
+        time_zone="Europe/Rome",
+        length=SessionLength(time_ms=24 * 3_600_000),
+    )
+    head = [_event(0, 0, opened)]
+    for car in range(1, CARS + 1):
+        body = EntryRegistered(
+            number=str(car),
+            class_name=("Hypercar", "LMP2", "LMGT3")[car % 3],
+            team=f"Team {car}",
+            car="Prototype",
+            manufacturer="Maker",
+            crew=[Driver(f"Driver {car}A"), Driver(f"Driver {car}B")],
+        )
+        head.append(_event(car, 0, body))
+    head.append(_event(CARS + 1, 0, SessionStarted()))
+    laps = []
+    for i in range(laps_events):
+        lap, car = divmod(i, CARS)
+        at = (lap + 1) * 200_000 + car * 500 + (lap * car) % 97
+        laps.append(_event(CARS + 2 + i, at, LapCompleted(number=str(car + 1), lap=lap + 1, lap_time_ms=200_000)))
+    return head, laps
+
+
+# -- the clients, in processes of their own ---------------------------------------------------
+
+
+class Arrivals:
+    """``(seq, monotonic arrival)`` of every message one client received."""
+
+    def __init__(self, seqs: list[int] | None = None, times: list[float] | None = None) -> None:
+        self.seqs: list[int] = seqs or []
+        self.times: list[float] = times or []
+        self.connected = asyncio.Event()
+
+    def note(self, seq: int, at: float) -> None:
+        self.seqs.append(seq)
+        self.times.append(at)
+        self.connected.set()
+
+    def latency_ms(self, seq: int, acked: float) -> float | None:
+        index = bisect.bisect_left(self.seqs, seq)
+        return (self.times[index] - acked) * 1000 if index < len(self.seqs) else None
+
+
+async def _sse_client(base: str, arrivals: Arrivals) -> None:
+    """A minimal SSE reader over a raw socket (an HTTP client's pure-Python parsing could not keep up with
+    50 streams here; a browser's EventSource parser is native). The gateway writes each message as one HTTP
+    chunk, so a message has arrived when its chunk has; its ``id:`` is its seq."""
+    url = httpx.URL(base)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    request = f"GET /api/sessions/{SESSION.key}/stream?token={TOKEN} HTTP/1.1\r\nHost: {url.netloc.decode()}\r\n\r\n"
+    writer.write(request.encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower(), head
+    try:
+        while size := int(await reader.readline(), 16):
+            chunk = await reader.readexactly(size + 2)  # the chunk and its CRLF
+            if chunk.startswith(b"id: "):
+                arrivals.note(int(chunk[4 : chunk.index(b"\n")]), time.monotonic())
+    finally:
+        writer.close()
+
+
+async def _ws_client(base: str, arrivals: Arrivals) -> None:
+    url = f"{base.replace('http://', 'ws://')}/ws/sessions/{SESSION.key}?token={TOKEN}"
+    async with websockets.connect(url, max_size=None, compression=None) as socket:
+        async for frame in socket:
+            now = time.monotonic()
+            found = WS_SEQ.search(frame[:80] if isinstance(frame, str) else frame[:80].decode())
+            if found:
+                arrivals.note(int(found.group(1)), now)
+
+
+def _clients_process(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
+    asyncio.run(_clients(kind, count, gateway_url, nats_url, conn))
+
+
+async def _clients(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
+    """``count`` clients of one kind, and a core NATS subscriber for the baseline in the same event loop.
+
+    Sends back every client's arrivals and the baseline latencies by phase (the ping carries its phase).
+    """
+    clients = [Arrivals() for _ in range(count)]
+    baseline: dict[str, list[float]] = {}
+
+    async def pinged(msg: Msg) -> None:
+        phase, sent = msg.data.split()
+        baseline.setdefault(phase.decode(), []).append((time.monotonic() - float(sent)) * 1000)
+
+    nc = await connect(nats_url, f"bench-{kind}")
+    await nc.subscribe(BASELINE_SUBJECT, cb=pinged)
+    client = _sse_client if kind == "sse" else _ws_client
+    tasks = [asyncio.create_task(client(gateway_url, arrivals)) for arrivals in clients]
+    await asyncio.gather(*(arrivals.connected.wait() for arrivals in clients))  # each has its snapshot
+    conn.send("ready")
+    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await nc.close()
+    conn.send(([(a.seqs, a.times) for a in clients], baseline))
+
+
+# -- the measurement -----------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    rate: float
+    acks: list[tuple[int, float]]
+    """``(seq, ack time)`` of each event, in send order."""
+    waits: list[float]
+    """Send -> ack of each event, ms."""
+    gateway_cpu: float | None = None
+    """The gateway process's CPU time over the phase's wall time (1.0: one core busy)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.rate:.0f}/s"
+
+
+async def _offer(nc: Client, events: list[Event], rate: float) -> Phase:
+    """Each event sent at its slot of a 1/rate schedule, not waiting for the previous ack (the offered load
+    stays at ``rate`` whatever the stack does), with a baseline ping beside it. One connection and one
+    ingest subscriber keep the events in order, as ``Producer.send_all`` relies on."""
+    producer = Producer(nc)
+    phase = Phase(rate, [(0, 0.0)] * len(events), [0.0] * len(events))
+
+    async def one(i: int, event: Event) -> None:
+        sent = time.monotonic()
+        reply = await producer.send(event)
+        assert isinstance(reply, Accepted), reply
+        phase.acks[i] = (reply.seq, time.monotonic())
+        phase.waits[i] = (phase.acks[i][1] - sent) * 1000
+
+    started = time.monotonic()
+    tasks = []
+    for i, event in enumerate(events):
+        await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+        await nc.publish(BASELINE_SUBJECT, f"{phase.name} {time.monotonic()!r}".encode())
+        tasks.append(asyncio.create_task(one(i, event)))
+    await asyncio.gather(*tasks)
+    return phase
+
+
+def _latencies(clients: list[Arrivals], acks: list[tuple[int, float]]) -> list[float]:
+    out = []
+    for arrivals in clients:
+        for seq, acked in acks:
+            latency = arrivals.latency_ms(seq, acked)
+            if latency is not None:
+                out.append(latency)
+    return out
+
+
+def _values_per_client(clients: list[Arrivals], phase: Phase) -> tuple[int, int]:
+    """Fewest and most values a client received during the phase."""
+    first, last = phase.acks[0][0], phase.acks[-1][0]
+    counts = [sum(first <= seq <= last for seq in arrivals.seqs) for arrivals in clients]
+    return min(counts), max(counts)
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux ``/proc``); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(report: Report, nats_url: str, gateway_url: str, *, gateway_pid: int | None) -> None:
+    loop = asyncio.get_running_loop()
+    nc = await connect(nats_url, "bench-producer")
+    head, laps = _race(sum(int(rate * seconds) for rate, seconds in PHASES))
+    await Producer(nc).send_all(head)
+    spawn = multiprocessing.get_context("spawn")
+    pipes = {}
+    for kind, count in (("sse", SSE_CLIENTS), ("ws", WS_CLIENTS)):
+        parent, child = spawn.Pipe()
+        spawn.Process(target=_clients_process, args=(kind, count, gateway_url, nats_url, child), daemon=True).start()
+        pipes[kind] = parent
+    for parent in pipes.values():
+        assert await asyncio.wait_for(loop.run_in_executor(None, parent.recv), 60) == "ready"
+    phases = []
+    offset = 0
+    for rate, seconds in PHASES:
+        count = int(rate * seconds)
+        cpu_before, started = _cpu_seconds(gateway_pid), time.monotonic()
+        phases.append(await _offer(nc, laps[offset : offset + count], rate))
+        cpu_after, elapsed = _cpu_seconds(gateway_pid), time.monotonic() - started
+        if cpu_before is not None and cpu_after is not None:
+            phases[-1].gateway_cpu = (cpu_after - cpu_before) / elapsed
+        offset += count
+        await asyncio.sleep(2.0)  # what is in flight arrives before the next phase or the end
+    results = {}
+    for kind, parent in pipes.items():
+        parent.send("stop")
+        results[kind] = await asyncio.wait_for(loop.run_in_executor(None, parent.recv), 60)
+    async with httpx.AsyncClient(base_url=gateway_url, params={"token": TOKEN}) as http:
+        health = msgspec.json.decode((await http.get("/healthz")).content)
+        size = len((await http.get(f"/api/sessions/{SESSION.key}/classification")).content)
+    await nc.close()
+
+    core = "NATS core publish -> subscriber"
+    for phase in phases:
+        for kind, label in (("sse", "SSE"), ("ws", "WebSocket")):
+            clients = [Arrivals(seqs, times) for seqs, times in results[kind][0]]
+            base, latencies = results[kind][1].get(phase.name, []), _latencies(clients, phase.acks)
+            for pct in (50, 99):
+                report.add(f"{phase.name}: {core}, {label} process, p{pct}", percentile(base, pct), "ms")
+                report.add(
+                    f"{phase.name}: ack -> {label} client p{pct}",
+                    percentile(latencies, pct),
+                    "ms",
+                    baseline=f"{phase.name}: {core}, {label} process, p{pct}",
+                )
+            fewest, most = _values_per_client(clients, phase)
+            report.notes.append(
+                f"{phase.name}: each {label} client got {fewest:,}-{most:,} values for {len(phase.acks):,} events"
+            )
+        report.add(f"{phase.name}: send -> ingest ack p50", percentile(phase.waits, 50), "ms")
+        report.add(f"{phase.name}: send -> ingest ack p99", percentile(phase.waits, 99), "ms")
+        if phase.gateway_cpu is not None:
+            report.add(f"{phase.name}: gateway process CPU", phase.gateway_cpu, "cores")
+    report.notes.append(
+        f"{CARS}-car field, a value is {size / 1024:.1f} KiB; {SSE_CLIENTS} SSE + {WS_CLIENTS} WebSocket clients; "
+        f"clients dropped for being slow: {health['dropped']}; processes: nats-server, ingest + projector, gateway, "
+        "producer, SSE clients, WebSocket clients, on one machine"
+    )
+
+
+async def _run(report: Report) -> None:
+    loop = asyncio.get_running_loop()
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
+        pipes = []
+        try:
+            pids = []
+            for target in (_pipeline_process, _gateway_process):
+                parent, child = spawn.Pipe()
+                process = spawn.Process(target=target, args=(server.url, child), daemon=True)
+                process.start()
+                pipes.append(parent)
+                pids.append(process.pid)
+            answers = [await asyncio.wait_for(loop.run_in_executor(None, p.recv), 60) for p in pipes]
+            await _measure(report, server.url, answers[1], gateway_pid=pids[1])
+        finally:
+            for parent in reversed(pipes):
+                with contextlib.suppress(BrokenPipeError):
+                    parent.send("stop")
+            for child_process in multiprocessing.active_children():
+                child_process.join(timeout=15)
+
+
+def run() -> Report:
+    report = Report("gateway")
+    asyncio.run(_run(report))
+    return report
