@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 
 import msgspec
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError
 from rich.console import Console
 from rich.live import Live
 from rich.progress import Progress
@@ -37,8 +39,15 @@ from schemas.events import (
 )
 from schemas.ingest import Rejected
 from schemas.results import Classification, decode_classification
+from schemas.standings import Standings, decode_standings
 from services.broker.connection import connect
-from services.broker.topology import CLASSIFICATION_BUCKET, Topology, TopologyConflict, ensure_topology
+from services.broker.topology import (
+    CLASSIFICATION_BUCKET,
+    STANDINGS_BUCKET,
+    Topology,
+    TopologyConflict,
+    ensure_topology,
+)
 from services.classification.fold import fold_until
 from services.classification.projector import ClassificationProjector
 from services.classification.tower import render_tower
@@ -66,8 +75,10 @@ from services.simulator.endurance import RaceSpec, simulate
 from services.standings.config import ConfigError, load_config
 from services.standings.offline import run_offline
 from services.standings.projector import StandingsProjector
+from services.standings.render import render_tables
 
 SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "sample-race.jsonl.gz"
+DEMO_CHAMPIONSHIP = Path(__file__).resolve().parent / "standings" / "configs" / "gt-endurance.toml"
 console = Console()
 
 
@@ -108,33 +119,55 @@ async def _watch_tower(url: str, session: SessionRef, until_finished: bool) -> C
 async def _demo(args: argparse.Namespace) -> int:
     events = list(read_log(args.log))
     session = events[0].session
+    config = SessionRef.championship_of(session.championship)
     with (
         tempfile.TemporaryDirectory(prefix="chequered-demo-") as store,
         broker_url(args.nats, Path(store), console) as url,
     ):
-        ingest, projector = IngestService(url), ClassificationProjector(url)
-        await ingest.start()
-        await projector.start()
+        services: list[Service] = [IngestService(url), ClassificationProjector(url), StandingsProjector(url)]
+        for service in services:
+            await service.start()
         nc = await connect(url, "chequered-demo")
         try:
             console.print(
-                f"[bold]chequered demo[/bold]: {len(events):,} events of {session.key} "
-                f"at {args.speed}x through ingest → JetStream → projector → KV"
+                f"[bold]chequered demo[/bold]: {len(events):,} events of {session.key} at "
+                f"{'full speed' if args.max else f'{args.speed:g}x'} through ingest → JetStream → projectors → KV"
             )
+            producer = Producer(nc)
+            await producer.send(racecontrol.race_control_event(config, _configured(DEMO_CHAMPIONSHIP), events[0].at))
             watch = asyncio.create_task(_watch_tower(url, session, until_finished=True))
             report = await replay(nc, events, speed=_speed(args), console=None)
             final = await asyncio.wait_for(watch, timeout=30)
+            declared = ResultsDeclared(status=ResultsStatus.FINAL)
+            await producer.send(racecontrol.race_control_event(session, declared, events[-1].at + 60_000))
+            standings = await _wait_for_standings(nc, session.championship)
         finally:
             await nc.close()
-            await projector.stop()
-            await ingest.stop()
+            for service in reversed(services):
+                await service.stop()
     if final is not None:
         console.print(render_tower(final))
-    console.print(
-        f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected, "
-        f"{projector.dead_letters} dead letters"
-    )
+    if standings is not None:
+        for table in render_tables(standings)[:3]:
+            console.print(table)
+    console.print(f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected")
     return 0
+
+
+def _configured(path: Path) -> ChampionshipConfigured:
+    load_config(path)  # refuse a bad file here, naming the file, the field and the reason
+    return ChampionshipConfigured(toml=path.read_text(), source=path.name)
+
+
+async def _wait_for_standings(nc: Client, championship: str, timeout: float = 30.0) -> Standings | None:
+    kv = await nc.jetstream().key_value(STANDINGS_BUCKET)
+    for _ in range(int(timeout / 0.1)):
+        with contextlib.suppress(KeyNotFoundError):
+            value = decode_standings((await kv.get(championship)).value or b"")
+            if not value.live:
+                return value
+        await asyncio.sleep(0.1)
+    return None
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -284,8 +317,7 @@ def _race_control_body(args: argparse.Namespace) -> EventBody:
     if what == "results":
         return ResultsDeclared(status=ResultsStatus(args.status))
     if what == "config":
-        load_config(args.file)  # refuse a bad file here, with the file, field and reason
-        return ChampionshipConfigured(toml=args.file.read_text(), source=args.file.name)
+        return _configured(args.file)
     return SessionFinished()
 
 
