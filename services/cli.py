@@ -62,6 +62,7 @@ from services.feeds.ingestor import (
 from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
+from services.observability import OpsServer, configure_logging
 from services.ops.history import history, to_csv, to_jsonl
 from services.ops.instants import parse_instant
 from services.ops.log import read_events
@@ -171,6 +172,7 @@ async def _wait_for_standings(nc: Client, championship: str, timeout: float = 30
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    configure_logging(args.log_format)
     with broker_url(args.nats, args.home / "nats", console, port=args.port) as url:
         services: list[Service] = []
         if args.role in ("all", "ingest"):
@@ -180,7 +182,15 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.role in ("all", "standings"):
             services.append(StandingsProjector(url))
         console.print(f"serving {args.role} on {url}; Ctrl-C to stop")
-        await run_until_signal(services)
+        if args.ops_port:
+            ops = OpsServer(args.ops_port, lambda: all(service.ready for service in services))
+            await ops.start()
+            console.print(f"health, readiness and metrics on :{args.ops_port} (/healthz /readyz /metrics)")
+        try:
+            await run_until_signal(services)
+        finally:
+            if args.ops_port:
+                await ops.stop()
     return 0
 
 
@@ -433,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run services until Ctrl-C")
     serve.add_argument("role", choices=("all", "ingest", "classification", "standings"), nargs="?", default="all")
     serve.add_argument("--port", type=int, default=4222, help="port of the embedded broker")
+    serve.add_argument("--ops-port", type=int, default=0, help="serve /healthz, /readyz, /metrics on this port")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one object a line")
     _nats_args(serve)
     serve.set_defaults(run=_serve)
 

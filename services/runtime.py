@@ -18,6 +18,9 @@ DEFAULT_HOME = Path(".chequered")
 
 
 class Service(Protocol):
+    @property
+    def ready(self) -> bool: ...
+
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from fast_depends.msgspec import MsgSpecSerializer
 from faststream.nats import NatsBroker
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from services.broker.connection import servers
@@ -28,6 +30,11 @@ class NatsShell:
     def js(self) -> JetStreamContext:
         stream: JetStreamContext = self.broker.config.connection_state.stream
         return stream
+
+    async def disconnect(self) -> None:
+        """Drain and close; a broker already gone is not an error on the way out."""
+        with contextlib.suppress(NatsError):
+            await self.broker.stop()
 
     async def connect(self) -> None:
         """Connect and make sure the streams and buckets exist (refusing silent configuration changes)."""

@@ -39,6 +39,7 @@ from services.broker.snapshots import SnapshotStore
 from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, Topology, current_bucket
 from services.classification import snapshot
 from services.classification.fold import ClassificationProjection, Refused
+from services.observability import BATCH_SECONDS, DEAD_LETTERS, EVENTS_APPLIED, LAG
 
 log = logging.getLogger("chequered.classification")
 
@@ -102,7 +103,7 @@ class ClassificationProjector(NatsShell):
         self._tasks = []
         if self._pointer is not None:
             await self._pointer.stop()  # type: ignore[no-untyped-call]
-        await self.broker.stop()
+        await self.disconnect()
 
     async def _follow_rebuilds(self) -> None:
         """When ``chequered rebuild`` moves the read models to a new bucket, write there from now on."""
@@ -162,7 +163,17 @@ class ClassificationProjector(NatsShell):
                 if batch[-1].pending == 0:
                     self.caught_up.set()
 
+    @property
+    def ready(self) -> bool:
+        return self.caught_up.is_set()
+
     async def apply_batch(self, batch: list[StoredMsg]) -> None:
+        with BATCH_SECONDS.labels(PROJECTION).time():
+            await self._apply_batch(batch)
+        EVENTS_APPLIED.labels(PROJECTION).inc(len(batch))
+        LAG.labels(PROJECTION).set(batch[-1].pending)
+
+    async def _apply_batch(self, batch: list[StoredMsg]) -> None:
         touched: set[str] = set()
         for stored in batch:
             key, refused = self.projection.apply_raw(stored.seq, stored.subject, stored.data)
@@ -196,6 +207,7 @@ class ClassificationProjector(NatsShell):
 
     async def _dead_letter(self, stored: StoredMsg, refused: Refused) -> None:
         self.dead_letters += 1
+        DEAD_LETTERS.labels(PROJECTION).inc()
         log.error("event %d refused by the %s fold: %s", stored.seq, PROJECTION, refused.reason)
         letter = DeadLetter(
             PROJECTION, stored.seq, stored.subject, refused.reason, stored.data.decode("utf-8", "replace")

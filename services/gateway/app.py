@@ -58,7 +58,8 @@ def create_app(
     """The gateway over the broker at ``nats_url``, readable with any of ``tokens``.
 
     ``standings`` and ``standings_openapi`` (OpenAPI path items keyed by full path) are the
-    standings extension point (:data:`STANDINGS_PATH`).
+    standings extension point (:data:`STANDINGS_PATH`); ``hub`` replaces the default one
+    (another buffer depth or queue bound).
     """
     tokens = [token for token in tokens if token]
     if not tokens:

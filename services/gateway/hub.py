@@ -1,6 +1,7 @@
 """The hub: one KV watcher for the whole gateway, fanned out to every connected client.
 
-It watches the classification bucket, keeps the latest value of each session
+It watches the classification bucket (the one the read-model pointer names: a
+rebuild moves it, and the hub moves with it), keeps the latest value of each session
 (decoded once, for REST) and a ring of recent updates (encoded once, shared by
 every client), and hands each client its own bounded queue. Fan-out never
 awaits: a client whose queue is full is dropped (it reconnects and resumes with
@@ -13,14 +14,19 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 
 import msgspec
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from schemas.results import Classification, decode_classification
-from services.broker.topology import CLASSIFICATION_BUCKET
+from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, current_bucket
+from services.classification.projector import PROJECTION
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
 
@@ -29,6 +35,7 @@ log = logging.getLogger("chequered.gateway")
 QUEUE_SIZE = 256
 """Messages a client may fall behind by before it is dropped (a few seconds of a busy race)."""
 BUCKET_RETRY_S = 1.0
+T = TypeVar("T")
 
 
 class Outgoing:
@@ -107,12 +114,11 @@ class SessionChannel:
 
 
 class ClassificationHub:
-    def __init__(
-        self, *, capacity: int = DEFAULT_CAPACITY, queue_size: int = QUEUE_SIZE, bucket: str = CLASSIFICATION_BUCKET
-    ) -> None:
+    def __init__(self, *, capacity: int = DEFAULT_CAPACITY, queue_size: int = QUEUE_SIZE) -> None:
         self.capacity = capacity
         self.queue_size = queue_size
-        self.bucket = bucket
+        self.bucket = CLASSIFICATION_BUCKET
+        """The bucket followed now (``chequered rebuild`` may move the read models to another)."""
         self.ready = asyncio.Event()
         """Set once the watcher has delivered every value the bucket held when it started."""
         self.dropped = 0
@@ -180,17 +186,30 @@ class ClassificationHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _bucket(self, js: JetStreamContext) -> KeyValue:
-        """The bucket, waiting for a projector to create it: the gateway only reads."""
-        while True:
-            try:
-                return await js.key_value(self.bucket)
-            except BucketNotFoundError:
-                log.warning("KV bucket %s does not exist yet; waiting for the projector", self.bucket)
-                await asyncio.sleep(BUCKET_RETRY_S)
-
     async def _run(self, js: JetStreamContext) -> None:
-        kv = await self._bucket(js)
+        """Follow the bucket that holds the classifications, and move with it when a rebuild switches readers.
+
+        After a move the new bucket's values arrive through :meth:`apply` like any other: the same
+        sequence changes nothing, a later one is an update, so clients see no seam.
+        """
+        while True:
+            bucket = await _when_exists(partial(current_bucket, js, PROJECTION, CLASSIFICATION_BUCKET))
+            kv = await _when_exists(partial(js.key_value, bucket))
+            self.bucket = bucket
+            follow = asyncio.create_task(self._follow(kv), name="gateway-hub-values")
+            moved = asyncio.create_task(_moved_from(js, bucket), name="gateway-hub-pointer")
+            try:
+                done, _ = await asyncio.wait({follow, moved}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (follow, moved):
+                    task.cancel()
+                await asyncio.gather(follow, moved, return_exceptions=True)
+            if follow in done:
+                follow.result()  # following ended: say why
+                return
+            log.info("classifications moved from %s; following the new bucket", bucket)
+
+    async def _follow(self, kv: KeyValue) -> None:
         watcher = await kv.watchall()
         try:
             async for entry in watcher:
@@ -199,7 +218,8 @@ class ClassificationHub:
                 elif entry.value:  # deletes and purges carry no value: keep what clients have
                     self.apply(entry.key, entry.value)
         finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(NatsError):
+                await watcher.stop()  # type: ignore[no-untyped-call]
 
     def apply(self, key: str, value: bytes) -> None:
         """Take one KV value of ``key`` and send it to the session's clients."""
@@ -227,3 +247,26 @@ class ClassificationHub:
                 subscriber.close(overflowed=True)
                 self.dropped += 1
                 log.warning("client of %s dropped: %d messages behind", key, self.queue_size)
+
+
+async def _when_exists(lookup: Callable[[], Awaitable[T]]) -> T:
+    """``lookup()``, waiting while its bucket does not exist yet: a projector creates it, the gateway only reads."""
+    while True:
+        try:
+            return await lookup()
+        except BucketNotFoundError:
+            log.warning("a KV bucket the gateway reads does not exist yet; waiting for the projector")
+            await asyncio.sleep(BUCKET_RETRY_S)
+
+
+async def _moved_from(js: JetStreamContext, bucket: str) -> None:
+    """Return once the classification's read-model pointer names a bucket other than ``bucket``."""
+    pointers = await _when_exists(partial(js.key_value, READ_MODELS_BUCKET))
+    watcher = await pointers.watch(PROJECTION)
+    try:
+        async for entry in watcher:
+            if entry is not None and entry.value and entry.value.decode() != bucket:
+                return
+    finally:
+        with contextlib.suppress(NatsError):
+            await watcher.stop()  # type: ignore[no-untyped-call]

@@ -93,7 +93,8 @@ def openapi_document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any
                     "name": "time",
                     "in": "query",
                     "required": False,
-                    "description": "fold the events by this instant: epoch ms, or ISO 8601 (UTC without offset)",
+                    "description": "fold the events by this instant: ISO 8601 with offset, epoch ms, or session time "
+                    "since the green flag (`6h`, `6:00:00`)",
                     "schema": {"type": "string"},
                 },
             ],

@@ -10,7 +10,8 @@ from schemas.events import SessionKind
 from services.gateway.messages import Grid, GridSlot, Health, Sessions, SessionSummary
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
-from services.gateway.timetravel import BadInstant, classification_at, parse_instant
+from services.gateway.timetravel import classification_at
+from services.ops.instants import parse_instant
 
 
 async def health(request: Request) -> Response:
@@ -70,13 +71,14 @@ async def classification_at_point(request: Request) -> Response:
     session = session_param(request)
     seq = int_param(request, "seq")
     time = request.query_params.get("time")
+    gateway = gateway_of(request)
+    live = gateway.hub.classification(session.key)
     try:
-        at = parse_instant(time) if time else None
-    except BadInstant as err:
+        at = parse_instant(time, live.started_at if live is not None else None) if time else None
+    except ValueError as err:
         raise BadRequest(str(err)) from err
     if seq is None and at is None:
-        raise BadRequest("give seq (stream sequence) and/or time (ISO 8601 or epoch milliseconds)")
-    gateway = gateway_of(request)
+        raise BadRequest("give seq (a stream sequence) and/or time (ISO 8601, epoch ms, or 6h / 6:00:00)")
     async with gateway.time_travel:
         found = await classification_at(gateway.js, session, seq=seq, at=at)
     if found is None:

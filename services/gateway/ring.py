@@ -48,10 +48,6 @@ class UpdateRing(Generic[T]):
         return len(self._items)
 
     @property
-    def latest(self) -> tuple[int, T] | None:
-        return self._items[-1] if self._items else None
-
-    @property
     def oldest_seq(self) -> int | None:
         return self._items[0][0] if self._items else None
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import uvicorn
+from starlette.routing import BaseRoute
 
 from services.gateway.app import create_app
 from services.gateway.hub import ClassificationHub
@@ -39,8 +41,11 @@ class GatewayService:
         host: str = "127.0.0.1",
         port: int = 8080,
         hub: ClassificationHub | None = None,
+        standings: Sequence[BaseRoute] = (),
+        standings_openapi: dict[str, Any] | None = None,
     ) -> None:
-        self.app = create_app(nats_url, tokens, hub=hub)
+        """``hub``, ``standings`` and ``standings_openapi``: see :func:`services.gateway.app.create_app`."""
+        self.app = create_app(nats_url, tokens, hub=hub, standings=standings, standings_openapi=standings_openapi)
         self.host = host
         self.port = port
         self._server: _EmbeddedServer | None = None
@@ -49,6 +54,13 @@ class GatewayService:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ready(self) -> bool:
+        """Serving, connected to NATS, and holding every classification the bucket had when it started."""
+        state = self.state
+        started = self._server is not None and self._server.started
+        return started and state.nc is not None and state.nc.is_connected and state.hub.ready.is_set()
 
     @property
     def state(self) -> GatewayState:

@@ -9,7 +9,6 @@ classification was at that moment (``at``).
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import msgspec
 from nats.js import JetStreamContext
@@ -19,24 +18,6 @@ from schemas.results import Classification
 from schemas.subjects import events_subject
 from services.broker.reader import StreamTail
 from services.classification.fold import fold_until
-
-
-class BadInstant(ValueError):
-    pass
-
-
-def parse_instant(text: str) -> int:
-    """Epoch milliseconds, or ISO 8601 (no offset means UTC) -> epoch milliseconds."""
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise BadInstant(f"time {text!r} is neither epoch milliseconds nor ISO 8601") from error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
 
 
 async def read_session(

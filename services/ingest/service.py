@@ -26,12 +26,19 @@ from services.broker.reader import StreamTail
 from services.broker.shell import NatsShell
 from services.broker.topology import Topology
 from services.ingest.rules import IngestLedger, decode_submission
+from services.observability import INGESTED
 
 log = logging.getLogger("chequered.ingest")
 
 _encode = msgspec.json.Encoder().encode
 _batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 ACK_TIMEOUT_S = 5.0
+
+
+def _outcome(reply: IngestReply) -> str:
+    if isinstance(reply, Accepted):
+        return "duplicate" if reply.duplicate else "accepted"
+    return "unavailable" if reply.code is RejectCode.UNAVAILABLE else "rejected"
 
 
 class IngestService(NatsShell):
@@ -41,6 +48,7 @@ class IngestService(NatsShell):
         self.broker.subscriber(f"{INGEST_PREFIX}.>", title="ingest")(self._handle)
         self.accepted = 0
         self.rejected = 0
+        self.ready = False
         self._unsettled: set[str] = set()
         """Sessions whose ledger holds provisional admissions the stream may not have stored."""
 
@@ -49,9 +57,10 @@ class IngestService(NatsShell):
         self.ledger = await self._load_ledger()
         await self.broker.start()
         await self.broker.connection.flush()  # the subscription is live before start() returns
+        self.ready = True
 
     async def stop(self) -> None:
-        await self.broker.stop()
+        await self.disconnect()
 
     async def _load_ledger(self, session_key: str | None = None) -> IngestLedger:
         """A ledger (of one session, or all) read from the log: the stream is the truth."""
@@ -148,6 +157,8 @@ class IngestService(NatsShell):
                 RejectCode.UNAVAILABLE, "what this repeats was not stored; retry with the same id"
             )
         settled = [reply for reply in replies if reply is not None]
+        for reply in settled:
+            INGESTED.labels(_outcome(reply)).inc()
         assert len(settled) == len(items), "every event gets an answer"
         return settled
 

@@ -38,6 +38,7 @@ from services.broker.reader import StoredMsg, StreamTail
 from services.broker.shell import NatsShell
 from services.broker.topology import STANDINGS_BUCKET, Topology
 from services.classification.fold import ClassificationProjection
+from services.observability import BATCH_SECONDS, EVENTS_APPLIED, LAG
 from services.standings.config import ConfigError, decode_config
 from services.standings.live import LiveRound, Season
 from services.standings.rounds import score_round
@@ -47,6 +48,7 @@ from services.standings.timeline import classifications_at, crews_of
 log = logging.getLogger("chequered.standings")
 
 STOP_POLL_S = 0.2
+PROJECTION = "standings"
 
 
 @dataclass
@@ -89,7 +91,7 @@ class StandingsProjector(NatsShell):
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        await self.broker.stop()
+        await self.disconnect()
 
     async def _run(self) -> None:
         async with StreamTail(self.js, f"{EVENTS_PREFIX}.>") as tail:
@@ -102,7 +104,17 @@ class StandingsProjector(NatsShell):
                     if batch[-1].pending == 0:
                         self.caught_up.set()
 
+    @property
+    def ready(self) -> bool:
+        return self.caught_up.is_set()
+
     async def apply_batch(self, batch: list[StoredMsg]) -> None:
+        with BATCH_SECONDS.labels(PROJECTION).time():
+            await self._apply_batch(batch)
+        EVENTS_APPLIED.labels(PROJECTION).inc(len(batch))
+        LAG.labels(PROJECTION).set(batch[-1].pending)
+
+    async def _apply_batch(self, batch: list[StoredMsg]) -> None:
         touched: set[tuple[str, str]] = set()
         rescore: set[str] = set()
         for stored in batch:

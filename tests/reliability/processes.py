@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 class ServiceProcess:
     """``chequered serve ROLE --nats URL`` in a child process."""
 
-    def __init__(self, role: str, nats_url: str, log_dir: Path) -> None:
+    def __init__(self, role: str, nats_url: str, log_dir: Path, *extra: str) -> None:
         self.role = role
+        self.extra = extra
         self.nats_url = nats_url
         self.log_path = log_dir / f"{role}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -25,7 +26,7 @@ class ServiceProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", self.role, "--nats", self.nats_url],
+                [sys.executable, "-m", "services.cli", "serve", self.role, "--nats", self.nats_url, *self.extra],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

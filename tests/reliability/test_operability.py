@@ -1,0 +1,67 @@
+"""A served process answers health, readiness and metrics, and logs JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from services.broker.connection import connect
+from services.broker.embedded import EmbeddedNats, free_port
+from services.ingest.client import Producer
+from tests.factory import SessionWriter
+from tests.reliability.processes import ServiceProcess
+from tests.test_projector import small_race
+
+pytestmark = pytest.mark.slow
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+async def eventually(url: str, check, timeout: float = 30.0) -> str:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout / 0.1)):
+        status, body = get(url)
+        if check(status, body):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never passed the check; last: {status} {body[:200]}")
+
+
+async def test_health_readiness_metrics_and_json_logs(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with EmbeddedNats(tmp_path / "nats") as server:
+        process = ServiceProcess("all", server.url, tmp_path, "--ops-port", str(port), "--log-format", "json")
+        with process:
+            await eventually(f"{base}/healthz", lambda s, b: s == 200 and b == "ok\n")
+            await eventually(f"{base}/readyz", lambda s, b: s == 200)
+            nc = await connect(server.url, "t")
+            try:
+                w = SessionWriter()
+                await Producer(nc).send_all(small_race(w, cars=2, laps=3))
+                await nc.publish(f"chequered.events.{w.session.key}", b"poison")
+                await nc.flush()
+            finally:
+                await nc.close()
+            metrics = await eventually(
+                f"{base}/metrics",
+                lambda s, b: 'chequered_events_applied_total{projection="classification"} 11.0' in b
+                and 'chequered_dead_letters_total{projection="classification"} 1.0' in b,
+            )
+            assert 'chequered_ingest_events_total{outcome="accepted"} 10.0' in metrics
+            assert 'chequered_projector_lag_events{projection="standings"} 0.0' in metrics
+    lines = [line for line in process.log_path.read_text().splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert any(r["level"] == "error" and "refused" in r["message"] for r in records)
