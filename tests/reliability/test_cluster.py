@@ -47,6 +47,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, EmbeddedNats]]:
             "CHEQUERED_CLUSTER_PORT": str(routes[name]),
             "CHEQUERED_ROUTE_A": others[0],
             "CHEQUERED_ROUTE_B": others[1],
+            "CHEQUERED_BIND": "127.0.0.1",
         }
         nodes[name] = EmbeddedNats(tmp_path / name, client[name], config=CONFIG, env=env).start()
     try:

@@ -57,8 +57,10 @@ async def test_health_readiness_metrics_and_json_logs(tmp_path: Path) -> None:
                 await nc.close()
             metrics = await eventually(
                 f"{base}/metrics",
-                lambda s, b: 'chequered_events_applied_total{projection="classification"} 11.0' in b
-                and 'chequered_dead_letters_total{projection="classification"} 1.0' in b,
+                lambda s, b: (
+                    'chequered_events_applied_total{projection="classification"} 11.0' in b
+                    and 'chequered_dead_letters_total{projection="classification"} 1.0' in b
+                ),
             )
             assert 'chequered_ingest_events_total{outcome="accepted"} 10.0' in metrics
             assert 'chequered_projector_lag_events{projection="standings"} 0.0' in metrics
