@@ -178,7 +178,7 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.role in ("all", "ingest"):
             services.append(IngestService(url))
         if args.role in ("all", "classification"):
-            services.append(ClassificationProjector(url))
+            services.append(ClassificationProjector(url, replica=args.replica))
         if args.role in ("all", "standings"):
             services.append(StandingsProjector(url))
         console.print(f"serving {args.role} on {url}; Ctrl-C to stop")
@@ -443,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run services until Ctrl-C")
     serve.add_argument("role", choices=("all", "ingest", "classification", "standings"), nargs="?", default="all")
     serve.add_argument("--port", type=int, default=4222, help="port of the embedded broker")
+    serve.add_argument(
+        "--replica", help="run the classification projector as this replica of several (sessions are shared)"
+    )
     serve.add_argument("--ops-port", type=int, default=0, help="serve /healthz, /readyz, /metrics on this port")
     serve.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one object a line")
     _nats_args(serve)

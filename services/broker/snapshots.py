@@ -42,6 +42,13 @@ class SnapshotStore:
         self.sessions = set(index.sessions)
         return index.seq, snapshots
 
+    async def load_one(self, key: str) -> bytes | None:
+        store = await self.js.object_store(SNAPSHOTS_BUCKET)
+        try:
+            return (await store.get(self._name(key))).data
+        except (ObjectNotFoundError, NotFoundError):
+            return None
+
     async def save(self, seq: int, changed: dict[str, bytes]) -> None:
         store = await self.js.object_store(SNAPSHOTS_BUCKET)
         for key, data in sorted(changed.items()):

@@ -27,12 +27,15 @@ import logging
 
 import msgspec
 from nats.errors import Error as NatsError
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from schemas.events import ResultsStatus
 from schemas.ingest import DeadLetter
 from schemas.results import decode_classification, encode_classification
-from schemas.subjects import EVENTS_PREFIX, dlq_subject
+from schemas.subjects import EVENTS_PREFIX, dlq_subject, session_key_of
+from services.broker.membership import Membership
+from services.broker.partition import owner
 from services.broker.reader import StoredMsg, StreamTail
 from services.broker.shell import NatsShell
 from services.broker.snapshots import SnapshotStore
@@ -48,15 +51,39 @@ STOP_POLL_S = 0.2
 """How often an idle projector looks up from the log to see whether it is asked to stop."""
 
 
+EVICT_AFTER = 50_000
+"""Events after a finished session's last one before it leaves memory (it stays in its snapshot)."""
 SNAPSHOT_EVERY = 20_000
 """Events between snapshots: a 24-hour race is re-folded from at most this far back."""
 
 
 class ClassificationProjector(NatsShell):
+    """One projector, or one replica of several (``replica`` names it).
+
+    Replicas share the sessions by rendezvous hashing over the live members
+    (:mod:`services.broker.membership`): every replica folds every event (the
+    fold is cheap, and a replica that takes over a session already has its
+    state), but only a session's owner builds and writes its read model (the
+    costly part). Writes are compare-and-set on the KV revision and only ever
+    move ``last_seq`` forward, so two replicas in a hand-over cannot make a
+    value go backwards. Sessions that finished long ago are evicted from memory
+    after a snapshot and restored from it when a late event arrives.
+    """
+
     def __init__(
-        self, nats_url: str, topology: Topology | None = None, *, snapshot_every: int = SNAPSHOT_EVERY
+        self,
+        nats_url: str,
+        topology: Topology | None = None,
+        *,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        replica: str | None = None,
+        evict_after: int = EVICT_AFTER,
     ) -> None:
         super().__init__(nats_url, topology)
+        self.replica = replica
+        self.evict_after = evict_after
+        self.evicted: set[str] = set()
+        self.membership: Membership | None = None
         self.projection = ClassificationProjection()
         self.snapshot_every = snapshot_every
         self.resumed_from = 0
@@ -66,6 +93,8 @@ class ClassificationProjector(NatsShell):
         self._snapshots: SnapshotStore | None = None
         self.written: dict[str, int] = {}
         """Session key -> ``last_seq`` of the value in KV."""
+        self._revisions: dict[str, int] = {}
+        self._owned: set[str] = set()
         self.dead_letters = 0
         self.caught_up = asyncio.Event()
         self.bucket = CLASSIFICATION_BUCKET
@@ -80,8 +109,11 @@ class ClassificationProjector(NatsShell):
         self.bucket = await current_bucket(self.js, PROJECTION, CLASSIFICATION_BUCKET)
         self._kv = await self.js.key_value(self.bucket)
         await self._load_checkpoints(self._kv)
-        self._snapshots = SnapshotStore(self.js, PROJECTION)
+        self._snapshots = SnapshotStore(self.js, PROJECTION if self.replica is None else f"{PROJECTION}.{self.replica}")
         await self._restore()
+        if self.replica is not None:
+            self.membership = Membership(self.js, PROJECTION, self.replica, self._members_changed)
+            await self.membership.start()
         await self.broker.start()
         self._pointer = await (await self.js.key_value(READ_MODELS_BUCKET)).watch(PROJECTION, include_history=False)
         self._tasks = [
@@ -101,6 +133,8 @@ class ClassificationProjector(NatsShell):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.membership is not None:
+            await self.membership.stop()
         if self._pointer is not None:
             await self._pointer.stop()  # type: ignore[no-untyped-call]
         await self.disconnect()
@@ -114,7 +148,7 @@ class ClassificationProjector(NatsShell):
             async with self._writing:
                 self.bucket = entry.value.decode()
                 self._kv = await self.js.key_value(self.bucket)
-                self.written = {}
+                self.written, self._revisions = {}, {}
                 await self._load_checkpoints(self._kv)
                 for key in sorted(self.projection.sessions):
                     await self._write(key)  # anything folded since the rebuild read the log
@@ -126,9 +160,34 @@ class ClassificationProjector(NatsShell):
         except (KeyNotFoundError, NatsError):  # an empty bucket answers "no keys found"
             keys = []
         for key in keys:
+            await self._checkpoint(kv, key)
+
+    async def _checkpoint(self, kv: KeyValue, key: str) -> int:
+        """Read what KV holds for ``key`` now: its ``last_seq`` (0 for nothing) and revision."""
+        try:
             entry = await kv.get(key)
-            if entry.value:
-                self.written[key] = decode_classification(entry.value).last_seq
+        except KeyNotFoundError:
+            self._revisions.pop(key, None)
+            return 0
+        self._revisions[key] = entry.revision or 0
+        self.written[key] = decode_classification(entry.value).last_seq if entry.value else 0
+        return self.written[key]
+
+    def owns(self, key: str) -> bool:
+        return self.membership is None or owner(key, self.membership.members) == self.replica
+
+    def _members_changed(self) -> None:
+        """Write the sessions this replica has just taken over (their state is already folded)."""
+        gained = {key for key in self.projection.sessions if self.owns(key)} - self._owned
+        if gained and self._tasks:
+            self._tasks.append(asyncio.create_task(self._take_over(gained)))
+
+    async def _take_over(self, keys: set[str]) -> None:
+        assert self._kv is not None
+        async with self._writing:
+            for key in sorted(keys):
+                await self._checkpoint(self._kv, key)
+                await self._write(key)
 
     async def _restore(self) -> None:
         assert self._snapshots is not None
@@ -176,6 +235,8 @@ class ClassificationProjector(NatsShell):
     async def _apply_batch(self, batch: list[StoredMsg]) -> None:
         touched: set[str] = set()
         for stored in batch:
+            if self.evicted and (evicted := session_key_of(stored.subject)) in self.evicted:
+                await self._reload(evicted)
             key, refused = self.projection.apply_raw(stored.seq, stored.subject, stored.data)
             if refused is not None:
                 await self._dead_letter(stored, refused)
@@ -187,9 +248,45 @@ class ClassificationProjector(NatsShell):
         self._changed_since_snapshot |= touched
         if self.projection.last_seq - self._snapshot_seq >= self.snapshot_every:
             await self._save_snapshots()
+        await self._evict()
+
+    async def _evict(self) -> None:
+        """Sessions with final results and nothing new for ``evict_after`` events leave memory."""
+        head = self.projection.last_seq
+        done = [
+            key
+            for key, state in self.projection.sessions.items()
+            if state.results is ResultsStatus.FINAL and head - state.last_seq >= self.evict_after
+        ]
+        if not done:
+            return
+        assert self._snapshots is not None
+        try:
+            await self._snapshots.save(head, {key: snapshot.encode(self.projection.sessions[key]) for key in done})
+        except NatsError as error:
+            log.warning("not evicting %d sessions: snapshot not saved (%s)", len(done), error)
+            return
+        for key in done:
+            del self.projection.sessions[key]
+            self._changed_since_snapshot.discard(key)
+        self.evicted.update(done)
+
+    async def _reload(self, key: str) -> None:
+        """A late event for an evicted session (a penalty hours later): its state comes back from its snapshot."""
+        assert self._snapshots is not None
+        data = await self._snapshots.load_one(key)
+        state = snapshot.decode(data) if data else None
+        if state is None:
+            raise RuntimeError(f"the snapshot of evicted session {key} is gone; rebuild the projection")
+        self.projection.sessions[key] = state
+        self.evicted.discard(key)
 
     async def _write(self, key: str) -> None:
         state = self.projection.sessions.get(key)
+        if not self.owns(key):
+            self._owned.discard(key)
+            return
+        self._owned.add(key)
         if state is None or state.opened is None or state.last_seq <= self.written.get(key, 0):
             return
         value = encode_classification(state.classification())
@@ -197,8 +294,15 @@ class ClassificationProjector(NatsShell):
         delay = 0.05
         while True:
             try:
-                await self._kv.put(key, value)
+                revision = self._revisions.get(key)
+                if revision is None:
+                    self._revisions[key] = await self._kv.create(key, value)
+                else:
+                    self._revisions[key] = await self._kv.update(key, value, last=revision)
                 break
+            except KeyWrongLastSequenceError:  # another writer got there: go on only if we are ahead of it
+                if await self._checkpoint(self._kv, key) >= state.last_seq:
+                    return
             except NatsError as error:  # the broker is restarting: keep the value, try again
                 log.warning("KV write of %s failed (%s); retrying", key, error)
                 await asyncio.sleep(delay)

@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.broker.connection import connect
+from services.broker.connection import connect, servers
 from services.gateway import push, rest
 from services.gateway.access import ReadOnlyAccess
 from services.gateway.asyncapi import asyncapi_document
@@ -41,10 +41,9 @@ same token and GET-only guard; their handlers reach NATS and the hub through ``g
 The live page asks ``/api/standings/live?session=KEY`` and shows "standings not available" until it answers."""
 
 
-def _nats_host(url: str) -> str:
-    """``host:port`` of a NATS URL, without credentials, for the AsyncAPI document."""
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 4222}"
+def _nats_hosts(url: str) -> list[str]:
+    """``host:port`` of each server of a NATS URL (a cluster's are comma-separated), without credentials."""
+    return [f"{p.hostname or 'localhost'}:{p.port or 4222}" for p in map(urlsplit, servers(url))]
 
 
 def create_app(
@@ -85,7 +84,7 @@ def create_app(
         return json_response(openapi)
 
     async def asyncapi_json(request: Request) -> Response:
-        return json_response(asyncapi_document(request.url.netloc, _nats_host(gateway_of(request).nats_url)))
+        return json_response(asyncapi_document(request.url.netloc, _nats_hosts(gateway_of(request).nats_url)))
 
     routes: list[BaseRoute] = [
         Route("/", page),

@@ -50,12 +50,12 @@ def _messages(*names: str) -> dict[str, Any]:
 
 
 def _channel(
-    address: str | None, server: str, description: str, messages: tuple[str, ...], **extra: Any
+    address: str | None, servers: list[str], description: str, messages: tuple[str, ...], **extra: Any
 ) -> dict[str, Any]:
     return {
         "address": address,
         "description": description,
-        "servers": [{"$ref": f"#/servers/{server}"}],
+        "servers": [{"$ref": f"#/servers/{server}"} for server in servers],
         "messages": _messages(*messages),
         **extra,
     }
@@ -71,13 +71,18 @@ def _operation(action: str, channel: str, summary: str, messages: tuple[str, ...
     }
 
 
-def asyncapi_document(gateway_host: str, nats_host: str) -> dict[str, Any]:
-    """The document for a gateway reachable at ``gateway_host`` over a broker at ``nats_host`` (host:port)."""
+def asyncapi_document(gateway_host: str, nats_hosts: list[str]) -> dict[str, Any]:
+    """The document for a gateway reachable at ``gateway_host`` over the NATS servers ``nats_hosts`` (host:port)."""
     feed = ("snapshot", "update")
+    nats = {
+        f"nats-{i}": {"host": host, "protocol": "nats", "description": "NATS with JetStream"}
+        for i, host in enumerate(nats_hosts, start=1)
+    }
+    brokers = list(nats)
     channels = {
         "sessionStream": _channel(
             "/api/sessions/{key}/stream",
-            "gatewayHttp",
+            ["gatewayHttp"],
             "Server-sent events: `event:` is the kind, `id:` the seq (a reconnecting browser sends it back as "
             "Last-Event-ID), `data:` the message.",
             feed,
@@ -86,7 +91,7 @@ def asyncapi_document(gateway_host: str, nats_host: str) -> dict[str, Any]:
         ),
         "sessionSocket": _channel(
             "/ws/sessions/{key}",
-            "gatewayWs",
+            ["gatewayWs"],
             "WebSocket, one JSON text frame per message. Read-only: what the client sends is ignored. Close codes: "
             "4401 bad token, 1008 malformed request, 1013 the client fell behind (reconnect with since), 1001 the "
             "gateway is stopping.",
@@ -96,17 +101,17 @@ def asyncapi_document(gateway_host: str, nats_host: str) -> dict[str, Any]:
         ),
         "ingest": _channel(
             f"{INGEST_PREFIX}.{SESSION_TOKENS}",
-            "nats",
+            brokers,
             "Producers request here with one event; ingest validates and stores it.",
             ("event",),
             parameters=SESSION_PARAMETERS,
         ),
         "ingestReply": _channel(
-            None, "nats", "The reply to an ingest request, on the requester's inbox.", ("ingestReply",)
+            None, brokers, "The reply to an ingest request, on the requester's inbox.", ("ingestReply",)
         ),
         "events": _channel(
             f"{EVENTS_PREFIX}.{SESSION_TOKENS}",
-            "nats",
+            brokers,
             f"JetStream stream {EVENTS_STREAM}: the log, the source of truth; a message's stream sequence is the "
             "`seq` every read model and feed message refers to. `Nats-Msg-Id` is `producer:id`.",
             ("event",),
@@ -114,27 +119,27 @@ def asyncapi_document(gateway_host: str, nats_host: str) -> dict[str, Any]:
         ),
         "rejects": _channel(
             f"{REJECTS_PREFIX}.{SESSION_TOKENS}",
-            "nats",
+            brokers,
             f"JetStream stream {REJECTS_STREAM}: input ingest refused, with the reason.",
             ("rejectedEvent",),
             parameters=SESSION_PARAMETERS,
         ),
         "rejectsUnaddressed": _channel(
             f"{REJECTS_PREFIX}.{UNADDRESSED}",
-            "nats",
+            brokers,
             f"JetStream stream {REJECTS_STREAM}: refused input whose subject names no session.",
             ("rejectedEvent",),
         ),
         "deadLetters": _channel(
             f"{DLQ_PREFIX}.{{projection}}",
-            "nats",
+            brokers,
             f"JetStream stream {REJECTS_STREAM}: events a projector could not fold (projection e.g. classification).",
             ("deadLetter",),
             parameters={"projection": {"description": "the projection that refused the event"}},
         ),
         "classificationBucket": _channel(
             f"$KV.{CLASSIFICATION_BUCKET}.{SESSION_TOKENS}",
-            "nats",
+            brokers,
             f"KV bucket {CLASSIFICATION_BUCKET}, key `championship.event.session`: the live classification, one "
             "whole value per write, `last_seq` inside. Read it with a KV get or watch (what this gateway does).",
             ("classification",),
@@ -174,7 +179,7 @@ def asyncapi_document(gateway_host: str, nats_host: str) -> dict[str, Any]:
         "servers": {
             "gatewayHttp": {"host": gateway_host, "protocol": "http", "security": read_token},
             "gatewayWs": {"host": gateway_host, "protocol": "ws", "security": read_token},
-            "nats": {"host": nats_host, "protocol": "nats", "description": "NATS with JetStream"},
+            **nats,
         },
         "channels": channels,
         "operations": operations,

@@ -16,6 +16,8 @@ from services.gateway.messages import SnapshotReason
 T = TypeVar("T")
 
 DEFAULT_CAPACITY = 2000
+"""Values kept per session for resuming: minutes of a busy race. Memory is about capacity x value size
+(a 30-car classification is ~25 KiB, so ~50 MiB for a session that has filled its ring)."""
 
 
 class Pushed(enum.Enum):

@@ -14,7 +14,7 @@ from services.gateway.app import create_app
 from services.gateway.hub import ClassificationHub
 from services.gateway.state import GatewayState
 
-GRACE_S = 3.0
+GRACE_S = 3
 """How long stopping waits for connections to end before cancelling them."""
 
 
@@ -74,7 +74,7 @@ class GatewayService:
             port=self.port,
             log_level="warning",
             lifespan="on",
-            timeout_graceful_shutdown=int(GRACE_S),
+            timeout_graceful_shutdown=GRACE_S,
             # deflate is per connection: the same frame compressed once per client costs more CPU
             # than the bandwidth is worth on a broadcast network (SSE is not compressed either)
             ws_per_message_deflate=False,

@@ -31,7 +31,7 @@ async def test_a_slow_client_is_dropped_and_the_others_get_everything() -> None:
     hub = ClassificationHub(queue_size=3)
     hub.apply(KEY, value(1))
     slow, fast = hub.subscribe(KEY, None), hub.subscribe(KEY, None)
-    assert isinstance(decode((await fast.next()).body), Snapshot)  # type: ignore[union-attr]
+    assert isinstance(decode((await fast.next()).text()), Snapshot)  # type: ignore[union-attr]
     got = []
     for seq in range(2, 10):
         hub.apply(KEY, value(seq))
@@ -51,7 +51,7 @@ async def test_clients_waiting_for_a_session_get_its_first_value_as_a_snapshot()
     hub.apply(KEY, value(7))
     message = await waiting.next()
     assert message is not None
-    decoded = decode(message.body)
+    decoded = decode(message.text())
     assert isinstance(decoded, Snapshot) and decoded.seq == 7 and decoded.reason is SnapshotReason.CONNECTED
 
 
@@ -63,7 +63,7 @@ async def test_a_value_going_backwards_resets_clients_with_a_snapshot() -> None:
     hub.apply(KEY, value(4))
     message = await client.next()
     assert message is not None
-    decoded = decode(message.body)
+    decoded = decode(message.text())
     assert isinstance(decoded, Snapshot) and decoded.reason is SnapshotReason.RESET and decoded.seq == 4
 
 
@@ -74,4 +74,4 @@ async def test_a_value_that_is_not_a_classification_is_ignored() -> None:
     hub.apply(KEY, b"{not json")
     hub.apply(KEY, value(3))
     message = await client.next()
-    assert message is not None and isinstance(decode(message.body), Update) and message.seq == 3
+    assert message is not None and isinstance(decode(message.text()), Update) and message.seq == 3

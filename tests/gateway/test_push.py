@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 import pytest
@@ -14,10 +15,11 @@ from services.classification.fold import fold_log
 from services.gateway.hub import ClassificationHub
 from services.gateway.messages import Snapshot, SnapshotReason
 from services.gateway.server import GatewayService
+from services.ops.rebuild import rebuild
 from tests.gateway.clients import TOKEN, Received, read_sse, read_ws, send_paced, ws_url
 from tests.gateway.stack import PACE_S, Stack, finished, opened, until
 
-Reader = Callable[..., Awaitable[list[Received]]]
+Reader = Callable[..., Coroutine[Any, Any, list[Received]]]
 
 
 def readers(transport: str, gateway: GatewayService, api: httpx.AsyncClient) -> Reader:
@@ -94,3 +96,24 @@ async def test_resuming_beyond_the_buffer_gets_a_snapshot_marked_gap(nats_url: s
     message = resumed[0].message
     assert isinstance(message, Snapshot) and message.reason is SnapshotReason.GAP
     assert message.seq > first[0].seq
+
+
+async def test_a_rebuild_moves_the_feed_to_the_new_bucket_without_a_seam(
+    stack: Stack, nc: Client, api: httpx.AsyncClient
+) -> None:
+    hub = stack.gateway.state.hub
+    w, head, laps = await opened(nc, stack.gateway)
+    key = w.session.key
+    reader = asyncio.create_task(read_sse(api, key, until=finished))
+    await until(lambda: hub.client_count() == 1)
+    sending = asyncio.create_task(send_paced(nc, laps, PACE_S))
+    await until(lambda: (c := hub.classification(key)) is not None and c.last_seq > head[-1][0] + 5)
+    rebuilt = await rebuild(nc.jetstream())
+    stored = head + await sending
+    async with asyncio.timeout(30):
+        received = await reader
+
+    assert hub.bucket == rebuilt.bucket == "chequered_classification_v2"
+    assert [r.kind for r in received] == ["snapshot"] + ["update"] * (len(received) - 1)
+    seqs = [r.seq for r in received]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == stored[-1][0]

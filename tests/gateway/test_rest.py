@@ -11,11 +11,17 @@ import msgspec
 import pytest
 import websockets
 from nats.aio.client import Client
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from schemas.events import Event
+from schemas.events import Event, SessionStarted
 from schemas.results import CarState, Classification, ClassifiedCar, encode_classification
 from services.classification.fold import fold_until
+from services.gateway.app import STANDINGS_PATH
 from services.gateway.messages import Grid, Health, Sessions
+from services.gateway.responses import json_response
+from services.gateway.server import GatewayService
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN, send, stream_path, ws_url
 from tests.gateway.races import broadcast_race, qualifying
@@ -70,6 +76,9 @@ async def test_time_travel_equals_fold_until(stack: Stack, nc: Client, api: http
     expected = folded(stored, key, at=instant)
     assert (await api.get(at_path, params={"time": str(instant)})).content == expected
     assert (await api.get(at_path, params={"time": iso})).content == expected
+    started = next(event.at for _, event in stored if isinstance(event.body, SessionStarted))
+    session_time = await api.get(at_path, params={"time": "0:10:00"})
+    assert session_time.content == folded(stored, key, at=started + 600_000)
     both = await api.get(at_path, params={"time": str(instant), "seq": middle_seq})
     assert both.content == folded(stored, key, at=instant, seq=middle_seq)
 
@@ -170,6 +179,7 @@ async def test_interface_documents_are_served(stack: Stack) -> None:
     assert addresses["deadLetters"] == "chequered.dlq.{projection}"
     assert addresses["classificationBucket"] == "$KV.chequered_classification.{championship}.{event}.{session}"
     assert asyncapi["servers"]["gatewayWs"]["host"] == stack.gateway.url.removeprefix("http://")
+    assert asyncapi["servers"]["nats-1"]["protocol"] == "nats"
     for name, channel in asyncapi["channels"].items():
         if channel["address"]:
             names = {part[1:-1] for part in channel["address"].replace(".", "/").split("/") if part.startswith("{")}
@@ -178,3 +188,21 @@ async def test_interface_documents_are_served(stack: Stack) -> None:
     for document in (openapi, asyncapi):
         for pointer in refs(document):
             assert resolve(document, pointer) is not None, pointer
+
+
+async def test_standings_mount_behind_the_same_guard(nats_url: str, stack: Stack) -> None:
+    async def live(request: Request) -> Response:
+        return json_response({"rows": [{"position": 1, "name": "A. Driver", "points": 25}]})
+
+    documented = {"/api/standings/live": {"get": {"summary": "live standings", "responses": {"200": {}}}}}
+    gateway = GatewayService(nats_url, {TOKEN}, port=0, standings=[Route("/live", live)], standings_openapi=documented)
+    await gateway.start()
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url) as client:
+            assert (await client.get(f"{STANDINGS_PATH}/live")).status_code == 401
+            answer = await client.get(f"{STANDINGS_PATH}/live", params={"token": TOKEN, "session": "a.b.c"})
+            assert answer.json()["rows"][0]["points"] == 25
+            assert (await client.post(f"{STANDINGS_PATH}/live", params={"token": TOKEN})).status_code == 405
+            assert "/api/standings/live" in (await client.get("/api/openapi.json")).json()["paths"]
+    finally:
+        await gateway.stop()

@@ -23,12 +23,12 @@ def test_push_outcomes() -> None:
     assert ring.push(12, "b") is Pushed.APPENDED
     assert ring.push(12, "b again") is Pushed.STALE
     assert ring.push(11, "older") is Pushed.RESET
-    assert ring.latest == (11, "older") and len(ring) == 1
+    assert len(ring) == 1 and ring.oldest_seq == 11
 
 
 def test_capacity_evicts_the_oldest() -> None:
     ring = ring_of([1, 3, 4, 8, 9, 12, 15], capacity=5)
-    assert len(ring) == 5 and ring.oldest_seq == 4 and ring.latest == (15, "v15")
+    assert len(ring) == 5 and ring.oldest_seq == 4 and ring.resume(12) == Resume(None, [(15, "v15")])
 
 
 def test_nothing_held_means_wait_for_the_first_value() -> None:
