@@ -12,6 +12,7 @@ BENCHMARKS = {
     "fold": "bench.fold",
     "rebuild": "bench.rebuild",
     "feeds": "bench.feeds",
+    "gateway": "bench.gateway",
 }
 
 

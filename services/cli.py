@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -59,6 +61,9 @@ from services.feeds.ingestor import (
     run_rmonitor_capture,
     run_rmonitor_live,
 )
+from services.gateway.server import GatewayService
+from services.gateway.standings import OPENAPI as STANDINGS_OPENAPI
+from services.gateway.standings import ROUTES as STANDINGS_ROUTES
 from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
@@ -78,6 +83,7 @@ from services.standings.offline import run_offline
 from services.standings.projector import StandingsProjector
 from services.standings.render import render_tables
 
+TOKENS_ENV = "CHEQUERED_GATEWAY_TOKENS"
 SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "sample-race.jsonl.gz"
 DEMO_CHAMPIONSHIP = Path(__file__).resolve().parent / "standings" / "configs" / "gt-endurance.toml"
 console = Console()
@@ -125,9 +131,11 @@ async def _demo(args: argparse.Namespace) -> int:
         tempfile.TemporaryDirectory(prefix="chequered-demo-") as store,
         broker_url(args.nats, Path(store), console) as url,
     ):
-        services: list[Service] = [IngestService(url), ClassificationProjector(url), StandingsProjector(url)]
+        gateway, tokens = _gateway(url, args)
+        services: list[Service] = [IngestService(url), ClassificationProjector(url), StandingsProjector(url), gateway]
         for service in services:
             await service.start()
+        console.print(f"[bold]live timing page[/bold]: {gateway.url}/?session={session.key}&token={tokens[0]}")
         nc = await connect(url, "chequered-demo")
         try:
             console.print(
@@ -153,6 +161,26 @@ async def _demo(args: argparse.Namespace) -> int:
             console.print(table)
     console.print(f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected")
     return 0
+
+
+def _gateway(url: str, args: argparse.Namespace) -> tuple[GatewayService, list[str]]:
+    tokens = list(args.token or []) or [t for t in os.environ.get(TOKENS_ENV, "").split(",") if t]
+    tokens = tokens or [secrets.token_urlsafe(12)]
+    service = GatewayService(
+        url,
+        tokens,
+        host=args.host,
+        port=args.gateway_port,
+        standings=STANDINGS_ROUTES,
+        standings_openapi=STANDINGS_OPENAPI,
+    )
+    return service, tokens
+
+
+def _gateway_args(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="gateway address (0.0.0.0 to serve the network)")
+    parser.add_argument("--gateway-port", type=int, default=port, help="gateway port (0: any free port)")
+    parser.add_argument("--token", action="append", help=f"a read token for graphics clients (default ${TOKENS_ENV})")
 
 
 def _configured(path: Path) -> ChampionshipConfigured:
@@ -181,13 +209,21 @@ async def _serve(args: argparse.Namespace) -> int:
             services.append(ClassificationProjector(url, replica=args.replica))
         if args.role in ("all", "standings"):
             services.append(StandingsProjector(url))
+        announce = None
+        if args.role in ("all", "gateway"):
+            gateway, tokens = _gateway(url, args)
+            services.append(gateway)
+
+            def announce() -> None:
+                console.print(f"live timing page: {gateway.url}/?token={tokens[0]}")
+
         console.print(f"serving {args.role} on {url}; Ctrl-C to stop")
         if args.ops_port:
             ops = OpsServer(args.ops_port, lambda: all(service.ready for service in services))
             await ops.start()
             console.print(f"health, readiness and metrics on :{args.ops_port} (/healthz /readyz /metrics)")
         try:
-            await run_until_signal(services)
+            await run_until_signal(services, started=announce)
         finally:
             if args.ops_port:
                 await ops.stop()
@@ -438,10 +474,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=60.0, help="times the recorded pace (default 60)")
     demo.add_argument("--max", action="store_true", help="as fast as possible")
     demo.add_argument("--nats", metavar="URL", help="use this NATS server instead of the embedded one")
+    _gateway_args(demo, 8080)
     demo.set_defaults(run=_demo)
 
     serve = sub.add_parser("serve", help="run services until Ctrl-C")
-    serve.add_argument("role", choices=("all", "ingest", "classification", "standings"), nargs="?", default="all")
+    serve.add_argument(
+        "role", choices=("all", "ingest", "classification", "standings", "gateway"), nargs="?", default="all"
+    )
+    _gateway_args(serve, 8080)
     serve.add_argument("--port", type=int, default=4222, help="port of the embedded broker")
     serve.add_argument(
         "--replica", help="run the classification projector as this replica of several (sessions are shared)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -39,18 +39,20 @@ def broker_url(explicit: str | None, store_dir: Path, console: Console, port: in
     console.print("[dim]embedded nats-server stopped[/dim]")
 
 
-async def run_until_signal(services: Sequence[Service]) -> None:
-    """Start the services in order, wait for SIGINT/SIGTERM, stop them in reverse order."""
+async def run_until_signal(services: Sequence[Service], started: Callable[[], None] | None = None) -> None:
+    """Start the services in order (then call ``started``), wait for SIGINT/SIGTERM, stop them in reverse."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    started: list[Service] = []
+    running: list[Service] = []
     try:
         for service in services:
             await service.start()
-            started.append(service)
+            running.append(service)
+        if started is not None:
+            started()
         await stop.wait()
     finally:
-        for service in reversed(started):
+        for service in reversed(running):
             await service.stop()

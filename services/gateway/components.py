@@ -9,7 +9,8 @@ import msgspec
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification, ClassifiedCar
-from services.gateway.messages import ApiError, Grid, Health, Sessions, StreamMessage
+from schemas.standings import LiveStandings, Standings
+from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
 
 API_VERSION = "1.0.0"
 """Version of the gateway's interface (the documents' ``info.version``)."""
@@ -27,6 +28,9 @@ TYPES: list[Any] = [
     Event,
     RejectedEvent,
     DeadLetter,
+    Standings,
+    LiveStandings,
+    PageStandings,
     *NAMED_UNIONS.values(),
 ]
 

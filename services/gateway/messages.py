@@ -13,6 +13,7 @@ from msgspec import Struct
 
 from schemas.events import Flag, SessionKind
 from schemas.results import Classification, SessionPhase
+from schemas.standings import LiveStandings
 
 
 class SnapshotReason(enum.StrEnum):
@@ -87,3 +88,21 @@ class Health(Struct, frozen=True, kw_only=True):
 
 class ApiError(Struct, frozen=True, kw_only=True):
     error: str
+
+
+class PageRow(Struct, frozen=True):
+    position: int
+    name: str
+    points: float
+    live_points: float
+    before: int | None
+
+
+class PageStandings(Struct, frozen=True):
+    """The live page's championship panel: one drivers' table as it stands, with the whole read model."""
+
+    championship: str
+    round: str | None
+    table: str
+    rows: list[PageRow]
+    standings: LiveStandings

@@ -95,3 +95,46 @@ async def test_a_bad_configuration_is_logged_and_the_projector_goes_on(nats_url:
     finally:
         await projector.stop()
         await ingest.stop()
+
+
+async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc: Client) -> None:
+    import httpx
+
+    from services.gateway.server import GatewayService
+    from services.gateway.standings import OPENAPI, ROUTES
+
+    services = [
+        IngestService(nats_url),
+        StandingsProjector(nats_url),
+        GatewayService(nats_url, ["t0ken"], port=0, standings=ROUTES, standings_openapi=OPENAPI),
+    ]
+    for service in services:
+        await service.start()
+    try:
+        producer = Producer(nc)
+        configured = Event(
+            id="config-1", session=SessionRef.championship_of(CHAMPIONSHIP), producer="ops", at=1,
+            body=ChampionshipConfigured(toml=CONFIG.read_text(), source=CONFIG.name),
+        )  # fmt: skip
+        race = simulate(RaceSpec(seed=4, cars=10, duration_ms=15 * 60_000, retirements=0, championship=CHAMPIONSHIP))
+        await producer.send_all([configured, *race[: len(race) // 2]])
+        await value(nc, live_key(CHAMPIONSHIP), lambda d: bool(d))
+        gateway = services[2]
+        async with httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": "Bearer t0ken"}) as client:  # type: ignore[attr-defined]
+            page = (await client.get("/api/standings/live", params={"session": race[0].session.key})).json()
+            assert page["championship"] == CHAMPIONSHIP and page["rows"][0]["position"] == 1
+            assert (await client.get(f"/api/standings/{CHAMPIONSHIP}/live")).status_code == 200
+            declared = (await client.get(f"/api/standings/{CHAMPIONSHIP}")).json()  # nothing declared yet: all zero
+            assert {row["points"] for table in declared["tables"] for row in table["rows"]} <= {0}
+            assert (await client.get("/api/standings/live", params={"session": "x"})).status_code == 400
+            assert (
+                await httpx.AsyncClient(base_url=gateway.url).get(f"/api/standings/{CHAMPIONSHIP}")
+            ).status_code == 401  # type: ignore[attr-defined]
+            document = (await client.get("/api/openapi.json")).json()
+            assert (
+                "/api/standings/{championship}" in document["paths"]
+                and "Standings" in document["components"]["schemas"]
+            )
+    finally:
+        for service in reversed(services):
+            await service.stop()
