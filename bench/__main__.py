@@ -13,6 +13,7 @@ BENCHMARKS = {
     "rebuild": "bench.rebuild",
     "feeds": "bench.feeds",
     "gateway": "bench.gateway",
+    "scale": "bench.scale",
 }
 
 

@@ -1,0 +1,159 @@
+"""Many sessions at once: projector lag, CPU per event and memory per session, with 1 and 2 replicas.
+
+Simulated 40-car sessions are replayed at ten times real pace, all at once,
+straight into the stream (this measures the projectors, not ingest), while
+classification projectors run as separate processes. Measured per run:
+
+- lag: from the publish acknowledgement of an event to the first value of its
+  session in KV that includes it (p50, p99), seen by one KV watcher;
+- CPU per event: the projector processes' user+system time over the events;
+- memory per session: the projector processes' resident memory growth over the sessions.
+
+Runs: one session alone (the baseline), then ``SESSIONS`` sessions with one
+replica, then with two; every figure of the last two is a ratio to the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.report import Report, percentile
+from schemas.events import Event, SessionStarted, encode_event
+from schemas.results import decode_classification
+from schemas.subjects import events_subject
+from services.broker.connection import connect
+from services.broker.embedded import EmbeddedNats
+from services.broker.topology import CLASSIFICATION_BUCKET, ensure_topology
+from services.simulator.endurance import RaceSpec, simulate
+
+SESSIONS = 100
+CARS = 40
+RACE_MS = 6 * 60_000
+SPEED = 10.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _races(count: int) -> list[list[Event]]:
+    return [
+        simulate(RaceSpec(seed=500 + i, cars=CARS, duration_ms=RACE_MS, retirements=2, event=f"e{i:03d}"))
+        for i in range(count)
+    ]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _projectors(url: str, replicas: int, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    args = [sys.executable, "-m", "services.cli", "serve", "classification", "--nats", url]
+    return [
+        subprocess.Popen(
+            [*args, *(["--replica", f"r{i}"] if replicas > 1 else [])],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=(log_dir / f"projector-{replicas}-{i}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(replicas)
+    ]
+
+
+async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path) -> dict[str, float]:
+    processes = _projectors(url, replicas, log_dir)
+    nc = await connect(url, "bench-scale")
+    try:
+        await asyncio.sleep(3.0)  # started, caught up, and members agreed
+        cpu0 = sum(_cpu_seconds(p.pid) for p in processes)
+        rss0 = sum(_rss_bytes(p.pid) for p in processes)
+        js = nc.jetstream()
+        kv = await js.key_value(CLASSIFICATION_BUCKET)
+        seen: dict[str, list[tuple[int, float]]] = {}
+        watcher = await kv.watchall(include_history=False)
+
+        async def watch() -> None:
+            async for entry in watcher:
+                if entry is not None and entry.value:
+                    value = decode_classification(entry.value)
+                    seen.setdefault(entry.key, []).append((value.last_seq, time.perf_counter()))
+
+        watching = asyncio.create_task(watch())
+        events = sorted((e for race in races for e in race), key=lambda e: (e.at, e.session.key, e.id))
+        # entries come half an hour before the green: send them at once, pace from the start
+        origin = min(e.at for e in events if isinstance(e.body, SessionStarted))
+        started = time.perf_counter()
+        acked: list[tuple[str, int, float]] = []
+        for event in events:
+            delay = (event.at - origin) / 1000 / SPEED - (time.perf_counter() - started)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            ack = await js.publish(
+                events_subject(event.session), encode_event(event), headers={"Nats-Msg-Id": event.msg_id}
+            )
+            acked.append((event.session.key, ack.seq, time.perf_counter()))
+        await asyncio.sleep(2.0)
+        watching.cancel()
+        cpu = sum(_cpu_seconds(p.pid) for p in processes) - cpu0
+        rss = sum(_rss_bytes(p.pid) for p in processes) - rss0
+        lags = []
+        for key, seq, at in acked:
+            first = next((t for s, t in seen.get(key, []) if s >= seq), None)
+            if first is not None:
+                lags.append(max(0.0, first - at) * 1000)
+        return {
+            "events": len(events),
+            "lag_p50": percentile(lags, 50),
+            "lag_p99": percentile(lags, 99),
+            "cpu_us_per_event": cpu / len(events) * 1e6,
+            "rss_per_session": rss / len(races),
+            "seen": len(lags) / len(acked),
+        }
+    finally:
+        await nc.close()
+        for process in processes:
+            process.terminate()
+            process.wait()
+
+
+async def _all(report: Report) -> None:
+    races = _races(SESSIONS)
+    runs = [("1 session, 1 replica", races[:1], 1), (f"{SESSIONS} sessions, 1 replica", races, 1),
+            (f"{SESSIONS} sessions, 2 replicas", races, 2)]  # fmt: skip
+    results = []
+    for name, chosen, replicas in runs:
+        with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store) / "nats") as server:
+            nc = await connect(server.url, "bench-setup")
+            await ensure_topology(nc.jetstream())
+            await nc.close()
+            results.append((name, await _run(server.url, chosen, replicas, Path(store))))
+    base_name = results[0][0]
+    for name, figures in results:
+        for measure, unit in (("lag_p50", "ms"), ("lag_p99", "ms"), ("cpu_us_per_event", "µs"),
+                              ("rss_per_session", "bytes")):  # fmt: skip
+            report.add(
+                f"{name}: {measure}",
+                figures[measure],
+                unit,
+                baseline=None if name == base_name else f"{base_name}: {measure}",
+            )
+        report.notes.append(f"{name}: {figures['events']:,.0f} events, {figures['seen']:.1%} of them seen in KV")
+    report.notes.append(f"{CARS}-car sessions of {RACE_MS // 60_000} minutes at {SPEED:g}x real pace, all at once")
+
+
+def run() -> Report:
+    report = Report("scale")
+    asyncio.run(_all(report))
+    return report
