@@ -33,22 +33,20 @@ from nats.js.kv import KeyValue
 from schemas.events import ResultsStatus
 from schemas.ingest import DeadLetter
 from schemas.results import decode_classification, encode_classification
-from schemas.subjects import EVENTS_PREFIX, dlq_subject, session_key_of
+from schemas.subjects import dlq_subject, session_key_of
+from services.broker.follower import LogFollower
 from services.broker.membership import Membership
 from services.broker.partition import owner
-from services.broker.reader import StoredMsg, StreamTail
-from services.broker.shell import NatsShell
+from services.broker.reader import StoredMsg
 from services.broker.snapshots import SnapshotStore
 from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, Topology, current_bucket
 from services.classification import snapshot
 from services.classification.fold import ClassificationProjection, Refused
-from services.observability import BATCH_SECONDS, DEAD_LETTERS, EVENTS_APPLIED, LAG
+from services.observability import DEAD_LETTERS
 
 log = logging.getLogger("chequered.classification")
 
 PROJECTION = "classification"
-STOP_POLL_S = 0.2
-"""How often an idle projector looks up from the log to see whether it is asked to stop."""
 
 
 EVICT_AFTER = 50_000
@@ -57,7 +55,7 @@ SNAPSHOT_EVERY = 20_000
 """Events between snapshots: a 24-hour race is re-folded from at most this far back."""
 
 
-class ClassificationProjector(NatsShell):
+class ClassificationProjector(LogFollower):
     """One projector, or one replica of several (``replica`` names it).
 
     Replicas share the sessions by rendezvous hashing over the live members
@@ -69,6 +67,8 @@ class ClassificationProjector(NatsShell):
     value go backwards. Sessions that finished long ago are evicted from memory
     after a snapshot and restored from it when a late event arrives.
     """
+
+    projection_name = PROJECTION
 
     def __init__(
         self,
@@ -96,13 +96,11 @@ class ClassificationProjector(NatsShell):
         self._revisions: dict[str, int] = {}
         self._owned: set[str] = set()
         self.dead_letters = 0
-        self.caught_up = asyncio.Event()
         self.bucket = CLASSIFICATION_BUCKET
         self._tasks: list[asyncio.Task[None]] = []
         self._kv: KeyValue | None = None
         self._pointer: KeyValue.KeyWatcher | None = None
         self._writing = asyncio.Lock()
-        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         await self.connect()
@@ -117,7 +115,7 @@ class ClassificationProjector(NatsShell):
         await self.broker.start()
         self._pointer = await (await self.js.key_value(READ_MODELS_BUCKET)).watch(PROJECTION, include_history=False)
         self._tasks = [
-            asyncio.create_task(self._run(), name="classification-projector"),
+            asyncio.create_task(self.follow(self.resumed_from + 1), name="classification-projector"),
             asyncio.create_task(self._follow_rebuilds(), name="classification-bucket"),
         ]
 
@@ -125,7 +123,7 @@ class ClassificationProjector(NatsShell):
         """Stop following the log; safe to call twice."""
         if not self._tasks:
             return
-        self._stopping.set()  # the fold finishes the batch it is on (its writes and snapshot) first
+        self.stopping.set()  # the fold finishes the batch it is on (its writes and snapshot) first
         run, *others = self._tasks
         await run
         for task in others:
@@ -210,29 +208,7 @@ class ClassificationProjector(NatsShell):
         self._snapshot_seq = self.projection.last_seq
         self._changed_since_snapshot.clear()
 
-    async def _run(self) -> None:
-        async with StreamTail(self.js, f"{EVENTS_PREFIX}.>", start_seq=self.resumed_from + 1) as tail:
-            if not tail.backlog_at_open:
-                self.caught_up.set()
-            while not self._stopping.is_set():
-                batch = await tail.next_batch(timeout=STOP_POLL_S)
-                if not batch:
-                    continue
-                await self.apply_batch(batch)
-                if batch[-1].pending == 0:
-                    self.caught_up.set()
-
-    @property
-    def ready(self) -> bool:
-        return self.caught_up.is_set()
-
-    async def apply_batch(self, batch: list[StoredMsg]) -> None:
-        with BATCH_SECONDS.labels(PROJECTION).time():
-            await self._apply_batch(batch)
-        EVENTS_APPLIED.labels(PROJECTION).inc(len(batch))
-        LAG.labels(PROJECTION).set(batch[-1].pending)
-
-    async def _apply_batch(self, batch: list[StoredMsg]) -> None:
+    async def fold_batch(self, batch: list[StoredMsg]) -> None:
         touched: set[str] = set()
         for stored in batch:
             if self.evicted and (evicted := session_key_of(stored.subject)) in self.evicted:

@@ -33,12 +33,10 @@ from nats.js.kv import KeyValue
 from schemas.events import ChampionshipConfigured, DecisionWithdrawn, Event, PointsAdjusted, decode_event
 from schemas.results import Classification, SessionPhase
 from schemas.standings import RoundState, encode_standings
-from schemas.subjects import EVENTS_PREFIX
-from services.broker.reader import StoredMsg, StreamTail
-from services.broker.shell import NatsShell
+from services.broker.follower import LogFollower
+from services.broker.reader import StoredMsg
 from services.broker.topology import STANDINGS_BUCKET, Topology
 from services.classification.fold import ClassificationProjection
-from services.observability import BATCH_SECONDS, EVENTS_APPLIED, LAG
 from services.standings.config import ConfigError, decode_config
 from services.standings.live import LiveRound, Season
 from services.standings.rounds import score_round
@@ -47,7 +45,6 @@ from services.standings.timeline import classifications_at, crews_of
 
 log = logging.getLogger("chequered.standings")
 
-STOP_POLL_S = 0.2
 PROJECTION = "standings"
 
 
@@ -67,54 +64,33 @@ def live_key(championship: str) -> str:
     return f"{championship}.live"
 
 
-class StandingsProjector(NatsShell):
+class StandingsProjector(LogFollower):
+    projection_name = PROJECTION
+
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
         self.classification = ClassificationProjection()
         self.championships: dict[str, Championship] = {}
         self.errors = 0
-        self.caught_up = asyncio.Event()
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         await self.connect()
         self._kv = await self.js.key_value(STANDINGS_BUCKET)
         await self.broker.start()
-        self._task = asyncio.create_task(self._run(), name="standings-projector")
+        self._task = asyncio.create_task(self.follow(), name="standings-projector")
 
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._stopping.set()
+        self.stopping.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
         await self.disconnect()
 
-    async def _run(self) -> None:
-        async with StreamTail(self.js, f"{EVENTS_PREFIX}.>") as tail:
-            if not tail.backlog_at_open:
-                self.caught_up.set()
-            while not self._stopping.is_set():
-                batch = await tail.next_batch(timeout=STOP_POLL_S)
-                if batch:
-                    await self.apply_batch(batch)
-                    if batch[-1].pending == 0:
-                        self.caught_up.set()
-
-    @property
-    def ready(self) -> bool:
-        return self.caught_up.is_set()
-
-    async def apply_batch(self, batch: list[StoredMsg]) -> None:
-        with BATCH_SECONDS.labels(PROJECTION).time():
-            await self._apply_batch(batch)
-        EVENTS_APPLIED.labels(PROJECTION).inc(len(batch))
-        LAG.labels(PROJECTION).set(batch[-1].pending)
-
-    async def _apply_batch(self, batch: list[StoredMsg]) -> None:
+    async def fold_batch(self, batch: list[StoredMsg]) -> None:
         touched: set[tuple[str, str]] = set()
         rescore: set[str] = set()
         for stored in batch:
