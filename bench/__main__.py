@@ -14,6 +14,7 @@ BENCHMARKS = {
     "feeds": "bench.feeds",
     "gateway": "bench.gateway",
     "scale": "bench.scale",
+    "standings": "bench.standings",
 }
 
 
