@@ -82,6 +82,7 @@ from services.standings.config import ConfigError, load_config
 from services.standings.offline import run_offline
 from services.standings.projector import StandingsProjector
 from services.standings.render import render_tables
+from services.standings.timeline import standings_from_log
 
 TOKENS_ENV = "CHEQUERED_GATEWAY_TOKENS"
 SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "sample-race.jsonl.gz"
@@ -297,6 +298,7 @@ async def _verify(args: argparse.Namespace) -> int:
 
 
 async def _session_log(args: argparse.Namespace, name: str) -> list[tuple[int, Event]]:
+    """The session's events from the stream (for ``export``)."""
     with broker_url(args.nats, args.home / "nats", console) as url:
         nc = await connect(url, name)
         try:
@@ -309,14 +311,32 @@ async def _session_log(args: argparse.Namespace, name: str) -> list[tuple[int, E
 
 
 async def _at(args: argparse.Namespace) -> int:
-    events = await _session_log(args, "chequered-at")
-    key = SessionRef.parse(args.session).key
+    key = SessionRef.parse(args.session)
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-at")
+        try:
+            championship_log = await read_events(nc.jetstream(), f"{key.championship}.>")
+        finally:
+            await nc.close()
+    events = [(seq, e) for seq, e in championship_log if e.session == key]
+    if not events:
+        raise LookupError(f"no events of session {key.key} in the stream")
     started = next((e.at for _, e in events if isinstance(e.body, SessionStarted)), None)
     instant = parse_instant(args.time, started) if args.time else None
-    state = fold_until(events, seq=args.seq, at=instant).sessions.get(key)
+    state = fold_until(events, seq=args.seq, at=instant).sessions.get(key.key)
     if state is None or state.opened is None:
-        raise LookupError(f"session {key} was not open at that point")
+        raise LookupError(f"session {key.key} was not open at that point")
     console.print(render_tower(state.classification()))
+    as_it_stood = [
+        (seq, e)
+        for seq, e in championship_log
+        if (args.seq is None or seq <= args.seq)
+        and (instant is None or e.at <= instant or isinstance(e.body, ChampionshipConfigured))
+    ]  # the points configuration in force applies whenever it was published
+    standings = standings_from_log(as_it_stood, key.championship)
+    if standings is not None:
+        for table in render_tables(standings)[:3]:
+            console.print(table)
     return 0
 
 

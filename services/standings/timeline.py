@@ -5,11 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from schemas.events import EntryRegistered, Event, SessionRef, SessionStarted
+from schemas.events import (
+    ChampionshipConfigured,
+    DecisionWithdrawn,
+    EntryRegistered,
+    Event,
+    PointsAdjusted,
+    SessionRef,
+    SessionStarted,
+)
 from schemas.results import Classification, SessionPhase
+from schemas.standings import ChampionshipConfig, Standings
 from services.classification.fold import fold_log, fold_until
+from services.standings.config import decode_config
 from services.standings.rounds import RoundPoints, score_round
 from services.standings.rulebook import Rulebook
+from services.standings.tables import standings
 
 Pairs = Sequence[tuple[int, Event]]
 """``(stream sequence, event)``, in stream order."""
@@ -69,3 +80,24 @@ def rounds_from_events(book: Rulebook, events: Pairs) -> list[RoundPoints]:
                 intermediates[slug] = classifications_at(pairs, fold.session, at)
         out.append(score_round(book, event_slug, sessions, crews_of(pairs), intermediates))
     return sorted(out, key=lambda points: points.index)
+
+
+def standings_from_log(events: Pairs, championship: str) -> Standings | None:
+    """The championship's standings from its own log: the configuration and the points decisions in force
+    in it, every round it holds scored. None when the log configures no points."""
+    config: ChampionshipConfig | None = None
+    decisions: dict[str, PointsAdjusted] = {}
+    for _, event in events:
+        if event.session.championship != championship or not event.session.is_championship:
+            continue
+        body = event.body
+        if isinstance(body, ChampionshipConfigured):
+            config = decode_config(body.toml, body.source or event.id)
+        elif isinstance(body, PointsAdjusted):
+            decisions[body.decision] = body
+        elif isinstance(body, DecisionWithdrawn):
+            decisions.pop(body.decision, None)
+    if config is None:
+        return None
+    book = Rulebook(config)
+    return standings(book, rounds_from_events(book, events), [*config.adjustments, *decisions.values()])

@@ -138,3 +138,31 @@ async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc:
     finally:
         for service in reversed(services):
             await service.stop()
+
+
+def test_standings_from_the_log_apply_its_configuration_and_decisions_in_force() -> None:
+    from schemas.events import AdjustmentKind, DecisionWithdrawn, PointsAdjusted, TableKind
+    from services.standings.timeline import standings_from_log
+
+    points = SessionRef.championship_of(CHAMPIONSHIP)
+    race = simulate(RaceSpec(seed=5, cars=8, duration_ms=10 * 60_000, retirements=0, championship=CHAMPIONSHIP))
+    configured = Event(
+        id="c", session=points, producer="ops", at=1, body=ChampionshipConfigured(toml=CONFIG.read_text())
+    )
+    book = Rulebook(load_config(CONFIG))
+    pairs = list(enumerate([configured, *race], start=1))
+    plain = standings_from_log(pairs, CHAMPIONSHIP)
+    assert plain is not None and encode_standings(plain) == encode_standings(
+        standings(book, rounds_from_events(book, pairs))
+    )
+    leader = next(t for t in plain.tables if t.kind is TableKind.DRIVERS and t.class_name == "Pro").rows[0].competitor
+    deduction = PointsAdjusted(
+        decision="P1", kind=AdjustmentKind.DEDUCTION, table=TableKind.DRIVERS, competitor=leader, points=5
+    )
+    adjusted = [*pairs, (len(pairs) + 1, Event(id="d", session=points, producer="ops", at=2, body=deduction))]
+    penalised = standings_from_log(adjusted, CHAMPIONSHIP)
+    assert penalised is not None and encode_standings(penalised) != encode_standings(plain)
+    withdrawn = Event(id="w", session=points, producer="ops", at=3, body=DecisionWithdrawn(decision="P1"))
+    restored = standings_from_log([*adjusted, (len(adjusted) + 1, withdrawn)], CHAMPIONSHIP)
+    assert restored is not None and encode_standings(restored) == encode_standings(plain)
+    assert standings_from_log(list(enumerate(race, start=1)), CHAMPIONSHIP) is None
