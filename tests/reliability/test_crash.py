@@ -1,37 +1,64 @@
 """Crash recovery with real processes and real kills.
 
-A race is sent through an ingest process to a classification projector process;
-mid-race the projector is killed with SIGKILL (and restarted), or the broker is
-restarted. The final classification must equal, byte for byte, the fold of the
-race folded without interruption, and every event the producer sent must be in
-the stream exactly once.
+A points configuration, a race and its declared results are sent through an
+ingest process to classification and standings projector processes; mid-race
+the projectors are killed with SIGKILL (and restarted), or the broker is
+restarted. The final classification and standings must equal, byte for byte,
+those of the log folded without interruption, and every event the producer
+sent must be in the stream exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
+from nats.js.errors import KeyNotFoundError
 
-from schemas.events import Event
+from schemas.events import ChampionshipConfigured, Event, ResultsDeclared, ResultsStatus, SessionRef
 from schemas.results import encode_classification
+from schemas.standings import decode_standings, encode_standings
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
+from services.broker.topology import STANDINGS_BUCKET
 from services.classification.fold import fold_log
 from services.ingest.client import Producer
 from services.ops.log import read_events
 from services.simulator.endurance import RaceSpec, simulate
+from services.standings.timeline import standings_from_log
 from tests.live import wait_for_classification
 from tests.reliability.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
 RACE = RaceSpec(seed=11, cars=20, duration_ms=45 * 60_000, retirements=2)
+CONFIG = Path(__file__).resolve().parents[2] / "services" / "standings" / "configs" / "gt-endurance.toml"
 
 
-def uninterrupted(events: list[Event]) -> bytes:
-    return encode_classification(fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification())
+def season() -> list[Event]:
+    """The points configuration, a race, its declared results: what both projectors fold."""
+    race = simulate(RACE)
+    championship = race[0].session.championship
+    configured = Event(
+        id="config", session=SessionRef.championship_of(championship), producer="ops", at=race[0].at,
+        body=ChampionshipConfigured(toml=CONFIG.read_text(), source=CONFIG.name),
+    )  # fmt: skip
+    declared = Event(
+        id="declared", session=race[0].session, producer="ops", at=race[-1].at + 60_000,
+        body=ResultsDeclared(status=ResultsStatus.FINAL),
+    )  # fmt: skip
+    return [configured, *race, declared]
+
+
+def uninterrupted(events: list[Event]) -> tuple[bytes, bytes]:
+    pairs = list(enumerate(events, start=1))
+    key = events[-1].session.key
+    classification = encode_classification(fold_log(pairs).sessions[key].classification())
+    standings = standings_from_log(pairs, events[-1].session.championship)
+    assert standings is not None
+    return classification, encode_standings(standings)
 
 
 async def send_in_chunks(url: str, events: list[Event], chunks: int, between) -> None:  # type: ignore[no-untyped-def]
@@ -48,43 +75,58 @@ async def send_in_chunks(url: str, events: list[Event], chunks: int, between) ->
         await nc.close()
 
 
-async def final_state(url: str, events: list[Event]) -> tuple[bytes, list[str]]:
+async def final_state(url: str, events: list[Event]) -> tuple[tuple[bytes, bytes], list[str]]:
+    """The served classification and declared standings once they include everything, and the ids stored."""
+    session = events[-1].session
     nc = await connect(url, "crash-check")
     try:
-        stored = await read_events(nc.jetstream(), events[0].session.key)
-        live = await wait_for_classification(nc, events[0].session.key, stored[-1][0], timeout=60)
-        return encode_classification(live), [e.id for _, e in stored]
+        stored = await read_events(nc.jetstream(), f"{session.championship}.>")
+        live = await wait_for_classification(nc, session.key, stored[-1][0], timeout=60)
+        kv = await nc.jetstream().key_value(STANDINGS_BUCKET)
+        for _ in range(600):
+            with contextlib.suppress(KeyNotFoundError):
+                served = decode_standings((await kv.get(session.championship)).value or b"")
+                if session.key in served.sequences and served.sequences[session.key] >= stored[-1][0]:
+                    break
+            await asyncio.sleep(0.1)
+        return (encode_classification(live), encode_standings(served)), [e.id for _, e in stored]
     finally:
         await nc.close()
 
 
-async def test_projector_killed_mid_race_and_restarted(tmp_path: Path) -> None:
-    events = simulate(RACE)
+async def test_projectors_killed_mid_race_and_restarted(tmp_path: Path) -> None:
+    events = season()
     with EmbeddedNats(tmp_path / "nats") as server, ServiceProcess("ingest", server.url, tmp_path):
-        projector = ServiceProcess("classification", server.url, tmp_path).start()
+        projectors = [ServiceProcess(role, server.url, tmp_path).start() for role in ("classification", "standings")]
 
         async def kill_and_restart(i: int) -> None:
-            nonlocal projector
+            nonlocal projectors
             if i == 1:
                 await asyncio.sleep(0.3)
-                projector.kill()
+                for projector in projectors:
+                    projector.kill()
             if i == 2:
-                projector = ServiceProcess("classification", server.url, tmp_path).start()
+                projectors = [ServiceProcess(p.role, server.url, tmp_path).start() for p in projectors]
 
         try:
             await send_in_chunks(server.url, events, 4, kill_and_restart)
             served, ids = await final_state(server.url, events)
         finally:
-            projector.stop()
+            for projector in projectors:
+                projector.stop()
     assert ids == [e.id for e in events]
     assert served == uninterrupted(events)
 
 
 async def test_broker_restarted_mid_race(tmp_path: Path) -> None:
-    events = simulate(RACE)
+    events = season()
     server = EmbeddedNats(tmp_path / "nats").start()
     try:
-        with ServiceProcess("ingest", server.url, tmp_path), ServiceProcess("classification", server.url, tmp_path):
+        with (
+            ServiceProcess("ingest", server.url, tmp_path),
+            ServiceProcess("classification", server.url, tmp_path),
+            ServiceProcess("standings", server.url, tmp_path),
+        ):
 
             async def outage() -> None:
                 await asyncio.sleep(0.2)
