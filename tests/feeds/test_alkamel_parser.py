@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -40,8 +38,8 @@ from services.feeds.alkamel.parser import (
     start_time_of_day,
 )
 from services.feeds.ids import event_id
+from tests.feeds.typed import of
 
-BodyT = TypeVar("BodyT")
 SESSION = SessionRef(championship="wec", event="test", session="race")
 HEADER = (
     "NUMBER; DRIVER_NUMBER; LAP_NUMBER; LAP_TIME; LAP_IMPROVEMENT; CROSSING_FINISH_LINE_IN_PIT; S1; S1_IMPROVEMENT;"
@@ -156,19 +154,6 @@ def events_of(path: Path, **options: object) -> list[Event]:
 
 def start_instant() -> int:
     return int(datetime(2025, 6, 14, 23, 50, tzinfo=ZoneInfo("Europe/Paris")).timestamp() * 1000)
-
-
-@dataclass(frozen=True)
-class Of(Generic[BodyT]):
-    """An event whose body is known to be a ``BodyT``."""
-
-    id: str
-    at: int
-    body: BodyT
-
-
-def of(events: list[Event], kind: type[BodyT]) -> list[Of[BodyT]]:
-    return [Of(e.id, e.at, e.body) for e in events if isinstance(e.body, kind)]
 
 
 # -- reading -----------------------------------------------------------------------------------------

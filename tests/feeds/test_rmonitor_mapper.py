@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,8 +29,8 @@ from services.classification.fold import fold_log
 from services.feeds.ids import event_id
 from services.feeds.rmonitor.capture import parse_lines
 from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
+from tests.feeds.typed import of
 
-BodyT = TypeVar("BodyT")
 SESSION = SessionRef(championship="test", event="rmonitor", session="race")
 PRODUCER = "rmonitor-test"
 DAY = date(2025, 6, 1)
@@ -111,19 +109,6 @@ def local(seconds: float, day: date = DAY, zone: str = ZONE) -> int:
     """Epoch ms of a local time of the test day."""
     midnight = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone))
     return int(midnight.timestamp() * 1000) + round(seconds * 1000)
-
-
-@dataclass(frozen=True)
-class Of(Generic[BodyT]):
-    """An event whose body is known to be a ``BodyT``."""
-
-    id: str
-    at: int
-    body: BodyT
-
-
-def of(events: list[Event], kind: type[BodyT]) -> list[Of[BodyT]]:
-    return [Of(e.id, e.at, e.body) for e in events if isinstance(e.body, kind)]
 
 
 def laps(events: list[Event]) -> list[tuple[str, int, int, int]]:
