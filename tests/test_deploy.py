@@ -28,7 +28,7 @@ def test_compose_file_follows_the_compose_specification() -> None:
 def test_compose_runs_every_service_with_health_checks() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    for role in ("ingest", "classification", "standings"):
+    for role in ("ingest", "classification", "standings", "gateway"):
         assert role in services and "--ops-port" in services[role]["command"]
     assert {"n1", "n2", "n3"} <= set(services) and services["n1"]["profiles"] == ["cluster"]
 
@@ -42,7 +42,7 @@ def test_kubernetes_manifests_validate_strictly(path: Path) -> None:
 def test_every_deployment_has_probes() -> None:
     documents = [d for path in MANIFESTS for d in yaml.safe_load_all(path.read_text())]
     deployments = [d for d in documents if d["kind"] in ("Deployment", "StatefulSet")]
-    assert len(deployments) >= 4
+    assert {d["metadata"]["name"] for d in deployments} >= {"nats", "ingest", "classification", "standings", "gateway"}
     for deployment in deployments:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             assert "livenessProbe" in container and "readinessProbe" in container, deployment["metadata"]["name"]
