@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
 from nats.js.api import StreamConfig
 
 from schemas.events import Event, decode_event, encode_event
@@ -23,6 +26,16 @@ async def ingest(nats_url: str):  # type: ignore[no-untyped-def]
     await service.start()
     yield service
     await service.stop()
+
+
+async def ask(nc: Client, subject: str, data: bytes) -> bytes:
+    """A raw request to ingest; like the producer client, it waits out a subscription not yet visible."""
+    for _ in range(50):
+        try:
+            return (await nc.request(subject, data, timeout=5)).data
+        except NoRespondersError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"nobody answers on {subject}")
 
 
 async def stored(nc: Client, subject: str = "chequered.events.>") -> list[tuple[int, Event]]:
@@ -94,12 +107,12 @@ async def test_malformed_and_non_positive_lap_time_are_rejected_and_kept(nc: Cli
     w = SessionWriter()
     await Producer(nc).send_all([w.opened(), w.entry("7")])
     subject = ingest_subject(w.session)
-    garbage = await nc.request(subject, b"{not json", timeout=5)
+    garbage = await ask(nc, subject, b"{not json")
     bad_lap = encode_event(w.lap("7", 1, 100_000)).replace(b'"lap_time_ms":100000', b'"lap_time_ms":0')
-    zero = await nc.request(subject, bad_lap, timeout=5)
+    zero = await ask(nc, subject, bad_lap)
     from schemas.ingest import reply_decoder
 
-    garbage_reply, zero_reply = reply_decoder.decode(garbage.data), reply_decoder.decode(zero.data)
+    garbage_reply, zero_reply = reply_decoder.decode(garbage), reply_decoder.decode(zero)
     assert isinstance(garbage_reply, Rejected) and garbage_reply.code is RejectCode.MALFORMED
     assert isinstance(zero_reply, Rejected) and "lap_time_ms" in zero_reply.reason and ">= 1" in zero_reply.reason
     kept = [item for _, item in await read_rejects(nc.jetstream(), w.session.key)]
@@ -113,10 +126,10 @@ async def test_malformed_and_non_positive_lap_time_are_rejected_and_kept(nc: Cli
 
 async def test_wrong_subject_rejected(nc: Client, ingest: IngestService) -> None:
     a, b = SessionWriter(), SessionWriter()
-    reply = await nc.request(ingest_subject(b.session), encode_event(a.opened()), timeout=5)
+    reply = await ask(nc, ingest_subject(b.session), encode_event(a.opened()))
     from schemas.ingest import reply_decoder
 
-    decoded = reply_decoder.decode(reply.data)
+    decoded = reply_decoder.decode(reply)
     assert isinstance(decoded, Rejected) and decoded.code is RejectCode.WRONG_SUBJECT
 
 
