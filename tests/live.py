@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError
 
 from schemas.results import Classification, decode_classification
@@ -14,13 +15,12 @@ from services.broker.topology import CLASSIFICATION_BUCKET
 
 async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: float = 30.0) -> Classification:
     """The KV value of ``key`` once it reflects ``last_seq``; fails after ``timeout``."""
-    kv = await nc.jetstream().key_value(CLASSIFICATION_BUCKET)
     deadline = time.monotonic() + timeout
     seen = None
     while time.monotonic() < deadline:
-        try:
-            entry = await kv.get(key)
-        except KeyNotFoundError:
+        try:  # a cluster electing a new bucket leader answers nothing for a few seconds: ask again
+            entry = await (await nc.jetstream(timeout=2).key_value(CLASSIFICATION_BUCKET)).get(key)
+        except (KeyNotFoundError, NatsError):
             entry = None
         if entry is not None and entry.value:
             seen = decode_classification(entry.value)
