@@ -59,4 +59,3 @@ class DeadLetter(Struct, frozen=True):
 
 
 reply_decoder = msgspec.json.Decoder(IngestReply)
-rejected_event_decoder = msgspec.json.Decoder(RejectedEvent)

@@ -43,6 +43,7 @@ from schemas.ingest import Rejected
 from schemas.results import Classification, decode_classification
 from schemas.standings import Standings, decode_standings
 from services.broker.connection import connect
+from services.broker.edge import source_from
 from services.broker.topology import (
     CLASSIFICATION_BUCKET,
     STANDINGS_BUCKET,
@@ -406,6 +407,17 @@ async def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _edge(args: argparse.Namespace) -> int:
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, "chequered-edge")
+        try:
+            domains = await source_from(nc.jetstream(), args.domain)
+        finally:
+            await nc.close()
+    console.print(f"the central stream sources the circuits of domains: {', '.join(domains)}")
+    return 0
+
+
 async def _setup(args: argparse.Namespace) -> int:
     with broker_url(args.nats, args.home / "nats", console) as url:
         nc = await connect(url, "chequered-setup")
@@ -535,6 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--replicas", type=int, default=Topology().replicas, help="default: $CHEQUERED_REPLICAS or 1")
     _nats_args(setup)
     setup.set_defaults(run=_setup)
+
+    edge = sub.add_parser("edge", help="trackside edge: source a circuit's stream into the central one")
+    edge_what = edge.add_subparsers(dest="what", required=True)
+    source = edge_what.add_parser("source", help="add the circuit of a JetStream domain (idempotent)")
+    source.add_argument("domain", help="the circuit's JetStream domain, e.g. monza")
+    _nats_args(source)
+    source.set_defaults(run=_edge)
 
     sim = sub.add_parser("simulate", help="generate a deterministic multi-class race log")
     sim.add_argument("--seed", type=int, default=1)
