@@ -35,6 +35,8 @@ def upcast(event: Raw, to_version: int) -> Raw:
     """The raw event brought up to ``to_version``; unknown newer versions are left for the decoder to refuse."""
     version = int(event.get("v", 1))
     while version < to_version:
+        if version not in UPCASTERS:
+            raise ValueError(f"no schema version {version}: the first is 1")
         event = UPCASTERS[version](event)
         version = int(event["v"])
     return event

@@ -57,3 +57,10 @@ def test_an_invalid_old_event_reports_the_current_schema_error() -> None:
 def test_upcast_leaves_current_events_alone() -> None:
     raw = msgspec.to_builtins(SessionWriter().opened())
     assert upcast(raw, SCHEMA_VERSION) == raw
+
+
+def test_a_version_that_never_existed_is_refused_with_the_schema_reason() -> None:
+    raw = msgspec.to_builtins(SessionWriter().opened())
+    raw["v"] = 0
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.v"):
+        decode_event(msgspec.json.encode(raw))
