@@ -14,12 +14,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from nats.aio.client import Client
 
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# CI explores the same examples every run (a new counterexample found locally becomes a fixed test there)
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def _docker_nats() -> Iterator[str]:
