@@ -218,9 +218,8 @@ class ClassificationProjector(LogFollower):
                 await self._dead_letter(stored, refused)
             if key is not None and key in self.projection.sessions:
                 touched.add(key)
-        async with self._writing:
-            for key in sorted(touched):
-                await self._write(key)
+        async with self._writing:  # one write per session, the sessions' writes in flight together
+            await asyncio.gather(*(self._write(key) for key in sorted(touched)))
         self._changed_since_snapshot |= touched
         if self.projection.last_seq - self._snapshot_seq >= self.snapshot_every:
             await self._save_snapshots()
