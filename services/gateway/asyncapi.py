@@ -99,7 +99,8 @@ def asyncapi_document(gateway_host: str, nats_hosts: list[str]) -> dict[str, Any
         "sessionSocket": _channel(
             "/ws/sessions/{key}",
             ["gatewayWs"],
-            "WebSocket, one JSON text frame per message: a snapshot, then deltas as on the SSE feed. Read-only: what the client sends is ignored. Close codes: "
+            "WebSocket, one JSON text frame per message: a snapshot, then deltas as on the SSE feed. Read-only: "
+            "what the client sends is ignored. Close codes: "
             "4401 bad token, 1008 malformed request, 1013 the client fell behind (reconnect with since), 1001 the "
             "gateway is stopping.",
             feed,
