@@ -68,6 +68,7 @@ TOKEN = "bench"
 SESSION = SessionRef("bench", "gateway", "race")
 T0 = 1_776_603_600_000
 WS_SEQ = re.compile(r'"seq":(\d+)')
+SSE_ID = re.compile(rb"(?:^|\n)id: (\d+)\n")
 BASELINE_SUBJECT = "bench.baseline"
 
 
@@ -158,7 +159,8 @@ class Arrivals:
 async def _sse_client(base: str, arrivals: Arrivals) -> None:
     """A minimal SSE reader over a raw socket (an HTTP client's pure-Python parsing could not keep up with
     50 streams here; a browser's EventSource parser is native). The gateway writes each message as one HTTP
-    chunk, so a message has arrived when its chunk has; its ``id:`` is its seq."""
+    chunk (several, when the client is behind), so a message has arrived when its chunk has; its ``id:`` is its
+    seq."""
     url = httpx.URL(base)
     reader, writer = await asyncio.open_connection(url.host, url.port)
     request = f"GET /api/sessions/{SESSION.key}/stream?token={TOKEN} HTTP/1.1\r\nHost: {url.netloc.decode()}\r\n\r\n"
@@ -168,8 +170,9 @@ async def _sse_client(base: str, arrivals: Arrivals) -> None:
     try:
         while size := int(await reader.readline(), 16):
             chunk = await reader.readexactly(size + 2)  # the chunk and its CRLF
-            if chunk.startswith(b"id: "):
-                arrivals.note(int(chunk[4 : chunk.index(b"\n")]), time.monotonic())
+            now = time.monotonic()
+            for found in SSE_ID.finditer(chunk):  # a client that fell behind gets several events in one chunk
+                arrivals.note(int(found.group(1)), now)
     finally:
         writer.close()
 

@@ -105,6 +105,16 @@ class Subscriber:
             return self._backlog.popleft()
         return await self._queue.get()
 
+    def take_ready(self, limit: int) -> list[Outgoing | None]:
+        """Up to ``limit`` messages that :meth:`next` would return now, in order, without waiting (a ``None``
+        among them ends the feed): a client that fell behind catches up with one write instead of many."""
+        taken: list[Outgoing | None] = []
+        while len(taken) < limit and self._backlog:
+            taken.append(self._backlog.popleft())
+        while len(taken) < limit and not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
+
 
 class SessionChannel:
     def __init__(self, capacity: int) -> None:

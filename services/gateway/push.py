@@ -24,6 +24,8 @@ HEARTBEAT_S = 15.0
 """An SSE comment this often while nothing happens, so proxies keep the connection open."""
 RETRY_MS = 1000
 """How soon a browser's EventSource reconnects after losing the stream."""
+COALESCE = 64
+"""At most this many ready SSE events are written together when a client is behind."""
 WS_TOO_SLOW = 1013  # "try again later": reconnect with ?since=
 WS_GOING_AWAY = 1001
 WS_BAD_REQUEST = 1008
@@ -57,7 +59,15 @@ async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncI
                     continue
             if message is None:
                 return
-            yield message.sse
+            more = subscriber.take_ready(COALESCE)
+            if not more:
+                yield message.sse
+                continue
+            # Behind (a burst): every message ready goes in one write, each still a whole event of its own.
+            ended = None in more
+            yield message.sse + b"".join(m.sse for m in more if m is not None)
+            if ended:
+                return
     finally:
         hub.unsubscribe(key, subscriber)
 

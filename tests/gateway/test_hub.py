@@ -104,3 +104,16 @@ async def test_a_client_applying_every_update_holds_each_kv_value_byte_for_byte(
                 holder.take(message.kind, decode(message.text()))
             assert holder.held is not None and encode_classification(holder.held) == value
     assert len(feeds) == 2 and hub.dropped == 0
+
+
+async def test_a_client_behind_takes_every_ready_message_at_once_in_order() -> None:
+    hub = ClassificationHub()
+    hub.apply(KEY, value(1))
+    client = hub.subscribe(KEY, None)
+    for seq in range(2, 6):
+        hub.apply(KEY, value(seq))
+    first = await client.next()
+    assert first is not None and first.kind == "snapshot"
+    taken = client.take_ready(3)
+    assert [m.seq for m in taken if m is not None] == [2, 3, 4]
+    assert [m.seq for m in client.take_ready(10) if m is not None] == [5] and client.take_ready(10) == []
