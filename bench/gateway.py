@@ -68,7 +68,8 @@ TOKEN = "bench"
 SESSION = SessionRef("bench", "gateway", "race")
 T0 = 1_776_603_600_000
 WS_SEQ = re.compile(r'"seq":(\d+)')
-SSE_ID = re.compile(rb"(?:^|\n)id: (\d+)\n")
+EVENT_AFTER = b"\n\nid: "
+"""Where the next event of a chunk starts: a data line is one line of JSON, an event ends with a blank line."""
 BASELINE_SUBJECT = "bench.baseline"
 
 
@@ -156,6 +157,19 @@ class Arrivals:
         return (self.times[index] - acked) * 1000 if index < len(self.seqs) else None
 
 
+def _sse_ids(chunk: bytes) -> list[int]:
+    """The ``id:`` of every event in a chunk, found with ``bytes.find`` (a regex over every byte of the JSON
+    would cost the client process more than the gateway's whole delivery)."""
+    ids = []
+    found = -2 if chunk.startswith(b"id: ") else chunk.find(EVENT_AFTER)  # -2: an event at 0, after "no \n\n"
+    while found != -1:
+        at = found + 2
+        end = chunk.index(b"\n", at)
+        ids.append(int(chunk[at + 4 : end]))
+        found = chunk.find(EVENT_AFTER, end)
+    return ids
+
+
 async def _sse_client(base: str, arrivals: Arrivals) -> None:
     """A minimal SSE reader over a raw socket (an HTTP client's pure-Python parsing could not keep up with
     50 streams here; a browser's EventSource parser is native). The gateway writes each message as one HTTP
@@ -171,8 +185,8 @@ async def _sse_client(base: str, arrivals: Arrivals) -> None:
         while size := int(await reader.readline(), 16):
             chunk = await reader.readexactly(size + 2)  # the chunk and its CRLF
             now = time.monotonic()
-            for found in SSE_ID.finditer(chunk):  # a client that fell behind gets several events in one chunk
-                arrivals.note(int(found.group(1)), now)
+            for seq in _sse_ids(chunk):  # a client that fell behind gets several events in one chunk
+                arrivals.note(seq, now)
     finally:
         writer.close()
 
