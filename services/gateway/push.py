@@ -4,8 +4,9 @@ Both send a snapshot first, then every later value in stream order as a delta
 from the one before (:class:`~services.gateway.messages.Update`), each tagged
 with its ``seq`` and the ``base_seq`` it applies to; a resume the buffer cannot
 serve gets a snapshot again. An SSE client that fell behind gets every ready
-event in one write (still one event per message); both resume with ``?since=SEQ`` (SSE also from ``Last-Event-ID``,
-which browsers send by themselves when they reconnect). A session with no value
+event in one write (still one event per message). Both resume with
+``?since=SEQ`` (SSE also from ``Last-Event-ID``, which browsers send by
+themselves when they reconnect). A session with no value
 yet is waited for: its first value arrives as a snapshot.
 """
 
