@@ -31,7 +31,13 @@ FEED_QUERY = {
 
 MESSAGES = {
     "snapshot": ("Snapshot", "The whole classification; replaces what the client held", "Snapshot"),
-    "update": ("Update", "The next value of the classification, whole, in stream order", "Update"),
+    "update": (
+        "Update",
+        "The next value of the classification, in stream order, as a delta from the value of base_seq (the "
+        "previous message's seq): take head whole, replace or add the cars rows by number, drop the numbers in "
+        "removed, order the rows by position. Applied whole, in order, it leaves exactly the value of seq.",
+        "Update",
+    ),
     "event": ("Timing event", "One timing event: the envelope and its tagged body", "Event"),
     "ingestReply": ("Ingest reply", "accepted {seq, duplicate} or rejected {code, reason}", "IngestReply"),
     "rejectedEvent": ("Rejected input", "Refused input, raw payload and reason", "RejectedEvent"),
@@ -84,7 +90,8 @@ def asyncapi_document(gateway_host: str, nats_hosts: list[str]) -> dict[str, Any
             "/api/sessions/{key}/stream",
             ["gatewayHttp"],
             "Server-sent events: `event:` is the kind, `id:` the seq (a reconnecting browser sends it back as "
-            "Last-Event-ID), `data:` the message.",
+            "Last-Event-ID), `data:` the message. A snapshot first (and whenever a resume cannot be served from the "
+            "buffer), then deltas, each applying to the value of the message before it.",
             feed,
             parameters=KEY_PARAMETER,
             bindings={"http": {"method": "GET", "query": FEED_QUERY}},
@@ -92,7 +99,8 @@ def asyncapi_document(gateway_host: str, nats_hosts: list[str]) -> dict[str, Any
         "sessionSocket": _channel(
             "/ws/sessions/{key}",
             ["gatewayWs"],
-            "WebSocket, one JSON text frame per message. Read-only: what the client sends is ignored. Close codes: "
+            "WebSocket, one JSON text frame per message: a snapshot, then deltas as on the SSE feed. Read-only: "
+            "what the client sends is ignored. Close codes: "
             "4401 bad token, 1008 malformed request, 1013 the client fell behind (reconnect with since), 1001 the "
             "gateway is stopping.",
             feed,

@@ -2,10 +2,10 @@
 
 It watches the classification bucket (the one the read-model pointer names: a
 rebuild moves it, and the hub moves with it), keeps the latest value of each session
-(decoded once, for REST) and a ring of recent updates (encoded once, shared by
-every client), and hands each client its own bounded queue. Fan-out never
-awaits: a client whose queue is full is dropped (it reconnects and resumes with
-its last sequence), so a slow client never holds up the others.
+(decoded once, for REST) and a ring of recent updates, each the delta from the
+value before it (computed and encoded once, shared by every client), and hands
+each client its own bounded queue. Fan-out never awaits: a client whose queue is
+full is dropped (it reconnects and resumes with its last sequence), so a slow client never holds up the others.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from nats.js.kv import KeyValue
 from schemas.results import Classification, decode_classification
 from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, current_bucket
 from services.classification.projector import PROJECTION
+from services.gateway.delta import diff
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
 
@@ -66,9 +67,8 @@ def snapshot_message(classification: Classification, reason: SnapshotReason) -> 
     return Outgoing(seq, "snapshot", body)
 
 
-def update_message(classification: Classification) -> Outgoing:
-    seq = classification.last_seq
-    return Outgoing(seq, "update", msgspec.json.encode(Update(seq=seq, classification=classification)))
+def update_message(update: Update) -> Outgoing:
+    return Outgoing(update.seq, "update", msgspec.json.encode(update))
 
 
 class Subscriber:
@@ -104,6 +104,16 @@ class Subscriber:
         if self._backlog:
             return self._backlog.popleft()
         return await self._queue.get()
+
+    def take_ready(self, limit: int) -> list[Outgoing | None]:
+        """Up to ``limit`` messages that :meth:`next` would return now, in order, without waiting (a ``None``
+        among them ends the feed): a client that fell behind catches up with one write instead of many."""
+        taken: list[Outgoing | None] = []
+        while len(taken) < limit and self._backlog:
+            taken.append(self._backlog.popleft())
+        while len(taken) < limit and not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
 
 
 class SessionChannel:
@@ -231,16 +241,19 @@ class ClassificationHub:
         channel = self._channels.get(key)
         if channel is None:
             channel = self._channels[key] = SessionChannel(self.capacity)
-        message = update_message(classification)
-        pushed = channel.ring.push(message.seq, message)
-        if pushed is Pushed.STALE:
-            return
-        channel.classification = classification
-        if pushed is Pushed.APPENDED:
-            outgoing = message
-        else:
-            reason = SnapshotReason.RESET if pushed is Pushed.RESET else SnapshotReason.CONNECTED
+        previous = channel.classification
+        seq = classification.last_seq
+        if previous is not None and seq == previous.last_seq:
+            return  # already held (a watcher restarted, or the same value in a rebuilt bucket)
+        update = diff(previous, classification) if previous is not None and seq > previous.last_seq else None
+        if update is not None:
+            outgoing = update_message(update)
+        else:  # the first value, one going backwards, or one no delta can carry: clients start again from it
+            reason = SnapshotReason.CONNECTED if previous is None else SnapshotReason.RESET
             outgoing = snapshot_message(classification, reason)
+        pushed = channel.ring.push(seq, outgoing)
+        assert pushed is not Pushed.STALE
+        channel.classification = classification
         for subscriber in list(channel.subscribers):
             if not subscriber.offer(outgoing):
                 channel.subscribers.discard(subscriber)

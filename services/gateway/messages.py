@@ -1,8 +1,11 @@
 """What the gateway sends: push messages (SSE and WebSocket) and REST bodies, all msgspec Structs.
 
-Every push message carries one whole KV value, never a diff, so a client can
-never hold a half-applied state; ``seq`` is that value's ``last_seq``, the
-stream sequence a client passes back (``Last-Event-ID`` or ``?since=``) to resume.
+A feed starts with a :class:`Snapshot` (one whole KV value); each :class:`Update`
+after it is a delta, one message applied at once, that turns the value of
+``base_seq`` into the value of ``seq`` (see :mod:`services.gateway.delta`), so a
+client applying them in order always holds exactly one whole value. ``seq`` is
+that value's ``last_seq``, the stream sequence a client passes back
+(``Last-Event-ID`` or ``?since=``) to resume.
 """
 
 from __future__ import annotations
@@ -11,8 +14,16 @@ import enum
 
 from msgspec import Struct
 
-from schemas.events import Flag, SessionKind
-from schemas.results import Classification, SessionPhase
+from schemas.events import Flag, ResultsStatus, SessionKind, SessionRef
+from schemas.results import (
+    RESULTS_VERSION,
+    Classification,
+    ClassifiedCar,
+    FlagPeriod,
+    FlagTime,
+    LapRef,
+    SessionPhase,
+)
 from schemas.standings import LiveStandings
 
 
@@ -22,7 +33,8 @@ class SnapshotReason(enum.StrEnum):
     GAP = "gap"
     """The client asked to resume from a sequence the buffer no longer reaches back to."""
     RESET = "reset"
-    """The read model went backwards (a bucket rebuilt or replaced): start again from this value."""
+    """The read model went backwards (a bucket rebuilt or replaced), or the value cannot be sent as a delta:
+    start again from this value."""
 
 
 class Snapshot(Struct, frozen=True, kw_only=True, tag_field="kind", tag="snapshot"):
@@ -33,11 +45,46 @@ class Snapshot(Struct, frozen=True, kw_only=True, tag_field="kind", tag="snapsho
     classification: Classification
 
 
+class ClassificationHead(Struct, frozen=True, kw_only=True):
+    """Every field of :class:`~schemas.results.Classification` but ``cars``, in the same order:
+    the session-level part, small, sent whole with every update."""
+
+    v: int = RESULTS_VERSION
+    session: SessionRef
+    name: str
+    kind: SessionKind
+    last_seq: int
+    as_of: int
+    phase: SessionPhase
+    flag: Flag
+    started_at: int | None
+    chequered_at: int | None
+    length_ms: int | None
+    length_laps: int | None
+    results: ResultsStatus | None = None
+    suspended: bool = False
+    flag_periods: list[FlagPeriod] = []
+    time_under_flags: list[FlagTime] = []
+    fastest_lap: LapRef | None = None
+    class_fastest_laps: list[LapRef] = []
+    best_sectors_ms: list[int | None] = []
+
+
 class Update(Struct, frozen=True, kw_only=True, tag_field="kind", tag="update"):
-    """The next value of the classification, in stream order; also a whole value."""
+    """The next value of the classification, in stream order, as a delta from the value of ``base_seq``.
+
+    Apply it only to the value of ``base_seq`` (the previous message's ``seq``): take ``head`` whole,
+    replace or add the rows of ``cars`` by ``number``, drop the numbers in ``removed``, and order the rows
+    by ``position``. The result is exactly the value of ``seq``.
+    """
 
     seq: int
-    classification: Classification
+    base_seq: int
+    head: ClassificationHead
+    cars: list[ClassifiedCar] = []
+    """The rows that changed or are new since ``base_seq``."""
+    removed: list[str] = []
+    """Numbers of the cars no longer in the classification."""
 
 
 StreamMessage = Snapshot | Update

@@ -1,8 +1,12 @@
 """Push: a session's classification over server-sent events and WebSocket.
 
-Both send a snapshot first, then every value in stream order, each tagged with
-its ``seq``; both resume with ``?since=SEQ`` (SSE also from ``Last-Event-ID``,
-which browsers send by themselves when they reconnect). A session with no value
+Both send a snapshot first, then every later value in stream order as a delta
+from the one before (:class:`~services.gateway.messages.Update`), each tagged
+with its ``seq`` and the ``base_seq`` it applies to; a resume the buffer cannot
+serve gets a snapshot again. An SSE client that fell behind gets every ready
+event in one write (still one event per message). Both resume with
+``?since=SEQ`` (SSE also from ``Last-Event-ID``, which browsers send by
+themselves when they reconnect). A session with no value
 yet is waited for: its first value arrives as a snapshot.
 """
 
@@ -24,6 +28,8 @@ HEARTBEAT_S = 15.0
 """An SSE comment this often while nothing happens, so proxies keep the connection open."""
 RETRY_MS = 1000
 """How soon a browser's EventSource reconnects after losing the stream."""
+COALESCE = 64
+"""At most this many ready SSE events are written together when a client is behind."""
 WS_TOO_SLOW = 1013  # "try again later": reconnect with ?since=
 WS_GOING_AWAY = 1001
 WS_BAD_REQUEST = 1008
@@ -57,7 +63,15 @@ async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncI
                     continue
             if message is None:
                 return
-            yield message.sse
+            more = subscriber.take_ready(COALESCE)
+            if not more:
+                yield message.sse
+                continue
+            # Behind (a burst): every message ready goes in one write, each still a whole event of its own.
+            ended = None in more
+            yield message.sse + b"".join(m.sse for m in more if m is not None)
+            if ended:
+                return
     finally:
         hub.unsubscribe(key, subscriber)
 

@@ -16,8 +16,8 @@ from services.gateway.messages import SnapshotReason
 T = TypeVar("T")
 
 DEFAULT_CAPACITY = 2000
-"""Values kept per session for resuming: minutes of a busy race. Memory is about capacity x value size
-(a 30-car classification is ~25 KiB, so ~50 MiB for a session that has filled its ring)."""
+"""Values kept per session for resuming: minutes of a busy race. The ring holds deltas (a few changed rows,
+about 1-3 KiB for a 30-car field), so a full ring is a few MiB."""
 
 
 class Pushed(enum.Enum):
@@ -39,7 +39,11 @@ class Resume(NamedTuple, Generic[T]):
 
 
 class UpdateRing(Generic[T]):
-    """The last ``capacity`` values of a session, by sequence, strictly increasing."""
+    """The last ``capacity`` values of a session, by sequence, strictly increasing.
+
+    Each item is what a client holding the value before it must get to hold it: the hub keeps the delta from
+    the previous value (or a snapshot, when there is none), so a replay from a held value is a chain of deltas.
+    """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 1:
@@ -72,9 +76,11 @@ class UpdateRing(Generic[T]):
 
         - nothing held yet: nothing now (the first value will reach it as a snapshot);
         - no ``since``: a snapshot;
-        - ``since`` within what the ring holds: every held value after it, in order;
+        - ``since`` one of the values the ring holds: every held value after it, in order
+          (each a delta from the one before, the first from ``since``);
         - ``since`` older than the ring (values were evicted, or arrived before the hub
-          started) or newer than the latest (a sequence this hub never sent): a snapshot.
+          started), newer than the latest, or between two held values (a sequence this hub
+          never sent for this session): a snapshot, since no delta applies to it.
         """
         if not self._items:
             return Resume(None, [])
@@ -82,4 +88,8 @@ class UpdateRing(Generic[T]):
             return Resume(SnapshotReason.CONNECTED, [])
         if since < self._items[0][0] or since > self._items[-1][0]:
             return Resume(SnapshotReason.GAP, [])
-        return Resume(None, [(seq, item) for seq, item in self._items if seq > since])
+        after = [(seq, item) for seq, item in self._items if seq > since]
+        held = self._items[len(self._items) - len(after) - 1][0]
+        if held != since:
+            return Resume(SnapshotReason.GAP, [])
+        return Resume(None, after)

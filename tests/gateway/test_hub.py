@@ -5,11 +5,12 @@ from __future__ import annotations
 import msgspec
 
 from schemas.results import Classification, encode_classification
-from services.classification.fold import fold_log
-from services.gateway.hub import ClassificationHub
+from services.classification.fold import ClassificationProjection, fold_log
+from services.gateway.hub import ClassificationHub, Subscriber
 from services.gateway.messages import Snapshot, SnapshotReason, StreamMessage, Update
 from tests.factory import SessionWriter
-from tests.gateway.races import small_race
+from tests.gateway.clients import Holder
+from tests.gateway.races import broadcast_race, small_race
 
 decode = msgspec.json.Decoder(StreamMessage).decode
 
@@ -75,3 +76,44 @@ async def test_a_value_that_is_not_a_classification_is_ignored() -> None:
     hub.apply(KEY, value(3))
     message = await client.next()
     assert message is not None and isinstance(decode(message.text()), Update) and message.seq == 3
+
+
+async def test_a_client_applying_every_update_holds_each_kv_value_byte_for_byte() -> None:
+    """The hub fed a race's values as the KV holds them: the snapshot, then each delta applied in order,
+    reproduce every value exactly; a client resuming mid-way from a held value gets the same."""
+    w = SessionWriter()
+    projection = ClassificationProjection()
+    values: list[bytes] = []
+    for seq, event in enumerate(broadcast_race(w), 1):
+        projection.apply(seq, event)
+        values.append(encode_classification(projection.sessions[w.session.key].classification()))
+    hub = ClassificationHub(queue_size=len(values) + 1)
+    key = w.session.key
+    hub.apply(key, values[0])
+    feeds: list[tuple[Subscriber, Holder]] = [(hub.subscribe(key, None), Holder())]
+    for i, value in enumerate(values[1:], 1):
+        hub.apply(key, value)
+        if i == len(values) // 2:  # resumes from the value the first client holds (one update behind)
+            held = feeds[0][1].held
+            assert held is not None
+            feeds.append((hub.subscribe(key, since=held.last_seq), Holder(held)))
+        for feed, holder in feeds:
+            while feed.ready():
+                message = await feed.next()
+                assert message is not None
+                holder.take(message.kind, decode(message.text()))
+            assert holder.held is not None and encode_classification(holder.held) == value
+    assert len(feeds) == 2 and hub.dropped == 0
+
+
+async def test_a_client_behind_takes_every_ready_message_at_once_in_order() -> None:
+    hub = ClassificationHub()
+    hub.apply(KEY, value(1))
+    client = hub.subscribe(KEY, None)
+    for seq in range(2, 6):
+        hub.apply(KEY, value(seq))
+    first = await client.next()
+    assert first is not None and first.kind == "snapshot"
+    taken = client.take_ready(3)
+    assert [m.seq for m in taken if m is not None] == [2, 3, 4]
+    assert [m.seq for m in client.take_ready(10) if m is not None] == [5] and client.take_ready(10) == []

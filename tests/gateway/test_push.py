@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -51,10 +52,13 @@ async def test_a_snapshot_then_every_update_in_order(
     assert [r.kind for r in received[1:]] == ["update"] * (len(received) - 1)
     seqs = [r.seq for r in received]
     assert seqs == sorted(set(seqs)) and seqs[-1] == stored[-1][0]
-    assert all(r.seq == r.message.classification.last_seq for r in received)  # each message is one whole value
+    assert all(r.seq == r.classification.last_seq for r in received)  # each message leaves one whole value
+    assert all(r.message.base_seq == p.seq for p, r in itertools.pairwise(received))  # type: ignore[union-attr]
     assert len(received) > len(laps) // 2  # paced: most laps are values of their own
     offline = fold_log(stored).sessions[w.session.key].classification()
-    assert encode_classification(received[-1].message.classification) == encode_classification(offline)
+    assert encode_classification(received[-1].classification) == encode_classification(offline)
+    kv = await nc.jetstream().key_value(stack.gateway.state.hub.bucket)
+    assert encode_classification(received[-1].classification) == (await kv.get(w.session.key)).value
 
 
 @pytest.mark.parametrize("transport", ["sse-last-event-id", "sse", "ws"])
@@ -72,12 +76,15 @@ async def test_resuming_after_a_dropped_connection_misses_nothing_and_repeats_no
     async with asyncio.timeout(30):
         before = await dropped
         await until(lambda: (c := hub.classification(key)) is not None and c.last_seq >= before[-1].seq + 3)
-        after = await read(key, since=before[-1].seq, until=finished)
+        after = await read(key, since=before[-1].seq, held=before[-1].classification, until=finished)
         await sending
         reference = await uninterrupted
 
     assert after[0].kind == "update", "a resumable client gets updates, not a snapshot"
     assert [r.seq for r in before + after] == [r.seq for r in reference]
+    assert [encode_classification(r.classification) for r in before + after] == [
+        encode_classification(r.classification) for r in reference
+    ]
 
 
 async def test_resuming_beyond_the_buffer_gets_a_snapshot_marked_gap(nats_url: str, stack: Stack, nc: Client) -> None:

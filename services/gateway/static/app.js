@@ -2,6 +2,7 @@
 // Reads ?session=KEY (default: the most recent session) and ?token=T (needed for every data request).
 // The stream is an EventSource: the browser reconnects by itself and resumes with Last-Event-ID;
 // if it gives up (the stream was refused), we reopen it with ?since=<last seq> after a pause.
+// The first message is a snapshot (the whole classification); each update is a delta from the value before.
 "use strict";
 
 (() => {
@@ -129,11 +130,34 @@
     };
   }
 
+  // A snapshot replaces what we hold; an update is a delta from the value of its base_seq, applied whole
+  // (head taken as is, rows merged by number, removed numbers dropped, rows ordered by position).
+  function merged(held, update) {
+    const rows = new Map(held.cars.map((car) => [car.number, car]));
+    for (const number of update.removed || []) rows.delete(number);
+    for (const car of update.cars || []) rows.set(car.number, car);
+    const cars = [...rows.values()].sort((a, b) => a.position - b.position);
+    return { ...update.head, cars };
+  }
+
   function apply(message) {
-    if (message.kind === "update" && state.lastSeq !== null && message.seq <= state.lastSeq) return;
+    let next;
+    if (message.kind === "snapshot") {
+      next = message.classification;
+    } else {
+      if (state.lastSeq !== null && message.seq <= state.lastSeq) return; // already held
+      if (!state.classification || message.base_seq !== state.lastSeq) {
+        // Not a delta of what we hold (should not happen): start again from a snapshot.
+        state.lastSeq = null;
+        state.classification = null;
+        openStream();
+        return;
+      }
+      next = merged(state.classification, message);
+    }
     state.lastSeq = message.seq;
-    noteMoves(message.classification);
-    state.classification = message.classification;
+    noteMoves(next);
+    state.classification = next;
     render();
   }
 
