@@ -12,15 +12,14 @@ import itertools
 import msgspec
 
 from schemas.results import Classification, ClassifiedCar
-from services.gateway.messages import ClassificationHead, Update
+from services.gateway.messages import Update
 
 _encode = msgspec.json.Encoder().encode
-HEAD_FIELDS = tuple(name for name in Classification.__struct_fields__ if name != "cars")
 
 
-def head_of(value: Classification) -> ClassificationHead:
-    """The session-level fields of ``value``."""
-    return ClassificationHead(**{name: getattr(value, name) for name in HEAD_FIELDS})
+def head_of(value: Classification) -> Classification:
+    """The session-level fields of ``value``: the value without its rows."""
+    return msgspec.structs.replace(value, cars=[])
 
 
 def in_position_order(cars: list[ClassifiedCar]) -> bool:
@@ -53,5 +52,4 @@ def apply(held: Classification, update: Update) -> Classification:
     for car in update.cars:
         rows[car.number] = car
     cars = sorted(rows.values(), key=lambda car: car.position)
-    head = update.head
-    return Classification(**{name: getattr(head, name) for name in HEAD_FIELDS}, cars=cars)
+    return msgspec.structs.replace(update.head, cars=cars)

@@ -14,14 +14,10 @@ import enum
 
 from msgspec import Struct
 
-from schemas.events import Flag, ResultsStatus, SessionKind, SessionRef
+from schemas.events import Flag, SessionKind
 from schemas.results import (
-    RESULTS_VERSION,
     Classification,
     ClassifiedCar,
-    FlagPeriod,
-    FlagTime,
-    LapRef,
     SessionPhase,
 )
 from schemas.standings import LiveStandings
@@ -45,31 +41,6 @@ class Snapshot(Struct, frozen=True, kw_only=True, tag_field="kind", tag="snapsho
     classification: Classification
 
 
-class ClassificationHead(Struct, frozen=True, kw_only=True):
-    """Every field of :class:`~schemas.results.Classification` but ``cars``, in the same order:
-    the session-level part, small, sent whole with every update."""
-
-    v: int = RESULTS_VERSION
-    session: SessionRef
-    name: str
-    kind: SessionKind
-    last_seq: int
-    as_of: int
-    phase: SessionPhase
-    flag: Flag
-    started_at: int | None
-    chequered_at: int | None
-    length_ms: int | None
-    length_laps: int | None
-    results: ResultsStatus | None = None
-    suspended: bool = False
-    flag_periods: list[FlagPeriod] = []
-    time_under_flags: list[FlagTime] = []
-    fastest_lap: LapRef | None = None
-    class_fastest_laps: list[LapRef] = []
-    best_sectors_ms: list[int | None] = []
-
-
 class Update(Struct, frozen=True, kw_only=True, tag_field="kind", tag="update"):
     """The next value of the classification, in stream order, as a delta from the value of ``base_seq``.
 
@@ -80,7 +51,8 @@ class Update(Struct, frozen=True, kw_only=True, tag_field="kind", tag="update"):
 
     seq: int
     base_seq: int
-    head: ClassificationHead
+    head: Classification
+    """The session-level fields of the new value, sent whole; its ``cars`` is empty (the rows are in ``cars``)."""
     cars: list[ClassifiedCar] = []
     """The rows that changed or are new since ``base_seq``."""
     removed: list[str] = []
