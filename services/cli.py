@@ -11,7 +11,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -26,7 +26,6 @@ from schemas.events import (
     CarRetired,
     ChampionshipConfigured,
     DecisionWithdrawn,
-    Event,
     EventBody,
     Flag,
     FlagChanged,
@@ -89,6 +88,17 @@ TOKENS_ENV = "CHEQUERED_GATEWAY_TOKENS"
 SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "sample-race.jsonl.gz"
 DEMO_CHAMPIONSHIP = Path(__file__).resolve().parent / "standings" / "configs" / "gt-endurance.toml"
 console = Console()
+
+
+@contextlib.asynccontextmanager
+async def _client(args: argparse.Namespace, name: str) -> AsyncIterator[Client]:
+    """A NATS connection for one command: to ``--nats``/``NATS_URL``, or to an embedded broker for its duration."""
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, name)
+        try:
+            yield nc
+        finally:
+            await nc.close()
 
 
 def _nats_args(parser: argparse.ArgumentParser) -> None:
@@ -234,12 +244,8 @@ async def _serve(args: argparse.Namespace) -> int:
 
 async def _replay(args: argparse.Namespace) -> int:
     events = list(retarget(read_log(args.log), SessionRef.parse(args.session) if args.session else None))
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-replay")
-        try:
-            report = await replay(nc, events, speed=_speed(args), console=console)
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-replay") as nc:
+        report = await replay(nc, events, speed=_speed(args), console=console)
     console.print(
         f"{report.accepted:,} accepted, {report.duplicates:,} duplicates, {report.rejected:,} rejected, "
         f"{report.skipped:,} already stored, in {report.seconds:.1f}s"
@@ -256,22 +262,14 @@ async def _tower(args: argparse.Namespace) -> int:
 async def _rejects(args: argparse.Namespace) -> int:
     from services.ops.rejects import list_rejects
 
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-rejects")
-        try:
-            await list_rejects(nc.jetstream(), console, session=args.session, limit=args.limit)
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-rejects") as nc:
+        await list_rejects(nc.jetstream(), console, session=args.session, limit=args.limit)
     return 0
 
 
 async def _rebuild(args: argparse.Namespace) -> int:
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-rebuild")
-        try:
-            report = await rebuild(nc.jetstream(), args.projection, session=args.session, console=console)
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-rebuild") as nc:
+        report = await rebuild(nc.jetstream(), args.projection, session=args.session, console=console)
     console.print(
         f"[green]rebuilt[/green] {report.sessions} session(s) from {report.events:,} events in {report.seconds:.2f}s "
         f"({report.events / max(report.seconds, 1e-9):,.0f} ev/s); readers now use {report.bucket}"
@@ -280,12 +278,8 @@ async def _rebuild(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-verify")
-        try:
-            report = await verify_all(nc.jetstream(), args.session)
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-verify") as nc:
+        report = await verify_all(nc.jetstream(), args.session)
     for divergence in report.divergences:
         console.print(f"[red]{divergence.session} diverges[/red] from {divergence.event}")
         for line in divergence.differences[:20]:
@@ -298,27 +292,10 @@ async def _verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-async def _session_log(args: argparse.Namespace, name: str) -> list[tuple[int, Event]]:
-    """The session's events from the stream (for ``export``)."""
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, name)
-        try:
-            events = await read_events(nc.jetstream(), SessionRef.parse(args.session).key)
-        finally:
-            await nc.close()
-    if not events:
-        raise LookupError(f"no events of session {args.session} in the stream")
-    return events
-
-
 async def _at(args: argparse.Namespace) -> int:
     key = SessionRef.parse(args.session)
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-at")
-        try:
-            championship_log = await read_events(nc.jetstream(), f"{key.championship}.>")
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-at") as nc:
+        championship_log = await read_events(nc.jetstream(), f"{key.championship}.>")
     events = [(seq, e) for seq, e in championship_log if e.session == key]
     if not events:
         raise LookupError(f"no events of session {key.key} in the stream")
@@ -342,8 +319,11 @@ async def _at(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    events = await _session_log(args, "chequered-export")
     key = SessionRef.parse(args.session).key
+    async with _client(args, "chequered-export") as nc:
+        events = await read_events(nc.jetstream(), key)
+    if not events:
+        raise LookupError(f"no events of session {key} in the stream")
     fmt = args.format or ("csv" if args.out.suffix == ".csv" else "jsonl")
     with Progress(console=console) as progress, args.out.open("w" if fmt == "csv" else "wb") as out:
         task = progress.add_task("export", total=len(events))
@@ -359,12 +339,8 @@ async def _record(args: argparse.Namespace) -> int:
     if follow is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, follow.set)
         console.print("recording; Ctrl-C to stop")
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-record")
-        try:
-            count = await record(nc.jetstream(), SessionRef.parse(args.session), args.out, follow=follow)
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-record") as nc:
+        count = await record(nc.jetstream(), SessionRef.parse(args.session), args.out, follow=follow)
     console.print(f"wrote {count:,} events of {args.session} to {args.out}")
     return 0
 
@@ -392,12 +368,8 @@ async def _publish(args: argparse.Namespace) -> int:
     session = SessionRef.parse(args.session)
     at = parse_instant(args.at, None) if args.at else int(time.time() * 1000)
     event = racecontrol.race_control_event(session, _race_control_body(args), at, args.id)
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-publish")
-        try:
-            reply = await Producer(nc).send(event)
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-publish") as nc:
+        reply = await Producer(nc).send(event)
     if isinstance(reply, Rejected):
         console.print(f"[red]rejected[/red] ({reply.code.value}): {reply.reason}")
         return 1
@@ -408,23 +380,15 @@ async def _publish(args: argparse.Namespace) -> int:
 
 
 async def _edge(args: argparse.Namespace) -> int:
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-edge")
-        try:
-            domains = await source_from(nc.jetstream(), args.domain)
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-edge") as nc:
+        domains = await source_from(nc.jetstream(), args.domain)
     console.print(f"the central stream sources the circuits of domains: {', '.join(domains)}")
     return 0
 
 
 async def _setup(args: argparse.Namespace) -> int:
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-setup")
-        try:
-            await ensure_topology(nc.jetstream(), Topology(replicas=args.replicas), update=args.update)
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-setup") as nc:
+        await ensure_topology(nc.jetstream(), Topology(replicas=args.replicas), update=args.update)
     console.print("[green]streams and buckets are in place[/green]")
     return 0
 
@@ -440,36 +404,28 @@ def _simulate(args: argparse.Namespace) -> int:
 async def _feed(args: argparse.Namespace) -> int:
     session = SessionRef.parse(args.session)
     options = RMonitorOptions(time_zone=args.time_zone, day=args.day, run=args.run)
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-feed")
-        try:
-            if args.capture is not None:
-                report = await run_rmonitor_capture(
-                    nc, args.capture, session, _speed(args), options=options, console=console
-                )
-            else:
-                stop = asyncio.Event()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-                console.print(f"following RMonitor at {args.host}:{args.port}; Ctrl-C to stop")
-                report = await run_rmonitor_live(
-                    nc, args.host, args.port, session, stop=stop, options=options, console=console
-                )
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-feed") as nc:
+        if args.capture is not None:
+            report = await run_rmonitor_capture(
+                nc, args.capture, session, _speed(args), options=options, console=console
+            )
+        else:
+            stop = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            console.print(f"following RMonitor at {args.host}:{args.port}; Ctrl-C to stop")
+            report = await run_rmonitor_live(
+                nc, args.host, args.port, session, stop=stop, options=options, console=console
+            )
     return _feed_summary(report)
 
 
 async def _import(args: argparse.Namespace) -> int:
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        nc = await connect(url, "chequered-import")
-        try:
-            report = await import_alkamel(
-                nc, args.file, SessionRef.parse(args.session), name=args.name, kind=SessionKind(args.session_kind),
-                day=args.day, time_zone=args.time_zone, console=console,
-            )  # fmt: skip
-        finally:
-            await nc.close()
+    async with _client(args, "chequered-import") as nc:
+        report = await import_alkamel(
+            nc, args.file, SessionRef.parse(args.session), name=args.name, kind=SessionKind(args.session_kind),
+            day=args.day, time_zone=args.time_zone, console=console,
+        )  # fmt: skip
     return _feed_summary(report)
 
 
