@@ -28,7 +28,7 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -53,6 +53,7 @@ from schemas.events import (
 from schemas.ingest import Accepted
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
+from services.broker.topology import CLASSIFICATION_BUCKET
 from services.classification.projector import ClassificationProjector
 from services.gateway.server import GatewayService
 from services.ingest.client import Producer
@@ -71,6 +72,13 @@ WS_SEQ = re.compile(r'"seq":(\d+)')
 EVENT_AFTER = b"\n\nid: "
 """Where the next event of a chunk starts: a data line is one line of JSON, an event ends with a blank line."""
 BASELINE_SUBJECT = "bench.baseline"
+
+
+class _Seq(msgspec.Struct):
+    last_seq: int
+
+
+_decode_seq = msgspec.json.Decoder(_Seq).decode
 
 
 # -- the server side, in its own process ------------------------------------------------
@@ -241,8 +249,8 @@ class Phase:
     """``(seq, ack time)`` of each event, in send order."""
     waits: list[float]
     """Send -> ack of each event, ms."""
-    gateway_cpu: float | None = None
-    """The gateway process's CPU time over the phase's wall time (1.0: one core busy)."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """Each process's CPU time over the phase's wall time (1.0: one core busy)."""
 
     @property
     def name(self) -> str:
@@ -299,28 +307,38 @@ def _cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _measure(report: Report, nats_url: str, gateway_url: str, *, gateway_pid: int | None) -> None:
+async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[str, int]) -> None:
     loop = asyncio.get_running_loop()
     nc = await connect(nats_url, "bench-producer")
+    written = Arrivals()
+
+    async def tapped(msg: Msg) -> None:
+        written.note(_decode_seq(msg.data).last_seq, time.monotonic())
+
+    await nc.subscribe(f"$KV.{CLASSIFICATION_BUCKET}.{SESSION.key}", cb=tapped)
     head, laps = _race(sum(int(rate * seconds) for rate, seconds in PHASES))
     await Producer(nc).send_all(head)
     spawn = multiprocessing.get_context("spawn")
     pipes = {}
     for kind, count in (("sse", SSE_CLIENTS), ("ws", WS_CLIENTS)):
         parent, child = spawn.Pipe()
-        spawn.Process(target=_clients_process, args=(kind, count, gateway_url, nats_url, child), daemon=True).start()
+        process = spawn.Process(target=_clients_process, args=(kind, count, gateway_url, nats_url, child), daemon=True)
+        process.start()
         pipes[kind] = parent
+        pids[f"{kind} clients"] = process.pid
     for parent in pipes.values():
         assert await asyncio.wait_for(loop.run_in_executor(None, parent.recv), 60) == "ready"
     phases = []
     offset = 0
     for rate, seconds in PHASES:
         count = int(rate * seconds)
-        cpu_before, started = _cpu_seconds(gateway_pid), time.monotonic()
+        cpu_before, started = {name: _cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
         phases.append(await _offer(nc, laps[offset : offset + count], rate))
-        cpu_after, elapsed = _cpu_seconds(gateway_pid), time.monotonic() - started
-        if cpu_before is not None and cpu_after is not None:
-            phases[-1].gateway_cpu = (cpu_after - cpu_before) / elapsed
+        elapsed = time.monotonic() - started
+        for name, pid in pids.items():
+            before, after = cpu_before[name], _cpu_seconds(pid)
+            if before is not None and after is not None:
+                phases[-1].cpu[name] = (after - before) / elapsed
         offset += count
         await asyncio.sleep(2.0)  # what is in flight arrives before the next phase or the end
     results = {}
@@ -351,8 +369,12 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, *, gateway_p
             )
         report.add(f"{phase.name}: send -> ingest ack p50", percentile(phase.waits, 50), "ms")
         report.add(f"{phase.name}: send -> ingest ack p99", percentile(phase.waits, 99), "ms")
-        if phase.gateway_cpu is not None:
-            report.add(f"{phase.name}: gateway process CPU", phase.gateway_cpu, "cores")
+        projected = _latencies([written], phase.acks)
+        for pct in (50, 99):
+            report.add(f"{phase.name}: ack -> value written by the projector p{pct}", percentile(projected, pct), "ms")
+        for name, cores in phase.cpu.items():
+            report.add(f"{phase.name}: CPU of {name}", cores, "cores")
+        report.add(f"{phase.name}: CPU of the machine, all processes", sum(phase.cpu.values()), "cores")
     report.notes.append(
         f"{CARS}-car field, a value is {size / 1024:.1f} KiB; {SSE_CLIENTS} SSE + {WS_CLIENTS} WebSocket clients; "
         f"clients dropped for being slow: {health['dropped']}; processes: nats-server, ingest + projector, gateway, "
@@ -366,15 +388,16 @@ async def _run(report: Report) -> None:
     with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
         pipes = []
         try:
-            pids = []
-            for target in (_pipeline_process, _gateway_process):
+            assert server.process is not None
+            pids = {"nats-server": server.process.pid, "producer": os.getpid()}
+            for name, target in (("ingest + projector", _pipeline_process), ("gateway", _gateway_process)):
                 parent, child = spawn.Pipe()
                 process = spawn.Process(target=target, args=(server.url, child), daemon=True)
                 process.start()
                 pipes.append(parent)
-                pids.append(process.pid)
+                pids[name] = process.pid
             answers = [await asyncio.wait_for(loop.run_in_executor(None, p.recv), 60) for p in pipes]
-            await _measure(report, server.url, answers[1], gateway_pid=pids[1])
+            await _measure(report, server.url, answers[1], pids)
         finally:
             for parent in reversed(pipes):
                 with contextlib.suppress(BrokenPipeError):

@@ -35,6 +35,11 @@ _batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 ACK_TIMEOUT_S = 5.0
 
 
+async def _raw_body(message: NatsMessage) -> bytes:
+    """The request as sent: ingest decodes it itself (the default decoder would parse JSON to discard it)."""
+    return message.body
+
+
 def _outcome(reply: IngestReply) -> str:
     if isinstance(reply, Accepted):
         return "duplicate" if reply.duplicate else "accepted"
@@ -45,7 +50,7 @@ class IngestService(NatsShell):
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
         self.ledger = IngestLedger()
-        self.broker.subscriber(f"{INGEST_PREFIX}.>", title="ingest")(self._handle)
+        self.broker.subscriber(f"{INGEST_PREFIX}.>", title="ingest", decoder=_raw_body)(self._handle)
         self.accepted = 0
         self.rejected = 0
         self.ready = False
@@ -89,10 +94,14 @@ class IngestService(NatsShell):
         self._unsettled.discard(session_key)
         return True
 
-    async def _handle(self, msg: NatsMessage) -> bytes:
-        subject = msg.raw_message.subject
+    async def _handle(self, body: bytes) -> bytes:
+        # The subject comes from the message context, not from a ``NatsMessage`` parameter: FastStream
+        # resolves such a parameter with a synchronous call it hands to a worker thread, a thread hop per
+        # request that cost a third of the ingest process's CPU at 200 events/s.
+        message: NatsMessage = self.broker.context.get_local("message")
+        subject = message.raw_message.subject
         try:
-            return await self._answer(subject, msg.body)
+            return await self._answer(subject, body)
         except Exception as error:  # a producer always gets an answer, and ingest keeps going
             log.exception("ingest failed on a request to %s", subject)
             return _encode(Rejected(RejectCode.UNAVAILABLE, f"ingest could not judge this ({error!r}); retry"))
