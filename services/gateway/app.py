@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from services.broker.connection import connect, servers
 from services.gateway import push, rest
@@ -32,6 +33,7 @@ from services.gateway.hub import ClassificationHub
 from services.gateway.openapi import openapi_document
 from services.gateway.responses import BadRequest, error, json_response
 from services.gateway.state import GatewayState, gateway_of
+from services.gateway.wire import SERVER_SEND
 
 STATIC = Path(__file__).parent / "static"
 
@@ -44,6 +46,15 @@ The live page asks ``/api/standings/live?session=KEY`` and shows "standings not 
 def _nats_hosts(url: str) -> list[str]:
     """``host:port`` of each server of a NATS URL (a cluster's are comma-separated), without credentials."""
     return [f"{p.hostname or 'localhost'}:{p.port or 4222}" for p in map(urlsplit, servers(url))]
+
+
+class GatewayApp(Starlette):
+    """Starlette, keeping the server's own ``send`` in the scope before middleware wraps it: push handlers
+    reach the connection under it (:mod:`services.gateway.wire`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -96,7 +107,7 @@ def create_app(
     ]
     if standings:
         routes.append(Mount(STANDINGS_PATH, routes=list(standings)))
-    app = Starlette(
+    app = GatewayApp(
         routes=routes,
         middleware=[Middleware(ReadOnlyAccess, tokens=tokens)],
         exception_handlers={BadRequest: _bad_request, HTTPException: _http_error},

@@ -3,9 +3,13 @@
 It watches the classification bucket (the one the read-model pointer names: a
 rebuild moves it, and the hub moves with it), keeps the latest value of each session
 (decoded once, for REST) and a ring of recent updates, each the delta from the
-value before it (computed and encoded once, shared by every client), and hands
-each client its own bounded queue. Fan-out never awaits: a client whose queue is
-full is dropped (it reconnects and resumes with its last sequence), so a slow client never holds up the others.
+value before it (computed, encoded and framed once, shared by every client), and
+hands each to every client's feed. Fan-out never awaits: a :class:`DirectFeed`
+writes the frame to the client's connection there and then
+(:mod:`services.gateway.wire`), a :class:`QueuedFeed` (under servers whose
+connection the gateway cannot reach) queues it for a task of its own. A client too
+far behind (bytes unsent, or a full queue) is dropped: it reconnects and resumes
+with its last sequence, so a slow client never holds up the others.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
 from nats.errors import Error as NatsError
@@ -30,35 +34,49 @@ from services.classification.projector import PROJECTION
 from services.gateway.delta import diff
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
+from services.gateway.wire import MAX_BUFFERED, Wire, http_chunk, text_frame
 
 log = logging.getLogger("chequered.gateway")
 
 QUEUE_SIZE = 256
-"""Messages a client may fall behind by before it is dropped (a few seconds of a busy race)."""
+"""Messages a queued client may fall behind by before it is dropped (a few seconds of a busy race)."""
 BUCKET_RETRY_S = 1.0
 T = TypeVar("T")
+F = TypeVar("F", bound="Feed")
 
 
 class Outgoing:
-    """One push message, framed once as a server-sent event and shared by every client that gets it.
+    """One push message, encoded once and framed once per transport, shared by every client that gets it."""
 
-    A WebSocket frame carries the event's ``data``: the same bytes, so the only per-client work is the
-    ``str`` a text frame needs.
-    """
-
-    __slots__ = ("_data_at", "kind", "seq", "sse")
+    __slots__ = ("_chunk", "_frame", "body", "kind", "seq", "sse")
 
     def __init__(self, seq: int, kind: str, body: bytes) -> None:
-        head = b"id: %d\nevent: %s\ndata: " % (seq, kind.encode())
         self.seq = seq
         self.kind = kind
-        self.sse = head + body + b"\n\n"
-        """``id`` is the sequence a browser resumes from (``Last-Event-ID``)."""
-        self._data_at = len(head)
+        self.body = body
+        """The message's JSON."""
+        self.sse = b"id: %d\nevent: %s\ndata: %b\n\n" % (seq, kind.encode(), body)
+        """As a server-sent event; ``id`` is the sequence a browser resumes from (``Last-Event-ID``)."""
+        self._chunk: bytes | None = None
+        self._frame: bytes | None = None
+
+    @property
+    def chunk(self) -> bytes:
+        """The server-sent event as an HTTP chunk, written as is to every SSE connection."""
+        if self._chunk is None:
+            self._chunk = http_chunk(self.sse)
+        return self._chunk
+
+    @property
+    def frame(self) -> bytes:
+        """The JSON as a WebSocket text frame, written as is to every WebSocket connection."""
+        if self._frame is None:
+            self._frame = text_frame(self.body)
+        return self._frame
 
     def text(self) -> str:
-        """The message's JSON, for a WebSocket text frame."""
-        return str(memoryview(self.sse)[self._data_at : -2], "utf-8")
+        """The message's JSON, for a WebSocket text frame sent through ASGI."""
+        return self.body.decode()
 
 
 def snapshot_message(classification: Classification, reason: SnapshotReason) -> Outgoing:
@@ -71,8 +89,48 @@ def update_message(update: Update) -> Outgoing:
     return Outgoing(update.seq, "update", msgspec.json.encode(update))
 
 
-class Subscriber:
-    """One client's feed: a backlog to replay first, then a bounded queue of live messages.
+class Feed(Protocol):
+    """What the hub hands messages to: one client's connection."""
+
+    overflowed: bool
+    """Whether the feed was ended for being too far behind."""
+
+    def offer(self, message: Outgoing) -> bool:
+        """Take the next message without waiting; False: the client is too far behind and must be dropped."""
+        ...
+
+    def close(self, *, overflowed: bool = False) -> None:
+        """End the feed (the hub stopped, or the client was dropped)."""
+        ...
+
+
+class DirectFeed:
+    """A client whose connection the fan-out writes to itself: each message is one write of bytes framed once
+    for every client (``frame`` picks them: :attr:`Outgoing.chunk` or :attr:`Outgoing.frame`). The backlog is
+    written at once, when the hub registers the feed. :attr:`ended` completes when the feed ends."""
+
+    def __init__(self, wire: Wire, frame: Callable[[Outgoing], bytes], backlog: list[Outgoing]) -> None:
+        self._wire = wire
+        self._frame = frame
+        self.overflowed = False
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if backlog:
+            data = b"".join(map(frame, backlog))
+            wire.allow(len(data))  # a long resume is not "behind": it is what the client asked for
+            wire.write(data)
+
+    def offer(self, message: Outgoing) -> bool:
+        return self._wire.write(self._frame(message))
+
+    def close(self, *, overflowed: bool = False) -> None:
+        self.overflowed = overflowed
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+
+class QueuedFeed:
+    """A client served by a task of its own through ASGI ``send``: a backlog to replay first, then a bounded
+    queue of live messages.
 
     ``None`` from :meth:`next` ends the feed: the hub stopped, or the client was too slow.
     """
@@ -120,13 +178,18 @@ class SessionChannel:
     def __init__(self, capacity: int) -> None:
         self.ring: UpdateRing[Outgoing] = UpdateRing(capacity)
         self.classification: Classification | None = None
-        self.subscribers: set[Subscriber] = set()
+        self.subscribers: set[Feed] = set()
 
 
 class ClassificationHub:
-    def __init__(self, *, capacity: int = DEFAULT_CAPACITY, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self, *, capacity: int = DEFAULT_CAPACITY, queue_size: int = QUEUE_SIZE, max_buffered: int = MAX_BUFFERED
+    ) -> None:
         self.capacity = capacity
         self.queue_size = queue_size
+        """Messages a :class:`QueuedFeed` may fall behind by before it is dropped."""
+        self.max_buffered = max_buffered
+        """Bytes a :class:`DirectFeed`'s connection may leave unsent before it is dropped."""
         self.bucket = CLASSIFICATION_BUCKET
         """The bucket followed now (``chequered rebuild`` may move the read models to another)."""
         self.ready = asyncio.Event()
@@ -146,13 +209,17 @@ class ClassificationHub:
     def classifications(self) -> list[Classification]:
         return [c.classification for c in self._channels.values() if c.classification is not None]
 
-    def client_count(self) -> int:
+    def client_count(self, *, direct: bool = False) -> int:
+        """Push clients connected now (``direct``: only those whose connection the hub writes to itself)."""
+        if direct:
+            return sum(isinstance(f, DirectFeed) for c in self._channels.values() for f in c.subscribers)
         return sum(len(c.subscribers) for c in self._channels.values())
 
-    def subscribe(self, key: str, since: int | None) -> Subscriber:
-        """A feed of ``key`` that continues exactly after ``since`` (see :meth:`UpdateRing.resume`).
+    def attach(self, key: str, since: int | None, feed: Callable[[list[Outgoing]], F]) -> F:
+        """``feed(backlog)``, registered for ``key``: the backlog makes it continue exactly after ``since``
+        (see :meth:`UpdateRing.resume`), and every later message is offered to it.
 
-        Synchronous on purpose: the replay is taken and the client registered with no
+        Synchronous on purpose: the backlog is taken and the feed registered with no
         await between them, so no value can be missed or delivered twice.
         """
         channel = self._channels.get(key)
@@ -164,14 +231,22 @@ class ClassificationHub:
             backlog = [snapshot_message(channel.classification, resume.snapshot)]
         else:
             backlog = [message for _, message in resume.updates]
-        subscriber = Subscriber(backlog, self.queue_size)
+        attached = feed(backlog)
         if self._stopped:
-            subscriber.close()
+            attached.close()
         else:
-            channel.subscribers.add(subscriber)
-        return subscriber
+            channel.subscribers.add(attached)
+        return attached
 
-    def unsubscribe(self, key: str, subscriber: Subscriber) -> None:
+    def subscribe(self, key: str, since: int | None) -> QueuedFeed:
+        """A :class:`QueuedFeed` of ``key`` (see :meth:`attach`)."""
+        return self.attach(key, since, partial(QueuedFeed, maxsize=self.queue_size))
+
+    def direct(self, key: str, since: int | None, wire: Wire, frame: Callable[[Outgoing], bytes]) -> DirectFeed:
+        """A :class:`DirectFeed` of ``key`` written to ``wire`` (see :meth:`attach`)."""
+        return self.attach(key, since, partial(DirectFeed, wire, frame))
+
+    def unsubscribe(self, key: str, subscriber: Feed) -> None:
         channel = self._channels.get(key)
         if channel is None:
             return
@@ -259,7 +334,7 @@ class ClassificationHub:
                 channel.subscribers.discard(subscriber)
                 subscriber.close(overflowed=True)
                 self.dropped += 1
-                log.warning("client of %s dropped: %d messages behind", key, self.queue_size)
+                log.warning("a client of %s was dropped: too far behind", key)
 
 
 async def _when_exists(lookup: Callable[[], Awaitable[T]]) -> T:

@@ -101,6 +101,8 @@ class Health(Struct, frozen=True, kw_only=True):
     sessions: int
     clients: int
     """Push clients connected now."""
+    written_directly: int
+    """Of those, the ones the hub writes to itself (the others are served through ASGI ``send``)."""
     dropped: int
     """Push clients disconnected for falling too far behind, since start."""
 

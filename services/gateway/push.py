@@ -3,31 +3,42 @@
 Both send a snapshot first, then every later value in stream order as a delta
 from the one before (:class:`~services.gateway.messages.Update`), each tagged
 with its ``seq`` and the ``base_seq`` it applies to; a resume the buffer cannot
-serve gets a snapshot again. An SSE client that fell behind gets every ready
-event in one write (still one event per message). Both resume with
-``?since=SEQ`` (SSE also from ``Last-Event-ID``, which browsers send by
-themselves when they reconnect). A session with no value
-yet is waited for: its first value arrives as a snapshot.
+serve gets a snapshot again. Both resume with ``?since=SEQ`` (SSE also from
+``Last-Event-ID``, which browsers send by themselves when they reconnect). A
+session with no value yet is waited for: its first value arrives as a snapshot.
+
+Under uvicorn the hub writes each message's frame to the connection itself
+(:mod:`services.gateway.wire`) and the handlers here only open the stream, wait
+for it to end and close it; under another ASGI server they pump a queue through
+``send`` (an SSE client that fell behind then gets every ready event in one write,
+still one event per message).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from operator import attrgetter
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from services.gateway.hub import ClassificationHub
 from services.gateway.responses import BadRequest, int_param, session_param
 from services.gateway.state import gateway_of
+from services.gateway.wire import Wire, http_chunk, http_wire, websocket_wire
 
+KEEP_ALIVE = b": keep-alive\n"
+"""A bare comment: no event."""
 HEARTBEAT_S = 15.0
 """An SSE comment this often while nothing happens, so proxies keep the connection open."""
 RETRY_MS = 1000
 """How soon a browser's EventSource reconnects after losing the stream."""
+RETRY = b"retry: %d\n" % RETRY_MS
+"""Not an event (no blank line), so no client sees an empty one: the retry goes with the first message."""
 COALESCE = 64
 """At most this many ready SSE events are written together when a client is behind."""
 WS_TOO_SLOW = 1013  # "try again later": reconnect with ?since=
@@ -48,9 +59,7 @@ def _since(request: Request) -> int | None:
 async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncIterator[bytes]:
     subscriber = hub.subscribe(key, since)
     try:
-        # Neither line ends an event (no blank line), so no client sees an empty event: the retry goes
-        # with the first message, and the keep-alive is a bare comment.
-        yield b"retry: %d\n" % RETRY_MS
+        yield RETRY
         while True:
             if subscriber.ready():  # the busy path: no timer to arm and cancel per message
                 message = await subscriber.next()
@@ -59,7 +68,7 @@ async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncI
                     async with asyncio.timeout(HEARTBEAT_S):
                         message = await subscriber.next()
                 except TimeoutError:
-                    yield b": keep-alive\n"
+                    yield KEEP_ALIVE
                     continue
             if message is None:
                 return
@@ -76,14 +85,62 @@ async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncI
         hub.unsubscribe(key, subscriber)
 
 
+class EventStream(StreamingResponse):
+    """A session's server-sent events: written by the hub straight to the connection when the server lets it,
+    else pumped from a queue (:func:`_events`)."""
+
+    def __init__(self, hub: ClassificationHub, key: str, since: int | None) -> None:
+        super().__init__(
+            _events(hub, key, since),  # started only on the queued path
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+        self._hub = hub
+        self._key = key
+        self._since = since
+        self._scope: Scope = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._scope = scope
+        await super().__call__(scope, receive, send)
+
+    async def stream_response(self, send: Send) -> None:
+        """The head, then the events until the feed ends (cancelled when the client leaves), then the end."""
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        wire = http_wire(self._scope, self._hub.max_buffered)
+        if wire is None:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        else:
+            await self._direct(wire)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _direct(self, wire: Wire) -> None:
+        wire.write(http_chunk(RETRY))
+        feed = self._hub.direct(self._key, self._since, wire, attrgetter("chunk"))
+        try:
+            while not feed.ended.done():
+                done, _ = await asyncio.wait({feed.ended}, timeout=HEARTBEAT_S)
+                if not done:
+                    wire.write(http_chunk(KEEP_ALIVE))
+        finally:
+            self._hub.unsubscribe(self._key, feed)
+
+
 async def session_stream(request: Request) -> Response:
     session = session_param(request)
     since = _since(request)
-    return StreamingResponse(
-        _events(gateway_of(request).hub, session.key, since),
-        media_type="text/event-stream",
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-    )
+    return EventStream(gateway_of(request).hub, session.key, since)
+
+
+async def _pump_direct(hub: ClassificationHub, key: str, since: int | None, wire: Wire) -> bool:
+    """Let the hub write the feed to the connection until it ends; True when the client fell too far behind."""
+    feed = hub.direct(key, since, wire, attrgetter("frame"))
+    try:
+        await feed.ended
+    finally:
+        hub.unsubscribe(key, feed)
+    return feed.overflowed
 
 
 async def _pump(websocket: WebSocket, hub: ClassificationHub, key: str, since: int | None) -> bool:
@@ -111,7 +168,10 @@ async def session_socket(websocket: WebSocket) -> None:
     except BadRequest as err:
         await websocket.close(WS_BAD_REQUEST, str(err)[:120])
         return
-    pump = asyncio.create_task(_pump(websocket, gateway_of(websocket).hub, session.key, since))
+    hub = gateway_of(websocket).hub
+    wire = websocket_wire(websocket.scope, hub.max_buffered)
+    pumping = _pump(websocket, hub, session.key, since) if wire is None else _pump_direct(hub, session.key, since, wire)
+    pump = asyncio.create_task(pumping)
     drain = asyncio.create_task(_drain(websocket))
     await asyncio.wait({pump, drain}, return_when=asyncio.FIRST_COMPLETED)
     if pump.done() and not drain.done() and pump.exception() is None:

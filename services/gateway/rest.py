@@ -24,6 +24,7 @@ async def health(request: Request) -> Response:
         nats=nats_ok,
         sessions=len(hub.classifications()),
         clients=hub.client_count(),
+        written_directly=hub.client_count(direct=True),
         dropped=hub.dropped,
     )
     return json_response(body, 200 if ready else 503)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import uvicorn
@@ -43,11 +43,14 @@ class GatewayService:
         hub: ClassificationHub | None = None,
         standings: Sequence[BaseRoute] = (),
         standings_openapi: dict[str, Any] | None = None,
+        uvicorn_options: Mapping[str, Any] | None = None,
     ) -> None:
-        """``hub``, ``standings`` and ``standings_openapi``: see :func:`services.gateway.app.create_app`."""
+        """``hub``, ``standings`` and ``standings_openapi``: see :func:`services.gateway.app.create_app`;
+        ``uvicorn_options``: more ``uvicorn.Config`` arguments (TLS files, other protocol implementations)."""
         self.app = create_app(nats_url, tokens, hub=hub, standings=standings, standings_openapi=standings_openapi)
         self.host = host
         self.port = port
+        self._options = dict(uvicorn_options or {})
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -68,17 +71,20 @@ class GatewayService:
         return state
 
     async def start(self) -> None:
-        config = uvicorn.Config(
-            self.app,
-            host=self.host,
-            port=self.port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=GRACE_S,
-            # deflate is per connection: the same frame compressed once per client costs more CPU
-            # than the bandwidth is worth on a broadcast network (SSE is not compressed either)
-            ws_per_message_deflate=False,
-        )
+        options: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "log_level": "warning",
+            "lifespan": "on",
+            "timeout_graceful_shutdown": GRACE_S,
+            # The push fast path writes frames to the connections of these two protocol implementations
+            # (services.gateway.wire); deflate is per connection, so it would also rule out one frame for
+            # every client, and costs more CPU than the bandwidth is worth on a broadcast network.
+            "http": "httptools",
+            "ws": "websockets-sansio",
+            "ws_per_message_deflate": False,
+        }
+        config = uvicorn.Config(self.app, **(options | self._options))
         self._server = server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._serve(server), name="gateway-http")
         while not server.started:

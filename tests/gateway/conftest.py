@@ -13,12 +13,18 @@ from services.ingest.service import IngestService
 from tests.gateway.clients import TOKEN
 from tests.gateway.stack import Stack
 
+ASGI_ONLY = {"http": "h11", "ws": "wsproto"}
+"""uvicorn protocol implementations whose connections the hub cannot write to: every push client goes
+through ASGI ``send`` (what the gateway does under any other server)."""
+
 
 @pytest.fixture
-async def stack(nats_url: str) -> AsyncIterator[Stack]:
+async def stack(nats_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    """The stack; parametrized indirectly with ``"asgi"``, a gateway that serves push through ASGI only."""
     ingest = IngestService(nats_url)
     projector = ClassificationProjector(nats_url)
-    gateway = GatewayService(nats_url, {TOKEN}, port=0)
+    options = ASGI_ONLY if getattr(request, "param", "direct") == "asgi" else None
+    gateway = GatewayService(nats_url, {TOKEN}, port=0, uvicorn_options=options)
     await ingest.start()
     await projector.start()
     await gateway.start()

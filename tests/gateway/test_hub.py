@@ -6,7 +6,7 @@ import msgspec
 
 from schemas.results import Classification, encode_classification
 from services.classification.fold import ClassificationProjection, fold_log
-from services.gateway.hub import ClassificationHub, Subscriber
+from services.gateway.hub import ClassificationHub, QueuedFeed
 from services.gateway.messages import Snapshot, SnapshotReason, StreamMessage, Update
 from tests.factory import SessionWriter
 from tests.gateway.clients import Holder
@@ -90,7 +90,7 @@ async def test_a_client_applying_every_update_holds_each_kv_value_byte_for_byte(
     hub = ClassificationHub(queue_size=len(values) + 1)
     key = w.session.key
     hub.apply(key, values[0])
-    feeds: list[tuple[Subscriber, Holder]] = [(hub.subscribe(key, None), Holder())]
+    feeds: list[tuple[QueuedFeed, Holder]] = [(hub.subscribe(key, None), Holder())]
     for i, value in enumerate(values[1:], 1):
         hub.apply(key, value)
         if i == len(values) // 2:  # resumes from the value the first client holds (one update behind)

@@ -8,13 +8,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from nats.aio.client import Client
 
 from schemas.results import encode_classification
 from services.classification.fold import fold_log
 from services.gateway.hub import ClassificationHub
-from services.gateway.messages import Snapshot, SnapshotReason
+from services.gateway.messages import Health, Snapshot, SnapshotReason
 from services.gateway.server import GatewayService
 from services.ops.rebuild import rebuild
 from tests.gateway.clients import TOKEN, Received, read_sse, read_ws, send_paced, ws_url
@@ -35,14 +36,22 @@ def readers(transport: str, gateway: GatewayService, api: httpx.AsyncClient) -> 
     return ws if transport == "ws" else sse
 
 
+PATHS = pytest.mark.parametrize("stack", ["direct", "asgi"], indirect=True)
+"""Frames written by the hub to the connection (uvicorn's httptools and websockets protocols), or sent
+through ASGI by a task per client (any other server)."""
+
+
+@PATHS
 @pytest.mark.parametrize("transport", ["sse", "ws"])
 async def test_a_snapshot_then_every_update_in_order(
-    transport: str, stack: Stack, nc: Client, api: httpx.AsyncClient
+    transport: str, stack: Stack, nc: Client, api: httpx.AsyncClient, request: pytest.FixtureRequest
 ) -> None:
     read = readers(transport, stack.gateway, api)
     w, head, laps = await opened(nc, stack.gateway)
     reader = asyncio.create_task(read(w.session.key, until=finished))
     await until(lambda: stack.gateway.state.hub.client_count() == 1)
+    health = msgspec.json.decode((await api.get("/healthz")).content, type=Health)
+    assert health.written_directly == (1 if request.node.callspec.params["stack"] == "direct" else 0)
     stored = head + await send_paced(nc, laps, PACE_S)
     async with asyncio.timeout(30):
         received = await reader
@@ -61,6 +70,7 @@ async def test_a_snapshot_then_every_update_in_order(
     assert encode_classification(received[-1].classification) == (await kv.get(w.session.key)).value
 
 
+@PATHS
 @pytest.mark.parametrize("transport", ["sse-last-event-id", "sse", "ws"])
 async def test_resuming_after_a_dropped_connection_misses_nothing_and_repeats_nothing(
     transport: str, stack: Stack, nc: Client, api: httpx.AsyncClient
