@@ -7,7 +7,8 @@ import pytest
 
 from schemas.events import CarRetired, DriverChanged, Flag, FlagChanged, PitIn, PitOut, SessionFinished, SessionStarted
 from schemas.results import CarState, Gap, SessionPhase, encode_classification
-from services.classification.fold import ClassificationProjection, FoldError, SessionFold, fold_log
+from services.classification.errors import FoldError
+from services.classification.fold import ClassificationProjection, SessionFold, fold_log
 from tests.factory import SessionWriter
 
 

@@ -55,8 +55,9 @@ async def test_accepted_with_sequence_and_duplicate_answered_with_the_original(
     assert isinstance(first, Accepted) and not first.duplicate
     entry = w.entry("7")
     second = await producer.send(entry)
+    assert isinstance(second, Accepted)
     again = await producer.send(entry)
-    assert again == Accepted(seq=second.seq, duplicate=True)  # type: ignore[union-attr]
+    assert again == Accepted(seq=second.seq, duplicate=True)
     assert [seq for seq, _ in await stored(nc, f"chequered.events.{w.session.key}")] == [first.seq, second.seq]
 
 

@@ -90,7 +90,9 @@ async def test_rebuild_during_live_ingest_ends_equal_to_the_live_state(
     assert len(stored) == len(log) == 100 + len(replies)
     new = await nc.jetstream().key_value(report.bucket)
     for _ in range(200):
-        value = decode_classification((await new.get(w.session.key)).value)
+        entry = await new.get(w.session.key)
+        assert entry.value is not None
+        value = decode_classification(entry.value)
         if value.last_seq == stored[-1][0]:
             break
         await asyncio.sleep(0.05)
@@ -112,7 +114,9 @@ async def test_verify_finds_an_injected_divergence_and_names_the_event(
     assert not (await verify_all(nc.jetstream())).divergences
     await stack.stop()  # so it cannot mend what we break
     kv = await nc.jetstream().key_value(CLASSIFICATION_BUCKET)
-    served = msgspec.json.decode((await kv.get(w.session.key)).value)
+    entry = await kv.get(w.session.key)
+    assert entry.value is not None
+    served = msgspec.json.decode(entry.value)
     row = next(c for c in served["cars"] if c["number"] == "2")
     row["laps"] = 99
     await kv.put(w.session.key, msgspec.json.encode(served))

@@ -112,7 +112,9 @@ async def test_read_model_value_carries_its_checkpoint(nats_url: str, nc: Client
         stored = await send(nc, small_race(w, cars=2, laps=1))
         kv = await nc.jetstream().key_value("chequered_classification")
         await wait_for_classification(nc, w.session.key, stored[-1][0])
-        raw = msgspec.json.decode((await kv.get(w.session.key)).value)
+        entry = await kv.get(w.session.key)
+        assert entry.value is not None
+        raw = msgspec.json.decode(entry.value)
         assert raw["last_seq"] == stored[-1][0]
     finally:
         await projector.stop()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from nats.aio.client import Client
 
 from schemas.events import PenaltyKind
 from services.broker.connection import connect
@@ -18,9 +21,11 @@ from services.ops.racelog import read_log
 from tests.factory import SessionWriter
 from tests.test_projector import small_race
 
+T = TypeVar("T")
 
-def run_ingest(nats_url: str, coroutine_factory):  # type: ignore[no-untyped-def]
-    async def go():  # type: ignore[no-untyped-def]
+
+def run_ingest(nats_url: str, coroutine_factory: Callable[[Client], Awaitable[T]]) -> T:
+    async def go() -> T:
         ingest = IngestService(nats_url)
         await ingest.start()
         nc = await connect(nats_url, "t")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -62,9 +64,7 @@ def opened(
     )
 
 
-def race(
-    w: SessionWriter, cars: dict[str, int], *, classes: dict[str, str] | None = None, **rules: object
-) -> list[Event]:
+def race(w: SessionWriter, cars: dict[str, int], *, classes: dict[str, str] | None = None, **rules: Any) -> list[Event]:
     """Cars with the given lap counts; car n crosses n*10 ms after the leader on each lap. No flag yet."""
     events = [opened(w, **rules), *[w.entry(n, (classes or {}).get(n, "Pro")) for n in cars]]
     events.append(w.event(SessionStarted(), 0))

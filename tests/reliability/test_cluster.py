@@ -88,7 +88,9 @@ async def test_stream_leader_killed_during_a_race(cluster: dict[str, EmbeddedNat
         producer = Producer(nc, window=20, timeout=1.0, attempts=120, max_backoff=0.5)
         half = len(events) // 2
         await producer.send_all(events[:half], on_reply=lambda e, r: acked.append(time.monotonic()))
-        leader = (await js.stream_info(EVENTS_STREAM)).cluster.leader  # type: ignore[union-attr]
+        state = (await js.stream_info(EVENTS_STREAM)).cluster
+        assert state is not None and state.leader is not None
+        leader = state.leader
         killed_at = time.monotonic()
         cluster[leader].kill()
         await producer.send_all(events[half:], on_reply=lambda e, r: acked.append(time.monotonic()))

@@ -13,6 +13,7 @@ from schemas.standings import decode_live_standings, decode_standings, encode_st
 from services.broker.topology import STANDINGS_BUCKET
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
+from services.runtime import Service
 from services.simulator.endurance import RaceSpec, simulate
 from services.standings.config import load_config
 from services.standings.projector import StandingsProjector, live_key
@@ -103,11 +104,8 @@ async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc:
     from services.gateway.server import GatewayService
     from services.gateway.standings import OPENAPI, ROUTES
 
-    services = [
-        IngestService(nats_url),
-        StandingsProjector(nats_url),
-        GatewayService(nats_url, ["t0ken"], port=0, standings=ROUTES, standings_openapi=OPENAPI),
-    ]
+    gateway = GatewayService(nats_url, ["t0ken"], port=0, standings=ROUTES, standings_openapi=OPENAPI)
+    services: list[Service] = [IngestService(nats_url), StandingsProjector(nats_url), gateway]
     for service in services:
         await service.start()
     try:
@@ -119,8 +117,7 @@ async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc:
         race = simulate(RaceSpec(seed=4, cars=10, duration_ms=15 * 60_000, retirements=0, championship=CHAMPIONSHIP))
         await producer.send_all([configured, *race[: len(race) // 2]])
         await value(nc, live_key(CHAMPIONSHIP), lambda d: bool(d))
-        gateway = services[2]
-        async with httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": "Bearer t0ken"}) as client:  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": "Bearer t0ken"}) as client:
             page = (await client.get("/api/standings/live", params={"session": race[0].session.key})).json()
             assert page["championship"] == CHAMPIONSHIP and page["rows"][0]["position"] == 1
             assert (await client.get(f"/api/standings/{CHAMPIONSHIP}/live")).status_code == 200
@@ -129,7 +126,7 @@ async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc:
             assert (await client.get("/api/standings/live", params={"session": "x"})).status_code == 400
             assert (
                 await httpx.AsyncClient(base_url=gateway.url).get(f"/api/standings/{CHAMPIONSHIP}")
-            ).status_code == 401  # type: ignore[attr-defined]
+            ).status_code == 401
             document = (await client.get("/api/openapi.json")).json()
             assert (
                 "/api/standings/{championship}" in document["paths"]
