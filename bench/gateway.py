@@ -37,9 +37,12 @@ from pathlib import Path
 
 import httpx
 import msgspec
-import websockets
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 from bench.report import Report, percentile
 from schemas.events import (
@@ -72,9 +75,8 @@ CARS = 30
 TOKEN = "bench"
 SESSION = SessionRef("bench", "gateway", "race")
 T0 = 1_776_603_600_000
-WS_SEQ = re.compile(r'"seq":(\d+)')
-EVENT_AFTER = b"\n\nid: "
-"""Where the next event of a chunk starts: a data line is one line of JSON, an event ends with a blank line."""
+WS_SEQ = re.compile(rb'"seq":(\d+)')
+SSE_ID = b"\nid: "
 BASELINE_SUBJECT = "bench.baseline"
 
 
@@ -169,48 +171,88 @@ class Arrivals:
         return (self.times[index] - acked) * 1000 if index < len(self.seqs) else None
 
 
-def _sse_ids(chunk: bytes) -> list[int]:
-    """The ``id:`` of every event in a chunk, found with ``bytes.find`` (a regex over every byte of the JSON
-    would cost the client process more than the gateway's whole delivery)."""
-    ids = []
-    found = -2 if chunk.startswith(b"id: ") else chunk.find(EVENT_AFTER)  # -2: an event at 0, after "no \n\n"
-    while found != -1:
-        at = found + 2
-        end = chunk.index(b"\n", at)
-        ids.append(int(chunk[at + 4 : end]))
-        found = chunk.find(EVENT_AFTER, end)
-    return ids
+class _SseClient(asyncio.Protocol):
+    """A server-sent events reader that finds what the measurement needs, the ``id:`` of each event, in the
+    bytes as they arrive: an HTTP client's pure-Python parsing of 50 streams would take the cores the stack
+    needs (a browser's EventSource parser is native). An ``id:`` line starts an HTTP chunk (after the CRLF of
+    its size line) or follows the event before it, so it is always ``\\nid: ``; the JSON on a data line has
+    no raw newline."""
+
+    def __init__(self, request: bytes, arrivals: Arrivals) -> None:
+        self._request = request
+        self._arrivals = arrivals
+        self._pending = b""
+        self._in_head = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        data = self._pending + data
+        if self._in_head:
+            if (end := data.find(b"\r\n\r\n")) < 0:
+                self._pending = data
+                return
+            assert data.startswith(b"HTTP/1.1 200") and b"chunked" in data[:end].lower(), data[:end]
+            self._in_head = False
+        start = 0
+        while (found := data.find(SSE_ID, start)) >= 0:
+            if (end := data.find(b"\n", found + len(SSE_ID))) < 0:
+                start = found  # the rest of this id has not arrived
+                break
+            self._arrivals.note(int(data[found + len(SSE_ID) : end]), now)
+            start = end
+        else:
+            start = max(start, len(data) - len(SSE_ID) + 1)  # a marker cut in two
+        self._pending = data[start:]
 
 
-async def _sse_client(base: str, arrivals: Arrivals) -> None:
-    """A minimal SSE reader over a raw socket (an HTTP client's pure-Python parsing could not keep up with
-    50 streams here; a browser's EventSource parser is native). The gateway writes each message as one HTTP
-    chunk (several, when the client is behind), so a message has arrived when its chunk has; its ``id:`` is its
-    seq."""
+class _WsClient(asyncio.Protocol):
+    """A WebSocket client: the websockets library's own (sans-I/O) protocol, driven straight from the socket
+    without its asyncio layer's queues and tasks; the sequence is read from the head of each frame."""
+
+    def __init__(self, url: str, arrivals: Arrivals) -> None:
+        self._arrivals = arrivals
+        self._conn = ClientProtocol(parse_uri(url), max_size=None)
+        self._conn.send_request(self._conn.connect())
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        self._conn.receive_data(data)
+        for event in self._conn.events_received():
+            if isinstance(event, Response):
+                assert event.status_code == 101, event
+            elif (
+                isinstance(event, Frame) and event.opcode is Opcode.TEXT and (found := WS_SEQ.search(event.data, 0, 80))
+            ):
+                self._arrivals.note(int(found.group(1)), now)
+        self._flush()  # pongs
+
+    def _flush(self) -> None:
+        assert self._transport is not None
+        if output := self._conn.data_to_send():
+            self._transport.write(b"".join(output))
+
+
+async def _connect(kind: str, base: str, arrivals: Arrivals) -> asyncio.BaseTransport:
     url = httpx.URL(base)
-    reader, writer = await asyncio.open_connection(url.host, url.port)
-    request = f"GET /api/sessions/{SESSION.key}/stream?token={TOKEN} HTTP/1.1\r\nHost: {url.netloc.decode()}\r\n\r\n"
-    writer.write(request.encode())
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower(), head
-    try:
-        while size := int(await reader.readline(), 16):
-            chunk = await reader.readexactly(size + 2)  # the chunk and its CRLF
-            now = time.monotonic()
-            for seq in _sse_ids(chunk):  # a client that fell behind gets several events in one chunk
-                arrivals.note(seq, now)
-    finally:
-        writer.close()
-
-
-async def _ws_client(base: str, arrivals: Arrivals) -> None:
-    url = f"{base.replace('http://', 'ws://')}/ws/sessions/{SESSION.key}?token={TOKEN}"
-    async with websockets.connect(url, max_size=None, compression=None) as socket:
-        async for frame in socket:
-            now = time.monotonic()
-            found = WS_SEQ.search(frame[:80] if isinstance(frame, str) else frame[:80].decode())
-            if found:
-                arrivals.note(int(found.group(1)), now)
+    host = url.netloc.decode()
+    client: asyncio.Protocol
+    if kind == "sse":
+        request = f"GET /api/sessions/{SESSION.key}/stream?token={TOKEN} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        client = _SseClient(request.encode(), arrivals)
+    else:
+        client = _WsClient(f"ws://{host}/ws/sessions/{SESSION.key}?token={TOKEN}", arrivals)
+    transport, _ = await asyncio.get_running_loop().create_connection(lambda: client, url.host, url.port or 80)
+    return transport
 
 
 def _clients_process(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
@@ -231,14 +273,12 @@ async def _clients(kind: str, count: int, gateway_url: str, nats_url: str, conn:
 
     nc = await connect(nats_url, f"bench-{kind}")
     await nc.subscribe(BASELINE_SUBJECT, cb=pinged)
-    client = _sse_client if kind == "sse" else _ws_client
-    tasks = [asyncio.create_task(client(gateway_url, arrivals)) for arrivals in clients]
+    transports = [await _connect(kind, gateway_url, arrivals) for arrivals in clients]
     await asyncio.gather(*(arrivals.connected.wait() for arrivals in clients))  # each has its snapshot
     conn.send("ready")
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for transport in transports:
+        transport.close()
     await nc.close()
     conn.send(([(a.seqs, a.times) for a in clients], baseline))
 
