@@ -170,9 +170,11 @@ class StandingsProjector(LogFollower):
         crews = crews_of(championship.events.get(round_slug, []))
         intermediates = self._intermediates(championship, season, round_slug, sessions)
         points = score_round(season.book, round_slug, sessions, crews, intermediates)
-        if points.state is RoundState.RUNNING and any(c.phase is not SessionPhase.SCHEDULED for c in sessions.values()):
-            round_live = championship.live.setdefault(round_slug, LiveRound(season, round_slug))
-            await self._put(live_key(name), encode_standings(round_live.update(sessions, crews, intermediates)))
+        if points.state is RoundState.RUNNING:
+            # a session opened with its entries but none started yet scores nothing: its "order" is the entry list
+            if any(c.phase is not SessionPhase.SCHEDULED for c in sessions.values()):
+                round_live = championship.live.setdefault(round_slug, LiveRound(season, round_slug))
+                await self._put(live_key(name), encode_standings(round_live.update(sessions, crews, intermediates)))
             return
         championship.live.pop(round_slug, None)
         season.put(points)

@@ -7,7 +7,15 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
-from schemas.events import ChampionshipConfigured, Event, ResultsDeclared, ResultsStatus, SessionRef
+from schemas.events import (
+    ChampionshipConfigured,
+    EntryRegistered,
+    Event,
+    ResultsDeclared,
+    ResultsStatus,
+    SessionOpened,
+    SessionRef,
+)
 from schemas.ingest import Accepted
 from schemas.standings import decode_live_standings, decode_standings, encode_standings
 from services.broker.topology import STANDINGS_BUCKET
@@ -36,6 +44,27 @@ async def value(nc: Client, key: str, ready, timeout: float = 30.0) -> bytes:  #
             pass
         await asyncio.sleep(0.05)
     raise AssertionError(f"{key} never became ready")
+
+
+async def test_a_race_opened_but_not_started_scores_nothing(nats_url: str, nc: Client) -> None:
+    ingest, projector = IngestService(nats_url), StandingsProjector(nats_url)
+    await ingest.start()
+    await projector.start()
+    try:
+        configured = Event(
+            id="config-1", session=SessionRef.championship_of(CHAMPIONSHIP), producer="ops", at=1,
+            body=ChampionshipConfigured(toml=CONFIG.read_text(), source=CONFIG.name),
+        )  # fmt: skip
+        race = simulate(RaceSpec(seed=4, cars=10, duration_ms=15 * 60_000, retirements=0, championship=CHAMPIONSHIP))
+        head = [e for e in race[:20] if isinstance(e.body, SessionOpened | EntryRegistered)]
+        await Producer(nc).send_all([configured, *head])  # the grid is set; the start never comes
+        await value(nc, CHAMPIONSHIP, lambda d: bool(d))
+        await asyncio.sleep(0.5)  # every batch after the first has been folded too
+        declared = decode_standings(await value(nc, CHAMPIONSHIP, lambda d: bool(d)))
+        assert {row.points for table in declared.tables for row in table.rows} <= {0}
+    finally:
+        await projector.stop()
+        await ingest.stop()
 
 
 async def test_live_then_declared_standings_equal_the_offline_fold(nats_url: str, nc: Client) -> None:
