@@ -216,7 +216,7 @@ async def _serve(args: argparse.Namespace) -> int:
     with broker_url(args.nats, args.home / "nats", console, port=args.port) as url:
         services: list[Service] = []
         if args.role in ("all", "ingest"):
-            services.append(IngestService(url))
+            services.append(IngestService(url, instance=args.instance))
         if args.role in ("all", "classification"):
             services.append(ClassificationProjector(url, replica=args.replica))
         if args.role in ("all", "standings"):
@@ -473,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=4222, help="port of the embedded broker")
     serve.add_argument(
         "--replica", help="run the classification projector as this replica of several (sessions are shared)"
+    )
+    serve.add_argument(
+        "--instance",
+        help="run ingest as this instance of several: one answers, the others stand by and take over (about 2 s)",
     )
     serve.add_argument("--ops-port", type=int, default=0, help="serve /healthz, /readyz, /metrics on this port")
     serve.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one object a line")

@@ -26,6 +26,16 @@ HEARTBEAT_S = 0.5
 MEMBER_TTL_S = 2.0
 
 
+async def members_bucket(js: JetStreamContext) -> KeyValue:
+    """The bucket of heartbeats: an entry not renewed within ``MEMBER_TTL_S`` expires."""
+    try:
+        return await js.key_value(MEMBERS_BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(bucket=MEMBERS_BUCKET, history=1, ttl=MEMBER_TTL_S, storage=StorageType.MEMORY)
+        )
+
+
 class Membership:
     def __init__(self, js: JetStreamContext, projection: str, replica: str, on_change: Callable[[], None]) -> None:
         self.js = js
@@ -37,12 +47,7 @@ class Membership:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        try:
-            self._kv = await self.js.key_value(MEMBERS_BUCKET)
-        except BucketNotFoundError:
-            self._kv = await self.js.create_key_value(
-                KeyValueConfig(bucket=MEMBERS_BUCKET, history=1, ttl=MEMBER_TTL_S, storage=StorageType.MEMORY)
-            )
+        self._kv = await members_bucket(self.js)
         await self._beat()
         await self._refresh()
         self._tasks = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._watch())]

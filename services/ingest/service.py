@@ -10,10 +10,13 @@ arrival order, so the ledger's view of a session is never stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from typing import Any
 
 import msgspec
 from faststream.nats import NatsMessage
+from faststream.nats.subscriber.usecases import LogicSubscriber as NatsSubscriber
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import PubAck
@@ -22,6 +25,7 @@ from nats.js.errors import APIError
 from schemas.events import Event, decode_event, encode_event
 from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected, RejectedEvent
 from schemas.subjects import EVENTS_PREFIX, INGEST_PREFIX, events_subject, rejects_subject, session_key_of
+from services.broker.lease import Lease
 from services.broker.reader import StreamTail
 from services.broker.shell import NatsShell
 from services.broker.topology import Topology
@@ -47,25 +51,64 @@ def _outcome(reply: IngestReply) -> str:
 
 
 class IngestService(NatsShell):
-    def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
+    """Ingest, alone (``instance`` None), or as one ``instance`` of several of which the one holding the
+    ``ingest`` lease answers and the others stand by: when the active one stops renewing it (killed, cut
+    off), another takes the lease within about two seconds, reads the ledger from the log and answers.
+    Producers retry with the same ids meanwhile, so nothing is lost or stored twice."""
+
+    def __init__(self, nats_url: str, topology: Topology | None = None, *, instance: str | None = None) -> None:
         super().__init__(nats_url, topology)
         self.ledger = IngestLedger()
-        self.broker.subscriber(f"{INGEST_PREFIX}.>", title="ingest", decoder=_raw_body)(self._handle)
+        self.instance = instance
         self.accepted = 0
         self.rejected = 0
         self.ready = False
+        self.active = False
+        """Answering requests now (standing by: False)."""
         self._unsettled: set[str] = set()
         """Sessions whose ledger holds provisional admissions the stream may not have stored."""
+        self._subscriber: NatsSubscriber[Any] | None = None
+        self._lease: Lease | None = None
+        self._lease_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.connect()
-        self.ledger = await self._load_ledger()
         await self.broker.start()
-        await self.broker.connection.flush()  # the subscription is live before start() returns
+        if self.instance is None:
+            await self._activate()
+        else:
+            self._lease = Lease(self.js, "ingest", self.instance, self._activate, self._deactivate)
+            self._lease_task = asyncio.create_task(self._lease.run(), name="ingest-lease")
         self.ready = True
 
     async def stop(self) -> None:
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+        if self._lease is not None:
+            await self._lease.release()  # a standby takes over now, not after the lease expires
         await self.disconnect()
+
+    async def _activate(self) -> None:
+        """Read the ledger from the log (all a previous holder stored is there), then answer."""
+        self.ledger = await self._load_ledger()
+        self._unsettled.clear()
+        if self._subscriber is None:
+            self._subscriber = self.broker.subscriber(
+                f"{INGEST_PREFIX}.>", title="ingest", decoder=_raw_body, persistent=False
+            )
+            self._subscriber(self._handle)
+        await self._subscriber.start()
+        await self.broker.connection.flush()  # the subscription is live before this returns
+        self.active = True
+        if self.instance is not None:
+            log.info("ingest %s is answering", self.instance)
+
+    async def _deactivate(self) -> None:
+        self.active = False
+        if self._subscriber is not None:
+            await self._subscriber.stop()
 
     async def _load_ledger(self, session_key: str | None = None) -> IngestLedger:
         """A ledger (of one session, or all) read from the log: the stream is the truth."""
