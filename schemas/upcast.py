@@ -7,7 +7,8 @@ written, and every reader sees the current contract.
 History:
 - v1 → v2: ``session_opened`` carried ``duration_ms``/``laps`` at its top level,
   now one ``length`` object; ``lap_completed`` named its sector times ``sectors``,
-  now ``sectors_ms``.
+  now ``sectors_ms``. The first v1 events already had the v2 shape: they are
+  only relabelled.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ Raw = dict[str, Any]
 
 def _v1_to_v2(event: Raw) -> Raw:
     body = dict(event.get("body") or {})
-    if body.get("type") == "session_opened":
+    if body.get("type") == "session_opened" and "length" not in body:  # early v1 events already had it
         body["length"] = {"time_ms": body.pop("duration_ms", None), "laps": body.pop("laps", None)}
     elif body.get("type") == "lap_completed" and "sectors" in body:
         body["sectors_ms"] = body.pop("sectors")

@@ -54,6 +54,13 @@ def test_an_invalid_old_event_reports_the_current_schema_error() -> None:
         decode_event(msgspec.json.encode(raw))
 
 
+def test_a_v1_event_already_in_the_current_shape_keeps_its_content() -> None:
+    opened = SessionWriter().opened()
+    raw = msgspec.to_builtins(opened)
+    raw["v"] = 1
+    assert decode_event(msgspec.json.encode(raw)) == opened  # its length survives the upcast
+
+
 def test_upcast_leaves_current_events_alone() -> None:
     raw = msgspec.to_builtins(SessionWriter().opened())
     assert upcast(raw, SCHEMA_VERSION) == raw
