@@ -3,7 +3,9 @@
 A projection saves ``<projection>.<session key>`` objects for the sessions that
 changed, then ``<projection>._index`` with the stream sequence they are all
 consistent at. Loading reads the index first: a snapshot is only ever used
-together with the sequence it is valid for.
+together with the sequence it is valid for. Sessions the index names as evicted
+(final and quiet) are not loaded: a late event brings one back with
+:meth:`SnapshotStore.load_one`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from services.broker.topology import SNAPSHOTS_BUCKET
 class SnapshotIndex(msgspec.Struct):
     seq: int
     sessions: list[str]
+    evicted: list[str] = []
+    """Of ``sessions``, those kept out of memory until an event for them arrives."""
 
 
 class SnapshotStore:
@@ -25,21 +29,22 @@ class SnapshotStore:
         self.js = js
         self.projection = projection
         self.sessions: set[str] = set()
+        self.evicted: set[str] = set()
 
     def _name(self, key: str) -> str:
         return f"{self.projection}.{key}"
 
     async def load(self) -> tuple[int, dict[str, bytes]]:
-        """(sequence, session key -> snapshot bytes); (0, {}) when there is none."""
+        """(sequence, session key -> snapshot bytes) of the sessions not evicted; (0, {}) when there is none."""
         store = await self.js.object_store(SNAPSHOTS_BUCKET)
         try:
             index = msgspec.json.decode((await store.get(self._name("_index"))).data or b"", type=SnapshotIndex)
         except (ObjectNotFoundError, NotFoundError):
             return 0, {}
+        self.sessions, self.evicted = set(index.sessions), set(index.evicted)
         snapshots = {}
-        for key in index.sessions:
+        for key in sorted(self.sessions - self.evicted):
             snapshots[key] = (await store.get(self._name(key))).data or b""
-        self.sessions = set(index.sessions)
         return index.seq, snapshots
 
     async def load_one(self, key: str) -> bytes | None:
@@ -49,9 +54,14 @@ class SnapshotStore:
         except (ObjectNotFoundError, NotFoundError):
             return None
 
-    async def save(self, seq: int, changed: dict[str, bytes]) -> None:
+    async def save(self, seq: int, changed: dict[str, bytes], evicting: set[str] | None = None) -> None:
+        """The ``changed`` sessions' snapshots, then the index at ``seq``: every other session's snapshot must
+        already be valid at ``seq``. ``evicting``: sessions (saved now) that leave memory."""
         store = await self.js.object_store(SNAPSHOTS_BUCKET)
         for key, data in sorted(changed.items()):
             await store.put(self._name(key), data)
-        self.sessions |= set(changed)
-        await store.put(self._name("_index"), msgspec.json.encode(SnapshotIndex(seq, sorted(self.sessions))))
+        sessions = self.sessions | set(changed)
+        evicted = (self.evicted - set(changed)) | (evicting or set())
+        index = SnapshotIndex(seq, sorted(sessions), sorted(evicted))
+        await store.put(self._name("_index"), msgspec.json.encode(index))
+        self.sessions, self.evicted = sessions, evicted

@@ -194,19 +194,22 @@ class ClassificationProjector(LogFollower):
         if seq and all(state is not None for state in states.values()):
             self.projection.sessions = {key: state for key, state in states.items() if state is not None}
             self.projection.last_seq = self.resumed_from = self._snapshot_seq = seq
+            self.evicted = set(self._snapshots.evicted)
         elif seq:
             log.warning("snapshots at seq %d are of another format: folding from the start of the log", seq)
 
-    async def _save_snapshots(self) -> None:
+    async def _save_snapshots(self, evicting: set[str] | None = None) -> bool:
+        """Snapshots of every session changed since the last, at the current sequence; False if not saved."""
         assert self._snapshots is not None
         changed = {key: snapshot.encode(self.projection.sessions[key]) for key in self._changed_since_snapshot}
         try:
-            await self._snapshots.save(self.projection.last_seq, changed)
+            await self._snapshots.save(self.projection.last_seq, changed, evicting)
         except NatsError as error:  # a snapshot is an optimisation: the log is still there
             log.warning("snapshot at seq %d not saved: %s", self.projection.last_seq, error)
-            return
+            return False
         self._snapshot_seq = self.projection.last_seq
         self._changed_since_snapshot.clear()
+        return True
 
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
         touched: set[str] = set()
@@ -228,23 +231,20 @@ class ClassificationProjector(LogFollower):
     async def _evict(self) -> None:
         """Sessions with final results and nothing new for ``evict_after`` events leave memory."""
         head = self.projection.last_seq
-        done = [
+        done = {
             key
             for key, state in self.projection.sessions.items()
             if state.results is ResultsStatus.FINAL and head - state.last_seq >= self.evict_after
-        ]
+        }
         if not done:
             return
-        assert self._snapshots is not None
-        try:
-            await self._snapshots.save(head, {key: snapshot.encode(self.projection.sessions[key]) for key in done})
-        except NatsError as error:
-            log.warning("not evicting %d sessions: snapshot not saved (%s)", len(done), error)
+        # A full snapshot: the index moves to ``head``, so every changed session is saved with it.
+        self._changed_since_snapshot |= done
+        if not await self._save_snapshots(evicting=done):
             return
         for key in done:
             del self.projection.sessions[key]
-            self._changed_since_snapshot.discard(key)
-        self.evicted.update(done)
+        self.evicted |= done
 
     async def _reload(self, key: str) -> None:
         """A late event for an evicted session (a penalty hours later): its state comes back from its snapshot."""

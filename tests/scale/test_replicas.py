@@ -103,3 +103,42 @@ async def test_ended_sessions_leave_memory_and_come_back_for_a_late_penalty(nats
     finally:
         await projector.stop()
         await ingest.stop()
+
+
+async def test_a_restart_after_an_eviction_keeps_the_running_sessions_and_leaves_the_evicted_out(
+    nats_url: str, nc: Client
+) -> None:
+    ingest = IngestService(nats_url)
+    await ingest.start()
+    settings = {"evict_after": 20, "snapshot_every": 1_000_000}  # the eviction is the only snapshot taken
+    projector = ClassificationProjector(nats_url, **settings)  # type: ignore[arg-type]
+    await projector.start()
+    try:
+        first, second = concurrent_races(2)
+        declared = Event(
+            id="final", session=first[0].session, producer="rc", at=first[-1].at + 1,
+            body=ResultsDeclared(status=ResultsStatus.FINAL),
+        )  # fmt: skip
+        producer = Producer(nc)
+        half = len(second) // 2
+        await producer.send_all([*first, declared, *second[:half]])
+        evicted = first[0].session.key
+        for _ in range(100):
+            if evicted in projector.evicted:
+                break
+            await asyncio.sleep(0.05)
+        assert evicted in projector.evicted
+        await projector.stop()
+
+        projector = ClassificationProjector(nats_url, **settings)  # type: ignore[arg-type]
+        await projector.start()
+        assert projector.resumed_from > 0, "it started from the eviction's snapshot"
+        assert evicted in projector.evicted and evicted not in projector.projection.sessions
+        await producer.send_all(second[half:])
+        key = second[0].session.key
+        log = await read_events(nc.jetstream(), key)
+        served = await wait_for_classification(nc, key, log[-1][0])
+        assert encode_classification(served) == encode_classification(fold_log(log).sessions[key].classification())
+    finally:
+        await projector.stop()
+        await ingest.stop()
