@@ -14,8 +14,9 @@ HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding
 
 def _stream() -> bytes:
     events = [Outgoing(seq, "update", b'{"kind":"update","seq":%d,"rows":[]}' % seq) for seq in (7, 8, 10, 11)]
-    together = http_chunk(events[2].sse + events[3].sse)  # a client behind gets several events in one chunk
-    return HEAD + http_chunk(RETRY) + http_chunk(events[0].sse) + http_chunk(events[1].sse) + together
+    # a client behind gets several events in one chunk
+    together = http_chunk(bytes(events[2].sse) + bytes(events[3].sse))
+    return HEAD + http_chunk(RETRY) + events[0].chunk + events[1].chunk + together
 
 
 @pytest.mark.parametrize("cut", range(0, len(_stream()), 7))

@@ -8,6 +8,7 @@ Applying it to the value it was computed from gives back, field for field, the n
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 
 import msgspec
 
@@ -28,18 +29,31 @@ def in_position_order(cars: list[ClassifiedCar]) -> bool:
     return all(a < b for a, b in itertools.pairwise(positions)) and len({car.number for car in cars}) == len(cars)
 
 
-def diff(previous: Classification, current: Classification) -> Update | None:
-    """The delta that turns ``previous`` into ``current``; None when ``current`` cannot be sent as one
-    (its rows are not in strict position order or repeat a number: send it as a snapshot)."""
+def encoded_rows(value: Classification) -> dict[str, bytes]:
+    """Each row of ``value`` by car number, encoded: what the next delta compares against."""
+    return {car.number: _encode(car) for car in value.cars}
+
+
+def delta(
+    previous: Classification, before: Mapping[str, bytes], current: Classification
+) -> tuple[Update | None, dict[str, bytes]]:
+    """The delta that turns ``previous`` (whose rows encode to ``before``) into ``current``, and the encoded
+    rows of ``current`` for the next one: each row is encoded once. The delta is None when ``current``
+    cannot be sent as one (its rows are not in strict position order or repeat a number: send a snapshot)."""
+    after = encoded_rows(current)
     if not in_position_order(current.cars):
-        return None
-    before = {car.number: _encode(car) for car in previous.cars}
-    changed = [car for car in current.cars if before.get(car.number) != _encode(car)]
-    numbers = {car.number for car in current.cars}
-    removed = [number for number in before if number not in numbers]
-    return Update(
+        return None, after
+    changed = [car for car in current.cars if before.get(car.number) != after[car.number]]
+    removed = [number for number in before if number not in after]
+    update = Update(
         seq=current.last_seq, base_seq=previous.last_seq, head=head_of(current), cars=changed, removed=removed
     )
+    return update, after
+
+
+def diff(previous: Classification, current: Classification) -> Update | None:
+    """:func:`delta` of two values."""
+    return delta(previous, encoded_rows(previous), current)[0]
 
 
 def apply(held: Classification, update: Update) -> Classification:

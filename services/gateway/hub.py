@@ -31,7 +31,7 @@ from nats.js.kv import KeyValue
 from schemas.results import Classification, decode_classification
 from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, current_bucket
 from services.classification.projector import PROJECTION
-from services.gateway.delta import diff
+from services.gateway.delta import delta, encoded_rows
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
 from services.gateway.wire import MAX_BUFFERED, Wire, http_chunk, text_frame
@@ -46,26 +46,36 @@ F = TypeVar("F", bound="Feed")
 
 
 class Outgoing:
-    """One push message, encoded once and framed once per transport, shared by every client that gets it."""
+    """One push message, encoded once and framed once per transport, shared by every client that gets it.
 
-    __slots__ = ("_chunk", "_frame", "body", "kind", "seq", "sse")
+    Held in the ring for minutes, so it keeps one copy of the message as sent over SSE (:attr:`chunk`; the
+    event and its JSON are views into it) and, once a WebSocket client needed it, the WebSocket frame.
+    """
+
+    __slots__ = ("_body", "_frame", "_sse", "chunk", "kind", "seq")
 
     def __init__(self, seq: int, kind: str, body: bytes) -> None:
         self.seq = seq
         self.kind = kind
-        self.body = body
-        """The message's JSON."""
-        self.sse = b"id: %d\nevent: %s\ndata: %b\n\n" % (seq, kind.encode(), body)
-        """As a server-sent event; ``id`` is the sequence a browser resumes from (``Last-Event-ID``)."""
-        self._chunk: bytes | None = None
+        head = b"id: %d\nevent: %s\ndata: " % (seq, kind.encode())
+        sse = b"%b%b\n\n" % (head, body)
+        self.chunk = http_chunk(sse)
+        """The server-sent event as an HTTP chunk, written as is to every SSE connection; ``id`` is the
+        sequence a browser resumes from (``Last-Event-ID``)."""
+        sse_at = len(self.chunk) - len(sse) - 2  # after the chunk's size line, before its CRLF
+        self._sse = slice(sse_at, sse_at + len(sse))
+        self._body = slice(sse_at + len(head), sse_at + len(sse) - 2)
         self._frame: bytes | None = None
 
     @property
-    def chunk(self) -> bytes:
-        """The server-sent event as an HTTP chunk, written as is to every SSE connection."""
-        if self._chunk is None:
-            self._chunk = http_chunk(self.sse)
-        return self._chunk
+    def sse(self) -> memoryview:
+        """The server-sent event, for a server that frames the body itself."""
+        return memoryview(self.chunk)[self._sse]
+
+    @property
+    def body(self) -> memoryview:
+        """The message's JSON."""
+        return memoryview(self.chunk)[self._body]
 
     @property
     def frame(self) -> bytes:
@@ -76,7 +86,7 @@ class Outgoing:
 
     def text(self) -> str:
         """The message's JSON, for a WebSocket text frame sent through ASGI."""
-        return self.body.decode()
+        return str(self.body, "utf-8")
 
 
 def snapshot_message(classification: Classification, reason: SnapshotReason) -> Outgoing:
@@ -120,10 +130,17 @@ class DirectFeed:
             wire.write(data)
 
     def offer(self, message: Outgoing) -> bool:
+        if self._wire.closed:  # the client left: the feed ends, and its handler leaves the hub
+            self.close()
+            return True
         return self._wire.write(self._frame(message))
 
     def close(self, *, overflowed: bool = False) -> None:
+        """End the feed; a client dropped for being behind loses its connection at once (what it has not read
+        would only hold memory: it resumes from its last sequence)."""
         self.overflowed = overflowed
+        if overflowed:
+            self._wire.abort()
         if not self.ended.done():
             self.ended.set_result(None)
 
@@ -178,6 +195,8 @@ class SessionChannel:
     def __init__(self, capacity: int) -> None:
         self.ring: UpdateRing[Outgoing] = UpdateRing(capacity)
         self.classification: Classification | None = None
+        self.rows: dict[str, bytes] = {}
+        """The rows of :attr:`classification`, encoded (see :func:`services.gateway.delta.delta`)."""
         self.subscribers: set[Feed] = set()
 
 
@@ -320,7 +339,10 @@ class ClassificationHub:
         seq = classification.last_seq
         if previous is not None and seq == previous.last_seq:
             return  # already held (a watcher restarted, or the same value in a rebuilt bucket)
-        update = diff(previous, classification) if previous is not None and seq > previous.last_seq else None
+        if previous is not None and seq > previous.last_seq:
+            update, rows = delta(previous, channel.rows, classification)
+        else:
+            update, rows = None, encoded_rows(classification)
         if update is not None:
             outgoing = update_message(update)
         else:  # the first value, one going backwards, or one no delta can carry: clients start again from it
@@ -328,7 +350,7 @@ class ClassificationHub:
             outgoing = snapshot_message(classification, reason)
         pushed = channel.ring.push(seq, outgoing)
         assert pushed is not Pushed.STALE
-        channel.classification = classification
+        channel.classification, channel.rows = classification, rows
         for subscriber in list(channel.subscribers):
             if not subscriber.offer(outgoing):
                 channel.subscribers.discard(subscriber)

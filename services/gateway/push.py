@@ -17,7 +17,7 @@ still one event per message).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from operator import attrgetter
 
 from starlette.requests import Request
@@ -26,7 +26,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from services.gateway.hub import ClassificationHub
+from services.gateway.hub import ClassificationHub, Outgoing
 from services.gateway.responses import BadRequest, int_param, session_param
 from services.gateway.state import gateway_of
 from services.gateway.wire import Wire, http_chunk, http_wire, websocket_wire
@@ -56,7 +56,7 @@ def _since(request: Request) -> int | None:
     return int_param(request, "since")
 
 
-async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncIterator[bytes]:
+async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncIterator[bytes | memoryview]:
     subscriber = hub.subscribe(key, since)
     try:
         yield RETRY
@@ -78,7 +78,7 @@ async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncI
                 continue
             # Behind (a burst): every message ready goes in one write, each still a whole event of its own.
             ended = None in more
-            yield message.sse + b"".join(m.sse for m in more if m is not None)
+            yield b"".join([message.sse, *(m.sse for m in more if m is not None)])
             if ended:
                 return
     finally:
@@ -117,14 +117,7 @@ class EventStream(StreamingResponse):
 
     async def _direct(self, wire: Wire) -> None:
         wire.write(http_chunk(RETRY))
-        feed = self._hub.direct(self._key, self._since, wire, attrgetter("chunk"))
-        try:
-            while not feed.ended.done():
-                done, _ = await asyncio.wait({feed.ended}, timeout=HEARTBEAT_S)
-                if not done:
-                    wire.write(http_chunk(KEEP_ALIVE))
-        finally:
-            self._hub.unsubscribe(self._key, feed)
+        await _follow(self._hub, self._key, self._since, wire, attrgetter("chunk"), http_chunk(KEEP_ALIVE))
 
 
 async def session_stream(request: Request) -> Response:
@@ -133,11 +126,22 @@ async def session_stream(request: Request) -> Response:
     return EventStream(gateway_of(request).hub, session.key, since)
 
 
-async def _pump_direct(hub: ClassificationHub, key: str, since: int | None, wire: Wire) -> bool:
-    """Let the hub write the feed to the connection until it ends; True when the client fell too far behind."""
-    feed = hub.direct(key, since, wire, attrgetter("frame"))
+async def _follow(
+    hub: ClassificationHub,
+    key: str,
+    since: int | None,
+    wire: Wire,
+    frame: Callable[[Outgoing], bytes],
+    keep_alive: bytes | None = None,
+) -> bool:
+    """Let the hub write the feed to the connection until it ends, writing ``keep_alive`` (when given) every
+    :data:`HEARTBEAT_S` that nothing else ended the wait; True when the client fell too far behind."""
+    feed = hub.direct(key, since, wire, frame)
     try:
-        await feed.ended
+        while not feed.ended.done():
+            done, _ = await asyncio.wait({feed.ended}, timeout=HEARTBEAT_S if keep_alive else None)
+            if not done and keep_alive:
+                wire.write(keep_alive)
     finally:
         hub.unsubscribe(key, feed)
     return feed.overflowed
@@ -170,7 +174,11 @@ async def session_socket(websocket: WebSocket) -> None:
         return
     hub = gateway_of(websocket).hub
     wire = websocket_wire(websocket.scope, hub.max_buffered)
-    pumping = _pump(websocket, hub, session.key, since) if wire is None else _pump_direct(hub, session.key, since, wire)
+    pumping = (
+        _pump(websocket, hub, session.key, since)
+        if wire is None
+        else _follow(hub, session.key, since, wire, attrgetter("frame"))
+    )
     pump = asyncio.create_task(pumping)
     drain = asyncio.create_task(_drain(websocket))
     await asyncio.wait({pump, drain}, return_when=asyncio.FIRST_COMPLETED)

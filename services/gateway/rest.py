@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from schemas.events import SessionKind
+from schemas.events import SessionKind, SessionRef
+from schemas.results import Classification
 from services.gateway.messages import Grid, GridSlot, Health, Sessions, SessionSummary
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
@@ -48,19 +50,21 @@ async def sessions(request: Request) -> Response:
     return json_response(Sessions(sessions=summaries))
 
 
-async def classification(request: Request) -> Response:
+def _held(request: Request) -> tuple[SessionRef, Classification]:
+    """The session of the path and the classification the hub holds for it (404 when none)."""
     session = session_param(request)
     found = gateway_of(request).hub.classification(session.key)
     if found is None:
-        return error(404, f"no classification for session {session.key}")
-    return json_response(found)
+        raise HTTPException(404, f"no classification for session {session.key}")
+    return session, found
+
+
+async def classification(request: Request) -> Response:
+    return json_response(_held(request)[1])
 
 
 async def car(request: Request) -> Response:
-    session = session_param(request)
-    found = gateway_of(request).hub.classification(session.key)
-    if found is None:
-        return error(404, f"no classification for session {session.key}")
+    session, found = _held(request)
     number = request.path_params["number"]
     row = next((c for c in found.cars if c.number == number), None)
     if row is None:
@@ -89,10 +93,7 @@ async def classification_at_point(request: Request) -> Response:
 
 async def grid(request: Request) -> Response:
     """The grid a qualifying or practice session sets: its classification order."""
-    session = session_param(request)
-    found = gateway_of(request).hub.classification(session.key)
-    if found is None:
-        return error(404, f"no classification for session {session.key}")
+    session, found = _held(request)
     if found.kind is SessionKind.RACE:
         return error(409, f"{session.key} is a race: the grid comes from a qualifying or practice session")
     slots = [

@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 DEFAULT_CAPACITY = 2000
 """Values kept per session for resuming: minutes of a busy race. The ring holds deltas (a few changed rows,
-about 1-3 KiB for a 30-car field), so a full ring is a few MiB."""
+about 1-4 KiB for a 30-car field, kept as sent over SSE and, once a WebSocket client needed it, as a frame
+too), so a full ring is 2-16 MiB."""
 
 
 class Pushed(enum.Enum):

@@ -51,17 +51,22 @@ class Wire:
         """Let the client hold ``extra`` more bytes unsent: what it was sent at once on connecting."""
         self._allowed += extra
 
-    def write(self, data: bytes) -> bool:
-        """Write ``data``; False when the client is so far behind it should be dropped.
+    @property
+    def closed(self) -> bool:
+        """The client left (or is being dropped): write no more."""
+        return self._transport.is_closing()
 
-        A connection already closing is written to no more, and is not "behind": its handler is
-        finishing and will leave the hub.
-        """
+    def write(self, data: bytes) -> bool:
+        """Write ``data`` (unless closed); False when the client is so far behind it should be dropped."""
         transport = self._transport
         if transport.is_closing():
             return True
         transport.write(data)
         return transport.get_write_buffer_size() <= self._allowed
+
+    def abort(self) -> None:
+        """Close now, discarding what is unsent (``close`` would wait for a client that does not read)."""
+        self._transport.abort()
 
 
 def _server_object(scope: Scope) -> object:
@@ -87,12 +92,12 @@ def websocket_wire(scope: Scope, max_buffered: int = MAX_BUFFERED) -> Wire | Non
     return Wire(protocol.transport, max_buffered)
 
 
-def http_chunk(data: bytes) -> bytes:
+def http_chunk(data: bytes | memoryview) -> bytes:
     """``data`` as one chunk of a chunked HTTP/1.1 body."""
-    return b"%x\r\n%b\r\n" % (len(data), data)
+    return b"".join((b"%x\r\n" % len(data), data, b"\r\n"))
 
 
-def text_frame(data: bytes) -> bytes:
+def text_frame(data: bytes | memoryview) -> bytes:
     """``data`` (UTF-8 JSON) as one final, unmasked WebSocket text frame, as a server sends it (RFC 6455 5.2)."""
     size = len(data)
     if size < 126:

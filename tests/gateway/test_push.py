@@ -85,6 +85,7 @@ async def test_resuming_after_a_dropped_connection_misses_nothing_and_repeats_no
     sending = asyncio.create_task(send_paced(nc, laps, PACE_S))
     async with asyncio.timeout(30):
         before = await dropped
+        await until(lambda: hub.client_count() == 1)  # the client that left is no longer fed
         await until(lambda: (c := hub.classification(key)) is not None and c.last_seq >= before[-1].seq + 3)
         after = await read(key, since=before[-1].seq, held=before[-1].classification, until=finished)
         await sending

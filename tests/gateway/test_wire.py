@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from operator import attrgetter
 
 import pytest
@@ -40,44 +42,85 @@ class _Accepted(asyncio.Protocol):
         self._transports.put_nowait(transport)
 
 
-async def test_a_client_that_stops_reading_is_dropped_and_the_other_gets_every_message() -> None:
+@contextlib.asynccontextmanager
+async def _connections() -> AsyncIterator[Callable[[], Awaitable[tuple[asyncio.Transport, socket.socket]]]]:
+    """Makes loopback connections whose client side never reads: (the server's transport, the client's socket)."""
     loop = asyncio.get_running_loop()
     transports: asyncio.Queue[asyncio.Transport] = asyncio.Queue()
     server = await loop.create_server(lambda: _Accepted(transports), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    stalled = socket.socket()
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.connect(("127.0.0.1", port))  # never read
-    stalled_side = await transports.get()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    reading_side = await transports.get()
-    hub = ClassificationHub(max_buffered=16 * 1024)
-    try:
-        hub.apply(KEY, value(1))
-        sse = attrgetter("sse")
-        stalled_feed = hub.direct(KEY, None, Wire(stalled_side, hub.max_buffered), sse)
-        reading_feed = hub.direct(KEY, None, Wire(reading_side, hub.max_buffered), sse)
-        seq = 1
-        while hub.dropped == 0 and seq < 20_000:
-            seq += 1
-            hub.apply(KEY, value(seq))
-            await asyncio.sleep(0)  # the loop writes out what the reading client takes
-        assert hub.dropped == 1 and stalled_feed.ended.done() and stalled_feed.overflowed
-        assert hub.client_count() == 1 and not reading_feed.ended.done()
-        assert seq > 2, "dropped for what it was behind, not at once"
+    made: list[tuple[asyncio.Transport, socket.socket]] = []
 
-        ids: list[int] = []
-        async with asyncio.timeout(10):
-            while len(ids) < seq:
-                line = await reader.readline()
-                if line.startswith(b"id: "):
-                    ids.append(int(line[4:]))
-        assert ids == list(range(1, seq + 1))
+    async def connect() -> tuple[asyncio.Transport, socket.socket]:
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(("127.0.0.1", port))
+        made.append((await transports.get(), client))
+        return made[-1]
+
+    try:
+        yield connect
     finally:
-        await hub.stop()
-        writer.close()
-        stalled.close()
-        for transport in (stalled_side, reading_side):
+        for transport, client in made:
             transport.abort()
+            client.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_the_other_gets_every_message() -> None:
+    hub = ClassificationHub(max_buffered=16 * 1024)
+    async with _connections() as connect:
+        stalled_side, _ = await connect()
+        reading_side, reading = await connect()
+        reader, writer = await asyncio.open_connection(sock=reading)
+        try:
+            hub.apply(KEY, value(1))
+            sse = attrgetter("sse")
+            stalled_feed = hub.direct(KEY, None, Wire(stalled_side, hub.max_buffered), sse)
+            reading_feed = hub.direct(KEY, None, Wire(reading_side, hub.max_buffered), sse)
+            seq = 1
+            while hub.dropped == 0 and seq < 20_000:
+                seq += 1
+                hub.apply(KEY, value(seq))
+                await asyncio.sleep(0)  # the loop writes out what the reading client takes
+            assert hub.dropped == 1 and stalled_feed.ended.done() and stalled_feed.overflowed
+            assert stalled_side.is_closing(), "a dropped client's connection is closed, its backlog discarded"
+            assert hub.client_count() == 1 and not reading_feed.ended.done()
+            assert seq > 2, "dropped for what it was behind, not at once"
+
+            ids: list[int] = []
+            async with asyncio.timeout(10):
+                while len(ids) < seq:
+                    line = await reader.readline()
+                    if line.startswith(b"id: "):
+                        ids.append(int(line[4:]))
+            assert ids == list(range(1, seq + 1))
+        finally:
+            await hub.stop()
+            writer.close()
+
+
+async def test_a_long_resume_is_not_taken_for_a_client_too_far_behind() -> None:
+    hub = ClassificationHub(max_buffered=1024)
+    for seq in range(1, 300):
+        hub.apply(KEY, value(seq))
+    async with _connections() as connect:
+        side, _ = await connect()
+        feed = hub.direct(KEY, 1, Wire(side, hub.max_buffered), attrgetter("chunk"))  # a backlog of 298 updates
+        assert side.get_write_buffer_size() > hub.max_buffered
+        hub.apply(KEY, value(300))
+        assert hub.dropped == 0 and not feed.ended.done()
+        await hub.stop()
+
+
+async def test_a_client_that_left_ends_its_feed_at_the_next_message() -> None:
+    hub = ClassificationHub()
+    hub.apply(KEY, value(1))
+    async with _connections() as connect:
+        side, _ = await connect()
+        feed = hub.direct(KEY, None, Wire(side, hub.max_buffered), attrgetter("chunk"))
+        side.close()
+        hub.apply(KEY, value(2))
+        assert feed.ended.done() and not feed.overflowed and hub.dropped == 0
+        await hub.stop()
