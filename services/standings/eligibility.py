@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from schemas.results import DriveTime, ResultStatus
 from schemas.standings import SharedDrive
+from services.classification.tower import format_clock
 
 SCORING = frozenset({ResultStatus.CLASSIFIED, ResultStatus.RUNNING})
 """Live, a running car scores at its running position."""
@@ -46,15 +47,10 @@ def eligible_drivers(
         if ms >= min_drive_ms:
             eligible.append(driver)
         else:
-            short[driver] = f"drove {clock(ms)}, under the minimum {clock(min_drive_ms)}"
+            short[driver] = f"drove {format_clock(ms)}, under the minimum {format_clock(min_drive_ms)}"
     return eligible, short
 
 
 def share(units: int, drivers: int, mode: SharedDrive) -> int:
     """One driver's part of a car's points: exact for crews of up to four (see ``units``)."""
     return units if mode is SharedDrive.FULL else units // drivers
-
-
-def clock(ms: int) -> str:
-    hours, rest = divmod(ms // 1000, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"

@@ -13,10 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, TextIO
 
-import msgspec
 from rich.console import Console
 
-from schemas.events import Event
 from services.ops.racelog import read_log
 from services.standings.config import ConfigError, load_rulebook
 from services.standings.live import Season
@@ -24,8 +22,6 @@ from services.standings.render import render_tables, to_json, write_csv
 from services.standings.timeline import rounds_from_events
 
 Format = Literal["table", "json", "csv"]
-
-_decoder = msgspec.json.Decoder(Event)
 
 
 def run_offline(

@@ -30,18 +30,25 @@ from dataclasses import dataclass, field
 from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
-from schemas.events import ChampionshipConfigured, DecisionWithdrawn, Event, PointsAdjusted, decode_event
+from schemas.events import (
+    ChampionshipConfigured,
+    DecisionWithdrawn,
+    EntryRegistered,
+    Event,
+    PointsAdjusted,
+    decode_event,
+)
 from schemas.results import Classification, SessionPhase
-from schemas.standings import RoundState, encode_standings
+from schemas.standings import LiveStandings, RoundState, encode_standings
 from services.broker.follower import LogFollower
 from services.broker.reader import StoredMsg
 from services.broker.topology import STANDINGS_BUCKET, Topology
 from services.classification.fold import ClassificationProjection
 from services.standings.config import ConfigError, decode_config
 from services.standings.live import LiveRound, Season
-from services.standings.rounds import score_round
+from services.standings.rounds import RoundPoints, round_state, score_round
 from services.standings.rulebook import Rulebook
-from services.standings.timeline import classifications_at, crews_of
+from services.standings.timeline import classifications_at
 
 log = logging.getLogger("chequered.standings")
 
@@ -54,10 +61,22 @@ class Championship:
 
     season: Season | None = None
     events: dict[str, list[tuple[int, Event]]] = field(default_factory=dict)
-    """Round (event slug) -> its events, for crews and the classifications at intermediate instants."""
+    """Round (event slug) -> its events, for the classifications at intermediate instants."""
+    crews: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """Round -> car number -> its drivers, as last registered: ``crews_of`` the round's events, kept as they come.
+    A registration replaces the round's mapping (never changes it in place): a live round compares the crews it
+    scored with against the next ones."""
     live: dict[str, LiveRound] = field(default_factory=dict)
     intermediates: dict[str, dict[int, Classification]] = field(default_factory=dict)
     """Session key -> instant -> the classification as it stood then (computed once the race passes it)."""
+
+    def add(self, seq: int, event: Event) -> None:
+        """An event of one of the championship's rounds, folded."""
+        round_slug = event.session.event
+        self.events.setdefault(round_slug, []).append((seq, event))
+        if isinstance(event.body, EntryRegistered):
+            crew = [driver.name for driver in event.body.crew]
+            self.crews[round_slug] = {**self.crews.get(round_slug, {}), event.body.number: crew}
 
 
 def live_key(championship: str) -> str:
@@ -72,6 +91,8 @@ class StandingsProjector(LogFollower):
         self.classification = ClassificationProjection()
         self.championships: dict[str, Championship] = {}
         self.errors = 0
+        self.folded = 0
+        """The stream sequence of the last event folded, its batch's writes done."""
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -104,13 +125,14 @@ class StandingsProjector(LogFollower):
                     rescore.add(event.session.championship)
                 continue
             if self.classification.apply(stored.seq, event) is None:
-                championship.events.setdefault(event.session.event, []).append((stored.seq, event))
+                championship.add(stored.seq, event)
                 touched.add((event.session.championship, event.session.event))
         for name in sorted(rescore):
             await self._rescore(name)
         for name, round_slug in sorted(touched):
             if name not in rescore:
                 await self._update_round(name, round_slug)
+        self.folded = batch[-1].seq
 
     def _decide(self, event: Event, championship: Championship) -> bool:
         """A configuration or a points decision; True when the championship must be rescored."""
@@ -161,33 +183,55 @@ class StandingsProjector(LogFollower):
             out[slug] = held
         return out
 
-    async def _update_round(self, name: str, round_slug: str) -> None:
+    def _score(self, name: str, round_slug: str) -> LiveStandings | RoundPoints | None:
+        """Score a round into its championship's season: a running round's live standings (its ``LiveRound``
+        rescores only the classes whose scoring facts changed), the points of a round declared (put into the
+        season; its live standings are ``season.live`` of them), None when there is nothing to write."""
         championship = self.championships[name]
         season = championship.season
         if season is None or round_slug not in season.book.rounds:
-            return
+            return None
         sessions = self._round_sessions(name, round_slug)
-        crews = crews_of(championship.events.get(round_slug, []))
+        crews = championship.crews.get(round_slug, {})
         intermediates = self._intermediates(championship, season, round_slug, sessions)
-        points = score_round(season.book, round_slug, sessions, crews, intermediates)
-        if points.state is RoundState.RUNNING:
+        if round_state(season.book.round(round_slug), sessions) is RoundState.RUNNING:
             # a session opened with its entries but none started yet scores nothing: its "order" is the entry list
-            if any(c.phase is not SessionPhase.SCHEDULED for c in sessions.values()):
-                round_live = championship.live.setdefault(round_slug, LiveRound(season, round_slug))
-                await self._put(live_key(name), encode_standings(round_live.update(sessions, crews, intermediates)))
-            return
+            if all(c.phase is SessionPhase.SCHEDULED for c in sessions.values()):
+                return None
+            round_live = championship.live.setdefault(round_slug, LiveRound(season, round_slug))
+            return round_live.update(sessions, crews, intermediates)
         championship.live.pop(round_slug, None)
+        points = score_round(season.book, round_slug, sessions, crews, intermediates)
         season.put(points)
-        await self._put(name, encode_standings(season.standings()))
-        await self._put(live_key(name), encode_standings(season.live(points)))
+        return points
+
+    async def _update_round(self, name: str, round_slug: str) -> None:
+        scored = self._score(name, round_slug)
+        if isinstance(scored, RoundPoints):
+            season = self.championships[name].season
+            assert season is not None
+            await self._put(name, encode_standings(season.standings()))
+            scored = season.live(scored)
+        if scored is not None:
+            await self._put(live_key(name), encode_standings(scored))
 
     async def _rescore(self, name: str) -> None:
+        """Every round put into the season first, then the standings and the live standings written once: the
+        values the rounds written one by one would leave (the last round scored gives the live standings; no
+        round after it changed the season)."""
         season = self.championships[name].season
         if season is None:
             return
+        last: LiveStandings | RoundPoints | None = None
         for round_slug in sorted(self.championships[name].events):
-            await self._update_round(name, round_slug)
+            scored = self._score(name, round_slug)
+            if scored is not None:
+                last = scored
         await self._put(name, encode_standings(season.standings()))
+        if isinstance(last, RoundPoints):
+            last = season.live(last)
+        if last is not None:
+            await self._put(live_key(name), encode_standings(last))
 
     async def _put(self, key: str, value: bytes) -> None:
         assert self._kv is not None

@@ -17,7 +17,7 @@ from schemas.events import ResultsStatus, SessionKind
 from schemas.results import CarState, Classification, ClassifiedCar, ResultStatus, SessionPhase
 from schemas.standings import Award, AwardKind, ResultRef, RoundState, SharedDrive, TableKind, TeamStandings
 from services.standings import bonus
-from services.standings.eligibility import car_scores, eligible_drivers, why_not_scoring
+from services.standings.eligibility import car_scores, eligible_drivers, share, why_not_scoring
 from services.standings.rulebook import RoundRules, Rulebook, TableKey
 from services.standings.scales import PointsScale, SessionRule, shortened_factor
 from services.standings.ties import NO_FINISH
@@ -102,7 +102,7 @@ def score_round(
     return RoundPoints(
         event=event,
         index=rules.index,
-        state=_state(rules, sessions),
+        state=round_state(rules, sessions),
         sequences=sequences,
         tables=_tables(scoring),
     )
@@ -249,9 +249,10 @@ def _add_drivers(
     reasons: list[str],
 ) -> None:
     drivers = scoring.drivers.setdefault(key, {})
-    if scoring.book.config.shared_drive is SharedDrive.SPLIT and len(eligible) > 1:
-        n = len(eligible)
-        parts = [(units // n, structs.replace(award, points=as_points(units // n))) for units, award in parts]
+    mode, n = scoring.book.config.shared_drive, len(eligible)
+    if mode is SharedDrive.SPLIT and n > 1:
+        shared = [(share(units, n, mode), award) for units, award in parts]
+        parts = [(units, structs.replace(award, points=as_points(units))) for units, award in shared]
     units = sum(part[0] for part in parts)
     for driver in crew:
         entry = drivers.get(driver)
@@ -306,8 +307,9 @@ def _tables(scoring: _Round) -> dict[TableKey, dict[str, RoundEntry]]:
     return tables
 
 
-def _state(rules: RoundRules, sessions: Mapping[str, Classification]) -> RoundState:
-    """Scheduled without a session; running until every scoring race so far is declared."""
+def round_state(rules: RoundRules, sessions: Mapping[str, Classification]) -> RoundState:
+    """Scheduled without a session; running until every scoring race so far is declared. The ``state`` of
+    :func:`score_round`, known without scoring."""
     if not sessions:
         return RoundState.SCHEDULED
     races = [c for slug, c in sessions.items() if c.kind is SessionKind.RACE and rules.rule_for(slug, c.kind)]

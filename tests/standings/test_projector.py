@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+from msgspec import structs
 from nats.aio.client import Client
 
 from schemas.events import (
     ChampionshipConfigured,
+    Driver,
     EntryRegistered,
     Event,
     ResultsDeclared,
@@ -21,13 +25,12 @@ from schemas.standings import decode_live_standings, decode_standings, encode_st
 from services.broker.topology import STANDINGS_BUCKET
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.runtime import Service
 from services.simulator.endurance import RaceSpec, simulate
 from services.standings.config import load_config
-from services.standings.projector import StandingsProjector, live_key
+from services.standings.projector import Championship, StandingsProjector, live_key
 from services.standings.rulebook import Rulebook
 from services.standings.tables import standings
-from services.standings.timeline import rounds_from_events
+from services.standings.timeline import crews_of, rounds_from_events
 
 CONFIG = Path(__file__).resolve().parents[2] / "services" / "standings" / "configs" / "gt-endurance.toml"
 CHAMPIONSHIP = "gtes-2026"
@@ -46,87 +49,90 @@ async def value(nc: Client, key: str, ready, timeout: float = 30.0) -> bytes:  #
     raise AssertionError(f"{key} never became ready")
 
 
-async def test_a_race_opened_but_not_started_scores_nothing(nats_url: str, nc: Client) -> None:
+def configured(toml: str | None = None, source: str = CONFIG.name, event_id: str = "config-1") -> Event:
+    """The championship's ``championship_configured`` event: the shipped GT endurance configuration unless told."""
+    return Event(
+        id=event_id, session=SessionRef.championship_of(CHAMPIONSHIP), producer="ops", at=1,
+        body=ChampionshipConfigured(toml=CONFIG.read_text() if toml is None else toml, source=source),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def projector(nats_url: str) -> AsyncIterator[StandingsProjector]:
+    """Ingest and the standings projector running against the test's server, stopped in reverse order."""
     ingest, projector = IngestService(nats_url), StandingsProjector(nats_url)
     await ingest.start()
     await projector.start()
     try:
-        configured = Event(
-            id="config-1", session=SessionRef.championship_of(CHAMPIONSHIP), producer="ops", at=1,
-            body=ChampionshipConfigured(toml=CONFIG.read_text(), source=CONFIG.name),
-        )  # fmt: skip
-        race = simulate(RaceSpec(seed=4, cars=10, duration_ms=15 * 60_000, retirements=0, championship=CHAMPIONSHIP))
-        head = [e for e in race[:20] if isinstance(e.body, SessionOpened | EntryRegistered)]
-        await Producer(nc).send_all([configured, *head])  # the grid is set; the start never comes
-        await value(nc, CHAMPIONSHIP, lambda d: bool(d))
-        await asyncio.sleep(0.5)  # every batch after the first has been folded too
-        declared = decode_standings(await value(nc, CHAMPIONSHIP, lambda d: bool(d)))
-        assert {row.points for table in declared.tables for row in table.rows} <= {0}
+        yield projector
     finally:
         await projector.stop()
         await ingest.stop()
 
 
-async def test_live_then_declared_standings_equal_the_offline_fold(nats_url: str, nc: Client) -> None:
-    ingest, projector = IngestService(nats_url), StandingsProjector(nats_url)
-    await ingest.start()
-    await projector.start()
-    try:
-        producer = Producer(nc)
-        configured = Event(
-            id="config-1",
-            session=SessionRef.championship_of(CHAMPIONSHIP),
-            producer="ops",
-            at=1,
-            body=ChampionshipConfigured(toml=CONFIG.read_text(), source=CONFIG.name),
-        )
-        race = simulate(RaceSpec(seed=3, cars=12, duration_ms=20 * 60_000, retirements=1, championship=CHAMPIONSHIP))
-        assert isinstance(await producer.send(configured), Accepted)
-        half = len(race) // 2
-        replies = await producer.send_all(race[:half])
-
-        live = decode_live_standings(await value(nc, live_key(CHAMPIONSHIP), lambda d: bool(d)))
-        assert live.live and live.round == "monza" and live.tables
-
-        declared = Event(
-            id="results", session=race[0].session, producer="ops", at=race[-1].at + 1,
-            body=ResultsDeclared(status=ResultsStatus.FINAL),
-        )  # fmt: skip
-        replies += await producer.send_all([*race[half:], declared])
-        final = decode_standings(await value(nc, CHAMPIONSHIP, lambda d: b'"state":"final"' in d))
-        assert not final.live
-
-        stored = [(r.seq, e) for r, e in zip(replies, [*race, declared], strict=True)]  # type: ignore[union-attr]
-        book = Rulebook(load_config(CONFIG))
-        offline = standings(book, rounds_from_events(book, stored))
-        assert encode_standings(final) == encode_standings(offline)
-        drivers = next(t for t in final.tables if t.kind.value == "drivers" and t.class_name == "Pro")
-        assert drivers.rows[0].points == 25 and drivers.rows[0].rounds[0].state.value == "counted"
-    finally:
-        await projector.stop()
-        await ingest.stop()
+async def folded(projector: StandingsProjector, seq: int, timeout: float = 30.0) -> None:
+    """Wait until the projector has folded the event stored at ``seq`` and written what its batch changed."""
+    for _ in range(int(timeout / 0.05)):
+        if projector.folded >= seq:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the projector never folded seq {seq} (last folded: {projector.folded})")
 
 
-async def test_a_bad_configuration_is_logged_and_the_projector_goes_on(nats_url: str, nc: Client) -> None:
-    ingest, projector = IngestService(nats_url), StandingsProjector(nats_url)
-    await ingest.start()
-    await projector.start()
-    try:
-        bad = Event(
-            id="config-bad", session=SessionRef.championship_of(CHAMPIONSHIP), producer="ops", at=1,
-            body=ChampionshipConfigured(toml="v = 1\nchampionship = 3\n", source="broken.toml"),
-        )  # fmt: skip
-        assert isinstance(await Producer(nc).send(bad), Accepted)
-        for _ in range(100):
-            if projector.errors:
-                break
-            await asyncio.sleep(0.05)
-        assert projector.errors == 1 and not projector._task.done()  # type: ignore[union-attr]
-    finally:
-        await projector.stop()
-        await ingest.stop()
+async def test_a_race_opened_but_not_started_scores_nothing(nc: Client, projector: StandingsProjector) -> None:
+    race = simulate(RaceSpec(seed=4, cars=10, duration_ms=15 * 60_000, retirements=0, championship=CHAMPIONSHIP))
+    head = [e for e in race[:20] if isinstance(e.body, SessionOpened | EntryRegistered)]
+    replies = await Producer(nc).send_all([configured(), *head])  # the grid is set; the start never comes
+    assert head and all(isinstance(reply, Accepted) for reply in replies)
+    await folded(projector, max(reply.seq for reply in replies if isinstance(reply, Accepted)))
+    declared = decode_standings(await value(nc, CHAMPIONSHIP, lambda d: bool(d)))
+    # every configured table is declared, and no round was put into the season: no row (least of all the entry
+    # order's), no session reflected
+    tables = len(Rulebook(load_config(CONFIG)).table_keys)
+    assert len(declared.tables) == tables and not declared.live and not declared.sequences
+    assert [table.rows for table in declared.tables] == [[]] * len(declared.tables)
 
 
+@pytest.mark.usefixtures("projector")
+async def test_live_then_declared_standings_equal_the_offline_fold(nc: Client) -> None:
+    producer = Producer(nc)
+    race = simulate(RaceSpec(seed=3, cars=12, duration_ms=20 * 60_000, retirements=1, championship=CHAMPIONSHIP))
+    assert isinstance(await producer.send(configured()), Accepted)
+    half = len(race) // 2
+    replies = await producer.send_all(race[:half])
+
+    live = decode_live_standings(await value(nc, live_key(CHAMPIONSHIP), lambda d: bool(d)))
+    assert live.live and live.round == "monza" and live.tables
+
+    declared = Event(
+        id="results", session=race[0].session, producer="ops", at=race[-1].at + 1,
+        body=ResultsDeclared(status=ResultsStatus.FINAL),
+    )  # fmt: skip
+    replies += await producer.send_all([*race[half:], declared])
+    final = decode_standings(await value(nc, CHAMPIONSHIP, lambda d: b'"state":"final"' in d))
+    assert not final.live
+
+    stored = [(r.seq, e) for r, e in zip(replies, [*race, declared], strict=True)]  # type: ignore[union-attr]
+    book = Rulebook(load_config(CONFIG))
+    offline = standings(book, rounds_from_events(book, stored))
+    assert encode_standings(final) == encode_standings(offline)
+    drivers = next(t for t in final.tables if t.kind.value == "drivers" and t.class_name == "Pro")
+    assert drivers.rows[0].points == 25 and drivers.rows[0].rounds[0].state.value == "counted"
+
+
+async def test_a_bad_configuration_is_logged_and_the_projector_goes_on(
+    nc: Client, projector: StandingsProjector
+) -> None:
+    bad = configured(toml="v = 1\nchampionship = 3\n", source="broken.toml", event_id="config-bad")
+    assert isinstance(await Producer(nc).send(bad), Accepted)
+    for _ in range(100):
+        if projector.errors:
+            break
+        await asyncio.sleep(0.05)
+    assert projector.errors == 1 and not projector._task.done()  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("projector")
 async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc: Client) -> None:
     import httpx
 
@@ -134,17 +140,11 @@ async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc:
     from services.gateway.standings import OPENAPI, ROUTES
 
     gateway = GatewayService(nats_url, ["t0ken"], port=0, standings=ROUTES, standings_openapi=OPENAPI)
-    services: list[Service] = [IngestService(nats_url), StandingsProjector(nats_url), gateway]
-    for service in services:
-        await service.start()
+    await gateway.start()  # after ingest and the projector (the fixture's), stopped before them
     try:
         producer = Producer(nc)
-        configured = Event(
-            id="config-1", session=SessionRef.championship_of(CHAMPIONSHIP), producer="ops", at=1,
-            body=ChampionshipConfigured(toml=CONFIG.read_text(), source=CONFIG.name),
-        )  # fmt: skip
         race = simulate(RaceSpec(seed=4, cars=10, duration_ms=15 * 60_000, retirements=0, championship=CHAMPIONSHIP))
-        await producer.send_all([configured, *race[: len(race) // 2]])
+        await producer.send_all([configured(), *race[: len(race) // 2]])
         await value(nc, live_key(CHAMPIONSHIP), lambda d: bool(d))
         async with httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": "Bearer t0ken"}) as client:
             page = (await client.get("/api/standings/live", params={"session": race[0].session.key})).json()
@@ -162,8 +162,7 @@ async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc:
                 and "Standings" in document["components"]["schemas"]
             )
     finally:
-        for service in reversed(services):
-            await service.stop()
+        await gateway.stop()
 
 
 def test_standings_from_the_log_apply_its_configuration_and_decisions_in_force() -> None:
@@ -172,11 +171,8 @@ def test_standings_from_the_log_apply_its_configuration_and_decisions_in_force()
 
     points = SessionRef.championship_of(CHAMPIONSHIP)
     race = simulate(RaceSpec(seed=5, cars=8, duration_ms=10 * 60_000, retirements=0, championship=CHAMPIONSHIP))
-    configured = Event(
-        id="c", session=points, producer="ops", at=1, body=ChampionshipConfigured(toml=CONFIG.read_text())
-    )
     book = Rulebook(load_config(CONFIG))
-    pairs = list(enumerate([configured, *race], start=1))
+    pairs = list(enumerate([configured(source="", event_id="c"), *race], start=1))
     plain = standings_from_log(pairs, CHAMPIONSHIP)
     assert plain is not None and encode_standings(plain) == encode_standings(
         standings(book, rounds_from_events(book, pairs))
@@ -192,3 +188,20 @@ def test_standings_from_the_log_apply_its_configuration_and_decisions_in_force()
     restored = standings_from_log([*adjusted, (len(adjusted) + 1, withdrawn)], CHAMPIONSHIP)
     assert restored is not None and encode_standings(restored) == encode_standings(plain)
     assert standings_from_log(list(enumerate(race, start=1)), CHAMPIONSHIP) is None
+
+
+def test_the_crews_kept_as_events_come_are_the_crews_of_the_round_events() -> None:
+    race = simulate(RaceSpec(seed=6, cars=6, duration_ms=5 * 60_000, retirements=0, championship=CHAMPIONSHIP))
+    first = next(e for e in race if isinstance(e.body, EntryRegistered))
+    assert isinstance(first.body, EntryRegistered)
+    again = structs.replace(first, id="again", body=structs.replace(first.body, crew=[Driver(name="Zed")]))
+    events = [*race[: len(race) // 2], again, *race[len(race) // 2 :]]
+    championship, held = Championship(), []
+    for seq, event in enumerate(events, start=1):
+        championship.add(seq, event)
+        held.append(championship.crews.get("monza", {}))
+    for n, crews in enumerate(held, start=1):
+        expected = crews_of(championship.events["monza"][:n])
+        assert crews == expected and list(crews) == list(expected)
+    before, after = held[len(race) // 2 - 1], held[len(race) // 2]  # a registration replaces the mapping
+    assert after[first.body.number] == ["Zed"] != before[first.body.number] and held[-1] is after
