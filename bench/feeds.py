@@ -19,8 +19,7 @@ from pathlib import Path
 from bench.report import Report
 from schemas.events import SessionRef
 from services.feeds.alkamel.parser import analysis_events, read_analysis
-from services.feeds.rmonitor.capture import ReadStats, read_records
-from services.feeds.rmonitor.mapper import map_capture
+from services.feeds.rmonitor.capture import ReadStats, map_capture, read_records
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SESSION = SessionRef(championship="bench", event="feeds", session="race")
@@ -122,11 +121,9 @@ def _inputs(scratch: Path) -> tuple[list[Path], list[Path], str]:
 
 def _rmonitor(report: Report, captures: list[Path]) -> None:
     lines = _split(captures)
-    events = _map(captures)
-    stats = [ReadStats() for _ in captures]
-    for path, read in zip(captures, stats, strict=True):
-        sum(1 for _ in read_records(path, read))
-    skipped = sum(read.skipped for read in stats)
+    mapped = [map_capture(path, SESSION, "bench") for path in captures]
+    events = sum(len(capture.events) for capture in mapped)
+    skipped = sum(capture.read.skipped for capture in mapped)
     base = "rmonitor: read + split lines"
     report.add(base, lines / _best(lambda: _split(captures)), "lines/s")
     report.add("rmonitor: read + parse", lines / _best(lambda: _parse(captures)), "lines/s", baseline=base)

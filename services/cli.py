@@ -78,7 +78,7 @@ from services.ops.replay import replay, retarget
 from services.ops.verify import verify_all
 from services.runtime import DEFAULT_HOME, Service, broker_url, run_until_signal
 from services.simulator.endurance import RaceSpec, simulate
-from services.standings.config import ConfigError, load_config
+from services.standings.config import ConfigError, decode_config
 from services.standings.offline import run_offline
 from services.standings.projector import StandingsProjector
 from services.standings.render import render_tables
@@ -196,8 +196,14 @@ def _gateway_args(parser: argparse.ArgumentParser, port: int) -> None:
 
 
 def _configured(path: Path) -> ChampionshipConfigured:
-    load_config(path)  # refuse a bad file here, naming the file, the field and the reason
-    return ChampionshipConfigured(toml=path.read_text(), source=path.name)
+    """The file, read once, as a config event; a bad file is refused here, naming the file, the field and the
+    reason."""
+    try:
+        toml = path.read_text()
+    except OSError as error:
+        raise ConfigError(str(path), [f"$: cannot read the file: {error.strerror}"]) from None
+    decode_config(toml, str(path))
+    return ChampionshipConfigured(toml=toml, source=path.name)
 
 
 async def _wait_for_standings(nc: Client, championship: str, timeout: float = 30.0) -> Standings | None:

@@ -11,12 +11,15 @@ qualifying apart from lap 12 of car 7 in the race.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from schemas.events import SessionRef
 
 
+@functools.lru_cache(maxsize=64)
 def session_tag(session: SessionRef) -> str:
+    """Cached: the adapters make every event id with :func:`event_id`."""
     return hashlib.sha1(session.key.encode()).hexdigest()[:8]
 
 

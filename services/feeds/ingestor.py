@@ -32,16 +32,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schemas.events import Event, SessionKind, SessionRef
-from schemas.ingest import Accepted, IngestReply
+from schemas.ingest import IngestReply, Rejected
 from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.rmonitor.capture import MAX_LOGGED_ERRORS, ReadStats
 from services.feeds.rmonitor.client import DEFAULT_PORT, Backoff, CapturePlayer, LinkStats, RMonitorClient
 from services.feeds.rmonitor.mapper import RMonitorMapper
-from services.ingest.client import IngestUnavailable, Producer
+from services.ingest.client import IngestUnavailable, Producer, Tally
 
 log = logging.getLogger(__name__)
 
-MAX_KEPT_REJECTIONS = 100
 REFRESH_S = 0.25
 WINDOW = 500
 """Events per ingest request."""
@@ -58,18 +57,10 @@ __all__ = [
 
 
 @dataclass
-class FeedReport:
-    """What a feed sent and what ingest made of it; a live feed's report fills in as it runs."""
+class FeedReport(Tally):
+    """What a feed sent and what ingest made of it (the :class:`Tally`, each rejection also logged); a live feed's
+    report fills in as it runs."""
 
-    sent: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    """Events the stream already held (a re-sent record, a feed run twice)."""
-    rejected: int = 0
-    rejections: list[tuple[str, str]] = field(default_factory=list)
-    """``(event id, reason)`` of the first :data:`MAX_KEPT_REJECTIONS` rejections."""
-    last_seq: int = 0
-    """Highest stream sequence of an event sent (new or duplicate)."""
     read: ReadStats = field(default_factory=ReadStats)
     """Lines (RMonitor) or rows (Al Kamel) read, and the ones skipped with their line numbers and reasons; a
     feed's own, so it counts as the lines arrive."""
@@ -78,18 +69,9 @@ class FeedReport:
     seconds: float = 0.0
 
     def count(self, event: Event, reply: IngestReply) -> None:
-        self.sent += 1
-        if not isinstance(reply, Accepted):
-            self.rejected += 1
-            if len(self.rejections) < MAX_KEPT_REJECTIONS:
-                self.rejections.append((event.id, reply.reason))
+        super().count(event, reply)
+        if isinstance(reply, Rejected):
             log.warning("ingest rejected %s (%s): %s", event.msg_id, reply.code, reply.reason)
-            return
-        self.last_seq = max(self.last_seq, reply.seq)
-        if reply.duplicate:
-            self.duplicates += 1
-        else:
-            self.accepted += 1
 
     @property
     def lines(self) -> int:

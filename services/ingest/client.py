@@ -6,6 +6,8 @@
     producer = Producer(nc)
     reply = await producer.send(event)          # Accepted(seq, duplicate) or Rejected(code, reason)
     replies = await producer.send_all(events)   # batched: at most ``window`` events in flight
+    tally = Tally()
+    await producer.send_all(events, tally.count)  # sent, accepted, duplicates, rejected, last_seq
 
 A timeout does not mean the write failed: the client retries with the *same*
 bytes (so the same event id) until ingest answers, and ingest answers a retry
@@ -14,13 +16,16 @@ sequence. ``send_all`` sends batches of ``window`` events (one request each,
 answered once the stream has acknowledged the whole batch), one batch at a
 time, so ``window`` bounds what is in flight; a batch that gets no answer is
 sent again whole, and events the stream could not take are sent again in
-their order before the next batch.
+their order before the next batch. A batch has ``attempts`` requests in all,
+with a doubling back-off between them, for both (``IngestUnavailable`` after
+the last).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import msgspec
 from nats.aio.client import Client
@@ -28,8 +33,11 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from schemas.events import Event, encode_event
-from schemas.ingest import IngestReply, RejectCode, Rejected
+from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
 from schemas.subjects import ingest_subject
+
+MAX_KEPT_REJECTIONS = 100
+"""Rejections a :class:`Tally` keeps with their reasons; the count goes on beyond it."""
 
 _batch_replies = msgspec.json.Decoder(list[IngestReply])
 
@@ -40,6 +48,34 @@ def _unavailable(reply: IngestReply) -> bool:
 
 class IngestUnavailable(RuntimeError):
     """Ingest did not answer after every retry; the event may or may not be stored."""
+
+
+@dataclass
+class Tally:
+    """What ingest made of the events sent, reply by reply: :meth:`count` is an ``on_reply`` for ``send_all``."""
+
+    sent: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    """Events the stream already held (a re-sent record, a feed or a log sent twice)."""
+    rejected: int = 0
+    rejections: list[tuple[str, str]] = field(default_factory=list)
+    """``(event id, reason)`` of the first :data:`MAX_KEPT_REJECTIONS` rejections."""
+    last_seq: int = 0
+    """Highest stream sequence of an event sent (new or duplicate)."""
+
+    def count(self, event: Event, reply: IngestReply) -> None:
+        self.sent += 1
+        if not isinstance(reply, Accepted):
+            self.rejected += 1
+            if len(self.rejections) < MAX_KEPT_REJECTIONS:
+                self.rejections.append((event.id, reply.reason))
+            return
+        self.last_seq = max(self.last_seq, reply.seq)
+        if reply.duplicate:
+            self.duplicates += 1
+        else:
+            self.accepted += 1
 
 
 class Producer:
@@ -68,40 +104,39 @@ class Producer:
             return None
         return msg.data
 
-    async def _retrying(self, subject: str, data: bytes, what: str) -> bytes:
-        delay = self.backoff
-        for _ in range(self.attempts):
-            answer = await self._request(subject, data)
-            if answer is not None:
-                return answer
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.max_backoff)
-        raise IngestUnavailable(f"no answer for {what} after {self.attempts} attempts")
-
     async def send(self, event: Event) -> IngestReply:
         """Send one event, retrying with the same id on a timeout or while ingest is down."""
         return (await self.send_batch([event]))[0]
 
     async def send_batch(self, events: Sequence[Event]) -> list[IngestReply]:
-        """Send events of one session in one request; retried until none is left unavailable."""
+        """Send events of one session in one request; sent again (the same bytes) while ingest does not answer,
+        and the events it answers unavailable sent again, within ``attempts`` requests in all."""
         if not events:
             return []
         subject = ingest_subject(events[0].session)
+        encoded = [encode_event(event) for event in events]
         replies: list[IngestReply | None] = [None] * len(events)
         todo = list(range(len(events)))
+        data = b"[" + b",".join(encoded) + b"]"
+        answered = False
         delay = self.backoff
-        for _ in range(self.attempts):
-            data = b"[" + b",".join(encode_event(events[i]) for i in todo) + b"]"
-            answer = await self._retrying(subject, data, f"a batch of {len(todo)} events")
-            batch: list[IngestReply] = _batch_replies.decode(answer)
-            for i, reply in zip(todo, batch, strict=True):
-                replies[i] = reply
-            todo = [i for i in todo if _unavailable(replies[i])]  # type: ignore[arg-type]
-            if not todo:
-                return [r for r in replies if r is not None]
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.max_backoff)
-        raise IngestUnavailable(f"{len(todo)} events still unavailable after {self.attempts} attempts")
+        for attempt in range(self.attempts):
+            if attempt:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+            answer = await self._request(subject, data)
+            answered = answer is not None
+            if answer is not None:
+                batch: list[IngestReply] = _batch_replies.decode(answer)
+                for i, reply in zip(todo, batch, strict=True):
+                    replies[i] = reply
+                todo = [i for i in todo if _unavailable(replies[i])]  # type: ignore[arg-type]
+                if not todo:
+                    return [r for r in replies if r is not None]
+                data = b"[" + b",".join(encoded[i] for i in todo) + b"]"
+        if answered:
+            raise IngestUnavailable(f"{len(todo)} events still unavailable after {self.attempts} attempts")
+        raise IngestUnavailable(f"no answer for a batch of {len(todo)} events after {self.attempts} attempts")
 
     async def send_all(
         self,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from nats.js import JetStreamContext
 
 from schemas.events import Event, decode_event
@@ -11,13 +9,7 @@ from schemas.subjects import EVENTS_PREFIX
 from services.broker.reader import StreamTail
 
 
-async def read_events(
-    js: JetStreamContext,
-    session_key: str | None = None,
-    *,
-    upto_seq: int | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[tuple[int, Event]]:
+async def read_events(js: JetStreamContext, session_key: str | None = None) -> list[tuple[int, Event]]:
     """``(seq, event)`` of one session (or all), in stream order; undecodable messages are left out
     (the projectors dead-letter them with the reason)."""
     subject = f"{EVENTS_PREFIX}.{session_key}" if session_key else f"{EVENTS_PREFIX}.>"
@@ -25,12 +17,8 @@ async def read_events(
     async with StreamTail(js, subject) as tail:
         async for batch in tail.to_head():
             for stored in batch:
-                if upto_seq is not None and stored.seq > upto_seq:
-                    return pairs
                 try:
                     pairs.append((stored.seq, decode_event(stored.data)))
                 except ValueError:
                     continue
-            if progress is not None:
-                progress(len(batch))
     return pairs

@@ -20,11 +20,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schemas.events import Event, SessionRef, decode_event
-from schemas.ingest import Rejected
+from schemas.ingest import IngestReply, Rejected
 from schemas.subjects import events_subject
 from services.broker.reader import StreamTail
 from services.classification.tower import format_clock
-from services.ingest.client import Producer
+from services.ingest.client import Producer, Tally
 
 AS_FAST_CHUNK = 1000
 
@@ -67,12 +67,9 @@ async def stored_ids(js: JetStreamContext, session: SessionRef) -> set[str]:
 
 
 @dataclass
-class ReplayReport:
-    sent: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
+class ReplayReport(Tally):
     skipped: int = 0
+    """Events the stream already held for the session, not sent again."""
     seconds: float = 0.0
 
 
@@ -107,16 +104,10 @@ async def replay(
         transient=False,
     )
 
-    def on_reply(event: Event, reply: object) -> None:
-        report.sent += 1
-        if isinstance(reply, Rejected):
-            report.rejected += 1
-            if console is not None:
-                console.print(f"[red]rejected[/red] {event.msg_id}: {reply.reason}")
-        elif getattr(reply, "duplicate", False):
-            report.duplicates += 1
-        else:
-            report.accepted += 1
+    def on_reply(event: Event, reply: IngestReply) -> None:
+        report.count(event, reply)
+        if isinstance(reply, Rejected) and console is not None:
+            console.print(f"[red]rejected[/red] {event.msg_id}: {reply.reason}")
 
     with progress:
         task = progress.add_task("replay", total=len(events), completed=report.skipped, clock="0:00:00", rate="-")

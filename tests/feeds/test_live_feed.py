@@ -34,9 +34,9 @@ from services.feeds.ingestor import (
     run_rmonitor_capture,
     run_rmonitor_live,
 )
-from services.feeds.rmonitor.capture import ReadStats, read_capture
-from services.feeds.rmonitor.client import Backoff, CapturePlayer, LineSplitter, RMonitorClient, map_lines
-from services.feeds.rmonitor.mapper import RMonitorMapper, map_capture
+from services.feeds.rmonitor.capture import ReadStats, map_capture, map_lines, read_capture
+from services.feeds.rmonitor.client import Backoff, CapturePlayer, LineSplitter, RMonitorClient
+from services.feeds.rmonitor.mapper import RMonitorMapper
 from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
 from services.ingest.service import IngestService
 from services.ops.log import read_events

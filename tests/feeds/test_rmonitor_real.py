@@ -57,8 +57,8 @@ from schemas.events import (
 )
 from schemas.results import Classification
 from services.classification.fold import ClassificationProjection, fold_log
-from services.feeds.rmonitor.capture import ReadStats, read_records
-from services.feeds.rmonitor.mapper import FeedPosition, MappedCapture, RMonitorMapper, map_capture
+from services.feeds.rmonitor.capture import MappedCapture, ReadStats, map_capture, read_records
+from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
 from services.feeds.rmonitor.parser import RacePosition, parse_arrival
 
 RMONITOR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rmonitor"

@@ -43,7 +43,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -67,10 +67,10 @@ from schemas.events import (
     SessionRef,
     SessionStarted,
 )
-from services.feeds.ids import session_tag
+from services.feeds.common import FALLBACK_DAY, alnum, decode_text, local_epoch_ms, without_bom
+from services.feeds.ids import event_id
 
 DAY_MS = 86_400_000
-DEFAULT_DAY = date(2000, 1, 1)
 FINISH_FLAG = "FF"
 PIT_LANE_CROSSING = "B"
 FLAGS = {
@@ -84,7 +84,6 @@ FLAGS = {
 REQUIRED = ("NUMBER", "LAP_NUMBER", "ELAPSED")
 MAX_CREW = 4
 
-_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 _TIME = re.compile(r"^\d+(?::\d+){0,3}(?:\.\d+)?$")
 
 
@@ -145,15 +144,6 @@ def parse_time_ms(text: str) -> int | None:
     return seconds * 1000 + (int((fraction + "00")[:3]) if fraction else 0)
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
 def _int(text: str) -> int | None:
     value = text.strip()
     return int(value) if value.lstrip("-").isdigit() else None
@@ -162,7 +152,7 @@ def _int(text: str) -> int | None:
 def read_analysis(source: str | Path | bytes) -> AnalysisChart:
     """Read a chart from a path, or from its bytes."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    reader = csv.reader(io.StringIO(_decode(data)), delimiter=";")
+    reader = csv.reader(io.StringIO(decode_text(without_bom(data)[0])), delimiter=";")
     header = next(reader, None)
     if header is None:
         raise AnalysisError("empty analysis file")
@@ -237,7 +227,7 @@ the in-lap that ends in the pit lane, the chequered flag after the leader's lap.
 
 def car_number(raw: str) -> str:
     """The chart's number as a chequered car number (``[A-Za-z0-9]{1,8}``; ``"007"`` stays ``"007"``)."""
-    cleaned = _NOT_ALNUM.sub("", raw)[:8]
+    cleaned = alnum(raw)
     if not cleaned:
         raise ValueError(f"car number {raw!r} has no letters or digits")
     return cleaned
@@ -249,11 +239,6 @@ def start_time_of_day(rows: Iterable[LapRow]) -> int | None:
     if first is None or first.hour_ms is None:
         return None
     return (first.hour_ms - first.elapsed_ms) % DAY_MS
-
-
-def _epoch_ms(day: date, tod_ms: int, zone: ZoneInfo) -> int:
-    wall = (datetime.combine(day, time()) + timedelta(milliseconds=tod_ms)).replace(tzinfo=zone)
-    return (wall - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 def analysis_events(
@@ -273,13 +258,12 @@ def analysis_events(
     zone = ZoneInfo(time_zone)
     rows = sorted(chart.rows, key=lambda row: (row.elapsed_ms, row.number, row.lap))
     start_tod = start_time_of_day(rows) or 0
-    start = _epoch_ms(day or DEFAULT_DAY, start_tod, zone)
+    start = local_epoch_ms(day or FALLBACK_DAY, start_tod, zone)
     out: list[tuple[int, int, str, Event]] = []
-    tag = session_tag(session)
 
-    def emit(event_id: str, at: int, body: EventBody) -> None:
-        event = Event(id=f"{tag}:{event_id}", session=session, producer=producer, at=at, body=body)
-        out.append((at, _RANK[type(body)], event_id, event))
+    def emit(content_id: str, at: int, body: EventBody) -> None:
+        event = Event(id=event_id(session, content_id), session=session, producer=producer, at=at, body=body)
+        out.append((at, _RANK[type(body)], content_id, event))
 
     scheduled = datetime.fromtimestamp(start / 1000, zone).isoformat(timespec="seconds")
     opened = SessionOpened(

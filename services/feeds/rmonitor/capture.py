@@ -1,14 +1,15 @@
-"""Reading RMonitor capture files, and the pace at which to replay them.
+"""Reading RMonitor capture files, mapping lines to events, and the pace at which to replay captures.
 
 A capture is what a TCP client wrote to disk: the raw lines, sometimes with
 ``##YYYY-MM-DD HH:MM:SS.mmm`` stamps (the UTC wall-clock time at which the
 following records arrived). :func:`read_capture` gives ``(line number,
-arrival, line)`` for every record line; :func:`read_records` parses them and
-never stops on a bad line: it counts it in :class:`ReadStats`, logs it with its
-line number and goes on. :func:`replay_schedule` turns a capture into the
-delays a replayer sleeps before sending each line: at the recorded pace, N
-times faster, or as fast as possible. Everything here is pure apart from
-reading the file.
+arrival, line)`` for every record line; :func:`parse_lines` parses such lines
+and never stops on a bad one: it counts it in :class:`ReadStats`, logs it with
+its line number and goes on. :func:`map_lines` parses and maps them: the path
+of every feed (the live client, the capture player, :func:`map_capture`).
+:func:`replay_schedule` turns a capture into the delays a replayer sleeps
+before sending each line: at the recorded pace, N times faster, or as fast as
+possible. Everything here is pure apart from reading the file.
 
 Encoding: RMonitor is cp1252. A file that starts with a UTF-8 byte-order mark
 was written by a UTF-8 tool, so it is read as UTF-8 (falling back to cp1252
@@ -21,25 +22,19 @@ import logging
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import NamedTuple
 
+from schemas.events import Event, SessionRef
+from services.feeds.common import decode_text, without_bom
+from services.feeds.rmonitor.mapper import RMonitorMapper
 from services.feeds.rmonitor.parser import ArrivalMark, ParseError, RMonitorRecord, parse_arrival, parse_line
 
 log = logging.getLogger(__name__)
 
-_BOM = b"\xef\xbb\xbf"
 MAX_LOGGED_ERRORS = 100
 """Errors kept in :attr:`ReadStats.errors`; the count goes on beyond it."""
-
-
-def _decode(raw: bytes, utf8: bool) -> str:
-    if utf8:
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return raw.decode("cp1252", errors="replace")
 
 
 def _raw_lines(path: Path) -> Iterator[tuple[int, str, bool]]:
@@ -47,11 +42,10 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, str, bool]]:
     with path.open("rb") as file:
         utf8 = False
         for number, raw in enumerate(file, start=1):
-            if number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
-                utf8 = True
+            if number == 1:
+                raw, utf8 = without_bom(raw)
             terminated = raw.endswith(b"\n")
-            text = _decode(raw.rstrip(b"\r\n"), utf8)
+            text = decode_text(raw.rstrip(b"\r\n"), utf8=utf8)
             if "\r" in text:  # a file with bare CR terminators: one physical line, many records
                 for part in text.split("\r"):
                     yield number, part, terminated
@@ -59,29 +53,8 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, str, bool]]:
                 yield number, text, terminated
 
 
-def _capture_lines(path: Path) -> Iterator[tuple[int, float | None, str, bool]]:
-    arrival: float | None = None
-    for number, text, terminated in _raw_lines(path):
-        stripped = text.strip()
-        if not stripped:
-            continue
-        if stripped.startswith("##"):
-            stamp = parse_arrival(stripped)
-            if stamp is not None:
-                arrival = stamp
-                continue
-        yield number, arrival, text, terminated
-
-
-def read_capture(path: str | Path) -> Iterator[tuple[int, float | None, str]]:
-    """Every non-blank record line as ``(line number, arrival, line)``.
-
-    ``arrival`` is the UTC epoch seconds of the last ``##`` stamp before the
-    line, or ``None`` in captures without stamps. The ``##`` lines themselves
-    are consumed here, not yielded.
-    """
-    for number, arrival, text, _ in _capture_lines(Path(path)):
-        yield number, arrival, text
+Line = tuple[int, float | None, str]
+"""``(line number, arrival, line)``: a record line and the UTC epoch seconds it arrived (``None``: not known)."""
 
 
 @dataclass
@@ -100,16 +73,44 @@ class ReadStats:
     """``(line number, reason)`` of the first :data:`MAX_LOGGED_ERRORS` skipped lines."""
     truncated_last_line: bool = False
     """The file ended without a line terminator and that last line could not be parsed."""
+    unterminated_line: int | None = None
+    """The number of the file's last line when it has no terminator (noted by :func:`read_capture`)."""
 
     def skip(self, number: int, reason: str) -> None:
         self.skipped += 1
+        if number == self.unterminated_line:
+            self.truncated_last_line = True  # only the last line of a file can lack its terminator
         if len(self.errors) < MAX_LOGGED_ERRORS:
             self.errors.append((number, reason))
         log.warning("rmonitor line %d skipped: %s", number, reason)
 
 
+def read_capture(path: str | Path, stats: ReadStats | None = None) -> Iterator[Line]:
+    """Every non-blank record line as ``(line number, arrival, line)``.
+
+    ``arrival`` is the UTC epoch seconds of the last ``##`` stamp before the
+    line, or ``None`` in captures without stamps. The ``##`` lines themselves
+    are consumed here, not yielded. A last line without its terminator is noted
+    in ``stats`` (before it is yielded), so that skipping it marks
+    :attr:`ReadStats.truncated_last_line`.
+    """
+    arrival: float | None = None
+    for number, text, terminated in _raw_lines(Path(path)):
+        stripped = text.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("##"):
+            stamp = parse_arrival(stripped)
+            if stamp is not None:
+                arrival = stamp
+                continue
+        if not terminated and stats is not None:
+            stats.unterminated_line = number
+        yield number, arrival, text
+
+
 def parse_lines(
-    lines: Iterable[tuple[int, float | None, str]], stats: ReadStats | None = None
+    lines: Iterable[Line], stats: ReadStats | None = None
 ) -> Iterator[tuple[int, float | None, RMonitorRecord]]:
     """Parse ``(line number, arrival, line)`` triples; bad lines are counted in ``stats`` and skipped."""
     stats = stats if stats is not None else ReadStats()
@@ -134,11 +135,46 @@ def read_records(
 ) -> Iterator[tuple[int, float | None, RMonitorRecord]]:
     """Read and parse a capture file: ``(line number, arrival, record)`` for every readable record."""
     stats = stats if stats is not None else ReadStats()
-    for number, arrival, text, terminated in _capture_lines(Path(path)):
-        skipped = stats.skipped
-        yield from parse_lines([(number, arrival, text)], stats)
-        if not terminated and stats.skipped > skipped:
-            stats.truncated_last_line = True  # only the last line of a file can lack its terminator
+    yield from parse_lines(read_capture(path, stats), stats)
+
+
+# -- mapping -----------------------------------------------------------------
+
+
+def map_lines(mapper: RMonitorMapper, lines: Iterable[Line], stats: ReadStats) -> list[Event]:
+    """Parse and map ``(line number, arrival, line)`` triples; bad lines are counted in ``stats``, logged, skipped.
+
+    A record the mapper fails on is skipped the same way (with its traceback in the log): one record must not
+    end a live session's timing.
+    """
+    events: list[Event] = []
+    for number, arrival, record in parse_lines(lines, stats):
+        try:
+            events.extend(mapper.feed(record, arrival))
+        except Exception as error:
+            log.exception("rmonitor line %d: the mapper failed on %r", number, record)
+            stats.skip(number, f"mapper failed: {error!r}")
+    return events
+
+
+@dataclass
+class MappedCapture:
+    """A capture read and mapped: the events, the mapper (for its side tables) and the read statistics."""
+
+    events: list[Event]
+    mapper: RMonitorMapper
+    read: ReadStats = field(default_factory=ReadStats)
+
+
+def map_capture(
+    path: str | Path, session: SessionRef, producer: str, day: date | None = None, **options: object
+) -> MappedCapture:
+    """Read a capture file to the end and map it, as the capture player does without waits (``options`` go to
+    :class:`RMonitorMapper`)."""
+    mapper = RMonitorMapper(session, producer, day, **options)  # type: ignore[arg-type]
+    stats = ReadStats()
+    events = map_lines(mapper, read_capture(path, stats), stats) + mapper.flush()
+    return MappedCapture(events=events, mapper=mapper, read=stats)
 
 
 # -- replay ------------------------------------------------------------------
@@ -152,7 +188,7 @@ class ReplayStep(NamedTuple):
 
 
 def replay_schedule(
-    capture: Iterable[tuple[int, float | None, str]],
+    capture: Iterable[Line],
     speed: float | None = 1.0,
     *,
     heartbeat_s: float = 1.0,

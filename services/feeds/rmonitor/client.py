@@ -1,9 +1,10 @@
 """The I/O shells of the RMonitor adapter: a live TCP client and a capture player.
 
 Both turn lines into events with the pure parser and mapper
-(:func:`map_lines`) and hand them out as batches through an async iterator;
-sending them to ingest is :mod:`services.feeds.ingestor`'s job, so a slow
-ingest simply stops the reading (TCP flow control does the rest).
+(:func:`~services.feeds.rmonitor.capture.map_lines`) and hand them out as
+batches through an async iterator; sending them to ingest is
+:mod:`services.feeds.ingestor`'s job, so a slow ingest simply stops the
+reading (TCP flow control does the rest).
 
 :class:`RMonitorClient` keeps one :class:`RMonitorMapper` for its whole life,
 across reconnects: when Orbits re-sends its scoreboard to a new connection the
@@ -28,13 +29,13 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from schemas.events import Event
-from services.feeds.rmonitor.capture import ReadStats, parse_lines, read_capture, replay_schedule
+from services.feeds.rmonitor.capture import Line, ReadStats, map_lines, read_capture, replay_schedule
 from services.feeds.rmonitor.mapper import RMonitorMapper
 
 log = logging.getLogger(__name__)
@@ -49,22 +50,6 @@ MAX_LINE = 8192
 memory stays bounded whatever a broken feed sends."""
 PLAYER_BATCH_LINES = 1000
 """Lines mapped into one batch when a capture is played with no wait between them."""
-
-
-def map_lines(mapper: RMonitorMapper, lines: Iterable[tuple[int, float | None, str]], stats: ReadStats) -> list[Event]:
-    """Parse and map ``(line number, arrival, line)`` triples; bad lines are counted in ``stats``, logged, skipped.
-
-    A record the mapper fails on is skipped the same way (with its traceback in the log): one record must not
-    end a live session's timing.
-    """
-    events: list[Event] = []
-    for number, arrival, record in parse_lines(lines, stats):
-        try:
-            events.extend(mapper.feed(record, arrival))
-        except Exception as error:
-            log.exception("rmonitor line %d: the mapper failed on %r", number, record)
-            stats.skip(number, f"mapper failed: {error!r}")
-    return events
 
 
 # -- live feed -------------------------------------------------------------------
@@ -279,9 +264,9 @@ class CapturePlayer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.mapper = mapper
-        self.entries = list(read_capture(path))
-        self.delays = [step.delay_s for step in replay_schedule(self.entries, speed)]
         self.stats = ReadStats()
+        self.entries = list(read_capture(path, self.stats))
+        self.delays = [step.delay_s for step in replay_schedule(self.entries, speed)]
         self._sleep = sleep
         self._clock = clock
 
@@ -297,7 +282,7 @@ class CapturePlayer:
         """
         started = self._clock()
         due = 0.0
-        pending: list[tuple[int, float | None, str]] = []
+        pending: list[Line] = []
         for entry, delay in zip(self.entries, self.delays, strict=True):
             if pending and (delay > 0 or len(pending) >= PLAYER_BATCH_LINES):
                 if events := map_lines(self.mapper, pending, self.stats):

@@ -47,9 +47,8 @@ Session rules:
   ``$B``), its kind is guessed from the name, and its length, unless given,
   is the first heartbeat's time to go + race time, or laps to go before the
   start.
-- ``$I`` clears the feed's scoreboard (:attr:`RMonitorMapper.feed_positions`
-  and :attr:`RMonitorMapper.feed_best`) but not chequered's state: the log of a
-  session cannot go back, and real installs send ``$I`` mid-race and then
+- ``$I`` clears the feed's scoreboard (:attr:`RMonitorMapper.feed_positions`)
+  but not chequered's state: the log of a session cannot go back, and real installs send ``$I`` mid-race and then
   re-send the whole scoreboard.
 - ``SessionStarted`` comes with the first heartbeat whose race clock runs,
   at the anchor (for a green-flag start: the first green; for a capture
@@ -105,9 +104,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from msgspec import Struct
@@ -130,18 +128,16 @@ from schemas.events import (
     SessionRef,
     SessionStarted,
 )
-from services.feeds.ids import session_tag
-from services.feeds.rmonitor.capture import ReadStats, read_records
+from services.feeds.common import FALLBACK_DAY, alnum, local_epoch_ms
+from services.feeds.ids import event_id
 from services.feeds.rmonitor.parser import (
     ClassInfo,
     Competitor,
     CompetitorExt,
-    CorrectedFinish,
     FeedFlag,
     Heartbeat,
     Init,
     Passing,
-    PracticePosition,
     RacePosition,
     RMonitorRecord,
     RunInfo,
@@ -150,7 +146,6 @@ from services.feeds.rmonitor.parser import (
 )
 
 DAY_MS = 86_400_000
-FALLBACK_DAY = date(2000, 1, 1)
 METRES_PER_MILE = 1609.344
 PIT_IN_LINES = frozenset({"PIT", "PIP"})
 PIT_OUT_LINES = frozenset({"POT", "POP"})
@@ -167,7 +162,6 @@ _FLAG_OF = {
 _ENTRY_BLOCK = (Competitor, CompetitorExt, ClassInfo, Setting, RunInfo)
 """Orbits sends entries as a block of ``$A``/``$COMP``/``$B``/``$C``/``$E`` records: a car is registered once
 its block ends (the next record of another type), with everything the block said, not once per record."""
-_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 _NUMBER = re.compile(r"^[A-Za-z0-9]{1,8}$")
 
 
@@ -177,14 +171,6 @@ class FeedPosition(Struct, frozen=True):
     position: int
     laps: int | None
     total_ms: int | None
-
-
-class FeedBest(Struct, frozen=True):
-    """A car's place in the feed's best-lap order (``$H``)."""
-
-    position: int
-    best_lap: int | None
-    best_ms: int | None
 
 
 @dataclass
@@ -310,13 +296,9 @@ class RMonitorMapper:
         self._finish_window = finish_window_ms
         self._reanchor = reanchor_ms
 
-        self._tag = session_tag(session)
         self.stats = MapperStats()
         self.feed_positions: dict[str, FeedPosition] = {}
         """The feed's last ``$G`` per car number (cleared by ``$I``)."""
-        self.feed_best: dict[str, FeedBest] = {}
-        """The feed's last ``$H`` per car number (cleared by ``$I``)."""
-        self.feed_corrections: dict[str, CorrectedFinish] = {}
 
         self._clock = _Clock(day=day)
         self._pending: list[_Pending] = []
@@ -368,23 +350,10 @@ class RMonitorMapper:
         self._held.clear()
         return self._drain()
 
-    @property
-    def run(self) -> int | None:
-        """The ``$B`` run this mapper is bound to (``None`` until one is seen)."""
-        return self._run
-
-    def car_number(self, registration: str) -> str | None:
-        """The chequered car number of an RMonitor registration number, if the car is known."""
-        car = self._cars.get(registration)
-        return car.number if car else None
-
     # -- time ----------------------------------------------------------------
 
     def _instant(self, local_ms: int) -> int:
-        day = self._clock.day or FALLBACK_DAY
-        wall = datetime.combine(day, time()) + timedelta(milliseconds=local_ms)
-        aware = wall.replace(tzinfo=self._tz)
-        return max(0, (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1))
+        return max(0, local_epoch_ms(self._clock.day or FALLBACK_DAY, local_ms, self._tz))
 
     def _set_time_of_day(self, tod_ms: int) -> None:
         clock = self._clock
@@ -423,7 +392,7 @@ class RMonitorMapper:
 
     def _emit(
         self,
-        event_id: str,
+        content_id: str,
         body: EventBody | Callable[[int], EventBody],
         *,
         race_ms: int | None = None,
@@ -433,7 +402,7 @@ class RMonitorMapper:
         self._open()
         if race_ms is None and local_ms is None:
             local_ms = self._clock.local_ms  # "now"
-        self._pending.append(_Pending(event_id, body, race_ms, local_ms, car))
+        self._pending.append(_Pending(content_id, body, race_ms, local_ms, car))
 
     def _open(self) -> None:
         if not self._opened:
@@ -450,7 +419,9 @@ class RMonitorMapper:
             self._pending.pop(0)
             body = item.body(at) if callable(item.body) else item.body
             out.append(
-                Event(id=f"{self._tag}:{item.id}", session=self.session, producer=self.producer, at=at, body=body)
+                Event(
+                    id=event_id(self.session, item.id), session=self.session, producer=self.producer, at=at, body=body
+                )
             )
         return out
 
@@ -489,7 +460,7 @@ class RMonitorMapper:
         for candidate in (number.strip(), registration.strip()):
             if _NUMBER.match(candidate) and candidate not in self._by_number:
                 return candidate
-        cleaned = _NOT_ALNUM.sub("", number or registration)[:8]
+        cleaned = alnum(number or registration)
         if not cleaned or cleaned in self._by_number:
             cleaned = ("X" + _short_hash(registration))[:8]
         return cleaned
@@ -543,8 +514,8 @@ class RMonitorMapper:
             for held in self._held.pop(car.number, []):
                 self._timeline(car, held)
         if driver != car.driver:
-            event_id = f"d-{car.number}-{car.driver_changes}-{_short_hash(driver)}"
-            self._emit(event_id, DriverChanged(number=car.number, driver=driver))
+            content_id = f"d-{car.number}-{car.driver_changes}-{_short_hash(driver)}"
+            self._emit(content_id, DriverChanged(number=car.number, driver=driver))
             car.driver_changes += 1
             car.driver = driver
 
@@ -660,7 +631,6 @@ class RMonitorMapper:
         if self._clock.day is None and record.date is not None:
             self._clock.day = record.date
         self.feed_positions.clear()
-        self.feed_best.clear()
         self._open()
 
     def _on_position(self, record: RacePosition) -> None:
@@ -686,15 +656,6 @@ class RMonitorMapper:
             self._lap(car, car.laps + 1, record.total_ms - car.last_total, record.total_ms)
             car.matched_feed_laps = record.laps
             self.stats.synthesized_laps += 1
-
-    def _on_best(self, record: PracticePosition) -> None:
-        car = self._cars.get(record.registration)
-        number = car.number if car else self._number_for(record.registration, record.registration)
-        self.feed_best[number] = FeedBest(record.position, record.best_lap, record.best_ms)
-
-    def _on_corrected(self, record: CorrectedFinish) -> None:
-        car = self._cars.get(record.registration)
-        self.feed_corrections[car.number if car else record.registration] = record
 
     def _on_passing(self, record: Passing) -> None:
         car = self._car(record.registration)
@@ -756,11 +717,11 @@ class RMonitorMapper:
     def _timeline(self, car: _Car, record: TimelineCrossing) -> None:
         local = self._local_of_date(record.date, record.time_of_day_ms)
         stamp = f"{record.date:%Y%m%d}" if record.date else "0"
-        event_id = f"l-{car.number}-{record.name}-{stamp}-{record.time_of_day_ms}"
+        content_id = f"l-{car.number}-{record.name}-{stamp}-{record.time_of_day_ms}"
         if record.name in PIT_IN_LINES:
-            self._emit(event_id, PitIn(number=car.number), local_ms=local)
+            self._emit(content_id, PitIn(number=car.number), local_ms=local)
         elif record.name in PIT_OUT_LINES:
-            self._emit(event_id, PitOut(number=car.number), local_ms=local)
+            self._emit(content_id, PitOut(number=car.number), local_ms=local)
         else:
             car.in_pit_lane = record.name == PIT_LANE_FINISH_LINE
 
@@ -772,30 +733,6 @@ class RMonitorMapper:
         Setting: _on_setting,  # type: ignore[dict-item]
         Init: _on_init,  # type: ignore[dict-item]
         RacePosition: _on_position,  # type: ignore[dict-item]
-        PracticePosition: _on_best,  # type: ignore[dict-item]
-        CorrectedFinish: _on_corrected,  # type: ignore[dict-item]
         Passing: _on_passing,  # type: ignore[dict-item]
         TimelineCrossing: _on_timeline,  # type: ignore[dict-item]
     }
-
-
-@dataclass
-class MappedCapture:
-    """A capture read and mapped: the events, the mapper (for its side tables) and the read statistics."""
-
-    events: list[Event]
-    mapper: RMonitorMapper
-    read: ReadStats = field(default_factory=ReadStats)
-
-
-def map_capture(
-    path: str | Path, session: SessionRef, producer: str, day: date | None = None, **options: object
-) -> MappedCapture:
-    """Read a capture file to the end and map it (``options`` go to :class:`RMonitorMapper`)."""
-    mapper = RMonitorMapper(session, producer, day, **options)  # type: ignore[arg-type]
-    stats = ReadStats()
-    events: list[Event] = []
-    for _, arrival, record in read_records(path, stats):
-        events.extend(mapper.feed(record, arrival))
-    events.extend(mapper.flush())
-    return MappedCapture(events=events, mapper=mapper, read=stats)

@@ -1,0 +1,94 @@
+"""The producer's retries against a scripted ingest on a real nats-server: one budget of attempts, the same
+bytes again, and the tally."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from schemas.events import Event, encode_event
+from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
+from schemas.subjects import INGEST_PREFIX
+from services.ingest.client import IngestUnavailable, Producer, Tally
+from tests.factory import SessionWriter
+
+UNAVAILABLE = Rejected(RejectCode.UNAVAILABLE, "the stream did not acknowledge")
+
+
+class ScriptedIngest:
+    """Subscribed where ingest is: answers each request with the next of ``answers`` (``None``: no answer, so
+    the producer times out), then never again."""
+
+    def __init__(self, answers: list[list[IngestReply] | None]) -> None:
+        self.answers = answers
+        self.requests: list[bytes] = []
+
+    async def start(self, nc: Client) -> ScriptedIngest:
+        await nc.subscribe(f"{INGEST_PREFIX}.>", cb=self._answer)
+        await nc.flush()
+        return self
+
+    async def _answer(self, msg: Msg) -> None:
+        self.requests.append(msg.data)
+        answer = self.answers.pop(0) if self.answers else None
+        if answer is not None:
+            await msg.respond(msgspec.json.encode(answer))
+
+
+def producer(nc: Client, attempts: int) -> Producer:
+    return Producer(nc, attempts=attempts, backoff=0.0, timeout=0.2)
+
+
+def body(*events: Event) -> bytes:
+    return b"[" + b",".join(encode_event(event) for event in events) + b"]"
+
+
+def events() -> list[Event]:
+    w = SessionWriter()
+    return [w.opened(), w.entry("7"), w.entry("8")]
+
+
+async def test_no_answer_is_retried_with_the_same_bytes_within_the_budget(nc: Client) -> None:
+    batch = events()
+    ingest = await ScriptedIngest([]).start(nc)
+    with pytest.raises(IngestUnavailable, match="no answer for a batch of 3 events after 4 attempts"):
+        await producer(nc, attempts=4).send_batch(batch)
+    assert ingest.requests == [body(*batch)] * 4
+
+
+async def test_unavailable_events_are_sent_again_alone_and_the_budget_is_shared(nc: Client) -> None:
+    opened, first, second = events()
+    answers: list[list[IngestReply] | None] = [None, [Accepted(1), UNAVAILABLE, Accepted(3)], None, [Accepted(2)]]
+    ingest = await ScriptedIngest(answers).start(nc)
+    replies = await producer(nc, attempts=4).send_batch([opened, first, second])
+    assert replies == [Accepted(1), Accepted(2), Accepted(3)]
+    assert ingest.requests == [body(opened, first, second)] * 2 + [body(first)] * 2
+
+
+async def test_one_budget_for_unanswered_requests_and_unavailable_events(nc: Client) -> None:
+    opened, first, second = events()
+    ingest = await ScriptedIngest([None, [Accepted(1), UNAVAILABLE, Accepted(3)]]).start(nc)
+    with pytest.raises(IngestUnavailable, match="no answer for a batch of 1 events after 3 attempts"):
+        await producer(nc, attempts=3).send_batch([opened, first, second])
+    assert ingest.requests == [body(opened, first, second)] * 2 + [body(first)]
+
+
+async def test_events_still_unavailable_after_the_budget(nc: Client) -> None:
+    batch = events()
+    ingest = await ScriptedIngest([[UNAVAILABLE] * 3] * 10).start(nc)
+    with pytest.raises(IngestUnavailable, match="3 events still unavailable after 3 attempts"):
+        await producer(nc, attempts=3).send_batch(batch)
+    assert len(ingest.requests) == 3
+
+
+async def test_the_tally_counts_every_reply(nc: Client) -> None:
+    opened, first, second = events()
+    rejected = Rejected(RejectCode.UNKNOWN_CAR, "car #8 is not registered")
+    await ScriptedIngest([[Accepted(5, duplicate=True), Accepted(6), rejected]]).start(nc)
+    tally = Tally()
+    await producer(nc, attempts=1).send_all([opened, first, second], tally.count)
+    assert tally == Tally(
+        sent=3, accepted=1, duplicates=1, rejected=1, rejections=[(second.id, rejected.reason)], last_seq=6
+    )
