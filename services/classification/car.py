@@ -8,9 +8,21 @@ a red flag that ended the race) are found by bisection.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Sequence
 
 from schemas.events import EntryRegistered
 from schemas.results import PitStop, Stint
+
+
+def keep_fastest_sectors(best: list[int | None], sectors: Sequence[int | None]) -> None:
+    """Grow ``best`` with None (no time yet) to as many sectors as ``sectors`` and keep the faster time of each."""
+    if len(best) < len(sectors):
+        best += [None] * (len(sectors) - len(best))
+    for i, sector in enumerate(sectors):
+        if sector is not None:
+            current = best[i]
+            if current is None or sector < current:
+                best[i] = sector
 
 
 class Bests:
@@ -25,30 +37,21 @@ class Bests:
     def offer(self, index: int, lap_ms: int, sectors: tuple[int, ...], laps_ms: list[int]) -> None:
         if self.lap_index is None or lap_ms < laps_ms[self.lap_index]:
             self.lap_index = index
-        if len(self.sectors) < len(sectors):
-            self.sectors += [None] * (len(sectors) - len(self.sectors))
-        for i, sector in enumerate(sectors):
-            best = self.sectors[i]
-            if best is None or sector < best:
-                self.sectors[i] = sector
+        keep_fastest_sectors(self.sectors, sectors)
 
 
 class CarRecord:
     __slots__ = (
         "_bests",
         "_bests_upto",
-        "car",
-        "class_name",
         "crossings",
         "deleted",
         "driver",
-        "drivers",
         "entry",
         "in_pit",
         "lap_drivers",
         "lap_numbers",
         "laps_ms",
-        "manufacturer",
         "number",
         "order",
         "out_lap",
@@ -57,7 +60,6 @@ class CarRecord:
         "served",
         "stint_bounds",
         "stops",
-        "team",
     )
 
     def __init__(self, entry: EntryRegistered, order: int) -> None:
@@ -79,7 +81,6 @@ class CarRecord:
         self.out_lap = False
         self.retired = False
         self.driver: str | None = entry.crew[0].name
-        self.drivers = [d.name for d in entry.crew]
         self._bests = Bests()
         self._bests_upto = 0
         self.register(entry)
@@ -87,11 +88,24 @@ class CarRecord:
     def register(self, entry: EntryRegistered) -> None:
         """(Re-)registration updates the entry's details, never its timing."""
         self.entry = entry
-        self.class_name = entry.class_name
-        self.team = entry.team
-        self.car = entry.car
-        self.manufacturer = entry.manufacturer
-        self.drivers = [d.name for d in entry.crew]
+
+    # the entry's details, as last registered
+
+    @property
+    def class_name(self) -> str:
+        return self.entry.class_name
+
+    @property
+    def team(self) -> str:
+        return self.entry.team
+
+    @property
+    def car(self) -> str:
+        return self.entry.car
+
+    @property
+    def manufacturer(self) -> str:
+        return self.entry.manufacturer
 
     # -- laps -------------------------------------------------------------
 

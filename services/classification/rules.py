@@ -40,7 +40,7 @@ from schemas.results import (
     ResultStatus,
     SessionPhase,
 )
-from services.classification.car import CarRecord
+from services.classification.car import CarRecord, keep_fastest_sectors
 from services.classification.errors import FoldError
 
 if TYPE_CHECKING:
@@ -137,8 +137,8 @@ def _standing(state: SessionFold, car: CarRecord, decisions: list[AppliedDecisio
     return s
 
 
-def _race_status(state: SessionFold, standings: list[Standing]) -> None:
-    """Statuses once the chequered flag (or a red flag that ended the race) is out."""
+def _race_status(state: SessionFold, standings: list[Standing], cutoff: int | None) -> None:
+    """Statuses once the chequered flag (or a red flag that ended the race, at ``cutoff``) is out."""
     rules = state.rules
     eligible = [s for s in standings if s.status is ResultStatus.RUNNING]
     winner_laps = max((s.laps for s in eligible), default=0)
@@ -148,7 +148,7 @@ def _race_status(state: SessionFold, standings: list[Standing]) -> None:
             s.status = ResultStatus.DID_NOT_START
         elif (
             covered
-            and (s.took_flag or not rules.must_take_flag or state.red_cutoff() is not None)
+            and (s.took_flag or not rules.must_take_flag or cutoff is not None)
             and (not s.car.retired or rules.retired_classified)
         ):
             s.status = ResultStatus.CLASSIFIED
@@ -222,8 +222,8 @@ def _car_state(s: Standing) -> CarState:
     return CarState.RUNNING if car.crossings else CarState.NOT_STARTED
 
 
-def _phase(state: SessionFold, standings: list[Standing]) -> SessionPhase:
-    if state.results is not None or state.red_cutoff() is not None:
+def _phase(state: SessionFold, standings: list[Standing], cutoff: int | None) -> SessionPhase:
+    if state.results is not None or cutoff is not None:
         return SessionPhase.FINISHED
     if state.chequered_at is None:
         return SessionPhase.RUNNING if state.started_at is not None else SessionPhase.SCHEDULED
@@ -254,7 +254,7 @@ def classify(state: SessionFold) -> Classification:
     standings = [_standing(state, car, decisions.get(number, []), cutoff) for number, car in state.cars.items()]
     if race:
         if over:
-            _race_status(state, standings)
+            _race_status(state, standings, cutoff)
         order = _drop_positions(sorted(standings, key=_race_key))
         gap = _race_gap
     else:
@@ -271,12 +271,7 @@ def classify(state: SessionFold) -> Classification:
     session_sectors: list[int | None] = []
     for s in order:  # in result order, so equal times go to who is ahead
         best = bests[s.car.number]
-        for i, sector in enumerate(best.sectors):
-            if i >= len(session_sectors):
-                session_sectors.append(None)
-            current = session_sectors[i]
-            if sector is not None and (current is None or sector < current):
-                session_sectors[i] = sector
+        keep_fastest_sectors(session_sectors, best.sectors)
         if best.lap_index is None or s.status in (ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED):
             continue
         ref = LapRef(
@@ -310,8 +305,8 @@ def classify(state: SessionFold) -> Classification:
             if stint.driver is not None:
                 drive[stint.driver] = drive.get(stint.driver, 0) + stint.time_ms
         stops = car.pit_stops()
-        last_out = max((i for i, b in enumerate(car.stint_bounds) if i > 0), default=None)
-        laps_at_last_out = car.stint_bounds[last_out][1] if last_out is not None else 0
+        # the last stint after the first began at the last pit out
+        laps_at_last_out = car.stint_bounds[-1][1] if len(car.stint_bounds) > 1 else 0
         assert isinstance(laps_at_last_out, int)
         rows.append(
             ClassifiedCar(
@@ -367,7 +362,7 @@ def classify(state: SessionFold) -> Classification:
         kind=opened.kind,
         last_seq=state.last_seq,
         as_of=state.as_of,
-        phase=_phase(state, standings),
+        phase=_phase(state, standings, cutoff),
         flag=state.flag,
         started_at=state.started_at,
         chequered_at=state.chequered_at,

@@ -31,8 +31,9 @@ def format_gap(gap: Gap | None) -> str:
         return ""
     if gap.laps:
         return f"+{gap.laps} lap{'s' if gap.laps > 1 else ''}"
-    minutes, ms = divmod(gap.ms, 60_000)
-    return f"+{minutes}:{ms // 1000:02d}.{ms % 1000:03d}" if minutes else f"+{ms // 1000}.{ms % 1000:03d}"
+    if 0 <= gap.ms < 60_000:
+        return f"+{gap.ms // 1000}.{gap.ms % 1000:03d}"
+    return f"+{format_laptime(gap.ms)}"
 
 
 def format_clock(ms: int) -> str:

@@ -38,13 +38,17 @@ class SessionLedger:
     """``msg_id`` -> stream sequence."""
 
 
-def decode_submission(subject: str, data: bytes) -> Event | Rejected:
-    """Decode what a producer sent to an ingest subject, or say why not."""
+def decode_submission(subject: str, data: bytes, addressed: str | None = None) -> Event | Rejected:
+    """Decode what a producer sent to an ingest subject, or say why not.
+
+    ``addressed``: the session key of ``subject``, when the caller has it already (None: read from ``subject``).
+    """
     try:
         event = decode_event(data)
     except msgspec.MsgspecError as error:
         return Rejected(RejectCode.MALFORMED, f"not a valid chequered event: {error}")
-    addressed = session_key_of(subject, INGEST_PREFIX)
+    if addressed is None:
+        addressed = session_key_of(subject, INGEST_PREFIX)
     if addressed != event.session.key:
         return Rejected(
             RejectCode.WRONG_SUBJECT,

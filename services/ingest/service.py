@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -158,9 +159,6 @@ class IngestService(NatsShell):
             return _encode(await self.submit_many(subject, items))
         return _encode((await self.submit_many(subject, [body]))[0])
 
-    async def submit(self, subject: str, data: bytes) -> IngestReply:
-        return (await self.submit_many(subject, [data]))[0]
-
     async def submit_many(self, subject: str, items: list[bytes]) -> list[IngestReply]:
         """Judge each event in order (each against the ledger as the ones before it leave it), publish
         the accepted ones pipelined, and answer once the stream has acknowledged them."""
@@ -172,7 +170,7 @@ class IngestService(NatsShell):
         in_flight: list[tuple[int, Event, asyncio.Future[PubAck]]] = []
         repeats: list[tuple[int, Event]] = []
         for i, data in enumerate(items):
-            decoded = decode_submission(subject, data)
+            decoded = decode_submission(subject, data, key)
             if isinstance(decoded, Rejected):
                 replies[i] = await self._reject(subject, data, decoded, None)
                 continue
@@ -209,8 +207,8 @@ class IngestService(NatsShell):
                 RejectCode.UNAVAILABLE, "what this repeats was not stored; retry with the same id"
             )
         settled = [reply for reply in replies if reply is not None]
-        for reply in settled:
-            INGESTED.labels(_outcome(reply)).inc()
+        for outcome, count in Counter(_outcome(reply) for reply in settled).items():
+            INGESTED.labels(outcome).inc(count)
         assert len(settled) == len(items), "every event gets an answer"
         return settled
 
