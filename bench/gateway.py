@@ -44,7 +44,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-from bench.report import Report, percentile
+from bench.report import Report, cpu_seconds, percentile
 from schemas.events import (
     Driver,
     EntryRegistered,
@@ -342,15 +342,6 @@ def _values_per_client(clients: list[Arrivals], phase: Phase) -> tuple[int, int]
     return min(counts), max(counts)
 
 
-def _cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process so far (Linux ``/proc``); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[str, int | None]) -> None:
     loop = asyncio.get_running_loop()
     nc = await connect(nats_url, "bench-producer")
@@ -376,11 +367,11 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     offset = 0
     for rate, seconds in PHASES:
         count = int(rate * seconds)
-        cpu_before, started = {name: _cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
+        cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
         phases.append(await _offer(nc, laps[offset : offset + count], rate))
         elapsed = time.monotonic() - started
         for name, pid in pids.items():
-            before, after = cpu_before[name], _cpu_seconds(pid)
+            before, after = cpu_before[name], cpu_seconds(pid)
             if before is not None and after is not None:
                 phases[-1].cpu[name] = (after - before) / elapsed
         offset += count

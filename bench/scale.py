@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.report import Report, percentile
+from bench.report import Report, cpu_seconds, percentile
 from schemas.events import Event, SessionStarted, encode_event
 from schemas.results import decode_classification
 from schemas.subjects import events_subject
@@ -44,11 +44,6 @@ def _races(count: int) -> list[list[Event]]:
         simulate(RaceSpec(seed=500 + i, cars=CARS, duration_ms=RACE_MS, retirements=2, event=f"e{i:03d}"))
         for i in range(count)
     ]
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_bytes(pid: int) -> int:
@@ -77,7 +72,7 @@ async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path)
     nc = await connect(url, "bench-scale")
     try:
         await asyncio.sleep(3.0)  # started, caught up, and members agreed
-        cpu0 = sum(_cpu_seconds(p.pid) for p in processes)
+        cpu0 = sum(cpu_seconds(p.pid) or 0.0 for p in processes)
         rss0 = sum(_rss_bytes(p.pid) for p in processes)
         js = nc.jetstream()
         kv = await js.key_value(CLASSIFICATION_BUCKET)
@@ -106,7 +101,7 @@ async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path)
             acked.append((event.session.key, ack.seq, time.perf_counter()))
         await asyncio.sleep(2.0)
         watching.cancel()
-        cpu = sum(_cpu_seconds(p.pid) for p in processes) - cpu0
+        cpu = sum(cpu_seconds(p.pid) or 0.0 for p in processes) - cpu0
         rss = sum(_rss_bytes(p.pid) for p in processes) - rss0
         lags = []
         for key, seq, at in acked:

@@ -16,6 +16,7 @@ from schemas.events import (
     SessionLength,
     SessionOpened,
     SessionRef,
+    SessionStarted,
 )
 
 T0 = 1_776_603_600_000  # 2026-04-19T13:00:00Z
@@ -63,3 +64,16 @@ class SessionWriter:
                 crew=[Driver(driver), Driver(f"{driver} II")],
             )
         )
+
+
+def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[Event]:
+    """Opened, ``cars`` entries (Pro and Am), started, ``laps`` laps each: every car laps at 100 s, car 1 first
+    on the road."""
+    events = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
+    events.append(w.event(SessionStarted(), 0))
+    events += [
+        w.lap(str(n), lap, lap * 100_000 + n * 137 + (lap * n) % 50, lap_time_ms=100_000)
+        for lap in range(1, laps + 1)
+        for n in range(1, cars + 1)
+    ]
+    return events

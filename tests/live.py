@@ -9,8 +9,11 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError
 
+from schemas.events import Event
+from schemas.ingest import Accepted
 from schemas.results import Classification, decode_classification
 from services.broker.topology import CLASSIFICATION_BUCKET
+from services.ingest.client import Producer
 
 
 async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: float = 30.0) -> Classification:
@@ -28,3 +31,10 @@ async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: 
                 return seen
         await asyncio.sleep(0.02)
     raise AssertionError(f"classification {key} did not reach seq {last_seq}; last seen {seen and seen.last_seq}")
+
+
+async def send(nc: Client, events: list[Event]) -> list[tuple[int, Event]]:
+    """Send through ingest; every event must be accepted. ``(seq, event)`` pairs as stored."""
+    replies = await Producer(nc).send_all(events)
+    assert all(isinstance(r, Accepted) for r in replies), replies
+    return [(r.seq, e) for r, e in zip(replies, events, strict=True)]  # type: ignore[union-attr]

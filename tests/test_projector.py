@@ -6,27 +6,15 @@ import msgspec
 import pytest
 from nats.aio.client import Client
 
-from schemas.events import Event, SessionStarted
-from schemas.ingest import Accepted, DeadLetter
+from schemas.events import Event
+from schemas.ingest import DeadLetter
 from schemas.results import encode_classification
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
-from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
-from tests.factory import SessionWriter
-from tests.live import wait_for_classification
-
-
-def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[Event]:
-    events = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
-    events.append(w.event(SessionStarted(), 0))
-    events += [
-        w.lap(str(n), lap, lap * 100_000 + n * 137 + (lap * n) % 50, lap_time_ms=100_000)
-        for lap in range(1, laps + 1)
-        for n in range(1, cars + 1)
-    ]
-    return events
+from tests.factory import SessionWriter, small_race
+from tests.live import send, wait_for_classification
 
 
 @pytest.fixture
@@ -35,12 +23,6 @@ async def ingest(nats_url: str):  # type: ignore[no-untyped-def]
     await service.start()
     yield service
     await service.stop()
-
-
-async def send(nc: Client, events: list[Event]) -> list[tuple[int, Event]]:
-    replies = await Producer(nc).send_all(events)
-    assert all(isinstance(r, Accepted) for r in replies)
-    return [(r.seq, e) for r, e in zip(replies, events, strict=True)]  # type: ignore[union-attr]
 
 
 def offline(stored: list[tuple[int, Event]], key: str) -> bytes:

@@ -18,8 +18,7 @@ from services.ingest.racecontrol import parse_duration_ms, penalty
 from services.ingest.service import IngestService
 from services.ops.log import read_events
 from services.ops.racelog import read_log
-from tests.factory import SessionWriter
-from tests.test_projector import small_race
+from tests.factory import SessionWriter, small_race
 
 T = TypeVar("T")
 

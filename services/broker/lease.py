@@ -63,9 +63,13 @@ class Lease:
                 await self._kv.delete(self.key)
 
     async def _acquire(self, kv: KeyValue) -> int:
+        waiting = False
         while True:
             with contextlib.suppress(NatsError):  # held by another (key exists), or the broker is away
                 return await kv.create(self.key, self.holder.encode())
+            if not waiting:
+                log.info("%s waits for %s", self.holder, self.key)
+                waiting = True
             await asyncio.sleep(HEARTBEAT_S)
 
     async def _hold(self, kv: KeyValue, revision: int) -> None:

@@ -13,11 +13,10 @@ from httpx_sse import aconnect_sse
 from nats.aio.client import Client
 
 from schemas.events import Event
-from schemas.ingest import Accepted
 from schemas.results import Classification
 from services.gateway import delta
 from services.gateway.messages import Snapshot, StreamMessage
-from services.ingest.client import Producer
+from tests.live import send
 
 TOKEN = "test-read-token"
 _messages = msgspec.json.Decoder(StreamMessage)
@@ -51,13 +50,6 @@ class Holder:
 
 def kind_of(message: StreamMessage) -> str:
     return "snapshot" if isinstance(message, Snapshot) else "update"
-
-
-async def send(nc: Client, events: list[Event]) -> list[tuple[int, Event]]:
-    """Send through ingest; every event must be accepted. ``(seq, event)`` pairs as stored."""
-    replies = await Producer(nc).send_all(events)
-    assert all(isinstance(r, Accepted) for r in replies), replies
-    return [(r.seq, e) for r, e in zip(replies, events, strict=True)]  # type: ignore[union-attr]
 
 
 async def send_paced(nc: Client, events: list[Event], interval: float) -> list[tuple[int, Event]]:

@@ -1,4 +1,4 @@
-"""Races for the gateway tests: a plain one (like ``small_race``) and a broadcast-looking one."""
+"""Races for the gateway tests: a broadcast-looking one (``tests.factory.small_race`` is the plain one)."""
 
 from __future__ import annotations
 
@@ -43,18 +43,6 @@ TEAMS = (
     ("Proton Competition", "Ford Mustang GT3", "Ford", "G. Roda", "B. Barker"),
     ("WRT", "BMW M4 GT3", "BMW", "V. Rossi", "A. Al Harthy"),
 )
-
-
-def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[Event]:
-    """Like ``tests/test_projector.small_race``: every car laps at 100 s, car 1 first on the road."""
-    events = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
-    events.append(w.event(SessionStarted(), 0))
-    events += [
-        w.lap(str(n), lap, lap * 100_000 + n * 137 + (lap * n) % 50, lap_time_ms=100_000)
-        for lap in range(1, laps + 1)
-        for n in range(1, cars + 1)
-    ]
-    return events
 
 
 def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7) -> list[Event]:

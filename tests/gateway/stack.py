@@ -13,9 +13,9 @@ from schemas.events import Event
 from services.classification.projector import ClassificationProjector
 from services.gateway.server import GatewayService
 from services.ingest.service import IngestService
-from tests.factory import SessionWriter
-from tests.gateway.clients import Received, send
-from tests.gateway.races import small_race
+from tests.factory import SessionWriter, small_race
+from tests.gateway.clients import Received
+from tests.live import send
 
 
 @dataclass

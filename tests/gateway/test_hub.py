@@ -8,9 +8,9 @@ from schemas.results import Classification, encode_classification
 from services.classification.fold import ClassificationProjection, fold_log
 from services.gateway.hub import ClassificationHub, QueuedFeed
 from services.gateway.messages import Snapshot, SnapshotReason, StreamMessage, Update
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, small_race
 from tests.gateway.clients import Holder
-from tests.gateway.races import broadcast_race, small_race
+from tests.gateway.races import broadcast_race
 
 decode = msgspec.json.Decoder(StreamMessage).decode
 

@@ -13,9 +13,10 @@ from nats.aio.client import Client
 
 from schemas.results import Classification
 from tests.factory import SessionWriter
-from tests.gateway.clients import TOKEN, send, send_paced
+from tests.gateway.clients import TOKEN, send_paced
 from tests.gateway.races import broadcast_race
 from tests.gateway.stack import Stack, until
+from tests.live import send
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM_ARGS = [

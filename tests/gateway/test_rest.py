@@ -23,9 +23,10 @@ from services.gateway.messages import Grid, Health, Sessions
 from services.gateway.responses import json_response
 from services.gateway.server import GatewayService
 from tests.factory import SessionWriter
-from tests.gateway.clients import TOKEN, send, stream_path, ws_url
+from tests.gateway.clients import TOKEN, stream_path, ws_url
 from tests.gateway.races import broadcast_race, qualifying
 from tests.gateway.stack import Stack, until
+from tests.live import send
 
 
 async def race_in_gateway(stack: Stack, nc: Client) -> tuple[SessionWriter, list[tuple[int, Event]]]:

@@ -18,9 +18,8 @@ from services.broker.topology import CLASSIFICATION_BUCKET
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, small_race
 from tests.live import wait_for_classification
-from tests.test_projector import small_race
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "accounts.conf"
 ROLES = ("services", "timing", "racecontrol", "graphics", "operations", "system")

@@ -33,7 +33,12 @@ async def test_the_standby_ingest_takes_over_when_the_active_one_is_killed(tmp_p
         async def between(i: int) -> None:
             if i == 0:  # "a" answered the first part: it holds the lease; "b" joins and stands by
                 standby.start()
-                await asyncio.sleep(1.0)
+                for _ in range(300):
+                    if "b waits for ingest.lease" in (tmp_path / "ingest.log").read_text():
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the standby never started waiting for the lease")
             if i == 1:
                 assert "ingest b is answering" not in (tmp_path / "ingest.log").read_text(), "one answers at a time"
                 first.kill()

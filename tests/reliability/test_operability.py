@@ -13,9 +13,8 @@ import pytest
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats, free_port
 from services.ingest.client import Producer
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, small_race
 from tests.reliability.processes import ServiceProcess
-from tests.test_projector import small_race
 
 pytestmark = pytest.mark.slow
 
