@@ -170,6 +170,9 @@ class LapCompleted(CarBody, frozen=True, tag="lap_completed"):
     driver: str | None = None
     sectors_ms: list[PositiveMillis] = []
     in_pit: bool = False
+    counts_for_best: bool = True
+    """False: the lap counts for distance but never as a best (lap or sector): a lap the timing system did not
+    count (an out-lap so marked by the feed, a lap an official chart does not count)."""
 
 
 class PitIn(CarBody, frozen=True, tag="pit_in"):

@@ -236,6 +236,19 @@ def test_deleted_lap_is_no_longer_a_best_and_withdrawal_restores_it() -> None:
     assert classify(withdrawn).cars == before.cars
 
 
+def test_a_lap_not_counted_for_bests_counts_for_distance_only() -> None:
+    w = SessionWriter()
+    events = [opened(w), w.entry("1"), w.entry("2"), w.event(SessionStarted(), 0)]
+    events += [w.lap("1", 1, 98_000, lap_time_ms=98_000, sectors_ms=[32_000, 33_000, 33_000], counts_for_best=False)]
+    events += [w.lap("1", 2, 198_500, lap_time_ms=100_500, sectors_ms=[33_500, 33_500, 33_500])]
+    events += [w.lap("2", 1, 99_000, lap_time_ms=99_000), w.lap("2", 2, 199_000, lap_time_ms=100_000)]
+    result = classify(events)
+    one = car(result, "1")
+    assert (one.laps, one.best_lap, one.best_lap_ms, one.best_sectors_ms) == (2, 2, 100_500, [33_500, 33_500, 33_500])
+    assert result.fastest_lap is not None and (result.fastest_lap.number, result.fastest_lap.ms) == ("2", 99_000)
+    assert [c.number for c in result.cars] == ["1", "2"]
+
+
 def test_penalty_applied_then_withdrawn_gives_back_the_original_result() -> None:
     w = SessionWriter()
     events = race(w, {"1": 11, "2": 11, "3": 10})

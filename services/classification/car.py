@@ -52,6 +52,7 @@ class CarRecord:
         "lap_drivers",
         "lap_numbers",
         "laps_ms",
+        "no_best",
         "number",
         "order",
         "out_lap",
@@ -72,6 +73,8 @@ class CarRecord:
         self.lap_drivers: list[str | None] = []
         self.deleted: set[int] = set()
         """Lap numbers whose times were deleted (track limits)."""
+        self.no_best: set[int] = set()
+        """Lap numbers the timing system did not count for bests (``LapCompleted.counts_for_best`` false)."""
         self.served: set[str] = set()
         self.stops: list[list[int | None]] = []
         """[in-lap, pit in, pit out] per stop; pit out None while in the pit lane."""
@@ -113,10 +116,14 @@ class CarRecord:
     def last_lap_number(self) -> int:
         return self.lap_numbers[-1] if self.lap_numbers else 0
 
-    def add_lap(self, lap: int, at: int, lap_ms: int, sectors: tuple[int, ...], driver: str | None) -> None:
+    def add_lap(
+        self, lap: int, at: int, lap_ms: int, sectors: tuple[int, ...], driver: str | None, counts_for_best: bool = True
+    ) -> None:
         if not self.stint_bounds:
             # a car with no green-flag stint (joined late, or no session_started) starts its stint here
             self.stint_bounds.append([at - lap_ms, 0, driver or self.driver, None])
+        if not counts_for_best:
+            self.no_best.add(lap)
         self.lap_numbers.append(lap)
         self.crossings.append(at)
         self.laps_ms.append(lap_ms)
@@ -141,12 +148,17 @@ class CarRecord:
             return first + 1, True
         return len(self.crossings), False
 
+    def may_be_best(self, index: int) -> bool:
+        """Whether the lap at ``index`` may be a best: not deleted, and counted for bests by the timing system."""
+        lap = self.lap_numbers[index]
+        return lap not in self.deleted and lap not in self.no_best
+
     def bests(self, upto: int) -> Bests:
         """Bests over the first ``upto`` laps; incremental while laps are appended."""
         if upto < self._bests_upto:
             self._bests, self._bests_upto = Bests(), 0
         for index in range(self._bests_upto, upto):
-            if self.lap_numbers[index] not in self.deleted:
+            if self.may_be_best(index):
                 self._bests.offer(index, self.laps_ms[index], self.sectors[index], self.laps_ms)
         self._bests_upto = upto
         return self._bests
@@ -160,7 +172,7 @@ class CarRecord:
         best: dict[str, tuple[int, int]] = {}
         for index in range(upto):
             driver = self.lap_drivers[index]
-            if driver is None or self.lap_numbers[index] in self.deleted:
+            if driver is None or not self.may_be_best(index):
                 continue
             candidate = (self.laps_ms[index], self.crossings[index])
             if driver not in best or candidate < best[driver]:

@@ -142,7 +142,7 @@ class SessionFold:
         if car.crossings and event.at < car.crossings[-1]:
             raise FoldError(f"lap {lap.lap} of car #{lap.number} ends before its previous lap")
         laps_before = car.last_lap_number
-        car.add_lap(lap.lap, event.at, lap.lap_time_ms, tuple(lap.sectors_ms), lap.driver)
+        car.add_lap(lap.lap, event.at, lap.lap_time_ms, tuple(lap.sectors_ms), lap.driver, lap.counts_for_best)
         if lap.in_pit:
             car.pit_in(event.at, from_lap_line=True)
         if self.chequered_at is None and self._shows_chequered(car, laps_before, event.at):

@@ -298,7 +298,7 @@ def classify(state: SessionFold) -> Classification:
         best = bests[car.number]
         last = s.counted - 1
         last_ms = car.laps_ms[last] if s.counted else None
-        valid_last = s.counted > 0 and car.lap_numbers[last] not in car.deleted
+        valid_last = s.counted > 0 and car.may_be_best(last)
         stints = car.stints(s.counted)
         drive: dict[str, int] = {}
         for stint in stints:

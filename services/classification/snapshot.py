@@ -35,6 +35,7 @@ class CarSnapshot(Struct, array_like=True):
     out_lap: bool
     retired: bool
     driver: str | None
+    no_best: list[int] = []
 
 
 class SessionSnapshot(Struct):
@@ -88,6 +89,7 @@ def _car(car: CarRecord) -> CarSnapshot:
         out_lap=car.out_lap,
         retired=car.retired,
         driver=car.driver,
+        no_best=sorted(car.no_best),
     )
 
 
@@ -111,6 +113,7 @@ def restore(snapshot: SessionSnapshot) -> SessionFold:
         car.sectors = [tuple(s) for s in saved.sectors]
         car.lap_drivers = list(saved.lap_drivers)
         car.deleted = set(saved.deleted)
+        car.no_best = set(saved.no_best)
         car.served = set(saved.served)
         car.stops = [list(s) for s in saved.stops]
         car.stint_bounds = [list(b) for b in saved.stint_bounds]
