@@ -60,8 +60,8 @@ def run_offline(
         write_csv(standings, out)
     else:
         console = Console(file=out, width=None if out.isatty() else 160)
-        for table in render_tables(standings):
-            console.print(table)
+        for table in render_tables(standings, width=console.width):
+            console.print(table, crop=False)
             console.print()
     if not season.rounds:
         print(f"no session of championship {championship} in the logs", file=err)
