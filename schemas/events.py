@@ -114,6 +114,11 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     qualifying: QualifyingFormat = QualifyingFormat.BEST_LAP
     drivers_for_average: Annotated[int, Meta(ge=1, le=4)] = 2
     """With ``average_of_drivers``: how many drivers' best laps the average takes."""
+    drive_through_ms: PositiveMillis | None = None
+    """The time an unserved drive-through converts to after the race, when the decision gives none (race control
+    completes the decision with it before storing it; None: every drive-through must give its time)."""
+    stop_and_go_ms: PositiveMillis | None = None
+    """The same for a stop-and-go."""
 
 
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):

@@ -19,6 +19,9 @@ class RejectCode(enum.StrEnum):
     LAP_OUT_OF_ORDER = "lap_out_of_order"
     UNAVAILABLE = "unavailable"
     """The stream did not acknowledge the write; retry with the same id."""
+    INCONSISTENT = "inconsistent"
+    """A race-control input the session's log contradicts (a lap it does not hold, a decision not in force, an
+    instant far outside it); refused by the producer client before sending, never stored."""
 
 
 class Accepted(Struct, frozen=True, tag="accepted"):
