@@ -28,10 +28,12 @@ def race(teams: list[str], drivers: list[str], laps: int, classes: int = 3) -> C
         )
         events.append(w.event(body))
     events.append(w.event(SessionStarted(), 0))
-    for lap in range(1, laps + 1):
-        for n in range(1, len(teams) + 1):
-            if lap <= laps - n % 3:  # some cars a lap or two down
-                events.append(w.lap(str(n * 7), lap, lap * 100_000 + n * 1_357, lap_time_ms=99_000 + n * 17))
+    events += [
+        w.lap(str(n * 7), lap, lap * 100_000 + n * 1_357, lap_time_ms=99_000 + n * 17)
+        for lap in range(1, laps + 1)
+        for n in range(1, len(teams) + 1)
+        if lap <= laps - n % 3  # some cars a lap or two down
+    ]
     return fold_log(enumerate(events, start=1)).sessions[w.session.key].classification()
 
 

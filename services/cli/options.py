@@ -58,3 +58,8 @@ def gateway_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (0.0.0.0 to serve the network)")
     parser.add_argument("--gateway-port", type=int, default=port, help="gateway port (0: any free port)")
     parser.add_argument("--token", action="append", help=f"a read token for graphics clients (default ${TOKENS_ENV})")
+
+
+def format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str | None, note: str) -> None:
+    """``--format``: how a command writes its output (a table for people, CSV or JSON for programs)."""
+    parser.add_argument("--format", choices=choices, default=default, help=f"{' | '.join(choices)} ({note})")
