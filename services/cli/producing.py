@@ -195,7 +195,13 @@ def _publish_parsers(pub: argparse.ArgumentParser, broker: argparse.ArgumentPars
     pen = input_parser("penalty", "a stewards' decision against a car")
     pen.add_argument("number")
     pen.add_argument("decision", help="the decision's document number, e.g. D12")
-    pen.add_argument("kind", type=spelling, choices=racecontrol.PENALTY_KINDS)
+    pen.add_argument(
+        "kind",
+        type=spelling,
+        choices=racecontrol.PENALTY_KINDS,
+        metavar="kind",
+        help=", ".join(racecontrol.PENALTY_KINDS),
+    )
     pen.add_argument(
         "amount",
         nargs="?",

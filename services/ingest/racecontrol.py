@@ -9,8 +9,8 @@ Pure. Three steps, each refusing with a reason an official can act on (:class:`I
    decision, the content for the rest), so the same command run again after a timeout is answered as a
    duplicate.
 3. :func:`judge` checks it against the session's log as folded (:class:`SessionView`): the car is registered,
-   the lap exists, a new decision number is new, a withdrawn decision is in force, a pit-lane penalty has the
-   time it converts to, the instant lies within the session. The CLI and
+   the lap exists, a decision number is not in use (nor withdrawn), a withdrawn decision is in force, a pit-lane
+   penalty has the time it converts to, the instant lies within a day of the session. The CLI and
    :meth:`~services.ingest.client.Producer.send_race_control` call it before sending, so a refused input is
    never stored.
 
