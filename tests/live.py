@@ -10,10 +10,11 @@ from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError
 
 from schemas.events import Event
-from schemas.ingest import Accepted
+from schemas.ingest import Accepted, DeadLetter
 from schemas.results import Classification, decode_classification
 from services.broker.topology import CLASSIFICATION_BUCKET
 from services.ingest.client import Producer
+from services.ops.rejects import read_rejects
 
 
 async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: float = 30.0) -> Classification:
@@ -38,3 +39,16 @@ async def send(nc: Client, events: list[Event]) -> list[tuple[int, Event]]:
     replies = await Producer(nc).send_all(events)
     assert all(isinstance(r, Accepted) for r in replies), replies
     return [(r.seq, e) for r, e in zip(replies, events, strict=True)]  # type: ignore[union-attr]
+
+
+async def wait_for_dead_letters(nc: Client, projection: str, count: int, timeout: float = 30.0) -> list[DeadLetter]:
+    """The first ``count`` dead letters of ``projection``, once they are stored; fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    letters: list[DeadLetter] = []
+    while time.monotonic() < deadline:
+        found = await read_rejects(nc.jetstream())
+        letters = [item for _, item in found if isinstance(item, DeadLetter) and item.projection == projection]
+        if len(letters) >= count:
+            return letters
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} dead letters of {projection} expected; found {letters}")
