@@ -60,10 +60,11 @@ class GatewayService:
 
     @property
     def ready(self) -> bool:
-        """Serving, connected to NATS, and holding every classification the bucket had when it started."""
+        """Serving, connected to NATS, following the bucket, and holding every classification it had at the start."""
         state = self.state
-        started = self._server is not None and self._server.started
-        return started and state.nc is not None and state.nc.is_connected and state.hub.ready.is_set()
+        serving = self._server is not None and self._server.started and self._task is not None and not self._task.done()
+        connected = state.nc is not None and state.nc.is_connected
+        return serving and connected and state.hub.following and state.hub.ready.is_set()
 
     @property
     def state(self) -> GatewayState:
