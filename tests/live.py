@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -12,9 +13,17 @@ from nats.js.errors import KeyNotFoundError
 from schemas.events import Event
 from schemas.ingest import Accepted, DeadLetter
 from schemas.results import Classification, decode_classification
+from services.broker.embedded import EmbeddedNats
 from services.broker.topology import CLASSIFICATION_BUCKET
 from services.ingest.client import Producer
 from services.ops.rejects import read_rejects
+
+
+def broker_with(tmp_path: Path, config: str) -> EmbeddedNats:
+    """An embedded nats-server (not started) with this configuration text, for limits a test needs."""
+    path = tmp_path / "server.conf"
+    path.write_text(config)
+    return EmbeddedNats(tmp_path / "nats", config=path)
 
 
 async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: float = 30.0) -> Classification:

@@ -4,7 +4,6 @@ its health (connected, and every long-running task still running)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -68,10 +67,12 @@ class NatsShell:
         log.error("%s stopped (%r): the service reports not ready", task.get_name(), error, exc_info=error)
 
     async def disconnect(self) -> None:
-        """Drain and close; a broker already gone is not an error on the way out."""
+        """Drain and close; a broker already gone (or a connection already closed) is not an error on the way out."""
         self._connected = False
-        with contextlib.suppress(NatsError):
+        try:
             await self.broker.stop()
+        except* NatsError as gone:  # FastStream groups its subscribers' errors
+            log.debug("stopped with a connection already gone: %r", gone.exceptions)
 
     async def connect(self) -> None:
         """Connect and make sure the streams and buckets exist (refusing silent configuration changes)."""

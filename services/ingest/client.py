@@ -177,7 +177,11 @@ class Producer:
                     return [r for r in replies if r is not None]
                 data = b"[" + b",".join(encoded[i] for i in todo) + b"]"
         if answered:
-            raise IngestUnavailable(f"{len(todo)} events still unavailable after {self.attempts} attempts")
+            last = replies[todo[0]]
+            assert isinstance(last, Rejected)
+            raise IngestUnavailable(
+                f"{len(todo)} events still not stored after {self.attempts} attempts ({last.code.value}: {last.reason})"
+            )
         raise IngestUnavailable(f"no answer for a batch of {len(todo)} events after {self.attempts} attempts")
 
     async def send_all(
