@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import msgspec
 import pytest
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
@@ -170,3 +171,23 @@ async def test_the_rejects_stream_is_bounded_in_size_and_age(nc: Client) -> None
     await ensure_topology(js, update=True)
     config = (await js.stream_info(REJECTS_STREAM)).config
     assert (config.max_bytes, config.max_age, config.discard) == (1024**3, 30 * 24 * 3600.0, DiscardPolicy.OLD)
+
+
+async def test_the_same_id_with_other_content_is_a_conflict_kept_with_both_payloads(
+    nc: Client, ingest: IngestService
+) -> None:
+    """It was answered "duplicate": a producer that reused an id for another event never learnt it was dropped."""
+    w = SessionWriter()
+    await Producer(nc).send_all([w.opened(), w.entry("7")])
+    lap = w.lap("7", 1, 100_000)
+    first = await Producer(nc).send(lap)
+    assert isinstance(first, Accepted)
+    assert await Producer(nc).send(lap) == Accepted(seq=first.seq, duplicate=True)
+    changed = msgspec.structs.replace(lap, at=lap.at + 5)
+    refused = await Producer(nc).send(changed)
+    assert isinstance(refused, Rejected) and refused.code is RejectCode.CONFLICT
+    assert f"stored at seq {first.seq} with other content" in refused.reason
+    [kept] = [r for _, r in await read_rejects(nc.jetstream(), w.session.key) if isinstance(r, RejectedEvent)]
+    assert kept.payload == encode_event(changed).decode() and kept.stored_payload == encode_event(lap).decode()
+    assert kept.stored_seq == first.seq and kept.event_id == lap.id
+    assert [e for _, e in await stored(nc, f"chequered.events.{w.session.key}")][-1] == lap
