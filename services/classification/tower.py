@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from schemas.results import CarState, Classification, Gap
+from schemas.results import CarState, Classification, ClassifiedCar, Gap, ResultStatus
 
 CLASS_STYLES = ("bold white on dark_blue", "bold black on gold3", "bold white on dark_red", "bold black on green3")
 
@@ -16,7 +16,20 @@ STATE_LABELS = {
     CarState.OUT_LAP: Text("OUT", "yellow"),
     CarState.RETIRED: Text("RET", "bold red"),
     CarState.FINISHED: Text("🏁", "bold"),
+    CarState.STOPPED: Text("STOP", "bold yellow"),
 }
+STATUS_LABELS = {
+    ResultStatus.NOT_CLASSIFIED: Text("NC", "bold yellow"),
+    ResultStatus.DID_NOT_FINISH: Text("DNF", "bold red"),
+    ResultStatus.DID_NOT_START: Text("DNS", "dim"),
+    ResultStatus.DISQUALIFIED: Text("DSQ", "bold red"),
+    ResultStatus.EXCLUDED: Text("EXCL", "bold red"),
+}
+"""A result outside the classified group is shown instead of the car's state."""
+
+
+def status_label(car: ClassifiedCar) -> Text:
+    return STATUS_LABELS.get(car.status) or STATE_LABELS[car.state]
 
 
 def format_laptime(ms: int | None) -> str:
@@ -82,6 +95,6 @@ def render_tower(classification: Classification, limit: int | None = None) -> Ta
             format_laptime(car.last_lap_ms),
             Text(format_laptime(car.best_lap_ms), best_style),
             str(car.pit_stops),
-            STATE_LABELS[car.state],
+            status_label(car),
         )
     return table
