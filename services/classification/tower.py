@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from schemas.results import CarState, Classification, ClassifiedCar, Gap, ResultStatus
+from schemas.results import CarState, Classification, ClassifiedCar, Gap, HourClassification, HourRow, ResultStatus
 
 CLASS_STYLES = ("bold white on dark_blue", "bold black on gold3", "bold white on dark_red", "bold black on green3")
 
@@ -28,7 +28,7 @@ STATUS_LABELS = {
 """A result outside the classified group is shown instead of the car's state."""
 
 
-def status_label(car: ClassifiedCar) -> Text:
+def status_label(car: ClassifiedCar | HourRow) -> Text:
     return STATUS_LABELS.get(car.status) or STATE_LABELS[car.state]
 
 
@@ -94,6 +94,41 @@ def render_tower(classification: Classification, limit: int | None = None) -> Ta
             format_gap(car.interval),
             format_laptime(car.last_lap_ms),
             Text(format_laptime(car.best_lap_ms), best_style),
+            str(car.pit_stops),
+            status_label(car),
+        )
+    return table
+
+
+def render_hour(hour: HourClassification) -> Table:
+    """One hour of an hourly classification: the columns the official timekeeper prints."""
+    table = Table(title=f"Classification at hour {hour.hour} — seq {hour.last_seq}", header_style="bold")
+    for column, justify in (
+        ("Pos", "right"),
+        ("Cls", "left"),
+        ("PIC", "right"),
+        ("No", "right"),
+        ("Team", "left"),
+        ("Laps", "right"),
+        ("Gap", "right"),
+        ("Int", "right"),
+        ("Pit", "right"),
+        ("", "left"),
+    ):
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for car in hour.cars:
+        in_class = (
+            f"{car.class_position}" if car.sub_class is None else f"{car.class_position}/{car.sub_class_position}"
+        )
+        table.add_row(
+            str(car.position),
+            car.class_name if car.sub_class is None else f"{car.class_name} {car.sub_class}",
+            in_class,
+            car.number,
+            car.team,
+            str(car.laps),
+            format_gap(car.gap),
+            format_gap(car.interval),
             str(car.pit_stops),
             status_label(car),
         )
