@@ -71,7 +71,7 @@ def preset_rules(name: str) -> ClassificationRules:
     """The rules of a named preset; ``LookupError`` names the known ones."""
     found = PRESETS.get(name.lower())
     if found is None:
-        raise LookupError(f"no rules preset {name!r}: use one of {', '.join(PRESETS)} or a .toml file")
+        raise LookupError(f"no rules preset {name!r}: use {', '.join(PRESETS)}, or a .toml file")
     return found.rules
 
 

@@ -343,7 +343,7 @@ def classify(state: SessionFold) -> Classification:
     bests = {s.car.number: s.car.bests(s.counted, rules) for s in standings}
     fastest, class_fastest, sub_class_fastest, session_sectors = _fastest_laps(order, bests)
     settled_at = _settled_at(state)
-    racing = race and state.started_at is not None and not over and state.flag is not Flag.RED
+    racing = race and state.started_at is not None and state.results is None and state.flag is not Flag.RED
 
     rows = []
     overall = _Ahead()

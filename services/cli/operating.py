@@ -80,7 +80,7 @@ async def at(args: argparse.Namespace) -> int:
     state = fold_until(events, seq=args.seq, at=instant).sessions.get(key.key)
     if state is None or state.opened is None:
         raise LookupError(f"session {key.key} was not open at that point")
-    console.print(render_tower(state.classification()))
+    console.print(render_tower(state.classification(), width=console.width))
     as_it_stood = [
         (seq, e)
         for seq, e in championship_log
@@ -103,7 +103,7 @@ async def at_every_hour(args: argparse.Namespace, key: SessionRef) -> int:
     if not found.hours:
         console.print(f"{found.name}: no full hour of racing yet")
     for hour in found.hours:
-        console.print(render_hour(hour))
+        console.print(render_hour(hour, width=console.width))
     return 0
 
 

@@ -32,9 +32,8 @@ from services.simulator.endurance import RaceSpec, simulate
 
 
 async def replay_log(args: argparse.Namespace) -> int:
-    events = list(
-        with_rules(retarget(read_log(args.log), SessionRef.parse(args.session) if args.session else None), rules(args))
-    )
+    session = SessionRef.parse(args.session) if args.session else None
+    events = list(with_rules(retarget(read_log(args.log), session), rules(args)))
     async with nats_client(args, "chequered-replay") as nc:
         report = await replay(nc, events, speed=speed(args), console=console)
     console.print(
@@ -92,10 +91,11 @@ async def feed(args: argparse.Namespace) -> int:
 
 
 async def import_chart(args: argparse.Namespace) -> int:
+    session, chosen = SessionRef.parse(args.session), rules(args)  # a bad key or preset says so before connecting
     async with nats_client(args, "chequered-import") as nc:
         report = await import_alkamel(
-            nc, args.file, SessionRef.parse(args.session), name=args.name, kind=SessionKind(args.session_kind),
-            day=args.day, time_zone=args.time_zone, rules=rules(args), console=console,
+            nc, args.file, session, name=args.name, kind=SessionKind(args.session_kind),
+            day=args.day, time_zone=args.time_zone, rules=chosen, console=console,
         )  # fmt: skip
     return _feed_summary(report)
 
