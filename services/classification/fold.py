@@ -144,11 +144,16 @@ class SessionFold:
         if car.crossings and event.at < car.crossings[-1]:
             raise FoldError(f"lap {lap.lap} of car #{lap.number} ends before its previous lap")
         laps_before = car.last_lap_number
-        flags = self._flags_during(event.at - lap.lap_time_ms, event.at)
-        if not (lap.in_pit or car.in_pit or car.out_lap or Flag.RED in flags):
-            self.slowest_lap_ms = max(self.slowest_lap_ms, lap.lap_time_ms)
+        start = event.at - lap.lap_time_ms
+        if self.flag_periods and self.flag_periods[-1][1] <= start:  # one flag all lap long: the usual case
+            neutralised, red = self.flag in NEUTRALISED, self.flag is Flag.RED
+        else:
+            flags = self._flags_during(start, event.at)
+            neutralised, red = not flags.isdisjoint(NEUTRALISED), Flag.RED in flags
+        if lap.lap_time_ms > self.slowest_lap_ms and not (lap.in_pit or car.in_pit or car.out_lap or red):
+            self.slowest_lap_ms = lap.lap_time_ms
         car.add_lap(lap.lap, event.at, lap.lap_time_ms, tuple(lap.sectors_ms), lap.driver, lap.counts_for_best)
-        if flags & NEUTRALISED:
+        if neutralised:
             car.neutralised.add(lap.lap)
         if lap.in_pit:
             car.pit_in(event.at, from_lap_line=True)
