@@ -32,7 +32,7 @@ def test_club_is_chequereds_default() -> None:
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(LookupError, match="use wec, imsa, sro, nls, club, or a .toml file"):
+    with pytest.raises(LookupError, match=r"use wec, imsa, sro, nls, club, or a \.toml file"):
         load_rules("f1")
 
 

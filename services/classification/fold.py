@@ -145,7 +145,8 @@ class SessionFold:
             raise FoldError(f"lap {lap.lap} of car #{lap.number} ends before its previous lap")
         laps_before = car.last_lap_number
         start = event.at - lap.lap_time_ms
-        if self.flag_periods and self.flag_periods[-1][1] <= start:  # one flag all lap long: the usual case
+        since = self.flag_periods[-1][1] if self.flag_periods else None
+        if isinstance(since, int) and since <= start:  # one flag all lap long: the usual case
             neutralised, red = self.flag in NEUTRALISED, self.flag is Flag.RED
         else:
             flags = self._flags_during(start, event.at)
