@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from schemas.events import Event, PenaltyIssued, PenaltyKind, SessionRef, SessionStarted
 from services.classification.fold import fold_until
-from services.classification.hourly import HOUR_MS, hourly
+from services.classification.hourly import HOUR_MS, MAX_HOURS, hourly
 from tests.factory import SessionWriter
 
 LAP = 600_000  # ten-minute laps: six an hour
@@ -64,6 +64,15 @@ def test_the_hours_run_to_the_chequered_flag_or_the_last_event() -> None:
     assert [(h.hour, h.cars[0].laps) for h in result.hours] == [(1, 6), (2, 12)]  # the flag fell at 2 h
     running = hourly(list(enumerate(events[:12], start=1)), w.session)  # 9 laps so far: 1 h 30 min
     assert running is not None and [h.hour for h in running.hours] == [1]
+
+
+def test_an_instant_far_ahead_cannot_ask_for_more_than_48_hours() -> None:
+    """A glitching clock (a lap stamped in the year 3000) in a running race: the hours stop at 48."""
+    w = SessionWriter()
+    events = [w.opened(time_ms=6 * HOUR_MS), w.entry("1"), w.event(SessionStarted(), 0), w.lap("1", 1, LAP)]
+    events.append(w.lap("1", 2, 32_503_680_000_000 - events[0].at))
+    result = hourly(list(enumerate(events, start=1)), w.session)
+    assert result is not None and [h.hour for h in result.hours] == list(range(1, MAX_HOURS + 1))
 
 
 def test_a_session_never_opened_has_no_hourly_classification() -> None:

@@ -54,6 +54,7 @@ def test_a_toml_preset_starts_from_its_base_and_is_named_after_its_file(tmp_path
         ("podium = 3", "Object contains unknown field `podium`"),
         ('base = "f1"', "$.base: no preset 'f1'"),
         ("name = 7", "$.name: expected a string"),
+        (f"name = '{'x' * 65}'", "$.name: expected a string of 1 to 64 characters"),
         ("min_distance_pct = ", "$: not valid TOML"),
     ],
 )

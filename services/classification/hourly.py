@@ -9,7 +9,7 @@ that prefix goes on to hour ``h + 1``. An hour whose events are not a prefix
 answer is always that of :func:`fold_until`.
 
 The hours are those of the race up to its end: the chequered flag, or the
-last event folded while it runs.
+last event folded while it runs; never more than :data:`MAX_HOURS`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from schemas.results import Classification, HourClassification, HourlyClassifica
 from services.classification.fold import ClassificationProjection, SessionFold, fold_log, fold_until
 
 HOUR_MS = 3_600_000
+MAX_HOURS = 48
+"""No race runs longer: an instant far ahead in a log (the year 3000) cannot ask for millions of classifications."""
 
 
 def hourly(events: Sequence[tuple[int, Event]], session: SessionRef) -> HourlyClassification | None:
@@ -35,7 +37,7 @@ def hourly(events: Sequence[tuple[int, Event]], session: SessionRef) -> HourlyCl
         earliest_after = _earliest_after(events)
         projection = ClassificationProjection()
         folded = 0
-        for hour in range(1, (end - started) // HOUR_MS + 1):
+        for hour in range(1, min((end - started) // HOUR_MS, MAX_HOURS) + 1):
             at = started + hour * HOUR_MS
             while folded < len(events) and events[folded][1].at <= at:
                 projection.apply(*events[folded])

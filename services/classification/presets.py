@@ -65,6 +65,7 @@ PRESETS: dict[str, Preset] = {
 """Named presets; the README lists them with their sources."""
 
 DEFAULT_PRESET = "club"
+PRESET_NAME_MAX = 64
 
 
 def preset_rules(name: str) -> ClassificationRules:
@@ -86,8 +87,8 @@ def decode_rules(data: bytes | str, source: str, name: str) -> ClassificationRul
     base = PRESETS.get(base_name) if isinstance(base_name, str) else None
     if base is None:
         raise ConfigError(source, [f"$.base: no preset {base_name!r}: use one of {', '.join(PRESETS)}"])
-    if not isinstance(name, str):
-        raise ConfigError(source, ["$.name: expected a string"])
+    if not isinstance(name, str) or not 0 < len(name) <= PRESET_NAME_MAX:
+        raise ConfigError(source, [f"$.name: expected a string of 1 to {PRESET_NAME_MAX} characters"])
     try:
         return msgspec.convert({**msgspec.to_builtins(base.rules), **raw, "preset": name}, ClassificationRules)
     except msgspec.ValidationError as error:
