@@ -123,7 +123,7 @@ async def test_a_batch_with_a_good_event_and_a_malformed_oversized_one_gets_a_re
     _, nc = stack
     w = SessionWriter()
     opened = w.opened()
-    malformed = b'{"id":"x","' + b"y" * (MAX_PAYLOAD - 600) + b'":1}'
+    malformed = b'{"id":"x","' + b"y" * (MAX_PAYLOAD - 1000) + b'":1}'
     batch = b"[" + encode_event(opened) + b"," + malformed + b"]"
     assert len(batch) < MAX_PAYLOAD
     first, second = _replies.decode(await ask(nc, ingest_subject(w.session), batch))

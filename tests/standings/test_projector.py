@@ -129,6 +129,10 @@ async def test_a_bad_configuration_is_refused_at_ingest_with_its_field(
     reply = await Producer(nc).send(bad)
     assert isinstance(reply, Rejected) and reply.code is RejectCode.INVALID_CONFIG
     assert reply.reason.startswith("broken.toml: $.championship: Expected `str`, got `int`")
+    for _ in range(200):
+        if projector.ready:
+            break
+        await asyncio.sleep(0.05)
     assert projector.ready
 
 
