@@ -3,7 +3,10 @@
 Versioning: a new field gets a default and a new event is a new tag in the
 union, so most changes are additive; a change that is not (a rename, a new
 shape) raises ``SCHEMA_VERSION`` and adds an upcaster in :mod:`schemas.upcast`,
-so a log written years ago still decodes and folds.
+so a log written years ago still decodes and folds. Bounds (the length of free
+text, instants before 2100) hold for every reader: an event stored before a
+bound existed that breaks it is dead-lettered by the projectors, with the
+reason (no shipped log or recorded feed does).
 
 All times are integers: milliseconds on the timing clock (UTC epoch
 milliseconds for instants, plain milliseconds for durations). No floats ever

@@ -93,3 +93,13 @@ async def test_the_tally_counts_every_reply(nc: Client) -> None:
     assert tally == Tally(
         sent=3, accepted=1, duplicates=1, rejected=1, rejections=[(second.id, rejected.reason)], last_seq=6
     )
+
+
+async def test_a_single_rejection_for_a_batch_applies_to_every_event(nc: Client) -> None:
+    """Ingest answers a batch it could not judge with an array of one rejection (before, a bare rejection the
+    producer could not read as a batch's answer): every event of it is sent again."""
+    opened, first, second = events()
+    ingest = await ScriptedIngest([[UNAVAILABLE], [Accepted(1), Accepted(2), Accepted(3)]]).start(nc)
+    replies = await producer(nc, attempts=2).send_batch([opened, first, second])
+    assert replies == [Accepted(1), Accepted(2), Accepted(3)]
+    assert ingest.requests == [body(opened, first, second)] * 2

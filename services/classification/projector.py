@@ -101,6 +101,11 @@ class ClassificationProjector(LogFollower):
         self._pointer: KeyValue.KeyWatcher | None = None
         self._writing = asyncio.Lock()
 
+    @property
+    def ready(self) -> bool:
+        """Caught up, connected, following the log and the rebuilds, and (as a replica) still a member."""
+        return super().ready and (self.membership is None or self.membership.running)
+
     async def start(self) -> None:
         await self.connect()
         self.bucket = await current_bucket(self.js, PROJECTION, CLASSIFICATION_BUCKET)
