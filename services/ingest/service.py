@@ -246,8 +246,7 @@ class IngestService(NatsShell):
         replies: list[IngestReply | None] = [None] * len(items)
         in_flight: list[tuple[int, Event, int, asyncio.Future[Ack]]] = []
         repeats: list[tuple[int, Event]] = []
-        halted: Rejected | None = None
-        """Set when a publish could not be sent: the rest of the batch is not sent either (order is kept)."""
+        halted: Rejected | None = None  # a publish could not be sent: nor is the rest of the batch (order is kept)
         for i, data in enumerate(items):
             if halted is not None:
                 replies[i] = halted
