@@ -85,7 +85,7 @@ def test_at_80_columns_the_team_goes_first_and_times_stay() -> None:
 def test_a_wide_terminal_shows_every_column() -> None:
     classification = race(["Apex"], ["Ann Driver"], laps=2)
     table = render_tower(classification, width=200)
-    assert [column.header for column in table.columns][:6] == ["Pos", "Cls", "PIC", "No", "Team", "Driver"]
+    assert [column.header for column in table.columns][:6] == ["Pos", "Class", "PIC", "No", "Team", "Driver"]
     assert table.caption is None
 
 

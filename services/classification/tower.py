@@ -1,4 +1,5 @@
-"""A timing tower for the terminal: a classification rendered as a rich table that fits the width it is given.
+"""A timing tower for the terminal: a classification (or one hour of an hourly classification) rendered as a
+rich table that fits the width it is given.
 
 What matters is never cut: position, number, laps, gaps and lap times keep their full width. To fit a narrow
 terminal the tower leaves columns out, in a fixed order (:data:`DROP_ORDER`): the team first, then the driver
@@ -10,7 +11,7 @@ than those four, lines are longer than the width rather than cut.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich import box
@@ -19,7 +20,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from schemas.results import CarState, Classification, ClassifiedCar
+from schemas.results import CarState, Classification, ClassifiedCar, HourClassification, HourRow, ResultStatus
 from services.classification.timefmt import format_clock, format_gap, format_laptime
 
 CLASS_STYLES = ("bold white on dark_blue", "bold black on gold3", "bold white on dark_red", "bold black on green3")
@@ -31,7 +32,32 @@ STATE_LABELS = {
     CarState.OUT_LAP: Text("OUT", "yellow"),
     CarState.RETIRED: Text("RET", "bold red"),
     CarState.FINISHED: Text("🏁", "bold"),
+    CarState.STOPPED: Text("STOP", "bold yellow"),
 }
+STATUS_LABELS = {
+    ResultStatus.NOT_CLASSIFIED: Text("NC", "bold yellow"),
+    ResultStatus.DID_NOT_FINISH: Text("DNF", "bold red"),
+    ResultStatus.DID_NOT_START: Text("DNS", "dim"),
+    ResultStatus.DISQUALIFIED: Text("DSQ", "bold red"),
+    ResultStatus.EXCLUDED: Text("EXCL", "bold red"),
+}
+"""A result outside the classified group is shown instead of the car's state."""
+
+Row = ClassifiedCar | HourRow
+Cell = str | Text
+
+
+def status_label(car: Row) -> Text:
+    return STATUS_LABELS.get(car.status) or STATE_LABELS[car.state]
+
+
+def class_cell(class_name: str, sub_class: str | None, style: str = "") -> Text:
+    return Text(class_name if sub_class is None else f"{class_name} {sub_class}", style)
+
+
+def in_class(class_position: int, sub_class_position: int | None) -> str:
+    """The class position, and the sub-class position after a slash (``12/3``)."""
+    return str(class_position) if sub_class_position is None else f"{class_position}/{sub_class_position}"
 
 
 def short_name(name: str) -> str:
@@ -49,109 +75,124 @@ class _Rows:
     short_drivers: bool
 
 
-Cell = Callable[[ClassifiedCar, _Rows], "str | Text"]
-
-
 @dataclass(frozen=True)
 class Column:
     name: str
     header: str
     justify: str
-    cell: Cell
+    cell: Callable[[Row, _Rows], Cell]
     label: str
     """What the caption calls it when it is left out."""
 
 
-def _driver(car: ClassifiedCar, rows: _Rows) -> str:
+def _driver(car: Row, rows: _Rows) -> str:
     driver = car.driver or ""
     return short_name(driver) if rows.short_drivers else driver
 
 
-def _best(car: ClassifiedCar, rows: _Rows) -> Text:
+def _last(car: Row, _: _Rows) -> str:
+    return format_laptime(car.last_lap_ms) if isinstance(car, ClassifiedCar) else ""
+
+
+def _best(car: Row, rows: _Rows) -> Text:
     session_best = car.best_lap_ms is not None and car.best_lap_ms == rows.best_lap_ms
     return Text(format_laptime(car.best_lap_ms), "bold magenta" if session_best else "")
 
 
-COLUMNS = (
-    Column("pos", "Pos", "right", lambda car, _: str(car.position), "position"),
-    Column(
-        "cls",
-        "Cls",
-        "center",
-        lambda car, rows: Text(f" {car.class_name} ", rows.class_styles[car.class_name]),
-        "class",
-    ),
-    Column("pic", "PIC", "right", lambda car, _: str(car.class_position), "class position"),
-    Column("no", "No", "right", lambda car, _: car.number, "number"),
-    Column("team", "Team", "left", lambda car, _: car.team, "team"),
-    Column("driver", "Driver", "left", _driver, "driver"),
-    Column("laps", "Laps", "right", lambda car, _: str(car.laps), "laps"),
-    Column("gap", "Gap", "right", lambda car, _: format_gap(car.gap), "gap"),
-    Column("int", "Int", "right", lambda car, _: format_gap(car.interval), "interval"),
-    Column("last", "Last", "right", lambda car, _: format_laptime(car.last_lap_ms), "last lap"),
-    Column("best", "Best", "right", _best, "best lap"),
-    Column("pit", "Pit", "right", lambda car, _: str(car.pit_stops), "pit stops"),
-    Column("state", "", "left", lambda car, _: STATE_LABELS[car.state], "state"),
-)
+COLUMNS = {
+    column.name: column
+    for column in (
+        Column("pos", "Pos", "right", lambda car, _: str(car.position), "position"),
+        Column(
+            "cls",
+            "Class",
+            "left",
+            lambda car, rows: class_cell(car.class_name, car.sub_class, rows.class_styles.get(car.class_name, "")),
+            "class",
+        ),
+        Column("pic", "PIC", "right", lambda car, _: in_class(car.class_position, car.sub_class_position), "PIC"),
+        Column("no", "No", "right", lambda car, _: car.number, "number"),
+        Column("team", "Team", "left", lambda car, _: car.team, "team"),
+        Column("driver", "Driver", "left", _driver, "driver"),
+        Column("laps", "Laps", "right", lambda car, _: str(car.laps), "laps"),
+        Column("gap", "Gap", "right", lambda car, _: format_gap(car.gap), "gap"),
+        Column("int", "Int", "right", lambda car, _: format_gap(car.interval), "interval"),
+        Column("last", "Last", "right", _last, "last lap"),
+        Column("best", "Best", "right", _best, "best lap"),
+        Column("pit", "Pit", "right", lambda car, _: str(car.pit_stops), "pit stops"),
+        Column("state", "", "left", lambda car, _: status_label(car), "state"),
+    )
+}
+
+TOWER = ("pos", "cls", "pic", "no", "team", "driver", "laps", "gap", "int", "last", "best", "pit", "state")
+HOUR = ("pos", "cls", "pic", "no", "team", "laps", "gap", "int", "pit", "state")
+"""An hour of an hourly classification: the columns the official timekeeper prints."""
 
 SHORT_DRIVERS = "driver names shortened"
 DROP_ORDER = ("team", SHORT_DRIVERS, "driver", "pit", "pic", "int", "cls", "state", "last", "best")
 """What the tower gives up, first to last, until it fits; position, number, laps and gap are never given up."""
 
-_LABELS = {column.name: column.label for column in COLUMNS}
+
+def _table(title: str, names: Sequence[str], cars: Sequence[Row], rows: _Rows) -> Table:
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
+    columns = [COLUMNS[name] for name in names]
+    for column in columns:
+        table.add_column(column.header, justify=column.justify, no_wrap=True)  # type: ignore[arg-type]
+    for car in cars:
+        table.add_row(*(column.cell(car, rows) for column in columns))
+    return table
 
 
-def _table(classification: Classification, shown: set[str], rows: _Rows, limit: int | None) -> Table:
+def _fitted(
+    title: str, names: Sequence[str], cars: Sequence[Row], width: int | None, notes: list[str], all_cars: int
+) -> Table:
+    """The table of ``names`` columns, giving columns up in :data:`DROP_ORDER` until it is ``width`` wide at most,
+    with a caption saying what it left out (and ``notes``)."""
+    classes = sorted({car.class_name for car in cars})
+    styles = {name: CLASS_STYLES[i % len(CLASS_STYLES)] for i, name in enumerate(classes)}
+    best = min((car.best_lap_ms for car in cars if car.best_lap_ms), default=None)
+    shown = list(names)
+    left_out: list[str] = []
+    drops = iter(d for d in DROP_ORDER if d in names or (d == SHORT_DRIVERS and "driver" in names))
+    while True:
+        table = _table(title, shown, cars, _Rows(styles, best, SHORT_DRIVERS in left_out))
+        dropped = next(drops, None) if width is not None and table_width(table) > width else None
+        if dropped is None:
+            break
+        left_out.append(dropped)
+        shown = [name for name in shown if name != dropped]
+    if len(cars) < all_cars:
+        hidden = all_cars - len(cars)
+        notes.insert(0, f"… and {hidden} more car{'s' * (hidden > 1)}")
+    if SHORT_DRIVERS in left_out and "driver" not in left_out:
+        notes.append("driver names shortened to fit")
+    not_shown = [COLUMNS[name].label for name in left_out if name != SHORT_DRIVERS]
+    if not_shown:
+        notes.append(f"not shown, to fit: {', '.join(not_shown)}")
+    if notes:
+        table.caption = "\n".join(notes)
+        table.caption_justify = "left"
+    return table
+
+
+def render_tower(
+    classification: Classification, limit: int | None = None, width: int | None = None, caption: str | None = None
+) -> Table:
+    """The tower as a table ``width`` columns wide at most (None: every column, however wide); ``limit``: only
+    the first cars, the caption saying how many more there are."""
     elapsed = classification.as_of - classification.started_at if classification.started_at else 0
     title = (
         f"{classification.name} — {classification.phase.value} — flag {classification.flag.value} — "
         f"{format_clock(elapsed)} — seq {classification.last_seq}"
     )
-    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
-    columns = [column for column in COLUMNS if column.name in shown]
-    for column in columns:
-        table.add_column(column.header, justify=column.justify, no_wrap=True)  # type: ignore[arg-type]
-    for car in classification.cars[:limit]:
-        table.add_row(*(column.cell(car, rows) for column in columns))
-    return table
+    cars = classification.cars[:limit]
+    return _fitted(title, TOWER, cars, width, [caption] if caption else [], len(classification.cars))
 
 
-def render_tower(
-    classification: Classification, width: int | None = None, limit: int | None = None, caption: str | None = None
-) -> Table:
-    """The tower as a table ``width`` columns wide at most (None: every column, however wide); ``limit``: only
-    the first cars, the caption saying how many more there are."""
-    classes = sorted({car.class_name for car in classification.cars})
-    styles = {name: CLASS_STYLES[i % len(CLASS_STYLES)] for i, name in enumerate(classes)}
-    best = min((car.best_lap_ms for car in classification.cars if car.best_lap_ms), default=None)
-    shown = {column.name for column in COLUMNS}
-    left_out: list[str] = []
-    drops = iter(DROP_ORDER)
-    while True:
-        rows = _Rows(styles, best, SHORT_DRIVERS in left_out)
-        table = _table(classification, shown, rows, limit)
-        if width is None or table_width(table) <= width:
-            break
-        dropped = next(drops, None)
-        if dropped is None:
-            break
-        left_out.append(dropped)
-        shown.discard(dropped)
-    notes = []
-    hidden = len(classification.cars) - len(classification.cars[:limit])
-    if hidden:
-        notes.append(f"… and {hidden} more car{'s' * (hidden > 1)}")
-    not_shown = [_LABELS[name] for name in left_out if name != SHORT_DRIVERS]
-    if SHORT_DRIVERS in left_out and "driver" not in left_out:
-        notes.append("driver names shortened to fit")
-    if not_shown:
-        notes.append(f"not shown, to fit: {', '.join(not_shown)}")
-    if caption:
-        notes.append(caption)
-    if notes:
-        table.caption = "\n".join(notes)
-        table.caption_justify = "left"
-    return table
+def render_hour(hour: HourClassification, width: int | None = None) -> Table:
+    """One hour of an hourly classification, fitted like the tower."""
+    title = f"Classification at hour {hour.hour} — seq {hour.last_seq}"
+    return _fitted(title, HOUR, hour.cars, width, [], len(hour.cars))
 
 
 def table_width(table: Table) -> int:

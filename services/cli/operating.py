@@ -10,6 +10,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import msgspec
 from rich.progress import Progress
 
 from schemas.events import ChampionshipConfigured, SessionRef
@@ -18,7 +19,8 @@ from services.broker.edge import source_from
 from services.broker.topology import Topology, ensure_topology
 from services.classification import tabular
 from services.classification.fold import fold_until
-from services.classification.tower import render_tower
+from services.classification.hourly import hourly
+from services.classification.tower import render_hour, render_tower
 from services.cli.bootstrap import console, nats_client, status
 from services.cli.options import format_option
 from services.cli.watch import read_classification, waiting_for, watch_tower
@@ -94,6 +96,8 @@ async def verify(args: argparse.Namespace) -> int:
 
 async def at(args: argparse.Namespace) -> int:
     key = SessionRef.parse(args.session)
+    if args.hourly:
+        return await at_every_hour(args, key)
     async with nats_client(args, "chequered-at") as nc:
         championship_log = await read_events(nc.jetstream(), f"{key.championship}.>")
     events = [(seq, e) for seq, e in championship_log if e.session == key]
@@ -119,6 +123,24 @@ async def at(args: argparse.Namespace) -> int:
     if standings is not None:
         for table in render_tables(standings, width=console.width)[:3]:
             console.print(table, crop=False)
+    return 0
+
+
+async def at_every_hour(args: argparse.Namespace, key: SessionRef) -> int:
+    if args.format == "csv":
+        raise ValueError("--hourly is a table or JSON (--format json)")
+    async with nats_client(args, "chequered-at") as nc:
+        events = await read_events(nc.jetstream(), key.key)
+    found = hourly(events, key)
+    if found is None:
+        raise LookupError(f"no events of session {key.key} in the stream")
+    if args.format == "json":
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(found), indent=2).decode() + "\n")
+        return 0
+    if not found.hours:
+        console.print(f"{found.name}: no full hour of racing yet")
+    for hour in found.hours:
+        console.print(render_hour(hour, width=console.width), crop=False)
     return 0
 
 
@@ -228,12 +250,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.set_defaults(handler=verify)
 
     parser = sub.add_parser(
-        "at", parents=[broker], help="the classification as it stood at an instant or a stream sequence"
+        "at", parents=[broker], help="the classification as it stood at an instant, a stream sequence, or every hour"
     )
     parser.add_argument("session", help="championship.event.session")
     when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument("--time", help="ISO 8601, epoch ms, or session time since the green: 6h, 6:00:00")
     when.add_argument("--seq", type=int, help="stream sequence")
+    when.add_argument("--hourly", action="store_true", help="a race's classification at every full hour")
     format_option(parser, ("table", "csv", "json"), "table", "table: with the standings as they stood")
     parser.set_defaults(handler=at)
 

@@ -12,6 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from schemas.events import ClassificationRules
+from services.classification.presets import PRESETS, load_rules
 from services.runtime import DEFAULT_HOME
 
 TOKENS_ENV = "CHEQUERED_GATEWAY_TOKENS"
@@ -63,3 +65,18 @@ def gateway_options(parser: argparse.ArgumentParser, port: int) -> None:
 def format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str | None, note: str) -> None:
     """``--format``: how a command writes its output (a table for people, CSV or JSON for programs)."""
     parser.add_argument("--format", choices=choices, default=default, help=f"{' | '.join(choices)} ({note})")
+
+
+def rules_option(parser: argparse.ArgumentParser, default: str | None, otherwise: str) -> None:
+    """``--rules``: a named preset or a TOML preset file; ``otherwise`` says what applies without it."""
+    parser.add_argument(
+        "--rules",
+        default=default,
+        metavar="PRESET|FILE",
+        help=f"classification rules: {', '.join(PRESETS)}, or a preset .toml file (default: {otherwise})",
+    )
+
+
+def rules(args: argparse.Namespace) -> ClassificationRules | None:
+    """The rules ``--rules`` names (None when not given and there is no default)."""
+    return load_rules(args.rules) if args.rules else None

@@ -7,7 +7,8 @@ Pure. Three steps, each refusing with a reason an official can act on (:class:`I
    event body; an amount that does not read ("time banana") is refused here.
 2. :func:`race_control_event` wraps it; its id is derived from what the event says (the decision number for a
    decision, the content for the rest), so the same command run again after a timeout is answered as a
-   duplicate.
+   duplicate (:func:`as_stored` gives a repeat the instant it was stored at). A decision number sent again with
+   other content (another instant, another amount) is answered ``conflict`` by ingest.
 3. :func:`judge` checks it against the session's log as folded (:class:`SessionView`): the car is registered,
    the lap exists, a decision number is not in use (nor withdrawn), a withdrawn decision is in force, a pit-lane
    penalty has the time it converts to, the instant lies within a day of the session. The CLI and
@@ -289,6 +290,13 @@ class SessionView:
     def live(self) -> bool:
         """Whether the session runs on the wall clock: its last event was stored about when it happened."""
         return self.last_stored is not None and abs(self.last_stored[1] - self.last_stored[0]) <= LIVE_SKEW_MS
+
+
+def as_stored(event: Event, view: SessionView) -> Event:
+    """A repeat of an input the session holds (same id, same body) as it was stored, instant included: running the
+    same command again without an instant is then a duplicate, not a conflict."""
+    stored = view.stored.get(event.msg_id)
+    return stored if stored is not None and stored.body == event.body else event
 
 
 def default_instant(view: SessionView, now_ms: int) -> int:
