@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,8 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from services.broker.embedded import free_port
+from tests.reliability.processes import CHEQUERED
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 TOKEN = "test-token"
 READY_S = 60.0
 

@@ -39,6 +39,7 @@ from services.ingest.client import Producer
 from services.ingest.racecontrol import (
     InputError,
     SessionView,
+    as_stored,
     default_instant,
     judge,
     parse_duration_ms,
@@ -160,6 +161,18 @@ def test_decision_numbers_are_not_reused() -> None:
     assert judged(view, penalty("1", "D1", "time", "5s", "")) == (
         "decision D1 was withdrawn: a new decision needs a new document number"
     )
+
+
+def test_a_repeat_without_an_instant_is_the_input_as_stored() -> None:
+    """In a live session the default instant is now, a new one each time: the same command run again must still be
+    the stored event (ingest answers a duplicate), not the same decision at another instant (a conflict)."""
+    w = SessionWriter()
+    first = race_control_event(w.session, penalty("1", "D1", "time", "5s", ""), T0 + 500_000)
+    view = view_of([*small_race(w, cars=2, laps=4), first])
+    again = race_control_event(w.session, penalty("1", "D1", "time", "5s", ""), T0 + 530_000)
+    assert as_stored(again, view) == first
+    other = race_control_event(w.session, penalty("1", "D1", "time", "10s", ""), T0 + 530_000)
+    assert as_stored(other, view) == other  # another decision under the same number: judge refuses it
 
 
 def test_the_rules_give_the_conversion_time_of_a_pit_lane_penalty() -> None:
