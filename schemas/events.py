@@ -114,6 +114,10 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     qualifying: QualifyingFormat = QualifyingFormat.BEST_LAP
     drivers_for_average: Annotated[int, Meta(ge=1, le=4)] = 2
     """With ``average_of_drivers``: how many drivers' best laps the average takes."""
+    min_drive_ms: PositiveMillis | None = None
+    """Each driver of a crew drives at least this long (the driving-time report marks who did not)."""
+    max_drive_ms: PositiveMillis | None = None
+    """No driver drives longer than this in the session (the driving-time report marks who did)."""
 
 
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):
