@@ -7,7 +7,8 @@ file reads back with :mod:`services.feeds.alkamel.parser` and with the tools
 written for the real charts:
 
 - ``ELAPSED`` is race time at the crossing (from the green flag), ``HOUR``
-  the circuit's local time of day, ``LAP_TIME`` and sectors ``M:SS.sss``;
+  the circuit's local time of day, ``LAP_TIME`` and sectors ``M:SS.sss``
+  (``H:MM:SS.sss`` past an hour: a lap under a red flag);
 - ``DRIVER_NUMBER`` is the driver's place in the crew as registered;
 - ``LAP_IMPROVEMENT`` marks each car's best valid lap ``2`` and the session's
   fastest ``3`` (sectors the same way); every other lap is ``0``;
@@ -30,7 +31,6 @@ from zoneinfo import ZoneInfo
 
 from schemas.analysis import CarAnalysis, LapLine, SessionAnalysis
 from schemas.events import Flag
-from services.classification.tower import format_laptime
 from services.documents.times import elapsed, race_time, seconds
 
 HEADER = (
@@ -117,14 +117,14 @@ def chronological_csv(analysis: SessionAnalysis) -> bytes:
                     car.number,
                     slots.get(line.driver, "") if line.driver else "",
                     line.lap,
-                    format_laptime(line.lap_ms),
+                    elapsed(line.lap_ms),
                     improvement,
                     "B" if line.in_lap else "",
                     *sector_cells,
                     kph,
                     elapsed(line.at - first),
                     hour,
-                    *([format_laptime(ms) for ms in sectors] or ["", "", ""]),
+                    *([elapsed(ms) for ms in sectors] or ["", "", ""]),
                     "",
                     line.driver or "",
                     race_time(pit_times[i]) if i in pit_times else "",
