@@ -34,11 +34,12 @@ async def report(args: argparse.Namespace) -> int:
             path.write_bytes(document.data)
         except OSError as error:
             raise ValueError(f"cannot write {path}: {error.strerror}") from None
-        pages = f"{document.info.pages} page(s), " if document.info.pages else ""
-        console.print(f"wrote {path} ({pages}{len(document.data) / 1024:,.0f} KiB): {document.title}")
+        count = document.info.pages
+        pages = f"{count} page{'s' if count > 1 else ''}, " if count else ""
+        console.print(f"{document.name}: {document.title}, {pages}{len(document.data) / 1024:,.0f} KiB", soft_wrap=True)
 
     documents = session_documents(events, session, until_seq=args.seq, progress=write)
-    console.print(f"[green]{len(documents)} documents[/green] of {session.key} in {out}")
+    console.print(f"[green]{len(documents)} documents[/green] of {session.key} in {out}", soft_wrap=True)
     return 0
 
 
