@@ -244,7 +244,8 @@
   function drawLapChart(cars) {
     const xs = lapAxis(cars);
     const field = state.classFilter ? P.classPos : P.pos;
-    plot("lap-chart", carSeries(cars), [xs, ...byLap(cars, xs, (p) => p[field])], { invert: true, x: "lap" });
+    const range = (u, min, max) => [1, Math.max(2, max)];
+    plot("lap-chart", carSeries(cars), [xs, ...byLap(cars, xs, (p) => p[field])], { invert: true, x: "lap", y: { range } });
   }
 
   function drawRaceTrace(cars) {

@@ -1,0 +1,79 @@
+"""Analysis through the gateway: REST read models equal to a fold of the log, and the SSE series and updates."""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+from httpx_sse import aconnect_sse
+from nats.aio.client import Client
+
+from schemas.analysis import CarAnalysis, ChartMessage, ChartSeries, ChartUpdate, SessionAnalysis
+from schemas.events import LapDeleted
+from services.analysis.analyst import analyse
+from services.classification.fold import fold_log, fold_until
+from tests.analysis.races import hand_race
+from tests.factory import SessionWriter
+from tests.gateway.stack import Stack
+from tests.live import send
+
+_messages = msgspec.json.Decoder(ChartMessage)
+
+
+async def test_rest_analysis_is_the_fold_of_the_log_live_and_at_a_point(
+    stack: Stack, nc: Client, api: httpx.AsyncClient
+) -> None:
+    w = SessionWriter()
+    stored = await send(nc, hand_race(w))
+    key = w.session.key
+    expected = analyse(fold_log(stored).sessions[key])
+    live = msgspec.json.decode((await api.get(f"/api/sessions/{key}/analysis")).content, type=SessionAnalysis)
+    assert live == expected
+    car = msgspec.json.decode((await api.get(f"/api/sessions/{key}/analysis/cars/1")).content, type=CarAnalysis)
+    assert [(line.lap, line.position, line.gap_ms) for line in car.laps][:3] == [(1, 1, 0), (2, 2, 500), (3, 2, 500)]
+    series = msgspec.json.decode((await api.get(f"/api/sessions/{key}/analysis/series")).content, type=ChartSeries)
+    assert len(series.points) == 18 and series.seq == stored[-1][0]
+
+    at = await api.get(f"/api/sessions/{key}/analysis", params={"time": "5m"})  # 300 s after the green
+    halfway = msgspec.json.decode(at.content, type=SessionAnalysis)
+    state = fold_until(stored, at=stored[0][1].at + 300_000).sessions[key]
+    assert halfway == analyse(state) and sum(len(c.laps) for c in halfway.cars) == 6  # two laps each by 300 s
+
+    assert (await api.get(f"/api/sessions/{key}/analysis/cars/99")).status_code == 404
+    assert (await api.get("/api/sessions/no.such.race/analysis")).status_code == 404
+    assert (await api.get(f"/api/sessions/{key}/analysis", params={"time": "soon"})).status_code == 400
+
+
+async def test_the_stream_sends_the_series_then_each_new_lap_and_a_new_series_when_history_changes(
+    stack: Stack, nc: Client, api: httpx.AsyncClient
+) -> None:
+    w = SessionWriter()
+    race = hand_race(w)
+    head = await send(nc, race[:-8])
+    key = w.session.key
+    received: list[ChartSeries | ChartUpdate] = []
+    async with aconnect_sse(api, "GET", f"/api/sessions/{key}/analysis/stream") as source:
+        assert source.response.status_code == 200
+        events = source.aiter_sse()
+        first = await anext(events)
+        series = _messages.decode(first.data)
+        assert first.event == "series" and isinstance(series, ChartSeries) and series.seq == head[-1][0]
+        points = list(series.points)
+        tail = await send(nc, race[-8:])
+        while points.__len__() < 18:
+            sse = await anext(events)
+            message = _messages.decode(sse.data)
+            assert sse.event == "update" and isinstance(message, ChartUpdate)
+            assert message.base_seq == (received[-1].seq if received else series.seq)  # each applies to the last
+            received.append(message)
+            points += message.points
+        whole = analyse(fold_log([*head, *tail]).sessions[key])
+        assert sorted((p.number, p.lap, p.position, p.gap_ms) for p in points) == sorted(
+            (car.number, line.lap, line.position, line.gap_ms) for car in whole.cars for line in car.laps
+        )
+        await send(nc, [w.event(LapDeleted(number="1", decision="D1", lap=5), 900_000)])
+        sse = await anext(events)
+        assert sse.event == "series"  # a lap already sent changed: everything again
+        again = _messages.decode(sse.data)
+        assert isinstance(again, ChartSeries)
+        deleted = next(p for p in again.points if (p.number, p.lap) == ("1", 5))
+        assert deleted.marks & 8  # not valid
