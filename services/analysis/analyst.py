@@ -26,7 +26,6 @@ from schemas.analysis import (
     DriverTime,
     DriveVerdict,
     LapLine,
-    LapPoint,
     PitStopLine,
     SectorBest,
     SectorTime,
@@ -96,8 +95,8 @@ class SessionAnalyst:
         self._last: Key | None = None
         self.lines: dict[str, list[LapLine]] = {}
         """Per car, its laps placed so far."""
-        self.points: list[LapPoint] = []
-        """Every lap placed so far, in crossing order."""
+        self.placed: list[tuple[str, LapLine]] = []
+        """Every lap placed so far, in crossing order (with its car's number)."""
 
     # -- folding ------------------------------------------------------------
 
@@ -160,7 +159,7 @@ class SessionAnalyst:
             return []
         flags = FlagTimeline(self.fold.flag_periods)
         per_car: dict[str, tuple[PitLaps, Order, list[LapLine]]] = {}
-        overall, fastest, points = self._overall, self._fastest, self.points
+        overall, fastest, placed = self._overall, self._fastest, self.placed
         new: list[tuple[str, LapLine]] = []
         for at, _, index, car in pending:
             number = car.number
@@ -185,7 +184,7 @@ class SessionAnalyst:
             if valid:
                 fastest.offer(number, car.class_name, line.driver, lap, at, lap_ms)
             lines.append(line)
-            points.append(lap_point(number, line))
+            placed.append((number, line))
             new.append((number, line))
         self._last = pending[-1][:3]
         return new
@@ -293,7 +292,7 @@ class SessionAnalyst:
             as_of=fold.as_of,
             flag_periods=classification.flag_periods,
             cars=self.heads(order),
-            points=list(self.points),
+            points=[lap_point(number, line) for number, line in self.placed],
             stints=self.car_stints(order),
         )
 
