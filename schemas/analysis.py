@@ -162,6 +162,7 @@ class FastestLapChange(Struct, frozen=True, kw_only=True):
 class CarAnalysis(Struct, frozen=True, kw_only=True):
     number: str
     class_name: str
+    sub_class: str | None = None
     team: str
     car: str
     manufacturer: str

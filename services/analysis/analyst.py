@@ -159,7 +159,7 @@ class SessionAnalyst:
             return []
         flags = FlagTimeline(self.fold.flag_periods)
         per_car: dict[str, tuple[PitLaps, Order, list[LapLine]]] = {}
-        overall, fastest, placed = self._overall, self._fastest, self.placed
+        overall, fastest, placed, rules = self._overall, self._fastest, self.placed, self.fold.rules
         new: list[tuple[str, LapLine]] = []
         for at, _, index, car in pending:
             number = car.number
@@ -171,7 +171,7 @@ class SessionAnalyst:
                 context = per_car[number] = (PitLaps(car), class_order, self.lines.setdefault(number, []))
             pits, class_order, lines = context
             lap, lap_ms = car.lap_numbers[index], car.laps_ms[index]
-            valid = may_be_best(car, index)
+            valid = may_be_best(car, index, rules)
             line = lap_line(
                 car,
                 index,
@@ -232,6 +232,7 @@ class SessionAnalyst:
         return CarAnalysis(
             number=car.number,
             class_name=car.class_name,
+            sub_class=car.sub_class,
             team=car.team,
             car=car.car,
             manufacturer=car.manufacturer,

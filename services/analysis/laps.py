@@ -7,24 +7,20 @@ without the analysis being rebuilt.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from operator import itemgetter
 
 from schemas.analysis import LapLine, LapMark, LapPoint
-from schemas.events import Flag
+from schemas.events import ClassificationRules, Flag
 from services.analysis.order import Placing
 from services.classification.car import CarRecord
-
-NEUTRALISING = frozenset({Flag.YELLOW, Flag.FULL_COURSE_YELLOW, Flag.SAFETY_CAR, Flag.RED})
-"""Whole-course flags under which lap times say nothing of pace."""
 
 
 class FlagTimeline:
     """The whole-course flags of a session by start time (each in force until the next one starts)."""
 
-    __slots__ = ("flags", "neutral_ends", "neutral_starts", "starts")
+    __slots__ = ("flags", "starts")
 
     def __init__(self, periods: Sequence[Sequence[Flag | int | None]]) -> None:
         ordered: list[tuple[int, Flag]] = []
@@ -34,28 +30,11 @@ class FlagTimeline:
         ordered.sort(key=itemgetter(0))  # stable: flags shown at the same instant keep their order
         self.starts = [start for start, _ in ordered]
         self.flags = [flag for _, flag in ordered]
-        # the neutralised stretches, merged: [start, end) each, in order (the last may never end)
-        self.neutral_starts: list[int] = []
-        self.neutral_ends: list[float] = []
-        for i, (start, flag) in enumerate(ordered):
-            if flag not in NEUTRALISING:
-                continue
-            end = ordered[i + 1][0] if i + 1 < len(ordered) else math.inf
-            if self.neutral_ends and self.neutral_ends[-1] >= start:
-                self.neutral_ends[-1] = max(self.neutral_ends[-1], end)
-            else:
-                self.neutral_starts.append(start)
-                self.neutral_ends.append(end)
 
     def before(self, at: int) -> Flag:
         """The flag in force just before ``at`` (a flag shown at the very instant of a crossing comes after it)."""
         index = bisect_left(self.starts, at) - 1
         return self.flags[index] if index >= 0 else Flag.UNKNOWN
-
-    def neutralised(self, start: int, end: int) -> bool:
-        """Whether a neutralising flag was in force during some of ``[start, end)``."""
-        index = bisect_left(self.neutral_starts, end) - 1  # the last stretch that began before the lap ended
-        return index >= 0 and self.neutral_ends[index] > start
 
 
 class PitLaps:
@@ -72,9 +51,9 @@ class PitLaps:
                 self.out_laps[bisect_right(car.crossings, pit_out)] = lane
 
 
-def may_be_best(car: CarRecord, index: int) -> bool:
+def may_be_best(car: CarRecord, index: int, rules: ClassificationRules) -> bool:
     """The one place the analysis asks the fold whether a lap may be a best."""
-    return car.may_be_best(index)
+    return car.may_be_best(index, rules)
 
 
 def lap_line(
@@ -100,7 +79,7 @@ def lap_line(
         out_lap=out,
         pit_ms=pits.out_laps[index] if out else None,
         flag=flags.before(at),
-        neutralised=flags.neutralised(at - lap_ms, at),
+        neutralised=lap in car.neutralised,
         valid=valid,
     )
 

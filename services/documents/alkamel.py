@@ -17,9 +17,10 @@ written for the real charts:
   exit is that crossing plus ``PIT_TIME``);
 - ``FLAG_AT_FL`` is the flag as the lap ended, ``FF`` on the lap a car took
   the chequered flag;
-- ``KPH`` from the track length when the session has one; ``GROUP``,
-  ``TOP_SPEED`` are left empty (chequered keeps neither); sectors only when a
-  lap has exactly three.
+- ``GROUP`` is the sub-class (``P/A`` for Pro/Am, as the charts write it);
+- ``KPH`` from the track length when the session has one; ``TOP_SPEED`` is
+  left empty (chequered does not keep it); sectors only when a lap has
+  exactly three.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from zoneinfo import ZoneInfo
 from schemas.analysis import CarAnalysis, LapLine, SessionAnalysis
 from schemas.events import Flag
 from services.documents.times import elapsed, race_time, seconds
+from services.feeds.alkamel.parser import GROUPS
 
 HEADER = (
     "NUMBER; DRIVER_NUMBER; LAP_NUMBER; LAP_TIME; LAP_IMPROVEMENT; CROSSING_FINISH_LINE_IN_PIT; S1; S1_IMPROVEMENT;"
@@ -46,6 +48,8 @@ FLAG_CODES = {
     Flag.YELLOW: "YF",
     Flag.CHEQUERED: "FF",
 }
+GROUP_CODES = {name: code for code, name in GROUPS.items() if name}
+"""A sub-class as the charts write it in ``GROUP`` (Pro/Am as ``P/A``)."""
 FINISHED = "FF"
 BEST, FASTEST = "2", "3"
 SECTORS = 3
@@ -129,7 +133,7 @@ def chronological_csv(analysis: SessionAnalysis) -> bytes:
                     line.driver or "",
                     race_time(pit_times[i]) if i in pit_times else "",
                     car.class_name,
-                    "",
+                    GROUP_CODES.get(car.sub_class, car.sub_class) if car.sub_class else "",
                     car.team,
                     car.manufacturer,
                     FINISHED if took_flag else FLAG_CODES.get(line.flag, ""),

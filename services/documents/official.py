@@ -14,7 +14,16 @@ from collections.abc import Sequence
 
 from schemas.analysis import CarAnalysis, DriveVerdict, SessionAnalysis
 from schemas.events import PenaltyKind, SessionKind
-from schemas.results import AppliedDecision, Classification, ClassifiedCar, DecisionState, LapRef, ResultStatus
+from schemas.results import (
+    AppliedDecision,
+    Classification,
+    ClassifiedCar,
+    DecisionState,
+    Gap,
+    HourlyClassification,
+    LapRef,
+    ResultStatus,
+)
 from services.classification.tower import format_gap, format_laptime
 from services.documents.pdf import Column, Heading, Sheet
 from services.documents.times import elapsed, race_time, seconds
@@ -98,13 +107,21 @@ CLASSIFICATION_COLUMNS = (
 )
 
 
+def _scoped(car: ClassifiedCar, scope: str) -> tuple[int, Gap | None, Gap | None]:
+    """Position, gap and interval overall, in the car's class, or in its sub-class."""
+    if scope == "sub_class" and car.sub_class_position is not None:
+        return car.sub_class_position, car.sub_class_gap, car.sub_class_interval
+    if scope == "class":
+        return car.class_position, car.class_gap, car.class_interval
+    return car.position, car.gap, car.interval
+
+
 def _classification_rows(
-    cars: Sequence[ClassifiedCar], analyses: dict[str, CarAnalysis], race: bool, by_class: bool
+    cars: Sequence[ClassifiedCar], analyses: dict[str, CarAnalysis], race: bool, scope: str
 ) -> list[list[str]]:
     rows = []
     for car in cars:
-        position = car.class_position if by_class else car.position
-        gap, interval = (car.class_gap, car.class_interval) if by_class else (car.gap, car.interval)
+        position, gap, interval = _scoped(car, scope)
         rows.append(
             [
                 _position(car, position),
@@ -137,11 +154,12 @@ def _lap_driver(analyses: dict[str, CarAnalysis], ref: LapRef) -> str | None:
 
 
 def classification_pdf(head: Heading, classification: Classification, analysis: SessionAnalysis) -> bytes:
-    """Overall, then each class; fastest laps; every decision applied, with its document number."""
+    """Overall, then each class (and each sub-class in it); fastest laps; every decision applied, with its
+    document number."""
     race = classification.kind is SessionKind.RACE
     analyses = {car.number: car for car in analysis.cars}
     sheet = Sheet(head, "Classification", landscape=True)
-    sheet.tabulate(CLASSIFICATION_COLUMNS, _classification_rows(classification.cars, analyses, race, by_class=False))
+    sheet.tabulate(CLASSIFICATION_COLUMNS, _classification_rows(classification.cars, analyses, race, "overall"))
     if race and any(car.penalty_time_ms for car in classification.cars):
         sheet.note("* time includes time penalties (see the decisions below)")
     if classification.fastest_lap is not None:
@@ -151,10 +169,14 @@ def classification_pdf(head: Heading, classification: Classification, analysis: 
     for class_name in classes:
         cars = [car for car in classification.cars if car.class_name == class_name]
         sheet.section(f"Class {class_name}")
-        sheet.tabulate(CLASSIFICATION_COLUMNS, _classification_rows(cars, analyses, race, by_class=True))
+        sheet.tabulate(CLASSIFICATION_COLUMNS, _classification_rows(cars, analyses, race, "class"))
         ref = next((r for r in classification.class_fastest_laps if r.class_name == class_name), None)
         if ref is not None:
             sheet.note("Fastest lap in class: " + _fastest_line(ref, _lap_driver(analyses, ref)))
+        for sub_class in sorted({car.sub_class for car in cars if car.sub_class is not None}):
+            sheet.section(f"Class {class_name}, {sub_class}")
+            in_sub_class = [car for car in cars if car.sub_class == sub_class]
+            sheet.tabulate(CLASSIFICATION_COLUMNS, _classification_rows(in_sub_class, analyses, race, "sub_class"))
     decisions = [(car.number, d) for car in classification.cars for d in car.decisions]
     sheet.section("Decisions applied")
     if not decisions:
@@ -412,7 +434,7 @@ def lap_chart_pdf(head: Heading, analysis: SessionAnalysis) -> bytes:
     return sheet.render()
 
 
-def hourly_pdf(head: Heading, hours: Sequence[tuple[int, Classification]]) -> bytes:
+def hourly_pdf(head: Heading, hourly: HourlyClassification) -> bytes:
     """The classification at every full hour: position, class position, laps, gap, pit stops."""
     sheet = Sheet(head, "Hourly classification")
     columns = (
@@ -426,13 +448,13 @@ def hourly_pdf(head: Heading, hours: Sequence[tuple[int, Classification]]) -> by
         Column("Gap", 22, "R"),
         Column("Pit", 9, "R"),
     )
-    for hour, classification in hours:
-        sheet.section(f"After {hour} hour{'s' if hour > 1 else ''}")
+    for hour in hourly.hours:
+        sheet.section(f"After {hour.hour} hour{'s' if hour.hour > 1 else ''}")
         sheet.tabulate(
             columns,
             [
                 [
-                    str(car.position),
+                    STATUS_LABELS.get(car.status, str(car.position)),
                     car.number,
                     car.class_name,
                     str(car.class_position),
@@ -442,9 +464,9 @@ def hourly_pdf(head: Heading, hours: Sequence[tuple[int, Classification]]) -> by
                     format_gap(car.gap),
                     str(car.pit_stops),
                 ]
-                for car in classification.cars
+                for car in hour.cars
             ],
         )
-    if not hours:
+    if not hourly.hours:
         sheet.note("The race has not run a full hour.")
     return sheet.render()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from schemas.analysis import DocumentInfo
 from schemas.events import Event, SessionKind, SessionRef
 from services.analysis.analyst import analyse
-from services.analysis.hourly import HOUR_MS, hourly
 from services.classification.fold import fold_until
+from services.classification.hourly import HOUR_MS, hourly
 from services.documents import official
 from services.documents.alkamel import chronological_csv
 
@@ -77,11 +77,8 @@ def session_documents(
         ran = end - state.started_at if state.started_at is not None else 0
         if max(state.opened.length.time_ms or 0, ran) >= HOURLY_FROM_MS:
             upto = [(seq, e) for seq, e in events if until_seq is None or seq <= until_seq]
-            add(
-                "hourly.pdf",
-                "Hourly classification",
-                PDF,
-                lambda: official.hourly_pdf(head, hourly(upto, session, end)),
-            )
+            hours = hourly(upto, session)
+            assert hours is not None  # the session is open in these events
+            add("hourly.pdf", "Hourly classification", PDF, lambda: official.hourly_pdf(head, hours))
     add("analysis.csv", "Chronological lap analysis (Al Kamel layout)", CSV, lambda: chronological_csv(analysis))
     return made

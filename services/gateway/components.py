@@ -9,7 +9,7 @@ import msgspec
 from schemas.analysis import CarAnalysis, ChartMessage, ChartSeries, DocumentsIndex, SessionAnalysis
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
-from schemas.results import Classification, ClassifiedCar
+from schemas.results import Classification, ClassifiedCar, HourlyClassification
 from schemas.standings import LiveStandings, Standings
 from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
 
@@ -27,6 +27,7 @@ TYPES: list[Any] = [
     Sessions,
     Classification,
     ClassifiedCar,
+    HourlyClassification,
     Grid,
     Health,
     ApiError,
