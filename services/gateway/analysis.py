@@ -55,6 +55,8 @@ IDLE_S = 300.0
 """A feed with no client that nobody asked for this long stops (it starts again from the log when asked)."""
 CATCH_UP_S = 60.0
 """How long a request waits for a feed to read the session's log before answering 503."""
+MAX_FEEDS = 32
+"""Sessions whose analysis the gateway follows at once (each holds the session's fold and an ordered consumer)."""
 CLIENT_QUEUE = 256
 """Messages an SSE client may fall behind by before it is dropped (it reconnects and gets a new series)."""
 HEARTBEAT_S = 15.0
@@ -172,7 +174,7 @@ class AnalysisFeeds:
     async def of(self, js: JetStreamContext, session: SessionRef) -> AnalysisFeed:
         now = time.monotonic()
         for key, feed in list(self.feeds.items()):
-            if key != session.key and feed.idle(now):
+            if key != session.key and (feed.idle(now) or not feed.alive):
                 del self.feeds[key]
                 await feed.stop()
         held = self.feeds.get(session.key)
@@ -180,6 +182,8 @@ class AnalysisFeeds:
             return held
         if held is not None:
             await held.stop()
+        elif len(self.feeds) >= MAX_FEEDS:
+            raise HTTPException(503, f"the gateway already follows {MAX_FEEDS} sessions' analyses; try again later")
         feed = self.feeds[session.key] = AnalysisFeed(js, session)
         return feed
 
@@ -195,7 +199,12 @@ def feeds_of(request: Request) -> AnalysisFeeds:
 
 
 async def _feed(request: Request) -> AnalysisFeed:
-    return await feeds_of(request).of(gateway_of(request).js, session_param(request))
+    """The session's feed; 404 for a session the gateway holds no classification of (nothing to follow, and no
+    reader to be started for every key a client makes up)."""
+    session, gateway = session_param(request), gateway_of(request)
+    if gateway.hub.classification(session.key) is None:
+        raise HTTPException(404, f"no session {session.key}")
+    return await feeds_of(request).of(gateway.js, session)
 
 
 def _opened(analyst: SessionAnalyst) -> bool:

@@ -13,10 +13,15 @@ from services.analysis.analyst import analyse
 from services.classification.fold import fold_log, fold_until
 from tests.analysis.races import hand_race
 from tests.factory import SessionWriter
-from tests.gateway.stack import Stack
+from tests.gateway.stack import Stack, until
 from tests.live import send
 
 _messages = msgspec.json.Decoder(ChartMessage)
+
+
+async def held(stack: Stack, key: str) -> None:
+    """Once the gateway holds the session's classification (the analysis routes serve the sessions it knows)."""
+    await until(lambda: stack.gateway.state.hub.classification(key) is not None)
 
 
 async def test_rest_analysis_is_the_fold_of_the_log_live_and_at_a_point(
@@ -25,6 +30,7 @@ async def test_rest_analysis_is_the_fold_of_the_log_live_and_at_a_point(
     w = SessionWriter()
     stored = await send(nc, hand_race(w))
     key = w.session.key
+    await held(stack, key)
     expected = analyse(fold_log(stored).sessions[key])
     live = msgspec.json.decode((await api.get(f"/api/sessions/{key}/analysis")).content, type=SessionAnalysis)
     assert live == expected
@@ -39,7 +45,8 @@ async def test_rest_analysis_is_the_fold_of_the_log_live_and_at_a_point(
     assert halfway == analyse(state) and sum(len(c.laps) for c in halfway.cars) == 6  # two laps each by 300 s
 
     assert (await api.get(f"/api/sessions/{key}/analysis/cars/99")).status_code == 404
-    assert (await api.get("/api/sessions/no.such.race/analysis")).status_code == 404
+    assert (await api.get("/api/sessions/no.such.race/analysis")).status_code == 404  # no reader started for it
+    assert set(stack.gateway.app.state.analysis.feeds) == {key}
     assert (await api.get(f"/api/sessions/{key}/analysis", params={"time": "soon"})).status_code == 400
 
 
@@ -50,6 +57,7 @@ async def test_the_stream_sends_the_series_then_each_new_lap_and_a_new_series_wh
     race = hand_race(w)
     head = await send(nc, race[:-8])
     key = w.session.key
+    await held(stack, key)
     received: list[ChartSeries | ChartUpdate] = []
     async with aconnect_sse(api, "GET", f"/api/sessions/{key}/analysis/stream") as source:
         assert source.response.status_code == 200

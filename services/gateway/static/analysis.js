@@ -280,9 +280,9 @@
     if (state.startedAt === null) return;
     const ctx = u.ctx;
     ctx.save();
-    ctx.fillStyle = "rgba(255, 212, 0, 0.16)";
     for (const period of state.flags) {
       if (!NEUTRAL.has(period.flag)) continue;
+      ctx.fillStyle = period.flag === "red" ? "rgba(213, 0, 0, 0.22)" : "rgba(255, 212, 0, 0.16)";
       const x0 = u.valToPos((period.start - state.startedAt) / 60000, "x", true);
       const x1 = u.valToPos(((period.end ?? state.asOf) - state.startedAt) / 60000, "x", true);
       ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
