@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 
-import msgspec
 from msgspec import Struct
 
 from schemas.events import DriverCategory, Flag, ResultsStatus, SessionKind, SessionRef
@@ -273,10 +272,3 @@ class DocumentsIndex(Struct, frozen=True, kw_only=True):
     declared_seq: int
     """The stream sequence of the declaration they were generated for: the log up to it, folded."""
     documents: list[DocumentInfo]
-
-
-_analysis_decoder = msgspec.json.Decoder(SessionAnalysis)
-
-
-def decode_analysis(data: bytes) -> SessionAnalysis:
-    return _analysis_decoder.decode(data)

@@ -85,3 +85,18 @@ async def test_the_stream_sends_the_series_then_each_new_lap_and_a_new_series_wh
         assert isinstance(again, ChartSeries)
         deleted = next(p for p in again.points if (p.number, p.lap) == ("1", 5))
         assert deleted.marks & 8  # not valid
+
+
+async def test_the_interface_document_describes_the_analysis_and_documents_routes(api: httpx.AsyncClient) -> None:
+    openapi = (await api.get("/api/openapi.json")).json()
+    assert {
+        "/api/sessions/{key}/analysis",
+        "/api/sessions/{key}/analysis/cars/{number}",
+        "/api/sessions/{key}/analysis/series",
+        "/api/sessions/{key}/analysis/stream",
+        "/api/sessions/{key}/documents",
+        "/api/sessions/{key}/documents/{name}",
+    } <= set(openapi["paths"])
+    assert {"SessionAnalysis", "CarAnalysis", "ChartSeries", "ChartMessage", "DocumentsIndex"} <= set(
+        openapi["components"]["schemas"]
+    )
