@@ -238,8 +238,9 @@ class ChartSeries(Struct, frozen=True, kw_only=True, tag_field="kind", tag="seri
 
 
 class ChartUpdate(Struct, frozen=True, kw_only=True, tag_field="kind", tag="update"):
-    """What changed since ``base_seq``: new laps are appended (a lap already sent never changes in an update;
-    when one must, for a late event or a deleted lap, a new :class:`ChartSeries` replaces everything)."""
+    """What changed since ``base_seq`` (the ``seq`` of the message before): new laps, if any, are appended (a lap
+    already sent never changes in an update; when one must, for a late event or a deleted lap, a new
+    :class:`ChartSeries` replaces everything), the flags and the clock are the latest."""
 
     seq: int
     base_seq: int

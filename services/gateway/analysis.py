@@ -18,7 +18,8 @@ served.
 - ``/api/sessions/{key}/analysis/series``: a :class:`~schemas.analysis.ChartSeries`;
 - ``/api/sessions/{key}/analysis/stream``: server-sent events, a ``series``
   first (and again whenever a lap already sent changes), then an ``update``
-  per batch of new laps.
+  per batch of events (its new laps, if any, the flags and the clock), each
+  applying to the message before it.
 """
 
 from __future__ import annotations
@@ -113,11 +114,11 @@ class AnalysisFeed:
         if analyst.fold.opened is None:
             return None
         new = analyst.take()
-        if not self.clients or new == []:
+        if not self.clients or analyst.fold.last_seq == self.sent_seq:
             return None
         if new is None:
             return _sse(analyst.series())
-        return _sse(analyst.update(self.sent_seq, new))
+        return _sse(analyst.update(self.sent_seq, new))  # even with no new lap: a flag, the clock, the next base
 
     def _broadcast(self, message: bytes) -> None:
         self.sent_seq = self.analyst.fold.last_seq

@@ -8,7 +8,7 @@ from httpx_sse import aconnect_sse
 from nats.aio.client import Client
 
 from schemas.analysis import CarAnalysis, ChartMessage, ChartSeries, ChartUpdate, SessionAnalysis
-from schemas.events import LapDeleted
+from schemas.events import Flag, FlagChanged, LapCompleted, LapDeleted
 from services.analysis.analyst import analyse
 from services.classification.fold import fold_log, fold_until
 from tests.analysis.races import hand_race
@@ -100,3 +100,30 @@ async def test_the_interface_document_describes_the_analysis_and_documents_route
     assert {"SessionAnalysis", "CarAnalysis", "ChartSeries", "ChartMessage", "DocumentsIndex"} <= set(
         openapi["components"]["schemas"]
     )
+
+
+async def test_a_flag_reaches_the_charts_without_a_lap_and_a_second_client_breaks_no_chain(
+    stack: Stack, nc: Client, api: httpx.AsyncClient
+) -> None:
+    w = SessionWriter()
+    race = hand_race(w)
+    laps = [i for i, e in enumerate(race) if isinstance(e.body, LapCompleted)]
+    await send(nc, race[: laps[3]])
+    key = w.session.key
+    await held(stack, key)
+    path = f"/api/sessions/{key}/analysis/stream"
+    async with aconnect_sse(api, "GET", path) as first:
+        a = first.aiter_sse()
+        seq_a = _messages.decode((await anext(a)).data).seq
+        await send(nc, [w.event(FlagChanged(flag=Flag.SAFETY_CAR), 150_000)])
+        update = _messages.decode((await anext(a)).data)
+        assert isinstance(update, ChartUpdate) and update.base_seq == seq_a and update.points == []
+        assert update.flag_periods[-1].flag is Flag.SAFETY_CAR
+        seq_a = update.seq
+        async with aconnect_sse(api, "GET", path) as second:
+            b = second.aiter_sse()
+            seq_b = _messages.decode((await anext(b)).data).seq
+            await send(nc, [race[laps[3]]])
+            for events, seq in ((a, seq_a), (b, seq_b)):
+                message = _messages.decode((await anext(events)).data)
+                assert isinstance(message, ChartUpdate) and message.base_seq == seq and len(message.points) == 1
