@@ -16,6 +16,7 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "standings": "bench.standings",
     "durability": "bench.durability",
+    "analysis": "bench.analysis",
 }
 
 

@@ -142,6 +142,10 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     not_seen_laps: Annotated[int, Meta(ge=1, le=1000)] = 3
     """While a race runs, a car out of the pit lane that has not crossed the line for this many of its best laps
     shows ``stopped`` (not seen) instead of ``running``."""
+    min_drive_ms: PositiveMillis | None = None
+    """Each driver of a crew drives at least this long (the driving-time report marks who did not)."""
+    max_drive_ms: PositiveMillis | None = None
+    """No driver drives longer than this in the session (the driving-time report marks who did)."""
 
 
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):

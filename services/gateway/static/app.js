@@ -113,6 +113,7 @@
     }
     select.value = state.session;
     document.body.dataset.session = state.session;
+    $("analysis-link").href = `/analysis?${new URLSearchParams({ session: state.session, token })}`;
     openStream();
     refreshStandings();
     setInterval(refreshStandings, STANDINGS_EVERY_MS);
