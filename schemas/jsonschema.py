@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from schemas.calendar import SeasonCalendar
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification
@@ -27,6 +28,7 @@ MESSAGES: dict[str, Any] = {
     "standings": Standings,
     "live-standings": LiveStandings,
     "championship-config": ChampionshipConfig,
+    "season-calendar": SeasonCalendar,
 }
 
 

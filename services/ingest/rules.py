@@ -10,11 +10,13 @@ original sequence, long after the server's de-duplication window.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import msgspec
 
 from schemas.events import (
+    CALENDAR_BODIES,
     CHAMPIONSHIP_BODIES,
     CarBody,
     DecisionWithdrawn,
@@ -27,6 +29,9 @@ from schemas.events import (
 )
 from schemas.ingest import Accepted, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX, session_key_of
+from services.calendar.local import CalendarError
+from services.calendar.schedule import Schedule
+from services.calendar.schedule import apply as apply_calendar
 
 
 @dataclass
@@ -36,6 +41,8 @@ class SessionLedger:
     last_lap: dict[str, int] = field(default_factory=dict)
     accepted: dict[str, int] = field(default_factory=dict)
     """``msg_id`` -> stream sequence."""
+    calendar: Schedule | None = None
+    """A calendar session's schedule as stored: the next change is judged against it."""
 
 
 def decode_submission(subject: str, data: bytes, addressed: str | None = None) -> Event | Rejected:
@@ -73,6 +80,8 @@ class IngestLedger:
         key = event.session.key
         ledger = self.sessions.get(key)
         body = event.body
+        if isinstance(body, CALENDAR_BODIES) or event.session == SessionRef.calendar_of(event.session.championship):
+            return _check_calendar(event, ledger)
         championship_level = isinstance(body, CHAMPIONSHIP_BODIES)
         if event.session.is_championship or championship_level:
             if event.session.is_championship and (championship_level or isinstance(body, DecisionWithdrawn)):
@@ -110,11 +119,40 @@ class IngestLedger:
     def admit(self, event: Event, seq: int) -> None:
         """Record an event the stream holds at ``seq`` (live, or read back at start-up)."""
         ledger = self.sessions.setdefault(event.session.key, SessionLedger())
+        first = event.msg_id not in ledger.accepted  # admitted provisionally, then again with its sequence
         ledger.accepted[event.msg_id] = seq
         body = event.body
-        if isinstance(body, SessionOpened):
+        if isinstance(body, CALENDAR_BODIES):
+            if first:  # one stored some other way and unfit is skipped, as the standings projector skips it
+                with contextlib.suppress(CalendarError):
+                    ledger.calendar = apply_calendar(ledger.calendar, body, event.at)
+        elif isinstance(body, SessionOpened):
             ledger.opened = True
         elif isinstance(body, EntryRegistered):
             ledger.cars.add(body.number)
         elif isinstance(body, LapCompleted):
             ledger.last_lap[body.number] = max(body.lap, ledger.last_lap.get(body.number, 0))
+
+
+def _check_calendar(event: Event, ledger: SessionLedger | None) -> Rejected | None:
+    """Calendar events go to the championship's calendar session, which holds nothing else; each must apply to
+    the calendar as stored."""
+    body = event.body
+    where = SessionRef.calendar_of(event.session.championship)
+    if event.session != where:
+        return Rejected(
+            RejectCode.WRONG_SUBJECT,
+            f"{type(body).__name__} belongs to the championship's calendar session {where.key}, "
+            f"not to {event.session.key}",
+        )
+    if not isinstance(body, CALENDAR_BODIES):
+        return Rejected(
+            RejectCode.WRONG_SUBJECT,
+            f"{where.key} carries only the calendar (calendar_published, session_rescheduled, session_cancelled, "
+            "session_added)",
+        )
+    try:
+        apply_calendar(ledger.calendar if ledger is not None else None, body, event.at)
+    except CalendarError as error:
+        return Rejected(RejectCode.INVALID_CALENDAR, f"{type(body).__name__} refused: {error}")
+    return None

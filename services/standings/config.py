@@ -47,7 +47,7 @@ def decode_config(data: bytes | str, source: str = "<config>") -> ChampionshipCo
     try:
         config = msgspec.toml.decode(data, type=ChampionshipConfig)
     except msgspec.ValidationError as error:
-        raise ConfigError(source, [_located(str(error))]) from None
+        raise ConfigError(source, [located(str(error))]) from None
     except msgspec.DecodeError as error:
         raise ConfigError(source, [f"$: not valid TOML: {error}"]) from None
     if problems := check(config):
@@ -55,7 +55,7 @@ def decode_config(data: bytes | str, source: str = "<config>") -> ChampionshipCo
     return config
 
 
-def _located(message: str) -> str:
+def located(message: str) -> str:
     """msgspec's "what - at `$.path`" as "$.path: what"."""
     what, at, where = message.rpartition(" - at `")
     return f"{where.rstrip('`')}: {what}" if at else f"$: {message}"

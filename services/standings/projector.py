@@ -11,6 +11,10 @@ per configured championship. After each batch, for every round it touched:
   put into the season and ``<championship>`` gets the full standings, every row
   explained.
 
+It also folds every championship's calendar (``services.calendar.fold``) and
+writes it to ``<championship>.calendar`` when it changes: the schedule, its
+changes, and what each scheduled session's timing events say.
+
 A championship's ``championship_configured`` event (the TOML text) builds its
 rulebook and rescores every round, so a replay always scores with the
 configuration that was in force; ``points_adjusted`` and ``decision_withdrawn``
@@ -30,7 +34,9 @@ from dataclasses import dataclass, field
 from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
+from schemas.calendar import encode_calendar
 from schemas.events import (
+    CALENDAR_BODIES,
     ChampionshipConfigured,
     DecisionWithdrawn,
     EntryRegistered,
@@ -43,6 +49,7 @@ from schemas.standings import LiveStandings, RoundState, encode_standings
 from services.broker.follower import LogFollower
 from services.broker.reader import StoredMsg
 from services.broker.topology import STANDINGS_BUCKET, Topology
+from services.calendar.fold import CalendarFold, calendar_key
 from services.classification.fold import ClassificationProjection
 from services.standings.config import ConfigError, decode_config
 from services.standings.live import LiveRound, Season
@@ -90,6 +97,7 @@ class StandingsProjector(LogFollower):
         super().__init__(nats_url, topology)
         self.classification = ClassificationProjection()
         self.championships: dict[str, Championship] = {}
+        self.calendars = CalendarFold()
         self.errors = 0
         self.folded = 0
         """The stream sequence of the last event folded, its batch's writes done."""
@@ -114,11 +122,16 @@ class StandingsProjector(LogFollower):
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
         touched: set[tuple[str, str]] = set()
         rescore: set[str] = set()
+        calendars: set[str] = set()
         for stored in batch:
             try:
                 event = decode_event(stored.data)
             except ValueError:
                 continue  # the classification projector dead-letters it with the reason
+            if (changed := self._calendar(stored.seq, event)) is not None:
+                calendars.add(changed)
+            if isinstance(event.body, CALENDAR_BODIES):
+                continue
             championship = self.championships.setdefault(event.session.championship, Championship())
             if event.session.is_championship:
                 if self._decide(event, championship):
@@ -132,7 +145,19 @@ class StandingsProjector(LogFollower):
         for name, round_slug in sorted(touched):
             if name not in rescore:
                 await self._update_round(name, round_slug)
+        for name in sorted(calendars):
+            await self._put(calendar_key(name), encode_calendar(self.calendars.read_model(name)))
         self.folded = batch[-1].seq
+
+    def _calendar(self, seq: int, event: Event) -> str | None:
+        """Fold an event into the calendars; the championship whose calendar changed. A calendar event that cannot
+        apply (ingest refuses those) is logged and skipped, as ingest's ledger skips it."""
+        try:
+            return self.calendars.apply(event)
+        except Exception as error:
+            self.errors += 1
+            log.error("calendar event %d of %s not applied: %s", seq, event.session.championship, error)
+            return None
 
     def _decide(self, event: Event, championship: Championship) -> bool:
         """A configuration or a points decision; True when the championship must be rescored."""

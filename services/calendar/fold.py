@@ -1,0 +1,149 @@
+"""The calendar read model folded from the whole log: each championship's schedule, and what its timing
+sessions' events say (first data, the green flag, the finish, the latest event).
+
+Pure. The standings projector feeds it every stored event and writes
+:meth:`CalendarFold.read_model` to KV ``<championship>.calendar`` when
+:meth:`CalendarFold.apply` says it changed. The value depends only on the log
+(the latest event is kept to the minute), so it changes at most once a minute
+per running session and the same log gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from msgspec import structs
+
+from schemas.calendar import CalendarRound, CalendarSession, SeasonCalendar, SessionActivity
+from schemas.events import (
+    CALENDAR_BODIES,
+    CALENDAR_SESSION,
+    CarRetired,
+    DriverChanged,
+    Event,
+    Flag,
+    FlagChanged,
+    LapCompleted,
+    LineCrossing,
+    PitIn,
+    PitOut,
+    ResultsDeclared,
+    ScheduledRound,
+    SessionFinished,
+    SessionStarted,
+)
+from services.calendar.local import CalendarError, local_day, zone
+from services.calendar.schedule import Schedule, apply
+
+MINUTE_MS = 60_000
+
+TIMING_DATA = (LineCrossing, LapCompleted, PitIn, PitOut, DriverChanged, FlagChanged, CarRetired, SessionStarted,
+               SessionFinished)  # fmt: skip
+"""Events that show a feed running: what the timing system sends while a session is on. A session opened with its
+entries has no data yet; a decision published hours later is no sign of a running feed."""
+
+NO_ACTIVITY = SessionActivity()
+
+
+def calendar_key(championship: str) -> str:
+    """The calendar's key in KV ``chequered_standings``."""
+    return f"{championship}.{CALENDAR_SESSION}"
+
+
+def advance(activity: SessionActivity, event: Event) -> SessionActivity:
+    """The activity after one event of its session (``activity`` itself when the event changes nothing)."""
+    body = event.body
+    at = event.at
+    if isinstance(body, ResultsDeclared):
+        return activity if activity.finished_at is not None else structs.replace(activity, finished_at=at)
+    if not isinstance(body, TIMING_DATA):
+        return activity
+    minute = at - at % MINUTE_MS
+    changed = SessionActivity(
+        first_at=at if activity.first_at is None else min(activity.first_at, at),
+        started_at=at if activity.started_at is None and isinstance(body, SessionStarted) else activity.started_at,
+        finished_at=at if activity.finished_at is None and isinstance(body, SessionFinished) else activity.finished_at,
+        last_at=minute if activity.last_at is None else max(activity.last_at, minute),
+        red=body.flag is Flag.RED and body.sector is None if isinstance(body, FlagChanged) else activity.red,
+    )
+    return activity if changed == activity else changed
+
+
+class CalendarFold:
+    """Every championship's calendar and the activity of every timing session, from the events in log order."""
+
+    def __init__(self) -> None:
+        self.schedules: dict[str, Schedule] = {}
+        self.activity: dict[str, SessionActivity] = {}
+        """Session key -> what its timing events say; kept for every session, so a calendar published after its
+        sessions ran still shows their actual starts."""
+
+    def apply(self, event: Event) -> str | None:
+        """Fold one stored event; the championship whose read model it changed, or None.
+
+        A calendar event that cannot apply (ingest refuses those, so one stored here came another way) raises
+        :class:`CalendarError` and changes nothing."""
+        body = event.body
+        championship = event.session.championship
+        if isinstance(body, CALENDAR_BODIES):
+            if event.session.session != CALENDAR_SESSION or not event.session.is_championship:
+                raise CalendarError(f"{type(body).__name__} outside the calendar session, in {event.session.key}")
+            self.schedules[championship] = apply(self.schedules.get(championship), body, event.at)
+            return championship
+        if event.session.is_championship:
+            return None
+        key = event.session.key
+        held = self.activity.get(key, NO_ACTIVITY)
+        activity = advance(held, event)
+        if activity is held:
+            return None
+        self.activity[key] = activity
+        schedule = self.schedules.get(championship)
+        if schedule is None:
+            return None
+        scheduled = any(
+            r.event == event.session.event and any(s.session == event.session.session for s in r.sessions)
+            for r in schedule.season.rounds
+        )
+        return championship if scheduled else None
+
+    def read_model(self, championship: str) -> SeasonCalendar:
+        schedule = self.schedules[championship]
+        rounds = [self._round(championship, schedule, r) for r in schedule.season.rounds]
+        rounds.sort(key=lambda r: (r.first_day, r.sessions[0].start if r.sessions else 0, r.event))
+        return SeasonCalendar(
+            championship=championship,
+            name=schedule.season.name,
+            revision=schedule.revision,
+            updated_at=schedule.updated_at,
+            rounds=rounds,
+        )
+
+    def _round(self, championship: str, schedule: Schedule, round_: ScheduledRound) -> CalendarRound:
+        circuit = zone(round_.time_zone)
+        sessions = [
+            CalendarSession(
+                key=f"{championship}.{round_.event}.{s.session}",
+                session=s.session,
+                name=s.name,
+                kind=s.kind,
+                points=s.points,
+                start=s.start,
+                end=s.end,
+                cancelled=s.cancelled,
+                changes=list(schedule.changes.get((round_.event, s.session), ())),
+                activity=self.activity.get(f"{championship}.{round_.event}.{s.session}", NO_ACTIVITY),
+            )
+            for s in round_.sessions
+        ]
+        first, last = round_.first_day, round_.last_day
+        if first is None or last is None:  # the days of its sessions at the circuit (problems() asks for them else)
+            first = min(local_day(s.start, circuit) for s in sessions)
+            last = max(local_day(s.end - 1, circuit) for s in sessions)  # a session ending at midnight: its day
+        return CalendarRound(
+            event=round_.event,
+            name=round_.name,
+            circuit=round_.circuit,
+            time_zone=round_.time_zone,
+            first_day=first,
+            last_day=max(first, last),
+            sessions=sessions,
+        )
