@@ -216,6 +216,11 @@ class LiveNow(Struct, frozen=True, kw_only=True):
     """Of those, the ones with no data yet or a stalled feed."""
 
 
+class Calendars(Struct, frozen=True, kw_only=True):
+    championships: list[str]
+    """The championships with a calendar, by name."""
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(SeasonCalendar)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from schemas.calendar import Calendars, CalendarView, LiveNow, NextEvent
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification, ClassifiedCar
@@ -31,6 +32,10 @@ TYPES: list[Any] = [
     Standings,
     LiveStandings,
     PageStandings,
+    Calendars,
+    CalendarView,
+    NextEvent,
+    LiveNow,
     *NAMED_UNIONS.values(),
 ]
 
