@@ -21,7 +21,7 @@ from schemas.events import (
 )
 from schemas.results import SessionPhase
 from services.classification.fold import fold_log
-from services.cli import SAMPLE_LOG
+from services.cli.bootstrap import SAMPLE_LOG
 from services.ops.racelog import read_log, write_log
 from services.simulator.endurance import RaceSpec, simulate
 

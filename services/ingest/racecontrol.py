@@ -10,12 +10,19 @@ from __future__ import annotations
 import hashlib
 
 from schemas.events import (
+    CarRetired,
+    ChampionshipConfigured,
     DecisionWithdrawn,
     Event,
     EventBody,
+    Flag,
+    FlagChanged,
     LapDeleted,
     PenaltyIssued,
     PenaltyKind,
+    ResultsDeclared,
+    ResultsStatus,
+    SessionFinished,
     SessionRef,
     encode_event,
 )
@@ -59,3 +66,43 @@ def penalty(number: str, decision: str, kind: str, amount: str | None, reason: s
         positions=count if k is PenaltyKind.POSITION_DROP else 0,
         reason=reason,
     )
+
+
+INPUTS = ("flag", "penalty", "retire", "delete-lap", "withdraw", "results", "chequered", "config")
+"""What race control can publish, as ``chequered publish`` names it."""
+
+
+def race_control_body(
+    what: str,
+    *,
+    number: str = "",
+    decision: str = "",
+    flag: str = "",
+    sector: int | None = None,
+    kind: str = "",
+    amount: str | None = None,
+    lap: int = 0,
+    status: str = "",
+    reason: str = "",
+    config: ChampionshipConfigured | None = None,
+) -> EventBody:
+    """The event body of one race-control input, from the fields an official gives for it."""
+    if what == "flag":
+        return FlagChanged(flag=Flag(flag), sector=sector)
+    if what == "penalty":
+        return penalty(number, decision, kind, amount, reason)
+    if what == "retire":
+        return CarRetired(number=number, reason=reason)
+    if what == "delete-lap":
+        return LapDeleted(number=number, decision=decision, lap=lap, reason=reason)
+    if what == "withdraw":
+        return DecisionWithdrawn(decision=decision, reason=reason)
+    if what == "results":
+        return ResultsDeclared(status=ResultsStatus(status))
+    if what == "config":
+        if config is None:
+            raise ValueError("a points configuration input needs the configuration")
+        return config
+    if what == "chequered":
+        return SessionFinished()
+    raise ValueError(f"unknown race-control input {what!r}: one of {', '.join(INPUTS)}")

@@ -1,0 +1,47 @@
+"""The ``chequered`` parser and entry point: each command group registers its parsers; ``main`` dispatches and
+turns every expected failure into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import msgspec
+
+from services.broker.topology import TopologyConflict
+from services.cli import operating, producing, scoring, serving
+from services.cli.bootstrap import console
+from services.cli.options import broker_options, fill_defaults
+from services.standings.config import ConfigError
+
+GROUPS = (serving, producing, operating, scoring)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    broker = broker_options()
+    parser = argparse.ArgumentParser(
+        prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream", parents=[broker]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub, broker)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = fill_defaults(build_parser().parse_args(argv))
+    try:
+        result = args.handler(args)
+        if asyncio.iscoroutine(result):
+            with contextlib.suppress(KeyboardInterrupt):
+                return int(asyncio.run(result))
+            return 130
+        return int(result)
+    except TopologyConflict as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2

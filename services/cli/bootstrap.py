@@ -1,0 +1,70 @@
+"""The composition root of the command line: what connects to what.
+
+Commands never build brokers, connections or services themselves: they ask here, so the wiring (embedded
+broker or ``--nats``, gateway tokens, the shipped sample files) is in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from nats.aio.client import Client
+from rich.console import Console
+
+from schemas.events import ChampionshipConfigured
+from services.broker.connection import connect
+from services.cli.options import TOKENS_ENV
+from services.gateway.server import GatewayService
+from services.gateway.standings import OPENAPI as STANDINGS_OPENAPI
+from services.gateway.standings import ROUTES as STANDINGS_ROUTES
+from services.runtime import broker_url
+from services.standings.config import ConfigError, decode_config
+
+PACKAGE = Path(__file__).resolve().parent.parent
+SAMPLE_LOG = PACKAGE.parent / "data" / "sample-race.jsonl.gz"
+DEMO_CHAMPIONSHIP = PACKAGE / "standings" / "configs" / "gt-endurance.toml"
+
+console = Console()
+
+
+@contextlib.asynccontextmanager
+async def nats_client(args: argparse.Namespace, name: str) -> AsyncIterator[Client]:
+    """A NATS connection for one command: to ``--nats``/``NATS_URL``, or to an embedded broker for its duration."""
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        nc = await connect(url, name)
+        try:
+            yield nc
+        finally:
+            await nc.close()
+
+
+def gateway_service(url: str, args: argparse.Namespace) -> tuple[GatewayService, list[str]]:
+    """The gateway of ``serve``/``demo`` with its read tokens (``--token``, ``$CHEQUERED_GATEWAY_TOKENS``, or one
+    generated)."""
+    tokens = list(args.token or []) or [t for t in os.environ.get(TOKENS_ENV, "").split(",") if t]
+    tokens = tokens or [secrets.token_urlsafe(12)]
+    service = GatewayService(
+        url,
+        tokens,
+        host=args.host,
+        port=args.gateway_port,
+        standings=STANDINGS_ROUTES,
+        standings_openapi=STANDINGS_OPENAPI,
+    )
+    return service, tokens
+
+
+def configured(path: Path) -> ChampionshipConfigured:
+    """The file, read once, as a config event; a bad file is refused here, naming the file, the field and the
+    reason."""
+    try:
+        toml = path.read_text()
+    except OSError as error:
+        raise ConfigError(str(path), [f"$: cannot read the file: {error.strerror}"]) from None
+    decode_config(toml, str(path))
+    return ChampionshipConfigured(toml=toml, source=path.name)

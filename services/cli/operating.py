@@ -1,0 +1,203 @@
+"""Operations: watch, time travel, record, rebuild, verify, export, rejects, set-up, the edge, the schemas."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from rich.progress import Progress
+
+from schemas.events import ChampionshipConfigured, SessionRef, SessionStarted
+from services.broker.edge import source_from
+from services.broker.topology import Topology, ensure_topology
+from services.classification.fold import fold_until
+from services.classification.tower import render_tower
+from services.cli.bootstrap import console, nats_client
+from services.cli.watch import watch_tower
+from services.ops.history import history, to_csv, to_jsonl
+from services.ops.instants import parse_instant
+from services.ops.log import read_events
+from services.ops.rebuild import PROJECTIONS, rebuild
+from services.ops.record import record
+from services.ops.rejects import list_rejects
+from services.ops.verify import verify_all
+from services.runtime import broker_url
+from services.standings.render import render_tables
+from services.standings.timeline import standings_from_log
+
+
+async def tower(args: argparse.Namespace) -> int:
+    with broker_url(args.nats, args.home / "nats", console) as url:
+        await watch_tower(url, SessionRef.parse(args.session), until_finished=False)
+    return 0
+
+
+async def rejects(args: argparse.Namespace) -> int:
+    async with nats_client(args, "chequered-rejects") as nc:
+        await list_rejects(nc.jetstream(), console, session=args.session, limit=args.limit)
+    return 0
+
+
+async def rebuild_projection(args: argparse.Namespace) -> int:
+    async with nats_client(args, "chequered-rebuild") as nc:
+        report = await rebuild(nc.jetstream(), args.projection, session=args.session, console=console)
+    console.print(
+        f"[green]rebuilt[/green] {report.sessions} session(s) from {report.events:,} events in {report.seconds:.2f}s "
+        f"({report.events / max(report.seconds, 1e-9):,.0f} ev/s); readers now use {report.bucket}"
+    )
+    return 0
+
+
+async def verify(args: argparse.Namespace) -> int:
+    async with nats_client(args, "chequered-verify") as nc:
+        report = await verify_all(nc.jetstream(), args.session)
+    for divergence in report.divergences:
+        console.print(f"[red]{divergence.session} diverges[/red] from {divergence.event}")
+        for line in divergence.differences[:20]:
+            console.print(f"   {line}")
+    ok = not report.divergences
+    console.print(
+        f"{'[green]ok[/green]' if ok else '[red]diverged[/red]'}: {report.checked} read model(s) checked, "
+        f"{len(report.divergences)} differ from a fresh fold of the log"
+    )
+    return 0 if ok else 1
+
+
+async def at(args: argparse.Namespace) -> int:
+    key = SessionRef.parse(args.session)
+    async with nats_client(args, "chequered-at") as nc:
+        championship_log = await read_events(nc.jetstream(), f"{key.championship}.>")
+    events = [(seq, e) for seq, e in championship_log if e.session == key]
+    if not events:
+        raise LookupError(f"no events of session {key.key} in the stream")
+    started = next((e.at for _, e in events if isinstance(e.body, SessionStarted)), None)
+    instant = parse_instant(args.time, started) if args.time else None
+    state = fold_until(events, seq=args.seq, at=instant).sessions.get(key.key)
+    if state is None or state.opened is None:
+        raise LookupError(f"session {key.key} was not open at that point")
+    console.print(render_tower(state.classification()))
+    as_it_stood = [
+        (seq, e)
+        for seq, e in championship_log
+        if (args.seq is None or seq <= args.seq)
+        and (instant is None or e.at <= instant or isinstance(e.body, ChampionshipConfigured))
+    ]  # the points configuration in force applies whenever it was published
+    standings = standings_from_log(as_it_stood, key.championship)
+    if standings is not None:
+        for table in render_tables(standings)[:3]:
+            console.print(table)
+    return 0
+
+
+async def export(args: argparse.Namespace) -> int:
+    key = SessionRef.parse(args.session).key
+    async with nats_client(args, "chequered-export") as nc:
+        events = await read_events(nc.jetstream(), key)
+    if not events:
+        raise LookupError(f"no events of session {key} in the stream")
+    fmt = args.format or ("csv" if args.out.suffix == ".csv" else "jsonl")
+    with Progress(console=console) as progress, args.out.open("w" if fmt == "csv" else "wb") as out:
+        task = progress.add_task("export", total=len(events))
+        changes = history(events, key, progress=lambda: progress.advance(task))
+        for chunk in to_csv(changes) if fmt == "csv" else to_jsonl(changes):
+            out.write(chunk)
+    console.print(f"wrote {args.out}")
+    return 0
+
+
+async def record_session(args: argparse.Namespace) -> int:
+    follow = asyncio.Event() if args.follow else None
+    if follow is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, follow.set)
+        console.print("recording; Ctrl-C to stop")
+    async with nats_client(args, "chequered-record") as nc:
+        count = await record(nc.jetstream(), SessionRef.parse(args.session), args.out, follow=follow)
+    console.print(f"wrote {count:,} events of {args.session} to {args.out}")
+    return 0
+
+
+async def edge(args: argparse.Namespace) -> int:
+    async with nats_client(args, "chequered-edge") as nc:
+        domains = await source_from(nc.jetstream(), args.domain)
+    console.print(f"the central stream sources the circuits of domains: {', '.join(domains)}")
+    return 0
+
+
+async def setup(args: argparse.Namespace) -> int:
+    async with nats_client(args, "chequered-setup") as nc:
+        await ensure_topology(nc.jetstream(), Topology(replicas=args.replicas), update=args.update)
+    console.print("[green]streams and buckets are in place[/green]")
+    return 0
+
+
+def schemas(_: argparse.Namespace) -> int:
+    from schemas.jsonschema import write
+
+    for path in write():
+        console.print(f"wrote {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("tower", parents=[broker], help="watch a session's live classification")
+    parser.add_argument("session", help="championship.event.session")
+    parser.set_defaults(handler=tower)
+
+    parser = sub.add_parser("rejects", parents=[broker], help="list rejected input and dead letters with their reasons")
+    parser.add_argument("--session", help="only this session key")
+    parser.add_argument("--limit", type=int, default=50)
+    parser.set_defaults(handler=rejects)
+
+    parser = sub.add_parser("setup", parents=[broker], help="create streams and buckets (idempotent)")
+    parser.add_argument("--update", action="store_true", help="apply configuration changes to existing streams")
+    parser.add_argument("--replicas", type=int, default=Topology().replicas, help="default: $CHEQUERED_REPLICAS or 1")
+    parser.set_defaults(handler=setup)
+
+    parser = sub.add_parser(
+        "edge", parents=[broker], help="trackside edge: source a circuit's stream into the central one"
+    )
+    edge_what = parser.add_subparsers(dest="what", required=True)
+    source = edge_what.add_parser("source", parents=[broker], help="add the circuit of a JetStream domain (idempotent)")
+    source.add_argument("domain", help="the circuit's JetStream domain, e.g. monza")
+    source.set_defaults(handler=edge)
+
+    parser = sub.add_parser(
+        "rebuild", parents=[broker], help="rebuild read models from the stream into a new bucket, then switch"
+    )
+    parser.add_argument("projection", choices=sorted(PROJECTIONS))
+    parser.add_argument("--session", help="only this session key")
+    parser.set_defaults(handler=rebuild_projection)
+
+    parser = sub.add_parser(
+        "verify", parents=[broker], help="compare served read models with a fresh fold of the stream"
+    )
+    parser.add_argument("--session", help="only this session key")
+    parser.set_defaults(handler=verify)
+
+    parser = sub.add_parser(
+        "at", parents=[broker], help="the classification as it stood at an instant or a stream sequence"
+    )
+    parser.add_argument("session", help="championship.event.session")
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--time", help="ISO 8601, epoch ms, or session time since the green: 6h, 6:00:00")
+    when.add_argument("--seq", type=int, help="stream sequence")
+    parser.set_defaults(handler=at)
+
+    parser = sub.add_parser("export", parents=[broker], help="a session's classification history as JSON lines or CSV")
+    parser.add_argument("session", help="championship.event.session")
+    parser.add_argument("--out", type=Path, required=True, help="output .jsonl or .csv")
+    parser.add_argument("--format", choices=("jsonl", "csv"))
+    parser.set_defaults(handler=export)
+
+    parser = sub.add_parser(
+        "record", parents=[broker], help="write a session's events from the stream to a race-log file"
+    )
+    parser.add_argument("session", help="championship.event.session")
+    parser.add_argument("--out", type=Path, required=True, help="output .jsonl or .jsonl.gz")
+    parser.add_argument("--follow", action="store_true", help="keep recording new events until Ctrl-C")
+    parser.set_defaults(handler=record_session)
+
+    parser = sub.add_parser("schemas", help="regenerate the JSON Schema files in schemas/json")
+    parser.set_defaults(handler=schemas)
