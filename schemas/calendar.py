@@ -143,6 +143,8 @@ class SessionView(Struct, frozen=True, kw_only=True):
     time: str
     end_time: str
     """The time of day, in the language asked: "09:35", "09:35 Uhr"."""
+    window: str
+    """Start to end, in the language asked: "Sat 09:35 - 09:55", "Sa. 09:35-09:55 Uhr" (with en dashes)."""
     state: SessionState
     cancelled: bool = False
     actual_start: int | None = None

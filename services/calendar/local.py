@@ -177,6 +177,14 @@ def day_and_time(at: int, where: ZoneInfo, lang: str) -> str:
     return f"{weekday(at, where, lang)} {clock(at, where, lang)}"
 
 
+def window(start: int, end: int, where: ZoneInfo, lang: str) -> str:
+    """ "Sat 09:35 - 09:55", "Sa. 09:35-09:55 Uhr" (CLDR's dashes); "Sat 16:30 - Sun 16:30" across midnight."""
+    first, last = moment(start, where), moment(end, where)
+    if first.date() != last.date():
+        return f"{day_and_time(start, where, lang)} \u2013 {day_and_time(end, where, lang)}"
+    return f"{weekday(start, where, lang)} {format_interval(first, last, 'Hm', locale=locale(lang))}"
+
+
 def day_range(first: date, last: date, lang: str) -> str:
     """ "May 23 - 25", "23.-25. Mai" (with en dashes); one day alone when they are the same."""
     return format_interval(first, last, "MMMd", locale=locale(lang))

@@ -12,15 +12,17 @@ session.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from msgspec import structs
 
 from schemas.calendar import ChangeKind, ScheduleChange
 from schemas.events import (
+    CALENDAR_BODIES,
     CalendarBody,
     CalendarPublished,
+    Event,
     ScheduledRound,
     ScheduledSession,
     SessionAdded,
@@ -105,6 +107,19 @@ def apply(schedule: Schedule | None, body: CalendarBody, at: int) -> Schedule:
     for key, change in _changes(schedule.season, season, at, body.reason):
         changes[key] = (*changes.get(key, ()), change)
     return Schedule(season, changes, schedule.revision + 1, at)
+
+
+def schedule_from(events: Iterable[Event]) -> Schedule | None:
+    """The schedule a calendar session's stored events leave (None: no calendar yet). An event that cannot apply
+    is skipped, as ingest's ledger and the standings projector skip it."""
+    schedule: Schedule | None = None
+    for event in events:
+        if isinstance(event.body, CALENDAR_BODIES):
+            try:
+                schedule = apply(schedule, event.body, event.at)
+            except CalendarError:
+                continue
+    return schedule
 
 
 def _season_after(season: CalendarPublished | None, body: CalendarBody) -> CalendarPublished:

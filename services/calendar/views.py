@@ -29,8 +29,26 @@ from schemas.calendar import (
     SessionState,
     SessionView,
 )
-from schemas.events import SessionKind
-from services.calendar.local import clock, day, day_and_time, day_range, iso, label, locale, weekday, zone
+from schemas.events import (
+    CalendarBody,
+    CalendarPublished,
+    SessionAdded,
+    SessionCancelled,
+    SessionKind,
+    SessionRescheduled,
+)
+from services.calendar.local import (
+    clock,
+    day,
+    day_and_time,
+    day_range,
+    iso,
+    label,
+    locale,
+    weekday,
+    window,
+    zone,
+)
 
 FLOWING_MS = 3 * 60_000
 """Timing events are flowing when the latest one (kept to the minute) is this close to now: one in the last two
@@ -96,6 +114,7 @@ def session_view(session: CalendarSession, now: int, where: ZoneInfo, lang: str)
         date=day(session.start, where, lang),
         time=clock(session.start, where, lang),
         end_time=clock(session.end, where, lang),
+        window=window(session.start, session.end, where, lang),
         state=shown,
         cancelled=session.cancelled,
         actual_start=started,
@@ -207,4 +226,22 @@ def live_now(calendar: SeasonCalendar, now: int, tz: str | None = None, lang: st
         zone=tz,
         sessions=_live(calendar, now, tz, lang),
         alerts=alerts(calendar, now, lang),
+    )
+
+
+def describe(body: CalendarBody, season: CalendarPublished, lang: str = "en") -> str:
+    """What a calendar event does, in the circuit's local time, for the operator who publishes it:
+    "lausitzring.race-2 moved to Sun 15:25 local"."""
+    if isinstance(body, CalendarPublished):
+        sessions = sum(len(r.sessions) for r in body.rounds)
+        return f"the calendar {body.name}: {len(body.rounds)} rounds, {sessions} sessions"
+    circuit = zone(next(r.time_zone for r in season.rounds if r.event == body.event))
+    if isinstance(body, SessionCancelled):
+        return f"{body.event}.{body.session} {label(lang, 'cancelled')}"
+    if isinstance(body, SessionRescheduled):
+        return f"{body.event}.{body.session} \u2192 {day_and_time(body.start, circuit, lang)} {label(lang, 'local')}"
+    assert isinstance(body, SessionAdded)
+    return (
+        f"{body.event}.{body.scheduled.session} {label(lang, 'added')}: "
+        f"{day_and_time(body.scheduled.start, circuit, lang)} {label(lang, 'local')}"
     )

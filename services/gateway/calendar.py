@@ -19,23 +19,19 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from nats.js.errors import KeyNotFoundError, NoKeysError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from schemas.calendar import Calendars, SeasonCalendar, decode_calendar
+from schemas.calendar import Calendars, SeasonCalendar
 from schemas.events import SessionRef
-from services.broker.topology import STANDINGS_BUCKET
-from services.calendar.fold import calendar_key
 from services.calendar.ics import to_ics
 from services.calendar.local import CalendarError
+from services.calendar.store import championships, read_calendar
 from services.calendar.views import calendar_view, live_now, next_event
 from services.gateway.responses import BadRequest, error, json_response
 from services.gateway.state import gateway_of
 from services.ops.instants import parse_instant
-
-SUFFIX = "." + calendar_key("x").rsplit(".", 1)[1]
 
 
 def _championship(request: Request) -> str:
@@ -48,18 +44,14 @@ def _championship(request: Request) -> str:
 
 async def _calendar(request: Request) -> SeasonCalendar | Response:
     championship = _championship(request)
-    kv = await gateway_of(request).js.key_value(STANDINGS_BUCKET)
-    try:
-        data = (await kv.get(calendar_key(championship))).value
-    except KeyNotFoundError:
-        data = None
-    if not data:
+    found = await read_calendar(gateway_of(request).js, championship)
+    if found is None:
         return error(
             404,
             f"no calendar for championship {championship}: publish one "
             f"(chequered publish {SessionRef.calendar_of(championship).key} calendar FILE)",
         )
-    return decode_calendar(data)
+    return found
 
 
 def _seen(request: Request) -> tuple[int, str | None, str]:
@@ -89,13 +81,7 @@ def _view(build: Callable[[SeasonCalendar, int, str | None, str], Any]) -> Calla
 
 
 async def calendars(request: Request) -> Response:
-    kv = await gateway_of(request).js.key_value(STANDINGS_BUCKET)
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        keys = []
-    names = sorted(key.removesuffix(SUFFIX) for key in keys if key.endswith(SUFFIX) and key.count(".") == 1)
-    return json_response(Calendars(championships=names))
+    return json_response(Calendars(championships=await championships(gateway_of(request).js)))
 
 
 async def ics(request: Request) -> Response:
