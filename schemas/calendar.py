@@ -204,6 +204,8 @@ class NextEvent(Struct, frozen=True, kw_only=True):
     """None: the season holds no session still to come."""
     live: list[SessionView]
     """Sessions of any round live now."""
+    heading: str
+    """"Next event", "Nächste Veranstaltung"."""
     text: str
 
 

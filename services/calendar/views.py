@@ -192,6 +192,7 @@ def next_event(calendar: SeasonCalendar, now: int, tz: str | None = None, lang: 
         zone=tz,
         round=shown,
         live=_live(calendar, now, tz, lang),
+        heading=label(lang, "next"),
         text=text,
     )
 
