@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Annotated
 
 import msgspec
@@ -51,6 +51,8 @@ from services.calendar.local import CalendarError, scheduled_instant
 from services.calendar.schedule import canonical, problems
 from services.standings.config import located
 
+EXAMPLES = Path(__file__).parent / "examples"
+"""The example calendars shipped with chequered (``gt-endurance-2026.toml``, ``sprint-2025.toml``)."""
 SUFFIXES = (".toml", ".yaml", ".yml", ".ics")
 
 

@@ -35,10 +35,15 @@ from services.calendar.schedule import Schedule, apply
 
 MINUTE_MS = 60_000
 
-TIMING_DATA = (LineCrossing, LapCompleted, PitIn, PitOut, DriverChanged, FlagChanged, CarRetired, SessionStarted,
-               SessionFinished)  # fmt: skip
+TIMING_DATA = frozenset({LineCrossing, LapCompleted, PitIn, PitOut, DriverChanged, FlagChanged, CarRetired,
+                         SessionStarted, SessionFinished})  # fmt: skip
 """Events that show a feed running: what the timing system sends while a session is on. A session opened with its
-entries has no data yet; a decision published hours later is no sign of a running feed."""
+entries has no data yet; a decision published hours later is no sign of a running feed. (Sets of types: the fold
+runs on every event of the log, and ``type(body) in`` a set costs a fraction of ``isinstance`` on a tuple.)"""
+CALENDAR_TYPES = frozenset(CALENDAR_BODIES)
+
+MARKS = frozenset({SessionStarted, SessionFinished, FlagChanged})
+"""Timing events that can change more than the latest instant."""
 
 NO_ACTIVITY = SessionActivity()
 
@@ -51,17 +56,23 @@ def calendar_key(championship: str) -> str:
 def advance(activity: SessionActivity, event: Event) -> SessionActivity:
     """The activity after one event of its session (``activity`` itself when the event changes nothing)."""
     body = event.body
+    kind = type(body)
     at = event.at
-    if isinstance(body, ResultsDeclared):
+    if kind is ResultsDeclared:
         return activity if activity.finished_at is not None else structs.replace(activity, finished_at=at)
-    if not isinstance(body, TIMING_DATA):
+    if kind not in TIMING_DATA:
         return activity
     minute = at - at % MINUTE_MS
+    last, first = activity.last_at, activity.first_at
+    if (  # the common case, a lap or a crossing within the minute already kept: nothing changes
+        last is not None and first is not None and first <= at and minute <= last and kind not in MARKS
+    ):
+        return activity
     changed = SessionActivity(
-        first_at=at if activity.first_at is None else min(activity.first_at, at),
+        first_at=at if first is None else min(first, at),
         started_at=at if activity.started_at is None and isinstance(body, SessionStarted) else activity.started_at,
         finished_at=at if activity.finished_at is None and isinstance(body, SessionFinished) else activity.finished_at,
-        last_at=minute if activity.last_at is None else max(activity.last_at, minute),
+        last_at=minute if last is None else max(last, minute),
         red=body.flag is Flag.RED and body.sector is None if isinstance(body, FlagChanged) else activity.red,
     )
     return activity if changed == activity else changed
@@ -83,10 +94,10 @@ class CalendarFold:
         :class:`CalendarError` and changes nothing."""
         body = event.body
         championship = event.session.championship
-        if isinstance(body, CALENDAR_BODIES):
+        if type(body) in CALENDAR_TYPES:
             if event.session.session != CALENDAR_SESSION or not event.session.is_championship:
                 raise CalendarError(f"{type(body).__name__} outside the calendar session, in {event.session.key}")
-            self.schedules[championship] = apply(self.schedules.get(championship), body, event.at)
+            self.schedules[championship] = apply(self.schedules.get(championship), body, event.at)  # type: ignore[arg-type]
             return championship
         if event.session.is_championship:
             return None

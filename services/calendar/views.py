@@ -166,8 +166,12 @@ def _ahead(session: CalendarSession, now: int) -> bool:
 
 
 def _live(calendar: SeasonCalendar, now: int, tz: str | None, lang: str) -> list[SessionView]:
+    """The sessions live now, formatted (only those: formatting is the costly part)."""
     return [
-        view for r in calendar.rounds for view in round_view(r, now, tz, lang).sessions if view.state in LIVE_STATES
+        session_view(s, now, zone(tz or r.time_zone), lang)
+        for r in calendar.rounds
+        for s in r.sessions
+        if state(s, now) in LIVE_STATES
     ]
 
 

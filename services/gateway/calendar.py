@@ -14,6 +14,7 @@ wall clock unless ``at`` says otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -84,12 +85,29 @@ async def calendars(request: Request) -> Response:
     return json_response(Calendars(championships=await championships(gateway_of(request).js)))
 
 
+FEEDS_KEPT = 32
+_feeds: dict[tuple[str, int, int], bytes] = {}
+"""iCalendar feeds by (championship, revision, last change): a feed changes only with a calendar event, and
+writing one takes the icalendar library about a millisecond a session, so it is written once, off the loop."""
+
+
+async def _feed(calendar: SeasonCalendar) -> bytes:
+    key = (calendar.championship, calendar.revision, calendar.updated_at)
+    feed = _feeds.get(key)
+    if feed is None:
+        feed = await asyncio.to_thread(to_ics, calendar)
+        if len(_feeds) >= FEEDS_KEPT:
+            del _feeds[next(iter(_feeds))]
+        _feeds[key] = feed
+    return feed
+
+
 async def ics(request: Request) -> Response:
     found = await _calendar(request)
     if isinstance(found, Response):
         return found
     return Response(
-        to_ics(found),
+        await _feed(found),
         media_type="text/calendar; charset=utf-8",
         headers={"content-disposition": f'inline; filename="{found.championship}.ics"'},
     )

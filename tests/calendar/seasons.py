@@ -4,7 +4,6 @@ for seasons (zones with daylight saving, half-hour offsets, southern summers) an
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -22,12 +21,11 @@ from schemas.events import (
     SessionKind,
     SessionRef,
 )
-from services.calendar.files import CalendarFile, FileRound, FileSession
+from services.calendar.files import EXAMPLES, CalendarFile, FileRound, FileSession
 from services.calendar.fold import CalendarFold
 from services.calendar.local import instant, moment
 from services.calendar.schedule import canonical
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "calendar" / "examples"
 SPRINT = EXAMPLES / "sprint-2025.toml"
 GT_ENDURANCE = EXAMPLES / "gt-endurance-2026.toml"
 
