@@ -77,6 +77,9 @@ class CalendarSession(Struct, frozen=True, kw_only=True):
     """Scheduled, UTC epoch milliseconds."""
     cancelled: bool = False
     changes: list[ScheduleChange] = []
+    """Its latest changes (three at most), oldest first."""
+    sequence: int = 0
+    """How many changes it went through (an iCalendar ``SEQUENCE``)."""
     activity: SessionActivity = SessionActivity()
 
 

@@ -320,7 +320,7 @@ ZoneName = Annotated[
         description="an IANA time zone, e.g. Europe/Berlin (checked against the zone database by ingest)",
     ),
 ]
-ChangeReason = Annotated[str, Meta(max_length=1000, description="why, as the bulletin says it")]
+ChangeReason = Annotated[str, Meta(max_length=200, description="why, as the bulletin says it")]
 
 
 class PointsRole(enum.StrEnum):

@@ -10,9 +10,12 @@ per running session and the same log gives the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import msgspec
 from msgspec import structs
 
-from schemas.calendar import CalendarRound, CalendarSession, SeasonCalendar, SessionActivity
+from schemas.calendar import CalendarRound, CalendarSession, SeasonCalendar, SessionActivity, encode_calendar
 from schemas.events import (
     CALENDAR_BODIES,
     CALENDAR_SESSION,
@@ -46,6 +49,12 @@ MARKS = frozenset({SessionStarted, SessionFinished, FlagChanged})
 """Timing events that can change more than the latest instant."""
 
 NO_ACTIVITY = SessionActivity()
+_LARGEST = -(2**63)  # the longest integer msgspec writes
+ACTIVITY_BYTES = len(msgspec.json.encode(SessionActivity(first_at=_LARGEST, started_at=_LARGEST, finished_at=_LARGEST,
+                                                          last_at=_LARGEST, red=False)))  # fmt: skip
+"""The most a session's activity adds to its read model (its empty one is in the value already)."""
+MAX_READ_MODEL_BYTES = 768 * 1024
+"""A calendar's read model at its largest: a KV value must fit NATS' ``max_payload`` (1 MiB by default)."""
 
 
 def calendar_key(championship: str) -> str:
@@ -117,44 +126,65 @@ class CalendarFold:
         return championship if scheduled else None
 
     def read_model(self, championship: str) -> SeasonCalendar:
-        schedule = self.schedules[championship]
-        rounds = [self._round(championship, schedule, r) for r in schedule.season.rounds]
-        rounds.sort(key=lambda r: (r.first_day, r.sessions[0].start if r.sessions else 0, r.event))
-        return SeasonCalendar(
-            championship=championship,
-            name=schedule.season.name,
-            revision=schedule.revision,
-            updated_at=schedule.updated_at,
-            rounds=rounds,
-        )
+        return season_calendar(championship, self.schedules[championship], self.activity)
 
-    def _round(self, championship: str, schedule: Schedule, round_: ScheduledRound) -> CalendarRound:
-        circuit = zone(round_.time_zone)
-        sessions = [
-            CalendarSession(
-                key=f"{championship}.{round_.event}.{s.session}",
-                session=s.session,
-                name=s.name,
-                kind=s.kind,
-                points=s.points,
-                start=s.start,
-                end=s.end,
-                cancelled=s.cancelled,
-                changes=list(schedule.changes.get((round_.event, s.session), ())),
-                activity=self.activity.get(f"{championship}.{round_.event}.{s.session}", NO_ACTIVITY),
-            )
-            for s in round_.sessions
-        ]
-        first, last = round_.first_day, round_.last_day
-        if first is None or last is None:  # the days of its sessions at the circuit (problems() asks for them else)
-            first = min(local_day(s.start, circuit) for s in sessions)
-            last = max(local_day(s.end - 1, circuit) for s in sessions)  # a session ending at midnight: its day
-        return CalendarRound(
-            event=round_.event,
-            name=round_.name,
-            circuit=round_.circuit,
-            time_zone=round_.time_zone,
-            first_day=first,
-            last_day=max(first, last),
-            sessions=sessions,
+
+def season_calendar(championship: str, schedule: Schedule, activity: Mapping[str, SessionActivity]) -> SeasonCalendar:
+    """The read model of a schedule, with the activity of its sessions (by session key)."""
+    rounds = [_round(championship, schedule, r, activity) for r in schedule.season.rounds]
+    rounds.sort(key=lambda r: (r.first_day, r.sessions[0].start if r.sessions else 0, r.event))
+    return SeasonCalendar(
+        championship=championship,
+        name=schedule.season.name,
+        revision=schedule.revision,
+        updated_at=schedule.updated_at,
+        rounds=rounds,
+    )
+
+
+def _round(
+    championship: str, schedule: Schedule, round_: ScheduledRound, activity: Mapping[str, SessionActivity]
+) -> CalendarRound:
+    circuit = zone(round_.time_zone)
+    sessions = [
+        CalendarSession(
+            key=f"{championship}.{round_.event}.{s.session}",
+            session=s.session,
+            name=s.name,
+            kind=s.kind,
+            points=s.points,
+            start=s.start,
+            end=s.end,
+            cancelled=s.cancelled,
+            changes=list(schedule.changes.get((round_.event, s.session), ())),
+            sequence=schedule.sequences.get((round_.event, s.session), 0),
+            activity=activity.get(f"{championship}.{round_.event}.{s.session}", NO_ACTIVITY),
         )
+        for s in round_.sessions
+    ]
+    first, last = round_.first_day, round_.last_day
+    if first is None or last is None:  # the days of its sessions at the circuit (problems() asks for them else)
+        first = min(local_day(s.start, circuit) for s in sessions)
+        last = max(local_day(s.end - 1, circuit) for s in sessions)  # a session ending at midnight: its day
+    return CalendarRound(
+        event=round_.event,
+        name=round_.name,
+        circuit=round_.circuit,
+        time_zone=round_.time_zone,
+        first_day=first,
+        last_day=max(first, last),
+        sessions=sessions,
+    )
+
+
+def oversized(championship: str, schedule: Schedule) -> str | None:
+    """Why the schedule's read model could outgrow :data:`MAX_READ_MODEL_BYTES` once every session has its
+    activity (None: it cannot); ingest refuses such a calendar rather than have the projector fail to write it."""
+    sessions = sum(len(r.sessions) for r in schedule.season.rounds)
+    size = len(encode_calendar(season_calendar(championship, schedule, {}))) + sessions * ACTIVITY_BYTES
+    if size <= MAX_READ_MODEL_BYTES:
+        return None
+    return (
+        f"the calendar would take {size:,} bytes as a read model, more than {MAX_READ_MODEL_BYTES:,}: "
+        "fewer sessions, shorter names or reasons"
+    )

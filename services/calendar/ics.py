@@ -87,7 +87,7 @@ def to_ics(calendar: SeasonCalendar) -> bytes:
             entry.add("dtstart", moment(session.start, where))
             entry.add("dtend", moment(session.end, where))
             entry.add("status", "CANCELLED" if session.cancelled else "CONFIRMED")
-            entry.add("sequence", len(session.changes))
+            entry.add("sequence", session.sequence)
             entry.add("categories", [session.kind.value])
             _add_all(
                 entry,

@@ -33,6 +33,8 @@ from services.calendar.local import CalendarError, local_day, zone
 
 MAX_SESSION_MS = 48 * 3_600_000
 """A session longer than two days is a typing error (a 24-hour race is the longest there is)."""
+KEPT_CHANGES = 3
+"""The latest changes kept with each session (the count of all of them is its ``sequence``)."""
 
 SessionId = tuple[str, str]
 """(round, session) slugs."""
@@ -45,7 +47,9 @@ class Schedule:
     season: CalendarPublished
     """The schedule in force, canonical: what a file publishing it whole would say."""
     changes: Mapping[SessionId, tuple[ScheduleChange, ...]] = field(default_factory=dict)
-    """Every change each session went through, oldest first."""
+    """The latest :data:`KEPT_CHANGES` changes of each session, oldest first."""
+    sequences: Mapping[SessionId, int] = field(default_factory=dict)
+    """How many changes each session went through."""
     revision: int = 1
     updated_at: int = 0
 
@@ -102,11 +106,12 @@ def apply(schedule: Schedule | None, body: CalendarBody, at: int) -> Schedule:
     if found := problems(season):
         raise CalendarError("; ".join(found))
     if schedule is None:
-        return Schedule(season, {}, 1, at)
-    changes = dict(schedule.changes)
+        return Schedule(season, {}, {}, 1, at)
+    changes, sequences = dict(schedule.changes), dict(schedule.sequences)
     for key, change in _changes(schedule.season, season, at, body.reason):
-        changes[key] = (*changes.get(key, ()), change)
-    return Schedule(season, changes, schedule.revision + 1, at)
+        changes[key] = (*changes.get(key, ()), change)[-KEPT_CHANGES:]
+        sequences[key] = sequences.get(key, 0) + 1
+    return Schedule(season, changes, sequences, schedule.revision + 1, at)
 
 
 def schedule_from(events: Iterable[Event]) -> Schedule | None:

@@ -29,6 +29,7 @@ from schemas.events import (
 )
 from schemas.ingest import Accepted, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX, session_key_of
+from services.calendar.fold import oversized
 from services.calendar.local import CalendarError
 from services.calendar.schedule import Schedule
 from services.calendar.schedule import apply as apply_calendar
@@ -152,7 +153,9 @@ def _check_calendar(event: Event, ledger: SessionLedger | None) -> Rejected | No
             "session_added)",
         )
     try:
-        apply_calendar(ledger.calendar if ledger is not None else None, body, event.at)
+        schedule = apply_calendar(ledger.calendar if ledger is not None else None, body, event.at)
     except CalendarError as error:
         return Rejected(RejectCode.INVALID_CALENDAR, f"{type(body).__name__} refused: {error}")
+    if (too_large := oversized(where.championship, schedule)) is not None:
+        return Rejected(RejectCode.INVALID_CALENDAR, f"{type(body).__name__} refused: {too_large}")
     return None

@@ -7,7 +7,9 @@ import pytest
 from msgspec import structs
 from nats.aio.client import Client
 
+from schemas.calendar import SessionActivity, encode_calendar
 from schemas.events import (
+    CalendarPublished,
     ChampionshipConfigured,
     Event,
     EventBody,
@@ -16,6 +18,7 @@ from schemas.events import (
 )
 from schemas.ingest import Accepted, RejectCode, Rejected, RejectedEvent
 from services.calendar.files import decode_calendar
+from services.calendar.fold import CalendarFold
 from services.ingest.client import Producer
 from services.ingest.rules import IngestLedger
 from services.ingest.service import IngestService
@@ -90,3 +93,28 @@ async def test_a_refused_change_is_kept_with_its_reason(nats_url: str, nc: Clien
         assert isinstance(await producer.send(event(CALENDAR, CANCEL, "cancel-again")), Rejected)
     finally:
         await restarted.stop()
+
+
+def test_a_calendar_too_large_for_its_read_model_is_refused() -> None:
+    """The most a calendar may say (every name at its longest, in characters JSON escapes to six bytes) is
+    refused at ingest once its read model could outgrow a KV value; the largest one admitted fits one, with
+    every session's activity at its longest."""
+    longest = "\x01" * 200
+    session = SEASON.rounds[0].sessions[0]
+
+    def season(rounds: int) -> CalendarPublished:
+        sessions = [
+            structs.replace(session, session=f"s{n}", name=longest, start=session.start + n, end=session.end + n)
+            for n in range(64)
+        ]
+        template = structs.replace(SEASON.rounds[0], name=longest, circuit=longest, sessions=sessions)
+        return CalendarPublished(name=longest, rounds=[structs.replace(template, event=f"r{i}") for i in range(rounds)])
+
+    admitted = max(n for n in range(1, 101) if IngestLedger().check(published("big", season(n))) is None)
+    refused = IngestLedger().check(published("big", season(admitted + 1)))
+    assert refused is not None and "as a read model, more than 786,432" in refused.reason
+    fold = CalendarFold()
+    fold.apply(published("big", season(admitted)))
+    full = SessionActivity(first_at=2**62, started_at=2**62, finished_at=2**62, last_at=2**62, red=False)
+    fold.activity = {s.key: full for r in fold.read_model("big").rounds for s in r.sessions}
+    assert len(encode_calendar(fold.read_model("big"))) <= 786_432 < 1_048_576
