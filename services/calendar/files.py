@@ -113,6 +113,10 @@ def decode_calendar(data: bytes, source: str, championship: str | None = None) -
         decoded = Decoded(_from_file(data, source, suffix, championship))
     else:
         raise CalendarFileError(source, [f"$: give a {', '.join(SUFFIXES)} file"])
+    try:  # what the schema says of every field (slugs, lengths, years), as ingest will judge the event
+        msgspec.convert(msgspec.to_builtins(decoded.season), CalendarPublished)
+    except msgspec.ValidationError as error:
+        raise CalendarFileError(source, [located(str(error))]) from None
     if found := problems(decoded.season):
         raise CalendarFileError(source, found)
     return decoded

@@ -44,6 +44,7 @@ from services.calendar.local import (
     day_range,
     iso,
     label,
+    local_day,
     locale,
     weekday,
     window,
@@ -165,6 +166,13 @@ def _ahead(session: CalendarSession, now: int) -> bool:
     return not session.cancelled and (now < session.end or state(session, now) in LIVE_STATES)
 
 
+def _round_ahead(round_: CalendarRound, now: int) -> bool:
+    """A session of it still to come or under way; a round with no session yet, until its last day is over."""
+    if not round_.sessions:
+        return local_day(now, zone(round_.time_zone)) <= round_.last_day
+    return any(_ahead(s, now) for s in round_.sessions)
+
+
 def _live(calendar: SeasonCalendar, now: int, tz: str | None, lang: str) -> list[SessionView]:
     """The sessions live now, formatted (only those: formatting is the costly part)."""
     return [
@@ -179,13 +187,13 @@ def next_event(calendar: SeasonCalendar, now: int, tz: str | None = None, lang: 
     """The round under way or next (its every session), the sessions live now, and the line to print:
     "Next event: Lausitzring, May 23 - 25; Qualifying 1 Sat 09:35, Race 1 Sat 15:00, ..."."""
     _checked(tz, lang)
-    upcoming = next((r for r in calendar.rounds if any(_ahead(s, now) for s in r.sessions)), None)
+    upcoming = next((r for r in calendar.rounds if _round_ahead(r, now)), None)
     shown = None if upcoming is None else round_view(upcoming, now, tz, lang)
     if shown is None:
         text = f"{label(lang, 'none')}: {calendar.name}"
     else:
         sessions = ", ".join(f"{s.name} {s.day} {s.time}" + (f" ({s.note})" if s.note else "") for s in shown.sessions)
-        text = f"{label(lang, 'next')}: {shown.name}, {shown.dates}; {sessions}"
+        text = f"{label(lang, 'next')}: {shown.name}, {shown.dates}" + (f"; {sessions}" if sessions else "")
         if shown.zone != shown.time_zone:
             text += f" ({label(lang, 'times', zone=shown.zone)})"
     return NextEvent(

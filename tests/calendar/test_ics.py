@@ -146,3 +146,12 @@ def test_a_file_from_elsewhere_is_read_by_its_summaries() -> None:
 def test_what_cannot_be_read_is_named(data: bytes, problem: str) -> None:
     with pytest.raises(CalendarFileError, match=re.escape(problem)):
         decode_calendar(data, "series.ics")
+
+
+def test_an_export_edited_into_nonsense_is_refused_as_ingest_would() -> None:
+    """A session slug no subject can hold, a kind that is none: named with their field, before anything is sent."""
+    feed = to_ics(read_model("sprint-2025", SEASON))
+    with pytest.raises(CalendarFileError, match=re.escape("$.rounds[0].sessions[0].session: Expected `str` matching")):
+        decode_calendar(feed.replace(b"SESSION:free-practice\r\n", b"SESSION:free practice\r\n", 1), "season.ics")
+    with pytest.raises(CalendarFileError, match="'warm-up' is not a valid SessionKind"):
+        decode_calendar(feed.replace(b"X-CHEQUERED-KIND:practice", b"X-CHEQUERED-KIND:warm-up", 1), "season.ics")

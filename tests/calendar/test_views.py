@@ -4,6 +4,7 @@ missing or stalled; a session across a daylight-saving change."""
 from __future__ import annotations
 
 import pytest
+from msgspec import structs
 
 from schemas.calendar import SessionState
 from schemas.events import (
@@ -174,3 +175,16 @@ def test_unknown_zone_or_language_is_refused() -> None:
         next_event(model, 0, "Europe/Lausitz")
     with pytest.raises(CalendarError, match="unknown language 'klingon'"):
         live_now(model, 0, lang="klingon")
+
+
+def test_a_round_with_no_session_yet_is_next_until_its_last_day() -> None:
+    """A round announced with its days and no timetable yet ("sessions to be announced") is the next event until
+    its last day is over at the circuit."""
+    tba = structs.replace(SPRINT_SEASON.rounds[2], sessions=[])
+    model = read_model("sprint-2025", structs.replace(SPRINT_SEASON, rounds=[*SPRINT_SEASON.rounds[:2], tba]))
+    after_lausitz = at("2025-05-26T12:00:00+02:00")
+    shown = next_event(model, after_lausitz)
+    assert shown.round is not None and (shown.round.event, shown.round.sessions) == ("zandvoort", [])
+    assert shown.text == "Next event: Zandvoort, Jun 6\u2009\u2013\u20098"
+    assert next_event(model, at("2025-06-08T23:59:00+02:00")).round is not None
+    assert next_event(model, at("2025-06-09T00:00:00+02:00")).round is None
