@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -64,7 +64,7 @@ def to_ics(calendar: SeasonCalendar) -> bytes:
     feed.add("method", "PUBLISH")
     feed.add("x-wr-calname", calendar.name)
     feed.add(X_CHAMPIONSHIP, calendar.championship)
-    stamp = moment(calendar.updated_at, ZoneInfo("UTC"))
+    stamp = moment(calendar.updated_at, UTC)
     days: list[date] = []
     for round_ in calendar.rounds:
         where = zone(round_.time_zone)
@@ -84,8 +84,8 @@ def to_ics(calendar: SeasonCalendar) -> bytes:
             feed.add_component(entry)
         for session in round_.sessions:
             entry = _entry(f"{session.key}@chequered", f"{round_.name}: {session.name}", round_.circuit, stamp)
-            entry.add("dtstart", moment(session.start, where))
-            entry.add("dtend", moment(session.end, where))
+            entry.add("dtstart", _shown(session.start, where))
+            entry.add("dtend", _shown(session.end, where))
             entry.add("status", "CANCELLED" if session.cancelled else "CONFIRMED")
             entry.add("sequence", session.sequence)
             entry.add("categories", [session.kind.value])
@@ -98,6 +98,15 @@ def to_ics(calendar: SeasonCalendar) -> bytes:
         feed.add_missing_timezones(first_date=min(days) - timedelta(days=1), last_date=max(days) + timedelta(days=2))
     data: bytes = feed.to_ical()
     return data
+
+
+def _shown(at: int, where: ZoneInfo) -> datetime:
+    """The instant at the circuit (``TZID``), or in UTC when it falls in the hour the clocks repeat: a local time
+    with a ``TZID`` means the first of the two (RFC 5545), so the second can only be said in UTC."""
+    local = moment(at, where)
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        return moment(at, UTC)
+    return local
 
 
 def _entry(uid: str, summary: str, location: str, stamp: datetime) -> icalendar.Event:

@@ -14,7 +14,7 @@ moment (local times labelled ``+00:00``) is refused rather than guessed.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -96,7 +96,7 @@ def instant(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
-def moment(at: int, where: ZoneInfo) -> datetime:
+def moment(at: int, where: tzinfo) -> datetime:
     """UTC epoch milliseconds as an aware datetime in ``where``."""
     return (EPOCH + timedelta(milliseconds=at)).astimezone(where)
 

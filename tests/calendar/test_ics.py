@@ -25,6 +25,18 @@ def schedule_of(season: CalendarPublished) -> tuple[object, ...]:
                          for r in model.rounds])  # fmt: skip
 
 
+def test_a_session_ending_in_the_repeated_hour_keeps_its_end() -> None:
+    """21:00 Friday to 02:00 CET on the night Berlin's clocks go back: with a TZID, 02:00 means the first 02:00
+    (CEST), an hour early, so the feed says that end in UTC (found by the property test below)."""
+    session = structs.replace(SEASON.rounds[1].sessions[0], start=at("2025-10-24T21:00:00+02:00"),
+                              end=at("2025-10-26T02:00:00+01:00"))  # fmt: skip
+    season = CalendarPublished(name="x", rounds=[structs.replace(SEASON.rounds[1], sessions=[session],
+                                                                 first_day=None, last_day=None)])  # fmt: skip
+    feed = to_ics(read_model("c", season))
+    assert b"DTEND:20251026T010000Z" in feed and b"DTSTART;TZID=Europe/Berlin:20251024T210000" in feed
+    assert schedule_of(from_ics(feed, "x.ics")[0]) == schedule_of(season)
+
+
 @settings(max_examples=80, deadline=None)
 @given(seasons())
 def test_an_export_read_back_is_the_same_calendar(season: CalendarPublished) -> None:
