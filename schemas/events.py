@@ -121,6 +121,18 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     qualifying: QualifyingFormat = QualifyingFormat.BEST_LAP
     drivers_for_average: Annotated[int, Meta(ge=1, le=4)] = 2
     """With ``average_of_drivers``: how many drivers' best laps the average takes."""
+    preset: Annotated[str, Meta(max_length=64)] = ""
+    """The named rulebook these values come from (``wec``, ``club``, a TOML file's name); informative only."""
+    lap_one_counts_for_best: bool = True
+    """False: lap 1 (the start) is never a best (lap, sector or driver best); it still counts for distance."""
+    neutralised_laps_count_for_best: bool = True
+    """False: a lap any part of which ran under the safety car or a full-course yellow is never a best."""
+    finish_window_ms: PositiveMillis | None = None
+    """Once the chequered flag is out, a car that has not crossed the line within this time is ``stopped`` and
+    classified on what it did; None: the slowest lap of the session (in-laps and out-laps aside)."""
+    not_seen_laps: Annotated[int, Meta(ge=1, le=1000)] = 3
+    """While a race runs, a car out of the pit lane that has not crossed the line for this many of its best laps
+    shows ``stopped`` (not seen) instead of ``running``."""
 
 
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):
@@ -157,6 +169,9 @@ class EntryRegistered(CarBody, frozen=True, tag="entry_registered"):
     car: NonEmpty
     manufacturer: NonEmpty
     crew: Annotated[list[Driver], Meta(min_length=1, max_length=4)]
+    sub_class: NonEmpty | None = None
+    """A group classified and awarded apart inside ``class_name``: LMP2 Pro/Am, an SRO cup (Pro, Gold, Silver,
+    Bronze)."""
 
 
 class SessionStarted(Body, frozen=True, tag="session_started"):
@@ -199,8 +214,16 @@ class FlagChanged(Body, frozen=True, tag="flag_changed"):
     sector: Annotated[int, Meta(ge=1)] | None = None
 
 
+class RetirementSource(enum.StrEnum):
+    RACE_CONTROL = "race_control"
+    """Reported as it happened (race control, the timing system)."""
+    CHART = "chart"
+    """Inferred after the fact from an official lap chart: the car never took the flag and stopped lapping."""
+
+
 class CarRetired(CarBody, frozen=True, tag="car_retired"):
     reason: str = ""
+    source: RetirementSource = RetirementSource.RACE_CONTROL
 
 
 class SessionFinished(Body, frozen=True, tag="session_finished"):

@@ -9,7 +9,7 @@ import msgspec
 from schemas.calendar import Calendars, CalendarView, LiveNow, NextEvent
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
-from schemas.results import Classification, ClassifiedCar
+from schemas.results import Classification, ClassifiedCar, HourlyClassification
 from schemas.standings import LiveStandings, Standings
 from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
 
@@ -23,6 +23,7 @@ TYPES: list[Any] = [
     Sessions,
     Classification,
     ClassifiedCar,
+    HourlyClassification,
     Grid,
     Health,
     ApiError,
