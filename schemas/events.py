@@ -335,10 +335,11 @@ ScheduledInstant = Annotated[
     Meta(ge=FIRST_SCHEDULED, lt=END_SCHEDULED, description="UTC epoch milliseconds, from 1900 to the end of 2999"),
 ]
 """A scheduled instant: UTC, in milliseconds; the circuit's zone is beside it, never folded into it."""
+ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
 ZoneName = Annotated[
     str,
     Meta(
-        pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$",
+        pattern=ZONE_PATTERN,
         max_length=64,
         description="an IANA time zone, e.g. Europe/Berlin (checked against the zone database by ingest)",
     ),

@@ -14,6 +14,7 @@ moment (local times labelled ``+00:00``) is refused rather than guessed.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,7 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime, format_interval, format_skeleton
 
-from schemas.events import END_SCHEDULED, FIRST_SCHEDULED
+from schemas.events import END_SCHEDULED, FIRST_SCHEDULED, ZONE_PATTERN
+
+_ZONE = re.compile(ZONE_PATTERN)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -68,11 +71,14 @@ class CalendarError(ValueError):
 
 @cache
 def zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name``; :class:`CalendarError` naming it when the zone database has no such zone."""
+    """The IANA zone ``name``; :class:`CalendarError` naming it when the zone database has no such zone (a name
+    that is no zone's shape is refused before the database is asked: it names files)."""
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CalendarError(f"unknown time zone {name!r}: give an IANA name such as Europe/Berlin") from None
+        if len(name) <= 64 and _ZONE.match(name):
+            return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    raise CalendarError(f"unknown time zone {name[:64]!r}: give an IANA name such as Europe/Berlin")
 
 
 @cache
@@ -81,7 +87,7 @@ def locale(lang: str) -> Locale:
     try:
         return Locale.parse(lang.replace("-", "_"))
     except (UnknownLocaleError, ValueError, TypeError):
-        raise CalendarError(f"unknown language {lang!r}: give a locale such as en, en_GB or de") from None
+        raise CalendarError(f"unknown language {lang[:32]!r}: give a locale such as en, en_GB or de") from None
 
 
 def label(lang: str, word: str, **values: str) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -30,7 +31,7 @@ from services.calendar.ics import to_ics
 from services.calendar.local import CalendarError
 from services.calendar.store import championships, read_calendar
 from services.calendar.views import calendar_view, live_now, next_event
-from services.gateway.responses import BadRequest, error, json_response
+from services.gateway.responses import BadRequest, json_response
 from services.gateway.state import gateway_of
 from services.ops.instants import parse_instant
 
@@ -43,11 +44,12 @@ def _championship(request: Request) -> str:
         raise BadRequest(f"{name!r} is not a championship: its name is a slug (letters, digits, - and _)") from None
 
 
-async def _calendar(request: Request) -> SeasonCalendar | Response:
+async def _calendar(request: Request) -> SeasonCalendar:
+    """The calendar of the path's championship (404 when none was published)."""
     championship = _championship(request)
     found = await read_calendar(gateway_of(request).js, championship)
     if found is None:
-        return error(
+        raise HTTPException(
             404,
             f"no calendar for championship {championship}: publish one "
             f"(chequered publish {SessionRef.calendar_of(championship).key} calendar FILE)",
@@ -70,8 +72,6 @@ def _seen(request: Request) -> tuple[int, str | None, str]:
 def _view(build: Callable[[SeasonCalendar, int, str | None, str], Any]) -> Callable[[Request], Any]:
     async def handler(request: Request) -> Response:
         found = await _calendar(request)
-        if isinstance(found, Response):
-            return found
         now, tz, lang = _seen(request)
         try:
             return json_response(build(found, now, tz, lang))
@@ -104,8 +104,6 @@ async def _feed(calendar: SeasonCalendar) -> bytes:
 
 async def ics(request: Request) -> Response:
     found = await _calendar(request)
-    if isinstance(found, Response):
-        return found
     return Response(
         await _feed(found),
         media_type="text/calendar; charset=utf-8",

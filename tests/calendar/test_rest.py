@@ -164,6 +164,7 @@ async def test_what_the_api_refuses_says_why(nc: Client, calendar_api: httpx.Asy
     await until_served(calendar_api, "/api/calendar/sprint-2025", {}, lambda v: True, CalendarView)
     for params, reason in (
         ({"tz": "Europe/Lausitz"}, "unknown time zone 'Europe/Lausitz'"),
+        ({"tz": "Europe/" + "x" * 3000}, "unknown time zone 'Europe/xxx"),
         ({"lang": "xx"}, "unknown language 'xx'"),
         ({"at": "tomorrow"}, "at: cannot read 'tomorrow' as an instant"),
         ({"at": "2025-05-24T15:00:00"}, "has no time zone"),
