@@ -42,6 +42,7 @@ from services.calendar.local import (
     day,
     day_and_time,
     day_range,
+    in_range,
     iso,
     label,
     local_day,
@@ -141,15 +142,17 @@ def round_view(round_: CalendarRound, now: int, tz: str | None, lang: str) -> Ro
     )
 
 
-def _checked(tz: str | None, lang: str) -> None:
-    """Refuse an unknown zone or language before anything is computed (their errors say what to give)."""
+def _checked(now: int, tz: str | None, lang: str) -> None:
+    """Refuse an instant no calendar holds, an unknown zone or language before anything is computed (their errors
+    say what to give)."""
+    in_range(now)
     if tz is not None:
         zone(tz)
     locale(lang)
 
 
 def calendar_view(calendar: SeasonCalendar, now: int, tz: str | None = None, lang: str = "en") -> CalendarView:
-    _checked(tz, lang)
+    _checked(now, tz, lang)
     return CalendarView(
         championship=calendar.championship,
         name=calendar.name,
@@ -186,7 +189,7 @@ def _live(calendar: SeasonCalendar, now: int, tz: str | None, lang: str) -> list
 def next_event(calendar: SeasonCalendar, now: int, tz: str | None = None, lang: str = "en") -> NextEvent:
     """The round under way or next (its every session), the sessions live now, and the line to print:
     "Next event: Lausitzring, May 23 - 25; Qualifying 1 Sat 09:35, Race 1 Sat 15:00, ..."."""
-    _checked(tz, lang)
+    _checked(now, tz, lang)
     upcoming = next((r for r in calendar.rounds if _round_ahead(r, now)), None)
     shown = None if upcoming is None else round_view(upcoming, now, tz, lang)
     if shown is None:
@@ -231,7 +234,7 @@ def alerts(calendar: SeasonCalendar, now: int, lang: str = "en") -> list[Alert]:
 
 
 def live_now(calendar: SeasonCalendar, now: int, tz: str | None = None, lang: str = "en") -> LiveNow:
-    _checked(tz, lang)
+    _checked(now, tz, lang)
     return LiveNow(
         championship=calendar.championship,
         at=now,

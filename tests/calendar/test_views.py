@@ -188,3 +188,15 @@ def test_a_round_with_no_session_yet_is_next_until_its_last_day() -> None:
     assert shown.text == "Next event: Zandvoort, Jun 6\u2009\u2013\u20098"
     assert next_event(model, at("2025-06-08T23:59:00+02:00")).round is not None
     assert next_event(model, at("2025-06-09T00:00:00+02:00")).round is None
+
+
+def test_instants_no_calendar_holds_are_refused_or_ignored() -> None:
+    """Asked for the year 5000, the views say what they hold; a lap dated 3000 (a glitching clock) is no sign of a
+    running feed and leaves the session's activity as it was (showing it would overflow a date)."""
+    model = read_model("sprint-2025", SPRINT_SEASON)
+    with pytest.raises(CalendarError, match="1900 to 2999"):
+        next_event(model, 10**17)
+    fold = CalendarFold()
+    fold.apply(published("sprint-2025", SPRINT_SEASON))
+    assert fold.apply(timing(LapCompleted(number="7", lap=1, lap_time_ms=90_000), 10**15, "glitch")) is None
+    assert fold.read_model("sprint-2025") == model
