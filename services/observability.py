@@ -31,6 +31,10 @@ BATCH_SECONDS = Histogram(
 )
 INGESTED = Counter("chequered_ingest_events_total", "Events answered by ingest", ["outcome"])
 DEAD_LETTERS = Counter("chequered_dead_letters_total", "Events a projector could not fold", ["projection"])
+FEEDS_MISSING = Gauge(
+    "chequered_calendar_feeds_missing",
+    "Scheduled sessions live now by their calendar with no timing data yet, or a race feed stalled",
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -13,7 +13,9 @@ per configured championship. After each batch, for every round it touched:
 
 It also folds every championship's calendar (``services.calendar.fold``) and
 writes it to ``<championship>.calendar`` when it changes: the schedule, its
-changes, and what each scheduled session's timing events say.
+changes, and what each scheduled session's timing events say; its ``/metrics``
+count the scheduled sessions live now with no data or a stalled feed
+(``chequered_calendar_feeds_missing``).
 
 A championship's ``championship_configured`` event (the TOML text) builds its
 rulebook and rescores every round, so a replay always scores with the
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 from nats.errors import Error as NatsError
@@ -50,7 +53,9 @@ from services.broker.follower import LogFollower
 from services.broker.reader import StoredMsg
 from services.broker.topology import STANDINGS_BUCKET, Topology
 from services.calendar.fold import CalendarFold, calendar_key
+from services.calendar.views import alerts
 from services.classification.fold import ClassificationProjection
+from services.observability import FEEDS_MISSING
 from services.standings.config import ConfigError, decode_config
 from services.standings.live import LiveRound, Season
 from services.standings.rounds import RoundPoints, round_state, score_round
@@ -98,6 +103,7 @@ class StandingsProjector(LogFollower):
         self.classification = ClassificationProjection()
         self.championships: dict[str, Championship] = {}
         self.calendars = CalendarFold()
+        FEEDS_MISSING.set_function(self.missing_feeds)  # counted when /metrics is read, with the wall clock
         self.errors = 0
         self.folded = 0
         """The stream sequence of the last event folded, its batch's writes done."""
@@ -148,6 +154,11 @@ class StandingsProjector(LogFollower):
         for name in sorted(calendars):
             await self._put(calendar_key(name), encode_calendar(self.calendars.read_model(name)))
         self.folded = batch[-1].seq
+
+    def missing_feeds(self) -> int:
+        """Scheduled sessions live now with no data yet or a stalled race feed, in every calendar."""
+        now = int(time.time() * 1000)
+        return sum(len(alerts(self.calendars.read_model(name), now)) for name in list(self.calendars.schedules))
 
     def _calendar(self, seq: int, event: Event) -> str | None:
         """Fold an event into the calendars; the championship whose calendar changed. A calendar event that cannot
