@@ -3,7 +3,10 @@
 Versioning: a new field gets a default and a new event is a new tag in the
 union, so most changes are additive; a change that is not (a rename, a new
 shape) raises ``SCHEMA_VERSION`` and adds an upcaster in :mod:`schemas.upcast`,
-so a log written years ago still decodes and folds.
+so a log written years ago still decodes and folds. Bounds (the length of free
+text, instants before 2100) hold for every reader: an event stored before a
+bound existed that breaks it is dead-lettered by the projectors, with the
+reason (no shipped log or recorded feed does).
 
 All times are integers: milliseconds on the timing clock (UTC epoch
 milliseconds for instants, plain milliseconds for durations). No floats ever
@@ -30,9 +33,22 @@ CarNumber = Annotated[
 ]
 Millis = Annotated[int, Meta(ge=0, description="milliseconds")]
 PositiveMillis = Annotated[int, Meta(gt=0, description="milliseconds, greater than zero")]
-Instant = Annotated[int, Meta(ge=0, description="timing-clock instant, UTC epoch milliseconds")]
+MAX_INSTANT = 4_102_444_800_000
+"""2100-01-01T00:00:00Z: no instant is later (a lap dated in the year 3000 is a clock fault, not a lap). Ingest
+also keeps each session's instants near the session (``services.ingest.rules``)."""
+Instant = Annotated[
+    int, Meta(ge=0, le=MAX_INSTANT, description="timing-clock instant, UTC epoch milliseconds, before the year 2100")
+]
 LapNumber = Annotated[int, Meta(ge=1)]
-NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
+NAME_MAX = 200
+REASON_MAX = 1024
+NonEmpty = Annotated[str, Meta(min_length=1, max_length=NAME_MAX)]
+Text = Annotated[str, Meta(max_length=NAME_MAX, description="free text, at most 200 characters")]
+Reason = Annotated[str, Meta(max_length=REASON_MAX, description="free text, at most 1,024 characters")]
+"""Free text is bounded, so no event can make a read model too large to store (a 600 kB penalty reason)."""
+MAX_SECTORS = 64
+CONFIG_MAX = 32 * 1024
+"""Characters of a points configuration's TOML (the shipped ones are about 2,000)."""
 
 
 class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
@@ -98,7 +114,7 @@ class Flag(enum.StrEnum):
 class Driver(Struct, frozen=True, forbid_unknown_fields=True):
     name: NonEmpty
     category: DriverCategory = DriverCategory.UNRATED
-    nationality: str | None = None
+    nationality: Text | None = None
 
 
 class QualifyingFormat(enum.StrEnum):
@@ -155,10 +171,10 @@ class CarBody(Body, frozen=True):
 class SessionOpened(Body, frozen=True, tag="session_opened"):
     name: NonEmpty
     kind: SessionKind
-    scheduled_start: Annotated[str, Meta(description="ISO 8601 local time with offset")]
-    time_zone: Annotated[str, Meta(description="IANA zone of the circuit, e.g. Europe/Brussels")]
+    scheduled_start: Annotated[str, Meta(max_length=64, description="ISO 8601 local time with offset")]
+    time_zone: Annotated[str, Meta(max_length=64, description="IANA zone of the circuit, e.g. Europe/Brussels")]
     length: SessionLength
-    track: str | None = None
+    track: Text | None = None
     track_length_m: Annotated[int, Meta(gt=0)] | None = None
     rules: ClassificationRules = ClassificationRules()
 
@@ -189,8 +205,8 @@ class LapCompleted(CarBody, frozen=True, tag="lap_completed"):
 
     lap: LapNumber
     lap_time_ms: PositiveMillis
-    driver: str | None = None
-    sectors_ms: list[PositiveMillis] = []
+    driver: Text | None = None
+    sectors_ms: Annotated[list[PositiveMillis], Meta(max_length=MAX_SECTORS)] = []
     in_pit: bool = False
     counts_for_best: bool = True
     """False: the lap counts for distance but never as a best (lap or sector): a lap the timing system did not
@@ -222,7 +238,7 @@ class RetirementSource(enum.StrEnum):
 
 
 class CarRetired(CarBody, frozen=True, tag="car_retired"):
-    reason: str = ""
+    reason: Reason = ""
     source: RetirementSource = RetirementSource.RACE_CONTROL
 
 
@@ -254,7 +270,7 @@ class PenaltyIssued(CarBody, frozen=True, tag="penalty_issued"):
     time_ms: Millis = 0
     laps: Annotated[int, Meta(ge=0)] = 0
     positions: Annotated[int, Meta(ge=0)] = 0
-    reason: str = ""
+    reason: Reason = ""
 
 
 class PenaltyServed(CarBody, frozen=True, tag="penalty_served"):
@@ -268,14 +284,14 @@ class LapDeleted(CarBody, frozen=True, tag="lap_deleted"):
 
     decision: DecisionId
     lap: LapNumber
-    reason: str = ""
+    reason: Reason = ""
 
 
 class DecisionWithdrawn(Body, frozen=True, tag="decision_withdrawn"):
     """Any earlier decision no longer applies (appeal upheld, error corrected)."""
 
     decision: DecisionId
-    reason: str = ""
+    reason: Reason = ""
 
 
 CHAMPIONSHIP_EVENT = "_championship"
@@ -284,7 +300,10 @@ carries its points configuration and points decisions, ``<championship>._champio
 POINTS_SESSION = "points"
 CALENDAR_SESSION = "calendar"
 
-Points = Annotated[float, Meta(ge=0, description="championship points, at most two decimals (12.5)")]
+MAX_POINTS = 10_000
+Points = Annotated[
+    float, Meta(ge=0, le=MAX_POINTS, description="championship points, at most two decimals (12.5), at most 10,000")
+]
 
 
 class TableKind(enum.StrEnum):
@@ -304,8 +323,8 @@ class ChampionshipConfigured(Body, frozen=True, tag="championship_configured"):
     """The points configuration in force from now on, as the TOML text (decoded by the standings core), so a
     replay always scores with the configuration that was in force."""
 
-    toml: Annotated[str, Meta(min_length=1)]
-    source: str = ""
+    toml: Annotated[str, Meta(min_length=1, max_length=CONFIG_MAX)]
+    source: Text = ""
 
 
 class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
@@ -316,12 +335,12 @@ class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
     table: TableKind
     competitor: NonEmpty
     """As the standings name it: a driver, a team (with " #N" for per-entry team standings), a manufacturer."""
-    class_name: str | None = None
+    class_name: Text | None = None
     """None: every class table (and the overall table) of ``table`` where the competitor appears."""
     round: Slug | None = None
     """Required for an exclusion; for a deduction, informative."""
     points: Points = 0
-    reason: str = ""
+    reason: Reason = ""
 
 
 # -- the calendar ------------------------------------------------------------------

@@ -15,12 +15,13 @@ from schemas.events import (
     EventBody,
     SessionCancelled,
     SessionRef,
+    encode_event,
 )
 from schemas.ingest import Accepted, RejectCode, Rejected, RejectedEvent
 from services.calendar.files import decode_calendar
 from services.calendar.fold import CalendarFold
 from services.ingest.client import Producer
-from services.ingest.rules import IngestLedger
+from services.ingest.rules import IngestLedger, fingerprint
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
 from tests.calendar.seasons import SPRINT, published
@@ -60,12 +61,12 @@ def test_each_change_is_judged_against_the_calendar_as_stored() -> None:
     ledger = IngestLedger()
     first = published("sprint-2025", SEASON)
     assert ledger.check(first) is None
-    ledger.admit(first, 0)  # provisionally, then with its sequence: applied once
-    ledger.admit(first, 1)
+    ledger.admit(first, 0, fingerprint(encode_event(first)))  # provisionally, then with its sequence: applied once
+    ledger.admit(first, 1, fingerprint(encode_event(first)))
     cancel = event(CALENDAR, CANCEL, "cancel")
     assert ledger.check(cancel) is None
-    ledger.admit(cancel, 0)
-    ledger.admit(cancel, 2)
+    ledger.admit(cancel, 0, fingerprint(encode_event(cancel)))
+    ledger.admit(cancel, 2, fingerprint(encode_event(cancel)))
     again = ledger.check(event(CALENDAR, CANCEL, "cancel-again"))
     assert again == Rejected(
         RejectCode.INVALID_CALENDAR, "SessionCancelled refused: lausitzring.race-2 is already cancelled"

@@ -47,9 +47,12 @@ async def test_a_missing_feed_counts_on_metrics(nats_url: str, nc: Client, tmp_p
         with ServiceProcess("standings", nats_url, tmp_path, "--ops-port", str(port)):
             assert isinstance(await Producer(nc).send(published("today", season, now)), Accepted)
             await eventually(metrics, lambda status, body: "chequered_calendar_feeds_missing 1.0" in body)
-            w = SessionWriter(session=RACE)
+            opened = Event(
+                id="opened", session=RACE, producer="tests", at=now - 60_000, body=SessionWriter().opened().body
+            )
             started = Event(id="green", session=RACE, producer="tests", at=now, body=SessionStarted())
-            await Producer(nc).send_all([w.opened(), started])
+            replies = await Producer(nc).send_all([opened, started])
+            assert all(isinstance(reply, Accepted) for reply in replies), replies
             await eventually(metrics, lambda status, body: "chequered_calendar_feeds_missing 0.0" in body)
     finally:
         await ingest.stop()
