@@ -347,11 +347,9 @@ class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
 
 FIRST_SCHEDULED = -2_208_988_800_000
 """1900-01-01T00:00Z: a calendar goes back to the first championships."""
-END_SCHEDULED = 32_503_680_000_000
-"""3000-01-01T00:00Z: a date after it is a typing error."""
 ScheduledInstant = Annotated[
     int,
-    Meta(ge=FIRST_SCHEDULED, lt=END_SCHEDULED, description="UTC epoch milliseconds, from 1900 to the end of 2999"),
+    Meta(ge=FIRST_SCHEDULED, le=MAX_INSTANT, description="UTC epoch milliseconds, from 1900 to 2100"),
 ]
 """A scheduled instant: UTC, in milliseconds; the circuit's zone is beside it, never folded into it."""
 ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"

@@ -19,8 +19,8 @@ from schemas.calendar import CalendarRound, CalendarSession, SeasonCalendar, Ses
 from schemas.events import (
     CALENDAR_BODIES,
     CALENDAR_SESSION,
-    END_SCHEDULED,
     FIRST_SCHEDULED,
+    MAX_INSTANT,
     CarRetired,
     DriverChanged,
     Event,
@@ -71,7 +71,7 @@ def advance(activity: SessionActivity, event: Event) -> SessionActivity:
     at = event.at
     if kind is ResultsDeclared:
         return activity if activity.finished_at is not None else structs.replace(activity, finished_at=at)
-    if kind not in TIMING_DATA or not FIRST_SCHEDULED <= at < END_SCHEDULED:  # a lap dated 3000 is no running feed
+    if kind not in TIMING_DATA or not FIRST_SCHEDULED <= at <= MAX_INSTANT:  # a lap dated 3000 is no running feed
         return activity
     minute = at - at % MINUTE_MS
     last, first = activity.last_at, activity.first_at

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime, format_interval, format_skeleton
 
-from schemas.events import END_SCHEDULED, FIRST_SCHEDULED, ZONE_PATTERN
+from schemas.events import FIRST_SCHEDULED, MAX_INSTANT, ZONE_PATTERN
 
 _ZONE = re.compile(ZONE_PATTERN)
 
@@ -108,9 +108,9 @@ def moment(at: int, where: tzinfo) -> datetime:
 
 
 def in_range(at: int) -> int:
-    """``at`` when a calendar can hold it (from 1900 to the end of 2999)."""
-    if not FIRST_SCHEDULED <= at < END_SCHEDULED:
-        raise CalendarError("a calendar holds the years 1900 to 2999 (UTC)")
+    """``at`` when a calendar can hold it (from 1900 to 2100, the bound of every instant)."""
+    if not FIRST_SCHEDULED <= at <= MAX_INSTANT:
+        raise CalendarError("a calendar holds the years 1900 to 2099 (UTC)")
     return at
 
 
@@ -118,8 +118,8 @@ def scheduled_instant(local: datetime, zone_name: str) -> int:
     """A time of a calendar file as an instant: a naive ``local`` is the circuit's local time; an aware one must
     carry the zone's own offset at that moment (it is there to pick one of the hour the clocks repeat)."""
     where = zone(zone_name)
-    if not 1899 <= local.year <= 3000:  # far from the ends of datetime; in_range() says exactly
-        raise CalendarError("a calendar holds the years 1900 to 2999 (UTC)")
+    if not 1899 <= local.year <= 2100:  # far from the ends of datetime; in_range() says exactly
+        raise CalendarError("a calendar holds the years 1900 to 2099 (UTC)")
     shown = local.replace(tzinfo=None).isoformat(timespec="minutes")
     if local.tzinfo is not None:
         offset = local.utcoffset()

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.events import FIRST_SCHEDULED, MAX_INSTANT
 from services.calendar.local import (
     CalendarError,
     clock,
@@ -68,8 +69,8 @@ def test_an_unknown_zone_is_named(name: str, reason: str) -> None:
 
 
 def test_years_outside_a_calendar_are_refused() -> None:
-    with pytest.raises(CalendarError, match="1900 to 2999"):
-        scheduled_instant(datetime(3000, 1, 1), "UTC")
+    with pytest.raises(CalendarError, match="1900 to 2099"):
+        scheduled_instant(datetime(2100, 1, 1, 0, 1), "UTC")
 
 
 def test_words_in_english_and_german() -> None:
@@ -89,7 +90,7 @@ def test_an_unknown_language_is_named() -> None:
         day_and_time(0, BERLIN, "xx-yy")
 
 
-@given(st.integers(-2_208_988_800_000, 32_503_680_000_000 - 1), st.sampled_from(ZONES))
+@given(st.integers(FIRST_SCHEDULED, MAX_INSTANT), st.sampled_from(ZONES))
 def test_an_instant_shown_locally_reads_back_to_itself(instant_ms: int, name: str) -> None:
     """Whatever the zone and the hour (skipped or repeated), the local time with its offset is the instant."""
     shown = moment(instant_ms, zone(name))
