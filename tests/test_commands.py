@@ -4,6 +4,7 @@ from stdout, the files it writes, or the gateway's REST API. A broken entry poin
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import os
@@ -399,26 +400,29 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
 # -- the README's command list is this module's ------------------------------------------------------------
 
 TESTED = {
-    "demo": test_demo_runs_the_whole_pipeline,
-    "serve": test_serve_all_serves_the_page_and_the_sessions,
-    "simulate": test_simulate_writes_a_log,
-    "replay": test_an_interrupted_replay_says_how_to_resume_and_resumes,
-    "feed rmonitor": test_feed_rmonitor_plays_a_capture,
-    "import alkamel": test_import_alkamel_stores_a_chart,
-    "publish": test_publish_each_input_judged_against_the_session,
-    "tower": test_tower_once_as_a_table_csv_and_json,
-    "at": test_at_in_80_columns_shows_every_cars_position_number_laps_and_gap,
-    "record": test_record_writes_the_session_to_a_log,
-    "rebuild": test_rebuild_switches_readers_to_a_new_bucket,
-    "verify": test_verify_finds_the_served_models_equal_to_the_log,
-    "export": test_export_writes_what_changed_and_full_keeps_every_car,
-    "rejects": test_a_rejected_input_is_listed_by_rejects,
-    "standings": test_standings_from_logs_as_a_table_csv_and_json,
-    "setup": test_setup_is_idempotent_and_edge_source_adds_a_circuit,
-    "edge source": test_setup_is_idempotent_and_edge_source_adds_a_circuit,
-    "schemas": test_schemas_writes_the_json_schema_checked_in,
+    "demo": "test_demo_runs_the_whole_pipeline",
+    "serve": "test_serve_all_serves_the_page_and_the_sessions",
+    "simulate": "test_simulate_writes_a_log",
+    "replay": "test_an_interrupted_replay_says_how_to_resume_and_resumes",
+    "feed rmonitor": "test_feed_rmonitor_plays_a_capture",
+    "import alkamel": "test_import_alkamel_stores_a_chart",
+    "publish": "test_publish_each_input_judged_against_the_session",
+    "tower": "test_tower_once_as_a_table_csv_and_json",
+    "at": "test_at_in_80_columns_shows_every_cars_position_number_laps_and_gap",
+    "record": "test_record_writes_the_session_to_a_log",
+    "rebuild": "test_rebuild_switches_readers_to_a_new_bucket",
+    "verify": "test_verify_finds_the_served_models_equal_to_the_log",
+    "export": "test_export_writes_what_changed_and_full_keeps_every_car",
+    "rejects": "test_a_rejected_input_is_listed_by_rejects",
+    "standings": "test_standings_from_logs_as_a_table_csv_and_json",
+    "setup": "test_setup_is_idempotent_and_edge_source_adds_a_circuit",
+    "edge source": "test_setup_is_idempotent_and_edge_source_adds_a_circuit",
+    "schemas": "test_schemas_writes_the_json_schema_checked_in",
+    "report": "documents/test_commands.py::test_report_writes_every_document_of_a_session",
+    "calendar": "calendar/test_cli.py::test_publish_a_calendar_then_what_changed",
 }
-"""Each command of the README's list, and the test here that runs it."""
+"""Each command of the README's list, and the test that runs it as a subprocess (here, or ``file::test`` under
+``tests/`` where its room tests it)."""
 WITH_SUBCOMMAND = {"feed", "import", "edge"}
 
 
@@ -436,5 +440,14 @@ def readme_commands() -> set[str]:
 
 def test_every_command_in_the_readme_is_run_here() -> None:
     listed = readme_commands()
-    assert len(listed) >= 18
+    assert len(listed) >= 20
     assert listed <= set(TESTED), f"README commands with no test here: {sorted(listed - set(TESTED))}"
+    for command, test in TESTED.items():
+        path, _, name = test.rpartition("::")
+        module = Path(__file__).parent / path if path else Path(__file__)
+        defined = {
+            node.name
+            for node in ast.walk(ast.parse(module.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        assert name in defined, f"{command}: no test {test}"

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def print_classification(classification: Classification, fmt: str) -> None:
 
 async def rejects(args: argparse.Namespace) -> int:
     async with nats_client(args, "chequered-rejects") as nc:
-        await list_rejects(nc.jetstream(), console, session=args.session, limit=args.limit)
+        await list_rejects(nc.jetstream(), console, session=args.session, limit=args.limit, now=int(time.time() * 1000))
     return 0
 
 

@@ -18,6 +18,7 @@ from schemas.events import ChampionshipConfigured, ClassificationRules, Event, E
 from schemas.ingest import Rejected
 from services.classification.timefmt import format_clock, format_instant
 from services.cli.bootstrap import configured, console, nats_client
+from services.cli.calendar import publish_calendar
 from services.cli.options import pace_options, rules, rules_option, speed
 from services.feeds.ingestor import (
     DEFAULT_PORT,
@@ -72,6 +73,10 @@ async def _resume_hint(nc: Client, events: list[Event]) -> None:
 
 
 async def publish(args: argparse.Namespace) -> int:
+    for option in PUBLISH_OPTIONS:  # accepted anywhere on the line: what was not given anywhere is None
+        setattr(args, option, getattr(args, option, None))
+    if args.what == "calendar":
+        return await publish_calendar(args)
     session = SessionRef.parse(args.session)
     config = configured(args.file) if args.what == "config" else None
     _input(args, config, None)  # what was typed reads, before anything connects
@@ -82,10 +87,10 @@ async def publish(args: argparse.Namespace) -> int:
             console.print(f"[yellow]cannot read {session.key} from the log ({error!r}): sent unchecked[/yellow]")
             view = racecontrol.SessionView(session)
         started = view.fold.started_at if view.fold is not None else None
-        given = getattr(args, "at", None)
-        at = parse_instant(given, started) if given else racecontrol.default_instant(view, int(time.time() * 1000))
-        event = racecontrol.race_control_event(session, _input(args, config, view.rules), at, getattr(args, "id", None))
-        if not given:  # the same command again: the input as it was stored, so a duplicate rather than a conflict
+        now = int(time.time() * 1000)
+        at = parse_instant(args.at, started) if args.at else racecontrol.default_instant(view, now)
+        event = racecontrol.race_control_event(session, _input(args, config, view.rules), at, args.id)
+        if not args.at:  # the same command again: the input as it was stored, so a duplicate rather than a conflict
             event = racecontrol.as_stored(event, view)
         reply = await Producer(nc).send_race_control(event, view)
     if isinstance(reply, Rejected):
@@ -174,9 +179,13 @@ def spelling(text: str) -> str:
     return racecontrol.spelled(racecontrol.unspelled(text))
 
 
+PUBLISH_OPTIONS = ("at", "id")
+
+
 def _publish_options(broker: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``publish``'s own options, accepted anywhere on its line (like the shared ones: ``argparse.SUPPRESS``
-    defaults, so an input's parser never overwrites them; :func:`publish` reads what was not given as None)."""
+    """``publish``'s own options (:data:`PUBLISH_OPTIONS`), accepted anywhere on its line like the shared ones:
+    ``argparse.SUPPRESS`` defaults, so an input's parser never overwrites them; :func:`publish` sets what was not
+    given to None."""
     options = argparse.ArgumentParser(add_help=False, parents=[broker])
     options.add_argument(
         "--at",
@@ -235,6 +244,11 @@ def _publish_parsers(pub: argparse.ArgumentParser, broker: argparse.ArgumentPars
         "config", "the championship's points configuration (session <championship>._championship.points)"
     )
     cfg.add_argument("file", type=Path, help="a TOML file like services/standings/configs/gt-endurance.toml")
+    cal = input_parser(
+        "calendar", "the season's calendar, or what changed in it (session <championship>._championship.calendar)"
+    )
+    cal.add_argument("file", type=Path, help="TOML, YAML or iCalendar, like services/calendar/examples/*.toml")
+    cal.add_argument("--reason", default="", help="why it changed, as the bulletin says it")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: argparse.ArgumentParser) -> None:
