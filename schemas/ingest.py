@@ -17,6 +17,13 @@ class RejectCode(enum.StrEnum):
     SESSION_ALREADY_OPENED = "session_already_opened"
     UNKNOWN_CAR = "unknown_car"
     LAP_OUT_OF_ORDER = "lap_out_of_order"
+    UNKNOWN_LAP = "unknown_lap"
+    """A correction of a lap the session never recorded."""
+    OUT_OF_BOUNDS = "out_of_bounds"
+    """A feed record with a value no session can have (a lap or total that overflows, is negative or absurd, a time
+    of day that jumps by hours): kept aside by the feed, never mapped."""
+    SCOREBOARD_DISAGREES = "scoreboard_disagrees"
+    """The passings a feed saw and the timing system's scoreboard disagree (a lap count, a best lap)."""
     UNAVAILABLE = "unavailable"
     """The stream did not acknowledge the write; retry with the same id."""
 
@@ -46,6 +53,8 @@ class RejectedEvent(Struct, frozen=True, kw_only=True):
     """The raw bytes as received, decoded as UTF-8 with replacement."""
     event_id: str | None = None
     producer: str | None = None
+    line: int | None = None
+    """A feed's line number, for a record the feed kept aside itself."""
 
 
 class DeadLetter(Struct, frozen=True):

@@ -32,6 +32,7 @@ from schemas.results import (
     Classification,
     ClassifiedCar,
     DecisionState,
+    Disagreement,
     DriveTime,
     FlagPeriod,
     FlagTime,
@@ -297,7 +298,7 @@ def classify(state: SessionFold) -> Classification:
         class_count[cls] = class_count.get(cls, 0) + 1
         best = bests[car.number]
         last = s.counted - 1
-        last_ms = car.laps_ms[last] if s.counted else None
+        last_ms = (car.laps_ms[last] or None) if s.counted else None  # 0: a lap taken from a scoreboard
         valid_last = s.counted > 0 and car.may_be_best(last)
         stints = car.stints(s.counted)
         drive: dict[str, int] = {}
@@ -350,6 +351,11 @@ def classify(state: SessionFold) -> Classification:
                 stints=stints,
                 drive_times=[DriveTime(name, ms) for name, ms in sorted(drive.items())],
                 qualifying_ms=s.qualifying_ms,
+                scoreboard_laps=car.from_scoreboard(s.counted),
+                scoreboard_position=car.board.position if car.board is not None else None,
+                disagreements=[
+                    Disagreement(what=what, ours=ours, scoreboard=theirs) for what, ours, theirs in car.disagreements
+                ],
             )
         )
         class_leader.setdefault(cls, s)

@@ -21,6 +21,8 @@ from schemas.events import (
     EntryRegistered,
     Event,
     LapCompleted,
+    LapCorrected,
+    ScoreboardReported,
     SessionOpened,
     SessionRef,
     decode_event,
@@ -105,6 +107,18 @@ class IngestLedger:
                     RejectCode.LAP_OUT_OF_ORDER,
                     f"lap {body.lap} of car #{body.number} does not follow its last lap {last} in session {key}",
                 )
+        elif isinstance(body, LapCorrected) and body.lap > ledger.last_lap.get(body.number, 0):
+            return Rejected(
+                RejectCode.UNKNOWN_LAP, f"car #{body.number} has no lap {body.lap} to correct in session {key}"
+            )
+        elif isinstance(body, ScoreboardReported):
+            unknown = sorted({row.number for row in body.cars} - ledger.cars)
+            if unknown:
+                return Rejected(
+                    RejectCode.UNKNOWN_CAR,
+                    f"cars {', '.join('#' + n for n in unknown)} are not registered in session {key}: "
+                    "publish entry_registered first",
+                )
         return None
 
     def admit(self, event: Event, seq: int) -> None:
@@ -118,3 +132,7 @@ class IngestLedger:
             ledger.cars.add(body.number)
         elif isinstance(body, LapCompleted):
             ledger.last_lap[body.number] = max(body.lap, ledger.last_lap.get(body.number, 0))
+        elif isinstance(body, ScoreboardReported):
+            for row in body.cars:  # the laps a scoreboard adds (placed by their crossing) are the car's
+                if row.laps is not None and row.last_crossing is not None:
+                    ledger.last_lap[row.number] = max(row.laps, ledger.last_lap.get(row.number, 0))
