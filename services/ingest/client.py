@@ -47,7 +47,14 @@ def _unavailable(reply: IngestReply) -> bool:
 
 
 class IngestUnavailable(RuntimeError):
-    """Ingest did not answer after every retry; the event may or may not be stored."""
+    """Ingest did not answer after every retry; the event may or may not be stored.
+
+    ``replies``, when ingest did answer: the reply of every event of the batch, ``unavailable`` for those the
+    stream never stored (a caller that cannot wait gives them up)."""
+
+    def __init__(self, message: str, replies: list[IngestReply] | None = None) -> None:
+        super().__init__(message)
+        self.replies = replies
 
 
 @dataclass
@@ -135,7 +142,10 @@ class Producer:
                     return [r for r in replies if r is not None]
                 data = b"[" + b",".join(encoded[i] for i in todo) + b"]"
         if answered:
-            raise IngestUnavailable(f"{len(todo)} events still unavailable after {self.attempts} attempts")
+            raise IngestUnavailable(
+                f"{len(todo)} events still unavailable after {self.attempts} attempts",
+                [reply for reply in replies if reply is not None],
+            )
         raise IngestUnavailable(f"no answer for a batch of {len(todo)} events after {self.attempts} attempts")
 
     async def send_all(

@@ -36,8 +36,8 @@ from services.feeds.ingestor import (
 )
 from services.feeds.rmonitor.capture import ReadStats, map_capture, map_lines, read_capture
 from services.feeds.rmonitor.client import Backoff, CapturePlayer, LineSplitter, RMonitorClient
-from services.feeds.rmonitor.mapper import RMonitorMapper
 from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
+from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.service import IngestService
 from services.ops.log import read_events
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
@@ -284,9 +284,10 @@ async def collect(client: RMonitorClient, lines: int) -> list[Event]:
 
 async def test_bad_lines_are_counted_with_their_numbers_and_the_feed_goes_on(tmp_path: Path) -> None:
     lines = race(cars=3, laps=2)
-    offline = map_capture(write_capture(tmp_path, lines), new_session(), "rmonitor", DAY, time_zone=ZONE)
+    session = new_session()
+    offline = map_capture(write_capture(tmp_path, lines), session, "rmonitor", DAY, time_zone=ZONE)
     noisy = [*lines[:10], '$J,"1"', "garbage", *lines[10:20], '$F,"x","y","z","w","Green"', *lines[20:]]
-    client = RMonitorClient(HOST, 0, OPTIONS.mapper(offline.mapper.session), backoff=FAST, rng=random.Random(1))
+    client = RMonitorClient(HOST, 0, OPTIONS.mapper(session), backoff=FAST, rng=random.Random(1))
     async with RMonitorServer(noisy) as server:
         client.port = server.port
         events = await collect(client, len(noisy))
@@ -297,8 +298,9 @@ async def test_bad_lines_are_counted_with_their_numbers_and_the_feed_goes_on(tmp
 
 async def test_a_silent_link_is_dropped_and_reconnected(tmp_path: Path) -> None:
     lines = race(cars=3, laps=2)
-    offline = map_capture(write_capture(tmp_path, lines), new_session(), "rmonitor", DAY, time_zone=ZONE)
-    client = RMonitorClient(HOST, 0, OPTIONS.mapper(offline.mapper.session), backoff=FAST, idle_timeout_s=2.0)
+    session = new_session()
+    offline = map_capture(write_capture(tmp_path, lines), session, "rmonitor", DAY, time_zone=ZONE)
+    client = RMonitorClient(HOST, 0, OPTIONS.mapper(session), backoff=FAST, idle_timeout_s=2.0)
     async with RMonitorServer(lines, [Segment(0, 100, hold=True), Segment(60)]) as server:
         client.port = server.port
         events = await collect(client, 100 + len(lines) - 60)
@@ -306,7 +308,7 @@ async def test_a_silent_link_is_dropped_and_reconnected(tmp_path: Path) -> None:
     assert events == offline.events
 
 
-class Fragile(RMonitorMapper):
+class Fragile(WeekendMapper):
     """A mapper that fails on every ``$C`` record."""
 
     def feed(self, record: RMonitorRecord, arrival: float | None = None) -> list[Event]:
@@ -318,9 +320,9 @@ class Fragile(RMonitorMapper):
 def test_a_record_the_mapper_fails_on_is_skipped_like_a_bad_line() -> None:
     lines = race()
     stats = ReadStats()
-    events = map_lines(
-        Fragile(new_session(), "rmonitor", DAY), [(i, None, line) for i, line in enumerate(lines, 1)], stats
-    )
+    session = new_session()
+    fragile = Fragile("rmonitor", session.championship, session.event, session=session.session, day=DAY)
+    events = map_lines(fragile, [(i, None, line) for i, line in enumerate(lines, 1)], stats)
     assert stats.errors == [(3, "mapper failed: RuntimeError('boom')"), (4, "mapper failed: RuntimeError('boom')")]
     assert sum(isinstance(event.body, LapCompleted) for event in events) == 30
 
@@ -354,11 +356,12 @@ async def test_capture_player_keeps_the_heartbeat_pace_at_speed(tmp_path: Path) 
         waits.append(seconds)
         now[0] += seconds
 
-    player = CapturePlayer(path, OPTIONS.mapper(new_session()), 10.0, sleep=sleep, clock=lambda: now[0])
+    session = new_session()
+    player = CapturePlayer(path, OPTIONS.mapper(session), 10.0, sleep=sleep, clock=lambda: now[0])
     events = [event for batch in [b async for b in player.batches()] for event in batch]
     heartbeats = sum(line.startswith("$F") for line in lines)
     assert waits == pytest.approx([0.1] * (heartbeats - 1))
-    assert events == map_capture(path, player.mapper.session, "rmonitor", DAY, time_zone=ZONE).events
+    assert events == map_capture(path, session, "rmonitor", DAY, time_zone=ZONE).events
     assert player.stats.lines == player.total_lines == len(lines)
 
 
