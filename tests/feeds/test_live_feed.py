@@ -40,6 +40,7 @@ from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
 from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.service import IngestService
 from services.ops.log import read_events
+from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
 from tests.live import wait_for_classification
 
@@ -52,14 +53,6 @@ DEADLINE_S = 60.0
 
 
 # -- a generated race ------------------------------------------------------------------
-
-
-def clock(ms: int) -> str:
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-
-def hms(seconds: int) -> str:
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def heartbeat(race_s: int, flag: str) -> str:
@@ -102,15 +95,9 @@ def race(cars: int = 5, laps: int = 6) -> list[str]:
             total, car, lap_ms = pending.pop(0)
             done[car] = (done.get(car, (0, 0))[0] + 1, total)
             order = sorted(done, key=lambda c: (-done[c][0], done[c][1]))
-            lines.append(f'$J,"{car}","{clock(lap_ms)}","{clock(total)}"')
-            lines.append(f'$G,{order.index(car) + 1},"{car}",{done[car][0]},"{clock(total)}"')
+            lines.append(passing(car, lap_ms / 1000, total / 1000))
+            lines.append(position(order.index(car) + 1, car, done[car][0], total / 1000))
     return lines
-
-
-def write_capture(tmp_path: Path, lines: list[str]) -> Path:
-    path = tmp_path / "capture.txt"
-    path.write_bytes("".join(f"{line}\r\n" for line in lines).encode("cp1252"))
-    return path
 
 
 def new_session() -> SessionRef:
@@ -396,11 +383,11 @@ def alkamel_chart(cars: int = 4, laps: int = 5) -> str:
             lap_ms = 100_000 + n * 700 + lap * 13
             elapsed += lap_ms
             third = lap_ms // 3
-            sectors = [clock(third)[3:], clock(third)[3:], clock(lap_ms - 2 * third)[3:]]
-            hour = clock(15 * 3_600_000 + elapsed)
+            sectors = [clock(third / 1000)[3:], clock(third / 1000)[3:], clock((lap_ms - 2 * third) / 1000)[3:]]
+            hour = clock(15 * 3600 + elapsed / 1000)
             flag = "FF" if lap == laps else "GF"
-            values = [str(n), "1", str(lap), clock(lap_ms)[3:], "0", "", sectors[0], "0", sectors[1], "0"]
-            values += [sectors[2], "0", "180.0", clock(elapsed), hour, "", "", "", "", f"Driver {n}", ""]
+            values = [str(n), "1", str(lap), clock(lap_ms / 1000)[3:], "0", "", sectors[0], "0", sectors[1], "0"]
+            values += [sectors[2], "0", "180.0", clock(elapsed / 1000), hour, "", "", "", "", f"Driver {n}", ""]
             values += ["HYPERCAR" if n % 2 else "LMGT3", "", f"Team {n}", "Maker", flag, "", "", ""]
             rows.append(";".join(values) + ";")
     rows.append("not;a;row;")

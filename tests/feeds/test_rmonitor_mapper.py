@@ -31,6 +31,7 @@ from services.feeds.ids import event_id
 from services.feeds.rmonitor.capture import parse_lines
 from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
 from services.feeds.rmonitor.weekend import WeekendMapper
+from tests.feeds.captures import beat, comp, passing, position
 from tests.feeds.typed import of
 
 SESSION = SessionRef(championship="test", event="rmonitor", session="race")
@@ -39,36 +40,7 @@ DAY = date(2025, 6, 1)
 ZONE = "Europe/Paris"
 
 
-# -- a tiny capture writer -------------------------------------------------------
-
-
-def clock(seconds: float) -> str:
-    """``HH:MM:SS.mmm`` of a number of seconds."""
-    ms = round(seconds * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-
-def hms(seconds: int) -> str:
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def beat(tod: int, race: int, flag: str, to_go: int = 0, laps: int = 9999) -> str:
-    return f'$F,{laps},"{hms(to_go)}","{hms(tod)}","{hms(race)}","{flag}"'
-
-
-def comp(reg: str, first: str, last: str = "", cls: int = 1, nat: str = "", extra: str = "") -> list[str]:
-    return [
-        f'$A,"{reg}","{reg}",{abs(hash(reg)) % 99999},"{first}","{last}","{nat}",{cls}',
-        f'$COMP,"{reg}","{reg}",{cls},"{first}","{last}","{nat}","{extra}"',
-    ]
-
-
-def passing(reg: str, lap: float, total: float) -> str:
-    return f'$J,"{reg}","{clock(lap)}","{clock(total)}"'
-
-
-def position(pos: int, reg: str, laps: int | None, total: float | None) -> str:
-    return f'$G,{pos},"{reg}",{"" if laps is None else laps},"{clock(total) if total else "00:59:59.999"}"'
+# -- a tiny capture ---------------------------------------------------------------
 
 
 TEN = 10 * 3600  # 10:00:00 local: the green flag of the test races
@@ -514,3 +486,21 @@ def test_ids_are_unique_per_session_for_one_producer() -> None:
     race2 = run(green_race(), RMonitorMapper(other, PRODUCER, DAY, time_zone=ZONE))
     assert not {e.id for e in race} & {e.id for e in race2}
     assert [e.id.split(":", 1)[1] for e in race] == [e.id.split(":", 1)[1] for e in race2]
+
+
+def test_an_event_that_cannot_be_made_is_dropped_and_the_events_after_it_go_on() -> None:
+    """A failed event leaves the queue (it was once retried forever, holding back every event after it)."""
+
+    def year_ten_thousand(race_ms: int) -> int:
+        raise OverflowError("date value out of range")
+
+    mapper = make()
+    mapper._race_instant = year_ten_thousand  # type: ignore[method-assign]
+    lines = [*entries(), beat(TEN, 0, "Green "), passing("7", 0, 2.0), passing("7", 100.0, 102.0)]
+    lines += [passing("7", 100.002, 102.002), passing("7", 99.0, 201.0), beat(TEN + 210, 210, "Yellow")]
+    events = run(lines, mapper)
+    assert [(lap, ms) for _, lap, ms, _ in laps(events)] == [(1, 100_000), (2, 99_000)]
+    assert of(events, LapCorrected) == []
+    assert [e.body.flag for e in of(events, FlagChanged)] == [Flag.YELLOW]
+    (notice,) = mapper.take_notices()
+    assert "dropped" in notice.reason and "OverflowError" in notice.reason

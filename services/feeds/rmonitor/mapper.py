@@ -333,6 +333,7 @@ class RMonitorMapper:
         self._unit_m = track_length_unit_m
         self._window = correction_window_ms
         self._finish_window = finish_window_ms
+        self._reanchor = reanchor_ms
         self._bounds = bounds
         self._unknown_timeout = unknown_car_timeout_ms
 
@@ -408,6 +409,21 @@ class RMonitorMapper:
     @property
     def name(self) -> str:
         return self._name or self._run_name or "RMonitor session"
+
+    @property
+    def race_now(self) -> int:
+        """The latest race time the feed has shown (running heartbeats, passings taken)."""
+        return self._race_now
+
+    @property
+    def cars_timed(self) -> int:
+        """Cars with a passing taken."""
+        return sum(1 for car in self._cars.values() if car.last_total is not None)
+
+    def last_total(self, registration: str) -> int | None:
+        """The race time of the car's last passing taken."""
+        car = self._cars.get(registration)
+        return car.last_total if car is not None else None
 
     # -- keeping aside ------------------------------------------------------------
 
@@ -614,7 +630,9 @@ class RMonitorMapper:
                 crew=[Driver(name=driver, nationality=nationality)],
             )
             content = "|".join((*key, driver))
-            self._emit(f"e-{car.number}-{car.registrations}-{_short_hash(content)}", body)
+            # a car whose laps waited for its entry is registered when its first lap began, before them
+            since = car.held_since if car.held else None
+            self._emit(f"e-{car.number}-{car.registrations}-{_short_hash(content)}", body, race_ms=since)
             car.registrations += 1
             if not car.registered:
                 car.driver = driver
@@ -676,9 +694,12 @@ class RMonitorMapper:
         race = beat.race_time_ms
         running = beat.flag is not FeedFlag.NONE and race is not None and (race > 0 or beat.flag is FeedFlag.GREEN)
         if running and race is not None:
-            self.clock.anchor_at(race)
-            self._race_now = max(self._race_now, race)
-            self._time_out_unknown_cars()
+            clock = self.clock
+            clock.anchor_at(race)
+            assert clock.local_ms is not None and clock.anchor is not None
+            if abs(clock.local_ms - clock.anchor - race) <= self._reanchor:  # a race time the clock agrees with
+                self._race_now = max(self._race_now, race)
+                self._time_out_unknown_cars()
         started_now = False
         if running and not self._started:
             self._started = True
@@ -819,8 +840,10 @@ class RMonitorMapper:
             if car is not None and car.feed is not None and car.feed.laps:
                 rows.append((car.feed.position, car.feed.laps, best))
         rows.sort()
-        for i, (_, laps_ahead, best_ahead) in enumerate(rows):
-            for _, laps, best in rows[i + 1 :]:
+        for i, (ahead, laps_ahead, best_ahead) in enumerate(rows):
+            for place, laps, best in rows[i + 1 :]:
+                if place == ahead:
+                    continue  # one of the two rows is out of date
                 if laps_ahead < laps:
                     self._kind_seen = SessionKind.PRACTICE
                     return

@@ -58,6 +58,8 @@ BACKWARDS_MS = 60_000
 """How far back the race clock (or a car's total) must go to be a sign of a lost reset."""
 MAX_HELD_RECORDS = 2_000
 """Records held while a reset's ``$B`` or a lost reset is awaited; beyond it the current session goes on."""
+MAX_LAPS = 100_000
+"""A ``$G`` lap count beyond it is noise, no reference for a lost reset."""
 MAX_HELD_EVENTS = 10_000
 """Events a session that has not begun holds; beyond it the oldest are dropped (a run of nothing but flags)."""
 
@@ -83,11 +85,8 @@ class _Slot:
     """What it made before it began."""
     following: bool = True
     """False once a fixed session's run ended (a lost reset): its records are ignored."""
-    max_race: int = 0
     laps: dict[str, int] = field(default_factory=dict)
     """Registration -> the highest ``$G`` lap count seen."""
-    totals: dict[str, int] = field(default_factory=dict)
-    """Registration -> the latest ``$J`` total."""
 
 
 def _quiet(record: RMonitorRecord) -> bool:
@@ -195,7 +194,7 @@ class WeekendMapper:
 
     def _catch_up(self, slot: _Slot, record: RMonitorRecord) -> None:
         self._catching_up -= 1
-        if isinstance(record, Heartbeat) and (record.race_time_ms or 0) >= slot.max_race - BACKWARDS_MS:
+        if isinstance(record, Heartbeat) and (record.race_time_ms or 0) >= slot.mapper.race_now - BACKWARDS_MS:
             self._catching_up = 0
 
     def take_notices(self) -> list[tuple[SessionRef | None, Notice]]:
@@ -380,23 +379,20 @@ class WeekendMapper:
             self._route(record, arrival, out)
 
     def _watch(self, slot: _Slot, record: RMonitorRecord) -> None:
-        if isinstance(record, Heartbeat) and record.race_time_ms is not None and record.flag is not FeedFlag.NONE:
-            slot.max_race = max(slot.max_race, record.race_time_ms)
-        elif isinstance(record, RacePosition) and record.laps is not None and record.laps > 0:
+        if isinstance(record, RacePosition) and record.laps is not None and 0 < record.laps <= MAX_LAPS:
             slot.laps[record.registration] = max(record.laps, slot.laps.get(record.registration, 0))
-        elif isinstance(record, Passing) and record.total_ms > 0:
-            slot.totals[record.registration] = record.total_ms
-            slot.max_race = max(slot.max_race, record.total_ms)
 
     def _sign_of_lost_reset(self, slot: _Slot, record: RMonitorRecord) -> bool:
+        """The race clock, a lap count or a car's total went back (compared with what the mapper took, so an
+        absurd value it kept aside is no reference)."""
         if isinstance(record, Heartbeat):
             race = record.race_time_ms
-            return race is not None and race < slot.max_race - BACKWARDS_MS
+            return race is not None and race < slot.mapper.race_now - BACKWARDS_MS
         if isinstance(record, RacePosition):
             laps = record.laps
             return laps is not None and laps >= 0 and laps < slot.laps.get(record.registration, 0) - 1
         if isinstance(record, Passing):
-            total = slot.totals.get(record.registration)
+            total = slot.mapper.last_total(record.registration)
             return total is not None and 0 < record.total_ms < total - BACKWARDS_MS
         return False
 
@@ -416,7 +412,7 @@ class WeekendMapper:
                 suspicion.dropped.add(record.registration)
             elif isinstance(record, Passing) or (record.laps or 0) > 0:
                 suspicion.steady += 1
-        cars = max(len(slot.laps), len(slot.totals))
+        cars = max(len(slot.laps), slot.mapper.cars_timed)
         if suspicion.backwards >= CONFIRMATIONS or len(suspicion.dropped) > max(1, cars // 2):
             self._settle_suspicion(True, out)
         elif suspicion.steady >= CONFIRMATIONS or len(suspicion.records) >= MAX_HELD_RECORDS:
