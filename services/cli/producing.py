@@ -77,7 +77,7 @@ def _feed_target(args: argparse.Namespace) -> SessionRef | Weekend:
             raise ValueError("give either --session, or --championship and --event, not both")
         return SessionRef.parse(args.session)
     if not (args.championship and args.event):
-        raise ValueError("say where the feed writes: --championship C --event E (a session per run), or --session KEY")
+        raise ValueError("give --championship C --event E (a session per run) or --session KEY")
     return Weekend(args.championship, args.event).check()
 
 

@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import msgspec
 import nats
 import pytest
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from schemas.events import encode_event
-from schemas.ingest import Accepted
+from schemas.ingest import Accepted, RejectCode, RejectedEvent
 from services.broker.embedded import EmbeddedNats
 from services.broker.topology import CLASSIFICATION_BUCKET
 from services.classification.projector import ClassificationProjector
@@ -35,6 +36,7 @@ def secured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedde
     for role in ROLES:
         monkeypatch.setenv(f"CHEQUERED_{role.upper()}_PASSWORD", password(role))
     monkeypatch.setenv("CHEQUERED_EVENT_INGEST", f"chequered.ingest.{MY_EVENT.championship}.{MY_EVENT.event}.>")
+    monkeypatch.setenv("CHEQUERED_EVENT_REJECTS", f"chequered.rejects.{MY_EVENT.championship}.{MY_EVENT.event}.>")
     server = EmbeddedNats(tmp_path / "nats", config=CONFIG)
     server.start()
     try:
@@ -90,6 +92,20 @@ async def test_timing_writes_through_ingest_for_its_event_only(stack: EmbeddedNa
         await violations.wait_for(f"chequered.events.{MY_EVENT.key}")
         with pytest.raises(NatsError):  # no JetStream API at all
             await nc.jetstream(timeout=0.5).stream_info("CHEQUERED_EVENTS")
+    finally:
+        await nc.close()
+
+
+async def test_timing_stores_what_its_feed_kept_aside_for_its_event_only(stack: EmbeddedNats) -> None:
+    violations = Violations()
+    nc = await as_role(stack, "timing", violations)
+    try:
+        kept = RejectedEvent(subject="feed", code=RejectCode.OUT_OF_BOUNDS, reason="absurd", payload="$J", line=7)
+        ack = await nc.jetstream().publish(f"chequered.rejects.{MY_EVENT.key}", msgspec.json.encode(kept))
+        assert ack.stream == "CHEQUERED_REJECTS"
+        other = SessionWriter().session
+        await nc.publish(f"chequered.rejects.{other.key}", msgspec.json.encode(kept))
+        await violations.wait_for(f"chequered.rejects.{other.key}")
     finally:
         await nc.close()
 

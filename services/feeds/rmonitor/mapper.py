@@ -273,6 +273,8 @@ class _Car:
     """Events waiting for the car's ``$A``/``$COMP`` (None: not waiting)."""
     held_since: int = 0
     """Race time of the first event held."""
+    past: bool = False
+    """The feed is re-sending this car's past (a reconnect, a stale passing): its ``$H`` rows may be old too."""
 
 
 @dataclass
@@ -400,6 +402,12 @@ class RMonitorMapper:
         if self._kind_seen is None:
             self._kind_seen = SessionKind.RACE
         return self._drain()
+
+    def reconnected(self) -> None:
+        """The link came back: until each car's next passing, what the feed sends of it may be re-sent from
+        before the drop."""
+        for car in self._cars.values():
+            car.past = car.last_total is not None
 
     def take_notices(self) -> list[Notice]:
         """What was kept aside since the last call."""
@@ -813,6 +821,8 @@ class RMonitorMapper:
         self._bests_seen[record.registration] = best
         if self._kind_seen is None and self._kind is None:
             self._read_kind()
+        if car.past:
+            return  # a row re-sent from before: it would revoke bests set since
         while car.counting and car.counting[0][0] < best:
             lap_ms, lap = car.counting.pop(0)
             car.revoked[lap] = lap_ms
@@ -866,7 +876,9 @@ class RMonitorMapper:
         newest = max(car.last_total or 0, (car.feed.total_ms or 0) if car.feed else 0)
         if total < newest - self._window:
             self.stats.stale += 1
+            car.past = True
             return
+        car.past = False
         feed_laps = 0
         matched = None
         if car.feed is not None and car.feed.laps is not None and car.feed.total_ms is not None:
@@ -907,6 +919,7 @@ class RMonitorMapper:
         for index in range(len(car.log) - 1, max(-1, len(car.log) - 3), -1):
             entry = car.log[index]
             if abs(total - entry.total) < self._window:
+                car.past = index < len(car.log) - 1
                 self._correct(car, index, total, lap_ms or entry.lap_ms, "re-sent by the timing system")
                 return True
         if abs(total - car.last_total) < self._window:  # the first crossing, sent again: its new time is the start

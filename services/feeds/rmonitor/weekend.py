@@ -191,6 +191,7 @@ class WeekendMapper:
         older race times) is no sign of a lost reset until the feed is back where it was."""
         if self._slot is not None and self._slot.began:
             self._catching_up = MAX_HELD_RECORDS
+            self._slot.mapper.reconnected()
 
     def _catch_up(self, slot: _Slot, record: RMonitorRecord) -> None:
         self._catching_up -= 1
