@@ -23,6 +23,7 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.events import Event, LapCompleted, SessionRef
+from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
 from schemas.results import Classification
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
@@ -30,6 +31,7 @@ from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.ingestor import (
     FeedReport,
     RMonitorOptions,
+    feed_events,
     import_alkamel,
     run_rmonitor_capture,
     run_rmonitor_live,
@@ -40,9 +42,11 @@ from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
 from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.service import IngestService
 from services.ops.log import read_events
+from tests.factory import SessionWriter
 from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
 from tests.live import wait_for_classification
+from tests.test_producer import ScriptedIngest, producer
 
 DAY = date(2025, 6, 1)
 ZONE = "Europe/Paris"
@@ -429,3 +433,19 @@ async def test_a_real_capture_through_tcp_stores_what_the_file_maps_to(
     stored = await live.stored()
     assert len(stored) == len(offline.events) == report.accepted
     assert stored == offline.events
+
+
+async def test_an_event_the_stream_never_stores_is_given_up_and_the_feed_goes_on(nc: Client) -> None:
+    """Ingest answers, but one event stays unavailable through every retry: a live feed once sent its batch
+    again forever, holding back every event after it."""
+    w = SessionWriter()
+    first, poison, last = w.opened(), w.entry("7"), w.entry("8")
+    later = w.entry("9")
+    unavailable = Rejected(RejectCode.UNAVAILABLE, "the stream did not acknowledge")
+    again: list[IngestReply] = [unavailable]
+    answers: list[list[IngestReply] | None] = [[Accepted(1), unavailable, Accepted(2)], again, again, again]
+    await ScriptedIngest([*answers, [Accepted(3)]]).start(nc)
+    report = FeedReport()
+    sent = feed_events(producer(nc, attempts=4), [[first, poison, last], [later]], report, stop=asyncio.Event())
+    await asyncio.wait_for(sent, DEADLINE_S)
+    assert (report.accepted, report.rejected, report.dropped) == (3, 1, 1)
