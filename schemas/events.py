@@ -325,7 +325,8 @@ class ScoreboardCar(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
     number: CarNumber
     position: Annotated[int, Meta(ge=1)] | None = None
-    laps: Annotated[int, Meta(ge=0)] | None = None
+    laps: int | None = None
+    """As the scoreboard counts them (lap penalties show as lower counts, even negative ones)."""
     total_ms: Millis | None = None
     """Race time at the car's last crossing."""
     last_crossing: Instant | None = None

@@ -17,6 +17,7 @@ from schemas.events import (
     LapCorrected,
     PitIn,
     PitOut,
+    ScoreboardReported,
     SessionFinished,
     SessionKind,
     SessionOpened,
@@ -477,7 +478,9 @@ def test_a_reconnect_re_sends_and_gives_the_same_lap_ids() -> None:
     common = of(again, LapCompleted)
     assert [e.id for e in common] == [event_id(SESSION, i) for i in ("j-8-1", "j-9-1", "j-7-2", "j-8-2", "j-9-2")]
     assert all(by_id[e.id].body == e.body for e in common)
-    assert {e.id for e in again} <= set(by_id) | {event_id(SESSION, "f-green-160")}
+    assert {e.id for e in again} <= set(by_id) | {event_id(SESSION, "f-green-160"), event_id(SESSION, "s-0")}
+    (board,) = of(again, ScoreboardReported)  # the lap of #7 the new process never saw: from the scoreboard
+    assert [(row.number, row.laps, row.total_ms) for row in board.body.cars] == [("7", 1, 151_100)]
 
 
 def test_ids_are_unique_per_session_for_one_producer() -> None:

@@ -124,6 +124,9 @@ from schemas.events import (
     LapCorrected,
     PitIn,
     PitOut,
+    ScoreboardCar,
+    ScoreboardReason,
+    ScoreboardReported,
     SessionFinished,
     SessionKind,
     SessionLength,
@@ -152,6 +155,7 @@ from services.feeds.rmonitor.parser import (
     Setting,
     TimelineCrossing,
 )
+from services.feeds.rmonitor.scoreboard import AGREES, BoardWatch, Verdict
 
 METRES_PER_MILE = 1609.344
 PIT_IN_LINES = frozenset({"PIT", "PIP"})
@@ -229,6 +233,10 @@ class MapperStats:
     """``$L`` crossings of numbers never registered (``Tx4667026``: a transponder no car has), dropped."""
     kept_aside: int = 0
     """Records and events kept aside as notices."""
+    scoreboards: int = 0
+    """``ScoreboardReported`` events made."""
+    reported_laps: int = 0
+    """Laps taken from the feed's scoreboard, no passing having shown them."""
 
 
 @dataclass(slots=True)
@@ -275,6 +283,10 @@ class _Car:
     """Race time of the first event held."""
     past: bool = False
     """The feed is re-sending this car's past (a reconnect, a stale passing): its ``$H`` rows may be old too."""
+    board_best: tuple[int, int | None] | None = None
+    """The feed's best lap (``$H``): time, lap."""
+    parked: Passing | None = None
+    """A passing waiting for the ``$G`` that comes with it (at most until the next heartbeat)."""
 
 
 @dataclass
@@ -324,6 +336,8 @@ class RMonitorMapper:
         clock_jump_ms: int = 300_000,
         bounds: Bounds = Bounds(),
         unknown_car_timeout_ms: int = 60_000,
+        board_settle_ms: int = 30_000,
+        gap_ms: int = 30_000,
     ) -> None:
         self.session = session
         self.producer = producer
@@ -338,6 +352,9 @@ class RMonitorMapper:
         self._reanchor = reanchor_ms
         self._bounds = bounds
         self._unknown_timeout = unknown_car_timeout_ms
+        self._gap = gap_ms
+        self._board = BoardWatch(settle_ms=board_settle_ms)
+        self._parked: dict[str, _Car] = {}
 
         self.stats = MapperStats()
         self.notices: list[Notice] = []
@@ -395,8 +412,10 @@ class RMonitorMapper:
         if clock.local_ms is None:
             clock.local_ms = 0
         self._flush_registrations()
+        self._unpark_all()
         for car in list(self._held_cars.values()):
             self._release_unknown(car)
+        self._tick(final=True)
         self.stats.unmatched_crossings += sum(len(held) for held in self._held_crossings.values())
         self._held_crossings.clear()
         if self._kind_seen is None:
@@ -405,9 +424,10 @@ class RMonitorMapper:
 
     def reconnected(self) -> None:
         """The link came back: until each car's next passing, what the feed sends of it may be re-sent from
-        before the drop."""
+        before the drop; the scoreboard it re-sends closes the gap."""
         for car in self._cars.values():
             car.past = car.last_total is not None
+        self._board.open(ScoreboardReason.RECONNECT)
 
     def take_notices(self) -> list[Notice]:
         """What was kept aside since the last call."""
@@ -474,6 +494,7 @@ class RMonitorMapper:
     # -- time ----------------------------------------------------------------
 
     def _tell_time(self, tod_ms: int, race_ms: int | None, arrival: float | None) -> bool:
+        before = self.clock.local_ms if self.clock.tod_ms is not None else None
         first = self.clock.local_ms is None
         if not self.clock.tell(tod_ms, race_ms, arrival):
             assert self.clock.tod_ms is not None
@@ -484,6 +505,9 @@ class RMonitorMapper:
             return False
         if first:
             self._stamp_pending()
+        assert self.clock.local_ms is not None
+        if before is not None and self.clock.local_ms - before > self._gap and (self.stats.laps or self._race_now):
+            self._board.open(ScoreboardReason.GAP)  # a hole: the scoreboard closes it
         return True
 
     def _stamp_pending(self) -> None:
@@ -507,9 +531,11 @@ class RMonitorMapper:
         return clock.instant(item.local_ms if item.local_ms is not None else clock.local_ms)
 
     def _race_instant(self, race_ms: int) -> int:
-        """The instant of a race time (the anchor is known once a lap of the car was released)."""
+        """The instant of a race time (with no anchor yet, "now" is the latest race time shown)."""
         clock = self.clock
-        assert clock.anchor is not None
+        assert clock.local_ms is not None
+        if clock.anchor is None:
+            clock.anchor = clock.local_ms - self._race_now
         return clock.instant(clock.anchor + race_ms)
 
     # -- emitting ------------------------------------------------------------
@@ -714,6 +740,8 @@ class RMonitorMapper:
             started_now = True
             self._emit("start", SessionStarted(), race_ms=0)
         self._on_flag(beat, started_now)
+        self._unpark_all()
+        self._tick()
 
     def _on_flag(self, beat: Heartbeat, started_now: bool) -> None:
         flag = beat.flag
@@ -777,6 +805,8 @@ class RMonitorMapper:
     def _on_init(self, record: Init, arrival: float | None) -> None:
         self.clock.state_day(record.date)
         self.feed_positions.clear()
+        began = self.stats.laps or self.stats.reported_laps
+        self._board.open(ScoreboardReason.RESET if began else ScoreboardReason.FIRST)
         self._open()
 
     def _on_position(self, record: RacePosition, arrival: float | None) -> None:
@@ -792,8 +822,12 @@ class RMonitorMapper:
         if car is None:
             return
         car.feed = position
+        self._board.saw(record.registration)
         if self._kind_seen is None and self._kind is None:
             self._read_kind()
+        if car.parked is not None:  # the passing this row goes with
+            self._unpark(car)
+            return
         if record.laps is None or record.total_ms is None or car.last_total is None:
             return
         if abs(record.total_ms - car.last_total) < self._window:
@@ -819,6 +853,8 @@ class RMonitorMapper:
             self._aside(RejectCode.OUT_OF_BOUNDS, f"$H best of {record.registration!r}: {reason}")
             return
         self._bests_seen[record.registration] = best
+        car.board_best = (best, record.best_lap)
+        self._board.saw(record.registration)
         if self._kind_seen is None and self._kind is None:
             self._read_kind()
         if car.past:
@@ -869,8 +905,28 @@ class RMonitorMapper:
         if total == 0:
             self.stats.pre_green += 1
             return
+        if 0 < record.lap_ms <= total and (reason := self._absurd_lap(record.lap_ms)):
+            self._aside(RejectCode.OUT_OF_BOUNDS, f"$J of {record.registration!r}: {reason}")
+            return
         car = self._car(record.registration)
         self._race_now = max(self._race_now, total)
+        if car.parked is not None:
+            self._unpark(car)
+        car.parked = record  # until its $G says which lap it is (Orbits sends it right after)
+        self._parked[car.registration] = car
+
+    def _unpark(self, car: _Car) -> None:
+        record, car.parked = car.parked, None
+        self._parked.pop(car.registration, None)
+        if record is not None:
+            self._take_passing(car, record)
+
+    def _unpark_all(self) -> None:
+        for car in list(self._parked.values()):
+            self._unpark(car)
+
+    def _take_passing(self, car: _Car, record: Passing) -> None:
+        total = record.total_ms
         if self._resent(car, total, record.lap_ms):
             return
         newest = max(car.last_total or 0, (car.feed.total_ms or 0) if car.feed else 0)
@@ -943,7 +999,11 @@ class RMonitorMapper:
             self._aside(RejectCode.OUT_OF_BOUNDS, f"a correction of lap {entry.lap} of #{car.number}: {absurd}")
             return
         new_time = lap_ms if lap_ms != entry.lap_ms else None
-        if entry.counts and new_time is not None:
+        counts = None
+        if not entry.lap_ms:  # a lap taken from the scoreboard: its passing came after all
+            entry.counts = counts = True
+            bisect.insort(car.counting, (lap_ms, entry.lap))
+        elif entry.counts and new_time is not None:
             at = bisect.bisect_left(car.counting, (entry.lap_ms, entry.lap))
             if at < len(car.counting) and car.counting[at] == (entry.lap_ms, entry.lap):
                 del car.counting[at]
@@ -958,8 +1018,14 @@ class RMonitorMapper:
         lap = entry.lap
 
         def corrected(at: int) -> LapCorrected:
+            crossing = self._race_instant(total)
             return LapCorrected(
-                number=car.number, lap=lap, crossing=self._race_instant(total), lap_time_ms=new_time, reason=reason
+                number=car.number,
+                lap=lap,
+                crossing=crossing,
+                lap_time_ms=new_time,
+                counts_for_best=counts,
+                reason=reason,
             )
 
         self._emit(f"c-{car.number}-{lap}-{total}-{lap_ms}", corrected, car=car)
@@ -972,6 +1038,7 @@ class RMonitorMapper:
         if reason := self._absurd_total(record.total_ms):
             self._aside(RejectCode.OUT_OF_BOUNDS, f"$COR of {record.registration!r}: {reason}")
             return
+        self._unpark(car)
         index = bisect.bisect_left(car.log, record.laps, key=lambda entry: entry.lap)
         if index == len(car.log) or car.log[index].lap != record.laps:
             self._aside(RejectCode.UNKNOWN_LAP, f"$COR of #{car.number} corrects lap {record.laps}, never sent")
@@ -998,6 +1065,102 @@ class RMonitorMapper:
         if self._kind_seen is None and self.stats.laps >= KIND_WAIT_LAPS:
             self._kind_seen = SessionKind.RACE
 
+    # -- the scoreboard ------------------------------------------------------------------
+
+    def _timed(self, car: _Car, lap: int | None) -> int | None:
+        """The time of the car's lap ``lap`` as a passing showed it (None: no passing did)."""
+        if lap is None:
+            return None
+        index = bisect.bisect_left(car.log, lap, key=lambda entry: entry.lap)
+        found = index < len(car.log) and car.log[index].lap == lap
+        return car.log[index].lap_ms or None if found else None
+
+    def _verdict(self, car: _Car) -> Verdict:
+        """What the car's scoreboard row says that its passings do not."""
+        laps: tuple[str, int] | None = None
+        row = car.feed
+        if row is not None and row.laps is not None:
+            if row.laps > car.laps and row.total_ms is not None:
+                laps = ("more", row.laps)
+            elif row.laps < car.laps:
+                laps = ("fewer", row.laps)
+        best: tuple[str, int, int | None] | None = None
+        if car.board_best is not None:
+            ms, lap = car.board_best
+            ours = car.counting[0][0] if car.counting else None
+            if ours != ms:
+                timed = self._timed(car, lap)
+                best = ("missed", ms, lap) if timed is None and lap else ("differs", ms, ours)
+        return (laps, best)
+
+    def _tick(self, final: bool = False) -> None:
+        """Write what the scoreboard says that the passings do not, if anything (see :class:`BoardWatch`)."""
+        now = self.clock.local_ms
+        if now is None:
+            return
+        board = self._board
+        cars = [registration for registration, car in self._cars.items() if car.registered]
+        reason = board.reason
+        rows = board.triggered(now, cars, final)
+        for registration in board.take_changed():
+            car = self._cars.get(registration)
+            if car is not None and self._verdict(car) != board.said.get(registration, AGREES):
+                rows.add(registration)
+        for registration in [r for r in rows if self._cars[r].past]:  # a row re-sent from before: judged later
+            rows.discard(registration)
+            board.changed.add(registration)
+        news = [r for r in rows if self._verdict(self._cars[r]) != board.said.get(r, AGREES)]
+        if rows and reason is not None:
+            board.reported(now, rows, cars)
+        if news:
+            self._report(sorted(rows), reason or ScoreboardReason.UPDATE)
+
+    def _report(self, registrations: list[str], reason: ScoreboardReason) -> None:
+        rows: list[tuple[str, int | None, int | None, int | None, tuple[int, int | None] | None]] = []
+        added: list[str] = []
+        for registration in registrations:
+            car = self._cars[registration]
+            if not car.registered or car.held is not None:
+                self._board.changed.add(registration)  # when its entry comes
+                continue
+            row = car.feed
+            laps, total = (row.laps, row.total_ms) if row is not None else (None, None)
+            if laps is None and car.board_best is None:
+                continue
+            if laps is not None and total is not None and laps > car.laps and total > (car.last_total or -1):
+                added.append(f"#{car.number} +{laps - car.laps}")
+                self.stats.reported_laps += laps - car.laps
+                car.laps, car.last_total, car.matched_feed_laps = laps, total, laps
+                car.log.append(_Lap(laps, total, 0, False))
+            position = row.position if row is not None and row.position > 0 else None
+            rows.append((car.number, position, laps, total, car.board_best))
+            self._board.said[registration] = self._verdict(car)
+        if not rows:
+            return
+
+        def report(at: int) -> ScoreboardReported:
+            return ScoreboardReported(
+                source="rmonitor",
+                reason=reason,
+                cars=[
+                    ScoreboardCar(
+                        number=number,
+                        position=position,
+                        laps=laps,
+                        total_ms=total,
+                        last_crossing=self._race_instant(total) if total is not None else None,
+                        best_lap_ms=best[0] if best is not None else None,
+                        best_lap=best[1] if best is not None and best[1] and best[1] > 0 else None,
+                    )
+                    for number, position, laps, total, best in rows
+                ],
+            )
+
+        self._emit(f"s-{self.stats.scoreboards}", report)
+        self.stats.scoreboards += 1
+        if added:
+            self.notices.append(Notice(None, f"scoreboard ({reason.value}): laps taken from it: {', '.join(added)}"))
+
     def _on_timeline(self, record: TimelineCrossing, arrival: float | None) -> None:
         number = record.number.strip()
         if not number:
@@ -1010,6 +1173,7 @@ class RMonitorMapper:
         if car is None or not car.registered:
             self._held_crossings.setdefault(number, []).append(record)
             return
+        self._unpark(car)  # its passing came before this crossing
         self._timeline(car, record)
 
     def _timeline(self, car: _Car, record: TimelineCrossing) -> None:

@@ -339,7 +339,7 @@ class WeekendMapper:
         slot.events += events
         if len(slot.events) > MAX_HELD_EVENTS:
             del slot.events[: len(slot.events) - MAX_HELD_EVENTS]
-        if self._fixed is not None or slot.mapper.stats.laps:
+        if self._fixed is not None or slot.mapper.stats.laps or slot.mapper.stats.reported_laps:
             self._begin(slot, out)
 
     def _begin(self, slot: _Slot, out: list[Event]) -> None:
