@@ -230,7 +230,7 @@ class CarRecord:
             found.append((DisagreementKind.LAPS, self.last_lap_number, row.laps))
         best = self.bests(len(self.laps_ms)).lap_index
         ours = self.laps_ms[best] if best is not None else None
-        if ours != row.best_lap_ms and (ours is not None or row.best_lap_ms is not None):
+        if row.best_lap_ms is not None and ours != row.best_lap_ms:  # a row without a best says nothing of it
             found.append((DisagreementKind.BEST_LAP, ours, row.best_lap_ms))
         return found
 

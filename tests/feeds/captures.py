@@ -112,6 +112,25 @@ class Run:
                     lines.append(best(ranked.index(reg) + 1, reg, bests[reg][1], bests[reg][0]))
         return lines
 
+    def resend(self, second: int) -> list[str]:
+        """What Orbits sends after a reset at race time ``second``: ``$I``, the entry list, the run, and the whole
+        scoreboard (every car's ``$G`` and ``$H``)."""
+        done: dict[str, tuple[int, float]] = {}
+        bests: dict[str, tuple[float, int]] = {}
+        for total, reg, lap in self.crossings():
+            if total < second:
+                laps = done.get(reg, (-1, 0.0))[0] + 1
+                done[reg] = (laps, total)
+                if lap and (reg not in bests or lap < bests[reg][0]):
+                    bests[reg] = (lap, laps)
+        lines = [f'$I,"{hms(self.green + second)}","{self.date}"', *self.entries()[1:]]
+        for place, reg in enumerate(self._order(done, bests), start=1):
+            count, at = done[reg]
+            lines.append(position(place, reg, count or None, at if count else None))
+        for place, reg in enumerate(sorted(bests, key=lambda r: bests[r]), start=1):
+            lines.append(best(place, reg, bests[reg][1], bests[reg][0]))
+        return lines
+
     def _order(self, done: dict[str, tuple[int, float]], bests: dict[str, tuple[float, int]]) -> list[str]:
         if self.practice:
             return sorted(done, key=lambda r: (r not in bests, bests.get(r, (0.0, 0))[0]))

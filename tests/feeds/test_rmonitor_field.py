@@ -7,12 +7,16 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.events import (
     EntryRegistered,
     Event,
     LapCompleted,
     LapCorrected,
+    ScoreboardReason,
+    ScoreboardReported,
     SessionKind,
     SessionOpened,
     SessionRef,
@@ -21,10 +25,11 @@ from schemas.events import (
 from schemas.ingest import RejectCode
 from schemas.results import Classification, ClassifiedCar
 from services.classification.fold import ClassificationProjection
-from services.feeds.rmonitor.capture import ReadStats, map_lines
+from services.feeds.rmonitor.capture import ReadStats, map_lines, parse_lines
 from services.feeds.rmonitor.naming import kind_of, session_token
 from services.feeds.rmonitor.weekend import WeekendMapper
 from tests.feeds.captures import Run, beat, best, clock, comp, passing, position
+from tests.feeds.reference import differences, last_rows
 from tests.feeds.typed import of
 
 ZONE = "Europe/Paris"
@@ -317,3 +322,58 @@ def test_session_tokens() -> None:
     assert session_token("", 5) == "run-5"
     assert session_token("Sunday Race", 14, 2) == "sunday-race-14-2"
     assert len(session_token("x" * 500, 999_999, 99)) <= 64
+
+
+# -- joined late, with holes ---------------------------------------------------------------------------------
+
+LATE = Run(14, "Sunday Race", TWO, {"7": [100.0] * 6, "8": [101.5] * 6, "9": [103.0] * 5, "10": [99.0, 98.5]})
+LATE.extra = {450: LATE.resend(450)}  # the install resets mid-race and re-sends its whole scoreboard
+WHOLE = LATE.lines()
+
+
+@st.composite
+def cuts(draw: st.DrawFn) -> list[str]:
+    """The race's lines from a random point on (the entries and the start gone), with a random hole."""
+    start = draw(st.integers(0, len(WHOLE) * 3 // 4))
+    hole_at = draw(st.integers(start, len(WHOLE)))
+    return WHOLE[start:hole_at] + WHOLE[hole_at + draw(st.integers(0, 300)) :]
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts())
+def test_any_cut_of_a_capture_ends_with_the_laps_of_the_whole_or_marks_the_difference(lines: list[str]) -> None:
+    """Each car ends with the laps the whole capture gives it, unless the car is marked as disagreeing with the
+    scoreboard or the cut never showed its final count (its last lap's passing and rows fell in the hole); and the
+    read model says how many of its laps are the scoreboard's."""
+    whole = {car.number: car.laps for result in results(feed(WHOLE)[0]).values() for car in result.cars}
+    events, _, _ = feed(lines)
+    rows = last_rows(record for _, _, record in parse_lines((i, None, line) for i, line in enumerate(lines, 1)))
+    cut = {car.number: car for result in results(events).values() for car in result.cars}
+    for number, laps in whole.items():
+        shown = (rows[number].laps if number in rows else None) == laps
+        car = cut.get(number)
+        if car is None:
+            assert not shown, number
+            continue
+        assert car.laps == laps or car.disagreements or not shown, car
+        seen = {e.body.lap for e in of(events, LapCompleted) if e.body.number == number}
+        assert car.laps - car.scoreboard_laps == len({lap for lap in seen if lap <= car.laps})
+
+
+def test_a_capture_joined_mid_race_shows_every_car_with_the_scoreboards_laps_and_bests() -> None:
+    """Joined after #10 stopped: the scoreboard the install re-sends at its reset shows it, as on the wall."""
+    lines = WHOLE[len(WHOLE) * 3 // 5 :]
+    events, _, stats = feed(lines)
+    ((_, result),) = results(events).items()
+    rows = last_rows(record for _, _, record in parse_lines((i, None, line) for i, line in enumerate(lines, 1)))
+    assert differences(result, rows) == set()
+    assert {car.number: (car.laps, car.best_lap_ms) for car in result.cars} == {
+        "7": (6, 100_000),
+        "8": (6, 101_500),
+        "9": (5, 103_000),
+        "10": (2, 98_500),  # stopped after two laps, long before the capture was joined: the scoreboard's
+    }
+    assert all(car.scoreboard_laps > 0 for car in result.cars)
+    assert stats.take_aside() == []  # the entries came again with the reset, within the minute a car may wait
+    reasons = {board.body.reason for board in of(events, ScoreboardReported)}
+    assert reasons == {ScoreboardReason.RESET}

@@ -17,6 +17,7 @@ from schemas.events import (
     LapCorrected,
     PitIn,
     PitOut,
+    ScoreboardReason,
     ScoreboardReported,
     SessionFinished,
     SessionKind,
@@ -308,13 +309,20 @@ def test_a_capture_joined_mid_race_numbers_laps_from_the_feeds_order() -> None:
     assert [e.body.flag for e in of(events, FlagChanged)] == [Flag.YELLOW]
 
 
-def test_a_passing_the_feed_never_sent_is_made_from_its_position() -> None:
+def test_a_passing_the_feed_never_sent_is_a_lap_from_the_scoreboard() -> None:
+    """Its ``$G`` counts one more lap: distance from the scoreboard, with no lap time (never a best)."""
     lines = [*entries(), beat(TEN, 0, "Green "), passing("7", 0, 2.0), passing("7", 100.0, 102.0)]
-    lines += [position(1, "7", 1, 102.0), position(1, "7", 2, 203.0), passing("7", 99.0, 302.0)]
+    lines += [position(1, "7", 1, 102.0), position(1, "7", 2, 203.0), beat(TEN + 204, 204, "Green ")]
+    lines += [passing("7", 99.0, 302.0), position(1, "7", 3, 302.0), beat(TEN + 303, 303, "Green ")]
     mapper = make()
     events = run(lines, mapper)
-    assert [(lap, ms) for _, lap, ms, _ in laps(events)] == [(1, 100_000), (2, 101_000), (3, 99_000)]
-    assert mapper.stats.synthesized_laps == 1
+    assert [(lap, ms) for _, lap, ms, _ in laps(events)] == [(1, 100_000), (3, 99_000)]
+    (board,) = of(events, ScoreboardReported)
+    assert board.body.reason is ScoreboardReason.UPDATE
+    assert [(row.number, row.laps, row.total_ms) for row in board.body.cars] == [("7", 2, 203_000)]
+    assert mapper.stats.reported_laps == 1
+    seven = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification().cars[0]
+    assert (seven.laps, seven.scoreboard_laps, seven.best_lap_ms, seven.disagreements) == (3, 1, 99_000, [])
 
 
 def test_the_feeds_lap_penalties_do_not_renumber_laps() -> None:

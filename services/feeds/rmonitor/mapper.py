@@ -213,8 +213,6 @@ class MapperStats:
     """What the mapper made of the feed, for logs and tests."""
 
     laps: int = 0
-    synthesized_laps: int = 0
-    """Laps made from a ``$G`` because their ``$J`` never came."""
     repeats: int = 0
     """Passings re-sent identical, dropped."""
     corrections: int = 0
@@ -266,8 +264,6 @@ class _Car:
     laps: int = 0
     last_total: int | None = None
     """Race time of the last passing counted (a lap or the first crossing)."""
-    matched_feed_laps: int | None = None
-    """The ``$G`` lap count that goes with ``last_total``, once a ``$G`` confirmed it."""
     feed: FeedPosition | None = None
     in_pit_lane: bool = False
     log: list[_Lap] = field(default_factory=list)
@@ -816,6 +812,9 @@ class RMonitorMapper:
             self._aside(RejectCode.OUT_OF_BOUNDS, f"$G of {record.registration!r}: {reason}")
             return
         car = self._cars.get(record.registration)
+        if car is None and record.laps and record.laps > 0:  # on the scoreboard with laps, never announced
+            car = self._car(record.registration)
+            self._hold(car, self._race_now)
         number = car.number if car else self._number_for(record.registration, record.registration)
         position = FeedPosition(record.position, record.laps, record.total_ms)
         self.feed_positions[number] = position
@@ -827,31 +826,19 @@ class RMonitorMapper:
             self._read_kind()
         if car.parked is not None:  # the passing this row goes with
             self._unpark(car)
-            return
-        if record.laps is None or record.total_ms is None or car.last_total is None:
-            return
-        if abs(record.total_ms - car.last_total) < self._window:
-            car.matched_feed_laps = record.laps
-        elif (
-            record.total_ms > car.last_total
-            and car.registered
-            and car.matched_feed_laps is not None
-            and record.laps == car.matched_feed_laps + 1
-            and self._absurd_lap(record.total_ms - car.last_total) is None
-        ):
-            self._lap(car, car.laps + 1, record.total_ms - car.last_total, record.total_ms, counts=True)
-            car.matched_feed_laps = record.laps
-            self.stats.synthesized_laps += 1
 
     def _on_best(self, record: PracticePosition, arrival: float | None) -> None:
         """``$H``: the feed's best lap of the car; laps faster than it are not counted for bests."""
         best = record.best_ms
-        car = self._cars.get(record.registration)
-        if car is None or best is None:
+        if best is None or not record.registration:
             return
         if reason := self._absurd_lap(best):
             self._aside(RejectCode.OUT_OF_BOUNDS, f"$H best of {record.registration!r}: {reason}")
             return
+        car = self._cars.get(record.registration)
+        if car is None:  # on the scoreboard with a best, never announced
+            car = self._car(record.registration)
+            self._hold(car, self._race_now)
         self._bests_seen[record.registration] = best
         car.board_best = (best, record.best_lap)
         self._board.saw(record.registration)
@@ -936,10 +923,9 @@ class RMonitorMapper:
             return
         car.past = False
         feed_laps = 0
-        matched = None
         if car.feed is not None and car.feed.laps is not None and car.feed.total_ms is not None:
             if abs(car.feed.total_ms - total) < self._window:
-                feed_laps = matched = car.feed.laps
+                feed_laps = car.feed.laps
             elif car.feed.total_ms < total:
                 feed_laps = car.feed.laps + 1
         lap_ms = record.lap_ms
@@ -951,7 +937,6 @@ class RMonitorMapper:
         ):
             self.stats.start_crossings += 1
             car.last_total = total
-            car.matched_feed_laps = matched
             car.in_pit_lane = False
             return
         lap = max(car.laps + 1, feed_laps)
@@ -965,7 +950,6 @@ class RMonitorMapper:
             self._hold(car, total)
         self._time_out_unknown_cars()
         self._lap(car, lap, lap_ms, total, counts=timed)
-        car.matched_feed_laps = matched
 
     def _resent(self, car: _Car, total: int, lap_ms: int) -> bool:
         """Whether the passing is one of the car's last ones sent again: identical (nothing) or a few milliseconds
@@ -1047,12 +1031,12 @@ class RMonitorMapper:
         self._correct(car, index, record.total_ms, car.log[index].lap_ms, f"corrected finish ({change})")
 
     def _lap(self, car: _Car, lap: int, lap_ms: int, total: int, *, counts: bool) -> None:
+        if lap_ms <= 0:  # no time to give it: the scoreboard ($G) will count it
+            self.stats.untimed_laps += 1
+            return
         car.laps = lap
         car.last_total = total
         in_pit, car.in_pit_lane = car.in_pit_lane, False
-        if lap_ms <= 0:
-            self.stats.untimed_laps += 1
-            return
         self.stats.laps += 1
         car.log.append(_Lap(lap, total, lap_ms, counts))
         if counts:
@@ -1088,7 +1072,7 @@ class RMonitorMapper:
         if car.board_best is not None:
             ms, lap = car.board_best
             ours = car.counting[0][0] if car.counting else None
-            if ours != ms:
+            if ours != ms and not (lap and lap > car.laps):  # a best on a lap not reached yet waits for it
                 timed = self._timed(car, lap)
                 best = ("missed", ms, lap) if timed is None and lap else ("differs", ms, ours)
         return (laps, best)
@@ -1099,30 +1083,29 @@ class RMonitorMapper:
         if now is None:
             return
         board = self._board
-        cars = [registration for registration, car in self._cars.items() if car.registered]
+        cars = [r for r, car in self._cars.items() if car.registered and car.held is None]
         reason = board.reason
-        rows = board.triggered(now, cars, final)
+        triggered = board.triggered(now, cars, final)
+        rows = set(triggered)
         for registration in board.take_changed():
             car = self._cars.get(registration)
             if car is not None and self._verdict(car) != board.said.get(registration, AGREES):
                 rows.add(registration)
-        for registration in [r for r in rows if self._cars[r].past]:  # a row re-sent from before: judged later
-            rows.discard(registration)
-            board.changed.add(registration)
-        news = [r for r in rows if self._verdict(self._cars[r]) != board.said.get(r, AGREES)]
-        if rows and reason is not None:
-            board.reported(now, rows, cars)
-        if news:
-            self._report(sorted(rows), reason or ScoreboardReason.UPDATE)
+        for registration in list(rows):
+            car = self._cars[registration]
+            if car.past or not car.registered or car.held is not None:  # judged once back, or once announced
+                rows.discard(registration)
+                board.changed.add(registration)
+        if triggered:
+            board.reported(now, triggered & rows, cars)
+        if any(self._verdict(self._cars[r]) != board.said.get(r, AGREES) for r in rows):
+            self._report(sorted(rows), reason if triggered & rows and reason else ScoreboardReason.UPDATE)
 
     def _report(self, registrations: list[str], reason: ScoreboardReason) -> None:
         rows: list[tuple[str, int | None, int | None, int | None, tuple[int, int | None] | None]] = []
         added: list[str] = []
         for registration in registrations:
             car = self._cars[registration]
-            if not car.registered or car.held is not None:
-                self._board.changed.add(registration)  # when its entry comes
-                continue
             row = car.feed
             laps, total = (row.laps, row.total_ms) if row is not None else (None, None)
             if laps is None and car.board_best is None:
@@ -1130,7 +1113,7 @@ class RMonitorMapper:
             if laps is not None and total is not None and laps > car.laps and total > (car.last_total or -1):
                 added.append(f"#{car.number} +{laps - car.laps}")
                 self.stats.reported_laps += laps - car.laps
-                car.laps, car.last_total, car.matched_feed_laps = laps, total, laps
+                car.laps, car.last_total = laps, total
                 car.log.append(_Lap(laps, total, 0, False))
             position = row.position if row is not None and row.position > 0 else None
             rows.append((car.number, position, laps, total, car.board_best))

@@ -62,7 +62,7 @@ class BoardWatch:
             self.opened_at = now
         known = set(cars)
         waiting = (known & self.fresh) - self.covered
-        full = known <= self.fresh | self.covered
+        full = bool(known) and known <= self.fresh | self.covered
         since = self.last_report if self.last_report is not None else self.opened_at
         due = final or full or now - since >= self.settle_ms
         if not due or not waiting:
@@ -75,7 +75,8 @@ class BoardWatch:
         """``rows`` were written (or found to say nothing new) at ``now``."""
         self.covered |= set(rows)
         self.last_report = now
-        if set(cars) <= self.covered:
+        known = set(cars)
+        if known and known <= self.covered:
             self.reason = None
 
     def take_changed(self) -> set[str]:
