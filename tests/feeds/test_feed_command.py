@@ -161,3 +161,33 @@ async def test_a_live_feed_with_a_drop_mid_line_and_lines_re_sent_loses_and_dupl
     expected = fold_log(enumerate(offline, 1)).sessions[session.key].classification()
     assert msgspec.structs.replace(served_result, last_seq=0) == msgspec.structs.replace(expected, last_seq=0)
     assert b"1 of" in output and b"lines skipped" in output  # the line the drop cut short
+
+
+async def test_a_feed_joined_late_is_classified_from_the_scoreboard_and_replays_the_same(
+    stack: Served, nc: Client, tmp_path: Path
+) -> None:
+    """The scoreboard events are in the log: rebuild, verify and time travel give the same answer, byte for byte,
+    and the car detail says which laps came from the scoreboard."""
+    race = Run(14, "Sunday Race", TWO, {**CARS, "10": [99.0, 98.5]})
+    race.extra = {350: race.resend(350)}  # an install reset mid-race: its whole scoreboard re-sent
+    lines = race.lines()
+    capture = write_capture(tmp_path, lines[len(lines) // 2 :])  # the feed joined after #10 stopped
+    champ = championship()
+    fed = chequered(
+        "feed", "rmonitor", "--capture", str(capture), "--max", "--championship", champ, "--event", "round1",
+        "--name", "Sunday Race", "--time-zone", ZONE, "--nats", stack.nats_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert fed.returncode == 0, fed.stdout + fed.stderr
+    key = f"{champ}.round1.sunday-race"
+    served_before = await stack.classification(nc, key)
+    ten = msgspec.json.decode(stack.get(f"/api/sessions/{key}/cars/10").content)
+    assert (ten["laps"], ten["scoreboard_laps"], ten["best_lap_ms"], ten["disagreements"]) == (2, 2, 98_500, [])
+    assert all(car.scoreboard_laps > 0 for car in served_before.cars)
+
+    verified = chequered("verify", "--session", key, "--nats", stack.nats_url, cwd=tmp_path)
+    assert verified.returncode == 0 and "1 read model(s) checked" in verified.stdout, verified.stdout
+    rebuilt = chequered("rebuild", "classification", "--session", key, "--nats", stack.nats_url, cwd=tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stdout
+    assert await stack.classification(nc, key) == served_before
+    at = stack.get(f"/api/sessions/{key}/classification/at?seq={served_before.last_seq}")
+    assert msgspec.json.decode(at.content, type=Classification) == served_before
