@@ -176,6 +176,7 @@ _FLAG_OF = {
 ENTRY_BLOCK = (Competitor, CompetitorExt, ClassInfo, Setting, RunInfo)
 """Orbits sends entries as a block of ``$A``/``$COMP``/``$B``/``$C``/``$E`` records: a car is registered once
 its block ends (the next record of another type), with everything the block said, not once per record."""
+_ENTRY_TYPES = frozenset(ENTRY_BLOCK)
 _NUMBER = re.compile(r"^[A-Za-z0-9]{1,8}$")
 
 
@@ -392,7 +393,7 @@ class RMonitorMapper:
         """Apply one record (``arrival``: UTC epoch seconds it arrived, if known); the events now ready."""
         if arrival is not None:
             self.clock.arrived(arrival)
-        if not isinstance(record, ENTRY_BLOCK):
+        if self._dirty and type(record) not in _ENTRY_TYPES:
             self._flush_registrations()
         handler = self._HANDLERS.get(type(record))
         if handler is not None:
@@ -1080,11 +1081,11 @@ class RMonitorMapper:
     def _tick(self, final: bool = False) -> None:
         """Write what the scoreboard says that the passings do not, if anything (see :class:`BoardWatch`)."""
         now = self.clock.local_ms
-        if now is None:
-            return
         board = self._board
-        cars = [r for r, car in self._cars.items() if car.registered and car.held is None]
+        if now is None or (board.reason is None and not board.changed):
+            return
         reason = board.reason
+        cars = [r for r, car in self._cars.items() if car.registered and car.held is None] if reason else []
         triggered = board.triggered(now, cars, final)
         rows = set(triggered)
         for registration in board.take_changed():

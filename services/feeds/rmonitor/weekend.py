@@ -89,6 +89,10 @@ class _Slot:
     """Registration -> the highest ``$G`` lap count seen."""
 
 
+_ENTRY_LIST = frozenset({Init, Competitor, CompetitorExt, ClassInfo, Setting})
+"""The records that make the entry list a new run starts with."""
+
+
 def _quiet(record: RMonitorRecord) -> bool:
     """A record the timing system re-sends after a reset before it names the run: entries, an idle heartbeat, an
     empty scoreboard row."""
@@ -159,15 +163,17 @@ class WeekendMapper:
     # -- public ---------------------------------------------------------------------------
 
     def feed(self, record: RMonitorRecord, arrival: float | None = None) -> list[Event]:
-        self._remember(record)
+        kind = type(record)
+        if kind in _ENTRY_LIST:
+            self._remember(record)
         out: list[Event] = []
-        if self._suspicion is not None and isinstance(record, Init | RunInfo):
+        if self._suspicion is not None and (kind is Init or kind is RunInfo):
             self._settle_suspicion(False, out)  # a reset, or another run, came after all
         if self._suspicion is not None:
             self._suspect(record, arrival, out)
         elif self._after_reset is not None:
             self._resetting(record, arrival, out)
-        elif isinstance(record, Init):
+        elif kind is Init:
             self._after_reset = [(record, arrival)]
         else:
             self._route(record, arrival, out)
@@ -200,7 +206,7 @@ class WeekendMapper:
 
     def take_notices(self) -> list[tuple[SessionRef | None, Notice]]:
         slot = self._slot
-        if slot is not None:
+        if slot is not None and slot.mapper.notices:
             self.notices += [(slot.mapper.session, notice) for notice in slot.mapper.take_notices()]
         notices, self.notices = self.notices, []
         return notices
@@ -223,6 +229,7 @@ class WeekendMapper:
     # -- the entry list ------------------------------------------------------------------------
 
     def _remember(self, record: RMonitorRecord) -> None:
+        """The entry list as the timing system holds it (``$I`` clears it)."""
         if isinstance(record, Init):
             self._competitors.clear()
             self._classes.clear()
@@ -314,7 +321,7 @@ class WeekendMapper:
             self.stats.ignored += 1
 
     def _route(self, record: RMonitorRecord, arrival: float | None, out: list[Event]) -> None:
-        if isinstance(record, RunInfo):
+        if type(record) is RunInfo:
             self._on_run(record, arrival, out)
             return
         slot = self._slot
@@ -380,18 +387,19 @@ class WeekendMapper:
             self._route(record, arrival, out)
 
     def _watch(self, slot: _Slot, record: RMonitorRecord) -> None:
-        if isinstance(record, RacePosition) and record.laps is not None and 0 < record.laps <= MAX_LAPS:
+        if type(record) is RacePosition and record.laps is not None and 0 < record.laps <= MAX_LAPS:
             slot.laps[record.registration] = max(record.laps, slot.laps.get(record.registration, 0))
 
     def _sign_of_lost_reset(self, slot: _Slot, record: RMonitorRecord) -> bool:
         """The race clock, a lap count or a car's total went back (compared with what the mapper took, so an
         absurd value it kept aside is no reference)."""
-        if isinstance(record, Heartbeat):
-            race = record.race_time_ms
+        kind = type(record)
+        if kind is Heartbeat:
+            race = record.race_time_ms  # type: ignore[union-attr]
             return race is not None and race < slot.mapper.race_now - BACKWARDS_MS
-        if isinstance(record, RacePosition):
-            laps = record.laps
-            return laps is not None and laps >= 0 and laps < slot.laps.get(record.registration, 0) - 1
+        if kind is RacePosition:
+            laps = record.laps  # type: ignore[union-attr]
+            return laps is not None and laps >= 0 and laps < slot.laps.get(record.registration, 0) - 1  # type: ignore[union-attr]
         if isinstance(record, Passing):
             total = slot.mapper.last_total(record.registration)
             return total is not None and 0 < record.total_ms < total - BACKWARDS_MS
