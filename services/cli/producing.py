@@ -103,10 +103,11 @@ async def feed(args: argparse.Namespace) -> int:
             )
     for session in report.sessions:
         console.print(f"session {session.key}")
-    if report.read.kept_aside or report.dropped:
+    if report.read.kept_aside or report.dropped or report.read.disagreements:
         console.print(
-            f"[yellow]{report.read.kept_aside:,} records kept aside, {report.dropped:,} events given up[/yellow] "
-            f"({report.aside_stored:,} lines stored for chequered rejects)"
+            f"[yellow]{report.read.kept_aside:,} records kept aside, {report.dropped:,} events given up, "
+            f"{report.read.disagreements:,} disagreements with the scoreboard[/yellow] "
+            f"({report.aside_stored:,} stored for chequered rejects)"
         )
     return _feed_summary(report)
 

@@ -23,7 +23,7 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.ingest import RejectCode
-from schemas.results import Classification, ClassifiedCar
+from schemas.results import Classification, ClassifiedCar, Disagreement, DisagreementKind
 from services.classification.fold import ClassificationProjection
 from services.feeds.rmonitor.capture import ReadStats, map_lines, parse_lines
 from services.feeds.rmonitor.naming import kind_of, session_token
@@ -377,3 +377,29 @@ def test_a_capture_joined_mid_race_shows_every_car_with_the_scoreboards_laps_and
     assert stats.take_aside() == []  # the entries came again with the reset, within the minute a car may wait
     reasons = {board.body.reason for board in of(events, ScoreboardReported)}
     assert reasons == {ScoreboardReason.RESET}
+
+
+def test_where_passings_and_scoreboard_disagree_the_passings_stay_and_race_control_is_told() -> None:
+    """#8 has a two-lap penalty on the scoreboard; #7's best there is one none of its passings had."""
+    race = Run(14, "Sunday Race", TWO, CARS)
+    lines = []
+    for line in race.lines():
+        if line.startswith("$G,") and ',"8",' in line:
+            fields = line.split(",")
+            fields[3] = str(int(fields[3]) - 2) if fields[3] else fields[3]
+            line = ",".join(fields)
+        lines.append(line.replace(f'"7",2,"{clock(98.5)}"', f'"7",2,"{clock(97.9)}"'))
+    events, _, stats = feed(lines)
+    result = cars(results(events)["club.round1.sunday-race-14"])
+    assert (result["8"].laps, result["8"].disagreements) == (
+        3,
+        [Disagreement(what=DisagreementKind.LAPS, ours=3, scoreboard=1)],
+    )
+    assert (result["7"].best_lap_ms, result["7"].disagreements) == (
+        98_500,
+        [Disagreement(what=DisagreementKind.BEST_LAP, ours=98_500, scoreboard=97_900)],
+    )
+    told = [item.reason for item in stats.take_aside() if item.code is RejectCode.SCOREBOARD_DISAGREES]
+    assert "#8: the passings count 3 laps, the timing system's scoreboard 1" in told
+    assert "#7: best lap 0:01:38.500 from the passings, 0:01:37.900 on the timing system's scoreboard" in told
+    assert stats.disagreements == len(told) and stats.kept_aside == 0

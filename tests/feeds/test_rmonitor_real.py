@@ -61,6 +61,7 @@ from schemas.events import (
     decode_event,
     encode_event,
 )
+from schemas.ingest import RejectCode
 from schemas.results import Classification
 from services.classification.fold import ClassificationProjection, fold_log
 from services.feeds.rmonitor.capture import MappedCapture, ReadStats, map_capture, map_feed, read_records
@@ -201,19 +202,21 @@ def test_reading_a_capture_twice_gives_the_same_ids(name: str) -> None:
 
 
 @cache
-def followed(name: str) -> tuple[WeekendMapper, dict[str, Classification]]:
-    """The capture mapped as ``chequered feed --championship C --event E`` maps it, and its sessions folded."""
+def followed(name: str) -> tuple[WeekendMapper, dict[str, Classification], ReadStats]:
+    """The capture mapped as ``chequered feed --championship C --event E`` maps it, its sessions folded, and what
+    the read kept aside or found disagreeing."""
     capture = CAPTURES[name]
     mapper = WeekendMapper(PRODUCER, "real", "rmonitor", time_zone=capture.time_zone, name=capture.name)
-    events = map_feed(mapper, capture_path(name)).events
+    mapped_feed = map_feed(mapper, capture_path(name))
     projection = ClassificationProjection()
+    events = mapped_feed.events
     assert [refused for seq, event in enumerate(events, 1) if (refused := projection.apply(seq, event))] == []
-    return mapper, {key: state.classification() for key, state in projection.sessions.items()}
+    return mapper, {key: state.classification() for key, state in projection.sessions.items()}, mapped_feed.read
 
 
 @pytest.mark.parametrize("name", sorted(CAPTURES))
 def test_each_session_ends_as_the_feeds_own_scoreboard_shows_it(name: str) -> None:
-    mapper, sessions = followed(name)
+    mapper, sessions, _ = followed(name)
     assert len(sessions) == len(mapper.sessions) == CAPTURES[name].sessions
     rows = last_rows(record for _, _, record in read_records(capture_path(name)))
     for result in sessions.values():
@@ -267,6 +270,11 @@ def test_missing_laps_differences_are_lap_penalties() -> None:
     assert {key: reason for key, reason in KNOWN_DIFFERENCES[name].items()} == {
         (n, "laps"): LAP_PENALTY for n in PENALISED
     }
+    _, sessions, read = followed(name)  # the read model marks them, and race control is told, both values
+    (session,) = sessions.values()
+    assert {car.number for car in session.cars if any(d.what == "laps" for d in car.disagreements)} == set(PENALISED)
+    told = {item.reason.split(":")[0] for item in read.aside if item.code is RejectCode.SCOREBOARD_DISAGREES}
+    assert told == {f"#{n}" for n in PENALISED}
 
 
 def test_sebring_agrees_with_the_feed_at_the_first_chequered_flag() -> None:

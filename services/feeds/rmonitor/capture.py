@@ -108,6 +108,8 @@ class ReadStats:
     """The number of the file's last line when it has no terminator (noted by :func:`read_capture`)."""
     kept_aside: int = 0
     """Records parsed but kept aside by the mapper (absurd values, unknown cars, ...), each logged."""
+    disagreements: int = 0
+    """Times the passings and the timing system's scoreboard came to disagree, each logged."""
     aside: list[KeptAside] = field(default_factory=list)
     """Skipped and kept-aside lines not yet taken by the shell (:meth:`take_aside`), at most
     :data:`MAX_QUEUED_ASIDE`."""
@@ -126,8 +128,12 @@ class ReadStats:
         if notice.code is None:
             log.warning("rmonitor line %d: %s", number, notice.reason)
             return
-        self.kept_aside += 1
-        log.warning("rmonitor line %d kept aside (%s): %s", number, notice.code.value, notice.reason)
+        if notice.code is RejectCode.SCOREBOARD_DISAGREES:
+            self.disagreements += 1
+            log.warning("rmonitor line %d: %s", number, notice.reason)
+        else:
+            self.kept_aside += 1
+            log.warning("rmonitor line %d kept aside (%s): %s", number, notice.code.value, notice.reason)
         self._queue(KeptAside(number, notice.code, notice.reason, text[:MAX_ASIDE_TEXT], session))
 
     def _queue(self, item: KeptAside) -> None:

@@ -236,6 +236,8 @@ class MapperStats:
     """``ScoreboardReported`` events made."""
     reported_laps: int = 0
     """Laps taken from the feed's scoreboard, no passing having shown them."""
+    disagreements: int = 0
+    """Times the passings and the feed's scoreboard came to disagree (a lap count, a best lap)."""
 
 
 @dataclass(slots=True)
@@ -821,6 +823,15 @@ class RMonitorMapper:
         self.feed_positions[number] = position
         if car is None:
             return
+        latest = car.feed
+        if (
+            latest is not None
+            and latest.total_ms is not None
+            and record.total_ms is not None
+            and record.total_ms < latest.total_ms
+            and (record.laps or 0) < (latest.laps or 0)
+        ):
+            return  # an older row sent again after the newer one (updates are not atomic): it says nothing new
         car.feed = position
         self._board.saw(record.registration)
         if self._kind_seen is None and self._kind is None:
@@ -1118,7 +1129,10 @@ class RMonitorMapper:
                 car.log.append(_Lap(laps, total, 0, False))
             position = row.position if row is not None and row.position > 0 else None
             rows.append((car.number, position, laps, total, car.board_best))
-            self._board.said[registration] = self._verdict(car)
+            verdict = self._verdict(car)
+            if verdict != self._board.said.get(registration, AGREES):
+                self._disagreement(car, verdict)
+            self._board.said[registration] = verdict
         if not rows:
             return
 
@@ -1144,6 +1158,28 @@ class RMonitorMapper:
         self.stats.scoreboards += 1
         if added:
             self.notices.append(Notice(None, f"scoreboard ({reason.value}): laps taken from it: {', '.join(added)}"))
+
+    def _disagreement(self, car: _Car, verdict: Verdict) -> None:
+        """What race control should look at before results are declared: both values, in the rejects stream."""
+        laps, best = verdict
+        if laps is not None and laps[0] == "fewer":
+            self.stats.disagreements += 1
+            self.notices.append(
+                Notice(
+                    RejectCode.SCOREBOARD_DISAGREES,
+                    f"#{car.number}: the passings count {car.laps} laps, the timing system's scoreboard {laps[1]}",
+                )
+            )
+        if best is not None and best[0] == "differs":
+            ours = _clock_text(best[2]) if best[2] is not None else "none"
+            self.stats.disagreements += 1
+            self.notices.append(
+                Notice(
+                    RejectCode.SCOREBOARD_DISAGREES,
+                    f"#{car.number}: best lap {ours} from the passings, {_clock_text(best[1])} on the timing "
+                    "system's scoreboard",
+                )
+            )
 
     def _on_timeline(self, record: TimelineCrossing, arrival: float | None) -> None:
         number = record.number.strip()
