@@ -46,6 +46,7 @@ class CarSnapshot(Struct, array_like=True):
     retired: bool
     driver: str | None
     no_best: list[int] = []
+    neutralised: list[int] = []
     reported: list[int] = []
     board: ScoreboardCar | None = None
     disagreements: list[tuple[DisagreementKind, int | None, int | None]] = []
@@ -65,6 +66,7 @@ class SessionSnapshot(Struct):
     cars: list[CarSnapshot]
     decisions: list[PenaltyIssued | LapDeleted]
     seen: list[str]
+    slowest_lap_ms: int = 0
 
 
 def take(state: SessionFold) -> SessionSnapshot:
@@ -82,6 +84,7 @@ def take(state: SessionFold) -> SessionSnapshot:
         cars=[_car(car) for car in state.cars.values()],
         decisions=list(state.decisions.values()),
         seen=sorted(state.seen),
+        slowest_lap_ms=state.slowest_lap_ms,
     )
 
 
@@ -103,6 +106,7 @@ def _car(car: CarRecord) -> CarSnapshot:
         retired=car.retired,
         driver=car.driver,
         no_best=sorted(car.no_best),
+        neutralised=sorted(car.neutralised),
         reported=sorted(car.reported),
         board=car.board,
         disagreements=car.disagreements,
@@ -121,6 +125,7 @@ def restore(snapshot: SessionSnapshot) -> SessionFold:
     state.results = snapshot.results
     state.decisions = {d.decision: d for d in snapshot.decisions}
     state.seen = set(snapshot.seen)
+    state.slowest_lap_ms = snapshot.slowest_lap_ms
     for saved in snapshot.cars:
         car = CarRecord(saved.entry, saved.order)
         car.lap_numbers = list(saved.lap_numbers)
@@ -130,6 +135,7 @@ def restore(snapshot: SessionSnapshot) -> SessionFold:
         car.lap_drivers = list(saved.lap_drivers)
         car.deleted = set(saved.deleted)
         car.no_best = set(saved.no_best)
+        car.neutralised = set(saved.neutralised)
         car.reported = set(saved.reported)
         car.board = saved.board
         car.disagreements = list(saved.disagreements)

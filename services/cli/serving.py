@@ -59,7 +59,7 @@ async def demo(args: argparse.Namespace) -> int:
             for service in reversed(services):
                 await service.stop()
     if final is not None:
-        console.print(render_tower(final))
+        console.print(render_tower(final, width=console.width))
     if standings is not None:
         for table in render_tables(standings)[:3]:
             console.print(table)

@@ -34,7 +34,8 @@ async def watch_tower(url: str, session: SessionRef, until_finished: bool) -> Cl
                 if entry is None or not entry.value:
                     continue
                 last = decode_classification(entry.value)
-                live.update(render_tower(last, limit=console.height - 6 if console.height > 12 else None))
+                limit = console.height - 6 if console.height > 12 else None
+                live.update(render_tower(last, limit=limit, width=console.width))
                 if until_finished and last.phase.value == "finished":
                     return last
     finally:

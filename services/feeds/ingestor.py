@@ -34,7 +34,7 @@ from nats.errors import Error as NatsError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.events import Event, SessionKind, SessionRef
+from schemas.events import ClassificationRules, Event, SessionKind, SessionRef
 from schemas.ingest import IngestReply, Rejected, RejectedEvent
 from schemas.subjects import rejects_subject
 from services.feeds.alkamel.parser import analysis_events, read_analysis
@@ -129,9 +129,12 @@ class RMonitorOptions:
     name: str | None = None
     kind: SessionKind | None = None
     run: int | None = None
+    rules: ClassificationRules | None = None
+    """The session's classification rules (None: chequered's default, the ``club`` preset's)."""
 
     def mapper(self, target: SessionRef | Weekend) -> WeekendMapper:
         options: dict[str, Any] = {"time_zone": self.time_zone, "name": self.name, "kind": self.kind, "run": self.run}
+        options["rules"] = self.rules
         if isinstance(target, SessionRef):
             return WeekendMapper.one_session(self.producer, target, day=self.day, **options)
         return WeekendMapper(self.producer, target.championship, target.event, day=self.day, **options)
@@ -355,17 +358,21 @@ async def import_alkamel(
     day: date | None = None,
     time_zone: str = "UTC",
     track: str | None = None,
+    rules: ClassificationRules | None = None,
     producer: str = "alkamel",
     console: Console | None = None,
 ) -> FeedReport:
     """Import an Al Kamel analysis chart into ``session`` (raises ``AnalysisError`` for a file it cannot read).
 
-    ``day`` and ``time_zone`` place the chart's times of day (the chart has no date; 2000-01-01 without ``day``).
+    ``day`` and ``time_zone`` place the chart's times of day (the chart has no date; 2000-01-01 without ``day``);
+    ``rules`` default to the ``wec`` preset, whose classification is the one the series publishes.
     """
     chart = read_analysis(path)
     for line, reason in chart.skipped[:MAX_LOGGED_ERRORS]:
         log.warning("alkamel line %d skipped: %s", line, reason)
-    events = analysis_events(chart, session, producer, name=name, kind=kind, day=day, time_zone=time_zone, track=track)
+    events = analysis_events(
+        chart, session, producer, name=name, kind=kind, day=day, time_zone=time_zone, track=track, rules=rules
+    )
     read = ReadStats(
         lines=len(chart.rows) + len(chart.skipped),
         records=len(chart.rows),

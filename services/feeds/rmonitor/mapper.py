@@ -113,6 +113,7 @@ from zoneinfo import ZoneInfo
 from msgspec import Struct
 
 from schemas.events import (
+    ClassificationRules,
     Driver,
     DriverChanged,
     EntryRegistered,
@@ -337,8 +338,10 @@ class RMonitorMapper:
         unknown_car_timeout_ms: int = 60_000,
         board_settle_ms: int = 30_000,
         gap_ms: int = 30_000,
+        rules: ClassificationRules | None = None,
     ) -> None:
         self.session = session
+        self._rules = rules or ClassificationRules()
         self.producer = producer
         self.time_zone = time_zone
         self._tz = ZoneInfo(time_zone)
@@ -597,6 +600,7 @@ class RMonitorMapper:
             length=self._length or self._length_seen or SessionLength(),
             track=self._track,
             track_length_m=self._track_length_m,
+            rules=self._rules,
         )
 
     @staticmethod
