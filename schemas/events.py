@@ -388,7 +388,8 @@ class ScoreboardReported(Body, frozen=True, kw_only=True, tag="scoreboard_report
 
     source: NonEmpty
     reason: ScoreboardReason
-    cars: Annotated[list[ScoreboardCar], Meta(max_length=1000)]
+    cars: Annotated[list[ScoreboardCar], Meta(max_length=200)]
+    """A field of more cars comes in several events (each within ingest's size limit)."""
 
 
 class ResultsStatus(enum.StrEnum):

@@ -21,8 +21,9 @@ from schemas.events import (
     SessionOpened,
     SessionRef,
     SessionStarted,
+    encode_event,
 )
-from schemas.ingest import RejectCode
+from schemas.ingest import MAX_EVENT_BYTES, RejectCode
 from schemas.results import Classification, ClassifiedCar, Disagreement, DisagreementKind
 from services.classification.fold import ClassificationProjection
 from services.feeds.rmonitor.capture import ReadStats, map_lines, parse_lines
@@ -403,3 +404,16 @@ def test_where_passings_and_scoreboard_disagree_the_passings_stay_and_race_contr
     assert "#8: the passings count 3 laps, the timing system's scoreboard 1" in told
     assert "#7: best lap 0:01:38.500 from the passings, 0:01:37.900 on the timing system's scoreboard" in told
     assert stats.disagreements == len(told) and stats.kept_aside == 0
+
+
+def test_a_big_field_scoreboard_comes_in_events_ingest_takes() -> None:
+    field = {str(n): [100.0 + n / 10] * 2 for n in range(1, 151)}
+    race = Run(14, "Big Race", TWO, field, length=600)
+    race.extra = {250: race.resend(250)}
+    lines = race.lines()
+    events, _, _ = feed(lines[len(lines) * 2 // 3 :])  # joined after the last laps, before the reset
+    boards = of(events, ScoreboardReported)
+    assert {row.number for board in boards for row in board.body.cars} == set(field)
+    assert max(len(board.body.cars) for board in boards) <= 100
+    assert all(len(encode_event(event)) < MAX_EVENT_BYTES for event in events if event.id in {b.id for b in boards})
+    assert {car.number: car.laps for car in next(iter(results(events).values())).cars} == dict.fromkeys(field, 2)

@@ -163,6 +163,8 @@ PIT_IN_LINES = frozenset({"PIT", "PIP"})
 PIT_OUT_LINES = frozenset({"POT", "POP"})
 PIT_LANE_FINISH_LINE = "SFP"
 UNKNOWN = "unknown"
+SCOREBOARD_CARS = 100
+"""Cars in one ``scoreboard_reported`` (a bigger field takes several), well within what ingest takes."""
 KIND_WAIT_LAPS = 30
 """Laps after which a session whose name and order have not said its kind opens as a race."""
 HOUR_MS = 3_600_000
@@ -301,6 +303,10 @@ class _Pending:
     when it was made; ``None`` (with no ``race_ms``) until the mapper first knows a time of day."""
     car: str | None = None
     """A lap's car: its ``at`` never goes before that car's previous lap (a race-clock reset moves the anchor)."""
+
+
+_Row = tuple[str, int | None, int | None, int | None, tuple[int, int | None] | None]
+"""A car's scoreboard row to report: number, position, laps, total, (best lap time, its lap)."""
 
 
 def _short_hash(text: str) -> str:
@@ -1118,7 +1124,7 @@ class RMonitorMapper:
             self._report(sorted(rows), reason if triggered & rows and reason else ScoreboardReason.UPDATE)
 
     def _report(self, registrations: list[str], reason: ScoreboardReason) -> None:
-        rows: list[tuple[str, int | None, int | None, int | None, tuple[int, int | None] | None]] = []
+        rows: list[_Row] = []
         added: list[str] = []
         for registration in registrations:
             car = self._cars[registration]
@@ -1140,26 +1146,29 @@ class RMonitorMapper:
         if not rows:
             return
 
-        def report(at: int) -> ScoreboardReported:
-            return ScoreboardReported(
-                source="rmonitor",
-                reason=reason,
-                cars=[
-                    ScoreboardCar(
-                        number=number,
-                        position=position,
-                        laps=laps,
-                        total_ms=total,
-                        last_crossing=self._race_instant(total) if total is not None else None,
-                        best_lap_ms=best[0] if best is not None else None,
-                        best_lap=best[1] if best is not None and best[1] and best[1] > 0 else None,
-                    )
-                    for number, position, laps, total, best in rows
-                ],
-            )
+        for start in range(0, len(rows), SCOREBOARD_CARS):  # one event of at most so many cars (ingest's size)
+            chunk = rows[start : start + SCOREBOARD_CARS]
 
-        self._emit(f"s-{self.stats.scoreboards}", report)
-        self.stats.scoreboards += 1
+            def report(at: int, chunk: list[_Row] = chunk) -> ScoreboardReported:
+                return ScoreboardReported(
+                    source="rmonitor",
+                    reason=reason,
+                    cars=[
+                        ScoreboardCar(
+                            number=number,
+                            position=position,
+                            laps=laps,
+                            total_ms=total,
+                            last_crossing=self._race_instant(total) if total is not None else None,
+                            best_lap_ms=best[0] if best is not None else None,
+                            best_lap=best[1] if best is not None and best[1] and best[1] > 0 else None,
+                        )
+                        for number, position, laps, total, best in chunk
+                    ],
+                )
+
+            self._emit(f"s-{self.stats.scoreboards}", report)
+            self.stats.scoreboards += 1
         if added:
             self.notices.append(Notice(None, f"scoreboard ({reason.value}): laps taken from it: {', '.join(added)}"))
 
