@@ -2,16 +2,19 @@
 
 Each runner makes the events of one feed (a live RMonitor connection, an
 RMonitor capture replayed, an Al Kamel chart imported) and sends them through
-ingest with :meth:`Producer.send_all`, batch by batch, in order. A rejection
-is counted and logged with its reason and the feed goes on: one refused event
-is no reason to lose the rest of a session. Every event id is derived from the
-feed's content, so running a feed again (a restart, a replay, an import of
+ingest, batch by batch, in order. A rejection is counted and logged with its
+reason and the feed goes on: one refused event is no reason to lose the rest
+of a session, and an event the stream never stores through every retry is
+given up, not sent forever. What an RMonitor feed skipped or kept aside (and
+its disagreements with the timing system's scoreboard) goes to the rejects
+stream, where ``chequered rejects`` shows it. Every event id is derived from
+the feed's content, so running a feed again (a restart, a replay, an import of
 the same file) stores nothing twice: ingest answers the repeats as duplicates.
 
 CLI use::
 
-    await run_rmonitor_live(nc, host, port, session, stop=stop)      # until stop is set (Ctrl-C)
-    await run_rmonitor_capture(nc, path, session, speed=10.0)         # speed=None: as fast as possible
+    await run_rmonitor_live(nc, host, port, Weekend("gtes", "monza"), stop=stop)  # a session per run, to Ctrl-C
+    await run_rmonitor_capture(nc, path, session, speed=10.0)    # one run into one session; None: at once
     await import_alkamel(nc, path, session)
 """
 

@@ -71,16 +71,26 @@ Lap rules (strictly increasing lap numbers per car, whatever the feed does):
   same way.
 - A passing older than the car's last passing, or than the feed's own ``$G``
   for the car, is a re-send of an old passing: nothing.
-- The lap number is one more than the car's last lap, or the ``$G`` count when
-  the feed's ``$G`` for the car says it has done more (a capture joined
-  mid-race).
-- A ``$G`` one lap beyond the ``$G`` matching the car's last passing, at a
-  later total, with no ``$J``, is a lost passing: the lap is made from the
-  ``$G`` (lap time = difference of the totals). ``$G`` lap counts are not
-  otherwise trusted (lap penalties show there as lower, even negative, counts).
+- A passing waits for the ``$G`` that Orbits sends right after it (at most
+  until the next heartbeat): its lap number is one more than the car's last
+  lap, or that ``$G``'s count when it says more (a feed joined mid-race, a
+  passing that never reached us). A passing with no lap time that skips laps
+  is left to the scoreboard.
 - Best laps follow the feed's ``$H``: a lap faster than the car's ``$H`` best
   is not counted for bests (Orbits revoked it: ``LapCorrected`` with
   ``counts_for_best`` false), and counted again if the ``$H`` best comes back.
+  An ``$H`` re-sent from before (a reconnect, the car's past re-sent) revokes
+  nothing.
+
+The scoreboard (``$G``, ``$H``; see :mod:`~services.feeds.rmonitor.scoreboard`
+for when): where it says what the passings do not, a ``ScoreboardReported``
+event carries its rows into the log. Laps it counts beyond the car's last
+passing become laps from the scoreboard (the fold counts them for distance,
+never as a best), a best it shows on a lap no passing showed becomes the car's,
+and a lap count below the passings (a lap penalty) or a best they do not have
+is a disagreement: reported with both values (a :class:`Notice` for ``chequered
+rejects``), the classification keeping the passings. A row older than the
+car's previous one, sent again after it, says nothing new.
 
 Entries: ``$A`` and ``$COMP`` are merged per registration number and a car is
 (re-)registered when the block of entry records it came in ends. The class
