@@ -16,6 +16,8 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "standings": "bench.standings",
     "durability": "bench.durability",
+    "analysis": "bench.analysis",
+    "calendar": "bench.calendar",
 }
 
 

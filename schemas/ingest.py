@@ -30,6 +30,9 @@ class RejectCode(enum.StrEnum):
     of day that jumps by hours): kept aside by the feed, never mapped."""
     SCOREBOARD_DISAGREES = "scoreboard_disagrees"
     """The passings a feed saw and the timing system's scoreboard disagree (a lap count, a best lap)."""
+    INVALID_CALENDAR = "invalid_calendar"
+    """A calendar, or a change to it, that cannot stand: an unknown zone, a session ending before it starts,
+    a local time that does not exist, a change to a round or session the calendar does not have."""
     UNAVAILABLE = "unavailable"
     """The stream did not acknowledge the write; retry with the same id."""
     STORAGE_FULL = "storage_full"
