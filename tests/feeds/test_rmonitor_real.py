@@ -33,7 +33,7 @@ Before the scoreboard was reconciled, 20 cars with laps on the scoreboard
 (6 of TestAbnormalReset and 10 of TestGap, recorded from mid-race; 3 of
 TestMissingLaps; 1 of TestResetRetainLapTime) could not be compared at all,
 and no best lap was compared; 18 cars differed on laps. Now every car is
-compared on laps, best lap and order, and 21 differences remain, of three
+compared on laps, best lap and order, and 22 differences remain, of three
 reasons: the end of a capture, lap penalties (3 more cars than before: the
 ones that never passed, whose count is below zero, are now compared) and the
 test session that went on after its first chequered flag.
