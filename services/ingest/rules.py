@@ -52,6 +52,7 @@ from schemas.events import (
     Event,
     FlagChanged,
     LapCompleted,
+    LapCorrected,
     LapDeleted,
     LineCrossing,
     PenaltyIssued,
@@ -60,6 +61,7 @@ from schemas.events import (
     PitIn,
     PitOut,
     PointsAdjusted,
+    ScoreboardReported,
     SessionFinished,
     SessionOpened,
     SessionRef,
@@ -78,7 +80,18 @@ HOUR_MS = 3_600_000
 BEFORE_OPENING_MS = 48 * HOUR_MS
 TRACK_GAP_MS = 48 * HOUR_MS
 DECISION_WINDOW_MS = 400 * 24 * HOUR_MS
-TRACK_BODIES = (SessionStarted, LineCrossing, LapCompleted, PitIn, PitOut, DriverChanged, FlagChanged, SessionFinished)
+TRACK_BODIES = (
+    SessionStarted,
+    LineCrossing,
+    LapCompleted,
+    LapCorrected,
+    PitIn,
+    PitOut,
+    DriverChanged,
+    FlagChanged,
+    SessionFinished,
+    ScoreboardReported,
+)
 """What happens on track: dated by the timing clock while the session runs."""
 
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -285,6 +298,20 @@ class IngestLedger:
                     f"lap {body.lap} of car #{body.number} ends at {_iso(event.at)}, before its lap {last} "
                     f"ended ({_iso(ended)}) in session {key}",
                 )
+        elif isinstance(body, LapCorrected) and body.lap > ledger.last_lap.get(body.number, (0, 0))[0]:
+            return Rejected(
+                RejectCode.UNKNOWN_LAP, f"car #{body.number} has no lap {body.lap} to correct in session {key}"
+            )
+        elif isinstance(body, ScoreboardReported):
+            unknown = sorted({row.number for row in body.cars} - ledger.cars)
+            if unknown:
+                return Rejected(
+                    RejectCode.UNKNOWN_CAR,
+                    clip(
+                        f"cars {', '.join('#' + n for n in unknown)} are not registered in session {key}: "
+                        "publish entry_registered first"
+                    ),
+                )
         return _decision_problem(ledger, event) or _window_problem(ledger, event, ledger.opened_at)
 
     def admit(self, event: Event, seq: int, digest: int) -> None:
@@ -311,6 +338,11 @@ class IngestLedger:
             ledger.decisions[body.decision] = Decision(getattr(body, "number", None), pit_lane)
         elif isinstance(body, DecisionWithdrawn) and (issued := ledger.decisions.get(body.decision)) is not None:
             ledger.decisions[body.decision] = Decision(issued.number, issued.pit_lane, withdrawn=True)
+        elif isinstance(body, ScoreboardReported):
+            for row in body.cars:  # the laps a scoreboard adds (placed by their crossing) are the car's
+                if row.laps is not None and row.last_crossing is not None:
+                    last, ended = ledger.last_lap.get(row.number, (0, row.last_crossing))
+                    ledger.last_lap[row.number] = (max(row.laps, last), max(row.last_crossing, ended))
         if isinstance(body, TRACK_BODIES):
             ledger.horizon = max(ledger.horizon, event.at)
 
