@@ -9,10 +9,10 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from schemas.events import ChampionshipConfigured, SessionRef, SessionStarted
+from schemas.events import SessionRef, SessionStarted
 from services.broker.edge import source_from
 from services.broker.topology import Topology, ensure_topology
-from services.classification.fold import fold_until
+from services.classification.fold import classification_until
 from services.classification.tower import render_tower
 from services.cli.bootstrap import console, nats_client
 from services.cli.watch import watch_tower
@@ -24,8 +24,8 @@ from services.ops.record import record
 from services.ops.rejects import list_rejects
 from services.ops.verify import verify_all
 from services.runtime import broker_url
+from services.standings.fold import standings_until
 from services.standings.render import render_tables
-from services.standings.timeline import standings_from_log
 
 
 async def tower(args: argparse.Namespace) -> int:
@@ -74,17 +74,11 @@ async def at(args: argparse.Namespace) -> int:
         raise LookupError(f"no events of session {key.key} in the stream")
     started = next((e.at for _, e in events if isinstance(e.body, SessionStarted)), None)
     instant = parse_instant(args.time, started) if args.time else None
-    state = fold_until(events, seq=args.seq, at=instant).sessions.get(key.key)
-    if state is None or state.opened is None:
+    classification = classification_until(events, key, seq=args.seq, at=instant)
+    if classification is None:
         raise LookupError(f"session {key.key} was not open at that point")
-    console.print(render_tower(state.classification()))
-    as_it_stood = [
-        (seq, e)
-        for seq, e in championship_log
-        if (args.seq is None or seq <= args.seq)
-        and (instant is None or e.at <= instant or isinstance(e.body, ChampionshipConfigured))
-    ]  # the points configuration in force applies whenever it was published
-    standings = standings_from_log(as_it_stood, key.championship)
+    console.print(render_tower(classification))
+    standings = standings_until(championship_log, key.championship, seq=args.seq, at=instant)
     if standings is not None:
         for table in render_tables(standings)[:3]:
             console.print(table)

@@ -1,9 +1,9 @@
 """Time travel: a session's classification after stream sequence N, or at an instant of the session.
 
-Reads the session's events from the log and folds them with the same
-:func:`~services.classification.fold.fold_until` the projector's fold is built on,
-so the answer is what the live screens showed then (``seq``) or what the
-classification was at that moment (``at``).
+Reads the session's events from the log and folds them with
+:func:`~services.classification.fold.classification_until`, the time travel ``chequered at``
+and the standings use too, so the answer is what the live screens showed then (``seq``) or
+what the classification was at that moment (``at``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from schemas.events import Event, SessionRef, decode_event
 from schemas.results import Classification
 from schemas.subjects import events_subject
 from services.broker.reader import StreamTail
-from services.classification.fold import fold_until
+from services.classification.fold import classification_until
 
 
 async def read_session(
@@ -46,10 +46,7 @@ def fold_session(
             pairs.append((stored_seq, decode_event(data)))
         except msgspec.MsgspecError:
             continue
-    state = fold_until(pairs, seq=seq, at=at).sessions.get(session.key)
-    if state is None or state.opened is None:
-        return None
-    return state.classification()
+    return classification_until(pairs, session, seq=seq, at=at)
 
 
 async def classification_at(

@@ -6,8 +6,9 @@
   session; ``units``: points as exact integers.
 - ``rounds``: ``score_round`` turns a round's classifications into ``RoundPoints``.
 - ``tables``: ``standings`` adds the rounds up, with ``drops``, ``ties`` and ``adjustments``.
-- ``live``: ``Season``, a projector's state (corrections, decisions, the standings), and ``LiveRound``, the
+- ``live``: ``Season``, every round's points and the decisions in force (the standings), and ``LiveRound``, the
   lap-by-lap "as it stands" table of the running round.
-- ``timeline``: from a log to rounds; ``classifications_at`` for intermediate points.
+- ``fold``: ``ChampionshipFold``, the one path from a championship's events to its standings (the projector,
+  ``chequered standings`` and ``chequered at`` all use it); ``standings_until`` for time travel.
 - ``offline``, ``render``: ``chequered standings`` (the shell: files, terminal).
 """

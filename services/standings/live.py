@@ -7,9 +7,9 @@ points (no classification is read again).
 On every lap of the running round, ``LiveRound.update`` does the least work
 that can change the answer:
 
-- it compares each class's *scoring facts* (running order, statuses, what a
-  finished session adds) with the previous lap's; a lap that changed no order
-  rescores nothing, and an overtake rescores only its class;
+- it rescores only the classes the championship fold says the lap touched (a
+  car's event moves its class and the overall order while the race runs), and
+  recomputes a table only when its points or finishes changed;
 - ``Season.live`` recomputes only the tables of those classes, without the
   per-round breakdown: for each table it keeps, per competitor, the counted
   points of the other rounds and the sorted results of the drop part holding
@@ -29,7 +29,7 @@ from schemas.results import Classification
 from schemas.standings import LiveRow, LiveStandings, LiveTable, PointsAdjustment, RoundState, Standings
 from services.standings import adjustments as decisions
 from services.standings.drops import PartTotal, dropped
-from services.standings.rounds import Intermediates, RoundEntry, RoundPoints, score_round, scoring_facts
+from services.standings.rounds import Intermediates, RoundEntry, RoundPoints, score_round
 from services.standings.rulebook import Rulebook, TableKey
 from services.standings.tables import record, standings
 from services.standings.ties import Record, order
@@ -193,13 +193,12 @@ class Season:
 
 
 class LiveRound:
-    """The running round as a projector follows it, lap by lap: a class is rescored only when its scoring facts
-    changed, a table recomputed only when its class was."""
+    """The running round as a championship fold follows it, lap by lap: only the classes its events touched are
+    rescored, and only the tables whose points or finishes changed are recomputed."""
 
     def __init__(self, season: Season, event: str) -> None:
         self.season = season
         self.event = event
-        self._facts: dict[str | None, tuple[object, ...]] = {}
         self._crews: Mapping[str, Sequence[str]] | None = None
         self._points: RoundPoints | None = None
 
@@ -208,25 +207,29 @@ class LiveRound:
         sessions: Mapping[str, Classification],
         crews: Mapping[str, Sequence[str]],
         intermediates: Intermediates | None = None,
+        touched: Collection[str | None] | None = None,
     ) -> LiveStandings:
-        """The round's sessions as they stand now (and the classifications at its reached intermediate instants)."""
+        """The round's sessions as they stand now (and the classifications at its reached intermediate instants);
+        ``touched``: the only class keys (None: overall) whose scoring can have changed since the last update
+        (None: any)."""
         book = self.season.book
-        facts = scoring_facts(book, self.event, sessions, intermediates)
         previous = self._points
-        if previous is None or crews != self._crews:
-            changed: set[str | None] = set(facts)
+        changed: set[str | None] | None = None
+        if previous is None or touched is None or crews != self._crews:
+            points = score_round(book, self.event, sessions, crews, intermediates)
         else:
-            changed = {key for key, held in facts.items() if self._facts.get(key) != held}
-        if previous is None or changed:
-            fresh = score_round(book, self.event, sessions, crews, intermediates, only=changed)
-            tables = fresh.tables
-            if previous is not None:
-                tables = {
-                    key: fresh.tables[key] if key[1] in changed else held for key, held in previous.tables.items()
-                }
+            fresh = score_round(book, self.event, sessions, crews, intermediates, only=touched)
+            changed = {
+                key[1]
+                for key, held in previous.tables.items()
+                if key[1] in touched and _standing(fresh.tables[key]) != _standing(held)
+            }
+            tables = {key: fresh.tables[key] if key[1] in touched else held for key, held in previous.tables.items()}
             points = structs.replace(fresh, tables=tables)
-        else:
-            sequences = {c.session.key: c.last_seq for c in sessions.values()}
-            points = structs.replace(previous, sequences=sequences)
-        self._facts, self._crews, self._points = facts, crews, points
+        self._crews, self._points = crews, points
         return self.season.live(points, changed)
+
+
+def _standing(entries: Mapping[str, RoundEntry]) -> dict[str, tuple[object, ...]]:
+    """What the live tables read of a round's entries: points and finishes."""
+    return {name: (entry.units, entry.finishes) for name, entry in entries.items()}

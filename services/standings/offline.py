@@ -17,9 +17,8 @@ from rich.console import Console
 
 from services.ops.racelog import read_log
 from services.standings.config import ConfigError, load_rulebook
-from services.standings.live import Season
+from services.standings.fold import fold_championship
 from services.standings.render import render_tables, to_json, write_csv
-from services.standings.timeline import rounds_from_events
 
 Format = Literal["table", "json", "csv"]
 
@@ -50,10 +49,10 @@ def run_offline(
     )
     for key in ignored:
         print(f"session {key}: not a round of {championship} in {config_path}; ignored", file=err)
-    season = Season(book)
-    for points in rounds_from_events(book, events):
-        season.put(points)
-    standings = season.standings()
+    timing = [(seq, e) for seq, e in events if not e.session.is_championship]  # the file's rules, not the logs'
+    fold = fold_championship(timing, championship, book)
+    assert fold.season is not None
+    standings = fold.season.standings()
     if fmt == "json":
         out.write(to_json(standings))
     elif fmt == "csv":
@@ -63,7 +62,7 @@ def run_offline(
         for table in render_tables(standings):
             console.print(table)
             console.print()
-    if not season.rounds:
+    if not fold.season.rounds:
         print(f"no session of championship {championship} in the logs", file=err)
         return 1
     return 0

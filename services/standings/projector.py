@@ -1,23 +1,18 @@
-"""The standings projector: the log, in order, through the classification fold and the points engine, into KV.
+"""The standings projector: the log, in order, through one :class:`~services.standings.fold.ChampionshipFold` per
+championship, into KV.
 
-It reads every event (one ordered consumer), folds timing sessions with the
-same :class:`~services.classification.fold.ClassificationProjection` the
-classification projector uses, and keeps one :class:`~services.standings.live.Season`
-per configured championship. After each batch, for every round it touched:
+It reads every event (one ordered consumer) and applies it to its championship's fold; after each batch it
+settles every fold the batch touched and writes what the fold reports as changed:
 
-- a round still running is followed with :class:`~services.standings.live.LiveRound`:
-  ``<championship>.live`` in ``chequered_standings`` is "as it stands", updated on every lap;
-- a round whose scoring races have declared results (or a correction to one) is
-  put into the season and ``<championship>`` gets the full standings, every row
-  explained.
+- ``<championship>.live`` in ``chequered_standings``: "as it stands", updated on every lap of a running round;
+- ``<championship>``: the full standings, every row explained, when a round's results are declared (or a
+  correction to one, a configuration or a points decision changed them).
 
-A championship's ``championship_configured`` event (the TOML text) builds its
-rulebook and rescores every round, so a replay always scores with the
-configuration that was in force; ``points_adjusted`` and ``decision_withdrawn``
-in its own session change the decisions in force. Like the classification
-projector it refolds from the log when it starts (the same log gives the same
-bytes), and it never stops on a bad event or configuration: it logs the reason
-and goes on.
+A championship's ``championship_configured`` event (the TOML text) builds its rulebook and rescores every round,
+so a replay always scores with the configuration that was in force; ``points_adjusted`` and
+``decision_withdrawn`` in its own session change the decisions in force. Like the classification projector it
+refolds from the log when it starts (the same log gives the same bytes), and it never stops on a bad event or
+configuration: it logs the reason and goes on.
 """
 
 from __future__ import annotations
@@ -25,58 +20,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
 
 from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
-from schemas.events import (
-    ChampionshipConfigured,
-    DecisionWithdrawn,
-    EntryRegistered,
-    Event,
-    PointsAdjusted,
-    decode_event,
-)
-from schemas.results import Classification, SessionPhase
-from schemas.standings import LiveStandings, RoundState, encode_standings
+from schemas.events import decode_event
+from schemas.standings import encode_standings
 from services.broker.follower import LogFollower
 from services.broker.reader import StoredMsg
 from services.broker.topology import STANDINGS_BUCKET, Topology
-from services.classification.fold import ClassificationProjection
-from services.standings.config import ConfigError, decode_config
-from services.standings.live import LiveRound, Season
-from services.standings.rounds import RoundPoints, round_state, score_round
-from services.standings.rulebook import Rulebook
-from services.standings.timeline import classifications_at
+from services.standings.fold import ChampionshipFold
 
 log = logging.getLogger("chequered.standings")
 
 PROJECTION = "standings"
-
-
-@dataclass
-class Championship:
-    """What the projector holds for one championship."""
-
-    season: Season | None = None
-    events: dict[str, list[tuple[int, Event]]] = field(default_factory=dict)
-    """Round (event slug) -> its events, for the classifications at intermediate instants."""
-    crews: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    """Round -> car number -> its drivers, as last registered: ``crews_of`` the round's events, kept as they come.
-    A registration replaces the round's mapping (never changes it in place): a live round compares the crews it
-    scored with against the next ones."""
-    live: dict[str, LiveRound] = field(default_factory=dict)
-    intermediates: dict[str, dict[int, Classification]] = field(default_factory=dict)
-    """Session key -> instant -> the classification as it stood then (computed once the race passes it)."""
-
-    def add(self, seq: int, event: Event) -> None:
-        """An event of one of the championship's rounds, folded."""
-        round_slug = event.session.event
-        self.events.setdefault(round_slug, []).append((seq, event))
-        if isinstance(event.body, EntryRegistered):
-            crew = [driver.name for driver in event.body.crew]
-            self.crews[round_slug] = {**self.crews.get(round_slug, {}), event.body.number: crew}
 
 
 def live_key(championship: str) -> str:
@@ -88,8 +45,7 @@ class StandingsProjector(LogFollower):
 
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
-        self.classification = ClassificationProjection()
-        self.championships: dict[str, Championship] = {}
+        self.championships: dict[str, ChampionshipFold] = {}
         self.errors = 0
         self.folded = 0
         """The stream sequence of the last event folded, its batch's writes done."""
@@ -112,126 +68,28 @@ class StandingsProjector(LogFollower):
         await self.disconnect()
 
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
-        touched: set[tuple[str, str]] = set()
-        rescore: set[str] = set()
+        touched: set[str] = set()
         for stored in batch:
             try:
                 event = decode_event(stored.data)
             except ValueError:
                 continue  # the classification projector dead-letters it with the reason
-            championship = self.championships.setdefault(event.session.championship, Championship())
-            if event.session.is_championship:
-                if self._decide(event, championship):
-                    rescore.add(event.session.championship)
-                continue
-            if self.classification.apply(stored.seq, event) is None:
-                championship.add(stored.seq, event)
-                touched.add((event.session.championship, event.session.event))
-        for name in sorted(rescore):
-            await self._rescore(name)
-        for name, round_slug in sorted(touched):
-            if name not in rescore:
-                await self._update_round(name, round_slug)
+            name = event.session.championship
+            fold = self.championships.get(name)
+            if fold is None:
+                fold = self.championships[name] = ChampionshipFold(name)
+            refused = fold.apply(stored.seq, event)
+            if refused is not None and event.session.is_championship:
+                self.errors += 1
+                log.error("%s: %s", event.session.championship, refused.reason)
+            touched.add(name)  # a timing event the fold refused is the classification projector's dead letter
+        for name in sorted(touched):
+            settled = self.championships[name].settle()
+            if settled.standings is not None:
+                await self._put(name, encode_standings(settled.standings))
+            if settled.live is not None:
+                await self._put(live_key(name), encode_standings(settled.live))
         self.folded = batch[-1].seq
-
-    def _decide(self, event: Event, championship: Championship) -> bool:
-        """A configuration or a points decision; True when the championship must be rescored."""
-        body = event.body
-        try:
-            if isinstance(body, ChampionshipConfigured):
-                championship.season = Season(Rulebook(decode_config(body.toml, body.source or event.id)))
-                championship.live.clear()
-                return True
-            if championship.season is None:
-                raise ValueError("no points configuration yet: publish championship_configured first")
-            if isinstance(body, PointsAdjusted):
-                championship.season.adjust(body)
-                return True
-            if isinstance(body, DecisionWithdrawn):
-                return championship.season.withdraw(body.decision)
-        except (ConfigError, ValueError) as error:
-            self.errors += 1
-            log.error("%s of %s not applied: %s", type(body).__name__, event.session.championship, error)
-        return False
-
-    def _round_sessions(self, name: str, round_slug: str) -> dict[str, Classification]:
-        prefix = f"{name}.{round_slug}."
-        return {
-            state.session.session: state.classification()
-            for key, state in self.classification.sessions.items()
-            if key.startswith(prefix) and state.opened is not None
-        }
-
-    def _intermediates(
-        self, championship: Championship, season: Season, round_slug: str, sessions: dict[str, Classification]
-    ) -> dict[str, dict[int, Classification]]:
-        rules = season.book.round(round_slug)
-        out: dict[str, dict[int, Classification]] = {}
-        for slug, classification in sessions.items():
-            rule = rules.rule_for(slug, classification.kind)
-            if rule is None or not rule.intermediates or classification.started_at is None:
-                continue
-            key = classification.session.key
-            held = championship.intermediates.setdefault(key, {})
-            due = [
-                i.at_ms
-                for i in rule.intermediates
-                if i.at_ms not in held and classification.as_of >= classification.started_at + i.at_ms
-            ]
-            if due:
-                held.update(classifications_at(championship.events[round_slug], classification.session, due))
-            out[slug] = held
-        return out
-
-    def _score(self, name: str, round_slug: str) -> LiveStandings | RoundPoints | None:
-        """Score a round into its championship's season: a running round's live standings (its ``LiveRound``
-        rescores only the classes whose scoring facts changed), the points of a round declared (put into the
-        season; its live standings are ``season.live`` of them), None when there is nothing to write."""
-        championship = self.championships[name]
-        season = championship.season
-        if season is None or round_slug not in season.book.rounds:
-            return None
-        sessions = self._round_sessions(name, round_slug)
-        crews = championship.crews.get(round_slug, {})
-        intermediates = self._intermediates(championship, season, round_slug, sessions)
-        if round_state(season.book.round(round_slug), sessions) is RoundState.RUNNING:
-            # a session opened with its entries but none started yet scores nothing: its "order" is the entry list
-            if all(c.phase is SessionPhase.SCHEDULED for c in sessions.values()):
-                return None
-            round_live = championship.live.setdefault(round_slug, LiveRound(season, round_slug))
-            return round_live.update(sessions, crews, intermediates)
-        championship.live.pop(round_slug, None)
-        points = score_round(season.book, round_slug, sessions, crews, intermediates)
-        season.put(points)
-        return points
-
-    async def _update_round(self, name: str, round_slug: str) -> None:
-        scored = self._score(name, round_slug)
-        if isinstance(scored, RoundPoints):
-            season = self.championships[name].season
-            assert season is not None
-            await self._put(name, encode_standings(season.standings()))
-            scored = season.live(scored)
-        if scored is not None:
-            await self._put(live_key(name), encode_standings(scored))
-
-    async def _rescore(self, name: str) -> None:
-        """Every round put into the season first, then the standings and the live standings written once: the
-        values the rounds written one by one would leave (the last round scored gives the live standings; no
-        round after it changed the season)."""
-        season = self.championships[name].season
-        if season is None:
-            return
-        last: LiveStandings | RoundPoints | None = None
-        for round_slug in sorted(self.championships[name].events):
-            scored = self._score(name, round_slug)
-            if scored is not None:
-                last = scored
-        await self._put(name, encode_standings(season.standings()))
-        if isinstance(last, RoundPoints):
-            last = season.live(last)
-        if last is not None:
-            await self._put(live_key(name), encode_standings(last))
 
     async def _put(self, key: str, value: bytes) -> None:
         assert self._kv is not None

@@ -316,30 +316,3 @@ def round_state(rules: RoundRules, sessions: Mapping[str, Classification]) -> Ro
     if not races or any(c.results is None for c in races):
         return RoundState.RUNNING
     return RoundState.FINAL if all(c.results is ResultsStatus.FINAL for c in races) else RoundState.PROVISIONAL
-
-
-def scoring_facts(
-    book: Rulebook, event: str, sessions: Mapping[str, Classification], intermediates: Intermediates | None = None
-) -> dict[str | None, tuple[object, ...]]:
-    """Per class key (None: overall), everything ``score_round`` reads of the sessions: a class whose facts are
-    unchanged scores the same, so a lap that changed no running order rescores nothing.
-
-    Once a session is over, its ``last_seq`` stands for what only then counts (drive times, the distance
-    covered), so any later event rescores.
-    """
-    rules = book.round(event)
-    keys = [*book.labels, *((None,) if book.config.standings.overall else ())]
-    facts: dict[str | None, list[object]] = {key: [] for key in keys}
-    for slug in sorted(sessions):
-        classification = sessions[slug]
-        over = classification.results is not None or classification.phase is SessionPhase.FINISHED
-        reached = sorted((ms, c.last_seq) for ms, c in (intermediates or {}).get(slug, {}).items())
-        session = (slug, classification.kind, classification.results, classification.last_seq if over else 0, reached)
-        fastest = bonus.fastest_laps(classification) if rules.fastest_lap else {}
-        for key, held in facts.items():
-            held += (session, fastest.get(key))
-        for car in classification.cars:
-            for key in book.keys_of(car.class_name):
-                position = car.class_position if key is not None else car.position
-                facts[key].append((car.number, position, car.status, car.team, car.manufacturer))
-    return {key: tuple(held) for key, held in facts.items()}

@@ -27,9 +27,8 @@ from schemas.results import Classification
 from schemas.standings import PointsAdjustment, Standings, StandingsRow, StandingsTable, TableKind
 from services.classification.fold import fold_log
 from services.standings.config import decode_config
-from services.standings.live import Season
+from services.standings.fold import fold_championship
 from services.standings.rulebook import Rulebook
-from services.standings.timeline import rounds_from_events
 from tests.factory import SessionWriter
 
 CHAMPIONSHIP = "test-series"
@@ -170,9 +169,8 @@ def run(
 ) -> Standings:
     """The standings the sessions give, folded from their events as the offline command folds a log."""
     events = [e for s in sessions for e in (s.events() if isinstance(s, Session) else s)]
-    season = Season(book)
-    for points in rounds_from_events(book, list(enumerate(events, start=1))):
-        season.put(points)
+    season = fold_championship(enumerate(events, start=1), book.config.championship, book).season
+    assert season is not None
     for adjustment in adjustments:
         season.adjust(adjustment)
     return season.standings()
