@@ -58,9 +58,9 @@ def run() -> Report:
     for i in range(1, 13):
         finish = [c.number for c in grid]
         rng.shuffle(finish)
-        running = i == 12
-        declared = None if running else ResultsStatus.FINAL
-        session = Session(f"r{i}", grid, finish, laps=3, declared=declared, finished=not running)
+        last = i == 12  # still running
+        declared = None if last else ResultsStatus.FINAL
+        session = Session(f"r{i}", grid, finish, laps=3, declared=declared, finished=not last)
         races[f"r{i}"] = classification(session.events())
     crew = crews(grid)
 

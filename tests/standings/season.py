@@ -24,7 +24,15 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import Classification
-from schemas.standings import PointsAdjustment, Standings, StandingsRow, StandingsTable, TableKind
+from schemas.standings import (
+    LiveStandings,
+    LiveTable,
+    PointsAdjustment,
+    Standings,
+    StandingsRow,
+    StandingsTable,
+    TableKind,
+)
 from services.classification.fold import fold_log
 from services.standings.config import decode_config
 from services.standings.fold import fold_championship
@@ -186,6 +194,11 @@ def crews(cars: Iterable[Car]) -> dict[str, list[str]]:
 
 def table(standings: Standings, kind: TableKind = TableKind.DRIVERS, class_name: str | None = "Pro") -> StandingsTable:
     return next(t for t in standings.tables if t.kind is kind and t.class_name == class_name)
+
+
+def live_table(standings: LiveStandings, class_name: str | None = "Pro") -> LiveTable:
+    """The drivers' "as it stands" table of a class."""
+    return next(t for t in standings.tables if t.kind is TableKind.DRIVERS and t.class_name == class_name)
 
 
 def row(

@@ -38,10 +38,10 @@ from tests.standings.season import (
     book,
     classification,
     order,
+    live_table,
     points,
     run,
 )
-from tests.standings.season import table as table_of
 
 RIVALS = [Car("1", crew=("Zed",)), Car("2", crew=("Amy",)), Car("3", crew=("Cal",))]
 
@@ -198,6 +198,6 @@ def test_a_lap_rescores_only_its_class_and_a_settle_with_nothing_new_reports_not
     fold.apply(len(race) + 1, pass_)
     after = fold.settle().live
     assert after is not None
-    pro, am = (table_of(after, class_name=c) for c in ("Pro", "Am"))
+    pro, am = (live_table(after, c) for c in ("Pro", "Am"))
     assert [r.competitor for r in pro.rows] == ["Driver 2", "Driver 1"]
-    assert am is table_of(before, class_name="Am")  # not recomputed
+    assert am is live_table(before, "Am")  # not recomputed
