@@ -37,8 +37,8 @@ from tests.standings.season import (
     Session,
     book,
     classification,
-    order,
     live_table,
+    order,
     points,
     run,
 )
@@ -135,8 +135,8 @@ def test_every_total_is_the_sum_of_its_counted_rounds_and_dropped_results_are_ma
 
 def _compare(live: LiveStandings, full: Standings) -> None:
     assert [t.label for t in live.tables] == [t.label for t in full.tables]
-    for live_table, table in zip(live.tables, full.tables, strict=True):
-        assert [(r.position, r.competitor, r.points) for r in live_table.rows] == [
+    for held, table in zip(live.tables, full.tables, strict=True):
+        assert [(r.position, r.competitor, r.points) for r in held.rows] == [
             (r.position, r.competitor, r.points) for r in table.rows
         ]
 
