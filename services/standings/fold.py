@@ -61,6 +61,8 @@ class _Round:
     place): a live round compares the crews it scored with against the next ones."""
     classes: dict[str, str] = field(default_factory=dict)
     """Car number to its class, as last registered."""
+    guests: frozenset[str] = frozenset()
+    """Entries not eligible for points, as last registered."""
     intermediates: dict[str, dict[int, Classification]] = field(default_factory=dict)
     """Session key -> instant -> the classification as it stood then (computed once the race passes it)."""
     live: LiveRound | None = None
@@ -76,6 +78,7 @@ class _Round:
         if isinstance(body, EntryRegistered):
             self.crews = {**self.crews, body.number: [driver.name for driver in body.crew]}
             self.classes[body.number] = body.class_name
+            self.guests = self.guests - {body.number} | ({body.number} if not body.eligible_for_points else set())
             self.touched = None
         elif isinstance(body, CarBody) and running and self.touched is not None and body.number in self.classes:
             self.touched.add(self.classes[body.number])
@@ -176,9 +179,9 @@ class ChampionshipFold:
             if round_.live is None:
                 round_.live = LiveRound(season, slug)
             keys = None if touched is None or reached else {k for c in touched for k in season.book.keys_of(c)}
-            return round_.live.update(sessions, round_.crews, intermediates, keys)
+            return round_.live.update(sessions, round_.crews, intermediates, keys, guests=round_.guests)
         round_.live = None
-        points = score_round(season.book, slug, sessions, round_.crews, intermediates)
+        points = score_round(season.book, slug, sessions, round_.crews, intermediates, guests=round_.guests)
         season.put(points)
         return points
 

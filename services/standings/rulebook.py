@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from schemas.events import SessionKind
-from schemas.standings import Bonus, ChampionshipConfig, TableKind, TeamStandings, TieBreak
+from schemas.standings import (
+    AdjustmentKind,
+    Bonus,
+    ChampionshipConfig,
+    PointsAdjustment,
+    TableKind,
+    TeamStandings,
+    TieBreak,
+)
 from services.standings.drops import SeasonPart, season_parts
-from services.standings.scales import SessionRule, compile_rule, rule_for
-from services.standings.units import bonus, hundredths
+from services.standings.scales import Band, SessionRule, compile_band, compile_rule, rule_for
+from services.standings.units import exact
 
 TableKey = tuple[TableKind, str | None]
 """A standings table: its kind and class (None: overall)."""
@@ -22,17 +31,21 @@ class RoundRules:
     event: str
     name: str
     rules: tuple[SessionRule, ...]
-    multiplier: int
-    """Hundredths."""
+    multiplier: Fraction
     bonus: Bonus
-    pole: int
-    fastest_lap: int
-    beyond: int
-    """Bonus points in units."""
+    pole: Fraction
+    fastest_lap: Fraction
+    beyond: Fraction
+    """Bonus points."""
     min_drive_ms: int
 
     def rule_for(self, session: str, kind: SessionKind) -> SessionRule | None:
         return rule_for(self.rules, session, kind)
+
+    def awards_fastest_lap(self, session: str) -> bool:
+        return self.fastest_lap > 0 and (
+            not self.bonus.fastest_lap_sessions or session in self.bonus.fastest_lap_sessions
+        )
 
 
 class Rulebook:
@@ -52,15 +65,32 @@ class Rulebook:
                 rules=default_rules
                 if round_.points is None
                 else tuple(compile_rule(rule, config.scales) for rule in round_.points),
-                multiplier=hundredths(round_.multiplier),
+                multiplier=exact(round_.multiplier),
                 bonus=round_bonus,
-                pole=bonus(hundredths(round_bonus.pole)),
-                fastest_lap=bonus(hundredths(round_bonus.fastest_lap)),
-                beyond=bonus(hundredths(round_bonus.beyond_points)) if round_bonus.beyond_position else 0,
+                pole=exact(round_bonus.pole),
+                fastest_lap=exact(round_bonus.fastest_lap),
+                beyond=exact(round_bonus.beyond_points) if round_bonus.beyond_position else Fraction(0),
                 min_drive_ms=config.eligibility.min_drive_ms if round_.min_drive_ms is None else round_.min_drive_ms,
             )
+        self.bands: tuple[Band, ...] = tuple(compile_band(rule, config.scales) for rule in config.shortened)
         self.parts: tuple[SeasonPart, ...] = season_parts(config.drops, len(config.rounds))
         self.ties = (*config.ties, TieBreak.NAME) if TieBreak.NAME not in config.ties else tuple(config.ties)
+        self.countback_sessions = frozenset(config.countback.sessions)
+        self.decisions: tuple[PointsAdjustment, ...] = (
+            *config.adjustments,
+            *(
+                PointsAdjustment(
+                    decision=e.decision,
+                    kind=AdjustmentKind.CHAMPIONSHIP_EXCLUSION,
+                    table=e.table,
+                    competitor=e.competitor,
+                    class_name=e.class_name,
+                    reason=e.reason,
+                )
+                for e in config.exclusions
+            ),
+        )
+        """The decisions the config lists: its adjustments and its exclusions."""
         tables = config.standings
         class_keys: list[str | None] = [c.name for c in config.classes] + ([None] if tables.overall else [])
         kinds = [

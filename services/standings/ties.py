@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from schemas.standings import TieBreak
 from services.standings.units import format_points
@@ -58,9 +59,10 @@ def order(
     totals: Iterable[tuple[str, int]],
     record: Callable[[str], Record],
     rules: Sequence[TieBreak],
-    explain: bool = True,
+    over: int | None = None,
 ) -> list[Placed]:
-    """Competitors (name, points in units) in standings order; ``explain``: say how each tie was broken."""
+    """Competitors (name, points in whole units of 1/``over``) in standings order; with ``over``, say how each tie
+    was broken."""
     ranked = sorted(totals, key=lambda item: -item[1])
     out: list[Placed] = []
     start = 0
@@ -73,7 +75,7 @@ def order(
             out.append(Placed(*ranked[start]))
         else:
             records = sorted((record(name) for name, _ in ranked[start:end]), key=lambda r: _key(r, rules))
-            notes = _notes(units, records, rules) if explain else [""] * len(records)
+            notes = _notes(Fraction(units, over), records, rules) if over else [""] * len(records)
             out += [Placed(r.name, units, note) for r, note in zip(records, notes, strict=True)]
         start = end
     return out
@@ -90,14 +92,14 @@ def _key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...],
     )
 
 
-def _notes(units: int, records: list[Record], rules: Sequence[TieBreak]) -> list[str]:
+def _notes(points: Fraction, records: list[Record], rules: Sequence[TieBreak]) -> list[str]:
     notes = []
     for i, r in enumerate(records):
         other = records[i + 1] if i == 0 else records[i - 1]
         a, b = _key(r, rules), _key(other, rules)
         rule = rules[next(n for n in range(len(rules)) if a[n] != b[n])]
         relation = "ahead of" if i == 0 else "behind"
-        notes.append(f"level on {format_points(units)} points, {relation} {other.name}: {_detail(rule, r, other)}")
+        notes.append(f"level on {format_points(points)} points, {relation} {other.name}: {_detail(rule, r, other)}")
     return notes
 
 
