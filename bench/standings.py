@@ -103,9 +103,9 @@ def run() -> Report:
         "one correction: rescore a round + standings", fastest(correction, 5), "ms", baseline=base, target="< 50 ms"
     )
     report.add("live update, lap with an overtake",
-               fastest(lambda k: live.update({"race": laps[k]}, crew, touched=PRO), 20), "ms",
+               fastest(lambda k: live.update({"race": laps[k % 20]}, crew, touched=PRO), 200), "ms",
                baseline=base, target="< 0.5 ms")  # fmt: skip
     report.add("live update, lap with no change of order",
-               fastest(lambda k: live.update({"race": running}, crew, touched=PRO), 20), "ms",
+               fastest(lambda k: live.update({"race": running}, crew, touched=PRO), 200), "ms",
                baseline=base)  # fmt: skip
     return report

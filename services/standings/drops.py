@@ -86,6 +86,12 @@ class PartTotal:
         slots = max(0, self.best - self.forced - (len(live) if live_excluded else 0))
         if not live or live_excluded:
             return prefix[min(slots, len(self.free))]
+        if len(live) == 1:  # one result: it replaces the worst kept, or adds to an unfilled part
+            if slots == 0:
+                return 0
+            if len(self.free) < slots:
+                return prefix[-1] + live[0]
+            return max(prefix[slots], prefix[slots - 1] + live[0])
         ranked = sorted(live, reverse=True) if len(live) > 1 else live
         best = taken = 0
         for k in range(min(len(ranked), slots) + 1):  # the best k of the running results with the best others

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from msgspec import structs
 
@@ -44,15 +45,26 @@ from services.standings.ties import Record, order
 from services.standings.units import denominator, display, display_units, units
 
 
+@dataclass(slots=True)
+class _Last:
+    """A table's previous lap: what a lap that changed a few competitors' points starts from."""
+
+    entries: Mapping[str, RoundEntry] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, tuple[int, int, Fraction | None, LiveRow]] = field(default_factory=dict)
+    """Competitor to (position, total, running points) and the row they made."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Base:
     """One table without the running round, in whole units of 1/``over``."""
 
     over: int
     """A denominator every amount of the table divides, the running round's included when the base was made."""
-    fixed: dict[str, int]
-    """Counted points outside the running round's drop part, before deductions."""
-    deducted: dict[str, int]
+    offsets: dict[str, int]
+    """Counted points outside the running round's drop part, less deductions."""
+    out_now: frozenset[str]
+    """Competitors whose result of the running round is excluded."""
     parts: dict[str, PartTotal]
     totals: dict[str, int]
     """With no result in the running round."""
@@ -67,11 +79,7 @@ class _Base:
     """For a competitor whose first result is the running round's."""
     live_records: dict[str, tuple[list[int], Record]] = field(default_factory=dict)
     """Tie-break facts with the running round's finishes they were built from: most survive a lap."""
-
-    def divides(self, entries: Mapping[str, RoundEntry]) -> bool:
-        """Whether every amount of the running round's entries is a whole number of units."""
-        over = self.over
-        return not any(over % p.denominator for e in entries.values() for p in (e.points, *e.result_points))
+    last: _Last = field(default_factory=_Last)
 
 
 @dataclass(slots=True)
@@ -135,11 +143,13 @@ class Season:
         for key in self.book.table_keys:
             table = running.tables.get(key) if changed is not None and key[1] not in changed else None
             if table is None:
-                entries = points.tables.get(key, {})
                 base = running.bases.get(key)
-                if base is None or not base.divides(entries):
+                table = self._live_table(key, base, points) if base is not None else None
+                if table is None:  # a first lap, or an amount the base's unit does not divide
                     base = running.bases[key] = self._base(key, points)
-                table = running.tables[key] = self._live_table(key, base, points)
+                    table = self._live_table(key, base, points)
+                    assert table is not None
+                running.tables[key] = table
             tables.append(table)
         return LiveStandings(
             championship=self.book.config.championship,
@@ -184,27 +194,47 @@ class Season:
         placed = order(totals.items(), records.__getitem__, book.ties)
         before = {p.name: position for position, p in enumerate(placed, start=1)}
         before.update({name: len(before) + i for i, name in enumerate(expelled, start=1) if name in entries})
-        return _Base(
-            over, fixed, deducted, parts, totals, before, records, excluded, expelled, PartTotal(part.best, [])
+        offsets = {name: fixed.get(name, 0) - deducted.get(name, 0) for name in entries.keys() | deducted.keys()}
+        out_now = frozenset(name for name, out in excluded.items() if index in out)
+        base = _Base(
+            over, offsets, out_now, parts, totals, before, records, excluded, expelled, PartTotal(part.best, [])
         )
+        base.last.totals = dict(totals)
+        return base
 
-    def _live_table(self, key: TableKey, base: _Base, points: RoundPoints) -> LiveTable:
+    def _live_table(self, key: TableKey, base: _Base, points: RoundPoints) -> LiveTable | None:
+        """The table with the running round's points; None when one of them is not a whole number of the base's
+        units (a new share: the base is made again). Only the competitors whose running points changed since the
+        previous lap are added up again, and a row that did not change is the same row."""
         running = points.tables.get(key, {})
-        totals = dict(base.totals)
-        over, by_result = base.over, self.book.config.drops.unit is DropUnit.RESULT
-        expelled = [name for name in base.expelled if name in running or name in base.before]
+        over, by_result, last = base.over, self.book.config.drops.unit is DropUnit.RESULT, base.last
+        changed: dict[str, int] = {}
         for name, entry in running.items():
+            held = last.entries.get(name)
+            if held is not None and held.points == entry.points and held.result_points == entry.result_points:
+                continue
+            amounts = entry.result_points if by_result else (entry.points,)
+            if any(over % p.denominator for p in amounts):
+                return None
             if name in base.expelled:
                 continue
             part = base.parts.get(name, base.empty)
-            excluded = points.index in base.excluded.get(name, {})
-            live = [units(p, over) for p in entry.result_points] if by_result else [units(entry.points, over)]
-            totals[name] = base.fixed.get(name, 0) - base.deducted.get(name, 0) + part.total(live, excluded)
+            excluded = name in base.out_now
+            live = [p.numerator * (over // p.denominator) for p in amounts]
+            changed[name] = base.offsets.get(name, 0) + part.total(live, excluded)
+        totals = last.totals
+        for name in last.entries.keys() - running.keys():  # a crew changed: back to the season without the round
+            if name in base.totals:
+                changed[name] = base.totals[name]
+            else:
+                totals.pop(name, None)
+        totals.update(changed)
+        last.entries = running
 
         def tie_record(name: str) -> Record:
             entry = running.get(name)
             known = base.records.get(name)
-            if entry is None or points.index in base.excluded.get(name, {}):
+            if entry is None or name in base.out_now:
                 return known or Record.of(name, {}, len(self.book.rounds))
             cached = base.live_records.get(name)
             if cached is None or cached[0] != entry.finishes:
@@ -215,26 +245,23 @@ class Season:
             return cached[1]
 
         placed = order(totals.items(), tie_record, self.book.ties)
-        rows = [
-            LiveRow(
-                position=position,
-                competitor=p.name,
-                points=display_units(p.units, over),
-                live_points=display(running[p.name].points) if p.name in running else 0.0,
-                before=base.before.get(p.name),
-            )
-            for position, p in enumerate(placed, start=1)
-        ]
-        rows += [
-            LiveRow(
-                position=position,
-                competitor=name,
-                points=0.0,
-                live_points=display(running[name].points) if name in running else 0.0,
-                before=base.before.get(name),
-            )
-            for position, name in enumerate(expelled, start=len(rows) + 1)
-        ]
+        expelled = [(name, 0) for name in base.expelled if name in running or name in base.before]
+        rows = []
+        for position, (name, total) in enumerate([*((p.name, p.units) for p in placed), *expelled], start=1):
+            scored = running.get(name)
+            now = scored.points if scored is not None else None
+            row = last.rows.get(name)
+            if row is None or row[0] != position or row[1] != total or row[2] != now:
+                shown = display_units(total, over) if name not in base.expelled else 0.0
+                made = LiveRow(
+                    position=position,
+                    competitor=name,
+                    points=shown,
+                    live_points=display(now) if now is not None else 0.0,
+                    before=base.before.get(name),
+                )
+                row = last.rows[name] = (position, total, now, made)
+            rows.append(row[3])
         return LiveTable(kind=key[0], class_name=key[1], label=self.book.label(key), rows=rows)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 from msgspec import Struct, structs
 
@@ -55,12 +56,16 @@ class RoundEntry(Struct, kw_only=True):
     ineligible: list[str] = []
 
     def add(self, result: ResultRef, parts: Sequence[Part], finish: int | None, reasons: Sequence[str]) -> None:
-        points = sum((part[0] for part in parts), ZERO)
+        # on every lap of a running race: as few Fraction operations as the parts need
+        points = parts[0][0] if len(parts) == 1 else sum((part[0] for part in parts), ZERO)
         self.results.append(result)
         self.result_points.append(points)
-        self.ineligible += reasons
-        self.points += points
-        self.awards += [part[1] for part in parts]
+        if reasons:
+            self.ineligible += reasons
+        if points:
+            self.points = self.points + points if self.points else points
+        if parts:
+            self.awards += [part[1] for part in parts]
         if finish is not None:
             self.finishes.append(finish)
 
@@ -88,8 +93,13 @@ class _Round:
     """The round being scored: per class key, cars by number and drivers by name."""
 
     def keys_of(self, class_name: str) -> tuple[str | None, ...]:
-        keys = self.book.keys_of(class_name)
-        return keys if self.only is None else tuple(key for key in keys if key in self.only)
+        keys = self._keys.get(class_name)
+        if keys is None:
+            keys = self.book.keys_of(class_name)
+            if self.only is not None:
+                keys = tuple(key for key in keys if key in self.only)
+            self._keys[class_name] = keys
+        return keys
 
     book: Rulebook
     rules: RoundRules
@@ -98,6 +108,7 @@ class _Round:
     only: Collection[str | None] | None
     cars: dict[str | None, dict[str, _Car]] = field(default_factory=dict)
     drivers: dict[str | None, dict[str, RoundEntry]] = field(default_factory=dict)
+    _keys: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
 
 
 def score_round(
@@ -210,12 +221,15 @@ def _score_session(
         )
 
     halfway = _intermediates(scoring, rule, slug, at, keeps_place) if rule is not None and rule.intermediates else {}
-    keys = {key for car in classification.cars for key in scoring.keys_of(car.class_name)}
+    by_key: dict[str | None, list[ClassifiedCar]] = {}
+    for car in classification.cars:
+        for key in scoring.keys_of(car.class_name):
+            by_key.setdefault(key, []).append(car)
     overall: dict[str, int] | None = None
     if book.config.countback.positions is CountbackPositions.OVERALL and session.countback:
         overall = scoring_positions(classification.cars, scores, keeps_place)
-    for key in sorted(keys, key=lambda key: (key is None, key or "")):
-        cars = [car for car in classification.cars if key in scoring.keys_of(car.class_name)]
+    for key in sorted(by_key, key=lambda key: (key is None, key or "")):
+        cars = by_key[key]
         positions = scoring_positions(cars, scores, keeps_place) if key is not None or overall is None else overall
         counted_back = overall if overall is not None else positions
         for car in cars:
@@ -260,7 +274,9 @@ def _session_parts(
     parts: list[Part] = []
     fastest: tuple[Part, Setter] | None = None
     if session.rule is not None:
-        parts += _position(rules, session.rule.scale_for(key), session.slug, car, key, position, session.cut)
+        on_road = car.class_position if key is not None else car.position
+        scale = session.rule.scale_for(key)
+        parts += _position(rules, scale, session.slug, car.number, key, position, on_road, session.cut)
     if session.race:
         setters = session.fastest.get(key, ())
         setter = next((s for s in setters if s.number == car.number), None)
@@ -273,35 +289,38 @@ def _session_parts(
     return parts, fastest
 
 
+@lru_cache(maxsize=8192)
 def _position(
     rules: RoundRules,
     scale: PointsScale,
     slug: str,
-    car: ClassifiedCar,
+    number: str,
     key: str | None,
     position: int,
+    on_road: int,
     cut: ShortenedBy | None,
-) -> list[Part]:
+) -> tuple[Part, ...]:
+    """The scale's points at a position, and the award that explains them. Remembered: on every lap of a running
+    race most cars keep their place."""
+    multiplier = rules.multiplier
     if cut is not None and cut.scale is not None:
         scale = cut.scale
     points = scale.at(position)
-    if not points:
-        return []
     factor = cut.factor if cut is not None else ONE
-    if rules.multiplier != ONE or factor != ONE:
-        points = points * rules.multiplier * factor
+    if points and (multiplier != ONE or factor != ONE):
+        points = points * multiplier * factor
     if not points:
-        return []
+        return ()
     detail = f"{'class ' if key is not None else ''}P{position} ({scale.name})"
-    on_road = car.class_position if key is not None else car.position
     if on_road != position:
         detail += f", P{on_road} on the road"
-    if rules.multiplier != ONE:
-        detail += f" x{float(rules.multiplier):g}"
+    if multiplier != ONE:
+        detail += f" x{float(multiplier):g}"
     if cut is not None:
         detail += f"; {cut.why}"
-    award = Award(kind=AwardKind.POSITION, session=slug, number=car.number, points=display(points), detail=detail)
-    return [(points, award)]
+    return (
+        (points, Award(kind=AwardKind.POSITION, session=slug, number=number, points=display(points), detail=detail)),
+    )
 
 
 def _intermediates(
@@ -327,9 +346,11 @@ def _intermediates(
         classification = at.get(intermediate.at_ms)
         if classification is None:
             continue
-        keys = {key for car in classification.cars for key in scoring.keys_of(car.class_name)}
-        for key in keys:
-            cars = [car for car in classification.cars if key in scoring.keys_of(car.class_name)]
+        by_key: dict[str | None, list[ClassifiedCar]] = {}
+        for car in classification.cars:
+            for key in scoring.keys_of(car.class_name):
+                by_key.setdefault(key, []).append(car)
+        for key, cars in by_key.items():
             for number, position in scoring_positions(cars, scores, holds).items():
                 points = intermediate.scale.at(position) * multiplier
                 if points:
@@ -384,12 +405,12 @@ def _add_drivers(
     to_driver = config.bonus.fastest_lap_to is FastestLapTo.DRIVER
     if fastest is not None and not to_driver:
         parts = _ranked([*parts, fastest[0]])
-    why = list(reasons)
+    why = reasons
     if mode is not SharedDrive.FULL and n > 1:
         parts = [(share(points, n, mode), award) for points, award in parts]
         parts = [(points, structs.replace(award, points=display(points))) for points, award in parts if points]
         if mode is SharedDrive.NONE and not reasons:
-            why.append(f"{session.slug}: #{car.number} shared by {n} drivers: a shared drive scores nothing")
+            why = [f"{session.slug}: #{car.number} shared by {n} drivers: a shared drive scores nothing"]
             finish = None
     for driver in crew:
         entry = drivers.get(driver)
@@ -411,7 +432,8 @@ def _best_cars(cars: Mapping[str, _Car], group: Callable[[_Car], str], n: int) -
         grouped.setdefault(group(car), []).append((number, car))
     out = {}
     for name, members in grouped.items():
-        best = sorted(members, key=lambda m: (-m[1].entry.points, min(m[1].entry.finishes, default=NO_FINISH), m[0]))
+        best = sorted(members, key=lambda m: (min(m[1].entry.finishes, default=NO_FINISH), m[0]))
+        best.sort(key=lambda m: m[1].entry.points, reverse=True)  # stable: most points, then the finish, the number
         chosen = [car.entry for _, car in best[:n]]
         if len(chosen) == 1:
             out[name] = chosen[0]

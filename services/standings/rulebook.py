@@ -25,8 +25,10 @@ TableKey = tuple[TableKind, str | None]
 _KIND_LABELS = {TableKind.DRIVERS: "Drivers", TableKind.TEAMS: "Teams", TableKind.MANUFACTURERS: "Manufacturers"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RoundRules:
+    """A round's rules, compiled; compared and hashed by identity (one per round of a rulebook)."""
+
     index: int
     event: str
     name: str

@@ -18,8 +18,10 @@ from schemas.standings import RaceEnd, SessionPoints, Shortened
 from services.standings.units import ONE, ZERO, exact
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class PointsScale:
+    """Compared and hashed by identity: a rulebook compiles each once, and scoring remembers awards by scale."""
+
     name: str
     points: tuple[Fraction, ...]
     """Points for position 1, 2, 3, ..."""
@@ -67,9 +69,9 @@ class Band:
     """As the award's detail says it: "x0.5", "scale half"."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ShortenedBy:
-    """What a shortened race's band does to its points, and why."""
+    """What a shortened race's band does to its points, and why (hashed by identity, as scales are)."""
 
     factor: Fraction
     scale: PointsScale | None

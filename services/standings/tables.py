@@ -106,8 +106,12 @@ def table(
         else:
             counted = sum(u for item, u in results.items() if item not in drops and item[0] not in excluded)
             totals.append((name, counted - units(decisions.deducted(own), over)))
+        gone: dict[int, list[int]] = {}
+        for index, k in sorted(drops):
+            gone.setdefault(index, []).append(k)
         scores[name] = [
-            _score(book, events[i], i, by_round[i], drops, excluded.get(i) or expelled) for i in sorted(by_round)
+            _score(book, events[i], i, by_round[i], gone.get(i, []), drops, excluded.get(i) or expelled)
+            for i in sorted(by_round)
         ]
     count = len(book.rounds)
     placed = order(totals, lambda name: record(name, entries[name], excluded_by[name], count), book.ties, over)
@@ -141,10 +145,11 @@ def _score(
     event: str,
     index: int,
     entry: RoundEntry,
+    gone: list[int],
     drops: Mapping[Item, str],
     exclusion: PointsAdjustment | None,
 ) -> RoundScore:
-    gone = sorted(k for (i, k) in drops if i == index)
+    """A competitor's round as the standings explain it; ``gone``: its dropped results."""
     results = 1 if book.config.drops.unit is DropUnit.ROUND else len(entry.result_points)
     why = drops[index, gone[0]] if gone else ""
     if exclusion is not None:

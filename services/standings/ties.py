@@ -9,7 +9,7 @@ lexicographic order of those sequences.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from schemas.standings import TieBreak
@@ -28,6 +28,10 @@ class Record:
     """Scoring race finishes (class or overall positions), best first."""
     latest: tuple[int, ...]
     """Best finish per round, the latest round first; ``NO_FINISH`` where none."""
+    keys: dict[tuple[TieBreak, ...], tuple[tuple[object, ...], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Its sort key under each list of rules, computed once (a live table sorts on every lap)."""
 
     @classmethod
     def of(cls, name: str, finishes: Mapping[int, Iterable[int]], rounds: int) -> Record:
@@ -82,6 +86,14 @@ def order(
 
 
 def _key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...], ...]:
+    rules = tuple(rules)
+    key = record.keys.get(rules)
+    if key is None:
+        key = record.keys[rules] = _rules_key(record, rules)
+    return key
+
+
+def _rules_key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...], ...]:
     return tuple(
         (*record.finishes, NO_FINISH)
         if rule is TieBreak.COUNTBACK

@@ -69,7 +69,7 @@ def seasons(draw: st.DrawFn) -> tuple[Rulebook, list[RoundPoints], list[PointsAd
 
 def _best_possible(book: Rulebook, results: dict[tuple[int, int], float], excluded: set[int]) -> float:
     """Brute force: the most points any choice of counted results allowed by the drop rules gives (the results of
-    an excluded round count, with nothing)."""
+    an excluded round count, with nothing, even beyond a part's best N)."""
     best = 0.0
     items = sorted(results)
     forced = {item for item in items if item[0] in excluded}
@@ -77,7 +77,11 @@ def _best_possible(book: Rulebook, results: dict[tuple[int, int], float], exclud
         for chosen in combinations(items, size):
             if not forced <= set(chosen):
                 continue
-            if all(p.best is None or sum(1 for i in chosen if p.holds(i[0])) <= p.best for p in book.parts):
+            if all(
+                p.best is None
+                or sum(1 for i in chosen if p.holds(i[0])) <= max(p.best, sum(1 for i in forced if p.holds(i[0])))
+                for p in book.parts
+            ):
                 best = max(best, sum(results[i] for i in chosen if i[0] not in excluded))
     return best
 
