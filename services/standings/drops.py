@@ -99,3 +99,17 @@ class PartTotal:
             if k < len(ranked):
                 taken += ranked[k]
         return best
+
+
+def around(
+    parts: tuple[SeasonPart, ...], results: Mapping[Item, int], excluded: Collection[int], index: int
+) -> tuple[int, PartTotal]:
+    """A competitor's results (none of round ``index``) seen from round ``index``: the counted points outside the
+    part holding it, and that part's :class:`PartTotal`, so the total with any result of round ``index`` is quick."""
+    part = next(p for p in parts if p.holds(index))
+    outside = {item: u for item, u in results.items() if not part.holds(item[0])}
+    drops = dropped(parts, outside, excluded)
+    fixed = sum(u for item, u in outside.items() if item not in drops and item[0] not in excluded)
+    inside = [item for item in results if part.holds(item[0])]
+    kept = [results[item] for item in inside if item[0] not in excluded]
+    return fixed, PartTotal(part.best, kept, sum(1 for item in inside if item[0] in excluded))

@@ -35,6 +35,7 @@ from services.standings.config import ConfigError, decode_config
 from services.standings.live import LiveRound, Season
 from services.standings.rounds import RoundPoints, round_state, score_round
 from services.standings.rulebook import Rulebook
+from services.standings.title import chances
 
 Pairs = Sequence[tuple[int, Event]]
 """``(stream sequence, event)``, in stream order."""
@@ -176,11 +177,14 @@ class ChampionshipFold:
             # a session opened with its entries but none started yet scores nothing: its "order" is the entry list
             if all(c.phase is SessionPhase.SCHEDULED for c in sessions.values()):
                 return None
-            if round_.live is None:
-                round_.live = LiveRound(season, slug)
             keys = None if touched is None or reached else {k for c in touched for k in season.book.keys_of(c)}
+            if round_.live is None:
+                round_.live, keys = LiveRound(season, slug), None
+            if keys is None:  # a session opened, started or ended, an intermediate reached: what is left changed
+                season.open = {rules.index: chances(season.book, slug, sessions)}
             return round_.live.update(sessions, round_.crews, intermediates, keys, guests=round_.guests)
         round_.live = None
+        season.open.pop(rules.index, None)
         points = score_round(season.book, slug, sessions, round_.crews, intermediates, guests=round_.guests)
         season.put(points)
         return points

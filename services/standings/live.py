@@ -35,13 +35,17 @@ from schemas.standings import (
     PointsAdjustment,
     RoundState,
     Standings,
+    StandingsRow,
+    TableKind,
+    TitleFight,
 )
 from services.standings import adjustments as decisions
-from services.standings.drops import PartTotal, dropped
+from services.standings.drops import PartTotal, around
 from services.standings.rounds import Intermediates, RoundEntry, RoundPoints, score_round
 from services.standings.rulebook import Rulebook, TableKey
 from services.standings.tables import amounts, items, record, standings
 from services.standings.ties import Record, order
+from services.standings.title import Chance, as_it_stands, title_fight
 from services.standings.units import denominator, display, display_units, units
 
 
@@ -88,6 +92,9 @@ class _Running:
 
     bases: dict[TableKey, _Base]
     tables: dict[TableKey, LiveTable] = field(default_factory=dict)
+    titles: dict[TableKey, TitleFight | None] = field(default_factory=dict)
+    """Each table's title fight: what a lap changes of it is only who leads and the live points (the running
+    race's positions are no result yet); made again when the round's sessions or decided results change."""
 
 
 class Season:
@@ -97,6 +104,9 @@ class Season:
         self.book = book
         self.rounds: dict[str, RoundPoints] = {}
         self.adjustments: dict[str, PointsAdjustment] = {}
+        self.open: dict[int, tuple[Chance, ...]] = {}
+        """The running round's index to its scoring sessions still to come or running (its championship fold says);
+        a round without points has the sessions its rules give."""
         self._standings: Standings | None = None
         self._running: dict[str, _Running] = {}
         for adjustment in book.decisions:
@@ -109,6 +119,7 @@ class Season:
         self._running = {event: running for event, running in self._running.items() if event == points.event}
         if points.event in self._running:
             self._running[points.event].tables.clear()
+            self._running[points.event].titles.clear()
 
     def adjust(self, adjustment: PointsAdjustment) -> None:
         """A decision on points; raises ``ValueError`` naming what is wrong with it."""
@@ -125,9 +136,24 @@ class Season:
         return True
 
     def standings(self) -> Standings:
+        """The full standings, every row explained, each table with its title fight."""
         if self._standings is None:
-            self._standings = standings(self.book, list(self.rounds.values()), list(self.adjustments.values()))
+            rounds, adjustments = list(self.rounds.values()), list(self.adjustments.values())
+            plain = standings(self.book, rounds, adjustments)
+            tables = [
+                structs.replace(table, title=self._title(table.kind, table.class_name, table.rows))
+                for table in plain.tables
+            ]
+            self._standings = structs.replace(plain, tables=tables)
         return self._standings
+
+    def _title(
+        self, kind: TableKind, class_key: str | None, rows: Sequence[StandingsRow | LiveRow]
+    ) -> TitleFight | None:
+        order = [row.competitor for row in rows]
+        live = {row.competitor: row.points for row in rows}
+        rounds, adjustments = list(self.rounds.values()), list(self.adjustments.values())
+        return title_fight(self.book, (kind, class_key), rounds, adjustments, self.open, order, live)
 
     def live(self, points: RoundPoints, changed: Collection[str | None] | None = None) -> LiveStandings:
         """Hold the running round's points and return the "as it stands" tables: the same order and totals as
@@ -139,6 +165,8 @@ class Season:
         self._running = {} if running is None else {points.event: running}
         if running is None:
             running = self._running[points.event] = _Running({})
+        if changed is None:
+            running.titles.clear()
         tables = []
         for key in self.book.table_keys:
             table = running.tables.get(key) if changed is not None and key[1] not in changed else None
@@ -149,7 +177,12 @@ class Season:
                     base = running.bases[key] = self._base(key, points)
                     table = self._live_table(key, base, points)
                     assert table is not None
-                running.tables[key] = table
+                if key in running.titles:
+                    title = running.titles[key]
+                    title = as_it_stands(title, table.rows) if title is not None else None
+                else:
+                    title = running.titles[key] = self._title(key[0], key[1], table.rows)
+                table = running.tables[key] = structs.replace(table, title=title)
             tables.append(table)
         return LiveStandings(
             championship=self.book.config.championship,
@@ -177,15 +210,8 @@ class Season:
         over = denominator(amounts(own, [a for listed in touching.values() for a in listed]))
         fixed, parts = {}, {}
         for name, by_round in entries.items():
-            out = excluded.get(name, {})
             results = items(book, by_round, over)
-            outside = {item: u for item, u in results.items() if not part.holds(item[0])}
-            drops = dropped(book.parts, outside, out)
-            fixed[name] = sum(u for item, u in outside.items() if item not in drops and item[0] not in out)
-            inside = [item for item in results if part.holds(item[0])]
-            parts[name] = PartTotal(
-                part.best, [results[i] for i in inside if i[0] not in out], sum(1 for i in inside if i[0] in out)
-            )
+            fixed[name], parts[name] = around(book.parts, results, excluded.get(name, {}), index)
         deducted = {name: units(decisions.deducted(adjustments), over) for name, adjustments in touching.items()}
         totals = {
             name: fixed[name] + parts[name].total() - deducted.get(name, 0) for name in entries if name not in expelled

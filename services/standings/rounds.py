@@ -50,9 +50,13 @@ class RoundEntry(Struct, kw_only=True):
     finishes: list[int] = []
     """Scoring race finishes count-back reads (its sessions, its positions)."""
     results: list[ResultRef] = []
+    result_finishes: list[int | None] = []
+    """Each result's finish for count-back (None: none), in the order of ``results``."""
     result_points: list[Fraction] = []
     """Each result's points, in the order of ``results``: what drops by results count."""
     awards: list[Award] = []
+    award_points: list[Fraction] = []
+    """Each award's exact points, in the order of ``awards`` (what is decided of a running round)."""
     ineligible: list[str] = []
 
     def add(self, result: ResultRef, parts: Sequence[Part], finish: int | None, reasons: Sequence[str]) -> None:
@@ -60,12 +64,14 @@ class RoundEntry(Struct, kw_only=True):
         points = parts[0][0] if len(parts) == 1 else sum((part[0] for part in parts), ZERO)
         self.results.append(result)
         self.result_points.append(points)
+        self.result_finishes.append(finish)
         if reasons:
             self.ineligible += reasons
         if points:
             self.points = self.points + points if self.points else points
         if parts:
             self.awards += [part[1] for part in parts]
+            self.award_points += [part[0] for part in parts]
         if finish is not None:
             self.finishes.append(finish)
 
@@ -443,7 +449,9 @@ def _best_cars(cars: Mapping[str, _Car], group: Callable[[_Car], str], n: int) -
                 finishes=sorted(p for e in chosen for p in e.finishes),
                 results=[r for e in chosen for r in e.results],
                 result_points=[p for e in chosen for p in e.result_points],
+                result_finishes=[f for e in chosen for f in e.result_finishes],
                 awards=[a for e in chosen for a in e.awards],
+                award_points=[p for e in chosen for p in e.award_points],
                 ineligible=[w for e in chosen for w in e.ineligible],
             )
     return out

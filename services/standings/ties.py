@@ -78,14 +78,15 @@ def order(
         if end - start == 1:
             out.append(Placed(*ranked[start]))
         else:
-            records = sorted((record(name) for name, _ in ranked[start:end]), key=lambda r: _key(r, rules))
+            records = sorted((record(name) for name, _ in ranked[start:end]), key=lambda r: tie_key(r, rules))
             notes = _notes(Fraction(units, over), records, rules) if over else [""] * len(records)
             out += [Placed(r.name, units, note) for r, note in zip(records, notes, strict=True)]
         start = end
     return out
 
 
-def _key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...], ...]:
+def tie_key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...], ...]:
+    """What orders competitors level on points under ``rules``: the lower, the further ahead."""
     rules = tuple(rules)
     key = record.keys.get(rules)
     if key is None:
@@ -108,7 +109,7 @@ def _notes(points: Fraction, records: list[Record], rules: Sequence[TieBreak]) -
     notes = []
     for i, r in enumerate(records):
         other = records[i + 1] if i == 0 else records[i - 1]
-        a, b = _key(r, rules), _key(other, rules)
+        a, b = tie_key(r, rules), tie_key(other, rules)
         rule = rules[next(n for n in range(len(rules)) if a[n] != b[n])]
         relation = "ahead of" if i == 0 else "behind"
         notes.append(f"level on {format_points(points)} points, {relation} {other.name}: {_detail(rule, r, other)}")
