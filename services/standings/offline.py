@@ -18,16 +18,29 @@ from rich.console import Console
 from services.ops.racelog import read_log
 from services.standings.config import ConfigError, load_rulebook
 from services.standings.fold import fold_championship
-from services.standings.render import render_tables, to_json, write_csv
+from services.standings.render import (
+    render_tables,
+    render_titles,
+    titles_json,
+    to_json,
+    write_csv,
+    write_titles_csv,
+)
 
 Format = Literal["table", "json", "csv"]
 
 
 def run_offline(
-    config_path: Path, logs: Sequence[Path], fmt: Format = "table", out: TextIO | None = None, err: TextIO | None = None
+    config_path: Path,
+    logs: Sequence[Path],
+    fmt: Format = "table",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    contenders: bool = False,
 ) -> int:
-    """Print the standings the logs give; 0 on success, 1 when no session of the championship is in them,
-    2 for an unusable config or log (the reason goes to ``err``)."""
+    """Print the standings the logs give (``contenders``: who can still win each table, and what they need); 0 on
+    success, 1 when no session of the championship is in them, 2 for an unusable config or log (the reason goes to
+    ``err``)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
@@ -54,12 +67,12 @@ def run_offline(
     assert fold.season is not None
     standings = fold.season.standings()
     if fmt == "json":
-        out.write(to_json(standings))
+        out.write(titles_json(standings) if contenders else to_json(standings))
     elif fmt == "csv":
-        write_csv(standings, out)
+        (write_titles_csv if contenders else write_csv)(standings, out)
     else:
         console = Console(file=out, width=None if out.isatty() else 160)
-        for table in render_tables(standings):
+        for table in render_titles(standings) if contenders else render_tables(standings):
             console.print(table)
             console.print()
     if not fold.season.rounds:

@@ -539,8 +539,9 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _words(status: TitleStatus, conditions: Sequence[Condition]) -> str:
-    """The conditions as a broadcast says them: "wins the title if 2nd or better; or 3rd with #7 lower than 4th"."""
+def _words(status: TitleStatus, conditions: Sequence[Condition], shown: int = 3) -> str:
+    """The conditions as a broadcast says them, the first ``shown``: "wins the title if 2nd or better; or 3rd with
+    #7 and #9 lower than 2nd"."""
     if status is TitleStatus.CHAMPION:
         return "has won the title"
     if not conditions:
@@ -550,11 +551,16 @@ def _words(status: TitleStatus, conditions: Sequence[Condition]) -> str:
     for c in conditions:
         place = _ordinal(c.position) if c.position != OUT else "out of the points"
         if c.rivals:
-            needs = " and ".join(
-                f"{'#' + r.number if r.number else r.rival} lower than {_ordinal(r.lower_than)}" for r in c.rivals
-            )
+            by_place: dict[int, list[str]] = {}
+            for r in c.rivals:
+                by_place.setdefault(r.lower_than, []).append(f"#{r.number}" if r.number else r.rival)
+            needs = "; ".join(f"{_listed(names)} lower than {_ordinal(at)}" for at, names in sorted(by_place.items()))
             clauses.append(f"{place} with {needs}")
         elif c.position == OUT:
             clauses.append(f"{place}: whatever the others do")
-    shown = "; or ".join(clauses[:5]) + ("; or ..." if len(clauses) > 5 else "")
-    return f"wins the title if {shown}"
+    more = "; or ..." if len(clauses) > shown else ""
+    return "wins the title if " + "; or ".join(clauses[:shown]) + more
+
+
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -86,13 +86,13 @@ def test_before_the_finale_three_crews_can_still_win_and_the_gentlemen_title_is_
     ]  # car 5 (10 points, at most 43) is out; crew-mates are one contender
     assert pro.contenders[0].leads and not pro.contenders[1].leads
     leader = contender(pro, "1")
-    assert leader.condition.startswith(
-        "wins the title if 1st; or 2nd with #2 lower than 1st and #3 lower than 1st and #4 lower than 1st; "
-        "or 3rd with #2 lower than 2nd and #3 lower than 2nd and #4 lower than 2nd"
+    assert leader.condition == (
+        "wins the title if 1st; or 2nd with #2, #3 and #4 lower than 1st; or 3rd with #2, #3 and #4 lower than 2nd"
+        "; or ..."
     )
     fifth = next(c for c in leader.conditions if c.position == 5)  # 62 points: level with #4 fourth, ahead on wins
     assert {(r.number, r.lower_than) for r in fifth.rivals} == {("2", 4), ("3", 4), ("4", 3)}
-    assert contender(pro, "2").condition.startswith("wins the title if 1st; or 2nd with #1 lower than 1st")
+    assert contender(pro, "2").condition.startswith("wins the title if 1st; or 2nd with #1, #3 and #4 lower than 1st")
     gentlemen = fight(standings, "Am")
     assert gentlemen.decided and [(c.competitors, c.status) for c in gentlemen.contenders] == [
         (["G1"], TitleStatus.CHAMPION)
