@@ -482,6 +482,24 @@ class LiveTable(Struct, frozen=True, kw_only=True):
     """Who can still win it, as it stands."""
 
 
+class TitleTable(Struct, frozen=True, kw_only=True):
+    """One table's title fight, named."""
+
+    kind: TableKind
+    class_name: str | None
+    label: str
+    title: TitleFight
+
+
+class Contenders(Struct, frozen=True, kw_only=True):
+    """Every table's title fight of a championship, as it stands (``/api/standings/{championship}/contenders``)."""
+
+    championship: Slug
+    live: bool
+    """A round is running: "as it stands"."""
+    tables: list[TitleTable]
+
+
 class LiveStandings(Struct, frozen=True, kw_only=True):
     """The compact "as it stands" table a broadcast shows, recomputed on every lap; the same order and totals as
     :class:`Standings` for the same rounds, without the per-round breakdown."""

@@ -9,7 +9,7 @@ import msgspec
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification, ClassifiedCar
-from schemas.standings import LiveStandings, Standings
+from schemas.standings import Contenders, LiveStandings, Standings
 from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
 
 API_VERSION = "1.0.0"
@@ -31,6 +31,7 @@ TYPES: list[Any] = [
     Standings,
     LiveStandings,
     PageStandings,
+    Contenders,
     *NAMED_UNIONS.values(),
 ]
 

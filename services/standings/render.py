@@ -20,9 +20,9 @@ from schemas.standings import (
     Standings,
     StandingsRow,
     StandingsTable,
-    TitleFight,
     TitleStatus,
 )
+from services.standings.title import contenders
 
 _STATUS = {
     ResultStatus.NOT_CLASSIFIED: "NC",
@@ -153,22 +153,8 @@ def render_titles(standings: Standings | LiveStandings) -> list[Table]:
     return [view for table in standings.tables if (view := render_title(standings, table)) is not None]
 
 
-class TitleTable(msgspec.Struct, frozen=True, kw_only=True):
-    """A table's title fight, as ``chequered standings --contenders --format json`` writes it."""
-
-    kind: str
-    class_name: str | None
-    label: str
-    title: TitleFight
-
-
 def titles_json(standings: Standings) -> str:
-    fights = [
-        TitleTable(kind=t.kind.value, class_name=t.class_name, label=t.label, title=t.title)
-        for t in standings.tables
-        if t.title is not None
-    ]
-    return msgspec.json.format(msgspec.json.encode(fights), indent=2).decode() + "\n"
+    return msgspec.json.format(msgspec.json.encode(contenders(standings)), indent=2).decode() + "\n"
 
 
 def write_titles_csv(standings: Standings, out: TextIO) -> None:

@@ -29,18 +29,22 @@ from schemas.standings import (
     AwardKind,
     Condition,
     Contender,
+    Contenders,
     CountbackPositions,
     DropUnit,
     FastestLapTo,
     LiveRow,
+    LiveStandings,
     PointsAdjustment,
     Requirement,
     RoundState,
     SharedDrive,
+    Standings,
     TableKind,
     TeamStandings,
     TitleFight,
     TitleStatus,
+    TitleTable,
 )
 from services.standings import adjustments as decisions
 from services.standings.bonus import awards_pole
@@ -238,6 +242,19 @@ def title_fight(
         decided=any(c.status is TitleStatus.CHAMPION for c in contenders),
         remaining=sum(len(found) for found in remaining.values()),
         contenders=contenders,
+    )
+
+
+def contenders(standings: Standings | LiveStandings) -> Contenders:
+    """Every table's title fight (the REST API's and ``chequered standings --contenders --format json``'s value)."""
+    return Contenders(
+        championship=standings.championship,
+        live=standings.live,
+        tables=[
+            TitleTable(kind=t.kind, class_name=t.class_name, label=t.label, title=t.title)
+            for t in standings.tables
+            if t.title is not None
+        ],
     )
 
 

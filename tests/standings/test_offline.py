@@ -124,7 +124,7 @@ def test_contenders_of_the_installed_command(tmp_path: Path) -> None:
     assert "Finale: Drivers — Pro — title fight (1 scoring session left)" in text
     assert "P1a / P1b" in text and "can win · leads" in text and "has won the title" in text
     assert "2nd with #2, #3 and #4 lower than 1st" in text
-    fights = msgspec.json.decode(run_command("--format", "json"))
+    fights = msgspec.json.decode(run_command("--format", "json"))["tables"]
     pro = next(f for f in fights if f["class_name"] == "Pro")
     assert [c["max_points"] for c in pro["title"]["contenders"]] == [83, 81, 81, 80]
     rows = list(csv.DictReader(io.StringIO(run_command("--format", "csv"))))
