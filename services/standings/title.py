@@ -78,7 +78,8 @@ class Chance:
 
 def chances(book: Rulebook, event: str, sessions: Mapping[str, Classification] | None = None) -> tuple[Chance, ...]:
     """The round's scoring sessions still to come or running: its opened sessions not over yet, and the sessions its
-    rules score that have not opened (a rule for every race of a kind counts one race)."""
+    rules score that have not opened (a rule for every race of a kind counts one race; once a race is opened, no
+    qualifying is still to come)."""
     rules = book.round(event)
     opened = dict(sessions or {})
     found: list[Chance] = []
@@ -88,13 +89,16 @@ def chances(book: Rulebook, event: str, sessions: Mapping[str, Classification] |
         if chance is not None:
             found.append(chance)
     kinds = {c.kind for c in opened.values()}
+    raced = SessionKind.RACE in kinds  # the grid is set: no qualifying is still to come
     for rule in rules.rules:
+        if raced and rule.kind is not SessionKind.RACE:
+            continue
         missing = sorted(rule.sessions - opened.keys()) if rule.sessions else [] if rule.kind in kinds else [""]
         for slug in missing:
             chance = _chance(book, rules, slug or rule.kind.value, rule.kind, None)
             if chance is not None:
                 found.append(chance)
-    if rules.pole and not any(c.pole for c in found) and SessionKind.QUALIFYING not in kinds:
+    if rules.pole and not raced and not any(c.pole for c in found) and SessionKind.QUALIFYING not in kinds:
         for slug in rules.bonus.pole_sessions or [SessionKind.QUALIFYING.value]:
             chance = _chance(book, rules, slug, SessionKind.QUALIFYING, None)
             if chance is not None:
