@@ -13,19 +13,23 @@ championship fold, the running race's classification included.
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from collections.abc import Callable
 
 import msgspec
 
 from bench.report import Report
-from schemas.events import ResultsStatus
+from schemas.events import Event, ResultsStatus
 from schemas.results import Classification
 from services.standings.config import decode_config
+from services.standings.fold import ChampionshipFold
 from services.standings.live import LiveRound, Season
 from services.standings.rounds import score_round
 from services.standings.rulebook import Rulebook
-from tests.standings.season import BASE_CONFIG, Car, Session, classification, crews
+from services.standings.tables import standings
+from services.standings.title import title_fight
+from tests.standings.season import BASE_CONFIG, CHAMPIONSHIP, Car, Session, classification, crews
 
 CLASSES = ("Pro", "Pro-Am", "Am")
 PRO = {"Pro"}
@@ -55,13 +59,14 @@ def run() -> Report:
     ]
     rng = random.Random(12)
     races: dict[str, Classification] = {}
+    logs: dict[str, list[Event]] = {}
     for i in range(1, 13):
         finish = [c.number for c in grid]
         rng.shuffle(finish)
         last = i == 12  # still running
         declared = None if last else ResultsStatus.FINAL
-        session = Session(f"r{i}", grid, finish, laps=3, declared=declared, finished=not last)
-        races[f"r{i}"] = classification(session.events())
+        logs[f"r{i}"] = Session(f"r{i}", grid, finish, laps=3, declared=declared, finished=not last).events()
+        races[f"r{i}"] = classification(logs[f"r{i}"])
     crew = crews(grid)
 
     def whole_season(_: int) -> None:
@@ -97,6 +102,35 @@ def run() -> Report:
         return msgspec.structs.replace(running, cars=cars, last_seq=running.last_seq + k + 1)
 
     laps = [overtaken(k) for k in range(20)]
+
+    def permutations(held: int) -> Callable[[int], object]:
+        """Every table's title fight with the first ``held`` rounds declared."""
+        declared = Season(book)
+        for event in list(races)[:held]:
+            declared.put(score_round(book, event, {"race": races[event]}, crew))
+        rounds = list(declared.rounds.values())
+        plain = standings(book, rounds)
+
+        def fights(_: int) -> None:
+            for table in plain.tables:
+                order = [row.competitor for row in table.rows]
+                live_points = {row.competitor: row.points for row in table.rows}
+                title_fight(book, (table.kind, table.class_name), rounds, [], {}, order, live_points)
+
+        return fights
+
+    fold = ChampionshipFold(CHAMPIONSHIP, book)
+    log = [e for events in logs.values() for e in events]
+    tail = 60  # the running round's last lap: a lap event for each car
+    for seq, stored in enumerate(log[:-tail], start=1):
+        fold.apply(seq, stored)
+    fold.settle()
+    per_event = []
+    for seq, stored in enumerate(log[-tail:], start=len(log) - tail + 1):
+        started = time.perf_counter()
+        fold.apply(seq, stored)
+        fold.settle()
+        per_event.append((time.perf_counter() - started) * 1000)
     report.add("whole season from scratch (12 rounds, 60 cars)", fastest(whole_season, 3), "ms")
     base = "whole season from scratch (12 rounds, 60 cars)"
     report.add(
@@ -108,4 +142,10 @@ def run() -> Report:
     report.add("live update, lap with no change of order",
                fastest(lambda k: live.update({"race": running}, crew, touched=PRO), 200), "ms",
                baseline=base)  # fmt: skip
+    report.add("title permutations, every table, two rounds to go", fastest(permutations(10), 5), "ms",
+               baseline=base, target="< 20 ms")  # fmt: skip
+    report.add("title permutations, the last race to go (with conditions)", fastest(permutations(11), 5), "ms",
+               baseline=base)  # fmt: skip
+    report.add("a lap event through the championship fold (60-car classification + live standings), p50",
+               statistics.median(per_event), "ms", baseline=base)  # fmt: skip
     return report
