@@ -237,7 +237,7 @@ class Season:
         changed: dict[str, int] = {}
         for name, entry in running.items():
             held = last.entries.get(name)
-            if held is not None and held.points == entry.points and held.result_points == entry.result_points:
+            if held is not None and _same(held.points, entry.points) and held.result_points == entry.result_points:
                 continue
             amounts = entry.result_points if by_result else (entry.points,)
             if any(over % p.denominator for p in amounts):
@@ -277,7 +277,7 @@ class Season:
             scored = running.get(name)
             now = scored.points if scored is not None else None
             row = last.rows.get(name)
-            if row is None or row[0] != position or row[1] != total or row[2] != now:
+            if row is None or row[0] != position or row[1] != total or not _same(row[2], now):
                 shown = display_units(total, over) if name not in base.expelled else 0.0
                 made = LiveRow(
                     position=position,
@@ -329,6 +329,11 @@ class LiveRound:
             points = structs.replace(fresh, tables=tables)
         self._entries, self._points = (crews, guests), points
         return self.season.live(points, changed)
+
+
+def _same(a: Fraction | None, b: Fraction | None) -> bool:
+    """Equal amounts, the same object first: scoring remembers its awards, so most laps hand back the same ones."""
+    return a is b or a == b
 
 
 def _standing(entries: Mapping[str, RoundEntry]) -> dict[str, tuple[object, ...]]:

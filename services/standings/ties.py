@@ -66,7 +66,10 @@ def order(
     over: int | None = None,
 ) -> list[Placed]:
     """Competitors (name, points in whole units of 1/``over``) in standings order; with ``over``, say how each tie
-    was broken."""
+    was broken (without, one sort: a live table on every lap, where crew-mates are level everywhere)."""
+    if over is None:
+        keyed = tuple(rules)
+        return [Placed(*item) for item in sorted(totals, key=lambda item: (-item[1], tie_key(record(item[0]), keyed)))]
     ranked = sorted(totals, key=lambda item: -item[1])
     out: list[Placed] = []
     start = 0
