@@ -15,6 +15,8 @@ BENCHMARKS = {
     "gateway": "bench.gateway",
     "scale": "bench.scale",
     "standings": "bench.standings",
+    "durability": "bench.durability",
+    "analysis": "bench.analysis",
 }
 
 

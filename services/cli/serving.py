@@ -14,6 +14,7 @@ from services.classification.tower import render_tower
 from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG, configured, console, gateway_service
 from services.cli.options import gateway_options, pace_options, speed
 from services.cli.watch import wait_for_standings, watch_tower
+from services.documents.service import DocumentsService
 from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
@@ -25,7 +26,7 @@ from services.simulator import titlefight
 from services.standings.projector import StandingsProjector
 from services.standings.render import render_tables, render_titles
 
-ROLES = ("all", "ingest", "classification", "standings", "gateway")
+ROLES = ("all", "ingest", "classification", "standings", "gateway", "documents")
 SCENARIOS = {"title-fight": titlefight}
 """Seasons the demo can play to their finale: the module gives its rules, its season before the finale, and
 the finale."""
@@ -70,7 +71,7 @@ async def demo(args: argparse.Namespace) -> int:
             for service in reversed(services):
                 await service.stop()
     if final is not None:
-        console.print(render_tower(final))
+        console.print(render_tower(final, width=console.width))
     if standings is not None:
         for table in render_tables(standings)[:3]:
             console.print(table)
@@ -90,6 +91,8 @@ async def serve(args: argparse.Namespace) -> int:
             services.append(ClassificationProjector(url, replica=args.replica))
         if args.role in ("all", "standings"):
             services.append(StandingsProjector(url))
+        if args.role in ("all", "documents"):
+            services.append(DocumentsService(url))
         announce = None
         if args.role in ("all", "gateway"):
             gateway, tokens = gateway_service(url, args)

@@ -45,7 +45,7 @@ async def watch_tower(
                 last = decode_classification(entry.value)
                 fight = await _title_fight(standings, session.championship) if title else None
                 rows = console.height - 6 - (len(fight.rows) + 6 if fight is not None else 0)
-                tower = render_tower(last, limit=rows if console.height > 12 else None)
+                tower = render_tower(last, limit=rows if console.height > 12 else None, width=console.width)
                 live.update(Group(tower, fight) if fight is not None else tower)
                 if until_finished and last.phase.value == "finished":
                     return last

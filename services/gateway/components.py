@@ -6,9 +6,10 @@ from typing import Any
 
 import msgspec
 
+from schemas.analysis import CarAnalysis, ChartMessage, ChartSeries, DocumentsIndex, SessionAnalysis
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
-from schemas.results import Classification, ClassifiedCar
+from schemas.results import Classification, ClassifiedCar, HourlyClassification
 from schemas.standings import Contenders, LiveStandings, Standings
 from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
 
@@ -16,12 +17,17 @@ API_VERSION = "1.0.0"
 """Version of the gateway's interface (the documents' ``info.version``)."""
 REF = "#/components/schemas/{name}"
 
-NAMED_UNIONS: dict[str, Any] = {"StreamMessage": StreamMessage, "IngestReply": IngestReply}
+NAMED_UNIONS: dict[str, Any] = {
+    "StreamMessage": StreamMessage,
+    "IngestReply": IngestReply,
+    "ChartMessage": ChartMessage,
+}
 """Unions msgspec inlines; named here so both documents can refer to them."""
 TYPES: list[Any] = [
     Sessions,
     Classification,
     ClassifiedCar,
+    HourlyClassification,
     Grid,
     Health,
     ApiError,
@@ -32,6 +38,10 @@ TYPES: list[Any] = [
     LiveStandings,
     PageStandings,
     Contenders,
+    SessionAnalysis,
+    CarAnalysis,
+    ChartSeries,
+    DocumentsIndex,
     *NAMED_UNIONS.values(),
 ]
 

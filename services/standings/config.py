@@ -8,6 +8,7 @@ values; a duration (any ``*_ms`` key) may be written ``6h``, ``90min``, ``45s``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -65,6 +66,12 @@ def decode_config(data: bytes | str, source: str = "<config>") -> ChampionshipCo
     return config
 
 
+def located(message: str) -> str:
+    """msgspec's "what - at `$.path`" as "$.path: what"."""
+    what, at, where = message.rpartition(" - at `")
+    return f"{where.rstrip('`')}: {what}" if at else f"$: {message}"
+
+
 def _durations(value: Any, at: str) -> Iterator[str]:
     """Durations written as text (``6h``, ``90min``) in milliseconds, in place; a problem for text that is not one."""
     if isinstance(value, list):
@@ -86,7 +93,7 @@ _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|(\[)")
 
 
 def _explained(message: str) -> str:
-    """msgspec's "what - at `$.path`" as "$.path: what", with where a misplaced key belongs and the values a choice
+    """:func:`located`, with where a misplaced key of a championship config belongs and the values a choice
     allows."""
     what, at, where = message.rpartition(" - at `")
     if not at:
@@ -174,7 +181,9 @@ def _check(config: ChampionshipConfig) -> Iterator[str]:
         if not scale:
             yield f"$.scales.{name}: empty: a scale needs the points of position 1 at least"
         for i, points in enumerate(scale):
-            if points < 0:
+            if not math.isfinite(points):
+                yield f"$.scales.{name}[{i}]: {points} is not a number of points"
+            elif points < 0:
                 yield f"$.scales.{name}[{i}]: {points} is negative"
             elif not has_two_decimals(points):
                 yield f"$.scales.{name}[{i}]: {points} has more than two decimals"
@@ -186,7 +195,9 @@ def _check(config: ChampionshipConfig) -> Iterator[str]:
             if not round_.points:
                 yield f"{at}.points: empty: the round would score nothing (leave it out to use $.points)"
             yield from _rules(f"{at}.points", round_.points, config.scales, classes)
-        if not has_two_decimals(round_.multiplier):
+        if not math.isfinite(round_.multiplier):
+            yield f"{at}.multiplier: {round_.multiplier} is not a number"
+        elif not has_two_decimals(round_.multiplier):
             yield f"{at}.multiplier: {round_.multiplier} has more than two decimals"
         if round_.bonus is not None:
             yield from _bonus(f"{at}.bonus", round_.bonus.pole, round_.bonus.fastest_lap, round_.bonus.beyond_points)

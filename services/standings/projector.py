@@ -11,8 +11,9 @@ settles every fold the batch touched and writes what the fold reports as changed
 A championship's ``championship_configured`` event (the TOML text) builds its rulebook and rescores every round,
 so a replay always scores with the configuration that was in force; ``points_adjusted`` and
 ``decision_withdrawn`` in its own session change the decisions in force. Like the classification projector it
-refolds from the log when it starts (the same log gives the same bytes), and it never stops on a bad event or
-configuration: it logs the reason and goes on.
+refolds from the log when it starts (the same log gives the same bytes), and it never stops on a bad event,
+configuration or scoring failure: a decision or configuration the fold refuses, and any exception from the pure
+engine, is a dead letter in ``chequered.dlq.standings`` with the reason, and the projector goes on.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
-from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
 from schemas.events import decode_event
@@ -46,7 +48,6 @@ class StandingsProjector(LogFollower):
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
         self.championships: dict[str, ChampionshipFold] = {}
-        self.errors = 0
         self.folded = 0
         """The stream sequence of the last event folded, its batch's writes done."""
         self._kv: KeyValue | None = None
@@ -56,19 +57,20 @@ class StandingsProjector(LogFollower):
         await self.connect()
         self._kv = await self.js.key_value(STANDINGS_BUCKET)
         await self.broker.start()
-        self._task = asyncio.create_task(self.follow(), name="standings-projector")
+        self._task = self.spawn(self.follow(), "standings-projector")
 
     async def stop(self) -> None:
         if self._task is None:
             return
         self.stopping.set()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(Exception):  # one that died has said why
             await self._task
         self._task = None
         await self.disconnect()
 
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
-        touched: set[str] = set()
+        touched: dict[str, StoredMsg] = {}
+        """Championship -> the last event of the batch that touched it."""
         for stored in batch:
             try:
                 event = decode_event(stored.data)
@@ -78,27 +80,40 @@ class StandingsProjector(LogFollower):
             fold = self.championships.get(name)
             if fold is None:
                 fold = self.championships[name] = ChampionshipFold(name)
-            refused = fold.apply(stored.seq, event)
-            if refused is not None and event.session.is_championship:
-                self.errors += 1
-                log.error("%s: %s", event.session.championship, refused.reason)
-            touched.add(name)  # a timing event the fold refused is the classification projector's dead letter
-        for name in sorted(touched):
-            settled = self.championships[name].settle()
-            if settled.standings is not None:
-                await self._put(name, encode_standings(settled.standings))
-            if settled.live is not None:
-                await self._put(live_key(name), encode_standings(settled.live))
+            try:
+                refused = fold.apply(stored.seq, event)
+            except Exception as error:
+                await self.dead_letter(
+                    stored.seq, stored.subject, f"folding into {name} failed: {error!r}", stored.data
+                )
+                continue
+            if refused is not None and event.session.is_championship:  # a timing event: the classification's
+                await self.dead_letter(stored.seq, stored.subject, f"{name}: {refused.reason}", stored.data)
+            touched[name] = stored
+        for name, stored in sorted(touched.items()):
+            await self._scoring(stored, name, self._settle(name, batch[-1].seq))
         self.folded = batch[-1].seq
 
-    async def _put(self, key: str, value: bytes) -> None:
-        assert self._kv is not None
-        delay = 0.05
-        while True:
-            try:
-                await self._kv.put(key, value)
-                return
-            except NatsError as error:  # the broker is restarting: keep the value, try again
-                log.warning("KV write of %s failed (%s); retrying", key, error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+    async def _scoring(self, stored: StoredMsg, what: str, scoring: Coroutine[Any, Any, None]) -> None:
+        """Score (and write) one championship; if the points engine fails on it, the failure is a dead letter
+        naming the event that led to it, and the other championships go on."""
+        try:
+            await scoring
+        except Exception as error:
+            await self.dead_letter(stored.seq, stored.subject, f"scoring {what} failed: {error!r}", stored.data)
+
+    async def _settle(self, name: str, seq: int) -> None:
+        settled = self.championships[name].settle()
+        if settled.standings is not None:
+            await self._put(name, seq, encode_standings(settled.standings))
+        if settled.live is not None:
+            await self._put(live_key(name), seq, encode_standings(settled.live))
+
+    async def _put(self, key: str, seq: int, value: bytes) -> None:
+        kv = self._kv
+        assert kv is not None
+
+        async def write() -> None:
+            await kv.put(key, value)
+
+        await self.persist(STANDINGS_BUCKET, key, seq, value, write)

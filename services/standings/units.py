@@ -11,9 +11,9 @@ Adding a season up is many sums and comparisons: tables work in integers over a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from fractions import Fraction
-from math import lcm
 
 ZERO = Fraction(0)
 ONE = Fraction(1)
@@ -29,12 +29,13 @@ def exact(value: float) -> Fraction:
 
 
 def has_two_decimals(value: float) -> bool:
-    return abs(value * HUNDREDTHS - round(value * HUNDREDTHS)) < 1e-6
+    """False for infinities and NaN too (the loader says so, rather than failing on them)."""
+    return math.isfinite(value) and abs(value * HUNDREDTHS - round(value * HUNDREDTHS)) < 1e-6
 
 
 def denominator(points: Iterable[Fraction], start: int = COMMON) -> int:
     """A denominator every one of ``points`` divides: integer arithmetic over it is exact."""
-    return lcm(start, *{p.denominator for p in points})
+    return math.lcm(start, *{p.denominator for p in points})
 
 
 def units(points: Fraction, over: int) -> int:
