@@ -17,6 +17,7 @@ BENCHMARKS = {
     "standings": "bench.standings",
     "durability": "bench.durability",
     "analysis": "bench.analysis",
+    "calendar": "bench.calendar",
 }
 
 

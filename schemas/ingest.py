@@ -23,6 +23,9 @@ class RejectCode(enum.StrEnum):
     SESSION_ALREADY_OPENED = "session_already_opened"
     UNKNOWN_CAR = "unknown_car"
     LAP_OUT_OF_ORDER = "lap_out_of_order"
+    INVALID_CALENDAR = "invalid_calendar"
+    """A calendar, or a change to it, that cannot stand: an unknown zone, a session ending before it starts,
+    a local time that does not exist, a change to a round or session the calendar does not have."""
     UNAVAILABLE = "unavailable"
     """The stream did not acknowledge the write; retry with the same id."""
     STORAGE_FULL = "storage_full"

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from schemas.analysis import ChartMessage, DocumentsIndex, SessionAnalysis
+from schemas.calendar import SeasonCalendar
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification
@@ -31,6 +32,7 @@ MESSAGES: dict[str, Any] = {
     "analysis": SessionAnalysis,
     "chart-message": ChartMessage,
     "documents-index": DocumentsIndex,
+    "season-calendar": SeasonCalendar,
 }
 
 

@@ -41,6 +41,10 @@ UNWRITABLE = Gauge(
     "Read models a projector cannot store now (too large, refused): alert on > 0, reasons in chequered rejects",
     ["projection"],
 )
+FEEDS_MISSING = Gauge(
+    "chequered_calendar_feeds_missing",
+    "Scheduled sessions live now by their calendar with no timing data yet, or a race feed stalled",
+)
 
 
 class JsonFormatter(logging.Formatter):

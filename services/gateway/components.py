@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from schemas.analysis import CarAnalysis, ChartMessage, ChartSeries, DocumentsIndex, SessionAnalysis
+from schemas.calendar import Calendars, CalendarView, LiveNow, NextEvent
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification, ClassifiedCar, HourlyClassification
@@ -42,6 +43,10 @@ TYPES: list[Any] = [
     CarAnalysis,
     ChartSeries,
     DocumentsIndex,
+    Calendars,
+    CalendarView,
+    NextEvent,
+    LiveNow,
     *NAMED_UNIONS.values(),
 ]
 

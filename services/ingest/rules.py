@@ -26,6 +26,7 @@ championship's sessions are judged like today's):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from schemas.events import (
+    CALENDAR_BODIES,
     CHAMPIONSHIP_BODIES,
     MIN_INSTANT,
     REASON_MAX,
@@ -57,6 +59,10 @@ from schemas.events import (
 )
 from schemas.ingest import MAX_EVENT_BYTES, Accepted, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX, session_key_of
+from services.calendar.fold import oversized
+from services.calendar.local import CalendarError
+from services.calendar.schedule import Schedule
+from services.calendar.schedule import apply as apply_calendar
 from services.standings.config import ConfigError, decode_config
 
 HOUR_MS = 3_600_000
@@ -106,6 +112,8 @@ class SessionLedger:
     """Car number -> (its last lap's number, the instant it ended)."""
     accepted: dict[str, tuple[int, int]] = field(default_factory=dict)
     """``msg_id`` -> (stream sequence, :func:`fingerprint` of the content); sequence 0 while provisional."""
+    calendar: Schedule | None = None
+    """A calendar session's schedule as stored: the next change is judged against it."""
 
 
 class _Versioned(msgspec.Struct):
@@ -213,6 +221,8 @@ class IngestLedger:
         key = event.session.key
         ledger = self.sessions.get(key)
         body = event.body
+        if isinstance(body, CALENDAR_BODIES) or event.session == SessionRef.calendar_of(event.session.championship):
+            return _check_calendar(event, ledger)
         championship_level = isinstance(body, CHAMPIONSHIP_BODIES)
         if event.session.is_championship or championship_level:
             if event.session.is_championship and (championship_level or isinstance(body, DecisionWithdrawn)):
@@ -257,9 +267,14 @@ class IngestLedger:
         """Record an event the stream holds at ``seq`` (live, or read back at start-up; 0: provisionally) with the
         :func:`fingerprint` of its content."""
         ledger = self.sessions.setdefault(event.session.key, SessionLedger())
+        first = event.msg_id not in ledger.accepted  # admitted provisionally, then again with its sequence
         ledger.accepted[event.msg_id] = (seq, digest)
         body = event.body
-        if isinstance(body, SessionOpened):
+        if isinstance(body, CALENDAR_BODIES):
+            if first:  # one stored some other way and unfit is skipped, as the standings projector skips it
+                with contextlib.suppress(CalendarError):
+                    ledger.calendar = apply_calendar(ledger.calendar, body, event.at)
+        elif isinstance(body, SessionOpened):
             ledger.opened_at = event.at
             end = scheduled_end(body)
             ledger.horizon = max(ledger.horizon, event.at, end if end is not None else event.at)
@@ -270,6 +285,32 @@ class IngestLedger:
             ledger.last_lap[body.number] = (max(body.lap, last), max(event.at, ended))
         if isinstance(body, TRACK_BODIES):
             ledger.horizon = max(ledger.horizon, event.at)
+
+
+def _check_calendar(event: Event, ledger: SessionLedger | None) -> Rejected | None:
+    """Calendar events go to the championship's calendar session, which holds nothing else; each must apply to
+    the calendar as stored, and the calendar must stay small enough for its read model to be written."""
+    body = event.body
+    where = SessionRef.calendar_of(event.session.championship)
+    if event.session != where:
+        return Rejected(
+            RejectCode.WRONG_SUBJECT,
+            f"{type(body).__name__} belongs to the championship's calendar session {where.key}, "
+            f"not to {event.session.key}",
+        )
+    if not isinstance(body, CALENDAR_BODIES):
+        return Rejected(
+            RejectCode.WRONG_SUBJECT,
+            f"{where.key} carries only the calendar (calendar_published, session_rescheduled, session_cancelled, "
+            "session_added)",
+        )
+    try:
+        schedule = apply_calendar(ledger.calendar if ledger is not None else None, body, event.at)
+    except CalendarError as error:
+        return Rejected(RejectCode.INVALID_CALENDAR, clip(f"{type(body).__name__} refused: {error}", REASON_MAX))
+    if (too_large := oversized(where.championship, schedule)) is not None:
+        return Rejected(RejectCode.INVALID_CALENDAR, f"{type(body).__name__} refused: {too_large}")
+    return None
 
 
 def _window_problem(ledger: SessionLedger, event: Event, opened_at: int) -> Rejected | None:

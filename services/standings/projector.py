@@ -8,6 +8,12 @@ settles every fold the batch touched and writes what the fold reports as changed
 - ``<championship>``: the full standings, every row explained, when a round's results are declared (or a
   correction to one, a configuration or a points decision changed them).
 
+It also folds every championship's calendar (``services.calendar.fold``) and
+writes it to ``<championship>.calendar`` when it changes: the schedule, its
+changes, and what each scheduled session's timing events say; its ``/metrics``
+count the scheduled sessions live now with no data or a stalled feed
+(``chequered_calendar_feeds_missing``).
+
 A championship's ``championship_configured`` event (the TOML text) builds its rulebook and rescores every round,
 so a replay always scores with the configuration that was in force; ``points_adjusted`` and
 ``decision_withdrawn`` in its own session change the decisions in force. Like the classification projector it
@@ -21,16 +27,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
 from nats.js.kv import KeyValue
 
-from schemas.events import decode_event
+from schemas.calendar import encode_calendar
+from schemas.events import CALENDAR_BODIES, Event, decode_event
 from schemas.standings import encode_standings
 from services.broker.follower import LogFollower
 from services.broker.reader import StoredMsg
 from services.broker.topology import STANDINGS_BUCKET, Topology
+from services.calendar.fold import CalendarFold, calendar_key
+from services.calendar.views import alerts
+from services.observability import FEEDS_MISSING
 from services.standings.fold import ChampionshipFold
 
 log = logging.getLogger("chequered.standings")
@@ -48,6 +59,8 @@ class StandingsProjector(LogFollower):
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
         self.championships: dict[str, ChampionshipFold] = {}
+        self.calendars = CalendarFold()
+        FEEDS_MISSING.set_function(self.missing_feeds)  # counted when /metrics is read, with the wall clock
         self.folded = 0
         """The stream sequence of the last event folded, its batch's writes done."""
         self._kv: KeyValue | None = None
@@ -71,11 +84,16 @@ class StandingsProjector(LogFollower):
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
         touched: dict[str, StoredMsg] = {}
         """Championship -> the last event of the batch that touched it."""
+        calendars: set[str] = set()
         for stored in batch:
             try:
                 event = decode_event(stored.data)
             except ValueError:
                 continue  # the classification projector dead-letters it with the reason
+            if (changed := await self._calendar(stored, event)) is not None:
+                calendars.add(changed)
+            if isinstance(event.body, CALENDAR_BODIES):
+                continue
             name = event.session.championship
             fold = self.championships.get(name)
             if fold is None:
@@ -90,9 +108,27 @@ class StandingsProjector(LogFollower):
             if refused is not None and event.session.is_championship:  # a timing event: the classification's
                 await self.dead_letter(stored.seq, stored.subject, f"{name}: {refused.reason}", stored.data)
             touched[name] = stored
+        seq = batch[-1].seq
         for name, stored in sorted(touched.items()):
-            await self._scoring(stored, name, self._settle(name, batch[-1].seq))
-        self.folded = batch[-1].seq
+            await self._scoring(stored, name, self._settle(name, seq))
+        for name in sorted(calendars):
+            await self._put(calendar_key(name), seq, encode_calendar(self.calendars.read_model(name)))
+        self.folded = seq
+
+    def missing_feeds(self) -> int:
+        """Scheduled sessions live now with no data yet or a stalled race feed, in every calendar."""
+        now = int(time.time() * 1000)
+        return sum(len(alerts(self.calendars.read_model(name), now)) for name in list(self.calendars.schedules))
+
+    async def _calendar(self, stored: StoredMsg, event: Event) -> str | None:
+        """Fold an event into the calendars; the championship whose calendar changed. A calendar event that cannot
+        apply (ingest refuses those, so it came another way) is a dead letter, skipped as ingest's ledger skips it."""
+        try:
+            return self.calendars.apply(event)
+        except Exception as error:
+            reason = f"calendar of {event.session.championship}: {type(event.body).__name__} not applied: {error}"
+            await self.dead_letter(stored.seq, stored.subject, reason, stored.data)
+            return None
 
     async def _scoring(self, stored: StoredMsg, what: str, scoring: Coroutine[Any, Any, None]) -> None:
         """Score (and write) one championship; if the points engine fails on it, the failure is a dead letter

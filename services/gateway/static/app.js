@@ -245,6 +245,7 @@
   }
 
   function renderHeader(c) {
+    document.body.dataset.phase = c.phase; // the next-event box (calendar.js) hides while a session runs
     $("session-name").textContent = c.name;
     const results = c.results ? ` · results ${c.results}` : "";
     $("session-meta").textContent = `${c.kind} · ${c.phase}${results} · ${c.session.championship}.${c.session.event}.${c.session.session}`;
