@@ -207,8 +207,9 @@ class Eligibility(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
 
 
 class DropPart(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    rounds: Annotated[int, Meta(ge=1)]
-    """How many consecutive rounds this part holds."""
+    rounds: Annotated[int, Meta(ge=1)] | None = None
+    """How many consecutive rounds this part holds; left out (by every part): the season's rounds, as many as
+    there are (the calendar's), split evenly, the earlier parts taking the odd ones."""
     best: Annotated[int, Meta(ge=1)]
     """How many of them count."""
 
@@ -280,8 +281,10 @@ class ChampionshipConfig(Struct, frozen=True, kw_only=True, forbid_unknown_field
     classes: Annotated[list[ClassConfig], Meta(min_length=1)]
     scales: dict[ScaleName, Scale]
     points: Annotated[list[SessionPoints], Meta(min_length=1)]
-    rounds: Annotated[list[Round], Meta(min_length=1)]
-    """In calendar order: round 1 first."""
+    rounds: list[Round] = []
+    """In calendar order: round 1 first. With a season's calendar (``calendar_published``), the rounds are the
+    calendar's, in its order, and these only give the rules of the rounds they name (so one rulebook serves every
+    season of an era); without one, the rounds are these."""
     bonus: Bonus = Bonus()
     shortened: list[Shortened] = []
     eligibility: Eligibility = Eligibility()

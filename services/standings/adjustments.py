@@ -3,7 +3,7 @@ excluded from the championship."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from fractions import Fraction
 
 from schemas.standings import AdjustmentKind, ChampionshipConfig, PointsAdjustment
@@ -11,10 +11,14 @@ from services.standings.rulebook import Rulebook, TableKey
 from services.standings.units import ZERO, exact
 
 
-def problems(config: ChampionshipConfig, adjustment: PointsAdjustment) -> list[str]:
-    """What is wrong with a decision, field by field (empty: it can apply)."""
+def problems(
+    config: ChampionshipConfig, adjustment: PointsAdjustment, rounds: Collection[str] | None = None
+) -> list[str]:
+    """What is wrong with a decision, field by field (empty: it can apply). ``rounds``: the championship's rounds
+    (the calendar's); None: the config's, when it lists them."""
     out = []
-    if adjustment.round is not None and adjustment.round not in {r.event for r in config.rounds}:
+    known = rounds if rounds is not None else {r.event for r in config.rounds} or None
+    if adjustment.round is not None and known is not None and adjustment.round not in known:
         out.append(f"round: {adjustment.round!r} is not a round of {config.championship}")
     if adjustment.kind is AdjustmentKind.EXCLUSION and adjustment.round is None:
         out.append(

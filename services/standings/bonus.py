@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from schemas.events import SessionKind
+from schemas.events import PointsRole, SessionKind
 from schemas.results import Classification, ClassifiedCar, ResultStatus
 from schemas.standings import Award, AwardKind
 from services.standings.rulebook import RoundRules
@@ -28,7 +28,11 @@ class Setter:
 
 
 def awards_pole(rules: RoundRules, session: str, kind: SessionKind) -> bool:
-    """Whether this session's class leaders take the pole bonus."""
+    """Whether this session's class leaders take the pole bonus: a qualifying session the rules name (or any), or
+    the one the calendar says sets the grid."""
+    role = rules.role(session)
+    if role is not None:
+        return rules.pole > 0 and role is PointsRole.POLE
     return (
         kind is SessionKind.QUALIFYING
         and rules.pole > 0

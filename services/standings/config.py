@@ -309,14 +309,19 @@ def _intermediates(here: str, rule: SessionPoints, scales: Mapping[str, list[flo
 
 def _drops(config: ChampionshipConfig) -> Iterator[str]:
     drops, rounds = config.drops, len(config.rounds)
+    sized = [part.rounds is not None for part in drops.parts]
+    if any(sized) and not all(sized):
+        yield "$.drops.parts: give every part its rounds, or none (the season's rounds split evenly)"
+    if not rounds:  # the calendar gives the rounds: nothing to count them against
+        return
     if drops.best is not None and drops.parts:
         yield "$.drops: set best or parts, not both"
     if drops.best is not None and drops.best > rounds:
         yield f"$.drops.best: {drops.best} is more than the {rounds} rounds"
-    if drops.parts:
-        covered = sum(part.rounds for part in drops.parts)
+    if drops.parts and all(sized):
+        covered = sum(part.rounds or 0 for part in drops.parts)
         if covered != rounds:
             yield f"$.drops.parts: the parts hold {covered} rounds, the championship has {rounds}"
         for i, part in enumerate(drops.parts):
-            if part.best > part.rounds:
+            if part.rounds is not None and part.best > part.rounds:
                 yield f"$.drops.parts[{i}].best: {part.best} is more than the part's {part.rounds} rounds"

@@ -31,12 +31,17 @@ class SeasonPart:
 
 
 def season_parts(drops: Drops, rounds: int) -> tuple[SeasonPart, ...]:
+    """The parts of a season of ``rounds`` rounds: as the parts give their sizes, or split evenly."""
     if not drops.parts:
         return (SeasonPart(1, rounds, drops.best),)
+    count = len(drops.parts)
+    sizes = [
+        p.rounds if p.rounds is not None else rounds // count + (i < rounds % count) for i, p in enumerate(drops.parts)
+    ]
     parts, first = [], 1
-    for part in drops.parts:
-        parts.append(SeasonPart(first, first + part.rounds - 1, part.best))
-        first += part.rounds
+    for part, size in zip(drops.parts, sizes, strict=True):
+        parts.append(SeasonPart(first, first + size - 1, part.best))
+        first += size
     return tuple(parts)
 
 

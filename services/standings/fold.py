@@ -4,9 +4,10 @@
 feeds it the log as it comes, ``chequered standings`` feeds it race logs, ``chequered at`` and the offline tools
 the log as it stood (:func:`standings_until`). Pure: no clock, no I/O; the same events give the same bytes.
 
-- :meth:`~ChampionshipFold.apply` folds one stored event: a configuration (the rulebook from then on), a points
-  decision, or a timing event of a round (its session folded with the classification fold; the classes it can
-  move noted: while a race runs, a car's event moves only its class and the overall order).
+- :meth:`~ChampionshipFold.apply` folds one stored event: a configuration (the rulebook from then on), a calendar
+  event (the season's rounds from then on: a rulebook need not list them), a points decision, or a timing event
+  of a round (its session folded with the classification fold; the classes it can move noted: while a race runs,
+  a car's event moves only its class and the overall order).
 - :meth:`~ChampionshipFold.settle` scores what the events since the last settle touched and reports what changed:
   the declared standings when a round's results are declared (or a configuration or decision changed them), and
   the "as it stands" standings of the round scored. A running round rescores only the classes its events touched
@@ -15,10 +16,13 @@ the log as it stood (:func:`standings_until`). Pure: no clock, no I/O; the same 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from schemas.events import (
+    CALENDAR_BODIES,
+    CalendarBody,
     CarBody,
     ChampionshipConfigured,
     DecisionWithdrawn,
@@ -30,6 +34,9 @@ from schemas.events import (
 )
 from schemas.results import Classification, SessionPhase
 from schemas.standings import LiveStandings, RoundState, Standings
+from services.calendar.local import CalendarError
+from services.calendar.schedule import Schedule
+from services.calendar.schedule import apply as apply_calendar
 from services.classification.fold import ClassificationProjection, Refused, classification_until
 from services.standings.config import ConfigError, decode_config
 from services.standings.live import LiveRound, Season
@@ -94,7 +101,12 @@ class ChampionshipFold:
         """``book``: score with this rulebook (``chequered standings --config``) until a configuration event
         replaces it; without one, nothing is scored before the log configures the championship."""
         self.championship = championship
+        self.config = book.config if book is not None else None
+        self.schedule: Schedule | None = None
+        """The season's calendar as its events leave it: the rounds, when there is one."""
         self.season = Season(book) if book is not None else None
+        self.rulings: dict[str, PointsAdjusted | None] = {}
+        """The points decisions of the log, in order (None: withdrawn): a new rulebook takes them over."""
         self.sessions = ClassificationProjection()
         self.rounds: dict[str, _Round] = {}
         self._decided = False
@@ -109,6 +121,8 @@ class ChampionshipFold:
         """Fold one stored event of this championship; a refusal (with the reason) changes nothing."""
         if event.session.championship != self.championship:
             return Refused(seq, f"{event.session.key} is not a session of championship {self.championship}")
+        if isinstance(event.body, CALENDAR_BODIES):
+            return self._schedule(seq, event, event.body)
         if event.session.is_championship:
             return self._decide(seq, event)
         refused = self.sessions.apply(seq, event)
@@ -123,21 +137,47 @@ class ChampionshipFold:
         body = event.body
         try:
             if isinstance(body, ChampionshipConfigured):
-                self.season = Season(Rulebook(decode_config(body.toml, body.source or event.id)))
-                for round_ in self.rounds.values():
-                    round_.live = None
-                self._decided = True
+                self.config = decode_config(body.toml, body.source or event.id)
+                self._rulebook()
                 return None
             if self.season is None:
                 raise ValueError("no points configuration yet: publish championship_configured first")
             if isinstance(body, PointsAdjusted):
                 self.season.adjust(body)
+                self.rulings[body.decision] = body
                 self._decided = True
-            elif isinstance(body, DecisionWithdrawn):
-                self._decided = self.season.withdraw(body.decision) or self._decided
+            elif isinstance(body, DecisionWithdrawn) and self.season.withdraw(body.decision):
+                self.rulings[body.decision] = None
+                self._decided = True
             return None
         except (ConfigError, ValueError) as error:
             return Refused(seq, f"{type(body).__name__} not applied: {error}")
+
+    def _schedule(self, seq: int, event: Event, body: CalendarBody) -> Refused | None:
+        """A calendar event: the season's rounds from now on (ingest judged it with the same pure function)."""
+        try:
+            self.schedule = apply_calendar(self.schedule, body, event.at)
+        except CalendarError as error:
+            return Refused(seq, f"{type(body).__name__} not applied: {error}")
+        if self.config is not None:
+            self._rulebook()
+        return None
+
+    def _rulebook(self) -> None:
+        """The season again from the configuration and the calendar in force, the log's decisions taken over (one
+        that no longer applies, to a round no longer held, is left out); every round is scored again."""
+        assert self.config is not None
+        season = Season(Rulebook(self.config, self.schedule.season if self.schedule is not None else None))
+        for decision, ruling in self.rulings.items():
+            with contextlib.suppress(ValueError):
+                if ruling is not None:
+                    season.adjust(ruling)
+                else:
+                    season.withdraw(decision)
+        self.season = season
+        for round_ in self.rounds.values():
+            round_.live = None
+        self._decided = True
 
     # -- scoring -----------------------------------------------------------------
 

@@ -123,7 +123,7 @@ class Season:
 
     def adjust(self, adjustment: PointsAdjustment) -> None:
         """A decision on points; raises ``ValueError`` naming what is wrong with it."""
-        if problems := decisions.problems(self.book.config, adjustment):
+        if problems := decisions.problems(self.book.config, adjustment, self.book.rounds):
             raise ValueError(f"decision {adjustment.decision}: " + "; ".join(problems))
         self.adjustments[adjustment.decision] = adjustment
         self._standings, self._running = None, {}

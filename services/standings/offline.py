@@ -15,6 +15,7 @@ from typing import Literal, TextIO
 
 from rich.console import Console
 
+from schemas.events import CALENDAR_BODIES
 from services.ops.racelog import read_log
 from services.standings.config import ConfigError, load_rulebook
 from services.standings.fold import fold_championship
@@ -53,18 +54,22 @@ def run_offline(
         print(f"{error.filename}: {error.strerror}", file=err)
         return 2
     championship = book.config.championship
+    timing = [  # the file's rules, not the logs', with the season's calendar when the logs have one
+        (seq, e) for seq, e in events if not e.session.is_championship or isinstance(e.body, CALENDAR_BODIES)
+    ]
+    fold = fold_championship(timing, championship, book)
+    assert fold.season is not None
+    rounds = fold.season.book.rounds
     ignored = sorted(
         {
             e.session.key
             for _, e in events
-            if e.session.championship != championship or e.session.event not in book.rounds
+            if e.session.championship != championship
+            or (not e.session.is_championship and e.session.event not in rounds)
         }
     )
     for key in ignored:
         print(f"session {key}: not a round of {championship} in {config_path}; ignored", file=err)
-    timing = [(seq, e) for seq, e in events if not e.session.is_championship]  # the file's rules, not the logs'
-    fold = fold_championship(timing, championship, book)
-    assert fold.season is not None
     standings = fold.season.standings()
     if fmt == "json":
         out.write(titles_json(standings) if contenders else to_json(standings))

@@ -8,8 +8,8 @@ settles every fold the batch touched and writes what the fold reports as changed
 - ``<championship>``: the full standings, every row explained, when a round's results are declared (or a
   correction to one, a configuration or a points decision changed them).
 
-It also folds every championship's calendar (``services.calendar.fold``) and
-writes it to ``<championship>.calendar`` when it changes: the schedule, its
+It also folds every championship's calendar (``services.calendar.fold``; the championship fold takes the
+season's rounds from it too) and writes it to ``<championship>.calendar`` when it changes: the schedule, its
 changes, and what each scheduled session's timing events say; its ``/metrics``
 count the scheduled sessions live now with no data or a stalled feed
 (``chequered_calendar_feeds_missing``).
@@ -92,8 +92,6 @@ class StandingsProjector(LogFollower):
                 continue  # the classification projector dead-letters it with the reason
             if (changed := await self._calendar(stored, event)) is not None:
                 calendars.add(changed)
-            if isinstance(event.body, CALENDAR_BODIES):
-                continue
             name = event.session.championship
             fold = self.championships.get(name)
             if fold is None:
@@ -105,7 +103,8 @@ class StandingsProjector(LogFollower):
                     stored.seq, stored.subject, f"folding into {name} failed: {error!r}", stored.data
                 )
                 continue
-            if refused is not None and event.session.is_championship:  # a timing event: the classification's
+            # a timing event it refuses is the classification's dead letter, a calendar event the calendar's
+            if refused is not None and event.session.is_championship and not isinstance(event.body, CALENDAR_BODIES):
                 await self.dead_letter(stored.seq, stored.subject, f"{name}: {refused.reason}", stored.data)
             touched[name] = stored
         seq = batch[-1].seq

@@ -77,9 +77,9 @@ class Chance:
 
 
 def chances(book: Rulebook, event: str, sessions: Mapping[str, Classification] | None = None) -> tuple[Chance, ...]:
-    """The round's scoring sessions still to come or running: its opened sessions not over yet, and the sessions its
-    rules score that have not opened (a rule for every race of a kind counts one race; once a race is opened, no
-    qualifying is still to come)."""
+    """The round's scoring sessions still to come or running: its opened sessions not over yet, and those not
+    opened yet: the calendar's (its sessions not cancelled), or without a calendar the sessions its rules score (a
+    rule for every race of a kind counts one race; once a race is opened, no qualifying is still to come)."""
     rules = book.round(event)
     opened = dict(sessions or {})
     found: list[Chance] = []
@@ -88,6 +88,12 @@ def chances(book: Rulebook, event: str, sessions: Mapping[str, Classification] |
         chance = None if over else _chance(book, rules, slug, classification.kind, classification)
         if chance is not None:
             found.append(chance)
+    if rules.scheduled:  # the calendar lists the round's sessions: those not opened yet are still to come
+        for slug, scheduled in rules.scheduled.items():
+            chance = None if slug in opened else _chance(book, rules, slug, scheduled.kind, None)
+            if chance is not None:
+                found.append(chance)
+        return tuple(found)
     kinds = {c.kind for c in opened.values()}
     raced = SessionKind.RACE in kinds  # the grid is set: no qualifying is still to come
     for rule in rules.rules:
