@@ -246,7 +246,7 @@ def test_a_crew_of_six_splits_exactly() -> None:
     assert sum(Fraction(10, 6) for _ in six) == 10
 
 
-FIFTY_FOUR = -487_209_600_000
+FIFTY_FOUR = -487_900_800_000
 """1954-07-17T00:00:00Z, the British Grand Prix's day."""
 
 HISTORIC = """
