@@ -103,7 +103,8 @@ def in_class(class_position: int, sub_class_position: int | None) -> str:
 
 def render_tower(classification: Classification, limit: int | None = None, width: int | None = None) -> Table:
     """The timing tower; ``width``: the console's, so a narrow terminal gets the columns that fit."""
-    elapsed = classification.as_of - classification.started_at if classification.started_at else 0
+    started = classification.started_at
+    elapsed = classification.as_of - started if started is not None else 0  # instants are signed: 0 is one
     title = (
         f"{classification.name} — {classification.phase.value} — flag {classification.flag.value} — "
         f"{format_clock(elapsed)} — seq {classification.last_seq}"

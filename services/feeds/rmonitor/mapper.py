@@ -111,6 +111,7 @@ from zoneinfo import ZoneInfo
 from msgspec import Struct
 
 from schemas.events import (
+    MIN_INSTANT,
     ClassificationRules,
     Driver,
     DriverChanged,
@@ -356,7 +357,7 @@ class RMonitorMapper:
     # -- time ----------------------------------------------------------------
 
     def _instant(self, local_ms: int) -> int:
-        return max(0, local_epoch_ms(self._clock.day or FALLBACK_DAY, local_ms, self._tz))
+        return max(MIN_INSTANT, local_epoch_ms(self._clock.day or FALLBACK_DAY, local_ms, self._tz))
 
     def _set_time_of_day(self, tod_ms: int) -> None:
         clock = self._clock

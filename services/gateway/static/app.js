@@ -253,10 +253,11 @@
     flag.className = `flag flag-${c.flag}`;
     flag.dataset.flag = c.flag;
     flag.textContent = c.suspended ? "SUSPENDED" : FLAGS[c.flag] || c.flag.toUpperCase();
-    const elapsed = c.started_at ? c.as_of - c.started_at : 0;
+    const started = c.started_at !== null && c.started_at !== undefined;  // instants are signed: 0 is one
+    const elapsed = started ? c.as_of - c.started_at : 0;
     $("clock").textContent = clock(elapsed);
     const leaderLaps = c.cars.length ? c.cars[0].laps : 0;
-    let sub = c.started_at ? "elapsed" : "not started";
+    let sub = started ? "elapsed" : "not started";
     if (c.length_ms) sub = `${clock(c.length_ms - elapsed)} to go`;
     if (c.length_laps) sub = `lap ${Math.min(leaderLaps + 1, c.length_laps)} / ${c.length_laps}`;
     if (c.phase === "finished" || c.phase === "finishing") sub = c.phase;
