@@ -20,6 +20,7 @@ from services.broker.connection import connect
 from services.broker.topology import CLASSIFICATION_BUCKET, STANDINGS_BUCKET
 from services.classification.tower import render_tower
 from services.cli.bootstrap import console
+from services.standings.projector import live_key
 from services.standings.render import render_title
 
 
@@ -56,10 +57,10 @@ async def watch_tower(
 async def _title_fight(kv: KeyValue, championship: str) -> Table | None:
     """The first table of the championship whose title is still open (else the first), as it stands."""
     with contextlib.suppress(KeyNotFoundError):
-        value = decode_live_standings((await kv.get(f"{championship}.live")).value or b"")
-        tables = [t for t in value.tables if t.title is not None and t.title.contenders]
-        table = next((t for t in tables if not t.title or not t.title.decided), tables[0] if tables else None)
-        return render_title(value, table) if table is not None else None
+        value = decode_live_standings((await kv.get(live_key(championship))).value or b"")
+        fought = [t for t in value.tables if t.title is not None and t.title.contenders]
+        still_open = [t for t in fought if t.title is not None and not t.title.decided]
+        return render_title(value, (still_open or fought)[0]) if fought else None
     return None
 
 

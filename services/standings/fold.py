@@ -28,6 +28,7 @@ from schemas.events import (
     DecisionWithdrawn,
     EntryRegistered,
     Event,
+    PenaltyIssued,
     PointsAdjusted,
     SessionRef,
     SessionStarted,
@@ -88,10 +89,16 @@ class _Round:
             self.classes[body.number] = body.class_name
             self.guests = self.guests - {body.number} | ({body.number} if not body.eligible_for_points else set())
             self.touched = None
-        elif isinstance(body, CarBody) and running and self.touched is not None and body.number in self.classes:
+        elif (
+            isinstance(body, CarBody)
+            and not isinstance(body, PenaltyIssued)
+            and running
+            and self.touched is not None
+            and body.number in self.classes
+        ):
             self.touched.add(self.classes[body.number])
-        else:
-            self.touched = None  # a session's event, or anything once the race is over: every class
+        else:  # a session's event, a penalty (a disqualification voids what was decided), anything once over
+            self.touched = None
 
 
 class ChampionshipFold:
@@ -110,10 +117,6 @@ class ChampionshipFold:
         self.sessions = ClassificationProjection()
         self.rounds: dict[str, _Round] = {}
         self._decided = False
-
-    @property
-    def book(self) -> Rulebook | None:
-        return self.season.book if self.season is not None else None
 
     # -- applying events ---------------------------------------------------------
 

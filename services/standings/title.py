@@ -221,20 +221,20 @@ def title_fight(
     table = _Table(book, key[0], key[1], over, remaining)
     for runner in runners.values():
         _bounds(table, runner)
-    units_ = _units(runners, order)
-    status = _statuses(book, {members[0]: runners[members[0]] for members in units_})
+    crews = _units(runners, order)
+    status = _statuses(book, {members[0]: runners[members[0]] for members in crews})
     last = _last_race(book, key[0], remaining)
     leader = next((name for name in order if name in runners), None)
-    everyone = sorted((runners[members[0]] for members in units_), key=lambda r: -r.most)
+    everyone = sorted((runners[members[0]] for members in crews), key=lambda r: -r.most)
     finals = _Finals(table, last) if last is not None else None
     contenders = []
-    for members in units_:
+    for members in crews:
         first = runners[members[0]]
         mine = status[first.name]
         if mine is None:
             continue
-        wins = finals is not None and mine is TitleStatus.CONTENDER
-        conditions = _conditions(finals, first, everyone) if finals is not None and wins else []
+        racing = finals is not None and mine is TitleStatus.CONTENDER
+        conditions = _conditions(finals, first, everyone) if finals is not None and racing else []
         contenders.append(
             Contender(
                 competitors=members,
