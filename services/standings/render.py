@@ -195,7 +195,12 @@ def render_title(standings: Standings | LiveStandings, table: StandingsTable | L
     if fight is None:
         return None
     name = standings.name if isinstance(standings, Standings) else standings.championship
-    left = "decided" if fight.decided else f"{fight.remaining} scoring session{'s' * (fight.remaining != 1)} left"
+    if fight.decided:
+        left = "decided"
+    elif fight.remaining:
+        left = f"{fight.remaining} scoring session{'s' * (fight.remaining != 1)} left"
+    else:
+        left = "every session run: the results to be declared"
     view = Table(title=f"{name}: {table.label} — title fight ({left})", header_style="bold", title_justify="left")
     for column in ("Contender", "Car", "Pts", "Live", "Max", "", "Needs"):
         view.add_column(column, justify="right" if column in ("Pts", "Live", "Max") else "left")
