@@ -72,7 +72,7 @@ async def test_the_analysis_page_draws_every_chart_and_follows_new_laps_on_a_pho
 
             await page.click('#class-filter button[data-class="LMGT3"]')
             await page.wait_for_function(
-                f"Number(document.getElementById('lap-chart').dataset.laps) === {gt3_laps}", timeout=10_000
+                f"() => Number(document.getElementById('lap-chart').dataset.laps) === {gt3_laps}", timeout=10_000
             )
             await page.uncheck("#pace")
             assert await page.evaluate(WIDEST) <= PHONE["width"]

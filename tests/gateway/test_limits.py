@@ -190,7 +190,9 @@ async def test_a_page_of_another_origin_reads_with_a_bearer_token_and_the_live_p
             live.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
             live.on("pageerror", lambda error: violations.append(str(error)))
             await live.goto(f"{stack.gateway.url}/?session={w.session.key}&token={TOKEN}")
-            await live.wait_for_function("document.querySelectorAll('#tower-body tr').length === 4", timeout=15_000)
+            await live.wait_for_function(
+                "() => document.querySelectorAll('#tower-body tr').length === 4", timeout=15_000
+            )
             assert violations == []
         finally:
             await browser.close()

@@ -74,7 +74,9 @@ async def test_live_page_follows_a_replay(stack: Stack, nc: Client, api: httpx.A
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto(f"{stack.gateway.url}/?session={key}&token={TOKEN}")
-            await page.wait_for_function("document.querySelectorAll('#tower-body tr').length === 16", timeout=15_000)
+            await page.wait_for_function(
+                "() => document.querySelectorAll('#tower-body tr').length === 16", timeout=15_000
+            )
 
             await page.evaluate(WATCH)
             stored = head + await send_paced(nc, race[HEAD:], 0.015)
