@@ -19,9 +19,9 @@ from rich.text import Text
 from schemas.events import SessionRef
 from schemas.results import Classification, decode_classification
 from schemas.standings import Standings, decode_live_standings, decode_standings
-from schemas.subjects import events_subject
 from services.broker.connection import connect
-from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM, STANDINGS_BUCKET, current_bucket
+from services.broker.reader import last_event
+from services.broker.topology import CLASSIFICATION_BUCKET, STANDINGS_BUCKET, current_bucket
 from services.classification.tower import render_tower
 from services.cli.bootstrap import console
 from services.standings.projector import live_key
@@ -50,7 +50,7 @@ async def read_classification(js: JetStreamContext, session: SessionRef) -> Clas
 async def waiting_for(js: JetStreamContext, session: SessionRef) -> str:
     """What a session with no classification yet is waiting for: its first event, or a projector."""
     try:
-        last = await js.get_last_msg(EVENTS_STREAM, events_subject(session))
+        last = await last_event(js, session)
     except (NotFoundError, NatsError):
         return f"waiting for {session.key} (no events yet)"
     return (

@@ -7,9 +7,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from schemas.events import Event, SessionRef, decode_event
-from schemas.subjects import EVENTS_PREFIX, events_subject
-from services.broker.reader import StreamTail
-from services.broker.topology import EVENTS_STREAM
+from schemas.subjects import EVENTS_PREFIX
+from services.broker.reader import StreamTail, last_event
 from services.ingest.racecontrol import SessionView
 
 
@@ -35,7 +34,7 @@ async def session_view(js: JetStreamContext, session: SessionRef) -> SessionView
     last_stored = None
     if log:
         try:
-            last = await js.get_last_msg(EVENTS_STREAM, events_subject(session))
+            last = await last_event(js, session)
             if last.data is not None and last.time is not None:
                 last_stored = (decode_event(last.data).at, int(last.time.timestamp() * 1000))
         except (NotFoundError, NatsError, ValueError):
