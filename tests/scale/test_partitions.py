@@ -1,0 +1,176 @@
+"""The log partitioned by the broker, and projector replicas that read only their partitions.
+
+The events stream's subject transform appends ``{{partition(32, ...)}}`` of the session tokens to what it stores;
+each replica's ordered consumer filters on its own partitions, so it reads only its share of the log. What it
+writes is still byte for byte what one projector folding the whole log writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nats.aio.client import Client
+from nats.js.api import StorageType, StreamConfig
+
+from schemas.events import Event, encode_event
+from schemas.results import encode_classification
+from schemas.subjects import EVENTS_PREFIX, PARTITIONS, partition_of, session_key_of
+from services.broker.partition import assign
+from services.broker.reader import StreamTail
+from services.broker.topology import DUPLICATE_WINDOW_S, EVENTS_STREAM, ensure_topology
+from services.classification.fold import fold_log
+from services.classification.projector import ClassificationProjector
+from services.ingest.service import IngestService
+from services.ops.log import read_events
+from tests.live import send, wait_for_classification
+from tests.scale.test_replicas import concurrent_races, interleaved
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout:g}s: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def stored_subjects(nc: Client) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    async with StreamTail(nc.jetstream(), f"{EVENTS_PREFIX}.>") as tail:
+        async for batch in tail.to_head():
+            found += [(stored.seq, stored.subject) for stored in batch]
+    return found
+
+
+async def served_as_folded(nc: Client, races: list[list[Event]]) -> None:
+    """Every session's value in KV is the fold of its log, byte for byte."""
+    for race in races:
+        key = race[0].session.key
+        log = await read_events(nc.jetstream(), key)
+        live = await wait_for_classification(nc, key, log[-1][0], timeout=60)
+        assert encode_classification(live) == encode_classification(fold_log(log).sessions[key].classification())
+
+
+@pytest.fixture
+async def replicas(nats_url: str) -> AsyncIterator[Callable[[int], Awaitable[list[ClassificationProjector]]]]:
+    started: list[ClassificationProjector] = []
+
+    async def start(count: int) -> list[ClassificationProjector]:
+        for i in range(count):
+            projector = ClassificationProjector(nats_url, replica=f"r{i + 1}")
+            await projector.start()
+            started.append(projector)
+        await eventually(
+            lambda: sorted(p for r in started for p in r.partitions) == list(range(PARTITIONS)),
+            "the replicas share the partitions",
+        )
+        return started
+
+    yield start
+    for projector in started:
+        await projector.stop()
+
+
+async def test_the_broker_stores_each_session_in_the_partition_computed_here(nc: Client) -> None:
+    """``partition_of`` is nats-server's own ``partition()``: FNV-1a of the three session tokens."""
+    js = nc.jetstream()
+    await ensure_topology(js)
+    keys = [f"c{i % 3}.round-{i}.race-{i * 7}" for i in range(400)]
+    for key in keys:
+        await js.publish(f"{EVENTS_PREFIX}.{key}", b"{}")
+    stored = [subject for _, subject in await stored_subjects(nc)]
+    assert [(session_key_of(s), int(s.rsplit(".", 1)[1])) for s in stored] == [(k, partition_of(k)) for k in keys]
+    assert len({partition_of(k) for k in keys}) == PARTITIONS
+
+
+async def test_each_replica_reads_only_its_partitions_and_writes_what_one_fold_writes(
+    nats_url: str, nc: Client, replicas: Callable[[int], Awaitable[list[ClassificationProjector]]]
+) -> None:
+    ingest = IngestService(nats_url)
+    await ingest.start()
+    try:
+        projectors = await replicas(2)
+        races = concurrent_races(12)
+        await send(nc, interleaved(races))
+        await served_as_folded(nc, races)
+        stored = await stored_subjects(nc)
+        for projector in projectors:
+            own = [seq for seq, subject in stored if int(subject.rsplit(".", 1)[1]) in projector.partitions]
+            assert projector.events_read == len(own) < len(stored)
+        assert sum(p.events_read for p in projectors) == len(stored)
+    finally:
+        await ingest.stop()
+
+
+async def test_a_replica_that_leaves_hands_its_partitions_over(
+    nats_url: str, nc: Client, replicas: Callable[[int], Awaitable[list[ClassificationProjector]]]
+) -> None:
+    """The one that stays folds the gained sessions from the log and writes them, only forward."""
+    ingest = IngestService(nats_url)
+    await ingest.start()
+    try:
+        first, second = await replicas(2)
+        races = concurrent_races(8)
+        events = interleaved(races)
+        half = len(events) // 2
+        await send(nc, events[:half])
+        await served_as_folded(nc, [race[:1] for race in races])
+        await first.stop()
+        await eventually(lambda: second.partitions == frozenset(range(PARTITIONS)), "the other takes every partition")
+        await send(nc, events[half:])
+        await served_as_folded(nc, races)
+    finally:
+        await ingest.stop()
+
+
+async def test_a_store_from_before_partitions_is_updated_and_keeps_its_older_events(
+    nats_url: str, nc: Client, replicas: Callable[[int], Awaitable[list[ClassificationProjector]]]
+) -> None:
+    """``chequered setup --update`` adds the partitions to a running log: its older events stay where they are
+    (the log is never rewritten), every replica reads them and folds its own sessions'."""
+    js = nc.jetstream()
+    await js.add_stream(
+        StreamConfig(
+            name=EVENTS_STREAM,
+            subjects=[f"{EVENTS_PREFIX}.>"],
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            deny_delete=True,
+            deny_purge=True,
+        )
+    )
+    races = concurrent_races(6)
+    events = interleaved(races)
+    half = len(events) // 2
+    for event in events[:half]:
+        await js.publish(
+            f"{EVENTS_PREFIX}.{event.session.key}", encode_event(event), headers={"Nats-Msg-Id": event.msg_id}
+        )
+    await ensure_topology(js, update=True)
+    ingest = IngestService(nats_url)
+    await ingest.start()
+    try:
+        projectors = await replicas(2)
+        await send(nc, events[half:])
+        await served_as_folded(nc, races)
+        stored = await stored_subjects(nc)
+        older = [subject for _, subject in stored if subject.count(".") == 4]
+        assert len(older) == half and len(stored) == len(events)
+        for projector in projectors:
+            own = [s for _, s in stored if s.count(".") == 5 and int(s.rsplit(".", 1)[1]) in projector.partitions]
+            assert projector.events_read == len(older) + len(own)
+    finally:
+        await ingest.stop()
+
+
+@given(st.sets(st.text(min_size=1, max_size=6), min_size=1, max_size=12))
+def test_partitions_are_shared_evenly_and_alike_by_every_member(members: set[str]) -> None:
+    owners = assign(PARTITIONS, members)
+    assert sorted(owners) == list(range(PARTITIONS)) and set(owners.values()) <= members
+    loads = [list(owners.values()).count(m) for m in members]
+    assert max(loads) - min(loads) <= 1
+    assert assign(PARTITIONS, sorted(members, reverse=True)) == owners
