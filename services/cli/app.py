@@ -10,10 +10,14 @@ from collections.abc import Sequence
 
 import msgspec
 
+from services.broker.embedded import BrokerNotFound, BrokerStartFailed
 from services.broker.topology import TopologyConflict
 from services.cli import operating, producing, scoring, serving
 from services.cli.bootstrap import console
 from services.cli.options import broker_options, fill_defaults
+from services.gateway.server import GatewayStartFailed
+from services.home import HomeInUse
+from services.ports import ListenError
 from services.standings.config import ConfigError
 
 GROUPS = (serving, producing, operating, scoring)
@@ -39,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(asyncio.run(result))
             return 130
         return int(result)
-    except TopologyConflict as error:
+    except (TopologyConflict, ListenError, HomeInUse, BrokerNotFound, BrokerStartFailed, GatewayStartFailed) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
     except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:

@@ -14,7 +14,7 @@ from services.broker.edge import source_from
 from services.broker.topology import Topology, ensure_topology
 from services.classification.fold import fold_until
 from services.classification.tower import render_tower
-from services.cli.bootstrap import console, nats_client
+from services.cli.bootstrap import console, nats_client, notices
 from services.cli.watch import watch_tower
 from services.ops.history import history, to_csv, to_jsonl
 from services.ops.instants import parse_instant
@@ -29,7 +29,7 @@ from services.standings.timeline import standings_from_log
 
 
 async def tower(args: argparse.Namespace) -> int:
-    with broker_url(args.nats, args.home / "nats", console) as url:
+    with broker_url(args.nats, args.home, notices, command=args.command) as url:
         await watch_tower(url, SessionRef.parse(args.session), until_finished=False)
     return 0
 
