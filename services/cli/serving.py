@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import signal
+import socket
 import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from schemas.events import ResultsDeclared, ResultsStatus, SessionRef
 from services.broker.connection import connect
 from services.classification.projector import ClassificationProjector
 from services.classification.tower import render_tower
-from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG, configured, console, gateway_service
-from services.cli.options import gateway_options, pace_options, speed
+from services.cli.bootstrap import (
+    DEMO_CHAMPIONSHIP,
+    SAMPLE_LOG,
+    configured,
+    console,
+    gateway_service,
+    gateway_tokens,
+)
+from services.cli.options import TOKENS_ENV, gateway_options, pace_options, speed
 from services.cli.watch import wait_for_standings, watch_tower
+from services.gateway.server import GatewayService
+from services.home import Serving
 from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.observability import OpsServer, configure_logging
+from services.observability import Check, Checks, OpsServer, configure_logging
 from services.ops.racelog import read_log
 from services.ops.replay import replay
-from services.runtime import Service, broker_url, run_until_signal
+from services.ports import address, inherited, listen
+from services.runtime import Service, broker_url, home_broker, run_until_signal
 from services.standings.projector import StandingsProjector
 from services.standings.render import render_tables
+from services.supervisor import Relay, Supervisor, service_spec
 
 ROLES = ("all", "ingest", "classification", "standings", "gateway")
 
@@ -33,7 +50,7 @@ async def demo(args: argparse.Namespace) -> int:
     config = SessionRef.championship_of(session.championship)
     with (
         tempfile.TemporaryDirectory(prefix="chequered-demo-") as store,
-        broker_url(args.nats, Path(store), console) as url,
+        broker_url(args.nats, args.home, console, command="demo", store=Path(store)) as url,
     ):
         gateway, tokens = gateway_service(url, args)
         services: list[Service] = [IngestService(url), ClassificationProjector(url), StandingsProjector(url), gateway]
@@ -69,33 +86,175 @@ async def demo(args: argparse.Namespace) -> int:
 
 async def serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_format)
-    with broker_url(args.nats, args.home / "nats", console, port=args.port) as url:
+    if args.role == "all":
+        return await serve_all(args)
+    return await serve_one(args)
+
+
+async def serve_one(args: argparse.Namespace) -> int:
+    """One service (or, for a child of ``serve all``, the one it was given) in this process."""
+    supervised = args.ops_fd is not None
+    ops_listener = inherited(args.ops_fd) if supervised else _ops_listener(args)
+    gateway_listener = None
+    if args.role == "gateway":
+        gateway_listener = inherited(args.gateway_fd) if args.gateway_fd is not None else _gateway_listener(args)
+    command = f"serve {args.role}"
+    with home_broker(args.nats, args.home, console, command=command, port=args.port, exclusive=True) as broker:
         services: list[Service] = []
-        if args.role in ("all", "ingest"):
-            services.append(IngestService(url, instance=args.instance))
-        if args.role in ("all", "classification"):
-            services.append(ClassificationProjector(url, replica=args.replica))
-        if args.role in ("all", "standings"):
-            services.append(StandingsProjector(url))
+        if args.role == "ingest":
+            services.append(IngestService(broker.url, instance=args.instance))
+        if args.role == "classification":
+            services.append(ClassificationProjector(broker.url, replica=args.replica))
+        if args.role == "standings":
+            services.append(StandingsProjector(broker.url))
         announce = None
-        if args.role in ("all", "gateway"):
-            gateway, tokens = gateway_service(url, args)
+        if args.role == "gateway":
+            gateway, tokens = gateway_service(broker.url, args, gateway_listener)
             services.append(gateway)
 
             def announce() -> None:
-                console.print(f"live timing page: {gateway.url}/?token={tokens[0]}")
+                if not supervised:
+                    say(f"live timing page: {gateway.url}/?token={tokens[0]}")
 
-        console.print(f"serving {args.role} on {url}; Ctrl-C to stop")
-        if args.ops_port:
-            ops = OpsServer(args.ops_port, lambda: all(service.ready for service in services))
+        say(f"serving {args.role} on {broker.url}; Ctrl-C to stop")
+        ops = None
+        if ops_listener is not None:
+            ops = OpsServer(0, service_checks(services), listener=ops_listener)
             await ops.start()
-            console.print(f"health, readiness and metrics on :{args.ops_port} (/healthz /readyz /metrics)")
+            if not supervised:
+                say(f"health, readiness and metrics on {ops.url} (/healthz /readyz /metrics)")
         try:
             await run_until_signal(services, started=announce)
         finally:
-            if args.ops_port:
+            if ops is not None:
                 await ops.stop()
+    say(f"stopped: {flushed(services)}")
     return 0
+
+
+async def serve_all(args: argparse.Namespace) -> int:
+    """The embedded broker (unless ``--nats``) and one child process per service, supervised."""
+    stopping, urgent = asyncio.Event(), asyncio.Event()
+    ops_listener = _ops_listener(args)
+    gateway_listener = _gateway_listener(args)
+    tokens = gateway_tokens(args)
+    with home_broker(args.nats, args.home, console, command="serve all", port=args.port, exclusive=True) as broker:
+        fmt = args.log_format
+        specs = [service_spec(role, broker.url, fmt) for role in ("ingest", "classification", "standings")]
+        gateway = service_spec("gateway", broker.url, fmt, ["--gateway-fd", str(gateway_listener.fileno())])
+        gateway.sockets.append(gateway_listener)
+        gateway.env[TOKENS_ENV] = ",".join(tokens)
+        specs.append(gateway)
+        host, port = address(gateway_listener)
+        page = f"http://{host}:{port}"
+        supervisor = Supervisor(specs, _relay(fmt), broker.server)
+        ops = None
+        if ops_listener is not None:
+            ops = OpsServer(0, supervisor.checks, metrics=supervisor.metrics, listener=ops_listener)
+        if broker.lock is not None:
+            ops_url = "" if ops_listener is None else "http://{}:{}".format(*address(ops_listener))
+            serving = Serving(pid=os.getpid(), command="serve all", nats=broker.url, gateway=page, ops=ops_url)
+            broker.lock.announce(serving)
+
+        def signalled() -> None:
+            (urgent if stopping.is_set() else stopping).set()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, signalled)
+        say(f"serving all on {broker.url}: {', '.join(spec.name for spec in specs)}, a process each")
+        began = 0.0
+        try:
+            if ops is not None:
+                await ops.start()
+                say(f"health, readiness and metrics on {ops.url} (/healthz /readyz /metrics)")
+            await supervisor.start()
+            ready = asyncio.ensure_future(supervisor.wait_ready())
+            await asyncio.wait([ready, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+            if ready.done() and ready.result():
+                say("every service is ready; Ctrl-C to stop")
+                say(f"live timing page: {page}/?token={tokens[0]}")
+            ready.cancel()
+            failed = asyncio.ensure_future(supervisor.failed.wait())
+            await asyncio.wait([failed, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+            failed.cancel()
+        finally:
+            began = time.monotonic()
+            killed = await supervisor.stop(urgent)
+            if ops is not None:
+                await ops.stop()
+    took = time.monotonic() - began
+    if killed:
+        say(f"{', '.join(killed)} did not stop in time and were killed: they resume from the log")
+    stored = "" if broker.server is None else f"; the store {broker.server.store_dir} is closed"
+    say(f"stopped in {took:.1f} s, the broker last: each service said above what it flushed{stored}")
+    return 2 if supervisor.failed.is_set() else 0
+
+
+def say(line: str) -> None:
+    """A line of ``serve``: whole, however narrow the terminal (a URL or a path broken in two is no use)."""
+    console.print(line, soft_wrap=True)
+
+
+def _ops_listener(args: argparse.Namespace) -> socket.socket | None:
+    return None if args.ops_port is None else listen(args.ops_host, args.ops_port, "ops", "--ops-port")
+
+
+def _gateway_listener(args: argparse.Namespace) -> socket.socket:
+    return listen(args.host, args.gateway_port, "gateway", "--gateway-port")
+
+
+def _relay(log_format: str) -> Relay:
+    """Each child's lines, its name in front (JSON lines: a ``service`` field added)."""
+    if log_format == "json":
+
+        def relay_json(name: str, line: str) -> None:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            record = {**entry, "service": name} if isinstance(entry, dict) else {"service": name, "message": line}
+            console.out(json.dumps(record), highlight=False)
+
+        return relay_json
+
+    def relay_text(name: str, line: str) -> None:
+        console.out(f"{name:<14}| {line}", highlight=False)
+
+    return relay_text
+
+
+def service_checks(services: Sequence[Service]) -> Checks:
+    async def checks() -> list[Check]:
+        return [Check(SERVICE_NAMES.get(type(service), type(service).__name__), service.ready) for service in services]
+
+    return checks
+
+
+SERVICE_NAMES: dict[type, str] = {
+    IngestService: "ingest",
+    ClassificationProjector: "classification",
+    StandingsProjector: "standings",
+    GatewayService: "gateway",
+}
+
+
+def flushed(services: Sequence[Service]) -> str:
+    """What the stopped services had made durable, for the last line of a process."""
+    parts = []
+    for service in services:
+        if isinstance(service, IngestService):
+            parts.append(f"ingest acknowledged {service.accepted:,} events, each stored in the stream first")
+        elif isinstance(service, ClassificationProjector):
+            written = max(service.written.values(), default=0)
+            parts.append(
+                f"classification folded to seq {service.projection.last_seq:,}, its read models written to {written:,}"
+            )
+        elif isinstance(service, StandingsProjector):
+            parts.append(f"standings folded and written to seq {service.folded:,}")
+        elif isinstance(service, GatewayService):
+            parts.append("gateway connections closed")
+    return "; ".join(parts) or "nothing to flush"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: argparse.ArgumentParser) -> None:
@@ -110,7 +269,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser = sub.add_parser("serve", parents=[broker], help="run services until Ctrl-C")
     parser.add_argument("role", choices=ROLES, nargs="?", default="all")
     gateway_options(parser, 8080)
-    parser.add_argument("--port", type=int, default=4222, help="port of the embedded broker")
+    parser.add_argument("--port", type=int, default=4222, help="port of the embedded broker (0: any free port)")
     parser.add_argument(
         "--replica", help="run the classification projector as this replica of several (sessions are shared)"
     )
@@ -118,6 +277,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
         "--instance",
         help="run ingest as this instance of several: one answers, the others stand by and take over (about 2 s)",
     )
-    parser.add_argument("--ops-port", type=int, default=0, help="serve /healthz, /readyz, /metrics on this port")
+    parser.add_argument(
+        "--ops-port", type=int, help="serve /healthz, /readyz, /metrics on this port (0: any free port)"
+    )
+    parser.add_argument("--ops-host", default="127.0.0.1", help="address of the ops port (0.0.0.0 for the network)")
+    parser.add_argument("--ops-fd", type=int, help="serve the ops endpoints on this inherited socket (serve all)")
+    parser.add_argument("--gateway-fd", type=int, help="serve the gateway on this inherited socket (serve all)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one object a line")
     parser.set_defaults(handler=serve)

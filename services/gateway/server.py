@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute
 from services.gateway.app import create_app
 from services.gateway.hub import ClassificationHub
 from services.gateway.state import GatewayState
+from services.ports import address, listen
 
 GRACE_S = 3
 """How long stopping waits for connections to end before cancelling them."""
@@ -44,13 +46,16 @@ class GatewayService:
         standings: Sequence[BaseRoute] = (),
         standings_openapi: dict[str, Any] | None = None,
         uvicorn_options: Mapping[str, Any] | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
         """``hub``, ``standings`` and ``standings_openapi``: see :func:`services.gateway.app.create_app`;
-        ``uvicorn_options``: more ``uvicorn.Config`` arguments (TLS files, other protocol implementations)."""
+        ``uvicorn_options``: more ``uvicorn.Config`` arguments (TLS files, other protocol implementations);
+        ``listener``: serve on this listening socket (bound by a supervisor) instead of binding ``host:port``."""
         self.app = create_app(nats_url, tokens, hub=hub, standings=standings, standings_openapi=standings_openapi)
         self.host = host
         self.port = port
         self._options = dict(uvicorn_options or {})
+        self._listener = listener
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -71,6 +76,9 @@ class GatewayService:
         return state
 
     async def start(self) -> None:
+        """Serve; a port in use is a :class:`~services.ports.ListenError` before anything starts."""
+        listener = self._listener or listen(self.host, self.port, "gateway", "--gateway-port")
+        self.host, self.port = address(listener)
         options: dict[str, Any] = {
             "host": self.host,
             "port": self.port,
@@ -86,17 +94,16 @@ class GatewayService:
         }
         config = uvicorn.Config(self.app, **(options | self._options))
         self._server = server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._serve(server), name="gateway-http")
+        self._task = asyncio.create_task(self._serve(server, listener), name="gateway-http")
         while not server.started:
             if self._task.done():
                 await self._task  # raises why it could not start
                 raise GatewayStartFailed("the gateway stopped while starting")
             await asyncio.sleep(0.01)
-        self.port = server.servers[0].sockets[0].getsockname()[1]
 
-    async def _serve(self, server: uvicorn.Server) -> None:
+    async def _serve(self, server: uvicorn.Server, listener: socket.socket) -> None:
         try:
-            await server.serve()
+            await server.serve(sockets=[listener])
         except SystemExit as exit_:  # uvicorn exits when the lifespan (NATS connection) fails
             raise GatewayStartFailed(f"the gateway could not start (exit {exit_.code}); see the log") from exit_
 

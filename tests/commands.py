@@ -1,0 +1,189 @@
+"""The installed ``chequered``, run as a user runs it: a subprocess, its output read back.
+
+- :func:`chequered` runs one command to its end (always with ``--home``, so a test never touches the
+  project's own ``.chequered``);
+- :class:`Served` is ``chequered serve all`` on free ports with a home of its own, started, waited for
+  until every service is ready, and stopped with Ctrl-C.
+
+Neither inherits ``NATS_URL``: a test says which broker a command uses (``--nats``, or the one ``serve``
+announced in its home).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import msgspec
+
+from services.home import ADDRESS_FILE, Serving
+
+CHEQUERED = Path(sys.executable).parent / "chequered"
+TOKEN = "test-token"
+READY_LINE = re.compile(r"^(\w+): (ready|not ready) \(pid (\d+)(?:, restarts (\d+))?")
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The environment a command runs in: the test's, without a broker or tokens of its own choosing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "CHEQUERED_GATEWAY_TOKENS")}
+    return {**env, **extra}
+
+
+def chequered(*args: str, home: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``chequered ARGS --home HOME`` to its end; stdout and stderr kept apart, as text."""
+    return subprocess.run(
+        [str(CHEQUERED), *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment(),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    """Status and body of a GET; status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def wait_until(condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = 60.0) -> None:
+    """Poll ``condition()`` until it is true; fail naming ``what`` (or what ``what()`` says then) after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for {what if isinstance(what, str) else what()}"
+            )
+        time.sleep(0.05)
+
+
+class Output:
+    """Every line a process writes (stdout and stderr together), collected as it comes by a thread."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        """The first line containing ``text``, once written."""
+        found: list[str] = []
+
+        def seen() -> bool:
+            found[:] = [line for line in list(self.lines) if text in line][:1]
+            return bool(found)
+
+        wait_until(seen, lambda: f"a line with {text!r}; so far:\n{self.text}", timeout)
+        return found[0]
+
+    def close(self) -> None:
+        self._thread.join(timeout=10)
+
+
+class Served:
+    """``chequered serve all`` with its own ``home``, every port picked free, as a context manager."""
+
+    def __init__(self, home: Path, *extra: str) -> None:
+        self.home = home
+        self.extra = extra
+        self.process: subprocess.Popen[str] | None = None
+        self.output: Output | None = None
+
+    def start(self, timeout: float = 90.0) -> Served:
+        """Start it and wait until its ``/readyz`` says every service is ready."""
+        self.process = self.spawn(self.home, "--ops-port", "0", *self.extra)
+        assert self.process.stdout is not None
+        self.output = Output(self.process.stdout)
+        try:
+            wait_until(lambda: self.ready()[0] == 200, lambda: f"serve all to be ready; it said:\n{self.text}", timeout)
+        except BaseException:
+            self.stop(signal.SIGTERM)
+            raise
+        return self
+
+    @staticmethod
+    def spawn(home: Path, *extra: str) -> subprocess.Popen[str]:
+        """``chequered serve all`` on free ports, not waited for (a test of how it fails starts it so)."""
+        args = ["serve", "all", "--home", str(home), "--port", "0", "--gateway-port", "0", "--token", TOKEN, *extra]
+        return subprocess.Popen(
+            [str(CHEQUERED), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=environment(),
+        )
+
+    @property
+    def text(self) -> str:
+        return self.output.text if self.output is not None else ""
+
+    @property
+    def serving(self) -> Serving:
+        """Where it serves, as it announced in its home."""
+        return msgspec.json.decode((self.home / ADDRESS_FILE).read_bytes(), type=Serving)
+
+    @property
+    def nats(self) -> str:
+        return self.serving.nats
+
+    def ready(self) -> tuple[int, str]:
+        """``/readyz``: status and body (status 0 before it answers)."""
+        try:
+            ops = self.serving.ops
+        except (OSError, msgspec.DecodeError):
+            return 0, ""
+        return http_get(f"{ops}/readyz") if ops else (0, "")
+
+    def parts(self) -> dict[str, tuple[bool, int, int]]:
+        """What ``/readyz`` says of each part (the broker, each service): ready, its pid, its restarts."""
+        found = (READY_LINE.match(line) for line in self.ready()[1].splitlines())
+        return {m[1]: (m[2] == "ready", int(m[3]), int(m[4] or 0)) for m in found if m}
+
+    def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 30.0) -> int:
+        """Send ``sig`` (Ctrl-C by default) and wait for the exit code."""
+        assert self.process is not None and self.output is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            self.output.close()
+        return code
+
+    def __enter__(self) -> Served:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
