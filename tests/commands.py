@@ -75,6 +75,19 @@ def wait_until(condition: Callable[[], bool], what: str | Callable[[], str], tim
         time.sleep(0.05)
 
 
+def running(pid: int) -> bool:
+    """The process exists and has not ended (a zombie waiting for its parent has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 class Output:
     """Every line a process writes (stdout and stderr together), collected as it comes by a thread."""
 
@@ -139,6 +152,19 @@ class Served:
             text=True,
             env=environment(),
         )
+
+    @staticmethod
+    def refused(home: Path, *extra: str, timeout: float = 60.0) -> tuple[int, str]:
+        """``chequered serve all`` expected to refuse at once: its exit code and output (killed, and the test
+        failed, if it starts serving instead)."""
+        process = Served.spawn(home, *extra)
+        try:
+            out, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            out, _ = process.communicate(timeout=30)
+            raise AssertionError(f"serve all did not refuse; it said:\n{out}") from None
+        return process.returncode, out
 
     @property
     def text(self) -> str:

@@ -9,29 +9,22 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.commands import TOKEN, Served, http_get, wait_until
+from services.broker.connection import connect
+from services.broker.topology import EVENTS_STREAM
+from services.ingest.client import Producer
+from tests.commands import CHEQUERED, TOKEN, Served, environment, http_get, parent_of, running, wait_until
+from tests.factory import SessionWriter, small_race
 from tests.reliability.test_crash import final_state, season, send_in_chunks, uninterrupted
 
 pytestmark = pytest.mark.slow
 
 SERVICES = ("ingest", "classification", "standings", "gateway")
-
-
-def parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
 
 
 def test_a_process_per_service_and_ctrl_c_stops_them_all_broker_last(tmp_path: Path) -> None:
@@ -51,7 +44,7 @@ def test_a_process_per_service_and_ctrl_c_stops_them_all_broker_last(tmp_path: P
     took = time.monotonic() - started
     served.output.close()
     assert code == 0
-    assert not [name for name, pid in pids.items() if alive(pid)]
+    assert not [name for name, pid in pids.items() if running(pid)]
     lines = served.output.lines
     assert any(line.startswith("ingest") and "stopped: ingest acknowledged" in line for line in lines)
     broker_stopped = next(i for i, line in enumerate(lines) if "embedded nats-server stopped" in line)
@@ -90,3 +83,47 @@ async def test_a_child_killed_is_restarted_and_the_race_sent_meanwhile_is_classi
         assert len(restarted) == len(SERVICES) and all("killed by SIGKILL" in line for line in restarted)
     assert ids == [e.id for e in events]
     assert result == uninterrupted(events)
+
+
+def seconds_to_run(*args: str) -> float:
+    """Wall time of ``chequered ARGS`` that imports everything and exits at once: the interpreter's start-up
+    on this machine as loaded now, the baseline for how fast a refusal is."""
+    started = time.monotonic()
+    subprocess.run([str(CHEQUERED), *args], capture_output=True, timeout=120, check=True, env=environment())
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("port", ["broker", "gateway", "ops"])
+async def test_a_taken_port_is_one_line_and_a_quick_exit_and_the_other_store_is_untouched(
+    tmp_path: Path, port: str
+) -> None:
+    """A second installation asked for a port the first one serves on: one line naming the port and what to
+    do, a non-zero exit within 2 s of the interpreter's start-up, and nothing of it reaches the first one's
+    broker (its services never start)."""
+    with Served(tmp_path / "first") as first:
+        nc = await connect(first.nats, "check")
+        try:
+            js = nc.jetstream()
+            await Producer(nc).send_all(small_race(SessionWriter(), cars=2, laps=2))
+            before = (await js.stream_info(EVENTS_STREAM)).state
+            address = {"broker": first.nats, "gateway": first.serving.gateway, "ops": first.serving.ops}[port]
+            taken = address.rsplit(":", 1)[1]
+            option = {"broker": "--port", "gateway": "--gateway-port", "ops": "--ops-port"}[port]
+            baseline = seconds_to_run("serve", "--help")
+            started = time.monotonic()
+            code, out = Served.refused(tmp_path / "second", option, taken)
+            took = time.monotonic() - started
+            after = (await js.stream_info(EVENTS_STREAM)).state
+        finally:
+            await nc.close()
+    assert code == 2
+    assert out.splitlines() == [
+        f"error: the {port} port 127.0.0.1:{taken} is already in use (another chequered serve, or another "
+        f"program): stop what holds it, or choose another port with {option} (0 picks a free one)"
+    ]
+    assert took < baseline + 2.0, (took, baseline)
+    assert (after.messages, after.last_seq, after.consumer_count) == (
+        before.messages,
+        before.last_seq,
+        before.consumer_count,
+    )

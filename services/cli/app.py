@@ -44,8 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         return int(result)
     except (TopologyConflict, ListenError, HomeInUse, BrokerNotFound, BrokerStartFailed, GatewayStartFailed) as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         return 2
     except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         return 2
