@@ -52,6 +52,18 @@ def chequered(*args: str, home: Path, timeout: float = 120) -> subprocess.Comple
     )
 
 
+def spawn(*args: str) -> subprocess.Popen[str]:
+    """``chequered ARGS`` started, not waited for; stdout and stderr together, as text lines."""
+    return subprocess.Popen(
+        [str(CHEQUERED), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=environment(),
+    )
+
+
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
     """Status and body of a GET; status 0 when nothing answers."""
     try:
@@ -143,14 +155,8 @@ class Served:
     @staticmethod
     def spawn(home: Path, *extra: str) -> subprocess.Popen[str]:
         """``chequered serve all`` on free ports, not waited for (a test of how it fails starts it so)."""
-        args = ["serve", "all", "--home", str(home), "--port", "0", "--gateway-port", "0", "--token", TOKEN, *extra]
-        return subprocess.Popen(
-            [str(CHEQUERED), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=environment(),
+        return spawn(
+            "serve", "all", "--home", str(home), "--port", "0", "--gateway-port", "0", "--token", TOKEN, *extra
         )
 
     @staticmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import msgspec
@@ -13,7 +12,7 @@ import pytest
 
 from services.home import ADDRESS_FILE, HomeLock, Serving
 from services.ops.racelog import write_log
-from tests.commands import CHEQUERED, Output, Served, chequered, environment, running, wait_until
+from tests.commands import Output, Served, chequered, running, spawn, wait_until
 from tests.factory import SessionWriter, small_race
 
 pytestmark = pytest.mark.slow
@@ -71,14 +70,7 @@ def test_serve_refuses_a_store_a_command_runs_its_own_broker_on(tmp_path: Path) 
     home = tmp_path / "home"
     with Served(home):
         pass  # the store has its streams and buckets: tower follows a session until Ctrl-C
-    tower = subprocess.Popen(
-        [str(CHEQUERED), "tower", "a.b.c", "--home", str(home)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=environment(),
-    )
+    tower = spawn("tower", "a.b.c", "--home", str(home))
     assert tower.stdout is not None
     output = Output(tower.stdout)
     try:

@@ -16,10 +16,24 @@ from pathlib import Path
 import pytest
 
 from services.broker.connection import connect
-from services.broker.topology import EVENTS_STREAM
+from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM
 from services.ingest.client import Producer
-from tests.commands import CHEQUERED, TOKEN, Served, environment, http_get, parent_of, running, wait_until
+from services.ingest.service import IngestService
+from services.runtime import STOP_GRACE_S
+from tests.commands import (
+    CHEQUERED,
+    TOKEN,
+    Output,
+    Served,
+    environment,
+    http_get,
+    parent_of,
+    running,
+    spawn,
+    wait_until,
+)
 from tests.factory import SessionWriter, small_race
+from tests.live import send, wait_for_classification
 from tests.reliability.test_crash import final_state, season, send_in_chunks, uninterrupted
 
 pytestmark = pytest.mark.slow
@@ -127,3 +141,37 @@ async def test_a_taken_port_is_one_line_and_a_quick_exit_and_the_other_store_is_
         before.last_seq,
         before.consumer_count,
     )
+
+
+async def test_sigterm_stops_a_projector_retrying_a_write_and_the_last_line_says_what_was_written(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """The projector's bucket is gone, so every write of the next value fails and is retried (as while the
+    broker restarts): SIGTERM still stops ``serve classification`` within seconds, and its last line says how
+    far the log was folded and how far the read models were written."""
+    writer = SessionWriter()
+    process = spawn("serve", "classification", "--nats", nats_url)
+    assert process.stdout is not None
+    output = Output(process.stdout)
+    ingest = IngestService(nats_url)
+    await ingest.start()
+    nc = await connect(nats_url, "t")
+    try:
+        stored = await send(nc, small_race(writer, cars=2, laps=2))
+        await wait_for_classification(nc, writer.session.key, stored[-1][0])
+        await nc.jetstream().delete_key_value(CLASSIFICATION_BUCKET)
+        await send(nc, [writer.lap("1", 3, 300_000)])
+        await asyncio.to_thread(output.wait_for, "failed")
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 3 * STOP_GRACE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        await nc.close()
+        await ingest.stop()
+    output.close()
+    assert code == 0
+    last = stored[-1][0]
+    assert output.lines[-1] == (
+        f"stopped: classification folded to seq {last + 1:,}, its read models written to {last:,}"
+    ), output.text
