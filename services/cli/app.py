@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 import msgspec
 
+from services.broker.connection import BrokerUnreachable
 from services.broker.embedded import BrokerNotFound, BrokerStartFailed
 from services.broker.topology import TopologyConflict
 from services.cli import operating, producing, scoring, serving
 from services.cli.bootstrap import console
-from services.cli.options import broker_options, fill_defaults
+from services.cli.options import broker_options
 from services.gateway.server import GatewayStartFailed
 from services.home import HomeInUse
 from services.ports import ListenError
@@ -26,16 +27,16 @@ GROUPS = (serving, producing, operating, scoring)
 def build_parser() -> argparse.ArgumentParser:
     broker = broker_options()
     parser = argparse.ArgumentParser(
-        prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream", parents=[broker]
+        prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream", parents=[broker.outer]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
-        group.register(sub, broker)
+        group.register(sub, broker.inner)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = fill_defaults(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
     try:
         result = args.handler(args)
         if asyncio.iscoroutine(result):
@@ -43,7 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(asyncio.run(result))
             return 130
         return int(result)
-    except (TopologyConflict, ListenError, HomeInUse, BrokerNotFound, BrokerStartFailed, GatewayStartFailed) as error:
+    except (
+        TopologyConflict,
+        ListenError,
+        HomeInUse,
+        BrokerNotFound,
+        BrokerStartFailed,
+        BrokerUnreachable,
+        GatewayStartFailed,
+    ) as error:
         console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         return 2
     except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:

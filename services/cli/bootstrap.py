@@ -30,6 +30,9 @@ PACKAGE = Path(__file__).resolve().parent.parent
 SAMPLE_LOG = PACKAGE.parent / "data" / "sample-race.jsonl.gz"
 DEMO_CHAMPIONSHIP = PACKAGE / "standings" / "configs" / "gt-endurance.toml"
 
+CONNECT_WAIT_S = 5.0
+"""How long a command waits for its broker to answer before it says so and stops."""
+
 console = Console()
 notices = Console(stderr=True)
 """Where a command says which broker it uses: stderr, so its output on stdout stays only its output."""
@@ -39,7 +42,7 @@ notices = Console(stderr=True)
 async def nats_client(args: argparse.Namespace, name: str) -> AsyncIterator[Client]:
     """A NATS connection for one command: to ``--nats``/``NATS_URL``, or to an embedded broker for its duration."""
     with broker_url(args.nats, args.home, notices, command=args.command) as url:
-        nc = await connect(url, name)
+        nc = await connect(url, name, within=CONNECT_WAIT_S)
         try:
             yield nc
         finally:

@@ -7,13 +7,15 @@ import argparse
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from schemas.events import Flag, PenaltyKind, ResultsStatus, SessionKind, SessionRef
 from schemas.ingest import Rejected
 from services.cli.bootstrap import configured, console, nats_client
-from services.cli.options import pace_options, speed
+from services.cli.options import pace_options, shared, speed
 from services.feeds.ingestor import (
     DEFAULT_PORT,
     FeedReport,
@@ -115,11 +117,20 @@ def simulate_race(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish_parsers(pub: argparse.ArgumentParser, broker: argparse.ArgumentParser) -> None:
+def _publish_options(parser: argparse.ArgumentParser, default: Callable[[Any], Any]) -> None:
+    parser.add_argument("--at", default=default(None), help="when (ISO 8601 or epoch ms; default now)")
+    parser.add_argument(
+        "--id", default=default(None), help="event id (default: derived, so repeating the command is idempotent)"
+    )
+
+
+def _publish_parsers(
+    pub: argparse.ArgumentParser, broker: argparse.ArgumentParser, inner: argparse.ArgumentParser
+) -> None:
     what = pub.add_subparsers(dest="what", required=True)
 
     def input_parser(name: str, help: str) -> argparse.ArgumentParser:
-        return what.add_parser(name, parents=[broker], help=help)
+        return what.add_parser(name, parents=[broker, inner], help=help)
 
     fl = input_parser("flag", "a flag: green, yellow, full_course_yellow, safety_car, red, chequered")
     fl.add_argument("flag", choices=[f.value for f in Flag])
@@ -157,13 +168,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     pace_options(parser, 1.0)
     parser.set_defaults(handler=replay_log)
 
+    publishing = shared(_publish_options)  # --at and --id also after the input's own arguments
     parser = sub.add_parser(
-        "publish", parents=[broker], help="one race-control input: a flag, a penalty, a retirement, a decision"
+        "publish",
+        parents=[broker, publishing.outer],
+        help="one race-control input: a flag, a penalty, a retirement, a decision",
     )
     parser.add_argument("session", help="championship.event.session")
-    parser.add_argument("--at", help="when (ISO 8601 or epoch ms; default now)")
-    parser.add_argument("--id", help="event id (default: derived, so repeating the command is idempotent)")
-    _publish_parsers(parser, broker)
+    _publish_parsers(parser, broker, publishing.inner)
     parser.set_defaults(handler=publish)
 
     parser = sub.add_parser(
