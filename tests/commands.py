@@ -52,15 +52,16 @@ def chequered(*args: str, home: Path, timeout: float = 120) -> subprocess.Comple
     )
 
 
-def spawn(*args: str) -> subprocess.Popen[str]:
-    """``chequered ARGS`` started, not waited for; stdout and stderr together, as text lines."""
+def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``chequered ARGS`` started, not waited for; stdout and stderr together, as text lines; ``env``: more
+    environment (``TTY_COMPATIBLE=1``, ``TTY_INTERACTIVE=1``: a live display draws on the pipe as on a terminal)."""
     return subprocess.Popen(
         [str(CHEQUERED), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=environment(),
+        env=environment(**(env or {})),
     )
 
 

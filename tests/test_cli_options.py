@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -15,7 +12,6 @@ import pytest
 
 from services.cli import build_parser
 from services.runtime import DEFAULT_HOME
-from tests.reliability.processes import ServiceProcess
 
 URL = "nats://127.0.0.1:4999"
 
@@ -58,21 +54,6 @@ def test_feed_run_is_an_option_not_the_command() -> None:
     assert args.run == 3
     assert callable(args.handler)
     assert parse("feed", "rmonitor", "--session", "a.b.c", "--capture", "x.txt").run is None
-
-
-def test_publish_with_nats_after_the_positional_arguments_as_run(nats_url: str, tmp_path: Path) -> None:
-    """The installed ``chequered``, as an operator types it against an external server: options last."""
-    chequered = Path(sys.executable).parent / "chequered"
-    key = f"t{uuid.uuid4().hex[:8]}.e.race"
-    with ServiceProcess("ingest", nats_url, tmp_path):
-        opened = subprocess.run(
-            [str(chequered), "publish", key, "flag", "green", "--nats", nats_url],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert opened.returncode == 1  # refused by ingest, which means it reached ingest through --nats
-    assert "session_not_opened" in opened.stdout, opened.stdout + opened.stderr
 
 
 # -- every command: each option before, between or after the positional arguments ---------------------------
