@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,13 +111,11 @@ async def run_until_signal(services: Sequence[Service], started: Callable[[], No
     What is left is cancelled when the event loop closes; every service resumes from the log when it starts
     again, so nothing acknowledged is lost."""
     signalled = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, signalled.set)
+    on_signals(signalled)
     running: list[Service] = []
     try:
         for service in services:
-            if not await _unless_signalled(service.start(), signalled):
+            if not await unless_signalled(service.start(), signalled):
                 break
             running.append(service)
         else:
@@ -126,16 +124,28 @@ async def run_until_signal(services: Sequence[Service], started: Callable[[], No
             await signalled.wait()
     finally:
         signalled.clear()
-        deadline = time.monotonic() + STOP_GRACE_S
-        for service in reversed(running):
-            if not await _unless_signalled(service.stop(), signalled, deadline - time.monotonic()):
-                log.warning("%s did not stop in time: cancelled", type(service).__name__)
+        await stop_services(running, signalled)
 
 
-async def _unless_signalled(
-    work: Coroutine[Any, Any, None], signalled: asyncio.Event, timeout: float | None = None
-) -> bool:
-    """Run ``work`` to its end (True), or cancel it when a signal or the timeout comes first (False)."""
+def on_signals(event: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set ``event`` (instead of raising in the middle of whatever runs)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, event.set)
+
+
+async def stop_services(services: Sequence[Service], signalled: asyncio.Event) -> None:
+    """Stop the services in reverse order within :data:`STOP_GRACE_S` together; a (further) signal stops
+    waiting: what is left is cancelled."""
+    deadline = time.monotonic() + STOP_GRACE_S
+    for service in reversed(services):
+        if not await unless_signalled(service.stop(), signalled, deadline - time.monotonic()):
+            log.warning("%s did not stop in time: cancelled", type(service).__name__)
+
+
+async def unless_signalled(work: Awaitable[Any], signalled: asyncio.Event, timeout: float | None = None) -> bool:
+    """Run ``work`` (a coroutine or a task) to its end (True), or cancel it when a signal or the timeout comes
+    first (False)."""
     task = asyncio.ensure_future(work)
     waiter = asyncio.ensure_future(signalled.wait())
     try:

@@ -51,6 +51,12 @@ EXPECTED_FAILURE = 2
 """The exit code of ``chequered`` for an expected failure it explained in one line (a configuration conflict):
 a child that exits with it before it was ever ready is not restarted, the supervisor stops with it."""
 
+PROJECTORS = ("classification", "standings")
+PROJECTOR_NICE = 10
+"""When the cores are all busy (a replay at full speed), ingest, the broker and the gateway come first: a
+projector behind the log folds bigger batches when it gets the CPU back, each event costing it less, while an
+acknowledgement or a push delayed is latency nobody gets back."""
+
 Relay = Callable[[str, str], None]
 """Where a child's output line goes: ``relay(child name, line)``."""
 
@@ -80,6 +86,8 @@ class ChildSpec:
     sockets: list[socket.socket] = field(default_factory=list)
     """More listening sockets it serves on (the gateway's)."""
     env: dict[str, str] = field(default_factory=dict)
+    nice: int = 0
+    """How much less CPU it gets than the others when they compete for it (``nice``)."""
 
     @property
     def ops_url(self) -> str:
@@ -88,10 +96,11 @@ class ChildSpec:
 
 
 def service_spec(role: str, nats_url: str, log_format: str, extra: Sequence[str] = ()) -> ChildSpec:
-    """``chequered serve ROLE`` for a child, with a fresh loopback ops socket."""
+    """``chequered serve ROLE`` for a child, with a fresh loopback ops socket; a projector runs at a lower CPU
+    priority (:data:`PROJECTOR_NICE`)."""
     ops = listen("127.0.0.1", 0, f"{role} ops", "--ops-port")
     args = ["serve", role, "--nats", nats_url, "--ops-fd", str(ops.fileno()), "--log-format", log_format, *extra]
-    return ChildSpec(role, args, ops)
+    return ChildSpec(role, args, ops, nice=PROJECTOR_NICE if role in PROJECTORS else 0)
 
 
 class Child:
@@ -135,8 +144,20 @@ class Child:
             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400", **self.spec.env},
             pass_fds=fds,
             process_group=0,  # Ctrl-C reaches the supervisor only, which stops the children in order
-            preexec_fn=orphan_guard(),
+            preexec_fn=self._prepare(),
         )
+
+    def _prepare(self) -> Callable[[], None]:
+        """What the child does before it runs chequered: never outlive the supervisor, take its priority."""
+        guard, nice = orphan_guard(), self.spec.nice
+
+        def prepare() -> None:
+            if guard is not None:
+                guard()
+            if nice:
+                os.nice(nice)
+
+        return prepare
 
     async def relay_output(self) -> None:
         assert self.process is not None and self.process.stdout is not None

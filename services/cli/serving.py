@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from schemas.events import ResultsDeclared, ResultsStatus, SessionRef
+from schemas.events import Event, ResultsDeclared, ResultsStatus, SessionRef
+from schemas.results import Classification
+from schemas.standings import Standings
 from services.broker.connection import connect
 from services.classification.projector import ClassificationProjector
 from services.classification.tower import render_tower
@@ -34,9 +38,19 @@ from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.observability import Check, Checks, OpsServer, configure_logging
 from services.ops.racelog import read_log
-from services.ops.replay import replay
+from services.ops.replay import ReplayReport, replay
 from services.ports import address, inherited, listen
-from services.runtime import Service, broker_url, home_broker, run_until_signal
+from services.runtime import (
+    DEFAULT_HOME,
+    Broker,
+    Service,
+    broker_url,
+    home_broker,
+    on_signals,
+    run_until_signal,
+    stop_services,
+    unless_signalled,
+)
 from services.standings.projector import StandingsProjector
 from services.standings.render import render_tables
 from services.supervisor import Relay, Supervisor, service_spec
@@ -47,41 +61,87 @@ ROLES = ("all", "ingest", "classification", "standings", "gateway")
 async def demo(args: argparse.Namespace) -> int:
     events = list(read_log(args.log))
     session = events[0].session
-    config = SessionRef.championship_of(session.championship)
+    signalled = asyncio.Event()
+    on_signals(signalled)
+    started: list[Service] = []
+    finished = False
     with (
         tempfile.TemporaryDirectory(prefix="chequered-demo-") as store,
         broker_url(args.nats, args.home, console, command="demo", store=Path(store)) as url,
     ):
         gateway, tokens = gateway_service(url, args)
-        services: list[Service] = [IngestService(url), ClassificationProjector(url), StandingsProjector(url), gateway]
-        for service in services:
-            await service.start()
-        console.print(f"[bold]live timing page[/bold]: {gateway.url}/?session={session.key}&token={tokens[0]}")
-        nc = await connect(url, "chequered-demo")
         try:
-            console.print(
-                f"[bold]chequered demo[/bold]: {len(events):,} events of {session.key} at "
-                f"{'full speed' if args.max else f'{args.speed:g}x'} through ingest → JetStream → projectors → KV"
-            )
-            producer = Producer(nc)
-            await producer.send(racecontrol.race_control_event(config, configured(DEMO_CHAMPIONSHIP), events[0].at))
-            watch = asyncio.create_task(watch_tower(url, session, until_finished=True))
+            for service in (IngestService(url), ClassificationProjector(url), StandingsProjector(url), gateway):
+                if not await unless_signalled(service.start(), signalled):
+                    break
+                started.append(service)
+            else:
+                page = f"{gateway.url}/?session={session.key}&token={tokens[0]}"
+                say(f"[bold]live timing page[/bold]: {page}")
+                race = asyncio.ensure_future(_demo_race(url, events, args, page))
+                if await unless_signalled(race, signalled):
+                    finished = True
+                    _show_results(*race.result(), page)
+                    if args.linger and not signalled.is_set():
+                        say(f"the page stays up until Ctrl-C; in another terminal, try: {_try_next(args, session)}")
+                        await signalled.wait()
+        finally:
+            signalled.clear()
+            await stop_services(started, signalled)
+    say(f"demo stopped; to run it yourself: chequered serve all, then chequered replay {_shown(args.log)} --max")
+    return 0 if finished else 130
+
+
+async def _demo_race(
+    url: str, events: list[Event], args: argparse.Namespace, page: str
+) -> tuple[ReplayReport, Classification | None, Standings | None]:
+    """The championship configured, the race replayed while the tower follows it, the results declared."""
+    session = events[0].session
+    config = SessionRef.championship_of(session.championship)
+    nc = await connect(url, "chequered-demo")
+    try:
+        console.print(
+            f"[bold]chequered demo[/bold]: {len(events):,} events of {session.key} at "
+            f"{'full speed' if args.max else f'{args.speed:g}x'} through ingest → JetStream → projectors → KV"
+        )
+        producer = Producer(nc)
+        await producer.send(racecontrol.race_control_event(config, configured(DEMO_CHAMPIONSHIP), events[0].at))
+        watch = asyncio.create_task(watch_tower(url, session, until_finished=True, caption=page))
+        try:
             report = await replay(nc, events, speed=speed(args), console=None)
             final = await asyncio.wait_for(watch, timeout=30)
-            declared = ResultsDeclared(status=ResultsStatus.FINAL)
-            await producer.send(racecontrol.race_control_event(session, declared, events[-1].at + 60_000))
-            standings = await wait_for_standings(nc, session.championship)
         finally:
-            await nc.close()
-            for service in reversed(services):
-                await service.stop()
+            watch.cancel()  # interrupted: the live tower ends with the race
+        declared = ResultsDeclared(status=ResultsStatus.FINAL)
+        await producer.send(racecontrol.race_control_event(session, declared, events[-1].at + 60_000))
+        return report, final, await wait_for_standings(nc, session.championship)
+    finally:
+        await nc.close()
+
+
+def _show_results(report: ReplayReport, final: Classification | None, standings: Standings | None, page: str) -> None:
     if final is not None:
-        console.print(render_tower(final))
+        tower = render_tower(final)
+        tower.caption = page
+        console.print(tower)
     if standings is not None:
         for table in render_tables(standings)[:3]:
             console.print(table)
     console.print(f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected")
-    return 0
+    say(f"[bold]live timing page[/bold]: {page}")
+
+
+def _try_next(args: argparse.Namespace, session: SessionRef) -> str:
+    """A command that reads the demo's race while it lingers (its broker is found through the home)."""
+    where = f" --nats {args.nats}" if args.nats else "" if args.home == DEFAULT_HOME else f" --home {args.home}"
+    return f"chequered at {session.key} --time 1h{where}"
+
+
+def _shown(path: Path) -> str:
+    """A path as the user can type it from here."""
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd()))
+    return str(path)
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -117,6 +177,7 @@ async def serve_one(args: argparse.Namespace) -> int:
                     say(f"live timing page: {gateway.url}/?token={tokens[0]}")
 
         say(f"serving {args.role} on {broker.url}; Ctrl-C to stop")
+        _announce(broker, command, gateway_listener, ops_listener)
         ops = None
         if ops_listener is not None:
             ops = OpsServer(0, service_checks(services), listener=ops_listener)
@@ -151,10 +212,7 @@ async def serve_all(args: argparse.Namespace) -> int:
         ops = None
         if ops_listener is not None:
             ops = OpsServer(0, supervisor.checks, metrics=supervisor.metrics, listener=ops_listener)
-        if broker.lock is not None:
-            ops_url = "" if ops_listener is None else "http://{}:{}".format(*address(ops_listener))
-            serving = Serving(pid=os.getpid(), command="serve all", nats=broker.url, gateway=page, ops=ops_url)
-            broker.lock.announce(serving)
+        _announce(broker, "serve all", gateway_listener, ops_listener)
 
         def signalled() -> None:
             (urgent if stopping.is_set() else stopping).set()
@@ -189,6 +247,18 @@ async def serve_all(args: argparse.Namespace) -> int:
     stored = "" if broker.server is None else f"; the store {broker.server.store_dir} is closed"
     say(f"stopped in {took:.1f} s, the broker last: each service said above what it flushed{stored}")
     return 2 if supervisor.failed.is_set() else 0
+
+
+def _announce(broker: Broker, command: str, gateway: socket.socket | None, ops: socket.socket | None) -> None:
+    """Say in the home where this ``serve`` listens, when it runs the home's broker (other commands look there)."""
+    if broker.lock is None:
+        return
+
+    def url(listener: socket.socket | None) -> str:
+        return "" if listener is None else "http://{}:{}".format(*address(listener))
+
+    serving = Serving(pid=os.getpid(), command=command, nats=broker.url, gateway=url(gateway), ops=url(ops))
+    broker.lock.announce(serving)
 
 
 def say(line: str) -> None:
@@ -262,6 +332,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
         "demo", parents=[broker], help="embedded NATS, ingest, projector, and a sample race classified live"
     )
     parser.add_argument("--log", type=Path, default=SAMPLE_LOG, help="race log to replay (default: the shipped sample)")
+    parser.add_argument(
+        "--linger",
+        action=argparse.BooleanOptionalAction,
+        default=sys.stdout.isatty(),
+        help="keep the page up after the flag until Ctrl-C (default: when the output is a terminal)",
+    )
     pace_options(parser, 60.0)
     gateway_options(parser, 8080)
     parser.set_defaults(handler=demo)

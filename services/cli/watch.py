@@ -18,8 +18,10 @@ from services.classification.tower import render_tower
 from services.cli.bootstrap import console
 
 
-async def watch_tower(url: str, session: SessionRef, until_finished: bool) -> Classification | None:
-    """Show the session's classification from KV as it changes; return the last one seen."""
+async def watch_tower(
+    url: str, session: SessionRef, until_finished: bool, caption: str | None = None
+) -> Classification | None:
+    """Show the session's classification from KV as it changes (``caption`` under it); return the last one seen."""
     nc = await connect(url, "chequered-tower")
     last: Classification | None = None
     try:
@@ -34,7 +36,9 @@ async def watch_tower(url: str, session: SessionRef, until_finished: bool) -> Cl
                 if entry is None or not entry.value:
                     continue
                 last = decode_classification(entry.value)
-                live.update(render_tower(last, limit=console.height - 6 if console.height > 12 else None))
+                tower = render_tower(last, limit=console.height - 6 if console.height > 12 else None)
+                tower.caption = caption
+                live.update(tower)
                 if until_finished and last.phase.value == "finished":
                     return last
     finally:
