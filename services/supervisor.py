@@ -191,17 +191,17 @@ class Supervisor:
 
     async def wait_ready(self) -> bool:
         """Until every child answered ready (True), or the supervisor failed or was asked to stop (False)."""
-        every: asyncio.Future[object] = asyncio.ensure_future(
-            asyncio.gather(*(child.ready.wait() for child in self.children))
-        )
-        ended: list[asyncio.Future[object]] = [
-            asyncio.ensure_future(event.wait()) for event in (self.failed, self.stopping)
-        ]
+
+        async def every_child() -> None:
+            for child in self.children:
+                await child.ready.wait()
+
+        waits = [asyncio.ensure_future(wait) for wait in (every_child(), self.failed.wait(), self.stopping.wait())]
         try:
-            await asyncio.wait([every, *ended], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for future in (every, *ended):
-                future.cancel()
+            for wait in waits:
+                wait.cancel()
         return all(child.ready.is_set() for child in self.children) and not self.failed.is_set()
 
     async def _keep(self, child: Child) -> None:
@@ -320,7 +320,8 @@ class Supervisor:
                 return
             waiting = asyncio.ensure_future(child.process.wait())
             hurry = asyncio.ensure_future(urgent.wait()) if urgent is not None else None
-            await asyncio.wait([f for f in (waiting, hurry) if f is not None], timeout=KILL_AFTER_S)
+            pending = [f for f in (waiting, hurry) if f is not None]
+            await asyncio.wait(pending, timeout=KILL_AFTER_S, return_when=asyncio.FIRST_COMPLETED)
             if hurry is not None:
                 hurry.cancel()
             if not waiting.done():

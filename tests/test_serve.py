@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from nats.js.api import StreamConfig
 
 from services.broker.connection import connect
 from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM
@@ -175,3 +176,24 @@ async def test_sigterm_stops_a_projector_retrying_a_write_and_the_last_line_says
     assert output.lines[-1] == (
         f"stopped: classification folded to seq {last + 1:,}, its read models written to {last:,}"
     ), output.text
+
+
+async def test_a_child_that_cannot_start_for_a_reason_it_explains_stops_serve_all(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """A stream configured otherwise than chequered needs: ingest says so in one line and exits 2; restarting it
+    would change nothing, so ``serve all`` stops everything and exits 2 too, instead of restarting for ever."""
+    nc = await connect(nats_url, "t")
+    try:
+        await nc.jetstream().add_stream(StreamConfig(name=EVENTS_STREAM, subjects=["chequered.events.>"]))
+    finally:
+        await nc.close()
+    process = spawn("serve", "all", "--nats", nats_url, "--gateway-port", "0", "--home", str(tmp_path))
+    assert process.stdout is not None
+    output = Output(process.stdout)
+    code = await asyncio.to_thread(process.wait, 120)
+    output.close()
+    assert code == 2
+    assert any(line.startswith("ingest") and "run 'chequered setup --update'" in line for line in output.lines)
+    assert any("ingest could not start (exit code 2)" in line for line in output.lines)
+    assert not [line for line in output.lines if "restarting in" in line]

@@ -244,8 +244,8 @@ async def serve_all(args: argparse.Namespace) -> int:
     took = time.monotonic() - began
     if killed:
         say(f"{', '.join(killed)} did not stop in time and were killed: they resume from the log")
-    stored = "" if broker.server is None else f"; the store {broker.server.store_dir} is closed"
-    say(f"stopped in {took:.1f} s, the broker last: each service said above what it flushed{stored}")
+    broker_last = "" if broker.server is None else f", the broker last (its store {broker.server.store_dir} closed)"
+    say(f"stopped in {took:.1f} s{broker_last}: each service said above what it flushed")
     return 2 if supervisor.failed.is_set() else 0
 
 
