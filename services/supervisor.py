@@ -52,10 +52,11 @@ EXPECTED_FAILURE = 2
 a child that exits with it before it was ever ready is not restarted, the supervisor stops with it."""
 
 PROJECTORS = ("classification", "standings")
-PROJECTOR_NICE = 10
+PROJECTOR_NICE = 19
 """When the cores are all busy (a replay at full speed), ingest, the broker and the gateway come first: a
 projector behind the log folds bigger batches when it gets the CPU back, each event costing it less, while an
-acknowledgement or a push delayed is latency nobody gets back."""
+acknowledgement or a push delayed is latency nobody gets back. A live race needs a fraction of a percent of a
+core from each projector, which even the lowest priority's share of a busy machine covers."""
 
 Relay = Callable[[str, str], None]
 """Where a child's output line goes: ``relay(child name, line)``."""

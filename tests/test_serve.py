@@ -21,6 +21,7 @@ from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.runtime import STOP_GRACE_S
+from services.supervisor import PROJECTOR_NICE
 from tests.commands import (
     CHEQUERED,
     TOKEN,
@@ -42,6 +43,10 @@ pytestmark = pytest.mark.slow
 SERVICES = ("ingest", "classification", "standings", "gateway")
 
 
+def nice_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_a_process_per_service_and_ctrl_c_stops_them_all_broker_last(tmp_path: Path) -> None:
     served = Served(tmp_path / "home").start()
     assert served.process is not None and served.output is not None
@@ -51,6 +56,9 @@ def test_a_process_per_service_and_ctrl_c_stops_them_all_broker_last(tmp_path: P
     pids = {name: pid for name, (_, pid, _) in parts.items()}
     assert len(set(pids.values())) == len(pids)  # a process each
     assert all(parent_of(pid) == served.process.pid for pid in pids.values())
+    assert {name: nice_of(pid) for name, pid in pids.items()} == {
+        "broker": 0, "ingest": 0, "classification": PROJECTOR_NICE, "standings": PROJECTOR_NICE, "gateway": 0
+    }  # fmt: skip
     assert served.output.wait_for("live timing page:").endswith(f"?token={TOKEN}")
 
     started = time.monotonic()
