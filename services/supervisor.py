@@ -209,7 +209,13 @@ class Supervisor:
         """Run the child; when it dies, say why and start it again after the back-off, until stopping."""
         while not self.stopping.is_set():
             started = time.monotonic()
-            await child.spawn()
+            try:
+                await child.spawn()
+            except OSError as error:  # no interpreter, no memory: a restart would not mend it
+                child.failed = f"{child.name} could not be started: {error}"
+                log.error("%s", child.failed)
+                self.failed.set()
+                return
             probe = asyncio.create_task(self._until_ready(child))
             await child.relay_output()
             assert child.process is not None

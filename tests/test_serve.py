@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.commands import (
     TOKEN,
     Output,
     Served,
+    chequered,
     environment,
     http_get,
     parent_of,
@@ -205,3 +207,19 @@ async def test_a_child_that_cannot_start_for_a_reason_it_explains_stops_serve_al
     assert any(line.startswith("ingest") and "run 'chequered setup --update'" in line for line in output.lines)
     assert any("ingest could not start (exit code 2)" in line for line in output.lines)
     assert not [line for line in output.lines if "restarting in" in line]
+
+
+@pytest.mark.parametrize(("role", "option"), [("gateway", "--gateway-port"), ("ingest", "--ops-port")])
+def test_serve_one_service_on_a_taken_port_is_one_line(nats_url: str, tmp_path: Path, role: str, option: str) -> None:
+    """Once a traceback (``GatewayStartFailed``) and a process left without its gateway."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = chequered("serve", role, "--nats", nats_url, option, str(port), home=tmp_path, timeout=60)
+    assert done.returncode == 2
+    what = "gateway" if role == "gateway" else "ops"
+    assert done.stdout.splitlines() == [
+        f"error: the {what} port 127.0.0.1:{port} is already in use (another chequered serve, or another program): "
+        f"stop what holds it, or choose another port with {option} (0 picks a free one)"
+    ]

@@ -201,7 +201,13 @@ async def serve_all(args: argparse.Namespace) -> int:
     tokens = gateway_tokens(args)
     with home_broker(args.nats, args.home, console, command="serve all", port=args.port, exclusive=True) as broker:
         fmt = args.log_format
-        specs = [service_spec(role, broker.url, fmt) for role in ("ingest", "classification", "standings")]
+        instance = ["--instance", args.instance] if args.instance else []
+        replica = ["--replica", args.replica] if args.replica else []
+        specs = [
+            service_spec("ingest", broker.url, fmt, instance),
+            service_spec("classification", broker.url, fmt, replica),
+            service_spec("standings", broker.url, fmt),
+        ]
         gateway = service_spec("gateway", broker.url, fmt, ["--gateway-fd", str(gateway_listener.fileno())])
         gateway.sockets.append(gateway_listener)
         gateway.env[TOKENS_ENV] = ",".join(tokens)
