@@ -15,6 +15,7 @@ BENCHMARKS = {
     "gateway": "bench.gateway",
     "scale": "bench.scale",
     "standings": "bench.standings",
+    "durability": "bench.durability",
     "serve": "bench.serve",
 }
 

@@ -2,8 +2,10 @@
 
 Reports events/s over the whole log, over its first and last 10 % (a cost per
 event that does not grow with what has been folded already shows as a ratio
-near 1), and the cost of one live read model (``classification()``) at the end.
-Baseline in the same run: decoding the same events from JSON with msgspec.
+near 1), the cost of one live read model (``classification()``) at the end, and
+the classification at each of the 24 hours (:func:`hourly`) against one fold of
+the whole log with its classification. Baseline in the same run: decoding the
+same events from JSON with msgspec.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import time
 
 from bench.report import Report
 from schemas.events import decode_event, encode_event
-from services.classification.fold import ClassificationProjection
+from services.classification.fold import ClassificationProjection, fold_log
+from services.classification.hourly import hourly
 from services.simulator.endurance import RaceSpec, simulate
 
 DAY_MS = 24 * 3600 * 1000
@@ -51,6 +54,14 @@ def run() -> Report:
         state.classification()
     classify_ms = (time.perf_counter() - started) / 20 * 1000
 
+    started = time.perf_counter()
+    fold_log(pairs).sessions[state.session.key].classification()
+    whole_s = time.perf_counter() - started
+    started = time.perf_counter()
+    hours = hourly(pairs, state.session)
+    hourly_s = time.perf_counter() - started
+    assert hours is not None and len(hours.hours) == 24
+
     report.add("msgspec decode of the same events", decode_rate, "events/s")
     report.add(
         "pure fold, whole log", rate, "events/s", baseline="msgspec decode of the same events", target=">= 300,000"
@@ -58,5 +69,9 @@ def run() -> Report:
     report.add("pure fold, first 10 %", first, "events/s")
     report.add("pure fold, last 10 %", last, "events/s", baseline="pure fold, first 10 %", target="ratio ~1")
     report.add("classification() of the final state", classify_ms, "ms")
+    report.add("fold + classification of the whole log", whole_s * 1000, "ms")
+    report.add(
+        "hourly classification, 24 hours", hourly_s * 1000, "ms", baseline="fold + classification of the whole log"
+    )
     report.notes.append(f"{len(events):,} events, {laps:,} laps, 60 cars, 24 hours")
     return report

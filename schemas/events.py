@@ -3,7 +3,10 @@
 Versioning: a new field gets a default and a new event is a new tag in the
 union, so most changes are additive; a change that is not (a rename, a new
 shape) raises ``SCHEMA_VERSION`` and adds an upcaster in :mod:`schemas.upcast`,
-so a log written years ago still decodes and folds.
+so a log written years ago still decodes and folds. Bounds (the length of free
+text, instants before 2100) hold for every reader: an event stored before a
+bound existed that breaks it is dead-lettered by the projectors, with the
+reason (no shipped log or recorded feed does).
 
 All times are integers: milliseconds on the timing clock (UTC epoch
 milliseconds for instants, plain milliseconds for durations). No floats ever
@@ -29,9 +32,22 @@ CarNumber = Annotated[
 ]
 Millis = Annotated[int, Meta(ge=0, description="milliseconds")]
 PositiveMillis = Annotated[int, Meta(gt=0, description="milliseconds, greater than zero")]
-Instant = Annotated[int, Meta(ge=0, description="timing-clock instant, UTC epoch milliseconds")]
+MAX_INSTANT = 4_102_444_800_000
+"""2100-01-01T00:00:00Z: no instant is later (a lap dated in the year 3000 is a clock fault, not a lap). Ingest
+also keeps each session's instants near the session (``services.ingest.rules``)."""
+Instant = Annotated[
+    int, Meta(ge=0, le=MAX_INSTANT, description="timing-clock instant, UTC epoch milliseconds, before the year 2100")
+]
 LapNumber = Annotated[int, Meta(ge=1)]
-NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
+NAME_MAX = 200
+REASON_MAX = 1024
+NonEmpty = Annotated[str, Meta(min_length=1, max_length=NAME_MAX)]
+Text = Annotated[str, Meta(max_length=NAME_MAX, description="free text, at most 200 characters")]
+Reason = Annotated[str, Meta(max_length=REASON_MAX, description="free text, at most 1,024 characters")]
+"""Free text is bounded, so no event can make a read model too large to store (a 600 kB penalty reason)."""
+MAX_SECTORS = 64
+CONFIG_MAX = 32 * 1024
+"""Characters of a points configuration's TOML (the shipped ones are about 2,000)."""
 
 
 class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
@@ -91,7 +107,7 @@ class Flag(enum.StrEnum):
 class Driver(Struct, frozen=True, forbid_unknown_fields=True):
     name: NonEmpty
     category: DriverCategory = DriverCategory.UNRATED
-    nationality: str | None = None
+    nationality: Text | None = None
 
 
 class QualifyingFormat(enum.StrEnum):
@@ -114,6 +130,18 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     qualifying: QualifyingFormat = QualifyingFormat.BEST_LAP
     drivers_for_average: Annotated[int, Meta(ge=1, le=4)] = 2
     """With ``average_of_drivers``: how many drivers' best laps the average takes."""
+    preset: Annotated[str, Meta(max_length=64)] = ""
+    """The named rulebook these values come from (``wec``, ``club``, a TOML file's name); informative only."""
+    lap_one_counts_for_best: bool = True
+    """False: lap 1 (the start) is never a best (lap, sector or driver best); it still counts for distance."""
+    neutralised_laps_count_for_best: bool = True
+    """False: a lap any part of which ran under the safety car or a full-course yellow is never a best."""
+    finish_window_ms: PositiveMillis | None = None
+    """Once the chequered flag is out, a car that has not crossed the line within this time is ``stopped`` and
+    classified on what it did; None: the slowest lap of the session (in-laps and out-laps aside)."""
+    not_seen_laps: Annotated[int, Meta(ge=1, le=1000)] = 3
+    """While a race runs, a car out of the pit lane that has not crossed the line for this many of its best laps
+    shows ``stopped`` (not seen) instead of ``running``."""
 
 
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):
@@ -136,10 +164,10 @@ class CarBody(Body, frozen=True):
 class SessionOpened(Body, frozen=True, tag="session_opened"):
     name: NonEmpty
     kind: SessionKind
-    scheduled_start: Annotated[str, Meta(description="ISO 8601 local time with offset")]
-    time_zone: Annotated[str, Meta(description="IANA zone of the circuit, e.g. Europe/Brussels")]
+    scheduled_start: Annotated[str, Meta(max_length=64, description="ISO 8601 local time with offset")]
+    time_zone: Annotated[str, Meta(max_length=64, description="IANA zone of the circuit, e.g. Europe/Brussels")]
     length: SessionLength
-    track: str | None = None
+    track: Text | None = None
     track_length_m: Annotated[int, Meta(gt=0)] | None = None
     rules: ClassificationRules = ClassificationRules()
 
@@ -150,6 +178,9 @@ class EntryRegistered(CarBody, frozen=True, tag="entry_registered"):
     car: NonEmpty
     manufacturer: NonEmpty
     crew: Annotated[list[Driver], Meta(min_length=1, max_length=4)]
+    sub_class: NonEmpty | None = None
+    """A group classified and awarded apart inside ``class_name``: LMP2 Pro/Am, an SRO cup (Pro, Gold, Silver,
+    Bronze)."""
 
 
 class SessionStarted(Body, frozen=True, tag="session_started"):
@@ -167,8 +198,8 @@ class LapCompleted(CarBody, frozen=True, tag="lap_completed"):
 
     lap: LapNumber
     lap_time_ms: PositiveMillis
-    driver: str | None = None
-    sectors_ms: list[PositiveMillis] = []
+    driver: Text | None = None
+    sectors_ms: Annotated[list[PositiveMillis], Meta(max_length=MAX_SECTORS)] = []
     in_pit: bool = False
     counts_for_best: bool = True
     """False: the lap counts for distance but never as a best (lap or sector): a lap the timing system did not
@@ -192,8 +223,16 @@ class FlagChanged(Body, frozen=True, tag="flag_changed"):
     sector: Annotated[int, Meta(ge=1)] | None = None
 
 
+class RetirementSource(enum.StrEnum):
+    RACE_CONTROL = "race_control"
+    """Reported as it happened (race control, the timing system)."""
+    CHART = "chart"
+    """Inferred after the fact from an official lap chart: the car never took the flag and stopped lapping."""
+
+
 class CarRetired(CarBody, frozen=True, tag="car_retired"):
-    reason: str = ""
+    reason: Reason = ""
+    source: RetirementSource = RetirementSource.RACE_CONTROL
 
 
 class SessionFinished(Body, frozen=True, tag="session_finished"):
@@ -224,7 +263,7 @@ class PenaltyIssued(CarBody, frozen=True, tag="penalty_issued"):
     time_ms: Millis = 0
     laps: Annotated[int, Meta(ge=0)] = 0
     positions: Annotated[int, Meta(ge=0)] = 0
-    reason: str = ""
+    reason: Reason = ""
 
 
 class PenaltyServed(CarBody, frozen=True, tag="penalty_served"):
@@ -238,21 +277,24 @@ class LapDeleted(CarBody, frozen=True, tag="lap_deleted"):
 
     decision: DecisionId
     lap: LapNumber
-    reason: str = ""
+    reason: Reason = ""
 
 
 class DecisionWithdrawn(Body, frozen=True, tag="decision_withdrawn"):
     """Any earlier decision no longer applies (appeal upheld, error corrected)."""
 
     decision: DecisionId
-    reason: str = ""
+    reason: Reason = ""
 
 
 CHAMPIONSHIP_EVENT = "_championship"
 """The ``event`` token of a championship's own pseudo-session, ``<championship>._championship.points``,
 which carries its points configuration and points decisions."""
 
-Points = Annotated[float, Meta(ge=0, description="championship points, at most two decimals (12.5)")]
+MAX_POINTS = 10_000
+Points = Annotated[
+    float, Meta(ge=0, le=MAX_POINTS, description="championship points, at most two decimals (12.5), at most 10,000")
+]
 
 
 class TableKind(enum.StrEnum):
@@ -272,8 +314,8 @@ class ChampionshipConfigured(Body, frozen=True, tag="championship_configured"):
     """The points configuration in force from now on, as the TOML text (decoded by the standings core), so a
     replay always scores with the configuration that was in force."""
 
-    toml: Annotated[str, Meta(min_length=1)]
-    source: str = ""
+    toml: Annotated[str, Meta(min_length=1, max_length=CONFIG_MAX)]
+    source: Text = ""
 
 
 class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
@@ -284,12 +326,12 @@ class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
     table: TableKind
     competitor: NonEmpty
     """As the standings name it: a driver, a team (with " #N" for per-entry team standings), a manufacturer."""
-    class_name: str | None = None
+    class_name: Text | None = None
     """None: every class table (and the overall table) of ``table`` where the competitor appears."""
     round: Slug | None = None
     """Required for an exclusion; for a deduction, informative."""
     points: Points = 0
-    reason: str = ""
+    reason: Reason = ""
 
 
 class ResultsStatus(enum.StrEnum):

@@ -7,7 +7,7 @@ import enum
 import msgspec
 from msgspec import Struct
 
-from schemas.events import Flag, PenaltyKind, ResultsStatus, SessionKind, SessionRef
+from schemas.events import ClassificationRules, Driver, Flag, PenaltyKind, ResultsStatus, SessionKind, SessionRef
 
 RESULTS_VERSION = 1
 
@@ -21,6 +21,9 @@ class CarState(enum.StrEnum):
     OUT_LAP = "out_lap"
     RETIRED = "retired"
     FINISHED = "finished"
+    STOPPED = "stopped"
+    """Not seen: no crossing for several of its laps while the race runs, or none within the finish window once
+    the chequered flag is out (classified on what it did)."""
 
 
 class ResultStatus(enum.StrEnum):
@@ -87,6 +90,7 @@ class LapRef(Struct, frozen=True, kw_only=True):
     class_name: str
     lap: int
     ms: int
+    sub_class: str | None = None
 
 
 class FlagPeriod(Struct, frozen=True, kw_only=True):
@@ -154,6 +158,13 @@ class ClassifiedCar(Struct, frozen=True, kw_only=True):
     drive_times: list[DriveTime] = []
     qualifying_ms: int | None = None
     """Qualifying: the time that sets the grid (best lap, or the average of the drivers' best laps)."""
+    sub_class: str | None = None
+    """The entry's group inside its class (LMP2 Pro/Am, an SRO cup); its position and gaps are among those cars."""
+    sub_class_position: int | None = None
+    sub_class_gap: Gap | None = None
+    sub_class_interval: Gap | None = None
+    crew: list[Driver] = []
+    """The drivers as registered, with their categories (Platinum, Gold, Silver, Bronze)."""
 
 
 class Classification(Struct, frozen=True, kw_only=True):
@@ -185,6 +196,52 @@ class Classification(Struct, frozen=True, kw_only=True):
     class_fastest_laps: list[LapRef] = []
     best_sectors_ms: list[int | None] = []
     cars: list[ClassifiedCar]
+    sub_class_fastest_laps: list[LapRef] = []
+    """The fastest lap of each sub-class, by class then sub-class."""
+    rules: ClassificationRules | None = None
+    """The rules the classification applied (``rules.preset`` names the rulebook)."""
+
+
+class HourRow(Struct, frozen=True, kw_only=True):
+    """One car in an hourly classification: the columns the official timekeeper prints."""
+
+    position: int
+    class_position: int
+    sub_class_position: int | None
+    number: str
+    class_name: str
+    sub_class: str | None
+    team: str
+    driver: str | None
+    laps: int
+    gap: Gap | None
+    interval: Gap | None
+    class_gap: Gap | None
+    pit_stops: int
+    best_lap_ms: int | None
+    state: CarState
+    status: ResultStatus
+
+
+class HourClassification(Struct, frozen=True, kw_only=True):
+    hour: int
+    """Full hours of race time since the start."""
+    at: int
+    """Timing-clock instant: the start plus ``hour`` hours."""
+    last_seq: int
+    """The stream sequence of the last event counted (every event that happened by ``at``, even one delivered
+    later, is counted)."""
+    cars: list[HourRow]
+
+
+class HourlyClassification(Struct, frozen=True, kw_only=True):
+    """A race's classification at each full hour, as an endurance race's timekeeper publishes it."""
+
+    v: int = RESULTS_VERSION
+    session: SessionRef
+    name: str
+    started_at: int | None
+    hours: list[HourClassification]
 
 
 _decoder = msgspec.json.Decoder(Classification)

@@ -1,8 +1,11 @@
 """What operations see of a running service: health, readiness, Prometheus metrics, structured logs.
 
 ``chequered serve ... --ops-port 9100`` serves ``/healthz`` (the process is up),
-``/readyz`` (every service started and every projector caught up with the log:
-Kubernetes sends traffic only then; one line per part says which is not) and ``/metrics``.
+``/readyz`` (every service started, connected to NATS, every long-running task
+still running, every projector caught up with the log: Kubernetes sends traffic
+only then; one line per part says which is not) and ``/metrics``, on loopback unless
+``--ops-host`` or ``CHEQUERED_OPS_HOST`` names another address (``0.0.0.0`` in a
+container, for the probes and Prometheus).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +41,14 @@ BATCH_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 INGESTED = Counter("chequered_ingest_events_total", "Events answered by ingest", ["outcome"])
-DEAD_LETTERS = Counter("chequered_dead_letters_total", "Events a projector could not fold", ["projection"])
+DEAD_LETTERS = Counter(
+    "chequered_dead_letters_total", "Events a projector could not fold, values it could not store", ["projection"]
+)
+UNWRITABLE = Gauge(
+    "chequered_read_models_unwritable",
+    "Read models a projector cannot store now (too large, refused): alert on > 0, reasons in chequered rejects",
+    ["projection"],
+)
 RESTARTS = Counter("chequered_service_restarts_total", "Child processes restarted by serve all", ["service"])
 
 
@@ -81,6 +92,15 @@ class Check:
 Checks = Callable[[], Awaitable[Sequence[Check]]]
 
 
+def readiness(**parts: Callable[[], bool]) -> Checks:
+    """Checks of named parts, each ready when its predicate says so now."""
+
+    async def checks() -> list[Check]:
+        return [Check(name, ready()) for name, ready in parts.items()]
+
+    return checks
+
+
 async def local_metrics() -> bytes:
     """This process's metrics."""
     return generate_latest()
@@ -109,6 +129,14 @@ def merge_metrics(expositions: Mapping[str, str], label: str = "service") -> byt
     return generate_latest(registry)
 
 
+OPS_HOST_ENV = "CHEQUERED_OPS_HOST"
+
+
+def ops_host(given: str | None = None) -> str:
+    """The address of the ops port: the one given, else ``CHEQUERED_OPS_HOST``, else loopback."""
+    return given or os.environ.get(OPS_HOST_ENV) or "127.0.0.1"
+
+
 class OpsServer:
     """``/healthz``, ``/readyz`` and ``/metrics`` on their own port (loopback unless told), beside a service.
 
@@ -120,7 +148,7 @@ class OpsServer:
         self,
         port: int,
         checks: Checks,
-        host: str = "127.0.0.1",
+        host: str | None = None,
         *,
         metrics: Callable[[], Awaitable[bytes]] = local_metrics,
         listener: socket.socket | None = None,
@@ -138,9 +166,11 @@ class OpsServer:
             return Response(await metrics(), media_type=CONTENT_TYPE_LATEST)
 
         app = Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics_)])
-        self.host, self.port = host, port
+        self.host, self.port = ops_host(host), port
         self._listener = listener
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=self.host, port=port, log_level="warning", lifespan="off")
+        )
         self._task: asyncio.Task[None] | None = None
 
     @property

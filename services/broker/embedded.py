@@ -56,6 +56,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Until something accepts connections on the loopback ``port`` (a server started by other means than
+    :class:`EmbeddedNats`, e.g. a deployment's wrapper script); fails if ``process`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"nats-server exited with code {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nats-server did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
 def _fatal_line(log: bytes) -> str:
     """nats-server's own reason for stopping: its last fatal (``[FTL]``) line, without the prefix."""
     fatal = [line for line in log.decode("utf-8", "replace").splitlines() if "[FTL]" in line]

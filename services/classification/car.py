@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from schemas.events import EntryRegistered
+from schemas.events import ClassificationRules, EntryRegistered
 from schemas.results import PitStop, Stint
 
 
@@ -43,6 +43,7 @@ class Bests:
 class CarRecord:
     __slots__ = (
         "_bests",
+        "_bests_rules",
         "_bests_upto",
         "crossings",
         "deleted",
@@ -52,6 +53,7 @@ class CarRecord:
         "lap_drivers",
         "lap_numbers",
         "laps_ms",
+        "neutralised",
         "no_best",
         "number",
         "order",
@@ -75,6 +77,8 @@ class CarRecord:
         """Lap numbers whose times were deleted (track limits)."""
         self.no_best: set[int] = set()
         """Lap numbers the timing system did not count for bests (``LapCompleted.counts_for_best`` false)."""
+        self.neutralised: set[int] = set()
+        """Lap numbers run, in part at least, under the safety car or a full-course yellow."""
         self.served: set[str] = set()
         self.stops: list[list[int | None]] = []
         """[in-lap, pit in, pit out] per stop; pit out None while in the pit lane."""
@@ -86,6 +90,7 @@ class CarRecord:
         self.driver: str | None = entry.crew[0].name
         self._bests = Bests()
         self._bests_upto = 0
+        self._bests_rules: ClassificationRules | None = None
         self.register(entry)
 
     def register(self, entry: EntryRegistered) -> None:
@@ -109,6 +114,10 @@ class CarRecord:
     @property
     def manufacturer(self) -> str:
         return self.entry.manufacturer
+
+    @property
+    def sub_class(self) -> str | None:
+        return self.entry.sub_class
 
     # -- laps -------------------------------------------------------------
 
@@ -148,31 +157,44 @@ class CarRecord:
             return first + 1, True
         return len(self.crossings), False
 
-    def may_be_best(self, index: int) -> bool:
-        """Whether the lap at ``index`` may be a best: not deleted, and counted for bests by the timing system."""
+    def may_be_best(self, index: int, rules: ClassificationRules) -> bool:
+        """Whether the lap at ``index`` may be a best: not deleted, counted for bests by the timing system, and
+        not excluded by the rules (lap 1, laps under the safety car or a full-course yellow)."""
         lap = self.lap_numbers[index]
-        return lap not in self.deleted and lap not in self.no_best
+        if lap in self.deleted or lap in self.no_best:
+            return False
+        if lap == 1 and not rules.lap_one_counts_for_best:
+            return False
+        return rules.neutralised_laps_count_for_best or lap not in self.neutralised
 
-    def bests(self, upto: int) -> Bests:
-        """Bests over the first ``upto`` laps; incremental while laps are appended."""
-        if upto < self._bests_upto:
-            self._bests, self._bests_upto = Bests(), 0
+    def bests(self, upto: int, rules: ClassificationRules) -> Bests:
+        """Bests over the first ``upto`` laps; incremental while laps are appended under the same rules."""
+        if upto < self._bests_upto or (rules is not self._bests_rules and rules != self._bests_rules):
+            self._bests, self._bests_upto, self._bests_rules = Bests(), 0, rules
         for index in range(self._bests_upto, upto):
-            if self.may_be_best(index):
+            if self.may_be_best(index, rules):
                 self._bests.offer(index, self.laps_ms[index], self.sectors[index], self.laps_ms)
         self._bests_upto = upto
         return self._bests
+
+    def not_seen(self, at: int, rules: ClassificationRules) -> bool:
+        """Out of the pit lane and silent at ``at`` for ``rules.not_seen_laps`` of its best laps since its last
+        crossing: stopped somewhere on the circuit. False before it has a best lap."""
+        if self.in_pit or self.retired:
+            return False
+        best = self.bests(len(self.crossings), rules).lap_index
+        return best is not None and at - self.crossings[-1] > rules.not_seen_laps * self.laps_ms[best]
 
     def forget_bests(self) -> None:
         """A lap deletion (or its withdrawal) changes which laps may be bests."""
         self._bests, self._bests_upto = Bests(), 0
 
-    def driver_bests(self, upto: int) -> dict[str, tuple[int, int]]:
+    def driver_bests(self, upto: int, rules: ClassificationRules) -> dict[str, tuple[int, int]]:
         """Per driver: (best valid lap time, crossing of that lap), over the first ``upto`` laps."""
         best: dict[str, tuple[int, int]] = {}
         for index in range(upto):
             driver = self.lap_drivers[index]
-            if driver is None or not self.may_be_best(index):
+            if driver is None or not self.may_be_best(index, rules):
                 continue
             candidate = (self.laps_ms[index], self.crossings[index])
             if driver not in best or candidate < best[driver]:

@@ -75,6 +75,8 @@ class SessionFold:
         self.chequered_at: int | None = None
         """Shown by ``session_finished``, or inferred when the leader completes the distance."""
         self.results: ResultsStatus | None = None
+        self.slowest_lap_ms = 0
+        """The slowest lap of the session that had no pit stop and no red flag in it: the default finish window."""
         self.cars: dict[str, CarRecord] = {}
         self.decisions: dict[str, PenaltyIssued | LapDeleted] = {}
         self.seen: set[str] = set()
@@ -142,7 +144,18 @@ class SessionFold:
         if car.crossings and event.at < car.crossings[-1]:
             raise FoldError(f"lap {lap.lap} of car #{lap.number} ends before its previous lap")
         laps_before = car.last_lap_number
+        start = event.at - lap.lap_time_ms
+        since = self.flag_periods[-1][1] if self.flag_periods else None
+        if isinstance(since, int) and since <= start:  # one flag all lap long: the usual case
+            neutralised, red = self.flag in NEUTRALISED, self.flag is Flag.RED
+        else:
+            flags = self._flags_during(start, event.at)
+            neutralised, red = not flags.isdisjoint(NEUTRALISED), Flag.RED in flags
+        if lap.lap_time_ms > self.slowest_lap_ms and not (lap.in_pit or car.in_pit or car.out_lap or red):
+            self.slowest_lap_ms = lap.lap_time_ms
         car.add_lap(lap.lap, event.at, lap.lap_time_ms, tuple(lap.sectors_ms), lap.driver, lap.counts_for_best)
+        if neutralised:
+            car.neutralised.add(lap.lap)
         if lap.in_pit:
             car.pit_in(event.at, from_lap_line=True)
         if self.chequered_at is None and self._shows_chequered(car, laps_before, event.at):
@@ -158,10 +171,22 @@ class SessionFold:
             return car.last_lap_number >= opened.length.laps
         if opened.length.time_ms is None or at < self.started_at + opened.length.time_ms:
             return False
-        # the leader: no other car still in the race had more laps than this one before this crossing
+        # the leader: no other car still in the race (not retired, not stopped on the circuit) had more laps
         return all(
-            other is car or other.retired or other.last_lap_number <= laps_before for other in self.cars.values()
+            other is car or other.last_lap_number <= laps_before or other.retired or other.not_seen(at, self.rules)
+            for other in self.cars.values()
         )
+
+    def _flags_during(self, start: int, end: int) -> set[Flag]:
+        """The whole-course flags shown at some moment between ``start`` and ``end``."""
+        flags = set()
+        for flag, since, until in reversed(self.flag_periods):
+            assert isinstance(flag, Flag) and isinstance(since, int) and not isinstance(until, Flag)
+            if until is not None and until <= start:
+                break
+            if since <= end:
+                flags.add(flag)
+        return flags
 
     def _on_crossing(self, event: Event) -> None:
         assert isinstance(event.body, LineCrossing)
@@ -185,9 +210,16 @@ class SessionFold:
     def _set_flag(self, flag: Flag, at: int) -> None:
         if flag is self.flag:
             return
-        if self.flag_periods and self.flag_periods[-1][2] is None:
-            self.flag_periods[-1][2] = at
-        self.flag_periods.append([flag, at, None])
+        periods = self.flag_periods
+        if periods and periods[-1][1] == at:
+            periods.pop()  # shown at the same instant: the flag it replaces was never out
+            if periods and periods[-1][0] is flag and periods[-1][2] == at:
+                periods[-1][2] = None
+                self.flag = flag
+                return
+        if periods and periods[-1][2] is None:
+            periods[-1][2] = at
+        periods.append([flag, at, None])
         self.flag = flag
 
     def _on_flag(self, event: Event) -> None:
@@ -256,6 +288,9 @@ class SessionFold:
     def classification(self) -> Classification:
         return classify(self)
 
+
+NEUTRALISED = frozenset({Flag.SAFETY_CAR, Flag.FULL_COURSE_YELLOW})
+"""Flags under which a lap may be excluded from bests (``ClassificationRules.neutralised_laps_count_for_best``)."""
 
 _HANDLERS = {
     SessionOpened: SessionFold._on_opened,

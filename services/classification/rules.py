@@ -10,6 +10,16 @@ Practice and qualifying: by best valid lap, ties to who set it first; or, for
 SRO-style sessions, by the average of the drivers' best laps (floored to the
 millisecond), cars with fewer drivers' times behind.
 
+Positions, gaps and fastest laps are given overall, per class and per
+sub-class (a group inside a class: LMP2 Pro/Am, an SRO cup).
+
+A session settles on its own timing clock (``as_of``, the latest event
+folded), never a wall clock: once the chequered flag is out, a car that has
+not crossed the line within the finish window (``rules.finish_window_ms``, or
+the slowest lap of the session) is ``stopped`` and the session ``finished``;
+while the race runs, a car silent for ``rules.not_seen_laps`` of its best laps
+is ``stopped`` too.
+
 Every decision in force is listed on its car with what it did.
 """
 
@@ -40,7 +50,7 @@ from schemas.results import (
     ResultStatus,
     SessionPhase,
 )
-from services.classification.car import CarRecord, keep_fastest_sectors
+from services.classification.car import Bests, CarRecord, keep_fastest_sectors
 from services.classification.errors import FoldError
 
 if TYPE_CHECKING:
@@ -167,12 +177,12 @@ def _qualifying_times(state: SessionFold, standings: list[Standing]) -> None:
     rules = state.rules
     for s in standings:
         if rules.qualifying is QualifyingFormat.BEST_LAP:
-            best = s.car.bests(s.counted).lap_index
+            best = s.car.bests(s.counted, rules).lap_index
             if best is not None:
                 s.qualifying_ms = s.car.laps_ms[best]
                 s.qualifying_set_at = s.car.crossings[best]
         else:
-            driver_bests = sorted(s.car.driver_bests(s.counted).values())[: rules.drivers_for_average]
+            driver_bests = sorted(s.car.driver_bests(s.counted, rules).values())[: rules.drivers_for_average]
             if driver_bests:
                 s.qualifying_ms = sum(ms for ms, _ in driver_bests) // len(driver_bests)
                 s.qualifying_set_at = max(at for _, at in driver_bests)
@@ -209,26 +219,38 @@ def _time_gap(car: Standing, ahead: Standing | None) -> Gap | None:
     return Gap(ms=car.qualifying_ms - ahead.qualifying_ms)
 
 
-def _car_state(s: Standing) -> CarState:
+def _settled_at(state: SessionFold) -> int | None:
+    """The end of the finish window: the chequered flag plus the window (None before the flag, or without laps)."""
+    window = state.rules.finish_window_ms or state.slowest_lap_ms
+    return state.chequered_at + window if state.chequered_at is not None and window else None
+
+
+def _car_state(state: SessionFold, s: Standing, settled_at: int | None, racing: bool) -> CarState:
     car = s.car
     if s.took_flag:
         return CarState.FINISHED
     if car.retired:
         return CarState.RETIRED
+    if settled_at is not None and state.as_of > settled_at and car.crossings:
+        return CarState.STOPPED  # no crossing within the finish window
     if car.in_pit:
         return CarState.IN_PIT
+    if racing and car.not_seen(state.as_of, state.rules):
+        return CarState.STOPPED
     if car.out_lap:
         return CarState.OUT_LAP
     return CarState.RUNNING if car.crossings else CarState.NOT_STARTED
 
 
-def _phase(state: SessionFold, standings: list[Standing], cutoff: int | None) -> SessionPhase:
+def _phase(state: SessionFold, standings: list[Standing], cutoff: int | None, settled_at: int | None) -> SessionPhase:
     if state.results is not None or cutoff is not None:
         return SessionPhase.FINISHED
     if state.chequered_at is None:
         return SessionPhase.RUNNING if state.started_at is not None else SessionPhase.SCHEDULED
     on_track = [s for s in standings if s.car.crossings and not s.car.retired and not s.took_flag]
-    return SessionPhase.FINISHING if on_track else SessionPhase.FINISHED
+    if not on_track or (settled_at is not None and state.as_of > settled_at):
+        return SessionPhase.FINISHED
+    return SessionPhase.FINISHING
 
 
 def _flag_times(state: SessionFold) -> tuple[list[FlagPeriod], list[FlagTime]]:
@@ -242,11 +264,64 @@ def _flag_times(state: SessionFold) -> tuple[list[FlagPeriod], list[FlagTime]]:
     return periods, [FlagTime(flag, ms) for flag, ms in sorted(totals.items())]
 
 
+class _Ahead:
+    """The leader and the car ahead inside one group (overall, a class or a sub-class), as the order is walked."""
+
+    __slots__ = ("ahead", "count", "leader")
+
+    def __init__(self) -> None:
+        self.leader: Standing | None = None
+        self.ahead: Standing | None = None
+        self.count = 0
+
+    def take(self, s: Standing) -> tuple[int, Standing | None, Standing | None]:
+        """``s`` joins the group: its position in it, and the group's leader and car ahead before it joined."""
+        leader, ahead = self.leader, self.ahead
+        self.count += 1
+        self.leader = leader or s
+        self.ahead = s
+        return self.count, leader, ahead
+
+
+def _fastest_laps(
+    order: list[Standing], bests: dict[str, Bests]
+) -> tuple[LapRef | None, dict[str, LapRef], dict[tuple[str, str], LapRef], list[int | None]]:
+    """Fastest lap overall, per class and per sub-class, and the session's best sectors; in result order, so equal
+    times go to the car ahead."""
+    fastest: LapRef | None = None
+    per_class: dict[str, LapRef] = {}
+    per_sub_class: dict[tuple[str, str], LapRef] = {}
+    sectors: list[int | None] = []
+    for s in order:
+        best = bests[s.car.number]
+        keep_fastest_sectors(sectors, best.sectors)
+        if best.lap_index is None or s.status in (ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED):
+            continue
+        car = s.car
+        ref = LapRef(
+            number=car.number,
+            class_name=car.class_name,
+            lap=car.lap_numbers[best.lap_index],
+            ms=car.laps_ms[best.lap_index],
+            sub_class=car.sub_class,
+        )
+        if fastest is None or ref.ms < fastest.ms:
+            fastest = ref
+        if car.class_name not in per_class or ref.ms < per_class[car.class_name].ms:
+            per_class[car.class_name] = ref
+        if car.sub_class is not None:
+            key = (car.class_name, car.sub_class)
+            if key not in per_sub_class or ref.ms < per_sub_class[key].ms:
+                per_sub_class[key] = ref
+    return fastest, per_class, per_sub_class, sectors
+
+
 def classify(state: SessionFold) -> Classification:
     """The classification of a folded session, as of everything folded so far."""
     opened = state.opened
     if opened is None:
         raise FoldError(f"session {state.session.key} was never opened")
+    rules = opened.rules
     race = opened.kind is SessionKind.RACE
     over = state.chequered_at is not None or state.results is not None
     cutoff = state.red_cutoff()
@@ -265,40 +340,28 @@ def classify(state: SessionFold) -> Classification:
         order = _drop_positions(sorted(standings, key=_qualifying_key))
         gap = _time_gap
 
-    bests = {s.car.number: s.car.bests(s.counted) for s in standings}
-    fastest: LapRef | None = None
-    class_fastest: dict[str, LapRef] = {}
-    session_sectors: list[int | None] = []
-    for s in order:  # in result order, so equal times go to who is ahead
-        best = bests[s.car.number]
-        keep_fastest_sectors(session_sectors, best.sectors)
-        if best.lap_index is None or s.status in (ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED):
-            continue
-        ref = LapRef(
-            number=s.car.number,
-            class_name=s.car.class_name,
-            lap=s.car.lap_numbers[best.lap_index],
-            ms=s.car.laps_ms[best.lap_index],
-        )
-        if fastest is None or ref.ms < fastest.ms:
-            fastest = ref
-        if s.car.class_name not in class_fastest or ref.ms < class_fastest[s.car.class_name].ms:
-            class_fastest[s.car.class_name] = ref
+    bests = {s.car.number: s.car.bests(s.counted, rules) for s in standings}
+    fastest, class_fastest, sub_class_fastest, session_sectors = _fastest_laps(order, bests)
+    settled_at = _settled_at(state)
+    racing = race and state.started_at is not None and state.results is None and state.flag is not Flag.RED
 
     rows = []
-    leader = order[0] if order else None
-    class_leader: dict[str, Standing] = {}
-    class_ahead: dict[str, Standing] = {}
-    class_count: dict[str, int] = {}
-    ahead: Standing | None = None
-    for position, s in enumerate(order, start=1):
+    overall = _Ahead()
+    classes: dict[str, _Ahead] = {}
+    sub_classes: dict[tuple[str, str], _Ahead] = {}
+    for s in order:
         car = s.car
         cls = car.class_name
-        class_count[cls] = class_count.get(cls, 0) + 1
+        position, leader, ahead = overall.take(s)
+        class_position, class_leader, class_ahead = classes.setdefault(cls, _Ahead()).take(s)
+        sub_position: int | None = None
+        sub_leader = sub_ahead = None
+        if car.sub_class is not None:
+            sub_position, sub_leader, sub_ahead = sub_classes.setdefault((cls, car.sub_class), _Ahead()).take(s)
         best = bests[car.number]
         last = s.counted - 1
         last_ms = car.laps_ms[last] if s.counted else None
-        valid_last = s.counted > 0 and car.may_be_best(last)
+        valid_last = s.counted > 0 and car.may_be_best(last, rules)
         stints = car.stints(s.counted)
         drive: dict[str, int] = {}
         for stint in stints:
@@ -311,7 +374,7 @@ def classify(state: SessionFold) -> Classification:
         rows.append(
             ClassifiedCar(
                 position=position,
-                class_position=class_count[cls],
+                class_position=class_position,
                 number=car.number,
                 class_name=cls,
                 team=car.team,
@@ -319,15 +382,15 @@ def classify(state: SessionFold) -> Classification:
                 manufacturer=car.manufacturer,
                 driver=car.driver,
                 laps=s.laps,
-                gap=gap(s, leader) if s is not leader else None,
+                gap=gap(s, leader),
                 interval=gap(s, ahead),
-                class_gap=gap(s, class_leader.get(cls)),
-                class_interval=gap(s, class_ahead.get(cls)),
+                class_gap=gap(s, class_leader),
+                class_interval=gap(s, class_ahead),
                 last_lap_ms=last_ms,
                 best_lap_ms=car.laps_ms[best.lap_index] if best.lap_index is not None else None,
                 best_lap=car.lap_numbers[best.lap_index] if best.lap_index is not None else None,
                 pit_stops=len(stops),
-                state=_car_state(s),
+                state=_car_state(state, s, settled_at, racing),
                 last_crossing=s.last_crossing,
                 status=s.status,
                 took_flag=s.took_flag,
@@ -350,11 +413,13 @@ def classify(state: SessionFold) -> Classification:
                 stints=stints,
                 drive_times=[DriveTime(name, ms) for name, ms in sorted(drive.items())],
                 qualifying_ms=s.qualifying_ms,
+                sub_class=car.sub_class,
+                sub_class_position=sub_position,
+                sub_class_gap=gap(s, sub_leader),
+                sub_class_interval=gap(s, sub_ahead),
+                crew=car.entry.crew,
             )
         )
-        class_leader.setdefault(cls, s)
-        class_ahead[cls] = s
-        ahead = s
     periods, flag_times = _flag_times(state)
     return Classification(
         session=state.session,
@@ -362,7 +427,7 @@ def classify(state: SessionFold) -> Classification:
         kind=opened.kind,
         last_seq=state.last_seq,
         as_of=state.as_of,
-        phase=_phase(state, standings, cutoff),
+        phase=_phase(state, standings, cutoff, settled_at),
         flag=state.flag,
         started_at=state.started_at,
         chequered_at=state.chequered_at,
@@ -376,4 +441,6 @@ def classify(state: SessionFold) -> Classification:
         class_fastest_laps=[class_fastest[c] for c in sorted(class_fastest)],
         best_sectors_ms=session_sectors,
         cars=rows,
+        sub_class_fastest_laps=[sub_class_fastest[k] for k in sorted(sub_class_fastest)],
+        rules=rules,
     )

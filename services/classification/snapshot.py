@@ -36,6 +36,7 @@ class CarSnapshot(Struct, array_like=True):
     retired: bool
     driver: str | None
     no_best: list[int] = []
+    neutralised: list[int] = []
 
 
 class SessionSnapshot(Struct):
@@ -52,6 +53,7 @@ class SessionSnapshot(Struct):
     cars: list[CarSnapshot]
     decisions: list[PenaltyIssued | LapDeleted]
     seen: list[str]
+    slowest_lap_ms: int = 0
 
 
 def take(state: SessionFold) -> SessionSnapshot:
@@ -69,6 +71,7 @@ def take(state: SessionFold) -> SessionSnapshot:
         cars=[_car(car) for car in state.cars.values()],
         decisions=list(state.decisions.values()),
         seen=sorted(state.seen),
+        slowest_lap_ms=state.slowest_lap_ms,
     )
 
 
@@ -90,6 +93,7 @@ def _car(car: CarRecord) -> CarSnapshot:
         retired=car.retired,
         driver=car.driver,
         no_best=sorted(car.no_best),
+        neutralised=sorted(car.neutralised),
     )
 
 
@@ -105,6 +109,7 @@ def restore(snapshot: SessionSnapshot) -> SessionFold:
     state.results = snapshot.results
     state.decisions = {d.decision: d for d in snapshot.decisions}
     state.seen = set(snapshot.seen)
+    state.slowest_lap_ms = snapshot.slowest_lap_ms
     for saved in snapshot.cars:
         car = CarRecord(saved.entry, saved.order)
         car.lap_numbers = list(saved.lap_numbers)
@@ -114,6 +119,7 @@ def restore(snapshot: SessionSnapshot) -> SessionFold:
         car.lap_drivers = list(saved.lap_drivers)
         car.deleted = set(saved.deleted)
         car.no_best = set(saved.no_best)
+        car.neutralised = set(saved.neutralised)
         car.served = set(saved.served)
         car.stops = [list(s) for s in saved.stops]
         car.stint_bounds = [list(b) for b in saved.stint_bounds]

@@ -13,7 +13,8 @@ from schemas.events import ChampionshipConfigured, SessionRef, SessionStarted
 from services.broker.edge import source_from
 from services.broker.topology import Topology, ensure_topology
 from services.classification.fold import fold_until
-from services.classification.tower import render_tower
+from services.classification.hourly import hourly
+from services.classification.tower import render_hour, render_tower
 from services.cli.bootstrap import console, nats_client, notices
 from services.cli.watch import watch_tower
 from services.ops.history import history, to_csv, to_jsonl
@@ -67,6 +68,8 @@ async def verify(args: argparse.Namespace) -> int:
 
 async def at(args: argparse.Namespace) -> int:
     key = SessionRef.parse(args.session)
+    if args.hourly:
+        return await at_every_hour(args, key)
     async with nats_client(args, "chequered-at") as nc:
         championship_log = await read_events(nc.jetstream(), f"{key.championship}.>")
     events = [(seq, e) for seq, e in championship_log if e.session == key]
@@ -77,7 +80,7 @@ async def at(args: argparse.Namespace) -> int:
     state = fold_until(events, seq=args.seq, at=instant).sessions.get(key.key)
     if state is None or state.opened is None:
         raise LookupError(f"session {key.key} was not open at that point")
-    console.print(render_tower(state.classification()))
+    console.print(render_tower(state.classification(), width=console.width))
     as_it_stood = [
         (seq, e)
         for seq, e in championship_log
@@ -88,6 +91,19 @@ async def at(args: argparse.Namespace) -> int:
     if standings is not None:
         for table in render_tables(standings)[:3]:
             console.print(table)
+    return 0
+
+
+async def at_every_hour(args: argparse.Namespace, key: SessionRef) -> int:
+    async with nats_client(args, "chequered-at") as nc:
+        events = await read_events(nc.jetstream(), key.key)
+    found = hourly(events, key)
+    if found is None:
+        raise LookupError(f"no events of session {key.key} in the stream")
+    if not found.hours:
+        console.print(f"{found.name}: no full hour of racing yet")
+    for hour in found.hours:
+        console.print(render_hour(hour, width=console.width))
     return 0
 
 
@@ -177,12 +193,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.set_defaults(handler=verify)
 
     parser = sub.add_parser(
-        "at", parents=[broker], help="the classification as it stood at an instant or a stream sequence"
+        "at", parents=[broker], help="the classification as it stood at an instant, a stream sequence, or every hour"
     )
     parser.add_argument("session", help="championship.event.session")
     when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument("--time", help="ISO 8601, epoch ms, or session time since the green: 6h, 6:00:00")
     when.add_argument("--seq", type=int, help="stream sequence")
+    when.add_argument("--hourly", action="store_true", help="a race's classification at every full hour")
     parser.set_defaults(handler=at)
 
     parser = sub.add_parser("export", parents=[broker], help="a session's classification history as JSON lines or CSV")

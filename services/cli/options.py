@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from schemas.events import ClassificationRules
+from services.classification.presets import PRESETS, load_rules
 from services.runtime import DEFAULT_HOME
 
 TOKENS_ENV = "CHEQUERED_GATEWAY_TOKENS"
@@ -73,3 +75,18 @@ def gateway_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (0.0.0.0 to serve the network)")
     parser.add_argument("--gateway-port", type=int, default=port, help="gateway port (0: any free port)")
     parser.add_argument("--token", action="append", help=f"a read token for graphics clients (default ${TOKENS_ENV})")
+
+
+def rules_option(parser: argparse.ArgumentParser, default: str | None, otherwise: str) -> None:
+    """``--rules``: a named preset or a TOML preset file; ``otherwise`` says what applies without it."""
+    parser.add_argument(
+        "--rules",
+        default=default,
+        metavar="PRESET|FILE",
+        help=f"classification rules: {', '.join(PRESETS)}, or a preset .toml file (default: {otherwise})",
+    )
+
+
+def rules(args: argparse.Namespace) -> ClassificationRules | None:
+    """The rules ``--rules`` names (None when not given and there is no default)."""
+    return load_rules(args.rules) if args.rules else None

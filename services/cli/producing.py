@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any
 from schemas.events import Flag, PenaltyKind, ResultsStatus, SessionKind, SessionRef
 from schemas.ingest import Rejected
 from services.cli.bootstrap import configured, console, nats_client
-from services.cli.options import pace_options, shared, speed
+from services.cli.options import pace_options, rules, rules_option, shared, speed
 from services.feeds.ingestor import (
     DEFAULT_PORT,
     FeedReport,
@@ -28,12 +29,13 @@ from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ops.instants import parse_instant
 from services.ops.racelog import read_log, write_log
-from services.ops.replay import replay, retarget
+from services.ops.replay import replay, retarget, with_rules
 from services.simulator.endurance import RaceSpec, simulate
 
 
 async def replay_log(args: argparse.Namespace) -> int:
-    events = list(retarget(read_log(args.log), SessionRef.parse(args.session) if args.session else None))
+    session = SessionRef.parse(args.session) if args.session else None
+    events = list(with_rules(retarget(read_log(args.log), session), rules(args)))
     async with nats_client(args, "chequered-replay") as nc:
         report = await replay(nc, events, speed=speed(args), console=console)
     console.print(
@@ -73,7 +75,7 @@ async def publish(args: argparse.Namespace) -> int:
 
 async def feed(args: argparse.Namespace) -> int:
     session = SessionRef.parse(args.session)
-    options = RMonitorOptions(time_zone=args.time_zone, day=args.day, run=args.run)
+    options = RMonitorOptions(time_zone=args.time_zone, day=args.day, run=args.run, rules=rules(args))
     async with nats_client(args, "chequered-feed") as nc:
         if args.capture is not None:
             report = await run_rmonitor_capture(
@@ -91,10 +93,11 @@ async def feed(args: argparse.Namespace) -> int:
 
 
 async def import_chart(args: argparse.Namespace) -> int:
+    session, chosen = SessionRef.parse(args.session), rules(args)  # a bad key or preset says so before connecting
     async with nats_client(args, "chequered-import") as nc:
         report = await import_alkamel(
-            nc, args.file, SessionRef.parse(args.session), name=args.name, kind=SessionKind(args.session_kind),
-            day=args.day, time_zone=args.time_zone, console=console,
+            nc, args.file, session, name=args.name, kind=SessionKind(args.session_kind),
+            day=args.day, time_zone=args.time_zone, rules=chosen, console=console,
         )  # fmt: skip
     return _feed_summary(report)
 
@@ -111,6 +114,8 @@ def _feed_summary(report: FeedReport) -> int:
 
 def simulate_race(args: argparse.Namespace) -> int:
     spec = RaceSpec(seed=args.seed, cars=args.cars, duration_ms=int(args.hours * 3600_000), laps=args.laps)
+    if (chosen := rules(args)) is not None:
+        spec = dataclasses.replace(spec, rules=chosen)
     events = simulate(spec)
     write_log(events, args.out)
     console.print(f"wrote {len(events):,} events of a {args.cars}-car race (seed {args.seed}) to {args.out}")
@@ -166,6 +171,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.add_argument("log", type=Path)
     parser.add_argument("--session", help="replay into this session key (championship.event.session)")
     pace_options(parser, 1.0)
+    rules_option(parser, None, "as logged; a session already open keeps its rules, so give a new --session")
     parser.set_defaults(handler=replay_log)
 
     publishing = shared(_publish_options)  # --at and --id also after the input's own arguments
@@ -190,6 +196,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.add_argument("--time-zone", default="UTC", help="the circuit's zone: RMonitor times of day are local")
     parser.add_argument("--day", type=date.fromisoformat, help="the session's date, YYYY-MM-DD")
     parser.add_argument("--run", type=int, help="only this RMonitor run number")
+    rules_option(parser, None, "club")
     parser.set_defaults(handler=feed)
 
     parser = sub.add_parser("import", parents=[broker], help="import an Al Kamel analysis CSV (needs a running ingest)")
@@ -200,6 +207,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.add_argument("--session-kind", choices=[k.value for k in SessionKind], default="race")
     parser.add_argument("--day", type=date.fromisoformat, help="the race's date, YYYY-MM-DD")
     parser.add_argument("--time-zone", default="UTC")
+    rules_option(parser, "wec", "wec, whose classification is the one the series publishes")
     parser.set_defaults(handler=import_chart)
 
     parser = sub.add_parser("simulate", help="generate a deterministic multi-class race log")
@@ -208,4 +216,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--laps", type=int, default=None, help="a lap-count race instead of a time-certain one")
     parser.add_argument("--out", type=Path, required=True, help="output .jsonl or .jsonl.gz")
+    rules_option(parser, None, "club")
     parser.set_defaults(handler=simulate_race)

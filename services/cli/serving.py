@@ -36,7 +36,7 @@ from services.home import Serving
 from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.observability import Check, Checks, OpsServer, configure_logging
+from services.observability import Checks, OpsServer, configure_logging, ops_host, readiness
 from services.ops.racelog import read_log
 from services.ops.replay import ReplayReport, replay
 from services.ports import address, inherited, listen
@@ -121,7 +121,7 @@ async def _demo_race(
 
 def _show_results(report: ReplayReport, final: Classification | None, standings: Standings | None, page: str) -> None:
     if final is not None:
-        tower = render_tower(final)
+        tower = render_tower(final, width=console.width)
         tower.caption = page
         console.print(tower)
     if standings is not None:
@@ -273,7 +273,7 @@ def say(line: str) -> None:
 
 
 def _ops_listener(args: argparse.Namespace) -> socket.socket | None:
-    return None if args.ops_port is None else listen(args.ops_host, args.ops_port, "ops", "--ops-port")
+    return None if args.ops_port is None else listen(ops_host(args.ops_host), args.ops_port, "ops", "--ops-port")
 
 
 def _gateway_listener(args: argparse.Namespace) -> socket.socket:
@@ -301,10 +301,7 @@ def _relay(log_format: str) -> Relay:
 
 
 def service_checks(services: Sequence[Service]) -> Checks:
-    async def checks() -> list[Check]:
-        return [Check(SERVICE_NAMES.get(type(service), type(service).__name__), service.ready) for service in services]
-
-    return checks
+    return readiness(**{SERVICE_NAMES.get(type(s), type(s).__name__): lambda s=s: s.ready for s in services})
 
 
 SERVICE_NAMES: dict[type, str] = {
@@ -362,7 +359,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.add_argument(
         "--ops-port", type=int, help="serve /healthz, /readyz, /metrics on this port (0: any free port)"
     )
-    parser.add_argument("--ops-host", default="127.0.0.1", help="address of the ops port (0.0.0.0 for the network)")
+    parser.add_argument(
+        "--ops-host", help="address of the ops port (default $CHEQUERED_OPS_HOST, else 127.0.0.1; 0.0.0.0: network)"
+    )
     parser.add_argument("--ops-fd", type=int, help="serve the ops endpoints on this inherited socket (serve all)")
     parser.add_argument("--gateway-fd", type=int, help="serve the gateway on this inherited socket (serve all)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one object a line")

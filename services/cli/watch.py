@@ -36,7 +36,8 @@ async def watch_tower(
                 if entry is None or not entry.value:
                     continue
                 last = decode_classification(entry.value)
-                tower = render_tower(last, limit=console.height - 6 if console.height > 12 else None)
+                limit = console.height - 6 if console.height > 12 else None
+                tower = render_tower(last, limit=limit, width=console.width)
                 tower.caption = caption
                 live.update(tower)
                 if until_finished and last.phase.value == "finished":

@@ -31,7 +31,7 @@ from nats.aio.client import Client
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.events import Event, SessionKind, SessionRef
+from schemas.events import ClassificationRules, Event, SessionKind, SessionRef
 from schemas.ingest import IngestReply, Rejected
 from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.rmonitor.capture import MAX_LOGGED_ERRORS, ReadStats
@@ -99,9 +99,13 @@ class RMonitorOptions:
     time_zone: str = "UTC"
     name: str | None = None
     run: int | None = None
+    rules: ClassificationRules | None = None
+    """The session's classification rules (None: chequered's default, the ``club`` preset's)."""
 
     def mapper(self, session: SessionRef) -> RMonitorMapper:
-        return RMonitorMapper(session, self.producer, self.day, time_zone=self.time_zone, name=self.name, run=self.run)
+        return RMonitorMapper(
+            session, self.producer, self.day, time_zone=self.time_zone, name=self.name, run=self.run, rules=self.rules
+        )
 
 
 async def _each(batches: AsyncIterable[list[Event]] | Iterable[list[Event]]) -> AsyncIterator[list[Event]]:
@@ -249,17 +253,21 @@ async def import_alkamel(
     day: date | None = None,
     time_zone: str = "UTC",
     track: str | None = None,
+    rules: ClassificationRules | None = None,
     producer: str = "alkamel",
     console: Console | None = None,
 ) -> FeedReport:
     """Import an Al Kamel analysis chart into ``session`` (raises ``AnalysisError`` for a file it cannot read).
 
-    ``day`` and ``time_zone`` place the chart's times of day (the chart has no date; 2000-01-01 without ``day``).
+    ``day`` and ``time_zone`` place the chart's times of day (the chart has no date; 2000-01-01 without ``day``);
+    ``rules`` default to the ``wec`` preset, whose classification is the one the series publishes.
     """
     chart = read_analysis(path)
     for line, reason in chart.skipped[:MAX_LOGGED_ERRORS]:
         log.warning("alkamel line %d skipped: %s", line, reason)
-    events = analysis_events(chart, session, producer, name=name, kind=kind, day=day, time_zone=time_zone, track=track)
+    events = analysis_events(
+        chart, session, producer, name=name, kind=kind, day=day, time_zone=time_zone, track=track, rules=rules
+    )
     read = ReadStats(
         lines=len(chart.rows) + len(chart.skipped),
         records=len(chart.rows),

@@ -14,7 +14,6 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -25,14 +24,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from services.broker.connection import connect, servers
+from services.broker.connection import connect
 from services.gateway import push, rest
 from services.gateway.access import ReadOnlyAccess
 from services.gateway.asyncapi import asyncapi_document
 from services.gateway.hub import ClassificationHub
 from services.gateway.openapi import openapi_document
 from services.gateway.responses import BadRequest, error, json_response
-from services.gateway.state import GatewayState, gateway_of
+from services.gateway.state import GatewayState
 from services.gateway.wire import SERVER_SEND
 
 STATIC = Path(__file__).parent / "static"
@@ -41,11 +40,6 @@ STANDINGS_PATH = "/api/standings"
 """Extension point: routes passed as ``create_app(..., standings=[...])`` are mounted here, behind the
 same token and GET-only guard; their handlers reach NATS and the hub through ``gateway_of(request)``.
 The live page asks ``/api/standings/live?session=KEY`` and shows "standings not available" until it answers."""
-
-
-def _nats_hosts(url: str) -> list[str]:
-    """``host:port`` of each server of a NATS URL (a cluster's are comma-separated), without credentials."""
-    return [f"{p.hostname or 'localhost'}:{p.port or 4222}" for p in map(urlsplit, servers(url))]
 
 
 class GatewayApp(Starlette):
@@ -95,7 +89,7 @@ def create_app(
         return json_response(openapi)
 
     async def asyncapi_json(request: Request) -> Response:
-        return json_response(asyncapi_document(request.url.netloc, _nats_hosts(gateway_of(request).nats_url)))
+        return json_response(asyncapi_document(request.url.netloc))
 
     routes: list[BaseRoute] = [
         Route("/", page),

@@ -8,7 +8,7 @@ import msgspec
 
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
-from schemas.results import Classification, ClassifiedCar
+from schemas.results import Classification, ClassifiedCar, HourlyClassification
 from schemas.standings import LiveStandings, Standings
 from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
 
@@ -22,6 +22,7 @@ TYPES: list[Any] = [
     Sessions,
     Classification,
     ClassifiedCar,
+    HourlyClassification,
     Grid,
     Health,
     ApiError,

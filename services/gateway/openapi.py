@@ -102,6 +102,15 @@ def openapi_document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any
             description="`seq` answers what the screens showed after event N; `time` what the classification "
             "was at that moment of the session, counting events delivered later.",
         ),
+        "/api/sessions/{key}/classification/hourly": _get(
+            "The race's classification at each full hour, as an endurance race's timekeeper publishes it",
+            _json(ref("HourlyClassification"), "one classification per full hour since the start"),
+            parameters=[KEY],
+            errors={"400": "malformed session key", "404": "no events of the session in the stream"},
+            description="Hour h is time travel to the start plus h hours: every event that happened by then "
+            "counts, even one delivered later. Hours run to the chequered flag, or to the last event while the "
+            "race runs.",
+        ),
         "/api/sessions/{key}/cars/{number}": _get(
             "One car's row, with its stints, stops and drive times",
             _json(ref("ClassifiedCar"), "the car's row in the live classification"),

@@ -12,7 +12,7 @@ from schemas.results import Classification
 from services.gateway.messages import Grid, GridSlot, Health, Sessions, SessionSummary
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
-from services.gateway.timetravel import classification_at
+from services.gateway.timetravel import classification_at, hourly_classification
 from services.ops.instants import parse_instant
 
 
@@ -91,6 +91,17 @@ async def classification_at_point(request: Request) -> Response:
     return json_response(found)
 
 
+async def classification_hourly(request: Request) -> Response:
+    """The race's classification at each full hour (time travel to the start plus 1 h, 2 h, ...)."""
+    session = session_param(request)
+    gateway = gateway_of(request)
+    async with gateway.time_travel:
+        found = await hourly_classification(gateway.js, session)
+    if found is None:
+        return error(404, f"no events of session {session.key} in the stream")
+    return json_response(found)
+
+
 async def grid(request: Request) -> Response:
     """The grid a qualifying or practice session sets: its classification order."""
     session, found = _held(request)
@@ -116,6 +127,7 @@ ROUTES = [
     Route("/api/sessions", sessions),
     Route("/api/sessions/{key}/classification", classification),
     Route("/api/sessions/{key}/classification/at", classification_at_point),
+    Route("/api/sessions/{key}/classification/hourly", classification_hourly),
     Route("/api/sessions/{key}/cars/{number}", car),
     Route("/api/sessions/{key}/grid", grid),
 ]

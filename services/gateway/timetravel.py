@@ -1,9 +1,11 @@
-"""Time travel: a session's classification after stream sequence N, or at an instant of the session.
+"""Time travel: a session's classification after stream sequence N, at an instant of the session, or at every
+full hour of a race.
 
 Reads the session's events from the log and folds them with the same
 :func:`~services.classification.fold.fold_until` the projector's fold is built on,
 so the answer is what the live screens showed then (``seq``) or what the
-classification was at that moment (``at``).
+classification was at that moment (``at``, and each hour of
+:func:`~services.classification.hourly.hourly`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import msgspec
 from nats.js import JetStreamContext
 
 from schemas.events import Event, SessionRef, decode_event
-from schemas.results import Classification
+from schemas.results import Classification, HourlyClassification
 from schemas.subjects import events_subject
 from services.broker.reader import StreamTail
 from services.classification.fold import fold_until
+from services.classification.hourly import hourly
 
 
 async def read_session(
@@ -33,20 +36,23 @@ async def read_session(
     return stored
 
 
-def fold_session(
-    session: SessionRef, stored: list[tuple[int, bytes]], *, seq: int | None, at: int | None
-) -> Classification | None:
-    """The session's classification by ``seq`` and/or ``at``; None if it was not open by then.
-
-    Undecodable messages are skipped, as the projector skips them (they are in its dead letters).
-    """
+def decoded(stored: list[tuple[int, bytes]]) -> list[tuple[int, Event]]:
+    """``(seq, event)`` of the stored messages; undecodable ones are skipped, as the projector skips them (they are
+    in its dead letters)."""
     pairs: list[tuple[int, Event]] = []
     for stored_seq, data in stored:
         try:
             pairs.append((stored_seq, decode_event(data)))
         except msgspec.MsgspecError:
             continue
-    state = fold_until(pairs, seq=seq, at=at).sessions.get(session.key)
+    return pairs
+
+
+def fold_session(
+    session: SessionRef, stored: list[tuple[int, bytes]], *, seq: int | None, at: int | None
+) -> Classification | None:
+    """The session's classification by ``seq`` and/or ``at``; None if it was not open by then."""
+    state = fold_until(decoded(stored), seq=seq, at=at).sessions.get(session.key)
     if state is None or state.opened is None:
         return None
     return state.classification()
@@ -58,3 +64,9 @@ async def classification_at(
     stored = await read_session(js, session, until_seq=seq)
     # the fold of a long race is CPU work: off the event loop, so live clients keep being served
     return await asyncio.to_thread(fold_session, session, stored, seq=seq, at=at)
+
+
+async def hourly_classification(js: JetStreamContext, session: SessionRef) -> HourlyClassification | None:
+    """The session's classification at each full hour of the race so far; None if the log never opens it."""
+    stored = await read_session(js, session)
+    return await asyncio.to_thread(lambda: hourly(decoded(stored), session))

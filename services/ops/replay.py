@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.events import Event, SessionRef, decode_event
+from schemas.events import ClassificationRules, Event, SessionOpened, SessionRef, decode_event
 from schemas.ingest import IngestReply, Rejected
 from schemas.subjects import events_subject
 from services.broker.reader import StreamTail
@@ -33,6 +33,15 @@ def retarget(events: Iterable[Event], session: SessionRef | None) -> Iterator[Ev
     """The same events in another session (a new name for a replayed log)."""
     for event in events:
         yield event if session is None else msgspec.structs.replace(event, session=session)
+
+
+def with_rules(events: Iterable[Event], rules: ClassificationRules | None) -> Iterator[Event]:
+    """The same events with the session's classification rules replaced (None: as logged). A session already open
+    keeps its rules (ingest stores one ``session_opened``): give a new one with :func:`retarget`."""
+    for event in events:
+        if rules is not None and isinstance(event.body, SessionOpened):
+            event = msgspec.structs.replace(event, body=msgspec.structs.replace(event.body, rules=rules))
+        yield event
 
 
 def schedule(events: Sequence[Event], speed: float | None) -> Iterator[tuple[float, list[Event]]]:

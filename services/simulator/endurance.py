@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.events import (
     CarRetired,
+    ClassificationRules,
     Driver,
     DriverCategory,
     DriverChanged,
@@ -149,6 +150,8 @@ class RaceSpec:
     sectors: int = 3
     safety_car: bool = True
     retirements: int = 3
+    rules: ClassificationRules = field(default_factory=ClassificationRules)
+    """The session's classification rules (a preset's, or chequered's default)."""
 
     @property
     def start_at(self) -> int:
@@ -243,6 +246,7 @@ def simulate(spec: RaceSpec) -> list[Event]:
             length=SessionLength(laps=spec.laps) if spec.laps else SessionLength(time_ms=spec.duration_ms),
             track="Autodromo Nazionale Monza",
             track_length_m=5793,
+            rules=spec.rules,
         ),
     )
     cars = _entries(spec, rnd)

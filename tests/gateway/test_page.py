@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from nats.aio.client import Client
 
+from schemas.events import CarRetired, SessionStarted
 from schemas.results import Classification
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN, send_paced
@@ -105,3 +106,41 @@ async def test_live_page_follows_a_replay(stack: Stack, nc: Client, api: httpx.A
             assert await page.text_content("#tower-body tr:first-child .pos") == "1"  # class position when filtered
         finally:
             await browser.close()
+
+
+@pytest.mark.browser
+async def test_the_page_shows_who_retired_who_is_not_classified_and_who_stopped(stack: Stack, nc: Client) -> None:
+    """A finished race under WEC-like rules: #3 retired (DNF), #4 took the flag short of 70 % (NC), #2 never
+    crossed after the flag (stopped, classified on its laps)."""
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no Chromium executable (looked at $CHROMIUM_PATH, /usr/bin/chromium, chromium on PATH)")
+    from playwright.async_api import async_playwright
+
+    w = SessionWriter()
+    lap = 100_000
+    race = [w.opened(time_ms=10 * lap), *[w.entry(str(n)) for n in range(1, 5)], w.event(SessionStarted(), 0)]
+    race += [w.lap("1", i, i * lap) for i in range(1, 14)]  # laps 11-13 after its flag: the clock runs on
+    race += [w.lap("2", i, i * lap + 500) for i in range(1, 10)]
+    race += [w.lap("3", i, i * lap + 700) for i in range(1, 4)]
+    race += [w.lap("4", i, i * 180_000 + 900, lap_time_ms=180_000) for i in range(1, 7)]
+    race.append(w.event(CarRetired(number="3", reason="gearbox"), 350_000))
+    race = race[:7] + sorted(race[7:], key=lambda e: e.at)
+    stored = await send(nc, race)
+    key = w.session.key
+    hub = stack.gateway.state.hub
+    await until(lambda: (c := hub.classification(key)) is not None and c.last_seq == stored[-1][0])
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+            await page.goto(f"{stack.gateway.url}/?session={key}&token={TOKEN}")
+            await page.wait_for_selector(f'#tower[data-seq="{stored[-1][0]}"]', timeout=15_000)
+            shown = await page.evaluate(
+                "() => Object.fromEntries([...document.querySelectorAll('#tower-body tr')]"
+                ".map(r => [r.dataset.number, r.querySelector('.c-state').textContent.trim()]))"
+            )
+        finally:
+            await browser.close()
+    assert shown == {"1": "🏁", "2": "STOP", "3": "DNF", "4": "NC"}

@@ -16,8 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from schemas.events import Event, SessionStarted
-from schemas.results import CarState, Classification, ClassifiedCar, encode_classification
+from schemas.results import CarState, Classification, ClassifiedCar, HourlyClassification, encode_classification
 from services.classification.fold import fold_until
+from services.classification.hourly import hourly
 from services.gateway.app import STANDINGS_PATH
 from services.gateway.messages import Grid, Health, Sessions
 from services.gateway.responses import json_response
@@ -87,6 +88,24 @@ async def test_time_travel_equals_fold_until(stack: Stack, nc: Client, api: http
     assert (await api.get(at_path, params={"time": "yesterday"})).status_code == 400
     assert (await api.get(at_path, params={"seq": "-3"})).status_code == 400
     assert (await api.get(at_path, params={"seq": 0})).status_code == 404  # not open yet
+
+
+async def test_the_hourly_classification_is_time_travel_to_each_hour(
+    stack: Stack, nc: Client, api: httpx.AsyncClient
+) -> None:
+    w = SessionWriter()
+    lap = 900_000  # four laps an hour, over two and a half hours
+    race = [w.opened(time_ms=2 * 3_600_000), w.entry("1"), w.entry("2"), w.event(SessionStarted(), 0)]
+    race += [w.lap(n, i, i * lap + int(n), lap_time_ms=lap) for i in range(1, 11) for n in ("1", "2")]
+    stored = await send(nc, race)
+    key = w.session.key
+    response = await api.get(f"/api/sessions/{key}/classification/hourly")
+    assert response.status_code == 200
+    assert response.content == msgspec.json.encode(hourly(stored, w.session))
+    found = msgspec.json.decode(response.content, type=HourlyClassification)
+    assert [(h.hour, [c.laps for c in h.cars]) for h in found.hours] == [(1, [3, 3]), (2, [7, 7])]  # lap 4: 1 h + 1 ms
+    assert (await api.get("/api/sessions/no.such.session/classification/hourly")).status_code == 404
+    assert (await api.get("/api/sessions/not-a-key/classification/hourly")).status_code == 400
 
 
 async def test_grid_of_a_qualifying_session(stack: Stack, nc: Client, api: httpx.AsyncClient) -> None:
@@ -163,6 +182,7 @@ async def test_interface_documents_are_served(stack: Stack) -> None:
         "/api/sessions",
         "/api/sessions/{key}/classification",
         "/api/sessions/{key}/classification/at",
+        "/api/sessions/{key}/classification/hourly",
         "/api/sessions/{key}/cars/{number}",
         "/api/sessions/{key}/grid",
         "/api/sessions/{key}/stream",
@@ -180,7 +200,8 @@ async def test_interface_documents_are_served(stack: Stack) -> None:
     assert addresses["deadLetters"] == "chequered.dlq.{projection}"
     assert addresses["classificationBucket"] == "$KV.chequered_classification.{championship}.{event}.{session}"
     assert asyncapi["servers"]["gatewayWs"]["host"] == stack.gateway.url.removeprefix("http://")
-    assert asyncapi["servers"]["nats-1"]["protocol"] == "nats"
+    assert asyncapi["servers"]["nats"] == {**asyncapi["servers"]["nats"], "protocol": "nats", "host": "{nats}"}
+    assert stack.gateway.state.nats_url.removeprefix("nats://") not in json.dumps(asyncapi)  # public: no broker
     for name, channel in asyncapi["channels"].items():
         if channel["address"]:
             names = {part[1:-1] for part in channel["address"].replace(".", "/").split("/") if part.startswith("{")}

@@ -18,12 +18,17 @@ Mapping (:func:`analysis_events`), for the session the caller names:
   ``HOUR`` wraps at midnight in 24-hour races), in ``time_zone``; every
   event's ``at`` is **start + ELAPSED** of its row, so ``HOUR``'s wrap never
   matters after that;
-- ``SessionOpened``, one ``EntryRegistered`` per car (class, team,
+- ``SessionOpened`` with the caller's rules (default: the ``wec`` preset,
+  whose classification is the one the series publishes), one
+  ``EntryRegistered`` per car (class, ``GROUP`` as the sub-class, team,
   manufacturer, and a crew of the ``DRIVER_NAME`` seen in each
   ``DRIVER_NUMBER`` slot, by slot; the chart has no car model, so ``car`` is
   the manufacturer) and ``SessionStarted``, all at the start instant;
 - a ``LapCompleted`` per row with lap time, sectors (when all three are
   present), driver and ``in_pit`` (``CROSSING_FINISH_LINE_IN_PIT == "B"``);
+  a lap faster than the car's marked best (``LAP_IMPROVEMENT`` 2 or 3) was
+  not counted by the timekeeper (deleted, typically for track limits): it has
+  ``counts_for_best`` false, so it counts for distance, never as a best;
 - ``PitIn`` at the in-lap's crossing; ``PitOut`` at the out-lap's start (the
   previous crossing) + its ``PIT_TIME``, kept before the out-lap ends;
 - ``DriverChanged`` when ``DRIVER_NAME`` differs from the previous lap's, at
@@ -31,7 +36,15 @@ Mapping (:func:`analysis_events`), for the session the caller names:
 - ``FlagChanged`` at each crossing whose ``FLAG_AT_FL`` differs from the
   flag shown so far, in time order over all cars (``GF`` green, ``FCY`` full
   course yellow, ``SF`` safety car, ``RF`` red, ``YF`` yellow; others unknown);
-- ``SessionFinished`` at the first ``FF`` crossing: the leader's.
+- ``SessionFinished`` at the first ``FF`` crossing: the leader's; a race
+  whose first rows show a flag other than green (``SF``: started behind the
+  safety car) has that flag from the start instant;
+- ``CarRetired`` (source ``chart``) at the last crossing of every car with no
+  ``FF`` row, when the chart has any (a chart with none, a race ended under
+  red or a live file, retires nobody).
+
+``GROUP`` values are sub-classes (``P/A``: LMP2 Pro/Am) except ``H``, which
+marks the hybrid Hypercars and is not classified apart.
 
 Ids are derived from the chart (``<session tag>:lap-<number>-<lap>`` ..., see
 :mod:`services.feeds.ids`), so reading a file twice gives the same ids.
@@ -50,6 +63,8 @@ from zoneinfo import ZoneInfo
 from msgspec import Struct
 
 from schemas.events import (
+    CarRetired,
+    ClassificationRules,
     Driver,
     DriverChanged,
     EntryRegistered,
@@ -60,6 +75,7 @@ from schemas.events import (
     LapCompleted,
     PitIn,
     PitOut,
+    RetirementSource,
     SessionFinished,
     SessionKind,
     SessionLength,
@@ -67,6 +83,7 @@ from schemas.events import (
     SessionRef,
     SessionStarted,
 )
+from services.classification.presets import preset_rules
 from services.feeds.common import FALLBACK_DAY, alnum, decode_text, local_epoch_ms, without_bom
 from services.feeds.ids import event_id
 
@@ -83,6 +100,10 @@ FLAGS = {
 }
 REQUIRED = ("NUMBER", "LAP_NUMBER", "ELAPSED")
 MAX_CREW = 4
+MARKED_BEST = (2, 3)
+"""``LAP_IMPROVEMENT`` of the lap that counts as the car's best (3: also the session's fastest)."""
+GROUPS = {"P/A": "Pro/Am", "H": None}
+"""``GROUP`` values with a name of their own (``None``: not a sub-class); others are sub-classes as written."""
 
 _TIME = re.compile(r"^\d+(?::\d+){0,3}(?:\.\d+)?$")
 
@@ -118,6 +139,7 @@ class LapRow(Struct, frozen=True):
     manufacturer: str
     flag: str
     lap_improvement: int = 0
+    group: str = ""
 
 
 class AnalysisChart(Struct, frozen=True):
@@ -205,6 +227,7 @@ def _row(line: int, get: Getter) -> LapRow:
         manufacturer=get("MANUFACTURER"),
         flag=get("FLAG_AT_FL").upper(),
         lap_improvement=_int(get("LAP_IMPROVEMENT")) or 0,
+        group=get("GROUP"),
     )
 
 
@@ -220,9 +243,10 @@ _RANK = {
     LapCompleted: 6,
     PitIn: 7,
     SessionFinished: 8,
+    CarRetired: 9,
 }
 """Order of events at the same instant: a driver change after the pit exit it belongs to, the pit entry after
-the in-lap that ends in the pit lane, the chequered flag after the leader's lap."""
+the in-lap that ends in the pit lane, the chequered flag after the leader's lap, a retirement last."""
 
 
 def car_number(raw: str) -> str:
@@ -253,6 +277,7 @@ def analysis_events(
     length: SessionLength | None = None,
     track: str | None = None,
     track_length_m: int | None = None,
+    rules: ClassificationRules | None = None,
 ) -> list[Event]:
     """The session's events from a chart, sorted by ``at`` (the rules are in the module docstring)."""
     zone = ZoneInfo(time_zone)
@@ -274,6 +299,7 @@ def analysis_events(
         length=length or SessionLength(),
         track=track,
         track_length_m=track_length_m,
+        rules=rules or preset_rules("wec"),
     )
     emit("open", start, opened)
     emit("start", start, SessionStarted())
@@ -281,13 +307,21 @@ def analysis_events(
     by_car: dict[str, list[LapRow]] = {}
     for row in rows:
         by_car.setdefault(car_number(row.number), []).append(row)
+    flagged = {number for number, laps in by_car.items() if any(row.flag == FINISH_FLAG for row in laps)}
     for number, laps in by_car.items():
         laps.sort(key=lambda row: row.lap)
         entry = _entry(number, laps)
         emit(f"e-{number}", start, entry)
         _car_events(number, laps, start, entry.crew[0].name, emit)
+        if flagged and number not in flagged:
+            retired = CarRetired(number=number, reason="did not take the chequered flag", source=RetirementSource.CHART)
+            emit(f"ret-{number}", start + laps[-1].elapsed_ms, retired)
 
     current = Flag.GREEN
+    first = next((row.flag for row in rows if row.flag), FINISH_FLAG)
+    if first != FINISH_FLAG and FLAGS.get(first, Flag.UNKNOWN) is not current:
+        current = FLAGS.get(first, Flag.UNKNOWN)
+        emit(f"f-0-{current.value}", start, FlagChanged(flag=current))  # the race started under it
     for row in rows:
         if row.flag == FINISH_FLAG:
             emit("finish", start + row.elapsed_ms, SessionFinished())
@@ -314,11 +348,14 @@ def _entry(number: str, laps: list[LapRow]) -> EntryRegistered:
         car=first.manufacturer or "unknown",
         manufacturer=first.manufacturer or "unknown",
         crew=crew,
+        sub_class=GROUPS.get(first.group, first.group[:200]) or None,
     )
 
 
 def _car_events(number: str, laps: list[LapRow], start: int, driver: str, emit: Emit) -> None:
     """A car's laps, pit stops and driver changes; ``driver`` is who the entry names first."""
+    marked = [row.lap_ms for row in laps if row.lap_improvement in MARKED_BEST and row.lap_ms]
+    counted_best = min(marked) if marked else 0  # a chart without marks (live, provisional) deletes nothing
     previous: LapRow | None = None
     for row in laps:
         lap_start = start + (previous.elapsed_ms if previous is not None else 0)
@@ -340,6 +377,7 @@ def _car_events(number: str, laps: list[LapRow], start: int, driver: str, emit: 
                 driver=row.driver[:200] or None,
                 sectors_ms=sectors if len(sectors) == len(row.sectors_ms) else [],
                 in_pit=row.in_pit,
+                counts_for_best=row.lap_ms >= counted_best,
             )
             emit(f"lap-{number}-{row.lap}", crossing, body)
         if row.in_pit:

@@ -111,6 +111,7 @@ from zoneinfo import ZoneInfo
 from msgspec import Struct
 
 from schemas.events import (
+    ClassificationRules,
     Driver,
     DriverChanged,
     EntryRegistered,
@@ -281,8 +282,10 @@ class RMonitorMapper:
         correction_window_ms: int = 5_000,
         finish_window_ms: int = 5_000,
         reanchor_ms: int = 2_000,
+        rules: ClassificationRules | None = None,
     ) -> None:
         self.session = session
+        self._rules = rules or ClassificationRules()
         self.producer = producer
         self.time_zone = time_zone
         self._tz = ZoneInfo(time_zone)
@@ -436,6 +439,7 @@ class RMonitorMapper:
             length=self._length or self._inferred_length(),
             track=self._track,
             track_length_m=self._track_length_m,
+            rules=self._rules,
         )
 
     def _inferred_length(self) -> SessionLength:

@@ -26,7 +26,11 @@
   };
   const STATES = {
     not_started: ["", ""], running: ["", ""], in_pit: ["PIT", "pit"], out_lap: ["OUT", "out"],
-    retired: ["RET", "ret"], finished: ["🏁", "fin"],
+    retired: ["RET", "ret"], finished: ["🏁", "fin"], stopped: ["STOP", "stop"],
+  };
+  // a result outside the classified group is shown instead of the car's state
+  const STATUSES = {
+    nc: ["NC", "nc"], dnf: ["DNF", "dnf"], dns: ["DNS", "dns"], dsq: ["DSQ", "dsq"], excluded: ["EXCL", "dsq"],
   };
 
   const state = {
@@ -253,7 +257,7 @@
         const holdsFastest = fastest && fastest.number === car.number && car.best_lap_ms === fastest.ms;
         const holdsClass = classFastest.get(car.class_name)?.number === car.number;
         const best = holdsFastest ? "sb" : holdsClass ? "cb" : "";
-        const [stateText, stateClass] = STATES[car.state] || ["", ""];
+        const [stateText, stateClass] = STATUSES[car.status] || STATES[car.state] || ["", ""];
         const gap = filtered ? car.class_gap : car.gap;
         const interval = filtered ? car.class_interval : car.interval;
         const shownPosition = filtered ? car.class_position : car.position;
