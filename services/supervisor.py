@@ -45,7 +45,12 @@ KILL_AFTER_S = STOP_GRACE_S + 0.5
 """A child still running this long after SIGTERM is killed (its own services have :data:`STOP_GRACE_S`)."""
 PROBE_TIMEOUT_S = 1.0
 STARTING_PROBE_S = 0.1
-"""How often a starting child's readiness is asked, until it is ready (then only when someone asks)."""
+"""How often a starting child's readiness is asked, until it is ready."""
+WATCH_S = 5.0
+"""How often a ready child's readiness is asked."""
+UNREADY_RESTART_S = 60.0
+"""A child that was ready and has not been for this long (its connection closed for good, a task of its dead)
+is restarted, as an orchestrator would: whatever broke it does not mend by itself."""
 BROKER_WATCH_S = 0.5
 EXPECTED_FAILURE = 2
 """The exit code of ``chequered`` for an expected failure it explained in one line (a configuration conflict):
@@ -216,7 +221,7 @@ class Supervisor:
                 log.error("%s", child.failed)
                 self.failed.set()
                 return
-            probe = asyncio.create_task(self._until_ready(child))
+            probe = asyncio.create_task(self._watch(child))
             await child.relay_output()
             assert child.process is not None
             code = await child.process.wait()
@@ -240,16 +245,32 @@ class Supervisor:
             child.restarts += 1
             RESTARTS.labels(child.name).inc()
 
-    async def _until_ready(self, child: Child) -> None:
-        """Ask a starting child until it answers ready (a child says nothing by itself)."""
+    async def _watch(self, child: Child) -> None:
+        """Ask the child whether it is ready (a child says nothing by itself): often while it starts, then every
+        :data:`WATCH_S`; one that stays unready for :data:`UNREADY_RESTART_S` is stopped, to be started again."""
+        last_ready = time.monotonic()
         while True:
-            if (await self._probe(child)).ready:
-                break
-            await asyncio.sleep(STARTING_PROBE_S)
-        if child.ever_ready:
-            log.info("%s is ready again (restart %d)", child.name, child.restarts)
-        child.ever_ready = True
-        child.ready.set()
+            check = await self._probe(child)
+            now = time.monotonic()
+            if check.ready:
+                last_ready = now
+                if not child.ready.is_set():
+                    if child.ever_ready:
+                        log.info("%s is ready again (restart %d)", child.name, child.restarts)
+                    child.ever_ready = True
+                    child.ready.set()
+            elif child.ready.is_set() and now - last_ready >= UNREADY_RESTART_S:
+                log.warning(
+                    "%s has not been ready for %.0f s (%s): restarting it", child.name, now - last_ready, check.detail
+                )
+                await child.signal(signal.SIGTERM)
+                assert child.process is not None
+                try:
+                    await asyncio.wait_for(child.process.wait(), KILL_AFTER_S)
+                except TimeoutError:
+                    await child.signal(signal.SIGKILL)
+                return
+            await asyncio.sleep(WATCH_S if child.ready.is_set() else STARTING_PROBE_S)
 
     async def _probe(self, child: Child) -> Check:
         """The child's own readiness (its ``/readyz``), or why it has none."""

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from nats.js.api import StreamConfig
 
+from services import supervisor
 from services.broker.connection import connect
+from services.broker.embedded import EmbeddedNats
 from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
@@ -37,6 +39,7 @@ from tests.commands import (
     wait_until,
 )
 from tests.factory import SessionWriter, small_race
+from tests.gateway.stack import until
 from tests.live import send, wait_for_classification
 from tests.reliability.test_crash import final_state, season, send_in_chunks, uninterrupted
 
@@ -223,3 +226,29 @@ def test_serve_one_service_on_a_taken_port_is_one_line(nats_url: str, tmp_path: 
         f"error: the {what} port 127.0.0.1:{port} is already in use (another chequered serve, or another program): "
         f"stop what holds it, or choose another port with {option} (0 picks a free one)"
     ]
+
+
+async def test_a_child_unready_for_too_long_is_restarted(
+    nats_server: EmbeddedNats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an orchestrator does with a process whose readiness stays false (a connection closed for good, a
+    task dead), the supervisor does to its child: here ingest, whose broker has gone away for longer than the
+    limit, is restarted, and is ready again once the broker is back."""
+    monkeypatch.setattr(supervisor, "UNREADY_RESTART_S", 1.0)
+    monkeypatch.setattr(supervisor, "WATCH_S", 0.1)
+    lines: list[str] = []
+    keeper = supervisor.Supervisor(
+        [supervisor.service_spec("ingest", nats_server.url, "text")], lambda name, line: lines.append(line)
+    )
+    await keeper.start()
+    try:
+        assert await keeper.wait_ready()
+        nats_server.stop()
+        child = keeper.children[0]
+        await until(lambda: child.restarts >= 1, timeout=60)
+        nats_server.start()
+        await until(lambda: child.ready.is_set() and child.running, timeout=60)
+        assert (await keeper.checks())[0].ready
+    finally:
+        await keeper.stop()
+        nats_server.stop()
