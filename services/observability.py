@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from services.embedded_http import EmbeddedServer
 from services.ports import address, listen
 
 EVENTS_APPLIED = Counter("chequered_events_applied_total", "Stream events folded by a projector", ["projection"])
@@ -168,7 +169,7 @@ class OpsServer:
         app = Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics_)])
         self.host, self.port = ops_host(host), port
         self._listener = listener
-        self.server = uvicorn.Server(
+        self.server = EmbeddedServer(
             uvicorn.Config(app, host=self.host, port=port, log_level="warning", lifespan="off")
         )
         self._task: asyncio.Task[None] | None = None

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from services.broker.connection import NATS_URL_ENV
 from services.broker.embedded import EmbeddedNats
 from services.observability import RESTARTS, Check, local_metrics, merge_metrics
 from services.ports import address, listen
@@ -103,10 +104,12 @@ class ChildSpec:
 
 def service_spec(role: str, nats_url: str, log_format: str, extra: Sequence[str] = ()) -> ChildSpec:
     """``chequered serve ROLE`` for a child, with a fresh loopback ops socket; a projector runs at a lower CPU
-    priority (:data:`PROJECTOR_NICE`)."""
+    priority (:data:`PROJECTOR_NICE`). The broker's URL goes in the environment, not on the command line that
+    anyone on the machine can read (it may hold a password)."""
     ops = listen("127.0.0.1", 0, f"{role} ops", "--ops-port")
-    args = ["serve", role, "--nats", nats_url, "--ops-fd", str(ops.fileno()), "--log-format", log_format, *extra]
-    return ChildSpec(role, args, ops, nice=PROJECTOR_NICE if role in PROJECTORS else 0)
+    args = ["serve", role, "--ops-fd", str(ops.fileno()), "--log-format", log_format, *extra]
+    nice = PROJECTOR_NICE if role in PROJECTORS else 0
+    return ChildSpec(role, args, ops, env={NATS_URL_ENV: nats_url}, nice=nice)
 
 
 class Child:

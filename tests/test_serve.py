@@ -150,10 +150,11 @@ async def test_a_taken_port_is_one_line_and_a_quick_exit_and_the_other_store_is_
         f"program): stop what holds it, or choose another port with {option} (0 picks a free one)"
     ]
     assert took < baseline + 2.0, (took, baseline)
-    assert (after.messages, after.last_seq, after.consumer_count) == (
+    assert (after.messages, after.bytes, after.first_seq, after.last_seq) == (
         before.messages,
+        before.bytes,
+        before.first_seq,
         before.last_seq,
-        before.consumer_count,
     )
 
 

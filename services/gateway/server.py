@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import uvicorn
 from starlette.routing import BaseRoute
 
+from services.embedded_http import EmbeddedServer
 from services.gateway.app import create_app
 from services.gateway.guard import HEADER_TIMEOUT_S, MAX_CONNECTIONS, GuardedHttpTools, connection_cap
 from services.gateway.hub import ClassificationHub
@@ -23,14 +23,6 @@ GRACE_S = 3
 
 class GatewayStartFailed(RuntimeError):
     pass
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the process that embeds it owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class GatewayService:
@@ -62,7 +54,7 @@ class GatewayService:
         self._options = dict(uvicorn_options or {})
         self._listener = listener
         self._http = GuardedHttpTools.limited(header_timeout, connection_cap(max_connections))
-        self._server: _EmbeddedServer | None = None
+        self._server: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -101,7 +93,7 @@ class GatewayService:
             "ws_per_message_deflate": False,
         }
         config = uvicorn.Config(self.app, **(options | self._options))
-        self._server = server = _EmbeddedServer(config)
+        self._server = server = EmbeddedServer(config)
         self._task = asyncio.create_task(self._serve(server, listener), name="gateway-http")
         while not server.started:
             if self._task.done():
