@@ -1,9 +1,9 @@
 """``chequered serve all``: one process per service, supervised.
 
 Ingest, the classification projector, the standings projector and the gateway each run as a child process
-of their own, started as ``chequered serve ROLE --nats URL``: what a cluster deployment runs, one per
-container. No projector batch ever holds up the event loop that answers producers, and the two cores of a
-small box both work.
+of their own, started as ``chequered serve ROLE`` with the broker's URL in ``NATS_URL``: what a cluster
+deployment runs, one per container. No projector batch ever holds up the event loop that answers producers,
+and the two cores of a small box both work.
 
 The supervisor binds every port before it starts anything (a port in use is one line) and hands each child
 its listening sockets: a restarted gateway serves on the same socket, which no other program can take

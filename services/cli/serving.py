@@ -227,21 +227,16 @@ async def serve_all(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, signalled)
         say(f"serving all on {broker.url}: {', '.join(spec.name for spec in specs)}, a process each")
-        began = 0.0
         try:
             if ops is not None:
                 await ops.start()
                 say(f"health, readiness and metrics on {ops.url} (/healthz /readyz /metrics)")
             await supervisor.start()
             ready = asyncio.ensure_future(supervisor.wait_ready())
-            await asyncio.wait([ready, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
-            if ready.done() and ready.result():
+            if await unless_signalled(ready, stopping) and ready.result():
                 say("every service is ready; Ctrl-C to stop")
                 say(f"live timing page: {page}/?token={tokens[0]}")
-            ready.cancel()
-            failed = asyncio.ensure_future(supervisor.failed.wait())
-            await asyncio.wait([failed, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
-            failed.cancel()
+            await unless_signalled(supervisor.failed.wait(), stopping)  # until Ctrl-C, or a child that cannot start
         finally:
             began = time.monotonic()
             killed = await supervisor.stop(urgent)
