@@ -159,18 +159,19 @@ async def test_a_taken_port_is_one_line_and_a_quick_exit_and_the_other_store_is_
 
 
 async def test_sigterm_stops_a_projector_retrying_a_write_and_the_last_line_says_what_was_written(
-    nats_url: str, tmp_path: Path
+    nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:
     """The projector's bucket is gone, so every write of the next value fails and is retried (as while the
     broker restarts): SIGTERM still stops ``serve classification`` within seconds, and its last line says how
-    far the log was folded and how far the read models were written."""
+    far the log was folded and how far the read models were written. (A broker of the test's own: the bucket
+    is deleted.)"""
     writer = SessionWriter()
-    process = spawn("serve", "classification", "--nats", nats_url)
+    process = spawn("serve", "classification", "--nats", nats_server.url)
     assert process.stdout is not None
     output = Output(process.stdout)
-    ingest = IngestService(nats_url)
+    ingest = IngestService(nats_server.url)
     await ingest.start()
-    nc = await connect(nats_url, "t")
+    nc = await connect(nats_server.url, "t")
     try:
         stored = await send(nc, small_race(writer, cars=2, laps=2))
         await wait_for_classification(nc, writer.session.key, stored[-1][0])
@@ -193,16 +194,17 @@ async def test_sigterm_stops_a_projector_retrying_a_write_and_the_last_line_says
 
 
 async def test_a_child_that_cannot_start_for_a_reason_it_explains_stops_serve_all(
-    nats_url: str, tmp_path: Path
+    nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:
     """A stream configured otherwise than chequered needs: ingest says so in one line and exits 2; restarting it
-    would change nothing, so ``serve all`` stops everything and exits 2 too, instead of restarting for ever."""
-    nc = await connect(nats_url, "t")
+    would change nothing, so ``serve all`` stops everything and exits 2 too, instead of restarting for ever.
+    (A broker of the test's own: its stream is made wrong.)"""
+    nc = await connect(nats_server.url, "t")
     try:
         await nc.jetstream().add_stream(StreamConfig(name=EVENTS_STREAM, subjects=["chequered.events.>"]))
     finally:
         await nc.close()
-    process = spawn("serve", "all", "--nats", nats_url, "--gateway-port", "0", "--home", str(tmp_path))
+    process = spawn("serve", "all", "--nats", nats_server.url, "--gateway-port", "0", "--home", str(tmp_path))
     assert process.stdout is not None
     output = Output(process.stdout)
     code = await asyncio.to_thread(process.wait, 120)
