@@ -67,10 +67,11 @@ async def test_replay(served: Served, tmp_path: Path, nc: Client) -> None:
 
 async def test_publish(served: Served, tmp_path: Path, nc: Client) -> None:
     writer = await replayed(served, tmp_path, nc)
-    out = run("publish", writer.session.key, "flag", "safety_car", nats=served.nats, home=tmp_path)
+    at = (await read_events(nc.jetstream(), writer.session.key))[-1][1].at  # on the session's own clock
+    out = run("publish", writer.session.key, "flag", "safety_car", "--at", str(at), nats=served.nats, home=tmp_path)
     assert re.search(r"^stored as \S+ at seq \d+$", out, re.M), out
     stored = await read_events(nc.jetstream(), writer.session.key)
-    assert type(stored[-1][1].body).__name__ == "FlagChanged"
+    assert type(stored[-1][1].body).__name__ == "FlagChanged" and stored[-1][1].at == at
 
 
 async def test_at(served: Served, tmp_path: Path, nc: Client) -> None:
