@@ -16,6 +16,9 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "standings": "bench.standings",
     "durability": "bench.durability",
+    "analysis": "bench.analysis",
+    "calendar": "bench.calendar",
+    "export": "bench.export",
     "serve": "bench.serve",
 }
 

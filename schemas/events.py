@@ -16,6 +16,7 @@ reach a fold, so the same log gives the same bytes on every machine.
 from __future__ import annotations
 
 import enum
+from datetime import date
 from typing import Annotated
 
 import msgspec
@@ -69,7 +70,13 @@ class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
 
     @classmethod
     def championship_of(cls, championship: str) -> SessionRef:
-        return cls(championship, CHAMPIONSHIP_EVENT, "points")
+        """The championship's points session: its points configuration and points decisions."""
+        return cls(championship, CHAMPIONSHIP_EVENT, POINTS_SESSION)
+
+    @classmethod
+    def calendar_of(cls, championship: str) -> SessionRef:
+        """The championship's calendar session: the season's schedule and its changes."""
+        return cls(championship, CHAMPIONSHIP_EVENT, CALENDAR_SESSION)
 
     @classmethod
     def parse(cls, key: str) -> SessionRef:
@@ -142,6 +149,15 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     not_seen_laps: Annotated[int, Meta(ge=1, le=1000)] = 3
     """While a race runs, a car out of the pit lane that has not crossed the line for this many of its best laps
     shows ``stopped`` (not seen) instead of ``running``."""
+    min_drive_ms: PositiveMillis | None = None
+    """Each driver of a crew drives at least this long (the driving-time report marks who did not)."""
+    max_drive_ms: PositiveMillis | None = None
+    """No driver drives longer than this in the session (the driving-time report marks who did)."""
+    drive_through_ms: PositiveMillis | None = None
+    """The time an unserved drive-through converts to after the race, when the decision gives none (race control
+    completes the decision with it before storing it; None: every drive-through must give its time)."""
+    stop_and_go_ms: PositiveMillis | None = None
+    """The same for a stop-and-go."""
 
 
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):
@@ -288,8 +304,10 @@ class DecisionWithdrawn(Body, frozen=True, tag="decision_withdrawn"):
 
 
 CHAMPIONSHIP_EVENT = "_championship"
-"""The ``event`` token of a championship's own pseudo-session, ``<championship>._championship.points``,
-which carries its points configuration and points decisions."""
+"""The ``event`` token of a championship's own pseudo-sessions: ``<championship>._championship.points``
+carries its points configuration and points decisions, ``<championship>._championship.calendar`` its calendar."""
+POINTS_SESSION = "points"
+CALENDAR_SESSION = "calendar"
 
 MAX_POINTS = 10_000
 Points = Annotated[
@@ -334,6 +352,101 @@ class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
     reason: Reason = ""
 
 
+# -- the calendar ------------------------------------------------------------------
+
+FIRST_SCHEDULED = -2_208_988_800_000
+"""1900-01-01T00:00Z: a calendar goes back to the first championships."""
+ScheduledInstant = Annotated[
+    int,
+    Meta(ge=FIRST_SCHEDULED, le=MAX_INSTANT, description="UTC epoch milliseconds, from 1900 to 2100"),
+]
+"""A scheduled instant: UTC, in milliseconds; the circuit's zone is beside it, never folded into it."""
+ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+ZoneName = Annotated[
+    str,
+    Meta(
+        pattern=ZONE_PATTERN,
+        max_length=64,
+        description="an IANA time zone, e.g. Europe/Berlin (checked against the zone database by ingest)",
+    ),
+]
+ChangeReason = Annotated[str, Meta(max_length=200, description="why, as the bulletin says it")]
+
+
+class PointsRole(enum.StrEnum):
+    """What a session's classification does for the championship (the seam the standings' rounds read)."""
+
+    NONE = "none"
+    """Scores nothing (practice, a warm-up)."""
+    POINTS = "points"
+    """Its classification scores championship points (a race, a points-paying qualifying)."""
+    POLE = "pole"
+    """It awards the pole position (a qualifying session that sets the grid)."""
+
+
+class ScheduledSession(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One session of a round as scheduled; its timing session key is ``<championship>.<round>.<session>``."""
+
+    session: Slug
+    """The timing session token the session's events will use."""
+    name: NonEmpty
+    kind: SessionKind
+    start: ScheduledInstant
+    end: ScheduledInstant
+    points: PointsRole = PointsRole.NONE
+    cancelled: bool = False
+
+
+class ScheduledRound(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An event of the season at one circuit; its sessions' timing events use ``event`` as their event token."""
+
+    event: Slug
+    name: NonEmpty
+    circuit: NonEmpty
+    time_zone: ZoneName
+    """The circuit's zone: local times are shown in it unless a viewer asks for another."""
+    sessions: Annotated[list[ScheduledSession], Meta(max_length=64)] = []
+    first_day: date | None = None
+    """The round's first and last days at the circuit (a Friday of practice the sessions may not show);
+    None: the local days of its first and last sessions."""
+    last_day: date | None = None
+
+
+class CalendarPublished(Body, frozen=True, kw_only=True, tag="calendar_published"):
+    """The season's calendar as issued (a file published, or re-issued): it replaces the calendar in force."""
+
+    name: NonEmpty
+    rounds: Annotated[list[ScheduledRound], Meta(max_length=100)]
+    source: Annotated[str, Meta(max_length=200)] = ""
+    reason: ChangeReason = ""
+
+
+class SessionRescheduled(Body, frozen=True, kw_only=True, tag="session_rescheduled"):
+    """A session moved: its new start and end."""
+
+    event: Slug
+    session: Slug
+    start: ScheduledInstant
+    end: ScheduledInstant
+    reason: ChangeReason = ""
+
+
+class SessionCancelled(Body, frozen=True, kw_only=True, tag="session_cancelled"):
+    """A session called off; it stays in the calendar, shown cancelled."""
+
+    event: Slug
+    session: Slug
+    reason: ChangeReason = ""
+
+
+class SessionAdded(Body, frozen=True, kw_only=True, tag="session_added"):
+    """A session added to a round, or a cancelled one reinstated (its slug again, with its times)."""
+
+    event: Slug
+    scheduled: ScheduledSession
+    reason: ChangeReason = ""
+
+
 class ResultsStatus(enum.StrEnum):
     PROVISIONAL = "provisional"
     FINAL = "final"
@@ -362,11 +475,18 @@ EventBody = (
     | ResultsDeclared
     | ChampionshipConfigured
     | PointsAdjusted
+    | CalendarPublished
+    | SessionRescheduled
+    | SessionCancelled
+    | SessionAdded
 )
 
 
 CHAMPIONSHIP_BODIES = (ChampionshipConfigured, PointsAdjusted)
-"""Bodies addressed to a championship's own session rather than to a timing session."""
+"""Bodies addressed to a championship's points session rather than to a timing session."""
+CALENDAR_BODIES = (CalendarPublished, SessionRescheduled, SessionCancelled, SessionAdded)
+"""Bodies addressed to a championship's calendar session, and only there."""
+CalendarBody = CalendarPublished | SessionRescheduled | SessionCancelled | SessionAdded
 
 
 class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -23,6 +23,9 @@ class RejectCode(enum.StrEnum):
     SESSION_ALREADY_OPENED = "session_already_opened"
     UNKNOWN_CAR = "unknown_car"
     LAP_OUT_OF_ORDER = "lap_out_of_order"
+    INVALID_CALENDAR = "invalid_calendar"
+    """A calendar, or a change to it, that cannot stand: an unknown zone, a session ending before it starts,
+    a local time that does not exist, a change to a round or session the calendar does not have."""
     UNAVAILABLE = "unavailable"
     """The stream did not acknowledge the write; retry with the same id."""
     STORAGE_FULL = "storage_full"
@@ -42,6 +45,9 @@ class RejectCode(enum.StrEnum):
     REPLY_NOT_INBOX = "reply_not_inbox"
     """A request whose reply subject is not an inbox (under ``_INBOX.``): ingest answers only there, and stores
     nothing of such a request."""
+    INCONSISTENT = "inconsistent"
+    """A race-control input the session's log contradicts (a lap it does not hold, a decision not in force, an
+    instant far outside it); refused by the producer client before sending, never stored."""
 
 
 RETRYABLE = frozenset({RejectCode.UNAVAILABLE, RejectCode.STORAGE_FULL})

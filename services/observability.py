@@ -50,6 +50,10 @@ UNWRITABLE = Gauge(
     "Read models a projector cannot store now (too large, refused): alert on > 0, reasons in chequered rejects",
     ["projection"],
 )
+FEEDS_MISSING = Gauge(
+    "chequered_calendar_feeds_missing",
+    "Scheduled sessions live now by their calendar with no timing data yet, or a race feed stalled",
+)
 RESTARTS = Counter("chequered_service_restarts_total", "Child processes restarted by serve all", ["service"])
 
 

@@ -1,6 +1,6 @@
 """``chequered serve all``: one process per service, supervised.
 
-Ingest, the classification projector, the standings projector and the gateway each run as a child process
+Ingest, the classification and standings projectors, the documents service and the gateway each run as a child process
 of their own, started as ``chequered serve ROLE`` with the broker's URL in ``NATS_URL``: what a cluster
 deployment runs, one per container. No projector batch ever holds up the event loop that answers producers,
 and the two cores of a small box both work.
@@ -57,7 +57,8 @@ EXPECTED_FAILURE = 2
 """The exit code of ``chequered`` for an expected failure it explained in one line (a configuration conflict):
 a child that exits with it before it was ever ready is not restarted, the supervisor stops with it."""
 
-PROJECTORS = ("classification", "standings")
+PROJECTORS = ("classification", "standings", "documents")
+"""The children that follow the log and write what they make of it (read models, documents)."""
 PROJECTOR_NICE = 19
 """When the cores are all busy (a replay at full speed), ingest, the broker and the gateway come first: a
 projector behind the log folds bigger batches when it gets the CPU back, each event costing it less, while an

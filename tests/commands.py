@@ -1,21 +1,22 @@
 """The installed ``chequered``, run as a user runs it: a subprocess, its output read back.
 
-- :func:`chequered` runs one command to its end (always with ``--home``, so a test never touches the
-  project's own ``.chequered``);
-- :class:`Served` is ``chequered serve all`` on free ports with a home of its own, started, waited for
-  until every service is ready, and stopped with Ctrl-C.
+- :func:`chequered` runs one command to its end (with ``--home`` when given, so a test never touches the
+  project's own ``.chequered``), in a terminal ``COLUMNS`` wide (80 unless told);
+- :func:`spawn` starts one and leaves it running, its lines collected by an :class:`Output`;
+- :class:`Served` is ``chequered serve all`` with a home of its own on free ports (its own embedded broker,
+  or the one given), started, waited for until ``/readyz`` says every service is ready, stopped with Ctrl-C.
 
-Neither inherits ``NATS_URL``: a test says which broker a command uses (``--nats``, or the one ``serve``
+No command inherits ``NATS_URL``: a test says which broker a command uses (``--nats``, or the one ``serve``
 announced in its home).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,14 +24,16 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import msgspec
 
+from services.broker.embedded import free_port
 from services.home import ADDRESS_FILE, Serving
+from tests.reliability.processes import CHEQUERED
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 TOKEN = "test-token"
+READY_S = 90.0
 READY_LINE = re.compile(r"^(\w+): (ready|not ready) \(pid (\d+)(?:, restarts (\d+))?")
 
 
@@ -40,16 +43,30 @@ def environment(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def chequered(*args: str, home: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``chequered ARGS --home HOME`` to its end; stdout and stderr kept apart, as text."""
+def chequered(
+    *args: str | Path, home: Path | None = None, columns: int = 80, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``chequered ARGS [--home HOME]`` to its end; stdout and stderr kept apart, as text."""
+    where = ["--home", str(home)] if home is not None else []
     return subprocess.run(
-        [str(CHEQUERED), *args, "--home", str(home)],
+        [str(CHEQUERED), *map(str, args), *where],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=environment(),
+        env=environment(COLUMNS=str(columns)),
         stdin=subprocess.DEVNULL,
+        check=False,
     )
+
+
+def said(text: str) -> str:
+    """Output as one line of words: the terminal's width wraps long messages."""
+    return " ".join(text.split())
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    """Both streams, for an assertion's message."""
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
 
 
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -65,10 +82,11 @@ def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
     )
 
 
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    """Status and body of a GET; status 0 when nothing answers."""
+def http_get(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[int, str]:
+    """Status and body of a GET (with a bearer token when given); status 0 when nothing answers."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
             return int(response.status), response.read().decode()
     except urllib.error.HTTPError as error:
         return int(error.code), error.read().decode()
@@ -133,17 +151,24 @@ class Output:
 
 
 class Served:
-    """``chequered serve all`` with its own ``home``, every port picked free, as a context manager."""
+    """``chequered serve all`` with its own ``home`` on free ports, as a context manager: its own embedded
+    broker, or ``nats`` (``--nats``); ``extra``: more of its options."""
 
-    def __init__(self, home: Path, *extra: str) -> None:
+    def __init__(self, home: Path, *extra: str, nats: str | None = None) -> None:
         self.home = home
         self.extra = extra
+        self.external = nats
+        self.gateway_port, self.ops_port = free_port(), free_port()
+        self.gateway = f"http://127.0.0.1:{self.gateway_port}"
+        self.ops = f"http://127.0.0.1:{self.ops_port}"
         self.process: subprocess.Popen[str] | None = None
         self.output: Output | None = None
 
-    def start(self, timeout: float = 90.0) -> Served:
+    def start(self, timeout: float = READY_S) -> Served:
         """Start it and wait until its ``/readyz`` says every service is ready."""
-        self.process = self.spawn(self.home, "--ops-port", "0", *self.extra)
+        broker = ["--nats", self.external] if self.external else []
+        ports = ["--gateway-port", str(self.gateway_port), "--ops-port", str(self.ops_port)]
+        self.process = self.spawn(self.home, *broker, *ports, *self.extra)
         assert self.process.stdout is not None
         self.output = Output(self.process.stdout)
         try:
@@ -179,25 +204,28 @@ class Served:
 
     @property
     def serving(self) -> Serving:
-        """Where it serves, as it announced in its home."""
+        """Where it serves, as it announced in its home (its own broker only)."""
         return msgspec.json.decode((self.home / ADDRESS_FILE).read_bytes(), type=Serving)
 
     @property
-    def nats(self) -> str:
-        return self.serving.nats
+    def url(self) -> str:
+        """The broker's URL."""
+        return self.external or self.serving.nats
 
     def ready(self) -> tuple[int, str]:
         """``/readyz``: status and body (status 0 before it answers)."""
-        try:
-            ops = self.serving.ops
-        except (OSError, msgspec.DecodeError):
-            return 0, ""
-        return http_get(f"{ops}/readyz") if ops else (0, "")
+        return http_get(f"{self.ops}/readyz")
 
     def parts(self) -> dict[str, tuple[bool, int, int]]:
         """What ``/readyz`` says of each part (the broker, each service): ready, its pid, its restarts."""
         found = (READY_LINE.match(line) for line in self.ready()[1].splitlines())
         return {m[1]: (m[2] == "ready", int(m[3]), int(m[4] or 0)) for m in found if m}
+
+    def get(self, path: str) -> Any:
+        """A gateway REST path, with the token, as decoded JSON."""
+        status, body = http_get(f"{self.gateway}{path}", timeout=10, token=TOKEN)
+        assert status == 200, (path, status, body)
+        return json.loads(body)
 
     def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 30.0) -> int:
         """Send ``sig`` (Ctrl-C by default) and wait for the exit code."""

@@ -45,7 +45,7 @@ def test_commands_beside_serve_use_its_broker_and_a_second_serve_refuses(tmp_pat
     log = tmp_path / "race.jsonl"
     write_log(small_race(writer, cars=3, laps=4), log)
     with Served(home) as served:
-        nats = served.nats
+        nats = served.url
         replayed = chequered("replay", str(log), "--max", home=home)
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
         assert f"chequered serve all is running at {nats}; using it" in replayed.stderr

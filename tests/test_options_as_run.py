@@ -35,7 +35,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture
 async def nc(served: Served) -> Iterator[Client]:  # type: ignore[misc]
-    client = await connect(served.nats, "test")
+    client = await connect(served.url, "test")
     try:
         yield client
     finally:
@@ -54,7 +54,7 @@ async def replayed(served: Served, tmp_path: Path, nc: Client) -> SessionWriter:
     log = tmp_path / "race.jsonl"
     race = small_race(writer, cars=3, laps=3)
     write_log(race, log)
-    out = run("replay", str(log), "--max", nats=served.nats, home=tmp_path)
+    out = run("replay", str(log), "--max", nats=served.url, home=tmp_path)
     assert re.search(rf"^{len(race)} accepted, 0 duplicates, 0 rejected", out, re.M), out
     await wait_for_classification(nc, writer.session.key, 1)
     return writer
@@ -68,7 +68,7 @@ async def test_replay(served: Served, tmp_path: Path, nc: Client) -> None:
 async def test_publish(served: Served, tmp_path: Path, nc: Client) -> None:
     writer = await replayed(served, tmp_path, nc)
     at = (await read_events(nc.jetstream(), writer.session.key))[-1][1].at  # on the session's own clock
-    out = run("publish", writer.session.key, "flag", "safety_car", "--at", str(at), nats=served.nats, home=tmp_path)
+    out = run("publish", writer.session.key, "flag", "safety_car", "--at", str(at), nats=served.url, home=tmp_path)
     assert re.search(r"^stored as \S+ at seq \d+$", out, re.M), out
     stored = await read_events(nc.jetstream(), writer.session.key)
     assert type(stored[-1][1].body).__name__ == "FlagChanged" and stored[-1][1].at == at
@@ -77,7 +77,7 @@ async def test_publish(served: Served, tmp_path: Path, nc: Client) -> None:
 async def test_at(served: Served, tmp_path: Path, nc: Client) -> None:
     writer = await replayed(served, tmp_path, nc)
     last_seq = (await read_events(nc.jetstream(), writer.session.key))[-1][0]
-    out = run("at", writer.session.key, "--seq", "1000000", nats=served.nats, home=tmp_path)
+    out = run("at", writer.session.key, "--seq", "1000000", nats=served.url, home=tmp_path)
     assert re.search(rf"Test race .* seq {last_seq}\b", out), out
 
 
@@ -89,7 +89,7 @@ async def test_tower(served: Served, tmp_path: Path, nc: Client) -> None:
         "--home",
         str(tmp_path),
         "--nats",
-        served.nats,
+        served.url,
         env={"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"},
     )
     assert tower.stdout is not None
@@ -107,7 +107,7 @@ async def test_feed(served: Served, tmp_path: Path, nc: Client) -> None:
     capture = rmonitor.write_capture(tmp_path, rmonitor.race(cars=3, laps=2))
     out = run(
         "feed", "rmonitor", "--session", session.key, "--capture", str(capture), "--max",
-        "--day", rmonitor.DAY.isoformat(), "--time-zone", rmonitor.ZONE, nats=served.nats, home=tmp_path,
+        "--day", rmonitor.DAY.isoformat(), "--time-zone", rmonitor.ZONE, nats=served.url, home=tmp_path,
     )  # fmt: skip
     assert re.search(r"^\d+ accepted, 0 duplicates, 0 rejected", out, re.M), out
     laps = [e for _, e in await read_events(nc.jetstream(), session.key) if type(e.body).__name__ == "LapCompleted"]
@@ -119,7 +119,7 @@ async def test_import(served: Served, tmp_path: Path, nc: Client) -> None:
     chart = alkamel.write(tmp_path, alkamel.chart_lines())
     out = run(
         "import", "alkamel", str(chart), "--session", key, "--day", date(2025, 6, 14).isoformat(),
-        "--time-zone", "Europe/Paris", nats=served.nats, home=tmp_path,
+        "--time-zone", "Europe/Paris", nats=served.url, home=tmp_path,
     )  # fmt: skip
     assert re.search(r"^\d+ accepted, 0 duplicates, 0 rejected", out, re.M), out
     laps = [e for _, e in await read_events(nc.jetstream(), key) if type(e.body).__name__ == "LapCompleted"]

@@ -26,7 +26,6 @@ from services.ingest.service import IngestService
 from services.runtime import STOP_GRACE_S
 from services.supervisor import PROJECTOR_NICE
 from tests.commands import (
-    CHEQUERED,
     TOKEN,
     Output,
     Served,
@@ -41,6 +40,7 @@ from tests.commands import (
 from tests.factory import SessionWriter, small_race
 from tests.gateway.stack import until
 from tests.live import send, wait_for_classification
+from tests.reliability.processes import CHEQUERED
 from tests.reliability.test_crash import final_state, season, send_in_chunks, uninterrupted
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ async def test_a_child_killed_is_restarted_and_the_race_sent_meanwhile_is_classi
     the uninterrupted fold, byte for byte."""
     events = season()
     with Served(tmp_path / "home") as served:
-        url = served.nats
+        url = served.url
 
         async def kill(i: int) -> None:
             name = SERVICES[i]
@@ -104,7 +104,7 @@ async def test_a_child_killed_is_restarted_and_the_race_sent_meanwhile_is_classi
         await asyncio.to_thread(wait_until, lambda: served.ready()[0] == 200, "every service ready again")
         parts = served.parts()
         assert {name: parts[name][2] for name in SERVICES} == dict.fromkeys(SERVICES, 1)
-        status, body = http_get(f"{served.serving.gateway}/api/sessions?token={TOKEN}")
+        status, body = http_get(f"{served.gateway}/api/sessions?token={TOKEN}")
         assert status == 200 and events[-1].session.key in body  # the gateway serves again, on the same port
         assert served.output is not None
         restarted = [line for line in served.output.lines if "restarting in" in line]
@@ -129,12 +129,12 @@ async def test_a_taken_port_is_one_line_and_a_quick_exit_and_the_other_store_is_
     do, a non-zero exit within 2 s of the interpreter's start-up, and nothing of it reaches the first one's
     broker (its services never start)."""
     with Served(tmp_path / "first") as first:
-        nc = await connect(first.nats, "check")
+        nc = await connect(first.url, "check")
         try:
             js = nc.jetstream()
             await Producer(nc).send_all(small_race(SessionWriter(), cars=2, laps=2))
             before = (await js.stream_info(EVENTS_STREAM)).state
-            address = {"broker": first.nats, "gateway": first.serving.gateway, "ops": first.serving.ops}[port]
+            address = {"broker": first.url, "gateway": first.gateway, "ops": first.ops}[port]
             taken = address.rsplit(":", 1)[1]
             option = {"broker": "--port", "gateway": "--gateway-port", "ops": "--ops-port"}[port]
             baseline = seconds_to_run("serve", "--help")

@@ -36,6 +36,9 @@ READ_MODELS_BUCKET = "chequered_read_models"
 """KV: projection name -> the bucket readers use now. ``chequered rebuild`` moves it atomically."""
 SNAPSHOTS_BUCKET = "chequered_snapshots"
 """Object store of projector snapshots: ``<projection>.<session key>`` and ``<projection>._index``."""
+DOCUMENTS_BUCKET = "chequered_documents"
+"""Object store of official documents: ``<session key>/<file name>`` and ``<session key>/index.json``."""
+OBJECT_STORES = {SNAPSHOTS_BUCKET: "projector snapshots", DOCUMENTS_BUCKET: "official documents of declared results"}
 
 
 class TopologyConflict(RuntimeError):
@@ -154,18 +157,16 @@ async def ensure_topology(js: JetStreamContext, topology: Topology | None = None
             await js.update_stream(wanted)
     for bucket in topology.buckets():
         await ensure_bucket(js, bucket)
-    try:
-        await js.object_store(SNAPSHOTS_BUCKET)
-    except (BucketNotFoundError, NotFoundError):
-        await js.create_object_store(
-            SNAPSHOTS_BUCKET,
-            ObjectStoreConfig(
-                bucket=SNAPSHOTS_BUCKET,
-                description="projector snapshots",
-                storage=StorageType.FILE,
-                replicas=topology.replicas,
-            ),
-        )
+    for name, description in OBJECT_STORES.items():
+        try:
+            await js.object_store(name)
+        except (BucketNotFoundError, NotFoundError):
+            await js.create_object_store(
+                name,
+                ObjectStoreConfig(
+                    bucket=name, description=description, storage=StorageType.FILE, replicas=topology.replicas
+                ),
+            )
 
 
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:

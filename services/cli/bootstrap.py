@@ -34,14 +34,15 @@ CONNECT_WAIT_S = 5.0
 """How long a command waits for its broker to answer before it says so and stops."""
 
 console = Console()
-notices = Console(stderr=True)
-"""Where a command says which broker it uses: stderr, so its output on stdout stays only its output."""
+status = Console(stderr=True)
+"""Where a command says which broker it uses and how far it has got: stderr, so that stdout carries only what the
+command outputs (a table, CSV, JSON)."""
 
 
 @contextlib.asynccontextmanager
 async def nats_client(args: argparse.Namespace, name: str) -> AsyncIterator[Client]:
     """A NATS connection for one command: to ``--nats``/``NATS_URL``, or to an embedded broker for its duration."""
-    with broker_url(args.nats, args.home, notices, command=args.command) as url:
+    with broker_url(args.nats, args.home, status, command=args.command) as url:
         nc = await connect(url, name, within=CONNECT_WAIT_S)
         try:
             yield nc

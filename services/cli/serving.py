@@ -31,6 +31,7 @@ from services.cli.bootstrap import (
 )
 from services.cli.options import TOKENS_ENV, gateway_options, pace_options, speed
 from services.cli.watch import wait_for_standings, watch_tower
+from services.documents.service import DocumentsService
 from services.gateway.server import GatewayService
 from services.home import Serving
 from services.ingest import racecontrol
@@ -55,7 +56,7 @@ from services.standings.projector import StandingsProjector
 from services.standings.render import render_tables
 from services.supervisor import Relay, Supervisor, service_spec
 
-ROLES = ("all", "ingest", "classification", "standings", "gateway")
+ROLES = ("all", "ingest", "classification", "standings", "gateway", "documents")
 
 
 async def demo(args: argparse.Namespace) -> int:
@@ -121,12 +122,10 @@ async def _demo_race(
 
 def _show_results(report: ReplayReport, final: Classification | None, standings: Standings | None, page: str) -> None:
     if final is not None:
-        tower = render_tower(final, width=console.width)
-        tower.caption = page
-        console.print(tower)
+        console.print(render_tower(final, width=console.width, caption=page), crop=False)
     if standings is not None:
-        for table in render_tables(standings)[:3]:
-            console.print(table)
+        for table in render_tables(standings, width=console.width)[:3]:
+            console.print(table, crop=False)
     console.print(f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected")
     say(f"[bold]live timing page[/bold]: {page}")
 
@@ -167,6 +166,8 @@ async def serve_one(args: argparse.Namespace) -> int:
             services.append(ClassificationProjector(broker.url, replica=args.replica))
         if args.role == "standings":
             services.append(StandingsProjector(broker.url))
+        if args.role == "documents":
+            services.append(DocumentsService(broker.url))
         announce = None
         if args.role == "gateway":
             gateway, tokens = gateway_service(broker.url, args, gateway_listener)
@@ -207,6 +208,7 @@ async def serve_all(args: argparse.Namespace) -> int:
             service_spec("ingest", broker.url, fmt, instance),
             service_spec("classification", broker.url, fmt, replica),
             service_spec("standings", broker.url, fmt),
+            service_spec("documents", broker.url, fmt),
         ]
         gateway = service_spec("gateway", broker.url, fmt, ["--gateway-fd", str(gateway_listener.fileno())])
         gateway.sockets.append(gateway_listener)
@@ -304,6 +306,7 @@ SERVICE_NAMES: dict[type, str] = {
     ClassificationProjector: "classification",
     StandingsProjector: "standings",
     GatewayService: "gateway",
+    DocumentsService: "documents",
 }
 
 
@@ -320,6 +323,8 @@ def flushed(services: Sequence[Service]) -> str:
             )
         elif isinstance(service, StandingsProjector):
             parts.append(f"standings folded and written to seq {service.folded:,}")
+        elif isinstance(service, DocumentsService):
+            parts.append(f"documents stored for {sum(1 for seq in service.generated.values() if seq):,} session(s)")
         elif isinstance(service, GatewayService):
             parts.append("gateway connections closed")
     return "; ".join(parts) or "nothing to flush"

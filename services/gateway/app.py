@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from services.broker.connection import connect
-from services.gateway import push, rest
+from services.gateway import analysis, documents, push, rest
 from services.gateway.access import ReadOnlyAccess
 from services.gateway.asyncapi import asyncapi_document
 from services.gateway.hub import ClassificationHub
@@ -69,7 +69,8 @@ def create_app(
     if not tokens:
         raise ValueError("the gateway needs at least one read token")
     state = GatewayState(nats_url=nats_url, hub=hub or ClassificationHub())
-    openapi = openapi_document(standings_openapi)
+    openapi = openapi_document(analysis.OPENAPI | documents.OPENAPI | (standings_openapi or {}))
+    feeds = analysis.AnalysisFeeds()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -79,11 +80,15 @@ def create_app(
         try:
             yield
         finally:
+            await feeds.stop()
             await state.hub.stop()
             await nc.close()
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
+
+    async def analysis_page(request: Request) -> Response:
+        return FileResponse(STATIC / "analysis.html")
 
     async def openapi_json(request: Request) -> Response:
         return json_response(openapi)
@@ -93,11 +98,14 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/", page),
+        Route("/analysis", analysis_page),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/api/openapi.json", openapi_json),
         Route("/api/asyncapi.json", asyncapi_json),
         *rest.ROUTES,
         *push.ROUTES,
+        *analysis.ROUTES,
+        *documents.ROUTES,
     ]
     if standings:
         routes.append(Mount(STANDINGS_PATH, routes=list(standings)))
@@ -108,6 +116,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = state
+    app.state.analysis = feeds
     return app
 
 

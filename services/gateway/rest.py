@@ -1,4 +1,4 @@
-"""The read-only REST routes: sessions, classification, one car, time travel, grid, health."""
+"""The read-only REST routes: sessions, classification, one car, time travel, grid, health, the calendar."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from schemas.events import SessionKind, SessionRef
 from schemas.results import Classification
+from services.gateway import calendar
 from services.gateway.messages import Grid, GridSlot, Health, Sessions, SessionSummary
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
@@ -130,4 +131,5 @@ ROUTES = [
     Route("/api/sessions/{key}/classification/hourly", classification_hourly),
     Route("/api/sessions/{key}/cars/{number}", car),
     Route("/api/sessions/{key}/grid", grid),
+    *calendar.ROUTES,
 ]

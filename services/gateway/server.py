@@ -111,5 +111,6 @@ class GatewayService:
         if self._server is None or self._task is None:
             return
         await self.state.hub.stop()  # ends every push feed, so uvicorn is not kept waiting by open streams
+        await self.app.state.analysis.stop()  # and every analysis stream
         self._server.should_exit = True
         await self._task

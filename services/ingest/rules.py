@@ -22,10 +22,16 @@ championship's sessions are judged like today's):
   months later;
 - a car's lap ends no earlier than its previous lap (the fold refuses it too);
 - and, for every event, the schema's bound: before the year 2100.
+
+Consistent decisions (every producer's, not only ``chequered publish``'s, so the fold never has to refuse one):
+a decision number is used once in a session (withdrawn ones included); a lap is deleted only once the car has
+completed it; a withdrawal names a decision in force; a served penalty is a drive-through or stop-and-go of
+that car still in force.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -34,6 +40,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from schemas.events import (
+    CALENDAR_BODIES,
     CHAMPIONSHIP_BODIES,
     REASON_MAX,
     SCHEMA_VERSION,
@@ -45,9 +52,14 @@ from schemas.events import (
     Event,
     FlagChanged,
     LapCompleted,
+    LapDeleted,
     LineCrossing,
+    PenaltyIssued,
+    PenaltyKind,
+    PenaltyServed,
     PitIn,
     PitOut,
+    PointsAdjusted,
     SessionFinished,
     SessionOpened,
     SessionRef,
@@ -56,6 +68,10 @@ from schemas.events import (
 )
 from schemas.ingest import MAX_EVENT_BYTES, Accepted, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX, session_key_of
+from services.calendar.fold import oversized
+from services.calendar.local import CalendarError
+from services.calendar.schedule import Schedule
+from services.calendar.schedule import apply as apply_calendar
 from services.standings.config import ConfigError, decode_config
 
 HOUR_MS = 3_600_000
@@ -105,6 +121,23 @@ class SessionLedger:
     """Car number -> (its last lap's number, the instant it ended)."""
     accepted: dict[str, tuple[int, int]] = field(default_factory=dict)
     """``msg_id`` -> (stream sequence, :func:`fingerprint` of the content); sequence 0 while provisional."""
+    calendar: Schedule | None = None
+    """A calendar session's schedule as stored: the next change is judged against it."""
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    """Decision number -> what it is, for every decision issued in the session (withdrawn ones included)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    number: str | None
+    """The car it is against (None: a points decision)."""
+    pit_lane: bool
+    """A drive-through or stop-and-go, which the car serves in the pit lane."""
+    withdrawn: bool = False
+
+
+PIT_LANE_KINDS = (PenaltyKind.DRIVE_THROUGH, PenaltyKind.STOP_AND_GO)
+DECISION_BODIES = (PenaltyIssued, LapDeleted, PointsAdjusted)
 
 
 class _Versioned(msgspec.Struct):
@@ -212,10 +245,12 @@ class IngestLedger:
         key = event.session.key
         ledger = self.sessions.get(key)
         body = event.body
+        if isinstance(body, CALENDAR_BODIES) or event.session == SessionRef.calendar_of(event.session.championship):
+            return _check_calendar(event, ledger)
         championship_level = isinstance(body, CHAMPIONSHIP_BODIES)
         if event.session.is_championship or championship_level:
             if event.session.is_championship and (championship_level or isinstance(body, DecisionWithdrawn)):
-                return _config_problem(event)
+                return _decision_problem(ledger, event) or _config_problem(event)
             where = SessionRef.championship_of(event.session.championship).key
             return Rejected(
                 RejectCode.WRONG_SUBJECT,
@@ -250,15 +285,20 @@ class IngestLedger:
                     f"lap {body.lap} of car #{body.number} ends at {_iso(event.at)}, before its lap {last} "
                     f"ended ({_iso(ended)}) in session {key}",
                 )
-        return _window_problem(ledger, event, ledger.opened_at)
+        return _decision_problem(ledger, event) or _window_problem(ledger, event, ledger.opened_at)
 
     def admit(self, event: Event, seq: int, digest: int) -> None:
         """Record an event the stream holds at ``seq`` (live, or read back at start-up; 0: provisionally) with the
         :func:`fingerprint` of its content."""
         ledger = self.sessions.setdefault(event.session.key, SessionLedger())
+        first = event.msg_id not in ledger.accepted  # admitted provisionally, then again with its sequence
         ledger.accepted[event.msg_id] = (seq, digest)
         body = event.body
-        if isinstance(body, SessionOpened):
+        if isinstance(body, CALENDAR_BODIES):
+            if first:  # one stored some other way and unfit is skipped, as the standings projector skips it
+                with contextlib.suppress(CalendarError):
+                    ledger.calendar = apply_calendar(ledger.calendar, body, event.at)
+        elif isinstance(body, SessionOpened):
             ledger.opened_at = event.at
             ledger.horizon = max(ledger.horizon, event.at, scheduled_end(body) or 0)
         elif isinstance(body, EntryRegistered):
@@ -266,8 +306,78 @@ class IngestLedger:
         elif isinstance(body, LapCompleted):
             last, ended = ledger.last_lap.get(body.number, (0, event.at))
             ledger.last_lap[body.number] = (max(body.lap, last), max(event.at, ended))
+        elif isinstance(body, DECISION_BODIES) and body.decision not in ledger.decisions:
+            pit_lane = isinstance(body, PenaltyIssued) and body.kind in PIT_LANE_KINDS
+            ledger.decisions[body.decision] = Decision(getattr(body, "number", None), pit_lane)
+        elif isinstance(body, DecisionWithdrawn) and (issued := ledger.decisions.get(body.decision)) is not None:
+            ledger.decisions[body.decision] = Decision(issued.number, issued.pit_lane, withdrawn=True)
         if isinstance(body, TRACK_BODIES):
             ledger.horizon = max(ledger.horizon, event.at)
+
+
+def _check_calendar(event: Event, ledger: SessionLedger | None) -> Rejected | None:
+    """Calendar events go to the championship's calendar session, which holds nothing else; each must apply to
+    the calendar as stored, and the calendar must stay small enough for its read model to be written."""
+    body = event.body
+    where = SessionRef.calendar_of(event.session.championship)
+    if event.session != where:
+        return Rejected(
+            RejectCode.WRONG_SUBJECT,
+            f"{type(body).__name__} belongs to the championship's calendar session {where.key}, "
+            f"not to {event.session.key}",
+        )
+    if not isinstance(body, CALENDAR_BODIES):
+        return Rejected(
+            RejectCode.WRONG_SUBJECT,
+            f"{where.key} carries only the calendar (calendar_published, session_rescheduled, session_cancelled, "
+            "session_added)",
+        )
+    try:
+        schedule = apply_calendar(ledger.calendar if ledger is not None else None, body, event.at)
+    except CalendarError as error:
+        return Rejected(RejectCode.INVALID_CALENDAR, clip(f"{type(body).__name__} refused: {error}", REASON_MAX))
+    if (too_large := oversized(where.championship, schedule)) is not None:
+        return Rejected(RejectCode.INVALID_CALENDAR, f"{type(body).__name__} refused: {too_large}")
+    return None
+
+
+def _decision_problem(ledger: SessionLedger | None, event: Event) -> Rejected | None:
+    """A decision that contradicts the session's decisions as stored (see the module's rules)."""
+    body = event.body
+    key = event.session.key
+    decisions = ledger.decisions if ledger is not None else {}
+    if isinstance(body, DECISION_BODIES):
+        issued = decisions.get(body.decision)
+        if issued is not None:
+            state = "withdrawn" if issued.withdrawn else "in force"
+            return Rejected(
+                RejectCode.INCONSISTENT,
+                f"decision {body.decision} already exists in session {key} ({state}): "
+                "give a new decision its own number",
+            )
+        if isinstance(body, LapDeleted):
+            done = ledger.last_lap.get(body.number, (0, 0))[0] if ledger is not None else 0
+            if body.lap > done:
+                return Rejected(
+                    RejectCode.INCONSISTENT,
+                    f"car #{body.number} has completed {done} laps in session {key}: lap {body.lap} cannot be deleted",
+                )
+        return None
+    if isinstance(body, DecisionWithdrawn | PenaltyServed):
+        issued = decisions.get(body.decision)
+        if issued is None or issued.withdrawn:
+            return Rejected(
+                RejectCode.INCONSISTENT,
+                f"no decision {body.decision} in force in session {key}"
+                + (" (it was withdrawn)" if issued is not None else ""),
+            )
+        if isinstance(body, PenaltyServed) and (issued.number != body.number or not issued.pit_lane):
+            return Rejected(
+                RejectCode.INCONSISTENT,
+                f"decision {body.decision} is not a drive-through or stop-and-go of car #{body.number} "
+                f"in session {key}: nothing to serve",
+            )
+    return None
 
 
 def _window_problem(ledger: SessionLedger, event: Event, opened_at: int) -> Rejected | None:

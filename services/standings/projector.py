@@ -11,6 +11,12 @@ per configured championship. After each batch, for every round it touched:
   put into the season and ``<championship>`` gets the full standings, every row
   explained.
 
+It also folds every championship's calendar (``services.calendar.fold``) and
+writes it to ``<championship>.calendar`` when it changes: the schedule, its
+changes, and what each scheduled session's timing events say; its ``/metrics``
+count the scheduled sessions live now with no data or a stalled feed
+(``chequered_calendar_feeds_missing``).
+
 A championship's ``championship_configured`` event (the TOML text) builds its
 rulebook and rescores every round, so a replay always scores with the
 configuration that was in force; ``points_adjusted`` and ``decision_withdrawn``
@@ -26,13 +32,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from nats.js.kv import KeyValue
 
+from schemas.calendar import encode_calendar
 from schemas.events import (
+    CALENDAR_BODIES,
     ChampionshipConfigured,
     DecisionWithdrawn,
     EntryRegistered,
@@ -45,7 +54,10 @@ from schemas.standings import LiveStandings, RoundState, encode_standings
 from services.broker.follower import LogFollower
 from services.broker.reader import StoredMsg
 from services.broker.topology import STANDINGS_BUCKET, Topology
+from services.calendar.fold import CalendarFold, calendar_key
+from services.calendar.views import alerts
 from services.classification.fold import ClassificationProjection
+from services.observability import FEEDS_MISSING
 from services.standings.config import decode_config
 from services.standings.live import LiveRound, Season
 from services.standings.rounds import RoundPoints, round_state, score_round
@@ -92,6 +104,8 @@ class StandingsProjector(LogFollower):
         super().__init__(nats_url, topology)
         self.classification = ClassificationProjection()
         self.championships: dict[str, Championship] = {}
+        self.calendars = CalendarFold()
+        FEEDS_MISSING.set_function(self.missing_feeds)  # counted when /metrics is read, with the wall clock
         self.folded = 0
         """The stream sequence of the last event folded, its batch's writes done."""
         self._kv: KeyValue | None = None
@@ -116,11 +130,16 @@ class StandingsProjector(LogFollower):
         touched: dict[tuple[str, str], StoredMsg] = {}
         """(championship, round) -> the last event of the batch that touched it."""
         rescore: dict[str, StoredMsg] = {}
+        calendars: set[str] = set()
         for stored in batch:
             try:
                 event = decode_event(stored.data)
             except ValueError:
                 continue  # the classification projector dead-letters it with the reason
+            if (changed := await self._calendar(stored, event)) is not None:
+                calendars.add(changed)
+            if isinstance(event.body, CALENDAR_BODIES):
+                continue
             championship = self.championships.setdefault(event.session.championship, Championship())
             if event.session.is_championship:
                 if await self._decide(stored, event, championship):
@@ -134,7 +153,24 @@ class StandingsProjector(LogFollower):
         for (name, round_slug), stored in sorted(touched.items()):
             if name not in rescore:
                 await self._scoring(stored, f"{name} round {round_slug}", self._update_round(name, round_slug))
+        for name in sorted(calendars):
+            await self._put(calendar_key(name), encode_calendar(self.calendars.read_model(name)))
         self.folded = batch[-1].seq
+
+    def missing_feeds(self) -> int:
+        """Scheduled sessions live now with no data yet or a stalled race feed, in every calendar."""
+        now = int(time.time() * 1000)
+        return sum(len(alerts(self.calendars.read_model(name), now)) for name in list(self.calendars.schedules))
+
+    async def _calendar(self, stored: StoredMsg, event: Event) -> str | None:
+        """Fold an event into the calendars; the championship whose calendar changed. A calendar event that cannot
+        apply (ingest refuses those, so it came another way) is a dead letter, skipped as ingest's ledger skips it."""
+        try:
+            return self.calendars.apply(event)
+        except Exception as error:
+            reason = f"calendar of {event.session.championship}: {type(event.body).__name__} not applied: {error}"
+            await self.dead_letter(stored.seq, stored.subject, reason, stored.data)
+            return None
 
     async def _scoring(self, stored: StoredMsg, what: str, scoring: Coroutine[Any, Any, None]) -> None:
         """Score (and write) one championship or round; if the points engine fails on it, the failure is a dead

@@ -113,6 +113,7 @@
     }
     select.value = state.session;
     document.body.dataset.session = state.session;
+    $("analysis-link").href = `/analysis?${new URLSearchParams({ session: state.session, token })}`;
     openStream();
     refreshStandings();
     setInterval(refreshStandings, STANDINGS_EVERY_MS);
@@ -214,6 +215,7 @@
   }
 
   function renderHeader(c) {
+    document.body.dataset.phase = c.phase; // the next-event box (calendar.js) hides while a session runs
     $("session-name").textContent = c.name;
     const results = c.results ? ` · results ${c.results}` : "";
     $("session-meta").textContent = `${c.kind} · ${c.phase}${results} · ${c.session.championship}.${c.session.event}.${c.session.session}`;
