@@ -222,10 +222,10 @@ class Served:
         return {m[1]: (m[2] == "ready", int(m[3]), int(m[4] or 0)) for m in found if m}
 
     def get(self, path: str) -> Any:
-        """A gateway REST path, with the token, as decoded JSON."""
-        status, body = http_get(f"{self.gateway}{path}", timeout=10, token=TOKEN)
-        assert status == 200, (path, status, body)
-        return json.loads(body)
+        """A gateway REST path, with the token, as decoded JSON (``urllib.error.HTTPError`` for a 404)."""
+        request = urllib.request.Request(f"{self.gateway}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())
 
     def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 30.0) -> int:
         """Send ``sig`` (Ctrl-C by default) and wait for the exit code."""

@@ -51,7 +51,7 @@ def test_commands_beside_serve_use_its_broker_and_a_second_serve_refuses(tmp_pat
         assert f"chequered serve all is running at {nats}; using it" in replayed.stderr
         assert "embedded nats-server" not in replayed.stdout + replayed.stderr  # no second broker
 
-        at = chequered("at", writer.session.key, "--seq", "1000", home=home)
+        at = chequered("at", writer.session.key, "--time", "0:05:00", home=home)
         assert at.returncode == 0, at.stdout + at.stderr
         assert "using it" in at.stderr and "Test race" in at.stdout  # the replayed race, from serve's broker
 

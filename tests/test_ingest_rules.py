@@ -229,7 +229,7 @@ DECISION_INPUTS = st.one_of(
         st.sampled_from(["1", "2"]),
         DECISION,
         st.integers(1, 4),
-    ),  # fmt: skip
+    ),
     st.builds(lambda n, d: PenaltyServed(number=n, decision=d), st.sampled_from(["1", "2"]), DECISION),
     st.builds(lambda d: DecisionWithdrawn(decision=d), DECISION),
 )

@@ -45,7 +45,7 @@ from tests.reliability.test_crash import final_state, season, send_in_chunks, un
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("ingest", "classification", "standings", "gateway")
+SERVICES = ("ingest", "classification", "standings", "documents", "gateway")
 
 
 def nice_of(pid: int) -> int:
@@ -62,7 +62,8 @@ def test_a_process_per_service_and_ctrl_c_stops_them_all_broker_last(tmp_path: P
     assert len(set(pids.values())) == len(pids)  # a process each
     assert all(parent_of(pid) == served.process.pid for pid in pids.values())
     assert {name: nice_of(pid) for name, pid in pids.items()} == {
-        "broker": 0, "ingest": 0, "classification": PROJECTOR_NICE, "standings": PROJECTOR_NICE, "gateway": 0
+        "broker": 0, "ingest": 0, "classification": PROJECTOR_NICE, "standings": PROJECTOR_NICE,
+        "documents": PROJECTOR_NICE, "gateway": 0,
     }  # fmt: skip
     assert served.output.wait_for("live timing page:").endswith(f"?token={TOKEN}")
 
