@@ -172,7 +172,8 @@ class Child:
     async def relay_output(self) -> None:
         assert self.process is not None and self.process.stdout is not None
         async for line in self.process.stdout:
-            self.relay(self.name, line.decode("utf-8", "replace").rstrip("\n"))
+            with contextlib.suppress(OSError):  # our own output gone (a closed terminal): keep the child's drained
+                self.relay(self.name, line.decode("utf-8", "replace").rstrip("\n"))
 
     async def signal(self, sig: signal.Signals) -> None:
         if self.running:

@@ -53,7 +53,21 @@ def nice_of(pid: int) -> int:
 
 
 def test_a_process_per_service_and_ctrl_c_stops_them_all_broker_last(tmp_path: Path) -> None:
-    served = Served(tmp_path / "home").start()
+    with Served(tmp_path / "home") as served:  # stopped at the end whatever fails
+        pids, took = _check_children_then_ctrl_c(served)
+    assert served.output is not None
+    assert not [name for name, pid in pids.items() if running(pid)]
+    lines = served.output.lines
+    assert any(line.startswith("ingest") and "stopped: ingest acknowledged" in line for line in lines)
+    broker_stopped = next(i for i, line in enumerate(lines) if "embedded nats-server stopped" in line)
+    assert all(i < broker_stopped for i, line in enumerate(lines) if "| stopped:" in line)  # the broker last
+    assert lines[-1].startswith("stopped in") and took < 5
+    assert not (tmp_path / "home" / "serve.json").exists()
+
+
+def _check_children_then_ctrl_c(served: Served) -> tuple[dict[str, int], float]:
+    """A process per service, each a child of serve at its priority; then Ctrl-C: the pids and how long the
+    stop took (the issue's bound: everything within 5 s)."""
     assert served.process is not None and served.output is not None
     parts = served.parts()
     assert set(parts) == {"broker", *SERVICES}
@@ -69,17 +83,11 @@ def test_a_process_per_service_and_ctrl_c_stops_them_all_broker_last(tmp_path: P
 
     started = time.monotonic()
     served.process.send_signal(signal.SIGINT)
-    code = served.process.wait(timeout=5)  # the issue's bound: Ctrl-C stops everything within 5 s
+    code = served.process.wait(timeout=5)
     took = time.monotonic() - started
     served.output.close()
     assert code == 0
-    assert not [name for name, pid in pids.items() if running(pid)]
-    lines = served.output.lines
-    assert any(line.startswith("ingest") and "stopped: ingest acknowledged" in line for line in lines)
-    broker_stopped = next(i for i, line in enumerate(lines) if "embedded nats-server stopped" in line)
-    assert all(i < broker_stopped for i, line in enumerate(lines) if "| stopped:" in line)  # the broker last
-    assert lines[-1].startswith("stopped in") and took < 5
-    assert not (tmp_path / "home" / "serve.json").exists()
+    return pids, took
 
 
 async def test_a_child_killed_is_restarted_and_the_race_sent_meanwhile_is_classified_completely(
