@@ -33,11 +33,18 @@ CarNumber = Annotated[
 ]
 Millis = Annotated[int, Meta(ge=0, description="milliseconds")]
 PositiveMillis = Annotated[int, Meta(gt=0, description="milliseconds, greater than zero")]
+MIN_INSTANT = -2_208_988_800_000
+"""1900-01-01T00:00:00Z: instants are signed, so historic results (before 1970) have their dates."""
 MAX_INSTANT = 4_102_444_800_000
 """2100-01-01T00:00:00Z: no instant is later (a lap dated in the year 3000 is a clock fault, not a lap). Ingest
 also keeps each session's instants near the session (``services.ingest.rules``)."""
 Instant = Annotated[
-    int, Meta(ge=0, le=MAX_INSTANT, description="timing-clock instant, UTC epoch milliseconds, before the year 2100")
+    int,
+    Meta(
+        ge=MIN_INSTANT,
+        le=MAX_INSTANT,
+        description="timing-clock instant, UTC epoch milliseconds (signed: 1900 to 2100)",
+    ),
 ]
 LapNumber = Annotated[int, Meta(ge=1)]
 NAME_MAX = 200
@@ -111,6 +118,10 @@ class Flag(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+CREW_MAX = 6
+"""Drivers of one car (endurance crews of up to six in some series)."""
+
+
 class Driver(Struct, frozen=True, forbid_unknown_fields=True):
     name: NonEmpty
     category: DriverCategory = DriverCategory.UNRATED
@@ -135,7 +146,7 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     retired_classified: bool = True
     """A retired car that covered the distance is classified (as DNF cars are in WEC)."""
     qualifying: QualifyingFormat = QualifyingFormat.BEST_LAP
-    drivers_for_average: Annotated[int, Meta(ge=1, le=4)] = 2
+    drivers_for_average: Annotated[int, Meta(ge=1, le=CREW_MAX)] = 2
     """With ``average_of_drivers``: how many drivers' best laps the average takes."""
     preset: Annotated[str, Meta(max_length=64)] = ""
     """The named rulebook these values come from (``wec``, ``club``, a TOML file's name); informative only."""
@@ -193,10 +204,13 @@ class EntryRegistered(CarBody, frozen=True, tag="entry_registered"):
     team: NonEmpty
     car: NonEmpty
     manufacturer: NonEmpty
-    crew: Annotated[list[Driver], Meta(min_length=1, max_length=4)]
+    crew: Annotated[list[Driver], Meta(min_length=1, max_length=CREW_MAX)]
     sub_class: NonEmpty | None = None
     """A group classified and awarded apart inside ``class_name``: LMP2 Pro/Am, an SRO cup (Pro, Gold, Silver,
     Bronze)."""
+    eligible_for_points: bool = True
+    """False: a guest (invited) entry, not eligible for championship points (what its place does to the others is
+    the championship's rule: ``eligibility.vacant``)."""
 
 
 class SessionStarted(Body, frozen=True, tag="session_started"):
@@ -220,6 +234,19 @@ class LapCompleted(CarBody, frozen=True, tag="lap_completed"):
     counts_for_best: bool = True
     """False: the lap counts for distance but never as a best (lap or sector): a lap the timing system did not
     count (an out-lap so marked by the feed, a lap an official chart does not count)."""
+
+
+class LapCorrected(CarBody, frozen=True, kw_only=True, tag="lap_corrected"):
+    """The timing system corrected a lap it had already sent (a passing re-sent a few milliseconds different, a
+    corrected finish, a best lap it no longer counts). The envelope's ``at`` is when the correction was made; each
+    field given replaces the lap's own, each left ``None`` keeps it."""
+
+    lap: LapNumber
+    crossing: Instant | None = None
+    """The lap's corrected crossing instant."""
+    lap_time_ms: PositiveMillis | None = None
+    counts_for_best: bool | None = None
+    reason: str = ""
 
 
 class PitIn(CarBody, frozen=True, tag="pit_in"):
@@ -326,6 +353,9 @@ class AdjustmentKind(enum.StrEnum):
     """``points`` taken off the competitor's total, after dropped scores."""
     EXCLUSION = "exclusion"
     """The competitor's result of ``round`` scores nothing and cannot be dropped."""
+    CHAMPIONSHIP_EXCLUSION = "championship_exclusion"
+    """The competitor is excluded from the championship's table: every result scores nothing for them (their places
+    are not passed down), shown last."""
 
 
 class ChampionshipConfigured(Body, frozen=True, tag="championship_configured"):
@@ -347,9 +377,54 @@ class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
     class_name: Text | None = None
     """None: every class table (and the overall table) of ``table`` where the competitor appears."""
     round: Slug | None = None
-    """Required for an exclusion; for a deduction, informative."""
+    """Required for an exclusion; for a deduction, informative; none for a championship exclusion."""
     points: Points = 0
     reason: Reason = ""
+
+
+class ScoreboardReason(enum.StrEnum):
+    """Why a feed wrote the timing system's scoreboard into the log."""
+
+    FIRST = "first"
+    """The feed saw the session's scoreboard for the first time (joined a running session, or it just began)."""
+    RESET = "reset"
+    """The timing system re-sent its scoreboard after a reset."""
+    RECONNECT = "reconnect"
+    """The link to the timing system came back."""
+    GAP = "gap"
+    """The feed was silent for a while (a hole in a capture)."""
+    UPDATE = "update"
+    """The scoreboard changed in a way the passings do not explain (a passing that never reached the feed)."""
+
+
+class ScoreboardCar(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One car as the timing system's own scoreboard shows it; ``None``: the scoreboard does not say."""
+
+    number: CarNumber
+    position: Annotated[int, Meta(ge=1)] | None = None
+    laps: int | None = None
+    """As the scoreboard counts them (lap penalties show as lower counts, even negative ones)."""
+    total_ms: Millis | None = None
+    """Race time at the car's last crossing."""
+    last_crossing: Instant | None = None
+    """The instant of that crossing, as the producer places it on the timing clock."""
+    best_lap_ms: PositiveMillis | None = None
+    best_lap: LapNumber | None = None
+    last_lap_ms: PositiveMillis | None = None
+
+
+class ScoreboardReported(Body, frozen=True, kw_only=True, tag="scoreboard_reported"):
+    """What a timing system's scoreboard says, car by car, written by the feed that read it (``source``).
+
+    The fold takes it as the state of a car it has seen no passing of, and reconciles where it has: laps the
+    scoreboard counts beyond the last passing become laps taken from the scoreboard (distance, no lap time, never a
+    best), a best lap set on such a lap becomes the car's, and where passings and scoreboard still disagree the
+    car is marked with both values."""
+
+    source: NonEmpty
+    reason: ScoreboardReason
+    cars: Annotated[list[ScoreboardCar], Meta(max_length=200)]
+    """A field of more cars comes in several events (each within ingest's size limit)."""
 
 
 # -- the calendar ------------------------------------------------------------------
@@ -462,6 +537,7 @@ EventBody = (
     | SessionStarted
     | LineCrossing
     | LapCompleted
+    | LapCorrected
     | PitIn
     | PitOut
     | DriverChanged
@@ -473,6 +549,7 @@ EventBody = (
     | LapDeleted
     | DecisionWithdrawn
     | ResultsDeclared
+    | ScoreboardReported
     | ChampionshipConfigured
     | PointsAdjusted
     | CalendarPublished

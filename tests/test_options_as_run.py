@@ -22,6 +22,7 @@ from tests.commands import Output, Served, chequered, spawn
 from tests.factory import SessionWriter, small_race
 from tests.feeds import test_alkamel_parser as alkamel
 from tests.feeds import test_live_feed as rmonitor
+from tests.feeds.captures import write_capture
 from tests.live import wait_for_classification
 
 pytestmark = pytest.mark.slow
@@ -104,7 +105,7 @@ async def test_tower(served: Served, tmp_path: Path, nc: Client) -> None:
 
 async def test_feed(served: Served, tmp_path: Path, nc: Client) -> None:
     session = rmonitor.new_session()
-    capture = rmonitor.write_capture(tmp_path, rmonitor.race(cars=3, laps=2))
+    capture = write_capture(tmp_path, rmonitor.race(cars=3, laps=2))
     out = run(
         "feed", "rmonitor", "--session", session.key, "--capture", str(capture), "--max",
         "--day", rmonitor.DAY.isoformat(), "--time-zone", rmonitor.ZONE, nats=served.url, home=tmp_path,

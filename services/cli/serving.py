@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from schemas.events import Event, ResultsDeclared, ResultsStatus, SessionRef
 from schemas.results import Classification
@@ -52,15 +53,20 @@ from services.runtime import (
     stop_services,
     unless_signalled,
 )
+from services.simulator import titlefight
 from services.standings.projector import StandingsProjector
-from services.standings.render import render_tables
+from services.standings.render import render_tables, render_titles
 from services.supervisor import Relay, Supervisor, service_spec
 
 ROLES = ("all", "ingest", "classification", "standings", "gateway", "documents")
+SCENARIOS = {"title-fight": titlefight}
+"""Seasons the demo can play to their finale: the module gives its rules, its season before the finale, and
+the finale."""
 
 
 async def demo(args: argparse.Namespace) -> int:
-    events = list(read_log(args.log))
+    scenario = SCENARIOS[args.scenario] if args.scenario else None
+    events = scenario.finale() if scenario else list(read_log(args.log))
     session = events[0].session
     signalled = asyncio.Event()
     on_signals(signalled)
@@ -79,10 +85,10 @@ async def demo(args: argparse.Namespace) -> int:
             else:
                 page = f"{gateway.url}/?session={session.key}&token={tokens[0]}"
                 say(f"[bold]live timing page[/bold]: {page}")
-                race = asyncio.ensure_future(_demo_race(url, events, args, page))
+                race = asyncio.ensure_future(_demo_race(url, events, args, page, scenario))
                 if await unless_signalled(race, signalled):
                     finished = True
-                    _show_results(*race.result(), page)
+                    _show_results(*race.result(), page, titles=scenario is not None)
                     if args.linger and not signalled.is_set():
                         say(f"the page stays up until Ctrl-C; in another terminal, try: {_try_next(args, session)}")
                         await signalled.wait()
@@ -94,9 +100,10 @@ async def demo(args: argparse.Namespace) -> int:
 
 
 async def _demo_race(
-    url: str, events: list[Event], args: argparse.Namespace, page: str
+    url: str, events: list[Event], args: argparse.Namespace, page: str, scenario: ModuleType | None
 ) -> tuple[ReplayReport, Classification | None, Standings | None]:
-    """The championship configured, the race replayed while the tower follows it, the results declared."""
+    """The championship configured (and a scenario's season before its finale), the race replayed while the
+    tower follows it, the results declared."""
     session = events[0].session
     config = SessionRef.championship_of(session.championship)
     nc = await connect(url, "chequered-demo")
@@ -106,8 +113,15 @@ async def _demo_race(
             f"{'full speed' if args.max else f'{args.speed:g}x'} through ingest → JetStream → projectors → KV"
         )
         producer = Producer(nc)
-        await producer.send(racecontrol.race_control_event(config, configured(DEMO_CHAMPIONSHIP), events[0].at))
-        watch = asyncio.create_task(watch_tower(url, session, until_finished=True, caption=page))
+        rules = scenario.CONFIG if scenario else DEMO_CHAMPIONSHIP
+        await producer.send(racecontrol.race_control_event(config, configured(rules), events[0].at))
+        if scenario:  # the season before this race, its results declared: the title fight it leaves
+            await producer.send_all(scenario.prelude())
+            before = await wait_for_standings(nc, session.championship, declared=scenario.EVENTS[-2])
+            for view in render_titles(before)[:3] if before is not None else []:
+                console.print(view)
+        title = scenario is not None
+        watch = asyncio.create_task(watch_tower(url, session, until_finished=True, caption=page, title=title))
         try:
             report = await replay(nc, events, speed=speed(args), console=None)
             final = await asyncio.wait_for(watch, timeout=30)
@@ -115,17 +129,21 @@ async def _demo_race(
             watch.cancel()  # interrupted: the live tower ends with the race
         declared = ResultsDeclared(status=ResultsStatus.FINAL)
         await producer.send(racecontrol.race_control_event(session, declared, events[-1].at + 60_000))
-        return report, final, await wait_for_standings(nc, session.championship)
+        return report, final, await wait_for_standings(nc, session.championship, declared=session.event)
     finally:
         await nc.close()
 
 
-def _show_results(report: ReplayReport, final: Classification | None, standings: Standings | None, page: str) -> None:
+def _show_results(
+    report: ReplayReport, final: Classification | None, standings: Standings | None, page: str, *, titles: bool
+) -> None:
     if final is not None:
         console.print(render_tower(final, width=console.width, caption=page), crop=False)
     if standings is not None:
         for table in render_tables(standings, width=console.width)[:3]:
             console.print(table, crop=False)
+        for view in render_titles(standings)[:3] if titles else []:
+            console.print(view, crop=False)
     console.print(f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected")
     say(f"[bold]live timing page[/bold]: {page}")
 
@@ -335,6 +353,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
         "demo", parents=[broker], help="embedded NATS, ingest, projector, and a sample race classified live"
     )
     parser.add_argument("--log", type=Path, default=SAMPLE_LOG, help="race log to replay (default: the shipped sample)")
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        help="a season to its finale instead: title-fight, four crews within three points (replaces --log)",
+    )
     parser.add_argument(
         "--linger",
         action=argparse.BooleanOptionalAction,

@@ -11,7 +11,7 @@ from schemas.calendar import Calendars, CalendarView, LiveNow, NextEvent
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification, ClassifiedCar, HourlyClassification
-from schemas.standings import LiveStandings, Standings
+from schemas.standings import Contenders, LiveStandings, Standings
 from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
 
 API_VERSION = "1.0.0"
@@ -38,6 +38,7 @@ TYPES: list[Any] = [
     Standings,
     LiveStandings,
     PageStandings,
+    Contenders,
     SessionAnalysis,
     CarAnalysis,
     ChartSeries,

@@ -20,7 +20,7 @@ from schemas.results import (
     ClassifiedCar,
     SessionPhase,
 )
-from schemas.standings import LiveStandings
+from schemas.standings import LiveStandings, TitleFight
 
 
 class SnapshotReason(enum.StrEnum):
@@ -120,10 +120,12 @@ class PageRow(Struct, frozen=True):
 
 
 class PageStandings(Struct, frozen=True):
-    """The live page's championship panel: one drivers' table as it stands, with the whole read model."""
+    """The live page's championship panel: one drivers' table as it stands, who can still win it, with the whole
+    read model."""
 
     championship: str
     round: str | None
     table: str
     rows: list[PageRow]
     standings: LiveStandings
+    title: TitleFight | None = None

@@ -3,7 +3,9 @@
 - ``/api/standings/live?session=KEY[&class=NAME]``: the drivers' "as it stands" table of the
   session's championship, as the live page shows it (``rows``), with every table beside it;
 - ``/api/standings/{championship}``: the declared standings, every row explained;
-- ``/api/standings/{championship}/live``: the whole "as it stands" read model.
+- ``/api/standings/{championship}/live``: the whole "as it stands" read model;
+- ``/api/standings/{championship}/contenders``: every table's title fight, as it stands (declared when no round
+  has run since).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from schemas.events import SessionRef, TableKind
-from schemas.standings import decode_live_standings
+from schemas.standings import decode_live_standings, decode_standings
 from services.broker.topology import STANDINGS_BUCKET
 from services.gateway.messages import PageRow, PageStandings
 from services.gateway.responses import error, json_response
 from services.gateway.state import gateway_of
 from services.standings.projector import live_key
+from services.standings.title import contenders
 
 
 async def _value(request: Request, key: str) -> bytes | None:
@@ -48,7 +51,7 @@ async def live_for_session(request: Request) -> Response:
     if table is None:
         return error(404, f"no drivers' table for class {wanted!r}")
     rows = [PageRow(r.position, r.competitor, r.points, r.live_points, r.before) for r in table.rows]
-    return json_response(PageStandings(live.championship, live.round, table.label, rows, live))
+    return json_response(PageStandings(live.championship, live.round, table.label, rows, live, table.title))
 
 
 async def declared(request: Request) -> Response:
@@ -67,10 +70,22 @@ async def live(request: Request) -> Response:
     return Response(data, media_type="application/json")
 
 
+async def title_fights(request: Request) -> Response:
+    championship = request.path_params["championship"]
+    data = await _value(request, live_key(championship))
+    if data:
+        return json_response(contenders(decode_live_standings(data)))
+    data = await _value(request, championship)
+    if not data:
+        return error(404, f"no standings for championship {championship} yet")
+    return json_response(contenders(decode_standings(data)))
+
+
 ROUTES: list[BaseRoute] = [
     Route("/live", live_for_session),
     Route("/{championship}", declared),
     Route("/{championship}/live", live),
+    Route("/{championship}/contenders", title_fights),
 ]
 
 
@@ -100,5 +115,10 @@ OPENAPI: dict[str, Any] = {
     ),
     "/api/standings/{championship}": _get("Declared standings, every row explained", "Standings", _CHAMPIONSHIP),
     "/api/standings/{championship}/live": _get("Standings as they stand", "LiveStandings", _CHAMPIONSHIP),
+    "/api/standings/{championship}/contenders": _get(
+        "Who can still win each table, the most they can reach and what they need, as it stands",
+        "Contenders",
+        _CHAMPIONSHIP,
+    ),
 }
 """Path items for the gateway's OpenAPI document (its components include the standings read models)."""

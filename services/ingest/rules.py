@@ -42,6 +42,7 @@ import msgspec
 from schemas.events import (
     CALENDAR_BODIES,
     CHAMPIONSHIP_BODIES,
+    MIN_INSTANT,
     REASON_MAX,
     SCHEMA_VERSION,
     CarBody,
@@ -52,6 +53,7 @@ from schemas.events import (
     Event,
     FlagChanged,
     LapCompleted,
+    LapCorrected,
     LapDeleted,
     LineCrossing,
     PenaltyIssued,
@@ -60,6 +62,7 @@ from schemas.events import (
     PitIn,
     PitOut,
     PointsAdjusted,
+    ScoreboardReported,
     SessionFinished,
     SessionOpened,
     SessionRef,
@@ -78,7 +81,18 @@ HOUR_MS = 3_600_000
 BEFORE_OPENING_MS = 48 * HOUR_MS
 TRACK_GAP_MS = 48 * HOUR_MS
 DECISION_WINDOW_MS = 400 * 24 * HOUR_MS
-TRACK_BODIES = (SessionStarted, LineCrossing, LapCompleted, PitIn, PitOut, DriverChanged, FlagChanged, SessionFinished)
+TRACK_BODIES = (
+    SessionStarted,
+    LineCrossing,
+    LapCompleted,
+    LapCorrected,
+    PitIn,
+    PitOut,
+    DriverChanged,
+    FlagChanged,
+    SessionFinished,
+    ScoreboardReported,
+)
 """What happens on track: dated by the timing clock while the session runs."""
 
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -113,9 +127,9 @@ def clip(text: str, limit: int = REPLY_REASON_MAX) -> str:
 class SessionLedger:
     opened_at: int | None = None
     """The instant of the session's ``session_opened`` (None: not opened)."""
-    horizon: int = 0
+    horizon: int = MIN_INSTANT
     """The latest of the opening, the scheduled end and the latest timing event: timing events may come up to
-    :data:`TRACK_GAP_MS` after it."""
+    :data:`TRACK_GAP_MS` after it (instants are signed: a session of 1954 is judged as one of today)."""
     cars: set[str] = field(default_factory=set)
     last_lap: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Car number -> (its last lap's number, the instant it ended)."""
@@ -285,6 +299,20 @@ class IngestLedger:
                     f"lap {body.lap} of car #{body.number} ends at {_iso(event.at)}, before its lap {last} "
                     f"ended ({_iso(ended)}) in session {key}",
                 )
+        elif isinstance(body, LapCorrected) and body.lap > ledger.last_lap.get(body.number, (0, 0))[0]:
+            return Rejected(
+                RejectCode.UNKNOWN_LAP, f"car #{body.number} has no lap {body.lap} to correct in session {key}"
+            )
+        elif isinstance(body, ScoreboardReported):
+            unknown = sorted({row.number for row in body.cars} - ledger.cars)
+            if unknown:
+                return Rejected(
+                    RejectCode.UNKNOWN_CAR,
+                    clip(
+                        f"cars {', '.join('#' + n for n in unknown)} are not registered in session {key}: "
+                        "publish entry_registered first"
+                    ),
+                )
         return _decision_problem(ledger, event) or _window_problem(ledger, event, ledger.opened_at)
 
     def admit(self, event: Event, seq: int, digest: int) -> None:
@@ -300,7 +328,8 @@ class IngestLedger:
                     ledger.calendar = apply_calendar(ledger.calendar, body, event.at)
         elif isinstance(body, SessionOpened):
             ledger.opened_at = event.at
-            ledger.horizon = max(ledger.horizon, event.at, scheduled_end(body) or 0)
+            end = scheduled_end(body)
+            ledger.horizon = max(ledger.horizon, event.at, end if end is not None else event.at)
         elif isinstance(body, EntryRegistered):
             ledger.cars.add(body.number)
         elif isinstance(body, LapCompleted):
@@ -311,6 +340,11 @@ class IngestLedger:
             ledger.decisions[body.decision] = Decision(getattr(body, "number", None), pit_lane)
         elif isinstance(body, DecisionWithdrawn) and (issued := ledger.decisions.get(body.decision)) is not None:
             ledger.decisions[body.decision] = Decision(issued.number, issued.pit_lane, withdrawn=True)
+        elif isinstance(body, ScoreboardReported):
+            for row in body.cars:  # the laps a scoreboard adds (placed by their crossing) are the car's
+                if row.laps is not None and row.last_crossing is not None:
+                    last, ended = ledger.last_lap.get(row.number, (0, row.last_crossing))
+                    ledger.last_lap[row.number] = (max(row.laps, last), max(row.last_crossing, ended))
         if isinstance(body, TRACK_BODIES):
             ledger.horizon = max(ledger.horizon, event.at)
 

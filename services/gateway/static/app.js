@@ -13,6 +13,7 @@
   const REOPEN_MS = 2000;
   const MOVE_SHOWN_MS = 8000;
   const STANDINGS_EVERY_MS = 15000;
+  const STANDINGS_AFTER_LAP_MS = 1000;
   const CLASS_COLOURS = {
     hypercar: "#e5172f", lmh: "#e5172f", lmdh: "#e5172f", lmp1: "#e5172f",
     lmp2: "#1f6fff", lmp3: "#8b3dff",
@@ -43,6 +44,8 @@
     classes: [],
     battle: { a: params.get("a"), b: params.get("b"), chosen: params.has("a") && params.has("b"), lastGap: null, pair: "" },
     source: null,
+    standingsAt: 0,
+    standingsTimer: null,
   };
 
   // -- formatting -------------------------------------------------------------
@@ -164,23 +167,50 @@
     noteMoves(next);
     state.classification = next;
     render();
+    standingsSoon();
+  }
+
+  // The championship panel follows the laps: at most once a second, and once more after the last change.
+  function standingsSoon() {
+    if (state.standingsTimer) return;
+    const wait = Math.max(0, STANDINGS_AFTER_LAP_MS - (Date.now() - state.standingsAt));
+    state.standingsTimer = setTimeout(() => {
+      state.standingsTimer = null;
+      refreshStandings();
+    }, wait);
   }
 
   async function refreshStandings() {
     const panel = $("standings");
+    state.standingsAt = Date.now();
     try {
       const response = await api(`/api/standings/live?session=${encodeURIComponent(state.session)}`);
       if (!response.ok) throw new Error(String(response.status));
-      const rows = (await response.json()).rows || [];
+      const page = await response.json();
+      const rows = page.rows || [];
       if (!rows.length) throw new Error("empty");
       panel.classList.remove("muted");
       panel.innerHTML = `<table>${rows
         .map((r) => `<tr><td class="s-pos">${esc(r.position)}</td><td>${esc(r.name)}</td><td class="s-pts">${esc(r.points)}</td></tr>`)
-        .join("")}</table>`;
+        .join("")}</table>${titleFight(page.title)}`;
     } catch {
       panel.classList.add("muted");
       panel.textContent = "standings not available";
     }
+  }
+
+  // Who can still win the table, as it stands: points now, the most they can reach, what they need.
+  function titleFight(title) {
+    if (!title || !title.contenders.length) return "";
+    const rows = title.contenders.map((c) => {
+      const status = c.status === "champion" ? "champion" : `max ${esc(c.max_points)}`;
+      const needs = c.status === "contender" && c.condition ? `<tr class="t-cond"><td colspan="3">${esc(c.condition)}</td></tr>` : "";
+      return `<tr class="contender${c.leads ? " leads" : ""}" data-contender="${esc(c.competitors.join(" / "))}"
+          data-status="${esc(c.status)}" data-leads="${c.leads}"><td>${esc(c.competitors.join(" / "))}</td>
+          <td class="s-pts">${esc(c.live_points)}</td><td class="s-pts">${status}</td></tr>${needs}`;
+    });
+    const heading = title.decided ? "Champion" : `Who can still win · ${title.remaining} left`;
+    return `<div class="title-fight" data-decided="${title.decided}"><h3>${heading}</h3><table>${rows.join("")}</table></div>`;
   }
 
   // -- what changed ----------------------------------------------------------------
@@ -223,10 +253,11 @@
     flag.className = `flag flag-${c.flag}`;
     flag.dataset.flag = c.flag;
     flag.textContent = c.suspended ? "SUSPENDED" : FLAGS[c.flag] || c.flag.toUpperCase();
-    const elapsed = c.started_at ? c.as_of - c.started_at : 0;
+    const started = c.started_at !== null && c.started_at !== undefined;  // instants are signed: 0 is one
+    const elapsed = started ? c.as_of - c.started_at : 0;
     $("clock").textContent = clock(elapsed);
     const leaderLaps = c.cars.length ? c.cars[0].laps : 0;
-    let sub = c.started_at ? "elapsed" : "not started";
+    let sub = started ? "elapsed" : "not started";
     if (c.length_ms) sub = `${clock(c.length_ms - elapsed)} to go`;
     if (c.length_laps) sub = `lap ${Math.min(leaderLaps + 1, c.length_laps)} / ${c.length_laps}`;
     if (c.phase === "finished" || c.phase === "finishing") sub = c.phase;
