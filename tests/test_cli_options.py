@@ -72,6 +72,8 @@ class Line:
     """Per parser on the path: the options it takes that are given (each its flag and value)."""
     required: set[str]
     """Destinations of options that must be given (not told apart from a default)."""
+    dests: dict[str, str]
+    """The destination of each option given, by its flag."""
     command_takes: frozenset[str] = frozenset()
     """The option strings the command's own parser takes: a top-level option it does not take (``--nats`` of a
     command that needs no broker) stays before it; a command's options all work after its sub-command."""
@@ -113,7 +115,7 @@ def _lines(parser: argparse.ArgumentParser, prefix: Line) -> Iterator[tuple[str,
     chosen: set[argparse.Action] = set()
     for group in parser._mutually_exclusive_groups:  # one of each group: the first
         chosen |= set(group._group_actions[1:])
-    words, options, required = [], [], set()
+    words, options, required, dests = [], [], set(), dict(prefix.dests)
     sub: argparse._SubParsersAction[argparse.ArgumentParser] | None = None
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -124,26 +126,24 @@ def _lines(parser: argparse.ArgumentParser, prefix: Line) -> Iterator[tuple[str,
             words += _value(action)
         elif action.option_strings[0] not in given:
             options.append([action.option_strings[0], *_value(action)])
+            dests[action.option_strings[0]] = action.dest
             if action.required or any(action in g._group_actions for g in parser._mutually_exclusive_groups):
                 required.add(action.dest)
     here = Line(
         [*prefix.words[:-1], [*prefix.words[-1], *words]],
         [*prefix.options[:-1], options],
         prefix.required | required,
+        dests,
         frozenset(parser._option_string_actions),
     )
     if sub is None:
         yield " ".join(w for ws in here.words for w in ws[:1] if ws), here
         return
     for name, child in sub.choices.items():
-        yield from _lines(child, Line([*here.words, [name]], [*here.options, []], here.required))
+        yield from _lines(child, Line([*here.words, [name]], [*here.options, []], here.required, dests))
 
 
-def _dest(flag: str) -> str:
-    return flag.lstrip("-").replace("-", "_")
-
-
-LINES = dict(_lines(build_parser(), Line([[]], [[]], set())))
+LINES = dict(_lines(build_parser(), Line([[]], [[]], set(), {})))
 
 
 def test_every_command_is_covered() -> None:
@@ -157,11 +157,8 @@ def test_every_option_works_before_between_or_after_the_positional_arguments(nam
     line = LINES[name]
     parsed = {where: vars(parse(*line.build(where))) for where in ("after", "first", "outer")}
     assert parsed["after"] == parsed["first"] == parsed["outer"]
-    bare = Line(
-        line.words,
-        [[o for o in level if o[0].lstrip("-").replace("-", "_") in line.required] for level in line.options],
-        line.required,
-    )
+    kept = [[o for o in level if line.dests[o[0]] in line.required] for level in line.options]
+    bare = Line(line.words, kept, line.required, line.dests, line.command_takes)
     defaults = vars(parse(*bare.build("after")))
-    given = {_dest(o[0]) for level in line.options for o in level} - line.required
+    given = {line.dests[o[0]] for level in line.options for o in level} - line.required
     assert not [dest for dest in given if parsed["after"][dest] == defaults[dest]]
