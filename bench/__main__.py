@@ -19,6 +19,7 @@ BENCHMARKS = {
     "analysis": "bench.analysis",
     "calendar": "bench.calendar",
     "export": "bench.export",
+    "serve": "bench.serve",
 }
 
 

@@ -260,19 +260,26 @@ def _clients_process(kind: str, count: int, gateway_url: str, nats_url: str, con
 
 
 async def _clients(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
-    """``count`` clients of one kind, and a core NATS subscriber for the baseline in the same event loop.
+    """``count`` clients of one kind, and in the same event loop a core NATS subscriber for the baseline and one
+    of the session's KV subject (when each value was written).
 
-    Sends back every client's arrivals and the baseline latencies by phase (the ping carries its phase).
+    Sends back every client's arrivals, the baseline latencies by phase (the ping carries its phase) and the
+    arrivals of the values written.
     """
     clients = [Arrivals() for _ in range(count)]
     baseline: dict[str, list[float]] = {}
+    written = Arrivals()
 
     async def pinged(msg: Msg) -> None:
         phase, sent = msg.data.split()
         baseline.setdefault(phase.decode(), []).append((time.monotonic() - float(sent)) * 1000)
 
+    async def tapped(msg: Msg) -> None:
+        written.note(_decode_seq(msg.data).last_seq, time.monotonic())
+
     nc = await connect(nats_url, f"bench-{kind}")
     await nc.subscribe(BASELINE_SUBJECT, cb=pinged)
+    await nc.subscribe(f"$KV.{CLASSIFICATION_BUCKET}.{SESSION.key}", cb=tapped)
     transports = [await _connect(kind, gateway_url, arrivals) for arrivals in clients]
     await asyncio.gather(*(arrivals.connected.wait() for arrivals in clients))  # each has its snapshot
     conn.send("ready")
@@ -280,7 +287,7 @@ async def _clients(kind: str, count: int, gateway_url: str, nats_url: str, conn:
     for transport in transports:
         transport.close()
     await nc.close()
-    conn.send(([(a.seqs, a.times) for a in clients], baseline))
+    conn.send(([(a.seqs, a.times) for a in clients], baseline, (written.seqs, written.times)))
 
 
 # -- the measurement -----------------------------------------------------------------------------
