@@ -38,6 +38,7 @@ from schemas.events import (
     SessionKind,
 )
 from schemas.results import (
+    MESSAGES_IN_VALUE,
     AppliedDecision,
     CarState,
     Classification,
@@ -473,4 +474,6 @@ def classify(state: SessionFold) -> Classification:
         cars=rows,
         sub_class_fastest_laps=[sub_class_fastest[k] for k in sorted(sub_class_fastest)],
         rules=rules,
+        messages=state.messages[-MESSAGES_IN_VALUE:],
+        message_count=len(state.messages),
     )

@@ -13,10 +13,12 @@ import msgspec
 from msgspec import Struct
 
 from schemas.events import EntryRegistered, Flag, LapDeleted, PenaltyIssued, ResultsStatus, SessionOpened, SessionRef
+from schemas.results import RaceControlMessage
 from services.classification.car import CarRecord
 from services.classification.fold import SessionFold
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""2: the race-control messages are part of the state (a version-1 snapshot has none: the fold starts from the log)."""
 
 
 class CarSnapshot(Struct, array_like=True):
@@ -54,6 +56,7 @@ class SessionSnapshot(Struct):
     decisions: list[PenaltyIssued | LapDeleted]
     seen: list[str]
     slowest_lap_ms: int = 0
+    messages: list[RaceControlMessage] = []
 
 
 def take(state: SessionFold) -> SessionSnapshot:
@@ -72,6 +75,7 @@ def take(state: SessionFold) -> SessionSnapshot:
         decisions=list(state.decisions.values()),
         seen=sorted(state.seen),
         slowest_lap_ms=state.slowest_lap_ms,
+        messages=state.messages,
     )
 
 
@@ -110,6 +114,7 @@ def restore(snapshot: SessionSnapshot) -> SessionFold:
     state.decisions = {d.decision: d for d in snapshot.decisions}
     state.seen = set(snapshot.seen)
     state.slowest_lap_ms = snapshot.slowest_lap_ms
+    state.messages = list(snapshot.messages)
     for saved in snapshot.cars:
         car = CarRecord(saved.entry, saved.order)
         car.lap_numbers = list(saved.lap_numbers)
