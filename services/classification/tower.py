@@ -8,8 +8,12 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas.results import CarState, Classification, ClassifiedCar, Gap, HourClassification, HourRow, ResultStatus
+from services.classification.palette import class_swatches
 
-CLASS_STYLES = ("bold white on dark_blue", "bold black on gold3", "bold white on dark_red", "bold black on green3")
+PENALTY_MARK = "*"
+"""After a gap that includes time penalties (the car's or the one it is measured against): every gap does, as the
+order does; the mark says that this one is not the gap on the road."""
+PENALTY_NOTE = f"{PENALTY_MARK} includes time penalties"
 
 STATE_LABELS = {
     CarState.NOT_STARTED: Text("DNS?", "dim"),
@@ -49,6 +53,14 @@ def format_gap(gap: Gap | None) -> str:
     if 0 <= gap.ms < 60_000:
         return f"+{gap.ms // 1000}.{gap.ms % 1000:03d}"
     return f"+{format_laptime(gap.ms)}"
+
+
+def penalty_gap(gap: Gap | None, car: ClassifiedCar, other: ClassifiedCar | None) -> str:
+    """:func:`format_gap`, marked when the gap includes a time penalty of ``car`` or of ``other``."""
+    text = format_gap(gap)
+    if text and (car.penalty_time_ms or (other is not None and other.penalty_time_ms)):
+        return text + PENALTY_MARK
+    return text
 
 
 def format_clock(ms: int) -> str:
@@ -114,10 +126,12 @@ def render_tower(classification: Classification, limit: int | None = None, width
     columns += [("Laps", "right"), ("Gap", "right")]
     columns += [("Int", "right"), ("Last", "right")] if wide else []
     columns += [("Best", "right"), ("Pit", "right"), ("", "left")]
-    classes = sorted({car.class_name for car in classification.cars})
-    styles = {name: CLASS_STYLES[i % len(CLASS_STYLES)] for i, name in enumerate(classes)}
+    swatches = class_swatches(car.class_name for car in classification.cars)
+    styles = {name: f"bold {s.text} on {s.colour}" for name, s in swatches.items()}
     best = min((car.best_lap_ms for car in classification.cars if car.best_lap_ms), default=None)
+    leader = classification.cars[0] if classification.cars else None
     rows: list[list[Cell]] = []
+    ahead: ClassifiedCar | None = None
     for car in classification.cars[:limit]:
         best_style = "bold magenta" if car.best_lap_ms is not None and car.best_lap_ms == best else ""
         row: list[Cell] = [
@@ -128,11 +142,15 @@ def render_tower(classification: Classification, limit: int | None = None, width
             car.team,
         ]
         row += [car.driver or ""] if wide else []
-        row += [str(car.laps), format_gap(car.gap)]
-        row += [format_gap(car.interval), format_laptime(car.last_lap_ms)] if wide else []
+        row += [str(car.laps), penalty_gap(car.gap, car, leader)]
+        row += [penalty_gap(car.interval, car, ahead), format_laptime(car.last_lap_ms)] if wide else []
         row += [Text(format_laptime(car.best_lap_ms), best_style), str(car.pit_stops), status_label(car)]
         rows.append(row)
-    return _table(title, columns, rows, width)
+        ahead = car
+    table = _table(title, columns, rows, width)
+    if any(car.penalty_time_ms for car in classification.cars):
+        table.caption = PENALTY_NOTE
+    return table
 
 
 def render_hour(hour: HourClassification, width: int | None = None) -> Table:
