@@ -50,9 +50,8 @@ def format_gap(gap: Gap | None) -> str:
         return ""
     if gap.laps:
         return f"+{gap.laps} lap{'s' if gap.laps > 1 else ''}"
-    if 0 <= gap.ms < 60_000:
-        return f"+{gap.ms // 1000}.{gap.ms % 1000:03d}"
-    return f"+{format_laptime(gap.ms)}"
+    sign, ms = ("+", gap.ms) if gap.ms >= 0 else ("-", -gap.ms)  # behind in the order, ahead on time: a drop
+    return f"{sign}{ms // 1000}.{ms % 1000:03d}" if ms < 60_000 else f"{sign}{format_laptime(ms)}"
 
 
 def penalty_gap(gap: Gap | None, car: ClassifiedCar, other: ClassifiedCar | None) -> str:

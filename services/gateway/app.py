@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from services.broker.connection import connect, servers
-from services.gateway import push, rest
+from services.gateway import graphics, push, rest
 from services.gateway.access import ReadOnlyAccess
 from services.gateway.asyncapi import asyncapi_document
 from services.gateway.hub import ClassificationHub
@@ -36,6 +36,8 @@ from services.gateway.state import GatewayState, gateway_of
 from services.gateway.wire import SERVER_SEND
 
 STATIC = Path(__file__).parent / "static"
+OVERLAYS = frozenset({"tower", "battle", "leaders", "standings"})
+"""Transparent pages for OBS browser sources and CasparCG HTML templates: ``/overlay/<name>?session=KEY&token=T``."""
 
 STANDINGS_PATH = "/api/standings"
 """Extension point: routes passed as ``create_app(..., standings=[...])`` are mounted here, behind the
@@ -91,6 +93,11 @@ def create_app(
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
+    async def overlay(request: Request) -> Response:
+        if request.path_params["name"] not in OVERLAYS:
+            raise HTTPException(404, f"no overlay {request.path_params['name']!r}: {', '.join(sorted(OVERLAYS))}")
+        return FileResponse(STATIC / "overlay.html")
+
     async def openapi_json(request: Request) -> Response:
         return json_response(openapi)
 
@@ -99,10 +106,12 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/", page),
+        Route("/overlay/{name}", overlay),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/api/openapi.json", openapi_json),
         Route("/api/asyncapi.json", asyncapi_json),
         *rest.ROUTES,
+        *graphics.ROUTES,
         *push.ROUTES,
     ]
     if standings:

@@ -8,9 +8,10 @@ import msgspec
 
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
-from schemas.results import Classification, ClassifiedCar, HourlyClassification
+from schemas.results import Classification, ClassifiedCar, HourlyClassification, RaceControlMessages
 from schemas.standings import LiveStandings, Standings
-from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
+from services.gateway.graphics_data import MessageRow, SessionRow, TowerRow
+from services.gateway.messages import ApiError, Grid, Health, PageStandings, Palette, Sessions, StreamMessage
 
 API_VERSION = "1.0.0"
 """Version of the gateway's interface (the documents' ``info.version``)."""
@@ -32,6 +33,11 @@ TYPES: list[Any] = [
     Standings,
     LiveStandings,
     PageStandings,
+    RaceControlMessages,
+    Palette,
+    TowerRow,
+    SessionRow,
+    MessageRow,
     *NAMED_UNIONS.values(),
 ]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -89,14 +90,19 @@ class Outgoing:
         return str(self.body, "utf-8")
 
 
-def snapshot_message(classification: Classification, reason: SnapshotReason) -> Outgoing:
+def wall_ms() -> int:
+    """The gateway's wall clock, ms since the epoch: what clients take their clock offset from."""
+    return time.time_ns() // 1_000_000
+
+
+def snapshot_message(classification: Classification, reason: SnapshotReason, taken_ms: int) -> Outgoing:
     seq = classification.last_seq
-    body = msgspec.json.encode(Snapshot(seq=seq, reason=reason, classification=classification))
-    return Outgoing(seq, "snapshot", body)
+    message = Snapshot(seq=seq, reason=reason, classification=classification, taken_ms=taken_ms, sent_ms=wall_ms())
+    return Outgoing(seq, "snapshot", msgspec.json.encode(message))
 
 
-def update_message(update: Update) -> Outgoing:
-    return Outgoing(update.seq, "update", msgspec.json.encode(update))
+def update_message(update: Update, taken_ms: int) -> Outgoing:
+    return Outgoing(update.seq, "update", msgspec.json.encode(msgspec.structs.replace(update, taken_ms=taken_ms)))
 
 
 class Feed(Protocol):
@@ -195,6 +201,8 @@ class SessionChannel:
     def __init__(self, capacity: int) -> None:
         self.ring: UpdateRing[Outgoing] = UpdateRing(capacity)
         self.classification: Classification | None = None
+        self.taken_ms = 0
+        """When the gateway took :attr:`classification` from the bucket (its wall clock, ms)."""
         self.rows: dict[str, bytes] = {}
         """The rows of :attr:`classification`, encoded (see :func:`services.gateway.delta.delta`)."""
         self.subscribers: set[Feed] = set()
@@ -247,7 +255,7 @@ class ClassificationHub:
         resume = channel.ring.resume(since)
         if resume.snapshot is not None:
             assert channel.classification is not None
-            backlog = [snapshot_message(channel.classification, resume.snapshot)]
+            backlog = [snapshot_message(channel.classification, resume.snapshot, channel.taken_ms)]
         else:
             backlog = [message for _, message in resume.updates]
         attached = feed(backlog)
@@ -343,14 +351,15 @@ class ClassificationHub:
             update, rows = delta(previous, channel.rows, classification)
         else:
             update, rows = None, encoded_rows(classification)
+        taken_ms = wall_ms()
         if update is not None:
-            outgoing = update_message(update)
+            outgoing = update_message(update, taken_ms)
         else:  # the first value, one going backwards, or one no delta can carry: clients start again from it
             reason = SnapshotReason.CONNECTED if previous is None else SnapshotReason.RESET
-            outgoing = snapshot_message(classification, reason)
+            outgoing = snapshot_message(classification, reason, taken_ms)
         pushed = channel.ring.push(seq, outgoing)
         assert pushed is not Pushed.STALE
-        channel.classification, channel.rows = classification, rows
+        channel.classification, channel.rows, channel.taken_ms = classification, rows, taken_ms
         for subscriber in list(channel.subscribers):
             if not subscriber.offer(outgoing):
                 channel.subscribers.discard(subscriber)

@@ -9,10 +9,11 @@ from starlette.routing import Route
 
 from schemas.events import SessionKind, SessionRef
 from schemas.results import Classification
-from services.gateway.messages import Grid, GridSlot, Health, Sessions, SessionSummary
+from services.classification.palette import class_swatches
+from services.gateway.messages import Grid, GridSlot, Health, Palette, Sessions, SessionSummary
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
-from services.gateway.timetravel import classification_at, hourly_classification
+from services.gateway.timetravel import classification_at, hourly_classification, race_control_messages
 from services.ops.instants import parse_instant
 
 
@@ -50,7 +51,7 @@ async def sessions(request: Request) -> Response:
     return json_response(Sessions(sessions=summaries))
 
 
-def _held(request: Request) -> tuple[SessionRef, Classification]:
+def held(request: Request) -> tuple[SessionRef, Classification]:
     """The session of the path and the classification the hub holds for it (404 when none)."""
     session = session_param(request)
     found = gateway_of(request).hub.classification(session.key)
@@ -60,11 +61,11 @@ def _held(request: Request) -> tuple[SessionRef, Classification]:
 
 
 async def classification(request: Request) -> Response:
-    return json_response(_held(request)[1])
+    return json_response(held(request)[1])
 
 
 async def car(request: Request) -> Response:
-    session, found = _held(request)
+    session, found = held(request)
     number = request.path_params["number"]
     row = next((c for c in found.cars if c.number == number), None)
     if row is None:
@@ -102,9 +103,26 @@ async def classification_hourly(request: Request) -> Response:
     return json_response(found)
 
 
+async def messages(request: Request) -> Response:
+    """Every race-control message of the session (the classification carries only the latest)."""
+    session = session_param(request)
+    gateway = gateway_of(request)
+    async with gateway.time_travel:
+        found = await race_control_messages(gateway.js, session)
+    if found is None:
+        return error(404, f"no events of session {session.key} in the stream")
+    return json_response(found)
+
+
+async def palette(request: Request) -> Response:
+    """How each class of the session is drawn (the page's, the overlays' and the terminal tower's colours)."""
+    _, found = held(request)
+    return json_response(Palette(classes=class_swatches(car.class_name for car in found.cars)))
+
+
 async def grid(request: Request) -> Response:
     """The grid a qualifying or practice session sets: its classification order."""
-    session, found = _held(request)
+    session, found = held(request)
     if found.kind is SessionKind.RACE:
         return error(409, f"{session.key} is a race: the grid comes from a qualifying or practice session")
     slots = [
@@ -129,5 +147,7 @@ ROUTES = [
     Route("/api/sessions/{key}/classification/at", classification_at_point),
     Route("/api/sessions/{key}/classification/hourly", classification_hourly),
     Route("/api/sessions/{key}/cars/{number}", car),
+    Route("/api/sessions/{key}/messages", messages),
+    Route("/api/sessions/{key}/palette", palette),
     Route("/api/sessions/{key}/grid", grid),
 ]
