@@ -8,6 +8,7 @@ from schemas.events import (
     Body,
     CarRetired,
     Driver,
+    DriverCategory,
     DriverChanged,
     EntryRegistered,
     Event,
@@ -29,6 +30,11 @@ RETIRES = "28"
 IN_PIT_AT_END = "92"
 FCY_AT = 3 * 212_000
 CLASSES = (("Hypercar", 208_000), ("LMP2", 214_500), ("LMGT3", 229_000))
+CATEGORIES = {
+    "Hypercar": (DriverCategory.PLATINUM, DriverCategory.GOLD),
+    "LMP2": (DriverCategory.GOLD, DriverCategory.SILVER),
+    "LMGT3": (DriverCategory.SILVER, DriverCategory.BRONZE),
+}
 TEAMS = (
     ("Ferrari AF Corse", "Ferrari 499P", "Ferrari", "A. Pier Guidi", "J. Calado"),
     ("Toyota Gazoo Racing", "Toyota GR010", "Toyota", "K. Kobayashi", "N. de Vries"),
@@ -87,7 +93,7 @@ def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7, race_control
                     team=name,
                     car=car,
                     manufacturer=maker,
-                    crew=[Driver(first), Driver(second)],
+                    crew=[Driver(first, CATEGORIES[class_name][0]), Driver(second, CATEGORIES[class_name][1])],
                 )
             )
         )
