@@ -31,7 +31,8 @@ ROWS = "() => [...document.querySelectorAll('#overlay [data-number]')].map(r => 
 def corner_alpha(png: bytes) -> int:
     """The alpha of a PNG's top-left pixel (8-bit RGBA: every filter leaves the first pixel of a line as is)."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    chunks, at = {}, 8
+    chunks: dict[bytes, bytes] = {}
+    at = 8
     while at < len(png):
         (length,) = struct.unpack(">I", png[at : at + 4])
         kind = png[at + 4 : at + 8]

@@ -42,8 +42,10 @@ const state = {
   standings: [], // values fetched, oldest first (shown only once the page shows the classification they reflect)
   standingsTable: params.get("table") || "",
   marks: params.has("marks") ? [] : null, // [number, laps, epoch ms] when a row's laps change (bench page)
+  arrivals: params.has("marks") ? [] : null, // [seq, epoch ms] when each message arrives (bench page)
 };
 window.chequeredMarks = state.marks;
+window.chequeredArrivals = state.arrivals;
 
 function loadPinned() {
   try {
@@ -101,6 +103,7 @@ async function start() {
     staleMs: numberParam(params, "stale", 60) * 1000,
     onValue: shown,
     onState: setConnection,
+    arrivals: state.arrivals,
   });
   state.live.start();
   setInterval(renderClock, CLOCK_EVERY_MS);
@@ -114,11 +117,39 @@ function setConnection(kind) {
   renderClock();
 }
 
+// Values are taken as they come; the page is drawn at once after a quiet moment, else once per frame, so a
+// burst of values (a busy race, a catch-up) costs one drawing per frame, not one per value.
+const FRAME_MS = 16;
+let drawing = { pending: false, last: -Infinity };
+
 function shown(value) {
   noteMoves(value);
   noteLaps(value);
   state.classification = value;
+  if (drawing.pending) return;
+  if (performance.now() - drawing.last >= FRAME_MS) {
+    draw();
+  } else {
+    drawing.pending = true;
+    requestAnimationFrame(draw);
+  }
+}
+
+function draw() {
+  drawing.pending = false;
+  drawing.last = performance.now();
   render();
+}
+
+// Sets an element's HTML only when it changed (a panel redrawn with the same content costs nothing).
+function setHtml(element, html) {
+  if (element.chequeredHtml === html) return;
+  element.innerHTML = html;
+  element.chequeredHtml = html;
+}
+
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
 }
 
 // -- what changed ----------------------------------------------------------------
@@ -165,7 +196,7 @@ function render() {
   renderMessages(c);
   renderStandings();
   if (state.detail !== null) renderDetail();
-  $("seq").textContent = `seq ${c.last_seq}${state.live.delayMs ? ` · delayed ${state.live.delayMs / 1000} s` : ""}`;
+  setText($("seq"), `seq ${c.last_seq}${state.live.delayMs ? ` · delayed ${state.live.delayMs / 1000} s` : ""}`);
   $("tower").dataset.seq = String(c.last_seq);
 }
 
@@ -180,13 +211,15 @@ function patternOf(name) {
 }
 
 function renderHeader(c) {
-  $("session-name").textContent = c.name;
+  setText($("session-name"), c.name);
   const results = c.results ? ` · results ${c.results}` : "";
-  $("session-meta").textContent = `${c.kind} · ${c.phase}${results} · ${c.session.championship}.${c.session.event}.${c.session.session}`;
+  setText($("session-meta"), `${c.kind} · ${c.phase}${results} · ${c.session.championship}.${c.session.event}.${c.session.session}`);
   const flag = $("flag");
-  flag.className = `flag flag-${c.flag}`;
-  flag.dataset.flag = c.flag;
-  flag.textContent = c.suspended ? "SUSPENDED" : FLAGS[c.flag] || c.flag.toUpperCase();
+  if (flag.dataset.flag !== c.flag) {
+    flag.className = `flag flag-${c.flag}`;
+    flag.dataset.flag = c.flag;
+  }
+  setText(flag, c.suspended ? "SUSPENDED" : FLAGS[c.flag] || c.flag.toUpperCase());
   renderClock();
 }
 
@@ -195,15 +228,16 @@ function renderClock() {
   if (!c || !state.live) return;
   const elapsed = state.live.clockNow();
   const stale = state.live.connection === "stale";
-  $("clock").textContent = elapsed === null ? (c.started_at === null ? "0:00:00" : "--:--:--") : clock(elapsed);
-  $("clock").dataset.running = String(!stale && c.chequered_at === null && state.live.running());
+  setText($("clock"), elapsed === null ? (c.started_at === null ? "0:00:00" : "--:--:--") : clock(elapsed));
+  const running = String(!stale && c.chequered_at === null && state.live.running());
+  if ($("clock").dataset.running !== running) $("clock").dataset.running = running;
   const leaderLaps = c.cars.length ? c.cars[0].laps : 0;
   let sub = c.started_at !== null ? "elapsed" : "not started";
   if (c.length_ms && elapsed !== null) sub = `${clock(c.length_ms - elapsed)} to go`;
   if (c.length_laps) sub = `lap ${Math.min(leaderLaps + 1, c.length_laps)} / ${c.length_laps}`;
   if (c.phase === "finished" || c.phase === "finishing") sub = c.phase;
   if (stale) sub = "no data: stale";
-  $("clock-sub").textContent = sub;
+  setText($("clock-sub"), sub);
 }
 
 function renderClassFilter() {
@@ -296,9 +330,9 @@ function syncRows(tbody, entries) {
     if (state.marks && tbody.id === "tower-body" && tr.dataset.laps !== String(entry.laps)) {
       state.marks.push([entry.number, entry.laps, performance.timeOrigin + performance.now()]);
     }
-    for (const [name, value] of Object.entries(entry.data)) tr.dataset[name] = value;
-    tr.className = entry.className;
-    tr.setAttribute("style", entry.style);
+    for (const [name, value] of Object.entries(entry.data)) if (tr.dataset[name] !== value) tr.dataset[name] = value;
+    if (tr.className !== entry.className) tr.className = entry.className;
+    if (tr.getAttribute("style") !== entry.style) tr.setAttribute("style", entry.style);
     if (tr.chequeredHtml !== entry.html) {
       const focusedPin = document.activeElement && document.activeElement !== tr && tr.contains(document.activeElement);
       tr.innerHTML = entry.html;
@@ -316,10 +350,7 @@ function renderTower(c) {
   const filtered = state.classFilter !== "";
   const cols = columns(c, filtered);
   const head = cols.map((col) => `<th scope="col" class="${col.cls}"${col.title ? ` title="${col.title}"` : ""}>${col.head}</th>`).join("");
-  if ($("tower-head").dataset.html !== head) {
-    $("tower-head").innerHTML = head;
-    $("tower-head").dataset.html = head;
-  }
+  setHtml($("tower-head"), head);
   const entries = [];
   const pinnedEntries = [];
   const classLeaders = new Map();
@@ -345,14 +376,13 @@ function renderTower(c) {
   }
   syncRows($("tower-body"), entries);
   syncRows($("pinned-body"), pinnedEntries);
-  $("empty").hidden = entries.length > 0;
-  $("tower").classList.toggle("filtered", filtered);
+  if ($("empty").hidden !== entries.length > 0) $("empty").hidden = entries.length > 0;
   const penalties = c.cars.some((car) => car.penalty_time_ms);
-  $("legend").textContent = [
+  setText($("legend"), [
     "Gaps at the line, time penalties included (as the order).",
     penalties ? PENALTY_NOTE + "." : "",
     sectorCount(c) ? "Sectors: purple session best, green personal best." : "",
-  ].filter(Boolean).join(" ");
+  ].filter(Boolean).join(" "));
 }
 
 function pickBattle(c) {
@@ -394,7 +424,7 @@ function renderBattle(c) {
   const b = byNumber.get(state.battle.b);
   const box = $("battle");
   if (!a || !b || a === b) {
-    box.innerHTML = `<p class="muted">Choose two cars.</p>`;
+    setHtml(box, `<p class="muted">Choose two cars.</p>`);
     return;
   }
   const [ahead, behind] = a.position < b.position ? [a, b] : [b, a];
@@ -421,7 +451,7 @@ function renderBattle(c) {
   const line = (label, left, right, cls = "") =>
     `<tr><td class="${cls}">${left}</td><th scope="row">${label}</th><td class="${cls}">${right}</td></tr>`;
   const lastClass = (car) => (car.last_lap_session_best ? "sb" : car.last_lap_personal_best ? "pb" : "");
-  box.innerHTML = `
+  setHtml(box, `
     <div class="b-cars">${side(ahead)}<div class="b-gap"><div class="b-gap-value" title="${exact ? "at the line" : "from their gaps to the leader"}">${esc(between)}</div>${trend}</div>${side(behind)}</div>
     <table class="b-table">
       <tr><td class="lap ${lastClass(ahead)}">${lapTime(ahead.last_lap_ms)}</td><th scope="row">Last</th><td class="lap ${lastClass(behind)}">${lapTime(behind.last_lap_ms)}</td></tr>
@@ -430,24 +460,24 @@ function renderBattle(c) {
       ${line("Pits", ahead.pit_stops, behind.pit_stops)}
       ${line("Stint laps", ahead.laps_since_pit, behind.laps_since_pit)}
       ${ahead.penalty_time_ms || behind.penalty_time_ms ? line("Penalties", `+${seconds(ahead.penalty_time_ms)}`, `+${seconds(behind.penalty_time_ms)}`) : ""}
-    </table>`;
+    </table>`);
 }
 
 function renderFastest(c) {
   const laps = c.class_fastest_laps || [];
   if (!laps.length) {
-    $("fastest").innerHTML = `<p class="muted">No lap yet.</p>`;
+    setHtml($("fastest"), `<p class="muted">No lap yet.</p>`);
     return;
   }
   const sectors = c.best_sectors_ms || [];
   const ideal = idealLap(sectors);
-  $("fastest").innerHTML = `<table>${laps
+  setHtml($("fastest"), `<table>${laps
     .map((lap) => `<tr style="${swatchStyle(lap.class_name)}"><td><span class="cls">${esc(lap.class_name)}</span></td>
       <td>#${esc(lap.number)}</td><td>lap ${lap.lap}</td>
       <td class="lap ${c.fastest_lap && c.fastest_lap.number === lap.number ? "sb" : ""}">${lapTime(lap.ms)}</td></tr>`)
     .join("")}</table>
     ${sectors.length ? `<table class="sectors"><tr>${sectors.map((s, i) => `<th scope="col">S${i + 1}</th>`).join("")}<th scope="col">Ideal lap</th></tr>
-      <tr>${sectors.map((s) => `<td class="lap sb">${sectorTime(s)}</td>`).join("")}<td id="ideal-lap">${lapTime(ideal)}</td></tr></table>` : ""}`;
+      <tr>${sectors.map((s) => `<td class="lap sb">${sectorTime(s)}</td>`).join("")}<td id="ideal-lap">${lapTime(ideal)}</td></tr></table>` : ""}`);
 }
 
 // -- race control ---------------------------------------------------------------------
@@ -472,10 +502,7 @@ function renderMessages(c) {
   if ((c.message_count || 0) > shown.length) fetchMessages(); // older ones than the value carries
   const at = (m) => (c.started_at !== null && m.at >= c.started_at ? clock(m.at - c.started_at) : "");
   const html = shown.map((m) => `<li class="msg msg-${esc(m.kind)}" data-seq="${m.seq}"><time>${at(m)}</time> ${esc(m.text)}</li>`).join("");
-  if ($("messages").dataset.html !== html) {
-    $("messages").innerHTML = html || `<li class="muted">No message yet.</li>`;
-    $("messages").dataset.html = html;
-  }
+  setHtml($("messages"), html || `<li class="muted">No message yet.</li>`);
   const latest = shown[0];
   const ticker = $("ticker");
   ticker.hidden = !latest;
@@ -510,7 +537,7 @@ function renderStandings() {
   const select = $("standings-table");
   if (!page || !page.tables.length) {
     panel.classList.add("muted");
-    panel.textContent = "standings not available";
+    setHtml(panel, "standings not available");
     select.hidden = true;
     $("standings-state").textContent = "";
     $("title-fight").innerHTML = "";
@@ -525,15 +552,15 @@ function renderStandings() {
   if (!labels.includes(state.standingsTable)) state.standingsTable = page.table || labels[0];
   select.value = state.standingsTable;
   select.hidden = false;
-  $("standings-state").textContent = STANDINGS_STATES[page.state] || "";
+  setText($("standings-state"), STANDINGS_STATES[page.state] || "");
   $("standings-state").dataset.state = page.state;
   const index = labels.indexOf(state.standingsTable);
   const table = page.tables[index];
   panel.classList.remove("muted");
   const moved = (r) => (r.before === null || r.before === r.position ? "" : r.before > r.position ? `<span class="move up">▲${r.before - r.position}</span>` : `<span class="move down">▼${r.position - r.before}</span>`);
-  panel.innerHTML = `<table><thead><tr><th scope="col">Pos</th><th scope="col">${esc(table.kind)}</th><th scope="col" class="s-pts">Pts</th></tr></thead><tbody>${table.rows
+  setHtml(panel, `<table><thead><tr><th scope="col">Pos</th><th scope="col">${esc(table.kind)}</th><th scope="col" class="s-pts">Pts</th></tr></thead><tbody>${table.rows
     .map((r) => `<tr data-competitors="${esc(r.competitors.join("|"))}"><td class="s-pos">${esc(r.position)} ${moved(r)}</td><td>${esc(r.name)}</td><td class="s-pts">${esc(r.points)}${r.live_points ? ` <small>(+${esc(r.live_points)})</small>` : ""}</td></tr>`)
-    .join("")}</tbody></table>`;
+    .join("")}</tbody></table>`);
   renderTitleFight(page.standings.tables[index]);
 }
 
@@ -542,13 +569,13 @@ function renderTitleFight(table) {
   const box = $("title-fight");
   const fight = table && table.title;
   if (!fight || !fight.contenders) {
-    box.innerHTML = "";
+    setHtml(box, "");
     return;
   }
   const head = fight.decided ? "Title decided" : `Title fight · ${esc(fight.remaining ?? "")} to go`;
-  box.innerHTML = `<h3>${head}</h3><ul>${fight.contenders
+  setHtml(box, `<h3>${head}</h3><ul>${fight.contenders
     .map((k) => `<li class="contender st-${esc(k.status)}"><b>${esc((k.competitors || []).join(" / "))}</b> ${esc(k.status)} · ${esc(k.points)} pts, max ${esc(k.max_points)}${k.condition ? ` — ${esc(k.condition)}` : ""}</li>`)
-    .join("")}</ul>`;
+    .join("")}</ul>`);
 }
 
 // -- car detail ------------------------------------------------------------------------------
@@ -608,11 +635,11 @@ function renderDetail() {
   $("detail").hidden = false;
   const car = c.cars.find((x) => x.number === state.detail);
   if (!car) {
-    $("detail-title").textContent = `Car #${state.detail}`;
-    $("detail-body").innerHTML = `<p class="muted">Not in this session.</p>`;
+    setText($("detail-title"), `Car #${state.detail}`);
+    setHtml($("detail-body"), `<p class="muted">Not in this session.</p>`);
     return;
   }
-  $("detail-title").textContent = `#${car.number} ${car.team}`;
+  setText($("detail-title"), `#${car.number} ${car.team}`);
   const drive = new Map((car.drive_times || []).map((d) => [d.driver, d.ms]));
   const crew = (car.crew || []).map((d) => `<tr${d.name === car.driver ? ` class="current"` : ""}><td>${esc(d.name)}${d.name === car.driver ? " <small>driving</small>" : ""}</td>
     <td>${CATEGORIES[d.category] ? `<span class="cat cat-${esc(d.category)}">${CATEGORIES[d.category]}</span>` : ""}</td><td class="num-cell">${drive.has(d.name) ? clock(drive.get(d.name)) : ""}</td></tr>`).join("");
@@ -624,7 +651,7 @@ function renderDetail() {
   }).join("");
   const sectorsRow = (list, cls) => (list || []).map((s, i) => `<td class="${cls(s, i)}">${sectorTime(s)}</td>`).join("");
   const [stateText] = statusLabel(car);
-  $("detail-body").innerHTML = `
+  setHtml($("detail-body"), `
     <div class="d-head" style="${swatchStyle(car.class_name)}">
       <span class="pos">${car.position}</span><span class="num ${patternOf(car.class_name)}">${esc(car.number)}</span>
       <span class="cls">${esc(car.class_name)}${car.sub_class ? ` ${esc(car.sub_class)}` : ""}</span>
@@ -648,7 +675,7 @@ function renderDetail() {
     <section><h3>Stints</h3>${stints ? `<table class="d-stints"><tr><th scope="col">#</th><th scope="col">Driver</th><th scope="col">Laps</th><th scope="col">n</th><th scope="col">Time</th></tr>${stints}</table>` : `<p class="muted">None yet.</p>`}</section>
     <section><h3>Pit stops</h3>${stops ? `<table class="d-stops">${stops}</table>` : `<p class="muted">None.</p>`}</section>
     <section><h3>Penalties &amp; decisions</h3>${decisions ? `<table class="d-decisions">${decisions}</table>` : `<p class="muted">None.</p>`}</section>
-    ${lapHistory(car, c)}`;
+    ${lapHistory(car, c)}`);
 }
 
 // -- controls ------------------------------------------------------------------------------

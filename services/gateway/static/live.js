@@ -17,7 +17,7 @@ const OFFSET_SAMPLES = 50;
 const ABSURD_MS = 7 * 24 * 3600 * 1000; // a session clock beyond a week is a wrong instant, not a session
 
 export class LiveSession {
-  constructor({ session, token, delayMs = 0, staleMs = 60000, onValue = () => {}, onState = () => {} }) {
+  constructor({ session, token, delayMs = 0, staleMs = 60000, onValue = () => {}, onState = () => {}, arrivals = null }) {
     this.session = session;
     this.token = token;
     this.delayMs = delayMs;
@@ -36,6 +36,7 @@ export class LiveSession {
     this.lastAt = null;
     this.frozenClock = null;
     this.connection = "connecting";
+    this.arrivals = arrivals; // [seq, epoch ms] of each message as it arrives (the page benchmark), or null
     this.staleTimer = setInterval(() => this.checkStale(), 500);
   }
 
@@ -72,6 +73,7 @@ export class LiveSession {
   }
 
   receive(message) {
+    if (this.arrivals) this.arrivals.push([message.seq, performance.timeOrigin + performance.now()]);
     const sent = message.sent_ms || message.taken_ms;
     if (sent) {
       this.offsets.push(sent - Date.now());
