@@ -16,6 +16,9 @@ BENCHMARKS = {
     "page": "bench.page",
     "scale": "bench.scale",
     "standings": "bench.standings",
+    "durability": "bench.durability",
+    "analysis": "bench.analysis",
+    "calendar": "bench.calendar",
 }
 
 

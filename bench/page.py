@@ -126,7 +126,9 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
             await page.goto(f"{gateway_url}/?session={SESSION.key}&token={TOKEN}&marks=1")
             pages.append(page)
         for page in pages:
-            await page.wait_for_function(f"document.querySelectorAll('#tower-body tr').length === {len(head) - 2}")
+            await page.wait_for_function(
+                f"() => document.querySelectorAll('#tower-body tr').length === {len(head) - 2}"
+            )
         phases = []
         offset = 0
         for rate, seconds in PHASES:

@@ -3,7 +3,10 @@
 Versioning: a new field gets a default and a new event is a new tag in the
 union, so most changes are additive; a change that is not (a rename, a new
 shape) raises ``SCHEMA_VERSION`` and adds an upcaster in :mod:`schemas.upcast`,
-so a log written years ago still decodes and folds.
+so a log written years ago still decodes and folds. Bounds (the length of free
+text, instants before 2100) hold for every reader: an event stored before a
+bound existed that breaks it is dead-lettered by the projectors, with the
+reason (no shipped log or recorded feed does).
 
 All times are integers: milliseconds on the timing clock (UTC epoch
 milliseconds for instants, plain milliseconds for durations). No floats ever
@@ -13,6 +16,7 @@ reach a fold, so the same log gives the same bytes on every machine.
 from __future__ import annotations
 
 import enum
+from datetime import date
 from typing import Annotated
 
 import msgspec
@@ -29,9 +33,22 @@ CarNumber = Annotated[
 ]
 Millis = Annotated[int, Meta(ge=0, description="milliseconds")]
 PositiveMillis = Annotated[int, Meta(gt=0, description="milliseconds, greater than zero")]
-Instant = Annotated[int, Meta(ge=0, description="timing-clock instant, UTC epoch milliseconds")]
+MAX_INSTANT = 4_102_444_800_000
+"""2100-01-01T00:00:00Z: no instant is later (a lap dated in the year 3000 is a clock fault, not a lap). Ingest
+also keeps each session's instants near the session (``services.ingest.rules``)."""
+Instant = Annotated[
+    int, Meta(ge=0, le=MAX_INSTANT, description="timing-clock instant, UTC epoch milliseconds, before the year 2100")
+]
 LapNumber = Annotated[int, Meta(ge=1)]
-NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
+NAME_MAX = 200
+REASON_MAX = 1024
+NonEmpty = Annotated[str, Meta(min_length=1, max_length=NAME_MAX)]
+Text = Annotated[str, Meta(max_length=NAME_MAX, description="free text, at most 200 characters")]
+Reason = Annotated[str, Meta(max_length=REASON_MAX, description="free text, at most 1,024 characters")]
+"""Free text is bounded, so no event can make a read model too large to store (a 600 kB penalty reason)."""
+MAX_SECTORS = 64
+CONFIG_MAX = 32 * 1024
+"""Characters of a points configuration's TOML (the shipped ones are about 2,000)."""
 
 
 class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
@@ -53,7 +70,13 @@ class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
 
     @classmethod
     def championship_of(cls, championship: str) -> SessionRef:
-        return cls(championship, CHAMPIONSHIP_EVENT, "points")
+        """The championship's points session: its points configuration and points decisions."""
+        return cls(championship, CHAMPIONSHIP_EVENT, POINTS_SESSION)
+
+    @classmethod
+    def calendar_of(cls, championship: str) -> SessionRef:
+        """The championship's calendar session: the season's schedule and its changes."""
+        return cls(championship, CHAMPIONSHIP_EVENT, CALENDAR_SESSION)
 
     @classmethod
     def parse(cls, key: str) -> SessionRef:
@@ -91,7 +114,7 @@ class Flag(enum.StrEnum):
 class Driver(Struct, frozen=True, forbid_unknown_fields=True):
     name: NonEmpty
     category: DriverCategory = DriverCategory.UNRATED
-    nationality: str | None = None
+    nationality: Text | None = None
 
 
 class QualifyingFormat(enum.StrEnum):
@@ -126,6 +149,10 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     not_seen_laps: Annotated[int, Meta(ge=1, le=1000)] = 3
     """While a race runs, a car out of the pit lane that has not crossed the line for this many of its best laps
     shows ``stopped`` (not seen) instead of ``running``."""
+    min_drive_ms: PositiveMillis | None = None
+    """Each driver of a crew drives at least this long (the driving-time report marks who did not)."""
+    max_drive_ms: PositiveMillis | None = None
+    """No driver drives longer than this in the session (the driving-time report marks who did)."""
 
 
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):
@@ -148,10 +175,10 @@ class CarBody(Body, frozen=True):
 class SessionOpened(Body, frozen=True, tag="session_opened"):
     name: NonEmpty
     kind: SessionKind
-    scheduled_start: Annotated[str, Meta(description="ISO 8601 local time with offset")]
-    time_zone: Annotated[str, Meta(description="IANA zone of the circuit, e.g. Europe/Brussels")]
+    scheduled_start: Annotated[str, Meta(max_length=64, description="ISO 8601 local time with offset")]
+    time_zone: Annotated[str, Meta(max_length=64, description="IANA zone of the circuit, e.g. Europe/Brussels")]
     length: SessionLength
-    track: str | None = None
+    track: Text | None = None
     track_length_m: Annotated[int, Meta(gt=0)] | None = None
     rules: ClassificationRules = ClassificationRules()
 
@@ -182,8 +209,8 @@ class LapCompleted(CarBody, frozen=True, tag="lap_completed"):
 
     lap: LapNumber
     lap_time_ms: PositiveMillis
-    driver: str | None = None
-    sectors_ms: list[PositiveMillis] = []
+    driver: Text | None = None
+    sectors_ms: Annotated[list[PositiveMillis], Meta(max_length=MAX_SECTORS)] = []
     in_pit: bool = False
     counts_for_best: bool = True
     """False: the lap counts for distance but never as a best (lap or sector): a lap the timing system did not
@@ -215,7 +242,7 @@ class RetirementSource(enum.StrEnum):
 
 
 class CarRetired(CarBody, frozen=True, tag="car_retired"):
-    reason: str = ""
+    reason: Reason = ""
     source: RetirementSource = RetirementSource.RACE_CONTROL
 
 
@@ -247,7 +274,7 @@ class PenaltyIssued(CarBody, frozen=True, tag="penalty_issued"):
     time_ms: Millis = 0
     laps: Annotated[int, Meta(ge=0)] = 0
     positions: Annotated[int, Meta(ge=0)] = 0
-    reason: str = ""
+    reason: Reason = ""
 
 
 class PenaltyServed(CarBody, frozen=True, tag="penalty_served"):
@@ -261,21 +288,26 @@ class LapDeleted(CarBody, frozen=True, tag="lap_deleted"):
 
     decision: DecisionId
     lap: LapNumber
-    reason: str = ""
+    reason: Reason = ""
 
 
 class DecisionWithdrawn(Body, frozen=True, tag="decision_withdrawn"):
     """Any earlier decision no longer applies (appeal upheld, error corrected)."""
 
     decision: DecisionId
-    reason: str = ""
+    reason: Reason = ""
 
 
 CHAMPIONSHIP_EVENT = "_championship"
-"""The ``event`` token of a championship's own pseudo-session, ``<championship>._championship.points``,
-which carries its points configuration and points decisions."""
+"""The ``event`` token of a championship's own pseudo-sessions: ``<championship>._championship.points``
+carries its points configuration and points decisions, ``<championship>._championship.calendar`` its calendar."""
+POINTS_SESSION = "points"
+CALENDAR_SESSION = "calendar"
 
-Points = Annotated[float, Meta(ge=0, description="championship points, at most two decimals (12.5)")]
+MAX_POINTS = 10_000
+Points = Annotated[
+    float, Meta(ge=0, le=MAX_POINTS, description="championship points, at most two decimals (12.5), at most 10,000")
+]
 
 
 class TableKind(enum.StrEnum):
@@ -295,8 +327,8 @@ class ChampionshipConfigured(Body, frozen=True, tag="championship_configured"):
     """The points configuration in force from now on, as the TOML text (decoded by the standings core), so a
     replay always scores with the configuration that was in force."""
 
-    toml: Annotated[str, Meta(min_length=1)]
-    source: str = ""
+    toml: Annotated[str, Meta(min_length=1, max_length=CONFIG_MAX)]
+    source: Text = ""
 
 
 class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
@@ -307,12 +339,107 @@ class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
     table: TableKind
     competitor: NonEmpty
     """As the standings name it: a driver, a team (with " #N" for per-entry team standings), a manufacturer."""
-    class_name: str | None = None
+    class_name: Text | None = None
     """None: every class table (and the overall table) of ``table`` where the competitor appears."""
     round: Slug | None = None
     """Required for an exclusion; for a deduction, informative."""
     points: Points = 0
-    reason: str = ""
+    reason: Reason = ""
+
+
+# -- the calendar ------------------------------------------------------------------
+
+FIRST_SCHEDULED = -2_208_988_800_000
+"""1900-01-01T00:00Z: a calendar goes back to the first championships."""
+ScheduledInstant = Annotated[
+    int,
+    Meta(ge=FIRST_SCHEDULED, le=MAX_INSTANT, description="UTC epoch milliseconds, from 1900 to 2100"),
+]
+"""A scheduled instant: UTC, in milliseconds; the circuit's zone is beside it, never folded into it."""
+ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+ZoneName = Annotated[
+    str,
+    Meta(
+        pattern=ZONE_PATTERN,
+        max_length=64,
+        description="an IANA time zone, e.g. Europe/Berlin (checked against the zone database by ingest)",
+    ),
+]
+ChangeReason = Annotated[str, Meta(max_length=200, description="why, as the bulletin says it")]
+
+
+class PointsRole(enum.StrEnum):
+    """What a session's classification does for the championship (the seam the standings' rounds read)."""
+
+    NONE = "none"
+    """Scores nothing (practice, a warm-up)."""
+    POINTS = "points"
+    """Its classification scores championship points (a race, a points-paying qualifying)."""
+    POLE = "pole"
+    """It awards the pole position (a qualifying session that sets the grid)."""
+
+
+class ScheduledSession(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One session of a round as scheduled; its timing session key is ``<championship>.<round>.<session>``."""
+
+    session: Slug
+    """The timing session token the session's events will use."""
+    name: NonEmpty
+    kind: SessionKind
+    start: ScheduledInstant
+    end: ScheduledInstant
+    points: PointsRole = PointsRole.NONE
+    cancelled: bool = False
+
+
+class ScheduledRound(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An event of the season at one circuit; its sessions' timing events use ``event`` as their event token."""
+
+    event: Slug
+    name: NonEmpty
+    circuit: NonEmpty
+    time_zone: ZoneName
+    """The circuit's zone: local times are shown in it unless a viewer asks for another."""
+    sessions: Annotated[list[ScheduledSession], Meta(max_length=64)] = []
+    first_day: date | None = None
+    """The round's first and last days at the circuit (a Friday of practice the sessions may not show);
+    None: the local days of its first and last sessions."""
+    last_day: date | None = None
+
+
+class CalendarPublished(Body, frozen=True, kw_only=True, tag="calendar_published"):
+    """The season's calendar as issued (a file published, or re-issued): it replaces the calendar in force."""
+
+    name: NonEmpty
+    rounds: Annotated[list[ScheduledRound], Meta(max_length=100)]
+    source: Annotated[str, Meta(max_length=200)] = ""
+    reason: ChangeReason = ""
+
+
+class SessionRescheduled(Body, frozen=True, kw_only=True, tag="session_rescheduled"):
+    """A session moved: its new start and end."""
+
+    event: Slug
+    session: Slug
+    start: ScheduledInstant
+    end: ScheduledInstant
+    reason: ChangeReason = ""
+
+
+class SessionCancelled(Body, frozen=True, kw_only=True, tag="session_cancelled"):
+    """A session called off; it stays in the calendar, shown cancelled."""
+
+    event: Slug
+    session: Slug
+    reason: ChangeReason = ""
+
+
+class SessionAdded(Body, frozen=True, kw_only=True, tag="session_added"):
+    """A session added to a round, or a cancelled one reinstated (its slug again, with its times)."""
+
+    event: Slug
+    scheduled: ScheduledSession
+    reason: ChangeReason = ""
 
 
 class ResultsStatus(enum.StrEnum):
@@ -343,11 +470,18 @@ EventBody = (
     | ResultsDeclared
     | ChampionshipConfigured
     | PointsAdjusted
+    | CalendarPublished
+    | SessionRescheduled
+    | SessionCancelled
+    | SessionAdded
 )
 
 
 CHAMPIONSHIP_BODIES = (ChampionshipConfigured, PointsAdjusted)
-"""Bodies addressed to a championship's own session rather than to a timing session."""
+"""Bodies addressed to a championship's points session rather than to a timing session."""
+CALENDAR_BODIES = (CalendarPublished, SessionRescheduled, SessionCancelled, SessionAdded)
+"""Bodies addressed to a championship's calendar session, and only there."""
+CalendarBody = CalendarPublished | SessionRescheduled | SessionCancelled | SessionAdded
 
 
 class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

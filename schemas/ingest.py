@@ -1,4 +1,10 @@
-"""The ingest protocol: what a producer gets back, and what operations see of a rejection."""
+"""The ingest protocol: what a producer gets back, and what operations see of a rejection.
+
+Limits a producer can rely on: an event is stored when its stored form (compact JSON plus its
+``Nats-Msg-Id`` header) is at most :data:`MAX_EVENT_BYTES` and fits the server's ``max_payload``; a batch holds
+at most :data:`MAX_BATCH_EVENTS` events (and, as any message, at most ``max_payload`` bytes: the producer
+client splits larger ones).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +23,37 @@ class RejectCode(enum.StrEnum):
     SESSION_ALREADY_OPENED = "session_already_opened"
     UNKNOWN_CAR = "unknown_car"
     LAP_OUT_OF_ORDER = "lap_out_of_order"
+    INVALID_CALENDAR = "invalid_calendar"
+    """A calendar, or a change to it, that cannot stand: an unknown zone, a session ending before it starts,
+    a local time that does not exist, a change to a round or session the calendar does not have."""
     UNAVAILABLE = "unavailable"
     """The stream did not acknowledge the write; retry with the same id."""
+    STORAGE_FULL = "storage_full"
+    """The stream refused to store it (disk or stream limits full): nothing was stored; retry with the same id once
+    operations have made room (ingest recovers by itself)."""
+    TOO_LARGE = "too_large"
+    """An event larger than :data:`MAX_EVENT_BYTES` (or the server's ``max_payload``) as stored, or a batch of more
+    than :data:`MAX_BATCH_EVENTS` events."""
+    CONFLICT = "conflict"
+    """The id was stored before with different content; the rejects stream keeps both (``stored_payload``)."""
+    IMPLAUSIBLE = "implausible"
+    """An instant far outside the session's window, or a lap that ends before the car's previous one."""
+    UNSUPPORTED_VERSION = "unsupported_version"
+    """An envelope of a schema version newer than this ingest's: upgrade chequered first."""
+    INVALID_CONFIG = "invalid_config"
+    """A points configuration the standings engine cannot use; the reason names the field."""
+    REPLY_NOT_INBOX = "reply_not_inbox"
+    """A request whose reply subject is not an inbox (under ``_INBOX.``): ingest answers only there, and stores
+    nothing of such a request."""
+
+
+RETRYABLE = frozenset({RejectCode.UNAVAILABLE, RejectCode.STORAGE_FULL})
+"""Codes of events that were not stored for a reason that passes: send them again, with the same id."""
+
+MAX_EVENT_BYTES = 64 * 1024
+MAX_BATCH_EVENTS = 1000
+MAX_KEPT_PAYLOAD = MAX_EVENT_BYTES
+"""Bytes of a refused message the rejects stream keeps (the beginning; ``payload_bytes`` gives its size)."""
 
 
 class Accepted(Struct, frozen=True, tag="accepted"):
@@ -43,9 +78,16 @@ class RejectedEvent(Struct, frozen=True, kw_only=True):
     code: RejectCode
     reason: str
     payload: str
-    """The raw bytes as received, decoded as UTF-8 with replacement."""
+    """The raw bytes as received, decoded as UTF-8 with replacement; only the first :data:`MAX_KEPT_PAYLOAD` bytes
+    of a larger message."""
     event_id: str | None = None
     producer: str | None = None
+    payload_bytes: int | None = None
+    """The size of what was received, when ``payload`` holds only its beginning."""
+    stored_seq: int | None = None
+    """A ``conflict``: the stream sequence of the event stored under the same id ..."""
+    stored_payload: str | None = None
+    """... and that event as stored."""
 
 
 class DeadLetter(Struct, frozen=True):

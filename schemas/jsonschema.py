@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from schemas.analysis import ChartMessage, DocumentsIndex, SessionAnalysis
+from schemas.calendar import SeasonCalendar
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification
@@ -27,6 +29,10 @@ MESSAGES: dict[str, Any] = {
     "standings": Standings,
     "live-standings": LiveStandings,
     "championship-config": ChampionshipConfig,
+    "analysis": SessionAnalysis,
+    "chart-message": ChartMessage,
+    "documents-index": DocumentsIndex,
+    "season-calendar": SeasonCalendar,
 }
 
 

@@ -1,8 +1,10 @@
 """What operations see of a running service: health, readiness, Prometheus metrics, structured logs.
 
 ``chequered serve ... --ops-port 9100`` serves ``/healthz`` (the process is up),
-``/readyz`` (every service started and every projector caught up with the log:
-Kubernetes sends traffic only then) and ``/metrics``.
+``/readyz`` (every service started, connected to NATS, every long-running task
+still running, every projector caught up with the log: Kubernetes sends traffic
+only then) and ``/metrics``, on loopback unless ``CHEQUERED_OPS_HOST`` names
+another address (``0.0.0.0`` in a container, for the probes and Prometheus).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Callable
 
 import uvicorn
@@ -30,7 +33,18 @@ BATCH_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 INGESTED = Counter("chequered_ingest_events_total", "Events answered by ingest", ["outcome"])
-DEAD_LETTERS = Counter("chequered_dead_letters_total", "Events a projector could not fold", ["projection"])
+DEAD_LETTERS = Counter(
+    "chequered_dead_letters_total", "Events a projector could not fold, values it could not store", ["projection"]
+)
+UNWRITABLE = Gauge(
+    "chequered_read_models_unwritable",
+    "Read models a projector cannot store now (too large, refused): alert on > 0, reasons in chequered rejects",
+    ["projection"],
+)
+FEEDS_MISSING = Gauge(
+    "chequered_calendar_feeds_missing",
+    "Scheduled sessions live now by their calendar with no timing data yet, or a race feed stalled",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,10 +71,16 @@ def configure_logging(fmt: str, level: str = "INFO") -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
+OPS_HOST_ENV = "CHEQUERED_OPS_HOST"
+
+
 class OpsServer:
     """``/healthz``, ``/readyz`` and ``/metrics`` on their own port, beside a service."""
 
-    def __init__(self, port: int, ready: Callable[[], bool], host: str = "0.0.0.0") -> None:
+    def __init__(self, port: int, ready: Callable[[], bool], host: str | None = None) -> None:
+        """``host``: the address to bind; default ``CHEQUERED_OPS_HOST``, else loopback."""
+        host = host or os.environ.get(OPS_HOST_ENV) or "127.0.0.1"
+
         async def healthz(_: Request) -> Response:
             return PlainTextResponse("ok\n")
 

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError
 
 from schemas.events import Event
-from schemas.ingest import Accepted
+from schemas.ingest import Accepted, DeadLetter
 from schemas.results import Classification, decode_classification
+from services.broker.embedded import EmbeddedNats
 from services.broker.topology import CLASSIFICATION_BUCKET
 from services.ingest.client import Producer
+from services.ops.rejects import read_rejects
+
+
+def broker_with(tmp_path: Path, config: str) -> EmbeddedNats:
+    """An embedded nats-server (not started) with this configuration text, for limits a test needs."""
+    path = tmp_path / "server.conf"
+    path.write_text(config)
+    return EmbeddedNats(tmp_path / "nats", config=path)
 
 
 async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: float = 30.0) -> Classification:
@@ -38,3 +48,16 @@ async def send(nc: Client, events: list[Event]) -> list[tuple[int, Event]]:
     replies = await Producer(nc).send_all(events)
     assert all(isinstance(r, Accepted) for r in replies), replies
     return [(r.seq, e) for r, e in zip(replies, events, strict=True)]  # type: ignore[union-attr]
+
+
+async def wait_for_dead_letters(nc: Client, projection: str, count: int, timeout: float = 30.0) -> list[DeadLetter]:
+    """The first ``count`` dead letters of ``projection``, once they are stored; fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    letters: list[DeadLetter] = []
+    while time.monotonic() < deadline:
+        found = await read_rejects(nc.jetstream())
+        letters = [item for _, item in found if isinstance(item, DeadLetter) and item.projection == projection]
+        if len(letters) >= count:
+            return letters
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} dead letters of {projection} expected; found {letters}")

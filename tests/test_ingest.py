@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
+import msgspec
 import pytest
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
-from nats.js.api import StreamConfig
+from nats.js.api import DiscardPolicy, StreamConfig
 
 from schemas.events import Event, decode_event, encode_event
 from schemas.ingest import Accepted, RejectCode, Rejected, RejectedEvent
 from schemas.subjects import ingest_subject
 from services.broker.reader import StreamTail
-from services.broker.topology import EVENTS_STREAM, Topology, TopologyConflict, ensure_topology
+from services.broker.topology import EVENTS_STREAM, REJECTS_STREAM, Topology, TopologyConflict, ensure_topology
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
@@ -156,3 +158,36 @@ async def test_topology_setup_is_idempotent_and_refuses_silent_rewrites(nc: Clie
     assert (await js.stream_info(EVENTS_STREAM)).config.duplicate_window == 60.0
     await ensure_topology(js, Topology(), update=True)
     assert (await js.stream_info(EVENTS_STREAM)).config.duplicate_window == 7200.0
+
+
+async def test_the_rejects_stream_is_bounded_in_size_and_age(nc: Client) -> None:
+    """No producer can fill the disk with garbage: the rejects stream keeps 1 GiB and 30 days, oldest out first.
+    A rejects stream of an older chequered (no limits) is reported, and ``setup --update`` bounds it."""
+    js = nc.jetstream()
+    unbounded = Topology().streams()[1]
+    await js.add_stream(dataclasses.replace(unbounded, max_bytes=None, max_age=None, discard=None))
+    with pytest.raises(TopologyConflict, match="max_bytes: running -1, wanted 1073741824"):
+        await ensure_topology(js)
+    await ensure_topology(js, update=True)
+    config = (await js.stream_info(REJECTS_STREAM)).config
+    assert (config.max_bytes, config.max_age, config.discard) == (1024**3, 30 * 24 * 3600.0, DiscardPolicy.OLD)
+
+
+async def test_the_same_id_with_other_content_is_a_conflict_kept_with_both_payloads(
+    nc: Client, ingest: IngestService
+) -> None:
+    """It was answered "duplicate": a producer that reused an id for another event never learnt it was dropped."""
+    w = SessionWriter()
+    await Producer(nc).send_all([w.opened(), w.entry("7")])
+    lap = w.lap("7", 1, 100_000)
+    first = await Producer(nc).send(lap)
+    assert isinstance(first, Accepted)
+    assert await Producer(nc).send(lap) == Accepted(seq=first.seq, duplicate=True)
+    changed = msgspec.structs.replace(lap, at=lap.at + 5)
+    refused = await Producer(nc).send(changed)
+    assert isinstance(refused, Rejected) and refused.code is RejectCode.CONFLICT
+    assert f"stored at seq {first.seq} with other content" in refused.reason
+    [kept] = [r for _, r in await read_rejects(nc.jetstream(), w.session.key) if isinstance(r, RejectedEvent)]
+    assert kept.payload == encode_event(changed).decode() and kept.stored_payload == encode_event(lap).decode()
+    assert kept.stored_seq == first.seq and kept.event_id == lap.id
+    assert [e for _, e in await stored(nc, f"chequered.events.{w.session.key}")][-1] == lap

@@ -102,6 +102,7 @@ async def test_rebuild_during_live_ingest_ends_equal_to_the_live_state(
 
 def test_bucket_versions() -> None:
     assert next_version("b", "b") == "b_v2" and next_version("b_v2", "b") == "b_v3"
+    assert next_version("b_v3", "b") == "b_v2" and next_version("b_v7", "b") == "b_v2"  # two rebuild buckets
 
 
 async def test_verify_finds_an_injected_divergence_and_names_the_event(

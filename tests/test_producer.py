@@ -78,7 +78,8 @@ async def test_one_budget_for_unanswered_requests_and_unavailable_events(nc: Cli
 async def test_events_still_unavailable_after_the_budget(nc: Client) -> None:
     batch = events()
     ingest = await ScriptedIngest([[UNAVAILABLE] * 3] * 10).start(nc)
-    with pytest.raises(IngestUnavailable, match="3 events still unavailable after 3 attempts"):
+    stopped = r"3 events still not stored after 3 attempts \(unavailable: the stream did not acknowledge\)"
+    with pytest.raises(IngestUnavailable, match=stopped):
         await producer(nc, attempts=3).send_batch(batch)
     assert len(ingest.requests) == 3
 
@@ -92,3 +93,13 @@ async def test_the_tally_counts_every_reply(nc: Client) -> None:
     assert tally == Tally(
         sent=3, accepted=1, duplicates=1, rejected=1, rejections=[(second.id, rejected.reason)], last_seq=6
     )
+
+
+async def test_a_single_rejection_for_a_batch_applies_to_every_event(nc: Client) -> None:
+    """Ingest answers a batch it could not judge with an array of one rejection (before, a bare rejection the
+    producer could not read as a batch's answer): every event of it is sent again."""
+    opened, first, second = events()
+    ingest = await ScriptedIngest([[UNAVAILABLE], [Accepted(1), Accepted(2), Accepted(3)]]).start(nc)
+    replies = await producer(nc, attempts=2).send_batch([opened, first, second])
+    assert replies == [Accepted(1), Accepted(2), Accepted(3)]
+    assert ingest.requests == [body(opened, first, second)] * 2

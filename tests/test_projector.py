@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import msgspec
 import pytest
 from nats.aio.client import Client
+from prometheus_client import generate_latest
 
 from schemas.events import Event
 from schemas.ingest import DeadLetter
 from schemas.results import encode_classification
+from services.broker.connection import connect
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
-from tests.live import send, wait_for_classification
+from tests.live import broker_with, send, wait_for_classification, wait_for_dead_letters
 
 
 @pytest.fixture
@@ -100,3 +105,28 @@ async def test_read_model_value_carries_its_checkpoint(nats_url: str, nc: Client
         assert raw["last_seq"] == stored[-1][0]
     finally:
         await projector.stop()
+
+
+async def test_a_read_model_the_broker_cannot_take_is_dead_lettered_and_the_others_go_on(tmp_path: Path) -> None:
+    """A classification larger than ``max_payload`` was taken for "broker restarting" and retried for ever:
+    every session froze, SIGTERM was ignored, and a restart hit it again. Now it is said once (a dead letter,
+    the unwritable gauge) and the projector goes on with the other sessions, and stops when asked."""
+    with broker_with(tmp_path, "max_payload: 8192\n") as server:
+        ingest, projector = IngestService(server.url), ClassificationProjector(server.url)
+        await ingest.start()
+        await projector.start()
+        nc = await connect(server.url, "tests")
+        try:
+            crowded, small = SessionWriter(), SessionWriter()
+            await send(nc, small_race(crowded, cars=60, laps=1))
+            stored = await send(nc, small_race(small, cars=2, laps=2))
+            await wait_for_classification(nc, small.session.key, stored[-1][0])
+            [letter] = await wait_for_dead_letters(nc, "classification", 1)
+            assert letter.subject == f"$KV.chequered_classification.{crowded.session.key}"
+            assert "cannot be stored" in letter.reason and "the broker takes" in letter.reason
+            assert crowded.session.key in projector.unwritable and projector.ready
+            assert 'chequered_read_models_unwritable{projection="classification"} 1.0' in generate_latest().decode()
+        finally:
+            await nc.close()
+            await asyncio.wait_for(projector.stop(), 30)  # it used to ignore being asked to stop
+            await ingest.stop()

@@ -18,7 +18,7 @@ from services.ingest.racecontrol import parse_duration_ms, penalty
 from services.ingest.service import IngestService
 from services.ops.log import read_events
 from services.ops.racelog import read_log
-from tests.factory import SessionWriter, small_race
+from tests.factory import T0, SessionWriter, small_race
 
 T = TypeVar("T")
 
@@ -65,10 +65,12 @@ def test_publish_is_idempotent_and_rejections_are_explained(nats_url: str, tmp_p
 
         return int(run_ingest(nats_url, go))
 
-    assert publish("penalty", "1", "D7", "time", "5s", "--reason", "unsafe release") == 0
-    assert publish("penalty", "1", "D7", "time", "5s", "--reason", "unsafe release") == 0  # again: a duplicate
+    issued = ("penalty", "1", "D7", "time", "5s", "--reason", "unsafe release")
+    assert publish("--at", str(T0 + 500_000), *issued) == 0
+    assert publish("--at", str(T0 + 500_000), *issued) == 0  # the same command again: a duplicate
+    assert publish("--at", str(T0 + 900_000), *issued) == 1  # D7 again, another instant: a conflict, not stored
     assert publish("--at", "1776603700000", "flag", "safety_car") == 0
-    assert publish("retire", "99") == 1  # no such car: rejected, with the reason
+    assert publish("--at", str(T0 + 600_000), "retire", "99") == 1  # no such car: rejected, with the reason
     stored = run_ingest(nats_url, lambda nc: read_events(nc.jetstream(), key))
     penalties = [e for _, e in stored if e.producer == "race-control" and type(e.body).__name__ == "PenaltyIssued"]
     assert len(penalties) == 1 and penalties[0].id == "penaltyissued-D7"

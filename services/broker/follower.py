@@ -1,4 +1,5 @@
-"""What every projector shell shares: the whole log, in order, batch by batch, measured.
+"""What every projector shell shares: the whole log, in order, batch by batch, measured; dead letters; and writes
+that tell a broker that is away (retry) from one that refuses (give up, say so, go on).
 
 A subclass names its ``projection_name`` and folds a batch in ``fold_batch``;
 :meth:`LogFollower.follow` reads the stream with the ordered consumer from
@@ -9,15 +10,34 @@ snapshot) are never cut in half by a clean stop.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
-from schemas.subjects import EVENTS_PREFIX
+import msgspec
+from nats.errors import BadSubjectError, MaxPayloadError
+from nats.errors import Error as NatsError
+from nats.js.errors import APIError
+
+from schemas.ingest import DeadLetter
+from schemas.subjects import EVENTS_PREFIX, dlq_subject
 from services.broker.reader import StoredMsg, StreamTail
 from services.broker.shell import NatsShell
 from services.broker.topology import Topology
-from services.observability import BATCH_SECONDS, EVENTS_APPLIED, LAG
+from services.observability import BATCH_SECONDS, DEAD_LETTERS, EVENTS_APPLIED, LAG, UNWRITABLE
 
 STOP_POLL_S = 0.2
 """How often an idle projector looks up from the log to see whether it is asked to stop."""
+BAD_REQUEST = 400
+
+log = logging.getLogger("chequered.projector")
+
+
+def refused_for_good(error: NatsError) -> bool:
+    """A write the broker refuses however often it is tried (too large, malformed); anything else (a time-out,
+    the broker restarting or electing a leader, a full disk) passes and is retried."""
+    if isinstance(error, MaxPayloadError | BadSubjectError):
+        return True
+    return isinstance(error, APIError) and error.code == BAD_REQUEST
 
 
 class LogFollower(NatsShell):
@@ -27,11 +47,14 @@ class LogFollower(NatsShell):
         super().__init__(nats_url, topology)
         self.caught_up = asyncio.Event()
         """Set once the projector has folded the log as it was when it started."""
-        self.stopping = asyncio.Event()
+        self.dead_letters = 0
+        self.unwritable: dict[str, int] = {}
+        """Read-model key -> the sequence its value could not be written at (dead-lettered once)."""
 
     @property
     def ready(self) -> bool:
-        return self.caught_up.is_set()
+        """Caught up with the log, connected, and still following it."""
+        return self.caught_up.is_set() and self.healthy
 
     async def follow(self, start_seq: int = 1) -> None:
         async with StreamTail(self.js, f"{EVENTS_PREFIX}.>", start_seq=start_seq) as tail:
@@ -53,3 +76,62 @@ class LogFollower(NatsShell):
 
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
         raise NotImplementedError
+
+    async def dead_letter(self, seq: int, subject: str, reason: str, payload: bytes = b"", key: str = "") -> None:
+        """Keep what could not be folded or written in ``chequered.dlq.<projection>``, with the reason, and go on.
+        ``key``: the read model concerned, when it is a value that could not be written, not an event."""
+        self.dead_letters += 1
+        DEAD_LETTERS.labels(self.projection_name).inc()
+        log.error("%s: seq %d %s: %s", self.projection_name, seq, f"({key})" if key else "refused", reason)
+        letter = DeadLetter(self.projection_name, seq, subject, reason, payload.decode("utf-8", "replace"))
+        try:
+            await self.js.publish(
+                dlq_subject(self.projection_name),
+                msgspec.json.encode(letter),
+                headers={"Nats-Msg-Id": f"dlq:{self.projection_name}:{seq}" + (f":{key}" if key else "")},
+                timeout=5.0,
+            )
+        except NatsError as error:
+            log.error("could not dead-letter seq %d: %s", seq, error)
+
+    def too_large(self, value: bytes) -> bool:
+        return len(value) > self.nc.max_payload
+
+    async def persist(
+        self, bucket: str, key: str, seq: int, value: bytes, write: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Run ``write`` (of ``value``, the read model ``key`` of ``bucket`` as of ``seq``) until it succeeds: True.
+        While the
+        broker is away it is retried; a value the broker refuses for good (larger than ``max_payload``, or
+        refused as malformed) is dead-lettered once and given up (False), as is any write once the projector is
+        stopping (a restart writes it again from the log)."""
+        problem = f"{len(value):,} bytes, more than the {self.nc.max_payload:,} the broker takes"
+        delay = 0.05
+        while not self.too_large(value):
+            try:
+                await write()
+            except NatsError as error:
+                if refused_for_good(error):
+                    problem = repr(error)
+                    break
+                if self.stopping.is_set():
+                    log.warning("KV write of %s given up on the way out (%s); a restart writes it", key, error)
+                    return False
+                log.warning("KV write of %s failed (%s); retrying", key, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            else:
+                if self.unwritable.pop(key, None) is not None:
+                    UNWRITABLE.labels(self.projection_name).set(len(self.unwritable))
+                return True
+        await self.cannot_store(bucket, key, seq, problem)
+        return False
+
+    async def cannot_store(self, bucket: str, key: str, seq: int, problem: str) -> None:
+        """A read model that cannot be stored keeps its last value; said once (a dead letter, the
+        ``chequered_read_models_unwritable`` gauge) until it can be stored again. The others go on."""
+        if key not in self.unwritable:
+            reason = f"the read model {key} at seq {seq} cannot be stored ({problem}); the projector goes on"
+            await self.dead_letter(seq, f"$KV.{bucket}.{key}", reason, key=key)
+        self.unwritable[key] = seq
+        UNWRITABLE.labels(self.projection_name).set(len(self.unwritable))

@@ -52,6 +52,11 @@ class Membership:
         await self._refresh()
         self._tasks = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._watch())]
 
+    @property
+    def running(self) -> bool:
+        """Still beating and watching: a replica that stopped would own sessions nobody writes."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

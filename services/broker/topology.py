@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -24,6 +24,11 @@ DUPLICATE_WINDOW_S = 2 * 60 * 60
 """Server-side de-duplication window: two hours covers any producer retry. Ingest
 also remembers every accepted id of a session for the session's whole life."""
 
+REJECTS_MAX_BYTES = 1024**3
+REJECTS_MAX_AGE_S = 30 * 24 * 60 * 60
+"""The rejects stream keeps at most 1 GiB and 30 days of refused input and dead letters, the oldest going first,
+so no producer can fill the disk with garbage (the log itself has no limit: it is the truth)."""
+
 CLASSIFICATION_BUCKET = "chequered_classification"
 STANDINGS_BUCKET = "chequered_standings"
 """Championship standings: ``<championship>`` (full, every row explained) and ``<championship>.live``."""
@@ -31,6 +36,9 @@ READ_MODELS_BUCKET = "chequered_read_models"
 """KV: projection name -> the bucket readers use now. ``chequered rebuild`` moves it atomically."""
 SNAPSHOTS_BUCKET = "chequered_snapshots"
 """Object store of projector snapshots: ``<projection>.<session key>`` and ``<projection>._index``."""
+DOCUMENTS_BUCKET = "chequered_documents"
+"""Object store of official documents: ``<session key>/<file name>`` and ``<session key>/index.json``."""
+OBJECT_STORES = {SNAPSHOTS_BUCKET: "projector snapshots", DOCUMENTS_BUCKET: "official documents of declared results"}
 
 
 class TopologyConflict(RuntimeError):
@@ -48,6 +56,9 @@ def _default_replicas() -> int:
 class Topology:
     replicas: int = field(default_factory=_default_replicas)
     """Replicas of every stream and bucket: 1 on a single node, 3 on the cluster (``CHEQUERED_REPLICAS``)."""
+    rejects_max_bytes: int = REJECTS_MAX_BYTES
+    """JetStream reserves it for the rejects stream: a server needs that much room beside the log."""
+    rejects_max_age_s: float = REJECTS_MAX_AGE_S
 
     def streams(self) -> list[StreamConfig]:
         return [
@@ -68,6 +79,9 @@ class Topology:
                 storage=StorageType.FILE,
                 duplicate_window=DUPLICATE_WINDOW_S,
                 num_replicas=self.replicas,
+                max_bytes=self.rejects_max_bytes,
+                max_age=self.rejects_max_age_s,
+                discard=DiscardPolicy.OLD,
             ),
         ]
 
@@ -94,18 +108,29 @@ class Topology:
         )
 
 
-_COMPARED = ("subjects", "storage", "duplicate_window", "num_replicas", "retention", "deny_delete", "deny_purge")
+_COMPARED = (
+    "subjects",
+    "storage",
+    "duplicate_window",
+    "num_replicas",
+    "retention",
+    "deny_delete",
+    "deny_purge",
+    "max_bytes",
+    "max_age",
+    "discard",
+)
 
 
 def _differences(wanted: StreamConfig, actual: StreamConfig) -> list[str]:
     diffs = []
     for name in _COMPARED:
         want, have = getattr(wanted, name), getattr(actual, name)
-        if name == "retention" and want is None:
+        if want is None and name != "subjects":  # not ours to decide: the server's default, or an operator's
             continue
         if name == "subjects":
             want, have = sorted(want or []), sorted(have or [])
-        if name == "duplicate_window":
+        if name in ("duplicate_window", "max_age"):
             want, have = float(want or 0), float(have or 0)
         if want != have:
             diffs.append(f"{name}: running {have!r}, wanted {want!r}")
@@ -132,18 +157,16 @@ async def ensure_topology(js: JetStreamContext, topology: Topology | None = None
             await js.update_stream(wanted)
     for bucket in topology.buckets():
         await ensure_bucket(js, bucket)
-    try:
-        await js.object_store(SNAPSHOTS_BUCKET)
-    except (BucketNotFoundError, NotFoundError):
-        await js.create_object_store(
-            SNAPSHOTS_BUCKET,
-            ObjectStoreConfig(
-                bucket=SNAPSHOTS_BUCKET,
-                description="projector snapshots",
-                storage=StorageType.FILE,
-                replicas=topology.replicas,
-            ),
-        )
+    for name, description in OBJECT_STORES.items():
+        try:
+            await js.object_store(name)
+        except (BucketNotFoundError, NotFoundError):
+            await js.create_object_store(
+                name,
+                ObjectStoreConfig(
+                    bucket=name, description=description, storage=StorageType.FILE, replicas=topology.replicas
+                ),
+            )
 
 
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:

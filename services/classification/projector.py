@@ -16,7 +16,8 @@ value go backwards.
 A message the fold refuses (undecodable, or impossible for the session) is
 published once to ``chequered.dlq.classification`` with the reason, and the
 projector goes on; the same message always gets the same verdict, so there is
-nothing to gain from redelivering it.
+nothing to gain from redelivering it. So is a read model the broker will never
+take (larger than ``max_payload``): the other sessions go on being written.
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ import asyncio
 import contextlib
 import logging
 
-import msgspec
 from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from schemas.events import ResultsStatus
-from schemas.ingest import DeadLetter
 from schemas.results import decode_classification, encode_classification
-from schemas.subjects import dlq_subject, session_key_of
+from schemas.subjects import session_key_of
 from services.broker.follower import LogFollower
 from services.broker.membership import Membership
 from services.broker.partition import owner
@@ -41,8 +40,7 @@ from services.broker.reader import StoredMsg
 from services.broker.snapshots import SnapshotStore
 from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, Topology, current_bucket
 from services.classification import snapshot
-from services.classification.fold import ClassificationProjection, Refused
-from services.observability import DEAD_LETTERS
+from services.classification.fold import ClassificationProjection
 
 log = logging.getLogger("chequered.classification")
 
@@ -95,12 +93,18 @@ class ClassificationProjector(LogFollower):
         """Session key -> ``last_seq`` of the value in KV."""
         self._revisions: dict[str, int] = {}
         self._owned: set[str] = set()
-        self.dead_letters = 0
         self.bucket = CLASSIFICATION_BUCKET
+        self._following: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        """The bucket watcher and any take-over of sessions: cancelled at stop."""
         self._kv: KeyValue | None = None
         self._pointer: KeyValue.KeyWatcher | None = None
         self._writing = asyncio.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """Caught up, connected, following the log and the rebuilds, and (as a replica) still a member."""
+        return super().ready and (self.membership is None or self.membership.running)
 
     async def start(self) -> None:
         await self.connect()
@@ -114,21 +118,20 @@ class ClassificationProjector(LogFollower):
             await self.membership.start()
         await self.broker.start()
         self._pointer = await (await self.js.key_value(READ_MODELS_BUCKET)).watch(PROJECTION, include_history=False)
-        self._tasks = [
-            asyncio.create_task(self.follow(self.resumed_from + 1), name="classification-projector"),
-            asyncio.create_task(self._follow_rebuilds(), name="classification-bucket"),
-        ]
+        self._following = self.spawn(self.follow(self.resumed_from + 1), "classification-projector")
+        self._tasks = [self.spawn(self._follow_rebuilds(), "classification-bucket")]
 
     async def stop(self) -> None:
         """Stop following the log; safe to call twice."""
-        if not self._tasks:
+        if self._following is None:
             return
         self.stopping.set()  # the fold finishes the batch it is on (its writes and snapshot) first
-        run, *others = self._tasks
-        await run
-        for task in others:
+        with contextlib.suppress(Exception):  # one that died has said why
+            await self._following
+        self._following = None
+        for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
         if self.membership is not None:
@@ -177,7 +180,7 @@ class ClassificationProjector(LogFollower):
     def _members_changed(self) -> None:
         """Write the sessions this replica has just taken over (their state is already folded)."""
         gained = {key for key in self.projection.sessions if self.owns(key)} - self._owned
-        if gained and self._tasks:
+        if gained and self._following is not None:
             self._tasks.append(asyncio.create_task(self._take_over(gained)))
 
     async def _take_over(self, keys: set[str]) -> None:
@@ -218,7 +221,7 @@ class ClassificationProjector(LogFollower):
                 await self._reload(evicted)
             key, refused = self.projection.apply_raw(stored.seq, stored.subject, stored.data)
             if refused is not None:
-                await self._dead_letter(stored, refused)
+                await self.dead_letter(stored.seq, stored.subject, refused.reason, stored.data)
             if key is not None and key in self.projection.sessions:
                 touched.add(key)
         async with self._writing:  # one write per session, the sessions' writes in flight together
@@ -264,39 +267,29 @@ class ClassificationProjector(LogFollower):
         self._owned.add(key)
         if state is None or state.opened is None or state.last_seq <= self.written.get(key, 0):
             return
-        value = encode_classification(state.classification())
-        assert self._kv is not None
-        delay = 0.05
-        while True:
-            try:
-                revision = self._revisions.get(key)
-                if revision is None:
-                    self._revisions[key] = await self._kv.create(key, value)
-                else:
-                    self._revisions[key] = await self._kv.update(key, value, last=revision)
-                break
-            except KeyWrongLastSequenceError:  # another writer got there: go on only if we are ahead of it
-                if await self._checkpoint(self._kv, key) >= state.last_seq:
-                    return
-            except NatsError as error:  # the broker is restarting: keep the value, try again
-                log.warning("KV write of %s failed (%s); retrying", key, error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        self.written[key] = state.last_seq
-
-    async def _dead_letter(self, stored: StoredMsg, refused: Refused) -> None:
-        self.dead_letters += 1
-        DEAD_LETTERS.labels(PROJECTION).inc()
-        log.error("event %d refused by the %s fold: %s", stored.seq, PROJECTION, refused.reason)
-        letter = DeadLetter(
-            PROJECTION, stored.seq, stored.subject, refused.reason, stored.data.decode("utf-8", "replace")
-        )
         try:
-            await self.js.publish(
-                dlq_subject(PROJECTION),
-                msgspec.json.encode(letter),
-                headers={"Nats-Msg-Id": f"dlq:{PROJECTION}:{stored.seq}"},
-                timeout=5.0,
-            )
-        except NatsError as error:
-            log.error("could not dead-letter event %d: %s", stored.seq, error)
+            value = encode_classification(state.classification())
+        except Exception as error:  # the pure rules failed on this session: the others go on
+            await self.cannot_store(self.bucket, key, state.last_seq, f"its classification failed: {error!r}")
+            return
+        kv = self._kv
+        assert kv is not None
+        ahead = False
+
+        async def write() -> None:
+            nonlocal ahead
+            while True:
+                try:
+                    revision = self._revisions.get(key)
+                    if revision is None:
+                        self._revisions[key] = await kv.create(key, value)
+                    else:
+                        self._revisions[key] = await kv.update(key, value, last=revision)
+                    return
+                except KeyWrongLastSequenceError:  # another writer got there: go on only if we are ahead of it
+                    if await self._checkpoint(kv, key) >= state.last_seq:
+                        ahead = True
+                        return
+
+        if await self.persist(self.bucket, key, state.last_seq, value, write) and not ahead:
+            self.written[key] = state.last_seq

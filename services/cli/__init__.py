@@ -4,7 +4,7 @@
 - :mod:`~services.cli.options`: options shared by many commands (accepted anywhere on the line);
 - :mod:`~services.cli.bootstrap`: the composition root (broker, connections, gateway, shipped files);
 - :mod:`~services.cli.serving`, :mod:`~services.cli.producing`, :mod:`~services.cli.operating`,
-  :mod:`~services.cli.scoring`: the commands, by group;
+  :mod:`~services.cli.scoring`, :mod:`~services.cli.calendar`: the commands, by group;
 - :mod:`~services.cli.watch`: following read models in KV from the terminal.
 """
 

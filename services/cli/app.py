@@ -11,12 +11,12 @@ from collections.abc import Sequence
 import msgspec
 
 from services.broker.topology import TopologyConflict
-from services.cli import operating, producing, scoring, serving
+from services.cli import calendar, documents, operating, producing, scoring, serving
 from services.cli.bootstrap import console
 from services.cli.options import broker_options, fill_defaults
 from services.standings.config import ConfigError
 
-GROUPS = (serving, producing, operating, scoring)
+GROUPS = (serving, producing, operating, scoring, documents, calendar)
 
 
 def build_parser() -> argparse.ArgumentParser:

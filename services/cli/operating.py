@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 from rich.progress import Progress
@@ -37,7 +38,7 @@ async def tower(args: argparse.Namespace) -> int:
 
 async def rejects(args: argparse.Namespace) -> int:
     async with nats_client(args, "chequered-rejects") as nc:
-        await list_rejects(nc.jetstream(), console, session=args.session, limit=args.limit)
+        await list_rejects(nc.jetstream(), console, session=args.session, limit=args.limit, now=int(time.time() * 1000))
     return 0
 
 

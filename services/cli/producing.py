@@ -14,6 +14,7 @@ from pathlib import Path
 from schemas.events import Flag, PenaltyKind, ResultsStatus, SessionKind, SessionRef
 from schemas.ingest import Rejected
 from services.cli.bootstrap import configured, console, nats_client
+from services.cli.calendar import publish_calendar
 from services.cli.options import pace_options, rules, rules_option, speed
 from services.feeds.ingestor import (
     DEFAULT_PORT,
@@ -44,6 +45,8 @@ async def replay_log(args: argparse.Namespace) -> int:
 
 
 async def publish(args: argparse.Namespace) -> int:
+    if args.what == "calendar":
+        return await publish_calendar(args)
     session = SessionRef.parse(args.session)
     at = parse_instant(args.at, None) if args.at else int(time.time() * 1000)
     body = racecontrol.race_control_body(
@@ -153,6 +156,11 @@ def _publish_parsers(pub: argparse.ArgumentParser, broker: argparse.ArgumentPars
         "config", "the championship's points configuration (session <championship>._championship.points)"
     )
     cfg.add_argument("file", type=Path, help="a TOML file like services/standings/configs/gt-endurance.toml")
+    cal = input_parser(
+        "calendar", "the season's calendar, or what changed in it (session <championship>._championship.calendar)"
+    )
+    cal.add_argument("file", type=Path, help="TOML, YAML or iCalendar, like services/calendar/examples/*.toml")
+    cal.add_argument("--reason", default="", help="why it changed, as the bulletin says it")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from services.classification.tower import render_tower
 from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG, configured, console, gateway_service
 from services.cli.options import gateway_options, pace_options, speed
 from services.cli.watch import wait_for_standings, watch_tower
+from services.documents.service import DocumentsService
 from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
@@ -24,7 +25,7 @@ from services.runtime import Service, broker_url, run_until_signal
 from services.standings.projector import StandingsProjector
 from services.standings.render import render_tables
 
-ROLES = ("all", "ingest", "classification", "standings", "gateway")
+ROLES = ("all", "ingest", "classification", "standings", "gateway", "documents")
 
 
 async def demo(args: argparse.Namespace) -> int:
@@ -77,6 +78,8 @@ async def serve(args: argparse.Namespace) -> int:
             services.append(ClassificationProjector(url, replica=args.replica))
         if args.role in ("all", "standings"):
             services.append(StandingsProjector(url))
+        if args.role in ("all", "documents"):
+            services.append(DocumentsService(url))
         announce = None
         if args.role in ("all", "gateway"):
             gateway, tokens = gateway_service(url, args)

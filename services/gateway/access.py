@@ -5,6 +5,13 @@ added later (standings) are covered without doing anything. A token comes in
 ``Authorization: Bearer T`` or, for ``EventSource`` and ``WebSocket`` which cannot
 set headers, ``?token=T``. The page, its assets, ``/healthz`` and the interface
 documents hold no data and are public.
+
+A page of another origin (a graphics template) may read the API with its token:
+every response allows any origin, and the browser's preflight (``OPTIONS`` with
+``Access-Control-Request-Method``) for ``Authorization: Bearer`` is answered
+without a token. Every response also carries a Content-Security-Policy (the
+page runs only its own script) and ``Referrer-Policy: no-referrer``: the live
+page's address holds its token, which must not travel in a ``Referer``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.gateway.messages import ApiError
 
 READ_METHODS = frozenset({"GET", "HEAD"})
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'"
+)
+"""The page loads its own script, style sheet and data; class colours are ``style`` attributes (CSS variables)."""
+SECURITY_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+]
+PREFLIGHT_HEADERS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "GET, HEAD",
+    "access-control-allow-headers": "Authorization, Last-Event-ID",
+    "access-control-max-age": "600",
+}
 PROTECTED_PREFIXES = ("/api/", "/ws/")
 PUBLIC_PATHS = frozenset({"/api/openapi.json", "/api/asyncapi.json"})
 WS_UNAUTHORIZED = 4401
@@ -57,13 +81,17 @@ class ReadOnlyAccess:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            send = _secured(send)
+            if scope["method"] == "OPTIONS" and _preflight(scope):
+                await send({"type": "http.response.start", "status": 204, "headers": _raw(PREFLIGHT_HEADERS)})
+                await send({"type": "http.response.body", "body": b""})
+                return
             if scope["method"] not in READ_METHODS:
                 await _refuse(send, 405, "the gateway is read-only: GET only", {"allow": "GET, HEAD"})
                 return
             if needs_token(scope["path"]) and not self.allows(token_of(scope)):
                 await _refuse(send, 401, "a valid read token is required", {"www-authenticate": "Bearer"})
                 return
-            send = _any_origin(send)
         elif scope["type"] == "websocket" and needs_token(scope["path"]) and not self.allows(token_of(scope)):
             await receive()  # websocket.connect
             await send({"type": "websocket.accept"})
@@ -72,12 +100,25 @@ class ReadOnlyAccess:
         await self.app(scope, receive, send)
 
 
-def _any_origin(send: Send) -> Send:
-    """Let graphics pages served from elsewhere (a CG template, a file) read the API with their token."""
+def _preflight(scope: Scope) -> bool:
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    return any(name == b"access-control-request-method" for name, _ in headers)
+
+
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode()) for name, value in headers.items()]
+
+
+def _secured(send: Send) -> Send:
+    """Every response: readable from any origin (graphics pages served from elsewhere, with their token), and
+    with the security headers (its own ones win where a response already set them)."""
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), (b"access-control-allow-origin", b"*")]}
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+            message = {**message, "headers": headers}
         await send(message)
 
     return sending
@@ -86,6 +127,6 @@ def _any_origin(send: Send) -> Send:
 async def _refuse(send: Send, status: int, reason: str, headers: dict[str, str]) -> None:
     body = msgspec.json.encode(ApiError(error=reason))
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
+    raw_headers += _raw(headers)
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})

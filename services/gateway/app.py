@@ -14,7 +14,6 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -25,14 +24,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from services.broker.connection import connect, servers
-from services.gateway import graphics, push, rest
+from services.broker.connection import connect
+from services.gateway import analysis, documents, graphics, push, rest
 from services.gateway.access import ReadOnlyAccess
 from services.gateway.asyncapi import asyncapi_document
 from services.gateway.hub import ClassificationHub
 from services.gateway.openapi import openapi_document
 from services.gateway.responses import BadRequest, error, json_response
-from services.gateway.state import GatewayState, gateway_of
+from services.gateway.state import GatewayState
 from services.gateway.wire import SERVER_SEND
 
 STATIC = Path(__file__).parent / "static"
@@ -43,11 +42,6 @@ STANDINGS_PATH = "/api/standings"
 """Extension point: routes passed as ``create_app(..., standings=[...])`` are mounted here, behind the
 same token and GET-only guard; their handlers reach NATS and the hub through ``gateway_of(request)``.
 The live page asks ``/api/standings/live?session=KEY`` and shows "standings not available" until it answers."""
-
-
-def _nats_hosts(url: str) -> list[str]:
-    """``host:port`` of each server of a NATS URL (a cluster's are comma-separated), without credentials."""
-    return [f"{p.hostname or 'localhost'}:{p.port or 4222}" for p in map(urlsplit, servers(url))]
 
 
 class GatewayApp(Starlette):
@@ -77,7 +71,8 @@ def create_app(
     if not tokens:
         raise ValueError("the gateway needs at least one read token")
     state = GatewayState(nats_url=nats_url, hub=hub or ClassificationHub())
-    openapi = openapi_document(standings_openapi)
+    openapi = openapi_document(analysis.OPENAPI | documents.OPENAPI | (standings_openapi or {}))
+    feeds = analysis.AnalysisFeeds()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -87,6 +82,7 @@ def create_app(
         try:
             yield
         finally:
+            await feeds.stop()
             await state.hub.stop()
             await nc.close()
 
@@ -98,21 +94,27 @@ def create_app(
             raise HTTPException(404, f"no overlay {request.path_params['name']!r}: {', '.join(sorted(OVERLAYS))}")
         return FileResponse(STATIC / "overlay.html")
 
+    async def analysis_page(request: Request) -> Response:
+        return FileResponse(STATIC / "analysis.html")
+
     async def openapi_json(request: Request) -> Response:
         return json_response(openapi)
 
     async def asyncapi_json(request: Request) -> Response:
-        return json_response(asyncapi_document(request.url.netloc, _nats_hosts(gateway_of(request).nats_url)))
+        return json_response(asyncapi_document(request.url.netloc))
 
     routes: list[BaseRoute] = [
         Route("/", page),
         Route("/overlay/{name}", overlay),
+        Route("/analysis", analysis_page),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/api/openapi.json", openapi_json),
         Route("/api/asyncapi.json", asyncapi_json),
         *rest.ROUTES,
         *graphics.ROUTES,
         *push.ROUTES,
+        *analysis.ROUTES,
+        *documents.ROUTES,
     ]
     if standings:
         routes.append(Mount(STANDINGS_PATH, routes=list(standings)))
@@ -123,6 +125,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = state
+    app.state.analysis = feeds
     return app
 
 

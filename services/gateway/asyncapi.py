@@ -77,14 +77,19 @@ def _operation(action: str, channel: str, summary: str, messages: tuple[str, ...
     }
 
 
-def asyncapi_document(gateway_host: str, nats_hosts: list[str]) -> dict[str, Any]:
-    """The document for a gateway reachable at ``gateway_host`` over the NATS servers ``nats_hosts`` (host:port)."""
+NATS_SERVER = {
+    "host": "{nats}",
+    "protocol": "nats",
+    "description": "NATS with JetStream, with a user and password per role (deploy/nats/accounts.conf). Its address "
+    "is not published here: operations give it, with credentials, to the consumers that may read it.",
+    "variables": {"nats": {"description": "host:port of your deployment's NATS server"}},
+}
+
+
+def asyncapi_document(gateway_host: str) -> dict[str, Any]:
+    """The document for a gateway reachable at ``gateway_host``; public, so it names no broker address."""
     feed = ("snapshot", "update")
-    nats = {
-        f"nats-{i}": {"host": host, "protocol": "nats", "description": "NATS with JetStream"}
-        for i, host in enumerate(nats_hosts, start=1)
-    }
-    brokers = list(nats)
+    brokers = ["nats"]
     channels = {
         "sessionStream": _channel(
             "/api/sessions/{key}/stream",
@@ -187,7 +192,7 @@ def asyncapi_document(gateway_host: str, nats_hosts: list[str]) -> dict[str, Any
         "servers": {
             "gatewayHttp": {"host": gateway_host, "protocol": "http", "security": read_token},
             "gatewayWs": {"host": gateway_host, "protocol": "ws", "security": read_token},
-            **nats,
+            "nats": NATS_SERVER,
         },
         "channels": channels,
         "operations": operations,

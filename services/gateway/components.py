@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 
+from schemas.analysis import CarAnalysis, ChartMessage, ChartSeries, DocumentsIndex, SessionAnalysis
+from schemas.calendar import Calendars, CalendarView, LiveNow, NextEvent
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification, ClassifiedCar, HourlyClassification, RaceControlMessages
@@ -17,7 +19,11 @@ API_VERSION = "1.0.0"
 """Version of the gateway's interface (the documents' ``info.version``)."""
 REF = "#/components/schemas/{name}"
 
-NAMED_UNIONS: dict[str, Any] = {"StreamMessage": StreamMessage, "IngestReply": IngestReply}
+NAMED_UNIONS: dict[str, Any] = {
+    "StreamMessage": StreamMessage,
+    "IngestReply": IngestReply,
+    "ChartMessage": ChartMessage,
+}
 """Unions msgspec inlines; named here so both documents can refer to them."""
 TYPES: list[Any] = [
     Sessions,
@@ -38,6 +44,14 @@ TYPES: list[Any] = [
     TowerRow,
     SessionRow,
     MessageRow,
+    SessionAnalysis,
+    CarAnalysis,
+    ChartSeries,
+    DocumentsIndex,
+    Calendars,
+    CalendarView,
+    NextEvent,
+    LiveNow,
     *NAMED_UNIONS.values(),
 ]
 

@@ -286,6 +286,11 @@ class ClassificationHub:
     async def start(self, js: JetStreamContext) -> None:
         self._task = asyncio.create_task(self._run(js), name="gateway-hub")
 
+    @property
+    def following(self) -> bool:
+        """Still following the bucket (a watcher that died leaves every client with stale values)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         """End every feed and stop watching; idempotent."""
         self._stopped = True

@@ -13,7 +13,8 @@ from services.gateway.graphics_data import Format, View
 
 DESCRIPTION = """\
 Read-only access to chequered's live timing: sessions, live classifications, one car's row
-(stints and stops included), time travel, grids, and a push stream of every classification value.
+(stints and stops included), time travel, grids, a push stream of every classification value,
+and each championship's calendar (in any zone and language, and as an iCalendar feed).
 
 Every data path needs a read token: `Authorization: Bearer <token>` or `?token=<token>`
 (for EventSource and WebSocket, which cannot set headers). Every method but GET (and HEAD)
@@ -35,6 +36,38 @@ SINCE = {
     "description": "resume after this stream sequence (the `seq` of the last message received)",
     "schema": {"type": "integer", "minimum": 0},
 }
+
+
+CHAMPIONSHIP = {
+    "name": "championship",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"},
+}
+SEEN = [
+    {
+        "name": "tz",
+        "in": "query",
+        "required": False,
+        "description": "show times in this IANA zone (`Europe/Berlin`); default or `circuit`: each circuit's own",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "lang",
+        "in": "query",
+        "required": False,
+        "description": "dates, weekdays and the calendar's words in this locale (`en`, `de`, `en_GB` ...; default en)",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "at",
+        "in": "query",
+        "required": False,
+        "description": "the instant the states are computed for: ISO 8601 with offset, or epoch ms (default now)",
+        "schema": {"type": "string"},
+    },
+]
+NO_CALENDAR = {"404": "no calendar for this championship", "400": "unknown zone or language, malformed instant"}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -199,6 +232,36 @@ def openapi_document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any
             description="Resuming from a sequence sends every value after it, in order, none twice; when the "
             "gateway's buffer no longer reaches back that far, a snapshot with `reason: gap` instead. A session "
             "with no value yet is waited for.",
+        ),
+        "/api/calendar": _get(
+            "The championships with a calendar", _json(ref("Calendars"), "championship names, sorted")
+        ),
+        "/api/calendar/{championship}": _get(
+            "The season calendar: every round and session, in local time, with its state",
+            _json(ref("CalendarView"), "scheduled (UTC and local), changes, actual starts, states at `at`"),
+            parameters=[CHAMPIONSHIP, *SEEN],
+            errors=NO_CALENDAR,
+        ),
+        "/api/calendar/{championship}/next": _get(
+            "The next event (or the one under way) with every session, and the sessions live now",
+            _json(ref("NextEvent"), "the round, and `text`: the line a page prints"),
+            parameters=[CHAMPIONSHIP, *SEEN],
+            errors=NO_CALENDAR,
+            description="A session is live when its timing events are flowing or its scheduled window is open.",
+        ),
+        "/api/calendar/{championship}/live": _get(
+            "Sessions live now, and the feeds missing or stalled",
+            _json(ref("LiveNow"), "live sessions and alerts for operations"),
+            parameters=[CHAMPIONSHIP, *SEEN],
+            errors=NO_CALENDAR,
+            description="An alert names a session whose window is open with no timing event yet (`no_data`), or "
+            "a race that started and sent nothing for five minutes, neither finished nor under red (`stalled`).",
+        ),
+        "/api/calendar/{championship}/season.ics": _get(
+            "The season as an iCalendar feed a calendar app subscribes to (with `?token=`)",
+            {"description": "RFC 5545, times in each circuit's zone", "content": {"text/calendar": {}}},
+            parameters=[CHAMPIONSHIP],
+            errors={"404": "no calendar for this championship"},
         ),
         "/api/openapi.json": _get("This document", {"description": "OpenAPI 3.1"}, public=True),
         "/api/asyncapi.json": _get(

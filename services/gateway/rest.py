@@ -1,4 +1,4 @@
-"""The read-only REST routes: sessions, classification, one car, time travel, grid, health."""
+"""The read-only REST routes: sessions, classification, one car, time travel, grid, health, the calendar."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.routing import Route
 from schemas.events import SessionKind, SessionRef
 from schemas.results import Classification
 from services.classification.palette import class_swatches
+from services.gateway import calendar
 from services.gateway.messages import Grid, GridSlot, Health, Palette, Sessions, SessionSummary
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
@@ -150,4 +151,5 @@ ROUTES = [
     Route("/api/sessions/{key}/messages", messages),
     Route("/api/sessions/{key}/palette", palette),
     Route("/api/sessions/{key}/grid", grid),
+    *calendar.ROUTES,
 ]

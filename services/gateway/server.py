@@ -11,6 +11,7 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from services.gateway.app import create_app
+from services.gateway.guard import HEADER_TIMEOUT_S, MAX_CONNECTIONS, GuardedHttpTools, connection_cap
 from services.gateway.hub import ClassificationHub
 from services.gateway.state import GatewayState
 
@@ -44,13 +45,18 @@ class GatewayService:
         standings: Sequence[BaseRoute] = (),
         standings_openapi: dict[str, Any] | None = None,
         uvicorn_options: Mapping[str, Any] | None = None,
+        header_timeout: float = HEADER_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         """``hub``, ``standings`` and ``standings_openapi``: see :func:`services.gateway.app.create_app`;
-        ``uvicorn_options``: more ``uvicorn.Config`` arguments (TLS files, other protocol implementations)."""
+        ``uvicorn_options``: more ``uvicorn.Config`` arguments (TLS files, other protocol implementations);
+        ``header_timeout`` and ``max_connections``: see :mod:`services.gateway.guard` (the cap is lowered to what
+        the process's descriptor limit allows)."""
         self.app = create_app(nats_url, tokens, hub=hub, standings=standings, standings_openapi=standings_openapi)
         self.host = host
         self.port = port
         self._options = dict(uvicorn_options or {})
+        self._http = GuardedHttpTools.limited(header_timeout, connection_cap(max_connections))
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -60,10 +66,11 @@ class GatewayService:
 
     @property
     def ready(self) -> bool:
-        """Serving, connected to NATS, and holding every classification the bucket had when it started."""
+        """Serving, connected to NATS, following the bucket, and holding every classification it had at the start."""
         state = self.state
-        started = self._server is not None and self._server.started
-        return started and state.nc is not None and state.nc.is_connected and state.hub.ready.is_set()
+        serving = self._server is not None and self._server.started and self._task is not None and not self._task.done()
+        connected = state.nc is not None and state.nc.is_connected
+        return serving and connected and state.hub.following and state.hub.ready.is_set()
 
     @property
     def state(self) -> GatewayState:
@@ -78,9 +85,10 @@ class GatewayService:
             "lifespan": "on",
             "timeout_graceful_shutdown": GRACE_S,
             # The push fast path writes frames to the connections of these two protocol implementations
-            # (services.gateway.wire); deflate is per connection, so it would also rule out one frame for
+            # (services.gateway.wire): httptools (with the connection limits of services.gateway.guard) and
+            # websockets' sans-I/O protocol; deflate is per connection, so it would also rule out one frame for
             # every client, and costs more CPU than the bandwidth is worth on a broadcast network.
-            "http": "httptools",
+            "http": self._http,
             "ws": "websockets-sansio",
             "ws_per_message_deflate": False,
         }
@@ -104,5 +112,6 @@ class GatewayService:
         if self._server is None or self._task is None:
             return
         await self.state.hub.stop()  # ends every push feed, so uvicorn is not kept waiting by open streams
+        await self.app.state.analysis.stop()  # and every analysis stream
         self._server.should_exit = True
         await self._task

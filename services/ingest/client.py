@@ -15,10 +15,14 @@ of something it already stored with ``duplicate=True`` and the original
 sequence. ``send_all`` sends batches of ``window`` events (one request each,
 answered once the stream has acknowledged the whole batch), one batch at a
 time, so ``window`` bounds what is in flight; a batch that gets no answer is
-sent again whole, and events the stream could not take are sent again in
-their order before the next batch. A batch has ``attempts`` requests in all,
-with a doubling back-off between them, for both (``IngestUnavailable`` after
-the last).
+sent again whole, and events the stream could not take (``unavailable``,
+``storage_full``) are sent again in their order before the next batch. A batch
+has ``attempts`` requests in all, with a doubling back-off between them, for
+both (``IngestUnavailable`` after the last).
+
+A batch larger than the server's ``max_payload`` is sent as several requests;
+an event that alone does not fit is answered ``too_large`` here, never sent.
+At most ``MAX_BATCH_EVENTS`` events go in one request.
 """
 
 from __future__ import annotations
@@ -33,17 +37,29 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from schemas.events import Event, encode_event
-from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
+from schemas.ingest import MAX_BATCH_EVENTS, RETRYABLE, Accepted, IngestReply, RejectCode, Rejected
 from schemas.subjects import ingest_subject
 
 MAX_KEPT_REJECTIONS = 100
 """Rejections a :class:`Tally` keeps with their reasons; the count goes on beyond it."""
 
-_batch_replies = msgspec.json.Decoder(list[IngestReply])
+_replies = msgspec.json.Decoder(list[IngestReply] | IngestReply)
 
 
-def _unavailable(reply: IngestReply) -> bool:
-    return isinstance(reply, Rejected) and reply.code is RejectCode.UNAVAILABLE
+def _retryable(reply: IngestReply | None) -> bool:
+    return isinstance(reply, Rejected) and reply.code in RETRYABLE
+
+
+def _answers(answer: bytes, count: int) -> list[IngestReply]:
+    """Ingest's answer to a request of ``count`` events, one reply per event: a single rejection (of a request
+    ingest could not read as a batch) applies to every event in it."""
+    decoded = _replies.decode(answer)
+    replies = decoded if isinstance(decoded, list) else [decoded]
+    if len(replies) == 1 and count > 1:
+        return replies * count
+    if len(replies) != count:
+        raise IngestUnavailable(f"ingest answered {len(replies)} replies to a batch of {count} events")
+    return replies
 
 
 class IngestUnavailable(RuntimeError):
@@ -94,7 +110,7 @@ class Producer:
         self.attempts = attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self.window = max(1, window)
+        self.window = max(1, min(window, MAX_BATCH_EVENTS))
 
     async def _request(self, subject: str, data: bytes) -> bytes | None:
         """One request; None when ingest did not answer (timeout, or no ingest running)."""
@@ -109,14 +125,41 @@ class Producer:
         return (await self.send_batch([event]))[0]
 
     async def send_batch(self, events: Sequence[Event]) -> list[IngestReply]:
-        """Send events of one session in one request; sent again (the same bytes) while ingest does not answer,
-        and the events it answers unavailable sent again, within ``attempts`` requests in all."""
+        """Send events of one session, in as few requests as ``max_payload`` allows, in order; each request is
+        sent again (the same bytes) while ingest does not answer, and the events it answers unavailable sent
+        again, within ``attempts`` requests in all."""
         if not events:
             return []
         subject = ingest_subject(events[0].session)
-        encoded = [encode_event(event) for event in events]
-        replies: list[IngestReply | None] = [None] * len(events)
-        todo = list(range(len(events)))
+        replies: list[IngestReply] = []
+        chunk: list[bytes] = []
+        size = 2  # the brackets
+        for event in events:
+            encoded = encode_event(event)
+            if len(encoded) + 2 > self.nc.max_payload:
+                replies += await self._send_request(subject, chunk)
+                chunk, size = [], 2
+                replies.append(
+                    Rejected(
+                        RejectCode.TOO_LARGE,
+                        f"the event is {len(encoded):,} bytes; the server takes at most {self.nc.max_payload:,}: "
+                        "not sent",
+                    )
+                )
+                continue
+            if chunk and (size + 1 + len(encoded) > self.nc.max_payload or len(chunk) == MAX_BATCH_EVENTS):
+                replies += await self._send_request(subject, chunk)
+                chunk, size = [], 2
+            chunk.append(encoded)
+            size += len(encoded) + 1
+        return replies + await self._send_request(subject, chunk)
+
+    async def _send_request(self, subject: str, encoded: list[bytes]) -> list[IngestReply]:
+        """One batch request, with its retries."""
+        if not encoded:
+            return []
+        replies: list[IngestReply | None] = [None] * len(encoded)
+        todo = list(range(len(encoded)))
         data = b"[" + b",".join(encoded) + b"]"
         answered = False
         delay = self.backoff
@@ -127,15 +170,18 @@ class Producer:
             answer = await self._request(subject, data)
             answered = answer is not None
             if answer is not None:
-                batch: list[IngestReply] = _batch_replies.decode(answer)
-                for i, reply in zip(todo, batch, strict=True):
+                for i, reply in zip(todo, _answers(answer, len(todo)), strict=True):
                     replies[i] = reply
-                todo = [i for i in todo if _unavailable(replies[i])]  # type: ignore[arg-type]
+                todo = [i for i in todo if _retryable(replies[i])]
                 if not todo:
                     return [r for r in replies if r is not None]
                 data = b"[" + b",".join(encoded[i] for i in todo) + b"]"
         if answered:
-            raise IngestUnavailable(f"{len(todo)} events still unavailable after {self.attempts} attempts")
+            last = replies[todo[0]]
+            assert isinstance(last, Rejected)
+            raise IngestUnavailable(
+                f"{len(todo)} events still not stored after {self.attempts} attempts ({last.code.value}: {last.reason})"
+            )
         raise IngestUnavailable(f"no answer for a batch of {len(todo)} events after {self.attempts} attempts")
 
     async def send_all(

@@ -2,7 +2,10 @@
 
 Pure: turns what an official types into an event. The id is derived from what
 the event says (the decision number for decisions, the instant for the rest),
-so running the same command again after a timeout is answered as a duplicate.
+so running the same command again after a timeout (with the same ``--at``) is
+answered as a duplicate. A decision number sent again with other content (another
+instant, another amount) is answered ``conflict``, naming the sequence at which
+the first is stored.
 """
 
 from __future__ import annotations

@@ -3,39 +3,128 @@
 Pure: the ingest service keeps one :class:`IngestLedger` (rebuilt from the
 stream at start-up), asks :meth:`IngestLedger.check` before publishing and
 calls :meth:`IngestLedger.admit` once the stream has acknowledged. The ledger
-remembers every accepted ``msg_id`` of a session with its sequence, so a
-producer retrying an event hours later still gets ``duplicate`` with the
-original sequence, long after the server's de-duplication window.
+remembers every accepted ``msg_id`` of a session with its sequence and a digest
+of its content, so a producer retrying an event hours later still gets
+``duplicate`` with the original sequence, long after the server's
+de-duplication window, and the same id with other content gets ``conflict``.
+
+Plausible instants (every rule relative to the session, so a historic
+championship's sessions are judged like today's):
+
+- no event of a session is dated more than :data:`BEFORE_OPENING_MS` (48 h)
+  before the session's ``session_opened``;
+- a timing event (:data:`TRACK_BODIES`: the start, laps, line crossings, pit
+  lane, driver changes, flags, the finish) is dated at most :data:`TRACK_GAP_MS`
+  (48 h) after the latest of: the opening, the scheduled end (scheduled start
+  plus a time-certain length), the session's latest timing event;
+- any other event (entries, retirements, decisions, results) at most
+  :data:`DECISION_WINDOW_MS` (400 days) after the opening: an appeal is decided
+  months later;
+- a car's lap ends no earlier than its previous lap (the fold refuses it too);
+- and, for every event, the schema's bound: before the year 2100.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import msgspec
 
 from schemas.events import (
+    CALENDAR_BODIES,
     CHAMPIONSHIP_BODIES,
+    REASON_MAX,
+    SCHEMA_VERSION,
     CarBody,
+    ChampionshipConfigured,
     DecisionWithdrawn,
+    DriverChanged,
     EntryRegistered,
     Event,
+    FlagChanged,
     LapCompleted,
+    LineCrossing,
+    PitIn,
+    PitOut,
+    SessionFinished,
     SessionOpened,
     SessionRef,
+    SessionStarted,
     decode_event,
 )
-from schemas.ingest import Accepted, RejectCode, Rejected
+from schemas.ingest import MAX_EVENT_BYTES, Accepted, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX, session_key_of
+from services.calendar.fold import oversized
+from services.calendar.local import CalendarError
+from services.calendar.schedule import Schedule
+from services.calendar.schedule import apply as apply_calendar
+from services.standings.config import ConfigError, decode_config
+
+HOUR_MS = 3_600_000
+BEFORE_OPENING_MS = 48 * HOUR_MS
+TRACK_GAP_MS = 48 * HOUR_MS
+DECISION_WINDOW_MS = 400 * 24 * HOUR_MS
+TRACK_BODIES = (SessionStarted, LineCrossing, LapCompleted, PitIn, PitOut, DriverChanged, FlagChanged, SessionFinished)
+"""What happens on track: dated by the timing clock while the session runs."""
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+REPLY_REASON_MAX = 300
+"""Characters of a reason echoed to a producer: a batch's answer stays far below ``max_payload``."""
+_INBOX = re.compile(r"^_INBOX\.[^.]")
+
+
+def reply_problem(reply: str) -> Rejected | None:
+    """None when ``reply`` is an inbox: ingest answers there only, so nobody can make it write elsewhere (into a
+    session's log, a KV bucket) with its own rights."""
+    if _INBOX.match(reply):
+        return None
+    return Rejected(
+        RejectCode.REPLY_NOT_INBOX,
+        clip(
+            f"reply subject {reply!r} is not an inbox (_INBOX.…): ingest answers only to inboxes, "
+            "and stored nothing of this request"
+        ),
+    )
+
+
+def clip(text: str, limit: int = REPLY_REASON_MAX) -> str:
+    """``text`` within ``limit`` characters, its end kept (msgspec ends a reason with the field's path)."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return f"{text[:half]}…{text[-half:]}"
 
 
 @dataclass
 class SessionLedger:
-    opened: bool = False
+    opened_at: int | None = None
+    """The instant of the session's ``session_opened`` (None: not opened)."""
+    horizon: int = 0
+    """The latest of the opening, the scheduled end and the latest timing event: timing events may come up to
+    :data:`TRACK_GAP_MS` after it."""
     cars: set[str] = field(default_factory=set)
-    last_lap: dict[str, int] = field(default_factory=dict)
-    accepted: dict[str, int] = field(default_factory=dict)
-    """``msg_id`` -> stream sequence."""
+    last_lap: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Car number -> (its last lap's number, the instant it ended)."""
+    accepted: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """``msg_id`` -> (stream sequence, :func:`fingerprint` of the content); sequence 0 while provisional."""
+    calendar: Schedule | None = None
+    """A calendar session's schedule as stored: the next change is judged against it."""
+
+
+class _Versioned(msgspec.Struct):
+    v: int = 1
+
+
+def declared_version(data: bytes) -> int:
+    """The ``v`` an envelope says it has (1 when it says none; 0 when it is not an object with an integer ``v``)."""
+    try:
+        return msgspec.json.decode(data, type=_Versioned).v
+    except msgspec.MsgspecError:
+        return 0
 
 
 def decode_submission(subject: str, data: bytes, addressed: str | None = None) -> Event | Rejected:
@@ -46,15 +135,68 @@ def decode_submission(subject: str, data: bytes, addressed: str | None = None) -
     try:
         event = decode_event(data)
     except msgspec.MsgspecError as error:
-        return Rejected(RejectCode.MALFORMED, f"not a valid chequered event: {error}")
+        if declared_version(data) > SCHEMA_VERSION:
+            return _unsupported(declared_version(data))
+        return Rejected(RejectCode.MALFORMED, clip(f"not a valid chequered event: {error}"))
+    if event.v > SCHEMA_VERSION:
+        return _unsupported(event.v)
     if addressed is None:
         addressed = session_key_of(subject, INGEST_PREFIX)
     if addressed != event.session.key:
         return Rejected(
             RejectCode.WRONG_SUBJECT,
-            f"event for session {event.session.key} sent to {subject}; send it to {INGEST_PREFIX}.{event.session.key}",
+            clip(
+                f"event for session {event.session.key} sent to {subject}; "
+                f"send it to {INGEST_PREFIX}.{event.session.key}"
+            ),
         )
     return event
+
+
+def _unsupported(version: int) -> Rejected:
+    return Rejected(
+        RejectCode.UNSUPPORTED_VERSION,
+        f"schema version {version} is newer than this ingest's {SCHEMA_VERSION}: upgrade chequered before sending it",
+    )
+
+
+def fingerprint(encoded: bytes) -> int:
+    """A 64-bit digest of an event's canonical encoding (``encode_event`` of it decoded): what the ledger keeps
+    to tell a repeat from a conflict."""
+    return int.from_bytes(hashlib.blake2b(encoded, digest_size=8).digest(), "big")
+
+
+def stored_size(event: Event, encoded: bytes) -> int:
+    """Bytes the server counts against ``max_payload`` for the event as ingest publishes it: the payload and the
+    ``NATS/1.0`` header block carrying its ``Nats-Msg-Id``."""
+    header = f"NATS/1.0\r\n{MSG_ID_HEADER}: {event.msg_id}\r\n\r\n"
+    return len(header.encode()) + len(encoded)
+
+
+def size_problem(size: int, max_payload: int) -> Rejected | None:
+    """None when an event of ``size`` stored bytes may be written to a server taking ``max_payload``."""
+    limit = min(MAX_EVENT_BYTES, max_payload)
+    if size <= limit:
+        return None
+    return Rejected(
+        RejectCode.TOO_LARGE, f"the event is {size:,} bytes as stored; at most {limit:,} are taken: shorten its text"
+    )
+
+
+def _iso(instant: int) -> str:
+    return datetime.fromtimestamp(instant / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def scheduled_end(opened: SessionOpened) -> int | None:
+    """Epoch ms of the scheduled start plus a time-certain length; None when the start is not ISO 8601 with an
+    offset."""
+    try:
+        start = datetime.fromisoformat(opened.scheduled_start)
+    except ValueError:
+        return None
+    if start.tzinfo is None:
+        return None
+    return int(start.timestamp() * 1000) + (opened.length.time_ms or 0)
 
 
 class IngestLedger:
@@ -63,20 +205,27 @@ class IngestLedger:
     def __init__(self) -> None:
         self.sessions: dict[str, SessionLedger] = {}
 
-    def duplicate_of(self, event: Event) -> Accepted | None:
+    def known(self, event: Event) -> tuple[int, int] | None:
+        """(sequence, fingerprint) of the event stored under ``event``'s id; None for a new id."""
         ledger = self.sessions.get(event.session.key)
-        seq = ledger.accepted.get(event.msg_id) if ledger else None
-        return Accepted(seq=seq, duplicate=True) if seq is not None else None
+        return ledger.accepted.get(event.msg_id) if ledger else None
+
+    def duplicate_of(self, event: Event) -> Accepted | None:
+        """The answer to a repeat of a stored event (None while what it repeats is provisional or unknown)."""
+        known = self.known(event)
+        return Accepted(seq=known[0], duplicate=True) if known is not None and known[0] else None
 
     def check(self, event: Event) -> Rejected | None:
         """None when the event may be written; otherwise the reason it may not."""
         key = event.session.key
         ledger = self.sessions.get(key)
         body = event.body
+        if isinstance(body, CALENDAR_BODIES) or event.session == SessionRef.calendar_of(event.session.championship):
+            return _check_calendar(event, ledger)
         championship_level = isinstance(body, CHAMPIONSHIP_BODIES)
         if event.session.is_championship or championship_level:
             if event.session.is_championship and (championship_level or isinstance(body, DecisionWithdrawn)):
-                return None
+                return _config_problem(event)
             where = SessionRef.championship_of(event.session.championship).key
             return Rejected(
                 RejectCode.WRONG_SUBJECT,
@@ -85,10 +234,10 @@ class IngestLedger:
                 else f"{key} carries only points configuration and points decisions",
             )
         if isinstance(body, SessionOpened):
-            if ledger is not None and ledger.opened:
+            if ledger is not None and ledger.opened_at is not None:
                 return Rejected(RejectCode.SESSION_ALREADY_OPENED, f"session {key} is already open")
             return None
-        if ledger is None or not ledger.opened:
+        if ledger is None or ledger.opened_at is None:
             return Rejected(
                 RejectCode.SESSION_NOT_OPENED,
                 f"session {key} was never opened: publish a session_opened event first",
@@ -98,23 +247,106 @@ class IngestLedger:
                 RejectCode.UNKNOWN_CAR,
                 f"car #{body.number} is not registered in session {key}: publish entry_registered first",
             )
-        if isinstance(body, LapCompleted):
-            last = ledger.last_lap.get(body.number, 0)
+        if isinstance(body, LapCompleted) and body.number in ledger.last_lap:
+            last, ended = ledger.last_lap[body.number]
             if body.lap <= last:
                 return Rejected(
                     RejectCode.LAP_OUT_OF_ORDER,
                     f"lap {body.lap} of car #{body.number} does not follow its last lap {last} in session {key}",
                 )
-        return None
+            if event.at < ended:
+                return Rejected(
+                    RejectCode.IMPLAUSIBLE,
+                    f"lap {body.lap} of car #{body.number} ends at {_iso(event.at)}, before its lap {last} "
+                    f"ended ({_iso(ended)}) in session {key}",
+                )
+        return _window_problem(ledger, event, ledger.opened_at)
 
-    def admit(self, event: Event, seq: int) -> None:
-        """Record an event the stream holds at ``seq`` (live, or read back at start-up)."""
+    def admit(self, event: Event, seq: int, digest: int) -> None:
+        """Record an event the stream holds at ``seq`` (live, or read back at start-up; 0: provisionally) with the
+        :func:`fingerprint` of its content."""
         ledger = self.sessions.setdefault(event.session.key, SessionLedger())
-        ledger.accepted[event.msg_id] = seq
+        first = event.msg_id not in ledger.accepted  # admitted provisionally, then again with its sequence
+        ledger.accepted[event.msg_id] = (seq, digest)
         body = event.body
-        if isinstance(body, SessionOpened):
-            ledger.opened = True
+        if isinstance(body, CALENDAR_BODIES):
+            if first:  # one stored some other way and unfit is skipped, as the standings projector skips it
+                with contextlib.suppress(CalendarError):
+                    ledger.calendar = apply_calendar(ledger.calendar, body, event.at)
+        elif isinstance(body, SessionOpened):
+            ledger.opened_at = event.at
+            ledger.horizon = max(ledger.horizon, event.at, scheduled_end(body) or 0)
         elif isinstance(body, EntryRegistered):
             ledger.cars.add(body.number)
         elif isinstance(body, LapCompleted):
-            ledger.last_lap[body.number] = max(body.lap, ledger.last_lap.get(body.number, 0))
+            last, ended = ledger.last_lap.get(body.number, (0, event.at))
+            ledger.last_lap[body.number] = (max(body.lap, last), max(event.at, ended))
+        if isinstance(body, TRACK_BODIES):
+            ledger.horizon = max(ledger.horizon, event.at)
+
+
+def _check_calendar(event: Event, ledger: SessionLedger | None) -> Rejected | None:
+    """Calendar events go to the championship's calendar session, which holds nothing else; each must apply to
+    the calendar as stored, and the calendar must stay small enough for its read model to be written."""
+    body = event.body
+    where = SessionRef.calendar_of(event.session.championship)
+    if event.session != where:
+        return Rejected(
+            RejectCode.WRONG_SUBJECT,
+            f"{type(body).__name__} belongs to the championship's calendar session {where.key}, "
+            f"not to {event.session.key}",
+        )
+    if not isinstance(body, CALENDAR_BODIES):
+        return Rejected(
+            RejectCode.WRONG_SUBJECT,
+            f"{where.key} carries only the calendar (calendar_published, session_rescheduled, session_cancelled, "
+            "session_added)",
+        )
+    try:
+        schedule = apply_calendar(ledger.calendar if ledger is not None else None, body, event.at)
+    except CalendarError as error:
+        return Rejected(RejectCode.INVALID_CALENDAR, clip(f"{type(body).__name__} refused: {error}", REASON_MAX))
+    if (too_large := oversized(where.championship, schedule)) is not None:
+        return Rejected(RejectCode.INVALID_CALENDAR, f"{type(body).__name__} refused: {too_large}")
+    return None
+
+
+def _window_problem(ledger: SessionLedger, event: Event, opened_at: int) -> Rejected | None:
+    """An instant too far from the session's window (see the module's rules)."""
+    key, at = event.session.key, event.at
+    what = type(event.body).__name__
+    if at < opened_at - BEFORE_OPENING_MS:
+        return Rejected(
+            RejectCode.IMPLAUSIBLE,
+            f"{what} dated {_iso(at)}, more than 48 h before session {key} was opened ({_iso(opened_at)}): "
+            "check the timing clock's date",
+        )
+    if isinstance(event.body, TRACK_BODIES):
+        if at > ledger.horizon + TRACK_GAP_MS:
+            return Rejected(
+                RejectCode.IMPLAUSIBLE,
+                f"{what} dated {_iso(at)}, more than 48 h after the latest timing of session {key} "
+                f"({_iso(ledger.horizon)}): check the timing clock's date",
+            )
+    elif at > opened_at + DECISION_WINDOW_MS:
+        return Rejected(
+            RejectCode.IMPLAUSIBLE,
+            f"{what} dated {_iso(at)}, more than 400 days after session {key} was opened ({_iso(opened_at)})",
+        )
+    return None
+
+
+def _config_problem(event: Event) -> Rejected | None:
+    """A points configuration is decoded and checked here, as the standings engine will: a file it cannot use is
+    refused with its field and reason instead of stopping the standings."""
+    body = event.body
+    if not isinstance(body, ChampionshipConfigured):
+        return None
+    source = body.source or event.id
+    try:
+        decode_config(body.toml, source)
+    except ConfigError as error:
+        return Rejected(RejectCode.INVALID_CONFIG, clip(str(error), REASON_MAX))
+    except Exception as error:  # a file the engine cannot even judge is refused too, never stored to stop it
+        return Rejected(RejectCode.INVALID_CONFIG, clip(f"{source}: the standings engine cannot read it ({error!r})"))
+    return None

@@ -2,9 +2,18 @@
 
 A producer sends one event to ``chequered.ingest.<session key>`` and gets an
 ``Accepted`` (stream sequence, duplicate or not) or a ``Rejected`` (code and a
-reason it can read). Every rejection is also stored in the rejects stream for
-operations (``chequered rejects``). Requests are handled one at a time, in
-arrival order, so the ledger's view of a session is never stale.
+reason it can read); a batch (a JSON array) gets an array of replies, and a
+batch that cannot be read as one gets an array of a single rejection, which
+applies to every event in it. Every rejection is also stored in the rejects
+stream for operations (``chequered rejects``). Requests are handled one at a
+time, in arrival order, so the ledger's view of a session is never stale.
+
+Acknowledged means stored: ``Accepted`` is sent only for an event the stream
+acknowledged. An event the stream refused (a full disk: ``storage_full``), did
+not acknowledge in time, or that could not be sent (``unavailable``) is
+forgotten by the ledger (it is read again from the log), so its retry is
+judged afresh. Ingest answers only to inboxes: a request whose reply subject is
+anything else is refused and kept, never answered.
 """
 
 from __future__ import annotations
@@ -19,18 +28,33 @@ import msgspec
 from faststream.nats import NatsMessage
 from faststream.nats.subscriber.usecases import LogicSubscriber as NatsSubscriber
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import PubAck
-from nats.js.errors import APIError
 
 from schemas.events import Event, decode_event, encode_event
-from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected, RejectedEvent
+from schemas.ingest import (
+    MAX_BATCH_EVENTS,
+    MAX_KEPT_PAYLOAD,
+    Accepted,
+    IngestReply,
+    RejectCode,
+    Rejected,
+    RejectedEvent,
+)
 from schemas.subjects import EVENTS_PREFIX, INGEST_PREFIX, events_subject, rejects_subject, session_key_of
 from services.broker.lease import Lease
+from services.broker.publisher import Ack, PipelinedPublisher, StoreRefused
 from services.broker.reader import StreamTail
 from services.broker.shell import NatsShell
-from services.broker.topology import Topology
-from services.ingest.rules import IngestLedger, decode_submission
+from services.broker.topology import EVENTS_STREAM, Topology
+from services.ingest.rules import (
+    MSG_ID_HEADER,
+    IngestLedger,
+    clip,
+    decode_submission,
+    fingerprint,
+    reply_problem,
+    size_problem,
+    stored_size,
+)
 from services.observability import INGESTED
 
 log = logging.getLogger("chequered.ingest")
@@ -38,6 +62,8 @@ log = logging.getLogger("chequered.ingest")
 _encode = msgspec.json.Encoder().encode
 _batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 ACK_TIMEOUT_S = 5.0
+"""How long a request waits for the stream's acknowledgements, all of them together."""
+_NOT_SETTLED = Rejected(RejectCode.UNAVAILABLE, "the stream is not answering; retry with the same id")
 
 
 async def _raw_body(message: NatsMessage) -> bytes:
@@ -49,6 +75,15 @@ def _outcome(reply: IngestReply) -> str:
     if isinstance(reply, Accepted):
         return "duplicate" if reply.duplicate else "accepted"
     return "unavailable" if reply.code is RejectCode.UNAVAILABLE else "rejected"
+
+
+def _not_stored(error: BaseException) -> Rejected:
+    if isinstance(error, StoreRefused) and error.storage_full:
+        return Rejected(
+            RejectCode.STORAGE_FULL,
+            f"the stream has no room ({error.description}): nothing was stored; retry with the same id later",
+        )
+    return Rejected(RejectCode.UNAVAILABLE, clip(f"the stream did not store it ({error!r}); retry with the same id"))
 
 
 class IngestService(NatsShell):
@@ -63,32 +98,46 @@ class IngestService(NatsShell):
         self.instance = instance
         self.accepted = 0
         self.rejected = 0
-        self.ready = False
         self.active = False
         """Answering requests now (standing by: False)."""
+        self._started = False
         self._unsettled: set[str] = set()
         """Sessions whose ledger holds provisional admissions the stream may not have stored."""
         self._subscriber: NatsSubscriber[Any] | None = None
         self._lease: Lease | None = None
         self._lease_task: asyncio.Task[None] | None = None
+        self._publisher: PipelinedPublisher | None = None
+        self._kept: list[asyncio.Future[Ack]] = []
+        """Rejections on their way to the rejects stream (awaited, with the events, before answering)."""
+
+    @property
+    def ready(self) -> bool:
+        """Started, connected, and (as one of several instances) still taking part in the lease."""
+        return self._started and self.healthy
 
     async def start(self) -> None:
         await self.connect()
         await self.broker.start()
+        self._publisher = PipelinedPublisher(self.nc)
+        await self._publisher.start()
         if self.instance is None:
             await self._activate()
         else:
             self._lease = Lease(self.js, "ingest", self.instance, self._activate, self._deactivate)
-            self._lease_task = asyncio.create_task(self._lease.run(), name="ingest-lease")
-        self.ready = True
+            self._lease_task = self.spawn(self._lease.run(), "ingest-lease")
+        self._started = True
 
     async def stop(self) -> None:
+        self.stopping.set()
         if self._lease_task is not None:
             self._lease_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._lease_task
         if self._lease is not None:
             await self._lease.release()  # a standby takes over now, not after the lease expires
+        if self._publisher is not None:
+            with contextlib.suppress(NatsError):
+                await self._publisher.stop()
         await self.disconnect()
 
     async def _activate(self) -> None:
@@ -96,12 +145,13 @@ class IngestService(NatsShell):
         self.ledger = await self._load_ledger()
         self._unsettled.clear()
         if self._subscriber is None:
+            # no_reply: ingest answers itself, and only to an inbox (see _handle)
             self._subscriber = self.broker.subscriber(
-                f"{INGEST_PREFIX}.>", title="ingest", decoder=_raw_body, persistent=False
+                f"{INGEST_PREFIX}.>", title="ingest", decoder=_raw_body, persistent=False, no_reply=True
             )
             self._subscriber(self._handle)
         await self._subscriber.start()
-        await self.broker.connection.flush()  # the subscription is live before this returns
+        await self.nc.flush()  # the subscription is live before this returns
         self.active = True
         if self.instance is not None:
             log.info("ingest %s is answering", self.instance)
@@ -123,7 +173,7 @@ class IngestService(NatsShell):
                     except msgspec.MsgspecError as error:
                         log.error("stream message %d is not an event (%s); ignored", stored.seq, error)
                         continue
-                    ledger.admit(event, stored.seq)
+                    ledger.admit(event, stored.seq, fingerprint(encode_event(event)))
         return ledger
 
     async def _settle(self, session_key: str) -> bool:
@@ -138,92 +188,192 @@ class IngestService(NatsShell):
         self._unsettled.discard(session_key)
         return True
 
-    async def _handle(self, body: bytes) -> bytes:
+    async def _handle(self, body: bytes) -> None:
         # The subject comes from the message context, not from a ``NatsMessage`` parameter: FastStream
         # resolves such a parameter with a synchronous call it hands to a worker thread, a thread hop per
         # request that cost a third of the ingest process's CPU at 200 events/s.
         message: NatsMessage = self.broker.context.get_local("message")
-        subject = message.raw_message.subject
+        subject, reply = message.raw_message.subject, message.raw_message.reply
+        if reply and (refused := reply_problem(reply)):
+            log.warning("request to %s refused: %s", subject, refused.reason)
+            await self._refuse(subject, body, refused, None)
+            await self._kept_now()
+            return
         try:
-            return await self._answer(subject, body)
+            answer = await self._answer(subject, body)
         except Exception as error:  # a producer always gets an answer, and ingest keeps going
             log.exception("ingest failed on a request to %s", subject)
-            return _encode(Rejected(RejectCode.UNAVAILABLE, f"ingest could not judge this ({error!r}); retry"))
-
-    async def _answer(self, subject: str, body: bytes) -> bytes:
-        if body[:1] == b"[":  # a batch: a JSON array of events, answered by an array of replies
+            unavailable = Rejected(RejectCode.UNAVAILABLE, clip(f"ingest could not judge this ({error!r}); retry"))
+            answer = [unavailable] if body[:1] == b"[" else unavailable
+        if reply:
             try:
-                items = [bytes(raw) for raw in _batch_decoder.decode(body)]
-            except msgspec.MsgspecError as error:
-                return _encode(await self._reject(subject, body, Rejected(RejectCode.MALFORMED, str(error)), None))
-            return _encode(await self.submit_many(subject, items))
-        return _encode((await self.submit_many(subject, [body]))[0])
+                await self.nc.publish(reply, self._encode_answer(answer))
+            except NatsError as error:  # the producer retries with the same ids: nothing is lost
+                log.warning("could not answer a request to %s: %r", subject, error)
+
+    def _encode_answer(self, answer: IngestReply | list[IngestReply]) -> bytes:
+        data = _encode(answer)
+        if len(data) <= self.nc.max_payload or not isinstance(answer, list):
+            return data
+        # a huge batch of refusals: the codes alone (the reasons are in the rejects stream)
+        return _encode([Rejected(r.code, r.code.value) if isinstance(r, Rejected) else r for r in answer])
+
+    async def _answer(self, subject: str, body: bytes) -> IngestReply | list[IngestReply]:
+        if body[:1] != b"[":
+            return (await self.submit_many(subject, [body]))[0]
+        try:
+            items = [bytes(raw) for raw in _batch_decoder.decode(body)]
+        except msgspec.MsgspecError as error:
+            refused = Rejected(RejectCode.MALFORMED, clip(f"not a JSON array of events: {error}"))
+        else:
+            if len(items) <= MAX_BATCH_EVENTS:
+                return await self.submit_many(subject, items)
+            refused = Rejected(
+                RejectCode.TOO_LARGE,
+                f"a batch holds at most {MAX_BATCH_EVENTS:,} events, this one {len(items):,}: send it in parts",
+            )
+        await self._refuse(subject, body, refused, None)
+        await self._kept_now()
+        return [refused]
 
     async def submit_many(self, subject: str, items: list[bytes]) -> list[IngestReply]:
         """Judge each event in order (each against the ledger as the ones before it leave it), publish
         the accepted ones pipelined, and answer once the stream has acknowledged them."""
+        assert self._publisher is not None
         key = session_key_of(subject, INGEST_PREFIX)
         if key in self._unsettled and not await self._settle(key):
-            unavailable = Rejected(RejectCode.UNAVAILABLE, "the stream is not answering; retry with the same id")
-            return [unavailable] * len(items)
+            return [_NOT_SETTLED] * len(items)
         replies: list[IngestReply | None] = [None] * len(items)
-        in_flight: list[tuple[int, Event, asyncio.Future[PubAck]]] = []
+        in_flight: list[tuple[int, Event, int, asyncio.Future[Ack]]] = []
         repeats: list[tuple[int, Event]] = []
+        halted: Rejected | None = None  # a publish could not be sent: nor is the rest of the batch (order is kept)
         for i, data in enumerate(items):
+            if halted is not None:
+                replies[i] = halted
+                continue
             decoded = decode_submission(subject, data, key)
             if isinstance(decoded, Rejected):
-                replies[i] = await self._reject(subject, data, decoded, None)
+                replies[i] = await self._refuse(subject, data, decoded, None)
                 continue
             event = decoded
-            if self.ledger.duplicate_of(event) is not None:
-                repeats.append((i, event))  # answered once what it repeats has its sequence
+            encoded = encode_event(event)
+            digest = fingerprint(encoded)
+            known = self.ledger.known(event)
+            if known is not None:
+                if known[1] == digest:
+                    repeats.append((i, event))  # answered once what it repeats has its sequence
+                else:
+                    replies[i] = await self._conflict(subject, data, event, known[0])
                 continue
-            problem = self.ledger.check(event)
+            problem = self.ledger.check(event) or size_problem(stored_size(event, encoded), self.nc.max_payload)
             if problem is not None:
-                replies[i] = await self._reject(subject, data, problem, event)
+                replies[i] = await self._refuse(subject, data, problem, event)
                 continue
-            self.ledger.admit(event, 0)  # provisional: the events after it are judged with it
-            future = await self.js.publish_async(
-                events_subject(event.session), encode_event(event), headers={"Nats-Msg-Id": event.msg_id}
-            )
-            in_flight.append((i, event, future))
-        for i, event, future in in_flight:
+            self.ledger.admit(event, 0, digest)  # provisional: the events after it are judged with it
             try:
-                ack = await asyncio.wait_for(future, ACK_TIMEOUT_S)
-            except (TimeoutError, NatsError) as error:
-                log.warning("stream did not acknowledge %s: %s", event.msg_id, error)
-                replies[i] = Rejected(
-                    RejectCode.UNAVAILABLE, f"the stream did not acknowledge ({error!r}); retry with the same id"
+                future = await self._publisher.publish(
+                    events_subject(event.session), encoded, {MSG_ID_HEADER: event.msg_id}
                 )
+            except NatsError as error:
+                log.warning("could not send %s to the stream: %r", event.msg_id, error)
                 self._unsettled.add(event.session.key)
+                replies[i] = halted = _not_stored(error)
                 continue
-            self.ledger.admit(event, ack.seq)
-            self.accepted += 1
-            replies[i] = Accepted(seq=ack.seq, duplicate=bool(ack.duplicate))
+            in_flight.append((i, event, digest, future))
+        await self._acknowledged(in_flight, replies)
         for unsettled in sorted(self._unsettled):
             await self._settle(unsettled)
         for i, event in repeats:
             replies[i] = self.ledger.duplicate_of(event) or Rejected(
                 RejectCode.UNAVAILABLE, "what this repeats was not stored; retry with the same id"
             )
+        await self._kept_now()
         settled = [reply for reply in replies if reply is not None]
         for outcome, count in Counter(_outcome(reply) for reply in settled).items():
             INGESTED.labels(outcome).inc(count)
         assert len(settled) == len(items), "every event gets an answer"
         return settled
 
-    async def _reject(self, subject: str, data: bytes, rejected: Rejected, event: Event | None) -> Rejected:
+    async def _acknowledged(
+        self, in_flight: list[tuple[int, Event, int, asyncio.Future[Ack]]], replies: list[IngestReply | None]
+    ) -> None:
+        """Wait for the stream's answers, all within one :data:`ACK_TIMEOUT_S`, and record them."""
+        if not in_flight:
+            return
+        await asyncio.wait([future for *_, future in in_flight], timeout=ACK_TIMEOUT_S)
+        for i, event, digest, future in in_flight:
+            error: BaseException | None
+            if not future.done():
+                future.cancel()
+                error = TimeoutError(f"no acknowledgement within {ACK_TIMEOUT_S:g}s")
+            else:
+                error = future.exception()
+            if error is not None:
+                log.warning("stream did not store %s: %r", event.msg_id, error)
+                replies[i] = _not_stored(error)
+                self._unsettled.add(event.session.key)
+                continue
+            ack = future.result()
+            self.ledger.admit(event, ack.seq, digest)
+            self.accepted += 1
+            replies[i] = Accepted(seq=ack.seq, duplicate=ack.duplicate)
+
+    async def _conflict(self, subject: str, data: bytes, event: Event, seq: int) -> Rejected:
+        """The id was stored with other content: refused, and kept with both versions."""
+        stored: str | None = None
+        if seq:
+            with contextlib.suppress(NatsError):
+                stored = ((await self.js.get_msg(EVENTS_STREAM, seq)).data or b"").decode("utf-8", "replace")
+        refused = Rejected(
+            RejectCode.CONFLICT,
+            f"event {event.id} of {event.producer} was stored at seq {seq} with other content: an id names one "
+            "event for ever; give a changed event a new id",
+        )
+        return await self._refuse(subject, data, refused, event, stored_seq=seq or None, stored_payload=stored)
+
+    async def _refuse(
+        self,
+        subject: str,
+        data: bytes,
+        rejected: Rejected,
+        event: Event | None,
+        *,
+        stored_seq: int | None = None,
+        stored_payload: str | None = None,
+    ) -> Rejected:
+        """Count a refusal and send it to the rejects stream (acknowledged with the request's events)."""
+        assert self._publisher is not None
         self.rejected += 1
         record = RejectedEvent(
             subject=subject,
             code=rejected.code,
             reason=rejected.reason,
-            payload=data.decode("utf-8", "replace"),
+            payload=data[:MAX_KEPT_PAYLOAD].decode("utf-8", "replace"),
             event_id=event.id if event else None,
             producer=event.producer if event else None,
+            payload_bytes=len(data) if len(data) > MAX_KEPT_PAYLOAD else None,
+            stored_seq=stored_seq,
+            stored_payload=stored_payload,
         )
+        encoded = _encode(record)
+        if len(encoded) > self.nc.max_payload:  # control characters escape to six times their size
+            encoded = _encode(msgspec.structs.replace(record, payload=record.payload[:1024], stored_payload=None))
+        target = rejects_subject(session_key_of(subject, INGEST_PREFIX))
         try:
-            await self.js.publish(rejects_subject(session_key_of(subject, INGEST_PREFIX)), _encode(record), timeout=5.0)
-        except (NatsTimeout, APIError) as error:
-            log.error("could not store rejection of %s (%s): %s", subject, rejected.reason, error)
+            self._kept.append(await self._publisher.publish(target, encoded, {}))
+        except NatsError as error:
+            log.error("could not store rejection of %s (%s): %r", subject, rejected.reason, error)
         return rejected
+
+    async def _kept_now(self) -> None:
+        """Wait (within :data:`ACK_TIMEOUT_S`) for the rejections sent since the last call to be stored."""
+        kept, self._kept = self._kept, []
+        if not kept:
+            return
+        await asyncio.wait(kept, timeout=ACK_TIMEOUT_S)
+        for future in kept:
+            if not future.done():
+                future.cancel()
+                log.error("the rejects stream did not acknowledge a rejection in time")
+            elif (error := future.exception()) is not None:
+                log.error("the rejects stream did not store a rejection: %r", error)

@@ -2,18 +2,19 @@
 
 The log is read with the raw ordered consumer and folded batch by batch with
 the same pure fold as the live projector, into a new versioned bucket
-(``chequered_classification_v2``, ``_v3`` ...). Once it has caught up with the
-head of the stream, the pointer in ``chequered_read_models`` moves to it in one
-KV write: readers and the live projector follow the pointer, and the live
-projector writes into the new bucket everything it folded since, so no update
-is lost at the switch. With ``--session`` only that session is refolded; the
+(``chequered_classification_v2``, then ``_v3``, then ``_v2`` again: the one
+readers do not use is replaced, so the operations role may write these two
+buckets and no other read model). Once it has caught up with the head of the
+stream, the pointer in ``chequered_read_models`` moves to it in one KV write:
+readers and the live projector follow the pointer, and the live projector
+writes into the new bucket everything it folded since, so no update is lost at
+the switch. With ``--session`` only that session is refolded; the
 other sessions' values are carried over.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from dataclasses import dataclass
 
@@ -43,9 +44,8 @@ class RebuildReport:
 
 
 def next_version(current: str, base: str) -> str:
-    """``base`` -> ``base_v2`` -> ``base_v3``."""
-    match = re.fullmatch(rf"{re.escape(base)}_v(\d+)", current)
-    return f"{base}_v{int(match.group(1)) + 1 if match else 2}"
+    """``base`` -> ``base_v2`` -> ``base_v3`` -> ``base_v2`` ...: the rebuild bucket readers do not use now."""
+    return f"{base}_v3" if current == f"{base}_v2" else f"{base}_v2"
 
 
 async def rebuild(

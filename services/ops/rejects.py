@@ -1,4 +1,5 @@
-"""``chequered rejects``: what ingest refused and what projectors dead-lettered, with reasons."""
+"""``chequered rejects``: what ingest refused and what projectors dead-lettered, with reasons; and, first, the
+scheduled sessions whose feed is missing or stalled now (their calendar says they are on)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from nats.js import JetStreamContext
 from rich.console import Console
 from rich.table import Table
 
+from schemas.calendar import Alert
 from schemas.ingest import DeadLetter, RejectedEvent
 from schemas.subjects import DLQ_PREFIX, REJECTS_PREFIX
 from services.broker.reader import StreamTail
+from services.calendar.store import read_calendars
+from services.calendar.views import alerts
 
 _rejected = msgspec.json.Decoder(RejectedEvent)
 _dead = msgspec.json.Decoder(DeadLetter)
@@ -31,7 +35,15 @@ async def read_rejects(
     return found
 
 
-async def list_rejects(js: JetStreamContext, console: Console, *, session: str | None, limit: int) -> None:
+async def feed_alerts(js: JetStreamContext, now: int, session: str | None = None) -> list[Alert]:
+    """Every championship's scheduled sessions (or only ``session``) live now with no data yet or a stalled feed."""
+    found = [alert for calendar in await read_calendars(js) for alert in alerts(calendar, now)]
+    return [alert for alert in found if session is None or alert.key == session]
+
+
+async def list_rejects(js: JetStreamContext, console: Console, *, session: str | None, limit: int, now: int) -> None:
+    for alert in await feed_alerts(js, now, session):
+        console.print(f"[bold red]feed[/bold red] {alert.message}")
     found = await read_rejects(js, session)
     table = Table(title=f"rejections and dead letters ({len(found)}, newest {min(limit, len(found))} shown)")
     for column in ("seq", "where", "what", "reason"):

@@ -6,6 +6,7 @@ and what is wrong; all the semantic problems of a file are reported at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -75,7 +76,9 @@ def _check(config: ChampionshipConfig) -> Iterator[str]:
         if not scale:
             yield f"$.scales.{name}: empty: a scale needs the points of position 1 at least"
         for i, points in enumerate(scale):
-            if points < 0:
+            if not math.isfinite(points):
+                yield f"$.scales.{name}[{i}]: {points} is not a number of points"
+            elif points < 0:
                 yield f"$.scales.{name}[{i}]: {points} is negative"
             elif not has_two_decimals(points):
                 yield f"$.scales.{name}[{i}]: {points} has more than two decimals"
@@ -87,7 +90,9 @@ def _check(config: ChampionshipConfig) -> Iterator[str]:
             if not round_.points:
                 yield f"{at}.points: empty: the round would score nothing (leave it out to use $.points)"
             yield from _rules(f"{at}.points", round_.points, config.scales, classes)
-        if not has_two_decimals(round_.multiplier):
+        if not math.isfinite(round_.multiplier):
+            yield f"{at}.multiplier: {round_.multiplier} is not a number"
+        elif not has_two_decimals(round_.multiplier):
             yield f"{at}.multiplier: {round_.multiplier} has more than two decimals"
         if round_.bonus is not None:
             yield from _bonus(f"{at}.bonus", round_.bonus.pole, round_.bonus.fastest_lap, round_.bonus.beyond_points)

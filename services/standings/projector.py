@@ -11,13 +11,20 @@ per configured championship. After each batch, for every round it touched:
   put into the season and ``<championship>`` gets the full standings, every row
   explained.
 
+It also folds every championship's calendar (``services.calendar.fold``) and
+writes it to ``<championship>.calendar`` when it changes: the schedule, its
+changes, and what each scheduled session's timing events say; its ``/metrics``
+count the scheduled sessions live now with no data or a stalled feed
+(``chequered_calendar_feeds_missing``).
+
 A championship's ``championship_configured`` event (the TOML text) builds its
 rulebook and rescores every round, so a replay always scores with the
 configuration that was in force; ``points_adjusted`` and ``decision_withdrawn``
 in its own session change the decisions in force. Like the classification
 projector it refolds from the log when it starts (the same log gives the same
-bytes), and it never stops on a bad event or configuration: it logs the reason
-and goes on.
+bytes), and it never stops on a bad event, configuration or scoring failure:
+any exception from the pure engine is a dead letter in ``chequered.dlq.standings``
+with the reason, and the projector goes on.
 """
 
 from __future__ import annotations
@@ -25,12 +32,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
-from nats.errors import Error as NatsError
 from nats.js.kv import KeyValue
 
+from schemas.calendar import encode_calendar
 from schemas.events import (
+    CALENDAR_BODIES,
     ChampionshipConfigured,
     DecisionWithdrawn,
     EntryRegistered,
@@ -43,8 +54,11 @@ from schemas.standings import LiveStandings, RoundState, encode_standings
 from services.broker.follower import LogFollower
 from services.broker.reader import StoredMsg
 from services.broker.topology import STANDINGS_BUCKET, Topology
+from services.calendar.fold import CalendarFold, calendar_key
+from services.calendar.views import alerts
 from services.classification.fold import ClassificationProjection
-from services.standings.config import ConfigError, decode_config
+from services.observability import FEEDS_MISSING
+from services.standings.config import decode_config
 from services.standings.live import LiveRound, Season
 from services.standings.rounds import RoundPoints, round_state, score_round
 from services.standings.rulebook import Rulebook
@@ -90,7 +104,8 @@ class StandingsProjector(LogFollower):
         super().__init__(nats_url, topology)
         self.classification = ClassificationProjection()
         self.championships: dict[str, Championship] = {}
-        self.errors = 0
+        self.calendars = CalendarFold()
+        FEEDS_MISSING.set_function(self.missing_feeds)  # counted when /metrics is read, with the wall clock
         self.folded = 0
         """The stream sequence of the last event folded, its batch's writes done."""
         self._kv: KeyValue | None = None
@@ -100,42 +115,74 @@ class StandingsProjector(LogFollower):
         await self.connect()
         self._kv = await self.js.key_value(STANDINGS_BUCKET)
         await self.broker.start()
-        self._task = asyncio.create_task(self.follow(), name="standings-projector")
+        self._task = self.spawn(self.follow(), "standings-projector")
 
     async def stop(self) -> None:
         if self._task is None:
             return
         self.stopping.set()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(Exception):  # one that died has said why
             await self._task
         self._task = None
         await self.disconnect()
 
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
-        touched: set[tuple[str, str]] = set()
-        rescore: set[str] = set()
+        touched: dict[tuple[str, str], StoredMsg] = {}
+        """(championship, round) -> the last event of the batch that touched it."""
+        rescore: dict[str, StoredMsg] = {}
+        calendars: set[str] = set()
         for stored in batch:
             try:
                 event = decode_event(stored.data)
             except ValueError:
                 continue  # the classification projector dead-letters it with the reason
+            if (changed := await self._calendar(stored, event)) is not None:
+                calendars.add(changed)
+            if isinstance(event.body, CALENDAR_BODIES):
+                continue
             championship = self.championships.setdefault(event.session.championship, Championship())
             if event.session.is_championship:
-                if self._decide(event, championship):
-                    rescore.add(event.session.championship)
+                if await self._decide(stored, event, championship):
+                    rescore[event.session.championship] = stored
                 continue
             if self.classification.apply(stored.seq, event) is None:
                 championship.add(stored.seq, event)
-                touched.add((event.session.championship, event.session.event))
-        for name in sorted(rescore):
-            await self._rescore(name)
-        for name, round_slug in sorted(touched):
+                touched[(event.session.championship, event.session.event)] = stored
+        for name, stored in sorted(rescore.items()):
+            await self._scoring(stored, name, self._rescore(name))
+        for (name, round_slug), stored in sorted(touched.items()):
             if name not in rescore:
-                await self._update_round(name, round_slug)
+                await self._scoring(stored, f"{name} round {round_slug}", self._update_round(name, round_slug))
+        for name in sorted(calendars):
+            await self._put(calendar_key(name), encode_calendar(self.calendars.read_model(name)))
         self.folded = batch[-1].seq
 
-    def _decide(self, event: Event, championship: Championship) -> bool:
-        """A configuration or a points decision; True when the championship must be rescored."""
+    def missing_feeds(self) -> int:
+        """Scheduled sessions live now with no data yet or a stalled race feed, in every calendar."""
+        now = int(time.time() * 1000)
+        return sum(len(alerts(self.calendars.read_model(name), now)) for name in list(self.calendars.schedules))
+
+    async def _calendar(self, stored: StoredMsg, event: Event) -> str | None:
+        """Fold an event into the calendars; the championship whose calendar changed. A calendar event that cannot
+        apply (ingest refuses those, so it came another way) is a dead letter, skipped as ingest's ledger skips it."""
+        try:
+            return self.calendars.apply(event)
+        except Exception as error:
+            reason = f"calendar of {event.session.championship}: {type(event.body).__name__} not applied: {error}"
+            await self.dead_letter(stored.seq, stored.subject, reason, stored.data)
+            return None
+
+    async def _scoring(self, stored: StoredMsg, what: str, scoring: Coroutine[Any, Any, None]) -> None:
+        """Score (and write) one championship or round; if the points engine fails on it, the failure is a dead
+        letter naming the event that led to it, and the other championships and rounds go on."""
+        try:
+            await scoring
+        except Exception as error:
+            await self.dead_letter(stored.seq, stored.subject, f"scoring {what} failed: {error!r}", stored.data)
+
+    async def _decide(self, stored: StoredMsg, event: Event, championship: Championship) -> bool:
+        """A configuration or a points decision; True when the championship must be rescored. One the engine
+        cannot apply, for whatever reason, is dead-lettered."""
         body = event.body
         try:
             if isinstance(body, ChampionshipConfigured):
@@ -149,9 +196,9 @@ class StandingsProjector(LogFollower):
                 return True
             if isinstance(body, DecisionWithdrawn):
                 return championship.season.withdraw(body.decision)
-        except (ConfigError, ValueError) as error:
-            self.errors += 1
-            log.error("%s of %s not applied: %s", type(body).__name__, event.session.championship, error)
+        except Exception as error:
+            reason = f"{type(body).__name__} of {event.session.championship} not applied: {error}"
+            await self.dead_letter(stored.seq, stored.subject, reason, stored.data)
         return False
 
     def _round_sessions(self, name: str, round_slug: str) -> dict[str, Classification]:
@@ -234,13 +281,10 @@ class StandingsProjector(LogFollower):
             await self._put(live_key(name), encode_standings(last))
 
     async def _put(self, key: str, value: bytes) -> None:
-        assert self._kv is not None
-        delay = 0.05
-        while True:
-            try:
-                await self._kv.put(key, value)
-                return
-            except NatsError as error:  # the broker is restarting: keep the value, try again
-                log.warning("KV write of %s failed (%s); retrying", key, error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        kv = self._kv
+        assert kv is not None
+
+        async def write() -> None:
+            await kv.put(key, value)
+
+        await self.persist(STANDINGS_BUCKET, key, self.classification.last_seq, value, write)

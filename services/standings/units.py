@@ -9,6 +9,8 @@ exact integers: no float rounding ever decides a championship.
 
 from __future__ import annotations
 
+import math
+
 HUNDREDTHS = 100
 SPLITS = 12
 """Divisible by 1, 2, 3 and 4: a crew's size."""
@@ -23,7 +25,8 @@ def hundredths(value: float) -> int:
 
 
 def has_two_decimals(value: float) -> bool:
-    return abs(value * HUNDREDTHS - round(value * HUNDREDTHS)) < 1e-6
+    """False for infinities and NaN too (the loader says so, rather than failing on them)."""
+    return math.isfinite(value) and abs(value * HUNDREDTHS - round(value * HUNDREDTHS)) < 1e-6
 
 
 def scaled(points: int, multiplier: int = WHOLE, factor: int = WHOLE) -> int:

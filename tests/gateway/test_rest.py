@@ -200,7 +200,8 @@ async def test_interface_documents_are_served(stack: Stack) -> None:
     assert addresses["deadLetters"] == "chequered.dlq.{projection}"
     assert addresses["classificationBucket"] == "$KV.chequered_classification.{championship}.{event}.{session}"
     assert asyncapi["servers"]["gatewayWs"]["host"] == stack.gateway.url.removeprefix("http://")
-    assert asyncapi["servers"]["nats-1"]["protocol"] == "nats"
+    assert asyncapi["servers"]["nats"] == {**asyncapi["servers"]["nats"], "protocol": "nats", "host": "{nats}"}
+    assert stack.gateway.state.nats_url.removeprefix("nats://") not in json.dumps(asyncapi)  # public: no broker
     for name, channel in asyncapi["channels"].items():
         if channel["address"]:
             names = {part[1:-1] for part in channel["address"].replace(".", "/").split("/") if part.startswith("{")}

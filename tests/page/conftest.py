@@ -8,10 +8,8 @@ opens pages in a browser context of its own.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,26 +25,8 @@ from services.gateway.standings import OPENAPI as STANDINGS_OPENAPI
 from services.gateway.standings import ROUTES as STANDINGS_ROUTES
 from services.ingest.service import IngestService
 from services.standings.projector import StandingsProjector
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.gateway.clients import TOKEN
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-"""Screenshots, kept by CI as artifacts."""
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def chromium() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 @dataclass

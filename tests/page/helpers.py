@@ -30,10 +30,17 @@ async def caught_up(stack: PageStack, key: str, seq: int) -> Classification:
     return found
 
 
+def refused(message: Any) -> bool:
+    """A console error other than an answer the page expects (404: no standings, no calendar here)."""
+    return bool(message.type == "error" and not message.text.startswith("Failed to load resource"))
+
+
 async def opened(context: Any, url: str, errors: list[str]) -> Any:
-    """A page of ``url``; its script errors go to ``errors``."""
+    """A page of ``url``; its script errors and console errors (a Content-Security-Policy violation is one) go to
+    ``errors``."""
     page = await context.new_page()
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if refused(message) else None)
     await page.goto(url)
     return page
 

@@ -44,10 +44,10 @@ async def test_the_clock_runs_between_updates_and_turns_stale(stack: PageStack, 
     await shows_seq(page, stored[-1][0])
     first = await page.evaluate(CLOCK)
     assert first >= format_clock(3 * LAP + 600)
-    await page.wait_for_function(f"document.getElementById('clock').textContent !== '{first}'", timeout=10_000)
+    await page.wait_for_function(f"() => document.getElementById('clock').textContent !== '{first}'", timeout=10_000)
     assert await page.get_attribute("#tower", "data-seq") == str(stored[-1][0]), "no new value: the clock ran"
 
-    await page.wait_for_function("document.getElementById('conn-text').textContent === 'STALE'", timeout=15_000)
+    await page.wait_for_function("() => document.getElementById('conn-text').textContent === 'STALE'", timeout=15_000)
     frozen = await page.evaluate(CLOCK)
     assert await page.text_content("#clock-sub") == "no data: stale"
     await asyncio.sleep(1.5)

@@ -62,7 +62,8 @@ async def test_a_click_opens_the_car_detail(stack: PageStack, context: Any) -> N
     for lap, lap_time, *sectors in laps:
         assert lap_time == format_laptime(times[int(lap)].lap_time_ms)
         assert len(sectors) == len(times[int(lap)].sectors_ms)
-    assert "laps seen since this page opened" in (await page.text_content("#detail-body") or "")
+    source = await page.text_content("#detail-body h3 small")
+    assert source in ("every lap (analysis)", "laps seen since this page opened")
     await page.screenshot(path=screenshot_path("page-detail.png"))
 
     await page.click("#detail-close")

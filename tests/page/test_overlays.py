@@ -44,8 +44,8 @@ def corner_alpha(png: bytes) -> int:
     return zlib.decompress(chunks[b"IDAT"])[4]
 
 
-async def overlay(context: Any, stack: PageStack, name: str, **query: object) -> Any:
-    page = await opened(context, stack.address(f"/overlay/{name}", **query), [])
+async def overlay(context: Any, stack: PageStack, name: str, errors: list[str] | None = None, **query: object) -> Any:
+    page = await opened(context, stack.address(f"/overlay/{name}", **query), [] if errors is None else errors)
     await page.wait_for_selector("#overlay[data-seq]", timeout=15_000)
     return page
 
@@ -54,7 +54,8 @@ async def overlay(context: Any, stack: PageStack, name: str, **query: object) ->
 async def test_an_overlay_renders_on_a_transparent_background(stack: PageStack, context: Any, name: str) -> None:
     w = SessionWriter()
     _, value = await held(stack, broadcast_race(w, race_control=True))
-    page = await overlay(context, stack, name, session=w.session.key)
+    errors: list[str] = []
+    page = await overlay(context, stack, name, errors, session=w.session.key)
     backgrounds = await page.evaluate(
         "() => [document.documentElement, document.body].map(e => getComputedStyle(e).backgroundColor)"
     )
@@ -73,6 +74,7 @@ async def test_an_overlay_renders_on_a_transparent_background(stack: PageStack, 
         assert penalty_gap(second.interval, second, first) in (await page.text_content(".b-gap") or "")
     else:
         assert shown == [car.number for car in value.cars if car.class_position == 1]
+    assert errors == [], "no script error, nothing refused by the Content-Security-Policy"
 
 
 async def test_the_casparcg_template_contract(stack: PageStack, context: Any) -> None:
@@ -137,5 +139,7 @@ async def test_the_championship_as_it_stands_then_final(stack: PageStack, contex
     await value(stack.nc, live_key(CHAMPIONSHIP), lambda d: b'"live":false' in d)
     await page.reload()
     await page.wait_for_selector("#standings table", timeout=20_000)
-    await page.wait_for_function("document.getElementById('standings-state').textContent === 'FINAL'", timeout=20_000)
+    await page.wait_for_function(
+        "() => document.getElementById('standings-state').textContent === 'FINAL'", timeout=20_000
+    )
     await page.screenshot(path=screenshot_path("page-championship.png"), full_page=True)

@@ -45,7 +45,7 @@ async def test_every_update_of_a_replay_shows_the_gaps_at_the_line(stack: PageSt
     head, _ = await held(stack, race[:HEAD])
     errors: list[str] = []
     page = await opened(context, stack.address(session=w.session.key), errors)
-    await page.wait_for_function("document.querySelectorAll('#tower-body tr').length === 16", timeout=15_000)
+    await page.wait_for_function("() => document.querySelectorAll('#tower-body tr').length === 16", timeout=15_000)
     await page.evaluate(WATCH)
     stored = head + await send_paced(stack.nc, race[HEAD:], 0.01)
     await shows_seq(page, stored[-1][0])
@@ -102,7 +102,7 @@ async def test_sectors_ideal_lap_and_the_race_control_feed(stack: PageStack, con
     assert await page.text_content("#ideal-lap") == format_laptime(ideal)
 
     await page.wait_for_function(
-        f"document.querySelectorAll('#messages li.msg').length === {value.message_count}", timeout=10_000
+        f"() => document.querySelectorAll('#messages li.msg').length === {value.message_count}", timeout=10_000
     )
     shown = await page.evaluate("() => [...document.querySelectorAll('#messages li.msg')].map(li => li.textContent)")
     assert "Green flag: race started" in shown[-1], "oldest last"

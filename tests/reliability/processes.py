@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -54,3 +56,31 @@ class ServiceProcess:
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+CHEQUERED = Path(sys.executable).parent / "chequered"
+"""The installed command, as a user runs it."""
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_chequered(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Finished:
+    """``chequered ARGS`` to completion, output captured (a wide console, so rich does not fold the lines); the
+    event loop goes on meanwhile, so services of the test's own process keep answering it."""
+    environment = {**os.environ, "COLUMNS": "400", **(env or {})}
+    process = await asyncio.create_subprocess_exec(
+        str(CHEQUERED), *args, cwd=ROOT, env=environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return Finished(process.returncode, out.decode(), err.decode())

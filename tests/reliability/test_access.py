@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,39 +14,42 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from schemas.events import encode_event
-from schemas.ingest import Accepted
-from services.broker.embedded import EmbeddedNats
-from services.broker.topology import CLASSIFICATION_BUCKET
-from services.classification.projector import ClassificationProjector
+from schemas.ingest import Accepted, RejectCode, RejectedEvent
+from services.broker.connection import inbox_prefix
+from services.broker.embedded import EmbeddedNats, free_port, nats_server_binary, wait_for_port
+from services.broker.topology import (
+    CLASSIFICATION_BUCKET,
+    EVENTS_STREAM,
+    READ_MODELS_BUCKET,
+    REJECTS_STREAM,
+    STANDINGS_BUCKET,
+    current_bucket,
+)
+from services.classification.projector import PROJECTION, ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
+from services.ops.log import read_events
+from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
 from tests.live import wait_for_classification
+from tests.reliability.processes import CHEQUERED, ROOT, run_chequered
+from tests.reliability.roles import MY_EVENT, role_environment
+from tests.reliability.roles import role_url as url
 
-CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "accounts.conf"
-ROLES = ("services", "timing", "racecontrol", "graphics", "operations", "system")
-MY_EVENT = SessionWriter().session  # the timing user's event
-
-
-def password(role: str) -> str:
-    return f"test-{role}-secret"
+CONFIG = ROOT / "deploy" / "nats" / "accounts.conf"
+REQUIRE_PASSWORDS = ROOT / "deploy" / "nats" / "require-passwords.sh"
 
 
 @pytest.fixture
 def secured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedNats]:
-    for role in ROLES:
-        monkeypatch.setenv(f"CHEQUERED_{role.upper()}_PASSWORD", password(role))
-    monkeypatch.setenv("CHEQUERED_EVENT_INGEST", f"chequered.ingest.{MY_EVENT.championship}.{MY_EVENT.event}.>")
+    for name, value in role_environment().items():
+        monkeypatch.setenv(name, value)
     server = EmbeddedNats(tmp_path / "nats", config=CONFIG)
     server.start()
     try:
         yield server
     finally:
         server.stop()
-
-
-def url(server: EmbeddedNats, role: str) -> str:
-    return f"nats://{role}:{password(role)}@127.0.0.1:{server.port}"
 
 
 class Violations:
@@ -56,14 +61,18 @@ class Violations:
 
     async def wait_for(self, words: str) -> None:
         for _ in range(100):
-            if any(words in s for s in self.seen):
+            if any(words.lower() in s.lower() for s in self.seen):
                 return
             await asyncio.sleep(0.02)
         raise AssertionError(f"no permissions violation mentioning {words!r}: {self.seen}")
 
 
 async def as_role(server: EmbeddedNats, role: str, violations: Violations) -> Client:
-    return await nats.connect(url(server, role), error_cb=violations.record, allow_reconnect=False)
+    """Connected as ``role``, with the inbox prefix chequered's clients use for it."""
+    address = url(server, role)
+    return await nats.connect(
+        address, error_cb=violations.record, allow_reconnect=False, inbox_prefix=inbox_prefix(address)
+    )
 
 
 @pytest.fixture
@@ -94,8 +103,57 @@ async def test_timing_writes_through_ingest_for_its_event_only(stack: EmbeddedNa
         await nc.close()
 
 
+@pytest.mark.parametrize("inboxes", ["_INBOX.>", "_INBOX.racecontrol.>", "_INBOX.services.>"])
+async def test_no_role_reads_the_inboxes_of_another(stack: EmbeddedNats, inboxes: str) -> None:
+    """A timing user subscribing to every inbox read every other producer's requests and replies."""
+    violations = Violations()
+    nc = await as_role(stack, "timing", violations)
+    try:
+        await nc.subscribe(inboxes)
+        await violations.wait_for(f'subscription to "{inboxes}"')
+    finally:
+        await nc.close()
+
+
+async def test_a_reply_subject_that_is_not_an_inbox_is_refused_and_kept(stack: EmbeddedNats) -> None:
+    """Ingest used to answer, with its own rights, on whatever subject the requester set as its reply: a timing
+    user could write into any session's log, any KV bucket, or the read models' pointer (which then stopped the
+    classification projector from starting). Now ingest answers only to inboxes; the rest is refused and kept."""
+    nc = await as_role(stack, "timing", Violations())
+    services = await nats.connect(url(stack, "services"), inbox_prefix=inbox_prefix(url(stack, "services")))
+    try:
+        w = SessionWriter(session=MY_EVENT)
+        other = SessionWriter()
+        hostile = {
+            f"$KV.{READ_MODELS_BUCKET}.{PROJECTION}": encode_event(w.opened()),
+            f"chequered.events.{other.session.key}": encode_event(w.entry("7")),
+            f"$KV.{STANDINGS_BUCKET}.{MY_EVENT.championship}": b"[" + encode_event(w.lap("7", 1, 1000)) + b"]",
+        }
+        for reply, body in hostile.items():
+            await nc.publish(f"chequered.ingest.{MY_EVENT.key}", body, reply=reply)
+        await nc.flush()
+        js = services.jetstream()
+        for _ in range(200):
+            kept = [r for _, r in await read_rejects(js, MY_EVENT.key) if isinstance(r, RejectedEvent)]
+            if len(kept) == len(hostile):
+                break
+            await asyncio.sleep(0.05)
+        assert {r.code for r in kept} == {RejectCode.REPLY_NOT_INBOX}
+        assert all(reply in r.reason for r, reply in zip(kept, hostile, strict=True))
+        assert await read_events(js) == []  # nothing of those requests was stored, nothing was written
+        assert (await js.stream_info(EVENTS_STREAM)).state.messages == 0
+        assert (await js.stream_info(f"KV_{STANDINGS_BUCKET}")).state.messages == 0
+        assert await current_bucket(js, PROJECTION, CLASSIFICATION_BUCKET) == CLASSIFICATION_BUCKET
+        restarted = ClassificationProjector(url(stack, "services"))
+        await restarted.start()
+        await restarted.stop()
+    finally:
+        await nc.close()
+        await services.close()
+
+
 async def test_graphics_reads_read_models_and_cannot_write(stack: EmbeddedNats) -> None:
-    services = await nats.connect(url(stack, "services"))
+    services = await nats.connect(url(stack, "services"), inbox_prefix=inbox_prefix(url(stack, "services")))
     w = SessionWriter(session=MY_EVENT)
     replies = await Producer(services).send_all(small_race(w, cars=2, laps=2))
     await wait_for_classification(services, MY_EVENT.key, replies[-1].seq)  # type: ignore[union-attr]
@@ -121,17 +179,51 @@ async def test_graphics_reads_read_models_and_cannot_write(stack: EmbeddedNats) 
         await nc.close()
 
 
-async def test_operations_may_replay_and_rebuild(stack: EmbeddedNats) -> None:
-    from services.ops.rebuild import rebuild
-    from services.ops.replay import replay
+@pytest.mark.slow
+async def test_operations_replays_rebuilds_verifies_records_and_reads_rejects(
+    stack: EmbeddedNats, tmp_path: Path
+) -> None:
+    """The commands operations run, as the operations user: each does its whole job."""
+    w = SessionWriter(session=MY_EVENT)
+    log = tmp_path / "race.jsonl"
+    log.write_text("\n".join(encode_event(e).decode() for e in small_race(w, cars=2, laps=2)) + "\n")
+    ops = ("--nats", url(stack, "operations"))
+    replayed = await run_chequered("replay", str(log), "--max", *ops)
+    assert replayed.returncode == 0 and "8 accepted" in replayed.stdout, replayed.stdout + replayed.stderr
+    for bucket in ("_v2", "_v3", "_v2"):  # the two rebuild buckets, in turn
+        rebuilt = await run_chequered("rebuild", "classification", *ops)
+        assert rebuilt.returncode == 0 and f"readers now use {CLASSIFICATION_BUCKET}{bucket}" in rebuilt.stdout, (
+            rebuilt.stdout + rebuilt.stderr
+        )
+    verified = await run_chequered("verify", *ops)
+    assert verified.returncode == 0 and "1 read model(s) checked" in verified.stdout, verified.stdout
+    recorded = await run_chequered("record", MY_EVENT.key, "--out", str(tmp_path / "copy.jsonl"), *ops)
+    assert recorded.returncode == 0 and (tmp_path / "copy.jsonl").read_text() == log.read_text()
+    rejects = await run_chequered("rejects", *ops)
+    assert rejects.returncode == 0 and "rejections and dead letters (0" in rejects.stdout, rejects.stdout
 
-    nc = await nats.connect(url(stack, "operations"))
+
+async def test_operations_cannot_touch_the_log_the_standings_or_the_live_bucket(stack: EmbeddedNats) -> None:
+    violations = Violations()
+    nc = await as_role(stack, "operations", violations)
+    js = nc.jetstream(timeout=0.5)
     try:
-        w = SessionWriter()
-        report = await replay(nc, small_race(w, cars=2, laps=2), speed=None)
-        assert report.accepted > 0 and report.rejected == 0
-        result = await rebuild(nc.jetstream(), "classification")
-        assert result.sessions >= 1
+        for stream in (EVENTS_STREAM, REJECTS_STREAM, f"KV_{READ_MODELS_BUCKET}", f"KV_{CLASSIFICATION_BUCKET}"):
+            with pytest.raises(NatsError):
+                await js.delete_stream(stream)
+            with pytest.raises(NatsError):
+                await js.purge_stream(stream)
+        for bucket in (CLASSIFICATION_BUCKET, STANDINGS_BUCKET):
+            with pytest.raises(NatsError):
+                await (await js.key_value(bucket)).put(MY_EVENT.key, b"{}")
+        with pytest.raises(NatsError):
+            await (await js.key_value(READ_MODELS_BUCKET)).put("standings", b"elsewhere")
+        info = await js.stream_info(EVENTS_STREAM)
+        info.config.max_age = 1
+        with pytest.raises(NatsError):
+            await js.update_stream(info.config)
+        await nc.publish(f"chequered.events.{MY_EVENT.key}", b"{}")
+        await violations.wait_for("chequered.events")
     finally:
         await nc.close()
 
@@ -139,3 +231,25 @@ async def test_operations_may_replay_and_rebuild(stack: EmbeddedNats) -> None:
 def test_no_password_in_the_config() -> None:
     text = CONFIG.read_text()
     assert "password: $CHEQUERED_" in text and "secret" not in text.lower()
+
+
+@pytest.mark.parametrize("role", ["timing", "services"])
+def test_an_empty_password_is_refused_like_an_unset_one(tmp_path: Path, role: str) -> None:
+    """nats-server refuses a password variable that is not set but took an empty one, and then anyone could log
+    in as that role without a password. The deployments start it through require-passwords.sh, which refuses
+    both; chequered's own clients refuse an empty password in a URL."""
+    port = free_port()
+    args = ["sh", str(REQUIRE_PASSWORDS), "-c", str(CONFIG), "-js", "-a", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, **role_environment(), "NATS_SERVER": str(nats_server_binary())}
+    variable = f"CHEQUERED_{role.upper()}_PASSWORD"
+    for missing in ({**env, variable: ""}, {k: v for k, v in env.items() if k != variable}):
+        refused = subprocess.run([*args, "-sd", str(tmp_path / "a")], env=missing, capture_output=True, text=True)
+        assert refused.returncode == 78 and variable in refused.stderr, refused.stderr
+    with subprocess.Popen([*args, "-sd", str(tmp_path / "b")], env=env, stderr=subprocess.DEVNULL) as server:
+        try:
+            wait_for_port(port, 10, server)  # every password set: the server runs
+        finally:
+            server.terminate()
+    address = f"nats://{role}:@127.0.0.1:{port}"
+    client = subprocess.run([str(CHEQUERED), "rejects", "--nats", address], capture_output=True, text=True, env=env)
+    assert client.returncode == 2 and f"password of user '{role}' is empty" in client.stdout, client.stdout

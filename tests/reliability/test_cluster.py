@@ -1,4 +1,5 @@
-"""A 3-node JetStream cluster on loopback (deploy/nats/cluster.conf): losing the stream leader mid-race.
+"""A 3-node JetStream cluster on loopback (deploy/nats/cluster.conf, with its accounts): losing the stream leader
+mid-race.
 
 Streams and buckets have 3 replicas. The stream leader is killed with SIGKILL
 while a race is being sent; the producer retries with the same ids. Every
@@ -27,6 +28,7 @@ from services.ingest.service import IngestService
 from services.ops.log import read_events
 from services.simulator.endurance import RaceSpec, simulate
 from tests.live import wait_for_classification
+from tests.reliability.roles import role_environment, role_url
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +50,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, EmbeddedNats]]:
             "CHEQUERED_ROUTE_A": others[0],
             "CHEQUERED_ROUTE_B": others[1],
             "CHEQUERED_BIND": "127.0.0.1",
+            **role_environment(),
         }
         nodes[name] = EmbeddedNats(tmp_path / name, client[name], config=CONFIG, env=env).start()
     try:
@@ -73,7 +76,7 @@ async def ready(url: str, topology: Topology) -> None:
 
 async def test_stream_leader_killed_during_a_race(cluster: dict[str, EmbeddedNats], monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CHEQUERED_REPLICAS", "3")
-    url = ",".join(node.url for node in cluster.values())
+    url = ",".join(role_url(node, "services") for node in cluster.values())
     await ready(url, Topology(replicas=3))
     events = simulate(RaceSpec(seed=5, cars=20, duration_ms=40 * 60_000, retirements=1))
     ingest, projector = IngestService(url), ClassificationProjector(url)

@@ -11,7 +11,7 @@ from schemas.ingest import Rejected
 from services.classification.fold import ClassificationProjection
 from services.feeds.alkamel.parser import AnalysisError, read_analysis
 from services.feeds.rmonitor.parser import ParseError, parse_line
-from services.ingest.rules import IngestLedger, decode_submission
+from services.ingest.rules import IngestLedger, decode_submission, fingerprint
 from tests.factory import SessionWriter
 
 json_values = st.recursive(
@@ -42,7 +42,7 @@ def test_ingest_judges_anything_without_crashing_and_says_why(data: bytes) -> No
     w = SessionWriter()
     ledger = IngestLedger()
     for seq, event in enumerate([w.opened(), w.entry("7")], start=1):
-        ledger.admit(event, seq)
+        ledger.admit(event, seq, fingerprint(encode_event(event)))
     decoded = decode_submission(f"chequered.ingest.{w.session.key}", data)
     if isinstance(decoded, Rejected):
         assert decoded.reason.strip()

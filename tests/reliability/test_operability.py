@@ -66,3 +66,21 @@ async def test_health_readiness_metrics_and_json_logs(tmp_path: Path) -> None:
     lines = [line for line in process.log_path.read_text().splitlines() if line.startswith("{")]
     records = [json.loads(line) for line in lines]
     assert any(r["level"] == "error" and "refused" in r["message"] for r in records)
+
+
+async def test_readiness_fails_while_the_broker_is_gone_and_returns_with_it(tmp_path: Path) -> None:
+    """/readyz said 200 whatever happened to a service's connection. A process whose services cannot reach NATS
+    now answers 503 (an orchestrator stops sending it work, and restarts it if it stays so), and 200 again once
+    they are connected and caught up."""
+    port = free_port()
+    ready = f"http://127.0.0.1:{port}/readyz"
+    server = EmbeddedNats(tmp_path / "nats").start()
+    try:
+        with ServiceProcess("all", server.url, tmp_path, "--ops-port", str(port)):
+            await eventually(ready, lambda s, b: s == 200)
+            server.stop()
+            await eventually(ready, lambda s, b: s == 503 and b == "not ready\n")
+            server.start()
+            await eventually(ready, lambda s, b: s == 200)
+    finally:
+        server.stop()

@@ -19,8 +19,9 @@ from schemas.events import (
     ResultsStatus,
     SessionOpened,
     SessionRef,
+    encode_event,
 )
-from schemas.ingest import Accepted
+from schemas.ingest import Accepted, RejectCode, Rejected
 from schemas.standings import decode_live_standings, decode_standings, encode_standings
 from services.broker.topology import STANDINGS_BUCKET
 from services.ingest.client import Producer
@@ -31,6 +32,7 @@ from services.standings.projector import Championship, StandingsProjector, live_
 from services.standings.rulebook import Rulebook
 from services.standings.tables import standings
 from services.standings.timeline import crews_of, rounds_from_events
+from tests.live import wait_for_dead_letters
 
 CONFIG = Path(__file__).resolve().parents[2] / "services" / "standings" / "configs" / "gt-endurance.toml"
 CHAMPIONSHIP = "gtes-2026"
@@ -120,16 +122,41 @@ async def test_live_then_declared_standings_equal_the_offline_fold(nc: Client) -
     assert drivers.rows[0].points == 25 and drivers.rows[0].rounds[0].state.value == "counted"
 
 
-async def test_a_bad_configuration_is_logged_and_the_projector_goes_on(
+async def test_a_bad_configuration_is_refused_at_ingest_with_its_field(
     nc: Client, projector: StandingsProjector
 ) -> None:
     bad = configured(toml="v = 1\nchampionship = 3\n", source="broken.toml", event_id="config-bad")
-    assert isinstance(await Producer(nc).send(bad), Accepted)
-    for _ in range(100):
-        if projector.errors:
+    reply = await Producer(nc).send(bad)
+    assert isinstance(reply, Rejected) and reply.code is RejectCode.INVALID_CONFIG
+    assert reply.reason.startswith("broken.toml: $.championship: Expected `str`, got `int`")
+    for _ in range(200):
+        if projector.ready:
             break
         await asyncio.sleep(0.05)
-    assert projector.errors == 1 and not projector._task.done()  # type: ignore[union-attr]
+    assert projector.ready
+
+
+async def test_a_configuration_the_engine_fails_on_is_a_dead_letter_and_the_projector_goes_on(
+    nc: Client, projector: StandingsProjector
+) -> None:
+    """A points scale with ``inf`` made the engine raise ``OverflowError``, which only ``ConfigError``/``ValueError``
+    handlers missed: the standings task died silently and readiness stayed green. Ingest now refuses such a file;
+    one already in a log (written before) is a dead letter, and the projector goes on."""
+    toml = CONFIG.read_text().replace("three-hours = [25,", "three-hours = [inf,")
+    refused = await Producer(nc).send(configured(toml=toml, source="inf.toml", event_id="config-inf"))
+    assert isinstance(refused, Rejected) and refused.code is RejectCode.INVALID_CONFIG
+    assert "inf.toml: $.scales.three-hours[0]: inf is not a number of points" in refused.reason
+    poison = configured(toml=toml, source="inf.toml", event_id="config-inf-old")
+    await nc.jetstream().publish(f"chequered.events.{poison.session.key}", encode_event(poison))
+    letters = await wait_for_dead_letters(nc, "standings", 1)
+    assert "OverflowError" in letters[0].reason or "not a number of points" in letters[0].reason
+    good = await Producer(nc).send(configured(event_id="config-good"))
+    assert isinstance(good, Accepted)
+    for _ in range(200):
+        if projector.folded >= good.seq:
+            break
+        await asyncio.sleep(0.05)
+    assert projector.folded >= good.seq and projector.ready
 
 
 @pytest.mark.usefixtures("projector")

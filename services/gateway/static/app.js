@@ -96,6 +96,7 @@ async function start() {
   }
   $("session-select").value = state.session;
   document.body.dataset.session = state.session;
+  $("analysis-link").href = `/analysis?${new URLSearchParams({ session: state.session, token })}`;
   state.live = new LiveSession({
     session: state.session,
     token,
@@ -211,6 +212,7 @@ function patternOf(name) {
 }
 
 function renderHeader(c) {
+  if (document.body.dataset.phase !== c.phase) document.body.dataset.phase = c.phase; // the next-event box (calendar.js) hides while a session runs
   setText($("session-name"), c.name);
   const results = c.results ? ` · results ${c.results}` : "";
   setText($("session-meta"), `${c.kind} · ${c.phase}${results} · ${c.session.championship}.${c.session.event}.${c.session.session}`);

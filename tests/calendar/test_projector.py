@@ -1,0 +1,92 @@
+"""The calendar read model written by the standings projector against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError
+
+from schemas.calendar import SeasonCalendar, decode_calendar
+from schemas.events import Event, SessionRef, SessionStarted
+from schemas.ingest import Accepted
+from services.broker.topology import STANDINGS_BUCKET
+from services.calendar.files import decode_calendar as decode_file
+from services.calendar.fold import CalendarFold, calendar_key
+from services.ingest.client import Producer
+from services.ingest.service import IngestService
+from services.standings.projector import StandingsProjector
+from tests.calendar.seasons import SPRINT, at, published
+from tests.factory import SessionWriter
+
+SEASON = decode_file(SPRINT.read_bytes(), SPRINT.name).season
+RACE_1 = SessionRef("sprint-2025", "lausitzring", "race-1")
+
+
+async def calendar_value(nc: Client, ready: Callable[[SeasonCalendar], bool], timeout: float = 30.0) -> bytes:
+    """The KV value once ``ready`` holds for it; fails after ``timeout``."""
+    kv = await nc.jetstream().key_value(STANDINGS_BUCKET)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            data = (await kv.get(calendar_key("sprint-2025"))).value or b""
+        except KeyNotFoundError:
+            data = b""
+        if data and ready(decode_calendar(data)):
+            return data
+        await asyncio.sleep(0.05)
+    raise AssertionError("the calendar never reached the state waited for")
+
+
+@pytest.fixture
+async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
+    service = IngestService(nats_url)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.mark.usefixtures("ingest")
+async def test_the_calendar_and_its_sessions_activity_from_the_log(nats_url: str, nc: Client) -> None:
+    projector = StandingsProjector(nats_url)
+    await projector.start()
+    w = SessionWriter(session=RACE_1)
+    green = at("2025-05-24T15:03:00+02:00")
+
+    def timed(event: Event, at_ms: int) -> Event:
+        return Event(id=event.id, session=RACE_1, producer="tests", at=at_ms, body=event.body)
+
+    timing = [
+        timed(w.opened(), green - 3_600_000),
+        timed(w.entry("7"), green - 3_600_000),
+        timed(w.event(SessionStarted()), green),
+        timed(w.lap("7", 1, 0, lap_time_ms=95_000), green + 95_000),
+    ]
+    try:
+        replies = await Producer(nc).send_all([published("sprint-2025", SEASON), *timing])
+        assert all(isinstance(r, Accepted) for r in replies), replies
+        data = await calendar_value(nc, lambda c: c.rounds[1].sessions[3].activity.started_at is not None)
+    finally:
+        await projector.stop()
+    served = decode_calendar(data)
+    race = served.rounds[1].sessions[3]
+    assert (race.key, race.activity.started_at, race.activity.last_at) == (
+        RACE_1.key,
+        green,
+        at("2025-05-24T15:04:00+02:00"),
+    )
+    fold = CalendarFold()
+    for e in [published("sprint-2025", SEASON), *timing]:
+        fold.apply(e)
+    assert fold.read_model("sprint-2025") == served
+
+    again = StandingsProjector(nats_url)  # refolds the log from the start: the same bytes
+    await again.start()
+    try:
+        await asyncio.wait_for(again.caught_up.wait(), 30)
+        assert again.calendars.read_model("sprint-2025") == served
+    finally:
+        await again.stop()
