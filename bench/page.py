@@ -41,7 +41,7 @@ from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
 from services.ingest.client import Producer
 
-PAGES = 2
+PAGES = 1
 TARGET = "< 20 ms"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
