@@ -10,13 +10,26 @@ from xml.etree import ElementTree
 import httpx
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nats.aio.client import Client
 
 from schemas.events import Driver, EntryRegistered, PenaltyIssued, PenaltyKind
 from schemas.results import Classification, RaceControlMessages
+from services.classification.fold import fold_log
 from services.classification.palette import class_swatches
 from services.classification.tower import format_laptime, penalty_gap
-from services.gateway.graphics_data import ROW_TYPES, MessageRow, SessionRow, TowerRow, View
+from services.gateway.graphics_data import (
+    ROW_TYPES,
+    TIMING_TEXT,
+    Format,
+    MessageRow,
+    SessionRow,
+    TowerRow,
+    View,
+    render,
+    tower_rows,
+)
 from services.gateway.messages import Palette
 from tests.factory import SessionWriter
 from tests.gateway.races import broadcast_race
@@ -171,3 +184,20 @@ async def test_every_race_control_message_and_the_palette(stack: Stack, nc: Clie
     assert (await api.get("/api/sessions/no.such.session/messages")).status_code == 404
     palette = msgspec.json.decode((await api.get(f"/api/sessions/{w.session.key}/palette")).content, type=Palette)
     assert palette.classes == class_swatches(["Hypercar", "LMP2", "LMGT3"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_any_name_a_feed_sends_is_still_xml_and_never_a_spreadsheet_formula(team: str, driver: str) -> None:
+    w = SessionWriter()
+    crew = [Driver(driver.strip() or "x")]
+    events = [w.opened(), w.event(EntryRegistered(number="1", class_name="GT3", team=team.strip() or "t", car="c",
+                                                  manufacturer="m", crew=crew))]  # fmt: skip
+    value = fold_log(enumerate(events, start=1)).sessions[w.session.key].classification()
+    rows = tower_rows(value)
+    root = ElementTree.fromstring(render(View.TOWER, rows, Format.XML, value))
+    assert root.find("row/number").text == "1"  # type: ignore[union-attr]
+    line = list(csv.reader(io.StringIO(render(View.TOWER, rows, Format.CSV, value).decode())))[1]
+    for cell in line:
+        assert not cell.startswith(("=", "@", "\t", "\r")), cell
+        assert not cell.startswith(("+", "-")) or TIMING_TEXT.fullmatch(cell), cell
