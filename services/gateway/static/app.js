@@ -278,7 +278,8 @@ function columns(c, filtered) {
   ];
 }
 
-function rowHtml(c, car, filtered, leader, ahead) {
+// A row's cells, each [class, inner HTML]: a cell is rewritten only when its own content changed.
+function rowCells(c, car, filtered, leader, ahead) {
   const now = Date.now();
   const move = state.moves.get(car.number);
   const moveHtml = move && move.until > now
@@ -295,29 +296,30 @@ function rowHtml(c, car, filtered, leader, ahead) {
   const penalty = car.penalty_time_ms ? `<span class="pen" title="time penalties included in the gaps">+${seconds(car.penalty_time_ms)}</span>` : "";
   const sectors = Array.from({ length: sectorCount(c) }, (_, i) => {
     const ms = (car.last_sectors_ms || [])[i];
-    return `<td class="c-sec ${sectorClass(ms, i, car, c)}">${sectorTime(ms)}</td>`;
-  }).join("");
+    return [`c-sec ${sectorClass(ms, i, car, c)}`, sectorTime(ms)];
+  });
   const isLeader = (filtered ? car.class_position : car.position) === 1;
-  return `
-    <td class="c-pos ph"><span class="pos">${car.position}</span></td>
-    <td class="c-move">${moveHtml}</td>
-    <td class="c-pin"><button type="button" class="pin" data-pin="${esc(car.number)}" aria-pressed="${pinned}"
-      aria-label="${pinned ? "unpin" : "pin"} car ${esc(car.number)}">${pinned ? "★" : "☆"}</button></td>
-    <td class="c-num ph"><span class="num ${patternOf(car.class_name)}">${esc(car.number)}</span></td>
-    <td class="c-cls"><span class="cls">${esc(car.class_name)}${car.sub_class ? ` ${esc(car.sub_class)}` : ""}</span></td>
-    <td class="c-pic">${car.class_position}</td>
-    <td class="c-name ph"><div class="driver">${esc(car.driver || car.team)}</div><div class="team">${esc(car.team)} · ${esc(car.car)}</div></td>
-    <td class="c-laps">${car.laps}</td>
-    <td class="c-time c-gap ph gap">${isLeader ? "Leader" : penaltyGap(gap, car, leader)}</td>
-    <td class="c-time c-int">${penaltyGap(interval, car, ahead)}</td>
-    <td class="c-time c-last ph lap ${last}">${lapTime(car.last_lap_ms)}</td>
-    ${sectors}
-    <td class="c-time c-best lap ${best}">${lapTime(car.best_lap_ms)}</td>
-    <td class="c-pits">${car.pit_stops || ""}</td>
-    <td class="c-state">${stateText ? `<span class="state ${stateClass}">${stateText}</span>` : ""}${penalty}</td>`;
+  const number = esc(car.number);
+  return [
+    ["c-pos ph", `<span class="pos">${car.position}</span>`],
+    ["c-move", moveHtml],
+    ["c-pin", `<button type="button" class="pin" data-pin="${number}" aria-pressed="${pinned}" aria-label="${pinned ? "unpin" : "pin"} car ${number}">${pinned ? "★" : "☆"}</button>`],
+    ["c-num ph", `<span class="num ${patternOf(car.class_name)}">${number}</span>`],
+    ["c-cls", `<span class="cls">${esc(car.class_name)}${car.sub_class ? ` ${esc(car.sub_class)}` : ""}</span>`],
+    ["c-pic", String(car.class_position)],
+    ["c-name ph", `<div class="driver">${esc(car.driver || car.team)}</div><div class="team">${esc(car.team)} · ${esc(car.car)}</div>`],
+    ["c-laps", String(car.laps)],
+    ["c-time c-gap ph gap", isLeader ? "Leader" : penaltyGap(gap, car, leader)],
+    ["c-time c-int", penaltyGap(interval, car, ahead)],
+    [`c-time c-last ph lap ${last}`, lapTime(car.last_lap_ms)],
+    ...sectors,
+    [`c-time c-best lap ${best}`, lapTime(car.best_lap_ms)],
+    ["c-pits", car.pit_stops ? String(car.pit_stops) : ""],
+    ["c-state", `${stateText ? `<span class="state ${stateClass}">${stateText}</span>` : ""}${penalty}`],
+  ];
 }
 
-// Rows kept by car: a row whose content is unchanged is not touched, and focus stays where it was.
+// Rows kept by car, cells kept by column: only what changed is written, and focus stays where it was.
 function syncRows(tbody, entries) {
   const existing = new Map([...tbody.children].map((tr) => [tr.dataset.number, tr]));
   let previous = null;
@@ -328,6 +330,7 @@ function syncRows(tbody, entries) {
       tr = document.createElement("tr");
       tr.tabIndex = 0;
       tr.dataset.number = entry.number;
+      tr.chequeredCells = [];
     }
     if (state.marks && tbody.id === "tower-body" && tr.dataset.laps !== String(entry.laps)) {
       state.marks.push([entry.number, entry.laps, performance.timeOrigin + performance.now()]);
@@ -335,12 +338,20 @@ function syncRows(tbody, entries) {
     for (const [name, value] of Object.entries(entry.data)) if (tr.dataset[name] !== value) tr.dataset[name] = value;
     if (tr.className !== entry.className) tr.className = entry.className;
     if (tr.getAttribute("style") !== entry.style) tr.setAttribute("style", entry.style);
-    if (tr.chequeredHtml !== entry.html) {
-      const focusedPin = document.activeElement && document.activeElement !== tr && tr.contains(document.activeElement);
-      tr.innerHTML = entry.html;
-      tr.chequeredHtml = entry.html;
-      if (focusedPin) tr.querySelector(".pin").focus();
+    if (tr.chequeredCells.length !== entry.cells.length) {
+      tr.replaceChildren(...entry.cells.map(() => document.createElement("td")));
+      tr.chequeredCells = [];
     }
+    entry.cells.forEach(([cls, html], i) => {
+      const cell = tr.cells[i];
+      const before = tr.chequeredCells[i];
+      if (before && before[0] === cls && before[1] === html) return;
+      const focused = cell.contains(document.activeElement);
+      if (!before || before[0] !== cls) cell.className = cls;
+      if (!before || before[1] !== html) cell.innerHTML = html;
+      tr.chequeredCells[i] = [cls, html];
+      if (focused) cell.querySelector("button")?.focus();
+    });
     const expected = previous ? previous.nextSibling : tbody.firstChild;
     if (expected !== tr) tbody.insertBefore(tr, expected);
     previous = tr;
@@ -368,7 +379,7 @@ function renderTower(c) {
     const entry = {
       number: car.number,
       laps: car.laps,
-      html: rowHtml(c, car, filtered, leader, ahead),
+      cells: rowCells(c, car, filtered, leader, ahead),
       className: `row st-${car.state}${state.pinned.has(car.number) ? " is-pinned" : ""}`,
       style: swatchStyle(car.class_name),
       data: { position: String(car.position), classPosition: String(car.class_position), laps: String(car.laps), class: car.class_name },
