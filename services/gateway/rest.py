@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from schemas.events import SessionKind, SessionRef
-from schemas.results import Classification
+from schemas.results import Classification, RaceControlMessages
 from services.classification.palette import class_swatches
 from services.gateway import calendar
 from services.gateway.messages import Grid, GridSlot, Health, Palette, Sessions, SessionSummary
@@ -104,14 +104,37 @@ async def classification_hourly(request: Request) -> Response:
     return json_response(found)
 
 
+def _kept_up(kept: RaceControlMessages | None, live: Classification | None) -> RaceControlMessages | None:
+    """``kept`` with the messages the live value has and it lacks; None when the value no longer tells (more new
+    messages than it carries, or none kept)."""
+    if kept is None or live is None:
+        return None
+    missing = live.message_count - len(kept.messages)
+    if missing == 0:
+        return kept
+    if 0 < missing <= len(live.messages):
+        return RaceControlMessages(
+            session=kept.session, last_seq=live.last_seq, messages=[*kept.messages, *live.messages[-missing:]]
+        )
+    return None
+
+
 async def messages(request: Request) -> Response:
-    """Every race-control message of the session (the classification carries only the latest)."""
+    """Every race-control message of the session (the classification carries only the latest): folded from the
+    log once, then kept up to date from the live values, so a thousand pages loading fold nothing."""
     session = session_param(request)
     gateway = gateway_of(request)
-    async with gateway.time_travel:
-        found = await race_control_messages(gateway.js, session)
+    live = gateway.hub.classification(session.key)
+    found = _kept_up(gateway.messages.get(session.key), live)
+    if found is None:
+        async with gateway.time_travel:
+            found = _kept_up(gateway.messages.get(session.key), live)  # another request may have folded meanwhile
+            if found is None:
+                found = await race_control_messages(gateway.js, session)
     if found is None:
         return error(404, f"no events of session {session.key} in the stream")
+    if live is not None and live.message_count == len(found.messages):
+        gateway.messages[session.key] = found
     return json_response(found)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 from xml.etree import ElementTree
 
 import httpx
@@ -14,11 +15,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client
 
-from schemas.events import Driver, EntryRegistered, PenaltyIssued, PenaltyKind
+from schemas.events import (
+    CarRetired,
+    Driver,
+    EntryRegistered,
+    Flag,
+    FlagChanged,
+    PenaltyIssued,
+    PenaltyKind,
+    SessionRef,
+)
 from schemas.results import Classification, RaceControlMessages
 from services.classification.fold import fold_log
 from services.classification.palette import class_swatches
 from services.classification.tower import format_laptime, penalty_gap
+from services.gateway import rest
 from services.gateway.graphics_data import (
     ROW_TYPES,
     TIMING_TEXT,
@@ -31,7 +42,8 @@ from services.gateway.graphics_data import (
     tower_rows,
 )
 from services.gateway.messages import Palette
-from tests.factory import SessionWriter
+from services.gateway.timetravel import race_control_messages
+from tests.factory import T0, SessionWriter
 from tests.gateway.races import broadcast_race
 from tests.gateway.stack import Stack, until
 from tests.live import send
@@ -168,12 +180,19 @@ async def test_polling_with_the_etag_costs_nothing_until_the_value_changes(
     assert changed.status_code == 200 and changed.headers["etag"] != etag
 
 
-@pytest.mark.parametrize("stack", ["direct"], indirect=True)
-async def test_every_race_control_message_and_the_palette(stack: Stack, nc: Client, api: httpx.AsyncClient) -> None:
+async def test_every_race_control_message_folded_once_then_kept_up_and_the_palette(
+    stack: Stack, nc: Client, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folds: list[str] = []
+
+    async def counted(js: Any, session: SessionRef) -> RaceControlMessages | None:
+        folds.append(session.key)
+        return await race_control_messages(js, session)
+
+    monkeypatch.setattr(rest, "race_control_messages", counted)
     w, value = await race_with_a_penalty(stack, nc)
-    messages = msgspec.json.decode(
-        (await api.get(f"/api/sessions/{w.session.key}/messages")).content, type=RaceControlMessages
-    )
+    url = f"/api/sessions/{w.session.key}/messages"
+    messages = msgspec.json.decode((await api.get(url)).content, type=RaceControlMessages)
     assert value.message_count == len(messages.messages) > len(value.messages)
     assert messages.messages[-len(value.messages) :] == value.messages
     texts = [m.text for m in messages.messages]
@@ -181,6 +200,15 @@ async def test_every_race_control_message_and_the_palette(stack: Stack, nc: Clie
     assert {"Full course yellow", "Green flag", "Yellow flag in sector 2", "Sector 2 clear"} <= set(texts)
     assert "#6: lap 4 time deleted (track limits turn 4) [D2]" in texts
     assert "#50 served its drive-through [D1]" in texts and "#28 retired (gearbox)" in texts
+
+    at = value.as_of - T0
+    more = [w.event(FlagChanged(flag=Flag.SAFETY_CAR), at + 1), w.event(CarRetired(number="6"), at + 2)]
+    stored = await send(nc, more)
+    hub = stack.gateway.state.hub
+    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq == stored[-1][0])
+    later = msgspec.json.decode((await api.get(url)).content, type=RaceControlMessages)
+    assert [m.text for m in later.messages] == [*texts, "Safety car", "#6 retired"]
+    assert folds == [w.session.key], "folded once; the rest from the live values"
     assert (await api.get("/api/sessions/no.such.session/messages")).status_code == 404
     palette = msgspec.json.decode((await api.get(f"/api/sessions/{w.session.key}/palette")).content, type=Palette)
     assert palette.classes == class_swatches(["Hypercar", "LMP2", "LMGT3"])

@@ -19,6 +19,7 @@ const STANDINGS_EVERY_MS = 15000;
 const STANDINGS_KEPT = 12;
 const CLOCK_EVERY_MS = 250;
 const ANALYSIS_EVERY_MS = 5000;
+const MESSAGES_RETRY_MS = 10000;
 const PINNED_KEY = "chequered.pinned";
 const CONNECTION = { connecting: "CONNECTING", live: "LIVE", reconnecting: "RECONNECTING", stale: "STALE", error: "OFFLINE" };
 
@@ -37,6 +38,7 @@ const state = {
   detailOpener: null,
   messages: new Map(), // seq -> race-control message, every one known
   fetchingMessages: false,
+  messagesAskedAt: -Infinity, // a failing /messages is asked again at most every MESSAGES_RETRY_MS
   lapsSeen: new Map(), // number -> Map(lap -> {lap_ms, sectors}) laps this page saw (when the analysis is absent)
   analysis: { number: null, laps: null, fetchedAt: 0, fetching: false },
   standings: [], // values fetched, oldest first (shown only once the page shows the classification they reflect)
@@ -496,8 +498,9 @@ function renderFastest(c) {
 // -- race control ---------------------------------------------------------------------
 
 async function fetchMessages() {
-  if (state.fetchingMessages) return;
+  if (state.fetchingMessages || performance.now() - state.messagesAskedAt < MESSAGES_RETRY_MS) return;
   state.fetchingMessages = true;
+  state.messagesAskedAt = performance.now();
   try {
     const response = await api(`/api/sessions/${encodeURIComponent(state.session)}/messages`, token);
     if (response.ok) for (const message of (await response.json()).messages) state.messages.set(message.seq, message);
