@@ -19,6 +19,7 @@ BENCHMARKS = {
     "durability": "bench.durability",
     "analysis": "bench.analysis",
     "calendar": "bench.calendar",
+    "export": "bench.export",
 }
 
 

@@ -153,6 +153,11 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     """Each driver of a crew drives at least this long (the driving-time report marks who did not)."""
     max_drive_ms: PositiveMillis | None = None
     """No driver drives longer than this in the session (the driving-time report marks who did)."""
+    drive_through_ms: PositiveMillis | None = None
+    """The time an unserved drive-through converts to after the race, when the decision gives none (race control
+    completes the decision with it before storing it; None: every drive-through must give its time)."""
+    stop_and_go_ms: PositiveMillis | None = None
+    """The same for a stop-and-go."""
 
 
 class SessionLength(Struct, frozen=True, forbid_unknown_fields=True):

@@ -45,6 +45,9 @@ class RejectCode(enum.StrEnum):
     REPLY_NOT_INBOX = "reply_not_inbox"
     """A request whose reply subject is not an inbox (under ``_INBOX.``): ingest answers only there, and stores
     nothing of such a request."""
+    INCONSISTENT = "inconsistent"
+    """A race-control input the session's log contradicts (a lap it does not hold, a decision not in force, an
+    instant far outside it); refused by the producer client before sending, never stored."""
 
 
 RETRYABLE = frozenset({RejectCode.UNAVAILABLE, RejectCode.STORAGE_FULL})

@@ -17,7 +17,7 @@ from services.cli import main
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.history import history, to_csv
-from services.ops.instants import parse_instant
+from services.ops.instants import Span, parse_instant
 from services.ops.log import read_events
 from services.ops.rebuild import next_version, rebuild
 from services.ops.replay import replay, schedule
@@ -179,3 +179,18 @@ def test_instants_need_a_zone_or_a_start() -> None:
         parse_instant("2026-04-19T15:00:00", None)
     with pytest.raises(ValueError, match="not started"):
         parse_instant("6h", None)
+
+
+def test_a_moment_beyond_the_session_is_named_not_answered_with_its_latest_state() -> None:
+    w = SessionWriter()
+    span = Span.of(list(enumerate(small_race(w, cars=2, laps=3), start=5)))
+    assert (span.first_seq, span.last_seq, span.started_at) == (5, 14, T0)
+    assert span.outside(14, None) is None and span.outside(None, T0 + 300_137) is None
+    assert span.outside(15, None) == "seq 15 is beyond the session's latest event"
+    assert span.outside(4, None) == "seq 4 is before the session's first event"
+    beyond = span.outside(None, T0 + 6 * 3_600_000)
+    assert beyond == "2026-04-19T19:00:00Z (6:00:00 after the green) is beyond the session's latest event"
+    assert span.describe() == (
+        "its events run from seq 5 to 14, 2026-04-19T13:00:00Z (0:00:00 after the green) to "
+        "2026-04-19T13:05:00Z (0:05:00 after the green)"
+    )

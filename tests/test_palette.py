@@ -12,7 +12,8 @@ from rich.console import Console
 from schemas.events import PenaltyIssued, PenaltyKind, SessionStarted
 from services.classification.fold import fold_log
 from services.classification.palette import COLOURS, class_swatches, contrast, swatch
-from services.classification.tower import PENALTY_NOTE, render_tower
+from services.classification.timefmt import PENALTY_NOTE
+from services.classification.tower import render_tower
 from tests.factory import SessionWriter
 
 WCAG_AA = 4.5

@@ -45,6 +45,8 @@ class CarRecord:
         "_bests",
         "_bests_rules",
         "_bests_upto",
+        "_closed_stints",
+        "_closed_stops",
         "crossings",
         "deleted",
         "driver",
@@ -91,6 +93,10 @@ class CarRecord:
         self._bests = Bests()
         self._bests_upto = 0
         self._bests_rules: ClassificationRules | None = None
+        self._closed_stints: list[Stint] = []
+        """Stints of ``stint_bounds`` followed by another: final, built once."""
+        self._closed_stops: list[PitStop] = []
+        """Pit stops of ``stops`` but the last: final, built once."""
         self.register(entry)
 
     def register(self, entry: EntryRegistered) -> None:
@@ -231,37 +237,61 @@ class CarRecord:
             self.stint_bounds.append([at, 0, self.driver, None])
 
     def pit_stops(self) -> list[PitStop]:
-        return [
-            PitStop(
-                lap=lap or 0,
-                pit_in=pit_in or 0,
-                pit_out=pit_out,
-                lane_ms=pit_out - pit_in if pit_out is not None and pit_in is not None else None,
-            )
-            for lap, pit_in, pit_out in self.stops
-        ]
+        """Every stop; all but the last are final once folded (only the last stop changes), so they are built once."""
+        closed = self._closed_stops
+        while len(closed) < len(self.stops) - 1:
+            closed.append(_pit_stop(self.stops[len(closed)]))
+        return closed + [_pit_stop(stop) for stop in self.stops[len(closed) :]]
 
     def stints(self, upto: int) -> list[Stint]:
-        """Stints over the first ``upto`` laps: from a start (green, or pit out) to the next pit in."""
-        stints = []
+        """Stints over the first ``upto`` laps: from a start (green, or pit out) to the next pit in.
+
+        A stint followed by another is final once folded (later events change only the last one's bounds, and
+        never an earlier lap), so it is built once: a classification at every event of a 24-hour race does not
+        rebuild every car's day of stints each time.
+        """
         bounds = self.stint_bounds
-        for i, (start, laps_before, driver, end) in enumerate(bounds):
-            assert isinstance(start, int) and isinstance(laps_before, int)
-            assert end is None or isinstance(end, int)
+        closed = self._closed_stints
+        while len(closed) < len(bounds) - 1:
+            following = bounds[len(closed) + 1][1]
+            assert isinstance(following, int)
+            closed.append(self._stint(len(closed), following))
+        last_start = bounds[-1][1] if bounds else 0
+        assert isinstance(last_start, int)
+        if bounds and last_start <= upto:  # every closed stint ends within ``upto``: the usual case
+            return [*closed, self._stint(len(closed), upto)]
+        stints = []
+        for i, bound in enumerate(bounds):
+            laps_before = bound[1]
+            assert isinstance(laps_before, int)
             if laps_before > upto:
                 break
             following = bounds[i + 1][1] if i + 1 < len(bounds) else upto
             assert isinstance(following, int)
-            last = min(following, upto)
-            finish = end if end is not None else (self.crossings[last - 1] if last > laps_before else start)
-            stints.append(
-                Stint(
-                    driver=self.lap_drivers[laps_before] if last > laps_before else driver,  # type: ignore[arg-type]
-                    from_lap=laps_before + 1,
-                    laps=last - laps_before,
-                    start=start,
-                    end=end,
-                    time_ms=max(0, finish - start),
-                )
-            )
+            stints.append(closed[i] if i < len(closed) and following <= upto else self._stint(i, min(following, upto)))
         return stints
+
+    def _stint(self, index: int, last: int) -> Stint:
+        """The stint of ``stint_bounds[index]``, its laps ending with lap ``last`` (a count of laps)."""
+        start, laps_before, driver, end = self.stint_bounds[index]
+        assert isinstance(start, int) and isinstance(laps_before, int)
+        assert end is None or isinstance(end, int)
+        finish = end if end is not None else (self.crossings[last - 1] if last > laps_before else start)
+        return Stint(
+            driver=self.lap_drivers[laps_before] if last > laps_before else driver,  # type: ignore[arg-type]
+            from_lap=laps_before + 1,
+            laps=last - laps_before,
+            start=start,
+            end=end,
+            time_ms=max(0, finish - start),
+        )
+
+
+def _pit_stop(stop: list[int | None]) -> PitStop:
+    lap, pit_in, pit_out = stop
+    return PitStop(
+        lap=lap or 0,
+        pit_in=pit_in or 0,
+        pit_out=pit_out,
+        lane_ms=pit_out - pit_in if pit_out is not None and pit_in is not None else None,
+    )

@@ -1,19 +1,29 @@
-"""A timing tower for the terminal: a classification rendered as a rich table."""
+"""A timing tower for the terminal: a classification (or one hour of an hourly classification) rendered as a
+rich table that fits the width it is given.
+
+What matters is never cut: position, number, laps, gaps and lap times keep their full width. To fit a narrow
+terminal the tower leaves columns out, in a fixed order (:data:`DROP_ORDER`): the team first, then the driver
+(shortened to an initial and surname before it goes), pit stops, class position, interval, class, state, last
+lap, best lap; the caption says what was left out. Position, number, laps and gap are always shown: narrower
+than those four, lines are longer than the width rather than cut.
+"""
 
 from __future__ import annotations
 
+import io
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 from rich import box
-from rich.cells import cell_len
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from schemas.results import CarState, Classification, ClassifiedCar, Gap, HourClassification, HourRow, ResultStatus
+from schemas.results import CarState, Classification, ClassifiedCar, HourClassification, HourRow, ResultStatus
 from services.classification.palette import class_swatches
-
-PENALTY_MARK = "*"
-"""After a gap that includes time penalties (the car's or the one it is measured against): every gap does, as the
-order does; the mark says that this one is not the gap on the road."""
-PENALTY_NOTE = f"{PENALTY_MARK} includes time penalties"
+from services.classification.timefmt import PENALTY_NOTE, format_clock, format_gap, format_laptime, penalty_gap
 
 STATE_LABELS = {
     CarState.NOT_STARTED: Text("DNS?", "dim"),
@@ -33,74 +43,12 @@ STATUS_LABELS = {
 }
 """A result outside the classified group is shown instead of the car's state."""
 
-
-def status_label(car: ClassifiedCar | HourRow) -> Text:
-    return STATUS_LABELS.get(car.status) or STATE_LABELS[car.state]
-
-
-def format_laptime(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    minutes, rest = divmod(ms, 60_000)
-    return f"{minutes}:{rest // 1000:02d}.{rest % 1000:03d}"
-
-
-def format_gap(gap: Gap | None) -> str:
-    if gap is None:
-        return ""
-    if gap.laps:
-        return f"+{gap.laps} lap{'s' if gap.laps > 1 else ''}"
-    sign, ms = ("+", gap.ms) if gap.ms >= 0 else ("-", -gap.ms)  # behind in the order, ahead on time: a drop
-    return f"{sign}{ms // 1000}.{ms % 1000:03d}" if ms < 60_000 else f"{sign}{format_laptime(ms)}"
-
-
-def penalty_gap(gap: Gap | None, car: ClassifiedCar, other: ClassifiedCar | None) -> str:
-    """:func:`format_gap`, marked when the gap includes a time penalty of ``car`` or of ``other``."""
-    text = format_gap(gap)
-    if text and (car.penalty_time_ms or (other is not None and other.penalty_time_ms)):
-        return text + PENALTY_MARK
-    return text
-
-
-def format_clock(ms: int) -> str:
-    hours, rest = divmod(max(ms, 0) // 1000, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-WIDE = 110
-"""Narrower than this, a tower leaves out the driver, the interval and the last lap, so it reads at 80 columns."""
-
-
+Row = ClassifiedCar | HourRow
 Cell = str | Text
-GUTTER = 2
-"""Spaces between two columns."""
 
 
-def _table(title: str, columns: list[tuple[str, str]], rows: list[list[Cell]], width: int | None) -> Table:
-    """``(header, justify)`` columns sized to their widest cell; the team column takes what the others leave of
-    ``width`` (its names cut with an ellipsis), so the table fits the console."""
-    natural = [len(header) for header, _ in columns]
-    for row in rows:
-        for i, cell in enumerate(row):
-            natural[i] = max(natural[i], cell.cell_len if isinstance(cell, Text) else cell_len(cell))
-    others = sum(w for (header, _), w in zip(columns, natural, strict=True) if header != "Team")
-    room = None if width is None else max(8, width - others - GUTTER * (len(columns) - 1))
-    table = Table(
-        title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True, header_style="bold"
-    )
-    for (header, justify), minimum in zip(columns, natural, strict=True):
-        team = header == "Team"
-        table.add_column(
-            header,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=True,
-            overflow="ellipsis",
-            min_width=None if team else minimum,
-            max_width=room if team else None,
-        )
-    for row in rows:
-        table.add_row(*row)
-    return table
+def status_label(car: Row) -> Text:
+    return STATUS_LABELS.get(car.status) or STATE_LABELS[car.state]
 
 
 def class_cell(class_name: str, sub_class: str | None, style: str = "") -> Text:
@@ -112,63 +60,164 @@ def in_class(class_position: int, sub_class_position: int | None) -> str:
     return str(class_position) if sub_class_position is None else f"{class_position}/{sub_class_position}"
 
 
-def render_tower(classification: Classification, limit: int | None = None, width: int | None = None) -> Table:
-    """The timing tower; ``width``: the console's, so a narrow terminal gets the columns that fit."""
+def short_name(name: str) -> str:
+    """``Kévin Estre`` -> ``K. Estre``, ``Nyck de Vries`` -> ``N. de Vries``: the first name as an initial."""
+    first, _, rest = name.strip().partition(" ")
+    return f"{first[0]}. {rest.strip()}" if rest.strip() else name
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What the cells of one classification need besides the car."""
+
+    class_styles: dict[str, str]
+    best_lap_ms: int | None
+    short_drivers: bool
+    leader: Row | None
+    ahead: dict[str, Row]
+    """The car ahead of each car, by number."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    header: str
+    justify: str
+    cell: Callable[[Row, _Rows], Cell]
+    label: str
+    """What the caption calls it when it is left out."""
+
+
+def _driver(car: Row, rows: _Rows) -> str:
+    driver = car.driver or ""
+    return short_name(driver) if rows.short_drivers else driver
+
+
+def _gap(car: Row, rows: _Rows) -> str:
+    """To the leader, marked when it includes a time penalty (an hour's row carries none)."""
+    if isinstance(car, ClassifiedCar) and isinstance(rows.leader, ClassifiedCar | None):
+        return penalty_gap(car.gap, car, rows.leader)
+    return format_gap(car.gap)
+
+
+def _interval(car: Row, rows: _Rows) -> str:
+    ahead = rows.ahead.get(car.number)
+    if isinstance(car, ClassifiedCar) and isinstance(ahead, ClassifiedCar | None):
+        return penalty_gap(car.interval, car, ahead)
+    return format_gap(car.interval)
+
+
+def _last(car: Row, _: _Rows) -> str:
+    return format_laptime(car.last_lap_ms) if isinstance(car, ClassifiedCar) else ""
+
+
+def _best(car: Row, rows: _Rows) -> Text:
+    session_best = car.best_lap_ms is not None and car.best_lap_ms == rows.best_lap_ms
+    return Text(format_laptime(car.best_lap_ms), "bold magenta" if session_best else "")
+
+
+COLUMNS = {
+    column.name: column
+    for column in (
+        Column("pos", "Pos", "right", lambda car, _: str(car.position), "position"),
+        Column(
+            "cls",
+            "Class",
+            "left",
+            lambda car, rows: class_cell(car.class_name, car.sub_class, rows.class_styles.get(car.class_name, "")),
+            "class",
+        ),
+        Column("pic", "PIC", "right", lambda car, _: in_class(car.class_position, car.sub_class_position), "PIC"),
+        Column("no", "No", "right", lambda car, _: car.number, "number"),
+        Column("team", "Team", "left", lambda car, _: car.team, "team"),
+        Column("driver", "Driver", "left", _driver, "driver"),
+        Column("laps", "Laps", "right", lambda car, _: str(car.laps), "laps"),
+        Column("gap", "Gap", "right", _gap, "gap"),
+        Column("int", "Int", "right", _interval, "interval"),
+        Column("last", "Last", "right", _last, "last lap"),
+        Column("best", "Best", "right", _best, "best lap"),
+        Column("pit", "Pit", "right", lambda car, _: str(car.pit_stops), "pit stops"),
+        Column("state", "", "left", lambda car, _: status_label(car), "state"),
+    )
+}
+
+TOWER = ("pos", "cls", "pic", "no", "team", "driver", "laps", "gap", "int", "last", "best", "pit", "state")
+HOUR = ("pos", "cls", "pic", "no", "team", "laps", "gap", "int", "pit", "state")
+"""An hour of an hourly classification: the columns the official timekeeper prints."""
+
+SHORT_DRIVERS = "driver names shortened"
+DROP_ORDER = ("team", SHORT_DRIVERS, "driver", "pit", "pic", "int", "cls", "state", "last", "best")
+"""What the tower gives up, first to last, until it fits; position, number, laps and gap are never given up."""
+
+
+def _table(title: str, names: Sequence[str], cars: Sequence[Row], rows: _Rows) -> Table:
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
+    columns = [COLUMNS[name] for name in names]
+    for column in columns:
+        table.add_column(column.header, justify=column.justify, no_wrap=True)  # type: ignore[arg-type]
+    for car in cars:
+        table.add_row(*(column.cell(car, rows) for column in columns))
+    return table
+
+
+def _fitted(
+    title: str, names: Sequence[str], cars: Sequence[Row], width: int | None, notes: list[str], all_cars: int
+) -> Table:
+    """The table of ``names`` columns, giving columns up in :data:`DROP_ORDER` until it is ``width`` wide at most,
+    with a caption saying what it left out (and ``notes``)."""
+    styles = {
+        name: f"bold {s.text} on {s.colour}" for name, s in class_swatches(car.class_name for car in cars).items()
+    }
+    best = min((car.best_lap_ms for car in cars if car.best_lap_ms), default=None)
+    leader = cars[0] if cars else None
+    ahead = {car.number: before for before, car in itertools.pairwise(cars)}
+    if any(isinstance(car, ClassifiedCar) and car.penalty_time_ms for car in cars):
+        notes.append(PENALTY_NOTE)
+    shown = list(names)
+    left_out: list[str] = []
+    drops = iter(d for d in DROP_ORDER if d in names or (d == SHORT_DRIVERS and "driver" in names))
+    while True:
+        table = _table(title, shown, cars, _Rows(styles, best, SHORT_DRIVERS in left_out, leader, ahead))
+        dropped = next(drops, None) if width is not None and table_width(table) > width else None
+        if dropped is None:
+            break
+        left_out.append(dropped)
+        shown = [name for name in shown if name != dropped]
+    if len(cars) < all_cars:
+        hidden = all_cars - len(cars)
+        notes.insert(0, f"… and {hidden} more car{'s' * (hidden > 1)}")
+    if SHORT_DRIVERS in left_out and "driver" not in left_out:
+        notes.append("driver names shortened to fit")
+    not_shown = [COLUMNS[name].label for name in left_out if name != SHORT_DRIVERS]
+    if not_shown:
+        notes.append(f"not shown, to fit: {', '.join(not_shown)}")
+    if notes:
+        table.caption = "\n".join(notes)
+        table.caption_justify = "left"
+    return table
+
+
+def render_tower(
+    classification: Classification, limit: int | None = None, width: int | None = None, caption: str | None = None
+) -> Table:
+    """The tower as a table ``width`` columns wide at most (None: every column, however wide); ``limit``: only
+    the first cars, the caption saying how many more there are."""
     elapsed = classification.as_of - classification.started_at if classification.started_at else 0
     title = (
         f"{classification.name} — {classification.phase.value} — flag {classification.flag.value} — "
         f"{format_clock(elapsed)} — seq {classification.last_seq}"
     )
-    wide = width is None or width >= WIDE
-    columns = [("Pos", "right"), ("Class", "left"), ("PIC", "right"), ("No", "right"), ("Team", "left")]
-    columns += [("Driver", "left")] if wide else []
-    columns += [("Laps", "right"), ("Gap", "right")]
-    columns += [("Int", "right"), ("Last", "right")] if wide else []
-    columns += [("Best", "right"), ("Pit", "right"), ("", "left")]
-    swatches = class_swatches(car.class_name for car in classification.cars)
-    styles = {name: f"bold {s.text} on {s.colour}" for name, s in swatches.items()}
-    best = min((car.best_lap_ms for car in classification.cars if car.best_lap_ms), default=None)
-    leader = classification.cars[0] if classification.cars else None
-    rows: list[list[Cell]] = []
-    ahead: ClassifiedCar | None = None
-    for car in classification.cars[:limit]:
-        best_style = "bold magenta" if car.best_lap_ms is not None and car.best_lap_ms == best else ""
-        row: list[Cell] = [
-            str(car.position),
-            class_cell(car.class_name, car.sub_class, styles[car.class_name]),
-            in_class(car.class_position, car.sub_class_position),
-            car.number,
-            car.team,
-        ]
-        row += [car.driver or ""] if wide else []
-        row += [str(car.laps), penalty_gap(car.gap, car, leader)]
-        row += [penalty_gap(car.interval, car, ahead), format_laptime(car.last_lap_ms)] if wide else []
-        row += [Text(format_laptime(car.best_lap_ms), best_style), str(car.pit_stops), status_label(car)]
-        rows.append(row)
-        ahead = car
-    table = _table(title, columns, rows, width)
-    if any(car.penalty_time_ms for car in classification.cars):
-        table.caption = PENALTY_NOTE
-    return table
+    cars = classification.cars[:limit]
+    return _fitted(title, TOWER, cars, width, [caption] if caption else [], len(classification.cars))
 
 
 def render_hour(hour: HourClassification, width: int | None = None) -> Table:
-    """One hour of an hourly classification: the columns the official timekeeper prints."""
-    columns = [("Pos", "right"), ("Class", "left"), ("PIC", "right"), ("No", "right"), ("Team", "left")]
-    columns += [("Laps", "right"), ("Gap", "right"), ("Int", "right"), ("Pit", "right"), ("", "left")]
-    rows: list[list[Cell]] = [
-        [
-            str(car.position),
-            class_cell(car.class_name, car.sub_class),
-            in_class(car.class_position, car.sub_class_position),
-            car.number,
-            car.team,
-            str(car.laps),
-            format_gap(car.gap),
-            format_gap(car.interval),
-            str(car.pit_stops),
-            status_label(car),
-        ]
-        for car in hour.cars
-    ]
-    return _table(f"Classification at hour {hour.hour} — seq {hour.last_seq}", columns, rows, width)
+    """One hour of an hourly classification, fitted like the tower."""
+    title = f"Classification at hour {hour.hour} — seq {hour.last_seq}"
+    return _fitted(title, HOUR, hour.cars, width, [], len(hour.cars))
+
+
+def table_width(table: Table) -> int:
+    """The width the table takes when nothing is cut."""
+    console = Console(file=io.StringIO(), width=1_000_000)
+    return Measurement.get(console, console.options, table).maximum

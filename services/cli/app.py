@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import Sequence
 
 import msgspec
@@ -14,6 +16,7 @@ from services.broker.topology import TopologyConflict
 from services.cli import calendar, documents, operating, producing, scoring, serving
 from services.cli.bootstrap import console
 from services.cli.options import broker_options, fill_defaults
+from services.ingest.client import IngestUnavailable
 from services.standings.config import ConfigError
 
 GROUPS = (serving, producing, operating, scoring, documents, calendar)
@@ -44,4 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
+        return 2
+    except BrokenPipeError:  # the reader of stdout went away (``| head``): nothing more to say to anyone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except IngestUnavailable as error:
+        console.print(f"[red]error:[/red] ingest did not answer ({error}): is chequered serve running?")
         return 2

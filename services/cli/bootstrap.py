@@ -30,12 +30,15 @@ SAMPLE_LOG = PACKAGE.parent / "data" / "sample-race.jsonl.gz"
 DEMO_CHAMPIONSHIP = PACKAGE / "standings" / "configs" / "gt-endurance.toml"
 
 console = Console()
+status = Console(stderr=True)
+"""Where a command says which broker it uses and how far it has got: stderr, so that stdout carries only what the
+command outputs (a table, CSV, JSON)."""
 
 
 @contextlib.asynccontextmanager
 async def nats_client(args: argparse.Namespace, name: str) -> AsyncIterator[Client]:
     """A NATS connection for one command: to ``--nats``/``NATS_URL``, or to an embedded broker for its duration."""
-    with broker_url(args.nats, args.home / "nats", console) as url:
+    with broker_url(args.nats, args.home / "nats", status) as url:
         nc = await connect(url, name)
         try:
             yield nc

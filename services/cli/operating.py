@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
+import sys
 import time
+from functools import partial
 from pathlib import Path
 
+import msgspec
 from rich.progress import Progress
 
-from schemas.events import ChampionshipConfigured, SessionRef, SessionStarted
+from schemas.events import ChampionshipConfigured, SessionRef
+from schemas.results import Classification
 from services.broker.edge import source_from
 from services.broker.topology import Topology, ensure_topology
+from services.classification import tabular
 from services.classification.fold import fold_until
 from services.classification.hourly import hourly
 from services.classification.tower import render_hour, render_tower
-from services.cli.bootstrap import console, nats_client
-from services.cli.watch import watch_tower
-from services.ops.history import history, to_csv, to_jsonl
-from services.ops.instants import parse_instant
+from services.cli.bootstrap import console, nats_client, status
+from services.cli.options import format_option
+from services.cli.watch import read_classification, waiting_for, watch_tower
+from services.ops.history import changes, history, to_csv, to_jsonl, to_table
+from services.ops.instants import Span, parse_instant
 from services.ops.log import read_events
 from services.ops.rebuild import PROJECTIONS, rebuild
 from services.ops.record import record
@@ -31,9 +38,30 @@ from services.standings.timeline import standings_from_log
 
 
 async def tower(args: argparse.Namespace) -> int:
-    with broker_url(args.nats, args.home / "nats", console) as url:
-        await watch_tower(url, SessionRef.parse(args.session), until_finished=False)
+    key = SessionRef.parse(args.session)
+    if not args.once:
+        if args.format != "table":
+            raise ValueError(f"--format {args.format} needs --once: the live tower is a table")
+        with broker_url(args.nats, args.home / "nats", status) as url:
+            await watch_tower(url, key, until_finished=False)
+        return 0
+    async with nats_client(args, "chequered-tower") as nc:
+        js = nc.jetstream()
+        value = await read_classification(js, key)
+        if value is None:
+            raise LookupError(f"nothing to show yet: {await waiting_for(js, key)}")
+    print_classification(value, args.format)
     return 0
+
+
+def print_classification(classification: Classification, fmt: str) -> None:
+    """A classification on stdout as a tower that fits the terminal, CSV or JSON."""
+    if fmt == "json":
+        sys.stdout.write(tabular.to_json(classification))
+    elif fmt == "csv":
+        sys.stdout.write(tabular.to_csv(classification))
+    else:
+        console.print(render_tower(classification, width=console.width), crop=False)
 
 
 async def rejects(args: argparse.Namespace) -> int:
@@ -76,12 +104,16 @@ async def at(args: argparse.Namespace) -> int:
     events = [(seq, e) for seq, e in championship_log if e.session == key]
     if not events:
         raise LookupError(f"no events of session {key.key} in the stream")
-    started = next((e.at for _, e in events if isinstance(e.body, SessionStarted)), None)
-    instant = parse_instant(args.time, started) if args.time else None
+    span = Span.of(events)
+    instant = parse_instant(args.time, span.started_at) if args.time else None
+    if reason := span.outside(args.seq, instant):
+        raise LookupError(f"{key.key}: {reason}: {span.describe()}")
     state = fold_until(events, seq=args.seq, at=instant).sessions.get(key.key)
     if state is None or state.opened is None:
-        raise LookupError(f"session {key.key} was not open at that point")
-    console.print(render_tower(state.classification(), width=console.width))
+        raise LookupError(f"session {key.key} was not open yet at that point")
+    print_classification(state.classification(), args.format)
+    if args.format != "table":
+        return 0
     as_it_stood = [
         (seq, e)
         for seq, e in championship_log
@@ -90,22 +122,30 @@ async def at(args: argparse.Namespace) -> int:
     ]  # the points configuration in force applies whenever it was published
     standings = standings_from_log(as_it_stood, key.championship)
     if standings is not None:
-        for table in render_tables(standings)[:3]:
-            console.print(table)
+        for table in render_tables(standings, width=console.width)[:3]:
+            console.print(table, crop=False)
     return 0
 
 
 async def at_every_hour(args: argparse.Namespace, key: SessionRef) -> int:
+    if args.format == "csv":
+        raise ValueError("--hourly is a table or JSON (--format json)")
     async with nats_client(args, "chequered-at") as nc:
         events = await read_events(nc.jetstream(), key.key)
     found = hourly(events, key)
     if found is None:
         raise LookupError(f"no events of session {key.key} in the stream")
+    if args.format == "json":
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(found), indent=2).decode() + "\n")
+        return 0
     if not found.hours:
         console.print(f"{found.name}: no full hour of racing yet")
     for hour in found.hours:
-        console.print(render_hour(hour, width=console.width))
+        console.print(render_hour(hour, width=console.width), crop=False)
     return 0
+
+
+EXPORT_SUFFIXES = {".csv": "csv", ".jsonl": "json", ".json": "json", ".txt": "table"}
 
 
 async def export(args: argparse.Namespace) -> int:
@@ -114,13 +154,28 @@ async def export(args: argparse.Namespace) -> int:
         events = await read_events(nc.jetstream(), key)
     if not events:
         raise LookupError(f"no events of session {key} in the stream")
-    fmt = args.format or ("csv" if args.out.suffix == ".csv" else "jsonl")
-    with Progress(console=console) as progress, args.out.open("w" if fmt == "csv" else "wb") as out:
+    fmt = {"jsonl": "json"}.get(args.format, args.format)
+    if fmt is None:
+        fmt = EXPORT_SUFFIXES.get(args.out.suffix, "json") if args.out is not None else "table"
+    with (
+        Progress(console=status, transient=args.out is None) as progress,
+        contextlib.ExitStack() as files,
+    ):
         task = progress.add_task("export", total=len(events))
-        changes = history(events, key, progress=lambda: progress.advance(task))
-        for chunk in to_csv(changes) if fmt == "csv" else to_jsonl(changes):
-            out.write(chunk)
-    console.print(f"wrote {args.out}")
+        tick = partial(progress.advance, task)
+        items = history(events, key, tick) if args.full else changes(events, key, tick)
+        if fmt == "json":
+            out_bytes = files.enter_context(args.out.open("wb")) if args.out else sys.stdout.buffer
+            for chunk in to_jsonl(items):
+                out_bytes.write(chunk)
+        else:
+            out = files.enter_context(args.out.open("w", newline="")) if args.out else sys.stdout
+            lines = to_csv(items) if fmt == "csv" else to_table(items, Span.of(events).started_at)
+            for text in lines:
+                out.write(text)
+    if args.out is not None:
+        what = "every car at each change of the order" if args.full else "what changed, event by event"
+        status.print(f"wrote {args.out} ({fmt}: {what})")
     return 0
 
 
@@ -149,10 +204,10 @@ async def setup(args: argparse.Namespace) -> int:
     return 0
 
 
-def schemas(_: argparse.Namespace) -> int:
-    from schemas.jsonschema import write
+def schemas(args: argparse.Namespace) -> int:
+    from schemas.jsonschema import JSON_DIR, write
 
-    for path in write():
+    for path in write(args.out or JSON_DIR):
         console.print(f"wrote {path}")
     return 0
 
@@ -160,6 +215,8 @@ def schemas(_: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("tower", parents=[broker], help="watch a session's live classification")
     parser.add_argument("session", help="championship.event.session")
+    parser.add_argument("--once", action="store_true", help="print the classification as it is now, and exit")
+    format_option(parser, ("table", "csv", "json"), "table", "csv and json with --once")
     parser.set_defaults(handler=tower)
 
     parser = sub.add_parser("rejects", parents=[broker], help="list rejected input and dead letters with their reasons")
@@ -201,12 +258,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     when.add_argument("--time", help="ISO 8601, epoch ms, or session time since the green: 6h, 6:00:00")
     when.add_argument("--seq", type=int, help="stream sequence")
     when.add_argument("--hourly", action="store_true", help="a race's classification at every full hour")
+    format_option(parser, ("table", "csv", "json"), "table", "table: with the standings as they stood")
     parser.set_defaults(handler=at)
 
-    parser = sub.add_parser("export", parents=[broker], help="a session's classification history as JSON lines or CSV")
+    parser = sub.add_parser(
+        "export", parents=[broker], help="a session's classification history: what changed, event by event"
+    )
     parser.add_argument("session", help="championship.event.session")
-    parser.add_argument("--out", type=Path, required=True, help="output .jsonl or .csv")
-    parser.add_argument("--format", choices=("jsonl", "csv"))
+    parser.add_argument("--out", type=Path, help="output file (default: stdout); .csv, .jsonl or .txt sets the format")
+    format_option(parser, ("table", "csv", "json", "jsonl"), None, "default: by --out, else table; jsonl: json")
+    parser.add_argument("--full", action="store_true", help="every car at each change of the order (large)")
     parser.set_defaults(handler=export)
 
     parser = sub.add_parser(
@@ -218,4 +279,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.set_defaults(handler=record_session)
 
     parser = sub.add_parser("schemas", help="regenerate the JSON Schema files in schemas/json")
+    parser.add_argument("--out", type=Path, help="write them to this directory instead")
     parser.set_defaults(handler=schemas)

@@ -62,6 +62,11 @@ def gateway_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--token", action="append", help=f"a read token for graphics clients (default ${TOKENS_ENV})")
 
 
+def format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str | None, note: str) -> None:
+    """``--format``: how a command writes its output (a table for people, CSV or JSON for programs)."""
+    parser.add_argument("--format", choices=choices, default=default, help=f"{' | '.join(choices)} ({note})")
+
+
 def rules_option(parser: argparse.ArgumentParser, default: str | None, otherwise: str) -> None:
     """``--rules``: a named preset or a TOML preset file; ``otherwise`` says what applies without it."""
     parser.add_argument(

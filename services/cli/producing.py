@@ -11,8 +11,12 @@ import time
 from datetime import date
 from pathlib import Path
 
-from schemas.events import Flag, PenaltyKind, ResultsStatus, SessionKind, SessionRef
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+
+from schemas.events import ChampionshipConfigured, ClassificationRules, Event, EventBody, SessionKind, SessionRef
 from schemas.ingest import Rejected
+from services.classification.timefmt import format_clock, format_instant
 from services.cli.bootstrap import configured, console, nats_client
 from services.cli.calendar import publish_calendar
 from services.cli.options import pace_options, rules, rules_option, speed
@@ -27,16 +31,24 @@ from services.feeds.ingestor import (
 from services.ingest import racecontrol
 from services.ingest.client import Producer
 from services.ops.instants import parse_instant
+from services.ops.log import session_view
 from services.ops.racelog import read_log, write_log
-from services.ops.replay import replay, retarget, with_rules
+from services.ops.replay import replay, retarget, stored_ids, with_rules
 from services.simulator.endurance import RaceSpec, simulate
+
+RESUME_COUNT_TIMEOUT_S = 10.0
+"""How long an interrupted replay spends counting what it stored before it says how to resume."""
 
 
 async def replay_log(args: argparse.Namespace) -> int:
     session = SessionRef.parse(args.session) if args.session else None
     events = list(with_rules(retarget(read_log(args.log), session), rules(args)))
     async with nats_client(args, "chequered-replay") as nc:
-        report = await replay(nc, events, speed=speed(args), console=console)
+        try:
+            report = await replay(nc, events, speed=speed(args), console=console)
+        except asyncio.CancelledError:  # Ctrl-C
+            await _resume_hint(nc, events)
+            raise
     console.print(
         f"{report.accepted:,} accepted, {report.duplicates:,} duplicates, {report.rejected:,} rejected, "
         f"{report.skipped:,} already stored, in {report.seconds:.1f}s"
@@ -44,13 +56,61 @@ async def replay_log(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+async def _resume_hint(nc: Client, events: list[Event]) -> None:
+    """What an interrupted replay stored, and how to go on: the same command skips what is stored."""
+    if not events:
+        return
+    session = events[0].session
+    try:
+        held = len(await asyncio.wait_for(stored_ids(nc.jetstream(), session), RESUME_COUNT_TIMEOUT_S))
+        done = f"{held:,} of the log's {len(events):,} events of {session.key} are stored"
+    except (NatsError, TimeoutError):
+        done = f"some of the log's {len(events):,} events of {session.key} are stored"
+    console.print(
+        f"[yellow]replay interrupted[/yellow]: {done}; run the same command again to resume "
+        "(what is stored is skipped, nothing is sent twice)"
+    )
+
+
 async def publish(args: argparse.Namespace) -> int:
+    for option in PUBLISH_OPTIONS:  # accepted anywhere on the line: what was not given anywhere is None
+        setattr(args, option, getattr(args, option, None))
     if args.what == "calendar":
         return await publish_calendar(args)
     session = SessionRef.parse(args.session)
-    at = parse_instant(args.at, None) if args.at else int(time.time() * 1000)
-    body = racecontrol.race_control_body(
-        args.what,
+    config = configured(args.file) if args.what == "config" else None
+    _input(args, config, None)  # what was typed reads, before anything connects
+    async with nats_client(args, "chequered-publish") as nc:
+        try:
+            view = await session_view(nc.jetstream(), session)
+        except (NatsError, TimeoutError) as error:
+            console.print(f"[yellow]cannot read {session.key} from the log ({error!r}): sent unchecked[/yellow]")
+            view = racecontrol.SessionView(session)
+        started = view.fold.started_at if view.fold is not None else None
+        now = int(time.time() * 1000)
+        at = parse_instant(args.at, started) if args.at else racecontrol.default_instant(view, now)
+        event = racecontrol.race_control_event(session, _input(args, config, view.rules), at, args.id)
+        if not args.at:  # the same command again: the input as it was stored, so a duplicate rather than a conflict
+            event = racecontrol.as_stored(event, view)
+        reply = await Producer(nc).send_race_control(event, view)
+    if isinstance(reply, Rejected):
+        console.print(f"[red]rejected[/red] ({reply.code.value}): {reply.reason}")
+        return 1
+    at = event.at
+    clock = f", {format_clock(at - started)} into the session" if started is not None and at >= started else ""
+    console.print(
+        f"[green]{'already stored' if reply.duplicate else 'stored'}[/green] as {event.id} at seq {reply.seq} "
+        f"({format_instant(at)}{clock})"
+    )
+    return 0
+
+
+def _input(
+    args: argparse.Namespace, config: ChampionshipConfigured | None, rules: ClassificationRules | None
+) -> EventBody:
+    """The body of what ``publish`` was given; ``rules``: the session's (a pit-lane penalty's time)."""
+    return racecontrol.race_control_body(
+        spelling(args.what),
         number=getattr(args, "number", ""),
         decision=getattr(args, "decision", ""),
         flag=getattr(args, "flag", ""),
@@ -60,18 +120,9 @@ async def publish(args: argparse.Namespace) -> int:
         lap=getattr(args, "lap", 0),
         status=getattr(args, "status", ""),
         reason=getattr(args, "reason", ""),
-        config=configured(args.file) if args.what == "config" else None,
+        config=config,
+        rules=rules,
     )
-    event = racecontrol.race_control_event(session, body, at, args.id)
-    async with nats_client(args, "chequered-publish") as nc:
-        reply = await Producer(nc).send(event)
-    if isinstance(reply, Rejected):
-        console.print(f"[red]rejected[/red] ({reply.code.value}): {reply.reason}")
-        return 1
-    console.print(
-        f"[green]{'already stored' if reply.duplicate else 'stored'}[/green] as {event.id} at seq {reply.seq}"
-    )
-    return 0
 
 
 async def feed(args: argparse.Namespace) -> int:
@@ -123,20 +174,57 @@ def simulate_race(args: argparse.Namespace) -> int:
     return 0
 
 
+def spelling(text: str) -> str:
+    """The command line's spelling of a choice: ``drive_through`` and ``Drive-Through`` are ``drive-through``."""
+    return racecontrol.spelled(racecontrol.unspelled(text))
+
+
+PUBLISH_OPTIONS = ("at", "id")
+
+
+def _publish_options(broker: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``publish``'s own options (:data:`PUBLISH_OPTIONS`), accepted anywhere on its line like the shared ones:
+    ``argparse.SUPPRESS`` defaults, so an input's parser never overwrites them; :func:`publish` sets what was not
+    given to None."""
+    options = argparse.ArgumentParser(add_help=False, parents=[broker])
+    options.add_argument(
+        "--at",
+        default=argparse.SUPPRESS,
+        help="when: ISO 8601, epoch ms, or session time (6h, 1:02:03); default: now in a live session, the "
+        "session's latest instant in a replayed or imported one",
+    )
+    options.add_argument(
+        "--id", default=argparse.SUPPRESS, help="event id (default: derived, so repeating the command is idempotent)"
+    )
+    return options
+
+
 def _publish_parsers(pub: argparse.ArgumentParser, broker: argparse.ArgumentParser) -> None:
     what = pub.add_subparsers(dest="what", required=True)
 
     def input_parser(name: str, help: str) -> argparse.ArgumentParser:
-        return what.add_parser(name, parents=[broker], help=help)
+        aliases = [name.replace("-", "_")] if "-" in name else []
+        return what.add_parser(name, aliases=aliases, parents=[broker], help=help)
 
-    fl = input_parser("flag", "a flag: green, yellow, full_course_yellow, safety_car, red, chequered")
-    fl.add_argument("flag", choices=[f.value for f in Flag])
+    fl = input_parser("flag", f"a flag: {', '.join(racecontrol.FLAGS)}")
+    fl.add_argument("flag", type=spelling, choices=racecontrol.FLAGS)
     fl.add_argument("--sector", type=int, help="a local flag in this sector")
     pen = input_parser("penalty", "a stewards' decision against a car")
     pen.add_argument("number")
     pen.add_argument("decision", help="the decision's document number, e.g. D12")
-    pen.add_argument("kind", choices=[k.value for k in PenaltyKind])
-    pen.add_argument("amount", nargs="?", help="time (5s, 1:05.2) or a count of laps/positions")
+    pen.add_argument(
+        "kind",
+        type=spelling,
+        choices=racecontrol.PENALTY_KINDS,
+        metavar="kind",
+        help=", ".join(racecontrol.PENALTY_KINDS),
+    )
+    pen.add_argument(
+        "amount",
+        nargs="?",
+        help="a time (5s, 1:05.2): of a time penalty, or what a drive-through/stop-and-go converts to if unserved "
+        "(default: the session's rules); a count of laps or positions",
+    )
     pen.add_argument("--reason", default="")
     ret = input_parser("retire", "a car retires")
     ret.add_argument("number")
@@ -150,7 +238,7 @@ def _publish_parsers(pub: argparse.ArgumentParser, broker: argparse.ArgumentPars
     wd.add_argument("decision")
     wd.add_argument("--reason", default="")
     res = input_parser("results", "declare the results")
-    res.add_argument("status", choices=[r.value for r in ResultsStatus])
+    res.add_argument("status", type=spelling, choices=racecontrol.RESULTS)
     input_parser("chequered", "show the chequered flag")
     cfg = input_parser(
         "config", "the championship's points configuration (session <championship>._championship.points)"
@@ -172,12 +260,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.set_defaults(handler=replay_log)
 
     parser = sub.add_parser(
-        "publish", parents=[broker], help="one race-control input: a flag, a penalty, a retirement, a decision"
+        "publish",
+        parents=[_publish_options(broker)],
+        help="one race-control input: a flag, a penalty, a retirement, a decision",
     )
     parser.add_argument("session", help="championship.event.session")
-    parser.add_argument("--at", help="when (ISO 8601 or epoch ms; default now)")
-    parser.add_argument("--id", help="event id (default: derived, so repeating the command is idempotent)")
-    _publish_parsers(parser, broker)
+    _publish_parsers(parser, _publish_options(broker))
     parser.set_defaults(handler=publish)
 
     parser = sub.add_parser(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from services.cli.options import format_option
 from services.standings.offline import run_offline
 
 
@@ -19,5 +20,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
         "--config", required=True, type=Path, help="championship TOML (services/standings/configs/*.toml)"
     )
     parser.add_argument("logs", nargs="+", type=Path, help="race logs: JSON lines of events, .gz allowed")
-    parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    format_option(parser, ("table", "csv", "json"), "table", "a table per class and kind of standings")
     parser.set_defaults(handler=standings)

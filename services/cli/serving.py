@@ -60,10 +60,10 @@ async def demo(args: argparse.Namespace) -> int:
             for service in reversed(services):
                 await service.stop()
     if final is not None:
-        console.print(render_tower(final, width=console.width))
+        console.print(render_tower(final, width=console.width), crop=False)
     if standings is not None:
-        for table in render_tables(standings)[:3]:
-            console.print(table)
+        for table in render_tables(standings, width=console.width)[:3]:
+            console.print(table, crop=False)
     console.print(f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected")
     return 0
 

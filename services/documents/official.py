@@ -24,7 +24,7 @@ from schemas.results import (
     LapRef,
     ResultStatus,
 )
-from services.classification.tower import format_gap, format_laptime
+from services.classification.timefmt import format_gap, format_laptime
 from services.documents.pdf import Column, Heading, Sheet
 from services.documents.times import elapsed, race_time, seconds
 

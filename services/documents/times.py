@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.classification.tower import format_laptime
+from services.classification.timefmt import format_laptime
 
 
 def race_time(ms: int) -> str:

@@ -24,7 +24,8 @@ from msgspec import Struct
 from schemas.results import Classification, ClassifiedCar, Gap, SessionPhase
 from services.classification.control_messages import FLAG_WORDS
 from services.classification.palette import class_swatches
-from services.classification.tower import format_clock, format_laptime, penalty_gap, status_label
+from services.classification.timefmt import format_clock, format_laptime, penalty_gap
+from services.classification.tower import status_label
 
 TIMING_TEXT = re.compile(r"[+-][0-9:. a-z*]*")
 """Gaps, intervals and penalties (``+12.345``, ``+1 lap``, ``+5 s``): CSV cells that may start with + or -."""

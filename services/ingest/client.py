@@ -6,6 +6,7 @@
     producer = Producer(nc)
     reply = await producer.send(event)          # Accepted(seq, duplicate) or Rejected(code, reason)
     replies = await producer.send_all(events)   # batched: at most ``window`` events in flight
+    reply = await producer.send_race_control(event, await session_view(js, event.session))  # judged first
     tally = Tally()
     await producer.send_all(events, tally.count)  # sent, accepted, duplicates, rejected, last_seq
 
@@ -39,6 +40,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from schemas.events import Event, encode_event
 from schemas.ingest import MAX_BATCH_EVENTS, RETRYABLE, Accepted, IngestReply, RejectCode, Rejected
 from schemas.subjects import ingest_subject
+from services.ingest import racecontrol
 
 MAX_KEPT_REJECTIONS = 100
 """Rejections a :class:`Tally` keeps with their reasons; the count goes on beyond it."""
@@ -123,6 +125,14 @@ class Producer:
     async def send(self, event: Event) -> IngestReply:
         """Send one event, retrying with the same id on a timeout or while ingest is down."""
         return (await self.send_batch([event]))[0]
+
+    async def send_race_control(self, event: Event, view: racecontrol.SessionView) -> IngestReply:
+        """A race-control input, judged first against its session (``view``: ``services.ops.log.session_view``)
+        by :func:`~services.ingest.racecontrol.judge`; one the session cannot take is refused here, unsent."""
+        reason = racecontrol.judge(event, view)
+        if reason is not None:
+            return Rejected(RejectCode.INCONSISTENT, reason)
+        return await self.send(event)
 
     async def send_batch(self, events: Sequence[Event]) -> list[IngestReply]:
         """Send events of one session, in as few requests as ``max_payload`` allows, in order; each request is

@@ -23,7 +23,7 @@ from schemas.events import ClassificationRules, Event, SessionOpened, SessionRef
 from schemas.ingest import IngestReply, Rejected
 from schemas.subjects import events_subject
 from services.broker.reader import StreamTail
-from services.classification.tower import format_clock
+from services.classification.timefmt import format_clock
 from services.ingest.client import Producer, Tally
 
 AS_FAST_CHUNK = 1000

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from schemas.results import DriveTime, ResultStatus
 from schemas.standings import SharedDrive
-from services.classification.tower import format_clock
+from services.classification.timefmt import format_clock
 
 SCORING = frozenset({ResultStatus.CLASSIFIED, ResultStatus.RUNNING})
 """Live, a running car scores at its running position."""

@@ -8,6 +8,7 @@ they carry.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,9 +60,10 @@ def run_offline(
     elif fmt == "csv":
         write_csv(standings, out)
     else:
-        console = Console(file=out, width=None if out.isatty() else 160)
-        for table in render_tables(standings):
-            console.print(table)
+        wide = not out.isatty() and not os.environ.get("COLUMNS")  # a file: wide, unless a width is asked for
+        console = Console(file=out, width=160 if wide else None)
+        for table in render_tables(standings, width=console.width):
+            console.print(table, crop=False)
             console.print()
     if not season.rounds:
         print(f"no session of championship {championship} in the logs", file=err)

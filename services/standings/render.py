@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TextIO
 
 import msgspec
 from rich.table import Table
 from rich.text import Text
 
+from schemas.events import TableKind
 from schemas.results import ResultStatus
 from schemas.standings import AwardKind, RoundScore, RoundState, ScoreState, Standings, StandingsRow, StandingsTable
+from services.classification.tower import short_name, table_width
 
 _STATUS = {
     ResultStatus.NOT_CLASSIFIED: "NC",
@@ -45,8 +49,18 @@ def _cell(score: RoundScore) -> Text:
     return Text(text)
 
 
+def _cars(row: StandingsRow) -> list[tuple[int, list[tuple[str, str]]]]:
+    """The car(s) a competitor scored with, round by round."""
+    return [(score.index, sorted((r.session, r.number) for r in score.results)) for score in row.rounds]
+
+
+def _cells(row: StandingsRow) -> list[tuple[int, float, ScoreState]]:
+    return [(score.index, score.points, score.state) for score in row.rounds]
+
+
 def _crews(rows: list[StandingsRow]) -> list[list[StandingsRow]]:
-    """Rows shown as one: competitors with the same points every round, apart only by name (a car's crew)."""
+    """Rows shown as one: competitors who drove the same car in every round and scored the same there, apart only
+    by name (a car's crew). Equal points alone are not a crew: two drivers of different cars can score alike."""
     groups: list[list[StandingsRow]] = []
     for row in rows:
         last = groups[-1][-1] if groups else None
@@ -54,8 +68,9 @@ def _crews(rows: list[StandingsRow]) -> list[list[StandingsRow]]:
             last is not None
             and row.points == last.points
             and row.tie.endswith("alphabetical order")
-            and [(s.index, s.points, s.state) for s in row.rounds]
-            == [(s.index, s.points, s.state) for s in last.rounds]
+            and any(score.results for score in row.rounds)
+            and _cars(row) == _cars(last)
+            and _cells(row) == _cells(last)
         ):
             groups[-1].append(row)
         else:
@@ -63,22 +78,66 @@ def _crews(rows: list[StandingsRow]) -> list[list[StandingsRow]]:
     return groups
 
 
-def render_table(standings: Standings, table: StandingsTable) -> Table:
+@dataclass(frozen=True)
+class _Fit:
+    """How a standings table is made narrower, one step more at a time."""
+
+    short_names: bool = False
+    """Drivers as initial and surname."""
+    short_headers: bool = False
+    """Round columns headed R1, R2 ... without the event."""
+    capped_names: bool = False
+    """The competitor column at most :data:`NAME_WIDTH`, longer names cut with an ellipsis."""
+    hidden_rounds: int = 0
+    """The first rounds left out."""
+
+
+NAME_WIDTH = 18
+
+
+def _fits(rounds: int) -> Iterator[_Fit]:
+    yield _Fit()
+    yield _Fit(short_names=True)
+    yield _Fit(short_names=True, short_headers=True)
+    for hidden in range(rounds):
+        yield _Fit(short_names=True, short_headers=True, capped_names=True, hidden_rounds=hidden)
+
+
+def render_table(standings: Standings, table: StandingsTable, width: int | None = None) -> Table:
+    """One table of the standings, at most ``width`` columns wide when it can be (None: however wide). Position
+    and points are never cut: names are shortened first, then the oldest rounds left out (the caption says so)."""
+    view = Table()
+    for fit in _fits(len(standings.rounds)):
+        view = _view(standings, table, fit)
+        if width is None or table_width(view) <= width:
+            break
+    return view
+
+
+def _view(standings: Standings, table: StandingsTable, fit: _Fit) -> Table:
     live = " — as it stands" if standings.live else ""
     view = Table(title=f"{standings.name}: {table.label}{live}", header_style="bold", title_justify="left")
     view.add_column("Pos", justify="right", no_wrap=True)
-    view.add_column(_COMPETITOR[table.kind.value])
+    view.add_column(
+        _COMPETITOR[table.kind.value],
+        no_wrap=True,
+        max_width=NAME_WIDTH if fit.capped_names else None,
+        overflow="ellipsis",
+    )
     view.add_column("Pts", justify="right", style="bold", no_wrap=True)
-    for info in standings.rounds:
+    rounds = standings.rounds[fit.hidden_rounds :]
+    for info in rounds:
         state = _STATE[info.state]
-        view.add_column(f"R{info.index}\n{info.event}" + (f"\n{state}" if state else ""), justify="right")
+        header = f"R{info.index}" + ("" if fit.short_headers else f"\n{info.event}") + (f"\n{state}" if state else "")
+        view.add_column(header, justify="right", no_wrap=True)
     notes = []
     groups = _crews(table.rows)
+    shorten = fit.short_names and table.kind is TableKind.DRIVERS
     for group in groups:
         first = group[0]
         by_index = {score.index: score for score in first.rounds}
-        cells = [_cell(by_index[info.index]) if info.index in by_index else Text("") for info in standings.rounds]
-        names = " / ".join(row.competitor for row in group)
+        cells = [_cell(by_index[info.index]) if info.index in by_index else Text("") for info in rounds]
+        names = " / ".join(short_name(row.competitor) if shorten else row.competitor for row in group)
         view.add_row(str(first.position), names, points_text(first.points), *cells)
         if first.tie and len(group) == 1:
             notes.append(f"{first.competitor}: {first.tie}")
@@ -87,6 +146,10 @@ def render_table(standings: Standings, table: StandingsTable) -> Table:
             for row in group
             for d in row.deductions
         ]
+    if fit.hidden_rounds:
+        hidden = standings.rounds[: fit.hidden_rounds]
+        shown = f"R{hidden[0].index}" + (f" to R{hidden[-1].index}" if len(hidden) > 1 else "")
+        notes.append(f"{shown} not shown, to fit (--format csv has every round)")
     view.caption = "\n".join([_legend(table, len(table.rows) > len(groups)), *notes])
     view.caption_justify = "left"
     return view
@@ -107,8 +170,8 @@ def _legend(table: StandingsTable, shared: bool) -> str:
     return " · ".join(text for text, used in marks if used)
 
 
-def render_tables(standings: Standings) -> list[Table]:
-    return [render_table(standings, table) for table in standings.tables if table.rows]
+def render_tables(standings: Standings, width: int | None = None) -> list[Table]:
+    return [render_table(standings, table, width) for table in standings.tables if table.rows]
 
 
 def to_json(standings: Standings) -> str:

@@ -28,7 +28,7 @@ from schemas.events import (
 from schemas.results import Classification, RaceControlMessages
 from services.classification.fold import fold_log
 from services.classification.palette import class_swatches
-from services.classification.tower import format_laptime, penalty_gap
+from services.classification.timefmt import format_laptime, penalty_gap
 from services.gateway import rest
 from services.gateway.graphics_data import (
     ROW_TYPES,

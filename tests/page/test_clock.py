@@ -17,7 +17,7 @@ import pytest
 
 from schemas.events import Flag, FlagChanged, PenaltyIssued, PenaltyKind, SessionFinished, SessionStarted
 from schemas.ingest import Accepted
-from services.classification.tower import format_clock
+from services.classification.timefmt import format_clock
 from services.ingest.client import Producer
 from tests.factory import SessionWriter
 from tests.live import send

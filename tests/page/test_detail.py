@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from schemas.events import LapCompleted
-from services.classification.tower import format_clock, format_laptime
+from services.classification.timefmt import format_clock, format_laptime
 from tests.factory import SessionWriter
 from tests.gateway.clients import send_paced
 from tests.gateway.races import SERVES_DRIVE_THROUGH, broadcast_race

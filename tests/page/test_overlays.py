@@ -12,7 +12,7 @@ import pytest
 
 from schemas.events import Event, ResultsDeclared, ResultsStatus
 from schemas.standings import decode_live_standings
-from services.classification.tower import penalty_gap
+from services.classification.timefmt import penalty_gap
 from services.simulator.endurance import RaceSpec, simulate
 from services.standings.projector import live_key
 from tests.factory import SessionWriter

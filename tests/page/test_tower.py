@@ -12,7 +12,7 @@ import pytest
 from schemas.events import CarRetired, SessionStarted
 from schemas.results import Classification
 from services.classification.fold import ClassificationProjection
-from services.classification.tower import format_laptime, penalty_gap
+from services.classification.timefmt import format_laptime, penalty_gap
 from tests.factory import SessionWriter
 from tests.gateway.clients import send_paced
 from tests.gateway.races import broadcast_race

@@ -15,7 +15,7 @@ from nats.errors import Error as NatsError
 
 from schemas.events import encode_event
 from schemas.ingest import Accepted, RejectCode, RejectedEvent
-from services.broker.connection import inbox_prefix
+from services.broker.connection import connect, inbox_prefix
 from services.broker.embedded import EmbeddedNats, free_port, nats_server_binary, wait_for_port
 from services.broker.topology import (
     CLASSIFICATION_BUCKET,
@@ -201,6 +201,29 @@ async def test_operations_replays_rebuilds_verifies_records_and_reads_rejects(
     assert recorded.returncode == 0 and (tmp_path / "copy.jsonl").read_text() == log.read_text()
     rejects = await run_chequered("rejects", *ops)
     assert rejects.returncode == 0 and "rejections and dead letters (0" in rejects.stdout, rejects.stdout
+
+
+async def test_race_control_publishes_checked_where_it_may_read_the_log_and_unchecked_where_not(
+    stack: EmbeddedNats,
+) -> None:
+    """``publish`` judges an input against the session's log: as operations (who may read it) a lap the car does not
+    have is refused; as racecontrol (who may only write through ingest) it says it cannot read the log and sends
+    the input unchecked, and ingest stores what it accepts."""
+    w = SessionWriter(session=MY_EVENT)
+    nc = await connect(url(stack, "services"), "tests")
+    try:
+        await Producer(nc).send_all(small_race(w, cars=2, laps=2))
+    finally:
+        await nc.close()
+    checked = await run_chequered(
+        "publish", MY_EVENT.key, "delete-lap", "1", "D1", "9", "--nats", url(stack, "operations")
+    )
+    assert checked.returncode == 1 and "car #1 has no lap 9" in checked.stdout, checked.stdout + checked.stderr
+    unchecked = await run_chequered(
+        "publish", MY_EVENT.key, "retire", "2", "--at", "1776603700000", "--nats", url(stack, "racecontrol")
+    )
+    assert unchecked.returncode == 0 and "sent unchecked" in unchecked.stdout, unchecked.stdout + unchecked.stderr
+    assert "Traceback" not in unchecked.stdout + unchecked.stderr
 
 
 async def test_operations_cannot_touch_the_log_the_standings_or_the_live_bucket(stack: EmbeddedNats) -> None:
