@@ -121,7 +121,7 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
         browser = await playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         pages = []
         for _ in range(PAGES):
-            context = await browser.new_context(viewport={"width": 1600, "height": 1000})
+            context = await browser.new_context(viewport={"width": 1920, "height": 1080})
             page = await context.new_page()
             await page.goto(f"{gateway_url}/?session={SESSION.key}&token={TOKEN}&marks=1")
             pages.append(page)

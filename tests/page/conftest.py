@@ -89,8 +89,8 @@ async def browser(stack: PageStack) -> AsyncIterator[Any]:
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def context(browser: Any) -> AsyncIterator[Any]:
-    """A browser context of the test's own (its own storage: pinned cars), 1600 x 1000."""
-    opened = await browser.new_context(viewport={"width": 1600, "height": 1000})
+    """A browser context of the test's own (its own storage: pinned cars), 1920 x 1080 (a broadcast screen)."""
+    opened = await browser.new_context(viewport={"width": 1920, "height": 1080})
     try:
         yield opened
     finally:

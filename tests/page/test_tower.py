@@ -167,7 +167,7 @@ async def test_pinned_cars_stay_pinned_and_the_keyboard_drives_the_tower(stack: 
 CONTRAST = (Path(__file__).parent / "contrast.js").read_text()
 
 
-@pytest.mark.parametrize("viewport", [(1600, 1000), (390, 844)])
+@pytest.mark.parametrize("viewport", [(1920, 1080), (1280, 800), (390, 844)])
 async def test_every_text_passes_wcag_aa_contrast(stack: PageStack, browser: Any, viewport: tuple[int, int]) -> None:
     """Every visible text against the colour behind it (a retired car's row is dimmed on purpose: left out)."""
     w = SessionWriter()
