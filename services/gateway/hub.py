@@ -32,6 +32,7 @@ from nats.js.kv import KeyValue
 from schemas.results import Classification, decode_classification
 from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, current_bucket
 from services.classification.projector import PROJECTION
+from services.gateway.delayline import DelayLine
 from services.gateway.delta import delta, encoded_rows
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
@@ -205,6 +206,8 @@ class SessionChannel:
         """When the gateway took :attr:`classification` from the bucket (its wall clock, ms)."""
         self.rows: dict[str, bytes] = {}
         """The rows of :attr:`classification`, encoded (see :func:`services.gateway.delta.delta`)."""
+        self.delays: dict[int, DelayLine] = {}
+        """Broadcast delay lines open for this session, by delay (ms)."""
         self.subscribers: set[Feed] = set()
 
 
@@ -241,6 +244,25 @@ class ClassificationHub:
         if direct:
             return sum(isinstance(f, DirectFeed) for c in self._channels.values() for f in c.subscribers)
         return sum(len(c.subscribers) for c in self._channels.values())
+
+    def delayed(self, key: str, delay_ms: int) -> tuple[Classification | None, int]:
+        """The session's value as it stood ``delay_ms`` ago, and (when there is none yet) how many ms until there
+        is. The first request opens a line from the value held now; it stays open while it is asked for."""
+        channel = self._channels.get(key)
+        if channel is None or channel.classification is None:
+            return None, 0
+        now = wall_ms()
+        line = channel.delays.get(delay_ms)
+        if line is None:
+            line = channel.delays[delay_ms] = DelayLine(delay_ms, now)
+            current = Snapshot(
+                seq=channel.classification.last_seq,
+                reason=SnapshotReason.RESET,
+                classification=channel.classification,
+                taken_ms=channel.taken_ms,
+            )
+            line.take(channel.taken_ms, msgspec.json.encode(current))
+        return line.at(now), line.due_in_ms(now)
 
     def attach(self, key: str, since: int | None, feed: Callable[[list[Outgoing]], F]) -> F:
         """``feed(backlog)``, registered for ``key``: the backlog makes it continue exactly after ``since``
@@ -365,6 +387,11 @@ class ClassificationHub:
         pushed = channel.ring.push(seq, outgoing)
         assert pushed is not Pushed.STALE
         channel.classification, channel.rows, channel.taken_ms = classification, rows, taken_ms
+        for delay_ms, line in list(channel.delays.items()):
+            if line.idle(taken_ms):
+                del channel.delays[delay_ms]
+            else:
+                line.take(taken_ms, outgoing.body)
         for subscriber in list(channel.subscribers):
             if not subscriber.offer(outgoing):
                 channel.subscribers.discard(subscriber)

@@ -128,6 +128,13 @@ def _graphics() -> dict[str, Any]:
             },
             {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
             {
+                "name": "delay",
+                "in": "query",
+                "required": False,
+                "description": "broadcast delay: the value as it stood this many seconds ago",
+                "schema": {"type": "integer", "minimum": 0, "maximum": 60},
+            },
+            {
                 "name": "If-None-Match",
                 "in": "header",
                 "required": False,
@@ -135,7 +142,11 @@ def _graphics() -> dict[str, Any]:
                 "schema": {"type": "string"},
             },
         ],
-        errors={"404": "no classification for this session, or no such view or format"},
+        errors={
+            "404": "no classification for this session, or no such view or format",
+            "400": "a malformed limit or delay",
+            "503": "the delay line opened by this request holds no value that old yet (see Retry-After)",
+        },
     )
     item["get"]["responses"]["304"] = {"description": "not modified since the ETag given"}
     return item

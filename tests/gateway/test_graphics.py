@@ -3,8 +3,10 @@ the REST routes beside them: every race-control message, the class palette."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import itertools
 from typing import Any
 from xml.etree import ElementTree
 
@@ -30,6 +32,8 @@ from services.classification.fold import fold_log
 from services.classification.palette import class_swatches
 from services.classification.timefmt import format_laptime, penalty_gap
 from services.gateway import rest
+from services.gateway.delayline import IDLE_MS, MAX_DELAY_S, DelayLine
+from services.gateway.delta import diff
 from services.gateway.graphics_data import (
     ROW_TYPES,
     TIMING_TEXT,
@@ -41,9 +45,9 @@ from services.gateway.graphics_data import (
     render,
     tower_rows,
 )
-from services.gateway.messages import Palette
+from services.gateway.messages import Palette, Snapshot, SnapshotReason
 from services.gateway.timetravel import race_control_messages
-from tests.factory import T0, SessionWriter
+from tests.factory import T0, SessionWriter, small_race
 from tests.gateway.races import broadcast_race
 from tests.gateway.stack import Stack, until
 from tests.live import send
@@ -229,3 +233,36 @@ def test_any_name_a_feed_sends_is_still_xml_and_never_a_spreadsheet_formula(team
     for cell in line:
         assert not cell.startswith(("=", "@", "\t", "\r")), cell
         assert not cell.startswith(("+", "-")) or TIMING_TEXT.fullmatch(cell), cell
+
+
+def test_a_delay_line_shows_each_value_once_it_is_as_old_as_the_delay() -> None:
+    w = SessionWriter()
+    values = []
+    projection = fold_log([])
+    for seq, event in enumerate(small_race(w, cars=2, laps=2), start=1):
+        projection.apply(seq, event)
+        values.append(projection.sessions[w.session.key].classification())
+    line = DelayLine(1_000, opened_ms=0)
+    first = values[0]
+    line.take(0, msgspec.json.encode(Snapshot(seq=first.last_seq, reason=SnapshotReason.RESET, classification=first)))
+    for taken_ms, (before, after) in enumerate(itertools.pairwise(values), start=1):
+        update = diff(before, after)
+        assert update is not None
+        line.take(taken_ms * 100, msgspec.json.encode(update))
+    assert line.at(999) is None and line.due_in_ms(999) == 1
+    assert line.at(1_000) == values[0]
+    assert line.at(1_250) == values[2], "the values taken by 250 ms, applied in order"
+    assert line.at(100_000) == values[-1] and line.due_in_ms(100_000) == 0
+    assert not line.idle(100_000 + IDLE_MS) and line.idle(100_001 + IDLE_MS)
+
+
+async def test_the_graphics_data_with_a_broadcast_delay(stack: Stack, nc: Client, api: httpx.AsyncClient) -> None:
+    w, value = await race_with_a_penalty(stack, nc)
+    url = f"/api/sessions/{w.session.key}/graphics/session.json"
+    filling = await api.get(url, params={"delay": MAX_DELAY_S})
+    assert filling.status_code == 503 and 1 <= int(filling.headers["retry-after"]) <= MAX_DELAY_S
+    await asyncio.sleep(1.2)  # the value held is now more than a second old
+    delayed = await api.get(url, params={"delay": 1})
+    assert delayed.status_code == 200 and delayed.json()[0]["seq"] == value.last_seq
+    assert delayed.headers["etag"] != (await api.get(url)).headers["etag"], "a delayed view is another representation"
+    assert (await api.get(url, params={"delay": MAX_DELAY_S + 1})).status_code == 400
