@@ -222,6 +222,19 @@ class LapCompleted(CarBody, frozen=True, tag="lap_completed"):
     count (an out-lap so marked by the feed, a lap an official chart does not count)."""
 
 
+class LapCorrected(CarBody, frozen=True, kw_only=True, tag="lap_corrected"):
+    """The timing system corrected a lap it had already sent (a passing re-sent a few milliseconds different, a
+    corrected finish, a best lap it no longer counts). The envelope's ``at`` is when the correction was made; each
+    field given replaces the lap's own, each left ``None`` keeps it."""
+
+    lap: LapNumber
+    crossing: Instant | None = None
+    """The lap's corrected crossing instant."""
+    lap_time_ms: PositiveMillis | None = None
+    counts_for_best: bool | None = None
+    reason: str = ""
+
+
 class PitIn(CarBody, frozen=True, tag="pit_in"):
     pass
 
@@ -352,6 +365,51 @@ class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
     reason: Reason = ""
 
 
+class ScoreboardReason(enum.StrEnum):
+    """Why a feed wrote the timing system's scoreboard into the log."""
+
+    FIRST = "first"
+    """The feed saw the session's scoreboard for the first time (joined a running session, or it just began)."""
+    RESET = "reset"
+    """The timing system re-sent its scoreboard after a reset."""
+    RECONNECT = "reconnect"
+    """The link to the timing system came back."""
+    GAP = "gap"
+    """The feed was silent for a while (a hole in a capture)."""
+    UPDATE = "update"
+    """The scoreboard changed in a way the passings do not explain (a passing that never reached the feed)."""
+
+
+class ScoreboardCar(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One car as the timing system's own scoreboard shows it; ``None``: the scoreboard does not say."""
+
+    number: CarNumber
+    position: Annotated[int, Meta(ge=1)] | None = None
+    laps: int | None = None
+    """As the scoreboard counts them (lap penalties show as lower counts, even negative ones)."""
+    total_ms: Millis | None = None
+    """Race time at the car's last crossing."""
+    last_crossing: Instant | None = None
+    """The instant of that crossing, as the producer places it on the timing clock."""
+    best_lap_ms: PositiveMillis | None = None
+    best_lap: LapNumber | None = None
+    last_lap_ms: PositiveMillis | None = None
+
+
+class ScoreboardReported(Body, frozen=True, kw_only=True, tag="scoreboard_reported"):
+    """What a timing system's scoreboard says, car by car, written by the feed that read it (``source``).
+
+    The fold takes it as the state of a car it has seen no passing of, and reconciles where it has: laps the
+    scoreboard counts beyond the last passing become laps taken from the scoreboard (distance, no lap time, never a
+    best), a best lap set on such a lap becomes the car's, and where passings and scoreboard still disagree the
+    car is marked with both values."""
+
+    source: NonEmpty
+    reason: ScoreboardReason
+    cars: Annotated[list[ScoreboardCar], Meta(max_length=200)]
+    """A field of more cars comes in several events (each within ingest's size limit)."""
+
+
 # -- the calendar ------------------------------------------------------------------
 
 FIRST_SCHEDULED = -2_208_988_800_000
@@ -462,6 +520,7 @@ EventBody = (
     | SessionStarted
     | LineCrossing
     | LapCompleted
+    | LapCorrected
     | PitIn
     | PitOut
     | DriverChanged
@@ -473,6 +532,7 @@ EventBody = (
     | LapDeleted
     | DecisionWithdrawn
     | ResultsDeclared
+    | ScoreboardReported
     | ChampionshipConfigured
     | PointsAdjusted
     | CalendarPublished

@@ -23,6 +23,13 @@ class RejectCode(enum.StrEnum):
     SESSION_ALREADY_OPENED = "session_already_opened"
     UNKNOWN_CAR = "unknown_car"
     LAP_OUT_OF_ORDER = "lap_out_of_order"
+    UNKNOWN_LAP = "unknown_lap"
+    """A correction of a lap the session never recorded."""
+    OUT_OF_BOUNDS = "out_of_bounds"
+    """A feed record with a value no session can have (a lap or total that overflows, is negative or absurd, a time
+    of day that jumps by hours): kept aside by the feed, never mapped."""
+    SCOREBOARD_DISAGREES = "scoreboard_disagrees"
+    """The passings a feed saw and the timing system's scoreboard disagree (a lap count, a best lap)."""
     INVALID_CALENDAR = "invalid_calendar"
     """A calendar, or a change to it, that cannot stand: an unknown zone, a session ending before it starts,
     a local time that does not exist, a change to a round or session the calendar does not have."""
@@ -91,6 +98,8 @@ class RejectedEvent(Struct, frozen=True, kw_only=True):
     """A ``conflict``: the stream sequence of the event stored under the same id ..."""
     stored_payload: str | None = None
     """... and that event as stored."""
+    line: int | None = None
+    """A feed's line number, for a record the feed kept aside itself."""
 
 
 class DeadLetter(Struct, frozen=True):

@@ -165,6 +165,21 @@ class Gap(Struct, frozen=True, omit_defaults=True):
     laps: int = 0
 
 
+class DisagreementKind(enum.StrEnum):
+    LAPS = "laps"
+    BEST_LAP = "best_lap"
+    """Milliseconds: the best lap of the passings against the scoreboard's (None: one of them has none)."""
+
+
+class Disagreement(Struct, frozen=True, kw_only=True):
+    """Where a car's passings and the timing system's scoreboard disagree, as of the last scoreboard reported; the
+    classification keeps the passings, race control looks before results are declared."""
+
+    what: DisagreementKind
+    ours: int | None
+    scoreboard: int | None
+
+
 class ClassifiedCar(Struct, frozen=True, kw_only=True):
     position: int
     class_position: int
@@ -211,6 +226,12 @@ class ClassifiedCar(Struct, frozen=True, kw_only=True):
     sub_class_interval: Gap | None = None
     crew: list[Driver] = []
     """The drivers as registered, with their categories (Platinum, Gold, Silver, Bronze)."""
+    scoreboard_laps: int = 0
+    """Laps counted from the timing system's scoreboard, not from a passing this feed saw (joined late, or an
+    outage): distance only, no lap time, never a best."""
+    scoreboard_position: int | None = None
+    """The car's position on the timing system's own scoreboard, as last reported."""
+    disagreements: list[Disagreement] = []
 
 
 class Classification(Struct, frozen=True, kw_only=True):

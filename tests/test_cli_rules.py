@@ -14,8 +14,9 @@ from schemas.events import SessionOpened
 from schemas.results import ResultStatus
 from services.ops.log import read_events
 from services.ops.racelog import read_log
+from tests.feeds.captures import write_capture
 from tests.feeds.charts import Car, chart
-from tests.feeds.test_live_feed import race, write_capture
+from tests.feeds.test_live_feed import race
 from tests.live import wait_for_classification
 from tests.reliability.processes import ServiceProcess
 

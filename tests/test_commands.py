@@ -33,10 +33,10 @@ from services.ops.history import Delta
 from services.ops.racelog import read_log
 from services.ops.replay import retarget
 from tests.commands import Serve, chequered, output, said
+from tests.feeds.captures import write_capture
 from tests.feeds.test_alkamel_parser import chart_lines
 from tests.feeds.test_alkamel_parser import write as write_chart
 from tests.feeds.test_live_feed import race as capture_lines
-from tests.feeds.test_live_feed import write_capture
 from tests.reliability.processes import CHEQUERED
 
 README = Path(__file__).resolve().parents[1] / "README.md"

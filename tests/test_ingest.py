@@ -11,7 +11,15 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.js.api import DiscardPolicy, StreamConfig
 
-from schemas.events import Event, decode_event, encode_event
+from schemas.events import (
+    Event,
+    LapCorrected,
+    ScoreboardCar,
+    ScoreboardReason,
+    ScoreboardReported,
+    decode_event,
+    encode_event,
+)
 from schemas.ingest import Accepted, RejectCode, Rejected, RejectedEvent
 from schemas.subjects import ingest_subject
 from services.broker.reader import StreamTail
@@ -19,7 +27,7 @@ from services.broker.topology import EVENTS_STREAM, REJECTS_STREAM, Topology, To
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
-from tests.factory import SessionWriter
+from tests.factory import T0, SessionWriter
 
 
 @pytest.fixture
@@ -91,6 +99,18 @@ async def test_restarted_ingest_still_knows_what_it_stored(nats_url: str, nc: Cl
             "lap 1 of car #7 does not follow its last lap 1",
         ),
         (lambda w: w.opened(), RejectCode.SESSION_ALREADY_OPENED, "already open"),
+        (
+            lambda w: w.event(LapCorrected(number="7", lap=2, lap_time_ms=90_000)),
+            RejectCode.UNKNOWN_LAP,
+            "car #7 has no lap 2 to correct",
+        ),
+        (
+            lambda w: w.event(
+                ScoreboardReported(source="t", reason=ScoreboardReason.FIRST, cars=[ScoreboardCar(number="99")])
+            ),
+            RejectCode.UNKNOWN_CAR,
+            "cars #99 are not registered",
+        ),
     ],
 )
 async def test_impossible_events_rejected_with_a_reason(nc: Client, ingest: IngestService, make, code, words) -> None:  # type: ignore[no-untyped-def]
@@ -98,6 +118,20 @@ async def test_impossible_events_rejected_with_a_reason(nc: Client, ingest: Inge
     await Producer(nc).send_all([w.opened(), w.entry("7"), w.lap("7", 1, 90_000)])
     reply = await Producer(nc).send(make(w))
     assert isinstance(reply, Rejected) and reply.code is code and words in reply.reason
+
+
+async def test_laps_a_scoreboard_added_are_the_cars_and_later_laps_follow_them(
+    nc: Client, ingest: IngestService
+) -> None:
+    w = SessionWriter()
+    board = ScoreboardReported(
+        source="t", reason=ScoreboardReason.GAP, cars=[ScoreboardCar(number="7", laps=5, last_crossing=T0 + 1)]
+    )
+    replies = await Producer(nc).send_all([w.opened(), w.entry("7"), w.lap("7", 1, 1), w.event(board, 2)])
+    assert all(isinstance(reply, Accepted) for reply in replies)
+    late, next_lap = await Producer(nc).send_all([w.lap("7", 5, 3), w.lap("7", 6, 4)])
+    assert isinstance(late, Rejected) and late.code is RejectCode.LAP_OUT_OF_ORDER
+    assert isinstance(next_lap, Accepted)
 
 
 async def test_event_for_a_session_never_opened(nc: Client, ingest: IngestService) -> None:

@@ -11,10 +11,13 @@ from schemas.events import (
     MAX_INSTANT,
     SCHEMA_VERSION,
     ChampionshipConfigured,
+    DecisionWithdrawn,
     Event,
     LapCompleted,
+    LapDeleted,
     PenaltyIssued,
     PenaltyKind,
+    PenaltyServed,
     SessionRef,
     encode_event,
 )
@@ -177,3 +180,80 @@ def test_free_text_is_bounded_so_no_event_can_bloat_a_read_model() -> None:
     refused = judged(encode_event(w.event(body)), w)
     assert isinstance(refused, Rejected) and refused.code is RejectCode.MALFORMED
     assert "length <= 1024" in refused.reason and "$.body.reason" in refused.reason
+
+
+def inconsistent(ledger: IngestLedger, event: Event) -> str:
+    refused = ledger.check(event)
+    assert isinstance(refused, Rejected) and refused.code is RejectCode.INCONSISTENT, refused
+    return refused.reason
+
+
+def test_decisions_are_consistent_whoever_sends_them() -> None:
+    """Held at ingest for every producer (a race-control application too, not only ``chequered publish``): the
+    fold would otherwise dead-letter them, or take a re-used number for a new decision."""
+    w, ledger = opened_with_a_car()
+    for event in (w.lap("7", 1, 100_000), w.lap("7", 2, 200_000)):
+        ledger.admit(event, 9, fingerprint(encode_event(event)))
+    assert "cannot be deleted" in inconsistent(ledger, w.event(LapDeleted(number="7", decision="D1", lap=3), 250_000))
+    drive_through = w.event(
+        PenaltyIssued(number="7", decision="D2", kind=PenaltyKind.DRIVE_THROUGH, time_ms=30_000), 250_000
+    )
+    time = w.event(PenaltyIssued(number="7", decision="D3", kind=PenaltyKind.TIME, time_ms=5_000), 250_000)
+    for event in (w.event(LapDeleted(number="7", decision="D1", lap=2), 250_000), drive_through, time):
+        assert ledger.check(event) is None
+        ledger.admit(event, 10, fingerprint(encode_event(event)))
+    reused = w.event(PenaltyIssued(number="7", decision="D1", kind=PenaltyKind.TIME, time_ms=5_000), 260_000)
+    assert "already exists" in inconsistent(ledger, reused)
+    assert "nothing to serve" in inconsistent(ledger, w.event(PenaltyServed(number="7", decision="D3"), 260_000))
+    assert "no decision D9" in inconsistent(ledger, w.event(DecisionWithdrawn(decision="D9"), 260_000))
+    served = w.event(PenaltyServed(number="7", decision="D2"), 260_000)
+    assert ledger.check(served) is None
+    withdrawn = w.event(DecisionWithdrawn(decision="D3"), 270_000)
+    assert ledger.check(withdrawn) is None
+    ledger.admit(withdrawn, 11, fingerprint(encode_event(withdrawn)))
+    assert "withdrawn" in inconsistent(ledger, w.event(DecisionWithdrawn(decision="D3"), 280_000))
+    again = w.event(PenaltyIssued(number="7", decision="D3", kind=PenaltyKind.TIME, time_ms=9_000), 280_000)
+    assert "(withdrawn)" in inconsistent(ledger, again)
+
+
+DECISION = st.sampled_from(["D1", "D2", "D3"])
+DECISION_INPUTS = st.one_of(
+    st.builds(
+        lambda n, d, k: PenaltyIssued(number=n, decision=d, kind=k, time_ms=10_000),
+        st.sampled_from(["1", "2"]),
+        DECISION,
+        st.sampled_from([PenaltyKind.TIME, PenaltyKind.DRIVE_THROUGH, PenaltyKind.LAP_DEDUCTION]),
+    ),
+    st.builds(
+        lambda n, d, lap: LapDeleted(number=n, decision=d, lap=lap),
+        st.sampled_from(["1", "2"]),
+        DECISION,
+        st.integers(1, 4),
+    ),
+    st.builds(lambda n, d: PenaltyServed(number=n, decision=d), st.sampled_from(["1", "2"]), DECISION),
+    st.builds(lambda d: DecisionWithdrawn(decision=d), DECISION),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(DECISION_INPUTS, st.sampled_from(["lap1", "lap2"])), max_size=25))
+def test_whatever_decisions_ingest_accepts_the_fold_applies(inputs: list[object]) -> None:
+    """Decisions, serves, withdrawals and deletions in any order, mixed with laps: every one ingest lets through,
+    the fold takes."""
+    w = SessionWriter()
+    events = [w.opened(), w.entry("1"), w.entry("2")]
+    laps = {"1": 0, "2": 0}
+    for step, item in enumerate(inputs, start=1):
+        if isinstance(item, str):
+            number = item[-1]
+            laps[number] += 1
+            events.append(w.lap(number, laps[number], step * 100_000))
+        else:
+            events.append(w.event(item, step * 100_000))  # type: ignore[arg-type]
+    ledger = IngestLedger()
+    projection = ClassificationProjection()
+    for seq, event in enumerate(events, start=1):
+        if ledger.check(event) is not None:
+            continue
+        ledger.admit(event, seq, fingerprint(encode_event(event)))
+        assert projection.apply(seq, event) is None, event

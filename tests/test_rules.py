@@ -15,6 +15,7 @@ from schemas.events import (
     Event,
     Flag,
     FlagChanged,
+    LapCorrected,
     LapDeleted,
     PenaltyIssued,
     PenaltyKind,
@@ -32,7 +33,7 @@ from schemas.events import (
 )
 from schemas.results import Classification, DecisionState, ResultStatus, SessionPhase
 from services.classification.fold import fold_log, fold_until
-from tests.factory import SessionWriter
+from tests.factory import T0, SessionWriter
 
 LAP = 100_000
 
@@ -426,3 +427,21 @@ def test_time_travel_by_instant_and_by_sequence() -> None:
     assert [c.laps for c in by_seq.cars] == [3, 3] and by_seq.last_seq == 10
     end = fold_until(pairs, seq=len(pairs)).sessions[w.session.key].classification()
     assert msgspec.json.encode(end) == msgspec.json.encode(classify(events))
+
+
+def test_a_correction_of_an_early_lap_reaches_the_stints_already_built() -> None:
+    """Stints that are over are built once; a correction of one of their laps (or a lap a scoreboard places
+    before them) must still show, as a fresh fold of the same log shows it."""
+    w = SessionWriter()
+    events = [opened(w), w.entry("1"), w.event(SessionStarted(), 0)]
+    events += [w.lap("1", 1, LAP), w.lap("1", 2, 2 * LAP), w.event(PitOut(number="1"), 2 * LAP + 30_000)]
+    events += [w.lap("1", 3, 3 * LAP), w.lap("1", 4, 4 * LAP), w.event(PitOut(number="1"), 4 * LAP + 30_000)]
+    events += [w.lap("1", 5, 5 * LAP)]
+    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    before = state.classification()
+    assert [s.time_ms for s in car(before, "1").stints] == [2 * LAP, 2 * LAP - 30_000, LAP - 30_000]
+    correction = w.event(LapCorrected(number="1", lap=4, crossing=T0 + 4 * LAP - 7), 5 * LAP + 1)
+    state.apply(len(events) + 1, correction)
+    after = state.classification()
+    assert msgspec.json.encode(after) == msgspec.json.encode(classify([*events, correction]))
+    assert car(after, "1").stints[1].time_ms == 2 * LAP - 30_000 - 7

@@ -10,8 +10,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from schemas.events import ClassificationRules, EntryRegistered
-from schemas.results import PitStop, Stint
+from schemas.events import ClassificationRules, EntryRegistered, ScoreboardCar
+from schemas.results import DisagreementKind, PitStop, Stint
+from services.classification.errors import FoldError
 
 
 def keep_fastest_sectors(best: list[int | None], sectors: Sequence[int | None]) -> None:
@@ -47,8 +48,10 @@ class CarRecord:
         "_bests_upto",
         "_closed_stints",
         "_closed_stops",
+        "board",
         "crossings",
         "deleted",
+        "disagreements",
         "driver",
         "entry",
         "in_pit",
@@ -60,6 +63,7 @@ class CarRecord:
         "number",
         "order",
         "out_lap",
+        "reported",
         "retired",
         "sectors",
         "served",
@@ -90,6 +94,13 @@ class CarRecord:
         self.out_lap = False
         self.retired = False
         self.driver: str | None = entry.crew[0].name
+        self.reported: set[int] = set()
+        """Lap numbers of entries made from a scoreboard, not from a passing (their lap time, if any, is the
+        scoreboard's best lap)."""
+        self.board: ScoreboardCar | None = None
+        """The car on the timing system's scoreboard, as last reported."""
+        self.disagreements: list[tuple[DisagreementKind, int | None, int | None]] = []
+        """(what, ours, the scoreboard's) as of the last scoreboard reported."""
         self._bests = Bests()
         self._bests_upto = 0
         self._bests_rules: ClassificationRules | None = None
@@ -147,6 +158,108 @@ class CarRecord:
         if driver:
             self.driver = driver
         self.out_lap = False
+
+    def _index(self, lap: int) -> int | None:
+        index = bisect_left(self.lap_numbers, lap)
+        return index if index < len(self.lap_numbers) and self.lap_numbers[index] == lap else None
+
+    def correct(self, lap: int, crossing: int | None, lap_ms: int | None, counts_for_best: bool | None) -> None:
+        """A lap corrected by the timing system; raises :class:`FoldError`, changing nothing, when the lap was never
+        recorded or the new crossing would leave its place between the laps around it."""
+        index = self._index(lap)
+        if index is None:
+            raise FoldError(f"car #{self.number} has no lap {lap} to correct")
+        if crossing is not None:
+            before = self.crossings[index - 1] if index else None
+            after = self.crossings[index + 1] if index + 1 < len(self.crossings) else None
+            if (before is not None and crossing < before) or (after is not None and crossing > after):
+                raise FoldError(f"the corrected crossing of lap {lap} of car #{self.number} leaves its place")
+            self.crossings[index] = crossing
+        if lap_ms is not None:
+            self.laps_ms[index] = lap_ms
+            self.reported.discard(lap)  # the passing reached the feed after all
+        if counts_for_best is not None:
+            if counts_for_best:
+                self.no_best.discard(lap)
+            else:
+                self.no_best.add(lap)
+        self.forget_bests()
+        self._closed_stints.clear()  # an earlier lap changed: the stints built once are built again
+
+    def reconcile(self, row: ScoreboardCar, rules: ClassificationRules) -> None:
+        """Take what the scoreboard says beyond the passings: its lap count (one entry for the laps since the last
+        passing, at the scoreboard's crossing) and its best lap when it was set on a lap no passing showed; then
+        note where the two still disagree."""
+        self.board = row
+        last = self.crossings[-1] if self.crossings else None
+        if (
+            row.laps is not None
+            and row.laps > self.last_lap_number
+            and row.last_crossing is not None
+            and (last is None or row.last_crossing >= last)
+        ):
+            self._insert_reported(len(self.lap_numbers), row.laps, row.last_crossing, 0)
+        if row.best_lap is not None and row.best_lap_ms is not None:
+            self._take_best(row.best_lap, row.best_lap_ms)
+        self.disagreements = self._against(row, rules)
+
+    def _take_best(self, lap: int, lap_ms: int) -> None:
+        index = bisect_left(self.lap_numbers, lap)
+        if index == len(self.lap_numbers):
+            return  # beyond the laps known: nothing places it
+        if self.lap_numbers[index] == lap:
+            if lap in self.reported and self.laps_ms[index] != lap_ms:
+                self.laps_ms[index] = lap_ms
+                self.no_best.discard(lap)
+                self.forget_bests()
+            return
+        following, later = self.crossings[index], self.lap_numbers[index]
+        if index:  # placed between the entries around it, in proportion to the lap numbers
+            before, earlier = self.crossings[index - 1], self.lap_numbers[index - 1]
+            crossing = before + (following - before) * (lap - earlier) // (later - earlier)
+        else:
+            crossing = max(0, following - (later - lap) * lap_ms)
+        self._insert_reported(index, lap, crossing, lap_ms)
+
+    def _insert_reported(self, index: int, lap: int, at: int, lap_ms: int) -> None:
+        if not self.stint_bounds:
+            self.stint_bounds.append([at, 0, self.driver, None])
+        if index < len(self.lap_numbers):  # a lap placed before later ones: the stints after it start a lap later
+            for bound in self.stint_bounds:
+                laps_before = bound[1]
+                assert isinstance(laps_before, int)
+                if laps_before >= index and laps_before:
+                    bound[1] = laps_before + 1
+        self.lap_numbers.insert(index, lap)
+        self.crossings.insert(index, at)
+        self.laps_ms.insert(index, lap_ms)
+        self.sectors.insert(index, ())
+        self.lap_drivers.insert(index, self.lap_drivers[index] if index < len(self.lap_drivers) else self.driver)
+        self.reported.add(lap)
+        if not lap_ms:
+            self.no_best.add(lap)
+        self.forget_bests()
+        self._closed_stints.clear()  # the stints after the lap placed start a lap later: built again
+
+    def _against(
+        self, row: ScoreboardCar, rules: ClassificationRules
+    ) -> list[tuple[DisagreementKind, int | None, int | None]]:
+        found: list[tuple[DisagreementKind, int | None, int | None]] = []
+        if row.laps is not None and row.laps != self.last_lap_number:
+            found.append((DisagreementKind.LAPS, self.last_lap_number, row.laps))
+        best = self.bests(len(self.laps_ms), rules).lap_index
+        ours = self.laps_ms[best] if best is not None else None
+        if row.best_lap_ms is not None and ours != row.best_lap_ms:  # a row without a best says nothing of it
+            found.append((DisagreementKind.BEST_LAP, ours, row.best_lap_ms))
+        return found
+
+    def from_scoreboard(self, upto: int) -> int:
+        """Laps counted over the first ``upto`` entries that no passing showed: the distance less the passings."""
+        if not upto:
+            return 0
+        distance = self.lap_numbers[upto - 1]
+        reported = sum(1 for lap in self.reported if lap <= distance)
+        return distance - (upto - reported)
 
     def counted(self, chequered_at: int | None, cutoff: int | None) -> tuple[int, bool]:
         """How many recorded laps count, and whether the car took the flag.
@@ -246,9 +359,10 @@ class CarRecord:
     def stints(self, upto: int) -> list[Stint]:
         """Stints over the first ``upto`` laps: from a start (green, or pit out) to the next pit in.
 
-        A stint followed by another is final once folded (later events change only the last one's bounds, and
-        never an earlier lap), so it is built once: a classification at every event of a 24-hour race does not
-        rebuild every car's day of stints each time.
+        A stint followed by another is final once folded (later events change only the last one's bounds), so it
+        is built once: a classification at every event of a 24-hour race does not rebuild every car's day of stints
+        each time. The two events that change earlier laps (a correction, a lap placed from a scoreboard) drop
+        what was built.
         """
         bounds = self.stint_bounds
         closed = self._closed_stints

@@ -32,6 +32,7 @@ from schemas.events import (
     Flag,
     FlagChanged,
     LapCompleted,
+    LapCorrected,
     LapDeleted,
     LineCrossing,
     PenaltyIssued,
@@ -40,6 +41,7 @@ from schemas.events import (
     PitOut,
     ResultsDeclared,
     ResultsStatus,
+    ScoreboardReported,
     SessionFinished,
     SessionKind,
     SessionOpened,
@@ -169,6 +171,18 @@ class SessionFold:
             car.pit_in(event.at, from_lap_line=True)
         if self.chequered_at is None and self._shows_chequered(car, laps_before, event.at):
             self.chequered_at = event.at
+
+    def _on_corrected(self, event: Event) -> None:
+        body = event.body
+        assert isinstance(body, LapCorrected)
+        self._car(body.number).correct(body.lap, body.crossing, body.lap_time_ms, body.counts_for_best)
+
+    def _on_scoreboard(self, event: Event) -> None:
+        body = event.body
+        assert isinstance(body, ScoreboardReported)
+        cars = [self._car(row.number) for row in body.cars]  # every car known, or nothing changes
+        for car, row in zip(cars, body.cars, strict=True):
+            car.reconcile(row, self.rules)
 
     def _shows_chequered(self, car: CarRecord, laps_before: int, at: int) -> bool:
         """Whether this crossing is the leader's first once the distance is done (no explicit flag yet)."""
@@ -306,6 +320,8 @@ _HANDLERS = {
     EntryRegistered: SessionFold._on_entry,
     SessionStarted: SessionFold._on_started,
     LapCompleted: SessionFold._on_lap,
+    LapCorrected: SessionFold._on_corrected,
+    ScoreboardReported: SessionFold._on_scoreboard,
     LineCrossing: SessionFold._on_crossing,
     PitIn: SessionFold._on_pit_in,
     PitOut: SessionFold._on_pit_out,

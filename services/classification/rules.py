@@ -44,6 +44,7 @@ from schemas.results import (
     Classification,
     ClassifiedCar,
     DecisionState,
+    Disagreement,
     DriveTime,
     FlagPeriod,
     FlagTime,
@@ -391,7 +392,7 @@ def classify(state: SessionFold) -> Classification:
             sub_position, sub_leader, sub_ahead = sub_classes.setdefault((cls, car.sub_class), _Ahead()).take(s)
         best = bests[car.number]
         last = s.counted - 1
-        last_ms = car.laps_ms[last] if s.counted else None
+        last_ms = (car.laps_ms[last] or None) if s.counted else None  # 0: a lap taken from a scoreboard
         valid_last = s.counted > 0 and car.may_be_best(last, rules)
         stints = car.stints(s.counted)
         drive: dict[str, int] = {}
@@ -449,6 +450,11 @@ def classify(state: SessionFold) -> Classification:
                 sub_class_gap=gap(s, sub_leader),
                 sub_class_interval=gap(s, sub_ahead),
                 crew=car.entry.crew,
+                scoreboard_laps=car.from_scoreboard(s.counted),
+                scoreboard_position=car.board.position if car.board is not None else None,
+                disagreements=[
+                    Disagreement(what=what, ours=ours, scoreboard=theirs) for what, ours, theirs in car.disagreements
+                ],
             )
         )
     periods, flag_times = _flag_times(state)

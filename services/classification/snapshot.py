@@ -12,8 +12,17 @@ from __future__ import annotations
 import msgspec
 from msgspec import Struct
 
-from schemas.events import EntryRegistered, Flag, LapDeleted, PenaltyIssued, ResultsStatus, SessionOpened, SessionRef
-from schemas.results import RaceControlMessage
+from schemas.events import (
+    EntryRegistered,
+    Flag,
+    LapDeleted,
+    PenaltyIssued,
+    ResultsStatus,
+    ScoreboardCar,
+    SessionOpened,
+    SessionRef,
+)
+from schemas.results import DisagreementKind, RaceControlMessage
 from services.classification.car import CarRecord
 from services.classification.fold import SessionFold
 
@@ -39,6 +48,9 @@ class CarSnapshot(Struct, array_like=True):
     driver: str | None
     no_best: list[int] = []
     neutralised: list[int] = []
+    reported: list[int] = []
+    board: ScoreboardCar | None = None
+    disagreements: list[tuple[DisagreementKind, int | None, int | None]] = []
 
 
 class SessionSnapshot(Struct):
@@ -98,6 +110,9 @@ def _car(car: CarRecord) -> CarSnapshot:
         driver=car.driver,
         no_best=sorted(car.no_best),
         neutralised=sorted(car.neutralised),
+        reported=sorted(car.reported),
+        board=car.board,
+        disagreements=car.disagreements,
     )
 
 
@@ -125,6 +140,9 @@ def restore(snapshot: SessionSnapshot) -> SessionFold:
         car.deleted = set(saved.deleted)
         car.no_best = set(saved.no_best)
         car.neutralised = set(saved.neutralised)
+        car.reported = set(saved.reported)
+        car.board = saved.board
+        car.disagreements = list(saved.disagreements)
         car.served = set(saved.served)
         car.stops = [list(s) for s in saved.stops]
         car.stint_bounds = [list(b) for b in saved.stint_bounds]

@@ -24,6 +24,7 @@ from services.feeds.ingestor import (
     DEFAULT_PORT,
     FeedReport,
     RMonitorOptions,
+    Weekend,
     import_alkamel,
     run_rmonitor_capture,
     run_rmonitor_live,
@@ -125,22 +126,46 @@ def _input(
     )
 
 
+def _feed_target(args: argparse.Namespace) -> SessionRef | Weekend:
+    """``--session KEY`` (one run into one session) or ``--championship C --event E`` (a session per run)."""
+    if args.session is not None:
+        if args.championship or args.event:
+            raise ValueError("give either --session, or --championship and --event, not both")
+        return SessionRef.parse(args.session)
+    if not (args.championship and args.event):
+        raise ValueError("give --championship C --event E (a session per run) or --session KEY")
+    return Weekend(args.championship, args.event).check()
+
+
 async def feed(args: argparse.Namespace) -> int:
-    session = SessionRef.parse(args.session)
-    options = RMonitorOptions(time_zone=args.time_zone, day=args.day, run=args.run, rules=rules(args))
+    target = _feed_target(args)
+    options = RMonitorOptions(
+        time_zone=args.time_zone,
+        day=args.day,
+        run=args.run,
+        name=args.name,
+        kind=SessionKind(args.session_kind) if args.session_kind else None,
+        rules=rules(args),
+    )
     async with nats_client(args, "chequered-feed") as nc:
         if args.capture is not None:
-            report = await run_rmonitor_capture(
-                nc, args.capture, session, speed(args), options=options, console=console
-            )
+            report = await run_rmonitor_capture(nc, args.capture, target, speed(args), options=options, console=console)
         else:
             stop = asyncio.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 asyncio.get_running_loop().add_signal_handler(sig, stop.set)
             console.print(f"following RMonitor at {args.host}:{args.port}; Ctrl-C to stop")
             report = await run_rmonitor_live(
-                nc, args.host, args.port, session, stop=stop, options=options, console=console
+                nc, args.host, args.port, target, stop=stop, options=options, console=console
             )
+    for session in report.sessions:
+        console.print(f"session {session.key}")
+    if report.read.kept_aside or report.dropped or report.read.disagreements:
+        console.print(
+            f"[yellow]{report.read.kept_aside:,} records kept aside, {report.dropped:,} events given up, "
+            f"{report.read.disagreements:,} disagreements with the scoreboard[/yellow] "
+            f"({report.aside_stored:,} stored for chequered rejects)"
+        )
     return _feed_summary(report)
 
 
@@ -272,14 +297,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
         "feed", parents=[broker], help="ingest a live timing feed (needs a running ingest: chequered serve)"
     )
     parser.add_argument("kind", choices=("rmonitor",))
-    parser.add_argument("--session", required=True, help="championship.event.session to write into")
+    parser.add_argument("--championship", help="follow the weekend: a session per run, in this championship ...")
+    parser.add_argument("--event", help="... and this event (session keys from the run names)")
+    parser.add_argument("--session", help="or write one run into this championship.event.session")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--capture", type=Path, help="play a capture file instead of connecting")
     pace_options(parser, 1.0, "capture: ")
     parser.add_argument("--time-zone", default="UTC", help="the circuit's zone: RMonitor times of day are local")
-    parser.add_argument("--day", type=date.fromisoformat, help="the session's date, YYYY-MM-DD")
+    parser.add_argument("--day", type=date.fromisoformat, help="the (first) session's date, YYYY-MM-DD")
     parser.add_argument("--run", type=int, help="only this RMonitor run number")
+    parser.add_argument("--name", help="the session's name (default: the run's)")
+    parser.add_argument(
+        "--kind",
+        "--session-kind",
+        dest="session_kind",
+        choices=[k.value for k in SessionKind],
+        help="practice, qualifying or race (default: from the run's name, else from the feed's order)",
+    )
     rules_option(parser, None, "club")
     parser.set_defaults(handler=feed)
 

@@ -2,16 +2,19 @@
 
 Each runner makes the events of one feed (a live RMonitor connection, an
 RMonitor capture replayed, an Al Kamel chart imported) and sends them through
-ingest with :meth:`Producer.send_all`, batch by batch, in order. A rejection
-is counted and logged with its reason and the feed goes on: one refused event
-is no reason to lose the rest of a session. Every event id is derived from the
-feed's content, so running a feed again (a restart, a replay, an import of
+ingest, batch by batch, in order. A rejection is counted and logged with its
+reason and the feed goes on: one refused event is no reason to lose the rest
+of a session, and an event the stream never stores through every retry is
+given up, not sent forever. What an RMonitor feed skipped or kept aside (and
+its disagreements with the timing system's scoreboard) goes to the rejects
+stream, where ``chequered rejects`` shows it. Every event id is derived from
+the feed's content, so running a feed again (a restart, a replay, an import of
 the same file) stores nothing twice: ingest answers the repeats as duplicates.
 
 CLI use::
 
-    await run_rmonitor_live(nc, host, port, session, stop=stop)      # until stop is set (Ctrl-C)
-    await run_rmonitor_capture(nc, path, session, speed=10.0)         # speed=None: as fast as possible
+    await run_rmonitor_live(nc, host, port, Weekend("gtes", "monza"), stop=stop)  # a session per run, to Ctrl-C
+    await run_rmonitor_capture(nc, path, session, speed=10.0)    # one run into one session; None: at once
     await import_alkamel(nc, path, session)
 """
 
@@ -22,21 +25,25 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import msgspec
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schemas.events import ClassificationRules, Event, SessionKind, SessionRef
-from schemas.ingest import IngestReply, Rejected
+from schemas.ingest import IngestReply, Rejected, RejectedEvent
+from schemas.subjects import rejects_subject
 from services.feeds.alkamel.parser import analysis_events, read_analysis
-from services.feeds.rmonitor.capture import MAX_LOGGED_ERRORS, ReadStats
+from services.feeds.rmonitor.capture import MAX_LOGGED_ERRORS, KeptAside, ReadStats
 from services.feeds.rmonitor.client import DEFAULT_PORT, Backoff, CapturePlayer, LinkStats, RMonitorClient
-from services.feeds.rmonitor.mapper import RMonitorMapper
+from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.client import IngestUnavailable, Producer, Tally
 
 log = logging.getLogger(__name__)
@@ -44,11 +51,17 @@ log = logging.getLogger(__name__)
 REFRESH_S = 0.25
 WINDOW = 500
 """Events per ingest request."""
+MAX_STORED_ASIDE = 5_000
+"""Kept-aside lines a feed stores in the rejects stream in one run; the rest are logged only."""
+STORE_TIMEOUT_S = 2.0
+STORE_FAILURES = 3
+"""Failed writes to the rejects stream in a row after which a feed stops trying (and says why)."""
 
 __all__ = [
     "DEFAULT_PORT",
     "FeedReport",
     "RMonitorOptions",
+    "Weekend",
     "feed_events",
     "import_alkamel",
     "run_rmonitor_capture",
@@ -67,6 +80,12 @@ class FeedReport(Tally):
     link: LinkStats | None = None
     """A live feed's connection: connections, failures, drops, back-off waits."""
     seconds: float = 0.0
+    sessions: list[SessionRef] = field(default_factory=list)
+    """The sessions the feed wrote into, in order."""
+    dropped: int = 0
+    """Events given up: ingest answered, but the stream never stored them through every retry."""
+    aside_stored: int = 0
+    """Lines the feed skipped or kept aside, stored in the rejects stream (``chequered rejects``)."""
 
     def count(self, event: Event, reply: IngestReply) -> None:
         super().count(event, reply)
@@ -85,27 +104,85 @@ class FeedReport(Tally):
         return f"{self.accepted:,} new · {self.duplicates:,} duplicates · {self.rejected:,} rejected"
 
 
+class Weekend(NamedTuple):
+    """Where a feed that follows a whole weekend writes: one session per run, in this event of this championship."""
+
+    championship: str
+    event: str
+
+    def check(self) -> Weekend:
+        """The same, once both are known to be subject-safe tokens (raises ``msgspec.ValidationError``)."""
+        SessionRef.parse(f"{self.championship}.{self.event}.session")
+        return self
+
+
 @dataclass(frozen=True)
 class RMonitorOptions:
-    """How an RMonitor run maps to the session (see :class:`RMonitorMapper`).
+    """How RMonitor runs map to sessions (see :class:`WeekendMapper` and its session mapper).
 
     ``time_zone`` is the circuit's: ``$F`` times of day are local times there. Without ``day``, the session day
-    is the first the feed gives (a live feed: the day the first line arrives; a capture: its ``##`` stamps or
-    ``$I`` date, else 2000-01-01).
+    is the first the feed states (``$I``), else the day its times of day fall on when the first line arrived
+    (a live feed's clock, a capture's ``##`` stamps), else 2000-01-01. ``name`` and ``kind`` name every session
+    the feed makes (use them with ``run``); ``run`` follows that run only.
     """
 
     producer: str = "rmonitor"
     day: date | None = None
     time_zone: str = "UTC"
     name: str | None = None
+    kind: SessionKind | None = None
     run: int | None = None
     rules: ClassificationRules | None = None
     """The session's classification rules (None: chequered's default, the ``club`` preset's)."""
 
-    def mapper(self, session: SessionRef) -> RMonitorMapper:
-        return RMonitorMapper(
-            session, self.producer, self.day, time_zone=self.time_zone, name=self.name, run=self.run, rules=self.rules
-        )
+    def mapper(self, target: SessionRef | Weekend) -> WeekendMapper:
+        options: dict[str, Any] = {"time_zone": self.time_zone, "name": self.name, "kind": self.kind, "run": self.run}
+        options["rules"] = self.rules
+        if isinstance(target, SessionRef):
+            return WeekendMapper.one_session(self.producer, target, day=self.day, **options)
+        return WeekendMapper(self.producer, target.championship, target.event, day=self.day, **options)
+
+
+class FeedRejects:
+    """Stores what a feed skipped or kept aside in the rejects stream, where operations look (``chequered
+    rejects``), with the line, its number and the reason. A write that fails is logged and the feed goes on;
+    after :data:`STORE_FAILURES` in a row (no permission, no stream) it stops trying and says what to do."""
+
+    def __init__(self, nc: Client, producer: str, mapper: WeekendMapper, report: FeedReport) -> None:
+        self.js = nc.jetstream()
+        self.producer = producer
+        self.mapper = mapper
+        self.report = report
+        self._failures = 0
+
+    async def store(self, items: list[KeptAside]) -> None:
+        for item in items:
+            if self._failures >= STORE_FAILURES or self.report.aside_stored >= MAX_STORED_ASIDE:
+                return
+            session = item.session or self.mapper.session
+            subject = rejects_subject(session.key if session is not None else None)
+            record = RejectedEvent(
+                subject=subject,
+                code=item.code,
+                reason=item.reason,
+                payload=item.text,
+                producer=self.producer,
+                line=item.line,
+            )
+            try:
+                await self.js.publish(subject, msgspec.json.encode(record), timeout=STORE_TIMEOUT_S)
+            except (NatsError, TimeoutError) as error:
+                self._failures += 1
+                log.warning("could not store line %d in the rejects stream: %r", item.line, error)
+                if self._failures == STORE_FAILURES:
+                    log.error(
+                        "the feed stops storing what it keeps aside (it still logs it): the timing user needs the "
+                        "right to publish to %s (deploy/nats/accounts.conf, CHEQUERED_EVENT_REJECTS)",
+                        subject,
+                    )
+                continue
+            self._failures = 0
+            self.report.aside_stored += 1
 
 
 async def _each(batches: AsyncIterable[list[Event]] | Iterable[list[Event]]) -> AsyncIterator[list[Event]]:
@@ -117,16 +194,40 @@ async def _each(batches: AsyncIterable[list[Event]] | Iterable[list[Event]]) -> 
             yield batch
 
 
-async def _send(producer: Producer, batch: list[Event], stop: asyncio.Event | None) -> list[IngestReply]:
-    """With ``stop``, an ingest outage that outlasts the producer's own retries is waited out (the batch goes
-    again, with the same ids) until ``stop`` is set."""
-    while True:
-        try:
-            return await producer.send_all(batch)
-        except IngestUnavailable as error:
-            if stop is None or stop.is_set():
-                raise
-            log.error("ingest unavailable (%s); sending %d events again", error, len(batch))
+def _requests(batch: list[Event], window: int) -> Iterator[list[Event]]:
+    """The batch cut into requests: consecutive events of one session, at most ``window`` each."""
+    start = 0
+    for end in range(1, len(batch) + 1):
+        if end == len(batch) or end - start == window or batch[end].session != batch[start].session:
+            yield batch[start:end]
+            start = end
+
+
+async def _send(
+    producer: Producer, batch: list[Event], stop: asyncio.Event | None, report: FeedReport
+) -> list[IngestReply]:
+    """Send a batch, request by request. Events ingest answered but the stream never stored through every retry
+    are given up (counted, logged): one event must not hold the feed forever. With ``stop``, an ingest that does
+    not answer at all is waited out (the request goes again, with the same ids) until ``stop`` is set."""
+    replies: list[IngestReply] = []
+    for request in _requests(batch, producer.window):
+        while True:
+            try:
+                replies += await producer.send_batch(request)
+                break
+            except IngestUnavailable as error:
+                if error.replies is not None:
+                    given_up = [
+                        e.msg_id for e, r in zip(request, error.replies, strict=True) if isinstance(r, Rejected)
+                    ]
+                    report.dropped += len(given_up)
+                    log.error("%d events never stored, given up: %s", len(given_up), ", ".join(given_up[:10]))
+                    replies += error.replies
+                    break
+                if stop is None or stop.is_set():
+                    raise
+                log.error("ingest unavailable (%s); sending %d events again", error, len(request))
+    return replies
 
 
 async def feed_events(
@@ -135,8 +236,10 @@ async def feed_events(
     report: FeedReport | None = None,
     *,
     stop: asyncio.Event | None = None,
+    rejects: FeedRejects | None = None,
 ) -> FeedReport:
     """Send every batch through ingest, in order; rejections are counted in the report and logged, never fatal.
+    After each batch, what the feed kept aside goes to the rejects stream (with ``rejects``).
 
     ``IngestUnavailable`` (ingest did not answer through all of the producer's retries) ends the feed, unless
     ``stop`` is given (see :func:`_send`).
@@ -145,8 +248,14 @@ async def feed_events(
     started = time.monotonic()
     try:
         async for batch in _each(batches):
-            for event, reply in zip(batch, await _send(producer, batch, stop), strict=True):
+            for event, reply in zip(batch, await _send(producer, batch, stop, report), strict=True):
                 report.count(event, reply)
+                if event.session not in report.sessions:
+                    report.sessions.append(event.session)
+            if rejects is not None:
+                await rejects.store(report.read.take_aside())
+        if rejects is not None:
+            await rejects.store(report.read.take_aside())
     finally:
         report.seconds += time.monotonic() - started
     return report
@@ -192,7 +301,7 @@ async def run_rmonitor_live(
     nc: Client,
     host: str,
     port: int,
-    session: SessionRef,
+    target: SessionRef | Weekend,
     *,
     stop: asyncio.Event,
     options: RMonitorOptions | None = None,
@@ -202,44 +311,43 @@ async def run_rmonitor_live(
     console: Console | None = None,
     report: FeedReport | None = None,
 ) -> FeedReport:
-    """Follow a live RMonitor feed into ``session`` until ``stop`` is set, reconnecting whenever the link drops.
+    """Follow a live RMonitor feed into ``target`` (one session, or a weekend's) until ``stop`` is set,
+    reconnecting whenever the link drops.
 
     Pass a ``report`` to watch it fill in while the feed runs (``report.link`` is the live connection state).
     """
-    client = RMonitorClient(
-        host,
-        port,
-        (options or RMonitorOptions()).mapper(session),
-        backoff=backoff,
-        rng=rng,
-        idle_timeout_s=idle_timeout_s,
-    )
+    options = options or RMonitorOptions()
+    client = RMonitorClient(host, port, options.mapper(target), backoff=backoff, rng=rng, idle_timeout_s=idle_timeout_s)
     report = report if report is not None else FeedReport()
     report.read, report.link = client.stats, client.link
+    rejects = FeedRejects(nc, options.producer, client.mapper, report)
 
     def state() -> tuple[int, str]:
         link = "connected" if client.link.connected else f"reconnecting ({client.link.failures} failed attempts)"
         return client.stats.lines, f"{link} · {report.status()}"
 
     async with _progress(console, f"rmonitor {host}:{port}", None, state):
-        await feed_events(Producer(nc), client.batches(stop), report, stop=stop)
+        await feed_events(Producer(nc), client.batches(stop), report, stop=stop, rejects=rejects)
     return report
 
 
 async def run_rmonitor_capture(
     nc: Client,
     path: str | Path,
-    session: SessionRef,
+    target: SessionRef | Weekend,
     speed: float | None = 1.0,
     *,
     options: RMonitorOptions | None = None,
     console: Console | None = None,
 ) -> FeedReport:
-    """Replay a capture file into ``session`` at ``speed`` times its recorded pace (``None``: as fast as possible)."""
-    player = CapturePlayer(path, (options or RMonitorOptions()).mapper(session), speed)
+    """Replay a capture file into ``target`` (one session, or a weekend's) at ``speed`` times its recorded pace
+    (``None``: as fast as possible)."""
+    options = options or RMonitorOptions()
+    player = CapturePlayer(path, options.mapper(target), speed)
     report = FeedReport(read=player.stats)
+    rejects = FeedRejects(nc, options.producer, player.mapper, report)
     async with _progress(console, "rmonitor replay", player.total_lines, lambda: (report.lines, report.status())):
-        await feed_events(Producer(nc, window=WINDOW), player.batches(), report)
+        await feed_events(Producer(nc, window=WINDOW), player.batches(), report, rejects=rejects)
     return report
 
 

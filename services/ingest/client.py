@@ -65,7 +65,14 @@ def _answers(answer: bytes, count: int) -> list[IngestReply]:
 
 
 class IngestUnavailable(RuntimeError):
-    """Ingest did not answer after every retry; the event may or may not be stored."""
+    """Ingest did not answer after every retry; the event may or may not be stored.
+
+    ``replies``, when ingest did answer: the reply of every event of the batch, ``unavailable`` for those the
+    stream never stored (a caller that cannot wait gives them up)."""
+
+    def __init__(self, message: str, replies: list[IngestReply] | None = None) -> None:
+        super().__init__(message)
+        self.replies = replies
 
 
 @dataclass
@@ -190,7 +197,9 @@ class Producer:
             last = replies[todo[0]]
             assert isinstance(last, Rejected)
             raise IngestUnavailable(
-                f"{len(todo)} events still not stored after {self.attempts} attempts ({last.code.value}: {last.reason})"
+                f"{len(todo)} events still not stored after {self.attempts} attempts "
+                f"({last.code.value}: {last.reason})",
+                [reply for reply in replies if reply is not None],
             )
         raise IngestUnavailable(f"no answer for a batch of {len(todo)} events after {self.attempts} attempts")
 

@@ -22,6 +22,11 @@ championship's sessions are judged like today's):
   months later;
 - a car's lap ends no earlier than its previous lap (the fold refuses it too);
 - and, for every event, the schema's bound: before the year 2100.
+
+Consistent decisions (every producer's, not only ``chequered publish``'s, so the fold never has to refuse one):
+a decision number is used once in a session (withdrawn ones included); a lap is deleted only once the car has
+completed it; a withdrawal names a decision in force; a served penalty is a drive-through or stop-and-go of
+that car still in force.
 """
 
 from __future__ import annotations
@@ -47,9 +52,16 @@ from schemas.events import (
     Event,
     FlagChanged,
     LapCompleted,
+    LapCorrected,
+    LapDeleted,
     LineCrossing,
+    PenaltyIssued,
+    PenaltyKind,
+    PenaltyServed,
     PitIn,
     PitOut,
+    PointsAdjusted,
+    ScoreboardReported,
     SessionFinished,
     SessionOpened,
     SessionRef,
@@ -68,7 +80,18 @@ HOUR_MS = 3_600_000
 BEFORE_OPENING_MS = 48 * HOUR_MS
 TRACK_GAP_MS = 48 * HOUR_MS
 DECISION_WINDOW_MS = 400 * 24 * HOUR_MS
-TRACK_BODIES = (SessionStarted, LineCrossing, LapCompleted, PitIn, PitOut, DriverChanged, FlagChanged, SessionFinished)
+TRACK_BODIES = (
+    SessionStarted,
+    LineCrossing,
+    LapCompleted,
+    LapCorrected,
+    PitIn,
+    PitOut,
+    DriverChanged,
+    FlagChanged,
+    SessionFinished,
+    ScoreboardReported,
+)
 """What happens on track: dated by the timing clock while the session runs."""
 
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -113,6 +136,21 @@ class SessionLedger:
     """``msg_id`` -> (stream sequence, :func:`fingerprint` of the content); sequence 0 while provisional."""
     calendar: Schedule | None = None
     """A calendar session's schedule as stored: the next change is judged against it."""
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    """Decision number -> what it is, for every decision issued in the session (withdrawn ones included)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    number: str | None
+    """The car it is against (None: a points decision)."""
+    pit_lane: bool
+    """A drive-through or stop-and-go, which the car serves in the pit lane."""
+    withdrawn: bool = False
+
+
+PIT_LANE_KINDS = (PenaltyKind.DRIVE_THROUGH, PenaltyKind.STOP_AND_GO)
+DECISION_BODIES = (PenaltyIssued, LapDeleted, PointsAdjusted)
 
 
 class _Versioned(msgspec.Struct):
@@ -225,7 +263,7 @@ class IngestLedger:
         championship_level = isinstance(body, CHAMPIONSHIP_BODIES)
         if event.session.is_championship or championship_level:
             if event.session.is_championship and (championship_level or isinstance(body, DecisionWithdrawn)):
-                return _config_problem(event)
+                return _decision_problem(ledger, event) or _config_problem(event)
             where = SessionRef.championship_of(event.session.championship).key
             return Rejected(
                 RejectCode.WRONG_SUBJECT,
@@ -260,7 +298,21 @@ class IngestLedger:
                     f"lap {body.lap} of car #{body.number} ends at {_iso(event.at)}, before its lap {last} "
                     f"ended ({_iso(ended)}) in session {key}",
                 )
-        return _window_problem(ledger, event, ledger.opened_at)
+        elif isinstance(body, LapCorrected) and body.lap > ledger.last_lap.get(body.number, (0, 0))[0]:
+            return Rejected(
+                RejectCode.UNKNOWN_LAP, f"car #{body.number} has no lap {body.lap} to correct in session {key}"
+            )
+        elif isinstance(body, ScoreboardReported):
+            unknown = sorted({row.number for row in body.cars} - ledger.cars)
+            if unknown:
+                return Rejected(
+                    RejectCode.UNKNOWN_CAR,
+                    clip(
+                        f"cars {', '.join('#' + n for n in unknown)} are not registered in session {key}: "
+                        "publish entry_registered first"
+                    ),
+                )
+        return _decision_problem(ledger, event) or _window_problem(ledger, event, ledger.opened_at)
 
     def admit(self, event: Event, seq: int, digest: int) -> None:
         """Record an event the stream holds at ``seq`` (live, or read back at start-up; 0: provisionally) with the
@@ -281,6 +333,16 @@ class IngestLedger:
         elif isinstance(body, LapCompleted):
             last, ended = ledger.last_lap.get(body.number, (0, event.at))
             ledger.last_lap[body.number] = (max(body.lap, last), max(event.at, ended))
+        elif isinstance(body, DECISION_BODIES) and body.decision not in ledger.decisions:
+            pit_lane = isinstance(body, PenaltyIssued) and body.kind in PIT_LANE_KINDS
+            ledger.decisions[body.decision] = Decision(getattr(body, "number", None), pit_lane)
+        elif isinstance(body, DecisionWithdrawn) and (issued := ledger.decisions.get(body.decision)) is not None:
+            ledger.decisions[body.decision] = Decision(issued.number, issued.pit_lane, withdrawn=True)
+        elif isinstance(body, ScoreboardReported):
+            for row in body.cars:  # the laps a scoreboard adds (placed by their crossing) are the car's
+                if row.laps is not None and row.last_crossing is not None:
+                    last, ended = ledger.last_lap.get(row.number, (0, row.last_crossing))
+                    ledger.last_lap[row.number] = (max(row.laps, last), max(row.last_crossing, ended))
         if isinstance(body, TRACK_BODIES):
             ledger.horizon = max(ledger.horizon, event.at)
 
@@ -308,6 +370,45 @@ def _check_calendar(event: Event, ledger: SessionLedger | None) -> Rejected | No
         return Rejected(RejectCode.INVALID_CALENDAR, clip(f"{type(body).__name__} refused: {error}", REASON_MAX))
     if (too_large := oversized(where.championship, schedule)) is not None:
         return Rejected(RejectCode.INVALID_CALENDAR, f"{type(body).__name__} refused: {too_large}")
+    return None
+
+
+def _decision_problem(ledger: SessionLedger | None, event: Event) -> Rejected | None:
+    """A decision that contradicts the session's decisions as stored (see the module's rules)."""
+    body = event.body
+    key = event.session.key
+    decisions = ledger.decisions if ledger is not None else {}
+    if isinstance(body, DECISION_BODIES):
+        issued = decisions.get(body.decision)
+        if issued is not None:
+            state = "withdrawn" if issued.withdrawn else "in force"
+            return Rejected(
+                RejectCode.INCONSISTENT,
+                f"decision {body.decision} already exists in session {key} ({state}): "
+                "give a new decision its own number",
+            )
+        if isinstance(body, LapDeleted):
+            done = ledger.last_lap.get(body.number, (0, 0))[0] if ledger is not None else 0
+            if body.lap > done:
+                return Rejected(
+                    RejectCode.INCONSISTENT,
+                    f"car #{body.number} has completed {done} laps in session {key}: lap {body.lap} cannot be deleted",
+                )
+        return None
+    if isinstance(body, DecisionWithdrawn | PenaltyServed):
+        issued = decisions.get(body.decision)
+        if issued is None or issued.withdrawn:
+            return Rejected(
+                RejectCode.INCONSISTENT,
+                f"no decision {body.decision} in force in session {key}"
+                + (" (it was withdrawn)" if issued is not None else ""),
+            )
+        if isinstance(body, PenaltyServed) and (issued.number != body.number or not issued.pit_lane):
+            return Rejected(
+                RejectCode.INCONSISTENT,
+                f"decision {body.decision} is not a drive-through or stop-and-go of car #{body.number} "
+                f"in session {key}: nothing to serve",
+            )
     return None
 
 

@@ -50,9 +50,12 @@ async def list_rejects(js: JetStreamContext, console: Console, *, session: str |
         table.add_column(column, overflow="fold")
     for seq, item in found[-limit:]:
         if isinstance(item, RejectedEvent):
-            table.add_row(
-                str(seq), item.subject, f"{item.code.value} {item.producer or ''}:{item.event_id or '?'}", item.reason
-            )
+            where = item.subject.removeprefix(f"{REJECTS_PREFIX}.")
+            if item.line is not None:  # kept aside by a feed: the line it came on
+                where, what = f"{where} line {item.line}", f"{item.code.value} {item.producer or ''}"
+            else:
+                what = f"{item.code.value} {item.producer or ''}:{item.event_id or '?'}"
+            table.add_row(str(seq), where, what, item.reason)
         else:
             table.add_row(str(seq), f"dlq {item.projection}", f"event seq {item.seq}", item.reason)
     console.print(table)

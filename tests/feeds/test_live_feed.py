@@ -23,6 +23,7 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.events import Event, LapCompleted, SessionRef
+from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
 from schemas.results import Classification
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
@@ -30,18 +31,22 @@ from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.ingestor import (
     FeedReport,
     RMonitorOptions,
+    feed_events,
     import_alkamel,
     run_rmonitor_capture,
     run_rmonitor_live,
 )
 from services.feeds.rmonitor.capture import ReadStats, map_capture, map_lines, read_capture
 from services.feeds.rmonitor.client import Backoff, CapturePlayer, LineSplitter, RMonitorClient
-from services.feeds.rmonitor.mapper import RMonitorMapper
 from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
+from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.service import IngestService
 from services.ops.log import read_events
+from tests.factory import SessionWriter
+from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
 from tests.live import wait_for_classification
+from tests.test_producer import ScriptedIngest, producer
 
 DAY = date(2025, 6, 1)
 ZONE = "Europe/Paris"
@@ -52,14 +57,6 @@ DEADLINE_S = 60.0
 
 
 # -- a generated race ------------------------------------------------------------------
-
-
-def clock(ms: int) -> str:
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-
-def hms(seconds: int) -> str:
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def heartbeat(race_s: int, flag: str) -> str:
@@ -102,15 +99,9 @@ def race(cars: int = 5, laps: int = 6) -> list[str]:
             total, car, lap_ms = pending.pop(0)
             done[car] = (done.get(car, (0, 0))[0] + 1, total)
             order = sorted(done, key=lambda c: (-done[c][0], done[c][1]))
-            lines.append(f'$J,"{car}","{clock(lap_ms)}","{clock(total)}"')
-            lines.append(f'$G,{order.index(car) + 1},"{car}",{done[car][0]},"{clock(total)}"')
+            lines.append(passing(car, lap_ms / 1000, total / 1000))
+            lines.append(position(order.index(car) + 1, car, done[car][0], total / 1000))
     return lines
-
-
-def write_capture(tmp_path: Path, lines: list[str]) -> Path:
-    path = tmp_path / "capture.txt"
-    path.write_bytes("".join(f"{line}\r\n" for line in lines).encode("cp1252"))
-    return path
 
 
 def new_session() -> SessionRef:
@@ -284,9 +275,10 @@ async def collect(client: RMonitorClient, lines: int) -> list[Event]:
 
 async def test_bad_lines_are_counted_with_their_numbers_and_the_feed_goes_on(tmp_path: Path) -> None:
     lines = race(cars=3, laps=2)
-    offline = map_capture(write_capture(tmp_path, lines), new_session(), "rmonitor", DAY, time_zone=ZONE)
+    session = new_session()
+    offline = map_capture(write_capture(tmp_path, lines), session, "rmonitor", DAY, time_zone=ZONE)
     noisy = [*lines[:10], '$J,"1"', "garbage", *lines[10:20], '$F,"x","y","z","w","Green"', *lines[20:]]
-    client = RMonitorClient(HOST, 0, OPTIONS.mapper(offline.mapper.session), backoff=FAST, rng=random.Random(1))
+    client = RMonitorClient(HOST, 0, OPTIONS.mapper(session), backoff=FAST, rng=random.Random(1))
     async with RMonitorServer(noisy) as server:
         client.port = server.port
         events = await collect(client, len(noisy))
@@ -297,8 +289,9 @@ async def test_bad_lines_are_counted_with_their_numbers_and_the_feed_goes_on(tmp
 
 async def test_a_silent_link_is_dropped_and_reconnected(tmp_path: Path) -> None:
     lines = race(cars=3, laps=2)
-    offline = map_capture(write_capture(tmp_path, lines), new_session(), "rmonitor", DAY, time_zone=ZONE)
-    client = RMonitorClient(HOST, 0, OPTIONS.mapper(offline.mapper.session), backoff=FAST, idle_timeout_s=2.0)
+    session = new_session()
+    offline = map_capture(write_capture(tmp_path, lines), session, "rmonitor", DAY, time_zone=ZONE)
+    client = RMonitorClient(HOST, 0, OPTIONS.mapper(session), backoff=FAST, idle_timeout_s=2.0)
     async with RMonitorServer(lines, [Segment(0, 100, hold=True), Segment(60)]) as server:
         client.port = server.port
         events = await collect(client, 100 + len(lines) - 60)
@@ -306,7 +299,7 @@ async def test_a_silent_link_is_dropped_and_reconnected(tmp_path: Path) -> None:
     assert events == offline.events
 
 
-class Fragile(RMonitorMapper):
+class Fragile(WeekendMapper):
     """A mapper that fails on every ``$C`` record."""
 
     def feed(self, record: RMonitorRecord, arrival: float | None = None) -> list[Event]:
@@ -318,9 +311,9 @@ class Fragile(RMonitorMapper):
 def test_a_record_the_mapper_fails_on_is_skipped_like_a_bad_line() -> None:
     lines = race()
     stats = ReadStats()
-    events = map_lines(
-        Fragile(new_session(), "rmonitor", DAY), [(i, None, line) for i, line in enumerate(lines, 1)], stats
-    )
+    session = new_session()
+    fragile = Fragile("rmonitor", session.championship, session.event, session=session.session, day=DAY)
+    events = map_lines(fragile, [(i, None, line) for i, line in enumerate(lines, 1)], stats)
     assert stats.errors == [(3, "mapper failed: RuntimeError('boom')"), (4, "mapper failed: RuntimeError('boom')")]
     assert sum(isinstance(event.body, LapCompleted) for event in events) == 30
 
@@ -354,11 +347,12 @@ async def test_capture_player_keeps_the_heartbeat_pace_at_speed(tmp_path: Path) 
         waits.append(seconds)
         now[0] += seconds
 
-    player = CapturePlayer(path, OPTIONS.mapper(new_session()), 10.0, sleep=sleep, clock=lambda: now[0])
+    session = new_session()
+    player = CapturePlayer(path, OPTIONS.mapper(session), 10.0, sleep=sleep, clock=lambda: now[0])
     events = [event for batch in [b async for b in player.batches()] for event in batch]
     heartbeats = sum(line.startswith("$F") for line in lines)
     assert waits == pytest.approx([0.1] * (heartbeats - 1))
-    assert events == map_capture(path, player.mapper.session, "rmonitor", DAY, time_zone=ZONE).events
+    assert events == map_capture(path, session, "rmonitor", DAY, time_zone=ZONE).events
     assert player.stats.lines == player.total_lines == len(lines)
 
 
@@ -393,11 +387,11 @@ def alkamel_chart(cars: int = 4, laps: int = 5) -> str:
             lap_ms = 100_000 + n * 700 + lap * 13
             elapsed += lap_ms
             third = lap_ms // 3
-            sectors = [clock(third)[3:], clock(third)[3:], clock(lap_ms - 2 * third)[3:]]
-            hour = clock(15 * 3_600_000 + elapsed)
+            sectors = [clock(third / 1000)[3:], clock(third / 1000)[3:], clock((lap_ms - 2 * third) / 1000)[3:]]
+            hour = clock(15 * 3600 + elapsed / 1000)
             flag = "FF" if lap == laps else "GF"
-            values = [str(n), "1", str(lap), clock(lap_ms)[3:], "0", "", sectors[0], "0", sectors[1], "0"]
-            values += [sectors[2], "0", "180.0", clock(elapsed), hour, "", "", "", "", f"Driver {n}", ""]
+            values = [str(n), "1", str(lap), clock(lap_ms / 1000)[3:], "0", "", sectors[0], "0", sectors[1], "0"]
+            values += [sectors[2], "0", "180.0", clock(elapsed / 1000), hour, "", "", "", "", f"Driver {n}", ""]
             values += ["HYPERCAR" if n % 2 else "LMGT3", "", f"Team {n}", "Maker", flag, "", "", ""]
             rows.append(";".join(values) + ";")
     rows.append("not;a;row;")
@@ -439,3 +433,19 @@ async def test_a_real_capture_through_tcp_stores_what_the_file_maps_to(
     stored = await live.stored()
     assert len(stored) == len(offline.events) == report.accepted
     assert stored == offline.events
+
+
+async def test_an_event_the_stream_never_stores_is_given_up_and_the_feed_goes_on(nc: Client) -> None:
+    """Ingest answers, but one event stays unavailable through every retry: a live feed once sent its batch
+    again forever, holding back every event after it."""
+    w = SessionWriter()
+    first, poison, last = w.opened(), w.entry("7"), w.entry("8")
+    later = w.entry("9")
+    unavailable = Rejected(RejectCode.UNAVAILABLE, "the stream did not acknowledge")
+    again: list[IngestReply] = [unavailable]
+    answers: list[list[IngestReply] | None] = [[Accepted(1), unavailable, Accepted(2)], again, again, again]
+    await ScriptedIngest([*answers, [Accepted(3)]]).start(nc)
+    report = FeedReport()
+    sent = feed_events(producer(nc, attempts=4), [[first, poison, last], [later]], report, stop=asyncio.Event())
+    await asyncio.wait_for(sent, DEADLINE_S)
+    assert (report.accepted, report.rejected, report.dropped) == (3, 1, 1)

@@ -14,8 +14,11 @@ from schemas.events import (
     Flag,
     FlagChanged,
     LapCompleted,
+    LapCorrected,
     PitIn,
     PitOut,
+    ScoreboardReason,
+    ScoreboardReported,
     SessionFinished,
     SessionKind,
     SessionOpened,
@@ -29,6 +32,8 @@ from services.classification.fold import fold_log
 from services.feeds.ids import event_id
 from services.feeds.rmonitor.capture import parse_lines
 from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
+from services.feeds.rmonitor.weekend import WeekendMapper
+from tests.feeds.captures import beat, comp, passing, position
 from tests.feeds.typed import of
 
 SESSION = SessionRef(championship="test", event="rmonitor", session="race")
@@ -37,36 +42,7 @@ DAY = date(2025, 6, 1)
 ZONE = "Europe/Paris"
 
 
-# -- a tiny capture writer -------------------------------------------------------
-
-
-def clock(seconds: float) -> str:
-    """``HH:MM:SS.mmm`` of a number of seconds."""
-    ms = round(seconds * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-
-def hms(seconds: int) -> str:
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def beat(tod: int, race: int, flag: str, to_go: int = 0, laps: int = 9999) -> str:
-    return f'$F,{laps},"{hms(to_go)}","{hms(tod)}","{hms(race)}","{flag}"'
-
-
-def comp(reg: str, first: str, last: str = "", cls: int = 1, nat: str = "", extra: str = "") -> list[str]:
-    return [
-        f'$A,"{reg}","{reg}",{abs(hash(reg)) % 99999},"{first}","{last}","{nat}",{cls}',
-        f'$COMP,"{reg}","{reg}",{cls},"{first}","{last}","{nat}","{extra}"',
-    ]
-
-
-def passing(reg: str, lap: float, total: float) -> str:
-    return f'$J,"{reg}","{clock(lap)}","{clock(total)}"'
-
-
-def position(pos: int, reg: str, laps: int | None, total: float | None) -> str:
-    return f'$G,{pos},"{reg}",{"" if laps is None else laps},"{clock(total) if total else "00:59:59.999"}"'
+# -- a tiny capture ---------------------------------------------------------------
 
 
 TEN = 10 * 3600  # 10:00:00 local: the green flag of the test races
@@ -86,7 +62,7 @@ def entries() -> list[str]:
 
 
 def run(
-    lines: list[str], mapper: RMonitorMapper | None = None, arrivals: list[float | None] | None = None
+    lines: list[str], mapper: RMonitorMapper | WeekendMapper | None = None, arrivals: list[float | None] | None = None
 ) -> list[Event]:
     """Feed lines (parsed as the reader parses them) and flush; every event must survive the wire."""
     mapper = mapper or make()
@@ -174,7 +150,7 @@ def test_caller_names_the_session() -> None:
     assert (opened.name, opened.kind) == ("Race 2", SessionKind.QUALIFYING)
 
 
-def test_idle_run_95_then_the_run_then_another_run() -> None:
+def test_one_session_follows_the_first_run_not_idle_and_ignores_the_others() -> None:
     events = run(
         [
             '$B,95,"Test Race"',
@@ -189,7 +165,8 @@ def test_idle_run_95_then_the_run_then_another_run() -> None:
             passing("1", 60.0, 122.0),
             '$B,25,"Test Race"',
             passing("1", 60.0, 182.0),
-        ]
+        ],
+        WeekendMapper.one_session(PRODUCER, SESSION, day=DAY, time_zone=ZONE),
     )
     assert [e.body.number for e in of(events, EntryRegistered)] == ["1"]
     assert [lap for _, lap, _, _ in laps(events)] == [1, 2]  # the lap under run 95 was not this session's
@@ -299,14 +276,27 @@ def test_first_crossing_is_no_lap_and_zero_lap_time_later_is_derived() -> None:
     assert mapper.stats.start_crossings == 1
 
 
-def test_re_sent_and_corrected_passings_give_nothing() -> None:
+def test_a_re_sent_passing_is_nothing_and_one_a_few_ms_different_corrects_the_lap() -> None:
+    """Orbits re-sends a passing a few seconds later, sometimes a few milliseconds different: the second replaces
+    the first (an explicit correction in the log), an identical one is nothing, an old one is stale."""
     lines = [*entries(), beat(TEN, 0, "Green "), passing("60", 0, 2.0), *comp("60", "Eve", "Fox")]
-    lines += [passing("60", 146.423, 148.423), passing("60", 146.421, 148.421), passing("60", 146.423, 148.423)]
-    lines += [passing("60", 140.0, 148.423 - 3000), passing("60", 145.0, 293.4)]
+    lines += [passing("60", 146.423, 148.423), passing("60", 146.423, 148.423), passing("60", 146.421, 148.421)]
+    lines += [passing("60", 140.0, 50.0), passing("60", 145.0, 293.4)]
     mapper = make()
     events = run(lines, mapper)
     assert [(lap, ms) for _, lap, ms, _ in laps(events)] == [(1, 146_423), (2, 145_000)]
-    assert (mapper.stats.corrections, mapper.stats.stale) == (2, 1)
+    (correction,) = of(events, LapCorrected)
+    assert correction.body == LapCorrected(
+        number="60",
+        lap=1,
+        crossing=local(TEN) + 148_421,
+        lap_time_ms=146_421,
+        reason="re-sent by the timing system",
+    )
+    assert (mapper.stats.repeats, mapper.stats.corrections, mapper.stats.stale) == (1, 1, 1)
+    sixty = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification().cars[0]
+    assert (sixty.best_lap_ms, sixty.best_lap, sixty.laps) == (145_000, 2, 2)
+    assert fold_log(enumerate(events[:-1], 1)).sessions[SESSION.key].classification().cars[0].best_lap_ms == 146_421
 
 
 def test_a_capture_joined_mid_race_numbers_laps_from_the_feeds_order() -> None:
@@ -319,13 +309,20 @@ def test_a_capture_joined_mid_race_numbers_laps_from_the_feeds_order() -> None:
     assert [e.body.flag for e in of(events, FlagChanged)] == [Flag.YELLOW]
 
 
-def test_a_passing_the_feed_never_sent_is_made_from_its_position() -> None:
+def test_a_passing_the_feed_never_sent_is_a_lap_from_the_scoreboard() -> None:
+    """Its ``$G`` counts one more lap: distance from the scoreboard, with no lap time (never a best)."""
     lines = [*entries(), beat(TEN, 0, "Green "), passing("7", 0, 2.0), passing("7", 100.0, 102.0)]
-    lines += [position(1, "7", 1, 102.0), position(1, "7", 2, 203.0), passing("7", 99.0, 302.0)]
+    lines += [position(1, "7", 1, 102.0), position(1, "7", 2, 203.0), beat(TEN + 204, 204, "Green ")]
+    lines += [passing("7", 99.0, 302.0), position(1, "7", 3, 302.0), beat(TEN + 303, 303, "Green ")]
     mapper = make()
     events = run(lines, mapper)
-    assert [(lap, ms) for _, lap, ms, _ in laps(events)] == [(1, 100_000), (2, 101_000), (3, 99_000)]
-    assert mapper.stats.synthesized_laps == 1
+    assert [(lap, ms) for _, lap, ms, _ in laps(events)] == [(1, 100_000), (3, 99_000)]
+    (board,) = of(events, ScoreboardReported)
+    assert board.body.reason is ScoreboardReason.UPDATE
+    assert [(row.number, row.laps, row.total_ms) for row in board.body.cars] == [("7", 2, 203_000)]
+    assert mapper.stats.reported_laps == 1
+    seven = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification().cars[0]
+    assert (seven.laps, seven.scoreboard_laps, seven.best_lap_ms, seven.disagreements) == (3, 1, 99_000, [])
 
 
 def test_the_feeds_lap_penalties_do_not_renumber_laps() -> None:
@@ -337,13 +334,14 @@ def test_the_feeds_lap_penalties_do_not_renumber_laps() -> None:
 
 def test_laps_strictly_increase_and_times_never_go_back_after_a_clock_reset() -> None:
     lines = [*entries(), beat(TEN, 0, "Green "), passing("7", 0, 2.0), beat(TEN + 50, 50, "Green ")]
-    lines += [passing("7", 100.0, 102.0), beat(TEN + 110, 5, "Green "), passing("7", 100.0, 107.0)]
+    lines += [passing("7", 100.0, 102.0), *(beat(TEN + 110 + s, 5 + s, "Green ") for s in range(3))]
+    lines += [passing("7", 100.0, 107.0)]
     mapper = make()
     events = run(lines, mapper)
     (_, first, _, at1), (_, second, _, at2) = laps(events)
     assert (first, second) == (1, 2)
     assert at2 >= at1
-    assert mapper.stats.reanchors == 1
+    assert mapper.clock.reanchors == 1  # after three heartbeats in a row on the new clock
     assert len(fold_log(enumerate(events, 1)).sessions[SESSION.key].cars["7"].crossings) == 2  # none refused
 
 
@@ -488,7 +486,9 @@ def test_a_reconnect_re_sends_and_gives_the_same_lap_ids() -> None:
     common = of(again, LapCompleted)
     assert [e.id for e in common] == [event_id(SESSION, i) for i in ("j-8-1", "j-9-1", "j-7-2", "j-8-2", "j-9-2")]
     assert all(by_id[e.id].body == e.body for e in common)
-    assert {e.id for e in again} <= set(by_id) | {event_id(SESSION, "f-green-160")}
+    assert {e.id for e in again} <= set(by_id) | {event_id(SESSION, "f-green-160"), event_id(SESSION, "s-0")}
+    (board,) = of(again, ScoreboardReported)  # the lap of #7 the new process never saw: from the scoreboard
+    assert [(row.number, row.laps, row.total_ms) for row in board.body.cars] == [("7", 1, 151_100)]
 
 
 def test_ids_are_unique_per_session_for_one_producer() -> None:
@@ -497,3 +497,21 @@ def test_ids_are_unique_per_session_for_one_producer() -> None:
     race2 = run(green_race(), RMonitorMapper(other, PRODUCER, DAY, time_zone=ZONE))
     assert not {e.id for e in race} & {e.id for e in race2}
     assert [e.id.split(":", 1)[1] for e in race] == [e.id.split(":", 1)[1] for e in race2]
+
+
+def test_an_event_that_cannot_be_made_is_dropped_and_the_events_after_it_go_on() -> None:
+    """A failed event leaves the queue (it was once retried forever, holding back every event after it)."""
+
+    def year_ten_thousand(race_ms: int) -> int:
+        raise OverflowError("date value out of range")
+
+    mapper = make()
+    mapper._race_instant = year_ten_thousand  # type: ignore[method-assign]
+    lines = [*entries(), beat(TEN, 0, "Green "), passing("7", 0, 2.0), passing("7", 100.0, 102.0)]
+    lines += [passing("7", 100.002, 102.002), passing("7", 99.0, 201.0), beat(TEN + 210, 210, "Yellow")]
+    events = run(lines, mapper)
+    assert [(lap, ms) for _, lap, ms, _ in laps(events)] == [(1, 100_000), (2, 99_000)]
+    assert of(events, LapCorrected) == []
+    assert [e.body.flag for e in of(events, FlagChanged)] == [Flag.YELLOW]
+    (notice,) = mapper.take_notices()
+    assert "dropped" in notice.reason and "OverflowError" in notice.reason

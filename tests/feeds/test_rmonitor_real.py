@@ -4,33 +4,39 @@ What is checked, per capture: it parses to the end (the skipped lines are
 counted and expected), maps to events that all survive the wire and that the
 fold applies without a refusal, and maps to the same ids when read twice.
 
-Where a capture has ``$G`` records, chequered's final classification is
-compared with the feed's own last ``$G`` order for the cars that have both a
-``$G`` with a lap count and at least one lap in the capture (a capture joined
-mid-race has ``$G`` counts for cars that never crossed the line while it was
-recorded: chequered has nothing to build from for those, and they are left
-out, their number asserted). For those cars:
+Then each session, mapped as ``chequered feed --championship C --event E``
+maps it (:class:`WeekendMapper`), is compared with the feed's own scoreboard:
+every car's laps and best lap against its last ``$G`` and ``$H``, and the order
+of the cars that agree against their ``$G`` positions (a race) or ``$H``
+positions (practice). Every difference is in :data:`KNOWN_DIFFERENCES` with its
+reason, the test checks that the list is exactly the differences found, and the
+tests below it check that each reason holds in the data. The same comparison
+runs through the installed command in ``test_feed_command_real.py``, on the
+whole captures and on cuts of them (joined late, with a hole:
+:data:`KNOWN_IN_CUTS`).
 
-- where the lap counts agree, the order must be the feed's, exactly;
-- where they cannot agree, each car is listed in :data:`KNOWN_DIFFERENCES`
-  with the reason, and the test checks both that the list is exactly the set
-  of cars that differ and that the reason holds in the data.
+==================================  ======  ===========================================
+capture                             cars    differences (whole capture)
+==================================  ======  ===========================================
+orbits-mock-session                 6       none
+redmist-TestAbnormalReset           52      #91: the capture ends between its $J and $G
+redmist-TestGap                     76      none
+redmist-TestMissingLaps             75      10 cars with lap penalties in the feed's count
+redmist-TestResetRetainLapTime      52      none
+redmist-TestStart                   52      none
+sebring-2009-alms-session4          11      all but one: the session went on after the
+                                            first chequered flag; at that flag all 10
+                                            cars then timed agree, laps and order
+==================================  ======  ===========================================
 
-The results (laps differ / cars compared / cars with a ``$G``):
-
-==================================  ========  =========================================
-capture                             compared  differences
-==================================  ========  =========================================
-orbits-mock-session                 6 of 6    none
-redmist-TestAbnormalReset           14 of 20  #91: the capture ends between its $J and $G
-redmist-TestGap                     56 of 66  none
-redmist-TestMissingLaps             59 of 62  7 cars with lap penalties in the feed's count
-redmist-TestResetRetainLapTime      42 of 43  none
-redmist-TestStart                   49 of 49  none
-sebring-2009-alms-session4          11 of 11  all: the session went on after the first
-                                              chequered flag; at that flag all 10 cars
-                                              then timed agree, laps and order
-==================================  ========  =========================================
+Before the scoreboard was reconciled, 20 cars with laps on the scoreboard
+(6 of TestAbnormalReset and 10 of TestGap, recorded from mid-race; 3 of
+TestMissingLaps; 1 of TestResetRetainLapTime) could not be compared at all,
+and no best lap was compared; 18 cars differed on laps. Now every car is
+compared on laps, best lap and order, and 22 differences remain, of three
+reasons: the end of a capture, lap penalties (3 more cars than before: the
+ones that never passed, whose count is below zero, are now compared) and the
+test session that went on after its first chequered flag.
 """
 
 from __future__ import annotations
@@ -55,11 +61,14 @@ from schemas.events import (
     decode_event,
     encode_event,
 )
+from schemas.ingest import RejectCode
 from schemas.results import Classification
 from services.classification.fold import ClassificationProjection, fold_log
-from services.feeds.rmonitor.capture import MappedCapture, ReadStats, map_capture, read_records
+from services.feeds.rmonitor.capture import MappedCapture, ReadStats, map_capture, map_feed, read_records
 from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
 from services.feeds.rmonitor.parser import RacePosition, parse_arrival
+from services.feeds.rmonitor.weekend import WeekendMapper
+from tests.feeds.reference import differences, last_rows
 
 RMONITOR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rmonitor"
 SESSION = SessionRef(championship="real", event="rmonitor", session="capture")
@@ -70,49 +79,61 @@ PRODUCER = "rmonitor-real"
 class Capture:
     time_zone: str
     skipped: int = 0
-    compared: int | None = None
-    """Cars compared with the feed's ``$G`` (``None``: the capture has no ``$G`` with laps)."""
-    with_position: int = 0
-    """Cars with a ``$G`` lap count."""
+    sessions: int = 1
+    """Sessions a feed following the weekend makes of it (none: entries or positions only, no lap)."""
+    name: str | None = None
+    """``--name``: the capture starts without its ``$B``."""
 
 
 CAPTURES = {
-    "orbits-mock-session.txt": Capture("Europe/London", compared=6, with_position=6),
-    "redmist-TestAbnormalReset.txt": Capture("America/Chicago", compared=14, with_position=20),
-    "redmist-TestEntries.txt": Capture("America/Chicago"),
-    "redmist-TestGap.txt": Capture("America/Chicago", skipped=1, compared=56, with_position=66),
-    "redmist-TestInitialPositions.txt": Capture("America/Chicago"),
-    "redmist-TestMidRaceClassChange.txt": Capture("America/Chicago"),
-    "redmist-TestMissingLaps.txt": Capture("America/Chicago", compared=59, with_position=62),
-    "redmist-TestResetRetainLapTime.txt": Capture("America/Chicago", compared=42, with_position=43),
-    "redmist-TestStart.txt": Capture("America/Chicago", compared=49, with_position=49),
-    "sebring-2009-alms-session4.txt": Capture("America/New_York", compared=11, with_position=11),
+    "orbits-mock-session.txt": Capture("Europe/London"),
+    "redmist-TestAbnormalReset.txt": Capture("America/Chicago"),
+    "redmist-TestEntries.txt": Capture("America/Chicago", sessions=0),
+    "redmist-TestGap.txt": Capture("America/Chicago", skipped=1),
+    "redmist-TestInitialPositions.txt": Capture("America/Chicago", sessions=0),
+    "redmist-TestMidRaceClassChange.txt": Capture("America/Chicago", sessions=0),
+    "redmist-TestMissingLaps.txt": Capture("America/Chicago"),
+    "redmist-TestResetRetainLapTime.txt": Capture("America/Chicago"),
+    "redmist-TestStart.txt": Capture("America/Chicago"),
+    "sebring-2009-alms-session4.txt": Capture("America/New_York", name="Test Session 4"),
 }
 
-LAP_PENALTY = "lap penalty: all through the capture the feed's $G count stays {} laps below the passings"
+LAP_PENALTY = "lap penalty: the feed's $G counts fewer laps than the passings (even below zero)"
+PENALTY_NUMBERS = (
+    "lap penalty: the feed's $G counts fewer laps, so its $H lap numbers are not the passings' lap numbers"
+)
 AFTER_FIRST_FLAG = (
     "the test session showed Finish at 1:36:24, then red, then green again until a second Finish at 2:00:03; "
     "chequered ends the session at the first chequered flag (laps after a car's flag do not count), "
-    "the feed's $G counts every lap to the end"
+    "the feed's $G and $H count every lap to the end"
 )
-KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
+CAPTURE_END = "the capture ends with #91's passing of lap 17 ($J), before the $G that goes with it"
+HOLE = "the hole took every $G of the car with a lap count: its $H best has no lap to stand on"
+PENALISED = ("29", "303", "37", "44", "461", "617", "707", "770", "92", "99")
+KNOWN_DIFFERENCES: dict[str, dict[tuple[str, str], str]] = {
+    "redmist-TestAbnormalReset.txt": {("91", "laps"): CAPTURE_END},
+    "redmist-TestMissingLaps.txt": {(n, "laps"): LAP_PENALTY for n in PENALISED},
+    "sebring-2009-alms-session4.txt": {
+        **{(n, "laps"): AFTER_FIRST_FLAG for n in ("9", "15", "21", "28", "40", "44", "45", "46", "87", "92")},
+        ("9", "best"): AFTER_FIRST_FLAG,
+    },
+}
+"""Where a whole capture's classification cannot equal the feed's last ``$G``/``$H``, and why (checked below)."""
+KNOWN_IN_CUTS: dict[str, dict[tuple[str, str], str]] = {
     "redmist-TestAbnormalReset.txt": {
-        "91": "the capture ends with #91's passing of lap 17 ($J), before the $G that goes with it",
+        ("91", "laps"): CAPTURE_END,
+        **{(n, "best"): HOLE for n in ("111", "144", "2", "246", "70")},
     },
     "redmist-TestMissingLaps.txt": {
-        "29": LAP_PENALTY.format(34),
-        "44": LAP_PENALTY.format(2),
-        "92": LAP_PENALTY.format(20),
-        "99": LAP_PENALTY.format(9),
-        "303": LAP_PENALTY.format(6),
-        "461": LAP_PENALTY.format(3),
-        "617": LAP_PENALTY.format(3),
+        **{(n, "laps"): LAP_PENALTY for n in ("29", "37", "707", "770", "92", "99")},
+        **{(n, "best"): PENALTY_NUMBERS for n in ("303", "44", "461", "92", "99")},
     },
-    "sebring-2009-alms-session4.txt": dict.fromkeys(
-        ("9", "15", "21", "28", "40", "44", "45", "46", "87", "92"), AFTER_FIRST_FLAG
-    ),
+    "sebring-2009-alms-session4.txt": {
+        **{(n, "laps"): AFTER_FIRST_FLAG for n in ("9", "21", "28", "40", "87", "92")},
+        ("9", "best"): AFTER_FIRST_FLAG,
+    },
 }
-"""Cars whose chequered laps cannot match the feed's final ``$G``, and why (checked in the data below)."""
+"""The same for the captures cut by :func:`tests.feeds.reference.cut` (joined late, with a hole)."""
 
 
 def capture_path(name: str) -> Path:
@@ -177,26 +198,41 @@ def test_reading_a_capture_twice_gives_the_same_ids(name: str) -> None:
     assert first == second
 
 
-# -- the feed's order --------------------------------------------------------------------------------
+# -- the feed's own scoreboard --------------------------------------------------------------------
 
 
-def _compared(name: str) -> tuple[list[str], dict[str, FeedPosition], dict[str, int]]:
-    feed = mapped(name).mapper.feed_positions
-    result = classification(name)
-    ours = {car.number: car.laps for car in result.cars}
-    with_position = [car.number for car in result.cars if car.number in feed and feed[car.number].laps is not None]
-    assert len(with_position) == CAPTURES[name].with_position
-    return [n for n in with_position if ours[n] > 0], feed, ours
+@cache
+def followed(name: str) -> tuple[WeekendMapper, dict[str, Classification], ReadStats]:
+    """The capture mapped as ``chequered feed --championship C --event E`` maps it, its sessions folded, and what
+    the read kept aside or found disagreeing."""
+    capture = CAPTURES[name]
+    mapper = WeekendMapper(PRODUCER, "real", "rmonitor", time_zone=capture.time_zone, name=capture.name)
+    mapped_feed = map_feed(mapper, capture_path(name))
+    projection = ClassificationProjection()
+    events = mapped_feed.events
+    assert [refused for seq, event in enumerate(events, 1) if (refused := projection.apply(seq, event))] == []
+    return mapper, {key: state.classification() for key, state in projection.sessions.items()}, mapped_feed.read
 
 
-@pytest.mark.parametrize("name", [n for n, c in CAPTURES.items() if c.compared is not None])
-def test_final_order_matches_the_feeds_own_order(name: str) -> None:
-    compared, feed, ours = _compared(name)
-    assert len(compared) == CAPTURES[name].compared
-    differ = {n for n in compared if ours[n] != feed[n].laps}
-    assert differ == set(KNOWN_DIFFERENCES.get(name, {}))
-    agreeing = [n for n in compared if n not in differ]  # in chequered's order
-    assert agreeing == sorted(agreeing, key=lambda n: feed[n].position)
+@pytest.mark.parametrize("name", sorted(CAPTURES))
+def test_each_session_ends_as_the_feeds_own_scoreboard_shows_it(name: str) -> None:
+    mapper, sessions, _ = followed(name)
+    assert len(sessions) == len(mapper.sessions) == CAPTURES[name].sessions
+    rows = last_rows(record for _, _, record in read_records(capture_path(name)))
+    for result in sessions.values():
+        assert {(n, what): "" for n, what in differences(result, rows)}.keys() == KNOWN_DIFFERENCES.get(name, {}).keys()
+
+
+def test_laps_from_the_scoreboard_are_said_in_the_read_model() -> None:
+    """TestGap was recorded from mid-race (the cars' first laps are on the scoreboard, not in passings),
+    TestMissingLaps has passings Orbits never sent as $J: the read model says how many laps of each car are the
+    scoreboard's."""
+    (gap,) = followed("redmist-TestGap.txt")[1].values()
+    assert all(car.scoreboard_laps >= 50 for car in gap.cars if car.laps >= 55)
+    (missing,) = followed("redmist-TestMissingLaps.txt")[1].values()
+    assert 0 < sum(car.scoreboard_laps for car in missing.cars) < 100
+    (start,) = followed("redmist-TestStart.txt")[1].values()
+    assert sum(car.scoreboard_laps for car in start.cars) == 0  # watched from the start: every lap a passing
 
 
 def test_abnormal_reset_difference_is_the_missing_last_position() -> None:
@@ -211,21 +247,34 @@ def test_abnormal_reset_difference_is_the_missing_last_position() -> None:
     assert feed.total_ms is not None and feed.total_ms < last_lap.at - start
 
 
-def test_missing_laps_differences_are_constant_lap_penalties() -> None:
-    """For each car listed, every $G that matches one of its passings is the same number of laps short."""
+def test_missing_laps_differences_are_lap_penalties() -> None:
+    """For each car listed, every $G that matches one of its passings is the same number of laps short, and the
+    cars that never passed show a count below zero."""
     name = "redmist-TestMissingLaps.txt"
     events = mapped(name).events
     start = next(e.at for e in events if isinstance(e.body, SessionStarted))
     lap_at_total = {(e.body.number, e.at - start): e.body.lap for e in events if isinstance(e.body, LapCompleted)}
     offsets: dict[str, set[int]] = {}
+    lowest: dict[str, int] = {}
     for _, _, record in read_records(capture_path(name)):
-        if isinstance(record, RacePosition) and record.laps is not None and record.total_ms is not None:
-            lap = lap_at_total.get((record.registration, record.total_ms))
+        if isinstance(record, RacePosition) and record.laps is not None:
+            lowest[record.registration] = min(record.laps, lowest.get(record.registration, 0))
+            lap = lap_at_total.get((record.registration, record.total_ms or -1))
             if lap is not None:
                 offsets.setdefault(record.registration, set()).add(lap - record.laps)
-    penalised = {number: offset for number, (offset,) in offsets.items() if offset}
-    assert {n: LAP_PENALTY.format(o) for n, o in penalised.items()} == KNOWN_DIFFERENCES[name]
+    penalised = {number for number, (offset,) in offsets.items() if offset} | {
+        n for n, low in lowest.items() if low < 0
+    }
+    assert penalised == set(PENALISED)
     assert all(len(values) == 1 for values in offsets.values())
+    assert {key: reason for key, reason in KNOWN_DIFFERENCES[name].items()} == {
+        (n, "laps"): LAP_PENALTY for n in PENALISED
+    }
+    _, sessions, read = followed(name)  # the read model marks them, and race control is told, both values
+    (session,) = sessions.values()
+    assert {car.number for car in session.cars if any(d.what == "laps" for d in car.disagreements)} == set(PENALISED)
+    told = {item.reason.split(":")[0] for item in read.aside if item.code is RejectCode.SCOREBOARD_DISAGREES}
+    assert told == {f"#{n}" for n in PENALISED}
 
 
 def test_sebring_agrees_with_the_feed_at_the_first_chequered_flag() -> None:
@@ -249,12 +298,17 @@ def test_sebring_agrees_with_the_feed_at_the_first_chequered_flag() -> None:
     )
     # and the final differences are laps done after that flag: each car counts at most its flag lap more
     final = {car.number: car.laps for car in classification(name).cars}
-    feed = mapped(name).mapper.feed_positions
-    for number in KNOWN_DIFFERENCES[name]:
+    rows = last_rows(record for _, _, record in read_records(capture_path(name)))
+    for number in {n for n, what in KNOWN_DIFFERENCES[name] if what == "laps"}:
         before = snapshot[number].laps if number in snapshot else None
         assert final[number] - (before or 0) in (0, 1)
-        after = feed[number].laps
+        after = rows[number].laps
         assert after is not None and after > final[number]
+    # #9 left the pits just before that flag: its one lap counted is its flag lap, slower than its later best
+    (session,) = followed(name)[1].values()
+    nine = next(car for car in session.cars if car.number == "9")
+    assert (nine.laps, nine.took_flag, nine.best_lap) == (1, True, 1)
+    assert rows["9"].best_ms is not None and rows["9"].best_ms < (nine.best_lap_ms or 0)
 
 
 def test_sebring_pit_stops_come_from_the_imsa_lines() -> None:

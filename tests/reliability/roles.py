@@ -19,6 +19,7 @@ def role_environment() -> dict[str, str]:
     return {
         **{f"CHEQUERED_{role.upper()}_PASSWORD": password(role) for role in ROLES},
         "CHEQUERED_EVENT_INGEST": f"chequered.ingest.{MY_EVENT.championship}.{MY_EVENT.event}.>",
+        "CHEQUERED_EVENT_REJECTS": f"chequered.rejects.{MY_EVENT.championship}.{MY_EVENT.event}.>",
     }
 
 

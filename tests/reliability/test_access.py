@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import msgspec
 import nats
 import pytest
 from nats.aio.client import Client
@@ -99,6 +100,21 @@ async def test_timing_writes_through_ingest_for_its_event_only(stack: EmbeddedNa
         await violations.wait_for(f"chequered.events.{MY_EVENT.key}")
         with pytest.raises(NatsError):  # no JetStream API at all
             await nc.jetstream(timeout=0.5).stream_info("CHEQUERED_EVENTS")
+    finally:
+        await nc.close()
+
+
+async def test_timing_stores_what_its_feed_kept_aside_for_its_event_only(stack: EmbeddedNats) -> None:
+    """``chequered feed`` stores the lines it keeps aside in its event's rejects, where operations look."""
+    violations = Violations()
+    nc = await as_role(stack, "timing", violations)
+    try:
+        kept = RejectedEvent(subject="feed", code=RejectCode.OUT_OF_BOUNDS, reason="absurd", payload="$J", line=7)
+        ack = await nc.jetstream().publish(f"chequered.rejects.{MY_EVENT.key}", msgspec.json.encode(kept))
+        assert ack.stream == REJECTS_STREAM
+        other = SessionWriter().session
+        await nc.publish(f"chequered.rejects.{other.key}", msgspec.json.encode(kept))
+        await violations.wait_for(f"chequered.rejects.{other.key}")
     finally:
         await nc.close()
 

@@ -24,24 +24,43 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from schemas.events import Event, SessionRef
+from schemas.ingest import RejectCode
 from services.feeds.common import decode_text, without_bom
-from services.feeds.rmonitor.mapper import RMonitorMapper
+from services.feeds.rmonitor.mapper import Notice
 from services.feeds.rmonitor.parser import ArrivalMark, ParseError, RMonitorRecord, parse_arrival, parse_line
+from services.feeds.rmonitor.weekend import WeekendMapper
 
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_ERRORS = 100
 """Errors kept in :attr:`ReadStats.errors`; the count goes on beyond it."""
+MAX_LINE_BYTES = 65_536
+"""Bytes of a line read from a capture; the rest of a longer line is dropped (it is a bad line anyway)."""
+MAX_QUEUED_ASIDE = 10_000
+"""Records kept aside waiting for the shell to store them; beyond it they are counted and logged only."""
+MAX_ASIDE_TEXT = 500
+"""Characters of a line kept aside with its notice."""
+
+
+def _bounded(file: BinaryIO) -> Iterator[bytes]:
+    """The file's lines, each cut to :data:`MAX_LINE_BYTES` (the rest of a longer line is read and dropped):
+    memory stays bounded whatever the file holds."""
+    while raw := file.readline(MAX_LINE_BYTES):
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := file.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            raw += b"\n"
+        yield raw
 
 
 def _raw_lines(path: Path) -> Iterator[tuple[int, str, bool]]:
     """``(line number, text without terminator, terminated)`` for every line of the file."""
     with path.open("rb") as file:
         utf8 = False
-        for number, raw in enumerate(file, start=1):
+        for number, raw in enumerate(_bounded(file), start=1):
             if number == 1:
                 raw, utf8 = without_bom(raw)
             terminated = raw.endswith(b"\n")
@@ -55,6 +74,18 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, str, bool]]:
 
 Line = tuple[int, float | None, str]
 """``(line number, arrival, line)``: a record line and the UTC epoch seconds it arrived (``None``: not known)."""
+
+
+class KeptAside(NamedTuple):
+    """A line the feed did not map, and why: what operations see of it in the rejects stream."""
+
+    line: int
+    code: RejectCode
+    reason: str
+    text: str
+    """The line itself (cut to :data:`MAX_ASIDE_TEXT` characters)."""
+    session: SessionRef | None = None
+    """The session it belonged to (None: the feed's current one)."""
 
 
 @dataclass
@@ -75,14 +106,43 @@ class ReadStats:
     """The file ended without a line terminator and that last line could not be parsed."""
     unterminated_line: int | None = None
     """The number of the file's last line when it has no terminator (noted by :func:`read_capture`)."""
+    kept_aside: int = 0
+    """Records parsed but kept aside by the mapper (absurd values, unknown cars, ...), each logged."""
+    disagreements: int = 0
+    """Times the passings and the timing system's scoreboard came to disagree, each logged."""
+    aside: list[KeptAside] = field(default_factory=list)
+    """Skipped and kept-aside lines not yet taken by the shell (:meth:`take_aside`), at most
+    :data:`MAX_QUEUED_ASIDE`."""
 
-    def skip(self, number: int, reason: str) -> None:
+    def skip(self, number: int, reason: str, text: str = "") -> None:
         self.skipped += 1
         if number == self.unterminated_line:
             self.truncated_last_line = True  # only the last line of a file can lack its terminator
         if len(self.errors) < MAX_LOGGED_ERRORS:
             self.errors.append((number, reason))
         log.warning("rmonitor line %d skipped: %s", number, reason)
+        self._queue(KeptAside(number, RejectCode.MALFORMED, reason, text[:MAX_ASIDE_TEXT]))
+
+    def set_aside(self, number: int, notice: Notice, text: str, session: SessionRef | None) -> None:
+        """A record the mapper kept aside (or, with no code, something to say in the log)."""
+        if notice.code is None:
+            log.warning("rmonitor line %d: %s", number, notice.reason)
+            return
+        if notice.code is RejectCode.SCOREBOARD_DISAGREES:
+            self.disagreements += 1
+            log.warning("rmonitor line %d: %s", number, notice.reason)
+        else:
+            self.kept_aside += 1
+            log.warning("rmonitor line %d kept aside (%s): %s", number, notice.code.value, notice.reason)
+        self._queue(KeptAside(number, notice.code, notice.reason, text[:MAX_ASIDE_TEXT], session))
+
+    def _queue(self, item: KeptAside) -> None:
+        if len(self.aside) < MAX_QUEUED_ASIDE:
+            self.aside.append(item)
+
+    def take_aside(self) -> list[KeptAside]:
+        taken, self.aside = self.aside, []
+        return taken
 
 
 def read_capture(path: str | Path, stats: ReadStats | None = None) -> Iterator[Line]:
@@ -115,19 +175,25 @@ def parse_lines(
     """Parse ``(line number, arrival, line)`` triples; bad lines are counted in ``stats`` and skipped."""
     stats = stats if stats is not None else ReadStats()
     for number, arrival, line in lines:
-        stats.lines += 1
-        try:
-            record = parse_line(line)
-        except ParseError as error:
-            stats.skip(number, error.reason)
-            continue
-        if record is None:
-            stats.unknown += 1
-            continue
-        if isinstance(record, ArrivalMark):
-            continue
-        stats.records += 1
-        yield number, arrival, record
+        record = _parse(number, line, stats)
+        if record is not None:
+            yield number, arrival, record
+
+
+def _parse(number: int, line: str, stats: ReadStats) -> RMonitorRecord | None:
+    stats.lines += 1
+    try:
+        record = parse_line(line)
+    except ParseError as error:
+        stats.skip(number, error.reason, line)
+        return None
+    if record is None:
+        stats.unknown += 1
+        return None
+    if isinstance(record, ArrivalMark):
+        return None
+    stats.records += 1
+    return record
 
 
 def read_records(
@@ -141,20 +207,35 @@ def read_records(
 # -- mapping -----------------------------------------------------------------
 
 
-def map_lines(mapper: RMonitorMapper, lines: Iterable[Line], stats: ReadStats) -> list[Event]:
-    """Parse and map ``(line number, arrival, line)`` triples; bad lines are counted in ``stats``, logged, skipped.
+def map_lines(mapper: WeekendMapper, lines: Iterable[Line], stats: ReadStats) -> list[Event]:
+    """Parse and map ``(line number, arrival, line)`` triples; bad lines are counted in ``stats``, logged, skipped,
+    and so are records the mapper keeps aside (with their reasons).
 
     A record the mapper fails on is skipped the same way (with its traceback in the log): one record must not
     end a live session's timing.
     """
     events: list[Event] = []
-    for number, arrival, record in parse_lines(lines, stats):
+    for number, arrival, line in lines:
+        record = _parse(number, line, stats)
+        if record is None:
+            continue
         try:
             events.extend(mapper.feed(record, arrival))
         except Exception as error:
             log.exception("rmonitor line %d: the mapper failed on %r", number, record)
-            stats.skip(number, f"mapper failed: {error!r}")
+            stats.skip(number, f"mapper failed: {error!r}", line)
+        for session, notice in mapper.take_notices():
+            stats.set_aside(number, notice, line, session)
     return events
+
+
+def map_feed(mapper: WeekendMapper, path: str | Path) -> MappedCapture:
+    """Read a capture file to the end and map it, as the capture player does without waits."""
+    stats = ReadStats()
+    events = map_lines(mapper, read_capture(path, stats), stats) + mapper.flush()
+    for session, notice in mapper.take_notices():
+        stats.set_aside(stats.lines, notice, "", session)
+    return MappedCapture(events=events, mapper=mapper, read=stats)
 
 
 @dataclass
@@ -162,19 +243,15 @@ class MappedCapture:
     """A capture read and mapped: the events, the mapper (for its side tables) and the read statistics."""
 
     events: list[Event]
-    mapper: RMonitorMapper
+    mapper: WeekendMapper
     read: ReadStats = field(default_factory=ReadStats)
 
 
 def map_capture(
-    path: str | Path, session: SessionRef, producer: str, day: date | None = None, **options: object
+    path: str | Path, session: SessionRef, producer: str, day: date | None = None, **options: Any
 ) -> MappedCapture:
-    """Read a capture file to the end and map it, as the capture player does without waits (``options`` go to
-    :class:`RMonitorMapper`)."""
-    mapper = RMonitorMapper(session, producer, day, **options)  # type: ignore[arg-type]
-    stats = ReadStats()
-    events = map_lines(mapper, read_capture(path, stats), stats) + mapper.flush()
-    return MappedCapture(events=events, mapper=mapper, read=stats)
+    """A capture file mapped into one session (``options`` go to :class:`WeekendMapper`)."""
+    return map_feed(WeekendMapper.one_session(producer, session, day=day, **options), path)
 
 
 # -- replay ------------------------------------------------------------------

@@ -6,7 +6,7 @@ batches through an async iterator; sending them to ingest is
 :mod:`services.feeds.ingestor`'s job, so a slow ingest simply stops the
 reading (TCP flow control does the rest).
 
-:class:`RMonitorClient` keeps one :class:`RMonitorMapper` for its whole life,
+:class:`RMonitorClient` keeps one :class:`WeekendMapper` for its whole life,
 across reconnects: when Orbits re-sends its scoreboard to a new connection the
 mapper recognises the re-sent passings (and whatever gets through maps to the
 same content-derived ids, which ingest de-duplicates). A connection that is
@@ -36,7 +36,7 @@ from typing import Literal, TypeVar
 
 from schemas.events import Event
 from services.feeds.rmonitor.capture import Line, ReadStats, map_lines, read_capture, replay_schedule
-from services.feeds.rmonitor.mapper import RMonitorMapper
+from services.feeds.rmonitor.weekend import WeekendMapper
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class RMonitorClient:
         self,
         host: str,
         port: int,
-        mapper: RMonitorMapper,
+        mapper: WeekendMapper,
         *,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
@@ -197,6 +197,8 @@ class RMonitorClient:
             self.link.failures += 1
             log.warning("rmonitor %s:%d: cannot connect (%s)", self.host, self.port, str(error) or "timed out")
             return None
+        if self.link.connections:
+            self.mapper.reconnected()
         self.link.connections += 1
         self.link.connected = True
         log.info("rmonitor %s:%d: connected", self.host, self.port)
@@ -257,7 +259,7 @@ class CapturePlayer:
     def __init__(
         self,
         path: str | Path,
-        mapper: RMonitorMapper,
+        mapper: WeekendMapper,
         speed: float | None = 1.0,
         *,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,

@@ -226,6 +226,10 @@ RMonitorRecord = (
 
 # -- field readers -----------------------------------------------------------
 
+_DAY_MS = 86_400_000
+MAX_RUN = 999_999
+MAX_RECORD = 2_000
+"""Characters of the longest record read; a longer line (noise, a broken feed) is a bad line."""
 _NO_PASSING_MS = 3_599_999
 """``00:59:59.999``: Orbits' "no time" placeholder in ``$G`` and ``$H``."""
 
@@ -285,6 +289,8 @@ def parse_date(text: str) -> date | None:
 
 def _fields(line: str, count: int, record: str) -> list[str]:
     """Split a record into at least ``count`` fields after the tag (extra fields are kept, then ignored)."""
+    if len(line) > MAX_RECORD:
+        raise ParseError(f"{record}: {len(line):,} characters, more than a record has ({MAX_RECORD:,})")
     if line.count('"') % 2:
         raise ParseError(f"{record}: unbalanced quotes (truncated line?)")
     fields = next(csv.reader([line], skipinitialspace=True))[1:]
@@ -300,13 +306,21 @@ def _text(value: str) -> str:
 # -- one parser per record type ----------------------------------------------
 
 
+def _time_of_day(text: str) -> int | None:
+    """A time of day, ``00:00:00`` to ``23:59:59.999``; anything else (``99:99:99``) is not one."""
+    ms = _time_or_none(text)
+    if ms is not None and not 0 <= ms < _DAY_MS:
+        raise ParseError(f"time of day {text.strip()!r} is not a time of day")
+    return ms
+
+
 def _heartbeat(line: str) -> Heartbeat:
     f = _fields(line, 5, "$F")
     laps = _int_or_none(f[0], "laps to go")
     return Heartbeat(
         laps_to_go=None if laps == 9999 else laps,
         time_to_go_ms=_time_or_none(f[1]),
-        time_of_day_ms=_time_or_none(f[2]),
+        time_of_day_ms=_time_of_day(f[2]),
         race_time_ms=_time_or_none(f[3]),
         flag=normalise_flag(f[4]),
         flag_raw=f[4].strip(),
@@ -341,7 +355,10 @@ def _competitor_ext(line: str) -> CompetitorExt:
 
 def _run(line: str) -> RunInfo:
     f = _fields(line, 2, "$B")
-    return RunInfo(run=_int(f[0], "run number"), description=_text(f[1]))
+    run = _int(f[0], "run number")
+    if not 0 <= run <= MAX_RUN:
+        raise ParseError(f"$B: run number {run} is out of range")
+    return RunInfo(run=run, description=_text(f[1]))
 
 
 def _class(line: str) -> ClassInfo:
@@ -382,7 +399,10 @@ def _practice_position(line: str) -> PracticePosition:
 
 def _init(line: str) -> Init:
     f = _fields(line, 2, "$I")
-    tod = _time_or_none(f[0])
+    try:
+        tod = _time_of_day(f[0])
+    except ParseError:
+        tod = None  # a reset is a reset, whatever time it says it was
     return Init(time_of_day_ms=tod or None, date=parse_date(f[1]), date_raw=_text(f[1]))
 
 
@@ -413,7 +433,7 @@ def _corrected(line: str) -> CorrectedFinish:
 
 def _timeline(line: str) -> TimelineCrossing:
     f = _fields(line, 5, "$L")
-    tod = _time_or_none(f[4])
+    tod = _time_of_day(f[4])
     if tod is None:
         raise ParseError("$L: empty time")
     return TimelineCrossing(
