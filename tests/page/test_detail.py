@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from schemas.events import LapCompleted
+from schemas.events import LapCompleted, ScoreboardCar, ScoreboardReason, ScoreboardReported, SessionStarted
 from services.classification.timefmt import format_clock, format_laptime
-from tests.factory import SessionWriter
+from tests.factory import T0, SessionWriter
 from tests.gateway.clients import send_paced
 from tests.gateway.races import SERVES_DRIVE_THROUGH, broadcast_race
 from tests.page.conftest import PageStack, screenshot_path
@@ -108,3 +108,21 @@ async def test_a_phone_shows_position_number_driver_gap_and_last_lap_without_scr
         assert errors == []
     finally:
         await context.close()
+
+
+async def test_the_detail_shows_laps_taken_from_the_timing_systems_scoreboard(stack: PageStack, context: Any) -> None:
+    """A feed that joined late: the scoreboard counts 5 laps for #2 where the feed saw 1 passing."""
+    w = SessionWriter()
+    events = [w.opened(), w.entry("1"), w.entry("2"), w.event(SessionStarted(), 0)]
+    events += [w.lap("1", lap, lap * 100_000) for lap in range(1, 7)]
+    board = [ScoreboardCar(number="2", position=2, laps=5, last_crossing=T0 + 500_500)]
+    events.append(w.event(ScoreboardReported(source="rmonitor", reason=ScoreboardReason.FIRST, cars=board), 500_600))
+    events.append(w.lap("2", 6, 600_500))
+    stored, value = await held(stack, events)
+    car = next(c for c in value.cars if c.number == "2")
+    assert car.scoreboard_laps > 0
+    page = await opened(context, stack.address(session=w.session.key, car="2"), [])
+    await shows_seq(page, stored[-1][0])
+    facts = await page.text_content("#detail-body .d-facts") or ""
+    assert f"Scoreboard laps{car.scoreboard_laps} (from the timing system's scoreboard" in facts
+    assert "ScoreboardP2" in facts

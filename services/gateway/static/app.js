@@ -683,6 +683,8 @@ function renderDetail() {
       <dt>Ideal lap</dt><dd class="lap">${lapTime(car.ideal_lap_ms)}</dd>
       <dt>Pit stops</dt><dd>${car.pit_stops} · ${clock(car.pit_time_ms)} in the lane · ${car.laps_since_pit} laps since</dd>
       <dt>Penalties</dt><dd>${car.penalty_time_ms ? `+${seconds(car.penalty_time_ms)} in the gaps` : "none"}</dd>
+      ${car.scoreboard_laps ? `<dt>Scoreboard laps</dt><dd>${car.scoreboard_laps} (from the timing system's scoreboard: distance only)</dd>` : ""}
+      ${car.scoreboard_position ? `<dt>Scoreboard</dt><dd>P${car.scoreboard_position}${(car.disagreements || []).map((d) => ` · ${esc(d.what.replace("_", " "))}: ours ${d.what === "best_lap" ? lapTime(d.ours) : esc(d.ours ?? "—")}, scoreboard ${d.what === "best_lap" ? lapTime(d.scoreboard) : esc(d.scoreboard ?? "—")}`).join("")}</dd>` : ""}
     </dl>
     ${(car.last_sectors_ms || []).length ? `<section><h3>Sectors</h3><table class="d-sectors">
       <tr><th scope="row">Last</th>${sectorsRow(car.last_sectors_ms, (s, i) => sectorClass(s, i, car, c))}</tr>
