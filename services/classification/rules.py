@@ -239,6 +239,9 @@ def _race_gap(car: Standing, ahead: Standing | None) -> Gap | None:
     ahead_time = _race_time_at(ahead, car.laps)
     if ahead_time is None:  # ordered ahead with fewer laps (another group of the result)
         return Gap(laps=ahead.laps - car.laps)
+    if not car.done and ahead.laps > car.laps:
+        # passed since the last line both crossed, where this car was still ahead: level until it crosses again
+        return Gap(ms=max(0, car.total_ms - ahead_time))
     return Gap(ms=car.total_ms - ahead_time)
 
 
