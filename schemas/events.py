@@ -33,11 +33,18 @@ CarNumber = Annotated[
 ]
 Millis = Annotated[int, Meta(ge=0, description="milliseconds")]
 PositiveMillis = Annotated[int, Meta(gt=0, description="milliseconds, greater than zero")]
+MIN_INSTANT = -2_208_988_800_000
+"""1900-01-01T00:00:00Z: instants are signed, so historic results (before 1970) have their dates."""
 MAX_INSTANT = 4_102_444_800_000
 """2100-01-01T00:00:00Z: no instant is later (a lap dated in the year 3000 is a clock fault, not a lap). Ingest
 also keeps each session's instants near the session (``services.ingest.rules``)."""
 Instant = Annotated[
-    int, Meta(ge=0, le=MAX_INSTANT, description="timing-clock instant, UTC epoch milliseconds, before the year 2100")
+    int,
+    Meta(
+        ge=MIN_INSTANT,
+        le=MAX_INSTANT,
+        description="timing-clock instant, UTC epoch milliseconds (signed: 1900 to 2100)",
+    ),
 ]
 LapNumber = Annotated[int, Meta(ge=1)]
 NAME_MAX = 200
@@ -111,6 +118,10 @@ class Flag(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+CREW_MAX = 6
+"""Drivers of one car (endurance crews of up to six in some series)."""
+
+
 class Driver(Struct, frozen=True, forbid_unknown_fields=True):
     name: NonEmpty
     category: DriverCategory = DriverCategory.UNRATED
@@ -135,7 +146,7 @@ class ClassificationRules(Struct, frozen=True, forbid_unknown_fields=True):
     retired_classified: bool = True
     """A retired car that covered the distance is classified (as DNF cars are in WEC)."""
     qualifying: QualifyingFormat = QualifyingFormat.BEST_LAP
-    drivers_for_average: Annotated[int, Meta(ge=1, le=4)] = 2
+    drivers_for_average: Annotated[int, Meta(ge=1, le=CREW_MAX)] = 2
     """With ``average_of_drivers``: how many drivers' best laps the average takes."""
     preset: Annotated[str, Meta(max_length=64)] = ""
     """The named rulebook these values come from (``wec``, ``club``, a TOML file's name); informative only."""
@@ -193,10 +204,13 @@ class EntryRegistered(CarBody, frozen=True, tag="entry_registered"):
     team: NonEmpty
     car: NonEmpty
     manufacturer: NonEmpty
-    crew: Annotated[list[Driver], Meta(min_length=1, max_length=4)]
+    crew: Annotated[list[Driver], Meta(min_length=1, max_length=CREW_MAX)]
     sub_class: NonEmpty | None = None
     """A group classified and awarded apart inside ``class_name``: LMP2 Pro/Am, an SRO cup (Pro, Gold, Silver,
     Bronze)."""
+    eligible_for_points: bool = True
+    """False: a guest (invited) entry, not eligible for championship points (what its place does to the others is
+    the championship's rule: ``eligibility.vacant``)."""
 
 
 class SessionStarted(Body, frozen=True, tag="session_started"):
@@ -339,6 +353,9 @@ class AdjustmentKind(enum.StrEnum):
     """``points`` taken off the competitor's total, after dropped scores."""
     EXCLUSION = "exclusion"
     """The competitor's result of ``round`` scores nothing and cannot be dropped."""
+    CHAMPIONSHIP_EXCLUSION = "championship_exclusion"
+    """The competitor is excluded from the championship's table: every result scores nothing for them (their places
+    are not passed down), shown last."""
 
 
 class ChampionshipConfigured(Body, frozen=True, tag="championship_configured"):
@@ -360,7 +377,7 @@ class PointsAdjusted(Body, frozen=True, kw_only=True, tag="points_adjusted"):
     class_name: Text | None = None
     """None: every class table (and the overall table) of ``table`` where the competitor appears."""
     round: Slug | None = None
-    """Required for an exclusion; for a deduction, informative."""
+    """Required for an exclusion; for a deduction, informative; none for a championship exclusion."""
     points: Points = 0
     reason: Reason = ""
 

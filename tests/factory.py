@@ -28,6 +28,8 @@ class SessionWriter:
 
     session: SessionRef = field(default_factory=lambda: SessionRef(f"t{uuid.uuid4().hex[:10]}", "event", "race"))
     producer: str = "tests"
+    start: int = T0
+    """The instant ``at`` counts from (signed: a race of 1954 starts before 1970)."""
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def event(self, body: Body, at: int = 0, id: str | None = None) -> Event:
@@ -35,7 +37,7 @@ class SessionWriter:
             id=id or f"e{next(self._ids):06d}",
             session=self.session,
             producer=self.producer,
-            at=T0 + at,
+            at=self.start + at,
             body=body,  # type: ignore[arg-type]
         )
 

@@ -167,9 +167,18 @@ def test_history_emits_a_change_only_when_the_order_changes() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("6h", T0 + 6 * 3_600_000), ("6:00:00", T0 + 6 * 3_600_000), ("1h30m", T0 + 5_400_000), ("0:00:01.5", T0 + 1500)],
+    [
+        ("6h", T0 + 6 * 3_600_000),
+        ("6:00:00", T0 + 6 * 3_600_000),
+        ("1h30m", T0 + 5_400_000),
+        ("90min", T0 + 5_400_000),
+        ("0:00:01.5", T0 + 1500),
+        ("-487900800000", -487_900_800_000),
+        ("1954-07-17T14:00:00+01:00", -487_854_000_000),
+    ],
 )
 def test_session_times(text: str, expected: int) -> None:
+    """Session time after the green, or an instant: epoch milliseconds are signed (1954 is before 1970)."""
     assert parse_instant(text, T0) == expected
 
 

@@ -404,3 +404,16 @@ def fold_until(
     later (the 6-hour classification of a 24-hour race). Both are the same fold.
     """
     return fold_log((s, event) for s, event in events if (seq is None or s <= seq) and (at is None or event.at <= at))
+
+
+def classification_until(
+    events: Iterable[tuple[int, Event]], session: SessionRef, *, seq: int | None = None, at: int | None = None
+) -> Classification | None:
+    """Time travel for one session: its classification by ``seq`` and/or ``at`` (see :func:`fold_until`); None when
+    it was not open by then. ``chequered at``, the gateway's ``at`` endpoint and the standings' intermediate
+    points all ask this."""
+    own = (pair for pair in events if pair[1].session == session)
+    state = fold_until(own, seq=seq, at=at).sessions.get(session.key)
+    if state is None or state.opened is None:
+        return None
+    return state.classification()

@@ -202,7 +202,8 @@ def render_tower(
 ) -> Table:
     """The tower as a table ``width`` columns wide at most (None: every column, however wide); ``limit``: only
     the first cars, the caption saying how many more there are."""
-    elapsed = classification.as_of - classification.started_at if classification.started_at else 0
+    started = classification.started_at
+    elapsed = classification.as_of - started if started is not None else 0  # instants are signed: 0 is one
     title = (
         f"{classification.name} — {classification.phase.value} — flag {classification.flag.value} — "
         f"{format_clock(elapsed)} — seq {classification.last_seq}"

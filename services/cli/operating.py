@@ -14,12 +14,12 @@ from pathlib import Path
 import msgspec
 from rich.progress import Progress
 
-from schemas.events import ChampionshipConfigured, SessionRef
+from schemas.events import SessionRef
 from schemas.results import Classification
 from services.broker.edge import source_from
 from services.broker.topology import Topology, ensure_topology
 from services.classification import tabular
-from services.classification.fold import fold_until
+from services.classification.fold import classification_until
 from services.classification.hourly import hourly
 from services.classification.tower import render_hour, render_tower
 from services.cli.bootstrap import console, nats_client, status
@@ -33,8 +33,8 @@ from services.ops.record import record
 from services.ops.rejects import list_rejects
 from services.ops.verify import verify_all
 from services.runtime import broker_url
+from services.standings.fold import standings_until
 from services.standings.render import render_tables
-from services.standings.timeline import standings_from_log
 
 
 async def tower(args: argparse.Namespace) -> int:
@@ -108,19 +108,13 @@ async def at(args: argparse.Namespace) -> int:
     instant = parse_instant(args.time, span.started_at) if args.time else None
     if reason := span.outside(args.seq, instant):
         raise LookupError(f"{key.key}: {reason}: {span.describe()}")
-    state = fold_until(events, seq=args.seq, at=instant).sessions.get(key.key)
-    if state is None or state.opened is None:
+    classification = classification_until(events, key, seq=args.seq, at=instant)
+    if classification is None:
         raise LookupError(f"session {key.key} was not open yet at that point")
-    print_classification(state.classification(), args.format)
+    print_classification(classification, args.format)
     if args.format != "table":
         return 0
-    as_it_stood = [
-        (seq, e)
-        for seq, e in championship_log
-        if (args.seq is None or seq <= args.seq)
-        and (instant is None or e.at <= instant or isinstance(e.body, ChampionshipConfigured))
-    ]  # the points configuration in force applies whenever it was published
-    standings = standings_from_log(as_it_stood, key.championship)
+    standings = standings_until(championship_log, key.championship, seq=args.seq, at=instant)
     if standings is not None:
         for table in render_tables(standings, width=console.width)[:3]:
             console.print(table, crop=False)

@@ -10,7 +10,7 @@ from services.standings.offline import run_offline
 
 
 def standings(args: argparse.Namespace) -> int:
-    return run_offline(args.config, args.logs, args.format)
+    return run_offline(args.config, args.logs, args.format, contenders=args.contenders)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: argparse.ArgumentParser) -> None:
@@ -21,4 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     )
     parser.add_argument("logs", nargs="+", type=Path, help="race logs: JSON lines of events, .gz allowed")
     format_option(parser, ("table", "csv", "json"), "table", "a table per class and kind of standings")
+    parser.add_argument(
+        "--contenders",
+        action="store_true",
+        help="who can still win each table, the most they can reach, what they need",
+    )
     parser.set_defaults(handler=standings)

@@ -22,14 +22,19 @@ from services.observability import OpsServer, configure_logging
 from services.ops.racelog import read_log
 from services.ops.replay import replay
 from services.runtime import Service, broker_url, run_until_signal
+from services.simulator import titlefight
 from services.standings.projector import StandingsProjector
-from services.standings.render import render_tables
+from services.standings.render import render_tables, render_titles
 
 ROLES = ("all", "ingest", "classification", "standings", "gateway", "documents")
+SCENARIOS = {"title-fight": titlefight}
+"""Seasons the demo can play to their finale: the module gives its rules, its season before the finale, and
+the finale."""
 
 
 async def demo(args: argparse.Namespace) -> int:
-    events = list(read_log(args.log))
+    scenario = SCENARIOS[args.scenario] if args.scenario else None
+    events = scenario.finale() if scenario else list(read_log(args.log))
     session = events[0].session
     config = SessionRef.championship_of(session.championship)
     with (
@@ -48,13 +53,19 @@ async def demo(args: argparse.Namespace) -> int:
                 f"{'full speed' if args.max else f'{args.speed:g}x'} through ingest → JetStream → projectors → KV"
             )
             producer = Producer(nc)
-            await producer.send(racecontrol.race_control_event(config, configured(DEMO_CHAMPIONSHIP), events[0].at))
-            watch = asyncio.create_task(watch_tower(url, session, until_finished=True))
+            rules = scenario.CONFIG if scenario else DEMO_CHAMPIONSHIP
+            await producer.send(racecontrol.race_control_event(config, configured(rules), events[0].at))
+            if scenario:  # the season before this race, its results declared: the title fight it leaves
+                await producer.send_all(scenario.prelude())
+                before = await wait_for_standings(nc, session.championship, declared=scenario.EVENTS[-2])
+                for view in render_titles(before)[:3] if before is not None else []:
+                    console.print(view)
+            watch = asyncio.create_task(watch_tower(url, session, until_finished=True, title=scenario is not None))
             report = await replay(nc, events, speed=speed(args), console=None)
             final = await asyncio.wait_for(watch, timeout=30)
             declared = ResultsDeclared(status=ResultsStatus.FINAL)
             await producer.send(racecontrol.race_control_event(session, declared, events[-1].at + 60_000))
-            standings = await wait_for_standings(nc, session.championship)
+            standings = await wait_for_standings(nc, session.championship, declared=session.event)
         finally:
             await nc.close()
             for service in reversed(services):
@@ -64,6 +75,8 @@ async def demo(args: argparse.Namespace) -> int:
     if standings is not None:
         for table in render_tables(standings, width=console.width)[:3]:
             console.print(table, crop=False)
+        for view in render_titles(standings)[:3] if scenario else []:
+            console.print(view, crop=False)
     console.print(f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected")
     return 0
 
@@ -106,6 +119,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
         "demo", parents=[broker], help="embedded NATS, ingest, projector, and a sample race classified live"
     )
     parser.add_argument("--log", type=Path, default=SAMPLE_LOG, help="race log to replay (default: the shipped sample)")
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        help="a season to its finale instead: title-fight, four crews within three points (replaces --log)",
+    )
     pace_options(parser, 60.0)
     gateway_options(parser, 8080)
     parser.set_defaults(handler=demo)

@@ -1,4 +1,5 @@
-"""Following read models in KV from the terminal: the live tower, and waiting for declared standings."""
+"""Following read models in KV from the terminal: the live tower (with a championship's title fight, as it stands),
+and waiting for declared standings."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
+from rich.console import Group
 from rich.live import Live
+from rich.table import Table
 from rich.text import Text
 
 from schemas.events import SessionRef
 from schemas.results import Classification, decode_classification
-from schemas.standings import Standings, decode_standings
+from schemas.standings import Standings, decode_live_standings, decode_standings
 from schemas.subjects import events_subject
 from services.broker.connection import connect
 from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM, STANDINGS_BUCKET, current_bucket
 from services.classification.tower import render_tower
 from services.cli.bootstrap import console
+from services.standings.projector import live_key
+from services.standings.render import render_title
 
 BUCKET_POLL_S = 1.0
 """How often the tower looks again for a classification bucket that does not exist yet."""
@@ -55,10 +60,11 @@ async def waiting_for(js: JetStreamContext, session: SessionRef) -> str:
 
 
 async def watch_tower(
-    url: str, session: SessionRef, until_finished: bool, caption: str | None = None
+    url: str, session: SessionRef, until_finished: bool, caption: str | None = None, title: bool = False
 ) -> Classification | None:
     """Show the session's classification from KV as it changes, fitted to the terminal (what it waits for until
-    there is one); return the last one seen."""
+    there is one; ``title``: with its championship's first title fight still open, as it stands); return the last
+    one seen."""
     nc = await connect(url, "chequered-tower")
     last: Classification | None = None
     try:
@@ -80,21 +86,39 @@ async def watch_tower(
                 if entry is None or not entry.value:
                     continue
                 last = decode_classification(entry.value)
-                rows = console.height - ROWS_AROUND if console.height > 2 * ROWS_AROUND else None
-                live.update(render_tower(last, width=console.width, limit=rows, caption=caption))
+                fight = await _title_fight(js, session.championship) if title else None
+                around = ROWS_AROUND + (len(fight.rows) + ROWS_AROUND if fight is not None else 0)
+                rows = console.height - around if console.height > 2 * around else None
+                tower = render_tower(last, width=console.width, limit=rows, caption=caption)
+                live.update(Group(tower, fight) if fight is not None else tower)
                 if until_finished and last.phase.value == "finished":
                     return last
     finally:
         await nc.close()
 
 
-async def wait_for_standings(nc: Client, championship: str, timeout: float = 30.0) -> Standings | None:
-    """The championship's declared standings once they are in KV (None after ``timeout``)."""
+async def _title_fight(js: JetStreamContext, championship: str) -> Table | None:
+    """The first table of the championship whose title is still open (else the first), as it stands."""
+    with contextlib.suppress(KeyNotFoundError, BucketNotFoundError):
+        kv = await js.key_value(STANDINGS_BUCKET)
+        value = decode_live_standings((await kv.get(live_key(championship))).value or b"")
+        fought = [t for t in value.tables if t.title is not None and t.title.contenders]
+        still_open = [t for t in fought if t.title is not None and not t.title.decided]
+        return render_title(value, (still_open or fought)[0]) if fought else None
+    return None
+
+
+async def wait_for_standings(
+    nc: Client, championship: str, timeout: float = 30.0, declared: str | None = None
+) -> Standings | None:
+    """The championship's declared standings once they are in KV (``declared``: once that round's results are in
+    them); None after ``timeout``."""
     kv = await nc.jetstream().key_value(STANDINGS_BUCKET)
     for _ in range(int(timeout / 0.1)):
         with contextlib.suppress(KeyNotFoundError):
             value = decode_standings((await kv.get(championship)).value or b"")
-            if not value.live:
+            done = declared is None or any(r.event == declared and r.state.value == "final" for r in value.rounds)
+            if not value.live and done:
                 return value
         await asyncio.sleep(0.1)
     return None

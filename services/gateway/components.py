@@ -11,7 +11,7 @@ from schemas.calendar import Calendars, CalendarView, LiveNow, NextEvent
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
 from schemas.results import Classification, ClassifiedCar, HourlyClassification, RaceControlMessages
-from schemas.standings import LiveStandings, Standings
+from schemas.standings import Contenders, LiveStandings, Standings
 from services.gateway.graphics_data import MessageRow, SessionRow, TowerRow
 from services.gateway.messages import ApiError, Grid, Health, PageStandings, Palette, Sessions, StreamMessage
 
@@ -44,6 +44,7 @@ TYPES: list[Any] = [
     TowerRow,
     SessionRow,
     MessageRow,
+    Contenders,
     SessionAnalysis,
     CarAnalysis,
     ChartSeries,

@@ -20,7 +20,7 @@ from schemas.results import (
     ClassifiedCar,
     SessionPhase,
 )
-from schemas.standings import LiveStandings
+from schemas.standings import LiveStandings, TitleFight
 from services.classification.palette import Swatch
 
 
@@ -154,13 +154,15 @@ class StandingsState(enum.StrEnum):
 
 
 class PageStandings(Struct, frozen=True):
-    """The live page's championship panel: every table as it stands (crews as one row each), the drivers' table
-    asked for (``table``, ``rows``), and the whole read model."""
+    """The live page's championship panel: every table as it stands (crews as one row each), whether it is as it
+    stands, provisional or final, the drivers' table asked for (``table``, ``rows``) and who can still win it
+    (``title``), and the whole read model."""
 
     championship: str
     round: str | None
     table: str
     rows: list[PageRow]
     standings: LiveStandings
+    title: TitleFight | None = None
     state: StandingsState = StandingsState.AS_IT_STANDS
     tables: list[PageTable] = []

@@ -6,7 +6,9 @@
   drivers' table asked for (``rows``), and the whole read model (``standings``, with the title fight when
   the read model has it);
 - ``/api/standings/{championship}``: the declared standings, every row explained;
-- ``/api/standings/{championship}/live``: the whole "as it stands" read model.
+- ``/api/standings/{championship}/live``: the whole "as it stands" read model;
+- ``/api/standings/{championship}/contenders``: every table's title fight, as it stands (declared when no round
+  has run since).
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from starlette.routing import BaseRoute, Route
 
 from schemas.events import ResultsStatus, SessionRef, TableKind
 from schemas.results import Classification
-from schemas.standings import LiveStandings, LiveTable, decode_live_standings
+from schemas.standings import LiveStandings, LiveTable, decode_live_standings, decode_standings
 from services.broker.topology import STANDINGS_BUCKET
 from services.gateway.messages import PageRow, PageStandings, PageTable, StandingsState
 from services.gateway.responses import error, json_response
 from services.gateway.state import gateway_of
 from services.standings.projector import live_key
+from services.standings.title import contenders
 
 
 async def _value(request: Request, key: str) -> bytes | None:
@@ -89,7 +92,9 @@ async def live_for_session(request: Request) -> Response:
     ]
     asked = tables[live.tables.index(table)]
     state = standings_state(live, running)
-    return json_response(PageStandings(live.championship, live.round, table.label, asked.rows, live, state, tables))
+    return json_response(
+        PageStandings(live.championship, live.round, table.label, asked.rows, live, table.title, state, tables)
+    )
 
 
 async def declared(request: Request) -> Response:
@@ -108,10 +113,22 @@ async def live(request: Request) -> Response:
     return Response(data, media_type="application/json")
 
 
+async def title_fights(request: Request) -> Response:
+    championship = request.path_params["championship"]
+    data = await _value(request, live_key(championship))
+    if data:
+        return json_response(contenders(decode_live_standings(data)))
+    data = await _value(request, championship)
+    if not data:
+        return error(404, f"no standings for championship {championship} yet")
+    return json_response(contenders(decode_standings(data)))
+
+
 ROUTES: list[BaseRoute] = [
     Route("/live", live_for_session),
     Route("/{championship}", declared),
     Route("/{championship}/live", live),
+    Route("/{championship}/contenders", title_fights),
 ]
 
 
@@ -141,5 +158,10 @@ OPENAPI: dict[str, Any] = {
     ),
     "/api/standings/{championship}": _get("Declared standings, every row explained", "Standings", _CHAMPIONSHIP),
     "/api/standings/{championship}/live": _get("Standings as they stand", "LiveStandings", _CHAMPIONSHIP),
+    "/api/standings/{championship}/contenders": _get(
+        "Who can still win each table, the most they can reach and what they need, as it stands",
+        "Contenders",
+        _CHAMPIONSHIP,
+    ),
 }
 """Path items for the gateway's OpenAPI document (its components include the standings read models)."""

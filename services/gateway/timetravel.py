@@ -1,10 +1,10 @@
 """Time travel: a session's classification after stream sequence N, at an instant of the session, or at every
 full hour of a race.
 
-Reads the session's events from the log and folds them with the same
-:func:`~services.classification.fold.fold_until` the projector's fold is built on,
-so the answer is what the live screens showed then (``seq``) or what the
-classification was at that moment (``at``, and each hour of
+Reads the session's events from the log and folds them with
+:func:`~services.classification.fold.classification_until`, the time travel ``chequered at``
+and the standings use too, so the answer is what the live screens showed then (``seq``) or
+what the classification was at that moment (``at``, and each hour of
 :func:`~services.classification.hourly.hourly`).
 """
 
@@ -19,7 +19,7 @@ from schemas.events import Event, SessionRef, decode_event
 from schemas.results import Classification, HourlyClassification, RaceControlMessages
 from schemas.subjects import events_subject
 from services.broker.reader import StreamTail
-from services.classification.fold import fold_until
+from services.classification.fold import classification_until, fold_log
 from services.classification.hourly import hourly
 
 
@@ -52,10 +52,7 @@ def fold_session(
     session: SessionRef, stored: list[tuple[int, bytes]], *, seq: int | None, at: int | None
 ) -> Classification | None:
     """The session's classification by ``seq`` and/or ``at``; None if it was not open by then."""
-    state = fold_until(decoded(stored), seq=seq, at=at).sessions.get(session.key)
-    if state is None or state.opened is None:
-        return None
-    return state.classification()
+    return classification_until(decoded(stored), session, seq=seq, at=at)
 
 
 async def classification_at(
@@ -68,7 +65,7 @@ async def classification_at(
 
 def messages_of(session: SessionRef, stored: list[tuple[int, bytes]]) -> RaceControlMessages | None:
     """Every race-control message of the session's log; None if the log never opens it."""
-    state = fold_until(decoded(stored)).sessions.get(session.key)
+    state = fold_log(decoded(stored)).sessions.get(session.key)
     if state is None or state.opened is None:
         return None
     return RaceControlMessages(session=session, last_seq=state.last_seq, messages=state.messages)

@@ -42,6 +42,7 @@ import msgspec
 from schemas.events import (
     CALENDAR_BODIES,
     CHAMPIONSHIP_BODIES,
+    MIN_INSTANT,
     REASON_MAX,
     SCHEMA_VERSION,
     CarBody,
@@ -126,9 +127,9 @@ def clip(text: str, limit: int = REPLY_REASON_MAX) -> str:
 class SessionLedger:
     opened_at: int | None = None
     """The instant of the session's ``session_opened`` (None: not opened)."""
-    horizon: int = 0
+    horizon: int = MIN_INSTANT
     """The latest of the opening, the scheduled end and the latest timing event: timing events may come up to
-    :data:`TRACK_GAP_MS` after it."""
+    :data:`TRACK_GAP_MS` after it (instants are signed: a session of 1954 is judged as one of today)."""
     cars: set[str] = field(default_factory=set)
     last_lap: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Car number -> (its last lap's number, the instant it ended)."""
@@ -327,7 +328,8 @@ class IngestLedger:
                     ledger.calendar = apply_calendar(ledger.calendar, body, event.at)
         elif isinstance(body, SessionOpened):
             ledger.opened_at = event.at
-            ledger.horizon = max(ledger.horizon, event.at, scheduled_end(body) or 0)
+            end = scheduled_end(body)
+            ledger.horizon = max(ledger.horizon, event.at, end if end is not None else event.at)
         elif isinstance(body, EntryRegistered):
             ledger.cars.add(body.number)
         elif isinstance(body, LapCompleted):

@@ -20,7 +20,7 @@ from nats.js.errors import KeyNotFoundError
 from schemas.events import CarBody, Event
 from schemas.results import Classification, decode_classification
 from services.broker.topology import CLASSIFICATION_BUCKET, current_bucket
-from services.classification.fold import fold_until
+from services.classification.fold import classification_until
 from services.classification.projector import PROJECTION
 from services.ops.log import read_events
 
@@ -55,9 +55,7 @@ def _diff(path: str, served: Any, fresh: Any, out: list[str]) -> None:
 
 def compare(served: Classification, events: list[tuple[int, Event]]) -> Divergence | None:
     """None when the served value equals the fold of ``events`` up to its ``last_seq``."""
-    key = served.session.key
-    fresh_state = fold_until(events, seq=served.last_seq).sessions.get(key)
-    fresh = fresh_state.classification() if fresh_state is not None else None
+    fresh = classification_until(events, served.session, seq=served.last_seq)
     if fresh is not None and msgspec.json.encode(fresh) == msgspec.json.encode(served):
         return None
     differences: list[str] = []
@@ -80,9 +78,9 @@ def compare(served: Classification, events: list[tuple[int, Event]]) -> Divergen
         if (isinstance(body, CarBody) and body.number in cars) or (not cars and not isinstance(body, CarBody)):
             culprit = (seq, event)
     if culprit is None:
-        return Divergence(key, differences, None, "no event of the log explains the served value")
+        return Divergence(served.session.key, differences, None, "no event of the log explains the served value")
     seq, event = culprit
-    return Divergence(key, differences, seq, f"{type(event.body).__name__} {event.msg_id} at seq {seq}")
+    return Divergence(served.session.key, differences, seq, f"{type(event.body).__name__} {event.msg_id} at seq {seq}")
 
 
 async def verify_all(js: JetStreamContext, session: str | None = None) -> VerifyReport:

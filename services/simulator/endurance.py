@@ -152,6 +152,10 @@ class RaceSpec:
     retirements: int = 3
     rules: ClassificationRules = field(default_factory=ClassificationRules)
     """The session's classification rules (a preset's, or chequered's default)."""
+    entries: tuple[EntryRegistered, ...] = ()
+    """The grid, when given (a season's entries): each car's pace and its drivers' skill are still drawn."""
+    track: str = "Autodromo Nazionale Monza"
+    track_length_m: int = 5793
 
     @property
     def start_at(self) -> int:
@@ -198,6 +202,8 @@ class _Log:
 
 
 def _entries(spec: RaceSpec, rnd: random.Random) -> list[_Car]:
+    if spec.entries:
+        return _gridded([_entered(entry, rnd) for entry in spec.entries])
     numbers = rnd.sample(range(2, 999), spec.cars)
     cars = []
     for i in range(spec.cars):
@@ -207,12 +213,32 @@ def _entries(spec: RaceSpec, rnd: random.Random) -> list[_Car]:
             Driver(f"{rnd.choice(FIRST)} {rnd.choice(LAST)}", CATEGORIES.get(class_name, CATEGORIES["Am"])[j])
             for j in range(crew_size)
         ]
-        pace = CLASS_PACE_MS.get(class_name, 3_000) + rnd.randint(-400, 600)
+        pace = _pace(class_name, rnd)
         number = f"{numbers[i]:03d}" if numbers[i] < 10 and rnd.random() < 0.3 else str(numbers[i])
-        cars.append(_Car(number, class_name, crew, [pace + rnd.randint(-300, 900) for _ in crew], 0))
-    order = sorted(cars, key=lambda c: (min(c.skill_ms), c.number))  # qualifying order sets the grid
+        cars.append(_Car(number, class_name, crew, _skills(pace, len(crew), rnd), 0))
+    return _gridded(cars)
+
+
+def _entered(entry: EntryRegistered, rnd: random.Random) -> _Car:
+    """A given entry's car: its pace and its drivers' skill drawn as for a generated one."""
+    return _Car(
+        entry.number, entry.class_name, entry.crew, _skills(_pace(entry.class_name, rnd), len(entry.crew), rnd), 0
+    )
+
+
+def _pace(class_name: str, rnd: random.Random) -> int:
+    return CLASS_PACE_MS.get(class_name, 3_000) + rnd.randint(-400, 600)
+
+
+def _skills(pace: int, drivers: int, rnd: random.Random) -> list[int]:
+    return [pace + rnd.randint(-300, 900) for _ in range(drivers)]
+
+
+def _gridded(cars: list[_Car]) -> list[_Car]:
+    """In grid order: qualifying (the best driver's pace) sets it; a rolling start crosses row by row."""
+    order = sorted(cars, key=lambda c: (min(c.skill_ms), c.number))
     for position, car in enumerate(order):
-        car.grid_ms = position * 650  # rolling start: each row crosses a little later
+        car.grid_ms = position * 650
     return order
 
 
@@ -244,21 +270,22 @@ def simulate(spec: RaceSpec) -> list[Event]:
             scheduled_start=spec.scheduled_start,
             time_zone=spec.time_zone,
             length=SessionLength(laps=spec.laps) if spec.laps else SessionLength(time_ms=spec.duration_ms),
-            track="Autodromo Nazionale Monza",
-            track_length_m=5793,
+            track=spec.track,
+            track_length_m=spec.track_length_m,
             rules=spec.rules,
         ),
     )
     cars = _entries(spec, rnd)
+    given = {entry.number: entry for entry in spec.entries}
     for i, car in enumerate(cars):
-        make, model = MAKES[rnd.randrange(len(MAKES))]
-        team = f"{TEAM_NAMES[i % len(TEAM_NAMES)]} {rnd.choice(TEAM_WORDS)}"
-        log.add(
-            start - 20 * 60_000 + i,
-            EntryRegistered(
+        entry = given.get(car.number)
+        if entry is None:
+            make, model = MAKES[rnd.randrange(len(MAKES))]
+            team = f"{TEAM_NAMES[i % len(TEAM_NAMES)]} {rnd.choice(TEAM_WORDS)}"
+            entry = EntryRegistered(
                 number=car.number, class_name=car.class_name, team=team, car=model, manufacturer=make, crew=car.crew
-            ),
-        )
+            )
+        log.add(start - 20 * 60_000 + i, entry)
     log.add(start, SessionStarted())
     log.add(start, FlagChanged(flag=Flag.GREEN))
 

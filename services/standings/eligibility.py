@@ -1,4 +1,4 @@
-"""Who may score from a car's result: its status, each driver's drive time, and how a crew shares.
+"""Who may score from a car's result: its status, its entry, each driver's drive time, and how a crew shares.
 
 Minimum drive time is judged once a race is over: while it runs a driver may
 still take the wheel, so the live standings count every crew member.
@@ -7,6 +7,7 @@ still take the wheel, so the live standings count every crew member.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 
 from schemas.results import DriveTime, ResultStatus
 from schemas.standings import SharedDrive
@@ -51,6 +52,8 @@ def eligible_drivers(
     return eligible, short
 
 
-def share(units: int, drivers: int, mode: SharedDrive) -> int:
-    """One driver's part of a car's points: exact for crews of up to four (see ``units``)."""
-    return units if mode is SharedDrive.FULL else units // drivers
+def share(points: Fraction, drivers: int, mode: SharedDrive) -> Fraction:
+    """One driver's part of a car's points (``drivers``: how many eligible drivers share the car), exact."""
+    if mode is SharedDrive.FULL or drivers <= 1:
+        return points
+    return points / drivers if mode is SharedDrive.SPLIT else Fraction(0)

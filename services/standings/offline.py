@@ -16,20 +16,33 @@ from typing import Literal, TextIO
 
 from rich.console import Console
 
+from schemas.events import CALENDAR_BODIES
 from services.ops.racelog import read_log
 from services.standings.config import ConfigError, load_rulebook
-from services.standings.live import Season
-from services.standings.render import render_tables, to_json, write_csv
-from services.standings.timeline import rounds_from_events
+from services.standings.fold import fold_championship
+from services.standings.render import (
+    render_tables,
+    render_titles,
+    titles_json,
+    to_json,
+    write_csv,
+    write_titles_csv,
+)
 
 Format = Literal["table", "json", "csv"]
 
 
 def run_offline(
-    config_path: Path, logs: Sequence[Path], fmt: Format = "table", out: TextIO | None = None, err: TextIO | None = None
+    config_path: Path,
+    logs: Sequence[Path],
+    fmt: Format = "table",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    contenders: bool = False,
 ) -> int:
-    """Print the standings the logs give; 0 on success, 1 when no session of the championship is in them,
-    2 for an unusable config or log (the reason goes to ``err``)."""
+    """Print the standings the logs give (``contenders``: who can still win each table, and what they need); 0 on
+    success, 1 when no session of the championship is in them, 2 for an unusable config or log (the reason goes to
+    ``err``)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
@@ -42,30 +55,34 @@ def run_offline(
         print(f"{error.filename}: {error.strerror}", file=err)
         return 2
     championship = book.config.championship
+    timing = [  # the file's rules, not the logs', with the season's calendar when the logs have one
+        (seq, e) for seq, e in events if not e.session.is_championship or isinstance(e.body, CALENDAR_BODIES)
+    ]
+    fold = fold_championship(timing, championship, book)
+    assert fold.season is not None
+    rounds = fold.season.book.rounds
     ignored = sorted(
         {
             e.session.key
             for _, e in events
-            if e.session.championship != championship or e.session.event not in book.rounds
+            if e.session.championship != championship
+            or (not e.session.is_championship and e.session.event not in rounds)
         }
     )
     for key in ignored:
         print(f"session {key}: not a round of {championship} in {config_path}; ignored", file=err)
-    season = Season(book)
-    for points in rounds_from_events(book, events):
-        season.put(points)
-    standings = season.standings()
+    standings = fold.season.standings()
     if fmt == "json":
-        out.write(to_json(standings))
+        out.write(titles_json(standings) if contenders else to_json(standings))
     elif fmt == "csv":
-        write_csv(standings, out)
+        (write_titles_csv if contenders else write_csv)(standings, out)
     else:
         wide = not out.isatty() and not os.environ.get("COLUMNS")  # a file: wide, unless a width is asked for
         console = Console(file=out, width=160 if wide else None)
-        for table in render_tables(standings, width=console.width):
+        for table in render_titles(standings) if contenders else render_tables(standings, width=console.width):
             console.print(table, crop=False)
             console.print()
-    if not season.rounds:
+    if not fold.season.rounds:
         print(f"no session of championship {championship} in the logs", file=err)
         return 1
     return 0

@@ -13,8 +13,20 @@ from rich.text import Text
 
 from schemas.events import TableKind
 from schemas.results import ResultStatus
-from schemas.standings import AwardKind, RoundScore, RoundState, ScoreState, Standings, StandingsRow, StandingsTable
+from schemas.standings import (
+    AwardKind,
+    LiveStandings,
+    LiveTable,
+    RoundScore,
+    RoundState,
+    ScoreState,
+    Standings,
+    StandingsRow,
+    StandingsTable,
+    TitleStatus,
+)
 from services.classification.tower import short_name, table_width
+from services.standings.title import contenders
 
 _STATUS = {
     ResultStatus.NOT_CLASSIFIED: "NC",
@@ -172,6 +184,67 @@ def _legend(table: StandingsTable, shared: bool) -> str:
 
 def render_tables(standings: Standings, width: int | None = None) -> list[Table]:
     return [render_table(standings, table, width) for table in standings.tables if table.rows]
+
+
+_TITLE_STATUS = {TitleStatus.CHAMPION: "champion", TitleStatus.CONTENDER: "can win"}
+
+
+def render_title(standings: Standings | LiveStandings, table: StandingsTable | LiveTable) -> Table | None:
+    """Who can still win a table: points now, as it stands, the most they can reach, and what they need."""
+    fight = table.title
+    if fight is None:
+        return None
+    name = standings.name if isinstance(standings, Standings) else standings.championship
+    if fight.decided:
+        left = "decided"
+    elif fight.remaining:
+        left = f"{fight.remaining} scoring session{'s' * (fight.remaining != 1)} left"
+    else:
+        left = "every session run: the results to be declared"
+    view = Table(title=f"{name}: {table.label} — title fight ({left})", header_style="bold", title_justify="left")
+    for column in ("Contender", "Car", "Pts", "Live", "Max", "", "Needs"):
+        view.add_column(column, justify="right" if column in ("Pts", "Live", "Max") else "left")
+    for c in fight.contenders:
+        view.add_row(
+            " / ".join(c.competitors),
+            f"#{c.number}" if c.number else "",
+            points_text(c.points),
+            points_text(c.live_points),
+            points_text(c.max_points),
+            Text(_TITLE_STATUS[c.status] + (" · leads" if c.leads else ""), "bold" if c.leads else ""),
+            c.condition.removeprefix("wins the title if ") if c.status is TitleStatus.CONTENDER else c.condition,
+        )
+    return view
+
+
+def render_titles(standings: Standings | LiveStandings) -> list[Table]:
+    return [view for table in standings.tables if (view := render_title(standings, table)) is not None]
+
+
+def titles_json(standings: Standings) -> str:
+    return msgspec.json.format(msgspec.json.encode(contenders(standings)), indent=2).decode() + "\n"
+
+
+def write_titles_csv(standings: Standings, out: TextIO) -> None:
+    """One row per contender and table."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["table", "class", "contender", "car", "points", "live", "max", "status", "leads", "needs"])
+    for table in standings.tables:
+        for c in table.title.contenders if table.title else ():
+            writer.writerow(
+                [
+                    table.kind.value,
+                    table.class_name or "overall",
+                    " / ".join(c.competitors),
+                    c.number or "",
+                    points_text(c.points),
+                    points_text(c.live_points),
+                    points_text(c.max_points),
+                    c.status.value,
+                    "yes" if c.leads else "",
+                    c.condition,
+                ]
+            )
 
 
 def to_json(standings: Standings) -> str:

@@ -1,14 +1,31 @@
-"""A championship config compiled for scoring: resolved once, read on every lap."""
+"""A championship config compiled for scoring: resolved once, read on every lap.
+
+The rounds are the season calendar's when there is one (``calendar_published``: a round whose every session is
+cancelled is no round), each with the config's rules for it if it names it and its sessions' points roles; else
+the config's own ``rounds``. So one rulebook file serves every season of an era, and a cancelled round needs no
+rewrite of the rules.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
 
-from schemas.events import SessionKind
-from schemas.standings import Bonus, ChampionshipConfig, TableKind, TeamStandings, TieBreak
+from schemas.events import CalendarPublished, PointsRole, ScheduledSession, SessionKind
+from schemas.standings import (
+    AdjustmentKind,
+    Bonus,
+    ChampionshipConfig,
+    PointsAdjustment,
+    Round,
+    TableKind,
+    TeamStandings,
+    TieBreak,
+)
 from services.standings.drops import SeasonPart, season_parts
-from services.standings.scales import SessionRule, compile_rule, rule_for
-from services.standings.units import bonus, hundredths
+from services.standings.scales import Band, SessionRule, compile_band, compile_rule, rule_for
+from services.standings.units import exact
 
 TableKey = tuple[TableKind, str | None]
 """A standings table: its kind and class (None: overall)."""
@@ -16,51 +33,95 @@ TableKey = tuple[TableKind, str | None]
 _KIND_LABELS = {TableKind.DRIVERS: "Drivers", TableKind.TEAMS: "Teams", TableKind.MANUFACTURERS: "Manufacturers"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RoundRules:
+    """A round's rules, compiled; compared and hashed by identity (one per round of a rulebook)."""
+
     index: int
     event: str
     name: str
     rules: tuple[SessionRule, ...]
-    multiplier: int
-    """Hundredths."""
+    multiplier: Fraction
     bonus: Bonus
-    pole: int
-    fastest_lap: int
-    beyond: int
-    """Bonus points in units."""
+    pole: Fraction
+    fastest_lap: Fraction
+    beyond: Fraction
+    """Bonus points."""
     min_drive_ms: int
+    scheduled: Mapping[str, ScheduledSession] = field(default_factory=dict)
+    """The calendar's sessions of the round, by slug (none without a calendar)."""
 
     def rule_for(self, session: str, kind: SessionKind) -> SessionRule | None:
+        """The rule scoring a session's classification; None for a session the calendar says scores nothing
+        (``none``) or only awards the pole."""
+        listed = self.scheduled.get(session)
+        if listed is not None and listed.points is not PointsRole.POINTS:
+            return None
         return rule_for(self.rules, session, kind)
+
+    def role(self, session: str) -> PointsRole | None:
+        """What the calendar says the session does for the championship (None: not in a calendar)."""
+        listed = self.scheduled.get(session)
+        return listed.points if listed is not None else None
+
+    def awards_fastest_lap(self, session: str) -> bool:
+        return self.fastest_lap > 0 and (
+            not self.bonus.fastest_lap_sessions or session in self.bonus.fastest_lap_sessions
+        )
 
 
 class Rulebook:
     """What ``score_round`` and ``standings`` read; build one per config (configs are checked by the loader)."""
 
-    def __init__(self, config: ChampionshipConfig) -> None:
+    def __init__(self, config: ChampionshipConfig, calendar: CalendarPublished | None = None) -> None:
         self.config = config
+        self.calendar = calendar
         self.labels = {c.name: c.label or c.name for c in config.classes}
         default_rules = tuple(compile_rule(rule, config.scales) for rule in config.points)
+        named = {round_.event: round_ for round_ in config.rounds}
+        if calendar is not None:
+            held = [r for r in calendar.rounds if not r.sessions or any(not s.cancelled for s in r.sessions)]
+            season = [(r.event, r.name, {s.session: s for s in r.sessions if not s.cancelled}) for r in held]
+        else:
+            season = [(r.event, r.name, {}) for r in config.rounds]
         self.rounds: dict[str, RoundRules] = {}
-        for index, round_ in enumerate(config.rounds, start=1):
+        for index, (event, name, scheduled) in enumerate(season, start=1):
+            round_ = named.get(event) or Round(event=event)
             round_bonus = round_.bonus or config.bonus
-            self.rounds[round_.event] = RoundRules(
+            self.rounds[event] = RoundRules(
                 index=index,
-                event=round_.event,
-                name=round_.name or round_.event,
+                event=event,
+                name=round_.name or name or event,
                 rules=default_rules
                 if round_.points is None
                 else tuple(compile_rule(rule, config.scales) for rule in round_.points),
-                multiplier=hundredths(round_.multiplier),
+                multiplier=exact(round_.multiplier),
                 bonus=round_bonus,
-                pole=bonus(hundredths(round_bonus.pole)),
-                fastest_lap=bonus(hundredths(round_bonus.fastest_lap)),
-                beyond=bonus(hundredths(round_bonus.beyond_points)) if round_bonus.beyond_position else 0,
+                pole=exact(round_bonus.pole),
+                fastest_lap=exact(round_bonus.fastest_lap),
+                beyond=exact(round_bonus.beyond_points) if round_bonus.beyond_position else Fraction(0),
                 min_drive_ms=config.eligibility.min_drive_ms if round_.min_drive_ms is None else round_.min_drive_ms,
+                scheduled=scheduled,
             )
-        self.parts: tuple[SeasonPart, ...] = season_parts(config.drops, len(config.rounds))
+        self.bands: tuple[Band, ...] = tuple(compile_band(rule, config.scales) for rule in config.shortened)
+        self.parts: tuple[SeasonPart, ...] = season_parts(config.drops, len(self.rounds))
         self.ties = (*config.ties, TieBreak.NAME) if TieBreak.NAME not in config.ties else tuple(config.ties)
+        self.countback_sessions = frozenset(config.countback.sessions)
+        self.decisions: tuple[PointsAdjustment, ...] = (
+            *config.adjustments,
+            *(
+                PointsAdjustment(
+                    decision=e.decision,
+                    kind=AdjustmentKind.CHAMPIONSHIP_EXCLUSION,
+                    table=e.table,
+                    competitor=e.competitor,
+                    class_name=e.class_name,
+                    reason=e.reason,
+                )
+                for e in config.exclusions
+            ),
+        )
+        """The decisions the config lists: its adjustments and its exclusions."""
         tables = config.standings
         class_keys: list[str | None] = [c.name for c in config.classes] + ([None] if tables.overall else [])
         kinds = [

@@ -1,30 +1,37 @@
-"""Which scale applies to a session and a class, and what multiplies it.
+"""Which scale applies to a session and a class, and what a shortened race does to it.
 
 A round's rules are the championship's ``points`` unless the round has its own;
 a rule naming a session wins over one for every session of the kind; a class
 with a scale of its own uses it, every other class and the overall tables use
-the rule's ``scale``. Scales are kept in hundredths of a point.
+the rule's ``scale``. Scales are kept as exact fractions of a point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from schemas.events import SessionKind
 from schemas.results import Classification
-from schemas.standings import SessionPoints, Shortened
-from services.standings.units import WHOLE, hundredths
+from schemas.standings import RaceEnd, SessionPoints, Shortened
+from services.standings.units import ONE, ZERO, exact
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class PointsScale:
-    name: str
-    points: tuple[int, ...]
-    """Hundredths of a point for position 1, 2, 3, ..."""
+    """Compared and hashed by identity: a rulebook compiles each once, and scoring remembers awards by scale."""
 
-    def at(self, position: int) -> int:
-        return self.points[position - 1] if 0 < position <= len(self.points) else 0
+    name: str
+    points: tuple[Fraction, ...]
+    """Points for position 1, 2, 3, ..."""
+
+    def at(self, position: int) -> Fraction:
+        return self.points[position - 1] if 0 < position <= len(self.points) else ZERO
+
+    @property
+    def best(self) -> Fraction:
+        return max(self.points, default=ZERO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +56,30 @@ class SessionRule:
         return self.class_scales.get(class_key, self.scale)
 
 
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A shortened-race rule, compiled."""
+
+    below_pct: int | None
+    below_laps: int | None
+    factor: Fraction
+    scale: PointsScale | None
+    ended: frozenset[RaceEnd]
+    text: str
+    """As the award's detail says it: "x0.5", "scale half"."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ShortenedBy:
+    """What a shortened race's band does to its points, and why (hashed by identity, as scales are)."""
+
+    factor: Fraction
+    scale: PointsScale | None
+    why: str
+
+
 def compile_scale(name: str, scales: Mapping[str, list[float]]) -> PointsScale:
-    return PointsScale(name, tuple(hundredths(points) for points in scales[name]))
+    return PointsScale(name, tuple(exact(points) for points in scales[name]))
 
 
 def compile_rule(rule: SessionPoints, scales: Mapping[str, list[float]]) -> SessionRule:
@@ -64,6 +93,14 @@ def compile_rule(rule: SessionPoints, scales: Mapping[str, list[float]]) -> Sess
             for i in sorted(rule.intermediate, key=lambda i: i.at_ms)
         ),
     )
+
+
+def compile_band(rule: Shortened, scales: Mapping[str, list[float]]) -> Band:
+    factor = exact(rule.factor) if rule.factor is not None else ONE
+    scale = compile_scale(rule.scale, scales) if rule.scale is not None else None
+    parts = (f"scale {scale.name}" if scale else "", f"x{rule.factor:g}" if rule.factor is not None else "")
+    text = " ".join(part for part in parts if part)
+    return Band(rule.below_pct, rule.below_laps, factor, scale, frozenset(rule.ended), text)
 
 
 def rule_for(rules: Sequence[SessionRule], session: str, kind: SessionKind) -> SessionRule | None:
@@ -92,20 +129,30 @@ def distance(classification: Classification) -> tuple[int, int, str] | None:
     return None
 
 
-def shortened_factor(rules: Sequence[Shortened], classification: Classification) -> tuple[int, str]:
-    """The factor (in hundredths) on a finished race's scale points, and why it is not one."""
+def shortened(bands: Sequence[Band], classification: Classification) -> ShortenedBy | None:
+    """The band a finished race falls in (None: it scores in full): of the bands for how it ended that it is
+    under, a lap minimum first (the fewest laps), then the lowest percentage."""
+    if not bands:
+        return None
+    ended = RaceEnd.RED_FLAG if classification.suspended else RaceEnd.CHEQUERED
     covered = distance(classification)
-    if covered is None or not rules:
-        return WHOLE, ""
-    done, scheduled, unit = covered
-    under = [rule for rule in rules if done * 100 < rule.below_pct * scheduled]
+    laps = max((car.laps for car in classification.cars), default=0)
+    under: list[tuple[int, int, Band, str]] = []
+    for band in bands:
+        if band.ended and ended not in band.ended:
+            continue
+        if band.below_laps is not None and laps < band.below_laps:
+            under.append((0, band.below_laps, band, f"{laps} laps completed, fewer than {band.below_laps}"))
+        elif band.below_pct is not None and covered is not None:
+            done, scheduled, unit = covered
+            if done * 100 < band.below_pct * scheduled:
+                why = f"{done * 100 // scheduled} % of the scheduled {unit} covered, under {band.below_pct} %"
+                under.append((1, band.below_pct, band, why))
     if not under:
-        return WHOLE, ""
-    rule = min(under, key=lambda rule: rule.below_pct)
-    return hundredths(rule.factor), (
-        f"shortened: {done * 100 // scheduled} % of the scheduled {unit} covered, under {rule.below_pct} %: "
-        f"x{rule.factor:g}"
-    )
+        return None
+    _, _, band, why = min(under, key=lambda item: item[:2])
+    suffix = f" ({ended.value.replace('_', ' ')})" if band.ended else ""
+    return ShortenedBy(band.factor, band.scale, f"shortened: {why}{suffix}: {band.text}")
 
 
 def _duration(ms: int) -> str:

@@ -9,7 +9,8 @@ lexicographic order of those sequences.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 
 from schemas.standings import TieBreak
 from services.standings.units import format_points
@@ -27,6 +28,10 @@ class Record:
     """Scoring race finishes (class or overall positions), best first."""
     latest: tuple[int, ...]
     """Best finish per round, the latest round first; ``NO_FINISH`` where none."""
+    keys: dict[tuple[TieBreak, ...], tuple[tuple[object, ...], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Its sort key under each list of rules, computed once (a live table sorts on every lap)."""
 
     @classmethod
     def of(cls, name: str, finishes: Mapping[int, Iterable[int]], rounds: int) -> Record:
@@ -58,9 +63,13 @@ def order(
     totals: Iterable[tuple[str, int]],
     record: Callable[[str], Record],
     rules: Sequence[TieBreak],
-    explain: bool = True,
+    over: int | None = None,
 ) -> list[Placed]:
-    """Competitors (name, points in units) in standings order; ``explain``: say how each tie was broken."""
+    """Competitors (name, points in whole units of 1/``over``) in standings order; with ``over``, say how each tie
+    was broken (without, one sort: a live table on every lap, where crew-mates are level everywhere)."""
+    if over is None:
+        keyed = tuple(rules)
+        return [Placed(*item) for item in sorted(totals, key=lambda item: (-item[1], tie_key(record(item[0]), keyed)))]
     ranked = sorted(totals, key=lambda item: -item[1])
     out: list[Placed] = []
     start = 0
@@ -72,14 +81,23 @@ def order(
         if end - start == 1:
             out.append(Placed(*ranked[start]))
         else:
-            records = sorted((record(name) for name, _ in ranked[start:end]), key=lambda r: _key(r, rules))
-            notes = _notes(units, records, rules) if explain else [""] * len(records)
+            records = sorted((record(name) for name, _ in ranked[start:end]), key=lambda r: tie_key(r, rules))
+            notes = _notes(Fraction(units, over), records, rules) if over else [""] * len(records)
             out += [Placed(r.name, units, note) for r, note in zip(records, notes, strict=True)]
         start = end
     return out
 
 
-def _key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...], ...]:
+def tie_key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...], ...]:
+    """What orders competitors level on points under ``rules``: the lower, the further ahead."""
+    rules = tuple(rules)
+    key = record.keys.get(rules)
+    if key is None:
+        key = record.keys[rules] = _rules_key(record, rules)
+    return key
+
+
+def _rules_key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...], ...]:
     return tuple(
         (*record.finishes, NO_FINISH)
         if rule is TieBreak.COUNTBACK
@@ -90,14 +108,14 @@ def _key(record: Record, rules: Sequence[TieBreak]) -> tuple[tuple[object, ...],
     )
 
 
-def _notes(units: int, records: list[Record], rules: Sequence[TieBreak]) -> list[str]:
+def _notes(points: Fraction, records: list[Record], rules: Sequence[TieBreak]) -> list[str]:
     notes = []
     for i, r in enumerate(records):
         other = records[i + 1] if i == 0 else records[i - 1]
-        a, b = _key(r, rules), _key(other, rules)
+        a, b = tie_key(r, rules), tie_key(other, rules)
         rule = rules[next(n for n in range(len(rules)) if a[n] != b[n])]
         relation = "ahead of" if i == 0 else "behind"
-        notes.append(f"level on {format_points(units)} points, {relation} {other.name}: {_detail(rule, r, other)}")
+        notes.append(f"level on {format_points(points)} points, {relation} {other.name}: {_detail(rule, r, other)}")
     return notes
 
 

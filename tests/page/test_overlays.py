@@ -116,7 +116,7 @@ async def test_the_championship_as_it_stands_then_final(stack: PageStack, contex
     labels = await page.evaluate("() => [...document.querySelectorAll('#standings-table option')].map(o => o.text)")
     assert labels == [table.label for table in live.tables]
     crews = await page.evaluate(
-        "() => [...document.querySelectorAll('#standings tbody tr')].map(r => r.dataset.competitors.split('|'))"
+        "() => [...document.querySelectorAll('#standings > table tbody tr')].map(r => r.dataset.competitors.split('|'))"
     )
     assert crews and all(len(crew) >= 2 for crew in crews), "crew-mates share one position"
     positions = await page.evaluate("() => [...document.querySelectorAll('#standings .s-pos')].map(c => c.textContent)")

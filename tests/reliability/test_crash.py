@@ -27,7 +27,7 @@ from services.classification.fold import fold_log
 from services.ingest.client import Producer
 from services.ops.log import read_events
 from services.simulator.endurance import RaceSpec, simulate
-from services.standings.timeline import standings_from_log
+from services.standings.fold import standings_until
 from tests.live import wait_for_classification
 from tests.reliability.processes import ServiceProcess
 
@@ -56,7 +56,7 @@ def uninterrupted(events: list[Event]) -> tuple[bytes, bytes]:
     pairs = list(enumerate(events, start=1))
     key = events[-1].session.key
     classification = encode_classification(fold_log(pairs).sessions[key].classification())
-    standings = standings_from_log(pairs, events[-1].session.championship)
+    standings = standings_until(pairs, events[-1].session.championship)
     assert standings is not None
     return classification, encode_standings(standings)
 

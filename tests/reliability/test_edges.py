@@ -45,7 +45,7 @@ from services.classification.fold import fold_log
 from services.ingest.client import Producer
 from services.ops.log import read_events
 from services.ops.rejects import read_rejects
-from services.standings.timeline import standings_from_log
+from services.standings.fold import standings_until
 from tests.reliability.processes import ServiceProcess, run_chequered
 from tests.reliability.test_crash import CONFIG, final_state, season
 
@@ -165,7 +165,7 @@ async def test_a_hostile_producer_during_a_race(tmp_path: Path) -> None:
             # every service still serves, ready, and the race is classified and scored as if nothing happened
             served, _ = await final_state(server.url, events)
             key, championship = events[-1].session.key, events[-1].session.championship
-            standings = standings_from_log(stored, championship)
+            standings = standings_until(stored, championship)
             assert standings is not None
             classification = fold_log(stored).sessions[key].classification()
             assert served == (encode_classification(classification), encode_standings(standings))

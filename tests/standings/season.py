@@ -13,6 +13,8 @@ from schemas.events import (
     DriverChanged,
     EntryRegistered,
     Event,
+    Flag,
+    FlagChanged,
     PitIn,
     PitOut,
     ResultsDeclared,
@@ -24,13 +26,20 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import Classification
-from schemas.standings import PointsAdjustment, Standings, StandingsRow, StandingsTable, TableKind
+from schemas.standings import (
+    LiveStandings,
+    LiveTable,
+    PointsAdjustment,
+    Standings,
+    StandingsRow,
+    StandingsTable,
+    TableKind,
+)
 from services.classification.fold import fold_log
 from services.standings.config import decode_config
-from services.standings.live import Season
+from services.standings.fold import fold_championship
 from services.standings.rulebook import Rulebook
-from services.standings.timeline import rounds_from_events
-from tests.factory import SessionWriter
+from tests.factory import T0, SessionWriter
 
 CHAMPIONSHIP = "test-series"
 LAP = 100_000
@@ -58,9 +67,10 @@ scale = "main"
 ROUNDS = "\n".join(f'[[rounds]]\nevent = "r{i}"\nname = "Round {i}"\n' for i in range(1, 7))
 
 
-def book(extra: str = "", rounds: str = ROUNDS) -> Rulebook:
-    """The base config (classes Pro and Am, scale 10-6-4-3-2-1, six rounds r1..r6) with TOML added."""
-    return Rulebook(decode_config(BASE_CONFIG + extra + "\n" + rounds, "test.toml"))
+def book(extra: str = "", rounds: str = ROUNDS, top: str = "") -> Rulebook:
+    """The base config (classes Pro and Am, scale 10-6-4-3-2-1, six rounds r1..r6) with TOML added (``top``: keys of
+    the top level, before the tables)."""
+    return Rulebook(decode_config(top + BASE_CONFIG + extra + "\n" + rounds, "test.toml"))
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ class Car:
     crew: tuple[str, ...] = ()
     team: str = ""
     manufacturer: str = "Maker"
+    guest: bool = False
+    """Not eligible for points."""
 
     @property
     def drivers(self) -> tuple[str, ...]:
@@ -101,12 +113,16 @@ class Session:
     declared: ResultsStatus | None = ResultsStatus.FINAL
     finished: bool = True
     """With False the race stops after ``laps`` laps with no flag: still running."""
-    fastest: str | None = None
-    """A car that sets the fastest lap (on lap 2)."""
+    fastest: str | tuple[str, ...] | None = None
+    """A car (or several, with the same time) that sets the fastest lap (on lap 2)."""
+    red: bool = False
+    """The race ends under a red flag shown after its last lap, not resumed (no chequered flag)."""
     championship: str = CHAMPIONSHIP
+    start: int = T0
+    """The instant the session starts at (signed: before 1970 for historic results)."""
 
     def writer(self) -> SessionWriter:
-        return SessionWriter(SessionRef(self.championship, self.event, self.name))
+        return SessionWriter(SessionRef(self.championship, self.event, self.name), start=self.start)
 
     def events(self, after: Iterable[Body] = ()) -> list[Event]:
         w = self.writer()
@@ -133,6 +149,7 @@ class Session:
                 car="GT3",
                 manufacturer=car.manufacturer,
                 crew=[Driver(name) for name in car.drivers],
+                eligible_for_points=not car.guest,
             )
             events.append(w.event(entry))
         events.append(w.event(SessionStarted(), 0))
@@ -142,6 +159,8 @@ class Session:
         else:
             events += self._race_laps(w, by_number)
         end = (self.laps + 1) * LAP
+        if self.red:
+            events.append(w.event(FlagChanged(flag=Flag.RED), self.laps * LAP + LAP // 2))
         if self.declared is not None:
             events.append(w.event(ResultsDeclared(status=self.declared), end))
         return events + [w.event(body, end + 1 + i) for i, body in enumerate(after)]
@@ -149,12 +168,13 @@ class Session:
     def _race_laps(self, w: SessionWriter, by_number: Mapping[str, Car]) -> list[Event]:
         events = []
         last_lap = self.laps if self.finished else self.laps - 1
+        fastest = (self.fastest,) if isinstance(self.fastest, str) else self.fastest or ()
         for lap in range(1, last_lap + 1):
             for i, number in enumerate(self.order):
                 if lap > self.retire.get(number, last_lap):
                     continue
                 at = lap * LAP + i * 10
-                lap_ms = LAP - 1000 if number == self.fastest and lap == 2 else LAP
+                lap_ms = LAP - 1000 if number in fastest and lap == 2 else LAP
                 events.append(w.lap(number, lap, at, lap_time_ms=lap_ms))
                 if self.retire.get(number) == lap:
                     events.append(w.event(CarRetired(number=number), at + 1))
@@ -170,9 +190,8 @@ def run(
 ) -> Standings:
     """The standings the sessions give, folded from their events as the offline command folds a log."""
     events = [e for s in sessions for e in (s.events() if isinstance(s, Session) else s)]
-    season = Season(book)
-    for points in rounds_from_events(book, list(enumerate(events, start=1))):
-        season.put(points)
+    season = fold_championship(enumerate(events, start=1), book.config.championship, book).season
+    assert season is not None
     for adjustment in adjustments:
         season.adjust(adjustment)
     return season.standings()
@@ -188,6 +207,11 @@ def crews(cars: Iterable[Car]) -> dict[str, list[str]]:
 
 def table(standings: Standings, kind: TableKind = TableKind.DRIVERS, class_name: str | None = "Pro") -> StandingsTable:
     return next(t for t in standings.tables if t.kind is kind and t.class_name == class_name)
+
+
+def live_table(standings: LiveStandings, class_name: str | None = "Pro") -> LiveTable:
+    """The drivers' "as it stands" table of a class."""
+    return next(t for t in standings.tables if t.kind is TableKind.DRIVERS and t.class_name == class_name)
 
 
 def row(

@@ -146,3 +146,45 @@ def test_intermediate_points_must_fall_inside_the_race() -> None:
 def test_every_semantic_problem_is_reported_at_once() -> None:
     found = problems(_insert("[drops]\nbest = 9\n[bonus]\npole = 0.001\n"))
     assert len(found) == 2
+
+
+def test_durations_are_written_as_people_say_them() -> None:
+    text = BASE_CONFIG.replace('scale = "main"\n', 'scale = "main"\nlength_ms = "24h"\n') + (
+        '[eligibility]\nmin_drive_ms = "1h30min"\n[[rounds]]\nevent = "r1"\nmin_drive_ms = "90min"\n'
+        '[[rounds.points]]\nkind = "race"\nscale = "main"\nlength_ms = "6h"\n'
+        'intermediate = [{ at_ms = "3h", scale = "half" }]\n'
+    )
+    config = decode_config(text)
+    assert config.eligibility.min_drive_ms == config.rounds[0].min_drive_ms == 5_400_000
+    assert config.points[0].length_ms == 86_400_000
+    assert config.rounds[0].points is not None and config.rounds[0].points[0].intermediate[0].at_ms == 10_800_000
+    assert problems(BASE_CONFIG + ROUNDS + '[eligibility]\nmin_drive_ms = "an hour"\n') == [
+        "$.eligibility.min_drive_ms: 'an hour' is not a duration: write 6h, 90min, 1h30min, 45s or milliseconds"
+    ]
+
+
+def test_a_key_in_the_wrong_table_says_where_it_belongs() -> None:
+    [problem] = problems(BASE_CONFIG + ROUNDS + "[bonus]\nbest = 3\n")
+    assert problem == "$.bonus.best: not a key of [bonus]; it belongs in [[drops.parts]] or [drops]"
+    [problem] = problems(BASE_CONFIG + ROUNDS + "[drops]\npole = 1\n")
+    assert problem == "$.drops.pole: not a key of [drops]; it belongs in [bonus] or [rounds.bonus]"
+    [problem] = problems(BASE_CONFIG + ROUNDS + "nonsense = 1\n")
+    assert problem.startswith("$.rounds[5].nonsense: not a key of [[rounds]]")  # TOML puts it in the last table
+
+
+def test_a_wrong_choice_lists_what_is_allowed() -> None:
+    [problem] = problems('shared_drive = "halves"\n' + BASE_CONFIG + ROUNDS)
+    assert problem == "$.shared_drive: Invalid enum value 'halves' (allowed: full, split, none)"
+    [problem] = problems(BASE_CONFIG.replace('kind = "race"', 'kind = "sprint"') + ROUNDS)
+    assert problem == "$.points[0].kind: Invalid enum value 'sprint' (allowed: practice, qualifying, race)"
+
+
+def test_a_championship_exclusion_is_one_entry_and_is_checked() -> None:
+    exclusion = '[[exclusions]]\ndecision = "D1"\ncompetitor = "Driver 1"\nclass_name = "GT9"\n'
+    assert problems(BASE_CONFIG + ROUNDS + exclusion) == [
+        "$.exclusions[0].class_name: 'GT9' is not a class of the championship"
+    ]
+    shortened = "[[shortened]]\nbelow_pct = 50\n"
+    assert problems(BASE_CONFIG + ROUNDS + shortened) == [
+        "$.shortened[0]: set factor (0.5 for half points) or scale (the band's own scale)"
+    ]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from schemas.events import SessionKind, encode_event
@@ -92,3 +96,39 @@ def test_errors_name_the_file(files: tuple[Path, list[Path]], tmp_path: Path) ->
     assert code == 2 and err.startswith(f"{bad_log}:1: Object missing required field")
     code, _, err = offline(config, [tmp_path / "missing.jsonl"], "json")
     assert code == 2 and "missing.jsonl" in err
+
+
+def test_contenders_of_the_installed_command(tmp_path: Path) -> None:
+    """``chequered standings --contenders`` as a user runs it: who can still win, the most they can reach, and what
+    they need in the last race; as a table, JSON and CSV."""
+    from tests.standings.test_title import FINALE, OPENING
+
+    config = tmp_path / "finale.toml"
+    config.write_text(FINALE)
+    log = tmp_path / "opening.jsonl"
+    log.write_bytes(b"".join(encode_event(e) + b"\n" for e in OPENING.events()))
+    chequered = Path(sys.executable).parent / "chequered"
+
+    def run_command(*extra: str) -> str:
+        done = subprocess.run(
+            [str(chequered), "standings", "--config", str(config), str(log), "--contenders", *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    text = run_command()
+    assert "Finale: Drivers — Pro — title fight (1 scoring session left)" in text
+    assert "P1a / P1b" in text and "can win · leads" in text and "has won the title" in text
+    assert "2nd with #2, #3 and #4 lower than 1st" in text
+    fights = msgspec.json.decode(run_command("--format", "json"))["tables"]
+    pro = next(f for f in fights if f["class_name"] == "Pro")
+    assert [c["max_points"] for c in pro["title"]["contenders"]] == [83, 81, 81, 80]
+    rows = list(csv.DictReader(io.StringIO(run_command("--format", "csv"))))
+    assert {(r["table"], r["class"], r["contender"]) for r in rows if r["status"] == "champion"} == {
+        ("drivers", "Am", "G1"),
+        ("teams", "Am", "Team 71 #71"),
+    }

@@ -28,10 +28,9 @@ from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.simulator.endurance import RaceSpec, simulate
 from services.standings.config import load_config
-from services.standings.projector import Championship, StandingsProjector, live_key
+from services.standings.fold import ChampionshipFold, fold_championship, standings_until
+from services.standings.projector import StandingsProjector, live_key
 from services.standings.rulebook import Rulebook
-from services.standings.tables import standings
-from services.standings.timeline import crews_of, rounds_from_events
 from tests.live import wait_for_dead_letters
 
 CONFIG = Path(__file__).resolve().parents[2] / "services" / "standings" / "configs" / "gt-endurance.toml"
@@ -115,9 +114,8 @@ async def test_live_then_declared_standings_equal_the_offline_fold(nc: Client) -
     assert not final.live
 
     stored = [(r.seq, e) for r, e in zip(replies, [*race, declared], strict=True)]  # type: ignore[union-attr]
-    book = Rulebook(load_config(CONFIG))
-    offline = standings(book, rounds_from_events(book, stored))
-    assert encode_standings(final) == encode_standings(offline)
+    offline = fold_championship(stored, CHAMPIONSHIP, Rulebook(load_config(CONFIG))).standings()
+    assert offline is not None and encode_standings(final) == encode_standings(offline)
     drivers = next(t for t in final.tables if t.kind.value == "drivers" and t.class_name == "Pro")
     assert drivers.rows[0].points == 25 and drivers.rows[0].rounds[0].state.value == "counted"
 
@@ -194,41 +192,40 @@ async def test_the_gateway_serves_live_and_declared_standings(nats_url: str, nc:
 
 def test_standings_from_the_log_apply_its_configuration_and_decisions_in_force() -> None:
     from schemas.events import AdjustmentKind, DecisionWithdrawn, PointsAdjusted, TableKind
-    from services.standings.timeline import standings_from_log
 
     points = SessionRef.championship_of(CHAMPIONSHIP)
     race = simulate(RaceSpec(seed=5, cars=8, duration_ms=10 * 60_000, retirements=0, championship=CHAMPIONSHIP))
     book = Rulebook(load_config(CONFIG))
     pairs = list(enumerate([configured(source="", event_id="c"), *race], start=1))
-    plain = standings_from_log(pairs, CHAMPIONSHIP)
+    plain = standings_until(pairs, CHAMPIONSHIP)
     assert plain is not None and encode_standings(plain) == encode_standings(
-        standings(book, rounds_from_events(book, pairs))
+        fold_championship(pairs[1:], CHAMPIONSHIP, book).standings()  # type: ignore[arg-type]
     )
     leader = next(t for t in plain.tables if t.kind is TableKind.DRIVERS and t.class_name == "Pro").rows[0].competitor
     deduction = PointsAdjusted(
         decision="P1", kind=AdjustmentKind.DEDUCTION, table=TableKind.DRIVERS, competitor=leader, points=5
     )
     adjusted = [*pairs, (len(pairs) + 1, Event(id="d", session=points, producer="ops", at=2, body=deduction))]
-    penalised = standings_from_log(adjusted, CHAMPIONSHIP)
+    penalised = standings_until(adjusted, CHAMPIONSHIP)
     assert penalised is not None and encode_standings(penalised) != encode_standings(plain)
+    assert encode_standings(standings_until(adjusted, CHAMPIONSHIP, seq=len(pairs))) == encode_standings(plain)  # type: ignore[arg-type]
     withdrawn = Event(id="w", session=points, producer="ops", at=3, body=DecisionWithdrawn(decision="P1"))
-    restored = standings_from_log([*adjusted, (len(adjusted) + 1, withdrawn)], CHAMPIONSHIP)
+    restored = standings_until([*adjusted, (len(adjusted) + 1, withdrawn)], CHAMPIONSHIP)
     assert restored is not None and encode_standings(restored) == encode_standings(plain)
-    assert standings_from_log(list(enumerate(race, start=1)), CHAMPIONSHIP) is None
+    assert standings_until(list(enumerate(race, start=1)), CHAMPIONSHIP) is None
 
 
-def test_the_crews_kept_as_events_come_are_the_crews_of_the_round_events() -> None:
+def test_the_fold_keeps_the_crews_as_registered_and_replaces_them_on_a_registration() -> None:
     race = simulate(RaceSpec(seed=6, cars=6, duration_ms=5 * 60_000, retirements=0, championship=CHAMPIONSHIP))
     first = next(e for e in race if isinstance(e.body, EntryRegistered))
     assert isinstance(first.body, EntryRegistered)
     again = structs.replace(first, id="again", body=structs.replace(first.body, crew=[Driver(name="Zed")]))
     events = [*race[: len(race) // 2], again, *race[len(race) // 2 :]]
-    championship, held = Championship(), []
+    fold, held = ChampionshipFold(CHAMPIONSHIP), []
     for seq, event in enumerate(events, start=1):
-        championship.add(seq, event)
-        held.append(championship.crews.get("monza", {}))
-    for n, crews in enumerate(held, start=1):
-        expected = crews_of(championship.events["monza"][:n])
-        assert crews == expected and list(crews) == list(expected)
+        fold.apply(seq, event)
+        held.append(fold.rounds["monza"].crews)
+    registered = [e.body for e in race if isinstance(e.body, EntryRegistered)]
+    assert held[-1] == {body.number: [d.name for d in body.crew] for body in registered} | {first.body.number: ["Zed"]}
     before, after = held[len(race) // 2 - 1], held[len(race) // 2]  # a registration replaces the mapping
     assert after[first.body.number] == ["Zed"] != before[first.body.number] and held[-1] is after

@@ -15,11 +15,11 @@ from schemas.standings import (
     TableKind,
 )
 from services.standings.config import decode_config
+from services.standings.fold import classifications_at
 from services.standings.live import Season
 from services.standings.rounds import score_round
 from services.standings.rulebook import Rulebook
 from services.standings.tables import standings
-from services.standings.timeline import classifications_at
 from tests.standings.season import (
     BASE_CONFIG,
     LAP,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 
 import pytest
 
 from schemas.events import (
-    EntryRegistered,
-    Event,
+    LapCompleted,
     PenaltyIssued,
     PenaltyKind,
     ResultsDeclared,
@@ -25,19 +23,21 @@ from schemas.standings import (
     Standings,
     TableKind,
 )
-from services.classification.fold import ClassificationProjection
 from services.standings.config import decode_config
-from services.standings.live import LiveRound, Season
-from services.standings.rounds import RoundPoints, score_round
+from services.standings.fold import ChampionshipFold, Settled
+from services.standings.live import Season
+from services.standings.rounds import score_round
 from services.standings.rulebook import Rulebook
 from services.standings.tables import standings
-from services.standings.timeline import crews_of, rounds_from_events
 from tests.standings.season import (
     BASE_CONFIG,
+    CHAMPIONSHIP,
+    LAP,
     Car,
     Session,
     book,
     classification,
+    live_table,
     order,
     points,
     run,
@@ -135,8 +135,8 @@ def test_every_total_is_the_sum_of_its_counted_rounds_and_dropped_results_are_ma
 
 def _compare(live: LiveStandings, full: Standings) -> None:
     assert [t.label for t in live.tables] == [t.label for t in full.tables]
-    for live_table, table in zip(live.tables, full.tables, strict=True):
-        assert [(r.position, r.competitor, r.points) for r in live_table.rows] == [
+    for held, table in zip(live.tables, full.tables, strict=True):
+        assert [(r.position, r.competitor, r.points) for r in held.rows] == [
             (r.position, r.competitor, r.points) for r in table.rows
         ]
 
@@ -153,28 +153,27 @@ def test_live_standings_during_the_last_race_become_the_final_standings() -> Non
     opener = [Session("r1", grid, ["2", "1", "3", "8", "7"])]
     final = Session("r2", grid, ["1", "7", "3", "2", "8"], swap={"1": 1}, retire={"3": 4})
     qualifying = Session("r2", grid, ["3", "1", "2", "8", "7"], name="qualifying", kind=SessionKind.QUALIFYING)
-    season = Season(b)
-    for round_points in _rounds(b, [e for s in opener for e in s.events()]):
-        season.put(round_points)
-    live = LiveRound(season, "r2")
-    projection = ClassificationProjection()
-    log = [*qualifying.events(), *final.events()]
-    seen: list[Event] = []
+    fold = ChampionshipFold(CHAMPIONSHIP, b)
+    log = [*opener[0].events(), *qualifying.events(), *final.events()]
     updates: list[LiveStandings] = []
     racing: list[LiveStandings] = []
     for seq, event in enumerate(log, start=1):
-        projection.apply(seq, event)
-        seen.append(event)
-        sessions = {s.session.session: s.classification() for s in projection.sessions.values()}
-        crews_now = crews_of((0, e) for e in seen if isinstance(e.body, EntryRegistered))
-        update = live.update(sessions, crews_now)
-        _compare(update, season.standings())
-        fresh = score_round(b, "r2", sessions, crews_now)
-        _compare(update, standings(b, [season.rounds["r1"], fresh]))  # partial rescoring = rescoring all
+        assert fold.apply(seq, event) is None
+        update = fold.settle().live
+        if event.session.event != "r2":
+            continue
+        sessions = fold.classifications("r2")
+        if update is None:  # opened with its entries, not started: nothing to score yet
+            assert all(c.phase is SessionPhase.SCHEDULED for c in sessions.values())
+            continue
+        assert fold.season is not None
+        _compare(update, fold.season.standings())
+        fresh = score_round(b, "r2", sessions, fold.rounds["r2"].crews)
+        _compare(update, standings(b, [fold.season.rounds["r1"], fresh]))  # partial rescoring = rescoring all
         updates.append(update)
         if "race" in sessions and sessions["race"].phase is SessionPhase.RUNNING and sessions["race"].cars[0].laps > 2:
             racing.append(update)
-    assert updates[len(log) // 2].live and not updates[-1].live
+    assert updates[len(updates) // 2].live and not updates[-1].live
     assert isinstance(log[-1].body, ResultsDeclared)
     final_standings = run(b, *opener, qualifying, final)
     _compare(updates[-1], final_standings)
@@ -183,5 +182,22 @@ def test_live_standings_during_the_last_race_become_the_final_standings() -> Non
     assert {r.competitor: r.live_points for r in racing[-1].tables[0].rows}["Ann"] == 10  # not judged yet
 
 
-def _rounds(b: Rulebook, events: Sequence[Event]) -> list[RoundPoints]:
-    return rounds_from_events(b, list(enumerate(events, start=1)))
+def test_a_lap_rescores_only_its_class_and_a_settle_with_nothing_new_reports_nothing() -> None:
+    """What the fold reports as changed: a Pro car's lap recomputes no Gentlemen table (the same table object is
+    kept), an overtake changes the Pro tables, and nothing new since the last settle writes nothing."""
+    grid = [Car("1"), Car("2"), Car("7", "Am"), Car("8", "Am")]
+    race = Session("r1", grid, ["1", "2", "7", "8"], finished=False, declared=None).events()
+    fold = ChampionshipFold(CHAMPIONSHIP, book())
+    for seq, event in enumerate(race, start=1):
+        fold.apply(seq, event)
+    before = fold.settle().live
+    assert before is not None and fold.settle() == Settled()
+    lead = max(e.body.lap for e in race if isinstance(e.body, LapCompleted) and e.body.number == "1")
+    lap = LapCompleted(number="2", lap=lead + 1, lap_time_ms=LAP - 510)  # car 2 completes a lap first: an overtake
+    pass_ = Session("r1", grid, []).writer().event(lap, (lead + 1) * LAP - 500, id="pass")
+    fold.apply(len(race) + 1, pass_)
+    after = fold.settle().live
+    assert after is not None
+    pro, am = (live_table(after, c) for c in ("Pro", "Am"))
+    assert [r.competitor for r in pro.rows] == ["Driver 2", "Driver 1"]
+    assert am is live_table(before, "Am")  # not recomputed

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from schemas.events import MAX_INSTANT, MIN_INSTANT
 from services.feeds.common import FALLBACK_DAY, local_epoch_ms
 
 DAY_MS = 86_400_000
@@ -32,7 +33,6 @@ AGREE_MS = 5_000
 SPLICE_MS = 2 * 3_600_000
 """A confirmed jump back of at least this much is a new day (a capture spliced from two days); less is a clock
 set back on the same day (a daylight-saving change)."""
-_LATEST_INSTANT = int(datetime(2999, 12, 31, tzinfo=ZoneInfo("UTC")).timestamp() * 1000)
 
 
 @dataclass
@@ -168,9 +168,9 @@ class FeedClock:
             self._new_anchor = _Candidate(candidate)
 
     def instant(self, local_ms: int) -> int:
-        """The UTC epoch milliseconds of a local time of the session, kept between 1970 and the year 3000."""
+        """The UTC epoch milliseconds of a local time of the session, kept within the instants an event may carry."""
         try:
             at = local_epoch_ms(self.day or FALLBACK_DAY, local_ms, self.zone)
         except OverflowError:
-            return _LATEST_INSTANT if local_ms > 0 else 0
-        return min(max(0, at), _LATEST_INSTANT)
+            return MAX_INSTANT if local_ms > 0 else MIN_INSTANT
+        return min(max(MIN_INSTANT, at), MAX_INSTANT)

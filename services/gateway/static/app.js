@@ -17,6 +17,7 @@ const $ = (id) => document.getElementById(id);
 const MOVE_SHOWN_MS = 8000;
 const STANDINGS_EVERY_MS = 15000;
 const STANDINGS_KEPT = 12;
+const STANDINGS_AFTER_VALUE_MS = 1000;
 const CLOCK_EVERY_MS = 250;
 const ANALYSIS_EVERY_MS = 5000;
 const MESSAGES_RETRY_MS = 10000;
@@ -43,6 +44,8 @@ const state = {
   analysis: { number: null, laps: null, fetchedAt: 0, fetching: false },
   standings: [], // values fetched, oldest first (shown only once the page shows the classification they reflect)
   standingsTable: params.get("table") || "",
+  standingsAt: 0,
+  standingsTimer: null,
   marks: params.has("marks") ? [] : null, // [number, laps, epoch ms] when a row's laps change (bench page)
   arrivals: params.has("marks") ? [] : null, // [seq, epoch ms] when each message arrives (bench page)
 };
@@ -129,6 +132,7 @@ function shown(value) {
   noteMoves(value);
   noteLaps(value);
   state.classification = value;
+  standingsSoon();
   if (drawing.pending) return;
   if (performance.now() - drawing.last >= FRAME_MS) {
     draw();
@@ -531,7 +535,18 @@ function renderMessages(c) {
 
 // -- championship ------------------------------------------------------------------------
 
+// The championship follows the laps: asked at most once a second while values come, and once after the last.
+function standingsSoon() {
+  if (state.standingsTimer) return;
+  const wait = Math.max(0, STANDINGS_AFTER_VALUE_MS - (Date.now() - state.standingsAt));
+  state.standingsTimer = setTimeout(() => {
+    state.standingsTimer = null;
+    refreshStandings();
+  }, wait);
+}
+
 async function refreshStandings() {
+  state.standingsAt = Date.now();
   try {
     const response = await api(`/api/standings/live?session=${encodeURIComponent(state.session)}`, token);
     if (!response.ok) throw new Error(String(response.status));
@@ -556,7 +571,6 @@ function renderStandings() {
     setHtml(panel, "standings not available");
     select.hidden = true;
     $("standings-state").textContent = "";
-    $("title-fight").innerHTML = "";
     return;
   }
   const labels = page.tables.map((t) => t.label);
@@ -576,22 +590,21 @@ function renderStandings() {
   const moved = (r) => (r.before === null || r.before === r.position ? "" : r.before > r.position ? `<span class="move up">▲${r.before - r.position}</span>` : `<span class="move down">▼${r.position - r.before}</span>`);
   setHtml(panel, `<table><thead><tr><th scope="col">Pos</th><th scope="col">${esc(table.kind)}</th><th scope="col" class="s-pts">Pts</th></tr></thead><tbody>${table.rows
     .map((r) => `<tr data-competitors="${esc(r.competitors.join("|"))}"><td class="s-pos">${esc(r.position)} ${moved(r)}</td><td>${esc(r.name)}</td><td class="s-pts">${esc(r.points)}${r.live_points ? ` <small>(+${esc(r.live_points)})</small>` : ""}</td></tr>`)
-    .join("")}</tbody></table>`);
-  renderTitleFight(page.standings.tables[index]);
+    .join("")}</tbody></table>${titleFight(page.standings.tables[index].title)}`);
 }
 
-// The title fight, when the read model has it: who can still win, and what each needs.
-function renderTitleFight(table) {
-  const box = $("title-fight");
-  const fight = table && table.title;
-  if (!fight || !fight.contenders) {
-    setHtml(box, "");
-    return;
-  }
-  const head = fight.decided ? "Title decided" : `Title fight · ${esc(fight.remaining ?? "")} to go`;
-  setHtml(box, `<h3>${head}</h3><ul>${fight.contenders
-    .map((k) => `<li class="contender st-${esc(k.status)}"><b>${esc((k.competitors || []).join(" / "))}</b> ${esc(k.status)} · ${esc(k.points)} pts, max ${esc(k.max_points)}${k.condition ? ` — ${esc(k.condition)}` : ""}</li>`)
-    .join("")}</ul>`);
+// Who can still win the table (when the read model has it): points now, the most they can reach, what they need.
+function titleFight(title) {
+  if (!title || !title.contenders || !title.contenders.length) return "";
+  const rows = title.contenders.map((k) => {
+    const name = esc(k.competitors.join(" / "));
+    const status = k.status === "champion" ? "champion" : `max ${esc(k.max_points)}`;
+    const needs = k.status === "contender" && k.condition ? `<tr class="t-cond"><td colspan="3">${esc(k.condition)}</td></tr>` : "";
+    return `<tr class="contender${k.leads ? " leads" : ""}" data-contender="${name}" data-status="${esc(k.status)}"
+      data-leads="${k.leads}"><td>${name}</td><td class="s-pts">${esc(k.live_points)}</td><td class="s-pts">${status}</td></tr>${needs}`;
+  });
+  const heading = title.decided ? "Champion" : `Who can still win · ${esc(title.remaining)} left`;
+  return `<div class="title-fight" data-decided="${title.decided}"><h3>${heading}</h3><table>${rows.join("")}</table></div>`;
 }
 
 // -- car detail ------------------------------------------------------------------------------
