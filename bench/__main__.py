@@ -13,6 +13,7 @@ BENCHMARKS = {
     "rebuild": "bench.rebuild",
     "feeds": "bench.feeds",
     "gateway": "bench.gateway",
+    "page": "bench.page",
     "scale": "bench.scale",
     "standings": "bench.standings",
     "durability": "bench.durability",

@@ -90,11 +90,11 @@ _decode_seq = msgspec.json.Decoder(_Seq).decode
 # -- the server side, in its own process ------------------------------------------------
 
 
-def _pipeline_process(nats_url: str, conn: Connection) -> None:
+def pipeline_process(nats_url: str, conn: Connection) -> None:
     asyncio.run(_serve(nats_url, conn, gateway=False))
 
 
-def _gateway_process(nats_url: str, conn: Connection) -> None:
+def gateway_process(nats_url: str, conn: Connection) -> None:
     asyncio.run(_serve(nats_url, conn, gateway=True))
 
 
@@ -121,7 +121,7 @@ def _event(n: int, at: int, body: object) -> Event:
     return Event(id=f"b{n:07d}", session=SESSION, producer="bench", at=T0 + at, body=body)  # type: ignore[arg-type]
 
 
-def _race(laps_events: int) -> tuple[list[Event], list[Event]]:
+def race(laps_events: int) -> tuple[list[Event], list[Event]]:
     """The session's head (opened, entries, started) and ``laps_events`` laps, round-robin over the field."""
     opened = SessionOpened(
         name="Gateway bench",
@@ -255,7 +255,7 @@ async def _connect(kind: str, base: str, arrivals: Arrivals) -> asyncio.BaseTran
     return transport
 
 
-def _clients_process(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
+def clients_process(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
     asyncio.run(_clients(kind, count, gateway_url, nats_url, conn))
 
 
@@ -308,7 +308,7 @@ class Phase:
         return f"{self.rate:.0f}/s"
 
 
-async def _offer(nc: Client, events: list[Event], rate: float) -> Phase:
+async def offer(nc: Client, events: list[Event], rate: float) -> Phase:
     """Each event sent at its slot of a 1/rate schedule, not waiting for the previous ack (the offered load
     stays at ``rate`` whatever the stack does), with a baseline ping beside it. One connection and one
     ingest subscriber keep the events in order, as ``Producer.send_all`` relies on."""
@@ -358,13 +358,13 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
         written.note(_decode_seq(msg.data).last_seq, time.monotonic())
 
     await nc.subscribe(f"$KV.{CLASSIFICATION_BUCKET}.{SESSION.key}", cb=tapped)
-    head, laps = _race(sum(int(rate * seconds) for rate, seconds in PHASES))
+    head, laps = race(sum(int(rate * seconds) for rate, seconds in PHASES))
     await Producer(nc).send_all(head)
     spawn = multiprocessing.get_context("spawn")
     pipes = {}
     for kind, count in (("sse", SSE_CLIENTS), ("ws", WS_CLIENTS)):
         parent, child = spawn.Pipe()
-        process = spawn.Process(target=_clients_process, args=(kind, count, gateway_url, nats_url, child), daemon=True)
+        process = spawn.Process(target=clients_process, args=(kind, count, gateway_url, nats_url, child), daemon=True)
         process.start()
         pipes[kind] = parent
         pids[f"{kind} clients"] = process.pid
@@ -375,7 +375,7 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     for rate, seconds in PHASES:
         count = int(rate * seconds)
         cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
-        phases.append(await _offer(nc, laps[offset : offset + count], rate))
+        phases.append(await offer(nc, laps[offset : offset + count], rate))
         elapsed = time.monotonic() - started
         for name, pid in pids.items():
             before, after = cpu_before[name], cpu_seconds(pid)
@@ -434,7 +434,7 @@ async def _run(report: Report) -> None:
         try:
             assert server.process is not None
             pids: dict[str, int | None] = {"nats-server": server.process.pid, "producer": os.getpid()}
-            for name, target in (("ingest + projector", _pipeline_process), ("gateway", _gateway_process)):
+            for name, target in (("ingest + projector", pipeline_process), ("gateway", gateway_process)):
                 parent, child = spawn.Pipe()
                 process = spawn.Process(target=target, args=(server.url, child), daemon=True)
                 process.start()

@@ -39,7 +39,7 @@ import httpx
 import msgspec
 from nats.aio.client import Client
 
-from bench.gateway import BASELINE_SUBJECT, SESSION, TOKEN, Arrivals, _clients_process, _latencies
+from bench.gateway import BASELINE_SUBJECT, SESSION, TOKEN, Arrivals, _latencies, clients_process
 from bench.report import Report, cpu_seconds, median, percentile
 from schemas.events import Event, SessionStarted
 from schemas.ingest import Accepted, IngestReply
@@ -214,7 +214,7 @@ async def _round(stacks: dict[str, Stack], events: list[Event], head: list[Event
         loop = asyncio.get_running_loop()
         parent, child = multiprocessing.get_context("spawn").Pipe()
         clients = multiprocessing.get_context("spawn").Process(
-            target=_clients_process, args=("sse", SSE_CLIENTS, serving.gateway, serving.nats, child), daemon=True
+            target=clients_process, args=("sse", SSE_CLIENTS, serving.gateway, serving.nats, child), daemon=True
         )
         clients.start()
         assert await loop.run_in_executor(None, parent.recv) == "ready"
