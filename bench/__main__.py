@@ -13,6 +13,7 @@ BENCHMARKS = {
     "rebuild": "bench.rebuild",
     "feeds": "bench.feeds",
     "gateway": "bench.gateway",
+    "page": "bench.page",
     "scale": "bench.scale",
     "standings": "bench.standings",
     "durability": "bench.durability",
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "analysis": "bench.analysis",
     "calendar": "bench.calendar",
     "export": "bench.export",
+    "serve": "bench.serve",
 }
 
 

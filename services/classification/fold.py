@@ -49,8 +49,9 @@ from schemas.events import (
     SessionStarted,
     decode_event,
 )
-from schemas.results import Classification
+from schemas.results import Classification, RaceControlMessage
 from schemas.subjects import session_key_of
+from services.classification import control_messages
 from services.classification.car import CarRecord
 from services.classification.errors import FoldError
 from services.classification.rules import classify
@@ -82,6 +83,8 @@ class SessionFold:
         self.cars: dict[str, CarRecord] = {}
         self.decisions: dict[str, PenaltyIssued | LapDeleted] = {}
         self.seen: set[str] = set()
+        self.messages: list[RaceControlMessage] = []
+        """The race-control feed: flags, penalties, decisions, retirements, results, in stream order."""
 
     @property
     def rules(self) -> ClassificationRules:
@@ -102,7 +105,13 @@ class SessionFold:
             raise FoldError(f"event type {type(event.body).__name__} has no classification rule")
         if self.opened is None and not isinstance(event.body, SessionOpened):
             raise FoldError(f"session {self.session.key} was never opened")
+        announced = control_messages.message(self, seq, event)
+        chequered_at = self.chequered_at
         handler(self, event)
+        if announced is None and chequered_at is None and self.chequered_at is not None:
+            announced = control_messages.chequered(seq, self.chequered_at)  # the leader completed the distance
+        if announced is not None:
+            self.messages.append(announced)
         self.seen.add(msg_id)
         self.last_seq = seq
         if event.at > self.as_of:

@@ -22,11 +22,12 @@ from schemas.events import (
     SessionOpened,
     SessionRef,
 )
-from schemas.results import DisagreementKind
+from schemas.results import DisagreementKind, RaceControlMessage
 from services.classification.car import CarRecord
 from services.classification.fold import SessionFold
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""2: the race-control messages are part of the state (a version-1 snapshot has none: the fold starts from the log)."""
 
 
 class CarSnapshot(Struct, array_like=True):
@@ -67,6 +68,7 @@ class SessionSnapshot(Struct):
     decisions: list[PenaltyIssued | LapDeleted]
     seen: list[str]
     slowest_lap_ms: int = 0
+    messages: list[RaceControlMessage] = []
 
 
 def take(state: SessionFold) -> SessionSnapshot:
@@ -85,6 +87,7 @@ def take(state: SessionFold) -> SessionSnapshot:
         decisions=list(state.decisions.values()),
         seen=sorted(state.seen),
         slowest_lap_ms=state.slowest_lap_ms,
+        messages=state.messages,
     )
 
 
@@ -126,6 +129,7 @@ def restore(snapshot: SessionSnapshot) -> SessionFold:
     state.decisions = {d.decision: d for d in snapshot.decisions}
     state.seen = set(snapshot.seen)
     state.slowest_lap_ms = snapshot.slowest_lap_ms
+    state.messages = list(snapshot.messages)
     for saved in snapshot.cars:
         car = CarRecord(saved.entry, saved.order)
         car.lap_numbers = list(saved.lap_numbers)

@@ -16,10 +16,10 @@ import msgspec
 from nats.js import JetStreamContext
 
 from schemas.events import Event, SessionRef, decode_event
-from schemas.results import Classification, HourlyClassification
+from schemas.results import Classification, HourlyClassification, RaceControlMessages
 from schemas.subjects import events_subject
 from services.broker.reader import StreamTail
-from services.classification.fold import classification_until
+from services.classification.fold import classification_until, fold_log
 from services.classification.hourly import hourly
 
 
@@ -61,6 +61,19 @@ async def classification_at(
     stored = await read_session(js, session, until_seq=seq)
     # the fold of a long race is CPU work: off the event loop, so live clients keep being served
     return await asyncio.to_thread(fold_session, session, stored, seq=seq, at=at)
+
+
+def messages_of(session: SessionRef, stored: list[tuple[int, bytes]]) -> RaceControlMessages | None:
+    """Every race-control message of the session's log; None if the log never opens it."""
+    state = fold_log(decoded(stored)).sessions.get(session.key)
+    if state is None or state.opened is None:
+        return None
+    return RaceControlMessages(session=session, last_seq=state.last_seq, messages=state.messages)
+
+
+async def race_control_messages(js: JetStreamContext, session: SessionRef) -> RaceControlMessages | None:
+    stored = await read_session(js, session)
+    return await asyncio.to_thread(messages_of, session, stored)
 
 
 async def hourly_classification(js: JetStreamContext, session: SessionRef) -> HourlyClassification | None:

@@ -11,11 +11,11 @@ from nats.aio.client import Client
 from schemas.ingest import Accepted
 from services.calendar.files import decode_calendar
 from services.ingest.client import Producer
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.calendar.conftest import CalendarStack
 from tests.calendar.seasons import SPRINT, published
 from tests.calendar.test_cli import served
 from tests.gateway.clients import TOKEN
-from tests.gateway.test_page import ARTIFACTS, CHROMIUM_ARGS, chromium
 
 READ_BOX = """() => {
     const box = document.getElementById('next-event');

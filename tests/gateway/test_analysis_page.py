@@ -10,11 +10,11 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.events import LapCompleted
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.gateway.races import broadcast_race
 from tests.gateway.stack import Stack, until
-from tests.gateway.test_page import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.live import send
 
 if TYPE_CHECKING:

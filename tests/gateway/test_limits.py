@@ -19,10 +19,10 @@ from nats.aio.client import Client
 from services.broker.embedded import EmbeddedNats, free_port
 from services.gateway.access import CONTENT_SECURITY_POLICY
 from services.gateway.server import GatewayService
+from tests.browser import CHROMIUM_ARGS, chromium
 from tests.factory import SessionWriter, small_race
 from tests.gateway.clients import TOKEN
 from tests.gateway.stack import Stack, until
-from tests.gateway.test_page import CHROMIUM_ARGS, chromium
 from tests.live import send
 from tests.reliability.processes import ROOT
 
