@@ -18,7 +18,7 @@ from nats.aio.client import Client
 from nats.js.api import StorageType, StreamConfig
 
 from schemas.events import Event, encode_event
-from schemas.results import encode_classification
+from schemas.results import decode_classification, encode_classification
 from schemas.subjects import EVENTS_PREFIX, PARTITIONS, partition_of, session_key_of
 from services.broker.partition import assign
 from services.broker.reader import StreamTail
@@ -27,6 +27,7 @@ from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
 from services.ops.log import read_events
+from tests.commands import chequered, output, said
 from tests.live import send, wait_for_classification
 from tests.scale.test_replicas import concurrent_races, interleaved
 
@@ -55,6 +56,29 @@ async def served_as_folded(nc: Client, races: list[list[Event]]) -> None:
         assert encode_classification(live) == encode_classification(fold_log(log).sessions[key].classification())
 
 
+async def stream_from_before_partitions(nc: Client) -> None:
+    """The events stream as chequered set it up before partitions and atomic batches."""
+    await nc.jetstream().add_stream(
+        StreamConfig(
+            name=EVENTS_STREAM,
+            subjects=[f"{EVENTS_PREFIX}.>"],
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            deny_delete=True,
+            deny_purge=True,
+        )
+    )
+
+
+async def publish(nc: Client, events: list[Event]) -> None:
+    """Straight into the stream, as ingest stores them (the stream's transform, if any, partitions them)."""
+    js = nc.jetstream()
+    for event in events:
+        await js.publish(
+            f"{EVENTS_PREFIX}.{event.session.key}", encode_event(event), headers={"Nats-Msg-Id": event.msg_id}
+        )
+
+
 @pytest.fixture
 async def replicas(nats_url: str) -> AsyncIterator[Callable[[int], Awaitable[list[ClassificationProjector]]]]:
     started: list[ClassificationProjector] = []
@@ -64,8 +88,11 @@ async def replicas(nats_url: str) -> AsyncIterator[Callable[[int], Awaitable[lis
             projector = ClassificationProjector(nats_url, replica=f"r{i + 1}")
             await projector.start()
             started.append(projector)
-        await eventually(
-            lambda: sorted(p for r in started for p in r.partitions) == list(range(PARTITIONS)),
+        await eventually(  # each holds its share (one holding them all while the others join is not agreement)
+            lambda: (
+                sorted(p for r in started for p in r.partitions) == list(range(PARTITIONS))
+                and all(len(r.partitions) >= PARTITIONS // len(started) for r in started)
+            ),
             "the replicas share the partitions",
         )
         return started
@@ -133,23 +160,11 @@ async def test_a_store_from_before_partitions_is_updated_and_keeps_its_older_eve
     """``chequered setup --update`` adds the partitions to a running log: its older events stay where they are
     (the log is never rewritten), every replica reads them and folds its own sessions'."""
     js = nc.jetstream()
-    await js.add_stream(
-        StreamConfig(
-            name=EVENTS_STREAM,
-            subjects=[f"{EVENTS_PREFIX}.>"],
-            storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_S,
-            deny_delete=True,
-            deny_purge=True,
-        )
-    )
+    await stream_from_before_partitions(nc)
     races = concurrent_races(6)
     events = interleaved(races)
     half = len(events) // 2
-    for event in events[:half]:
-        await js.publish(
-            f"{EVENTS_PREFIX}.{event.session.key}", encode_event(event), headers={"Nats-Msg-Id": event.msg_id}
-        )
+    await publish(nc, events[:half])
     await ensure_topology(js, update=True)
     ingest = IngestService(nats_url)
     await ingest.start()
@@ -165,6 +180,32 @@ async def test_a_store_from_before_partitions_is_updated_and_keeps_its_older_eve
             assert projector.events_read == len(older) + len(own)
     finally:
         await ingest.stop()
+
+
+async def test_setup_update_partitions_an_old_store_as_installed(nats_url: str, nc: Client) -> None:
+    """As a user upgrades: the installed ``chequered setup`` refuses to rewrite a stream from before partitions
+    and names ``--update``; ``chequered setup --update`` partitions what comes next and keeps the older events
+    where they are; ``chequered rebuild`` then folds both into what one fold of the whole log gives, and
+    ``chequered tower`` shows it."""
+    await stream_from_before_partitions(nc)
+    race = concurrent_races(1)[0]
+    half = len(race) // 2
+    await publish(nc, race[:half])
+    refused = await asyncio.to_thread(chequered, "setup", "--nats", nats_url)
+    assert refused.returncode != 0 and "setup --update" in said(refused.stdout + refused.stderr), output(refused)
+    updated = await asyncio.to_thread(chequered, "setup", "--update", "--nats", nats_url)
+    assert updated.returncode == 0, output(updated)
+    await publish(nc, race[half:])
+    stored = await stored_subjects(nc)
+    assert [subject.count(".") for _, subject in stored] == [4] * half + [5] * (len(race) - half)
+    rebuilt = await asyncio.to_thread(chequered, "rebuild", "classification", "--nats", nats_url)
+    assert rebuilt.returncode == 0, output(rebuilt)
+    key = race[0].session.key
+    shown = await asyncio.to_thread(chequered, "tower", key, "--once", "--format", "json", "--nats", nats_url)
+    assert shown.returncode == 0, output(shown)
+    folded = fold_log(await read_events(nc.jetstream(), key)).sessions[key].classification()
+    assert encode_classification(decode_classification(shown.stdout.encode())) == encode_classification(folded)
+    assert folded.last_seq == len(race)
 
 
 @given(st.sets(st.text(min_size=1, max_size=6), min_size=1, max_size=12))
