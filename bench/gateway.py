@@ -57,9 +57,9 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.ingest import Accepted
+from schemas.subjects import CLASSIFICATION_BUCKET
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
-from services.broker.topology import CLASSIFICATION_BUCKET
 from services.classification.projector import ClassificationProjector
 from services.gateway.server import GatewayService
 from services.ingest.client import Producer

@@ -21,9 +21,9 @@ from schemas.events import (
     encode_event,
 )
 from schemas.ingest import Accepted, RejectCode, Rejected, RejectedEvent
-from schemas.subjects import ingest_subject
+from schemas.subjects import EVENTS_STREAM, REJECTS_STREAM, ingest_subject
 from services.broker.reader import StreamTail
-from services.broker.topology import EVENTS_STREAM, REJECTS_STREAM, Topology, TopologyConflict, ensure_topology
+from services.broker.topology import Topology, TopologyConflict, ensure_topology
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects

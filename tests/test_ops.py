@@ -11,7 +11,7 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.results import decode_classification, encode_classification
-from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET
+from schemas.subjects import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET
 from services.classification.projector import ClassificationProjector
 from services.cli import main
 from services.ingest.client import Producer

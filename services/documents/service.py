@@ -25,10 +25,10 @@ from nats.js.object_store import ObjectStore
 
 from schemas.analysis import DocumentsIndex
 from schemas.events import ResultsDeclared, SessionRef, decode_event
-from schemas.subjects import session_key_of
+from schemas.subjects import DOCUMENTS_BUCKET, DOCUMENTS_PROJECTION, session_key_of
 from services.broker.follower import LogFollower
 from services.broker.reader import StoredMsg
-from services.broker.topology import DOCUMENTS_BUCKET, Topology
+from services.broker.topology import Topology
 from services.documents.report import session_documents
 from services.documents.store import INDEX, object_name, stored_index
 from services.ops.log import read_events
@@ -40,7 +40,7 @@ DECLARED = b'"results_declared"'
 
 
 class DocumentsService(LogFollower):
-    projection_name = "documents"
+    projection_name = DOCUMENTS_PROJECTION
 
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)

@@ -20,11 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from schemas.events import SessionRef, TableKind
 from schemas.standings import decode_live_standings, decode_standings
-from services.broker.topology import STANDINGS_BUCKET
+from schemas.subjects import STANDINGS_BUCKET, live_key
 from services.gateway.messages import PageRow, PageStandings
 from services.gateway.responses import error, json_response
 from services.gateway.state import gateway_of
-from services.standings.projector import live_key
 from services.standings.title import contenders
 
 

@@ -39,12 +39,19 @@ from schemas.ingest import (
     Rejected,
     RejectedEvent,
 )
-from schemas.subjects import EVENTS_PREFIX, INGEST_PREFIX, events_subject, rejects_subject, session_key_of
+from schemas.subjects import (
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    INGEST_PREFIX,
+    events_subject,
+    rejects_subject,
+    session_key_of,
+)
 from services.broker.lease import Lease
 from services.broker.publisher import Ack, PipelinedPublisher, StoreRefused
 from services.broker.reader import StreamTail
 from services.broker.shell import NatsShell
-from services.broker.topology import EVENTS_STREAM, Topology
+from services.broker.topology import Topology
 from services.ingest.rules import (
     MSG_ID_HEADER,
     IngestLedger,

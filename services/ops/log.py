@@ -7,9 +7,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from schemas.events import Event, SessionRef, decode_event
-from schemas.subjects import EVENTS_PREFIX, events_subject
+from schemas.subjects import EVENTS_PREFIX, EVENTS_STREAM, events_subject
 from services.broker.reader import StreamTail
-from services.broker.topology import EVENTS_STREAM
 from services.ingest.racecontrol import SessionView
 
 

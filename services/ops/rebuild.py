@@ -26,13 +26,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schemas.results import encode_classification
-from schemas.subjects import EVENTS_PREFIX
+from schemas.subjects import (
+    CLASSIFICATION_BUCKET,
+    CLASSIFICATION_PROJECTION,
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    READ_MODELS_BUCKET,
+)
 from services.broker.reader import StreamTail
-from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM, READ_MODELS_BUCKET, Topology, current_bucket
+from services.broker.topology import Topology, current_bucket
 from services.classification.fold import ClassificationProjection
-from services.classification.projector import PROJECTION
 
-PROJECTIONS = {PROJECTION: CLASSIFICATION_BUCKET}
+PROJECTIONS = {CLASSIFICATION_PROJECTION: CLASSIFICATION_BUCKET}
 
 
 @dataclass
@@ -50,7 +55,7 @@ def next_version(current: str, base: str) -> str:
 
 async def rebuild(
     js: JetStreamContext,
-    projection: str = PROJECTION,
+    projection: str = CLASSIFICATION_PROJECTION,
     *,
     session: str | None = None,
     topology: Topology | None = None,

@@ -19,9 +19,9 @@ from nats.js.errors import KeyNotFoundError
 
 from schemas.events import CarBody, Event
 from schemas.results import Classification, decode_classification
-from services.broker.topology import CLASSIFICATION_BUCKET, current_bucket
+from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION
+from services.broker.topology import current_bucket
 from services.classification.fold import classification_until
-from services.classification.projector import PROJECTION
 from services.ops.log import read_events
 
 
@@ -85,7 +85,7 @@ def compare(served: Classification, events: list[tuple[int, Event]]) -> Divergen
 
 async def verify_all(js: JetStreamContext, session: str | None = None) -> VerifyReport:
     """Compare every served classification (or one session's) with a fresh fold of the log."""
-    kv = await js.key_value(await current_bucket(js, PROJECTION, CLASSIFICATION_BUCKET))
+    kv = await js.key_value(await current_bucket(js, CLASSIFICATION_PROJECTION, CLASSIFICATION_BUCKET))
     try:
         keys = sorted(await kv.keys())
     except (KeyNotFoundError, NatsError):

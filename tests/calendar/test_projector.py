@@ -12,9 +12,9 @@ from nats.js.errors import KeyNotFoundError
 from schemas.calendar import SeasonCalendar, decode_calendar
 from schemas.events import Event, SessionRef, SessionStarted
 from schemas.ingest import Accepted
-from services.broker.topology import STANDINGS_BUCKET
+from schemas.subjects import STANDINGS_BUCKET, calendar_key
 from services.calendar.files import decode_calendar as decode_file
-from services.calendar.fold import CalendarFold, calendar_key
+from services.calendar.fold import CalendarFold
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.standings.projector import StandingsProjector

@@ -17,7 +17,7 @@ from nats.aio.client import Client
 
 from schemas.analysis import DocumentsIndex
 from schemas.events import Event, ResultsDeclared, ResultsStatus
-from services.broker.topology import DOCUMENTS_BUCKET
+from schemas.subjects import DOCUMENTS_BUCKET
 from services.documents.report import PDF, Document
 from services.documents.service import DocumentsService
 from services.documents.store import stored_index
