@@ -22,7 +22,9 @@ graphics client, an operator's script) imports the contract, not the services th
 
 from __future__ import annotations
 
-from schemas.events import CALENDAR_SESSION, SessionRef
+import msgspec
+
+from schemas.events import CALENDAR_SESSION, Event, SessionRef, decode_event
 
 INGEST_PREFIX = "chequered.ingest"
 EVENTS_PREFIX = "chequered.events"
@@ -68,6 +70,23 @@ def session_key_of(subject: str, prefix: str = EVENTS_PREFIX) -> str | None:
         return None
     key = subject[len(head) :]
     return key if key.count(".") == 2 else None
+
+
+class NotAnEvent(ValueError):
+    """A message stored on an events subject that is no event of that subject's session; its text says why."""
+
+
+def stored_event(subject: str, data: bytes) -> Event:
+    """The event a message stored on ``subject`` holds; :class:`NotAnEvent`, with the reason, when it holds none:
+    it does not decode, or it names another session than its subject (ingest stores neither: such a message came
+    another way). Every reader of the log judges a message by this, so they all leave out the same ones."""
+    try:
+        event = decode_event(data)
+    except (msgspec.MsgspecError, ValueError) as error:
+        raise NotAnEvent(f"undecodable event: {error}") from None
+    if session_key_of(subject) != event.session.key:
+        raise NotAnEvent(f"event for {event.session.key} stored on subject {subject}")
+    return event
 
 
 def live_key(championship: str) -> str:

@@ -12,13 +12,13 @@ from nats.aio.client import Client
 
 from schemas.results import decode_classification, encode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET
+from services.broker.reader import read_events
 from services.classification.projector import ClassificationProjector
 from services.cli import main
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.history import history, to_csv
 from services.ops.instants import Span, parse_instant
-from services.ops.log import read_events
 from services.ops.rebuild import next_version, rebuild
 from services.ops.replay import replay, schedule
 from services.ops.verify import verify_all

@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import msgspec
-
 from schemas.events import (
     CarRetired,
     ClassificationRules,
@@ -47,10 +45,9 @@ from schemas.events import (
     SessionOpened,
     SessionRef,
     SessionStarted,
-    decode_event,
 )
 from schemas.results import Classification
-from schemas.subjects import session_key_of
+from schemas.subjects import NotAnEvent, stored_event
 from services.classification.car import CarRecord
 from services.classification.errors import FoldError
 from services.classification.rules import classify
@@ -366,13 +363,13 @@ class ClassificationProjection:
         return refused
 
     def apply_raw(self, seq: int, subject: str, data: bytes) -> tuple[str | None, Refused | None]:
-        """Decode and fold a message as stored; returns the session key it touched (None for none)."""
+        """Decode and fold a message as stored; returns the session key it touched (None for none). A message that
+        is no event of its subject is refused as every reader of the log leaves it out
+        (:func:`~schemas.subjects.stored_event`)."""
         try:
-            event = decode_event(data)
-        except msgspec.MsgspecError as error:
-            return None, Refused(seq, f"undecodable event: {error}")
-        if session_key_of(subject) != event.session.key:
-            return None, Refused(seq, f"event for {event.session.key} stored on subject {subject}")
+            event = stored_event(subject, data)
+        except NotAnEvent as error:
+            return None, Refused(seq, str(error))
         return event.session.key, self.apply(seq, event)
 
 

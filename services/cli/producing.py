@@ -30,9 +30,8 @@ from services.feeds.ingestor import (
     run_rmonitor_live,
 )
 from services.ingest import racecontrol
-from services.ingest.client import Producer
+from services.ingest.client import Producer, session_view
 from services.ops.instants import parse_instant
-from services.ops.log import session_view
 from services.ops.racelog import read_log, write_log
 from services.ops.replay import replay, retarget, stored_ids, with_rules
 from services.simulator.endurance import RaceSpec, simulate

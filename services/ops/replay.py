@@ -19,10 +19,9 @@ from nats.js import JetStreamContext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.events import ClassificationRules, Event, SessionOpened, SessionRef, decode_event
+from schemas.events import ClassificationRules, Event, SessionOpened, SessionRef
 from schemas.ingest import IngestReply, Rejected
-from schemas.subjects import events_subject
-from services.broker.reader import StreamTail
+from services.broker.reader import read_batches
 from services.classification.timefmt import format_clock
 from services.ingest.client import Producer, Tally
 
@@ -69,9 +68,8 @@ def schedule(events: Sequence[Event], speed: float | None) -> Iterator[tuple[flo
 async def stored_ids(js: JetStreamContext, session: SessionRef) -> set[str]:
     """``msg_id`` of every event the stream holds for the session."""
     ids: set[str] = set()
-    async with StreamTail(js, events_subject(session)) as tail:
-        async for batch in tail.to_head():
-            ids.update(decode_event(stored.data).msg_id for stored in batch)
+    async for batch in read_batches(js, session.key):
+        ids.update(event.msg_id for _, event in batch)
     return ids
 
 

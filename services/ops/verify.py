@@ -20,9 +20,9 @@ from nats.js.errors import KeyNotFoundError
 from schemas.events import CarBody, Event
 from schemas.results import Classification, decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION
+from services.broker.reader import read_events
 from services.broker.topology import current_bucket
 from services.classification.fold import classification_until
-from services.ops.log import read_events
 
 
 @dataclass

@@ -18,9 +18,9 @@ from nats.aio.client import Client
 from schemas.events import LapCompleted, SessionRef
 from schemas.ingest import RejectCode, RejectedEvent
 from schemas.results import Classification
+from services.broker.reader import read_events
 from services.classification.fold import fold_log
 from services.feeds.rmonitor.capture import map_capture
-from services.ops.log import read_events
 from services.ops.rejects import read_rejects
 from tests.feeds.captures import Run, beat, write_capture
 from tests.feeds.command import CHEQUERED, DEADLINE_S, Served, chequered, served

@@ -25,6 +25,7 @@ from nats.aio.client import Client
 from schemas.events import Event, LapCompleted, SessionRef
 from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
 from schemas.results import Classification
+from services.broker.reader import read_events
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.feeds.alkamel.parser import analysis_events, read_analysis
@@ -41,7 +42,6 @@ from services.feeds.rmonitor.client import Backoff, CapturePlayer, LineSplitter,
 from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
 from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from tests.factory import SessionWriter
 from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
@@ -125,14 +125,6 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
 
 
 # -- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 @pytest.fixture

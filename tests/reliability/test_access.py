@@ -26,11 +26,11 @@ from schemas.subjects import (
 )
 from services.broker.connection import connect, inbox_prefix
 from services.broker.embedded import EmbeddedNats, free_port, nats_server_binary, wait_for_port
+from services.broker.reader import read_events
 from services.broker.topology import current_bucket
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
 from tests.live import wait_for_classification
