@@ -65,8 +65,8 @@ def test_a_simulated_race_exported_and_imported_again_gives_the_same_classificat
     back = imported(data, source)
     assert (back.started_at, back.chequered_at) == (source.started_at, source.chequered_at)
     assert result(back.classification()) == result(source.classification())
-    assert {n: [stop[2] for stop in car.stops] for n, car in back.cars.items()} == {
-        n: [stop[2] for stop in car.stops] for n, car in source.cars.items()
+    assert {n: [stop.pit_out for stop in car.stops] for n, car in back.cars.items()} == {
+        n: [stop.pit_out for stop in car.stops] for n, car in source.cars.items()
     }, "pit exits come back to the millisecond"
 
 
