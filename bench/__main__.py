@@ -13,12 +13,14 @@ BENCHMARKS = {
     "rebuild": "bench.rebuild",
     "feeds": "bench.feeds",
     "gateway": "bench.gateway",
+    "page": "bench.page",
     "scale": "bench.scale",
     "standings": "bench.standings",
     "durability": "bench.durability",
     "analysis": "bench.analysis",
     "calendar": "bench.calendar",
     "export": "bench.export",
+    "serve": "bench.serve",
 }
 
 

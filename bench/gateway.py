@@ -90,11 +90,11 @@ _decode_seq = msgspec.json.Decoder(_Seq).decode
 # -- the server side, in its own process ------------------------------------------------
 
 
-def _pipeline_process(nats_url: str, conn: Connection) -> None:
+def pipeline_process(nats_url: str, conn: Connection) -> None:
     asyncio.run(_serve(nats_url, conn, gateway=False))
 
 
-def _gateway_process(nats_url: str, conn: Connection) -> None:
+def gateway_process(nats_url: str, conn: Connection) -> None:
     asyncio.run(_serve(nats_url, conn, gateway=True))
 
 
@@ -121,7 +121,7 @@ def _event(n: int, at: int, body: object) -> Event:
     return Event(id=f"b{n:07d}", session=SESSION, producer="bench", at=T0 + at, body=body)  # type: ignore[arg-type]
 
 
-def _race(laps_events: int) -> tuple[list[Event], list[Event]]:
+def race(laps_events: int) -> tuple[list[Event], list[Event]]:
     """The session's head (opened, entries, started) and ``laps_events`` laps, round-robin over the field."""
     opened = SessionOpened(
         name="Gateway bench",
@@ -255,24 +255,31 @@ async def _connect(kind: str, base: str, arrivals: Arrivals) -> asyncio.BaseTran
     return transport
 
 
-def _clients_process(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
+def clients_process(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
     asyncio.run(_clients(kind, count, gateway_url, nats_url, conn))
 
 
 async def _clients(kind: str, count: int, gateway_url: str, nats_url: str, conn: Connection) -> None:
-    """``count`` clients of one kind, and a core NATS subscriber for the baseline in the same event loop.
+    """``count`` clients of one kind, and in the same event loop a core NATS subscriber for the baseline and one
+    of the session's KV subject (when each value was written).
 
-    Sends back every client's arrivals and the baseline latencies by phase (the ping carries its phase).
+    Sends back every client's arrivals, the baseline latencies by phase (the ping carries its phase) and the
+    arrivals of the values written.
     """
     clients = [Arrivals() for _ in range(count)]
     baseline: dict[str, list[float]] = {}
+    written = Arrivals()
 
     async def pinged(msg: Msg) -> None:
         phase, sent = msg.data.split()
         baseline.setdefault(phase.decode(), []).append((time.monotonic() - float(sent)) * 1000)
 
+    async def tapped(msg: Msg) -> None:
+        written.note(_decode_seq(msg.data).last_seq, time.monotonic())
+
     nc = await connect(nats_url, f"bench-{kind}")
     await nc.subscribe(BASELINE_SUBJECT, cb=pinged)
+    await nc.subscribe(f"$KV.{CLASSIFICATION_BUCKET}.{SESSION.key}", cb=tapped)
     transports = [await _connect(kind, gateway_url, arrivals) for arrivals in clients]
     await asyncio.gather(*(arrivals.connected.wait() for arrivals in clients))  # each has its snapshot
     conn.send("ready")
@@ -280,7 +287,7 @@ async def _clients(kind: str, count: int, gateway_url: str, nats_url: str, conn:
     for transport in transports:
         transport.close()
     await nc.close()
-    conn.send(([(a.seqs, a.times) for a in clients], baseline))
+    conn.send(([(a.seqs, a.times) for a in clients], baseline, (written.seqs, written.times)))
 
 
 # -- the measurement -----------------------------------------------------------------------------
@@ -301,7 +308,7 @@ class Phase:
         return f"{self.rate:.0f}/s"
 
 
-async def _offer(nc: Client, events: list[Event], rate: float) -> Phase:
+async def offer(nc: Client, events: list[Event], rate: float) -> Phase:
     """Each event sent at its slot of a 1/rate schedule, not waiting for the previous ack (the offered load
     stays at ``rate`` whatever the stack does), with a baseline ping beside it. One connection and one
     ingest subscriber keep the events in order, as ``Producer.send_all`` relies on."""
@@ -351,13 +358,13 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
         written.note(_decode_seq(msg.data).last_seq, time.monotonic())
 
     await nc.subscribe(f"$KV.{CLASSIFICATION_BUCKET}.{SESSION.key}", cb=tapped)
-    head, laps = _race(sum(int(rate * seconds) for rate, seconds in PHASES))
+    head, laps = race(sum(int(rate * seconds) for rate, seconds in PHASES))
     await Producer(nc).send_all(head)
     spawn = multiprocessing.get_context("spawn")
     pipes = {}
     for kind, count in (("sse", SSE_CLIENTS), ("ws", WS_CLIENTS)):
         parent, child = spawn.Pipe()
-        process = spawn.Process(target=_clients_process, args=(kind, count, gateway_url, nats_url, child), daemon=True)
+        process = spawn.Process(target=clients_process, args=(kind, count, gateway_url, nats_url, child), daemon=True)
         process.start()
         pipes[kind] = parent
         pids[f"{kind} clients"] = process.pid
@@ -368,7 +375,7 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     for rate, seconds in PHASES:
         count = int(rate * seconds)
         cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
-        phases.append(await _offer(nc, laps[offset : offset + count], rate))
+        phases.append(await offer(nc, laps[offset : offset + count], rate))
         elapsed = time.monotonic() - started
         for name, pid in pids.items():
             before, after = cpu_before[name], cpu_seconds(pid)
@@ -427,7 +434,7 @@ async def _run(report: Report) -> None:
         try:
             assert server.process is not None
             pids: dict[str, int | None] = {"nats-server": server.process.pid, "producer": os.getpid()}
-            for name, target in (("ingest + projector", _pipeline_process), ("gateway", _gateway_process)):
+            for name, target in (("ingest + projector", pipeline_process), ("gateway", gateway_process)):
                 parent, child = spawn.Pipe()
                 process = spawn.Process(target=target, args=(server.url, child), daemon=True)
                 process.start()

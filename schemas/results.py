@@ -9,6 +9,10 @@ from msgspec import Struct
 
 from schemas.events import ClassificationRules, Driver, Flag, PenaltyKind, ResultsStatus, SessionKind, SessionRef
 
+MESSAGES_IN_VALUE = 5
+"""Race-control messages a classification value carries (the latest); the whole list is behind the gateway's
+``/api/sessions/{key}/messages``. Few, because every push update carries the session fields whole."""
+
 RESULTS_VERSION = 1
 
 
@@ -102,6 +106,48 @@ class FlagPeriod(Struct, frozen=True, kw_only=True):
 class FlagTime(Struct, frozen=True):
     flag: Flag
     ms: int
+
+
+class MessageKind(enum.StrEnum):
+    """What a race-control message announces."""
+
+    STARTED = "started"
+    FLAG = "flag"
+    """A flag for the whole course, or a sector's (``sector``)."""
+    CHEQUERED = "chequered"
+    PENALTY = "penalty"
+    PENALTY_SERVED = "penalty_served"
+    LAP_DELETED = "lap_deleted"
+    DECISION_WITHDRAWN = "decision_withdrawn"
+    RETIRED = "retired"
+    RESULTS = "results"
+
+
+class RaceControlMessage(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One line of the race-control feed: flags, penalties, decisions, retirements, results."""
+
+    seq: int
+    """The stream sequence of the event that made it."""
+    at: int
+    """Timing-clock instant of the event."""
+    kind: MessageKind
+    text: str
+    """The message as a screen or a ticker shows it (English)."""
+    number: str | None = None
+    """The car concerned, if any."""
+    flag: Flag | None = None
+    sector: int | None = None
+    decision: str | None = None
+    penalty: PenaltyKind | None = None
+    results: ResultsStatus | None = None
+
+
+class RaceControlMessages(Struct, frozen=True, kw_only=True):
+    """Every race-control message of a session, oldest first."""
+
+    session: SessionRef
+    last_seq: int
+    messages: list[RaceControlMessage]
 
 
 class SessionPhase(enum.StrEnum):
@@ -221,6 +267,10 @@ class Classification(Struct, frozen=True, kw_only=True):
     """The fastest lap of each sub-class, by class then sub-class."""
     rules: ClassificationRules | None = None
     """The rules the classification applied (``rules.preset`` names the rulebook)."""
+    messages: list[RaceControlMessage] = []
+    """The latest race-control messages (at most :data:`MESSAGES_IN_VALUE`), oldest first."""
+    message_count: int = 0
+    """Race-control messages in the session so far: more than ``messages`` holds means older ones exist."""
 
 
 class HourRow(Struct, frozen=True, kw_only=True):

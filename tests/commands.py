@@ -1,33 +1,61 @@
-"""The installed ``chequered`` as a user runs it: a command in a subprocess, and ``chequered serve all`` on free
-ports with a home of its own, ready once its ``/readyz`` says so.
+"""The installed ``chequered``, run as a user runs it: a subprocess, its output read back.
 
-Every command runs with ``COLUMNS`` set (80 unless told), as in a terminal of that width.
+- :func:`chequered` runs one command to its end (with ``--home`` when given, so a test never touches the
+  project's own ``.chequered``), in a terminal ``COLUMNS`` wide (80 unless told);
+- :func:`spawn` starts one and leaves it running, its lines collected by an :class:`Output`;
+- :class:`Served` is ``chequered serve all`` with a home of its own on free ports (its own embedded broker,
+  or the one given), started, waited for until ``/readyz`` says every service is ready, stopped with Ctrl-C.
+
+No command inherits ``NATS_URL``: a test says which broker a command uses (``--nats``, or the one ``serve``
+announced in its home).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
+
+import msgspec
 
 from services.broker.embedded import free_port
+from services.home import ADDRESS_FILE, Serving
 from tests.reliability.processes import CHEQUERED
 
 TOKEN = "test-token"
-READY_S = 60.0
+READY_S = 90.0
+READY_LINE = re.compile(r"^(\w+): (ready|not ready) \(pid (\d+)(?:, restarts (\d+))?")
 
 
-def chequered(*args: str | Path, columns: int = 80, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``chequered ARGS`` to the end; stdout and stderr captured as text."""
-    env = {**os.environ, "COLUMNS": str(columns)}
+def environment(**extra: str) -> dict[str, str]:
+    """The environment a command runs in: the test's, without a broker or tokens of its own choosing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "CHEQUERED_GATEWAY_TOKENS")}
+    return {**env, **extra}
+
+
+def chequered(
+    *args: str | Path, home: Path | None = None, columns: int = 80, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``chequered ARGS [--home HOME]`` to its end; stdout and stderr kept apart, as text."""
+    where = ["--home", str(home)] if home is not None else []
     return subprocess.run(
-        [str(CHEQUERED), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, check=False
+        [str(CHEQUERED), *map(str, args), *where],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment(COLUMNS=str(columns)),
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 
@@ -41,60 +69,182 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
 
 
-class Serve:
-    """``chequered serve all --home HOME`` (its own embedded broker, or ``$NATS_URL``) on free ports."""
+def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``chequered ARGS`` started, not waited for; stdout and stderr together, as text lines; ``env``: more
+    environment (``TTY_COMPATIBLE=1``, ``TTY_INTERACTIVE=1``: a live display draws on the pipe as on a terminal)."""
+    return subprocess.Popen(
+        [str(CHEQUERED), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=environment(**(env or {})),
+    )
 
-    def __init__(self, home: Path) -> None:
+
+def http_get(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[int, str]:
+    """Status and body of a GET (with a bearer token when given); status 0 when nothing answers."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def wait_until(condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = 60.0) -> None:
+    """Poll ``condition()`` until it is true; fail naming ``what`` (or what ``what()`` says then) after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for {what if isinstance(what, str) else what()}"
+            )
+        time.sleep(0.05)
+
+
+def running(pid: int) -> bool:
+    """The process exists and has not ended (a zombie waiting for its parent has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+class Output:
+    """Every line a process writes (stdout and stderr together), collected as it comes by a thread."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        """The first line containing ``text``, once written."""
+        found: list[str] = []
+
+        def seen() -> bool:
+            found[:] = [line for line in list(self.lines) if text in line][:1]
+            return bool(found)
+
+        wait_until(seen, lambda: f"a line with {text!r}; so far:\n{self.text}", timeout)
+        return found[0]
+
+    def close(self) -> None:
+        self._thread.join(timeout=10)
+
+
+class Served:
+    """``chequered serve all`` with its own ``home`` on free ports, as a context manager: its own embedded
+    broker, or ``nats`` (``--nats``); ``extra``: more of its options."""
+
+    def __init__(self, home: Path, *extra: str, nats: str | None = None) -> None:
         self.home = home
-        self.nats_port, self.gateway_port, self.ops_port = free_port(), free_port(), free_port()
-        external = os.environ.get("NATS_URL")
-        self.url = external or f"nats://127.0.0.1:{self.nats_port}"
+        self.extra = extra
+        self.external = nats
+        self.gateway_port, self.ops_port = free_port(), free_port()
         self.gateway = f"http://127.0.0.1:{self.gateway_port}"
-        self.log = home / "serve.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.ops = f"http://127.0.0.1:{self.ops_port}"
+        self.process: subprocess.Popen[str] | None = None
+        self.output: Output | None = None
 
-    def start(self) -> Serve:
-        self.home.mkdir(parents=True, exist_ok=True)
-        broker = ["--nats", self.url] if os.environ.get("NATS_URL") else ["--port", str(self.nats_port)]
-        argv = [str(CHEQUERED), "serve", "all", "--home", str(self.home), *broker]
-        argv += ["--gateway-port", str(self.gateway_port), "--ops-port", str(self.ops_port), "--token", TOKEN]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+    def start(self, timeout: float = READY_S) -> Served:
+        """Start it and wait until its ``/readyz`` says every service is ready."""
+        broker = ["--nats", self.external] if self.external else []
+        ports = ["--gateway-port", str(self.gateway_port), "--ops-port", str(self.ops_port)]
+        self.process = self.spawn(self.home, *broker, *ports, *self.extra)
+        assert self.process.stdout is not None
+        self.output = Output(self.process.stdout)
+        try:
+            wait_until(lambda: self.ready()[0] == 200, lambda: f"serve all to be ready; it said:\n{self.text}", timeout)
+        except BaseException:
+            self.stop(signal.SIGTERM)
+            raise
         return self
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_S
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve all exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}/readyz", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"serve all not ready after {READY_S:.0f}s:\n{self.log.read_text()}")
+    @staticmethod
+    def spawn(home: Path, *extra: str) -> subprocess.Popen[str]:
+        """``chequered serve all`` on free ports, not waited for (a test of how it fails starts it so)."""
+        return spawn(
+            "serve", "all", "--home", str(home), "--port", "0", "--gateway-port", "0", "--token", TOKEN, *extra
+        )
+
+    @staticmethod
+    def refused(home: Path, *extra: str, timeout: float = 60.0) -> tuple[int, str]:
+        """``chequered serve all`` expected to refuse at once: its exit code and output (killed, and the test
+        failed, if it starts serving instead)."""
+        process = Served.spawn(home, *extra)
+        try:
+            out, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            out, _ = process.communicate(timeout=30)
+            raise AssertionError(f"serve all did not refuse; it said:\n{out}") from None
+        return process.returncode, out
+
+    @property
+    def text(self) -> str:
+        return self.output.text if self.output is not None else ""
+
+    @property
+    def serving(self) -> Serving:
+        """Where it serves, as it announced in its home (its own broker only)."""
+        return msgspec.json.decode((self.home / ADDRESS_FILE).read_bytes(), type=Serving)
+
+    @property
+    def url(self) -> str:
+        """The broker's URL."""
+        return self.external or self.serving.nats
+
+    def ready(self) -> tuple[int, str]:
+        """``/readyz``: status and body (status 0 before it answers)."""
+        return http_get(f"{self.ops}/readyz")
+
+    def parts(self) -> dict[str, tuple[bool, int, int]]:
+        """What ``/readyz`` says of each part (the broker, each service): ready, its pid, its restarts."""
+        found = (READY_LINE.match(line) for line in self.ready()[1].splitlines())
+        return {m[1]: (m[2] == "ready", int(m[3]), int(m[4] or 0)) for m in found if m}
 
     def get(self, path: str) -> Any:
-        """A gateway REST path, with the token, as decoded JSON."""
+        """A gateway REST path, with the token, as decoded JSON (``urllib.error.HTTPError`` for a 404)."""
         request = urllib.request.Request(f"{self.gateway}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read())
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 30.0) -> int:
+        """Send ``sig`` (Ctrl-C by default) and wait for the exit code."""
+        assert self.process is not None and self.output is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            self.output.close()
+        return code
 
-    def __enter__(self) -> Serve:
+    def __enter__(self) -> Served:
         return self.start()
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
+        if self.process is not None and self.process.poll() is None:
+            self.stop()

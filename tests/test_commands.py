@@ -32,7 +32,7 @@ from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG
 from services.ops.history import Delta
 from services.ops.racelog import read_log
 from services.ops.replay import retarget
-from tests.commands import Serve, chequered, output, said
+from tests.commands import Served, chequered, output, said
 from tests.feeds.captures import write_capture
 from tests.feeds.test_alkamel_parser import chart_lines
 from tests.feeds.test_alkamel_parser import write as write_chart
@@ -44,8 +44,8 @@ DEADLINE_S = 60.0
 
 
 @pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    with Serve(tmp_path_factory.mktemp("serve")) as stack:
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with Served(tmp_path_factory.mktemp("serve") / "home", nats=os.environ.get("NATS_URL")) as stack:
         yield stack
 
 
@@ -53,14 +53,14 @@ def new_key(event: str = "monza") -> str:
     return f"t{uuid.uuid4().hex[:10]}.{event}.race"
 
 
-def served(serve: Serve, key: str) -> Classification | None:
+def served(serve: Served, key: str) -> Classification | None:
     try:
         return msgspec.convert(serve.get(f"/api/sessions/{key}/classification"), Classification)
     except OSError:  # 404 until the gateway holds it
         return None
 
 
-def wait_served(serve: Serve, key: str, done: Callable[[Classification], bool]) -> Classification:
+def wait_served(serve: Served, key: str, done: Callable[[Classification], bool]) -> Classification:
     """The classification the gateway serves once ``done`` says so (with a deadline, never a fixed sleep)."""
     deadline = time.monotonic() + DEADLINE_S
     seen = None
@@ -91,7 +91,7 @@ class Race:
     final: Classification
 
 
-def replay_into(serve: Serve, log: Path, key: str) -> tuple[subprocess.CompletedProcess[str], list[Event]]:
+def replay_into(serve: Served, log: Path, key: str) -> tuple[subprocess.CompletedProcess[str], list[Event]]:
     events = list(retarget(read_log(log), SessionRef.parse(key)))
     replayed = chequered("replay", log, "--max", "--session", key, "--nats", serve.url)
     final = offline(events)
@@ -100,7 +100,7 @@ def replay_into(serve: Serve, log: Path, key: str) -> tuple[subprocess.Completed
 
 
 @pytest.fixture(scope="module")
-def race(serve: Serve, tmp_path_factory: pytest.TempPathFactory) -> Race:
+def race(serve: Served, tmp_path_factory: pytest.TempPathFactory) -> Race:
     """A simulated 8-car race (``simulate``), replayed into a session of its own (``replay --max``), classified."""
     log = tmp_path_factory.mktemp("race") / "race.jsonl.gz"
     simulated = chequered("simulate", "--seed", "7", "--cars", "8", "--hours", "0.5", "--out", log)
@@ -127,7 +127,7 @@ def test_simulate_writes_a_log(race: Race) -> None:
     assert f"wrote {len(race.events):,} events of a 8-car race (seed 7) to {race.log}" in said(race.simulated.stdout)
 
 
-def test_replay_stores_every_event_once_and_it_is_classified(serve: Serve, race: Race) -> None:
+def test_replay_stores_every_event_once_and_it_is_classified(serve: Served, race: Race) -> None:
     assert race.replayed.returncode == 0, output(race.replayed)
     assert f"{len(race.events):,} accepted, 0 duplicates, 0 rejected, 0 already stored" in said(race.replayed.stdout)
     assert order(wait_served(serve, race.key, lambda c: True)) == order(race.final)
@@ -137,7 +137,7 @@ def test_replay_stores_every_event_once_and_it_is_classified(serve: Serve, race:
     )
 
 
-def test_an_interrupted_replay_says_how_to_resume_and_resumes(serve: Serve, race: Race) -> None:
+def test_an_interrupted_replay_says_how_to_resume_and_resumes(serve: Served, race: Race) -> None:
     key = new_key()
     argv = [str(CHEQUERED), "replay", str(race.log), "--speed", "100", "--session", key, "--nats", serve.url]
     replaying = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -158,7 +158,7 @@ def test_an_interrupted_replay_says_how_to_resume_and_resumes(serve: Serve, race
     )
 
 
-def test_feed_rmonitor_plays_a_capture(serve: Serve, tmp_path: Path) -> None:
+def test_feed_rmonitor_plays_a_capture(serve: Served, tmp_path: Path) -> None:
     """Minimal (the feed has tests of its own): a generated capture is stored and classified."""
     capture = write_capture(tmp_path, capture_lines(cars=3, laps=3))
     key = new_key("rmonitor")
@@ -171,7 +171,7 @@ def test_feed_rmonitor_plays_a_capture(serve: Serve, tmp_path: Path) -> None:
     wait_served(serve, key, lambda c: len(c.cars) == 3 and c.cars[0].laps >= 1)
 
 
-def test_import_alkamel_stores_a_chart(serve: Serve, tmp_path: Path) -> None:
+def test_import_alkamel_stores_a_chart(serve: Served, tmp_path: Path) -> None:
     chart = write_chart(tmp_path, chart_lines())
     key = new_key("fuji")
     imported = chequered("import", "alkamel", chart, "--session", key, "--day", "2025-06-14", "--nats", serve.url)
@@ -181,7 +181,7 @@ def test_import_alkamel_stores_a_chart(serve: Serve, tmp_path: Path) -> None:
     assert [car.number for car in classification.cars] == ["51", "7", "007"]
 
 
-def test_publish_each_input_judged_against_the_session(serve: Serve, race: Race) -> None:
+def test_publish_each_input_judged_against_the_session(serve: Served, race: Race) -> None:
     key = new_key()
     replay_into(serve, race.log, key)
     first, second = race.final.cars[0].number, race.final.cars[1].number
@@ -221,7 +221,7 @@ def test_publish_each_input_judged_against_the_session(serve: Serve, race: Race)
     assert decisions["D2"].time_ms == 30_000 and "D3" not in decisions
 
 
-def test_a_rejected_input_is_listed_by_rejects(serve: Serve) -> None:
+def test_a_rejected_input_is_listed_by_rejects(serve: Served) -> None:
     key = new_key()
     refused = chequered("publish", key, "flag", "green", "--nats", serve.url)
     assert refused.returncode == 1 and "session_not_opened" in said(refused.stdout), output(refused)
@@ -232,13 +232,13 @@ def test_a_rejected_input_is_listed_by_rejects(serve: Serve) -> None:
 # -- operations ----------------------------------------------------------------------------------------------
 
 
-def test_serve_all_serves_the_page_and_the_sessions(serve: Serve, race: Race) -> None:
-    assert f"live timing page: {serve.gateway}/?token=" in serve.log.read_text()
+def test_serve_all_serves_the_page_and_the_sessions(serve: Served, race: Race) -> None:
+    assert f"live timing page: {serve.gateway}/?token=" in serve.text
     keys = [s["key"] for s in serve.get("/api/sessions")["sessions"]]
     assert race.key in keys
 
 
-def test_tower_once_as_a_table_csv_and_json(serve: Serve, race: Race) -> None:
+def test_tower_once_as_a_table_csv_and_json(serve: Served, race: Race) -> None:
     now = wait_served(serve, race.key, lambda c: True)
     table = chequered("tower", race.key, "--once", "--nats", serve.url)
     assert table.returncode == 0, output(table)
@@ -253,7 +253,7 @@ def test_tower_once_as_a_table_csv_and_json(serve: Serve, race: Race) -> None:
     assert decode_classification(shown.stdout.encode()) == now
 
 
-def test_tower_says_what_it_waits_for_then_shows_the_session(serve: Serve, race: Race) -> None:
+def test_tower_says_what_it_waits_for_then_shows_the_session(serve: Served, race: Race) -> None:
     """In a terminal (a pseudo-terminal here): a session with no events yet, then its tower once it has some."""
     key = new_key()
     parent, child = pty.openpty()
@@ -286,7 +286,7 @@ def test_tower_says_what_it_waits_for_then_shows_the_session(serve: Serve, race:
         os.close(parent)
 
 
-def test_at_in_80_columns_shows_every_cars_position_number_laps_and_gap(serve: Serve, race: Race) -> None:
+def test_at_in_80_columns_shows_every_cars_position_number_laps_and_gap(serve: Served, race: Race) -> None:
     """The acceptance test of issue 16: the terminal screenshot of ``at`` at 80 columns."""
     stood = chequered("at", race.key, "--time", "0:10:00", "--nats", serve.url)
     assert stood.returncode == 0, output(stood)
@@ -302,14 +302,14 @@ def test_at_in_80_columns_shows_every_cars_position_number_laps_and_gap(serve: S
             assert format_gap(car.gap) in cells, rows[car.number]
 
 
-def test_at_outside_the_session_says_so(serve: Serve, race: Race) -> None:
+def test_at_outside_the_session_says_so(serve: Served, race: Race) -> None:
     for when in (["--seq", "999999999"], ["--time", "30h"]):
         beyond = chequered("at", race.key, *when, "--nats", serve.url, columns=200)
         assert beyond.returncode == 2 and "is beyond the session's latest event" in said(beyond.stdout), beyond.stdout
         assert "its events run from seq" in said(beyond.stdout)
 
 
-def test_at_as_csv_and_json(serve: Serve, race: Race) -> None:
+def test_at_as_csv_and_json(serve: Served, race: Race) -> None:
     final = chequered("at", race.key, "--time", "0:30:00", "--format", "json", "--nats", serve.url)
     assert final.returncode == 0, output(final)
     classification = decode_classification(final.stdout.encode())
@@ -319,14 +319,14 @@ def test_at_as_csv_and_json(serve: Serve, race: Race) -> None:
     assert [(int(r["position"]), r["number"], int(r["laps"])) for r in rows] == order(classification)
 
 
-def test_record_writes_the_session_to_a_log(serve: Serve, race: Race, tmp_path: Path) -> None:
+def test_record_writes_the_session_to_a_log(serve: Served, race: Race, tmp_path: Path) -> None:
     out = tmp_path / "recorded.jsonl.gz"
     recorded = chequered("record", race.key, "--out", out, "--nats", serve.url)
     assert recorded.returncode == 0 and f"wrote {len(race.events):,} events" in said(recorded.stdout), output(recorded)
     assert [e.id for e in read_log(out)] == [e.id for e in race.events]
 
 
-def test_export_writes_what_changed_and_full_keeps_every_car(serve: Serve, race: Race, tmp_path: Path) -> None:
+def test_export_writes_what_changed_and_full_keeps_every_car(serve: Served, race: Race, tmp_path: Path) -> None:
     out = tmp_path / "history.jsonl"
     exported = chequered("export", race.key, "--out", out, "--nats", serve.url)
     assert exported.returncode == 0 and f"wrote {out}" in said(exported.stderr), output(exported)
@@ -345,12 +345,12 @@ def test_export_writes_what_changed_and_full_keeps_every_car(serve: Serve, race:
                                                     "changed"]  # fmt: skip
 
 
-def test_verify_finds_the_served_models_equal_to_the_log(serve: Serve, race: Race) -> None:
+def test_verify_finds_the_served_models_equal_to_the_log(serve: Served, race: Race) -> None:
     verified = chequered("verify", "--session", race.key, "--nats", serve.url)
     assert verified.returncode == 0 and "ok: 1 read model(s) checked" in said(verified.stdout), output(verified)
 
 
-def test_rebuild_switches_readers_to_a_new_bucket(serve: Serve, race: Race) -> None:
+def test_rebuild_switches_readers_to_a_new_bucket(serve: Served, race: Race) -> None:
     rebuilt = chequered("rebuild", "classification", "--session", race.key, "--nats", serve.url)
     assert rebuilt.returncode == 0, output(rebuilt)
     assert re.search(r"rebuilt 1 session\(s\) from [\d,]+ events .* readers now use chequered_classification_v\d+",

@@ -48,10 +48,29 @@ def test_more_laps_first_then_earlier_crossing(w: SessionWriter) -> None:
     assert [c.class_position for c in cars] == [1, 2, 1, 2]
     leader, second, third, fourth = cars
     assert leader.gap is None and leader.interval is None
-    assert second.gap == Gap(laps=1) and second.interval == Gap(laps=1)
-    assert third.interval == Gap(ms=2_500)
+    # the leader crossed for its second lap after #1 crossed for its first: 0.5 s at the line, not a lap
+    assert second.gap == Gap(ms=500) and second.interval == Gap(ms=500)
+    assert third.gap == Gap(ms=3_000) and third.interval == Gap(ms=2_500)
     assert fourth.class_gap == Gap(ms=1_000) and fourth.class_interval == Gap(ms=1_000)
     assert third.class_gap is None
+
+
+def test_a_car_is_a_lap_down_only_when_the_leader_had_more_laps_as_it_crossed(w: SessionWriter) -> None:
+    """#2 crosses the line after #1 had already completed one lap more: +1 lap; #3 has not crossed since #1 went
+    two laps ahead (stopped on the circuit): +1 lap while it runs, and its laps down count once it retires."""
+    events = [
+        *grid(w),
+        w.lap("1", 1, 50_000, lap_time_ms=50_000),
+        w.lap("3", 1, 60_000, lap_time_ms=60_000),
+        w.lap("1", 2, 100_000, lap_time_ms=50_000),
+        w.lap("2", 1, 100_500, lap_time_ms=100_500),
+        w.lap("1", 3, 150_000, lap_time_ms=50_000),
+    ]
+    cars = {c.number: c for c in fold(events).classification().cars}
+    assert cars["2"].gap == Gap(laps=1)
+    assert cars["3"].gap == Gap(laps=1)
+    retired = fold([*events, w.event(CarRetired(number="3"), 151_000)]).classification().cars
+    assert next(c for c in retired if c.number == "3").gap == Gap(laps=2)
 
 
 def test_gap_on_the_same_lap_is_the_difference_of_crossing_times(w: SessionWriter) -> None:

@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from services.broker.embedded import free_port
 from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
-from services.observability import OpsServer
+from services.observability import OpsServer, readiness
 from services.standings.projector import StandingsProjector
 from tests.factory import SessionWriter
 from tests.live import send
@@ -38,7 +38,7 @@ async def test_a_service_whose_connection_closed_is_not_ready(nats_url: str) -> 
     responders"."""
     ingest = IngestService(nats_url)
     await ingest.start()
-    ops = OpsServer(free_port(), lambda: ingest.ready)
+    ops = OpsServer(free_port(), readiness(ingest=lambda: ingest.ready))
     await ops.start()
     try:
         assert ingest.ready and await readyz(ops) == 200
@@ -83,7 +83,7 @@ async def test_the_ops_port_listens_on_loopback_unless_told(monkeypatch: pytest.
             monkeypatch.delenv("CHEQUERED_OPS_HOST", raising=False)
         else:
             monkeypatch.setenv("CHEQUERED_OPS_HOST", environment)
-        ops = OpsServer(free_port(), lambda: True)
+        ops = OpsServer(free_port(), readiness(up=lambda: True))
         await ops.start()
         try:
             assert ops.server.servers[0].sockets[0].getsockname()[0] == expected

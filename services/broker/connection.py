@@ -9,6 +9,8 @@ is not set.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 from urllib.parse import urlsplit
@@ -19,6 +21,8 @@ from nats.aio.client import DEFAULT_INBOX_PREFIX, Client
 NATS_URL_ENV = "NATS_URL"
 INBOX_PREFIX_ENV = "CHEQUERED_INBOX_PREFIX"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+log = logging.getLogger("chequered.nats")
 
 
 def configured_url(explicit: str | None = None) -> str | None:
@@ -47,7 +51,32 @@ def inbox_prefix(url: str) -> str:
     return f"{DEFAULT_INBOX_PREFIX.decode()}.{user}" if user and _TOKEN.match(user) else DEFAULT_INBOX_PREFIX.decode()
 
 
-async def connect(url: str, name: str) -> Client:
-    return await nats.connect(
-        servers(url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, inbox_prefix=inbox_prefix(url)
+async def _connection_error(error: Exception) -> None:
+    """One line, not nats-py's traceback per attempt: a broker away is expected, and said once it matters."""
+    log.debug("NATS connection: %r", error)
+
+
+class BrokerUnreachable(RuntimeError):
+    """No NATS server answered at the URL in time; the message says what to do."""
+
+
+async def connect(url: str, name: str, *, within: float | None = None) -> Client:
+    """A connection that reconnects for ever once made; the first connection is tried for ever too, or for
+    ``within`` seconds (then :class:`BrokerUnreachable`): a command gives up, a service waits."""
+    connecting = nats.connect(
+        servers(url),
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        inbox_prefix=inbox_prefix(url),
+        error_cb=_connection_error,
     )
+    if within is None:
+        return await connecting
+    try:
+        return await asyncio.wait_for(connecting, within)
+    except TimeoutError:
+        raise BrokerUnreachable(
+            f"no NATS server answers at {url} (waited {within:.0f} s): start one with chequered serve, "
+            "or check --nats and $NATS_URL"
+        ) from None

@@ -47,6 +47,7 @@ from schemas.events import (
 )
 from schemas.results import Classification
 from schemas.subjects import NotAnEvent, stored_event
+from services.classification import control_messages
 from services.classification.car import CarRecord
 from services.classification.errors import FoldError
 from services.classification.rules import classify
@@ -75,7 +76,13 @@ class SessionFold(SessionState):
         body = event.body
         if self.opened is None and not isinstance(body, SessionOpened):
             raise FoldError(f"session {self.session.key} was never opened")
+        announced = control_messages.message(self, seq, event)
+        chequered_at = self.chequered_at
         self._take(event.at, body)
+        if announced is None and chequered_at is None and self.chequered_at is not None:
+            announced = control_messages.chequered(seq, self.chequered_at)  # the leader completed the distance
+        if announced is not None:
+            self.messages.append(announced)
         self.seen.add(msg_id)
         self.last_seq = seq
         if event.at > self.as_of:

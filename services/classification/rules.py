@@ -25,6 +25,7 @@ Every decision in force is listed on its car with what it did.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from schemas.events import (
@@ -36,6 +37,7 @@ from schemas.events import (
     SessionKind,
 )
 from schemas.results import (
+    MESSAGES_IN_VALUE,
     AppliedDecision,
     CarState,
     Classification,
@@ -84,6 +86,10 @@ class Standing:
     missing_drivers: int = 0
     """Average-of-drivers qualifying: drivers short of a time; such cars go behind."""
     total_ms: int | None = None
+    start: int = 0
+    """The instant its race time is counted from (the start, or its first lap's start without one)."""
+    done: bool = False
+    """It will not cross the line again in this race: it took the flag or retired, or the race is over."""
 
 
 def _decisions(state: SessionState, over: bool) -> dict[str, list[AppliedDecision]]:
@@ -140,8 +146,8 @@ def _standing(state: SessionState, car: CarRecord, decisions: list[AppliedDecisi
             s.status = ResultStatus.EXCLUDED
     s.laps = max(0, s.laps - s.laps_deducted)
     if s.last_crossing is not None:
-        start = state.started_at if state.started_at is not None else car.crossings[0] - car.laps_ms[0]
-        s.total_ms = s.last_crossing - start + s.penalty_ms
+        s.start = state.started_at if state.started_at is not None else car.crossings[0] - car.laps_ms[0]
+        s.total_ms = s.last_crossing - s.start + s.penalty_ms
     return s
 
 
@@ -203,12 +209,37 @@ def _drop_positions(order: list[Standing]) -> list[Standing]:
     return result
 
 
+def _laps_at(s: Standing, at: int) -> int:
+    """The laps ``s`` had completed at instant ``at``, as classified (less any deducted)."""
+    done = bisect_right(s.car.crossings, at, 0, s.counted)
+    return max(0, s.car.lap_numbers[done - 1] - s.laps_deducted) if done else 0
+
+
+def _race_time_at(s: Standing, laps: int) -> int | None:
+    """The race time of ``s`` (time penalties included) when it had completed ``laps``; None if it never has."""
+    index = bisect_left(s.car.lap_numbers, laps + s.laps_deducted, 0, s.counted)
+    return s.car.crossings[index] - s.start + s.penalty_ms if index < s.counted else None
+
+
 def _race_gap(car: Standing, ahead: Standing | None) -> Gap | None:
-    if ahead is None or car.laps == 0 or car.total_ms is None or ahead.total_ms is None:
+    """The gap at the line: the difference of race times at the last lap count both have completed.
+
+    ``car`` is a lap down only when ``ahead`` had completed more laps than it when it last crossed the line (or,
+    while it still runs, when ``ahead`` is more than a lap ahead now: a car stopped on the circuit), never because
+    ``ahead`` crossed the line first on the same lap. Time penalties are included: the order includes them.
+    """
+    if ahead is None or car.laps == 0 or car.total_ms is None or car.last_crossing is None:
         return None
-    if car.laps == ahead.laps:
-        return Gap(ms=car.total_ms - ahead.total_ms)
-    return Gap(laps=ahead.laps - car.laps)
+    ahead_laps = ahead.laps if car.done else max(_laps_at(ahead, car.last_crossing), ahead.laps - 1)
+    if ahead_laps > car.laps:
+        return Gap(laps=ahead_laps - car.laps)
+    ahead_time = _race_time_at(ahead, car.laps)
+    if ahead_time is None:  # ordered ahead with fewer laps (another group of the result)
+        return Gap(laps=ahead.laps - car.laps)
+    if not car.done and ahead.laps > car.laps:
+        # passed since the last line both crossed, where this car was still ahead: level until it crosses again
+        return Gap(ms=max(0, car.total_ms - ahead_time))
+    return Gap(ms=car.total_ms - ahead_time)
 
 
 def _time_gap(car: Standing, ahead: Standing | None) -> Gap | None:
@@ -341,6 +372,9 @@ def classify(state: SessionState) -> Classification:
     bests = {s.car.number: s.car.bests(s.counted, rules) for s in standings}
     fastest, class_fastest, sub_class_fastest, session_sectors = _fastest_laps(order, bests)
     settled_at = _settled_at(state)
+    ended = state.results is not None or cutoff is not None or (settled_at is not None and state.as_of > settled_at)
+    for s in standings:
+        s.done = s.took_flag or s.car.retired or ended
     racing = race and state.started_at is not None and state.results is None and state.flag is not Flag.RED
 
     rows = []
@@ -445,4 +479,6 @@ def classify(state: SessionState) -> Classification:
         cars=rows,
         sub_class_fastest_laps=[sub_class_fastest[k] for k in sorted(sub_class_fastest)],
         rules=rules,
+        messages=state.messages[-MESSAGES_IN_VALUE:],
+        message_count=len(state.messages),
     )

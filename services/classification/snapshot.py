@@ -16,9 +16,9 @@ from msgspec import Struct
 
 from services.classification.fold import SessionFold
 
-SNAPSHOT_VERSION = 2
-"""2: the state's own Structs (stops, stints and flag periods by name), written as they are; a version-1 snapshot
-(positional lists copied field by field) is ignored and the fold starts from the log."""
+SNAPSHOT_VERSION = 3
+"""2: the race-control messages are part of the state. 3: the state's own Structs (stops, stints and flag periods
+by name), written as they are. A snapshot of an earlier version is ignored and the fold starts from the log."""
 
 
 class Snapshot(Struct):

@@ -22,6 +22,7 @@ from schemas.events import (
     SessionOpened,
     SessionRef,
 )
+from schemas.results import RaceControlMessage
 from services.classification.car import CarRecord
 
 
@@ -56,6 +57,8 @@ class SessionState(Struct, eq=False):
     """The decisions in force, by document number: kept, not applied on arrival."""
     seen: set[str] = set()
     """``msg_id`` of every event folded."""
+    messages: list[RaceControlMessage] = []
+    """The race-control feed: flags, penalties, decisions, retirements, results, in stream order."""
 
     def __post_init__(self) -> None:
         if len(self.cars) > 1:  # a snapshot keeps them by number (sorted): back in the order they registered

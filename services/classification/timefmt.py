@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.results import Gap
+from schemas.results import ClassifiedCar, Gap
+
+PENALTY_MARK = "*"
+"""After a gap that includes time penalties (the car's or the one it is measured against): every gap does, as the
+order does; the mark says that this one is not the gap on the road."""
+PENALTY_NOTE = f"{PENALTY_MARK} includes time penalties"
 
 
 def format_laptime(ms: int | None) -> str:
@@ -16,14 +21,22 @@ def format_laptime(ms: int | None) -> str:
 
 
 def format_gap(gap: Gap | None) -> str:
-    """``+4.211``, ``+1:02.003`` or ``+2 laps``; empty for none (the leader)."""
+    """``+4.211``, ``+1:02.003`` or ``+2 laps``; empty for none (the leader). A car behind in the order but ahead
+    on time (a position drop) reads ``-0.500``."""
     if gap is None:
         return ""
     if gap.laps:
         return f"+{gap.laps} lap{'s' if gap.laps > 1 else ''}"
-    if 0 <= gap.ms < 60_000:
-        return f"+{gap.ms // 1000}.{gap.ms % 1000:03d}"
-    return f"+{format_laptime(gap.ms)}"
+    sign, ms = ("+", gap.ms) if gap.ms >= 0 else ("-", -gap.ms)
+    return f"{sign}{ms // 1000}.{ms % 1000:03d}" if ms < 60_000 else f"{sign}{format_laptime(ms)}"
+
+
+def penalty_gap(gap: Gap | None, car: ClassifiedCar, other: ClassifiedCar | None) -> str:
+    """:func:`format_gap`, marked when the gap includes a time penalty of ``car`` or of ``other``."""
+    text = format_gap(gap)
+    if text and (car.penalty_time_ms or (other is not None and other.penalty_time_ms)):
+        return text + PENALTY_MARK
+    return text
 
 
 def format_clock(ms: int) -> str:

@@ -11,6 +11,7 @@ than those four, lines are longer than the width rather than cut.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,9 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas.results import CarState, Classification, ClassifiedCar, HourClassification, HourRow, ResultStatus
-from services.classification.timefmt import format_clock, format_gap, format_laptime
-
-CLASS_STYLES = ("bold white on dark_blue", "bold black on gold3", "bold white on dark_red", "bold black on green3")
+from services.classification.palette import class_swatches
+from services.classification.timefmt import PENALTY_NOTE, format_clock, format_gap, format_laptime, penalty_gap
 
 STATE_LABELS = {
     CarState.NOT_STARTED: Text("DNS?", "dim"),
@@ -73,6 +73,9 @@ class _Rows:
     class_styles: dict[str, str]
     best_lap_ms: int | None
     short_drivers: bool
+    leader: Row | None
+    ahead: dict[str, Row]
+    """The car ahead of each car, by number."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,20 @@ class Column:
 def _driver(car: Row, rows: _Rows) -> str:
     driver = car.driver or ""
     return short_name(driver) if rows.short_drivers else driver
+
+
+def _gap(car: Row, rows: _Rows) -> str:
+    """To the leader, marked when it includes a time penalty (an hour's row carries none)."""
+    if isinstance(car, ClassifiedCar) and isinstance(rows.leader, ClassifiedCar | None):
+        return penalty_gap(car.gap, car, rows.leader)
+    return format_gap(car.gap)
+
+
+def _interval(car: Row, rows: _Rows) -> str:
+    ahead = rows.ahead.get(car.number)
+    if isinstance(car, ClassifiedCar) and isinstance(ahead, ClassifiedCar | None):
+        return penalty_gap(car.interval, car, ahead)
+    return format_gap(car.interval)
 
 
 def _last(car: Row, _: _Rows) -> str:
@@ -115,8 +132,8 @@ COLUMNS = {
         Column("team", "Team", "left", lambda car, _: car.team, "team"),
         Column("driver", "Driver", "left", _driver, "driver"),
         Column("laps", "Laps", "right", lambda car, _: str(car.laps), "laps"),
-        Column("gap", "Gap", "right", lambda car, _: format_gap(car.gap), "gap"),
-        Column("int", "Int", "right", lambda car, _: format_gap(car.interval), "interval"),
+        Column("gap", "Gap", "right", _gap, "gap"),
+        Column("int", "Int", "right", _interval, "interval"),
         Column("last", "Last", "right", _last, "last lap"),
         Column("best", "Best", "right", _best, "best lap"),
         Column("pit", "Pit", "right", lambda car, _: str(car.pit_stops), "pit stops"),
@@ -148,14 +165,19 @@ def _fitted(
 ) -> Table:
     """The table of ``names`` columns, giving columns up in :data:`DROP_ORDER` until it is ``width`` wide at most,
     with a caption saying what it left out (and ``notes``)."""
-    classes = sorted({car.class_name for car in cars})
-    styles = {name: CLASS_STYLES[i % len(CLASS_STYLES)] for i, name in enumerate(classes)}
+    styles = {
+        name: f"bold {s.text} on {s.colour}" for name, s in class_swatches(car.class_name for car in cars).items()
+    }
     best = min((car.best_lap_ms for car in cars if car.best_lap_ms), default=None)
+    leader = cars[0] if cars else None
+    ahead = {car.number: before for before, car in itertools.pairwise(cars)}
+    if any(isinstance(car, ClassifiedCar) and car.penalty_time_ms for car in cars):
+        notes.append(PENALTY_NOTE)
     shown = list(names)
     left_out: list[str] = []
     drops = iter(d for d in DROP_ORDER if d in names or (d == SHORT_DRIVERS and "driver" in names))
     while True:
-        table = _table(title, shown, cars, _Rows(styles, best, SHORT_DRIVERS in left_out))
+        table = _table(title, shown, cars, _Rows(styles, best, SHORT_DRIVERS in left_out, leader, ahead))
         dropped = next(drops, None) if width is not None and table_width(table) > width else None
         if dropped is None:
             break

@@ -12,11 +12,16 @@ from collections.abc import Sequence
 
 import msgspec
 
+from services.broker.connection import BrokerUnreachable
+from services.broker.embedded import BrokerNotFound, BrokerStartFailed
 from services.broker.topology import TopologyConflict
 from services.cli import calendar, documents, operating, producing, scoring, serving
 from services.cli.bootstrap import console
-from services.cli.options import broker_options, fill_defaults
+from services.cli.options import broker_options
+from services.gateway.server import GatewayStartFailed
+from services.home import HomeInUse
 from services.ingest.client import IngestUnavailable
+from services.ports import ListenError
 from services.standings.config import ConfigError
 
 GROUPS = (serving, producing, operating, scoring, documents, calendar)
@@ -25,16 +30,16 @@ GROUPS = (serving, producing, operating, scoring, documents, calendar)
 def build_parser() -> argparse.ArgumentParser:
     broker = broker_options()
     parser = argparse.ArgumentParser(
-        prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream", parents=[broker]
+        prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream", parents=[broker.outer]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
-        group.register(sub, broker)
+        group.register(sub, broker.inner)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = fill_defaults(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
     try:
         result = args.handler(args)
         if asyncio.iscoroutine(result):
@@ -42,11 +47,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(asyncio.run(result))
             return 130
         return int(result)
-    except TopologyConflict as error:
-        console.print(f"[red]error:[/red] {error}")
+    except (
+        TopologyConflict,
+        ListenError,
+        HomeInUse,
+        BrokerNotFound,
+        BrokerStartFailed,
+        BrokerUnreachable,
+        GatewayStartFailed,
+    ) as error:
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         return 2
     except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         return 2
     except BrokenPipeError:  # the reader of stdout went away (``| head``): nothing more to say to anyone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

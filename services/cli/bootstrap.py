@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,9 @@ PACKAGE = Path(__file__).resolve().parent.parent
 SAMPLE_LOG = PACKAGE.parent / "data" / "sample-race.jsonl.gz"
 DEMO_CHAMPIONSHIP = PACKAGE / "standings" / "configs" / "gt-endurance.toml"
 
+CONNECT_WAIT_S = 5.0
+"""How long a command waits for its broker to answer before it says so and stops."""
+
 console = Console()
 status = Console(stderr=True)
 """Where a command says which broker it uses and how far it has got: stderr, so that stdout carries only what the
@@ -38,19 +42,25 @@ command outputs (a table, CSV, JSON)."""
 @contextlib.asynccontextmanager
 async def nats_client(args: argparse.Namespace, name: str) -> AsyncIterator[Client]:
     """A NATS connection for one command: to ``--nats``/``NATS_URL``, or to an embedded broker for its duration."""
-    with broker_url(args.nats, args.home / "nats", status) as url:
-        nc = await connect(url, name)
+    with broker_url(args.nats, args.home, status, command=args.command) as url:
+        nc = await connect(url, name, within=CONNECT_WAIT_S)
         try:
             yield nc
         finally:
             await nc.close()
 
 
-def gateway_service(url: str, args: argparse.Namespace) -> tuple[GatewayService, list[str]]:
-    """The gateway of ``serve``/``demo`` with its read tokens (``--token``, ``$CHEQUERED_GATEWAY_TOKENS``, or one
-    generated)."""
+def gateway_tokens(args: argparse.Namespace) -> list[str]:
+    """The gateway's read tokens: ``--token``, ``$CHEQUERED_GATEWAY_TOKENS``, or one generated."""
     tokens = list(args.token or []) or [t for t in os.environ.get(TOKENS_ENV, "").split(",") if t]
-    tokens = tokens or [secrets.token_urlsafe(12)]
+    return tokens or [secrets.token_urlsafe(12)]
+
+
+def gateway_service(
+    url: str, args: argparse.Namespace, listener: socket.socket | None = None
+) -> tuple[GatewayService, list[str]]:
+    """The gateway of ``serve``/``demo`` with its read tokens, on ``listener`` or ``--host``/``--gateway-port``."""
+    tokens = gateway_tokens(args)
     service = GatewayService(
         url,
         tokens,
@@ -58,6 +68,7 @@ def gateway_service(url: str, args: argparse.Namespace) -> tuple[GatewayService,
         port=args.gateway_port,
         standings=STANDINGS_ROUTES,
         standings_openapi=STANDINGS_OPENAPI,
+        listener=listener,
     )
     return service, tokens
 

@@ -42,7 +42,7 @@ async def tower(args: argparse.Namespace) -> int:
     if not args.once:
         if args.format != "table":
             raise ValueError(f"--format {args.format} needs --once: the live tower is a table")
-        with broker_url(args.nats, args.home / "nats", status) as url:
+        with broker_url(args.nats, args.home, status, command=args.command) as url:
             await watch_tower(url, key, until_finished=False)
         return 0
     async with nats_client(args, "chequered-tower") as nc:

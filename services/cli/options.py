@@ -1,16 +1,18 @@
 """Options shared by many commands, accepted anywhere on the line.
 
-``chequered publish KEY flag green --nats URL`` and ``chequered publish --nats URL KEY flag green`` mean the
-same: every parser of a command (and of its sub-commands) takes the shared options. They are defined with
-``argparse.SUPPRESS`` as default, so a sub-command's parser never overwrites a value given before it, and
-:func:`fill_defaults` sets the defaults of whatever was not given once the whole line is parsed.
+``chequered publish KEY flag green --nats URL`` and ``chequered --nats URL publish KEY flag green`` mean the
+same. argparse hands what follows a sub-command's name to that sub-command's parser, which starts from a
+fresh namespace and copies back what it set; so a shared option is defined twice (:func:`shared`): with its
+default on the outermost parser that takes it, and with ``argparse.SUPPRESS`` as default on every parser
+under it, which then sets it only when it is given there and never overwrites a value given earlier.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.events import ClassificationRules
 from services.classification.presets import PRESETS, load_rules
@@ -18,30 +20,43 @@ from services.runtime import DEFAULT_HOME
 
 TOKENS_ENV = "CHEQUERED_GATEWAY_TOKENS"
 
-_DEFAULTS: dict[str, Any] = {"nats": None, "home": DEFAULT_HOME}
+Define = Callable[[argparse.ArgumentParser, Callable[[Any], Any]], None]
+"""Adds the options to a parser, each default passed through the second argument."""
 
 
-def broker_options() -> argparse.ArgumentParser:
-    """A parent parser with ``--nats`` and ``--home``, for every command that talks to NATS."""
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
+class Shared(NamedTuple):
+    outer: argparse.ArgumentParser
+    """The parent of the outermost parser that takes the options: their defaults."""
+    inner: argparse.ArgumentParser
+    """The parent of every parser under it (sub-commands): no defaults."""
+
+
+def shared(define: Define) -> Shared:
+    parents = Shared(argparse.ArgumentParser(add_help=False), argparse.ArgumentParser(add_help=False))
+    define(parents.outer, lambda default: default)
+    define(parents.inner, lambda _: argparse.SUPPRESS)
+    return parents
+
+
+def _broker(parser: argparse.ArgumentParser, default: Callable[[Any], Any]) -> None:
+    parser.add_argument(
         "--nats",
         metavar="URL",
-        default=argparse.SUPPRESS,
-        help="use this NATS server or cluster (default: $NATS_URL, else embedded)",
+        default=default(None),
+        help="use this NATS server or cluster (default: $NATS_URL, else the broker of chequered serve on --home, "
+        "else embedded)",
     )
-    parent.add_argument(
-        "--home", type=Path, default=argparse.SUPPRESS, help=f"data directory of the embedded broker ({DEFAULT_HOME})"
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=default(DEFAULT_HOME),
+        help=f"data directory of the embedded broker ({DEFAULT_HOME})",
     )
-    return parent
 
 
-def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """The defaults of the shared options that were not given anywhere on the line."""
-    for name, value in _DEFAULTS.items():
-        if not hasattr(args, name):
-            setattr(args, name, value)
-    return args
+def broker_options() -> Shared:
+    """``--nats`` and ``--home``, for every command that talks to NATS (the top-level parser is the outermost)."""
+    return shared(_broker)
 
 
 def pace_options(parser: argparse.ArgumentParser, default_speed: float, what: str = "") -> None:

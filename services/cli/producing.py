@@ -8,8 +8,10 @@ import asyncio
 import dataclasses
 import signal
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -19,7 +21,7 @@ from schemas.ingest import Rejected
 from services.classification.timefmt import format_clock, format_instant
 from services.cli.bootstrap import configured, console, nats_client
 from services.cli.calendar import publish_calendar
-from services.cli.options import pace_options, rules, rules_option, speed
+from services.cli.options import pace_options, rules, rules_option, shared, speed
 from services.feeds.ingestor import (
     DEFAULT_PORT,
     FeedReport,
@@ -73,8 +75,6 @@ async def _resume_hint(nc: Client, events: list[Event]) -> None:
 
 
 async def publish(args: argparse.Namespace) -> int:
-    for option in PUBLISH_OPTIONS:  # accepted anywhere on the line: what was not given anywhere is None
-        setattr(args, option, getattr(args, option, None))
     if args.what == "calendar":
         return await publish_calendar(args)
     session = SessionRef.parse(args.session)
@@ -203,32 +203,26 @@ def spelling(text: str) -> str:
     return racecontrol.spelled(racecontrol.unspelled(text))
 
 
-PUBLISH_OPTIONS = ("at", "id")
-
-
-def _publish_options(broker: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``publish``'s own options (:data:`PUBLISH_OPTIONS`), accepted anywhere on its line like the shared ones:
-    ``argparse.SUPPRESS`` defaults, so an input's parser never overwrites them; :func:`publish` sets what was not
-    given to None."""
-    options = argparse.ArgumentParser(add_help=False, parents=[broker])
-    options.add_argument(
+def _publish_options(parser: argparse.ArgumentParser, default: Callable[[Any], Any]) -> None:
+    parser.add_argument(
         "--at",
-        default=argparse.SUPPRESS,
+        default=default(None),
         help="when: ISO 8601, epoch ms, or session time (6h, 1:02:03); default: now in a live session, the "
         "session's latest instant in a replayed or imported one",
     )
-    options.add_argument(
-        "--id", default=argparse.SUPPRESS, help="event id (default: derived, so repeating the command is idempotent)"
+    parser.add_argument(
+        "--id", default=default(None), help="event id (default: derived, so repeating the command is idempotent)"
     )
-    return options
 
 
-def _publish_parsers(pub: argparse.ArgumentParser, broker: argparse.ArgumentParser) -> None:
+def _publish_parsers(
+    pub: argparse.ArgumentParser, broker: argparse.ArgumentParser, inner: argparse.ArgumentParser
+) -> None:
     what = pub.add_subparsers(dest="what", required=True)
 
     def input_parser(name: str, help: str) -> argparse.ArgumentParser:
         aliases = [name.replace("-", "_")] if "-" in name else []
-        return what.add_parser(name, aliases=aliases, parents=[broker], help=help)
+        return what.add_parser(name, aliases=aliases, parents=[broker, inner], help=help)
 
     fl = input_parser("flag", f"a flag: {', '.join(racecontrol.FLAGS)}")
     fl.add_argument("flag", type=spelling, choices=racecontrol.FLAGS)
@@ -283,13 +277,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     rules_option(parser, None, "as logged; a session already open keeps its rules, so give a new --session")
     parser.set_defaults(handler=replay_log)
 
+    publishing = shared(_publish_options)  # --at and --id also after the input's own arguments
     parser = sub.add_parser(
         "publish",
-        parents=[_publish_options(broker)],
+        parents=[broker, publishing.outer],
         help="one race-control input: a flag, a penalty, a retirement, a decision",
     )
     parser.add_argument("session", help="championship.event.session")
-    _publish_parsers(parser, _publish_options(broker))
+    _publish_parsers(parser, broker, publishing.inner)
     parser.set_defaults(handler=publish)
 
     parser = sub.add_parser(

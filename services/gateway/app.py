@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from services.broker.connection import connect
-from services.gateway import analysis, documents, push, rest
+from services.gateway import analysis, documents, graphics, push, rest
 from services.gateway.access import ReadOnlyAccess
 from services.gateway.asyncapi import asyncapi_document
 from services.gateway.hub import ClassificationHub
@@ -35,6 +35,8 @@ from services.gateway.state import GatewayState
 from services.gateway.wire import SERVER_SEND
 
 STATIC = Path(__file__).parent / "static"
+OVERLAYS = frozenset({"tower", "battle", "leaders", "standings"})
+"""Transparent pages for OBS browser sources and CasparCG HTML templates: ``/overlay/<name>?session=KEY&token=T``."""
 
 STANDINGS_PATH = "/api/standings"
 """Extension point: routes passed as ``create_app(..., standings=[...])`` are mounted here, behind the
@@ -87,6 +89,11 @@ def create_app(
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
+    async def overlay(request: Request) -> Response:
+        if request.path_params["name"] not in OVERLAYS:
+            raise HTTPException(404, f"no overlay {request.path_params['name']!r}: {', '.join(sorted(OVERLAYS))}")
+        return FileResponse(STATIC / "overlay.html")
+
     async def analysis_page(request: Request) -> Response:
         return FileResponse(STATIC / "analysis.html")
 
@@ -98,11 +105,13 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/", page),
+        Route("/overlay/{name}", overlay),
         Route("/analysis", analysis_page),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/api/openapi.json", openapi_json),
         Route("/api/asyncapi.json", asyncapi_json),
         *rest.ROUTES,
+        *graphics.ROUTES,
         *push.ROUTES,
         *analysis.ROUTES,
         *documents.ROUTES,

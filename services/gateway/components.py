@@ -10,9 +10,10 @@ from schemas.analysis import CarAnalysis, ChartMessage, ChartSeries, DocumentsIn
 from schemas.calendar import Calendars, CalendarView, LiveNow, NextEvent
 from schemas.events import Event
 from schemas.ingest import DeadLetter, IngestReply, RejectedEvent
-from schemas.results import Classification, ClassifiedCar, HourlyClassification
+from schemas.results import Classification, ClassifiedCar, HourlyClassification, RaceControlMessages
 from schemas.standings import Contenders, LiveStandings, Standings
-from services.gateway.messages import ApiError, Grid, Health, PageStandings, Sessions, StreamMessage
+from services.gateway.graphics_data import MessageRow, SessionRow, TowerRow
+from services.gateway.messages import ApiError, Grid, Health, PageStandings, Palette, Sessions, StreamMessage
 
 API_VERSION = "1.0.0"
 """Version of the gateway's interface (the documents' ``info.version``)."""
@@ -38,6 +39,11 @@ TYPES: list[Any] = [
     Standings,
     LiveStandings,
     PageStandings,
+    RaceControlMessages,
+    Palette,
+    TowerRow,
+    SessionRow,
+    MessageRow,
     Contenders,
     SessionAnalysis,
     CarAnalysis,

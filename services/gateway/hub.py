@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -31,6 +32,7 @@ from nats.js.kv import KeyValue
 from schemas.results import Classification, decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION, READ_MODELS_BUCKET
 from services.broker.topology import current_bucket
+from services.gateway.delayline import DelayLine
 from services.gateway.delta import delta, encoded_rows
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
@@ -89,14 +91,19 @@ class Outgoing:
         return str(self.body, "utf-8")
 
 
-def snapshot_message(classification: Classification, reason: SnapshotReason) -> Outgoing:
+def wall_ms() -> int:
+    """The gateway's wall clock, ms since the epoch: what clients take their clock offset from."""
+    return time.time_ns() // 1_000_000
+
+
+def snapshot_message(classification: Classification, reason: SnapshotReason, taken_ms: int) -> Outgoing:
     seq = classification.last_seq
-    body = msgspec.json.encode(Snapshot(seq=seq, reason=reason, classification=classification))
-    return Outgoing(seq, "snapshot", body)
+    message = Snapshot(seq=seq, reason=reason, classification=classification, taken_ms=taken_ms, sent_ms=wall_ms())
+    return Outgoing(seq, "snapshot", msgspec.json.encode(message))
 
 
-def update_message(update: Update) -> Outgoing:
-    return Outgoing(update.seq, "update", msgspec.json.encode(update))
+def update_message(update: Update, taken_ms: int) -> Outgoing:
+    return Outgoing(update.seq, "update", msgspec.json.encode(msgspec.structs.replace(update, taken_ms=taken_ms)))
 
 
 class Feed(Protocol):
@@ -195,8 +202,12 @@ class SessionChannel:
     def __init__(self, capacity: int) -> None:
         self.ring: UpdateRing[Outgoing] = UpdateRing(capacity)
         self.classification: Classification | None = None
+        self.taken_ms = 0
+        """When the gateway took :attr:`classification` from the bucket (its wall clock, ms)."""
         self.rows: dict[str, bytes] = {}
         """The rows of :attr:`classification`, encoded (see :func:`services.gateway.delta.delta`)."""
+        self.delays: dict[int, DelayLine] = {}
+        """Broadcast delay lines open for this session, by delay (ms)."""
         self.subscribers: set[Feed] = set()
 
 
@@ -234,6 +245,25 @@ class ClassificationHub:
             return sum(isinstance(f, DirectFeed) for c in self._channels.values() for f in c.subscribers)
         return sum(len(c.subscribers) for c in self._channels.values())
 
+    def delayed(self, key: str, delay_ms: int) -> tuple[Classification | None, int]:
+        """The session's value as it stood ``delay_ms`` ago, and (when there is none yet) how many ms until there
+        is. The first request opens a line from the value held now; it stays open while it is asked for."""
+        channel = self._channels.get(key)
+        if channel is None or channel.classification is None:
+            return None, 0
+        now = wall_ms()
+        line = channel.delays.get(delay_ms)
+        if line is None:
+            line = channel.delays[delay_ms] = DelayLine(delay_ms, now)
+            current = Snapshot(
+                seq=channel.classification.last_seq,
+                reason=SnapshotReason.RESET,
+                classification=channel.classification,
+                taken_ms=channel.taken_ms,
+            )
+            line.take(channel.taken_ms, msgspec.json.encode(current))
+        return line.at(now), line.due_in_ms(now)
+
     def attach(self, key: str, since: int | None, feed: Callable[[list[Outgoing]], F]) -> F:
         """``feed(backlog)``, registered for ``key``: the backlog makes it continue exactly after ``since``
         (see :meth:`UpdateRing.resume`), and every later message is offered to it.
@@ -247,7 +277,7 @@ class ClassificationHub:
         resume = channel.ring.resume(since)
         if resume.snapshot is not None:
             assert channel.classification is not None
-            backlog = [snapshot_message(channel.classification, resume.snapshot)]
+            backlog = [snapshot_message(channel.classification, resume.snapshot, channel.taken_ms)]
         else:
             backlog = [message for _, message in resume.updates]
         attached = feed(backlog)
@@ -348,14 +378,20 @@ class ClassificationHub:
             update, rows = delta(previous, channel.rows, classification)
         else:
             update, rows = None, encoded_rows(classification)
+        taken_ms = wall_ms()
         if update is not None:
-            outgoing = update_message(update)
+            outgoing = update_message(update, taken_ms)
         else:  # the first value, one going backwards, or one no delta can carry: clients start again from it
             reason = SnapshotReason.CONNECTED if previous is None else SnapshotReason.RESET
-            outgoing = snapshot_message(classification, reason)
+            outgoing = snapshot_message(classification, reason, taken_ms)
         pushed = channel.ring.push(seq, outgoing)
         assert pushed is not Pushed.STALE
-        channel.classification, channel.rows = classification, rows
+        channel.classification, channel.rows, channel.taken_ms = classification, rows, taken_ms
+        for delay_ms, line in list(channel.delays.items()):
+            if line.idle(taken_ms):
+                del channel.delays[delay_ms]
+            else:
+                line.take(taken_ms, outgoing.body)
         for subscriber in list(channel.subscribers):
             if not subscriber.offer(outgoing):
                 channel.subscribers.discard(subscriber)

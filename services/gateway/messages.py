@@ -14,13 +14,14 @@ import enum
 
 from msgspec import Struct
 
-from schemas.events import Flag, SessionKind
+from schemas.events import Flag, SessionKind, TableKind
 from schemas.results import (
     Classification,
     ClassifiedCar,
     SessionPhase,
 )
 from schemas.standings import LiveStandings, TitleFight
+from services.classification.palette import Swatch
 
 
 class SnapshotReason(enum.StrEnum):
@@ -39,6 +40,11 @@ class Snapshot(Struct, frozen=True, kw_only=True, tag_field="kind", tag="snapsho
     seq: int
     reason: SnapshotReason
     classification: Classification
+    taken_ms: int = 0
+    """The gateway's wall clock (ms since the epoch) when it took this value from the bucket."""
+    sent_ms: int = 0
+    """The gateway's wall clock when it sent this message: a client's estimate of its clock offset (a page runs
+    the session clock from it between values)."""
 
 
 class Update(Struct, frozen=True, kw_only=True, tag_field="kind", tag="update"):
@@ -57,6 +63,9 @@ class Update(Struct, frozen=True, kw_only=True, tag_field="kind", tag="update"):
     """The rows that changed or are new since ``base_seq``."""
     removed: list[str] = []
     """Numbers of the cars no longer in the classification."""
+    taken_ms: int = 0
+    """The gateway's wall clock (ms since the epoch) when it took the value of ``seq`` from the bucket (and sent
+    it to the clients following live)."""
 
 
 StreamMessage = Snapshot | Update
@@ -107,6 +116,12 @@ class Health(Struct, frozen=True, kw_only=True):
     """Push clients disconnected for falling too far behind, since start."""
 
 
+class Palette(Struct, frozen=True, kw_only=True):
+    """Each class of a session and how it is drawn: colour, text colour on it, pattern."""
+
+    classes: dict[str, Swatch]
+
+
 class ApiError(Struct, frozen=True, kw_only=True):
     error: str
 
@@ -114,14 +129,34 @@ class ApiError(Struct, frozen=True, kw_only=True):
 class PageRow(Struct, frozen=True):
     position: int
     name: str
+    """The competitor; a crew's drivers joined with `` / ``."""
     points: float
     live_points: float
     before: int | None
+    competitors: list[str] = []
+    """The drivers of a crew shown as one row (they drive the same car and score the same): one position."""
+
+
+class PageTable(Struct, frozen=True, kw_only=True):
+    kind: TableKind
+    class_name: str | None
+    label: str
+    rows: list[PageRow]
+
+
+class StandingsState(enum.StrEnum):
+    AS_IT_STANDS = "as_it_stands"
+    """A round is running: the standings with its provisional classification."""
+    PROVISIONAL = "provisional"
+    """The session's results are declared provisional."""
+    FINAL = "final"
+    """No round running and the session's results final (or not a round of the championship)."""
 
 
 class PageStandings(Struct, frozen=True):
-    """The live page's championship panel: one drivers' table as it stands, who can still win it, with the whole
-    read model."""
+    """The live page's championship panel: every table as it stands (crews as one row each), whether it is as it
+    stands, provisional or final, the drivers' table asked for (``table``, ``rows``) and who can still win it
+    (``title``), and the whole read model."""
 
     championship: str
     round: str | None
@@ -129,3 +164,5 @@ class PageStandings(Struct, frozen=True):
     rows: list[PageRow]
     standings: LiveStandings
     title: TitleFight | None = None
+    state: StandingsState = StandingsState.AS_IT_STANDS
+    tables: list[PageTable] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.gateway.components import API_VERSION, ref, schemas
+from services.gateway.graphics_data import Format, View
 
 DESCRIPTION = """\
 Read-only access to chequered's live timing: sessions, live classifications, one car's row
@@ -99,6 +100,58 @@ def _get(
     return {"get": operation}
 
 
+def _graphics() -> dict[str, Any]:
+    rows = {"type": "array", "items": {"oneOf": [ref("TowerRow"), ref("SessionRow"), ref("MessageRow")]}}
+    item = _get(
+        "Graphics data for titling software (vMix data sources, CSV titlers), polling-friendly",
+        {
+            "description": "rows of the view: `tower` and `leaders` are TowerRow, `session` SessionRow, `messages` "
+            "MessageRow. JSON: an array of row objects; XML: `<view session seq><row>` with one child element per "
+            "field; CSV: a header line, then one line per row",
+            "headers": {"ETag": {"schema": {"type": "string"}, "description": "the value's sequence and the view"}},
+            "content": {
+                "application/json": {"schema": rows},
+                "application/xml": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        parameters=[
+            KEY,
+            {"name": "view", "in": "path", "required": True, "schema": {"enum": [v.value for v in View]}},
+            {"name": "format", "in": "path", "required": True, "schema": {"enum": [f.value for f in Format]}},
+            {
+                "name": "class",
+                "in": "query",
+                "required": False,
+                "description": "only this class's cars, gaps to the class leader and the car ahead in the class",
+                "schema": {"type": "string"},
+            },
+            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+            {
+                "name": "delay",
+                "in": "query",
+                "required": False,
+                "description": "broadcast delay: the value as it stood this many seconds ago",
+                "schema": {"type": "integer", "minimum": 0, "maximum": 60},
+            },
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "the ETag of the last answer: 304 while the classification has not changed",
+                "schema": {"type": "string"},
+            },
+        ],
+        errors={
+            "404": "no classification for this session, or no such view or format",
+            "400": "a malformed limit or delay",
+            "503": "the delay line opened by this request holds no value that old yet (see Retry-After)",
+        },
+    )
+    item["get"]["responses"]["304"] = {"description": "not modified since the ETag given"}
+    return item
+
+
 def openapi_document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole document; ``extra_paths`` documents routes mounted by an extension (standings)."""
     no_session = {"404": "no classification for this session", "400": "malformed session key"}
@@ -150,6 +203,19 @@ def openapi_document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any
             parameters=[KEY, {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}],
             errors=no_session | {"404": "no such session or car"},
         ),
+        "/api/sessions/{key}/messages": _get(
+            "Every race-control message of the session: flags, penalties, decisions, retirements, results",
+            _json(ref("RaceControlMessages"), "oldest first; the classification carries only the latest five"),
+            parameters=[KEY],
+            errors={"400": "malformed session key", "404": "no events of the session in the stream"},
+        ),
+        "/api/sessions/{key}/palette": _get(
+            "How each class of the session is drawn: colour, text colour on it, pattern",
+            _json(ref("Palette"), "the colours of the page, the overlays, the graphics data and the terminal tower"),
+            parameters=[KEY],
+            errors=no_session,
+        ),
+        "/api/sessions/{key}/graphics/{view}.{format}": _graphics(),
         "/api/sessions/{key}/grid": _get(
             "The grid a qualifying or practice session sets",
             _json(ref("Grid"), "slots in grid order with the time that set each"),

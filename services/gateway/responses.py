@@ -16,12 +16,12 @@ class BadRequest(Exception):
     """A parameter the client got wrong; answered 400 with the message."""
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json", headers=headers)
 
 
-def error(status: int, message: str) -> Response:
-    return json_response(ApiError(error=message), status)
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response(ApiError(error=message), status, headers)
 
 
 def session_param(connection: HTTPConnection) -> SessionRef:

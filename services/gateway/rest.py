@@ -8,12 +8,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from schemas.events import SessionKind, SessionRef
-from schemas.results import Classification
+from schemas.results import Classification, RaceControlMessages
+from services.classification.palette import class_swatches
 from services.gateway import calendar
-from services.gateway.messages import Grid, GridSlot, Health, Sessions, SessionSummary
+from services.gateway.messages import Grid, GridSlot, Health, Palette, Sessions, SessionSummary
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
-from services.gateway.timetravel import classification_at, hourly_classification
+from services.gateway.timetravel import classification_at, hourly_classification, race_control_messages
 from services.ops.instants import parse_instant
 
 
@@ -51,7 +52,7 @@ async def sessions(request: Request) -> Response:
     return json_response(Sessions(sessions=summaries))
 
 
-def _held(request: Request) -> tuple[SessionRef, Classification]:
+def held(request: Request) -> tuple[SessionRef, Classification]:
     """The session of the path and the classification the hub holds for it (404 when none)."""
     session = session_param(request)
     found = gateway_of(request).hub.classification(session.key)
@@ -61,11 +62,11 @@ def _held(request: Request) -> tuple[SessionRef, Classification]:
 
 
 async def classification(request: Request) -> Response:
-    return json_response(_held(request)[1])
+    return json_response(held(request)[1])
 
 
 async def car(request: Request) -> Response:
-    session, found = _held(request)
+    session, found = held(request)
     number = request.path_params["number"]
     row = next((c for c in found.cars if c.number == number), None)
     if row is None:
@@ -103,9 +104,49 @@ async def classification_hourly(request: Request) -> Response:
     return json_response(found)
 
 
+def _kept_up(kept: RaceControlMessages | None, live: Classification | None) -> RaceControlMessages | None:
+    """``kept`` with the messages the live value has and it lacks; None when the value no longer tells (more new
+    messages than it carries, or none kept)."""
+    if kept is None or live is None:
+        return None
+    missing = live.message_count - len(kept.messages)
+    if missing == 0:
+        return kept
+    if 0 < missing <= len(live.messages):
+        return RaceControlMessages(
+            session=kept.session, last_seq=live.last_seq, messages=[*kept.messages, *live.messages[-missing:]]
+        )
+    return None
+
+
+async def messages(request: Request) -> Response:
+    """Every race-control message of the session (the classification carries only the latest): folded from the
+    log once, then kept up to date from the live values, so a thousand pages loading fold nothing."""
+    session = session_param(request)
+    gateway = gateway_of(request)
+    live = gateway.hub.classification(session.key)
+    found = _kept_up(gateway.messages.get(session.key), live)
+    if found is None:
+        async with gateway.time_travel:
+            found = _kept_up(gateway.messages.get(session.key), live)  # another request may have folded meanwhile
+            if found is None:
+                found = await race_control_messages(gateway.js, session)
+    if found is None:
+        return error(404, f"no events of session {session.key} in the stream")
+    if live is not None and live.message_count == len(found.messages):
+        gateway.messages[session.key] = found
+    return json_response(found)
+
+
+async def palette(request: Request) -> Response:
+    """How each class of the session is drawn (the page's, the overlays' and the terminal tower's colours)."""
+    _, found = held(request)
+    return json_response(Palette(classes=class_swatches(car.class_name for car in found.cars)))
+
+
 async def grid(request: Request) -> Response:
     """The grid a qualifying or practice session sets: its classification order."""
-    session, found = _held(request)
+    session, found = held(request)
     if found.kind is SessionKind.RACE:
         return error(409, f"{session.key} is a race: the grid comes from a qualifying or practice session")
     slots = [
@@ -130,6 +171,8 @@ ROUTES = [
     Route("/api/sessions/{key}/classification/at", classification_at_point),
     Route("/api/sessions/{key}/classification/hourly", classification_hourly),
     Route("/api/sessions/{key}/cars/{number}", car),
+    Route("/api/sessions/{key}/messages", messages),
+    Route("/api/sessions/{key}/palette", palette),
     Route("/api/sessions/{key}/grid", grid),
     *calendar.ROUTES,
 ]

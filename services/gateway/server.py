@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import socket
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import uvicorn
 from starlette.routing import BaseRoute
 
+from services.embedded_http import EmbeddedServer
 from services.gateway.app import create_app
 from services.gateway.guard import HEADER_TIMEOUT_S, MAX_CONNECTIONS, GuardedHttpTools, connection_cap
 from services.gateway.hub import ClassificationHub
 from services.gateway.state import GatewayState
+from services.ports import address, listen
 
 GRACE_S = 3
 """How long stopping waits for connections to end before cancelling them."""
@@ -21,14 +23,6 @@ GRACE_S = 3
 
 class GatewayStartFailed(RuntimeError):
     pass
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the process that embeds it owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class GatewayService:
@@ -47,17 +41,20 @@ class GatewayService:
         uvicorn_options: Mapping[str, Any] | None = None,
         header_timeout: float = HEADER_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
+        listener: socket.socket | None = None,
     ) -> None:
         """``hub``, ``standings`` and ``standings_openapi``: see :func:`services.gateway.app.create_app`;
         ``uvicorn_options``: more ``uvicorn.Config`` arguments (TLS files, other protocol implementations);
         ``header_timeout`` and ``max_connections``: see :mod:`services.gateway.guard` (the cap is lowered to what
-        the process's descriptor limit allows)."""
+        the process's descriptor limit allows); ``listener``: serve on this listening socket (bound by a
+        supervisor) instead of binding ``host:port``."""
         self.app = create_app(nats_url, tokens, hub=hub, standings=standings, standings_openapi=standings_openapi)
         self.host = host
         self.port = port
         self._options = dict(uvicorn_options or {})
+        self._listener = listener
         self._http = GuardedHttpTools.limited(header_timeout, connection_cap(max_connections))
-        self._server: _EmbeddedServer | None = None
+        self._server: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -78,6 +75,9 @@ class GatewayService:
         return state
 
     async def start(self) -> None:
+        """Serve; a port in use is a :class:`~services.ports.ListenError` before anything starts."""
+        listener = self._listener or listen(self.host, self.port, "gateway", "--gateway-port")
+        self.host, self.port = address(listener)
         options: dict[str, Any] = {
             "host": self.host,
             "port": self.port,
@@ -93,18 +93,17 @@ class GatewayService:
             "ws_per_message_deflate": False,
         }
         config = uvicorn.Config(self.app, **(options | self._options))
-        self._server = server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._serve(server), name="gateway-http")
+        self._server = server = EmbeddedServer(config)
+        self._task = asyncio.create_task(self._serve(server, listener), name="gateway-http")
         while not server.started:
             if self._task.done():
                 await self._task  # raises why it could not start
                 raise GatewayStartFailed("the gateway stopped while starting")
             await asyncio.sleep(0.01)
-        self.port = server.servers[0].sockets[0].getsockname()[1]
 
-    async def _serve(self, server: uvicorn.Server) -> None:
+    async def _serve(self, server: uvicorn.Server, listener: socket.socket) -> None:
         try:
-            await server.serve()
+            await server.serve(sockets=[listener])
         except SystemExit as exit_:  # uvicorn exits when the lifespan (NATS connection) fails
             raise GatewayStartFailed(f"the gateway could not start (exit {exit_.code}); see the log") from exit_
 

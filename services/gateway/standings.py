@@ -1,7 +1,10 @@
 """Standings through the gateway (mounted at ``/api/standings``, same token, read only).
 
-- ``/api/standings/live?session=KEY[&class=NAME]``: the drivers' "as it stands" table of the
-  session's championship, as the live page shows it (``rows``), with every table beside it;
+- ``/api/standings/live?session=KEY[&class=NAME]``: the championship of the session as the live page
+  shows it: every table (``tables``: drivers, teams, manufacturers, each class), a crew that drives one car
+  in the running session as one row, whether it is "as it stands", provisional or final (``state``), the
+  drivers' table asked for (``rows``), and the whole read model (``standings``, with the title fight when
+  the read model has it);
 - ``/api/standings/{championship}``: the declared standings, every row explained;
 - ``/api/standings/{championship}/live``: the whole "as it stands" read model;
 - ``/api/standings/{championship}/contenders``: every table's title fight, as it stands (declared when no round
@@ -18,10 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from schemas.events import SessionRef, TableKind
-from schemas.standings import decode_live_standings, decode_standings
+from schemas.events import ResultsStatus, SessionRef, TableKind
+from schemas.results import Classification
+from schemas.standings import LiveStandings, LiveTable, decode_live_standings, decode_standings
 from schemas.subjects import STANDINGS_BUCKET, live_key
-from services.gateway.messages import PageRow, PageStandings
+from services.gateway.messages import PageRow, PageStandings, PageTable, StandingsState
 from services.gateway.responses import error, json_response
 from services.gateway.state import gateway_of
 from services.standings.title import contenders
@@ -33,6 +37,38 @@ async def _value(request: Request, key: str) -> bytes | None:
         return (await kv.get(key)).value
     except KeyNotFoundError:
         return None
+
+
+def crews(table: LiveTable, classification: Classification | None) -> list[PageRow]:
+    """The table's rows, the drivers of one car in the running session who score the same as one row (and one
+    position): consecutive rows with equal points, as ties between crew-mates are broken by name."""
+    car_of = {}
+    if classification is not None and table.kind is TableKind.DRIVERS:
+        car_of = {driver.name: car.number for car in classification.cars for driver in car.crew}
+    rows: list[PageRow] = []
+    for row in table.rows:
+        last = rows[-1] if rows else None
+        car = car_of.get(row.competitor)
+        if (
+            last is not None
+            and car is not None
+            and car_of.get(last.competitors[-1]) == car
+            and (last.points, last.live_points) == (row.points, row.live_points)
+        ):
+            names = [*last.competitors, row.competitor]
+            rows[-1] = PageRow(last.position, " / ".join(names), last.points, last.live_points, last.before, names)
+        else:
+            name = row.competitor
+            rows.append(PageRow(row.position, name, row.points, row.live_points, row.before, [name]))
+    return rows
+
+
+def standings_state(live: LiveStandings, classification: Classification | None) -> StandingsState:
+    if live.live and (classification is None or classification.results is None):
+        return StandingsState.AS_IT_STANDS
+    if classification is not None and classification.results is ResultsStatus.PROVISIONAL:
+        return StandingsState.PROVISIONAL
+    return StandingsState.FINAL
 
 
 async def live_for_session(request: Request) -> Response:
@@ -49,8 +85,15 @@ async def live_for_session(request: Request) -> Response:
     table = next((t for t in drivers if wanted is None or t.class_name == wanted), None)
     if table is None:
         return error(404, f"no drivers' table for class {wanted!r}")
-    rows = [PageRow(r.position, r.competitor, r.points, r.live_points, r.before) for r in table.rows]
-    return json_response(PageStandings(live.championship, live.round, table.label, rows, live, table.title))
+    running = gateway_of(request).hub.classification(session.key)
+    tables = [
+        PageTable(kind=t.kind, class_name=t.class_name, label=t.label, rows=crews(t, running)) for t in live.tables
+    ]
+    asked = tables[live.tables.index(table)]
+    state = standings_state(live, running)
+    return json_response(
+        PageStandings(live.championship, live.round, table.label, asked.rows, live, table.title, state, tables)
+    )
 
 
 async def declared(request: Request) -> Response:

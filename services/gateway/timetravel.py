@@ -14,10 +14,10 @@ import asyncio
 
 from nats.js import JetStreamContext
 
-from schemas.events import SessionRef
-from schemas.results import Classification, HourlyClassification
+from schemas.events import Event, SessionRef
+from schemas.results import Classification, HourlyClassification, RaceControlMessages
 from services.broker.reader import read_events
-from services.classification.fold import classification_until
+from services.classification.fold import classification_until, fold_log
 from services.classification.hourly import hourly
 
 
@@ -28,6 +28,20 @@ async def classification_at(
     events = await read_events(js, session.key, until_seq=seq)
     # the fold of a long race is CPU work: off the event loop, so live clients keep being served
     return await asyncio.to_thread(lambda: classification_until(events, session, seq=seq, at=at))
+
+
+def messages_of(session: SessionRef, events: list[tuple[int, Event]]) -> RaceControlMessages | None:
+    """Every race-control message of the session's log; None if the log never opens it."""
+    state = fold_log(events).sessions.get(session.key)
+    if state is None or state.opened is None:
+        return None
+    return RaceControlMessages(session=session, last_seq=state.last_seq, messages=state.messages)
+
+
+async def race_control_messages(js: JetStreamContext, session: SessionRef) -> RaceControlMessages | None:
+    """Every race-control message of the session's log; None if the log never opens it."""
+    events = await read_events(js, session.key)
+    return await asyncio.to_thread(messages_of, session, events)
 
 
 async def hourly_classification(js: JetStreamContext, session: SessionRef) -> HourlyClassification | None:

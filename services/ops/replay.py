@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -87,8 +87,10 @@ async def replay(
     speed: float | None,
     console: Console | None = None,
     window: int = 256,
+    on_reply: Callable[[Event, IngestReply], None] | None = None,
 ) -> ReplayReport:
-    """Send the events through ingest at ``speed``; shows a progress bar when given a console."""
+    """Send the events through ingest at ``speed``; shows a progress bar when given a console; ``on_reply`` is
+    also told of each reply as it comes (a benchmark times them)."""
     report = ReplayReport()
     if not events:
         return report
@@ -111,10 +113,12 @@ async def replay(
         transient=False,
     )
 
-    def on_reply(event: Event, reply: IngestReply) -> None:
+    def replied(event: Event, reply: IngestReply) -> None:
         report.count(event, reply)
         if isinstance(reply, Rejected) and console is not None:
             console.print(f"[red]rejected[/red] {event.msg_id}: {reply.reason}")
+        if on_reply is not None:
+            on_reply(event, reply)
 
     with progress:
         task = progress.add_task("replay", total=len(events), completed=report.skipped, clock="0:00:00", rate="-")
@@ -122,7 +126,7 @@ async def replay(
             delay = offset - (time.monotonic() - started)
             if delay > 0:
                 await asyncio.sleep(delay)
-            await producer.send_all(group, on_reply)
+            await producer.send_all(group, replied)
             elapsed = time.monotonic() - started
             progress.update(
                 task,

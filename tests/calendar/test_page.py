@@ -11,11 +11,11 @@ from nats.aio.client import Client
 from schemas.ingest import Accepted
 from services.calendar.files import decode_calendar
 from services.ingest.client import Producer
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.calendar.conftest import CalendarStack
 from tests.calendar.seasons import SPRINT, published
 from tests.calendar.test_cli import served
 from tests.gateway.clients import TOKEN
-from tests.gateway.test_page import ARTIFACTS, CHROMIUM_ARGS, chromium
 
 READ_BOX = """() => {
     const box = document.getElementById('next-event');
@@ -46,7 +46,7 @@ async def test_the_next_event_box(nc: Client, calendar_stack: CalendarStack) -> 
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto(page_url(at="2025-05-20T12:00:00+02:00", lang="de", tz="Pacific/Auckland"))
-            await page.wait_for_function("document.getElementById('next-event').dataset.shown === 'true'")
+            await page.wait_for_function("() => document.getElementById('next-event').dataset.shown === 'true'")
             box = await page.evaluate(READ_BOX)
             assert box["round"] == "Lausitzring" and box["hidden"] is False
             assert box["meta"] == "23.\u201325. Mai · Lausitzring, Klettwitz · Pacific/Auckland"
@@ -62,7 +62,7 @@ async def test_the_next_event_box(nc: Client, calendar_stack: CalendarStack) -> 
             await page.screenshot(path=str(ARTIFACTS / "calendar-next-event.png"))
 
             await page.goto(page_url(at="2025-05-24T15:10:00+02:00"))  # Race 1's window: live, with no data
-            await page.wait_for_function("document.getElementById('next-event').dataset.shown === 'false'")
+            await page.wait_for_function("() => document.getElementById('next-event').dataset.shown === 'false'")
             assert await page.is_hidden("#next-event")
             assert errors == []
         finally:

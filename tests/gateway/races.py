@@ -8,12 +8,17 @@ from schemas.events import (
     Body,
     CarRetired,
     Driver,
+    DriverCategory,
     DriverChanged,
     EntryRegistered,
     Event,
     Flag,
     FlagChanged,
     LapCompleted,
+    LapDeleted,
+    PenaltyIssued,
+    PenaltyKind,
+    PenaltyServed,
     PitOut,
     SessionKind,
     SessionStarted,
@@ -25,6 +30,11 @@ RETIRES = "28"
 IN_PIT_AT_END = "92"
 FCY_AT = 3 * 212_000
 CLASSES = (("Hypercar", 208_000), ("LMP2", 214_500), ("LMGT3", 229_000))
+CATEGORIES = {
+    "Hypercar": (DriverCategory.PLATINUM, DriverCategory.GOLD),
+    "LMP2": (DriverCategory.GOLD, DriverCategory.SILVER),
+    "LMGT3": (DriverCategory.SILVER, DriverCategory.BRONZE),
+}
 TEAMS = (
     ("Ferrari AF Corse", "Ferrari 499P", "Ferrari", "A. Pier Guidi", "J. Calado"),
     ("Toyota Gazoo Racing", "Toyota GR010", "Toyota", "K. Kobayashi", "N. de Vries"),
@@ -45,9 +55,23 @@ TEAMS = (
 )
 
 
-def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7) -> list[Event]:
-    """Sixteen cars in three classes, with pit stops, driver changes, a full-course yellow, a retirement,
-    lapped cars, and car ``IN_PIT_AT_END`` in the pits when the last lap is in.
+SECTOR_SHARES = (31, 42, 27)
+"""Percent of a lap in each of the three sectors."""
+SERVES_DRIVE_THROUGH = "50"
+DELETED = ("6", 4)
+
+
+def sectors_of(lap_ms: int, rng: random.Random) -> list[int]:
+    first = lap_ms * SECTOR_SHARES[0] // 100 + rng.randint(-300, 300)
+    second = lap_ms * SECTOR_SHARES[1] // 100 + rng.randint(-300, 300)
+    return [first, second, lap_ms - first - second]
+
+
+def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7, race_control: bool = False) -> list[Event]:
+    """Sixteen cars in three classes, with sector times, pit stops, driver changes, a full-course yellow, a
+    retirement, lapped cars, and car ``IN_PIT_AT_END`` in the pits when the last lap is in; ``race_control``
+    adds a local yellow, a deleted lap (``DELETED``), a drive-through served at the car's stop
+    (``SERVES_DRIVE_THROUGH``) and a 5 s time penalty for #7.
 
     Returns the events in timing-clock order (entries and start first).
     """
@@ -69,7 +93,7 @@ def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7) -> list[Even
                     team=name,
                     car=car,
                     manufacturer=maker,
-                    crew=[Driver(first), Driver(second)],
+                    crew=[Driver(first, CATEGORIES[class_name][0]), Driver(second, CATEGORIES[class_name][1])],
                 )
             )
         )
@@ -98,7 +122,33 @@ def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7) -> list[Even
         for lap, lap_ms in enumerate(times, start=1):
             at += lap_ms
             driver = crews[number][0 if lap <= stop_lap else 1]
-            add(at, LapCompleted(number=number, lap=lap, lap_time_ms=lap_ms, driver=driver, in_pit=lap == stop_lap))
+            sectors = sectors_of(lap_ms, rng)
+            add(
+                at,
+                LapCompleted(
+                    number=number,
+                    lap=lap,
+                    lap_time_ms=lap_ms,
+                    driver=driver,
+                    in_pit=lap == stop_lap,
+                    sectors_ms=sectors,
+                ),
+            )
+            if race_control and number == SERVES_DRIVE_THROUGH and lap == stop_lap - 1:
+                add(
+                    at + 1,
+                    PenaltyIssued(
+                        number=number,
+                        decision="D1",
+                        kind=PenaltyKind.DRIVE_THROUGH,
+                        time_ms=25_000,
+                        reason="pit lane speeding",
+                    ),
+                )
+            if race_control and number == SERVES_DRIVE_THROUGH and lap == stop_lap:
+                add(at + 20_000, PenaltyServed(number=number, decision="D1"))
+            if race_control and (number, lap) == DELETED:
+                add(at + 30_000, LapDeleted(number=number, decision="D2", lap=lap, reason="track limits turn 4"))
             if lap == stop_lap and lap < len(times):
                 add(at + 14_000, DriverChanged(number=number, driver=crews[number][1]))
                 add(at + 21_000, PitOut(number=number))
@@ -107,6 +157,15 @@ def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7) -> list[Even
                 break
     add(FCY_AT, FlagChanged(flag=Flag.FULL_COURSE_YELLOW))
     add(FCY_AT + 150_000, FlagChanged(flag=Flag.GREEN))
+    if race_control:
+        add(FCY_AT + 400_000, FlagChanged(flag=Flag.YELLOW, sector=2))
+        add(FCY_AT + 460_000, FlagChanged(flag=Flag.GREEN, sector=2))
+        add(
+            until - 300_000,
+            PenaltyIssued(
+                number="7", decision="D3", kind=PenaltyKind.TIME, time_ms=5_000, reason="causing a collision"
+            ),
+        )
     timed.sort(key=lambda t: (t[0], t[1]))
     return events + [event for _, _, event in timed]
 

@@ -10,11 +10,11 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.events import LapCompleted
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.gateway.races import broadcast_race
 from tests.gateway.stack import Stack, until
-from tests.gateway.test_page import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.live import send
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ async def test_the_analysis_page_draws_every_chart_and_follows_new_laps_on_a_pho
 
             await page.click('#class-filter button[data-class="LMGT3"]')
             await page.wait_for_function(
-                f"Number(document.getElementById('lap-chart').dataset.laps) === {gt3_laps}", timeout=10_000
+                f"() => Number(document.getElementById('lap-chart').dataset.laps) === {gt3_laps}", timeout=10_000
             )
             await page.uncheck("#pace")
             assert await page.evaluate(WIDEST) <= PHONE["width"]

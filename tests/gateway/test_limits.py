@@ -19,10 +19,10 @@ from nats.aio.client import Client
 from services.broker.embedded import EmbeddedNats, free_port
 from services.gateway.access import CONTENT_SECURITY_POLICY
 from services.gateway.server import GatewayService
+from tests.browser import CHROMIUM_ARGS, chromium
 from tests.factory import SessionWriter, small_race
 from tests.gateway.clients import TOKEN
 from tests.gateway.stack import Stack, until
-from tests.gateway.test_page import CHROMIUM_ARGS, chromium
 from tests.live import send
 from tests.reliability.processes import ROOT
 
@@ -190,7 +190,9 @@ async def test_a_page_of_another_origin_reads_with_a_bearer_token_and_the_live_p
             live.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
             live.on("pageerror", lambda error: violations.append(str(error)))
             await live.goto(f"{stack.gateway.url}/?session={w.session.key}&token={TOKEN}")
-            await live.wait_for_function("document.querySelectorAll('#tower-body tr').length === 4", timeout=15_000)
+            await live.wait_for_function(
+                "() => document.querySelectorAll('#tower-body tr').length === 4", timeout=15_000
+            )
             assert violations == []
         finally:
             await browser.close()

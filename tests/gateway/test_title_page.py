@@ -18,8 +18,8 @@ from services.gateway.standings import OPENAPI, ROUTES
 from services.ingest.service import IngestService
 from services.runtime import Service
 from services.standings.projector import StandingsProjector
+from tests.browser import CHROMIUM_ARGS, chromium
 from tests.gateway.clients import TOKEN
-from tests.gateway.test_page import CHROMIUM_ARGS, chromium
 from tests.live import send
 from tests.standings.season import CHAMPIONSHIP, Session
 from tests.standings.test_title import FINALE, GRID, OPENING

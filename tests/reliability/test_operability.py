@@ -1,4 +1,7 @@
-"""A served process answers health, readiness and metrics, and logs JSON lines."""
+"""A served process answers health, readiness and metrics, and logs JSON lines.
+
+``serve all`` runs a child process per service: its ``/metrics`` carries every child's, each sample labelled
+with the service it came from, and its JSON lines name the service that wrote them."""
 
 from __future__ import annotations
 
@@ -57,15 +60,18 @@ async def test_health_readiness_metrics_and_json_logs(tmp_path: Path) -> None:
             metrics = await eventually(
                 f"{base}/metrics",
                 lambda s, b: (
-                    'chequered_events_applied_total{projection="classification"} 11.0' in b
-                    and 'chequered_dead_letters_total{projection="classification"} 1.0' in b
+                    'chequered_events_applied_total{projection="classification",service="classification"} 11.0' in b
+                    and 'chequered_dead_letters_total{projection="classification",service="classification"} 1.0' in b
                 ),
             )
-            assert 'chequered_ingest_events_total{outcome="accepted"} 10.0' in metrics
-            assert 'chequered_projector_lag_events{projection="standings"} 0.0' in metrics
+            assert 'chequered_ingest_events_total{outcome="accepted",service="ingest"} 10.0' in metrics
+            assert 'chequered_projector_lag_events{projection="standings",service="standings"} 0.0' in metrics
     lines = [line for line in process.log_path.read_text().splitlines() if line.startswith("{")]
     records = [json.loads(line) for line in lines]
-    assert any(r["level"] == "error" and "refused" in r["message"] for r in records)
+    assert any(
+        r.get("service") == "classification" and r.get("level") == "error" and "refused" in r["message"]
+        for r in records
+    )
 
 
 async def test_readiness_fails_while_the_broker_is_gone_and_returns_with_it(tmp_path: Path) -> None:
@@ -79,7 +85,7 @@ async def test_readiness_fails_while_the_broker_is_gone_and_returns_with_it(tmp_
         with ServiceProcess("all", server.url, tmp_path, "--ops-port", str(port)):
             await eventually(ready, lambda s, b: s == 200)
             server.stop()
-            await eventually(ready, lambda s, b: s == 503 and b == "not ready\n")
+            await eventually(ready, lambda s, b: s == 503 and b.startswith("not ready\n"))
             server.start()
             await eventually(ready, lambda s, b: s == 200)
     finally:

@@ -1,424 +1,795 @@
-// chequered live timing page: vanilla JS, no build step.
-// Reads ?session=KEY (default: the most recent session) and ?token=T (needed for every data request).
-// The stream is an EventSource: the browser reconnects by itself and resumes with Last-Event-ID;
-// if it gives up (the stream was refused), we reopen it with ?since=<last seq> after a pause.
-// The first message is a snapshot (the whole classification); each update is a delta from the value before.
+// chequered live timing page: plain JS modules, no build step.
+// Reads ?session=KEY (default: the most recent session), ?token=T (needed for every data request), ?class=NAME
+// (the class filter), ?car=N (the car detail), ?delay=S (broadcast delay), ?stale=S (STALE after S seconds
+// without data), ?a=N&b=M (the battle), ?table=LABEL (the championship table); they stay in the address bar.
 "use strict";
 
-(() => {
-  const params = new URLSearchParams(location.search);
-  const token = params.get("token") || "";
-  const $ = (id) => document.getElementById(id);
+import {
+  CATEGORIES, FLAGS, PENALTY_NOTE, clock, esc, gapText, idealLap, lapTime, penaltyGap, sectorClass, sectorTime,
+  seconds, statusLabel,
+} from "./format.js";
+import { LiveSession, api, latestSession, numberParam, palette } from "./live.js";
 
-  const REOPEN_MS = 2000;
-  const MOVE_SHOWN_MS = 8000;
-  const STANDINGS_EVERY_MS = 15000;
-  const STANDINGS_AFTER_LAP_MS = 1000;
-  const CLASS_COLOURS = {
-    hypercar: "#e5172f", lmh: "#e5172f", lmdh: "#e5172f", lmp1: "#e5172f",
-    lmp2: "#1f6fff", lmp3: "#8b3dff",
-    lmgt3: "#00a651", gt3: "#00a651", gte: "#ff8a00", gtepro: "#ff8a00", gteam: "#ff8a00",
-    pro: "#1f6fff", "pro-am": "#8b3dff", proam: "#8b3dff", am: "#f2b705", silver: "#9aa5b1", bronze: "#b87333",
-  };
-  const PALETTE = ["#1f6fff", "#f2b705", "#e5172f", "#00a651", "#8b3dff", "#ff8a00", "#00b8d9", "#ff4fa3"];
-  const FLAGS = {
-    green: "GREEN FLAG", yellow: "YELLOW", full_course_yellow: "FULL COURSE YELLOW",
-    safety_car: "SAFETY CAR", red: "RED FLAG", chequered: "CHEQUERED FLAG", unknown: "NO FLAG",
-  };
-  const STATES = {
-    not_started: ["", ""], running: ["", ""], in_pit: ["PIT", "pit"], out_lap: ["OUT", "out"],
-    retired: ["RET", "ret"], finished: ["🏁", "fin"], stopped: ["STOP", "stop"],
-  };
-  // a result outside the classified group is shown instead of the car's state
-  const STATUSES = {
-    nc: ["NC", "nc"], dnf: ["DNF", "dnf"], dns: ["DNS", "dns"], dsq: ["DSQ", "dsq"], excluded: ["EXCL", "dsq"],
-  };
+const params = new URLSearchParams(location.search);
+const token = params.get("token") || "";
+const $ = (id) => document.getElementById(id);
 
-  const state = {
-    session: params.get("session"),
-    classification: null,
-    lastSeq: null,
-    previousPositions: new Map(),
-    moves: new Map(),
-    classFilter: params.get("class") || "",
-    classes: [],
-    battle: { a: params.get("a"), b: params.get("b"), chosen: params.has("a") && params.has("b"), lastGap: null, pair: "" },
-    source: null,
-    standingsAt: 0,
-    standingsTimer: null,
-  };
+const MOVE_SHOWN_MS = 8000;
+const STANDINGS_EVERY_MS = 15000;
+const STANDINGS_KEPT = 12;
+const STANDINGS_AFTER_VALUE_MS = 1000;
+const CLOCK_EVERY_MS = 250;
+const ANALYSIS_EVERY_MS = 5000;
+const MESSAGES_RETRY_MS = 10000;
+const PINNED_KEY = "chequered.pinned";
+const CONNECTION = { connecting: "CONNECTING", live: "LIVE", reconnecting: "RECONNECTING", stale: "STALE", error: "OFFLINE" };
 
-  // -- formatting -------------------------------------------------------------
+const state = {
+  session: params.get("session"),
+  live: null,
+  classification: null,
+  classFilter: params.get("class") || "",
+  classes: [],
+  swatches: {},
+  previousPositions: new Map(),
+  moves: new Map(),
+  pinned: loadPinned(),
+  battle: { a: params.get("a"), b: params.get("b"), chosen: params.has("a") && params.has("b"), lastGap: null, pair: "" },
+  detail: params.get("car"),
+  detailOpener: null,
+  messages: new Map(), // seq -> race-control message, every one known
+  fetchingMessages: false,
+  messagesAskedAt: -Infinity, // a failing /messages is asked again at most every MESSAGES_RETRY_MS
+  lapsSeen: new Map(), // number -> Map(lap -> {lap_ms, sectors}) laps this page saw (when the analysis is absent)
+  analysis: { number: null, laps: null, fetchedAt: 0, fetching: false },
+  standings: [], // values fetched, oldest first (shown only once the page shows the classification they reflect)
+  standingsTable: params.get("table") || "",
+  standingsAt: 0,
+  standingsTimer: null,
+  marks: params.has("marks") ? [] : null, // [number, laps, epoch ms] when a row's laps change (bench page)
+  arrivals: params.has("marks") ? [] : null, // [seq, epoch ms] when each message arrives (bench page)
+};
+window.chequeredMarks = state.marks;
+window.chequeredArrivals = state.arrivals;
 
-  const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-  function lapTime(ms) {
-    if (ms === null || ms === undefined) return "";
-    const minutes = Math.floor(ms / 60000);
-    const rest = ms % 60000;
-    return `${minutes}:${String(Math.floor(rest / 1000)).padStart(2, "0")}.${String(rest % 1000).padStart(3, "0")}`;
+function loadPinned() {
+  try {
+    return new Set(JSON.parse(localStorage.getItem(PINNED_KEY) || "[]"));
+  } catch {
+    return new Set();
   }
+}
 
-  function gapText(gap) {
-    if (gap === null || gap === undefined) return "";
-    if (gap.laps) return `+${gap.laps} lap${gap.laps > 1 ? "s" : ""}`;
-    return `+${((gap.ms || 0) / 1000).toFixed(3)}`;
+function savePinned() {
+  try {
+    localStorage.setItem(PINNED_KEY, JSON.stringify([...state.pinned]));
+  } catch {
+    // storage refused (private mode): pins last as long as the page
   }
+}
 
-  function clock(ms) {
-    const total = Math.max(0, Math.floor(ms / 1000));
-    const h = Math.floor(total / 3600);
-    const m = Math.floor((total % 3600) / 60);
-    return `${h}:${String(m).padStart(2, "0")}:${String(total % 60).padStart(2, "0")}`;
-  }
+function keepInAddress(name, value) {
+  const next = new URLSearchParams(location.search);
+  if (value === null || value === "") next.delete(name);
+  else next.set(name, value);
+  history.replaceState(null, "", `${location.pathname}?${next}`);
+}
 
-  function classColour(name) {
-    const known = CLASS_COLOURS[name.toLowerCase().replace(/\s+/g, "")];
-    if (known) return known;
-    const index = state.classes.indexOf(name);
-    return PALETTE[(index < 0 ? 0 : index) % PALETTE.length];
-  }
+// -- start ---------------------------------------------------------------------
 
-  // -- data ---------------------------------------------------------------------
-
-  async function api(path) {
-    const response = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
-    if (response.status === 401) throw new Error("unauthorized");
-    return response;
-  }
-
-  function setConnection(kind, text) {
-    $("conn").dataset.state = kind;
-    $("conn-text").textContent = text;
-  }
-
-  async function chooseSession() {
-    let listed = [];
-    try {
-      const response = await api("/api/sessions");
-      listed = (await response.json()).sessions;
-    } catch (err) {
-      setConnection("error", err.message === "unauthorized" ? "TOKEN NEEDED" : "OFFLINE");
-      if (err.message === "unauthorized") {
-        $("empty").textContent = "A read token is needed: open this page with ?token=…";
-        return;
-      }
-    }
-    const select = $("session-select");
-    const keys = listed.map((s) => s.key);
-    if (state.session && !keys.includes(state.session)) keys.unshift(state.session);
-    select.innerHTML = keys.map((k) => `<option value="${esc(k)}">${esc(k)}</option>`).join("");
-    if (!state.session) state.session = keys[0] || null;
-    if (!state.session) {
-      $("empty").textContent = "No session yet…";
-      setTimeout(chooseSession, REOPEN_MS);
+async function start() {
+  $("delay").value = String(numberParam(params, "delay", 0));
+  let keys = [];
+  try {
+    const response = await api("/api/sessions", token);
+    keys = (await response.json()).sessions.map((s) => s.key);
+  } catch (err) {
+    setConnection("error");
+    if (err.message === "unauthorized") {
+      $("conn-text").textContent = "TOKEN NEEDED";
+      $("empty").textContent = "A read token is needed: open this page with ?token=…";
       return;
     }
-    select.value = state.session;
-    document.body.dataset.session = state.session;
-    $("analysis-link").href = `/analysis?${new URLSearchParams({ session: state.session, token })}`;
-    openStream();
-    refreshStandings();
-    setInterval(refreshStandings, STANDINGS_EVERY_MS);
   }
-
-  function openStream() {
-    if (state.source) state.source.close();
-    const query = new URLSearchParams({ token });
-    if (state.lastSeq !== null) query.set("since", String(state.lastSeq));
-    const source = new EventSource(`/api/sessions/${encodeURIComponent(state.session)}/stream?${query}`);
-    state.source = source;
-    source.onopen = () => setConnection("live", "LIVE");
-    const onMessage = (event) => apply(JSON.parse(event.data));
-    source.addEventListener("snapshot", onMessage);
-    source.addEventListener("update", onMessage);
-    source.onerror = () => {
-      setConnection("reconnecting", "RECONNECTING");
-      if (source.readyState === EventSource.CLOSED) setTimeout(openStream, REOPEN_MS);
-    };
+  if (state.session && !keys.includes(state.session)) keys.unshift(state.session);
+  $("session-select").innerHTML = keys.map((k) => `<option value="${esc(k)}">${esc(k)}</option>`).join("");
+  if (!state.session) state.session = keys[0] || (await latestSession(token).catch(() => null));
+  if (!state.session) {
+    $("empty").textContent = "No session yet…";
+    setTimeout(start, 2000);
+    return;
   }
+  $("session-select").value = state.session;
+  document.body.dataset.session = state.session;
+  $("analysis-link").href = `/analysis?${new URLSearchParams({ session: state.session, token })}`;
+  state.live = new LiveSession({
+    session: state.session,
+    token,
+    delayMs: numberParam(params, "delay", 0) * 1000,
+    staleMs: numberParam(params, "stale", 60) * 1000,
+    onValue: shown,
+    onState: setConnection,
+    arrivals: state.arrivals,
+  });
+  state.live.start();
+  setInterval(renderClock, CLOCK_EVERY_MS);
+  refreshStandings();
+  setInterval(refreshStandings, STANDINGS_EVERY_MS);
+}
 
-  // A snapshot replaces what we hold; an update is a delta from the value of its base_seq, applied whole
-  // (head taken as is, rows merged by number, removed numbers dropped, rows ordered by position).
-  function merged(held, update) {
-    const rows = new Map(held.cars.map((car) => [car.number, car]));
-    for (const number of update.removed || []) rows.delete(number);
-    for (const car of update.cars || []) rows.set(car.number, car);
-    const cars = [...rows.values()].sort((a, b) => a.position - b.position);
-    return { ...update.head, cars };
+function setConnection(kind) {
+  $("conn").dataset.state = kind;
+  $("conn-text").textContent = CONNECTION[kind] || kind.toUpperCase();
+  renderClock();
+}
+
+// Values are taken as they come; the page is drawn at once after a quiet moment, else once per frame, so a
+// burst of values (a busy race, a catch-up) costs one drawing per frame, not one per value.
+const FRAME_MS = 16;
+let drawing = { pending: false, last: -Infinity };
+
+function shown(value) {
+  noteMoves(value);
+  noteLaps(value);
+  state.classification = value;
+  standingsSoon();
+  if (drawing.pending) return;
+  if (performance.now() - drawing.last >= FRAME_MS) {
+    draw();
+  } else {
+    drawing.pending = true;
+    requestAnimationFrame(draw);
   }
+}
 
-  function apply(message) {
-    let next;
-    if (message.kind === "snapshot") {
-      next = message.classification;
-    } else {
-      if (state.lastSeq !== null && message.seq <= state.lastSeq) return; // already held
-      if (!state.classification || message.base_seq !== state.lastSeq) {
-        // Not a delta of what we hold (should not happen): start again from a snapshot.
-        state.lastSeq = null;
-        state.classification = null;
-        openStream();
-        return;
-      }
-      next = merged(state.classification, message);
-    }
-    state.lastSeq = message.seq;
-    noteMoves(next);
-    state.classification = next;
-    render();
-    standingsSoon();
-  }
+function draw() {
+  drawing.pending = false;
+  drawing.last = performance.now();
+  render();
+}
 
-  // The championship panel follows the laps: at most once a second, and once more after the last change.
-  function standingsSoon() {
-    if (state.standingsTimer) return;
-    const wait = Math.max(0, STANDINGS_AFTER_LAP_MS - (Date.now() - state.standingsAt));
-    state.standingsTimer = setTimeout(() => {
-      state.standingsTimer = null;
-      refreshStandings();
-    }, wait);
-  }
+// Sets an element's HTML only when it changed (a panel redrawn with the same content costs nothing).
+function setHtml(element, html) {
+  if (element.chequeredHtml === html) return;
+  element.innerHTML = html;
+  element.chequeredHtml = html;
+}
 
-  async function refreshStandings() {
-    const panel = $("standings");
-    state.standingsAt = Date.now();
-    try {
-      const response = await api(`/api/standings/live?session=${encodeURIComponent(state.session)}`);
-      if (!response.ok) throw new Error(String(response.status));
-      const page = await response.json();
-      const rows = page.rows || [];
-      if (!rows.length) throw new Error("empty");
-      panel.classList.remove("muted");
-      panel.innerHTML = `<table>${rows
-        .map((r) => `<tr><td class="s-pos">${esc(r.position)}</td><td>${esc(r.name)}</td><td class="s-pts">${esc(r.points)}</td></tr>`)
-        .join("")}</table>${titleFight(page.title)}`;
-    } catch {
-      panel.classList.add("muted");
-      panel.textContent = "standings not available";
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+// -- what changed ----------------------------------------------------------------
+
+function noteMoves(next) {
+  const now = Date.now();
+  for (const car of next.cars) {
+    const before = state.previousPositions.get(car.number);
+    if (before !== undefined && before !== car.position) {
+      state.moves.set(car.number, { up: car.position < before, by: Math.abs(before - car.position), until: now + MOVE_SHOWN_MS });
     }
   }
+  state.previousPositions = new Map(next.cars.map((car) => [car.number, car.position]));
+}
 
-  // Who can still win the table, as it stands: points now, the most they can reach, what they need.
-  function titleFight(title) {
-    if (!title || !title.contenders.length) return "";
-    const rows = title.contenders.map((c) => {
-      const status = c.status === "champion" ? "champion" : `max ${esc(c.max_points)}`;
-      const needs = c.status === "contender" && c.condition ? `<tr class="t-cond"><td colspan="3">${esc(c.condition)}</td></tr>` : "";
-      return `<tr class="contender${c.leads ? " leads" : ""}" data-contender="${esc(c.competitors.join(" / "))}"
-          data-status="${esc(c.status)}" data-leads="${c.leads}"><td>${esc(c.competitors.join(" / "))}</td>
-          <td class="s-pts">${esc(c.live_points)}</td><td class="s-pts">${status}</td></tr>${needs}`;
-    });
-    const heading = title.decided ? "Champion" : `Who can still win · ${title.remaining} left`;
-    return `<div class="title-fight" data-decided="${title.decided}"><h3>${heading}</h3><table>${rows.join("")}</table></div>`;
+function noteLaps(value) {
+  for (const car of value.cars) {
+    if (!car.laps || car.last_lap_ms === null) continue;
+    let laps = state.lapsSeen.get(car.number);
+    if (!laps) state.lapsSeen.set(car.number, (laps = new Map()));
+    if (!laps.has(car.laps)) laps.set(car.laps, { lap_ms: car.last_lap_ms, sectors_ms: car.last_sectors_ms || [] });
   }
+}
 
-  // -- what changed ----------------------------------------------------------------
+// -- rendering ---------------------------------------------------------------------
 
-  function noteMoves(next) {
-    const now = Date.now();
-    for (const car of next.cars) {
-      const before = state.previousPositions.get(car.number);
-      if (before !== undefined && before !== car.position) {
-        state.moves.set(car.number, { up: car.position < before, by: Math.abs(before - car.position), until: now + MOVE_SHOWN_MS });
-      }
-    }
-    state.previousPositions = new Map(next.cars.map((car) => [car.number, car.position]));
-  }
-
-  // -- rendering ---------------------------------------------------------------------
-
-  function render() {
-    const c = state.classification;
-    if (!c) return;
-    const classes = [...new Set(c.cars.map((car) => car.class_name))].sort();
-    if (classes.join("|") !== state.classes.join("|")) {
-      state.classes = classes;
+function render() {
+  const c = state.classification;
+  if (!c) return;
+  const classes = [...new Set(c.cars.map((car) => car.class_name))].sort();
+  if (classes.join("|") !== state.classes.join("|")) {
+    state.classes = classes;
+    renderClassFilter();
+    palette(state.session, token).then((swatches) => {
+      state.swatches = swatches;
       renderClassFilter();
-    }
-    renderHeader(c);
-    renderTower(c);
-    renderBattle(c);
-    renderFastest(c);
-    $("seq").textContent = `seq ${c.last_seq}`;
-    $("tower").dataset.seq = String(c.last_seq);
+      render();
+    }).catch(() => {});
   }
+  renderHeader(c);
+  renderTower(c);
+  renderBattle(c);
+  renderFastest(c);
+  renderMessages(c);
+  renderStandings();
+  if (state.detail !== null) renderDetail();
+  setText($("seq"), `seq ${c.last_seq}${state.live.delayMs ? ` · delayed ${state.live.delayMs / 1000} s` : ""}`);
+  $("tower").dataset.seq = String(c.last_seq);
+}
 
-  function renderHeader(c) {
-    document.body.dataset.phase = c.phase; // the next-event box (calendar.js) hides while a session runs
-    $("session-name").textContent = c.name;
-    const results = c.results ? ` · results ${c.results}` : "";
-    $("session-meta").textContent = `${c.kind} · ${c.phase}${results} · ${c.session.championship}.${c.session.event}.${c.session.session}`;
-    const flag = $("flag");
+function swatchStyle(name) {
+  const swatch = state.swatches[name];
+  return swatch ? `--cls:${swatch.colour};--cls-text:${swatch.text}` : "--cls:#8792a8;--cls-text:#000000";
+}
+
+function patternOf(name) {
+  const swatch = state.swatches[name];
+  return swatch ? `pat-${swatch.pattern}` : "pat-solid";
+}
+
+function renderHeader(c) {
+  if (document.body.dataset.phase !== c.phase) document.body.dataset.phase = c.phase; // the next-event box (calendar.js) hides while a session runs
+  setText($("session-name"), c.name);
+  const results = c.results ? ` · results ${c.results}` : "";
+  setText($("session-meta"), `${c.kind} · ${c.phase}${results} · ${c.session.championship}.${c.session.event}.${c.session.session}`);
+  const flag = $("flag");
+  if (flag.dataset.flag !== c.flag) {
     flag.className = `flag flag-${c.flag}`;
     flag.dataset.flag = c.flag;
-    flag.textContent = c.suspended ? "SUSPENDED" : FLAGS[c.flag] || c.flag.toUpperCase();
-    const started = c.started_at !== null && c.started_at !== undefined;  // instants are signed: 0 is one
-    const elapsed = started ? c.as_of - c.started_at : 0;
-    $("clock").textContent = clock(elapsed);
-    const leaderLaps = c.cars.length ? c.cars[0].laps : 0;
-    let sub = started ? "elapsed" : "not started";
-    if (c.length_ms) sub = `${clock(c.length_ms - elapsed)} to go`;
-    if (c.length_laps) sub = `lap ${Math.min(leaderLaps + 1, c.length_laps)} / ${c.length_laps}`;
-    if (c.phase === "finished" || c.phase === "finishing") sub = c.phase;
-    $("clock-sub").textContent = sub;
   }
+  setText(flag, c.suspended ? "SUSPENDED" : FLAGS[c.flag] || c.flag.toUpperCase());
+  renderClock();
+}
 
-  function renderClassFilter() {
-    const box = $("class-filter");
-    const buttons = ["", ...state.classes].map((name) => {
-      const colour = name ? classColour(name) : "#e8ecf3";
-      const active = state.classFilter === name ? " active" : "";
-      return `<button type="button" class="cls-btn${active}" data-class="${esc(name)}" style="--cls:${colour}">${esc(name || "All")}</button>`;
+function renderClock() {
+  const c = state.classification;
+  if (!c || !state.live) return;
+  const elapsed = state.live.clockNow();
+  const stale = state.live.connection === "stale";
+  setText($("clock"), elapsed === null ? (c.started_at === null ? "0:00:00" : "--:--:--") : clock(elapsed));
+  const running = String(!stale && c.chequered_at === null && state.live.running());
+  if ($("clock").dataset.running !== running) $("clock").dataset.running = running;
+  const leaderLaps = c.cars.length ? c.cars[0].laps : 0;
+  let sub = c.started_at !== null ? "elapsed" : "not started";
+  if (c.length_ms && elapsed !== null) sub = `${clock(c.length_ms - elapsed)} to go`;
+  if (c.length_laps) sub = `lap ${Math.min(leaderLaps + 1, c.length_laps)} / ${c.length_laps}`;
+  if (c.phase === "finished" || c.phase === "finishing") sub = c.phase;
+  if (stale) sub = "no data: stale";
+  setText($("clock-sub"), sub);
+}
+
+function renderClassFilter() {
+  const box = $("class-filter");
+  const buttons = ["", ...state.classes].map((name) => {
+    const active = state.classFilter === name;
+    const style = name ? swatchStyle(name) : "--cls:#e8ecf3;--cls-text:#0a0f1c";
+    return `<button type="button" class="cls-btn${active ? " active" : ""} ${name ? patternOf(name) : ""}" data-class="${esc(name)}"
+      aria-pressed="${active}" style="${style}">${esc(name || "All")}</button>`;
+  });
+  box.innerHTML = buttons.join("");
+}
+
+function sectorCount(c) {
+  return Math.max(c.best_sectors_ms ? c.best_sectors_ms.length : 0, 0);
+}
+
+function columns(c, filtered) {
+  const sectors = Array.from({ length: sectorCount(c) }, (_, i) => ({ head: `S${i + 1}`, cls: "c-sec", title: `sector ${i + 1} of the last lap` }));
+  return [
+    { head: "Pos", cls: "c-pos ph", title: "overall position" },
+    { head: "", cls: "c-move" },
+    { head: `<span class="sr-only">pinned</span>`, cls: "c-pin" },
+    { head: "No", cls: "c-num ph" },
+    { head: "Class", cls: "c-cls" },
+    { head: "PIC", cls: "c-pic", title: "position in class" },
+    { head: "Driver · Team", cls: "c-name ph" },
+    { head: "Laps", cls: "c-laps" },
+    { head: filtered ? "Class gap" : "Gap", cls: "c-time c-gap ph", title: filtered ? "to the class leader" : "to the leader" },
+    { head: filtered ? "Class int" : "Int", cls: "c-time c-int", title: filtered ? "to the car ahead in the class" : "to the car ahead" },
+    { head: "Last", cls: "c-time c-last ph" },
+    ...sectors,
+    { head: "Best", cls: "c-time c-best" },
+    { head: "Pits", cls: "c-pits" },
+    { head: `<span class="sr-only">state</span>`, cls: "c-state" },
+  ];
+}
+
+// A row's cells, each [class, inner HTML]: a cell is rewritten only when its own content changed.
+function rowCells(c, car, filtered, leader, ahead) {
+  const now = Date.now();
+  const move = state.moves.get(car.number);
+  const moveHtml = move && move.until > now
+    ? `<span class="move ${move.up ? "up" : "down"}" aria-label="${move.up ? "up" : "down"} ${move.by}">${move.up ? "▲" : "▼"}${move.by}</span>` : "";
+  const last = car.last_lap_session_best ? "sb" : car.last_lap_personal_best ? "pb" : "";
+  const fastest = c.fastest_lap;
+  const classFastest = (c.class_fastest_laps || []).find((lap) => lap.class_name === car.class_name);
+  const holdsFastest = fastest && fastest.number === car.number && car.best_lap_ms === fastest.ms;
+  const best = holdsFastest ? "sb" : classFastest && classFastest.number === car.number ? "cb" : "";
+  const [stateText, stateClass] = statusLabel(car);
+  const gap = filtered ? car.class_gap : car.gap;
+  const interval = filtered ? car.class_interval : car.interval;
+  const pinned = state.pinned.has(car.number);
+  const penalty = car.penalty_time_ms ? `<span class="pen" title="time penalties included in the gaps">+${seconds(car.penalty_time_ms)}</span>` : "";
+  const sectors = Array.from({ length: sectorCount(c) }, (_, i) => {
+    const ms = (car.last_sectors_ms || [])[i];
+    return [`c-sec ${sectorClass(ms, i, car, c)}`, sectorTime(ms)];
+  });
+  const isLeader = (filtered ? car.class_position : car.position) === 1;
+  const number = esc(car.number);
+  return [
+    ["c-pos ph", `<span class="pos">${car.position}</span>`],
+    ["c-move", moveHtml],
+    ["c-pin", `<button type="button" class="pin" data-pin="${number}" aria-pressed="${pinned}" aria-label="${pinned ? "unpin" : "pin"} car ${number}">${pinned ? "★" : "☆"}</button>`],
+    ["c-num ph", `<span class="num ${patternOf(car.class_name)}">${number}</span>`],
+    ["c-cls", `<span class="cls">${esc(car.class_name)}${car.sub_class ? ` ${esc(car.sub_class)}` : ""}</span>`],
+    ["c-pic", String(car.class_position)],
+    ["c-name ph", `<div class="driver">${esc(car.driver || car.team)}</div><div class="team">${esc(car.team)} · ${esc(car.car)}</div>`],
+    ["c-laps", String(car.laps)],
+    ["c-time c-gap ph gap", isLeader ? "Leader" : penaltyGap(gap, car, leader)],
+    ["c-time c-int", penaltyGap(interval, car, ahead)],
+    [`c-time c-last ph lap ${last}`, lapTime(car.last_lap_ms)],
+    ...sectors,
+    [`c-time c-best lap ${best}`, lapTime(car.best_lap_ms)],
+    ["c-pits", car.pit_stops ? String(car.pit_stops) : ""],
+    ["c-state", `${stateText ? `<span class="state ${stateClass}">${stateText}</span>` : ""}${penalty}`],
+  ];
+}
+
+// Rows kept by car, cells kept by column: only what changed is written, and focus stays where it was.
+function syncRows(tbody, entries) {
+  const existing = new Map([...tbody.children].map((tr) => [tr.dataset.number, tr]));
+  let previous = null;
+  for (const entry of entries) {
+    let tr = existing.get(entry.number);
+    existing.delete(entry.number);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.tabIndex = 0;
+      tr.dataset.number = entry.number;
+      tr.chequeredCells = [];
+    }
+    if (state.marks && tbody.id === "tower-body" && tr.dataset.laps !== String(entry.laps)) {
+      state.marks.push([entry.number, entry.laps, performance.timeOrigin + performance.now()]);
+    }
+    for (const [name, value] of Object.entries(entry.data)) if (tr.dataset[name] !== value) tr.dataset[name] = value;
+    if (tr.className !== entry.className) tr.className = entry.className;
+    if (tr.getAttribute("style") !== entry.style) tr.setAttribute("style", entry.style);
+    if (tr.chequeredCells.length !== entry.cells.length) {
+      tr.replaceChildren(...entry.cells.map(() => document.createElement("td")));
+      tr.chequeredCells = [];
+    }
+    entry.cells.forEach(([cls, html], i) => {
+      const cell = tr.cells[i];
+      const before = tr.chequeredCells[i];
+      if (before && before[0] === cls && before[1] === html) return;
+      const focused = cell.contains(document.activeElement);
+      if (!before || before[0] !== cls) cell.className = cls;
+      if (!before || before[1] !== html) cell.innerHTML = html;
+      tr.chequeredCells[i] = [cls, html];
+      if (focused) cell.querySelector("button")?.focus();
     });
-    box.innerHTML = buttons.join("");
+    const expected = previous ? previous.nextSibling : tbody.firstChild;
+    if (expected !== tr) tbody.insertBefore(tr, expected);
+    previous = tr;
   }
+  for (const tr of existing.values()) tr.remove();
+}
 
-  function renderTower(c) {
-    const now = Date.now();
-    const filtered = state.classFilter !== "";
-    const fastest = c.fastest_lap;
-    const classFastest = new Map((c.class_fastest_laps || []).map((lap) => [lap.class_name, lap]));
-    const rows = c.cars
-      .filter((car) => !filtered || car.class_name === state.classFilter)
-      .map((car) => {
-        const colour = classColour(car.class_name);
-        const move = state.moves.get(car.number);
-        const moveHtml = move && move.until > now
-          ? `<span class="move ${move.up ? "up" : "down"}">${move.up ? "▲" : "▼"}${move.by}</span>` : "";
-        const last = car.last_lap_session_best ? "sb" : car.last_lap_personal_best ? "pb" : "";
-        const holdsFastest = fastest && fastest.number === car.number && car.best_lap_ms === fastest.ms;
-        const holdsClass = classFastest.get(car.class_name)?.number === car.number;
-        const best = holdsFastest ? "sb" : holdsClass ? "cb" : "";
-        const [stateText, stateClass] = STATUSES[car.status] || STATES[car.state] || ["", ""];
-        const gap = filtered ? car.class_gap : car.gap;
-        const interval = filtered ? car.class_interval : car.interval;
-        const shownPosition = filtered ? car.class_position : car.position;
-        return `<tr data-number="${esc(car.number)}" data-position="${car.position}" data-laps="${car.laps}"
-            data-class="${esc(car.class_name)}" class="row st-${esc(car.state)}" style="--cls:${colour}">
-          <td class="c-pos"><span class="pos">${shownPosition}</span></td>
-          <td class="c-move">${moveHtml}</td>
-          <td class="c-num"><span class="num">${esc(car.number)}</span></td>
-          <td class="c-cls"><span class="cls">${esc(car.class_name)}</span></td>
-          <td class="c-pic">${filtered ? car.position : car.class_position}</td>
-          <td class="c-name"><div class="driver">${esc(car.driver || car.team)}</div><div class="team">${esc(car.team)} · ${esc(car.car)}</div></td>
-          <td class="c-laps">${car.laps}</td>
-          <td class="c-time gap">${shownPosition === 1 ? "Leader" : gapText(gap)}</td>
-          <td class="c-time">${gapText(interval)}</td>
-          <td class="c-time lap ${last}">${lapTime(car.last_lap_ms)}</td>
-          <td class="c-time lap ${best}">${lapTime(car.best_lap_ms)}</td>
-          <td class="c-pits">${car.pit_stops || ""}</td>
-          <td class="c-state">${stateText ? `<span class="state ${stateClass}">${stateText}</span>` : ""}</td>
-        </tr>`;
-      });
-    $("tower-body").innerHTML = rows.join("");
-    $("empty").hidden = rows.length > 0;
-    $("tower").classList.toggle("filtered", filtered);
+function renderTower(c) {
+  const filtered = state.classFilter !== "";
+  const cols = columns(c, filtered);
+  const head = cols.map((col) => `<th scope="col" class="${col.cls}"${col.title ? ` title="${col.title}"` : ""}>${col.head}</th>`).join("");
+  setHtml($("tower-head"), head);
+  const entries = [];
+  const pinnedEntries = [];
+  const classLeaders = new Map();
+  const classAheads = new Map();
+  let previous = null;
+  for (const car of c.cars) {
+    const leader = filtered ? classLeaders.get(car.class_name) ?? null : previous && c.cars[0];
+    const ahead = filtered ? classAheads.get(car.class_name) ?? null : previous;
+    if (!classLeaders.has(car.class_name)) classLeaders.set(car.class_name, car);
+    classAheads.set(car.class_name, car);
+    previous = car;
+    if (filtered && car.class_name !== state.classFilter) continue;
+    const entry = {
+      number: car.number,
+      laps: car.laps,
+      cells: rowCells(c, car, filtered, leader, ahead),
+      className: `row st-${car.state}${state.pinned.has(car.number) ? " is-pinned" : ""}`,
+      style: swatchStyle(car.class_name),
+      data: { position: String(car.position), classPosition: String(car.class_position), laps: String(car.laps), class: car.class_name },
+    };
+    entries.push(entry);
+    if (state.pinned.has(car.number)) pinnedEntries.push(entry);
   }
+  syncRows($("tower-body"), entries);
+  syncRows($("pinned-body"), pinnedEntries);
+  if ($("empty").hidden !== entries.length > 0) $("empty").hidden = entries.length > 0;
+  const penalties = c.cars.some((car) => car.penalty_time_ms);
+  setText($("legend"), [
+    "Gaps at the line, time penalties included (as the order).",
+    penalties ? PENALTY_NOTE + "." : "",
+    sectorCount(c) ? "Sectors: purple session best, green personal best." : "",
+  ].filter(Boolean).join(" "));
+}
 
-  function pickBattle(c) {
-    const numbers = new Set(c.cars.map((car) => car.number));
-    if (state.battle.chosen && numbers.has(state.battle.a) && numbers.has(state.battle.b)) return;
-    const cars = c.cars.filter((car) => !state.classFilter || car.class_name === state.classFilter);
-    state.battle.a = cars[0]?.number ?? null;
-    state.battle.b = cars[1]?.number ?? null;
+function pickBattle(c) {
+  const numbers = new Set(c.cars.map((car) => car.number));
+  if (state.battle.chosen && numbers.has(state.battle.a) && numbers.has(state.battle.b)) return;
+  const cars = c.cars.filter((car) => !state.classFilter || car.class_name === state.classFilter);
+  state.battle.a = cars[0]?.number ?? null;
+  state.battle.b = cars[1]?.number ?? null;
+}
+
+// The gap between two cars, as the tower gives it: the interval of adjacent cars (overall or in the class), else
+// the difference of their gaps to the leader (both time gaps) or of their laps down.
+function battleGap(c, ahead, behind) {
+  const index = c.cars.indexOf(behind);
+  if (c.cars[index - 1] === ahead) return { gap: behind.interval, exact: true };
+  const inClass = c.cars.filter((car) => car.class_name === behind.class_name);
+  if (ahead.class_name === behind.class_name && inClass[inClass.indexOf(behind) - 1] === ahead) {
+    return { gap: behind.class_interval, exact: true };
   }
+  const a = ahead.gap || { ms: 0, laps: 0 };
+  const b = behind.gap || { ms: 0, laps: 0 };
+  if (!a.laps && !b.laps) return { gap: { ms: (b.ms || 0) - (a.ms || 0) }, exact: false };
+  return { gap: { laps: Math.max(0, (b.laps || 0) - (a.laps || 0)) || 0, ms: 0 }, exact: false };
+}
 
-  function renderBattle(c) {
-    pickBattle(c);
-    const options = c.cars.map((car) => `<option value="${esc(car.number)}">#${esc(car.number)} ${esc(car.driver || car.team)}</option>`).join("");
-    for (const side of ["a", "b"]) {
-      const select = $(`battle-${side}`);
-      if (select.dataset.options !== options) {
-        select.innerHTML = options;
-        select.dataset.options = options;
-      }
-      select.value = state.battle[side] ?? "";
+function renderBattle(c) {
+  pickBattle(c);
+  const options = c.cars.map((car) => `<option value="${esc(car.number)}">#${esc(car.number)} ${esc(car.driver || car.team)}</option>`).join("");
+  for (const side of ["a", "b"]) {
+    const select = $(`battle-${side}`);
+    if (select.dataset.options !== options) {
+      select.innerHTML = options;
+      select.dataset.options = options;
     }
-    const byNumber = new Map(c.cars.map((car) => [car.number, car]));
-    const a = byNumber.get(state.battle.a);
-    const b = byNumber.get(state.battle.b);
-    const box = $("battle");
-    if (!a || !b || a === b) {
-      box.innerHTML = `<p class="muted">Choose two cars.</p>`;
+    select.value = state.battle[side] ?? "";
+  }
+  const byNumber = new Map(c.cars.map((car) => [car.number, car]));
+  const a = byNumber.get(state.battle.a);
+  const b = byNumber.get(state.battle.b);
+  const box = $("battle");
+  if (!a || !b || a === b) {
+    setHtml(box, `<p class="muted">Choose two cars.</p>`);
+    return;
+  }
+  const [ahead, behind] = a.position < b.position ? [a, b] : [b, a];
+  const { gap, exact } = battleGap(c, ahead, behind);
+  const between = penaltyGap(gap, behind, ahead) || "—";
+  const pair = `${ahead.number}|${behind.number}`;
+  let trend = "";
+  if (gap && !gap.laps) {
+    if (state.battle.pair === pair && state.battle.lastGap !== null && state.battle.lastGap !== gap.ms) {
+      const change = (gap.ms - state.battle.lastGap) / 1000;
+      trend = `<span class="trend ${change < 0 ? "closing" : "opening"}">${change < 0 ? "closing" : "opening"} ${Math.abs(change).toFixed(3)}</span>`;
+    }
+    state.battle.lastGap = gap.ms;
+  } else {
+    state.battle.lastGap = null;
+  }
+  state.battle.pair = pair;
+  const side = (car) => `
+    <div class="b-car" style="${swatchStyle(car.class_name)}">
+      <div class="b-head"><span class="pos">${car.position}</span><span class="num ${patternOf(car.class_name)}">${esc(car.number)}</span></div>
+      <div class="driver">${esc(car.driver || car.team)}</div>
+      <div class="team">${esc(car.team)}</div>
+    </div>`;
+  const line = (label, left, right, cls = "") =>
+    `<tr><td class="${cls}">${left}</td><th scope="row">${label}</th><td class="${cls}">${right}</td></tr>`;
+  const lastClass = (car) => (car.last_lap_session_best ? "sb" : car.last_lap_personal_best ? "pb" : "");
+  setHtml(box, `
+    <div class="b-cars">${side(ahead)}<div class="b-gap"><div class="b-gap-value" title="${exact ? "at the line" : "from their gaps to the leader"}">${esc(between)}</div>${trend}</div>${side(behind)}</div>
+    <table class="b-table">
+      <tr><td class="lap ${lastClass(ahead)}">${lapTime(ahead.last_lap_ms)}</td><th scope="row">Last</th><td class="lap ${lastClass(behind)}">${lapTime(behind.last_lap_ms)}</td></tr>
+      ${line("Best", lapTime(ahead.best_lap_ms), lapTime(behind.best_lap_ms))}
+      ${line("Laps", ahead.laps, behind.laps)}
+      ${line("Pits", ahead.pit_stops, behind.pit_stops)}
+      ${line("Stint laps", ahead.laps_since_pit, behind.laps_since_pit)}
+      ${ahead.penalty_time_ms || behind.penalty_time_ms ? line("Penalties", `+${seconds(ahead.penalty_time_ms)}`, `+${seconds(behind.penalty_time_ms)}`) : ""}
+    </table>`);
+}
+
+function renderFastest(c) {
+  const laps = c.class_fastest_laps || [];
+  if (!laps.length) {
+    setHtml($("fastest"), `<p class="muted">No lap yet.</p>`);
+    return;
+  }
+  const sectors = c.best_sectors_ms || [];
+  const ideal = idealLap(sectors);
+  setHtml($("fastest"), `<table>${laps
+    .map((lap) => `<tr style="${swatchStyle(lap.class_name)}"><td><span class="cls">${esc(lap.class_name)}</span></td>
+      <td>#${esc(lap.number)}</td><td>lap ${lap.lap}</td>
+      <td class="lap ${c.fastest_lap && c.fastest_lap.number === lap.number ? "sb" : ""}">${lapTime(lap.ms)}</td></tr>`)
+    .join("")}</table>
+    ${sectors.length ? `<table class="sectors"><tr>${sectors.map((s, i) => `<th scope="col">S${i + 1}</th>`).join("")}<th scope="col">Ideal lap</th></tr>
+      <tr>${sectors.map((s) => `<td class="lap sb">${sectorTime(s)}</td>`).join("")}<td id="ideal-lap">${lapTime(ideal)}</td></tr></table>` : ""}`);
+}
+
+// -- race control ---------------------------------------------------------------------
+
+async function fetchMessages() {
+  if (state.fetchingMessages || performance.now() - state.messagesAskedAt < MESSAGES_RETRY_MS) return;
+  state.fetchingMessages = true;
+  state.messagesAskedAt = performance.now();
+  try {
+    const response = await api(`/api/sessions/${encodeURIComponent(state.session)}/messages`, token);
+    if (response.ok) for (const message of (await response.json()).messages) state.messages.set(message.seq, message);
+  } catch {
+    // the list shows what the values carried
+  } finally {
+    state.fetchingMessages = false;
+  }
+  if (state.classification) renderMessages(state.classification);
+}
+
+function renderMessages(c) {
+  for (const message of c.messages || []) state.messages.set(message.seq, message);
+  const shown = [...state.messages.values()].filter((m) => m.seq <= c.last_seq).sort((a, b) => b.seq - a.seq);
+  if ((c.message_count || 0) > shown.length) fetchMessages(); // older ones than the value carries
+  const at = (m) => (c.started_at !== null && m.at >= c.started_at ? clock(m.at - c.started_at) : "");
+  const html = shown.map((m) => `<li class="msg msg-${esc(m.kind)}" data-seq="${m.seq}"><time>${at(m)}</time> ${esc(m.text)}</li>`).join("");
+  setHtml($("messages"), html || `<li class="muted">No message yet.</li>`);
+  const latest = shown[0];
+  const ticker = $("ticker");
+  ticker.hidden = !latest;
+  if (latest && ticker.dataset.seq !== String(latest.seq)) {
+    ticker.dataset.seq = String(latest.seq);
+    ticker.className = `ticker msg-${latest.kind}`;
+    ticker.innerHTML = `<span class="ticker-label">RACE CONTROL</span> <time>${at(latest)}</time> ${esc(latest.text)}`;
+  }
+}
+
+// -- championship ------------------------------------------------------------------------
+
+// The championship follows the laps: asked at most once a second while values come, and once after the last.
+function standingsSoon() {
+  if (state.standingsTimer) return;
+  const wait = Math.max(0, STANDINGS_AFTER_VALUE_MS - (Date.now() - state.standingsAt));
+  state.standingsTimer = setTimeout(() => {
+    state.standingsTimer = null;
+    refreshStandings();
+  }, wait);
+}
+
+async function refreshStandings() {
+  state.standingsAt = Date.now();
+  try {
+    const response = await api(`/api/standings/live?session=${encodeURIComponent(state.session)}`, token);
+    if (!response.ok) throw new Error(String(response.status));
+    state.standings.push(await response.json());
+    if (state.standings.length > STANDINGS_KEPT) state.standings.shift();
+  } catch {
+    // not available (no championship, no standings service): the panel says so
+  }
+  renderStandings();
+}
+
+const STANDINGS_STATES = { as_it_stands: "AS IT STANDS", provisional: "PROVISIONAL", final: "FINAL" };
+
+function renderStandings() {
+  const panel = $("standings");
+  const shownSeq = state.classification ? state.classification.last_seq : 0;
+  // under a broadcast delay, a table is shown once the page shows the classification it was scored with
+  const page = [...state.standings].reverse().find((s) => (s.standings.sequences[state.session] ?? 0) <= shownSeq);
+  const select = $("standings-table");
+  if (!page || !page.tables.length) {
+    panel.classList.add("muted");
+    setHtml(panel, "standings not available");
+    select.hidden = true;
+    $("standings-state").textContent = "";
+    return;
+  }
+  const labels = page.tables.map((t) => t.label);
+  const options = labels.map((label) => `<option>${esc(label)}</option>`).join("");
+  if (select.dataset.options !== options) {
+    select.innerHTML = options;
+    select.dataset.options = options;
+  }
+  if (!labels.includes(state.standingsTable)) state.standingsTable = page.table || labels[0];
+  select.value = state.standingsTable;
+  select.hidden = false;
+  setText($("standings-state"), STANDINGS_STATES[page.state] || "");
+  $("standings-state").dataset.state = page.state;
+  const index = labels.indexOf(state.standingsTable);
+  const table = page.tables[index];
+  panel.classList.remove("muted");
+  const moved = (r) => (r.before === null || r.before === r.position ? "" : r.before > r.position ? `<span class="move up">▲${r.before - r.position}</span>` : `<span class="move down">▼${r.position - r.before}</span>`);
+  setHtml(panel, `<table><thead><tr><th scope="col">Pos</th><th scope="col">${esc(table.kind)}</th><th scope="col" class="s-pts">Pts</th></tr></thead><tbody>${table.rows
+    .map((r) => `<tr data-competitors="${esc(r.competitors.join("|"))}"><td class="s-pos">${esc(r.position)} ${moved(r)}</td><td>${esc(r.name)}</td><td class="s-pts">${esc(r.points)}${r.live_points ? ` <small>(+${esc(r.live_points)})</small>` : ""}</td></tr>`)
+    .join("")}</tbody></table>${titleFight(page.standings.tables[index].title)}`);
+}
+
+// Who can still win the table (when the read model has it): points now, the most they can reach, what they need.
+function titleFight(title) {
+  if (!title || !title.contenders || !title.contenders.length) return "";
+  const rows = title.contenders.map((k) => {
+    const name = esc(k.competitors.join(" / "));
+    const status = k.status === "champion" ? "champion" : `max ${esc(k.max_points)}`;
+    const needs = k.status === "contender" && k.condition ? `<tr class="t-cond"><td colspan="3">${esc(k.condition)}</td></tr>` : "";
+    return `<tr class="contender${k.leads ? " leads" : ""}" data-contender="${name}" data-status="${esc(k.status)}"
+      data-leads="${k.leads}"><td>${name}</td><td class="s-pts">${esc(k.live_points)}</td><td class="s-pts">${status}</td></tr>${needs}`;
+  });
+  const heading = title.decided ? "Champion" : `Who can still win · ${esc(title.remaining)} left`;
+  return `<div class="title-fight" data-decided="${title.decided}"><h3>${heading}</h3><table>${rows.join("")}</table></div>`;
+}
+
+// -- car detail ------------------------------------------------------------------------------
+
+function openDetail(number, opener) {
+  state.detail = number;
+  state.detailOpener = opener || null;
+  state.analysis = { number, laps: null, fetchedAt: 0, fetching: false };
+  keepInAddress("car", number);
+  $("detail").hidden = false;
+  renderDetail();
+  $("detail-close").focus();
+}
+
+function closeDetail() {
+  state.detail = null;
+  keepInAddress("car", null);
+  $("detail").hidden = true;
+  const back = state.detailOpener && document.querySelector(`#tower-body tr[data-number="${CSS.escape(state.detailOpener)}"]`);
+  if (back) back.focus();
+}
+
+async function fetchAnalysis(number) {
+  const analysis = state.analysis;
+  if (analysis.fetching || analysis.laps === false || performance.now() - analysis.fetchedAt < ANALYSIS_EVERY_MS) return;
+  analysis.fetching = true;
+  try {
+    const path = `/api/sessions/${encodeURIComponent(state.session)}/analysis/cars/${encodeURIComponent(number)}`;
+    const response = await api(path, token);
+    if (state.analysis !== analysis) return;
+    analysis.laps = response.ok ? (await response.json()).laps || [] : false; // false: no analysis here
+  } catch {
+    analysis.laps = false;
+  } finally {
+    analysis.fetching = false;
+    analysis.fetchedAt = performance.now();
+  }
+  if (state.detail === number) renderDetail();
+}
+
+function lapHistory(car, c) {
+  fetchAnalysis(car.number);
+  const fromAnalysis = Array.isArray(state.analysis.laps) && state.analysis.number === car.number;
+  const laps = fromAnalysis
+    ? state.analysis.laps.filter((l) => l.lap <= car.laps).map((l) => [l.lap, l.lap_ms, l.sectors_ms || []])
+    : [...(state.lapsSeen.get(car.number) || new Map()).entries()].map(([lap, l]) => [lap, l.lap_ms, l.sectors_ms]);
+  laps.sort((x, y) => y[0] - x[0]);
+  const source = fromAnalysis ? "every lap (analysis)" : "laps seen since this page opened";
+  const rows = laps.slice(0, 60).map(([lap, ms, sectors]) => `<tr><td>${lap}</td><td class="lap ${ms === car.best_lap_ms ? "pb" : ""}">${lapTime(ms)}</td>${sectors
+    .map((s, i) => `<td class="${sectorClass(s, i, car, c)}">${sectorTime(s)}</td>`).join("")}</tr>`).join("");
+  return `<section><h3>Lap history <small>${source}</small></h3>${rows ? `<table class="d-laps">${rows}</table>` : `<p class="muted">No lap yet.</p>`}</section>`;
+}
+
+function renderDetail() {
+  const c = state.classification;
+  if (!c || state.detail === null) return;
+  $("detail").hidden = false;
+  const car = c.cars.find((x) => x.number === state.detail);
+  if (!car) {
+    setText($("detail-title"), `Car #${state.detail}`);
+    setHtml($("detail-body"), `<p class="muted">Not in this session.</p>`);
+    return;
+  }
+  setText($("detail-title"), `#${car.number} ${car.team}`);
+  const drive = new Map((car.drive_times || []).map((d) => [d.driver, d.ms]));
+  const crew = (car.crew || []).map((d) => `<tr${d.name === car.driver ? ` class="current"` : ""}><td>${esc(d.name)}${d.name === car.driver ? " <small>driving</small>" : ""}</td>
+    <td>${CATEGORIES[d.category] ? `<span class="cat cat-${esc(d.category)}">${CATEGORIES[d.category]}</span>` : ""}</td><td class="num-cell">${drive.has(d.name) ? clock(drive.get(d.name)) : ""}</td></tr>`).join("");
+  const stints = (car.stints || []).map((s, i) => `<tr><td>${i + 1}</td><td>${esc(s.driver || "")}</td><td>${s.from_lap}–${s.from_lap + Math.max(0, s.laps - 1)}</td><td class="num-cell">${s.laps}</td><td class="num-cell">${clock(s.time_ms)}</td></tr>`).join("");
+  const stops = (car.stops || []).map((s, i) => `<tr><td>${i + 1}</td><td>lap ${s.lap}</td><td class="num-cell">${s.lane_ms === null ? "in the pit lane" : sectorTime(s.lane_ms)}</td></tr>`).join("");
+  const decisions = (car.decisions || []).map((d) => {
+    const effect = d.time_ms ? `+${seconds(d.time_ms)}` : d.laps ? `-${d.laps} lap${d.laps > 1 ? "s" : ""}` : d.positions ? `-${d.positions} pos.` : d.lap ? `lap ${d.lap} deleted` : "";
+    return `<tr><td>${esc(d.decision)}</td><td>${esc((d.kind || "lap deleted").replace(/_/g, " "))}</td><td><span class="dstate ds-${esc(d.state)}">${esc(d.state)}</span></td><td>${effect}</td><td>${esc(d.reason)}</td></tr>`;
+  }).join("");
+  const sectorsRow = (list, cls) => (list || []).map((s, i) => `<td class="${cls(s, i)}">${sectorTime(s)}</td>`).join("");
+  const [stateText] = statusLabel(car);
+  setHtml($("detail-body"), `
+    <div class="d-head" style="${swatchStyle(car.class_name)}">
+      <span class="pos">${car.position}</span><span class="num ${patternOf(car.class_name)}">${esc(car.number)}</span>
+      <span class="cls">${esc(car.class_name)}${car.sub_class ? ` ${esc(car.sub_class)}` : ""}</span>
+      <span>${esc(car.car)} · ${esc(car.manufacturer)}</span> <span class="state">${esc(stateText)}</span>
+    </div>
+    <dl class="d-facts">
+      <dt>In class</dt><dd>${car.class_position}${car.sub_class_position ? ` (${esc(car.sub_class)} ${car.sub_class_position})` : ""}</dd>
+      <dt>Laps</dt><dd>${car.laps}</dd>
+      <dt>Gap</dt><dd>${car.position === 1 ? "Leader" : esc(penaltyGap(car.gap, car, c.cars[0]))}</dd>
+      <dt>Interval</dt><dd>${esc(gapText(car.interval))}</dd>
+      <dt>Last lap</dt><dd class="lap">${lapTime(car.last_lap_ms)}</dd>
+      <dt>Best lap</dt><dd class="lap">${lapTime(car.best_lap_ms)}${car.best_lap ? ` (lap ${car.best_lap})` : ""}</dd>
+      <dt>Ideal lap</dt><dd class="lap">${lapTime(car.ideal_lap_ms)}</dd>
+      <dt>Pit stops</dt><dd>${car.pit_stops} · ${clock(car.pit_time_ms)} in the lane · ${car.laps_since_pit} laps since</dd>
+      <dt>Penalties</dt><dd>${car.penalty_time_ms ? `+${seconds(car.penalty_time_ms)} in the gaps` : "none"}</dd>
+      ${car.scoreboard_laps ? `<dt>Scoreboard laps</dt><dd>${car.scoreboard_laps} (from the timing system's scoreboard: distance only)</dd>` : ""}
+      ${car.scoreboard_position ? `<dt>Scoreboard</dt><dd>P${car.scoreboard_position}${(car.disagreements || []).map((d) => ` · ${esc(d.what.replace("_", " "))}: ours ${d.what === "best_lap" ? lapTime(d.ours) : esc(d.ours ?? "—")}, scoreboard ${d.what === "best_lap" ? lapTime(d.scoreboard) : esc(d.scoreboard ?? "—")}`).join("")}</dd>` : ""}
+    </dl>
+    ${(car.last_sectors_ms || []).length ? `<section><h3>Sectors</h3><table class="d-sectors">
+      <tr><th scope="row">Last</th>${sectorsRow(car.last_sectors_ms, (s, i) => sectorClass(s, i, car, c))}</tr>
+      <tr><th scope="row">Best</th>${sectorsRow(car.best_sectors_ms, (s, i) => (c.best_sectors_ms[i] === s ? "sb" : "pb"))}</tr></table></section>` : ""}
+    <section><h3>Crew</h3><table class="d-crew">${crew}</table></section>
+    <section><h3>Stints</h3>${stints ? `<table class="d-stints"><tr><th scope="col">#</th><th scope="col">Driver</th><th scope="col">Laps</th><th scope="col">n</th><th scope="col">Time</th></tr>${stints}</table>` : `<p class="muted">None yet.</p>`}</section>
+    <section><h3>Pit stops</h3>${stops ? `<table class="d-stops">${stops}</table>` : `<p class="muted">None.</p>`}</section>
+    <section><h3>Penalties &amp; decisions</h3>${decisions ? `<table class="d-decisions">${decisions}</table>` : `<p class="muted">None.</p>`}</section>
+    ${lapHistory(car, c)}`);
+}
+
+// -- controls ------------------------------------------------------------------------------
+
+$("class-filter").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-class]");
+  if (!button) return;
+  state.classFilter = button.dataset.class;
+  keepInAddress("class", state.classFilter);
+  state.battle.chosen = false;
+  renderClassFilter();
+  render();
+});
+
+function rowOf(target) {
+  return target.closest("tr[data-number]");
+}
+
+for (const body of ["tower-body", "pinned-body"]) {
+  $(body).addEventListener("click", (event) => {
+    const pin = event.target.closest("button[data-pin]");
+    if (pin) {
+      const number = pin.dataset.pin;
+      if (state.pinned.has(number)) state.pinned.delete(number);
+      else state.pinned.add(number);
+      savePinned();
+      render();
       return;
     }
-    const [ahead, behind] = a.position < b.position ? [a, b] : [b, a];
-    let between = "";
-    let trend = "";
-    const pair = `${ahead.number}|${behind.number}`;
-    if (ahead.laps !== behind.laps) {
-      const laps = ahead.laps - behind.laps;
-      between = `+${laps} lap${laps > 1 ? "s" : ""}`;
-      state.battle.lastGap = null;
-    } else if (ahead.last_crossing !== null && behind.last_crossing !== null) {
-      const ms = behind.last_crossing - ahead.last_crossing;
-      between = `+${(ms / 1000).toFixed(3)}`;
-      if (state.battle.pair === pair && state.battle.lastGap !== null && state.battle.lastGap !== ms) {
-        const change = (ms - state.battle.lastGap) / 1000;
-        trend = `<span class="trend ${change < 0 ? "closing" : "opening"}">${change < 0 ? "closing" : "opening"} ${Math.abs(change).toFixed(3)}</span>`;
-      }
-      state.battle.lastGap = ms;
+    const row = rowOf(event.target);
+    if (row) openDetail(row.dataset.number, row.dataset.number);
+  });
+  $(body).addEventListener("keydown", (event) => {
+    const row = event.target.closest("tr[data-number]");
+    if (!row || event.target !== row) return;
+    const rows = [...document.querySelectorAll("#pinned-body tr, #tower-body tr")];
+    const index = rows.indexOf(row);
+    const go = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: rows.length - 1 }[event.key];
+    if (go !== undefined) {
+      event.preventDefault();
+      rows[Math.max(0, Math.min(rows.length - 1, go))].focus();
+    } else if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      openDetail(row.dataset.number, row.dataset.number);
     }
-    state.battle.pair = pair;
-    const side = (car) => `
-      <div class="b-car" style="--cls:${classColour(car.class_name)}">
-        <div class="b-head"><span class="pos">${car.position}</span><span class="num">${esc(car.number)}</span></div>
-        <div class="driver">${esc(car.driver || car.team)}</div>
-        <div class="team">${esc(car.team)}</div>
-      </div>`;
-    const line = (label, left, right, cls = "") =>
-      `<tr><td class="${cls}">${left}</td><th>${label}</th><td class="${cls}">${right}</td></tr>`;
-    const lastClass = (car) => (car.last_lap_session_best ? "sb" : car.last_lap_personal_best ? "pb" : "");
-    box.innerHTML = `
-      <div class="b-cars">${side(ahead)}<div class="b-gap"><div class="b-gap-value">${between || "—"}</div>${trend}</div>${side(behind)}</div>
-      <table class="b-table">
-        <tr><td class="lap ${lastClass(ahead)}">${lapTime(ahead.last_lap_ms)}</td><th>Last</th><td class="lap ${lastClass(behind)}">${lapTime(behind.last_lap_ms)}</td></tr>
-        ${line("Best", lapTime(ahead.best_lap_ms), lapTime(behind.best_lap_ms))}
-        ${line("Laps", ahead.laps, behind.laps)}
-        ${line("Pits", ahead.pit_stops, behind.pit_stops)}
-        ${line("Stint laps", ahead.laps_since_pit, behind.laps_since_pit)}
-      </table>`;
-  }
+  });
+}
 
-  function renderFastest(c) {
-    const laps = c.class_fastest_laps || [];
-    if (!laps.length) {
-      $("fastest").innerHTML = `<p class="muted">No lap yet.</p>`;
-      return;
-    }
-    $("fastest").innerHTML = `<table>${laps
-      .map((lap) => `<tr style="--cls:${classColour(lap.class_name)}"><td><span class="cls">${esc(lap.class_name)}</span></td>
-        <td>#${esc(lap.number)}</td><td>lap ${lap.lap}</td>
-        <td class="lap ${c.fastest_lap && c.fastest_lap.number === lap.number ? "sb" : ""}">${lapTime(lap.ms)}</td></tr>`)
-      .join("")}</table>`;
-  }
+$("detail-close").addEventListener("click", closeDetail);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.detail !== null) closeDetail();
+});
 
-  // -- controls ---------------------------------------------------------------------
-
-  $("class-filter").addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-class]");
-    if (!button) return;
-    state.classFilter = button.dataset.class;
-    state.battle.chosen = false;
-    renderClassFilter();
+for (const side of ["a", "b"]) {
+  $(`battle-${side}`).addEventListener("change", (event) => {
+    state.battle[side] = event.target.value;
+    state.battle.chosen = true;
+    state.battle.lastGap = null;
+    keepInAddress(side, event.target.value);
     render();
   });
+}
 
-  for (const side of ["a", "b"]) {
-    $(`battle-${side}`).addEventListener("change", (event) => {
-      state.battle[side] = event.target.value;
-      state.battle.chosen = true;
-      state.battle.lastGap = null;
-      render();
-    });
-  }
+$("standings-table").addEventListener("change", (event) => {
+  state.standingsTable = event.target.value;
+  keepInAddress("table", state.standingsTable);
+  renderStandings();
+});
 
-  $("session-select").addEventListener("change", (event) => {
-    const next = new URLSearchParams(location.search);
-    next.set("session", event.target.value);
-    location.search = next.toString();
-  });
+$("session-select").addEventListener("change", (event) => {
+  const next = new URLSearchParams(location.search);
+  next.set("session", event.target.value);
+  next.delete("car");
+  location.search = next.toString();
+});
 
-  chooseSession();
-})();
+$("delay").addEventListener("change", (event) => {
+  const next = new URLSearchParams(location.search);
+  const value = Math.max(0, Math.min(600, Math.round(Number(event.target.value) || 0)));
+  if (value) next.set("delay", String(value));
+  else next.delete("delay");
+  location.search = next.toString(); // a new delay starts a new feed: what was held is shown again, delayed
+});
+
+if (state.detail !== null) $("detail").hidden = false;
+start();

@@ -1,0 +1,145 @@
+"""Broadcast overlays (OBS browser sources, CasparCG HTML templates) and the championship panel, in real headless
+Chromium: transparent backgrounds, the template contract (play, stop, next, update), the standings as they stand."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from typing import Any
+
+import pytest
+
+from schemas.events import Event, ResultsDeclared, ResultsStatus
+from schemas.standings import decode_live_standings
+from schemas.subjects import live_key
+from services.classification.timefmt import penalty_gap
+from services.simulator.endurance import RaceSpec, simulate
+from tests.factory import SessionWriter
+from tests.gateway.clients import TOKEN
+from tests.gateway.races import broadcast_race
+from tests.live import send
+from tests.page.conftest import PageStack, screenshot_path
+from tests.page.helpers import caught_up, held, opened
+from tests.standings.test_projector import CHAMPIONSHIP, configured, value
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+ROWS = "() => [...document.querySelectorAll('#overlay [data-number]')].map(r => r.dataset.number)"
+
+
+def corner_alpha(png: bytes) -> int:
+    """The alpha of a PNG's top-left pixel (8-bit RGBA: every filter leaves the first pixel of a line as is)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks: dict[bytes, bytes] = {}
+    at = 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        kind = png[at + 4 : at + 8]
+        chunks.setdefault(kind, b"")
+        chunks[kind] += png[at + 8 : at + 8 + length]
+        at += 12 + length
+    bit_depth, colour_type = chunks[b"IHDR"][8], chunks[b"IHDR"][9]
+    assert (bit_depth, colour_type) == (8, 6), "RGBA"
+    return zlib.decompress(chunks[b"IDAT"])[4]
+
+
+async def overlay(context: Any, stack: PageStack, name: str, errors: list[str] | None = None, **query: object) -> Any:
+    page = await opened(context, stack.address(f"/overlay/{name}", **query), [] if errors is None else errors)
+    await page.wait_for_selector("#overlay[data-seq]", timeout=15_000)
+    return page
+
+
+@pytest.mark.parametrize("name", ["tower", "battle", "leaders"])
+async def test_an_overlay_renders_on_a_transparent_background(stack: PageStack, context: Any, name: str) -> None:
+    w = SessionWriter()
+    _, value = await held(stack, broadcast_race(w, race_control=True))
+    errors: list[str] = []
+    page = await overlay(context, stack, name, errors, session=w.session.key)
+    backgrounds = await page.evaluate(
+        "() => [document.documentElement, document.body].map(e => getComputedStyle(e).backgroundColor)"
+    )
+    assert backgrounds == ["rgba(0, 0, 0, 0)", "rgba(0, 0, 0, 0)"]
+    await page.wait_for_selector('#overlay[data-shown="true"]')
+    shot = await page.screenshot(path=screenshot_path(f"overlay-{name}.png"), omit_background=True)
+    assert corner_alpha(shot) == 0, "see-through where nothing is drawn"
+    shown = await page.evaluate(ROWS)
+    if name == "tower":
+        assert shown == [car.number for car in value.cars[:10]]
+        third = value.cars[2]
+        assert penalty_gap(third.gap, third, value.cars[0]) in (await page.text_content("#overlay") or "")
+    elif name == "battle":
+        first, second = value.cars[:2]
+        assert shown == [first.number, second.number]
+        assert penalty_gap(second.interval, second, first) in (await page.text_content(".b-gap") or "")
+    else:
+        assert shown == [car.number for car in value.cars if car.class_position == 1]
+    assert errors == [], "no script error, nothing refused by the Content-Security-Policy"
+
+
+async def test_the_casparcg_template_contract(stack: PageStack, context: Any) -> None:
+    """Loaded hidden (autoplay=0), configured by update() (JSON, or CasparCG's templateData XML), shown by play(),
+    paged by next(), hidden by stop()."""
+    w = SessionWriter()
+    _, value = await held(stack, broadcast_race(w))
+    page = await opened(context, stack.address("/overlay/tower", autoplay=0), [])
+    await page.wait_for_selector('#overlay[data-shown="false"]', state="attached")
+    await page.evaluate(f"update({json.dumps(json.dumps({'session': w.session.key, 'token': TOKEN, 'rows': 5}))})")
+    await page.wait_for_selector("#overlay[data-seq]", state="attached", timeout=15_000)
+    assert await page.get_attribute("#overlay", "data-shown") == "false"
+    assert await page.evaluate(ROWS) == [car.number for car in value.cars[:5]]
+    await page.evaluate("play()")
+    assert await page.get_attribute("#overlay", "data-shown") == "true"
+    await page.evaluate("next()")
+    assert await page.evaluate(ROWS) == [car.number for car in value.cars[5:10]]
+    xml = (
+        '<templateData><componentData id="class"><data id="text" value="LMGT3"/></componentData>'
+        '<componentData id="rows"><data id="text" value="4"/></componentData></templateData>'
+    )
+    await page.evaluate(f"update({json.dumps(xml)})")
+    assert await page.evaluate(ROWS) == [car.number for car in value.cars if car.class_name == "LMGT3"][:4]
+    await page.evaluate("stop()")
+    assert await page.get_attribute("#overlay", "data-shown") == "false"
+
+
+async def test_the_championship_as_it_stands_then_final(stack: PageStack, context: Any) -> None:
+    """The page's panel and the standings overlay: every table, a crew as one row, "as it stands" while the round
+    runs and "final" once the results are."""
+    race = simulate(RaceSpec(seed=4, cars=10, duration_ms=15 * 60_000, retirements=0, championship=CHAMPIONSHIP))
+    key = race[0].session.key
+    await send(stack.nc, [configured(), *race[: len(race) // 2]])
+    live = decode_live_standings(await value(stack.nc, live_key(CHAMPIONSHIP), lambda d: bool(d)))
+    await caught_up(stack, key, 1)
+    page = await opened(context, stack.address(session=key), [])
+    await page.wait_for_selector("#standings table", timeout=20_000)
+    assert await page.text_content("#standings-state") == "AS IT STANDS"
+    labels = await page.evaluate("() => [...document.querySelectorAll('#standings-table option')].map(o => o.text)")
+    assert labels == [table.label for table in live.tables]
+    crews = await page.evaluate(
+        "() => [...document.querySelectorAll('#standings > table tbody tr')].map(r => r.dataset.competitors.split('|'))"
+    )
+    assert crews and all(len(crew) >= 2 for crew in crews), "crew-mates share one position"
+    positions = await page.evaluate("() => [...document.querySelectorAll('#standings .s-pos')].map(c => c.textContent)")
+    assert len(set(positions)) == len(positions)
+    await page.select_option("#standings-table", labels[-1])
+    assert f"table={labels[-1].replace(' ', '+')}" in page.url or "table=" in page.url
+
+    board = await overlay(context, stack, "standings", session=key, rows=5)
+    await board.wait_for_selector(".st-row", timeout=20_000)
+    assert "AS IT STANDS" in (await board.text_content(".o-head") or "")
+    assert await board.locator(".st-row").count() <= 5
+
+    rest = race[len(race) // 2 :]
+    declared = Event(
+        id="results", session=race[0].session, producer="ops", at=race[-1].at + 1,
+        body=ResultsDeclared(status=ResultsStatus.FINAL),
+    )  # fmt: skip
+    stored = await send(stack.nc, [*rest, declared])
+    await caught_up(stack, key, stored[-1][0])
+    await value(stack.nc, live_key(CHAMPIONSHIP), lambda d: b'"live":false' in d)
+    await page.reload()
+    await page.wait_for_selector("#standings table", timeout=20_000)
+    await page.wait_for_function(
+        "() => document.getElementById('standings-state').textContent === 'FINAL'", timeout=20_000
+    )
+    await page.screenshot(path=screenshot_path("page-championship.png"), full_page=True)

@@ -1,0 +1,213 @@
+"""The live timing tower in real headless Chromium: a paced replay, gaps at the line on every update, the class
+filter, pinned cars, the keyboard, sectors, the race-control feed, contrast, DNF / NC / stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from schemas.events import CarRetired, SessionStarted
+from schemas.results import Classification
+from services.classification.fold import ClassificationProjection
+from services.classification.timefmt import format_laptime, penalty_gap
+from tests.factory import SessionWriter
+from tests.gateway.clients import send_paced
+from tests.gateway.races import broadcast_race
+from tests.live import send
+from tests.page.conftest import PageStack, screenshot_path
+from tests.page.helpers import READ_TOWER, caught_up, held, opened, shows_seq
+from tests.test_gaps import check_at_the_line
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+HEAD = 18  # opened, 16 entries, started
+WATCH = (Path(__file__).parent / "watch.js").read_text()
+
+
+def expected_gaps(value: Classification) -> list[list[Any]]:
+    rows = []
+    for i, car in enumerate(value.cars):
+        leader, ahead = (value.cars[0], value.cars[i - 1]) if i else (None, None)
+        gap = "Leader" if i == 0 else penalty_gap(car.gap, car, leader)
+        rows.append([car.number, car.laps, gap, penalty_gap(car.interval, car, ahead)])
+    return rows
+
+
+async def test_every_update_of_a_replay_shows_the_gaps_at_the_line(stack: PageStack, context: Any) -> None:
+    """A paced replay of a 16-car race with lapped cars: on every update the page shows, each gap and interval is
+    the read model's, and each read-model gap in laps is a lap down at the line (no "+1 lap" once a lap for a car
+    on the lead lap)."""
+    w = SessionWriter()
+    race = broadcast_race(w, race_control=True)
+    head, _ = await held(stack, race[:HEAD])
+    errors: list[str] = []
+    page = await opened(context, stack.address(session=w.session.key), errors)
+    await page.wait_for_function("() => document.querySelectorAll('#tower-body tr').length === 16", timeout=15_000)
+    await page.evaluate(WATCH)
+    stored = head + await send_paced(stack.nc, race[HEAD:], 0.01)
+    await shows_seq(page, stored[-1][0])
+    seen = await page.evaluate("() => window.seen")
+    await page.screenshot(path=screenshot_path("page-tower.png"), full_page=True)
+
+    by_seq = {entry["seq"]: entry for entry in seen}
+    assert len(by_seq) > 50, "the tower changes with every lap or so"
+    projection = ClassificationProjection()
+    crossings: dict[str, list[int]] = {}
+    checked = 0
+    for seq, event in stored:
+        projection.apply(seq, event)
+        if getattr(event.body, "lap_time_ms", None) is not None:
+            crossings.setdefault(event.body.number, []).append(event.at)  # type: ignore[union-attr]
+        if seq in by_seq:
+            value = projection.sessions[w.session.key].classification()
+            check_at_the_line(value, crossings)
+            assert by_seq[seq]["rows"] == expected_gaps(value), f"what the page showed at seq {seq}"
+            checked += 1
+    assert checked == len(by_seq)
+    lapped_on_the_lead_lap = [
+        (entry["seq"], number)
+        for entry in seen
+        for number, laps, gap, _ in entry["rows"]
+        if "lap" in gap and gap != "Leader" and laps == entry["rows"][0][1] - 1 and number != "28"
+    ]
+    assert len(lapped_on_the_lead_lap) < len(seen), "most cars one lap behind the leader's count are not lapped"
+    assert {"GREEN FLAG", "FULL COURSE YELLOW"} <= {entry["flag"] for entry in seen}
+    assert await page.text_content("#conn-text") == "LIVE"
+    assert "standings not available" in (await page.text_content("#standings") or "")
+    assert errors == []
+
+
+async def test_sectors_ideal_lap_and_the_race_control_feed(stack: PageStack, context: Any) -> None:
+    w = SessionWriter()
+    stored, value = await held(stack, broadcast_race(w, race_control=True))
+    page = await opened(context, stack.address(session=w.session.key), [])
+    await shows_seq(page, stored[-1][0])
+    # each car's last sectors: purple where the session's best, green where its own best
+    cells = await page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#tower-body tr')].map(r => [r.dataset.number,"
+        " [...r.querySelectorAll('.c-sec')].map(td => [td.textContent, td.className.replace('c-sec', '').trim()])]))"
+    )
+    for car in value.cars:
+        expected = []
+        for i, ms in enumerate(car.last_sectors_ms):
+            colour = "sb" if value.best_sectors_ms[i] == ms else "pb" if car.best_sectors_ms[i] == ms else ""
+            text = format_laptime(ms) if ms >= 60_000 else f"{ms // 1000}.{ms % 1000:03d}"
+            expected.append([text, colour])
+        assert cells[car.number] == expected, car.number
+    assert any(colour == "sb" for row in cells.values() for _, colour in row)
+    ideal = sum(ms for ms in value.best_sectors_ms if ms is not None)
+    assert await page.text_content("#ideal-lap") == format_laptime(ideal)
+
+    await page.wait_for_function(
+        f"() => document.querySelectorAll('#messages li.msg').length === {value.message_count}", timeout=10_000
+    )
+    shown = await page.evaluate("() => [...document.querySelectorAll('#messages li.msg')].map(li => li.textContent)")
+    assert "Green flag: race started" in shown[-1], "oldest last"
+    assert "#50 served its drive-through [D1]" in " ".join(shown)
+    latest = value.messages[-1]
+    assert latest.text in (await page.text_content("#ticker") or "")
+
+
+async def test_the_class_filter_is_in_the_address_and_columns_keep_their_meaning(
+    stack: PageStack, context: Any
+) -> None:
+    w = SessionWriter()
+    stored, value = await held(stack, broadcast_race(w))
+    page = await opened(context, stack.address(session=w.session.key), [])
+    await shows_seq(page, stored[-1][0])
+    await page.click('#class-filter button[data-class="LMGT3"]')
+    assert "class=LMGT3" in page.url
+    gt3 = [car for car in value.cars if car.class_name == "LMGT3"]
+    rows = await page.evaluate(READ_TOWER)
+    assert [(r["number"], r["pos"], r["pic"]) for r in rows] == [
+        (car.number, str(car.position), str(car.class_position)) for car in gt3
+    ], "Pos stays the overall position, PIC the position in class"
+    assert rows[0]["gap"] == "Leader" and rows[1]["gap"] == penalty_gap(gt3[1].class_gap, gt3[1], gt3[0])
+    assert await page.text_content("#tower-head .c-gap") == "Class gap"
+
+    again = await opened(context, page.url, [])  # the address brings the filter back
+    await shows_seq(again, stored[-1][0])
+    assert await again.get_attribute('#class-filter button[data-class="LMGT3"]', "aria-pressed") == "true"
+    assert [r["number"] for r in await again.evaluate(READ_TOWER)] == [car.number for car in gt3]
+
+
+async def test_pinned_cars_stay_pinned_and_the_keyboard_drives_the_tower(stack: PageStack, context: Any) -> None:
+    w = SessionWriter()
+    stored, value = await held(stack, broadcast_race(w))
+    page = await opened(context, stack.address(session=w.session.key), [])
+    await shows_seq(page, stored[-1][0])
+    last = value.cars[-1].number
+    await page.click(f'#tower-body tr[data-number="{last}"] button.pin')
+    assert await page.evaluate(
+        "() => [...document.querySelectorAll('#pinned-body tr')].map(r => r.dataset.number)"
+    ) == [last]
+    await page.reload()
+    await shows_seq(page, stored[-1][0])
+    assert await page.get_attribute(f'#tower-body tr[data-number="{last}"] button.pin', "aria-pressed") == "true"
+    assert await page.locator("#pinned-body tr").count() == 1, "kept in the browser"
+
+    first = value.cars[0].number
+    await page.focus(f'#tower-body tr[data-number="{first}"]')
+    await page.keyboard.press("ArrowDown")
+    focused = "() => document.activeElement.dataset.number"
+    assert await page.evaluate(focused) == value.cars[1].number
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#detail:not([hidden])")
+    assert await page.evaluate("() => document.activeElement.id") == "detail-close"
+    await page.keyboard.press("Escape")
+    await page.wait_for_selector("#detail", state="hidden")
+    assert await page.evaluate(focused) == value.cars[1].number, "focus back on the row"
+    await page.keyboard.press("End")
+    assert await page.evaluate(focused) == value.cars[-1].number
+
+
+CONTRAST = (Path(__file__).parent / "contrast.js").read_text()
+
+
+@pytest.mark.parametrize("viewport", [(1920, 1080), (1280, 800), (390, 844)])
+async def test_every_text_passes_wcag_aa_contrast(stack: PageStack, browser: Any, viewport: tuple[int, int]) -> None:
+    """Every visible text against the colour behind it (a retired car's row is dimmed on purpose: left out)."""
+    w = SessionWriter()
+    stored, _ = await held(stack, broadcast_race(w, race_control=True))
+    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    try:
+        page = await opened(context, stack.address(session=w.session.key), [])
+        await shows_seq(page, stored[-1][0])
+        await page.click("#tower-body tr:nth-child(3)")
+        await page.wait_for_selector("#detail:not([hidden])")
+        assert await page.evaluate(CONTRAST) == []
+        dim = "<p style='color:#333'>too dim</p>"
+        await page.evaluate(f"() => document.querySelector('.legend').insertAdjacentHTML('afterend', \"{dim}\")")
+        assert len(await page.evaluate(CONTRAST)) == 1, "the check finds a text too dim"
+    finally:
+        await context.close()
+
+
+async def test_the_page_shows_who_retired_who_is_not_classified_and_who_stopped(stack: PageStack, context: Any) -> None:
+    """A finished race under WEC-like rules: #3 retired (DNF), #4 took the flag short of 70 % (NC), #2 never
+    crossed after the flag (stopped, classified on its laps)."""
+    w = SessionWriter()
+    lap = 100_000
+    race = [w.opened(time_ms=10 * lap), *[w.entry(str(n)) for n in range(1, 5)], w.event(SessionStarted(), 0)]
+    race += [w.lap("1", i, i * lap) for i in range(1, 14)]  # laps 11-13 after its flag: the clock runs on
+    race += [w.lap("2", i, i * lap + 500) for i in range(1, 10)]
+    race += [w.lap("3", i, i * lap + 700) for i in range(1, 4)]
+    race += [w.lap("4", i, i * 180_000 + 900, lap_time_ms=180_000) for i in range(1, 7)]
+    race.append(w.event(CarRetired(number="3", reason="gearbox"), 350_000))
+    race = race[:7] + sorted(race[7:], key=lambda e: e.at)
+    stored = await send(stack.nc, race)
+    await caught_up(stack, w.session.key, stored[-1][0])
+    page = await opened(context, stack.address(session=w.session.key), [])
+    await shows_seq(page, stored[-1][0])
+    shown = await page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#tower-body tr')]"
+        ".map(r => [r.dataset.number, r.querySelector('.c-state').textContent.trim()]))"
+    )
+    assert shown == {"1": "🏁", "2": "STOP", "3": "DNF", "4": "NC"}
+    classification = msgspec.json.decode(
+        (await stack.api.get(f"/api/sessions/{w.session.key}/classification")).content, type=Classification
+    )
+    assert [r["number"] for r in await page.evaluate(READ_TOWER)] == [c.number for c in classification.cars]
