@@ -24,6 +24,7 @@ from services.cli.calendar import publish_calendar
 from services.cli.options import pace_options, rules, rules_option, shared, speed
 from services.feeds.ingestor import (
     DEFAULT_PORT,
+    AlKamelOptions,
     FeedReport,
     RMonitorOptions,
     Weekend,
@@ -171,10 +172,10 @@ async def feed(args: argparse.Namespace) -> int:
 async def import_chart(args: argparse.Namespace) -> int:
     session, chosen = SessionRef.parse(args.session), rules(args)  # a bad key or preset says so before connecting
     async with nats_client(args, "chequered-import") as nc:
-        report = await import_alkamel(
-            nc, args.file, session, name=args.name, kind=SessionKind(args.session_kind),
-            day=args.day, time_zone=args.time_zone, rules=chosen, console=console,
-        )  # fmt: skip
+        options = AlKamelOptions(
+            name=args.name, kind=SessionKind(args.session_kind), day=args.day, time_zone=args.time_zone, rules=chosen
+        )
+        report = await import_alkamel(nc, args.file, session, options, console=console)
     return _feed_summary(report)
 
 

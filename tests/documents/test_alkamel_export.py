@@ -17,6 +17,7 @@ from schemas.results import Classification, ResultStatus
 from services.analysis.analyst import analyse
 from services.classification.fold import SessionFold, fold_log
 from services.documents.alkamel import HEADER, chronological_csv
+from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import parse_analysis, parse_time_ms
 from services.simulator.endurance import RaceSpec, simulate
 
@@ -33,7 +34,7 @@ def imported(data: bytes, state: SessionFold) -> SessionFold:
     assert state.opened is not None and state.started_at is not None
     zone = state.opened.time_zone
     day = datetime.fromtimestamp(state.started_at / 1000, ZoneInfo(zone)).date()
-    events = parse_analysis(data, state.session, day=day, time_zone=zone)
+    events = parse_analysis(data, state.session, AlKamelOptions(day=day, time_zone=zone))
     rules = state.opened.rules
     return fold(
         [
@@ -102,7 +103,7 @@ def test_a_real_chart_imported_exported_and_imported_again(shared_data: Path, na
     car, with its time, driver and flag-taking row, and reads back to the same classification."""
     original = (shared_data / "alkamel" / name).read_bytes()
     session = SessionRef("wec", "round", "race")
-    state = fold(parse_analysis(original, session, day=day, time_zone=zone))
+    state = fold(parse_analysis(original, session, AlKamelOptions(day=day, time_zone=zone)))
     exported = chronological_csv(analyse(state))
     back = imported(exported, state)
     assert result(back.classification()) == result(state.classification())

@@ -22,14 +22,14 @@ import logging
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from schemas.events import Event, SessionRef
 from schemas.ingest import RejectCode
 from services.feeds.common import decode_text, without_bom
 from services.feeds.rmonitor.mapper import Notice
+from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.parser import ArrivalMark, ParseError, RMonitorRecord, parse_arrival, parse_line
 from services.feeds.rmonitor.weekend import WeekendMapper
 
@@ -247,11 +247,9 @@ class MappedCapture:
     read: ReadStats = field(default_factory=ReadStats)
 
 
-def map_capture(
-    path: str | Path, session: SessionRef, producer: str, day: date | None = None, **options: Any
-) -> MappedCapture:
-    """A capture file mapped into one session (``options`` go to :class:`WeekendMapper`)."""
-    return map_feed(WeekendMapper.one_session(producer, session, day=day, **options), path)
+def map_capture(path: str | Path, session: SessionRef, options: RMonitorOptions | None = None) -> MappedCapture:
+    """A capture file mapped into one session."""
+    return map_feed(WeekendMapper.one_session(session, options), path)
 
 
 # -- replay ------------------------------------------------------------------
