@@ -27,7 +27,7 @@ from services.classification.fold import ClassificationProjection, fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.replay import retarget
+from services.ops.pacing import retarget
 from services.simulator.endurance import RaceSpec, simulate
 
 LATENCY_EVENTS = 1000

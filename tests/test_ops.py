@@ -19,8 +19,9 @@ from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.history import history, to_csv
 from services.ops.instants import Span, parse_instant
+from services.ops.pacing import schedule
 from services.ops.rebuild import next_version, rebuild
-from services.ops.replay import replay, schedule
+from services.ops.replay import replay
 from services.ops.verify import verify_all
 from tests.factory import T0, SessionWriter, small_race
 from tests.live import wait_for_classification

@@ -35,8 +35,9 @@ from services.feeds.ingestor import (
 from services.ingest import racecontrol
 from services.ingest.client import Producer, session_view
 from services.ops.instants import parse_instant
+from services.ops.pacing import retarget, with_rules
 from services.ops.racelog import read_log, write_log
-from services.ops.replay import replay, retarget, stored_ids, with_rules
+from services.ops.replay import replay, stored_ids
 from services.simulator.endurance import RaceSpec, simulate
 
 RESUME_COUNT_TIMEOUT_S = 10.0
