@@ -31,6 +31,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -426,7 +427,12 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     )
 
 
-async def _run(report: Report) -> None:
+Measure = Callable[[Report, str, str, dict[str, int | None]], Awaitable[None]]
+"""What a benchmark measures once the stack is up: the report, the broker's and the gateway's URLs, the pids."""
+
+
+async def on_stack(report: Report, measure: Measure) -> None:
+    """Run ``measure`` against a broker, ingest + projector and a gateway, each in a process of its own."""
     loop = asyncio.get_running_loop()
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
@@ -441,7 +447,7 @@ async def _run(report: Report) -> None:
                 pipes.append(parent)
                 pids[name] = process.pid
             answers = [await asyncio.wait_for(loop.run_in_executor(None, p.recv), 60) for p in pipes]
-            await _measure(report, server.url, answers[1], pids)
+            await measure(report, server.url, answers[1], pids)
         finally:
             for parent in reversed(pipes):
                 with contextlib.suppress(BrokenPipeError):
@@ -452,5 +458,5 @@ async def _run(report: Report) -> None:
 
 def run() -> Report:
     report = Report("gateway")
-    asyncio.run(_run(report))
+    asyncio.run(on_stack(report, _measure))
     return report

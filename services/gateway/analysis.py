@@ -233,11 +233,7 @@ async def analysis(request: Request) -> Response:
     seq, time_text = int_param(request, "seq"), request.query_params.get("time", "")
     if seq is not None or time_text:
         return await _at_point(request, session, seq, time_text)
-    feed = await _feed(request)
-    found = await feed.read(lambda a: msgspec.json.encode(a.analysis()) if _opened(a) else None)
-    if found is None:
-        return error(404, f"no events of session {session.key} in the log")
-    return Response(found, media_type="application/json")
+    return await _whole(request, session, SessionAnalyst.analysis)
 
 
 async def car(request: Request) -> Response:
@@ -256,8 +252,12 @@ async def car(request: Request) -> Response:
 
 
 async def series(request: Request) -> Response:
-    session = session_param(request)
-    found = await (await _feed(request)).read(lambda a: msgspec.json.encode(a.series()) if _opened(a) else None)
+    return await _whole(request, session_param(request), SessionAnalyst.series)
+
+
+async def _whole(request: Request, session: SessionRef, view: Callable[[SessionAnalyst], object]) -> Response:
+    """One view of the whole session as JSON, or 404 when the log has not opened it."""
+    found = await (await _feed(request)).read(lambda a: msgspec.json.encode(view(a)) if _opened(a) else None)
     if found is None:
         return error(404, f"no events of session {session.key} in the log")
     return Response(found, media_type="application/json")

@@ -383,10 +383,34 @@ class RMonitorMapper:
             self.clock.arrived(arrival)
         if self._dirty and type(record) not in _ENTRY_TYPES:
             self._flush_registrations()
-        handler = self._HANDLERS.get(type(record))
-        if handler is not None:
-            handler(self, record, arrival)
+        self._take(record, arrival)
         return self._drain()
+
+    def _take(self, record: RMonitorRecord, arrival: float | None) -> None:
+        """What one record does to the session (an ``##`` arrival mark does nothing more)."""
+        match record:
+            case Passing():
+                self._on_passing(record, arrival)
+            case Heartbeat():
+                self._on_heartbeat(record, arrival)
+            case RacePosition():
+                self._on_position(record, arrival)
+            case PracticePosition():
+                self._on_best(record, arrival)
+            case TimelineCrossing():
+                self._on_timeline(record, arrival)
+            case Competitor() | CompetitorExt():
+                self._on_competitor(record, arrival)
+            case RunInfo():
+                self._on_run(record, arrival)
+            case ClassInfo():
+                self._on_class(record, arrival)
+            case Setting():
+                self._on_setting(record, arrival)
+            case Init():
+                self._on_init(record, arrival)
+            case CorrectedFinish():
+                self._on_corrected_finish(record, arrival)
 
     def flush(self) -> list[Event]:
         """Release everything still held back (the capture ended before a time of day was known, or a car's entry
@@ -1196,18 +1220,3 @@ class RMonitorMapper:
             self._emit(content_id, PitOut(number=car.number), local_ms=local)
         else:
             car.in_pit_lane = record.name == PIT_LANE_FINISH_LINE
-
-    _HANDLERS: dict[type, Callable[[RMonitorMapper, RMonitorRecord, float | None], None]] = {
-        RunInfo: _on_run,  # type: ignore[dict-item]
-        Heartbeat: _on_heartbeat,  # type: ignore[dict-item]
-        Competitor: _on_competitor,  # type: ignore[dict-item]
-        CompetitorExt: _on_competitor,  # type: ignore[dict-item]
-        ClassInfo: _on_class,  # type: ignore[dict-item]
-        Setting: _on_setting,  # type: ignore[dict-item]
-        Init: _on_init,  # type: ignore[dict-item]
-        RacePosition: _on_position,  # type: ignore[dict-item]
-        PracticePosition: _on_best,  # type: ignore[dict-item]
-        Passing: _on_passing,  # type: ignore[dict-item]
-        CorrectedFinish: _on_corrected_finish,  # type: ignore[dict-item]
-        TimelineCrossing: _on_timeline,  # type: ignore[dict-item]
-    }
