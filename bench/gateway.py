@@ -333,6 +333,18 @@ async def offer(nc: Client, events: list[Event], rate: float) -> Phase:
     return phase
 
 
+async def measured(nc: Client, events: list[Event], rate: float, pids: dict[str, int | None]) -> Phase:
+    """:func:`offer` the events, with the CPU each process of ``pids`` used meanwhile (in cores)."""
+    cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
+    phase = await offer(nc, events, rate)
+    elapsed = time.monotonic() - started
+    for name, pid in pids.items():
+        before, after = cpu_before[name], cpu_seconds(pid)
+        if before is not None and after is not None:
+            phase.cpu[name] = (after - before) / elapsed
+    return phase
+
+
 def _latencies(clients: list[Arrivals], acks: list[tuple[int, float]]) -> list[float]:
     out = []
     for arrivals in clients:
@@ -375,13 +387,7 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     offset = 0
     for rate, seconds in PHASES:
         count = int(rate * seconds)
-        cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
-        phases.append(await offer(nc, laps[offset : offset + count], rate))
-        elapsed = time.monotonic() - started
-        for name, pid in pids.items():
-            before, after = cpu_before[name], cpu_seconds(pid)
-            if before is not None and after is not None:
-                phases[-1].cpu[name] = (after - before) / elapsed
+        phases.append(await measured(nc, laps[offset : offset + count], rate, pids))
         offset += count
         await asyncio.sleep(2.0)  # what is in flight arrives before the next phase or the end
     async with httpx.AsyncClient(base_url=gateway_url, params={"token": TOKEN}) as http:

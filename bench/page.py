@@ -28,7 +28,7 @@ from bench.gateway import (
     TOKEN,
     Phase,
     clients_process,
-    offer,
+    measured,
     on_stack,
     race,
 )
@@ -130,14 +130,9 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
         for rate, seconds in PHASES:
             count = int(rate * seconds)
             others = {*pids.values(), baseline.pid}
-            cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
-            browser_before = _browser_cpu(others)
-            phases.append(await offer(nc, laps[offset : offset + count], rate))
+            browser_before, started = _browser_cpu(others), time.monotonic()
+            phases.append(await measured(nc, laps[offset : offset + count], rate, pids))
             elapsed = time.monotonic() - started
-            for name, pid in pids.items():
-                before, after = cpu_before[name], cpu_seconds(pid)
-                if before is not None and after is not None:
-                    phases[-1].cpu[name] = (after - before) / elapsed
             phases[-1].cpu["Chromium + Playwright"] = (_browser_cpu(others) - browser_before) / elapsed
             offset += count
             await asyncio.sleep(2.0)  # what is in flight arrives before the next phase or the end
