@@ -19,8 +19,8 @@ from nats.errors import Error as NatsError
 from nats.js.errors import APIError
 
 from schemas.ingest import DeadLetter
-from schemas.subjects import EVENTS_PREFIX, dlq_subject
-from services.broker.reader import StoredMsg, StreamTail
+from schemas.subjects import dlq_subject
+from services.broker.reader import StoredMsg, StreamTail, events_filter
 from services.broker.shell import NatsShell
 from services.broker.topology import Topology
 from services.observability import BATCH_SECONDS, DEAD_LETTERS, EVENTS_APPLIED, LAG, UNWRITABLE
@@ -57,7 +57,7 @@ class LogFollower(NatsShell):
         return self.caught_up.is_set() and self.healthy
 
     async def follow(self, start_seq: int = 1) -> None:
-        async with StreamTail(self.js, f"{EVENTS_PREFIX}.>", start_seq=start_seq) as tail:
+        async with StreamTail(self.js, events_filter(None), start_seq=start_seq) as tail:
             if not tail.backlog_at_open:
                 self.caught_up.set()
             while not self.stopping.is_set():
