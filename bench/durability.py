@@ -18,7 +18,7 @@ from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.replay import retarget
+from services.ops.pacing import retarget
 from services.simulator.endurance import RaceSpec, simulate
 
 SINGLE_EVENTS = 300

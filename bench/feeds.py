@@ -22,9 +22,11 @@ from bench.report import Report
 from schemas.events import SessionRef
 from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.rmonitor.capture import ReadStats, map_capture, read_records
+from services.feeds.rmonitor.options import RMonitorOptions
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SESSION = SessionRef(championship="bench", event="feeds", session="race")
+OPTIONS = RMonitorOptions(producer="bench")
 REPEATS = 3
 CARS = 40
 LAPS = 150
@@ -49,7 +51,7 @@ def _parse(paths: Sequence[Path]) -> int:
 
 
 def _map(paths: Sequence[Path]) -> int:
-    return sum(len(map_capture(path, SESSION, "bench").events) for path in paths)
+    return sum(len(map_capture(path, SESSION, OPTIONS).events) for path in paths)
 
 
 def _import(paths: Sequence[Path]) -> int:
@@ -123,7 +125,7 @@ def _inputs(scratch: Path) -> tuple[list[Path], list[Path], str]:
 
 def _rmonitor(report: Report, captures: list[Path]) -> None:
     lines = _split(captures)
-    mapped = [map_capture(path, SESSION, "bench") for path in captures]
+    mapped = [map_capture(path, SESSION, OPTIONS) for path in captures]
     events = sum(len(capture.events) for capture in mapped)
     skipped = sum(capture.read.skipped for capture in mapped)
     base = "rmonitor: read + split lines"

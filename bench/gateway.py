@@ -31,6 +31,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -57,9 +58,9 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.ingest import Accepted
+from schemas.subjects import CLASSIFICATION_BUCKET
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
-from services.broker.topology import CLASSIFICATION_BUCKET
 from services.classification.projector import ClassificationProjector
 from services.gateway.server import GatewayService
 from services.ingest.client import Producer
@@ -332,6 +333,18 @@ async def offer(nc: Client, events: list[Event], rate: float) -> Phase:
     return phase
 
 
+async def measured(nc: Client, events: list[Event], rate: float, pids: dict[str, int | None]) -> Phase:
+    """:func:`offer` the events, with the CPU each process of ``pids`` used meanwhile (in cores)."""
+    cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
+    phase = await offer(nc, events, rate)
+    elapsed = time.monotonic() - started
+    for name, pid in pids.items():
+        before, after = cpu_before[name], cpu_seconds(pid)
+        if before is not None and after is not None:
+            phase.cpu[name] = (after - before) / elapsed
+    return phase
+
+
 def _latencies(clients: list[Arrivals], acks: list[tuple[int, float]]) -> list[float]:
     out = []
     for arrivals in clients:
@@ -374,13 +387,7 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     offset = 0
     for rate, seconds in PHASES:
         count = int(rate * seconds)
-        cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
-        phases.append(await offer(nc, laps[offset : offset + count], rate))
-        elapsed = time.monotonic() - started
-        for name, pid in pids.items():
-            before, after = cpu_before[name], cpu_seconds(pid)
-            if before is not None and after is not None:
-                phases[-1].cpu[name] = (after - before) / elapsed
+        phases.append(await measured(nc, laps[offset : offset + count], rate, pids))
         offset += count
         await asyncio.sleep(2.0)  # what is in flight arrives before the next phase or the end
     async with httpx.AsyncClient(base_url=gateway_url, params={"token": TOKEN}) as http:
@@ -426,7 +433,12 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     )
 
 
-async def _run(report: Report) -> None:
+Measure = Callable[[Report, str, str, dict[str, int | None]], Awaitable[None]]
+"""What a benchmark measures once the stack is up: the report, the broker's and the gateway's URLs, the pids."""
+
+
+async def on_stack(report: Report, measure: Measure) -> None:
+    """Run ``measure`` against a broker, ingest + projector and a gateway, each in a process of its own."""
     loop = asyncio.get_running_loop()
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
@@ -441,7 +453,7 @@ async def _run(report: Report) -> None:
                 pipes.append(parent)
                 pids[name] = process.pid
             answers = [await asyncio.wait_for(loop.run_in_executor(None, p.recv), 60) for p in pipes]
-            await _measure(report, server.url, answers[1], pids)
+            await measure(report, server.url, answers[1], pids)
         finally:
             for parent in reversed(pipes):
                 with contextlib.suppress(BrokenPipeError):
@@ -452,5 +464,5 @@ async def _run(report: Report) -> None:
 
 def run() -> Report:
     report = Report("gateway")
-    asyncio.run(_run(report))
+    asyncio.run(on_stack(report, _measure))
     return report

@@ -36,7 +36,7 @@ from services.broker.publisher import PipelinedPublisher
 from services.broker.reader import StreamTail
 from services.broker.topology import ensure_topology
 from services.ingest.client import Producer
-from services.ops.replay import retarget
+from services.ops.pacing import retarget
 from services.simulator.endurance import RaceSpec, simulate
 from tests.reliability.processes import ServiceProcess
 

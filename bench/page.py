@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import multiprocessing
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,15 +28,13 @@ from bench.gateway import (
     TOKEN,
     Phase,
     clients_process,
-    gateway_process,
-    offer,
-    pipeline_process,
+    measured,
+    on_stack,
     race,
 )
 from bench.report import Report, cpu_seconds, percentile
 from schemas.events import LapCompleted
 from services.broker.connection import connect
-from services.broker.embedded import EmbeddedNats
 from services.ingest.client import Producer
 
 PAGES = 1
@@ -134,14 +130,9 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
         for rate, seconds in PHASES:
             count = int(rate * seconds)
             others = {*pids.values(), baseline.pid}
-            cpu_before, started = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
-            browser_before = _browser_cpu(others)
-            phases.append(await offer(nc, laps[offset : offset + count], rate))
+            browser_before, started = _browser_cpu(others), time.monotonic()
+            phases.append(await measured(nc, laps[offset : offset + count], rate, pids))
             elapsed = time.monotonic() - started
-            for name, pid in pids.items():
-                before, after = cpu_before[name], cpu_seconds(pid)
-                if before is not None and after is not None:
-                    phases[-1].cpu[name] = (after - before) / elapsed
             phases[-1].cpu["Chromium + Playwright"] = (_browser_cpu(others) - browser_before) / elapsed
             offset += count
             await asyncio.sleep(2.0)  # what is in flight arrives before the next phase or the end
@@ -190,31 +181,7 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     )
 
 
-async def _run(report: Report) -> None:
-    loop = asyncio.get_running_loop()
-    spawn = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
-        pipes = []
-        try:
-            assert server.process is not None
-            pids: dict[str, int | None] = {"nats-server": server.process.pid, "producer": os.getpid()}
-            for name, target in (("ingest + projector", pipeline_process), ("gateway", gateway_process)):
-                parent, child = spawn.Pipe()
-                process = spawn.Process(target=target, args=(server.url, child), daemon=True)
-                process.start()
-                pipes.append(parent)
-                pids[name] = process.pid
-            answers = [await asyncio.wait_for(loop.run_in_executor(None, p.recv), 60) for p in pipes]
-            await _measure(report, server.url, answers[1], pids)
-        finally:
-            for parent in reversed(pipes):
-                with contextlib.suppress(BrokenPipeError):
-                    parent.send("stop")
-            for child_process in multiprocessing.active_children():
-                child_process.join(timeout=15)
-
-
 def run() -> Report:
     report = Report("page")
-    asyncio.run(_run(report))
+    asyncio.run(on_stack(report, _measure))
     return report

@@ -20,15 +20,15 @@ from bench.report import Report, percentile
 from schemas.events import SessionRef, decode_event, encode_event
 from schemas.ingest import Accepted
 from schemas.results import decode_classification
+from schemas.subjects import CLASSIFICATION_BUCKET
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
 from services.broker.reader import StreamTail
-from services.broker.topology import CLASSIFICATION_BUCKET
 from services.classification.fold import ClassificationProjection, fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.replay import retarget
+from services.ops.pacing import retarget
 from services.simulator.endurance import RaceSpec, simulate
 
 LATENCY_EVENTS = 1000

@@ -30,10 +30,10 @@ from pathlib import Path
 from bench.report import Report, cpu_seconds, percentile
 from schemas.events import Event, SessionStarted, encode_event
 from schemas.results import decode_classification
-from schemas.subjects import events_subject
+from schemas.subjects import CLASSIFICATION_BUCKET, events_subject
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats, free_port
-from services.broker.topology import CLASSIFICATION_BUCKET, ensure_topology
+from services.broker.topology import ensure_topology
 from services.simulator.endurance import RaceSpec, simulate
 
 SESSIONS = 100

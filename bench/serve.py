@@ -50,7 +50,8 @@ from services.gateway.server import GatewayService
 from services.home import ADDRESS_FILE, Serving
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.replay import replay, retarget
+from services.ops.pacing import retarget
+from services.ops.replay import replay
 from services.runtime import Service
 from services.simulator.endurance import RaceSpec, simulate
 from services.standings.projector import StandingsProjector

@@ -9,7 +9,16 @@
     chequered.rejects._unaddressed                      refused input whose subject names no session
     chequered.dlq.<projection>                          stream CHEQUERED_REJECTS: poison messages
 
-KV buckets hold read models keyed by the session key ``championship.event.session``.
+and the names of the streams, buckets, keys and projections a reader needs, so a reader (the gateway, a
+graphics client, an operator's script) imports the contract, not the services that write them::
+
+    KV chequered_classification   <championship>.<event>.<session>    a session's live classification
+    KV chequered_standings        <championship>                      declared standings, every row explained
+                                  <championship>.live                 standings as they stand
+                                  <championship>.calendar             the season calendar
+    KV chequered_read_models      <projection>                        the bucket readers use now (a rebuild moves it)
+    objects chequered_snapshots   <projection>.<session key>          projector snapshots
+    objects chequered_documents   <session key>/<file>                official documents of declared results
 
 Partitions: the events stream stores what is published to
 ``chequered.events.<championship>.<event>.<session>`` as
@@ -24,7 +33,9 @@ store set up before partitions keeps its older events without the token).
 
 from __future__ import annotations
 
-from schemas.events import SessionRef
+import msgspec
+
+from schemas.events import CALENDAR_SESSION, Event, SessionRef, decode_event
 
 INGEST_PREFIX = "chequered.ingest"
 EVENTS_PREFIX = "chequered.events"
@@ -36,6 +47,20 @@ PARTITIONS = 32
 projector replicas that can share the work."""
 _FNV_OFFSET = 0x811C9DC5
 _FNV_PRIME = 0x01000193
+
+EVENTS_STREAM = "CHEQUERED_EVENTS"
+REJECTS_STREAM = "CHEQUERED_REJECTS"
+
+CLASSIFICATION_BUCKET = "chequered_classification"
+STANDINGS_BUCKET = "chequered_standings"
+READ_MODELS_BUCKET = "chequered_read_models"
+SNAPSHOTS_BUCKET = "chequered_snapshots"
+DOCUMENTS_BUCKET = "chequered_documents"
+
+CLASSIFICATION_PROJECTION = "classification"
+STANDINGS_PROJECTION = "standings"
+DOCUMENTS_PROJECTION = "documents"
+"""Projection names: keys of ``chequered_read_models``, snapshot prefixes, ``chequered.dlq.<projection>``."""
 
 
 def ingest_subject(session: SessionRef) -> str:
@@ -96,3 +121,34 @@ UNPARTITIONED_FILTER = f"{EVENTS_PREFIX}.*.*.*"
 def session_filters(session_key: str) -> list[str]:
     """The subject filters of one session's events, stored before partitions or in its partition."""
     return [f"{EVENTS_PREFIX}.{session_key}", f"{EVENTS_PREFIX}.{session_key}.*"]
+
+
+class NotAnEvent(ValueError):
+    """A message stored on an events subject that is no event of that subject's session; its text says why."""
+
+
+def stored_event(subject: str, data: bytes) -> Event:
+    """The event a message stored on ``subject`` holds; :class:`NotAnEvent`, with the reason, when it holds none:
+    it does not decode, or it names another session than its subject, or lies in another partition than its
+    session's (ingest stores none of these: such a message came another way). Every reader of the log judges a
+    message by this, so they all leave out the same ones."""
+    try:
+        event = decode_event(data)
+    except (msgspec.MsgspecError, ValueError) as error:
+        raise NotAnEvent(f"undecodable event: {error}") from None
+    key = event.session.key
+    if session_key_of(subject) != key:
+        raise NotAnEvent(f"event for {key} stored on subject {subject}")
+    if subject.count(".") == 5 and subject.rpartition(".")[2] != str(partition_of(key)):
+        raise NotAnEvent(f"event of partition {partition_of(key)} stored on subject {subject}")
+    return event
+
+
+def live_key(championship: str) -> str:
+    """The championship's standings as they stand, in ``chequered_standings``."""
+    return f"{championship}.live"
+
+
+def calendar_key(championship: str) -> str:
+    """The championship's calendar, in ``chequered_standings``."""
+    return f"{championship}.{CALENDAR_SESSION}"

@@ -13,8 +13,8 @@ from nats.js.errors import KeyNotFoundError
 from schemas.events import Event
 from schemas.ingest import Accepted, DeadLetter
 from schemas.results import Classification, decode_classification
+from schemas.subjects import CLASSIFICATION_BUCKET
 from services.broker.embedded import EmbeddedNats
-from services.broker.topology import CLASSIFICATION_BUCKET
 from services.ingest.client import Producer
 from services.ops.rejects import read_rejects
 

@@ -12,7 +12,7 @@ from nats.aio.client import Client
 
 from schemas.events import SessionOpened
 from schemas.results import ResultStatus
-from services.ops.log import read_events
+from services.broker.reader import read_events
 from services.ops.racelog import read_log
 from tests.feeds.captures import write_capture
 from tests.feeds.charts import Car, chart

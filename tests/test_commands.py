@@ -30,8 +30,8 @@ from services.classification.fold import fold_log, fold_until
 from services.classification.timefmt import format_gap
 from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG
 from services.ops.history import Delta
+from services.ops.pacing import retarget
 from services.ops.racelog import read_log
-from services.ops.replay import retarget
 from tests.commands import Served, chequered, output, said
 from tests.feeds.captures import write_capture
 from tests.feeds.test_alkamel_parser import chart_lines

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from schemas.events import CarRetired, Event, LapCompleted, SessionFinished, SessionLength, SessionRef, SessionStarted
 from schemas.results import CarState, Classification, ClassifiedCar, Gap, SessionPhase
 from services.classification.fold import ClassificationProjection
+from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import parse_analysis
 from services.simulator.endurance import RaceSpec, simulate
 from tests.factory import SessionWriter
@@ -163,7 +164,9 @@ def test_the_real_6_hours_of_fuji_replayed_lap_by_lap(shared_data: Path) -> None
         pytest.skip(f"{chart} is not present")
     session = SessionRef("wec", "fuji", "race")
     events = parse_analysis(
-        chart, session, "alkamel", name="6 Hours", time_zone="Asia/Tokyo", length=SessionLength(time_ms=6 * 3_600_000)
+        chart,
+        session,
+        AlKamelOptions(name="6 Hours", time_zone="Asia/Tokyo", length=SessionLength(time_ms=6 * 3_600_000)),
     )
     for _, classification, crossings in replay(events):
         check_at_the_line(classification, crossings)

@@ -12,30 +12,20 @@ from nats.errors import NoRespondersError
 from nats.js.api import DiscardPolicy, StreamConfig
 
 from schemas.events import (
-    Event,
     LapCorrected,
     ScoreboardCar,
     ScoreboardReason,
     ScoreboardReported,
-    decode_event,
     encode_event,
 )
 from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected, RejectedEvent
-from schemas.subjects import ingest_subject
-from services.broker.reader import StreamTail
-from services.broker.topology import EVENTS_STREAM, REJECTS_STREAM, Topology, TopologyConflict, ensure_topology
+from schemas.subjects import EVENTS_STREAM, REJECTS_STREAM, ingest_subject
+from services.broker.reader import read_events
+from services.broker.topology import Topology, TopologyConflict, ensure_topology
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
 from tests.factory import T0, SessionWriter
-
-
-@pytest.fixture
-async def ingest(nats_url: str):  # type: ignore[no-untyped-def]
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 async def ask(nc: Client, subject: str, data: bytes) -> bytes:
@@ -46,14 +36,6 @@ async def ask(nc: Client, subject: str, data: bytes) -> bytes:
         except NoRespondersError:
             await asyncio.sleep(0.05)
     raise AssertionError(f"nobody answers on {subject}")
-
-
-async def stored(nc: Client, subject: str = "chequered.events.>") -> list[tuple[int, Event]]:
-    out = []
-    async with StreamTail(nc.jetstream(), subject) as tail:
-        async for batch in tail.to_head():
-            out += [(m.seq, decode_event(m.data)) for m in batch]
-    return out
 
 
 async def test_accepted_with_sequence_and_duplicate_answered_with_the_original(
@@ -68,7 +50,7 @@ async def test_accepted_with_sequence_and_duplicate_answered_with_the_original(
     assert isinstance(second, Accepted)
     again = await producer.send(entry)
     assert again == Accepted(seq=second.seq, duplicate=True)
-    assert [seq for seq, _ in await stored(nc, f"chequered.events.{w.session.key}")] == [first.seq, second.seq]
+    assert [seq for seq, _ in await read_events(nc.jetstream(), w.session.key)] == [first.seq, second.seq]
 
 
 async def test_a_batch_is_stored_at_once_and_each_event_answered_with_its_own_sequence(
@@ -79,7 +61,7 @@ async def test_a_batch_is_stored_at_once_and_each_event_answered_with_its_own_se
     w = SessionWriter()
     events = [w.opened(), w.entry("7"), w.lap("7", 1, 100_000), w.lap("7", 2, 200_000)]
     replies = await Producer(nc).send_batch(events)
-    log = await stored(nc, f"chequered.events.{w.session.key}")
+    log = await read_events(nc.jetstream(), w.session.key)
     assert [e for _, e in log] == events
     assert replies == [Accepted(seq=seq) for seq, _ in log] and [seq for seq, _ in log] == [1, 2, 3, 4]
 
@@ -97,7 +79,7 @@ async def test_a_batch_holding_an_id_the_stream_has_is_answered_event_by_event(
     )
     batch = b"[" + b",".join(encode_event(e) for e in (opened, entry, lap)) + b"]"
     replies = msgspec.json.decode(await ask(nc, ingest_subject(w.session), batch), type=list[IngestReply])
-    log = await stored(nc, f"chequered.events.{w.session.key}")
+    log = await read_events(nc.jetstream(), w.session.key)
     assert [e for _, e in log] == [entry, opened, lap]
     assert replies == [Accepted(seq=log[1][0]), Accepted(seq=elsewhere.seq, duplicate=True), Accepted(seq=log[2][0])]
 
@@ -186,9 +168,7 @@ async def test_malformed_and_non_positive_lap_time_are_rejected_and_kept(nc: Cli
     kept = [item for _, item in await read_rejects(nc.jetstream(), w.session.key)]
     assert [r.payload for r in kept if isinstance(r, RejectedEvent)] == ["{not json", bad_lap.decode()]
     assert not [
-        e
-        for _, e in await stored(nc, f"chequered.events.{w.session.key}")
-        if e.body.__class__.__name__ == "LapCompleted"
+        e for _, e in await read_events(nc.jetstream(), w.session.key) if e.body.__class__.__name__ == "LapCompleted"
     ]
 
 
@@ -209,7 +189,7 @@ async def test_order_is_kept_with_many_requests_in_flight(nc: Client, ingest: In
     assert all(isinstance(r, Accepted) and not r.duplicate for r in replies)
     seqs = [r.seq for r in replies]  # type: ignore[union-attr]
     assert seqs == sorted(seqs)
-    assert [e.id for _, e in await stored(nc)] == [e.id for e in events]
+    assert [e.id for _, e in await read_events(nc.jetstream())] == [e.id for e in events]
 
 
 async def test_topology_setup_is_idempotent_and_refuses_silent_rewrites(nc: Client) -> None:
@@ -255,4 +235,4 @@ async def test_the_same_id_with_other_content_is_a_conflict_kept_with_both_paylo
     [kept] = [r for _, r in await read_rejects(nc.jetstream(), w.session.key) if isinstance(r, RejectedEvent)]
     assert kept.payload == encode_event(changed).decode() and kept.stored_payload == encode_event(lap).decode()
     assert kept.stored_seq == first.seq and kept.event_id == lap.id
-    assert [e for _, e in await stored(nc, f"chequered.events.{w.session.key}")][-1] == lap
+    assert [e for _, e in await read_events(nc.jetstream(), w.session.key)][-1] == lap

@@ -14,15 +14,15 @@ from nats.js.api import StorageType, StreamConfig
 
 from schemas.events import Driver, EntryRegistered, Event, encode_event
 from schemas.ingest import MAX_BATCH_EVENTS, Accepted, IngestReply, RejectCode, Rejected, RejectedEvent
-from schemas.subjects import ingest_subject
+from schemas.subjects import EVENTS_STREAM, ingest_subject
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
 from services.broker.publisher import AtomicBatch
-from services.broker.topology import EVENTS_STREAM, Topology
+from services.broker.reader import read_events
+from services.broker.topology import Topology
 from services.ingest.client import IngestUnavailable, Producer
 from services.ingest.rules import stored_size
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
 from tests.live import broker_with

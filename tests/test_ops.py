@@ -11,16 +11,17 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.results import decode_classification, encode_classification
-from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET
+from schemas.subjects import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET
+from services.broker.reader import read_events
 from services.classification.projector import ClassificationProjector
 from services.cli import main
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.history import history, to_csv
 from services.ops.instants import Span, parse_instant
-from services.ops.log import read_events
+from services.ops.pacing import schedule
 from services.ops.rebuild import next_version, rebuild
-from services.ops.replay import replay, schedule
+from services.ops.replay import replay
 from services.ops.verify import verify_all
 from tests.factory import T0, SessionWriter, small_race
 from tests.live import wait_for_classification

@@ -16,7 +16,7 @@ import pytest
 from nats.aio.client import Client
 
 from services.broker.connection import connect
-from services.ops.log import read_events
+from services.broker.reader import read_events
 from services.ops.racelog import write_log
 from tests.commands import Output, Served, chequered, spawn
 from tests.factory import SessionWriter, small_race

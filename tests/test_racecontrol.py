@@ -32,6 +32,7 @@ from schemas.events import (
     TableKind,
 )
 from services.broker.connection import connect
+from services.broker.reader import read_events
 from services.classification.fold import ClassificationProjection
 from services.cli import main
 from services.ingest import racecontrol
@@ -48,7 +49,6 @@ from services.ingest.racecontrol import (
     race_control_event,
 )
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from services.ops.racelog import read_log
 from tests.factory import T0, SessionWriter, small_race
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from nats.js.api import StreamConfig
 
+from schemas.subjects import CLASSIFICATION_BUCKET, EVENTS_STREAM
 from services import supervisor
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
-from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.runtime import STOP_GRACE_S

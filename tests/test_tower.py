@@ -11,8 +11,9 @@ from rich.console import Console
 from schemas.events import Driver, EntryRegistered, Event, SessionStarted
 from schemas.results import Classification
 from services.classification.fold import fold_log
+from services.classification.labels import short_name
 from services.classification.timefmt import format_gap, format_laptime
-from services.classification.tower import DROP_ORDER, render_tower, short_name, table_width
+from services.classification.tower import DROP_ORDER, render_tower, table_width
 from tests.factory import SessionWriter
 
 NAMES = st.text(alphabet="abcdefghij XYZ-'", min_size=1, max_size=40).map(str.strip).filter(bool)

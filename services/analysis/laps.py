@@ -15,6 +15,7 @@ from schemas.analysis import LapLine, LapMark, LapPoint
 from schemas.events import ClassificationRules, Flag
 from services.analysis.order import Placing
 from services.classification.car import CarRecord
+from services.classification.state import FlagPeriod
 
 
 class FlagTimeline:
@@ -22,12 +23,9 @@ class FlagTimeline:
 
     __slots__ = ("flags", "starts")
 
-    def __init__(self, periods: Sequence[Sequence[Flag | int | None]]) -> None:
-        ordered: list[tuple[int, Flag]] = []
-        for flag, start, _ in periods:
-            assert isinstance(flag, Flag) and isinstance(start, int)
-            ordered.append((start, flag))
-        ordered.sort(key=itemgetter(0))  # stable: flags shown at the same instant keep their order
+    def __init__(self, periods: Sequence[FlagPeriod]) -> None:
+        # stable: flags shown at the same instant keep their order
+        ordered = sorted(((period.start, period.flag) for period in periods), key=itemgetter(0))
         self.starts = [start for start, _ in ordered]
         self.flags = [flag for _, flag in ordered]
 
@@ -43,12 +41,11 @@ class PitLaps:
     __slots__ = ("in_laps", "out_laps")
 
     def __init__(self, car: CarRecord) -> None:
-        self.in_laps = {stop[0] for stop in car.stops}
+        self.in_laps = {stop.lap for stop in car.stops}
         self.out_laps: dict[int, int | None] = {}
-        for _, pit_in, pit_out in car.stops:
-            if pit_out is not None:
-                lane = pit_out - pit_in if pit_in is not None else None
-                self.out_laps[bisect_right(car.crossings, pit_out)] = lane
+        for stop in car.stops:
+            if stop.pit_out is not None:
+                self.out_laps[bisect_right(car.crossings, stop.pit_out)] = stop.pit_out - stop.pit_in
 
 
 def may_be_best(car: CarRecord, index: int, rules: ClassificationRules) -> bool:

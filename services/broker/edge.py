@@ -12,7 +12,7 @@ from __future__ import annotations
 from nats.js import JetStreamContext
 from nats.js.api import ExternalStream, StreamSource
 
-from services.broker.topology import EVENTS_STREAM
+from schemas.subjects import EVENTS_STREAM
 
 
 async def source_from(js: JetStreamContext, domain: str) -> list[str]:

@@ -23,8 +23,8 @@ from nats.errors import Error as NatsError
 from nats.js.errors import APIError
 
 from schemas.ingest import DeadLetter
-from schemas.subjects import EVENTS_PREFIX, dlq_subject
-from services.broker.reader import StoredMsg, StreamTail
+from schemas.subjects import dlq_subject
+from services.broker.reader import StoredMsg, StreamTail, events_filter
 from services.broker.shell import NatsShell
 from services.broker.topology import Topology
 from services.observability import BATCH_SECONDS, DEAD_LETTERS, EVENTS_APPLIED, LAG, UNWRITABLE
@@ -65,7 +65,7 @@ class LogFollower(NatsShell):
 
     def subjects(self) -> list[str]:
         """The subject filters of what this follower reads: the whole log."""
-        return [f"{EVENTS_PREFIX}.>"]
+        return [events_filter(None)]
 
     def refilter(self) -> None:
         """Read other subjects (:meth:`subjects` has changed) from the next batch on."""

@@ -1,10 +1,18 @@
 """Reading the log fast and in order: a raw nats-py ordered consumer, drained in batches.
 
-Catch-up, rebuild and the projectors' live path all read through here. An
-ordered consumer is gap-free (the client resets it on a gap) and about ten
-times faster than a FastStream subscriber; draining whatever has arrived as one
-batch lets a projector coalesce its read-model writes when it is behind and
-answer within a millisecond when it is not.
+Catch-up, rebuild, the projectors' live path, the commands and the gateway
+all read through here. An ordered consumer is gap-free (the client resets it
+on a gap) and about ten times faster than a FastStream subscriber; draining
+whatever has arrived as one batch lets a projector coalesce its read-model
+writes when it is behind and answer within a millisecond when it is not.
+
+**One policy for a message that is not an event** (it does not decode, or
+names another session than its subject: :func:`~schemas.subjects.stored_event`
+says which): every reader leaves it out and goes on, and it is dead-lettered
+once, with the reason, by the classification projector, which folds every
+message of the log (``chequered.dlq.classification``, listed by ``chequered
+rejects``). :func:`decoded` applies it to a batch; :func:`read_batches` and
+:func:`read_events` read the log to its head with it.
 
 A reader names what it reads with subject filters: one (``chequered.events.>``),
 or several at once (the partitions a projector replica owns), delivered in stream
@@ -16,7 +24,8 @@ the log was partitioned, under the subject it had then (:func:`schemas.subjects.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import NamedTuple
 
@@ -25,9 +34,10 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from schemas.events import SessionRef
-from schemas.subjects import session_filters, session_key_of
-from services.broker.topology import EVENTS_STREAM
+from schemas.events import Event, SessionRef
+from schemas.subjects import EVENTS_PREFIX, EVENTS_STREAM, NotAnEvent, session_filters, session_key_of, stored_event
+
+log = logging.getLogger("chequered.reader")
 
 
 class StoredMsg(NamedTuple):
@@ -39,11 +49,11 @@ class StoredMsg(NamedTuple):
 
 
 def _filters(subject: str | Sequence[str]) -> list[str]:
+    """A filter of sessions (three tokens after the prefix, literal or ``*``) also reads them in their partitions."""
     if not isinstance(subject, str):
         return list(subject)
     key = session_key_of(subject)
-    literal = "*" not in subject and ">" not in subject
-    return session_filters(key) if key is not None and literal and subject.count(".") == 4 else [subject]
+    return session_filters(key) if key is not None and ">" not in subject and subject.count(".") == 4 else [subject]
 
 
 class StreamTail:
@@ -130,3 +140,40 @@ async def last_event(js: JetStreamContext, session: SessionRef) -> RawStreamMsg:
         return await js.get_last_msg(EVENTS_STREAM, partitioned)
     except NotFoundError:
         return await js.get_last_msg(EVENTS_STREAM, older)
+
+
+def decoded(batch: Iterable[StoredMsg]) -> Iterator[tuple[StoredMsg, Event]]:
+    """The events of a batch, in stream order, each with its message; a message that is not an event is left out
+    (the policy above)."""
+    for stored in batch:
+        try:
+            yield stored, stored_event(stored.subject, stored.data)
+        except NotAnEvent as error:
+            log.info("stream message %d left out (the classification projector dead-letters it): %s", stored.seq, error)
+
+
+def events_filter(session_key: str | None) -> str:
+    """The subject filter of a session's events (a key, or a pattern such as ``champ.>``); None: the whole log."""
+    return f"{EVENTS_PREFIX}.{session_key}" if session_key else f"{EVENTS_PREFIX}.>"
+
+
+async def read_batches(
+    js: JetStreamContext, session_key: str | None = None, *, until_seq: int | None = None, max_size: int = 5000
+) -> AsyncIterator[list[tuple[int, Event]]]:
+    """``(seq, event)`` batches of a session (see :func:`events_filter`), in stream order, up to the head of the
+    stream when reading began (or to ``until_seq``)."""
+    async with StreamTail(js, events_filter(session_key)) as tail:
+        async for batch in tail.to_head(max_size):
+            last = batch[-1].seq
+            if until_seq is not None and last > until_seq:
+                batch = [stored for stored in batch if stored.seq <= until_seq]
+            yield [(stored.seq, event) for stored, event in decoded(batch)]
+            if until_seq is not None and last >= until_seq:
+                return
+
+
+async def read_events(
+    js: JetStreamContext, session_key: str | None = None, *, until_seq: int | None = None
+) -> list[tuple[int, Event]]:
+    """Every ``(seq, event)`` of :func:`read_batches`, as one list."""
+    return [pair async for batch in read_batches(js, session_key, until_seq=until_seq) for pair in batch]

@@ -14,7 +14,7 @@ import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
-from services.broker.topology import SNAPSHOTS_BUCKET
+from schemas.subjects import SNAPSHOTS_BUCKET
 
 
 class SnapshotIndex(msgspec.Struct):

@@ -1,6 +1,6 @@
 """The one place that declares chequered's streams and KV buckets.
 
-Subjects are part of the contract (:mod:`schemas.subjects`). Set-up is
+Their names, like the subjects, are part of the contract (:mod:`schemas.subjects`). Set-up is
 idempotent and never silently rewrites a running stream: a stream whose
 configuration differs from ours is reported as a conflict, and only
 ``ensure_topology(..., update=True)`` (``chequered setup --update``) changes it.
@@ -22,10 +22,21 @@ from nats.js.api import DiscardPolicy, KeyValueConfig, ObjectStoreConfig, Storag
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from schemas.subjects import DLQ_PREFIX, EVENTS_PREFIX, PARTITIONS, REJECTS_PREFIX, partition_transform
+from schemas.subjects import (
+    CLASSIFICATION_BUCKET,
+    DLQ_PREFIX,
+    DOCUMENTS_BUCKET,
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    PARTITIONS,
+    READ_MODELS_BUCKET,
+    REJECTS_PREFIX,
+    REJECTS_STREAM,
+    SNAPSHOTS_BUCKET,
+    STANDINGS_BUCKET,
+    partition_transform,
+)
 
-EVENTS_STREAM = "CHEQUERED_EVENTS"
-REJECTS_STREAM = "CHEQUERED_REJECTS"
 DUPLICATE_WINDOW_S = 2 * 60 * 60
 """Server-side de-duplication window: two hours covers any producer retry. Ingest
 also remembers every accepted id of a session for the session's whole life."""
@@ -35,15 +46,6 @@ REJECTS_MAX_AGE_S = 30 * 24 * 60 * 60
 """The rejects stream keeps at most 1 GiB and 30 days of refused input and dead letters, the oldest going first,
 so no producer can fill the disk with garbage (the log itself has no limit: it is the truth)."""
 
-CLASSIFICATION_BUCKET = "chequered_classification"
-STANDINGS_BUCKET = "chequered_standings"
-"""Championship standings: ``<championship>`` (full, every row explained) and ``<championship>.live``."""
-READ_MODELS_BUCKET = "chequered_read_models"
-"""KV: projection name -> the bucket readers use now. ``chequered rebuild`` moves it atomically."""
-SNAPSHOTS_BUCKET = "chequered_snapshots"
-"""Object store of projector snapshots: ``<projection>.<session key>`` and ``<projection>._index``."""
-DOCUMENTS_BUCKET = "chequered_documents"
-"""Object store of official documents: ``<session key>/<file name>`` and ``<session key>/index.json``."""
 OBJECT_STORES = {SNAPSHOTS_BUCKET: "projector snapshots", DOCUMENTS_BUCKET: "official documents of declared results"}
 
 

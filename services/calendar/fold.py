@@ -59,11 +59,6 @@ MAX_READ_MODEL_BYTES = 768 * 1024
 """A calendar's read model at its largest: a KV value must fit NATS' ``max_payload`` (1 MiB by default)."""
 
 
-def calendar_key(championship: str) -> str:
-    """The calendar's key in KV ``chequered_standings``."""
-    return f"{championship}.{CALENDAR_SESSION}"
-
-
 def advance(activity: SessionActivity, event: Event) -> SessionActivity:
     """The activity after one event of its session (``activity`` itself when the event changes nothing)."""
     body = event.body

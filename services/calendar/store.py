@@ -7,8 +7,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 
 from schemas.calendar import SeasonCalendar, decode_calendar
-from services.broker.topology import STANDINGS_BUCKET
-from services.calendar.fold import calendar_key
+from schemas.subjects import STANDINGS_BUCKET, calendar_key
 
 _SUFFIX = calendar_key("")
 

@@ -2,7 +2,10 @@
 
 Laps are kept as parallel lists (lap number, crossing, lap time, sectors) so a
 lap is an append, and the laps that count under a cut-off (the chequered flag,
-a red flag that ended the race) are found by bisection.
+a red flag that ended the race) are found by bisection. Pit stops and stints
+are small Structs (:class:`Stop`, :class:`Stint`). A :class:`CarRecord` is a
+msgspec Struct too, so it is its own snapshot format; what it computes once and
+keeps (bests, stints and stops already closed) is not part of it.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
+from msgspec import Struct
+
+from schemas import results
 from schemas.events import ClassificationRules, EntryRegistered, ScoreboardCar
-from schemas.results import DisagreementKind, PitStop, Stint
 from services.classification.errors import FoldError
 
 
@@ -41,80 +46,85 @@ class Bests:
         keep_fastest_sectors(self.sectors, sectors)
 
 
-class CarRecord:
-    __slots__ = (
-        "_bests",
-        "_bests_rules",
-        "_bests_upto",
-        "_closed_stints",
-        "_closed_stops",
-        "board",
-        "crossings",
-        "deleted",
-        "disagreements",
-        "driver",
-        "entry",
-        "in_pit",
-        "lap_drivers",
-        "lap_numbers",
-        "laps_ms",
-        "neutralised",
-        "no_best",
-        "number",
-        "order",
-        "out_lap",
-        "reported",
-        "retired",
-        "sectors",
-        "served",
-        "stint_bounds",
-        "stops",
-    )
+class Stop(Struct, array_like=True):
+    """A pit stop: the in-lap (completed in the pit lane, or in progress at the pit-in line), the pit entry and the
+    exit (None while in the pit lane)."""
 
-    def __init__(self, entry: EntryRegistered, order: int) -> None:
-        self.order = order
-        self.number = entry.number
-        self.lap_numbers: list[int] = []
-        self.crossings: list[int] = []
-        self.laps_ms: list[int] = []
-        self.sectors: list[tuple[int, ...]] = []
-        self.lap_drivers: list[str | None] = []
-        self.deleted: set[int] = set()
-        """Lap numbers whose times were deleted (track limits)."""
-        self.no_best: set[int] = set()
-        """Lap numbers the timing system did not count for bests (``LapCompleted.counts_for_best`` false)."""
-        self.neutralised: set[int] = set()
-        """Lap numbers run, in part at least, under the safety car or a full-course yellow."""
-        self.served: set[str] = set()
-        self.stops: list[list[int | None]] = []
-        """[in-lap, pit in, pit out] per stop; pit out None while in the pit lane."""
-        self.stint_bounds: list[list[int | str | None]] = []
-        """[start instant, laps done at the start, driver, end instant or None] per stint."""
-        self.in_pit = False
-        self.out_lap = False
-        self.retired = False
-        self.driver: str | None = entry.crew[0].name
-        self.reported: set[int] = set()
-        """Lap numbers of entries made from a scoreboard, not from a passing (their lap time, if any, is the
-        scoreboard's best lap)."""
-        self.board: ScoreboardCar | None = None
-        """The car on the timing system's scoreboard, as last reported."""
-        self.disagreements: list[tuple[DisagreementKind, int | None, int | None]] = []
-        """(what, ours, the scoreboard's) as of the last scoreboard reported."""
+    lap: int
+    pit_in: int
+    pit_out: int | None = None
+
+
+class Stint(Struct, array_like=True):
+    """A stint as the fold keeps it: from a start (the green flag, or a pit exit) to the next pit entry."""
+
+    start: int
+    laps_before: int
+    """Laps the car had completed when the stint began."""
+    driver: str | None
+    """Its driver until it completes a lap (the laps then say who drove them)."""
+    end: int | None = None
+    """The pit entry that ended it; None while it goes on."""
+
+
+class CarRecord(Struct, array_like=True, eq=False, dict=True):
+    """Everything the fold keeps of one car. Registered with :meth:`registered`; ``order`` is the order of
+    registration (the last tie-break of every ranking)."""
+
+    entry: EntryRegistered
+    """As last registered: (re-)registration updates the entry's details, never its timing."""
+    order: int
+    driver: str | None = None
+    """The driver now (the crew's first until a lap or a driver change says otherwise)."""
+    lap_numbers: list[int] = []
+    crossings: list[int] = []
+    laps_ms: list[int] = []
+    sectors: list[tuple[int, ...]] = []
+    lap_drivers: list[str | None] = []
+    deleted: set[int] = set()
+    """Lap numbers whose times were deleted (track limits)."""
+    no_best: set[int] = set()
+    """Lap numbers the timing system did not count for bests (``LapCompleted.counts_for_best`` false)."""
+    neutralised: set[int] = set()
+    """Lap numbers run, in part at least, under the safety car or a full-course yellow."""
+    reported: set[int] = set()
+    """Lap numbers of entries made from a scoreboard, not from a passing (their lap time, if any, is the
+    scoreboard's best lap)."""
+    served: set[str] = set()
+    """Decisions (drive-through, stop-and-go) the car has served."""
+    stops: list[Stop] = []
+    stint_bounds: list[Stint] = []
+    in_pit: bool = False
+    out_lap: bool = False
+    retired: bool = False
+    board: ScoreboardCar | None = None
+    """The car on the timing system's scoreboard, as last reported."""
+    disagreements: list[tuple[results.DisagreementKind, int | None, int | None]] = []
+    """(what, ours, the scoreboard's) as of the last scoreboard reported."""
+
+    def __post_init__(self) -> None:
+        # computed once and kept, never part of a snapshot: after a restore they are computed again
         self._bests = Bests()
         self._bests_upto = 0
         self._bests_rules: ClassificationRules | None = None
-        self._closed_stints: list[Stint] = []
+        self._closed_stints: list[results.Stint] = []
         """Stints of ``stint_bounds`` followed by another: final, built once."""
-        self._closed_stops: list[PitStop] = []
+        self._closed_stops: list[results.PitStop] = []
         """Pit stops of ``stops`` but the last: final, built once."""
-        self.register(entry)
+
+    @classmethod
+    def registered(cls, entry: EntryRegistered, order: int) -> CarRecord:
+        return cls(entry, order, driver=entry.crew[0].name)
 
     def register(self, entry: EntryRegistered) -> None:
         """(Re-)registration updates the entry's details, never its timing."""
         self.entry = entry
 
     # the entry's details, as last registered
+
+    @property
+    def number(self) -> str:
+        return self.entry.number
 
     @property
     def class_name(self) -> str:
@@ -147,7 +157,7 @@ class CarRecord:
     ) -> None:
         if not self.stint_bounds:
             # a car with no green-flag stint (joined late, or no session_started) starts its stint here
-            self.stint_bounds.append([at - lap_ms, 0, driver or self.driver, None])
+            self.stint_bounds.append(Stint(at - lap_ms, 0, driver or self.driver))
         if not counts_for_best:
             self.no_best.add(lap)
         self.lap_numbers.append(lap)
@@ -223,13 +233,11 @@ class CarRecord:
 
     def _insert_reported(self, index: int, lap: int, at: int, lap_ms: int) -> None:
         if not self.stint_bounds:
-            self.stint_bounds.append([at, 0, self.driver, None])
+            self.stint_bounds.append(Stint(at, 0, self.driver))
         if index < len(self.lap_numbers):  # a lap placed before later ones: the stints after it start a lap later
-            for bound in self.stint_bounds:
-                laps_before = bound[1]
-                assert isinstance(laps_before, int)
-                if laps_before >= index and laps_before:
-                    bound[1] = laps_before + 1
+            for stint in self.stint_bounds:
+                if stint.laps_before >= index and stint.laps_before:
+                    stint.laps_before += 1
         self.lap_numbers.insert(index, lap)
         self.crossings.insert(index, at)
         self.laps_ms.insert(index, lap_ms)
@@ -243,14 +251,14 @@ class CarRecord:
 
     def _against(
         self, row: ScoreboardCar, rules: ClassificationRules
-    ) -> list[tuple[DisagreementKind, int | None, int | None]]:
-        found: list[tuple[DisagreementKind, int | None, int | None]] = []
+    ) -> list[tuple[results.DisagreementKind, int | None, int | None]]:
+        found: list[tuple[results.DisagreementKind, int | None, int | None]] = []
         if row.laps is not None and row.laps != self.last_lap_number:
-            found.append((DisagreementKind.LAPS, self.last_lap_number, row.laps))
+            found.append((results.DisagreementKind.LAPS, self.last_lap_number, row.laps))
         best = self.bests(len(self.laps_ms), rules).lap_index
         ours = self.laps_ms[best] if best is not None else None
         if row.best_lap_ms is not None and ours != row.best_lap_ms:  # a row without a best says nothing of it
-            found.append((DisagreementKind.BEST_LAP, ours, row.best_lap_ms))
+            found.append((results.DisagreementKind.BEST_LAP, ours, row.best_lap_ms))
         return found
 
     def from_scoreboard(self, upto: int) -> int:
@@ -326,37 +334,44 @@ class CarRecord:
         """Enter the pit lane. The pit-in line refines a stop opened by an in-lap at the line."""
         if self.in_pit:
             stop = self.stops[-1]
-            if not from_lap_line and stop[2] is None and stop[1] is not None and at < stop[1]:
-                if self.stint_bounds and self.stint_bounds[-1][3] == stop[1]:
-                    self.stint_bounds[-1][3] = at
-                stop[1] = at
+            if not from_lap_line and stop.pit_out is None and at < stop.pit_in:
+                if self.stint_bounds and self.stint_bounds[-1].end == stop.pit_in:
+                    self.stint_bounds[-1].end = at
+                stop.pit_in = at
             return
         self.in_pit = True
         self.out_lap = False
         # the in-lap: the lap just completed in the pit lane, or the one in progress at the pit-in line
-        self.stops.append([self.last_lap_number if from_lap_line else self.last_lap_number + 1, at, None])
-        if self.stint_bounds and self.stint_bounds[-1][3] is None:
-            self.stint_bounds[-1][3] = at
+        self.stops.append(Stop(self.last_lap_number if from_lap_line else self.last_lap_number + 1, at))
+        if self.stint_bounds and self.stint_bounds[-1].end is None:
+            self.stint_bounds[-1].end = at
 
     def pit_out(self, at: int) -> None:
         if self.in_pit and self.stops:
-            self.stops[-1][2] = at
+            self.stops[-1].pit_out = at
         self.in_pit = False
         self.out_lap = True
-        self.stint_bounds.append([at, len(self.crossings), self.driver, None])
+        self.stint_bounds.append(Stint(at, len(self.crossings), self.driver))
 
     def start_stint(self, at: int) -> None:
         if not self.stint_bounds:
-            self.stint_bounds.append([at, 0, self.driver, None])
+            self.stint_bounds.append(Stint(at, 0, self.driver))
 
-    def pit_stops(self) -> list[PitStop]:
+    def change_driver(self, driver: str) -> None:
+        """A driver change; a stint with no lap yet is the new driver's."""
+        self.driver = driver
+        stint = self.stint_bounds[-1] if self.stint_bounds else None
+        if stint is not None and stint.end is None and stint.laps_before == len(self.crossings):
+            stint.driver = driver
+
+    def pit_stops(self) -> list[results.PitStop]:
         """Every stop; all but the last are final once folded (only the last stop changes), so they are built once."""
         closed = self._closed_stops
         while len(closed) < len(self.stops) - 1:
             closed.append(_pit_stop(self.stops[len(closed)]))
         return closed + [_pit_stop(stop) for stop in self.stops[len(closed) :]]
 
-    def stints(self, upto: int) -> list[Stint]:
+    def stints(self, upto: int) -> list[results.Stint]:
         """Stints over the first ``upto`` laps: from a start (green, or pit out) to the next pit in.
 
         A stint followed by another is final once folded (later events change only the last one's bounds), so it
@@ -367,32 +382,24 @@ class CarRecord:
         bounds = self.stint_bounds
         closed = self._closed_stints
         while len(closed) < len(bounds) - 1:
-            following = bounds[len(closed) + 1][1]
-            assert isinstance(following, int)
-            closed.append(self._stint(len(closed), following))
-        last_start = bounds[-1][1] if bounds else 0
-        assert isinstance(last_start, int)
-        if bounds and last_start <= upto:  # every closed stint ends within ``upto``: the usual case
+            closed.append(self._stint(len(closed), bounds[len(closed) + 1].laps_before))
+        if bounds and bounds[-1].laps_before <= upto:  # every closed stint ends within ``upto``: the usual case
             return [*closed, self._stint(len(closed), upto)]
         stints = []
-        for i, bound in enumerate(bounds):
-            laps_before = bound[1]
-            assert isinstance(laps_before, int)
-            if laps_before > upto:
+        for i, stint in enumerate(bounds):
+            if stint.laps_before > upto:
                 break
-            following = bounds[i + 1][1] if i + 1 < len(bounds) else upto
-            assert isinstance(following, int)
+            following = bounds[i + 1].laps_before if i + 1 < len(bounds) else upto
             stints.append(closed[i] if i < len(closed) and following <= upto else self._stint(i, min(following, upto)))
         return stints
 
-    def _stint(self, index: int, last: int) -> Stint:
+    def _stint(self, index: int, last: int) -> results.Stint:
         """The stint of ``stint_bounds[index]``, its laps ending with lap ``last`` (a count of laps)."""
-        start, laps_before, driver, end = self.stint_bounds[index]
-        assert isinstance(start, int) and isinstance(laps_before, int)
-        assert end is None or isinstance(end, int)
+        stint = self.stint_bounds[index]
+        start, laps_before, end = stint.start, stint.laps_before, stint.end
         finish = end if end is not None else (self.crossings[last - 1] if last > laps_before else start)
-        return Stint(
-            driver=self.lap_drivers[laps_before] if last > laps_before else driver,  # type: ignore[arg-type]
+        return results.Stint(
+            driver=self.lap_drivers[laps_before] if last > laps_before else stint.driver,
             from_lap=laps_before + 1,
             laps=last - laps_before,
             start=start,
@@ -401,11 +408,6 @@ class CarRecord:
         )
 
 
-def _pit_stop(stop: list[int | None]) -> PitStop:
-    lap, pit_in, pit_out = stop
-    return PitStop(
-        lap=lap or 0,
-        pit_in=pit_in or 0,
-        pit_out=pit_out,
-        lane_ms=pit_out - pit_in if pit_out is not None and pit_in is not None else None,
-    )
+def _pit_stop(stop: Stop) -> results.PitStop:
+    lane_ms = stop.pit_out - stop.pit_in if stop.pit_out is not None else None
+    return results.PitStop(lap=stop.lap, pit_in=stop.pit_in, pit_out=stop.pit_out, lane_ms=lane_ms)

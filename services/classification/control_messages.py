@@ -30,7 +30,7 @@ from schemas.events import (
 from schemas.results import MessageKind, RaceControlMessage
 
 if TYPE_CHECKING:
-    from services.classification.fold import SessionFold
+    from services.classification.state import SessionState
 
 REASON_CHARS = 160
 """A reason longer than this is cut in a message's text (the event keeps it whole)."""
@@ -87,7 +87,7 @@ def chequered(seq: int, at: int) -> RaceControlMessage:
     )
 
 
-def message(state: SessionFold, seq: int, event: Event) -> RaceControlMessage | None:
+def message(state: SessionState, seq: int, event: Event) -> RaceControlMessage | None:
     """What ``event`` announces, given the session as it was folded before it (None: nothing to announce)."""
     body = event.body
 

@@ -20,15 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import msgspec
-
 from schemas.events import (
     CarRetired,
-    ClassificationRules,
     DecisionWithdrawn,
     DriverChanged,
     EntryRegistered,
     Event,
+    EventBody,
     Flag,
     FlagChanged,
     LapCompleted,
@@ -40,55 +38,30 @@ from schemas.events import (
     PitIn,
     PitOut,
     ResultsDeclared,
-    ResultsStatus,
     ScoreboardReported,
     SessionFinished,
     SessionKind,
     SessionOpened,
     SessionRef,
     SessionStarted,
-    decode_event,
 )
-from schemas.results import Classification, RaceControlMessage
-from schemas.subjects import session_key_of
+from schemas.results import Classification
+from schemas.subjects import NotAnEvent, stored_event
 from services.classification import control_messages
 from services.classification.car import CarRecord
 from services.classification.errors import FoldError
 from services.classification.rules import classify
+from services.classification.state import FlagPeriod, SessionState
 
 
-class SessionFold:
-    """The folded state of one session: what happened, not yet what it means.
+class SessionFold(SessionState):
+    """The fold of one session: :meth:`apply` takes its events one at a time.
 
-    :func:`services.classification.rules.classify` turns it into a
+    :func:`services.classification.rules.classify` turns the state into a
     :class:`~schemas.results.Classification`, applying the session's rules and
     every decision in force; decisions are kept, not applied on arrival, so a
     penalty hours late or withdrawn later gives the same result as in order.
     """
-
-    def __init__(self, session: SessionRef) -> None:
-        self.session = session
-        self.opened: SessionOpened | None = None
-        self.last_seq = 0
-        self.as_of = 0
-        self.flag = Flag.UNKNOWN
-        self.flag_periods: list[list[Flag | int | None]] = []
-        """[flag, start, end or None] of whole-course flag periods."""
-        self.started_at: int | None = None
-        self.chequered_at: int | None = None
-        """Shown by ``session_finished``, or inferred when the leader completes the distance."""
-        self.results: ResultsStatus | None = None
-        self.slowest_lap_ms = 0
-        """The slowest lap of the session that had no pit stop and no red flag in it: the default finish window."""
-        self.cars: dict[str, CarRecord] = {}
-        self.decisions: dict[str, PenaltyIssued | LapDeleted] = {}
-        self.seen: set[str] = set()
-        self.messages: list[RaceControlMessage] = []
-        """The race-control feed: flags, penalties, decisions, retirements, results, in stream order."""
-
-    @property
-    def rules(self) -> ClassificationRules:
-        return self.opened.rules if self.opened is not None else ClassificationRules()
 
     # -- applying events -------------------------------------------------
 
@@ -100,14 +73,12 @@ class SessionFold:
         if msg_id in self.seen:
             self.last_seq = seq
             return False
-        handler = _HANDLERS.get(type(event.body))
-        if handler is None:
-            raise FoldError(f"event type {type(event.body).__name__} has no classification rule")
-        if self.opened is None and not isinstance(event.body, SessionOpened):
+        body = event.body
+        if self.opened is None and not isinstance(body, SessionOpened):
             raise FoldError(f"session {self.session.key} was never opened")
         announced = control_messages.message(self, seq, event)
         chequered_at = self.chequered_at
-        handler(self, event)
+        self._take(event.at, body)
         if announced is None and chequered_at is None and self.chequered_at is not None:
             announced = control_messages.chequered(seq, self.chequered_at)  # the leader completed the distance
         if announced is not None:
@@ -118,71 +89,99 @@ class SessionFold:
             self.as_of = event.at
         return True
 
+    def _take(self, at: int, body: EventBody) -> None:
+        """What one event does to the state (laps first: most events are laps)."""
+        match body:
+            case LapCompleted():
+                self._lap(at, body)
+            case LineCrossing():
+                self._car(body.number)
+            case PitIn():
+                self._car(body.number).pit_in(at, from_lap_line=False)
+            case PitOut():
+                self._car(body.number).pit_out(at)
+            case FlagChanged():
+                if body.sector is None:
+                    self._set_flag(body.flag, at)
+            case DriverChanged():
+                self._car(body.number).change_driver(body.driver)
+            case LapCorrected():
+                self._car(body.number).correct(body.lap, body.crossing, body.lap_time_ms, body.counts_for_best)
+            case ScoreboardReported():
+                cars = [self._car(row.number) for row in body.cars]  # every car known, or nothing changes
+                for car, row in zip(cars, body.cars, strict=True):
+                    car.reconcile(row, self.rules)
+            case EntryRegistered():
+                self._entry(body)
+            case SessionOpened():
+                self.opened = body
+            case SessionStarted():
+                self._started(at)
+            case CarRetired():
+                car = self._car(body.number)
+                car.retired, car.in_pit, car.out_lap = True, False, False
+            case SessionFinished():
+                self.chequered_at = at  # race control's flag overrides one inferred from the distance
+                if self.flag is not Flag.RED:  # a race ended under red keeps its red period open: it was not resumed
+                    self._set_flag(Flag.CHEQUERED, at)
+            case PenaltyIssued() | LapDeleted():
+                self._decision(body)
+            case PenaltyServed():
+                decision = self.decisions.get(body.decision)
+                if not isinstance(decision, PenaltyIssued) or decision.number != body.number:
+                    raise FoldError(f"car #{body.number} has no penalty {body.decision} to serve")
+                self._car(body.number).served.add(body.decision)
+            case DecisionWithdrawn():
+                self._withdrawn(body)
+            case ResultsDeclared():
+                self.results = body.status
+            case _:
+                raise FoldError(f"event type {type(body).__name__} has no classification rule")
+
     def _car(self, number: str) -> CarRecord:
         car = self.cars.get(number)
         if car is None:
             raise FoldError(f"car #{number} is not registered in {self.session.key}")
         return car
 
-    def _on_opened(self, event: Event) -> None:
-        assert isinstance(event.body, SessionOpened)
-        self.opened = event.body
-
-    def _on_entry(self, event: Event) -> None:
-        body = event.body
-        assert isinstance(body, EntryRegistered)
+    def _entry(self, body: EntryRegistered) -> None:
         car = self.cars.get(body.number)
         if car is None:
-            self.cars[body.number] = car = CarRecord(body, len(self.cars))
+            self.cars[body.number] = car = CarRecord.registered(body, len(self.cars))
             if self.started_at is not None:
                 car.start_stint(self.started_at)
         else:
             car.register(body)
 
-    def _on_started(self, event: Event) -> None:
+    def _started(self, at: int) -> None:
         if self.started_at is None:
-            self.started_at = event.at
+            self.started_at = at
             for car in self.cars.values():
-                car.start_stint(event.at)
-        self._set_flag(Flag.GREEN, event.at)
+                car.start_stint(at)
+        self._set_flag(Flag.GREEN, at)
 
-    def _on_lap(self, event: Event) -> None:
-        lap = event.body
-        assert isinstance(lap, LapCompleted)
+    def _lap(self, at: int, lap: LapCompleted) -> None:
         car = self._car(lap.number)
         if lap.lap <= car.last_lap_number:
             raise FoldError(f"lap {lap.lap} of car #{lap.number} does not follow lap {car.last_lap_number}")
-        if car.crossings and event.at < car.crossings[-1]:
+        if car.crossings and at < car.crossings[-1]:
             raise FoldError(f"lap {lap.lap} of car #{lap.number} ends before its previous lap")
         laps_before = car.last_lap_number
-        start = event.at - lap.lap_time_ms
-        since = self.flag_periods[-1][1] if self.flag_periods else None
-        if isinstance(since, int) and since <= start:  # one flag all lap long: the usual case
+        start = at - lap.lap_time_ms
+        if self.flag_periods and self.flag_periods[-1].start <= start:  # one flag all lap long: the usual case
             neutralised, red = self.flag in NEUTRALISED, self.flag is Flag.RED
         else:
-            flags = self._flags_during(start, event.at)
+            flags = self._flags_during(start, at)
             neutralised, red = not flags.isdisjoint(NEUTRALISED), Flag.RED in flags
         if lap.lap_time_ms > self.slowest_lap_ms and not (lap.in_pit or car.in_pit or car.out_lap or red):
             self.slowest_lap_ms = lap.lap_time_ms
-        car.add_lap(lap.lap, event.at, lap.lap_time_ms, tuple(lap.sectors_ms), lap.driver, lap.counts_for_best)
+        car.add_lap(lap.lap, at, lap.lap_time_ms, tuple(lap.sectors_ms), lap.driver, lap.counts_for_best)
         if neutralised:
             car.neutralised.add(lap.lap)
         if lap.in_pit:
-            car.pit_in(event.at, from_lap_line=True)
-        if self.chequered_at is None and self._shows_chequered(car, laps_before, event.at):
-            self.chequered_at = event.at
-
-    def _on_corrected(self, event: Event) -> None:
-        body = event.body
-        assert isinstance(body, LapCorrected)
-        self._car(body.number).correct(body.lap, body.crossing, body.lap_time_ms, body.counts_for_best)
-
-    def _on_scoreboard(self, event: Event) -> None:
-        body = event.body
-        assert isinstance(body, ScoreboardReported)
-        cars = [self._car(row.number) for row in body.cars]  # every car known, or nothing changes
-        for car, row in zip(cars, body.cars, strict=True):
-            car.reconcile(row, self.rules)
+            car.pit_in(at, from_lap_line=True)
+        if self.chequered_at is None and self._shows_chequered(car, laps_before, at):
+            self.chequered_at = at
 
     def _shows_chequered(self, car: CarRecord, laps_before: int, at: int) -> bool:
         """Whether this crossing is the leader's first once the distance is done (no explicit flag yet)."""
@@ -203,68 +202,29 @@ class SessionFold:
     def _flags_during(self, start: int, end: int) -> set[Flag]:
         """The whole-course flags shown at some moment between ``start`` and ``end``."""
         flags = set()
-        for flag, since, until in reversed(self.flag_periods):
-            assert isinstance(flag, Flag) and isinstance(since, int) and not isinstance(until, Flag)
-            if until is not None and until <= start:
+        for period in reversed(self.flag_periods):
+            if period.end is not None and period.end <= start:
                 break
-            if since <= end:
-                flags.add(flag)
+            if period.start <= end:
+                flags.add(period.flag)
         return flags
-
-    def _on_crossing(self, event: Event) -> None:
-        assert isinstance(event.body, LineCrossing)
-        self._car(event.body.number)
-
-    def _on_pit_in(self, event: Event) -> None:
-        assert isinstance(event.body, PitIn)
-        self._car(event.body.number).pit_in(event.at, from_lap_line=False)
-
-    def _on_pit_out(self, event: Event) -> None:
-        assert isinstance(event.body, PitOut)
-        self._car(event.body.number).pit_out(event.at)
-
-    def _on_driver(self, event: Event) -> None:
-        assert isinstance(event.body, DriverChanged)
-        car = self._car(event.body.number)
-        car.driver = event.body.driver
-        if car.stint_bounds and car.stint_bounds[-1][3] is None and car.stint_bounds[-1][1] == len(car.crossings):
-            car.stint_bounds[-1][2] = event.body.driver  # the stint has no lap yet: it is this driver's
 
     def _set_flag(self, flag: Flag, at: int) -> None:
         if flag is self.flag:
             return
         periods = self.flag_periods
-        if periods and periods[-1][1] == at:
+        if periods and periods[-1].start == at:
             periods.pop()  # shown at the same instant: the flag it replaces was never out
-            if periods and periods[-1][0] is flag and periods[-1][2] == at:
-                periods[-1][2] = None
+            if periods and periods[-1].flag is flag and periods[-1].end == at:
+                periods[-1].end = None
                 self.flag = flag
                 return
-        if periods and periods[-1][2] is None:
-            periods[-1][2] = at
-        periods.append([flag, at, None])
+        if periods and periods[-1].end is None:
+            periods[-1].end = at
+        periods.append(FlagPeriod(flag, at))
         self.flag = flag
 
-    def _on_flag(self, event: Event) -> None:
-        assert isinstance(event.body, FlagChanged)
-        if event.body.sector is None:
-            self._set_flag(event.body.flag, event.at)
-
-    def _on_retired(self, event: Event) -> None:
-        assert isinstance(event.body, CarRetired)
-        car = self._car(event.body.number)
-        car.retired = True
-        car.in_pit = False
-        car.out_lap = False
-
-    def _on_finished(self, event: Event) -> None:
-        self.chequered_at = event.at  # race control's flag overrides one inferred from the distance
-        if self.flag is not Flag.RED:  # a race ended under red keeps its red period open: it was not resumed
-            self._set_flag(Flag.CHEQUERED, event.at)
-
-    def _on_penalty(self, event: Event) -> None:
-        body = event.body
-        assert isinstance(body, PenaltyIssued | LapDeleted)
+    def _decision(self, body: PenaltyIssued | LapDeleted) -> None:
         car = self._car(body.number)
         if body.decision in self.decisions:
             raise FoldError(f"decision {body.decision} was already issued in {self.session.key}")
@@ -273,17 +233,7 @@ class SessionFold:
             car.deleted.add(body.lap)
             car.forget_bests()
 
-    def _on_served(self, event: Event) -> None:
-        body = event.body
-        assert isinstance(body, PenaltyServed)
-        decision = self.decisions.get(body.decision)
-        if not isinstance(decision, PenaltyIssued) or decision.number != body.number:
-            raise FoldError(f"car #{body.number} has no penalty {body.decision} to serve")
-        self._car(body.number).served.add(body.decision)
-
-    def _on_withdrawn(self, event: Event) -> None:
-        body = event.body
-        assert isinstance(body, DecisionWithdrawn)
+    def _withdrawn(self, body: DecisionWithdrawn) -> None:
         decision = self.decisions.pop(body.decision, None)
         if decision is None:
             raise FoldError(f"no decision {body.decision} in force in {self.session.key}")
@@ -294,19 +244,7 @@ class SessionFold:
             }
             car.forget_bests()
 
-    def _on_declared(self, event: Event) -> None:
-        assert isinstance(event.body, ResultsDeclared)
-        self.results = event.body.status
-
     # -- what it means ---------------------------------------------------
-
-    def red_cutoff(self) -> int | None:
-        """When the race ended under a red flag and was not resumed: the moment it was suspended."""
-        if self.flag is Flag.RED and (self.chequered_at is not None or self.results is not None):
-            start = self.flag_periods[-1][1]
-            assert isinstance(start, int)
-            return start
-        return None
 
     def classification(self) -> Classification:
         return classify(self)
@@ -314,27 +252,6 @@ class SessionFold:
 
 NEUTRALISED = frozenset({Flag.SAFETY_CAR, Flag.FULL_COURSE_YELLOW})
 """Flags under which a lap may be excluded from bests (``ClassificationRules.neutralised_laps_count_for_best``)."""
-
-_HANDLERS = {
-    SessionOpened: SessionFold._on_opened,
-    EntryRegistered: SessionFold._on_entry,
-    SessionStarted: SessionFold._on_started,
-    LapCompleted: SessionFold._on_lap,
-    LapCorrected: SessionFold._on_corrected,
-    ScoreboardReported: SessionFold._on_scoreboard,
-    LineCrossing: SessionFold._on_crossing,
-    PitIn: SessionFold._on_pit_in,
-    PitOut: SessionFold._on_pit_out,
-    DriverChanged: SessionFold._on_driver,
-    FlagChanged: SessionFold._on_flag,
-    CarRetired: SessionFold._on_retired,
-    SessionFinished: SessionFold._on_finished,
-    PenaltyIssued: SessionFold._on_penalty,
-    LapDeleted: SessionFold._on_penalty,
-    PenaltyServed: SessionFold._on_served,
-    DecisionWithdrawn: SessionFold._on_withdrawn,
-    ResultsDeclared: SessionFold._on_declared,
-}
 
 
 class Refused(NamedTuple):
@@ -375,13 +292,13 @@ class ClassificationProjection:
         return refused
 
     def apply_raw(self, seq: int, subject: str, data: bytes) -> tuple[str | None, Refused | None]:
-        """Decode and fold a message as stored; returns the session key it touched (None for none)."""
+        """Decode and fold a message as stored; returns the session key it touched (None for none). A message that
+        is no event of its subject is refused as every reader of the log leaves it out
+        (:func:`~schemas.subjects.stored_event`)."""
         try:
-            event = decode_event(data)
-        except msgspec.MsgspecError as error:
-            return None, Refused(seq, f"undecodable event: {error}")
-        if session_key_of(subject) != event.session.key:
-            return None, Refused(seq, f"event for {event.session.key} stored on subject {subject}")
+            event = stored_event(subject, data)
+        except NotAnEvent as error:
+            return None, Refused(seq, str(error))
         return event.session.key, self.apply(seq, event)
 
 

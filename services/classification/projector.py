@@ -32,19 +32,26 @@ from nats.js.kv import KeyValue
 
 from schemas.events import ResultsStatus
 from schemas.results import decode_classification, encode_classification
-from schemas.subjects import PARTITIONS, UNPARTITIONED_FILTER, partition_filter, partition_of, session_key_of
+from schemas.subjects import (
+    CLASSIFICATION_BUCKET,
+    CLASSIFICATION_PROJECTION,
+    PARTITIONS,
+    READ_MODELS_BUCKET,
+    UNPARTITIONED_FILTER,
+    partition_filter,
+    partition_of,
+    session_key_of,
+)
 from services.broker.follower import LogFollower
 from services.broker.membership import Membership
 from services.broker.partition import owned as owned_partitions
 from services.broker.reader import StoredMsg, StreamTail
 from services.broker.snapshots import SnapshotStore
-from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, Topology, current_bucket
+from services.broker.topology import Topology, current_bucket
 from services.classification import snapshot
 from services.classification.fold import ClassificationProjection
 
 log = logging.getLogger("chequered.classification")
-
-PROJECTION = "classification"
 
 
 def _owned(membership: Membership, replica: str) -> frozenset[int]:
@@ -76,7 +83,7 @@ class ClassificationProjector(LogFollower):
     late event arrives.
     """
 
-    projection_name = PROJECTION
+    projection_name = CLASSIFICATION_PROJECTION
 
     def __init__(
         self,
@@ -119,17 +126,22 @@ class ClassificationProjector(LogFollower):
 
     async def start(self) -> None:
         await self.connect()
-        self.bucket = await current_bucket(self.js, PROJECTION, CLASSIFICATION_BUCKET)
+        self.bucket = await current_bucket(self.js, CLASSIFICATION_PROJECTION, CLASSIFICATION_BUCKET)
         self._kv = await self.js.key_value(self.bucket)
         await self._load_checkpoints(self._kv)
-        self._snapshots = SnapshotStore(self.js, PROJECTION if self.replica is None else f"{PROJECTION}.{self.replica}")
+        self._snapshots = SnapshotStore(
+            self.js,
+            CLASSIFICATION_PROJECTION if self.replica is None else f"{CLASSIFICATION_PROJECTION}.{self.replica}",
+        )
         await self._restore()
         if self.replica is not None:
-            self.membership = Membership(self.js, PROJECTION, self.replica, self.refilter)
+            self.membership = Membership(self.js, CLASSIFICATION_PROJECTION, self.replica, self.refilter)
             await self.membership.start()
             await self.reassign(self.resumed_from)
         await self.broker.start()
-        self._pointer = await (await self.js.key_value(READ_MODELS_BUCKET)).watch(PROJECTION, include_history=False)
+        self._pointer = await (await self.js.key_value(READ_MODELS_BUCKET)).watch(
+            CLASSIFICATION_PROJECTION, include_history=False
+        )
         self._following = self.spawn(self.follow(self.resumed_from + 1), "classification-projector")
         self._tasks = [self.spawn(self._follow_rebuilds(), "classification-bucket")]
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from schemas.events import (
     Flag,
@@ -55,9 +54,7 @@ from schemas.results import (
 )
 from services.classification.car import Bests, CarRecord, keep_fastest_sectors
 from services.classification.errors import FoldError
-
-if TYPE_CHECKING:
-    from services.classification.fold import SessionFold
+from services.classification.state import SessionState
 
 GROUP_ORDER = {
     ResultStatus.RUNNING: 0,
@@ -95,7 +92,7 @@ class Standing:
     """It will not cross the line again in this race: it took the flag or retired, or the race is over."""
 
 
-def _decisions(state: SessionFold, over: bool) -> dict[str, list[AppliedDecision]]:
+def _decisions(state: SessionState, over: bool) -> dict[str, list[AppliedDecision]]:
     """Decisions in force per car, and their state; unserved pit penalties convert once the race is over."""
     per_car: dict[str, list[AppliedDecision]] = {}
     for decision_id in sorted(state.decisions):
@@ -131,7 +128,7 @@ def _penalty(penalty: PenaltyIssued, served: bool, over: bool) -> AppliedDecisio
     )
 
 
-def _standing(state: SessionFold, car: CarRecord, decisions: list[AppliedDecision], cutoff: int | None) -> Standing:
+def _standing(state: SessionState, car: CarRecord, decisions: list[AppliedDecision], cutoff: int | None) -> Standing:
     counted, took_flag = car.counted(state.chequered_at, cutoff)
     s = Standing(car=car, counted=counted, took_flag=took_flag, decisions=decisions)
     if counted:
@@ -154,7 +151,7 @@ def _standing(state: SessionFold, car: CarRecord, decisions: list[AppliedDecisio
     return s
 
 
-def _race_status(state: SessionFold, standings: list[Standing], cutoff: int | None) -> None:
+def _race_status(state: SessionState, standings: list[Standing], cutoff: int | None) -> None:
     """Statuses once the chequered flag (or a red flag that ended the race, at ``cutoff``) is out."""
     rules = state.rules
     eligible = [s for s in standings if s.status is ResultStatus.RUNNING]
@@ -180,7 +177,7 @@ def _race_key(s: Standing) -> tuple[int, int, int, int]:
     return (GROUP_ORDER[s.status], -s.laps, total, s.car.order)
 
 
-def _qualifying_times(state: SessionFold, standings: list[Standing]) -> None:
+def _qualifying_times(state: SessionState, standings: list[Standing]) -> None:
     rules = state.rules
     for s in standings:
         if rules.qualifying is QualifyingFormat.BEST_LAP:
@@ -251,13 +248,13 @@ def _time_gap(car: Standing, ahead: Standing | None) -> Gap | None:
     return Gap(ms=car.qualifying_ms - ahead.qualifying_ms)
 
 
-def _settled_at(state: SessionFold) -> int | None:
+def _settled_at(state: SessionState) -> int | None:
     """The end of the finish window: the chequered flag plus the window (None before the flag, or without laps)."""
     window = state.rules.finish_window_ms or state.slowest_lap_ms
     return state.chequered_at + window if state.chequered_at is not None and window else None
 
 
-def _car_state(state: SessionFold, s: Standing, settled_at: int | None, racing: bool) -> CarState:
+def _car_state(state: SessionState, s: Standing, settled_at: int | None, racing: bool) -> CarState:
     car = s.car
     if s.took_flag:
         return CarState.FINISHED
@@ -274,7 +271,7 @@ def _car_state(state: SessionFold, s: Standing, settled_at: int | None, racing: 
     return CarState.RUNNING if car.crossings else CarState.NOT_STARTED
 
 
-def _phase(state: SessionFold, standings: list[Standing], cutoff: int | None, settled_at: int | None) -> SessionPhase:
+def _phase(state: SessionState, standings: list[Standing], cutoff: int | None, settled_at: int | None) -> SessionPhase:
     if state.results is not None or cutoff is not None:
         return SessionPhase.FINISHED
     if state.chequered_at is None:
@@ -285,11 +282,11 @@ def _phase(state: SessionFold, standings: list[Standing], cutoff: int | None, se
     return SessionPhase.FINISHING
 
 
-def _flag_times(state: SessionFold) -> tuple[list[FlagPeriod], list[FlagTime]]:
+def _flag_times(state: SessionState) -> tuple[list[FlagPeriod], list[FlagTime]]:
     periods = []
     totals: dict[Flag, int] = {}
-    for flag, start, end in state.flag_periods:
-        assert isinstance(flag, Flag) and isinstance(start, int) and (end is None or isinstance(end, int))
+    for period in state.flag_periods:
+        flag, start, end = period.flag, period.start, period.end
         periods.append(FlagPeriod(flag=flag, start=start, end=end))
         if flag is not Flag.CHEQUERED:
             totals[flag] = totals.get(flag, 0) + max(0, (end if end is not None else state.as_of) - start)
@@ -348,7 +345,7 @@ def _fastest_laps(
     return fastest, per_class, per_sub_class, sectors
 
 
-def classify(state: SessionFold) -> Classification:
+def classify(state: SessionState) -> Classification:
     """The classification of a folded session, as of everything folded so far."""
     opened = state.opened
     if opened is None:
@@ -404,8 +401,7 @@ def classify(state: SessionFold) -> Classification:
                 drive[stint.driver] = drive.get(stint.driver, 0) + stint.time_ms
         stops = car.pit_stops()
         # the last stint after the first began at the last pit out
-        laps_at_last_out = car.stint_bounds[-1][1] if len(car.stint_bounds) > 1 else 0
-        assert isinstance(laps_at_last_out, int)
+        laps_at_last_out = car.stint_bounds[-1].laps_before if len(car.stint_bounds) > 1 else 0
         rows.append(
             ClassifiedCar(
                 position=position,

@@ -22,33 +22,29 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas.results import CarState, Classification, ClassifiedCar, HourClassification, HourRow, ResultStatus
+from services.classification.labels import STATE_WORDS, STATUS_WORDS, short_name
 from services.classification.palette import class_swatches
 from services.classification.timefmt import PENALTY_NOTE, format_clock, format_gap, format_laptime, penalty_gap
 
-STATE_LABELS = {
-    CarState.NOT_STARTED: Text("DNS?", "dim"),
-    CarState.RUNNING: Text(""),
-    CarState.IN_PIT: Text("PIT", "bold yellow"),
-    CarState.OUT_LAP: Text("OUT", "yellow"),
-    CarState.RETIRED: Text("RET", "bold red"),
-    CarState.FINISHED: Text("🏁", "bold"),
-    CarState.STOPPED: Text("STOP", "bold yellow"),
+STATE_STYLES = {
+    CarState.NOT_STARTED: "dim",
+    CarState.IN_PIT: "bold yellow",
+    CarState.OUT_LAP: "yellow",
+    CarState.RETIRED: "bold red",
+    CarState.FINISHED: "bold",
+    CarState.STOPPED: "bold yellow",
 }
-STATUS_LABELS = {
-    ResultStatus.NOT_CLASSIFIED: Text("NC", "bold yellow"),
-    ResultStatus.DID_NOT_FINISH: Text("DNF", "bold red"),
-    ResultStatus.DID_NOT_START: Text("DNS", "dim"),
-    ResultStatus.DISQUALIFIED: Text("DSQ", "bold red"),
-    ResultStatus.EXCLUDED: Text("EXCL", "bold red"),
-}
-"""A result outside the classified group is shown instead of the car's state."""
+STATUS_STYLES = {ResultStatus.DID_NOT_START: "dim", ResultStatus.NOT_CLASSIFIED: "bold yellow"}
+"""Other results outside the classified group are bold red."""
 
 Row = ClassifiedCar | HourRow
 Cell = str | Text
 
 
 def status_label(car: Row) -> Text:
-    return STATUS_LABELS.get(car.status) or STATE_LABELS[car.state]
+    if car.status in STATUS_WORDS:
+        return Text(STATUS_WORDS[car.status], STATUS_STYLES.get(car.status, "bold red"))
+    return Text(STATE_WORDS[car.state], STATE_STYLES.get(car.state, ""))
 
 
 def class_cell(class_name: str, sub_class: str | None, style: str = "") -> Text:
@@ -58,12 +54,6 @@ def class_cell(class_name: str, sub_class: str | None, style: str = "") -> Text:
 def in_class(class_position: int, sub_class_position: int | None) -> str:
     """The class position, and the sub-class position after a slash (``12/3``)."""
     return str(class_position) if sub_class_position is None else f"{class_position}/{sub_class_position}"
-
-
-def short_name(name: str) -> str:
-    """``Kévin Estre`` -> ``K. Estre``, ``Nyck de Vries`` -> ``N. de Vries``: the first name as an initial."""
-    first, _, rest = name.strip().partition(" ")
-    return f"{first[0]}. {rest.strip()}" if rest.strip() else name
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from nats.js.errors import NotFoundError
 
 from schemas.events import SessionRef
 from schemas.ingest import Rejected
+from services.broker.reader import read_events
 from services.calendar.files import decode_calendar as decode_file
 from services.calendar.render import render_calendar
 from services.calendar.schedule import changes_to, schedule_from
@@ -19,7 +20,6 @@ from services.cli.bootstrap import console, nats_client
 from services.ingest import racecontrol
 from services.ingest.client import IngestUnavailable, Producer
 from services.ops.instants import parse_instant
-from services.ops.log import read_events
 
 
 def _now(args: argparse.Namespace) -> int:

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from schemas.events import SessionRef
+from services.broker.reader import read_events
 from services.cli.bootstrap import console, nats_client
 from services.documents.report import Document, session_documents
-from services.ops.log import read_events
 
 
 def _writable(directory: Path) -> Path:

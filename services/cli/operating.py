@@ -17,6 +17,7 @@ from rich.progress import Progress
 from schemas.events import SessionRef
 from schemas.results import Classification
 from services.broker.edge import source_from
+from services.broker.reader import read_events
 from services.broker.topology import Topology, ensure_topology
 from services.classification import tabular
 from services.classification.fold import classification_until
@@ -27,7 +28,6 @@ from services.cli.options import format_option
 from services.cli.watch import read_classification, waiting_for, watch_tower
 from services.ops.history import changes, history, to_csv, to_jsonl, to_table
 from services.ops.instants import Span, parse_instant
-from services.ops.log import read_events
 from services.ops.rebuild import PROJECTIONS, rebuild
 from services.ops.record import record
 from services.ops.rejects import list_rejects

@@ -24,6 +24,7 @@ from services.cli.calendar import publish_calendar
 from services.cli.options import pace_options, rules, rules_option, shared, speed
 from services.feeds.ingestor import (
     DEFAULT_PORT,
+    AlKamelOptions,
     FeedReport,
     RMonitorOptions,
     Weekend,
@@ -32,11 +33,11 @@ from services.feeds.ingestor import (
     run_rmonitor_live,
 )
 from services.ingest import racecontrol
-from services.ingest.client import Producer
+from services.ingest.client import Producer, session_view
 from services.ops.instants import parse_instant
-from services.ops.log import session_view
+from services.ops.pacing import retarget, with_rules
 from services.ops.racelog import read_log, write_log
-from services.ops.replay import replay, retarget, stored_ids, with_rules
+from services.ops.replay import replay, stored_ids
 from services.simulator.endurance import RaceSpec, simulate
 
 RESUME_COUNT_TIMEOUT_S = 10.0
@@ -172,10 +173,10 @@ async def feed(args: argparse.Namespace) -> int:
 async def import_chart(args: argparse.Namespace) -> int:
     session, chosen = SessionRef.parse(args.session), rules(args)  # a bad key or preset says so before connecting
     async with nats_client(args, "chequered-import") as nc:
-        report = await import_alkamel(
-            nc, args.file, session, name=args.name, kind=SessionKind(args.session_kind),
-            day=args.day, time_zone=args.time_zone, rules=chosen, console=console,
-        )  # fmt: skip
+        options = AlKamelOptions(
+            name=args.name, kind=SessionKind(args.session_kind), day=args.day, time_zone=args.time_zone, rules=chosen
+        )
+        report = await import_alkamel(nc, args.file, session, options, console=console)
     return _feed_summary(report)
 
 

@@ -19,12 +19,17 @@ from rich.text import Text
 from schemas.events import SessionRef
 from schemas.results import Classification, decode_classification
 from schemas.standings import Standings, decode_live_standings, decode_standings
+from schemas.subjects import (
+    CLASSIFICATION_BUCKET,
+    CLASSIFICATION_PROJECTION,
+    STANDINGS_BUCKET,
+    live_key,
+)
 from services.broker.connection import connect
 from services.broker.reader import last_event
-from services.broker.topology import CLASSIFICATION_BUCKET, STANDINGS_BUCKET, current_bucket
+from services.broker.topology import current_bucket
 from services.classification.tower import render_tower
 from services.cli.bootstrap import console
-from services.standings.projector import live_key
 from services.standings.render import render_title
 
 BUCKET_POLL_S = 1.0
@@ -35,7 +40,7 @@ ROWS_AROUND = 8
 
 async def _classifications(js: JetStreamContext) -> KeyValue:
     """The bucket readers use now (a rebuild moves it); ``BucketNotFoundError`` before any projector ran."""
-    return await js.key_value(await current_bucket(js, "classification", CLASSIFICATION_BUCKET))
+    return await js.key_value(await current_bucket(js, CLASSIFICATION_PROJECTION, CLASSIFICATION_BUCKET))
 
 
 async def read_classification(js: JetStreamContext, session: SessionRef) -> Classification | None:

@@ -22,19 +22,12 @@ from schemas.results import (
     Gap,
     HourlyClassification,
     LapRef,
-    ResultStatus,
 )
+from services.classification.labels import STATUS_WORDS
 from services.classification.timefmt import format_gap, format_laptime
 from services.documents.pdf import Column, Heading, Sheet
 from services.documents.times import elapsed, race_time, seconds
 
-STATUS_LABELS = {
-    ResultStatus.NOT_CLASSIFIED: "NC",
-    ResultStatus.DID_NOT_FINISH: "DNF",
-    ResultStatus.DID_NOT_START: "DNS",
-    ResultStatus.DISQUALIFIED: "DSQ",
-    ResultStatus.EXCLUDED: "EXCL",
-}
 VERDICTS = {DriveVerdict.SHORT: "BELOW MINIMUM", DriveVerdict.OVER: "ABOVE MAXIMUM", DriveVerdict.OK: "ok"}
 
 
@@ -51,7 +44,7 @@ def heading(classification: Classification, track: str | None, time_zone: str) -
 
 
 def _position(car: ClassifiedCar, position: int) -> str:
-    return STATUS_LABELS.get(car.status, str(position))
+    return STATUS_WORDS.get(car.status, str(position))
 
 
 def _drivers(analysis: CarAnalysis | None, car: ClassifiedCar) -> str:
@@ -454,7 +447,7 @@ def hourly_pdf(head: Heading, hourly: HourlyClassification) -> bytes:
             columns,
             [
                 [
-                    STATUS_LABELS.get(car.status, str(car.position)),
+                    STATUS_WORDS.get(car.status, str(car.position)),
                     car.number,
                     car.class_name,
                     str(car.class_position),

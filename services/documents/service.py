@@ -24,14 +24,13 @@ import msgspec
 from nats.js.object_store import ObjectStore
 
 from schemas.analysis import DocumentsIndex
-from schemas.events import ResultsDeclared, SessionRef, decode_event
-from schemas.subjects import session_key_of
+from schemas.events import ResultsDeclared, SessionRef
+from schemas.subjects import DOCUMENTS_BUCKET, DOCUMENTS_PROJECTION
 from services.broker.follower import LogFollower
-from services.broker.reader import StoredMsg
-from services.broker.topology import DOCUMENTS_BUCKET, Topology
+from services.broker.reader import StoredMsg, decoded, read_events
+from services.broker.topology import Topology
 from services.documents.report import session_documents
 from services.documents.store import INDEX, object_name, stored_index
-from services.ops.log import read_events
 
 log = logging.getLogger("chequered.documents")
 
@@ -40,7 +39,7 @@ DECLARED = b'"results_declared"'
 
 
 class DocumentsService(LogFollower):
-    projection_name = "documents"
+    projection_name = DOCUMENTS_PROJECTION
 
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
@@ -67,16 +66,9 @@ class DocumentsService(LogFollower):
         await self.disconnect()
 
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
-        for message in batch:
-            if DECLARED not in message.data:
-                continue
-            key = session_key_of(message.subject)
-            try:
-                event = decode_event(message.data)
-            except msgspec.MsgspecError:
-                continue  # the classification projector dead-letters it, with the reason
-            if key is not None and isinstance(event.body, ResultsDeclared):
-                self.declared[key] = message.seq
+        for message, event in decoded(m for m in batch if DECLARED in m.data):
+            if isinstance(event.body, ResultsDeclared):
+                self.declared[event.session.key] = message.seq
         if batch[-1].pending == 0:  # everything the stream held is read: generate what is behind
             for key in sorted(self.declared):
                 if self.stopping.is_set():

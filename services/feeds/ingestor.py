@@ -14,8 +14,8 @@ the same file) stores nothing twice: ingest answers the repeats as duplicates.
 CLI use::
 
     await run_rmonitor_live(nc, host, port, Weekend("gtes", "monza"), stop=stop)  # a session per run, to Ctrl-C
-    await run_rmonitor_capture(nc, path, session, speed=10.0)    # one run into one session; None: at once
-    await import_alkamel(nc, path, session)
+    await run_rmonitor_capture(nc, path, session, speed=10.0, options=RMonitorOptions(time_zone="Asia/Tokyo"))
+    await import_alkamel(nc, path, session, AlKamelOptions(day=day, time_zone="Europe/Paris"))
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import msgspec
 from nats.aio.client import Client
@@ -37,12 +36,14 @@ from nats.errors import Error as NatsError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.events import ClassificationRules, Event, SessionKind, SessionRef
+from schemas.events import Event, SessionRef
 from schemas.ingest import IngestReply, Rejected, RejectedEvent
 from schemas.subjects import rejects_subject
+from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.rmonitor.capture import MAX_LOGGED_ERRORS, KeptAside, ReadStats
 from services.feeds.rmonitor.client import DEFAULT_PORT, Backoff, CapturePlayer, LinkStats, RMonitorClient
+from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.client import IngestUnavailable, Producer, Tally
 
@@ -59,6 +60,7 @@ STORE_FAILURES = 3
 
 __all__ = [
     "DEFAULT_PORT",
+    "AlKamelOptions",
     "FeedReport",
     "RMonitorOptions",
     "Weekend",
@@ -116,31 +118,11 @@ class Weekend(NamedTuple):
         return self
 
 
-@dataclass(frozen=True)
-class RMonitorOptions:
-    """How RMonitor runs map to sessions (see :class:`WeekendMapper` and its session mapper).
-
-    ``time_zone`` is the circuit's: ``$F`` times of day are local times there. Without ``day``, the session day
-    is the first the feed states (``$I``), else the day its times of day fall on when the first line arrived
-    (a live feed's clock, a capture's ``##`` stamps), else 2000-01-01. ``name`` and ``kind`` name every session
-    the feed makes (use them with ``run``); ``run`` follows that run only.
-    """
-
-    producer: str = "rmonitor"
-    day: date | None = None
-    time_zone: str = "UTC"
-    name: str | None = None
-    kind: SessionKind | None = None
-    run: int | None = None
-    rules: ClassificationRules | None = None
-    """The session's classification rules (None: chequered's default, the ``club`` preset's)."""
-
-    def mapper(self, target: SessionRef | Weekend) -> WeekendMapper:
-        options: dict[str, Any] = {"time_zone": self.time_zone, "name": self.name, "kind": self.kind, "run": self.run}
-        options["rules"] = self.rules
-        if isinstance(target, SessionRef):
-            return WeekendMapper.one_session(self.producer, target, day=self.day, **options)
-        return WeekendMapper(self.producer, target.championship, target.event, day=self.day, **options)
+def rmonitor_mapper(options: RMonitorOptions, target: SessionRef | Weekend) -> WeekendMapper:
+    """The mapper of a feed into one session, or a session per run of a weekend."""
+    if isinstance(target, SessionRef):
+        return WeekendMapper.one_session(target, options)
+    return WeekendMapper(target.championship, target.event, options)
 
 
 class FeedRejects:
@@ -317,7 +299,9 @@ async def run_rmonitor_live(
     Pass a ``report`` to watch it fill in while the feed runs (``report.link`` is the live connection state).
     """
     options = options or RMonitorOptions()
-    client = RMonitorClient(host, port, options.mapper(target), backoff=backoff, rng=rng, idle_timeout_s=idle_timeout_s)
+    client = RMonitorClient(
+        host, port, rmonitor_mapper(options, target), backoff=backoff, rng=rng, idle_timeout_s=idle_timeout_s
+    )
     report = report if report is not None else FeedReport()
     report.read, report.link = client.stats, client.link
     rejects = FeedRejects(nc, options.producer, client.mapper, report)
@@ -343,7 +327,7 @@ async def run_rmonitor_capture(
     """Replay a capture file into ``target`` (one session, or a weekend's) at ``speed`` times its recorded pace
     (``None``: as fast as possible)."""
     options = options or RMonitorOptions()
-    player = CapturePlayer(path, options.mapper(target), speed)
+    player = CapturePlayer(path, rmonitor_mapper(options, target), speed)
     report = FeedReport(read=player.stats)
     rejects = FeedRejects(nc, options.producer, player.mapper, report)
     async with _progress(console, "rmonitor replay", player.total_lines, lambda: (report.lines, report.status())):
@@ -355,27 +339,15 @@ async def import_alkamel(
     nc: Client,
     path: str | Path,
     session: SessionRef,
+    options: AlKamelOptions | None = None,
     *,
-    name: str = "Race",
-    kind: SessionKind = SessionKind.RACE,
-    day: date | None = None,
-    time_zone: str = "UTC",
-    track: str | None = None,
-    rules: ClassificationRules | None = None,
-    producer: str = "alkamel",
     console: Console | None = None,
 ) -> FeedReport:
-    """Import an Al Kamel analysis chart into ``session`` (raises ``AnalysisError`` for a file it cannot read).
-
-    ``day`` and ``time_zone`` place the chart's times of day (the chart has no date; 2000-01-01 without ``day``);
-    ``rules`` default to the ``wec`` preset, whose classification is the one the series publishes.
-    """
+    """Import an Al Kamel analysis chart into ``session`` (raises ``AnalysisError`` for a file it cannot read)."""
     chart = read_analysis(path)
     for line, reason in chart.skipped[:MAX_LOGGED_ERRORS]:
         log.warning("alkamel line %d skipped: %s", line, reason)
-    events = analysis_events(
-        chart, session, producer, name=name, kind=kind, day=day, time_zone=time_zone, track=track, rules=rules
-    )
+    events = analysis_events(chart, session, options)
     read = ReadStats(
         lines=len(chart.rows) + len(chart.skipped),
         records=len(chart.rows),

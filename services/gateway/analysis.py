@@ -39,16 +39,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from schemas.analysis import CarAnalysis, ChartSeries, SessionAnalysis
-from schemas.events import SessionRef, SessionStarted, decode_event
+from schemas.events import SessionRef, SessionStarted
 from schemas.subjects import events_subject
 from services.analysis.analyst import SessionAnalyst, analyse
-from services.broker.reader import StreamTail
+from services.broker.reader import StoredMsg, StreamTail, decoded, read_events
 from services.classification.fold import SessionFold, fold_until
 from services.gateway.openapi import KEY
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
 from services.ops.instants import parse_instant
-from services.ops.log import read_events
 
 log = logging.getLogger("chequered.gateway.analysis")
 
@@ -97,20 +96,17 @@ class AnalysisFeed:
             while True:
                 batch = await tail.next_batch()
                 async with self.lock:
-                    message = await asyncio.to_thread(self._fold, [(m.seq, m.data) for m in batch])
+                    message = await asyncio.to_thread(self._fold, batch)
                     if message is not None:
                         self._broadcast(message)
                 if batch[-1].pending == 0:
                     self.caught_up.set()
 
-    def _fold(self, batch: list[tuple[int, bytes]]) -> bytes | None:
+    def _fold(self, batch: list[StoredMsg]) -> bytes | None:
         """Fold a batch (in a worker thread); the SSE message for the clients, if any."""
         analyst = self.analyst
-        for seq, data in batch:
-            try:
-                analyst.apply(seq, decode_event(data))
-            except msgspec.MsgspecError:
-                continue  # undecodable: the classification projector dead-letters it with the reason
+        for stored, event in decoded(batch):
+            analyst.apply(stored.seq, event)
         if analyst.fold.opened is None:
             return None
         new = analyst.take()
@@ -237,11 +233,7 @@ async def analysis(request: Request) -> Response:
     seq, time_text = int_param(request, "seq"), request.query_params.get("time", "")
     if seq is not None or time_text:
         return await _at_point(request, session, seq, time_text)
-    feed = await _feed(request)
-    found = await feed.read(lambda a: msgspec.json.encode(a.analysis()) if _opened(a) else None)
-    if found is None:
-        return error(404, f"no events of session {session.key} in the log")
-    return Response(found, media_type="application/json")
+    return await _whole(request, session, SessionAnalyst.analysis)
 
 
 async def car(request: Request) -> Response:
@@ -260,8 +252,12 @@ async def car(request: Request) -> Response:
 
 
 async def series(request: Request) -> Response:
-    session = session_param(request)
-    found = await (await _feed(request)).read(lambda a: msgspec.json.encode(a.series()) if _opened(a) else None)
+    return await _whole(request, session_param(request), SessionAnalyst.series)
+
+
+async def _whole(request: Request, session: SessionRef, view: Callable[[SessionAnalyst], object]) -> Response:
+    """One view of the whole session as JSON, or 404 when the log has not opened it."""
+    found = await (await _feed(request)).read(lambda a: msgspec.json.encode(view(a)) if _opened(a) else None)
     if found is None:
         return error(404, f"no events of session {session.key} in the log")
     return Response(found, media_type="application/json")

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.subjects import DLQ_PREFIX, EVENTS_PREFIX, INGEST_PREFIX, REJECTS_PREFIX, UNADDRESSED
-from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM, REJECTS_STREAM
+from schemas.subjects import (
+    CLASSIFICATION_BUCKET,
+    DLQ_PREFIX,
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    INGEST_PREFIX,
+    REJECTS_PREFIX,
+    REJECTS_STREAM,
+    UNADDRESSED,
+)
 from services.gateway.components import API_VERSION, ref, schemas
 
 SESSION_TOKENS = "{championship}.{event}.{session}"

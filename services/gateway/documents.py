@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.broker.topology import DOCUMENTS_BUCKET
+from schemas.subjects import DOCUMENTS_BUCKET
 from services.documents.store import stored_document, stored_index
 from services.gateway.openapi import KEY
 from services.gateway.responses import error, json_response, session_param

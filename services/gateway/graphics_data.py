@@ -23,9 +23,9 @@ from msgspec import Struct
 
 from schemas.results import Classification, ClassifiedCar, Gap, SessionPhase
 from services.classification.control_messages import FLAG_WORDS
+from services.classification.labels import status_word
 from services.classification.palette import class_swatches
 from services.classification.timefmt import format_clock, format_laptime, penalty_gap
-from services.classification.tower import status_label
 
 TIMING_TEXT = re.compile(r"[+-][0-9:. a-z*]*")
 """Gaps, intervals and penalties (``+12.345``, ``+1 lap``, ``+5 s``): CSV cells that may start with + or -."""
@@ -162,7 +162,7 @@ def tower_rows(classification: Classification, class_name: str | None = None) ->
                 pit_stops=car.pit_stops,
                 state=car.state.value,
                 status=car.status.value,
-                label=status_label(car).plain,
+                label=status_word(car),
                 penalty=f"+{car.penalty_time_ms // 1000} s" if car.penalty_time_ms else "",
             )
         )

@@ -30,8 +30,8 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from schemas.results import Classification, decode_classification
-from services.broker.topology import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET, current_bucket
-from services.classification.projector import PROJECTION
+from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION, READ_MODELS_BUCKET
+from services.broker.topology import current_bucket
 from services.gateway.delayline import DelayLine
 from services.gateway.delta import delta, encoded_rows
 from services.gateway.messages import Snapshot, SnapshotReason, Update
@@ -332,7 +332,7 @@ class ClassificationHub:
         sequence changes nothing, a later one is an update, so clients see no seam.
         """
         while True:
-            bucket = await _when_exists(partial(current_bucket, js, PROJECTION, CLASSIFICATION_BUCKET))
+            bucket = await _when_exists(partial(current_bucket, js, CLASSIFICATION_PROJECTION, CLASSIFICATION_BUCKET))
             kv = await _when_exists(partial(js.key_value, bucket))
             self.bucket = bucket
             follow = asyncio.create_task(self._follow(kv), name="gateway-hub-values")
@@ -413,7 +413,7 @@ async def _when_exists(lookup: Callable[[], Awaitable[T]]) -> T:
 async def _moved_from(js: JetStreamContext, bucket: str) -> None:
     """Return once the classification's read-model pointer names a bucket other than ``bucket``."""
     pointers = await _when_exists(partial(js.key_value, READ_MODELS_BUCKET))
-    watcher = await pointers.watch(PROJECTION)
+    watcher = await pointers.watch(CLASSIFICATION_PROJECTION)
     try:
         async for entry in watcher:
             if entry is not None and entry.value and entry.value.decode() != bucket:

@@ -24,11 +24,10 @@ from starlette.routing import BaseRoute, Route
 from schemas.events import ResultsStatus, SessionRef, TableKind
 from schemas.results import Classification
 from schemas.standings import LiveStandings, LiveTable, decode_live_standings, decode_standings
-from services.broker.topology import STANDINGS_BUCKET
+from schemas.subjects import STANDINGS_BUCKET, live_key
 from services.gateway.messages import PageRow, PageStandings, PageTable, StandingsState
 from services.gateway.responses import error, json_response
 from services.gateway.state import gateway_of
-from services.standings.projector import live_key
 from services.standings.title import contenders
 
 
@@ -97,20 +96,20 @@ async def live_for_session(request: Request) -> Response:
     )
 
 
-async def declared(request: Request) -> Response:
-    championship = request.path_params["championship"]
-    data = await _value(request, championship)
+async def _stored(request: Request, key: str, what: str) -> Response:
+    """The value of ``key`` as stored (JSON), or 404 naming ``what`` standings are missing."""
+    data = await _value(request, key)
     if not data:
-        return error(404, f"no declared standings for championship {championship} yet")
+        return error(404, f"no {what} standings for championship {request.path_params['championship']} yet")
     return Response(data, media_type="application/json")
+
+
+async def declared(request: Request) -> Response:
+    return await _stored(request, request.path_params["championship"], "declared")
 
 
 async def live(request: Request) -> Response:
-    championship = request.path_params["championship"]
-    data = await _value(request, live_key(championship))
-    if not data:
-        return error(404, f"no live standings for championship {championship} yet")
-    return Response(data, media_type="application/json")
+    return await _stored(request, live_key(request.path_params["championship"]), "live")
 
 
 async def title_fights(request: Request) -> Response:

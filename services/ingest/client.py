@@ -34,12 +34,16 @@ from dataclasses import dataclass, field
 
 import msgspec
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
-from schemas.events import Event, encode_event
+from schemas.events import Event, SessionRef, decode_event, encode_event
 from schemas.ingest import MAX_BATCH_EVENTS, RETRYABLE, Accepted, IngestReply, RejectCode, Rejected
 from schemas.subjects import ingest_subject
+from services.broker.reader import last_event, read_events
 from services.ingest import racecontrol
 
 MAX_KEPT_REJECTIONS = 100
@@ -134,7 +138,7 @@ class Producer:
         return (await self.send_batch([event]))[0]
 
     async def send_race_control(self, event: Event, view: racecontrol.SessionView) -> IngestReply:
-        """A race-control input, judged first against its session (``view``: ``services.ops.log.session_view``)
+        """A race-control input, judged first against its session (``view``: :func:`session_view`)
         by :func:`~services.ingest.racecontrol.judge`; one the session cannot take is refused here, unsent."""
         reason = racecontrol.judge(event, view)
         if reason is not None:
@@ -226,3 +230,18 @@ class Producer:
         if batch:
             await flush()
         return replies
+
+
+async def session_view(js: JetStreamContext, session: SessionRef) -> racecontrol.SessionView:
+    """The session's log, folded, as race control's inputs are judged against it; with when its last event was
+    stored, which tells a live session from a replayed one."""
+    log = await read_events(js, session.key)
+    last_stored = None
+    if log:
+        try:
+            last = await last_event(js, session)
+            if last.data is not None and last.time is not None:
+                last_stored = (decode_event(last.data).at, int(last.time.timestamp() * 1000))
+        except (NotFoundError, NatsError, ValueError):
+            pass  # unknown: the session is taken for a replayed one
+    return racecontrol.SessionView.of(session, log, last_stored)

@@ -38,7 +38,7 @@ from faststream.nats import NatsMessage
 from faststream.nats.subscriber.usecases import LogicSubscriber as NatsSubscriber
 from nats.errors import Error as NatsError
 
-from schemas.events import Event, decode_event, encode_event
+from schemas.events import Event, encode_event
 from schemas.ingest import (
     MAX_BATCH_EVENTS,
     MAX_KEPT_PAYLOAD,
@@ -48,7 +48,13 @@ from schemas.ingest import (
     Rejected,
     RejectedEvent,
 )
-from schemas.subjects import EVENTS_PREFIX, INGEST_PREFIX, events_subject, rejects_subject, session_key_of
+from schemas.subjects import (
+    EVENTS_STREAM,
+    INGEST_PREFIX,
+    events_subject,
+    rejects_subject,
+    session_key_of,
+)
 from services.broker.lease import Lease
 from services.broker.publisher import (
     BATCH_DUPLICATE,
@@ -58,9 +64,9 @@ from services.broker.publisher import (
     PipelinedPublisher,
     StoreRefused,
 )
-from services.broker.reader import StreamTail
+from services.broker.reader import read_batches
 from services.broker.shell import NatsShell
-from services.broker.topology import EVENTS_STREAM, Topology
+from services.broker.topology import Topology
 from services.ingest.rules import (
     MSG_ID_HEADER,
     IngestLedger,
@@ -181,16 +187,9 @@ class IngestService(NatsShell):
     async def _load_ledger(self, session_key: str | None = None) -> IngestLedger:
         """A ledger (of one session, or all) read from the log: the stream is the truth."""
         ledger = IngestLedger()
-        subject = f"{EVENTS_PREFIX}.{session_key}" if session_key else f"{EVENTS_PREFIX}.>"
-        async with StreamTail(self.js, subject) as tail:
-            async for batch in tail.to_head():
-                for stored in batch:
-                    try:
-                        event = decode_event(stored.data)
-                    except msgspec.MsgspecError as error:
-                        log.error("stream message %d is not an event (%s); ignored", stored.seq, error)
-                        continue
-                    ledger.admit(event, stored.seq, fingerprint(encode_event(event)))
+        async for batch in read_batches(self.js, session_key):
+            for seq, event in batch:
+                ledger.admit(event, seq, fingerprint(encode_event(event)))
         return ledger
 
     async def _settle(self, session_key: str) -> bool:

@@ -26,13 +26,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schemas.results import encode_classification
-from schemas.subjects import EVENTS_PREFIX
-from services.broker.reader import StreamTail
-from services.broker.topology import CLASSIFICATION_BUCKET, EVENTS_STREAM, READ_MODELS_BUCKET, Topology, current_bucket
+from schemas.subjects import (
+    CLASSIFICATION_BUCKET,
+    CLASSIFICATION_PROJECTION,
+    EVENTS_STREAM,
+    READ_MODELS_BUCKET,
+)
+from services.broker.reader import read_batches
+from services.broker.topology import Topology, current_bucket
 from services.classification.fold import ClassificationProjection
-from services.classification.projector import PROJECTION
 
-PROJECTIONS = {PROJECTION: CLASSIFICATION_BUCKET}
+PROJECTIONS = {CLASSIFICATION_PROJECTION: CLASSIFICATION_BUCKET}
 
 
 @dataclass
@@ -50,7 +54,7 @@ def next_version(current: str, base: str) -> str:
 
 async def rebuild(
     js: JetStreamContext,
-    projection: str = PROJECTION,
+    projection: str = CLASSIFICATION_PROJECTION,
     *,
     session: str | None = None,
     topology: Topology | None = None,
@@ -67,7 +71,6 @@ async def rebuild(
     kv = await js.create_key_value(topology.read_model_bucket(new))
     started = time.perf_counter()
     fold = ClassificationProjection()
-    subject = f"{EVENTS_PREFIX}.{session}" if session else f"{EVENTS_PREFIX}.>"
     stream_info = await js.stream_info(EVENTS_STREAM)
     progress = Progress(
         TextColumn(f"[bold]rebuild {projection} → {new}"),
@@ -81,13 +84,13 @@ async def rebuild(
     events = 0
     with progress:
         task = progress.add_task("rebuild", total=stream_info.state.last_seq, rate="-")
-        async with StreamTail(js, subject) as tail:
-            async for batch in tail.to_head(max_size=20_000):
-                for stored in batch:
-                    fold.apply_raw(stored.seq, stored.subject, stored.data)
-                events += len(batch)
-                elapsed = time.perf_counter() - started
-                progress.update(task, completed=batch[-1].seq, rate=f"{events / elapsed:,.0f}")
+        async for batch in read_batches(js, session, max_size=20_000):
+            for seq, event in batch:
+                fold.apply(seq, event)
+            events += len(batch)
+            elapsed = time.perf_counter() - started
+            if batch:
+                progress.update(task, completed=batch[-1][0], rate=f"{events / elapsed:,.0f}")
     for key, state in sorted(fold.sessions.items()):
         if state.opened is not None:
             await kv.put(key, encode_classification(state.classification()))

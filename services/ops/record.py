@@ -8,9 +8,9 @@ from typing import IO
 
 from nats.js import JetStreamContext
 
-from schemas.events import SessionRef, decode_event
+from schemas.events import SessionRef
 from schemas.subjects import events_subject
-from services.broker.reader import StoredMsg, StreamTail
+from services.broker.reader import StoredMsg, StreamTail, decoded
 from services.ops.racelog import open_log
 
 FOLLOW_POLL_S = 0.5
@@ -31,11 +31,7 @@ async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follo
 def _write(out: IO[bytes], batch: list[StoredMsg]) -> int:
     """Only messages that are events go into a log (a poison message stays in the dead letters)."""
     written = 0
-    for stored in batch:
-        try:
-            decode_event(stored.data)
-        except ValueError:
-            continue
+    for stored, _ in decoded(batch):
         out.write(stored.data + b"\n")
         written += 1
     return written

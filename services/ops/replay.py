@@ -1,6 +1,6 @@
 """Replay a race log into a session, through ingest, at any pace.
 
-The pacing is pure (:func:`schedule`); the shell sleeps and sends. Every event
+The pacing is pure (:func:`~services.ops.pacing.schedule`); the shell sleeps and sends. Every event
 keeps its id, so replaying a log twice stores it once; events the stream
 already holds for the session are skipped up front, so a replay stopped with
 Ctrl-C continues where it stopped.
@@ -10,68 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.events import ClassificationRules, Event, SessionOpened, SessionRef, decode_event
+from schemas.events import Event, SessionRef
 from schemas.ingest import IngestReply, Rejected
-from schemas.subjects import events_subject
-from services.broker.reader import StreamTail
+from services.broker.reader import read_batches
 from services.classification.timefmt import format_clock
 from services.ingest.client import Producer, Tally
-
-AS_FAST_CHUNK = 1000
-
-
-def retarget(events: Iterable[Event], session: SessionRef | None) -> Iterator[Event]:
-    """The same events in another session (a new name for a replayed log)."""
-    for event in events:
-        yield event if session is None else msgspec.structs.replace(event, session=session)
-
-
-def with_rules(events: Iterable[Event], rules: ClassificationRules | None) -> Iterator[Event]:
-    """The same events with the session's classification rules replaced (None: as logged). A session already open
-    keeps its rules (ingest stores one ``session_opened``): give a new one with :func:`retarget`."""
-    for event in events:
-        if rules is not None and isinstance(event.body, SessionOpened):
-            event = msgspec.structs.replace(event, body=msgspec.structs.replace(event.body, rules=rules))
-        yield event
-
-
-def schedule(events: Sequence[Event], speed: float | None) -> Iterator[tuple[float, list[Event]]]:
-    """Groups of events sharing an instant, each with its offset in seconds from the first.
-
-    ``speed`` 1 is the recorded pace, 10 ten times faster, None as fast as possible
-    (chunks of ``AS_FAST_CHUNK``, all at offset 0).
-    """
-    if not events:
-        return
-    if speed is None:
-        for start in range(0, len(events), AS_FAST_CHUNK):
-            yield 0.0, list(events[start : start + AS_FAST_CHUNK])
-        return
-    origin = events[0].at
-    group: list[Event] = []
-    for event in events:
-        if group and event.at != group[0].at:
-            yield (group[0].at - origin) / 1000 / speed, group
-            group = []
-        group.append(event)
-    yield (group[0].at - origin) / 1000 / speed, group
+from services.ops.pacing import schedule
 
 
 async def stored_ids(js: JetStreamContext, session: SessionRef) -> set[str]:
     """``msg_id`` of every event the stream holds for the session."""
     ids: set[str] = set()
-    async with StreamTail(js, events_subject(session)) as tail:
-        async for batch in tail.to_head():
-            ids.update(decode_event(stored.data).msg_id for stored in batch)
+    async for batch in read_batches(js, session.key):
+        ids.update(event.msg_id for _, event in batch)
     return ids
 
 

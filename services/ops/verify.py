@@ -4,34 +4,23 @@ For every session in the live bucket, the log is folded afresh up to the
 ``last_seq`` the served value claims, and the two are compared field by field.
 A difference is reported with the event where they diverge: the last event at
 or before ``last_seq`` that touched what differs (that car, or the session),
-i.e. from that event on the served value and the log disagree.
+i.e. from that event on the served value and the log disagree
+(:func:`~services.ops.divergence.compare`, pure).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-import msgspec
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from schemas.events import CarBody, Event
-from schemas.results import Classification, decode_classification
-from services.broker.topology import CLASSIFICATION_BUCKET, current_bucket
-from services.classification.fold import classification_until
-from services.classification.projector import PROJECTION
-from services.ops.log import read_events
-
-
-@dataclass
-class Divergence:
-    session: str
-    differences: list[str]
-    seq: int | None
-    """The event from which the served value and the log disagree."""
-    event: str
+from schemas.results import decode_classification
+from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION
+from services.broker.reader import read_events
+from services.broker.topology import current_bucket
+from services.ops.divergence import Divergence, compare
 
 
 @dataclass
@@ -40,52 +29,9 @@ class VerifyReport:
     divergences: list[Divergence] = field(default_factory=list)
 
 
-def _diff(path: str, served: Any, fresh: Any, out: list[str]) -> None:
-    if served == fresh:
-        return
-    if isinstance(served, dict) and isinstance(fresh, dict):
-        for key in sorted(set(served) | set(fresh)):
-            _diff(f"{path}.{key}", served.get(key), fresh.get(key), out)
-    elif isinstance(served, list) and isinstance(fresh, list) and len(served) == len(fresh):
-        for i, (a, b) in enumerate(zip(served, fresh, strict=True)):
-            _diff(f"{path}[{i}]", a, b, out)
-    else:
-        out.append(f"{path}: served {served!r}, log says {fresh!r}")
-
-
-def compare(served: Classification, events: list[tuple[int, Event]]) -> Divergence | None:
-    """None when the served value equals the fold of ``events`` up to its ``last_seq``."""
-    fresh = classification_until(events, served.session, seq=served.last_seq)
-    if fresh is not None and msgspec.json.encode(fresh) == msgspec.json.encode(served):
-        return None
-    differences: list[str] = []
-    served_cars = {c.number: msgspec.to_builtins(c) for c in served.cars}
-    fresh_cars = {c.number: msgspec.to_builtins(c) for c in fresh.cars} if fresh else {}
-    cars: set[str] = set()
-    for number in sorted(set(served_cars) | set(fresh_cars)):
-        before = len(differences)
-        _diff(f"car #{number}", served_cars.get(number), fresh_cars.get(number), differences)
-        if len(differences) > before:
-            cars.add(number)
-    served_rest = {k: v for k, v in msgspec.to_builtins(served).items() if k != "cars"}
-    fresh_rest = {k: v for k, v in msgspec.to_builtins(fresh).items() if k != "cars"} if fresh else {}
-    _diff("session", served_rest, fresh_rest, differences)
-    culprit = None
-    for seq, event in events:
-        if seq > served.last_seq:
-            break
-        body = event.body
-        if (isinstance(body, CarBody) and body.number in cars) or (not cars and not isinstance(body, CarBody)):
-            culprit = (seq, event)
-    if culprit is None:
-        return Divergence(served.session.key, differences, None, "no event of the log explains the served value")
-    seq, event = culprit
-    return Divergence(served.session.key, differences, seq, f"{type(event.body).__name__} {event.msg_id} at seq {seq}")
-
-
 async def verify_all(js: JetStreamContext, session: str | None = None) -> VerifyReport:
     """Compare every served classification (or one session's) with a fresh fold of the log."""
-    kv = await js.key_value(await current_bucket(js, PROJECTION, CLASSIFICATION_BUCKET))
+    kv = await js.key_value(await current_bucket(js, CLASSIFICATION_PROJECTION, CLASSIFICATION_BUCKET))
     try:
         keys = sorted(await kv.keys())
     except (KeyNotFoundError, NatsError):

@@ -34,27 +34,22 @@ from typing import Any
 from nats.js.kv import KeyValue
 
 from schemas.calendar import encode_calendar
-from schemas.events import CALENDAR_BODIES, Event, decode_event
+from schemas.events import CALENDAR_BODIES, Event
 from schemas.standings import encode_standings
+from schemas.subjects import STANDINGS_BUCKET, STANDINGS_PROJECTION, calendar_key, live_key
 from services.broker.follower import LogFollower
-from services.broker.reader import StoredMsg
-from services.broker.topology import STANDINGS_BUCKET, Topology
-from services.calendar.fold import CalendarFold, calendar_key
+from services.broker.reader import StoredMsg, decoded
+from services.broker.topology import Topology
+from services.calendar.fold import CalendarFold
 from services.calendar.views import alerts
 from services.observability import FEEDS_MISSING
 from services.standings.fold import ChampionshipFold
 
 log = logging.getLogger("chequered.standings")
 
-PROJECTION = "standings"
-
-
-def live_key(championship: str) -> str:
-    return f"{championship}.live"
-
 
 class StandingsProjector(LogFollower):
-    projection_name = PROJECTION
+    projection_name = STANDINGS_PROJECTION
 
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
@@ -85,11 +80,7 @@ class StandingsProjector(LogFollower):
         touched: dict[str, StoredMsg] = {}
         """Championship -> the last event of the batch that touched it."""
         calendars: set[str] = set()
-        for stored in batch:
-            try:
-                event = decode_event(stored.data)
-            except ValueError:
-                continue  # the classification projector dead-letters it with the reason
+        for stored, event in decoded(batch):
             if (changed := await self._calendar(stored, event)) is not None:
                 calendars.add(changed)
             name = event.session.championship

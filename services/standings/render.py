@@ -25,7 +25,8 @@ from schemas.standings import (
     StandingsTable,
     TitleStatus,
 )
-from services.classification.tower import short_name, table_width
+from services.classification.labels import short_name
+from services.classification.tower import table_width
 from services.standings.title import contenders
 
 _STATUS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from nats.aio.client import Client
@@ -12,11 +12,10 @@ from nats.js.errors import KeyNotFoundError
 from schemas.calendar import SeasonCalendar, decode_calendar
 from schemas.events import Event, SessionRef, SessionStarted
 from schemas.ingest import Accepted
-from services.broker.topology import STANDINGS_BUCKET
+from schemas.subjects import STANDINGS_BUCKET, calendar_key
 from services.calendar.files import decode_calendar as decode_file
-from services.calendar.fold import CalendarFold, calendar_key
+from services.calendar.fold import CalendarFold
 from services.ingest.client import Producer
-from services.ingest.service import IngestService
 from services.standings.projector import StandingsProjector
 from tests.calendar.seasons import SPRINT, at, published
 from tests.factory import SessionWriter
@@ -39,14 +38,6 @@ async def calendar_value(nc: Client, ready: Callable[[SeasonCalendar], bool], ti
             return data
         await asyncio.sleep(0.05)
     raise AssertionError("the calendar never reached the state waited for")
-
-
-@pytest.fixture
-async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 @pytest.mark.usefixtures("ingest")

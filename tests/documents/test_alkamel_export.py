@@ -17,6 +17,7 @@ from schemas.results import Classification, ResultStatus
 from services.analysis.analyst import analyse
 from services.classification.fold import SessionFold, fold_log
 from services.documents.alkamel import HEADER, chronological_csv
+from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import parse_analysis, parse_time_ms
 from services.simulator.endurance import RaceSpec, simulate
 
@@ -33,7 +34,7 @@ def imported(data: bytes, state: SessionFold) -> SessionFold:
     assert state.opened is not None and state.started_at is not None
     zone = state.opened.time_zone
     day = datetime.fromtimestamp(state.started_at / 1000, ZoneInfo(zone)).date()
-    events = parse_analysis(data, state.session, day=day, time_zone=zone)
+    events = parse_analysis(data, state.session, AlKamelOptions(day=day, time_zone=zone))
     rules = state.opened.rules
     return fold(
         [
@@ -65,8 +66,8 @@ def test_a_simulated_race_exported_and_imported_again_gives_the_same_classificat
     back = imported(data, source)
     assert (back.started_at, back.chequered_at) == (source.started_at, source.chequered_at)
     assert result(back.classification()) == result(source.classification())
-    assert {n: [stop[2] for stop in car.stops] for n, car in back.cars.items()} == {
-        n: [stop[2] for stop in car.stops] for n, car in source.cars.items()
+    assert {n: [stop.pit_out for stop in car.stops] for n, car in back.cars.items()} == {
+        n: [stop.pit_out for stop in car.stops] for n, car in source.cars.items()
     }, "pit exits come back to the millisecond"
 
 
@@ -102,7 +103,7 @@ def test_a_real_chart_imported_exported_and_imported_again(shared_data: Path, na
     car, with its time, driver and flag-taking row, and reads back to the same classification."""
     original = (shared_data / "alkamel" / name).read_bytes()
     session = SessionRef("wec", "round", "race")
-    state = fold(parse_analysis(original, session, day=day, time_zone=zone))
+    state = fold(parse_analysis(original, session, AlKamelOptions(day=day, time_zone=zone)))
     exported = chronological_csv(analyse(state))
     back = imported(exported, state)
     assert result(back.classification()) == result(state.classification())

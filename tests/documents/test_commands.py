@@ -7,17 +7,15 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import msgspec
-import pytest
 from nats.aio.client import Client
 
 from schemas.analysis import DocumentsIndex
 from schemas.events import Event, ResultsDeclared, ResultsStatus
-from services.broker.topology import DOCUMENTS_BUCKET
+from schemas.subjects import DOCUMENTS_BUCKET
 from services.documents.report import PDF, Document
 from services.documents.service import DocumentsService
 from services.documents.store import stored_index
@@ -39,14 +37,6 @@ def chequered(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(CHEQUERED), *args, "--home", str(home)], capture_output=True, text=True, timeout=120, check=False
     )
-
-
-@pytest.fixture
-async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 async def until(condition: object, what: str, timeout: float = 30.0) -> None:

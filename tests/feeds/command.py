@@ -18,7 +18,7 @@ from nats.aio.client import Client
 
 from schemas.results import Classification, decode_classification
 from services.broker.embedded import free_port
-from services.ops.log import read_events
+from services.broker.reader import read_events
 
 CHEQUERED = Path(sys.executable).parent / "chequered"
 TOKEN = "feed-command-test"

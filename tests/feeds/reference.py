@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from schemas.events import SessionKind
 from schemas.results import Classification
-from services.feeds.rmonitor.capture import Line
+from services.feeds.rmonitor.pace import Line
 from services.feeds.rmonitor.parser import PracticePosition, RacePosition, RMonitorRecord, RunInfo
 
 IDLE_RUNS = (95,)

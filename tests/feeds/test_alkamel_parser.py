@@ -6,6 +6,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from schemas.events import (
@@ -28,6 +29,7 @@ from schemas.events import (
 )
 from schemas.results import CarState
 from services.classification.fold import fold_log
+from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import (
     AnalysisError,
     analysis_events,
@@ -146,7 +148,7 @@ def write(tmp_path: Path, lines: list[str], bom: bool = True) -> Path:
 def events_of(path: Path, **options: object) -> list[Event]:
     options.setdefault("day", date(2025, 6, 14))
     options.setdefault("time_zone", "Europe/Paris")
-    events = parse_analysis(path, SESSION, "alkamel-test", **options)
+    events = parse_analysis(path, SESSION, msgspec.structs.replace(AlKamelOptions(producer="alkamel-test"), **options))
     for event in events:
         assert decode_event(encode_event(event)) == event
     return events
@@ -326,7 +328,9 @@ def test_same_chart_same_ids(tmp_path: Path) -> None:
     first, second = events_of(path), events_of(path)
     assert first == second
     assert len({e.id for e in first}) == len(first)
-    other = parse_analysis(path, SessionRef(championship="wec", event="test", session="race2"), "alkamel-test")
+    other = parse_analysis(
+        path, SessionRef(championship="wec", event="test", session="race2"), AlKamelOptions(producer="alkamel-test")
+    )
     assert not {e.id for e in other} & {e.id for e in first}  # one producer, two sessions: no id in common
 
 

@@ -52,6 +52,7 @@ from schemas.results import CarState, Classification, Gap, ResultStatus, Session
 from services.classification.fold import ClassificationProjection, fold_log
 from services.classification.hourly import hourly
 from services.classification.presets import preset_rules
+from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import AnalysisChart, car_number, parse_analysis, read_analysis
 
 ALKAMEL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "alkamel"
@@ -269,11 +270,12 @@ def events(name: str) -> tuple[Event, ...]:
         parse_analysis(
             chart_path(name),
             SESSION,
-            "alkamel",
-            name=f"{spec.hours} Hours",
-            day=spec.day,
-            time_zone=spec.time_zone,
-            length=SessionLength(time_ms=spec.hours * HOUR),
+            AlKamelOptions(
+                name=f"{spec.hours} Hours",
+                day=spec.day,
+                time_zone=spec.time_zone,
+                length=SessionLength(time_ms=spec.hours * HOUR),
+            ),
         )
     )
 
@@ -426,7 +428,7 @@ def test_the_cars_that_took_the_flag_are_the_ff_rows(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CHARTS))
 def test_reading_a_chart_twice_gives_the_same_ids(name: str) -> None:
     spec = CHARTS[name]
-    again = parse_analysis(chart_path(name), SESSION, "alkamel", day=spec.day, time_zone=spec.time_zone)
+    again = parse_analysis(chart_path(name), SESSION, AlKamelOptions(day=spec.day, time_zone=spec.time_zone))
     assert [e.id for e in again] == [e.id for e in events(name)]
 
 

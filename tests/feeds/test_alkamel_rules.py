@@ -13,11 +13,13 @@ from schemas.events import CarRetired, ClassificationRules, Flag, LapCompleted, 
 from schemas.results import CarState, Classification, ResultStatus, SessionPhase
 from services.classification.fold import fold_log
 from services.classification.presets import PRESETS, preset_rules
+from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import parse_analysis
 from tests.feeds.charts import Car, chart
 from tests.feeds.typed import of
 
 SESSION = SessionRef(championship="wec", event="charts", session="race")
+CHARTS = AlKamelOptions(producer="charts")
 LAP = 100_000
 
 RETIREMENTS = (
@@ -43,7 +45,7 @@ EXPECTED = {
 
 
 def classify(data: bytes, rules: ClassificationRules | None = None) -> Classification:
-    events = parse_analysis(data, SESSION, "charts", rules=rules)
+    events = parse_analysis(data, SESSION, AlKamelOptions(producer="charts", rules=rules))
     return fold_log(enumerate(events, 1)).sessions[SESSION.key].classification()
 
 
@@ -68,7 +70,7 @@ def test_retired_not_classified_or_classified_under_each_preset(preset: str) -> 
 
 
 def test_cars_without_the_flag_are_retired_at_their_last_crossing_by_the_chart() -> None:
-    events = parse_analysis(chart(*RETIREMENTS), SESSION, "charts")
+    events = parse_analysis(chart(*RETIREMENTS), SESSION, CHARTS)
     retired = {e.body.number: e for e in of(events, CarRetired)}
     assert sorted(retired) == ["4", "5"]
     last_laps = {e.body.number: e.at for e in of(events, LapCompleted)}
@@ -78,7 +80,7 @@ def test_cars_without_the_flag_are_retired_at_their_last_crossing_by_the_chart()
 def test_a_chart_with_no_chequered_flag_retires_nobody() -> None:
     """A race ended under red, or a live file: no ``FF`` row at all says nothing about who stopped."""
     unfinished = [Car(car.number, car.laps, took_flag=False) for car in RETIREMENTS]
-    assert of(parse_analysis(chart(*unfinished), SESSION, "charts"), CarRetired) == []
+    assert of(parse_analysis(chart(*unfinished), SESSION, CHARTS), CarRetired) == []
 
 
 def test_an_import_defaults_to_the_wec_preset() -> None:

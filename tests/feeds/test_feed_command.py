@@ -18,9 +18,10 @@ from nats.aio.client import Client
 from schemas.events import LapCompleted, SessionRef
 from schemas.ingest import RejectCode, RejectedEvent
 from schemas.results import Classification
+from services.broker.reader import read_events
 from services.classification.fold import fold_log
 from services.feeds.rmonitor.capture import map_capture
-from services.ops.log import read_events
+from services.feeds.rmonitor.options import RMonitorOptions
 from services.ops.rejects import read_rejects
 from tests.feeds.captures import Run, beat, write_capture
 from tests.feeds.command import CHEQUERED, DEADLINE_S, Served, chequered, served
@@ -133,7 +134,7 @@ async def test_a_live_feed_with_a_drop_mid_line_and_lines_re_sent_loses_and_dupl
     laps = {car: [*times, *times[1:3]] for car, times in CARS.items()}  # six laps each: about 700 lines
     lines = Run(14, "Sunday Race", TWO, laps, length=900).lines()
     session = SessionRef(championship(), "round1", "race")
-    offline = map_capture(write_capture(tmp_path, lines), session, "rmonitor", DAY, time_zone=ZONE).events
+    offline = map_capture(write_capture(tmp_path, lines), session, RMonitorOptions(day=DAY, time_zone=ZONE)).events
     drop = len(lines) * 3 // 5
     resume = drop - 200  # the second connection re-sends 200 lines from before the drop
     async with RMonitorServer(lines, [Segment(0, drop, cut=True), Segment(resume)]) as server:

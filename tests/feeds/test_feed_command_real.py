@@ -20,8 +20,9 @@ from schemas.events import Event, LapCompleted, LapCorrected
 from schemas.results import Classification
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
-from services.feeds.rmonitor.capture import Line, parse_lines, read_capture
-from services.ops.log import read_events
+from services.broker.reader import read_events
+from services.feeds.rmonitor.capture import parse_lines, read_capture
+from services.feeds.rmonitor.pace import Line
 from tests.feeds.command import Served, chequered, served
 from tests.feeds.reference import cut, differences, last_rows
 from tests.feeds.test_rmonitor_real import (

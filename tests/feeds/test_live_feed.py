@@ -25,14 +25,17 @@ from nats.aio.client import Client
 from schemas.events import Event, LapCompleted, SessionRef
 from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
 from schemas.results import Classification
+from services.broker.reader import read_events
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.ingestor import (
+    AlKamelOptions,
     FeedReport,
     RMonitorOptions,
     feed_events,
     import_alkamel,
+    rmonitor_mapper,
     run_rmonitor_capture,
     run_rmonitor_live,
 )
@@ -41,7 +44,6 @@ from services.feeds.rmonitor.client import Backoff, CapturePlayer, LineSplitter,
 from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
 from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from tests.factory import SessionWriter
 from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
@@ -128,14 +130,6 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
 
 
 @pytest.fixture
-async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
-
-
-@pytest.fixture
 async def projector(nats_url: str, ingest: IngestService) -> AsyncIterator[ClassificationProjector]:
     service = ClassificationProjector(nats_url)
     await service.start()
@@ -189,7 +183,7 @@ async def test_live_feed_classifies_as_the_capture_read_offline(
 ) -> None:
     lines = race()
     live = Live(nc, new_session())
-    offline = map_capture(write_capture(tmp_path, lines), live.session, "rmonitor", DAY, time_zone=ZONE)
+    offline = map_capture(write_capture(tmp_path, lines), live.session, OPTIONS)
     async with RMonitorServer(lines) as server:
         report = await live.follow(server.port, len(lines))
 
@@ -207,7 +201,7 @@ async def test_a_dropped_connection_resent_from_earlier_loses_and_duplicates_no_
 ) -> None:
     lines = race()
     live = Live(nc, new_session())
-    offline = map_capture(write_capture(tmp_path, lines), live.session, "rmonitor", DAY, time_zone=ZONE)
+    offline = map_capture(write_capture(tmp_path, lines), live.session, OPTIONS)
     drop, resume = len(lines) * 3 // 5, len(lines) * 2 // 5  # the second connection re-sends a fifth
     async with RMonitorServer(lines, [Segment(0, drop, cut=True), Segment(resume)]) as server:
         report = await live.follow(server.port, drop + 1 + len(lines) - resume)
@@ -226,7 +220,7 @@ async def test_the_client_backs_off_while_the_server_is_down_and_resumes_when_it
 ) -> None:
     lines = race()
     live = Live(nc, new_session())
-    offline = map_capture(write_capture(tmp_path, lines), live.session, "rmonitor", DAY, time_zone=ZONE)
+    offline = map_capture(write_capture(tmp_path, lines), live.session, OPTIONS)
     first = await RMonitorServer(lines, [Segment(0, 250)]).start()  # plays 250 lines, then stops listening
     second: list[RMonitorServer] = []
     refused: list[int] = []
@@ -276,9 +270,9 @@ async def collect(client: RMonitorClient, lines: int) -> list[Event]:
 async def test_bad_lines_are_counted_with_their_numbers_and_the_feed_goes_on(tmp_path: Path) -> None:
     lines = race(cars=3, laps=2)
     session = new_session()
-    offline = map_capture(write_capture(tmp_path, lines), session, "rmonitor", DAY, time_zone=ZONE)
+    offline = map_capture(write_capture(tmp_path, lines), session, OPTIONS)
     noisy = [*lines[:10], '$J,"1"', "garbage", *lines[10:20], '$F,"x","y","z","w","Green"', *lines[20:]]
-    client = RMonitorClient(HOST, 0, OPTIONS.mapper(session), backoff=FAST, rng=random.Random(1))
+    client = RMonitorClient(HOST, 0, rmonitor_mapper(OPTIONS, session), backoff=FAST, rng=random.Random(1))
     async with RMonitorServer(noisy) as server:
         client.port = server.port
         events = await collect(client, len(noisy))
@@ -290,8 +284,8 @@ async def test_bad_lines_are_counted_with_their_numbers_and_the_feed_goes_on(tmp
 async def test_a_silent_link_is_dropped_and_reconnected(tmp_path: Path) -> None:
     lines = race(cars=3, laps=2)
     session = new_session()
-    offline = map_capture(write_capture(tmp_path, lines), session, "rmonitor", DAY, time_zone=ZONE)
-    client = RMonitorClient(HOST, 0, OPTIONS.mapper(session), backoff=FAST, idle_timeout_s=2.0)
+    offline = map_capture(write_capture(tmp_path, lines), session, OPTIONS)
+    client = RMonitorClient(HOST, 0, rmonitor_mapper(OPTIONS, session), backoff=FAST, idle_timeout_s=2.0)
     async with RMonitorServer(lines, [Segment(0, 100, hold=True), Segment(60)]) as server:
         client.port = server.port
         events = await collect(client, 100 + len(lines) - 60)
@@ -312,7 +306,7 @@ def test_a_record_the_mapper_fails_on_is_skipped_like_a_bad_line() -> None:
     lines = race()
     stats = ReadStats()
     session = new_session()
-    fragile = Fragile("rmonitor", session.championship, session.event, session=session.session, day=DAY)
+    fragile = Fragile(session.championship, session.event, RMonitorOptions(day=DAY), session=session.session)
     events = map_lines(fragile, [(i, None, line) for i, line in enumerate(lines, 1)], stats)
     assert stats.errors == [(3, "mapper failed: RuntimeError('boom')"), (4, "mapper failed: RuntimeError('boom')")]
     assert sum(isinstance(event.body, LapCompleted) for event in events) == 30
@@ -348,11 +342,11 @@ async def test_capture_player_keeps_the_heartbeat_pace_at_speed(tmp_path: Path) 
         now[0] += seconds
 
     session = new_session()
-    player = CapturePlayer(path, OPTIONS.mapper(session), 10.0, sleep=sleep, clock=lambda: now[0])
+    player = CapturePlayer(path, rmonitor_mapper(OPTIONS, session), 10.0, sleep=sleep, clock=lambda: now[0])
     events = [event for batch in [b async for b in player.batches()] for event in batch]
     heartbeats = sum(line.startswith("$F") for line in lines)
     assert waits == pytest.approx([0.1] * (heartbeats - 1))
-    assert events == map_capture(path, session, "rmonitor", DAY, time_zone=ZONE).events
+    assert events == map_capture(path, session, OPTIONS).events
     assert player.stats.lines == player.total_lines == len(lines)
 
 
@@ -365,7 +359,7 @@ async def test_a_capture_replayed_twice_is_stored_once(tmp_path: Path, nc: Clien
     session = new_session()
     first = await run_rmonitor_capture(nc, path, session, None, options=OPTIONS)
     again = await run_rmonitor_capture(nc, path, session, None, options=OPTIONS)
-    offline = map_capture(path, session, "rmonitor", DAY, time_zone=ZONE).events
+    offline = map_capture(path, session, OPTIONS).events
     assert (first.sent, first.accepted, first.lines) == (len(offline), len(offline), len(lines))
     assert (again.sent, again.duplicates, again.accepted) == (len(offline), len(offline), 0)
     assert [event for _, event in await read_events(nc.jetstream(), session.key)] == offline
@@ -404,9 +398,9 @@ async def test_an_alkamel_chart_imports_and_classifies(
     path = tmp_path / "analysis.csv"
     path.write_text(alkamel_chart(), encoding="utf-8")
     session = SessionRef(f"t{uuid.uuid4().hex[:10]}", "alkamel", "race")
-    report = await import_alkamel(nc, path, session, day=DAY, time_zone=ZONE)
+    report = await import_alkamel(nc, path, session, AlKamelOptions(day=DAY, time_zone=ZONE))
 
-    expected = analysis_events(read_analysis(path), session, day=DAY, time_zone=ZONE)
+    expected = analysis_events(read_analysis(path), session, AlKamelOptions(day=DAY, time_zone=ZONE))
     assert (report.sent, report.accepted, report.rejected) == (len(expected), len(expected), 0)
     assert (report.lines, report.lines_skipped) == (4 * 5 + 1, 1)
     assert [event for _, event in await read_events(nc.jetstream(), session.key)] == expected
@@ -424,7 +418,7 @@ async def test_a_real_capture_through_tcp_stores_what_the_file_maps_to(
     path = shared_data / "rmonitor" / "orbits-mock-session.txt"
     session = new_session()
     options = RMonitorOptions(day=date(2009, 1, 27), time_zone="Europe/London")
-    offline = map_capture(path, session, options.producer, options.day, time_zone=options.time_zone)
+    offline = map_capture(path, session, options)
     lines = [line for _, _, line in read_capture(path)]
     live = Live(nc, session, options)
     async with RMonitorServer(lines) as server:

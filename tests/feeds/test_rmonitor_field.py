@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +29,7 @@ from schemas.results import Classification, ClassifiedCar, Disagreement, Disagre
 from services.classification.fold import ClassificationProjection
 from services.feeds.rmonitor.capture import ReadStats, map_lines, parse_lines
 from services.feeds.rmonitor.naming import kind_of, session_token
+from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.weekend import WeekendMapper
 from tests.feeds.captures import Run, beat, best, clock, comp, passing, position
 from tests.feeds.reference import differences, last_rows
@@ -40,8 +42,7 @@ CARS = {"7": [100.0, 98.5, 99.0], "8": [101.0, 100.2, 100.4], "9": [104.0, 103.0
 
 
 def weekend(**options: object) -> WeekendMapper:
-    options.setdefault("time_zone", ZONE)
-    return WeekendMapper("rmonitor", "club", "round1", **options)  # type: ignore[arg-type]
+    return WeekendMapper("club", "round1", msgspec.structs.replace(RMonitorOptions(time_zone=ZONE), **options))
 
 
 def feed(lines: list[str], mapper: WeekendMapper | None = None) -> tuple[list[Event], WeekendMapper, ReadStats]:
@@ -122,7 +123,7 @@ def test_a_fixed_session_ends_at_a_lost_reset() -> None:
     first = Run(14, "Sunday Race", TWO, CARS).lines()
     second = [line for line in Run(14, "Sunday Race", TWO + 900, CARS).lines() if not line.startswith(("$I", "$B"))]
     session = SessionRef("club", "round1", "race")
-    events, mapper, _ = feed([*first, *second], WeekendMapper.one_session("rmonitor", session, time_zone=ZONE))
+    events, mapper, _ = feed([*first, *second], WeekendMapper.one_session(session, RMonitorOptions(time_zone=ZONE)))
     assert len(of(events, SessionOpened)) == 1
     assert {n: c.laps for n, c in cars(results(events)[session.key]).items()} == dict.fromkeys(CARS, 3)
     assert mapper.stats.ignored > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from schemas.events import (
@@ -32,6 +33,7 @@ from services.classification.fold import fold_log
 from services.feeds.ids import event_id
 from services.feeds.rmonitor.capture import parse_lines
 from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
+from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.weekend import WeekendMapper
 from tests.feeds.captures import beat, comp, passing, position
 from tests.feeds.typed import of
@@ -40,6 +42,7 @@ SESSION = SessionRef(championship="test", event="rmonitor", session="race")
 PRODUCER = "rmonitor-test"
 DAY = date(2025, 6, 1)
 ZONE = "Europe/Paris"
+OPTIONS = RMonitorOptions(producer=PRODUCER, day=DAY, time_zone=ZONE)
 
 
 # -- a tiny capture ---------------------------------------------------------------
@@ -77,8 +80,7 @@ def run(
 
 
 def make(**options: object) -> RMonitorMapper:
-    options.setdefault("time_zone", ZONE)
-    return RMonitorMapper(SESSION, PRODUCER, DAY, **options)  # type: ignore[arg-type]
+    return RMonitorMapper(SESSION, msgspec.structs.replace(OPTIONS, **options))
 
 
 def local(seconds: float, day: date = DAY, zone: str = ZONE) -> int:
@@ -166,7 +168,7 @@ def test_one_session_follows_the_first_run_not_idle_and_ignores_the_others() -> 
             '$B,25,"Test Race"',
             passing("1", 60.0, 182.0),
         ],
-        WeekendMapper.one_session(PRODUCER, SESSION, day=DAY, time_zone=ZONE),
+        WeekendMapper.one_session(SESSION, OPTIONS),
     )
     assert [e.body.number for e in of(events, EntryRegistered)] == ["1"]
     assert [lap for _, lap, _, _ in laps(events)] == [1, 2]  # the lap under run 95 was not this session's
@@ -413,7 +415,7 @@ def test_events_wait_for_a_time_of_day() -> None:
     ],
 )
 def test_the_session_day(line: str, arrival: float | None, day: date) -> None:
-    mapper = RMonitorMapper(SESSION, PRODUCER, time_zone=ZONE)
+    mapper = RMonitorMapper(SESSION, RMonitorOptions(producer=PRODUCER, time_zone=ZONE))
     lines = [line, *entries(), beat(TEN, 0, "Green ")]
     events = run(lines, mapper, [arrival] + [None] * (len(lines) - 1))
     assert of(events, SessionStarted)[0].at == local(TEN, day)
@@ -494,7 +496,7 @@ def test_a_reconnect_re_sends_and_gives_the_same_lap_ids() -> None:
 def test_ids_are_unique_per_session_for_one_producer() -> None:
     other = SessionRef(championship="test", event="rmonitor", session="race2")
     race = run(green_race())
-    race2 = run(green_race(), RMonitorMapper(other, PRODUCER, DAY, time_zone=ZONE))
+    race2 = run(green_race(), RMonitorMapper(other, OPTIONS))
     assert not {e.id for e in race} & {e.id for e in race2}
     assert [e.id.split(":", 1)[1] for e in race] == [e.id.split(":", 1)[1] for e in race2]
 

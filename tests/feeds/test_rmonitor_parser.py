@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.feeds.rmonitor.capture import ReadStats, parse_lines, read_capture, read_records, replay_schedule
+from services.feeds.rmonitor.capture import ReadStats, parse_lines, read_capture, read_records
+from services.feeds.rmonitor.pace import replay_schedule
 from services.feeds.rmonitor.parser import (
     ArrivalMark,
     ClassInfo,

@@ -66,6 +66,7 @@ from schemas.results import Classification
 from services.classification.fold import ClassificationProjection, fold_log
 from services.feeds.rmonitor.capture import MappedCapture, ReadStats, map_capture, map_feed, read_records
 from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
+from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.parser import RacePosition, parse_arrival
 from services.feeds.rmonitor.weekend import WeekendMapper
 from tests.feeds.reference import differences, last_rows
@@ -136,6 +137,10 @@ KNOWN_IN_CUTS: dict[str, dict[tuple[str, str], str]] = {
 """The same for the captures cut by :func:`tests.feeds.reference.cut` (joined late, with a hole)."""
 
 
+def options(time_zone: str, *, kind: SessionKind | None = None, name: str | None = None) -> RMonitorOptions:
+    return RMonitorOptions(producer=PRODUCER, time_zone=time_zone, kind=kind, name=name)
+
+
 def capture_path(name: str) -> Path:
     path = RMONITOR / name
     if not path.is_file():
@@ -146,7 +151,7 @@ def capture_path(name: str) -> Path:
 @cache
 def mapped(name: str) -> MappedCapture:
     # Sebring's run is a test session: mapped as a race so chequered orders by laps, as the feed's $G does
-    return map_capture(capture_path(name), SESSION, PRODUCER, time_zone=CAPTURES[name].time_zone, kind=SessionKind.RACE)
+    return map_capture(capture_path(name), SESSION, options(CAPTURES[name].time_zone, kind=SessionKind.RACE))
 
 
 @cache
@@ -174,7 +179,7 @@ def test_parses_to_the_end_and_maps_to_valid_events(name: str) -> None:
     assert reached == last  # read to the end
     expected = CAPTURES.get(name, Capture("UTC")).skipped
     assert stats.skipped == expected, stats.errors
-    events = map_capture(path, SESSION, PRODUCER, time_zone=CAPTURES.get(name, Capture("UTC")).time_zone).events
+    events = map_capture(path, SESSION, options(CAPTURES.get(name, Capture("UTC")).time_zone)).events
     for event in events:
         assert decode_event(encode_event(event)) == event
     assert len({event.id for event in events}) == len(events)
@@ -192,8 +197,8 @@ def test_the_truncated_last_line_of_testgap_is_the_one_skipped() -> None:
 @pytest.mark.parametrize("name", all_captures())
 def test_reading_a_capture_twice_gives_the_same_ids(name: str) -> None:
     zone = CAPTURES.get(name, Capture("UTC")).time_zone
-    first = map_capture(capture_path(name), SESSION, PRODUCER, time_zone=zone).events
-    second = map_capture(capture_path(name), SESSION, PRODUCER, time_zone=zone).events
+    first = map_capture(capture_path(name), SESSION, options(zone)).events
+    second = map_capture(capture_path(name), SESSION, options(zone)).events
     assert [e.id for e in first] == [e.id for e in second]
     assert first == second
 
@@ -206,7 +211,7 @@ def followed(name: str) -> tuple[WeekendMapper, dict[str, Classification], ReadS
     """The capture mapped as ``chequered feed --championship C --event E`` maps it, its sessions folded, and what
     the read kept aside or found disagreeing."""
     capture = CAPTURES[name]
-    mapper = WeekendMapper(PRODUCER, "real", "rmonitor", time_zone=capture.time_zone, name=capture.name)
+    mapper = WeekendMapper("real", "rmonitor", options(capture.time_zone, name=capture.name))
     mapped_feed = map_feed(mapper, capture_path(name))
     projection = ClassificationProjection()
     events = mapped_feed.events
@@ -280,7 +285,7 @@ def test_missing_laps_differences_are_lap_penalties() -> None:
 def test_sebring_agrees_with_the_feed_at_the_first_chequered_flag() -> None:
     """Fold what was sent until the first Finish and compare with the $G order at that moment: all agree."""
     name = "sebring-2009-alms-session4.txt"
-    mapper = RMonitorMapper(SESSION, PRODUCER, time_zone="America/New_York", kind=SessionKind.RACE)
+    mapper = RMonitorMapper(SESSION, options("America/New_York", kind=SessionKind.RACE))
     events: list[Event] = []
     snapshot: dict[str, FeedPosition] | None = None
     at_flag: list[Event] = []
@@ -327,7 +332,7 @@ def test_sebring_pit_stops_come_from_the_imsa_lines() -> None:
 def test_lap_times_agree_with_the_arrival_stamps() -> None:
     """A lap's ``at`` (anchor + race time) against the UTC wall clock at which its $J arrived."""
     for name in ("redmist-TestGap.txt", "redmist-TestMissingLaps.txt", "redmist-TestStart.txt"):
-        mapper = RMonitorMapper(SESSION, PRODUCER, time_zone="America/Chicago")
+        mapper = RMonitorMapper(SESSION, options("America/Chicago"))
         lags: list[float] = []
         for _, arrival, record in read_records(capture_path(name)):
             if arrival is not None:

@@ -12,9 +12,9 @@ import pytest
 
 from schemas.events import Event, ResultsDeclared, ResultsStatus
 from schemas.standings import decode_live_standings
+from schemas.subjects import live_key
 from services.classification.timefmt import penalty_gap
 from services.simulator.endurance import RaceSpec, simulate
-from services.standings.projector import live_key
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.gateway.races import broadcast_race

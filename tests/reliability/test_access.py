@@ -16,20 +16,21 @@ from nats.errors import Error as NatsError
 
 from schemas.events import encode_event
 from schemas.ingest import Accepted, RejectCode, RejectedEvent
-from services.broker.connection import connect, inbox_prefix
-from services.broker.embedded import EmbeddedNats, free_port, nats_server_binary, wait_for_port
-from services.broker.topology import (
+from schemas.subjects import (
     CLASSIFICATION_BUCKET,
+    CLASSIFICATION_PROJECTION,
     EVENTS_STREAM,
     READ_MODELS_BUCKET,
     REJECTS_STREAM,
     STANDINGS_BUCKET,
-    current_bucket,
 )
-from services.classification.projector import PROJECTION, ClassificationProjector
+from services.broker.connection import connect, inbox_prefix
+from services.broker.embedded import EmbeddedNats, free_port, nats_server_binary, wait_for_port
+from services.broker.reader import read_events
+from services.broker.topology import current_bucket
+from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
 from tests.live import wait_for_classification
@@ -141,7 +142,7 @@ async def test_a_reply_subject_that_is_not_an_inbox_is_refused_and_kept(stack: E
         w = SessionWriter(session=MY_EVENT)
         other = SessionWriter()
         hostile = {
-            f"$KV.{READ_MODELS_BUCKET}.{PROJECTION}": encode_event(w.opened()),
+            f"$KV.{READ_MODELS_BUCKET}.{CLASSIFICATION_PROJECTION}": encode_event(w.opened()),
             f"chequered.events.{other.session.key}": encode_event(w.entry("7")),
             f"$KV.{STANDINGS_BUCKET}.{MY_EVENT.championship}": b"[" + encode_event(w.lap("7", 1, 1000)) + b"]",
         }
@@ -159,7 +160,7 @@ async def test_a_reply_subject_that_is_not_an_inbox_is_refused_and_kept(stack: E
         assert await read_events(js) == []  # nothing of those requests was stored, nothing was written
         assert (await js.stream_info(EVENTS_STREAM)).state.messages == 0
         assert (await js.stream_info(f"KV_{STANDINGS_BUCKET}")).state.messages == 0
-        assert await current_bucket(js, PROJECTION, CLASSIFICATION_BUCKET) == CLASSIFICATION_BUCKET
+        assert await current_bucket(js, CLASSIFICATION_PROJECTION, CLASSIFICATION_BUCKET) == CLASSIFICATION_BUCKET
         restarted = ClassificationProjector(url(stack, "services"))
         await restarted.start()
         await restarted.stop()

@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 
 from schemas.results import encode_classification
+from schemas.subjects import EVENTS_STREAM
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats, free_port
-from services.broker.topology import EVENTS_STREAM, Topology, ensure_topology
+from services.broker.reader import read_events
+from services.broker.topology import Topology, ensure_topology
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from services.simulator.endurance import RaceSpec, simulate
 from tests.live import wait_for_classification
 from tests.reliability.roles import role_environment, role_url

@@ -20,12 +20,12 @@ from nats.js.errors import KeyNotFoundError
 from schemas.events import ChampionshipConfigured, Event, ResultsDeclared, ResultsStatus, SessionRef
 from schemas.results import encode_classification
 from schemas.standings import decode_standings, encode_standings
+from schemas.subjects import STANDINGS_BUCKET
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
-from services.broker.topology import STANDINGS_BUCKET
+from services.broker.reader import read_events
 from services.classification.fold import fold_log
 from services.ingest.client import Producer
-from services.ops.log import read_events
 from services.simulator.endurance import RaceSpec, simulate
 from services.standings.fold import standings_until
 from tests.live import wait_for_classification

@@ -16,12 +16,12 @@ import pytest
 from services.broker.connection import connect
 from services.broker.edge import source_from
 from services.broker.embedded import EmbeddedNats, free_port
+from services.broker.reader import read_events
 from services.broker.topology import ensure_topology
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from services.simulator.endurance import RaceSpec, simulate
 from tests.live import wait_for_classification
 from tests.reliability.link import Link

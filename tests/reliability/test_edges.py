@@ -41,9 +41,9 @@ from schemas.standings import encode_standings
 from schemas.subjects import ingest_subject
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats, free_port
+from services.broker.reader import read_events
 from services.classification.fold import fold_log
 from services.ingest.client import Producer
-from services.ops.log import read_events
 from services.ops.rejects import read_rejects
 from services.standings.fold import standings_until
 from tests.reliability.processes import ServiceProcess, run_chequered

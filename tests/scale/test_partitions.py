@@ -19,14 +19,22 @@ from nats.js.api import StorageType, StreamConfig
 
 from schemas.events import Event, encode_event
 from schemas.results import decode_classification, encode_classification
-from schemas.subjects import EVENTS_PREFIX, PARTITIONS, partition_of, session_key_of
+from schemas.subjects import (
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    PARTITIONS,
+    NotAnEvent,
+    partition_of,
+    session_key_of,
+    stored_event,
+)
 from services.broker.partition import assign
-from services.broker.reader import StreamTail
-from services.broker.topology import DUPLICATE_WINDOW_S, EVENTS_STREAM, ensure_topology
+from services.broker.reader import StreamTail, read_events
+from services.broker.topology import DUPLICATE_WINDOW_S, ensure_topology
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
+from services.ingest.client import session_view
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from tests.commands import chequered, output, said
 from tests.live import send, wait_for_classification
 from tests.scale.test_replicas import concurrent_races, interleaved
@@ -206,6 +214,27 @@ async def test_setup_update_partitions_an_old_store_as_installed(nats_url: str, 
     folded = fold_log(await read_events(nc.jetstream(), key)).sessions[key].classification()
     assert encode_classification(decode_classification(shown.stdout.encode())) == encode_classification(folded)
     assert folded.last_seq == len(race)
+
+
+async def test_race_control_finds_when_a_session_last_stored_in_its_partition(nc: Client) -> None:
+    """``session_view`` tells a live session from a replayed one by when its last event was stored: it is found in
+    the session's partition (asked for under the subject it was published on, nothing was found in a partitioned
+    log and every session looked replayed)."""
+    await ensure_topology(nc.jetstream())
+    race = concurrent_races(1)[0]
+    await publish(nc, race[:5])
+    view = await session_view(nc.jetstream(), race[0].session)
+    assert view.last_stored is not None and view.last_stored[0] == race[4].at
+
+
+def test_an_event_stored_in_another_partition_than_its_sessions_is_no_event() -> None:
+    """Only a writer going round ingest can store one there; every reader leaves it out alike, and the replica
+    reading that partition dead-letters it, instead of a second replica writing the session."""
+    event = concurrent_races(1)[0][0]
+    key = event.session.key
+    assert stored_event(f"{EVENTS_PREFIX}.{key}.{partition_of(key)}", encode_event(event)) == event
+    with pytest.raises(NotAnEvent, match="partition"):
+        stored_event(f"{EVENTS_PREFIX}.{key}.{(partition_of(key) + 1) % PARTITIONS}", encode_event(event))
 
 
 @given(st.sets(st.text(min_size=1, max_size=6), min_size=1, max_size=12))

@@ -12,11 +12,11 @@ from schemas.events import Event, PenaltyIssued, PenaltyKind, ResultsDeclared, R
 from schemas.results import encode_classification
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
+from services.broker.reader import read_events
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
-from services.ops.log import read_events
 from services.simulator.endurance import RaceSpec, simulate
 from tests.live import wait_for_classification
 from tests.reliability.processes import ServiceProcess

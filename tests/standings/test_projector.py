@@ -23,13 +23,13 @@ from schemas.events import (
 )
 from schemas.ingest import Accepted, RejectCode, Rejected
 from schemas.standings import decode_live_standings, decode_standings, encode_standings
-from services.broker.topology import STANDINGS_BUCKET
+from schemas.subjects import STANDINGS_BUCKET, live_key
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.simulator.endurance import RaceSpec, simulate
 from services.standings.config import load_config
 from services.standings.fold import ChampionshipFold, fold_championship, standings_until
-from services.standings.projector import StandingsProjector, live_key
+from services.standings.projector import StandingsProjector
 from services.standings.rulebook import Rulebook
 from tests.live import wait_for_dead_letters
 

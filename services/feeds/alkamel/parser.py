@@ -56,7 +56,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -64,7 +64,6 @@ from msgspec import Struct
 
 from schemas.events import (
     CarRetired,
-    ClassificationRules,
     Driver,
     DriverChanged,
     EntryRegistered,
@@ -77,13 +76,13 @@ from schemas.events import (
     PitOut,
     RetirementSource,
     SessionFinished,
-    SessionKind,
     SessionLength,
     SessionOpened,
     SessionRef,
     SessionStarted,
 )
 from services.classification.presets import preset_rules
+from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.common import FALLBACK_DAY, alnum, decode_text, local_epoch_ms, without_bom
 from services.feeds.ids import event_id
 
@@ -265,25 +264,14 @@ def start_time_of_day(rows: Iterable[LapRow]) -> int | None:
     return (first.hour_ms - first.elapsed_ms) % DAY_MS
 
 
-def analysis_events(
-    chart: AnalysisChart,
-    session: SessionRef,
-    producer: str = "alkamel",
-    *,
-    name: str = "Race",
-    kind: SessionKind = SessionKind.RACE,
-    day: date | None = None,
-    time_zone: str = "UTC",
-    length: SessionLength | None = None,
-    track: str | None = None,
-    track_length_m: int | None = None,
-    rules: ClassificationRules | None = None,
-) -> list[Event]:
+def analysis_events(chart: AnalysisChart, session: SessionRef, options: AlKamelOptions | None = None) -> list[Event]:
     """The session's events from a chart, sorted by ``at`` (the rules are in the module docstring)."""
-    zone = ZoneInfo(time_zone)
+    options = options or AlKamelOptions()
+    producer = options.producer
+    zone = ZoneInfo(options.time_zone)
     rows = sorted(chart.rows, key=lambda row: (row.elapsed_ms, row.number, row.lap))
     start_tod = start_time_of_day(rows) or 0
-    start = local_epoch_ms(day or FALLBACK_DAY, start_tod, zone)
+    start = local_epoch_ms(options.day or FALLBACK_DAY, start_tod, zone)
     out: list[tuple[int, int, str, Event]] = []
 
     def emit(content_id: str, at: int, body: EventBody) -> None:
@@ -292,14 +280,14 @@ def analysis_events(
 
     scheduled = datetime.fromtimestamp(start / 1000, zone).isoformat(timespec="seconds")
     opened = SessionOpened(
-        name=name,
-        kind=kind,
+        name=options.name,
+        kind=options.kind,
         scheduled_start=scheduled,
-        time_zone=time_zone,
-        length=length or SessionLength(),
-        track=track,
-        track_length_m=track_length_m,
-        rules=rules or preset_rules("wec"),
+        time_zone=options.time_zone,
+        length=options.length or SessionLength(),
+        track=options.track,
+        track_length_m=options.track_length_m,
+        rules=options.rules or preset_rules("wec"),
     )
     emit("open", start, opened)
     emit("start", start, SessionStarted())
@@ -386,10 +374,7 @@ def _car_events(number: str, laps: list[LapRow], start: int, driver: str, emit: 
 
 
 def parse_analysis(
-    source: str | Path | bytes,
-    session: SessionRef,
-    producer: str = "alkamel",
-    **options: object,
+    source: str | Path | bytes, session: SessionRef, options: AlKamelOptions | None = None
 ) -> list[Event]:
-    """Read a chart and map it: :func:`read_analysis` then :func:`analysis_events` (``options`` go there)."""
-    return analysis_events(read_analysis(source), session, producer, **options)  # type: ignore[arg-type]
+    """Read a chart and map it: :func:`read_analysis` then :func:`analysis_events`."""
+    return analysis_events(read_analysis(source), session, options)

@@ -7,9 +7,7 @@ arrival, line)`` for every record line; :func:`parse_lines` parses such lines
 and never stops on a bad one: it counts it in :class:`ReadStats`, logs it with
 its line number and goes on. :func:`map_lines` parses and maps them: the path
 of every feed (the live client, the capture player, :func:`map_capture`).
-:func:`replay_schedule` turns a capture into the delays a replayer sleeps
-before sending each line: at the recorded pace, N times faster, or as fast as
-possible. Everything here is pure apart from reading the file.
+The pace of a replay is :mod:`~services.feeds.rmonitor.pace`'s (pure).
 
 Encoding: RMonitor is cp1252. A file that starts with a UTF-8 byte-order mark
 was written by a UTF-8 tool, so it is read as UTF-8 (falling back to cp1252
@@ -19,17 +17,17 @@ for a line that is not valid UTF-8); the mark itself is dropped.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from schemas.events import Event, SessionRef
 from schemas.ingest import RejectCode
 from services.feeds.common import decode_text, without_bom
 from services.feeds.rmonitor.mapper import Notice
+from services.feeds.rmonitor.options import RMonitorOptions
+from services.feeds.rmonitor.pace import Line
 from services.feeds.rmonitor.parser import ArrivalMark, ParseError, RMonitorRecord, parse_arrival, parse_line
 from services.feeds.rmonitor.weekend import WeekendMapper
 
@@ -70,10 +68,6 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, str, bool]]:
                     yield number, part, terminated
             else:
                 yield number, text, terminated
-
-
-Line = tuple[int, float | None, str]
-"""``(line number, arrival, line)``: a record line and the UTC epoch seconds it arrived (``None``: not known)."""
 
 
 class KeptAside(NamedTuple):
@@ -247,57 +241,6 @@ class MappedCapture:
     read: ReadStats = field(default_factory=ReadStats)
 
 
-def map_capture(
-    path: str | Path, session: SessionRef, producer: str, day: date | None = None, **options: Any
-) -> MappedCapture:
-    """A capture file mapped into one session (``options`` go to :class:`WeekendMapper`)."""
-    return map_feed(WeekendMapper.one_session(producer, session, day=day, **options), path)
-
-
-# -- replay ------------------------------------------------------------------
-
-
-class ReplayStep(NamedTuple):
-    line_no: int
-    delay_s: float
-    """Seconds to wait, after sending the previous line, before sending this one."""
-    line: str
-
-
-def replay_schedule(
-    capture: Iterable[Line],
-    speed: float | None = 1.0,
-    *,
-    heartbeat_s: float = 1.0,
-) -> list[ReplayStep]:
-    """The delays that replay a capture at ``speed`` times its recorded pace.
-
-    ``speed=1`` is the recorded pace, ``speed=10`` ten times faster, and
-    ``speed=None`` (or ``math.inf``) as fast as possible (every delay 0).
-
-    The recorded pace comes from the ``##`` arrival stamps when the capture has
-    them (a stamp going backwards gives no delay). A capture without stamps is
-    paced by its ``$F`` heartbeats, which Orbits sends once a second: every
-    heartbeat after the first waits ``heartbeat_s``, other lines go at once.
-    """
-    entries = list(capture)
-    if speed is not None and not speed > 0:
-        raise ValueError(f"speed must be positive or None, not {speed!r}")
-    fastest = speed is None or math.isinf(speed)
-    factor = 0.0 if fastest else 1.0 / float(speed)  # type: ignore[arg-type]
-    stamped = any(arrival is not None for _, arrival, _ in entries)
-    steps: list[ReplayStep] = []
-    previous: float | None = None
-    seen_heartbeat = False
-    for line_no, arrival, line in entries:
-        recorded = 0.0
-        if stamped:
-            if arrival is not None:
-                if previous is not None:
-                    recorded = max(0.0, arrival - previous)
-                previous = arrival
-        elif line.lstrip("\ufeff").startswith("$F"):
-            recorded = heartbeat_s if seen_heartbeat else 0.0
-            seen_heartbeat = True
-        steps.append(ReplayStep(line_no, recorded * factor, line))
-    return steps
+def map_capture(path: str | Path, session: SessionRef, options: RMonitorOptions | None = None) -> MappedCapture:
+    """A capture file mapped into one session."""
+    return map_feed(WeekendMapper.one_session(session, options), path)

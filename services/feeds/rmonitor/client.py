@@ -17,7 +17,7 @@ logged with its line number (lines are numbered from 1 over the client's life,
 across connections).
 
 :class:`CapturePlayer` feeds a capture file through a mapper at the pace
-:func:`~services.feeds.rmonitor.capture.replay_schedule` gives: the recorded
+:func:`~services.feeds.rmonitor.pace.replay_schedule` gives: the recorded
 pace, N times faster, or as fast as possible.
 """
 
@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from schemas.events import Event
-from services.feeds.rmonitor.capture import Line, ReadStats, map_lines, read_capture, replay_schedule
+from services.feeds.rmonitor.capture import ReadStats, map_lines, read_capture
+from services.feeds.rmonitor.pace import Line, replay_schedule
 from services.feeds.rmonitor.weekend import WeekendMapper
 
 log = logging.getLogger(__name__)

@@ -116,7 +116,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -150,6 +150,7 @@ from services.feeds.common import FALLBACK_DAY, alnum
 from services.feeds.ids import event_id
 from services.feeds.rmonitor.clock import FeedClock
 from services.feeds.rmonitor.naming import kind_of
+from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.parser import (
     ClassInfo,
     Competitor,
@@ -168,7 +169,6 @@ from services.feeds.rmonitor.parser import (
 )
 from services.feeds.rmonitor.scoreboard import AGREES, BoardWatch, Verdict
 
-METRES_PER_MILE = 1609.344
 PIT_IN_LINES = frozenset({"PIT", "PIP"})
 PIT_OUT_LINES = frozenset({"POT", "POP"})
 PIT_LANE_FINISH_LINE = "SFP"
@@ -207,19 +207,6 @@ class Notice(NamedTuple):
 
     code: RejectCode | None
     reason: str
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """What a record may say before it is kept aside as absurd for the session."""
-
-    min_lap_ms: int = 2_000
-    min_lap_pct_of_best: int = 33
-    """A lap under this share of the session's best lap (a third) is a glitch, not a lap."""
-    max_lap_ms: int | None = None
-    """None: the session's length when known, else 24 hours."""
-    max_total_ms: int | None = None
-    """None: twice the session's length (at least an hour more) when known, else 48 hours."""
 
 
 @dataclass
@@ -335,43 +322,23 @@ class RMonitorMapper:
     :meth:`flush` at the end of a capture.
     """
 
-    def __init__(
-        self,
-        session: SessionRef,
-        producer: str,
-        day: date | None = None,
-        *,
-        time_zone: str = "UTC",
-        name: str | None = None,
-        kind: SessionKind | None = None,
-        length: SessionLength | None = None,
-        track_length_unit_m: float = METRES_PER_MILE,
-        correction_window_ms: int = 5_000,
-        finish_window_ms: int = 5_000,
-        reanchor_ms: int = 2_000,
-        clock_jump_ms: int = 300_000,
-        bounds: Bounds = Bounds(),
-        unknown_car_timeout_ms: int = 60_000,
-        board_settle_ms: int = 30_000,
-        gap_ms: int = 30_000,
-        rules: ClassificationRules | None = None,
-    ) -> None:
+    def __init__(self, session: SessionRef, options: RMonitorOptions) -> None:
         self.session = session
-        self._rules = rules or ClassificationRules()
-        self.producer = producer
-        self.time_zone = time_zone
-        self._tz = ZoneInfo(time_zone)
-        self._name = name
-        self._kind = kind
-        self._length = length
-        self._unit_m = track_length_unit_m
-        self._window = correction_window_ms
-        self._finish_window = finish_window_ms
-        self._reanchor = reanchor_ms
-        self._bounds = bounds
-        self._unknown_timeout = unknown_car_timeout_ms
-        self._gap = gap_ms
-        self._board = BoardWatch(settle_ms=board_settle_ms)
+        self._rules = options.rules or ClassificationRules()
+        self.producer = options.producer
+        self.time_zone = options.time_zone
+        self._tz = ZoneInfo(options.time_zone)
+        self._name = options.name
+        self._kind = options.kind
+        self._length = options.length
+        self._unit_m = options.track_length_unit_m
+        self._window = options.correction_window_ms
+        self._finish_window = options.finish_window_ms
+        self._reanchor = options.reanchor_ms
+        self._bounds = options.bounds
+        self._unknown_timeout = options.unknown_car_timeout_ms
+        self._gap = options.gap_ms
+        self._board = BoardWatch(settle_ms=options.board_settle_ms)
         self._parked: dict[str, _Car] = {}
 
         self.stats = MapperStats()
@@ -379,7 +346,7 @@ class RMonitorMapper:
         self.feed_positions: dict[str, FeedPosition] = {}
         """The feed's last ``$G`` per car number (cleared by ``$I``)."""
 
-        self.clock = FeedClock(self._tz, day, jump_ms=clock_jump_ms, reanchor_ms=reanchor_ms)
+        self.clock = FeedClock(self._tz, options.day, jump_ms=options.clock_jump_ms, reanchor_ms=options.reanchor_ms)
         self._pending: list[_Pending] = []
         self._last_lap_local: dict[str, int] = {}
         self._cars: dict[str, _Car] = {}
@@ -416,10 +383,34 @@ class RMonitorMapper:
             self.clock.arrived(arrival)
         if self._dirty and type(record) not in _ENTRY_TYPES:
             self._flush_registrations()
-        handler = self._HANDLERS.get(type(record))
-        if handler is not None:
-            handler(self, record, arrival)
+        self._take(record, arrival)
         return self._drain()
+
+    def _take(self, record: RMonitorRecord, arrival: float | None) -> None:
+        """What one record does to the session (an ``##`` arrival mark does nothing more)."""
+        match record:
+            case Passing():
+                self._on_passing(record, arrival)
+            case Heartbeat():
+                self._on_heartbeat(record, arrival)
+            case RacePosition():
+                self._on_position(record, arrival)
+            case PracticePosition():
+                self._on_best(record, arrival)
+            case TimelineCrossing():
+                self._on_timeline(record, arrival)
+            case Competitor() | CompetitorExt():
+                self._on_competitor(record, arrival)
+            case RunInfo():
+                self._on_run(record, arrival)
+            case ClassInfo():
+                self._on_class(record, arrival)
+            case Setting():
+                self._on_setting(record, arrival)
+            case Init():
+                self._on_init(record, arrival)
+            case CorrectedFinish():
+                self._on_corrected_finish(record, arrival)
 
     def flush(self) -> list[Event]:
         """Release everything still held back (the capture ended before a time of day was known, or a car's entry
@@ -1229,18 +1220,3 @@ class RMonitorMapper:
             self._emit(content_id, PitOut(number=car.number), local_ms=local)
         else:
             car.in_pit_lane = record.name == PIT_LANE_FINISH_LINE
-
-    _HANDLERS: dict[type, Callable[[RMonitorMapper, RMonitorRecord, float | None], None]] = {
-        RunInfo: _on_run,  # type: ignore[dict-item]
-        Heartbeat: _on_heartbeat,  # type: ignore[dict-item]
-        Competitor: _on_competitor,  # type: ignore[dict-item]
-        CompetitorExt: _on_competitor,  # type: ignore[dict-item]
-        ClassInfo: _on_class,  # type: ignore[dict-item]
-        Setting: _on_setting,  # type: ignore[dict-item]
-        Init: _on_init,  # type: ignore[dict-item]
-        RacePosition: _on_position,  # type: ignore[dict-item]
-        PracticePosition: _on_best,  # type: ignore[dict-item]
-        Passing: _on_passing,  # type: ignore[dict-item]
-        CorrectedFinish: _on_corrected_finish,  # type: ignore[dict-item]
-        TimelineCrossing: _on_timeline,  # type: ignore[dict-item]
-    }

@@ -29,8 +29,6 @@ belongs to and returns their events and notices.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
 
 import msgspec
 
@@ -39,6 +37,7 @@ from services.feeds.ids import event_id
 from services.feeds.rmonitor.clock import CONFIRMATIONS
 from services.feeds.rmonitor.mapper import ENTRY_BLOCK, FeedPosition, Notice, RMonitorMapper
 from services.feeds.rmonitor.naming import session_token
+from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.parser import (
     ClassInfo,
     Competitor,
@@ -122,25 +121,15 @@ class WeekendMapper:
     :meth:`flush` as :class:`RMonitorMapper`'s, plus the sessions' keys."""
 
     def __init__(
-        self,
-        producer: str,
-        championship: str,
-        event: str,
-        *,
-        session: str | None = None,
-        run: int | None = None,
-        inactive_runs: tuple[int, ...] = (95,),
-        day: date | None = None,
-        **options: Any,
+        self, championship: str, event: str, options: RMonitorOptions | None = None, *, session: str | None = None
     ) -> None:
-        self.producer = producer
+        self.options = options = options or RMonitorOptions()
+        self.producer = options.producer
         self.championship = championship
         self.event = event
         self._fixed = session
-        self._run = run
-        self._inactive = frozenset(inactive_runs)
-        self._day = day
-        self._options = options
+        self._run = options.run
+        self._inactive = frozenset(options.inactive_runs)
         self.stats = WeekendStats()
         self.notices: list[tuple[SessionRef | None, Notice]] = []
         self.sessions: list[SessionRef] = []
@@ -156,9 +145,9 @@ class WeekendMapper:
         """Records left before a reconnect's re-sent lines are over (0: not catching up)."""
 
     @classmethod
-    def one_session(cls, producer: str, session: SessionRef, **options: Any) -> WeekendMapper:
+    def one_session(cls, session: SessionRef, options: RMonitorOptions | None = None) -> WeekendMapper:
         """Every record of one run (``run``, or the first that is not idle) into ``session``."""
-        return cls(producer, session.championship, session.event, session=session.session, **options)
+        return cls(session.championship, session.event, options, session=session.session)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -258,7 +247,7 @@ class WeekendMapper:
     def _key(self, run: int | None, name: str, part: int) -> SessionRef:
         if self._fixed is not None:
             return SessionRef(self.championship, self.event, self._fixed)
-        name = self._options.get("name") or name or "session"
+        name = self.options.name or name or "session"
         token = session_token(name, run, part)
         while token in self._tokens:
             part += 1
@@ -267,7 +256,8 @@ class WeekendMapper:
 
     def _new_slot(self, run: int | None, name: str, part: int = 1) -> _Slot:
         day = self._slot.mapper.clock.today if self._slot is not None else None
-        mapper = RMonitorMapper(self._key(run, name, part), self.producer, day or self._day, **self._options)
+        options = msgspec.structs.replace(self.options, day=day or self.options.day)
+        mapper = RMonitorMapper(self._key(run, name, part), options)
         return _Slot(run=run, mapper=mapper, part=part)
 
     def _seed(self, slot: _Slot, out: list[Event]) -> None:
