@@ -10,8 +10,9 @@ writes when it is behind and answer within a millisecond when it is not.
 names another session than its subject: :func:`~schemas.subjects.stored_event`
 says which): every reader leaves it out and goes on, and it is dead-lettered
 once, with the reason, by the classification projector, which folds every
-message of the log (``chequered.dlq.classification``, listed by ``chequered
-rejects``). :func:`decoded` applies it to a batch; :func:`read_batches` and
+message of the log (of replicas, the one reading the message's partition;
+``chequered.dlq.classification``, listed by ``chequered rejects``).
+:func:`decoded` applies it to a batch; :func:`read_batches` and
 :func:`read_events` read the log to its head with it.
 
 A reader names what it reads with subject filters: one (``chequered.events.>``),
