@@ -46,7 +46,7 @@ from tests.factory import SessionWriter
 from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
 from tests.live import wait_for_classification
-from tests.test_producer import ScriptedIngest, producer
+from tests.ingest.test_producer import ScriptedIngest, producer
 
 DAY = date(2025, 6, 1)
 ZONE = "Europe/Paris"

@@ -19,7 +19,7 @@ from tests.gateway.races import broadcast_race
 from tests.live import send
 from tests.page.conftest import PageStack, screenshot_path
 from tests.page.helpers import READ_TOWER, caught_up, held, opened, shows_seq
-from tests.test_gaps import check_at_the_line
+from tests.classification.test_gaps import check_at_the_line
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 

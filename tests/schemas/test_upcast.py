@@ -12,7 +12,7 @@ from schemas.results import encode_classification
 from schemas.upcast import UPCASTERS, upcast
 from services.classification.fold import fold_log
 from tests.factory import SessionWriter
-from tests.test_rules import LAP, race
+from tests.classification.test_rules import LAP, race
 
 
 def as_v1(event: Event) -> bytes:

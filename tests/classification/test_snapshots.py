@@ -14,8 +14,8 @@ from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
 from tests.factory import SessionWriter, small_race
 from tests.live import send, wait_for_classification
-from tests.test_fold_properties import races
-from tests.test_projector import offline
+from tests.classification.test_fold_properties import races
+from tests.classification.test_projector import offline
 
 
 @settings(max_examples=100, deadline=None)

@@ -24,7 +24,7 @@ from services.ops.replay import replay, schedule
 from services.ops.verify import verify_all
 from tests.factory import T0, SessionWriter, small_race
 from tests.live import wait_for_classification
-from tests.test_projector import offline
+from tests.classification.test_projector import offline
 
 
 @pytest.fixture
