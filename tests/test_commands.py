@@ -37,6 +37,7 @@ from tests.feeds.captures import write_capture
 from tests.feeds.test_alkamel_parser import chart_lines
 from tests.feeds.test_alkamel_parser import write as write_chart
 from tests.feeds.test_live_feed import race as capture_lines
+from tests.polling import wait_until
 from tests.reliability.processes import CHEQUERED
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -62,14 +63,15 @@ def served(serve: Served, key: str) -> Classification | None:
 
 def wait_served(serve: Served, key: str, done: Callable[[Classification], bool]) -> Classification:
     """The classification the gateway serves once ``done`` says so (with a deadline, never a fixed sleep)."""
-    deadline = time.monotonic() + DEADLINE_S
-    seen = None
-    while time.monotonic() < deadline:
-        seen = served(serve, key)
-        if seen is not None and done(seen):
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"{key} not served as expected after {DEADLINE_S:.0f}s; last seen {seen}")
+    seen: list[Classification | None] = [None]
+
+    def shown() -> bool:
+        seen[0] = served(serve, key)
+        return seen[0] is not None and done(seen[0])
+
+    wait_until(shown, lambda: f"{key} served as expected; last seen {seen[0]}", DEADLINE_S)
+    assert seen[0] is not None
+    return seen[0]
 
 
 def order(classification: Classification) -> list[tuple[int, str, int]]:

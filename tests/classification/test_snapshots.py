@@ -12,10 +12,10 @@ from services.classification import snapshot
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
-from tests.factory import SessionWriter, small_race
-from tests.live import send, wait_for_classification
 from tests.classification.test_fold_properties import races
 from tests.classification.test_projector import offline
+from tests.factory import SessionWriter, small_race
+from tests.live import send, wait_for_classification
 
 
 @settings(max_examples=100, deadline=None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.documents.rendered import pages
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.live import send
+from tests.polling import until
 from tests.reliability.processes import ServiceProcess
 
 CHEQUERED = Path(sys.executable).parent / "chequered"
@@ -47,14 +47,6 @@ async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
     await service.start()
     yield service
     await service.stop()
-
-
-async def until(condition: object, what: str, timeout: float = 30.0) -> None:
-    """Await ``condition()`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_report_writes_every_document_of_a_session(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,8 +44,9 @@ from services.ops.log import read_events
 from tests.factory import SessionWriter
 from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
-from tests.live import wait_for_classification
 from tests.ingest.test_producer import ScriptedIngest, producer
+from tests.live import wait_for_classification
+from tests.polling import until
 
 DAY = date(2025, 6, 1)
 ZONE = "Europe/Paris"
@@ -116,14 +116,6 @@ def without_seq(classification: Classification) -> Classification:
     return msgspec.structs.replace(classification, last_seq=0)
 
 
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 # -- fixtures ------------------------------------------------------------------------------
 
 
@@ -171,7 +163,7 @@ class Live:
         try:
             if during is not None:
                 await during(report)
-            await wait_until(lambda: report.lines >= lines or task.done(), f"{lines} lines")
+            await until(lambda: report.lines >= lines or task.done(), f"{lines} lines", DEADLINE_S)
         finally:
             stop.set()
             await asyncio.wait({task}, timeout=DEADLINE_S)
@@ -233,7 +225,7 @@ async def test_the_client_backs_off_while_the_server_is_down_and_resumes_when_it
 
     async def outage(report: FeedReport) -> None:
         await asyncio.wait_for(first.played.wait(), DEADLINE_S)
-        await wait_until(lambda: report.link is not None and report.link.failures >= 3, "3 refused connections")
+        await until(lambda: report.link is not None and report.link.failures >= 3, "3 refused connections", DEADLINE_S)
         second.append(await RMonitorServer(lines, [Segment(200)], port=first.port).start())
         assert report.link is not None
         refused.append(report.link.failures)  # every attempt from now on finds the server
@@ -267,7 +259,7 @@ async def collect(client: RMonitorClient, lines: int) -> list[Event]:
             events.extend(batch)
 
     task = asyncio.create_task(read())
-    await wait_until(lambda: client.stats.lines >= lines or task.done(), f"{lines} lines")
+    await until(lambda: client.stats.lines >= lines or task.done(), f"{lines} lines", DEADLINE_S)
     stop.set()
     await asyncio.wait_for(task, DEADLINE_S)
     return events

@@ -22,9 +22,9 @@ from services.ops.log import read_events
 from services.ops.rebuild import next_version, rebuild
 from services.ops.replay import replay, schedule
 from services.ops.verify import verify_all
+from tests.classification.test_projector import offline
 from tests.factory import T0, SessionWriter, small_race
 from tests.live import wait_for_classification
-from tests.classification.test_projector import offline
 
 
 @pytest.fixture

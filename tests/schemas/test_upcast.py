@@ -11,8 +11,8 @@ from schemas.events import SCHEMA_VERSION, Event, decode_event, encode_event
 from schemas.results import encode_classification
 from schemas.upcast import UPCASTERS, upcast
 from services.classification.fold import fold_log
-from tests.factory import SessionWriter
 from tests.classification.test_rules import LAP, race
+from tests.factory import SessionWriter
 
 
 def as_v1(event: Event) -> bytes:
