@@ -38,6 +38,8 @@ from services.feeds.alkamel.parser import (
     start_time_of_day,
 )
 from services.feeds.ids import event_id
+from tests.feeds.contract import SESSION as CONTRACT_SESSION
+from tests.feeds.contract import FeedContract, Mapped
 from tests.feeds.typed import of
 
 SESSION = SessionRef(championship="wec", event="test", session="race")
@@ -336,3 +338,23 @@ def test_analysis_events_defaults(tmp_path: Path) -> None:
     assert isinstance(opened, SessionOpened)
     assert (opened.name, opened.time_zone, opened.scheduled_start) == ("Race", "UTC", "2000-01-01T23:50:00+00:00")
     assert {e.producer for e in events} == {"alkamel"}
+
+
+# -- the feed contract ---------------------------------------------------------------------------
+
+
+class TestAlKamelContract(FeedContract):
+    """The feed contract (tests/feeds/contract.py) kept by the Al Kamel chart reader and mapper."""
+
+    def race(self) -> list[str]:
+        return chart_lines()
+
+    def glitches(self) -> list[str]:
+        good = chart_lines()[1]
+        return [good.replace("1:36.000", "soon"), good.replace(";1;1;", ";1;one;", 1), "garbage"]
+
+    def mapped(self, lines: list[str], session: SessionRef = CONTRACT_SESSION) -> Mapped:
+        text = "\r\n".join([HEADER, *lines]) + "\r\n"
+        chart = read_analysis(text.encode())
+        events = analysis_events(chart, session, "alkamel-test", day=date(2025, 6, 14), time_zone="Europe/Paris")
+        return Mapped(events, [line - 1 for line, _ in chart.skipped])  # line 1 of the file is its header

@@ -30,10 +30,12 @@ from schemas.events import (
 from schemas.results import CarState
 from services.classification.fold import fold_log
 from services.feeds.ids import event_id
-from services.feeds.rmonitor.capture import parse_lines
+from services.feeds.rmonitor.capture import ReadStats, parse_lines
 from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
 from services.feeds.rmonitor.weekend import WeekendMapper
 from tests.feeds.captures import beat, comp, passing, position
+from tests.feeds.contract import SESSION as CONTRACT_SESSION
+from tests.feeds.contract import FeedContract, Mapped
 from tests.feeds.typed import of
 
 SESSION = SessionRef(championship="test", event="rmonitor", session="race")
@@ -515,3 +517,25 @@ def test_an_event_that_cannot_be_made_is_dropped_and_the_events_after_it_go_on()
     assert [e.body.flag for e in of(events, FlagChanged)] == [Flag.YELLOW]
     (notice,) = mapper.take_notices()
     assert "dropped" in notice.reason and "OverflowError" in notice.reason
+
+
+# -- the feed contract ---------------------------------------------------------------------------
+
+
+class TestRMonitorContract(FeedContract):
+    """The feed contract (tests/feeds/contract.py) kept by the RMonitor reader and mapper."""
+
+    def race(self) -> list[str]:
+        return green_race()
+
+    def glitches(self) -> list[str]:
+        return ["garbage", "$G,abc", '$G,1,"7",zz,"00:01:00.000"', "$A", "##what", "\x00\x00$J"]
+
+    def mapped(self, lines: list[str], session: SessionRef = CONTRACT_SESSION) -> Mapped:
+        stats = ReadStats()
+        mapper = RMonitorMapper(session, PRODUCER, DAY, time_zone=ZONE)
+        events: list[Event] = []
+        for _, arrival, record in parse_lines([(i, None, line) for i, line in enumerate(lines, 1)], stats):
+            events.extend(mapper.feed(record, arrival))
+        events.extend(mapper.flush())
+        return Mapped(events, [number for number, _ in stats.errors])
