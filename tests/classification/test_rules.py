@@ -32,7 +32,7 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import Classification, DecisionState, ResultStatus, SessionPhase
-from services.classification.fold import fold_log, fold_until
+from services.classification.fold import Refused, fold_log, fold_until
 from tests.factory import T0, SessionWriter
 
 LAP = 100_000
@@ -284,7 +284,8 @@ def test_results_declared_provisional_then_final() -> None:
 def test_withdrawing_an_unknown_decision_is_refused() -> None:
     w = SessionWriter()
     projection = fold_log(enumerate(race(w, {"1": 1}), start=1))
-    assert projection.apply(100, w.event(DecisionWithdrawn(decision="nope"))) is not None
+    refused = projection.apply(100, w.event(DecisionWithdrawn(decision="nope")))
+    assert refused == Refused(seq=100, reason=f"no decision nope in force in {w.session.key}")
 
 
 # -- flags ---------------------------------------------------------------------
