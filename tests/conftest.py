@@ -19,6 +19,7 @@ from nats.aio.client import Client
 
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
+from services.ingest.service import IngestService
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -62,6 +63,15 @@ async def nc(nats_url: str) -> AsyncIterator[Client]:
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
+    """The ingest service answering on the test's server, stopped at the end."""
+    service = IngestService(nats_url)
+    await service.start()
+    yield service
+    await service.stop()
 
 
 @pytest.fixture

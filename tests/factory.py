@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from schemas.events import (
@@ -18,6 +19,8 @@ from schemas.events import (
     SessionRef,
     SessionStarted,
 )
+from schemas.results import Classification
+from services.classification.fold import SessionFold, fold_log
 
 T0 = 1_776_603_600_000  # 2026-04-19T13:00:00Z
 
@@ -79,3 +82,13 @@ def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[Event]:
         for n in range(1, cars + 1)
     ]
     return events
+
+
+def session_fold(events: Sequence[Event]) -> SessionFold:
+    """The fold of the first event's session over ``events``, numbered from seq 1."""
+    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key]
+
+
+def classify(events: Sequence[Event]) -> Classification:
+    """The classification of the first event's session after ``events``."""
+    return session_fold(events).classification()

@@ -26,13 +26,14 @@ from schemas.events import Event, SessionRef
 from schemas.jsonschema import JSON_DIR
 from schemas.results import Classification, decode_classification
 from schemas.standings import decode_standings
-from services.classification.fold import fold_log, fold_until
+from services.classification.fold import fold_until
 from services.classification.timefmt import format_gap
 from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG
 from services.ops.history import Delta
 from services.ops.racelog import read_log
 from services.ops.replay import retarget
 from tests.commands import Served, chequered, output, said
+from tests.factory import classify
 from tests.feeds.captures import write_capture
 from tests.feeds.test_alkamel_parser import chart_lines
 from tests.feeds.test_alkamel_parser import write as write_chart
@@ -79,7 +80,7 @@ def order(classification: Classification) -> list[tuple[int, str, int]]:
 
 
 def offline(events: list[Event]) -> Classification:
-    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    return classify(events)
 
 
 @dataclass

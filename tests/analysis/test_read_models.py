@@ -13,13 +13,13 @@ from schemas.analysis import (
 )
 from schemas.events import Event, Flag, LapCompleted, LapDeleted
 from services.analysis.analyst import SessionAnalyst, analyse
-from services.classification.fold import SessionFold, fold_log
+from services.classification.fold import SessionFold
 from tests.analysis.races import hand_race, qualifying_laps
-from tests.factory import T0, SessionWriter
+from tests.factory import T0, SessionWriter, session_fold
 
 
 def analysis_of(w: SessionWriter, events: list[Event]) -> SessionAnalysis:
-    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    state = session_fold(events)
     return analyse(state)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from nats.aio.client import Client
@@ -16,7 +16,6 @@ from services.broker.topology import STANDINGS_BUCKET
 from services.calendar.files import decode_calendar as decode_file
 from services.calendar.fold import CalendarFold, calendar_key
 from services.ingest.client import Producer
-from services.ingest.service import IngestService
 from services.standings.projector import StandingsProjector
 from tests.calendar.seasons import SPRINT, at, published
 from tests.factory import SessionWriter
@@ -40,14 +39,6 @@ async def calendar_value(nc: Client, ready: Callable[[SeasonCalendar], bool], ti
 
     await until(reached, "the calendar to reach the state waited for", timeout)
     return found[0]
-
-
-@pytest.fixture
-async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 @pytest.mark.usefixtures("ingest")

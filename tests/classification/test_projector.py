@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import msgspec
-import pytest
 from nats.aio.client import Client
 from prometheus_client import generate_latest
 
@@ -20,14 +19,6 @@ from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
 from tests.live import broker_with, send, wait_for_classification, wait_for_dead_letters
-
-
-@pytest.fixture
-async def ingest(nats_url: str):  # type: ignore[no-untyped-def]
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 def offline(stored: list[tuple[int, Event]], key: str) -> bytes:

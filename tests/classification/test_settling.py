@@ -28,13 +28,9 @@ from schemas.events import (
 from schemas.results import CarState, Classification, ResultStatus, SessionPhase
 from services.classification import snapshot
 from services.classification.fold import fold_log
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, classify
 
 LAP = 100_000
-
-
-def classify(events: list[Event]) -> Classification:
-    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
 
 
 def state_of(result: Classification, number: str) -> CarState:

@@ -14,7 +14,7 @@ from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
 from tests.classification.test_fold_properties import races
 from tests.classification.test_projector import offline
-from tests.factory import SessionWriter, small_race
+from tests.factory import SessionWriter, session_fold, small_race
 from tests.live import send, wait_for_classification
 
 
@@ -45,7 +45,7 @@ def test_a_snapshot_of_another_format_is_ignored() -> None:
 def test_pit_and_stint_state_survive_a_snapshot() -> None:
     w = SessionWriter()
     events = [*small_race(w, cars=2, laps=3), w.event(PitIn(number="1"), 350_000)]
-    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    state = session_fold(events)
     restored = snapshot.decode(snapshot.encode(state))
     assert restored is not None
     for s in (state, restored):

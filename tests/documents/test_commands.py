@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import msgspec
-import pytest
 from nats.aio.client import Client
 
 from schemas.analysis import DocumentsIndex
@@ -39,14 +37,6 @@ def chequered(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(CHEQUERED), *args, "--home", str(home)], capture_output=True, text=True, timeout=120, check=False
     )
-
-
-@pytest.fixture
-async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 async def test_report_writes_every_document_of_a_session(

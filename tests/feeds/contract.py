@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import EntryRegistered, Event, LapCompleted, SessionOpened, SessionRef, decode_event, encode_event
-from services.classification.fold import fold_log
+from tests.factory import classify
 
 SESSION = SessionRef(championship="contract", event="feed", session="race")
 OTHER = SessionRef(championship="contract", event="feed", session="race2")
@@ -86,7 +86,7 @@ class FeedContract:
 
     def test_the_log_folds_and_classifies_every_registered_car(self) -> None:
         events = self.mapped(self.race()).events
-        classification = fold_log(enumerate(events, start=1)).sessions[SESSION.key].classification()
+        classification = classify(events)
         registered = {e.body.number for e in events if isinstance(e.body, EntryRegistered)}
         assert {car.number for car in classification.cars} == registered
 

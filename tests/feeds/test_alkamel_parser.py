@@ -27,7 +27,6 @@ from schemas.events import (
     encode_event,
 )
 from schemas.results import CarState
-from services.classification.fold import fold_log
 from services.feeds.alkamel.parser import (
     AnalysisError,
     analysis_events,
@@ -38,6 +37,7 @@ from services.feeds.alkamel.parser import (
     start_time_of_day,
 )
 from services.feeds.ids import event_id
+from tests.factory import classify
 from tests.feeds.contract import SESSION as CONTRACT_SESSION
 from tests.feeds.contract import FeedContract, Mapped
 from tests.feeds.typed import of
@@ -279,7 +279,7 @@ def test_pit_stop_and_driver_change(tmp_path: Path) -> None:
     assert changes == [("7", "Nyck DE VRIES", 265_000), ("007", "Mo ALI", 345_001)]
     order = [type(e.body).__name__ for e in events if e.at - start == 265_000]
     assert order == ["PitOut", "DriverChanged"]
-    result = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification()
+    result = classify(events)
     seven = next(car for car in result.cars if car.number == "7")
     assert (seven.pit_stops, seven.driver) == (1, "Nyck DE VRIES")
 
@@ -301,7 +301,7 @@ def test_unknown_flags_are_kept_as_unknown(tmp_path: Path) -> None:
 
 def test_final_classification(tmp_path: Path) -> None:
     events = events_of(write(tmp_path, chart_lines()))
-    result = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification()
+    result = classify(events)
     rows = [(c.position, c.number, c.laps, c.class_position, c.state) for c in result.cars]
     assert rows == [
         (1, "51", 5, 1, CarState.FINISHED),

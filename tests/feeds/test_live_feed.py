@@ -120,14 +120,6 @@ def without_seq(classification: Classification) -> Classification:
 
 
 @pytest.fixture
-async def ingest(nats_url: str) -> AsyncIterator[IngestService]:
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
-
-
-@pytest.fixture
 async def projector(nats_url: str, ingest: IngestService) -> AsyncIterator[ClassificationProjector]:
     service = ClassificationProjector(nats_url)
     await service.start()

@@ -47,7 +47,7 @@ from services.gateway.graphics_data import (
 )
 from services.gateway.messages import Palette, Snapshot, SnapshotReason
 from services.gateway.timetravel import race_control_messages
-from tests.factory import T0, SessionWriter, small_race
+from tests.factory import T0, SessionWriter, classify, small_race
 from tests.gateway.races import broadcast_race
 from tests.gateway.stack import Stack, caught_up
 from tests.live import send
@@ -225,7 +225,7 @@ def test_any_name_a_feed_sends_is_still_xml_and_never_a_spreadsheet_formula(team
     crew = [Driver(driver.strip() or "x")]
     events = [w.opened(), w.event(EntryRegistered(number="1", class_name="GT3", team=team.strip() or "t", car="c",
                                                   manufacturer="m", crew=crew))]  # fmt: skip
-    value = fold_log(enumerate(events, start=1)).sessions[w.session.key].classification()
+    value = classify(events)
     rows = tower_rows(value)
     root = ElementTree.fromstring(render(View.TOWER, rows, Format.XML, value))
     assert root.find("row/number").text == "1"  # type: ignore[union-attr]

@@ -30,14 +30,6 @@ from services.ops.rejects import read_rejects
 from tests.factory import T0, SessionWriter
 
 
-@pytest.fixture
-async def ingest(nats_url: str):  # type: ignore[no-untyped-def]
-    service = IngestService(nats_url)
-    await service.start()
-    yield service
-    await service.stop()
-
-
 async def ask(nc: Client, subject: str, data: bytes) -> bytes:
     """A raw request to ingest; like the producer client, it waits out a subscription not yet visible."""
     for _ in range(50):
