@@ -20,6 +20,7 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import Classification
+from services.classification import snapshot
 from services.classification.fold import SessionFold, fold_log
 
 T0 = 1_776_603_600_000  # 2026-04-19T13:00:00Z
@@ -92,3 +93,19 @@ def session_fold(events: Sequence[Event]) -> SessionFold:
 def classify(events: Sequence[Event]) -> Classification:
     """The classification of the first event's session after ``events``."""
     return session_fold(events).classification()
+
+
+def resumed(events: Sequence[Event], cut: int, *, skip_refused: bool = False) -> tuple[SessionFold, SessionFold]:
+    """A fold restored from a snapshot of the first ``cut`` events then given the rest, and the whole fold, of the
+    first event's session.  ``skip_refused``: an event the fold refuses is skipped (as the projection skips it)."""
+    pairs = list(enumerate(events, start=1))
+    key = events[0].session.key
+    restored = snapshot.decode(snapshot.encode(fold_log(pairs[:cut]).sessions[key]))
+    assert restored is not None, "a snapshot of this format reads back"
+    for seq, event in pairs[cut:]:
+        try:
+            restored.apply(seq, event)
+        except Exception:  # the projection skips whatever the fold refuses
+            if not skip_refused:
+                raise
+    return restored, fold_log(pairs).sessions[key]

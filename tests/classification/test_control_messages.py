@@ -19,10 +19,8 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import MESSAGES_IN_VALUE, MessageKind, encode_classification
-from services.classification import snapshot
 from services.classification.control_messages import REASON_CHARS, seconds
-from services.classification.fold import fold_log
-from tests.factory import SessionWriter, session_fold
+from tests.factory import SessionWriter, resumed, session_fold
 
 LAP = 100_000
 
@@ -79,13 +77,9 @@ def test_the_feed_of_a_race() -> None:
 
 def test_the_feed_survives_a_snapshot() -> None:
     w = SessionWriter()
-    pairs = list(enumerate(race_with_race_control(w), start=1))
-    for cut in range(1, len(pairs)):
-        whole = fold_log(pairs).sessions[w.session.key]
-        restored = snapshot.decode(snapshot.encode(fold_log(pairs[:cut]).sessions[w.session.key]))
-        assert restored is not None
-        for seq, event in pairs[cut:]:
-            restored.apply(seq, event)
+    events = race_with_race_control(w)
+    for cut in range(1, len(events)):
+        restored, whole = resumed(events, cut)
         assert restored.messages == whole.messages
         assert encode_classification(restored.classification()) == encode_classification(whole.classification())
 

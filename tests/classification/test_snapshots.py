@@ -14,22 +14,14 @@ from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
 from tests.classification.test_fold_properties import races
 from tests.classification.test_projector import offline
-from tests.factory import SessionWriter, session_fold, small_race
+from tests.factory import SessionWriter, resumed, session_fold, small_race
 from tests.live import send, wait_for_classification
 
 
 @settings(max_examples=100, deadline=None)
 @given(races(), st.data())
 def test_snapshot_then_rest_equals_the_whole_fold(events: list[Event], data: st.DataObject) -> None:
-    cut = data.draw(st.integers(1, len(events)))
-    pairs = list(enumerate(events, start=1))
-    key = events[0].session.key
-    whole = fold_log(pairs).sessions[key]
-    first = fold_log(pairs[:cut]).sessions[key]
-    restored = snapshot.decode(snapshot.encode(first))
-    assert restored is not None
-    for seq, event in pairs[cut:]:
-        restored.apply(seq, event)
+    restored, whole = resumed(events, data.draw(st.integers(1, len(events))))
     assert encode_classification(restored.classification()) == encode_classification(whole.classification())
     assert restored.seen == whole.seen
 

@@ -24,7 +24,6 @@ from nats.aio.client import Client
 from schemas.events import Event, LapCompleted, SessionRef
 from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
 from schemas.results import Classification
-from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.ingestor import (
@@ -41,7 +40,7 @@ from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
 from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.service import IngestService
 from services.ops.log import read_events
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, classify
 from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
 from tests.ingest.test_producer import ScriptedIngest, producer
@@ -180,7 +179,7 @@ async def test_live_feed_classifies_as_the_capture_read_offline(
     assert (report.lines, report.lines_skipped, report.rejected) == (len(lines), 0, 0)
     assert await live.stored() == offline.events
     classified = await wait_for_classification(nc, live.session.key, report.last_seq)
-    expected = fold_log(enumerate(offline.events, start=1)).sessions[live.session.key].classification()
+    expected = classify(offline.events)
     assert without_seq(classified) == without_seq(expected)
     assert [car.number for car in classified.cars] == ["1", "2", "3", "4", "5"]
     assert classified.phase == "finished"
