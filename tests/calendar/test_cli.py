@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +18,8 @@ from tests.calendar.conftest import CalendarStack
 from tests.calendar.seasons import SPRINT, read_model
 from tests.calendar.test_views import EXPECTED
 from tests.polling import until
+from tests.reliability.processes import CHEQUERED
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 SPRINT_CALENDAR = "sprint-2025._championship.calendar"
 
 

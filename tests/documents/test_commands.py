@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -26,9 +25,8 @@ from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.live import send
 from tests.polling import until
-from tests.reliability.processes import ServiceProcess
+from tests.reliability.processes import CHEQUERED, ServiceProcess
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 NAMES = ["classification.pdf", "best-sectors.pdf", "fastest-laps.pdf", "pit-stops.pdf", "driving-time.pdf"]
 RACE_NAMES = [*NAMES, "lap-chart.pdf", "analysis.csv"]
 

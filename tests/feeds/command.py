@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ from schemas.results import Classification, decode_classification
 from services.broker.embedded import free_port
 from services.ops.log import read_events
 from tests.polling import until, wait_until
+from tests.reliability.processes import CHEQUERED
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 TOKEN = "feed-command-test"
 DEADLINE_S = 90.0
 

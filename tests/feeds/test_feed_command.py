@@ -23,9 +23,10 @@ from services.feeds.rmonitor.capture import map_capture
 from services.ops.log import read_events
 from services.ops.rejects import read_rejects
 from tests.feeds.captures import Run, beat, write_capture
-from tests.feeds.command import CHEQUERED, DEADLINE_S, Served, chequered, served
+from tests.feeds.command import DEADLINE_S, Served, chequered, served
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
 from tests.polling import until
+from tests.reliability.processes import CHEQUERED
 
 ZONE = "Europe/Paris"
 DAY = date(2025, 6, 1)
