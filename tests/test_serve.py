@@ -35,11 +35,10 @@ from tests.commands import (
     parent_of,
     running,
     spawn,
-    wait_until,
 )
 from tests.factory import SessionWriter, small_race
-from tests.gateway.stack import until
 from tests.live import send, wait_for_classification
+from tests.polling import until, wait_until
 from tests.reliability.processes import CHEQUERED
 from tests.reliability.test_crash import final_state, season, send_in_chunks, uninterrupted
 
@@ -257,9 +256,9 @@ async def test_a_child_unready_for_too_long_is_restarted(
         assert await keeper.wait_ready()
         nats_server.stop()
         child = keeper.children[0]
-        await until(lambda: child.restarts >= 1, timeout=60)
+        await until(lambda: child.restarts >= 1, "the child to be restarted", timeout=60)
         nats_server.start()
-        await until(lambda: child.ready.is_set() and child.running, timeout=60)
+        await until(lambda: child.ready.is_set() and child.running, "the child to run again", timeout=60)
         assert (await keeper.checks())[0].ready
     finally:
         await keeper.stop()
