@@ -360,5 +360,7 @@ class TestAlKamelContract(FeedContract):
     def mapped(self, lines: list[str], session: SessionRef = CONTRACT_SESSION) -> Mapped:
         text = "\r\n".join([HEADER, *lines]) + "\r\n"
         chart = read_analysis(text.encode())
-        events = analysis_events(chart, session, "alkamel-test", day=date(2025, 6, 14), time_zone="Europe/Paris")
+        events = analysis_events(
+            chart, session, AlKamelOptions(producer="alkamel-test", day=date(2025, 6, 14), time_zone="Europe/Paris")
+        )
         return Mapped(events, [line - 1 for line, _ in chart.skipped])  # line 1 of the file is its header

@@ -536,7 +536,7 @@ class TestRMonitorContract(FeedContract):
 
     def mapped(self, lines: list[str], session: SessionRef = CONTRACT_SESSION) -> Mapped:
         stats = ReadStats()
-        mapper = RMonitorMapper(session, PRODUCER, DAY, time_zone=ZONE)
+        mapper = RMonitorMapper(session, OPTIONS)
         events: list[Event] = []
         for _, arrival, record in parse_lines([(i, None, line) for i, line in enumerate(lines, 1)], stats):
             events.extend(mapper.feed(record, arrival))
