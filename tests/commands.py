@@ -18,7 +18,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import msgspec
 
 from services.broker.embedded import free_port
 from services.home import ADDRESS_FILE, Serving
+from tests.polling import until, wait_until
 from tests.reliability.processes import CHEQUERED
 
 TOKEN = "test-token"
@@ -94,16 +94,17 @@ def http_get(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[
         return 0, ""
 
 
-def wait_until(condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = 60.0) -> None:
-    """Poll ``condition()`` until it is true; fail naming ``what`` (or what ``what()`` says then) after
-    ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.0f} s waiting for {what if isinstance(what, str) else what()}"
-            )
-        time.sleep(0.05)
+async def answered(url: str, check: Callable[[int, str], bool], timeout: float = 30.0) -> str:
+    """GET ``url`` until its status and body pass ``check``; return that body (fail saying the last answer)."""
+    last = (0, "")
+
+    def passed() -> bool:
+        nonlocal last
+        last = http_get(url)
+        return check(*last)
+
+    await until(passed, lambda: f"{url} to pass the check; last: {last[0]} {last[1][:200]}", timeout)
+    return last[1]
 
 
 def running(pid: int) -> bool:

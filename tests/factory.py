@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from schemas.events import (
@@ -18,6 +19,9 @@ from schemas.events import (
     SessionRef,
     SessionStarted,
 )
+from schemas.results import Classification
+from services.classification import snapshot
+from services.classification.fold import SessionFold, fold_log
 
 T0 = 1_776_603_600_000  # 2026-04-19T13:00:00Z
 
@@ -79,3 +83,29 @@ def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[Event]:
         for n in range(1, cars + 1)
     ]
     return events
+
+
+def session_fold(events: Sequence[Event]) -> SessionFold:
+    """The fold of the first event's session over ``events``, numbered from seq 1."""
+    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key]
+
+
+def classify(events: Sequence[Event]) -> Classification:
+    """The classification of the first event's session after ``events``."""
+    return session_fold(events).classification()
+
+
+def resumed(events: Sequence[Event], cut: int, *, skip_refused: bool = False) -> tuple[SessionFold, SessionFold]:
+    """A fold restored from a snapshot of the first ``cut`` events then given the rest, and the whole fold, of the
+    first event's session.  ``skip_refused``: an event the fold refuses is skipped (as the projection skips it)."""
+    pairs = list(enumerate(events, start=1))
+    key = events[0].session.key
+    restored = snapshot.decode(snapshot.encode(fold_log(pairs[:cut]).sessions[key]))
+    assert restored is not None, "a snapshot of this format reads back"
+    for seq, event in pairs[cut:]:
+        try:
+            restored.apply(seq, event)
+        except Exception:  # the projection skips whatever the fold refuses
+            if not skip_refused:
+                raise
+    return restored, fold_log(pairs).sessions[key]

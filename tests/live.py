@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -17,6 +15,7 @@ from schemas.subjects import CLASSIFICATION_BUCKET
 from services.broker.embedded import EmbeddedNats
 from services.ingest.client import Producer
 from services.ops.rejects import read_rejects
+from tests.polling import until
 
 
 def broker_with(tmp_path: Path, config: str) -> EmbeddedNats:
@@ -28,19 +27,21 @@ def broker_with(tmp_path: Path, config: str) -> EmbeddedNats:
 
 async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: float = 30.0) -> Classification:
     """The KV value of ``key`` once it reflects ``last_seq``; fails after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
+    seen: list[Classification] = []
+
+    async def reached() -> bool:
         try:  # a cluster electing a new bucket leader answers nothing for a few seconds: ask again
             entry = await (await nc.jetstream(timeout=2).key_value(CLASSIFICATION_BUCKET)).get(key)
         except (KeyNotFoundError, NatsError):
             entry = None
         if entry is not None and entry.value:
-            seen = decode_classification(entry.value)
-            if seen.last_seq >= last_seq:
-                return seen
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"classification {key} did not reach seq {last_seq}; last seen {seen and seen.last_seq}")
+            seen[:] = [decode_classification(entry.value)]
+        return bool(seen) and seen[0].last_seq >= last_seq
+
+    await until(
+        reached, lambda: f"classification {key} at seq {last_seq}; last seen {seen and seen[0].last_seq}", timeout
+    )
+    return seen[0]
 
 
 async def send(nc: Client, events: list[Event]) -> list[tuple[int, Event]]:
@@ -52,12 +53,12 @@ async def send(nc: Client, events: list[Event]) -> list[tuple[int, Event]]:
 
 async def wait_for_dead_letters(nc: Client, projection: str, count: int, timeout: float = 30.0) -> list[DeadLetter]:
     """The first ``count`` dead letters of ``projection``, once they are stored; fails after ``timeout``."""
-    deadline = time.monotonic() + timeout
     letters: list[DeadLetter] = []
-    while time.monotonic() < deadline:
+
+    async def stored() -> bool:
         found = await read_rejects(nc.jetstream())
-        letters = [item for _, item in found if isinstance(item, DeadLetter) and item.projection == projection]
-        if len(letters) >= count:
-            return letters
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{count} dead letters of {projection} expected; found {letters}")
+        letters[:] = [item for _, item in found if isinstance(item, DeadLetter) and item.projection == projection]
+        return len(letters) >= count
+
+    await until(stored, lambda: f"{count} dead letters of {projection}; found {letters}", timeout)
+    return letters

@@ -26,17 +26,19 @@ from schemas.events import Event, SessionRef
 from schemas.jsonschema import JSON_DIR
 from schemas.results import Classification, decode_classification
 from schemas.standings import decode_standings
-from services.classification.fold import fold_log, fold_until
+from services.classification.fold import fold_until
 from services.classification.timefmt import format_gap
 from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG
 from services.ops.history import Delta
 from services.ops.pacing import retarget
 from services.ops.racelog import read_log
 from tests.commands import Served, chequered, output, said
+from tests.factory import classify
 from tests.feeds.captures import write_capture
 from tests.feeds.test_alkamel_parser import chart_lines
 from tests.feeds.test_alkamel_parser import write as write_chart
 from tests.feeds.test_live_feed import race as capture_lines
+from tests.polling import wait_until
 from tests.reliability.processes import CHEQUERED
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -62,14 +64,15 @@ def served(serve: Served, key: str) -> Classification | None:
 
 def wait_served(serve: Served, key: str, done: Callable[[Classification], bool]) -> Classification:
     """The classification the gateway serves once ``done`` says so (with a deadline, never a fixed sleep)."""
-    deadline = time.monotonic() + DEADLINE_S
-    seen = None
-    while time.monotonic() < deadline:
-        seen = served(serve, key)
-        if seen is not None and done(seen):
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"{key} not served as expected after {DEADLINE_S:.0f}s; last seen {seen}")
+    seen: list[Classification | None] = [None]
+
+    def shown() -> bool:
+        seen[0] = served(serve, key)
+        return seen[0] is not None and done(seen[0])
+
+    wait_until(shown, lambda: f"{key} served as expected; last seen {seen[0]}", DEADLINE_S)
+    assert seen[0] is not None
+    return seen[0]
 
 
 def order(classification: Classification) -> list[tuple[int, str, int]]:
@@ -77,7 +80,7 @@ def order(classification: Classification) -> list[tuple[int, str, int]]:
 
 
 def offline(events: list[Event]) -> Classification:
-    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    return classify(events)
 
 
 @dataclass

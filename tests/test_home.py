@@ -12,8 +12,9 @@ import pytest
 
 from services.home import ADDRESS_FILE, HomeLock, Serving
 from services.ops.racelog import write_log
-from tests.commands import Output, Served, chequered, running, spawn, wait_until
+from tests.commands import Output, Served, chequered, running, spawn
 from tests.factory import SessionWriter, small_race
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 

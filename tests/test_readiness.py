@@ -3,9 +3,6 @@ is not ready; the ops port answers 503 then, and listens on loopback unless told
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import httpx
 import pytest
 from nats.aio.client import Client
@@ -17,14 +14,7 @@ from services.observability import OpsServer, readiness
 from services.standings.projector import StandingsProjector
 from tests.factory import SessionWriter
 from tests.live import send
-
-
-async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition never held")
+from tests.polling import until
 
 
 async def readyz(ops: OpsServer) -> int:
@@ -61,7 +51,7 @@ async def test_a_projector_whose_task_died_is_not_ready(
     await ingest.start()
     await projector.start()
     try:
-        await until(lambda: projector.ready)
+        await until(lambda: projector.ready, "the projector to be ready")
 
         async def dies(batch: object) -> None:
             raise RuntimeError("the snapshot of an evicted session is gone")
@@ -69,7 +59,7 @@ async def test_a_projector_whose_task_died_is_not_ready(
         monkeypatch.setattr(projector, "fold_batch", dies)
         w = SessionWriter()
         await send(nc, [w.opened()])
-        await until(lambda: not projector.ready)
+        await until(lambda: not projector.ready, "the projector to be not ready")
         assert projector.caught_up.is_set() and not projector.healthy
     finally:
         await projector.stop()

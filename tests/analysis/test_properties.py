@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from schemas.events import Event, Flag, FlagChanged, LapCompleted, LapDeleted, PitOut, SessionStarted
 from services.analysis.analyst import SessionAnalyst, analyse
 from services.classification.fold import SessionFold, fold_log
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, session_fold
 
 CLASSES = ("Pro", "Am")
 
@@ -80,8 +80,8 @@ def test_the_live_analyst_ends_where_one_pass_over_the_log_ends(race, rnd, data)
 @settings(max_examples=120, deadline=None)
 @given(races())
 def test_positions_are_the_order_each_lap_was_completed_and_gaps_are_to_the_first(race) -> None:  # type: ignore[no-untyped-def]
-    w, events = race
-    analysis = analyse(fold_log(enumerate(events, start=1)).sessions[w.session.key])
+    _, events = race
+    analysis = analyse(session_fold(events))
     by_lap: dict[int, list[tuple[int, str, int, int | None]]] = {}
     for car in analysis.cars:
         for line in car.laps:

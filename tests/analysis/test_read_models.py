@@ -11,15 +11,15 @@ from schemas.analysis import (
     SessionAnalysis,
     StintLine,
 )
-from schemas.events import Event, Flag, LapDeleted
+from schemas.events import Event, Flag, LapCompleted, LapDeleted
 from services.analysis.analyst import SessionAnalyst, analyse
-from services.classification.fold import SessionFold, fold_log
+from services.classification.fold import SessionFold
 from tests.analysis.races import hand_race, qualifying_laps
-from tests.factory import T0, SessionWriter
+from tests.factory import T0, SessionWriter, session_fold
 
 
 def analysis_of(w: SessionWriter, events: list[Event]) -> SessionAnalysis:
-    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    state = session_fold(events)
     return analyse(state)
 
 
@@ -143,7 +143,10 @@ def test_a_deleted_lap_is_no_best_and_the_live_analyst_places_every_lap_anew() -
     analyst = SessionAnalyst(SessionFold(w.session))
     for seq, event in enumerate(events, start=1):
         assert analyst.apply(seq, event) is None
-    assert analyst.take() is not None
+    placed = analyst.take()
+    assert placed is not None
+    crossed = [(e.body.number, e.body.lap) for e in events if isinstance(e.body, LapCompleted)]
+    assert sorted((number, line.lap) for number, line in placed) == sorted(crossed)  # every lap, placed once
     deleted = w.event(LapDeleted(number="1", decision="D7", lap=5, reason="track limits"), 700_000)
     assert analyst.apply(len(events) + 1, deleted) is None
     assert analyst.take() is None  # a lap already placed changed: placed anew

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from services.calendar.ics import to_ics
 from tests.calendar.conftest import CalendarStack
 from tests.calendar.seasons import SPRINT, read_model
 from tests.calendar.test_views import EXPECTED
+from tests.polling import until
+from tests.reliability.processes import CHEQUERED
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 SPRINT_CALENDAR = "sprint-2025._championship.calendar"
 
 
@@ -36,15 +36,13 @@ def flat(text: str) -> str:
 
 async def served(stack: CalendarStack, championship: str, revision: int) -> SeasonCalendar:
     """The calendar once the projector has folded ``revision`` calendar events."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while True:
-        if championship in stack.projector.calendars.schedules:
-            model = stack.projector.calendars.read_model(championship)
-            if model.revision >= revision:
-                return model
-        assert loop.time() < deadline, f"{championship} never reached revision {revision}"
-        await asyncio.sleep(0.05)
+
+    def folded() -> bool:
+        schedules = stack.projector.calendars.schedules
+        return championship in schedules and stack.projector.calendars.read_model(championship).revision >= revision
+
+    await until(folded, f"{championship} at revision {revision}")
+    return stack.projector.calendars.read_model(championship)
 
 
 async def test_publish_a_calendar_then_what_changed(

@@ -23,9 +23,9 @@ from services.broker.embedded import free_port
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from tests.calendar.seasons import published
+from tests.commands import answered
 from tests.factory import SessionWriter
 from tests.reliability.processes import ServiceProcess
-from tests.reliability.test_operability import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -46,13 +46,13 @@ async def test_a_missing_feed_counts_on_metrics(nats_url: str, nc: Client, tmp_p
     try:
         with ServiceProcess("standings", nats_url, tmp_path, "--ops-port", str(port)):
             assert isinstance(await Producer(nc).send(published("today", season, now)), Accepted)
-            await eventually(metrics, lambda status, body: "chequered_calendar_feeds_missing 1.0" in body)
+            await answered(metrics, lambda status, body: "chequered_calendar_feeds_missing 1.0" in body)
             opened = Event(
                 id="opened", session=RACE, producer="tests", at=now - 60_000, body=SessionWriter().opened().body
             )
             started = Event(id="green", session=RACE, producer="tests", at=now, body=SessionStarted())
             replies = await Producer(nc).send_all([opened, started])
             assert all(isinstance(reply, Accepted) for reply in replies), replies
-            await eventually(metrics, lambda status, body: "chequered_calendar_feeds_missing 0.0" in body)
+            await answered(metrics, lambda status, body: "chequered_calendar_feeds_missing 0.0" in body)
     finally:
         await ingest.stop()

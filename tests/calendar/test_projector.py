@@ -19,6 +19,7 @@ from services.ingest.client import Producer
 from services.standings.projector import StandingsProjector
 from tests.calendar.seasons import SPRINT, at, published
 from tests.factory import SessionWriter
+from tests.polling import until
 
 SEASON = decode_file(SPRINT.read_bytes(), SPRINT.name).season
 RACE_1 = SessionRef("sprint-2025", "lausitzring", "race-1")
@@ -27,17 +28,17 @@ RACE_1 = SessionRef("sprint-2025", "lausitzring", "race-1")
 async def calendar_value(nc: Client, ready: Callable[[SeasonCalendar], bool], timeout: float = 30.0) -> bytes:
     """The KV value once ``ready`` holds for it; fails after ``timeout``."""
     kv = await nc.jetstream().key_value(STANDINGS_BUCKET)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
+    found = [b""]
+
+    async def reached() -> bool:
         try:
-            data = (await kv.get(calendar_key("sprint-2025"))).value or b""
+            found[0] = (await kv.get(calendar_key("sprint-2025"))).value or b""
         except KeyNotFoundError:
-            data = b""
-        if data and ready(decode_calendar(data)):
-            return data
-        await asyncio.sleep(0.05)
-    raise AssertionError("the calendar never reached the state waited for")
+            found[0] = b""
+        return bool(found[0]) and bool(ready(decode_calendar(found[0])))
+
+    await until(reached, "the calendar to reach the state waited for", timeout)
+    return found[0]
 
 
 @pytest.mark.usefixtures("ingest")

@@ -3,7 +3,6 @@ daylight-saving changes, the iCalendar feed, and requests that get a reason inst
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from services.calendar.schedule import apply, changes_to
 from services.ingest.client import Producer
 from tests.calendar.seasons import SPRINT, at, published
 from tests.gateway.clients import TOKEN
+from tests.polling import until
 
 SEASON = decode_calendar(SPRINT.read_bytes(), SPRINT.name).season
 TUESDAY_BEFORE = "2025-05-20T12:00:00+02:00"
@@ -28,16 +28,17 @@ async def until_served(
     api: httpx.AsyncClient, path: str, params: dict[str, str], ready: Callable[[Any], bool], type_: type[Any]
 ) -> Any:
     """GET ``path`` until it answers a value for which ``ready`` holds (the projector writes asynchronously)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while True:
-        response = await api.get(path, params=params)
-        if response.status_code == 200:
-            value = msgspec.json.decode(response.content, type=type_)
-            if ready(value):
-                return value
-        assert loop.time() < deadline, f"{path} never became ready: {response.status_code} {response.text[:300]}"
-        await asyncio.sleep(0.05)
+    found: list[Any] = []
+    last: list[httpx.Response] = []
+
+    async def served() -> bool:
+        last[:] = [await api.get(path, params=params)]
+        if last[0].status_code == 200:
+            found[:] = [msgspec.json.decode(last[0].content, type=type_)]
+        return bool(found) and ready(found[0])
+
+    await until(served, lambda: f"{path} to be ready; last: {last[0].status_code} {last[0].text[:300]}")
+    return found[0]
 
 
 async def test_a_moved_session_through_the_api(nc: Client, calendar_api: httpx.AsyncClient) -> None:

@@ -186,7 +186,8 @@ def test_a_round_with_no_session_yet_is_next_until_its_last_day() -> None:
     shown = next_event(model, after_lausitz)
     assert shown.round is not None and (shown.round.event, shown.round.sessions) == ("zandvoort", [])
     assert shown.text == "Next event: Zandvoort, Jun 6\u2009\u2013\u20098"
-    assert next_event(model, at("2025-06-08T23:59:00+02:00")).round is not None
+    last_day = next_event(model, at("2025-06-08T23:59:00+02:00")).round
+    assert last_day is not None and last_day.event == "zandvoort"
     assert next_event(model, at("2025-06-09T00:00:00+02:00")).round is None
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -26,9 +24,9 @@ from tests.documents.rendered import pages
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.live import send
-from tests.reliability.processes import ServiceProcess
+from tests.polling import until
+from tests.reliability.processes import CHEQUERED, ServiceProcess
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 NAMES = ["classification.pdf", "best-sectors.pdf", "fastest-laps.pdf", "pit-stops.pdf", "driving-time.pdf"]
 RACE_NAMES = [*NAMES, "lap-chart.pdf", "analysis.csv"]
 
@@ -37,14 +35,6 @@ def chequered(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(CHEQUERED), *args, "--home", str(home)], capture_output=True, text=True, timeout=120, check=False
     )
-
-
-async def until(condition: object, what: str, timeout: float = 30.0) -> None:
-    """Await ``condition()`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_report_writes_every_document_of_a_session(

@@ -3,11 +3,8 @@ against a real nats-server; the results read back over the gateway's REST API.""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +16,9 @@ from nats.aio.client import Client
 from schemas.results import Classification, decode_classification
 from services.broker.embedded import free_port
 from services.broker.reader import read_events
+from tests.polling import until, wait_until
+from tests.reliability.processes import CHEQUERED
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 TOKEN = "feed-command-test"
 DEADLINE_S = 90.0
 
@@ -41,16 +39,17 @@ class Served:
         stored = await read_events(nc.jetstream(), key)
         assert stored, f"nothing stored for {key}"
         last = stored[-1][0]
-        deadline = time.monotonic() + DEADLINE_S
-        seen = None
-        while time.monotonic() < deadline:
+        seen: list[Classification] = []
+
+        def folded() -> bool:
             answer = self.get(f"/api/sessions/{key}/classification")
             if answer.status_code == 200:
-                seen = decode_classification(answer.content)
-                if seen.last_seq >= last:
-                    return seen
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{key} not classified up to seq {last} (last seen {seen and seen.last_seq})")
+                seen[:] = [decode_classification(answer.content)]
+            return bool(seen) and seen[0].last_seq >= last
+
+        said = lambda: f"{key} classified up to seq {last} (last seen {seen and seen[0].last_seq})"  # noqa: E731
+        await until(folded, said, DEADLINE_S)
+        return seen[0]
 
 
 @contextmanager
@@ -63,11 +62,8 @@ def served(nats_url: str, directory: Path) -> Iterator[Served]:
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=directory, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + DEADLINE_S
-        while not _ready(ops):
-            assert process.poll() is None, f"chequered serve exited: {log.read_text()}"
-            assert time.monotonic() < deadline, f"chequered serve not ready: {log.read_text()}"
-            time.sleep(0.05)
+        wait_until(lambda: _ready(ops) or process.poll() is not None, lambda: f"serve: {log.read_text()}", DEADLINE_S)
+        assert process.poll() is None, f"chequered serve exited: {log.read_text()}"
         yield Served(nats_url, f"http://127.0.0.1:{gateway}", log)
     finally:
         process.terminate()

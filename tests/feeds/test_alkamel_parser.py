@@ -28,7 +28,6 @@ from schemas.events import (
     encode_event,
 )
 from schemas.results import CarState
-from services.classification.fold import fold_log
 from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import (
     AnalysisError,
@@ -40,6 +39,9 @@ from services.feeds.alkamel.parser import (
     start_time_of_day,
 )
 from services.feeds.ids import event_id
+from tests.factory import classify
+from tests.feeds.contract import SESSION as CONTRACT_SESSION
+from tests.feeds.contract import FeedContract, Mapped
 from tests.feeds.typed import of
 
 SESSION = SessionRef(championship="wec", event="test", session="race")
@@ -279,7 +281,7 @@ def test_pit_stop_and_driver_change(tmp_path: Path) -> None:
     assert changes == [("7", "Nyck DE VRIES", 265_000), ("007", "Mo ALI", 345_001)]
     order = [type(e.body).__name__ for e in events if e.at - start == 265_000]
     assert order == ["PitOut", "DriverChanged"]
-    result = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification()
+    result = classify(events)
     seven = next(car for car in result.cars if car.number == "7")
     assert (seven.pit_stops, seven.driver) == (1, "Nyck DE VRIES")
 
@@ -301,7 +303,7 @@ def test_unknown_flags_are_kept_as_unknown(tmp_path: Path) -> None:
 
 def test_final_classification(tmp_path: Path) -> None:
     events = events_of(write(tmp_path, chart_lines()))
-    result = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification()
+    result = classify(events)
     rows = [(c.position, c.number, c.laps, c.class_position, c.state) for c in result.cars]
     assert rows == [
         (1, "51", 5, 1, CarState.FINISHED),
@@ -340,3 +342,25 @@ def test_analysis_events_defaults(tmp_path: Path) -> None:
     assert isinstance(opened, SessionOpened)
     assert (opened.name, opened.time_zone, opened.scheduled_start) == ("Race", "UTC", "2000-01-01T23:50:00+00:00")
     assert {e.producer for e in events} == {"alkamel"}
+
+
+# -- the feed contract ---------------------------------------------------------------------------
+
+
+class TestAlKamelContract(FeedContract):
+    """The feed contract (tests/feeds/contract.py) kept by the Al Kamel chart reader and mapper."""
+
+    def race(self) -> list[str]:
+        return chart_lines()
+
+    def glitches(self) -> list[str]:
+        good = chart_lines()[1]
+        return [good.replace("1:36.000", "soon"), good.replace(";1;1;", ";1;one;", 1), "garbage"]
+
+    def mapped(self, lines: list[str], session: SessionRef = CONTRACT_SESSION) -> Mapped:
+        text = "\r\n".join([HEADER, *lines]) + "\r\n"
+        chart = read_analysis(text.encode())
+        events = analysis_events(
+            chart, session, AlKamelOptions(producer="alkamel-test", day=date(2025, 6, 14), time_zone="Europe/Paris")
+        )
+        return Mapped(events, [line - 1 for line, _ in chart.skipped])  # line 1 of the file is its header

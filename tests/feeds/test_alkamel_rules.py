@@ -11,10 +11,10 @@ import pytest
 
 from schemas.events import CarRetired, ClassificationRules, Flag, LapCompleted, RetirementSource, SessionRef
 from schemas.results import CarState, Classification, ResultStatus, SessionPhase
-from services.classification.fold import fold_log
 from services.classification.presets import PRESETS, preset_rules
 from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import parse_analysis
+from tests.factory import session_fold
 from tests.feeds.charts import Car, chart
 from tests.feeds.typed import of
 
@@ -46,7 +46,7 @@ EXPECTED = {
 
 def classify(data: bytes, rules: ClassificationRules | None = None) -> Classification:
     events = parse_analysis(data, SESSION, AlKamelOptions(producer="charts", rules=rules))
-    return fold_log(enumerate(events, 1)).sessions[SESSION.key].classification()
+    return session_fold(events).classification()
 
 
 def test_every_preset_has_its_expected_result() -> None:

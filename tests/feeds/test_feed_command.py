@@ -24,8 +24,10 @@ from services.feeds.rmonitor.capture import map_capture
 from services.feeds.rmonitor.options import RMonitorOptions
 from services.ops.rejects import read_rejects
 from tests.feeds.captures import Run, beat, write_capture
-from tests.feeds.command import CHEQUERED, DEADLINE_S, Served, chequered, served
+from tests.feeds.command import DEADLINE_S, Served, chequered, served
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
+from tests.polling import until
+from tests.reliability.processes import CHEQUERED
 
 ZONE = "Europe/Paris"
 DAY = date(2025, 6, 1)
@@ -145,10 +147,11 @@ async def test_a_live_feed_with_a_drop_mid_line_and_lines_re_sent_loses_and_dupl
         )  # fmt: skip
         try:
             await asyncio.wait_for(server.played.wait(), DEADLINE_S)
-            deadline = asyncio.get_running_loop().time() + DEADLINE_S
-            while len(await read_events(nc.jetstream(), session.key)) < len(offline):
-                assert asyncio.get_running_loop().time() < deadline, "the feed did not store every event"
-                await asyncio.sleep(0.1)
+
+            async def stored_all() -> bool:
+                return len(await read_events(nc.jetstream(), session.key)) >= len(offline)
+
+            await until(stored_all, "the feed to store every event", DEADLINE_S)
         finally:
             feed.send_signal(signal.SIGINT)
             output, _ = await asyncio.wait_for(feed.communicate(), DEADLINE_S)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +25,6 @@ from schemas.events import Event, LapCompleted, SessionRef
 from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
 from schemas.results import Classification
 from services.broker.reader import read_events
-from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.feeds.alkamel.parser import analysis_events, read_analysis
 from services.feeds.ingestor import (
@@ -44,11 +42,12 @@ from services.feeds.rmonitor.client import Backoff, CapturePlayer, LineSplitter,
 from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
 from services.feeds.rmonitor.weekend import WeekendMapper
 from services.ingest.service import IngestService
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, classify
 from tests.feeds.captures import clock, hms, passing, position, write_capture
 from tests.feeds.rmonitor_server import HOST, RMonitorServer, Segment
+from tests.ingest.test_producer import ScriptedIngest, producer
 from tests.live import wait_for_classification
-from tests.test_producer import ScriptedIngest, producer
+from tests.polling import until
 
 DAY = date(2025, 6, 1)
 ZONE = "Europe/Paris"
@@ -118,14 +117,6 @@ def without_seq(classification: Classification) -> Classification:
     return msgspec.structs.replace(classification, last_seq=0)
 
 
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 # -- fixtures ------------------------------------------------------------------------------
 
 
@@ -165,7 +156,7 @@ class Live:
         try:
             if during is not None:
                 await during(report)
-            await wait_until(lambda: report.lines >= lines or task.done(), f"{lines} lines")
+            await until(lambda: report.lines >= lines or task.done(), f"{lines} lines", DEADLINE_S)
         finally:
             stop.set()
             await asyncio.wait({task}, timeout=DEADLINE_S)
@@ -190,7 +181,7 @@ async def test_live_feed_classifies_as_the_capture_read_offline(
     assert (report.lines, report.lines_skipped, report.rejected) == (len(lines), 0, 0)
     assert await live.stored() == offline.events
     classified = await wait_for_classification(nc, live.session.key, report.last_seq)
-    expected = fold_log(enumerate(offline.events, start=1)).sessions[live.session.key].classification()
+    expected = classify(offline.events)
     assert without_seq(classified) == without_seq(expected)
     assert [car.number for car in classified.cars] == ["1", "2", "3", "4", "5"]
     assert classified.phase == "finished"
@@ -227,7 +218,7 @@ async def test_the_client_backs_off_while_the_server_is_down_and_resumes_when_it
 
     async def outage(report: FeedReport) -> None:
         await asyncio.wait_for(first.played.wait(), DEADLINE_S)
-        await wait_until(lambda: report.link is not None and report.link.failures >= 3, "3 refused connections")
+        await until(lambda: report.link is not None and report.link.failures >= 3, "3 refused connections", DEADLINE_S)
         second.append(await RMonitorServer(lines, [Segment(200)], port=first.port).start())
         assert report.link is not None
         refused.append(report.link.failures)  # every attempt from now on finds the server
@@ -261,7 +252,7 @@ async def collect(client: RMonitorClient, lines: int) -> list[Event]:
             events.extend(batch)
 
     task = asyncio.create_task(read())
-    await wait_until(lambda: client.stats.lines >= lines or task.done(), f"{lines} lines")
+    await until(lambda: client.stats.lines >= lines or task.done(), f"{lines} lines", DEADLINE_S)
     stop.set()
     await asyncio.wait_for(task, DEADLINE_S)
     return events

@@ -31,11 +31,14 @@ from schemas.events import (
 from schemas.results import CarState
 from services.classification.fold import fold_log
 from services.feeds.ids import event_id
-from services.feeds.rmonitor.capture import parse_lines
+from services.feeds.rmonitor.capture import ReadStats, parse_lines
 from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
 from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.weekend import WeekendMapper
+from tests.factory import classify, session_fold
 from tests.feeds.captures import beat, comp, passing, position
+from tests.feeds.contract import SESSION as CONTRACT_SESSION
+from tests.feeds.contract import FeedContract, Mapped
 from tests.feeds.typed import of
 
 SESSION = SessionRef(championship="test", event="rmonitor", session="race")
@@ -207,7 +210,7 @@ def test_class_changes_re_register() -> None:
     events = run(lines)
     classes = [(e.body.number, e.body.class_name) for e in of(events, EntryRegistered)]
     assert classes == [("7", "GT3"), ("8", "GT3"), ("9", "GT4"), ("9", "GT4 Am"), ("8", "GT4 Am"), ("7", "Class 7")]
-    fold = fold_log(enumerate(events, 1)).sessions[SESSION.key]
+    fold = session_fold(events)
     assert {n: car.class_name for n, car in fold.cars.items()} == {"7": "Class 7", "8": "GT4 Am", "9": "GT4 Am"}
 
 
@@ -232,7 +235,7 @@ def test_a_car_seen_before_its_entry_gets_a_placeholder() -> None:
         ("LMP2", "Dan Lo", "Dan Lo"),
     ]
     assert [e.body.driver for e in of(events, DriverChanged)] == ["Dan Lo"]
-    assert fold_log(enumerate(events, 1)).sessions[SESSION.key].cars["44"].driver == "Dan Lo"
+    assert session_fold(events).cars["44"].driver == "Dan Lo"
 
 
 @pytest.mark.parametrize(
@@ -296,7 +299,7 @@ def test_a_re_sent_passing_is_nothing_and_one_a_few_ms_different_corrects_the_la
         reason="re-sent by the timing system",
     )
     assert (mapper.stats.repeats, mapper.stats.corrections, mapper.stats.stale) == (1, 1, 1)
-    sixty = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification().cars[0]
+    sixty = classify(events).cars[0]
     assert (sixty.best_lap_ms, sixty.best_lap, sixty.laps) == (145_000, 2, 2)
     assert fold_log(enumerate(events[:-1], 1)).sessions[SESSION.key].classification().cars[0].best_lap_ms == 146_421
 
@@ -323,7 +326,7 @@ def test_a_passing_the_feed_never_sent_is_a_lap_from_the_scoreboard() -> None:
     assert board.body.reason is ScoreboardReason.UPDATE
     assert [(row.number, row.laps, row.total_ms) for row in board.body.cars] == [("7", 2, 203_000)]
     assert mapper.stats.reported_laps == 1
-    seven = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification().cars[0]
+    seven = classify(events).cars[0]
     assert (seven.laps, seven.scoreboard_laps, seven.best_lap_ms, seven.disagreements) == (3, 1, 99_000, [])
 
 
@@ -344,7 +347,7 @@ def test_laps_strictly_increase_and_times_never_go_back_after_a_clock_reset() ->
     assert (first, second) == (1, 2)
     assert at2 >= at1
     assert mapper.clock.reanchors == 1  # after three heartbeats in a row on the new clock
-    assert len(fold_log(enumerate(events, 1)).sessions[SESSION.key].cars["7"].crossings) == 2  # none refused
+    assert len(session_fold(events).cars["7"].crossings) == 2  # none refused
 
 
 # -- flags -------------------------------------------------------------------------------------
@@ -365,7 +368,7 @@ def test_a_start_under_yellow_is_started_then_yellow() -> None:
     events = run(lines)
     kinds = [type(e.body).__name__ for e in events if not isinstance(e.body, SessionOpened | EntryRegistered)]
     assert kinds == ["FlagChanged", "SessionStarted", "FlagChanged", "FlagChanged"]
-    fold = fold_log(enumerate(events, 1)).sessions[SESSION.key]
+    fold = session_fold(events)
     assert fold.started_at == local(TEN)
     assert fold.flag is Flag.GREEN
 
@@ -375,7 +378,7 @@ def test_finish_is_stamped_with_the_leaders_crossing_and_the_fold_agrees() -> No
     finished = of(events, SessionFinished)
     assert [e.at for e in finished] == [local(TEN) + 300_000]
     assert not [e for e in of(events, FlagChanged) if e.body.flag is Flag.CHEQUERED]
-    result = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification()
+    result = classify(events)
     assert [(c.number, c.laps, c.position, c.class_position) for c in result.cars] == [
         ("7", 2, 1, 1),
         ("8", 2, 2, 2),
@@ -463,7 +466,7 @@ def test_imsa_pit_lines() -> None:
     assert pits == [("PitOut", "7", -30_000), ("PitIn", "7", 90_000), ("PitOut", "7", 125_000), ("PitIn", "8", 240_000)]
     assert [e.body.in_pit for e in of(events, LapCompleted)] == [True, False]
     assert mapper.stats.unmatched_crossings == 1
-    stops = fold_log(enumerate(events, 1)).sessions[SESSION.key].classification().cars
+    stops = classify(events).cars
     assert {c.number: c.pit_stops for c in stops}["7"] == 1
 
 
@@ -517,3 +520,25 @@ def test_an_event_that_cannot_be_made_is_dropped_and_the_events_after_it_go_on()
     assert [e.body.flag for e in of(events, FlagChanged)] == [Flag.YELLOW]
     (notice,) = mapper.take_notices()
     assert "dropped" in notice.reason and "OverflowError" in notice.reason
+
+
+# -- the feed contract ---------------------------------------------------------------------------
+
+
+class TestRMonitorContract(FeedContract):
+    """The feed contract (tests/feeds/contract.py) kept by the RMonitor reader and mapper."""
+
+    def race(self) -> list[str]:
+        return green_race()
+
+    def glitches(self) -> list[str]:
+        return ["garbage", "$G,abc", '$G,1,"7",zz,"00:01:00.000"', "$A", "##what", "\x00\x00$J"]
+
+    def mapped(self, lines: list[str], session: SessionRef = CONTRACT_SESSION) -> Mapped:
+        stats = ReadStats()
+        mapper = RMonitorMapper(session, OPTIONS)
+        events: list[Event] = []
+        for _, arrival, record in parse_lines([(i, None, line) for i, line in enumerate(lines, 1)], stats):
+            events.extend(mapper.feed(record, arrival))
+        events.extend(mapper.flush())
+        return Mapped(events, [number for number, _ in stats.errors])

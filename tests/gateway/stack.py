@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from nats.aio.client import Client
 
 from schemas.events import Event
+from schemas.results import Classification
 from services.classification.projector import ClassificationProjector
+from services.gateway.hub import ClassificationHub
 from services.gateway.server import GatewayService
 from services.ingest.service import IngestService
 from tests.factory import SessionWriter, small_race
 from tests.gateway.clients import Received
 from tests.live import send
+from tests.polling import until
 
 
 @dataclass
@@ -30,12 +30,12 @@ HEAD = 2 + CARS  # opened, entries, started
 PACE_S = 0.02
 
 
-async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+async def caught_up(hub: ClassificationHub, key: str, seq: int) -> Classification:
+    """The classification of ``key`` the hub holds once it has folded the event at ``seq`` (or a later one)."""
+    await until(lambda: (c := hub.classification(key)) is not None and c.last_seq >= seq, f"{key} at seq {seq}")
+    found = hub.classification(key)
+    assert found is not None
+    return found
 
 
 async def opened(nc: Client, gateway: GatewayService) -> tuple[SessionWriter, list[tuple[int, Event]], list[Event]]:
@@ -44,7 +44,7 @@ async def opened(nc: Client, gateway: GatewayService) -> tuple[SessionWriter, li
     race = small_race(w, cars=CARS, laps=LAPS)
     head = await send(nc, race[:HEAD])
     hub = gateway.state.hub
-    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq >= head[-1][0])
+    await caught_up(hub, w.session.key, head[-1][0])
     return w, head, race[HEAD:]
 
 

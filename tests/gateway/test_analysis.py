@@ -13,7 +13,7 @@ from services.analysis.analyst import analyse
 from services.classification.fold import fold_log, fold_until
 from tests.analysis.races import hand_race
 from tests.factory import SessionWriter
-from tests.gateway.stack import Stack, until
+from tests.gateway.stack import Stack, caught_up
 from tests.live import send
 
 _messages = msgspec.json.Decoder(ChartMessage)
@@ -21,7 +21,7 @@ _messages = msgspec.json.Decoder(ChartMessage)
 
 async def held(stack: Stack, key: str) -> None:
     """Once the gateway holds the session's classification (the analysis routes serve the sessions it knows)."""
-    await until(lambda: stack.gateway.state.hub.classification(key) is not None)
+    await caught_up(stack.gateway.state.hub, key, 0)
 
 
 async def test_rest_analysis_is_the_fold_of_the_log_live_and_at_a_point(

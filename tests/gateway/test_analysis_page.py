@@ -14,7 +14,7 @@ from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.gateway.races import broadcast_race
-from tests.gateway.stack import Stack, until
+from tests.gateway.stack import Stack, caught_up
 from tests.live import send
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ async def test_the_analysis_page_draws_every_chart_and_follows_new_laps_on_a_pho
     last_lap = max(i for i, e in enumerate(race) if isinstance(e.body, LapCompleted))
     stored = await send(nc, race[:last_lap])
     key = w.session.key
-    await until(lambda: stack.gateway.state.hub.classification(key) is not None)
+    await caught_up(stack.gateway.state.hub, key, 0)
     laps_before = sum(isinstance(e.body, LapCompleted) for _, e in stored)
     gt3_laps = sum(
         isinstance(e.body, LapCompleted) and e.body.number in {"92", "27", "85", "78", "77", "46"} for _, e in stored

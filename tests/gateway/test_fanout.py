@@ -8,7 +8,8 @@ import httpx
 from nats.aio.client import Client
 
 from tests.gateway.clients import TOKEN, read_sse, send_paced
-from tests.gateway.stack import CARS, LAPS, Stack, finished, opened, until
+from tests.gateway.stack import CARS, LAPS, Stack, finished, opened
+from tests.polling import until
 
 CLIENTS = 200
 
@@ -21,7 +22,7 @@ async def test_two_hundred_sse_clients_all_receive_every_update(stack: Stack, nc
     async with httpx.AsyncClient(base_url=stack.gateway.url, headers=headers, limits=limits, timeout=30.0) as client:
         readers = [asyncio.create_task(read_sse(client, w.session.key, until=finished)) for _ in range(CLIENTS)]
         async with asyncio.timeout(60):
-            await until(lambda: hub.client_count() == CLIENTS)
+            await until(lambda: hub.client_count() == CLIENTS, f"{CLIENTS} clients")
             stored = await send_paced(nc, laps, 0.01)
             views = await asyncio.gather(*readers)
 

@@ -47,9 +47,9 @@ from services.gateway.graphics_data import (
 )
 from services.gateway.messages import Palette, Snapshot, SnapshotReason
 from services.gateway.timetravel import race_control_messages
-from tests.factory import T0, SessionWriter, small_race
+from tests.factory import T0, SessionWriter, classify, small_race
 from tests.gateway.races import broadcast_race
-from tests.gateway.stack import Stack, until
+from tests.gateway.stack import Stack, caught_up
 from tests.live import send
 
 HOSTILE_TEAM = '=HYPERLINK("http://example.com","x")\x07'
@@ -68,7 +68,7 @@ async def race_with_a_penalty(stack: Stack, nc: Client) -> tuple[SessionWriter, 
     race.insert(17, w.event(hostile))
     stored = await send(nc, race)
     hub = stack.gateway.state.hub
-    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq == stored[-1][0])
+    await caught_up(hub, w.session.key, stored[-1][0])
     found = hub.classification(w.session.key)
     assert found is not None
     return w, found
@@ -179,7 +179,7 @@ async def test_polling_with_the_etag_costs_nothing_until_the_value_changes(
 
     stored = await send(nc, [w.event(PenaltyIssued(number="12", decision="D12", kind=PenaltyKind.DRIVE_THROUGH))])
     hub = stack.gateway.state.hub
-    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq == stored[-1][0])
+    await caught_up(hub, w.session.key, stored[-1][0])
     changed = await api.get(url, headers={"if-none-match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
 
@@ -209,7 +209,7 @@ async def test_every_race_control_message_folded_once_then_kept_up_and_the_palet
     more = [w.event(FlagChanged(flag=Flag.SAFETY_CAR), at + 1), w.event(CarRetired(number="6"), at + 2)]
     stored = await send(nc, more)
     hub = stack.gateway.state.hub
-    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq == stored[-1][0])
+    await caught_up(hub, w.session.key, stored[-1][0])
     later = msgspec.json.decode((await api.get(url)).content, type=RaceControlMessages)
     assert [m.text for m in later.messages] == [*texts, "Safety car", "#6 retired"]
     assert folds == [w.session.key], "folded once; the rest from the live values"
@@ -225,7 +225,7 @@ def test_any_name_a_feed_sends_is_still_xml_and_never_a_spreadsheet_formula(team
     crew = [Driver(driver.strip() or "x")]
     events = [w.opened(), w.event(EntryRegistered(number="1", class_name="GT3", team=team.strip() or "t", car="c",
                                                   manufacturer="m", crew=crew))]  # fmt: skip
-    value = fold_log(enumerate(events, start=1)).sessions[w.session.key].classification()
+    value = classify(events)
     rows = tower_rows(value)
     root = ElementTree.fromstring(render(View.TOWER, rows, Format.XML, value))
     assert root.find("row/number").text == "1"  # type: ignore[union-attr]

@@ -22,7 +22,7 @@ from services.gateway.server import GatewayService
 from tests.browser import CHROMIUM_ARGS, chromium
 from tests.factory import SessionWriter, small_race
 from tests.gateway.clients import TOKEN
-from tests.gateway.stack import Stack, until
+from tests.gateway.stack import Stack, caught_up
 from tests.live import send
 from tests.reliability.processes import ROOT
 
@@ -159,7 +159,7 @@ async def test_a_page_of_another_origin_reads_with_a_bearer_token_and_the_live_p
     w = SessionWriter()
     stored = await send(nc, small_race(w, cars=4, laps=2))
     hub = stack.gateway.state.hub
-    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq >= stored[-1][0])
+    await caught_up(hub, w.session.key, stored[-1][0])
 
     async def graphics_page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A graphics template served from another origin (another port), as a CG server or a file server does."""

@@ -19,7 +19,8 @@ from services.gateway.messages import Health, Snapshot, SnapshotReason
 from services.gateway.server import GatewayService
 from services.ops.rebuild import rebuild
 from tests.gateway.clients import TOKEN, Received, read_sse, read_ws, send_paced, ws_url
-from tests.gateway.stack import PACE_S, Stack, finished, opened, until
+from tests.gateway.stack import PACE_S, Stack, caught_up, finished, opened
+from tests.polling import until
 
 Reader = Callable[..., Coroutine[Any, Any, list[Received]]]
 
@@ -49,7 +50,7 @@ async def test_a_snapshot_then_every_update_in_order(
     read = readers(transport, stack.gateway, api)
     w, head, laps = await opened(nc, stack.gateway)
     reader = asyncio.create_task(read(w.session.key, until=finished))
-    await until(lambda: stack.gateway.state.hub.client_count() == 1)
+    await until(lambda: stack.gateway.state.hub.client_count() == 1, "one client")
     health = msgspec.json.decode((await api.get("/healthz")).content, type=Health)
     assert health.written_directly == (1 if request.node.callspec.params["stack"] == "direct" else 0)
     stored = head + await send_paced(nc, laps, PACE_S)
@@ -81,12 +82,12 @@ async def test_resuming_after_a_dropped_connection_misses_nothing_and_repeats_no
     key = w.session.key
     uninterrupted = asyncio.create_task(read(key, until=finished))
     dropped = asyncio.create_task(read(key, count=5))
-    await until(lambda: hub.client_count() == 2)
+    await until(lambda: hub.client_count() == 2, "two clients")
     sending = asyncio.create_task(send_paced(nc, laps, PACE_S))
     async with asyncio.timeout(30):
         before = await dropped
-        await until(lambda: hub.client_count() == 1)  # the client that left is no longer fed
-        await until(lambda: (c := hub.classification(key)) is not None and c.last_seq >= before[-1].seq + 3)
+        await until(lambda: hub.client_count() == 1, "one client")  # the client that left is no longer fed
+        await caught_up(hub, key, before[-1].seq + 3)
         after = await read(key, since=before[-1].seq, held=before[-1].classification, until=finished)
         await sending
         reference = await uninterrupted
@@ -105,9 +106,7 @@ async def test_resuming_beyond_the_buffer_gets_a_snapshot_marked_gap(nats_url: s
         w, _, laps = await opened(nc, gateway)
         first = await read_ws(ws_url(gateway.url, w.session.key), count=1)
         sent = await send_paced(nc, laps[:8], 0.05)  # more values than the buffer holds
-        await until(
-            lambda: (c := gateway.state.hub.classification(w.session.key)) is not None and c.last_seq >= sent[-1][0]
-        )
+        await caught_up(gateway.state.hub, w.session.key, sent[-1][0])
         resumed = await read_ws(ws_url(gateway.url, w.session.key, since=first[0].seq), count=1)
     finally:
         await gateway.stop()
@@ -123,9 +122,9 @@ async def test_a_rebuild_moves_the_feed_to_the_new_bucket_without_a_seam(
     w, head, laps = await opened(nc, stack.gateway)
     key = w.session.key
     reader = asyncio.create_task(read_sse(api, key, until=finished))
-    await until(lambda: hub.client_count() == 1)
+    await until(lambda: hub.client_count() == 1, "one client")
     sending = asyncio.create_task(send_paced(nc, laps, PACE_S))
-    await until(lambda: (c := hub.classification(key)) is not None and c.last_seq > head[-1][0] + 5)
+    await caught_up(hub, key, head[-1][0] + 6)
     rebuilt = await rebuild(nc.jetstream())
     stored = head + await sending
     async with asyncio.timeout(30):

@@ -26,15 +26,16 @@ from services.gateway.server import GatewayService
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN, stream_path, ws_url
 from tests.gateway.races import broadcast_race, qualifying
-from tests.gateway.stack import Stack, until
+from tests.gateway.stack import Stack, caught_up
 from tests.live import send
+from tests.polling import until
 
 
 async def race_in_gateway(stack: Stack, nc: Client) -> tuple[SessionWriter, list[tuple[int, Event]]]:
     w = SessionWriter()
     stored = await send(nc, broadcast_race(w))
     hub = stack.gateway.state.hub
-    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq == stored[-1][0])
+    await caught_up(hub, w.session.key, stored[-1][0])
     return w, stored
 
 
@@ -112,7 +113,7 @@ async def test_grid_of_a_qualifying_session(stack: Stack, nc: Client, api: httpx
     w = SessionWriter()
     stored = await send(nc, qualifying(w, cars=5))
     hub = stack.gateway.state.hub
-    await until(lambda: (c := hub.classification(w.session.key)) is not None and c.last_seq == stored[-1][0])
+    await caught_up(hub, w.session.key, stored[-1][0])
     grid = msgspec.json.decode((await api.get(f"/api/sessions/{w.session.key}/grid")).content, type=Grid)
     assert [(s.position, s.number) for s in grid.slots] == [(1, "5"), (2, "4"), (3, "3"), (4, "2"), (5, "1")]
     times = [s.qualifying_ms for s in grid.slots]
@@ -150,7 +151,7 @@ async def test_nothing_can_be_written(method: str, stack: Stack, api: httpx.Asyn
 
 
 async def test_health(stack: Stack, api: httpx.AsyncClient) -> None:
-    await until(stack.gateway.state.hub.ready.is_set)
+    await until(stack.gateway.state.hub.ready.is_set, "the hub to be ready")
     health = msgspec.json.decode((await api.get("/healthz")).content, type=Health)
     assert health.status == "ok" and health.nats
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas.events import Event
 from schemas.results import Classification
-from tests.gateway.stack import until
+from tests.gateway.stack import caught_up
 from tests.live import send
 from tests.page.conftest import PageStack
 
@@ -19,15 +19,7 @@ READ_TOWER = """() => [...document.querySelectorAll('#tower-body tr')].map(r => 
 async def held(stack: PageStack, events: list[Event]) -> tuple[list[tuple[int, Event]], Classification]:
     """Send ``events``; return them as stored and the classification the gateway holds once it has them all."""
     stored = await send(stack.nc, events)
-    return stored, await caught_up(stack, events[0].session.key, stored[-1][0])
-
-
-async def caught_up(stack: PageStack, key: str, seq: int) -> Classification:
-    hub = stack.gateway.state.hub
-    await until(lambda: (c := hub.classification(key)) is not None and c.last_seq >= seq)
-    found = hub.classification(key)
-    assert found is not None
-    return found
+    return stored, await caught_up(stack.gateway.state.hub, events[0].session.key, stored[-1][0])
 
 
 def refused(message: Any) -> bool:

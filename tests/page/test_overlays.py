@@ -18,9 +18,10 @@ from services.simulator.endurance import RaceSpec, simulate
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.gateway.races import broadcast_race
+from tests.gateway.stack import caught_up
 from tests.live import send
 from tests.page.conftest import PageStack, screenshot_path
-from tests.page.helpers import caught_up, held, opened
+from tests.page.helpers import held, opened
 from tests.standings.test_projector import CHAMPIONSHIP, configured, value
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -109,7 +110,7 @@ async def test_the_championship_as_it_stands_then_final(stack: PageStack, contex
     key = race[0].session.key
     await send(stack.nc, [configured(), *race[: len(race) // 2]])
     live = decode_live_standings(await value(stack.nc, live_key(CHAMPIONSHIP), lambda d: bool(d)))
-    await caught_up(stack, key, 1)
+    await caught_up(stack.gateway.state.hub, key, 1)
     page = await opened(context, stack.address(session=key), [])
     await page.wait_for_selector("#standings table", timeout=20_000)
     assert await page.text_content("#standings-state") == "AS IT STANDS"
@@ -135,7 +136,7 @@ async def test_the_championship_as_it_stands_then_final(stack: PageStack, contex
         body=ResultsDeclared(status=ResultsStatus.FINAL),
     )  # fmt: skip
     stored = await send(stack.nc, [*rest, declared])
-    await caught_up(stack, key, stored[-1][0])
+    await caught_up(stack.gateway.state.hub, key, stored[-1][0])
     await value(stack.nc, live_key(CHAMPIONSHIP), lambda d: b'"live":false' in d)
     await page.reload()
     await page.wait_for_selector("#standings table", timeout=20_000)

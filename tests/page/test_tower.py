@@ -13,13 +13,14 @@ from schemas.events import CarRetired, SessionStarted
 from schemas.results import Classification
 from services.classification.fold import ClassificationProjection
 from services.classification.timefmt import format_laptime, penalty_gap
+from tests.classification.test_gaps import check_at_the_line
 from tests.factory import SessionWriter
 from tests.gateway.clients import send_paced
 from tests.gateway.races import broadcast_race
+from tests.gateway.stack import caught_up
 from tests.live import send
 from tests.page.conftest import PageStack, screenshot_path
-from tests.page.helpers import READ_TOWER, caught_up, held, opened, shows_seq
-from tests.test_gaps import check_at_the_line
+from tests.page.helpers import READ_TOWER, held, opened, shows_seq
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -199,7 +200,7 @@ async def test_the_page_shows_who_retired_who_is_not_classified_and_who_stopped(
     race.append(w.event(CarRetired(number="3", reason="gearbox"), 350_000))
     race = race[:7] + sorted(race[7:], key=lambda e: e.at)
     stored = await send(stack.nc, race)
-    await caught_up(stack, w.session.key, stored[-1][0])
+    await caught_up(stack.gateway.state.hub, w.session.key, stored[-1][0])
     page = await opened(context, stack.address(session=w.session.key), [])
     await shows_seq(page, stored[-1][0])
     shown = await page.evaluate(

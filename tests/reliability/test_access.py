@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +33,7 @@ from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
 from tests.live import wait_for_classification
+from tests.polling import until
 from tests.reliability.processes import CHEQUERED, ROOT, run_chequered
 from tests.reliability.roles import MY_EVENT, role_environment
 from tests.reliability.roles import role_url as url
@@ -62,11 +62,8 @@ class Violations:
         self.seen.append(str(error))
 
     async def wait_for(self, words: str) -> None:
-        for _ in range(100):
-            if any(words.lower() in s.lower() for s in self.seen):
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no permissions violation mentioning {words!r}: {self.seen}")
+        seen = lambda: any(words.lower() in s.lower() for s in self.seen)  # noqa: E731
+        await until(seen, lambda: f"a permissions violation mentioning {words!r}: {self.seen}", 2)
 
 
 async def as_role(server: EmbeddedNats, role: str, violations: Violations) -> Client:
@@ -150,11 +147,13 @@ async def test_a_reply_subject_that_is_not_an_inbox_is_refused_and_kept(stack: E
             await nc.publish(f"chequered.ingest.{MY_EVENT.key}", body, reply=reply)
         await nc.flush()
         js = services.jetstream()
-        for _ in range(200):
-            kept = [r for _, r in await read_rejects(js, MY_EVENT.key) if isinstance(r, RejectedEvent)]
-            if len(kept) == len(hostile):
-                break
-            await asyncio.sleep(0.05)
+        kept: list[RejectedEvent] = []
+
+        async def all_kept() -> bool:
+            kept[:] = [r for _, r in await read_rejects(js, MY_EVENT.key) if isinstance(r, RejectedEvent)]
+            return len(kept) == len(hostile)
+
+        await until(all_kept, f"{len(hostile)} hostile requests kept", 10)
         assert {r.code for r in kept} == {RejectCode.REPLY_NOT_INBOX}
         assert all(reply in r.reason for r, reply in zip(kept, hostile, strict=True))
         assert await read_events(js) == []  # nothing of those requests was stored, nothing was written

@@ -23,11 +23,11 @@ from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats, free_port
 from services.broker.reader import read_events
 from services.broker.topology import Topology, ensure_topology
-from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.simulator.endurance import RaceSpec, simulate
+from tests.factory import classify
 from tests.live import wait_for_classification
 from tests.reliability.roles import role_environment, role_url
 
@@ -105,7 +105,7 @@ async def test_stream_leader_killed_during_a_race(cluster: dict[str, EmbeddedNat
         stored = await read_events(nc.jetstream(timeout=10), events[0].session.key)
         assert [e.id for _, e in stored] == [e.id for e in events]
         live = await wait_for_classification(nc, events[0].session.key, stored[-1][0], timeout=60)
-        offline = fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+        offline = classify(events)
         assert encode_classification(live) == encode_classification(offline)
     finally:
         await nc.close()

@@ -5,10 +5,7 @@ with the service it came from, and its JSON lines name the service that wrote th
 
 from __future__ import annotations
 
-import asyncio
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,29 +13,11 @@ import pytest
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats, free_port
 from services.ingest.client import Producer
+from tests.commands import answered
 from tests.factory import SessionWriter, small_race
 from tests.reliability.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError:
-        return 0, ""
-
-
-async def eventually(url: str, check, timeout: float = 30.0) -> str:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.1)):
-        status, body = get(url)
-        if check(status, body):
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} never passed the check; last: {status} {body[:200]}")
 
 
 async def test_health_readiness_metrics_and_json_logs(tmp_path: Path) -> None:
@@ -47,8 +26,8 @@ async def test_health_readiness_metrics_and_json_logs(tmp_path: Path) -> None:
     with EmbeddedNats(tmp_path / "nats") as server:
         process = ServiceProcess("all", server.url, tmp_path, "--ops-port", str(port), "--log-format", "json")
         with process:
-            await eventually(f"{base}/healthz", lambda s, b: s == 200 and b == "ok\n")
-            await eventually(f"{base}/readyz", lambda s, b: s == 200)
+            await answered(f"{base}/healthz", lambda s, b: s == 200 and b == "ok\n")
+            await answered(f"{base}/readyz", lambda s, b: s == 200)
             nc = await connect(server.url, "t")
             try:
                 w = SessionWriter()
@@ -57,7 +36,7 @@ async def test_health_readiness_metrics_and_json_logs(tmp_path: Path) -> None:
                 await nc.flush()
             finally:
                 await nc.close()
-            metrics = await eventually(
+            metrics = await answered(
                 f"{base}/metrics",
                 lambda s, b: (
                     'chequered_events_applied_total{projection="classification",service="classification"} 11.0' in b
@@ -83,10 +62,10 @@ async def test_readiness_fails_while_the_broker_is_gone_and_returns_with_it(tmp_
     server = EmbeddedNats(tmp_path / "nats").start()
     try:
         with ServiceProcess("all", server.url, tmp_path, "--ops-port", str(port)):
-            await eventually(ready, lambda s, b: s == 200)
+            await answered(ready, lambda s, b: s == 200)
             server.stop()
-            await eventually(ready, lambda s, b: s == 503 and b.startswith("not ready\n"))
+            await answered(ready, lambda s, b: s == 503 and b.startswith("not ready\n"))
             server.start()
-            await eventually(ready, lambda s, b: s == 200)
+            await answered(ready, lambda s, b: s == 200)
     finally:
         server.stop()

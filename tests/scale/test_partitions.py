@@ -8,7 +8,6 @@ writes is still byte for byte what one projector folding the whole log writes.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -37,14 +36,8 @@ from services.ingest.client import session_view
 from services.ingest.service import IngestService
 from tests.commands import chequered, output, said
 from tests.live import send, wait_for_classification
+from tests.polling import until
 from tests.scale.test_replicas import concurrent_races, interleaved
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout:g}s: {what}"
-        await asyncio.sleep(0.05)
 
 
 async def stored_subjects(nc: Client) -> list[tuple[int, str]]:
@@ -96,7 +89,7 @@ async def replicas(nats_url: str) -> AsyncIterator[Callable[[int], Awaitable[lis
             projector = ClassificationProjector(nats_url, replica=f"r{i + 1}")
             await projector.start()
             started.append(projector)
-        await eventually(  # each holds its share (one holding them all while the others join is not agreement)
+        await until(  # each holds its share (one holding them all while the others join is not agreement)
             lambda: (
                 sorted(p for r in started for p in r.partitions) == list(range(PARTITIONS))
                 and all(len(r.partitions) >= PARTITIONS // len(started) for r in started)
@@ -155,7 +148,7 @@ async def test_a_replica_that_leaves_hands_its_partitions_over(
         await send(nc, events[:half])
         await served_as_folded(nc, [race[:1] for race in races])
         await first.stop()
-        await eventually(lambda: second.partitions == frozenset(range(PARTITIONS)), "the other takes every partition")
+        await until(lambda: second.partitions == frozenset(range(PARTITIONS)), "the other takes every partition")
         await send(nc, events[half:])
         await served_as_folded(nc, races)
     finally:

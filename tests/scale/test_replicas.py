@@ -19,6 +19,7 @@ from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.simulator.endurance import RaceSpec, simulate
 from tests.live import wait_for_classification
+from tests.polling import until
 from tests.reliability.processes import ServiceProcess
 
 SESSIONS = 20
@@ -83,10 +84,7 @@ async def test_ended_sessions_leave_memory_and_come_back_for_a_late_penalty(nats
         key = first[0].session.key
         stored = await read_events(nc.jetstream(), second[0].session.key)
         await wait_for_classification(nc, second[0].session.key, stored[-1][0])
-        for _ in range(100):  # eviction follows the batch's writes
-            if key in projector.evicted:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: key in projector.evicted, f"{key} evicted", 5)  # eviction follows the batch's writes
         assert key in projector.evicted and key not in projector.projection.sessions
 
         winner = fold_log(await read_events(nc.jetstream(), key)).sessions[key].classification().cars[0].number

@@ -35,11 +35,10 @@ from schemas.standings import (
     StandingsTable,
     TableKind,
 )
-from services.classification.fold import fold_log
 from services.standings.config import decode_config
 from services.standings.fold import fold_championship
 from services.standings.rulebook import Rulebook
-from tests.factory import T0, SessionWriter
+from tests.factory import T0, SessionWriter, classify
 
 CHAMPIONSHIP = "test-series"
 LAP = 100_000
@@ -198,7 +197,7 @@ def run(
 
 
 def classification(events: Sequence[Event]) -> Classification:
-    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    return classify(events)
 
 
 def crews(cars: Iterable[Car]) -> dict[str, list[str]]:

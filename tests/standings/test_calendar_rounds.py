@@ -95,7 +95,8 @@ def test_the_rounds_and_the_halves_of_the_season_are_the_calendars() -> None:
     assert book.round("finale").multiplier == 2 and book.round("opener").multiplier == 1  # the rules it names
     middle = book.round("middle")
     assert middle.rule_for("sprint", SessionKind.RACE) is None  # the calendar: scores nothing
-    assert middle.rule_for("race", SessionKind.RACE) is not None
+    scored = middle.rule_for("race", SessionKind.RACE)
+    assert scored is not None and (scored.kind, scored.scale.name) == (SessionKind.RACE, "main")
     assert [(c.session, c.race, c.pole) for c in chances(book, "middle")] == [
         ("qualifying", False, True),
         ("race", True, False),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from services.standings.fold import ChampionshipFold, fold_championship, standin
 from services.standings.projector import StandingsProjector
 from services.standings.rulebook import Rulebook
 from tests.live import wait_for_dead_letters
+from tests.polling import until
 
 CONFIG = Path(__file__).resolve().parents[2] / "services" / "standings" / "configs" / "gt-endurance.toml"
 CHAMPIONSHIP = "gtes-2026"
@@ -39,15 +39,17 @@ CHAMPIONSHIP = "gtes-2026"
 
 async def value(nc: Client, key: str, ready, timeout: float = 30.0) -> bytes:  # type: ignore[no-untyped-def]
     kv = await nc.jetstream().key_value(STANDINGS_BUCKET)
-    for _ in range(int(timeout / 0.05)):
+    found = [b""]
+
+    async def written() -> bool:
         try:
-            data = (await kv.get(key)).value or b""
-            if ready(data):
-                return data
+            found[0] = (await kv.get(key)).value or b""
+            return bool(ready(found[0]))
         except Exception:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{key} never became ready")
+            return False
+
+    await until(written, f"{key} to become ready", timeout)
+    return found[0]
 
 
 def configured(toml: str | None = None, source: str = CONFIG.name, event_id: str = "config-1") -> Event:
@@ -73,11 +75,7 @@ async def projector(nats_url: str) -> AsyncIterator[StandingsProjector]:
 
 async def folded(projector: StandingsProjector, seq: int, timeout: float = 30.0) -> None:
     """Wait until the projector has folded the event stored at ``seq`` and written what its batch changed."""
-    for _ in range(int(timeout / 0.05)):
-        if projector.folded >= seq:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the projector never folded seq {seq} (last folded: {projector.folded})")
+    await until(lambda: projector.folded >= seq, lambda: f"seq {seq} folded (last folded: {projector.folded})", timeout)
 
 
 async def test_a_race_opened_but_not_started_scores_nothing(nc: Client, projector: StandingsProjector) -> None:
@@ -127,10 +125,7 @@ async def test_a_bad_configuration_is_refused_at_ingest_with_its_field(
     reply = await Producer(nc).send(bad)
     assert isinstance(reply, Rejected) and reply.code is RejectCode.INVALID_CONFIG
     assert reply.reason.startswith("broken.toml: $.championship: Expected `str`, got `int`")
-    for _ in range(200):
-        if projector.ready:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: projector.ready, "the projector to be ready", 10)
     assert projector.ready
 
 
@@ -150,10 +145,7 @@ async def test_a_configuration_the_engine_fails_on_is_a_dead_letter_and_the_proj
     assert "OverflowError" in letters[0].reason or "not a number of points" in letters[0].reason
     good = await Producer(nc).send(configured(event_id="config-good"))
     assert isinstance(good, Accepted)
-    for _ in range(200):
-        if projector.folded >= good.seq:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: projector.folded >= good.seq, f"seq {good.seq} folded", 10)
     assert projector.folded >= good.seq and projector.ready
 
 

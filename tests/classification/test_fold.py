@@ -9,12 +9,7 @@ from schemas.events import CarRetired, DriverChanged, Flag, FlagChanged, PitIn, 
 from schemas.results import CarState, Gap, SessionPhase, encode_classification
 from services.classification.errors import FoldError
 from services.classification.fold import ClassificationProjection, SessionFold, fold_log
-from tests.factory import SessionWriter
-
-
-def fold(events: list) -> SessionFold:  # type: ignore[type-arg]
-    projection = fold_log(enumerate(events, start=1))
-    return projection.sessions[events[0].session.key]
+from tests.factory import SessionWriter, session_fold
 
 
 @pytest.fixture
@@ -42,7 +37,7 @@ def test_more_laps_first_then_earlier_crossing(w: SessionWriter) -> None:
         w.lap("2", 2, 200_000),
         w.lap("4", 1, 104_000),
     ]
-    cars = fold(events).classification().cars
+    cars = session_fold(events).classification().cars
     assert [c.number for c in cars] == ["2", "1", "3", "4"]
     assert [c.position for c in cars] == [1, 2, 3, 4]
     assert [c.class_position for c in cars] == [1, 2, 1, 2]
@@ -66,16 +61,16 @@ def test_a_car_is_a_lap_down_only_when_the_leader_had_more_laps_as_it_crossed(w:
         w.lap("2", 1, 100_500, lap_time_ms=100_500),
         w.lap("1", 3, 150_000, lap_time_ms=50_000),
     ]
-    cars = {c.number: c for c in fold(events).classification().cars}
+    cars = {c.number: c for c in session_fold(events).classification().cars}
     assert cars["2"].gap == Gap(laps=1)
     assert cars["3"].gap == Gap(laps=1)
-    retired = fold([*events, w.event(CarRetired(number="3"), 151_000)]).classification().cars
+    retired = session_fold([*events, w.event(CarRetired(number="3"), 151_000)]).classification().cars
     assert next(c for c in retired if c.number == "3").gap == Gap(laps=2)
 
 
 def test_gap_on_the_same_lap_is_the_difference_of_crossing_times(w: SessionWriter) -> None:
     events = [*grid(w), w.lap("1", 1, 100_000), w.lap("2", 1, 100_250), w.lap("3", 1, 101_000)]
-    cars = fold(events).classification().cars
+    cars = session_fold(events).classification().cars
     assert cars[1].gap == Gap(ms=250)
     assert cars[2].gap == Gap(ms=1_000) and cars[2].interval == Gap(ms=750)
 
@@ -83,8 +78,8 @@ def test_gap_on_the_same_lap_is_the_difference_of_crossing_times(w: SessionWrite
 def test_laps_arriving_in_any_order_give_the_same_classification(w: SessionWriter) -> None:
     laps = [w.lap("1", 1, 100_000), w.lap("2", 1, 100_250), w.lap("3", 1, 101_000), w.lap("1", 2, 200_000)]
     base = grid(w)
-    forward = fold([*base, *laps]).classification().cars
-    backward = fold([*base, *reversed(laps[:3]), laps[3]]).classification().cars
+    forward = session_fold([*base, *laps]).classification().cars
+    backward = session_fold([*base, *reversed(laps[:3]), laps[3]]).classification().cars
     assert forward == backward
 
 
@@ -95,7 +90,7 @@ def test_best_and_last_lap(w: SessionWriter) -> None:
         w.lap("1", 2, 200_500, lap_time_ms=99_500),
         w.lap("1", 3, 300_700, lap_time_ms=100_200),
     ]
-    car = fold(events).classification().cars[0]
+    car = session_fold(events).classification().cars[0]
     assert (car.last_lap_ms, car.best_lap_ms, car.best_lap, car.laps) == (100_200, 99_500, 2, 3)
 
 
@@ -107,7 +102,7 @@ def test_pit_stop_counted_once_whether_from_in_lap_or_pit_in(w: SessionWriter) -
         w.event(DriverChanged(number="1", driver="B. Second"), 120_000),
         w.event(PitOut(number="1"), 160_000),
     ]
-    state = fold(events)
+    state = session_fold(events)
     car = state.classification().cars[0]
     assert car.pit_stops == 1 and car.state is CarState.OUT_LAP and car.driver == "B. Second"
     state.apply(100, w.lap("1", 2, 260_000))
@@ -119,7 +114,7 @@ def test_pit_stop_counted_once_whether_from_in_lap_or_pit_in(w: SessionWriter) -
 
 def test_retired_car_keeps_its_laps(w: SessionWriter) -> None:
     events = [*grid(w), w.lap("3", 1, 100_000), w.event(CarRetired(number="3", reason="gearbox"), 150_000)]
-    car = next(c for c in fold(events).classification().cars if c.number == "3")
+    car = next(c for c in session_fold(events).classification().cars if c.number == "3")
     assert car.state is CarState.RETIRED and car.laps == 1
 
 
@@ -134,7 +129,7 @@ def test_chequered_flag_finishes_each_car_at_its_next_crossing(w: SessionWriter)
         w.lap("1", 3, 300_000),  # after its flag: does not count
         w.lap("2", 2, 201_000),
     ]
-    state = fold(events)
+    state = session_fold(events)
     result = state.classification()
     one, two, three = result.cars[:3]
     assert (one.number, one.laps, one.state) == ("1", 2, CarState.FINISHED)
@@ -148,7 +143,7 @@ def test_chequered_flag_finishes_each_car_at_its_next_crossing(w: SessionWriter)
 def test_flag_event_before_the_leaders_lap_at_the_same_instant(w: SessionWriter) -> None:
     events = [*grid(w)[:3], w.event(SessionStarted(), 0), w.lap("1", 1, 100_000), w.event(SessionFinished(), 200_000)]
     events += [w.lap("1", 2, 200_000), w.lap("2", 1, 210_000)]
-    result = fold(events).classification()
+    result = session_fold(events).classification()
     assert [c.state for c in result.cars] == [CarState.FINISHED, CarState.FINISHED]
     assert result.phase is SessionPhase.FINISHED
 
@@ -159,12 +154,12 @@ def test_local_yellow_does_not_change_the_session_flag(w: SessionWriter) -> None
         w.event(FlagChanged(flag=Flag.YELLOW, sector=2), 10),
         w.event(FlagChanged(flag=Flag.SAFETY_CAR), 20),
     ]
-    assert fold(events).classification().flag is Flag.SAFETY_CAR
+    assert session_fold(events).classification().flag is Flag.SAFETY_CAR
 
 
 def test_duplicate_and_replayed_events_change_nothing(w: SessionWriter) -> None:
     events = [*grid(w), w.lap("1", 1, 100_000), w.lap("2", 1, 100_500)]
-    state = fold(events)
+    state = session_fold(events)
     before = encode_classification(state.classification())
     assert state.apply(len(events) + 1, events[-1]) is False  # same producer:id, new sequence
     assert state.apply(3, events[2]) is False  # a sequence already folded

@@ -23,9 +23,10 @@ from services.ops.pacing import schedule
 from services.ops.rebuild import next_version, rebuild
 from services.ops.replay import replay
 from services.ops.verify import verify_all
+from tests.classification.test_projector import offline
 from tests.factory import T0, SessionWriter, small_race
 from tests.live import wait_for_classification
-from tests.test_projector import offline
+from tests.polling import until
 
 
 @pytest.fixture
@@ -55,7 +56,11 @@ async def test_interrupted_replay_resumes_without_gaps_or_duplicates(
     w = SessionWriter()
     log = small_race(w, cars=4, laps=20)
     task = asyncio.create_task(replay(nc, log, speed=200.0, window=1))  # ~10 s of race time at 200x: 0.05 s a lap
-    await asyncio.sleep(0.4)
+
+    async def begun() -> bool:
+        return bool(await read_events(nc.jetstream(), w.session.key))
+
+    await until(begun, "the replay to store its first events")
     task.cancel()  # what Ctrl-C does
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -17,15 +17,10 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import ClassifiedCar, Disagreement, DisagreementKind, encode_classification
-from services.classification import snapshot
 from services.classification.fold import SessionFold, fold_log
-from tests.factory import T0, SessionWriter, small_race
+from tests.factory import T0, SessionWriter, resumed, session_fold, small_race
 
 LAP = 100_000
-
-
-def fold(events: list[Event]) -> SessionFold:
-    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key]
 
 
 def car(state: SessionFold, number: str) -> ClassifiedCar:
@@ -56,7 +51,7 @@ def test_a_corrected_passing_replaces_the_laps_crossing_and_time() -> None:
     w = SessionWriter()
     events = race(w)
     events.append(w.event(LapCorrected(number="1", lap=3, crossing=T0 + 3 * LAP - 1003, lap_time_ms=98_997), 299_000))
-    state = fold(events)
+    state = session_fold(events)
     one = car(state, "1")
     assert (one.best_lap_ms, one.best_lap, one.last_lap_ms, one.total_time_ms) == (98_997, 3, 98_997, 298_997)
     fastest = state.classification().fastest_lap
@@ -66,14 +61,14 @@ def test_a_corrected_passing_replaces_the_laps_crossing_and_time() -> None:
 def test_a_best_the_timing_system_revokes_is_no_best_and_comes_back_when_restored() -> None:
     w = SessionWriter()
     events = race(w)
-    revoked = fold([*events, w.event(LapCorrected(number="1", lap=3, counts_for_best=False), 301_000)])
+    revoked = session_fold([*events, w.event(LapCorrected(number="1", lap=3, counts_for_best=False), 301_000)])
     assert (car(revoked, "1").best_lap, car(revoked, "1").best_lap_ms, car(revoked, "1").laps) == (1, LAP, 3)
     restored = [
         *events,
         w.event(LapCorrected(number="1", lap=3, counts_for_best=False), 301_000),
         w.event(LapCorrected(number="1", lap=3, counts_for_best=True), 302_000),
     ]
-    assert car(fold(restored), "1").best_lap_ms == 99_000
+    assert car(session_fold(restored), "1").best_lap_ms == 99_000
 
 
 @pytest.mark.parametrize(
@@ -87,7 +82,7 @@ def test_a_best_the_timing_system_revokes_is_no_best_and_comes_back_when_restore
 def test_a_correction_the_laps_cannot_take_is_refused_and_changes_nothing(body: LapCorrected, reason: str) -> None:
     w = SessionWriter()
     events = race(w)
-    before = encode_classification(fold(events).classification())
+    before = encode_classification(session_fold(events).classification())
     projection = fold_log(enumerate(events, start=1))
     refused = projection.apply(len(events) + 1, w.event(body, 400_000))
     assert refused is not None and reason in refused.reason
@@ -102,11 +97,11 @@ def test_a_car_never_seen_passing_takes_the_scoreboards_laps_position_and_best()
     w = SessionWriter()
     events = [*race(w), w.entry("3")]
     events.append(board(w, 310_000, row("3", 2, 250_000, position=3, best_lap=2, best_lap_ms=97_500)))
-    three = car(fold(events), "3")
+    three = car(session_fold(events), "3")
     assert (three.laps, three.scoreboard_laps, three.scoreboard_position) == (2, 2, 3)
     assert (three.best_lap, three.best_lap_ms, three.last_lap_ms) == (2, 97_500, 97_500)  # its last lap, known
     assert three.disagreements == []
-    fastest = fold(events).classification().fastest_lap
+    fastest = session_fold(events).classification().fastest_lap
     assert fastest is not None and fastest.number == "3"
 
 
@@ -115,30 +110,30 @@ def test_laps_after_the_last_passing_are_laps_from_the_scoreboard_and_passings_g
     events = race(w)  # #2 seen to lap 3; the scoreboard then says 6, its best 98 s on lap 5
     events.append(board(w, 640_000, row("2", 6, 600_500, best_lap=5, best_lap_ms=98_000), reason=ScoreboardReason.GAP))
     events.append(w.lap("2", 7, 700_500))
-    two = car(fold(events), "2")
+    two = car(session_fold(events), "2")
     assert (two.laps, two.scoreboard_laps, two.best_lap, two.best_lap_ms, two.last_lap_ms) == (7, 3, 5, 98_000, LAP)
     assert two.last_crossing == T0 + 700_500
-    assert car(fold(events), "2").disagreements == []
+    assert car(session_fold(events), "2").disagreements == []
 
 
 def test_where_passings_and_scoreboard_disagree_the_passings_stay_and_the_car_is_marked() -> None:
     w = SessionWriter()
     events = [*race(w), board(w, 310_000, row("1", 2, 200_000, best_lap=1, best_lap_ms=LAP))]
-    one = car(fold(events), "1")
+    one = car(session_fold(events), "1")
     assert (one.laps, one.best_lap_ms, one.scoreboard_laps) == (3, 99_000, 0)
     assert one.disagreements == [
         Disagreement(what=DisagreementKind.LAPS, ours=3, scoreboard=2),
         Disagreement(what=DisagreementKind.BEST_LAP, ours=99_000, scoreboard=LAP),
     ]
     agreeing = [*events, board(w, 320_000, row("1", 3, 299_000, best_lap=3, best_lap_ms=99_000))]
-    assert car(fold(agreeing), "1").disagreements == []
+    assert car(session_fold(agreeing), "1").disagreements == []
 
 
 def test_a_passing_that_arrives_after_the_scoreboard_fills_its_lap() -> None:
     w = SessionWriter()
     events = [*race(w), board(w, 400_000, row("2", 4, 400_500))]
     events.append(w.event(LapCorrected(number="2", lap=4, lap_time_ms=LAP, counts_for_best=True), 401_000))
-    two = car(fold(events), "2")
+    two = car(session_fold(events), "2")
     assert (two.laps, two.scoreboard_laps, two.last_lap_ms) == (4, 0, LAP)
 
 
@@ -154,7 +149,7 @@ def test_qualifying_orders_by_the_scoreboards_best_for_cars_it_did_not_see() -> 
     w = SessionWriter()
     events = [*race(w, SessionKind.QUALIFYING), w.entry("3")]
     events.append(board(w, 310_000, row("3", 4, 300_000, best_lap=2, best_lap_ms=98_000)))
-    assert [c.number for c in fold(events).classification().cars] == ["3", "1", "2"]
+    assert [c.number for c in session_fold(events).classification().cars] == ["3", "1", "2"]
 
 
 # -- snapshots ----------------------------------------------------------------------------------
@@ -184,15 +179,6 @@ def corrected_races(draw: st.DrawFn) -> list[Event]:
 @settings(max_examples=100, deadline=None)
 @given(corrected_races(), st.data())
 def test_snapshot_then_rest_equals_the_whole_fold_with_scoreboards(events: list[Event], data: st.DataObject) -> None:
-    cut = data.draw(st.integers(1, len(events)))
-    pairs = list(enumerate(events, start=1))
-    key = events[0].session.key
-    whole = fold_log(pairs).sessions[key]
-    restored = snapshot.decode(snapshot.encode(fold_log(pairs[:cut]).sessions[key]))
-    assert restored is not None
-    for seq, event in pairs[cut:]:
-        try:
-            restored.apply(seq, event)
-        except Exception:  # refused by the whole fold too (the projection skips it there)
-            continue
+    # an event refused by the whole fold too is skipped (the projection skips it there)
+    restored, whole = resumed(events, data.draw(st.integers(1, len(events))), skip_refused=True)
     assert encode_classification(restored.classification()) == encode_classification(whole.classification())

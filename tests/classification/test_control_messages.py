@@ -19,10 +19,8 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import MESSAGES_IN_VALUE, MessageKind, encode_classification
-from services.classification import snapshot
 from services.classification.control_messages import REASON_CHARS, seconds
-from services.classification.fold import fold_log
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, resumed, session_fold
 
 LAP = 100_000
 
@@ -52,7 +50,7 @@ def race_with_race_control(w: SessionWriter) -> list[Event]:
 def test_the_feed_of_a_race() -> None:
     w = SessionWriter()
     events = race_with_race_control(w)
-    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    state = session_fold(events)
     assert [(m.kind, m.text) for m in state.messages] == [
         (MessageKind.STARTED, "Green flag: race started"),
         (MessageKind.FLAG, "Yellow flag in sector 2"),
@@ -79,13 +77,9 @@ def test_the_feed_of_a_race() -> None:
 
 def test_the_feed_survives_a_snapshot() -> None:
     w = SessionWriter()
-    pairs = list(enumerate(race_with_race_control(w), start=1))
-    for cut in range(1, len(pairs)):
-        whole = fold_log(pairs).sessions[w.session.key]
-        restored = snapshot.decode(snapshot.encode(fold_log(pairs[:cut]).sessions[w.session.key]))
-        assert restored is not None
-        for seq, event in pairs[cut:]:
-            restored.apply(seq, event)
+    events = race_with_race_control(w)
+    for cut in range(1, len(events)):
+        restored, whole = resumed(events, cut)
         assert restored.messages == whole.messages
         assert encode_classification(restored.classification()) == encode_classification(whole.classification())
 
@@ -95,7 +89,7 @@ def test_a_refused_event_announces_nothing() -> None:
     events = [w.opened(), w.entry("7"), w.event(SessionStarted(), 0)]
     events.append(w.event(PenaltyServed(number="7", decision="nope"), 1_000))  # no such penalty: refused
     events.append(w.event(DecisionWithdrawn(decision="nope"), 2_000))  # refused
-    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    state = session_fold(events)
     assert [m.kind for m in state.messages] == [MessageKind.STARTED]
 
 
@@ -114,7 +108,7 @@ def test_every_penalty_reads_as_the_stewards_write_it() -> None:
     for i, (kind, amounts, _) in enumerate(kinds):
         events.append(w.event(PenaltyIssued(number="7", decision=f"P{i}", kind=kind, **amounts), 1_000 + i))  # type: ignore[arg-type]
     events.append(w.event(CarRetired(number="7", reason="x" * 5_000, source=RetirementSource.CHART), 9_000))
-    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    state = session_fold(events)
     assert [m.text for m in state.messages[1:-1]] == [text for _, _, text in kinds]
     retired = state.messages[-1].text
     assert retired.endswith("…) (from the lap chart)") and len(retired) < REASON_CHARS + 40

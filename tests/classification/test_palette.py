@@ -10,11 +10,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from schemas.events import PenaltyIssued, PenaltyKind, SessionStarted
-from services.classification.fold import fold_log
 from services.classification.palette import COLOURS, class_swatches, contrast, swatch
 from services.classification.timefmt import PENALTY_NOTE
 from services.classification.tower import render_tower
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, classify
 
 WCAG_AA = 4.5
 
@@ -52,7 +51,7 @@ def test_beyond_eight_classes_a_shared_colour_comes_with_another_pattern() -> No
 
 
 def tower_text(events: list, width: int = 140) -> str:  # type: ignore[type-arg]
-    classification = fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    classification = classify(events)
     out = io.StringIO()
     Console(file=out, width=width, color_system="truecolor", force_terminal=True).print(
         render_tower(classification, width=width)

@@ -10,11 +10,10 @@ from rich.console import Console
 
 from schemas.events import Driver, EntryRegistered, Event, SessionStarted
 from schemas.results import Classification
-from services.classification.fold import fold_log
 from services.classification.labels import short_name
 from services.classification.timefmt import format_gap, format_laptime
 from services.classification.tower import DROP_ORDER, render_tower, table_width
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, classify
 
 NAMES = st.text(alphabet="abcdefghij XYZ-'", min_size=1, max_size=40).map(str.strip).filter(bool)
 
@@ -35,7 +34,7 @@ def race(teams: list[str], drivers: list[str], laps: int, classes: int = 3) -> C
         for n in range(1, len(teams) + 1)
         if lap <= laps - n % 3  # some cars a lap or two down
     ]
-    return fold_log(enumerate(events, start=1)).sessions[w.session.key].classification()
+    return classify(events)
 
 
 def rendered(classification: Classification, width: int) -> list[str]:

@@ -26,15 +26,9 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import CarState, Classification, ResultStatus, SessionPhase
-from services.classification import snapshot
-from services.classification.fold import fold_log
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, classify, resumed
 
 LAP = 100_000
-
-
-def classify(events: list[Event]) -> Classification:
-    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
 
 
 def state_of(result: Classification, number: str) -> CarState:
@@ -253,12 +247,5 @@ def test_sub_class_positions_count_up_in_the_class_order(events: list[Event]) ->
 @settings(max_examples=100, deadline=None)
 @given(cup_races(), st.data())
 def test_a_snapshot_keeps_what_settling_and_bests_need(events: list[Event], data: st.DataObject) -> None:
-    cut = data.draw(st.integers(1, len(events)))
-    pairs = list(enumerate(events, start=1))
-    key = events[0].session.key
-    restored = snapshot.decode(snapshot.encode(fold_log(pairs[:cut]).sessions[key]))
-    assert restored is not None
-    for seq, event in pairs[cut:]:
-        restored.apply(seq, event)
-    whole = fold_log(pairs).sessions[key]
+    restored, whole = resumed(events, data.draw(st.integers(1, len(events))))
     assert msgspec.json.encode(restored.classification()) == msgspec.json.encode(whole.classification())

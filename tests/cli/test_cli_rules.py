@@ -4,7 +4,6 @@ ingest and the classification projector as child processes; what they wrote read
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from tests.feeds.captures import write_capture
 from tests.feeds.charts import Car, chart
 from tests.feeds.test_live_feed import race
 from tests.live import wait_for_classification
-from tests.reliability.processes import ServiceProcess
+from tests.reliability.processes import CHEQUERED, ServiceProcess
 
-CHEQUERED = Path(sys.executable).parent / "chequered"
 LAP = 100_000
 HOUR_LONG = (
     Car("1", [LAP] * 40),  # 4,000 s: more than an hour

@@ -38,6 +38,17 @@ HOUR = 3_600_000
 YEAR_3000 = 32_503_680_000_000
 
 
+def folds_whatever_ingest_admits(events: list[Event]) -> None:
+    """Every event ingest's ledger admits (in order, as stored), the fold applies without refusing it."""
+    ledger = IngestLedger()
+    projection = ClassificationProjection()
+    for seq, event in enumerate(events, start=1):
+        if ledger.check(event) is not None:
+            continue
+        ledger.admit(event, seq, fingerprint(encode_event(event)))
+        assert projection.apply(seq, event) is None, event
+
+
 def ledger_of(*events: Event) -> IngestLedger:
     ledger = IngestLedger()
     for seq, event in enumerate(events, start=1):
@@ -164,13 +175,7 @@ def test_whatever_ingest_accepts_the_fold_applies(laps: list[tuple[str, int, int
     w = SessionWriter()
     events = [w.opened(), *(w.entry(n) for n in ("1", "2", "3"))]
     events += [w.lap(number, lap, at) for number, lap, at in laps]
-    ledger = IngestLedger()
-    projection = ClassificationProjection()
-    for seq, event in enumerate(events, start=1):
-        if ledger.check(event) is not None:
-            continue
-        ledger.admit(event, seq, fingerprint(encode_event(event)))
-        assert projection.apply(seq, event) is None, event
+    folds_whatever_ingest_admits(events)
 
 
 def test_free_text_is_bounded_so_no_event_can_bloat_a_read_model() -> None:
@@ -250,10 +255,4 @@ def test_whatever_decisions_ingest_accepts_the_fold_applies(inputs: list[object]
             events.append(w.lap(number, laps[number], step * 100_000))
         else:
             events.append(w.event(item, step * 100_000))  # type: ignore[arg-type]
-    ledger = IngestLedger()
-    projection = ClassificationProjection()
-    for seq, event in enumerate(events, start=1):
-        if ledger.check(event) is not None:
-            continue
-        ledger.admit(event, seq, fingerprint(encode_event(event)))
-        assert projection.apply(seq, event) is None, event
+    folds_whatever_ingest_admits(events)

@@ -32,14 +32,10 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import Classification, DecisionState, ResultStatus, SessionPhase
-from services.classification.fold import fold_log, fold_until
-from tests.factory import T0, SessionWriter
+from services.classification.fold import Refused, fold_log, fold_until
+from tests.factory import T0, SessionWriter, classify, session_fold
 
 LAP = 100_000
-
-
-def classify(events: list[Event]) -> Classification:
-    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
 
 
 def numbers(result: Classification) -> list[str]:
@@ -284,7 +280,8 @@ def test_results_declared_provisional_then_final() -> None:
 def test_withdrawing_an_unknown_decision_is_refused() -> None:
     w = SessionWriter()
     projection = fold_log(enumerate(race(w, {"1": 1}), start=1))
-    assert projection.apply(100, w.event(DecisionWithdrawn(decision="nope"))) is not None
+    refused = projection.apply(100, w.event(DecisionWithdrawn(decision="nope")))
+    assert refused == Refused(seq=100, reason=f"no decision nope in force in {w.session.key}")
 
 
 # -- flags ---------------------------------------------------------------------
@@ -437,7 +434,7 @@ def test_a_correction_of_an_early_lap_reaches_the_stints_already_built() -> None
     events += [w.lap("1", 1, LAP), w.lap("1", 2, 2 * LAP), w.event(PitOut(number="1"), 2 * LAP + 30_000)]
     events += [w.lap("1", 3, 3 * LAP), w.lap("1", 4, 4 * LAP), w.event(PitOut(number="1"), 4 * LAP + 30_000)]
     events += [w.lap("1", 5, 5 * LAP)]
-    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    state = session_fold(events)
     before = state.classification()
     assert [s.time_ms for s in car(before, "1").stints] == [2 * LAP, 2 * LAP - 30_000, LAP - 30_000]
     correction = w.event(LapCorrected(number="1", lap=4, crossing=T0 + 4 * LAP - 7), 5 * LAP + 1)

@@ -32,6 +32,13 @@ _replies = msgspec.json.Decoder(list[IngestReply])
 _reply = msgspec.json.Decoder(IngestReply)
 
 
+async def stored_once_in_order(nc: Client, events: list[Event], replies: list[IngestReply]) -> None:
+    """Every event stored once, in order, and each reply is its stream sequence."""
+    stored = await read_events(nc.jetstream(), events[0].session.key)
+    assert [e.id for _, e in stored] == [e.id for e in events]
+    assert replies == [Accepted(seq=seq) for seq, _ in stored]
+
+
 @pytest.fixture
 def small_messages(tmp_path: Path) -> Iterator[EmbeddedNats]:
     """A server taking messages of at most 8 KiB: large events are easy to make, and still valid."""
@@ -159,10 +166,8 @@ async def test_a_publish_that_fails_is_answered_unavailable_and_its_retry_is_sto
     monkeypatch.setattr(owner, name, fails_once)
     events = [w.opened(), w.entry("7"), w.entry("8"), w.lap("7", 1, 100_000)]
     replies = await Producer(nc, backoff=0, window=2 if batched else 1).send_all(events)
-    stored = await read_events(nc.jetstream(), w.session.key)
     assert calls > 2
-    assert [e.id for _, e in stored] == [e.id for e in events]
-    assert replies == [Accepted(seq=seq) for seq, _ in stored]
+    await stored_once_in_order(nc, events, replies)
 
 
 async def test_the_producer_splits_a_batch_larger_than_a_message(stack: tuple[IngestService, Client]) -> None:
@@ -172,9 +177,7 @@ async def test_the_producer_splits_a_batch_larger_than_a_message(stack: tuple[In
     events = small_race(w, cars=10, laps=10)
     assert sum(len(encode_event(e)) for e in events) > 3 * MAX_PAYLOAD
     replies = await Producer(nc, window=500).send_all(events)
-    stored = await read_events(nc.jetstream(), w.session.key)
-    assert [e.id for _, e in stored] == [e.id for e in events]
-    assert replies == [Accepted(seq=seq) for seq, _ in stored]
+    await stored_once_in_order(nc, events, replies)
 
 
 async def test_an_event_no_message_can_carry_is_refused_by_the_producer(stack: tuple[IngestService, Client]) -> None:

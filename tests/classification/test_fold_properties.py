@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from schemas.events import Event, SessionStarted
 from schemas.results import encode_classification
 from services.classification.fold import fold_log
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, classify
 
 CLASSES = ("Pro", "Pro-Am", "Am")
 
@@ -30,15 +30,14 @@ def races(draw: st.DrawFn) -> list[Event]:
     return events + sorted(laps, key=lambda e: (e.at, e.id))
 
 
-def classify(events: list[Event]) -> bytes:
-    projection = fold_log(enumerate(events, start=1))
-    return encode_classification(projection.sessions[events[0].session.key].classification())
+def encoded(events: list[Event]) -> bytes:
+    return encode_classification(classify(events))
 
 
 @settings(max_examples=150, deadline=None)
 @given(races())
 def test_positions_are_a_permutation_and_class_positions_follow_overall_order(events: list[Event]) -> None:
-    result = fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    result = classify(events)
     entries = {e.body.number for e in events if e.body.__class__.__name__ == "EntryRegistered"}  # type: ignore[union-attr]
     assert sorted(c.number for c in result.cars) == sorted(entries)
     assert [c.position for c in result.cars] == list(range(1, len(entries) + 1))
@@ -52,7 +51,7 @@ def test_positions_are_a_permutation_and_class_positions_follow_overall_order(ev
 @settings(max_examples=100, deadline=None)
 @given(races())
 def test_folding_the_same_log_twice_gives_identical_bytes(events: list[Event]) -> None:
-    assert classify(events) == classify(list(events))
+    assert encoded(events) == encoded(list(events))
 
 
 @settings(max_examples=100, deadline=None)
@@ -60,7 +59,7 @@ def test_folding_the_same_log_twice_gives_identical_bytes(events: list[Event]) -
 def test_duplicated_events_change_nothing(events: list[Event], data: st.DataObject) -> None:
     """Each duplicate is delivered again later in the stream (a producer retry, a replayed log)."""
     dupes = data.draw(st.lists(st.sampled_from(events), max_size=10))
-    plain = fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    plain = classify(events)
     noisy_log = list(events)
     for dupe in dupes:
         noisy_log.insert(data.draw(st.integers(noisy_log.index(dupe) + 1, len(noisy_log))), dupe)
@@ -83,6 +82,6 @@ def test_stream_order_of_different_cars_does_not_matter(events: list[Event], rnd
         shuffled.append(queues[number].pop(0))
         if not queues[number]:
             del queues[number]
-    a = fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    a = classify(events)
     b = fold_log(enumerate(head + shuffled, start=1)).sessions[events[0].session.key].classification()
     assert a.cars == b.cars

@@ -20,10 +20,10 @@ from schemas.events import (
     encode_event,
 )
 from schemas.results import SessionPhase
-from services.classification.fold import fold_log
 from services.cli.bootstrap import SAMPLE_LOG
 from services.ops.racelog import read_log, write_log
 from services.simulator.endurance import RaceSpec, simulate
+from tests.factory import classify
 
 SAMPLE_SEED = 2026
 
@@ -77,7 +77,7 @@ def test_every_running_car_crosses_exactly_once_after_the_flag() -> None:
 
 def test_the_fold_classifies_it_as_finished() -> None:
     events = simulate(RaceSpec(seed=8))
-    result = fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    result = classify(events)
     assert result.phase is SessionPhase.FINISHED
     assert [c.position for c in result.cars] == list(range(1, len(result.cars) + 1))
     assert result.cars[0].laps == max(c.laps for c in result.cars) and result.cars[0].took_flag
@@ -85,7 +85,7 @@ def test_the_fold_classifies_it_as_finished() -> None:
 
 def test_lap_count_race_ends_when_the_leader_completes_the_distance() -> None:
     events = simulate(RaceSpec(seed=9, cars=10, laps=20, retirements=0, safety_car=False))
-    result = fold_log(enumerate(events, start=1)).sessions[events[0].session.key].classification()
+    result = classify(events)
     assert result.cars[0].laps == 20 and result.length_laps == 20
     assert all(c.laps in (19, 20) for c in result.cars)
 

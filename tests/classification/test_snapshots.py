@@ -17,24 +17,16 @@ from services.classification import snapshot
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
-from tests.factory import SessionWriter, small_race
+from tests.classification.test_fold_properties import races
+from tests.classification.test_projector import offline
+from tests.factory import SessionWriter, resumed, session_fold, small_race
 from tests.live import send, wait_for_classification
-from tests.test_fold_properties import races
-from tests.test_projector import offline
 
 
 @settings(max_examples=100, deadline=None)
 @given(races(), st.data())
 def test_snapshot_then_rest_equals_the_whole_fold(events: list[Event], data: st.DataObject) -> None:
-    cut = data.draw(st.integers(1, len(events)))
-    pairs = list(enumerate(events, start=1))
-    key = events[0].session.key
-    whole = fold_log(pairs).sessions[key]
-    first = fold_log(pairs[:cut]).sessions[key]
-    restored = snapshot.decode(snapshot.encode(first))
-    assert restored is not None
-    for seq, event in pairs[cut:]:
-        restored.apply(seq, event)
+    restored, whole = resumed(events, data.draw(st.integers(1, len(events))))
     assert encode_classification(restored.classification()) == encode_classification(whole.classification())
     assert restored.seen == whole.seen
 
@@ -94,7 +86,7 @@ def test_the_same_state_gives_the_same_bytes_in_any_process() -> None:
 def test_pit_and_stint_state_survive_a_snapshot() -> None:
     w = SessionWriter()
     events = [*small_race(w, cars=2, laps=3), w.event(PitIn(number="1"), 350_000)]
-    state = fold_log(enumerate(events, start=1)).sessions[w.session.key]
+    state = session_fold(events)
     restored = snapshot.decode(snapshot.encode(state))
     assert restored is not None
     for s in (state, restored):
