@@ -17,6 +17,7 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "standings": "bench.standings",
     "durability": "bench.durability",
+    "ingest": "bench.ingest",
     "analysis": "bench.analysis",
     "calendar": "bench.calendar",
     "export": "bench.export",

@@ -1,4 +1,4 @@
-"""Many sessions at once: projector lag, CPU per event and memory per session, with 1 and 2 replicas.
+"""Many sessions at once: projector lag, CPU per event, memory per session and events read, with 1, 2 and 4 replicas.
 
 Simulated 40-car sessions are replayed at ten times real pace, all at once,
 straight into the stream (this measures the projectors, not ingest), while
@@ -7,20 +7,24 @@ classification projectors run as separate processes. Measured per run:
 - lag: from the publish acknowledgement of an event to the first value of its
   session in KV that includes it (p50, p99), seen by one KV watcher;
 - CPU per event: the projector processes' user+system time over the events;
-- memory per session: the projector processes' resident memory growth over the sessions.
+- memory per session: the projector processes' resident memory growth over the sessions;
+- events read per replica: each process's ``chequered_events_applied_total`` (its ``/metrics``), the most any
+  replica read as a share of the events published (replicas read only their partitions: about 1/N).
 
 Runs: one session alone (the baseline), then ``SESSIONS`` sessions with one
-replica, then with two; every figure of the last two is a ratio to the first.
+projector, then with two and four replicas; every figure of the others is a ratio to the first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from bench.report import Report, cpu_seconds, percentile
@@ -28,7 +32,7 @@ from schemas.events import Event, SessionStarted, encode_event
 from schemas.results import decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, events_subject
 from services.broker.connection import connect
-from services.broker.embedded import EmbeddedNats
+from services.broker.embedded import EmbeddedNats, free_port
 from services.broker.topology import ensure_topology
 from services.simulator.endurance import RaceSpec, simulate
 
@@ -53,25 +57,36 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
-def _projectors(url: str, replicas: int, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+def _projectors(url: str, replicas: int, log_dir: Path) -> list[tuple[subprocess.Popen[bytes], int]]:
+    """The projector processes, each with its ops port (for its ``/metrics``)."""
     args = [sys.executable, "-m", "services.cli", "serve", "classification", "--nats", url]
-    return [
-        subprocess.Popen(
-            [*args, *(["--replica", f"r{i}"] if replicas > 1 else [])],
+    started = []
+    for i in range(replicas):
+        port = free_port()
+        process = subprocess.Popen(
+            [*args, "--ops-port", str(port), *(["--replica", f"r{i}"] if replicas > 1 else [])],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=(log_dir / f"projector-{replicas}-{i}.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
-        for i in range(replicas)
-    ]
+        started.append((process, port))
+    return started
+
+
+def _events_read(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(r'^chequered_events_applied_total\{projection="classification"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path) -> dict[str, float]:
-    processes = _projectors(url, replicas, log_dir)
+    started_projectors = _projectors(url, replicas, log_dir)
+    processes = [process for process, _ in started_projectors]
     nc = await connect(url, "bench-scale")
     try:
-        await asyncio.sleep(3.0)  # started, caught up, and members agreed
+        await asyncio.sleep(3.0 + replicas)  # started, caught up, and members agreed
         cpu0 = sum(cpu_seconds(p.pid) or 0.0 for p in processes)
         rss0 = sum(_rss_bytes(p.pid) for p in processes)
         js = nc.jetstream()
@@ -103,6 +118,7 @@ async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path)
         watching.cancel()
         cpu = sum(cpu_seconds(p.pid) or 0.0 for p in processes) - cpu0
         rss = sum(_rss_bytes(p.pid) for p in processes) - rss0
+        read = [await asyncio.to_thread(_events_read, port) for _, port in started_projectors]
         lags = []
         for key, seq, at in acked:
             first = next((t for s, t in seen.get(key, []) if s >= seq), None)
@@ -115,6 +131,8 @@ async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path)
             "cpu_us_per_event": cpu / len(events) * 1e6,
             "rss_per_session": rss / len(races),
             "seen": len(lags) / len(acked),
+            "read_share_max": max(read) / len(events),
+            "read_share_mean": sum(read) / len(read) / len(events),
         }
     finally:
         await nc.close()
@@ -126,7 +144,7 @@ async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path)
 async def _all(report: Report) -> None:
     races = _races(SESSIONS)
     runs = [("1 session, 1 replica", races[:1], 1), (f"{SESSIONS} sessions, 1 replica", races, 1),
-            (f"{SESSIONS} sessions, 2 replicas", races, 2)]  # fmt: skip
+            (f"{SESSIONS} sessions, 2 replicas", races, 2), (f"{SESSIONS} sessions, 4 replicas", races, 4)]  # fmt: skip
     results = []
     for name, chosen, replicas in runs:
         with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store) / "nats") as server:
@@ -144,6 +162,8 @@ async def _all(report: Report) -> None:
                 unit,
                 baseline=None if name == base_name else f"{base_name}: {measure}",
             )
+        report.add(f"{name}: events read, most by a replica", figures["read_share_max"], "of all")
+        report.add(f"{name}: events read, mean per replica", figures["read_share_mean"], "of all")
         report.notes.append(f"{name}: {figures['events']:,.0f} events, {figures['seen']:.1%} of them seen in KV")
     report.notes.append(f"{CARS}-car sessions of {RACE_MS // 60_000} minutes at {SPEED:g}x real pace, all at once")
 

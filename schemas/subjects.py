@@ -3,7 +3,8 @@
 ::
 
     chequered.ingest.<championship>.<event>.<session>   producers -> ingest (request/reply)
-    chequered.events.<championship>.<event>.<session>   stream CHEQUERED_EVENTS: the log
+    chequered.events.<championship>.<event>.<session>   stream CHEQUERED_EVENTS: the log (published here,
+                                                        stored with a partition token appended: see below)
     chequered.rejects.<championship>.<event>.<session>  stream CHEQUERED_REJECTS: refused input
     chequered.rejects._unaddressed                      refused input whose subject names no session
     chequered.dlq.<projection>                          stream CHEQUERED_REJECTS: poison messages
@@ -18,6 +19,16 @@ graphics client, an operator's script) imports the contract, not the services th
     KV chequered_read_models      <projection>                        the bucket readers use now (a rebuild moves it)
     objects chequered_snapshots   <projection>.<session key>          projector snapshots
     objects chequered_documents   <session key>/<file>                official documents of declared results
+
+Partitions: the events stream stores what is published to
+``chequered.events.<championship>.<event>.<session>`` as
+``chequered.events.<championship>.<event>.<session>.<partition>``, the partition
+being the broker's own ``{{partition(PARTITIONS, 1, 2, 3)}}`` of the three session
+tokens (FNV-1a of the tokens joined without separators, modulo
+:data:`PARTITIONS`; :func:`partition_of` computes the same here). A reader of
+some partitions filters on ``chequered.events.*.*.*.<partition>``; a reader of
+one session on ``chequered.events.<key>`` and ``chequered.events.<key>.*`` (a
+store set up before partitions keeps its older events without the token).
 """
 
 from __future__ import annotations
@@ -31,6 +42,11 @@ EVENTS_PREFIX = "chequered.events"
 REJECTS_PREFIX = "chequered.rejects"
 DLQ_PREFIX = "chequered.dlq"
 UNADDRESSED = "_unaddressed"
+PARTITIONS = 32
+"""Partitions of the log: fixed for the life of a stream (a session's events must all land in one), and the most
+projector replicas that can share the work."""
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
 
 EVENTS_STREAM = "CHEQUERED_EVENTS"
 REJECTS_STREAM = "CHEQUERED_REJECTS"
@@ -64,12 +80,47 @@ def dlq_subject(projection: str) -> str:
 
 
 def session_key_of(subject: str, prefix: str = EVENTS_PREFIX) -> str | None:
-    """``chequered.events.a.b.c`` -> ``a.b.c``; None if the subject is not of that prefix."""
+    """``chequered.events.a.b.c`` (or, as stored, ``chequered.events.a.b.c.7``) -> ``a.b.c``; None if the subject
+    is not of that prefix."""
     head = prefix + "."
     if not subject.startswith(head):
         return None
-    key = subject[len(head) :]
-    return key if key.count(".") == 2 else None
+    tokens = subject[len(head) :].split(".")
+    if len(tokens) == 3 or (len(tokens) == 4 and prefix == EVENTS_PREFIX and tokens[3].isdigit()):
+        return ".".join(tokens[:3])
+    return None
+
+
+def partition_of(session_key: str, partitions: int = PARTITIONS) -> int:
+    """The partition the broker's subject transform gives ``championship.event.session`` (32-bit FNV-1a of its
+    tokens joined without separators, as nats-server hashes them)."""
+    digest = _FNV_OFFSET
+    for byte in session_key.replace(".", "").encode():
+        digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
+    return digest % partitions
+
+
+def partition_transform(partitions: int = PARTITIONS) -> tuple[str, str]:
+    """(source, destination) of the events stream's subject transform that appends the partition token."""
+    return (
+        f"{EVENTS_PREFIX}.*.*.*",
+        f"{EVENTS_PREFIX}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}"
+        f".{{{{partition({partitions},1,2,3)}}}}",
+    )
+
+
+def partition_filter(partition: int) -> str:
+    """The subject filter of one partition's events."""
+    return f"{EVENTS_PREFIX}.*.*.*.{partition}"
+
+
+UNPARTITIONED_FILTER = f"{EVENTS_PREFIX}.*.*.*"
+"""Events stored before the stream was partitioned (``chequered setup --update`` keeps them where they are)."""
+
+
+def session_filters(session_key: str) -> list[str]:
+    """The subject filters of one session's events, stored before partitions or in its partition."""
+    return [f"{EVENTS_PREFIX}.{session_key}", f"{EVENTS_PREFIX}.{session_key}.*"]
 
 
 class NotAnEvent(ValueError):
@@ -78,14 +129,18 @@ class NotAnEvent(ValueError):
 
 def stored_event(subject: str, data: bytes) -> Event:
     """The event a message stored on ``subject`` holds; :class:`NotAnEvent`, with the reason, when it holds none:
-    it does not decode, or it names another session than its subject (ingest stores neither: such a message came
-    another way). Every reader of the log judges a message by this, so they all leave out the same ones."""
+    it does not decode, or it names another session than its subject, or lies in another partition than its
+    session's (ingest stores none of these: such a message came another way). Every reader of the log judges a
+    message by this, so they all leave out the same ones."""
     try:
         event = decode_event(data)
     except (msgspec.MsgspecError, ValueError) as error:
         raise NotAnEvent(f"undecodable event: {error}") from None
-    if session_key_of(subject) != event.session.key:
-        raise NotAnEvent(f"event for {event.session.key} stored on subject {subject}")
+    key = event.session.key
+    if session_key_of(subject) != key:
+        raise NotAnEvent(f"event for {key} stored on subject {subject}")
+    if subject.count(".") == 5 and subject.rpartition(".")[2] != str(partition_of(key)):
+        raise NotAnEvent(f"event of partition {partition_of(key)} stored on subject {subject}")
     return event
 
 

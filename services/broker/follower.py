@@ -4,7 +4,11 @@ that tell a broker that is away (retry) from one that refuses (give up, say so, 
 A subclass names its ``projection_name`` and folds a batch in ``fold_batch``;
 :meth:`LogFollower.follow` reads the stream with the ordered consumer from
 ``start_seq`` and stops between batches when asked, so a batch's writes (and
-snapshot) are never cut in half by a clean stop.
+snapshot) are never cut in half by a clean stop. A follower that reads part of
+the log (some partitions: :meth:`LogFollower.subjects`) is told to read another
+part with :meth:`LogFollower.refilter`: between two batches it calls
+:meth:`LogFollower.reassign` with the sequence it has read up to, then reads on
+from there with its new filters.
 """
 
 from __future__ import annotations
@@ -50,25 +54,46 @@ class LogFollower(NatsShell):
         self.dead_letters = 0
         self.unwritable: dict[str, int] = {}
         """Read-model key -> the sequence its value could not be written at (dead-lettered once)."""
+        self.events_read = 0
+        """Messages this follower has read from the log (its share, when it reads some partitions)."""
+        self._refilter = asyncio.Event()
 
     @property
     def ready(self) -> bool:
         """Caught up with the log, connected, and still following it."""
         return self.caught_up.is_set() and self.healthy
 
+    def subjects(self) -> list[str]:
+        """The subject filters of what this follower reads: the whole log."""
+        return [events_filter(None)]
+
+    def refilter(self) -> None:
+        """Read other subjects (:meth:`subjects` has changed) from the next batch on."""
+        self._refilter.set()
+
+    async def reassign(self, position: int) -> None:
+        """Make the state whole for the new :meth:`subjects` up to ``position`` (the last sequence read)."""
+
     async def follow(self, start_seq: int = 1) -> None:
-        async with StreamTail(self.js, events_filter(None), start_seq=start_seq) as tail:
-            if not tail.backlog_at_open:
-                self.caught_up.set()
-            while not self.stopping.is_set():
-                batch = await tail.next_batch(timeout=STOP_POLL_S)
-                if not batch:
-                    continue
-                await self.apply_batch(batch)
-                if batch[-1].pending == 0:
+        position = start_seq - 1
+        while not self.stopping.is_set():
+            async with StreamTail(self.js, self.subjects(), start_seq=position + 1) as tail:
+                if not tail.backlog_at_open:
                     self.caught_up.set()
+                while not self.stopping.is_set() and not self._refilter.is_set():
+                    batch = await tail.next_batch(timeout=STOP_POLL_S)
+                    if not batch:
+                        continue
+                    await self.apply_batch(batch)
+                    position = batch[-1].seq
+                    if batch[-1].pending == 0:
+                        self.caught_up.set()
+            if self._refilter.is_set() and not self.stopping.is_set():
+                self._refilter.clear()  # a change during the reassignment is seen by the next round
+                await self.reassign(position)
 
     async def apply_batch(self, batch: list[StoredMsg]) -> None:
+        self.events_read += len(batch)
         with BATCH_SECONDS.labels(self.projection_name).time():
             await self.fold_batch(batch)
         EVENTS_APPLIED.labels(self.projection_name).inc(len(batch))

@@ -8,12 +8,20 @@ in turn. Here every reply resolves its future: an acknowledgement, or
 :class:`StoreRefused` with the server's codes. Messages go out in the order of
 the ``publish`` calls, on one connection, so the stream stores them in that
 order.
+
+:meth:`PipelinedPublisher.batch` stores several messages as one atomic
+batch (the stream must allow it, ``allow_atomic``): every message or none is
+stored, contiguously, with one acknowledgement for all, the sequence of the last
+and the count, from which each message's sequence follows. The server keeps each
+message's ``Nats-Msg-Id`` de-duplication: a batch holding an id it already has is
+refused whole (:data:`BATCH_DUPLICATE`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 
 import msgspec
 from nats.aio.client import Client
@@ -23,6 +31,12 @@ from nats.aio.subscription import Subscription
 STORAGE_ERRORS = frozenset({10023, 10047, 10077, 10002, 10028})
 """JetStream error codes of a store that is full: insufficient resources (10023), storage or memory resources
 exceeded (10047, 10028), a stream limit reached with ``discard: new`` (10077), account limits (10002)."""
+
+
+BATCH_DUPLICATE = 10201
+"""An atomic batch holding a ``Nats-Msg-Id`` the stream already has (or twice): nothing of it was stored."""
+BATCH_NOT_ALLOWED = 10174
+"""The stream does not take atomic batches (a store set up before they were used)."""
 
 
 class StoreRefused(Exception):
@@ -56,6 +70,8 @@ class _Reply(msgspec.Struct, frozen=True):
     seq: int = 0
     duplicate: bool = False
     error: _ApiError | None = None
+    count: int = 0
+    """Messages of an atomic batch, whose last one is stored at ``seq``."""
 
 
 _reply = msgspec.json.Decoder(_Reply)
@@ -70,6 +86,9 @@ class PipelinedPublisher:
         self._prefix = ""
         self._tokens = itertools.count(1)
         self._pending: dict[str, asyncio.Future[Ack]] = {}
+        self._batches: dict[str, tuple[int, asyncio.Future[list[Ack]]]] = {}
+        """Token -> (messages of the batch, its future)."""
+        self._batch_prefix = secrets.token_hex(4)
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
@@ -82,6 +101,8 @@ class PipelinedPublisher:
             self._sub = None
         for future in self._pending.values():
             future.cancel()
+        for _, batch in self._batches.values():
+            batch.cancel()
 
     async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> asyncio.Future[Ack]:
         """Send one message (raises what the connection raises, and then nothing is pending)."""
@@ -96,20 +117,82 @@ class PipelinedPublisher:
             raise
         return future
 
+    def batch(self) -> AtomicBatch:
+        """A new atomic batch: :meth:`AtomicBatch.add` its messages as they come, then :meth:`AtomicBatch.commit`."""
+        return AtomicBatch(self, f"b{next(self._tokens)}")
+
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._pending.get(msg.subject.rpartition(".")[2])
+        token = msg.subject.rpartition(".")[2]
+        single = self._pending.get(token)
+        count, batch = self._batches.get(token, (0, None))
+        future = single or batch
         if future is None or future.done():
             return
-        status = (msg.headers or {}).get("Status")
-        if status is not None and not msg.data:  # no stream listens on the subject
-            future.set_exception(StoreRefused(int(status), 0, "no stream takes this subject"))
-            return
         try:
-            reply = _reply.decode(msg.data)
-        except msgspec.MsgspecError as error:
-            future.set_exception(StoreRefused(0, 0, f"unreadable acknowledgement: {error}"))
+            reply = _read_reply(msg)
+        except StoreRefused as refused:
+            future.set_exception(refused)
             return
-        if reply.error is not None:
-            future.set_exception(StoreRefused(reply.error.code, reply.error.err_code, reply.error.description))
-        else:
-            future.set_result(Ack(reply.stream, reply.seq, reply.duplicate))
+        if single is not None:
+            single.set_result(Ack(reply.stream, reply.seq, reply.duplicate))
+        elif batch is not None and reply.count == count:
+            first = reply.seq - count + 1
+            batch.set_result([Ack(reply.stream, seq) for seq in range(first, reply.seq + 1)])
+        elif batch is not None:
+            batch.set_exception(StoreRefused(0, 0, f"a batch of {count} acknowledged as {reply.count}"))
+
+
+def _read_reply(msg: Msg) -> _Reply:
+    """The stream's answer to a publish; :class:`StoreRefused` when it stored nothing."""
+    status = (msg.headers or {}).get("Status")
+    if status is not None and not msg.data:  # no stream listens on the subject
+        raise StoreRefused(int(status), 0, "no stream takes this subject")
+    try:
+        reply = _reply.decode(msg.data)
+    except msgspec.MsgspecError as error:
+        raise StoreRefused(0, 0, f"unreadable acknowledgement: {error}") from error
+    if reply.error is not None:
+        raise StoreRefused(reply.error.code, reply.error.err_code, reply.error.description)
+    return reply
+
+
+class AtomicBatch:
+    """One atomic batch of at most 1,000 messages, sent as they are added (the server holds them until the commit,
+    so it works while the caller prepares the next): the last one added carries the commit. :meth:`commit`'s
+    future resolves to every message's acknowledgement, in order, or fails with :class:`StoreRefused` (then
+    nothing of it was stored)."""
+
+    def __init__(self, publisher: PipelinedPublisher, token: str) -> None:
+        self._publisher = publisher
+        self._token = token
+        self._id = f"{publisher._batch_prefix}{token}"
+        self._held: tuple[str, bytes, dict[str, str]] | None = None
+        """The message added last, sent with the next one or with the commit."""
+        self._sent = 0
+
+    async def add(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        if self._held is not None:
+            await self._send(*self._held, commit=False)
+        self._held = (subject, payload, headers)
+
+    async def commit(self) -> asyncio.Future[list[Ack]]:
+        if self._held is None:
+            raise ValueError("an atomic batch needs a message")
+        future: asyncio.Future[list[Ack]] = asyncio.get_running_loop().create_future()
+        pending = self._publisher._batches
+        pending[self._token] = (self._sent + 1, future)
+        future.add_done_callback(lambda _: pending.pop(self._token, None))
+        try:
+            await self._send(*self._held, commit=True)
+        except BaseException:
+            future.cancel()
+            raise
+        return future
+
+    async def _send(self, subject: str, payload: bytes, headers: dict[str, str], *, commit: bool) -> None:
+        self._sent += 1
+        marks = {**headers, "Nats-Batch-Id": self._id, "Nats-Batch-Sequence": str(self._sent)}
+        if commit:
+            marks["Nats-Batch-Commit"] = "1"
+        reply = f"{self._publisher._prefix}.{self._token}" if commit else ""
+        await self._publisher._nc.publish(subject, payload, reply=reply, headers=marks)

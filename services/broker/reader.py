@@ -10,25 +10,33 @@ writes when it is behind and answer within a millisecond when it is not.
 names another session than its subject: :func:`~schemas.subjects.stored_event`
 says which): every reader leaves it out and goes on, and it is dead-lettered
 once, with the reason, by the classification projector, which folds every
-message of the log (``chequered.dlq.classification``, listed by ``chequered
-rejects``). :func:`decoded` applies it to a batch; :func:`read_batches` and
+message of the log (of replicas, the one reading the message's partition;
+``chequered.dlq.classification``, listed by ``chequered rejects``).
+:func:`decoded` applies it to a batch; :func:`read_batches` and
 :func:`read_events` read the log to its head with it.
+
+A reader names what it reads with subject filters: one (``chequered.events.>``),
+or several at once (the partitions a projector replica owns), delivered in stream
+order. A session's own subject (``chequered.events.<key>``) reads that session
+wherever the stream stored it: in its partition, and, in a store set up before
+the log was partitioned, under the subject it had then (:func:`schemas.subjects.session_filters`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import NamedTuple
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy, RawStreamMsg
+from nats.js.errors import NotFoundError
 
-from schemas.events import Event
-from schemas.subjects import EVENTS_PREFIX, NotAnEvent, stored_event
+from schemas.events import Event, SessionRef
+from schemas.subjects import EVENTS_PREFIX, EVENTS_STREAM, NotAnEvent, session_filters, session_key_of, stored_event
 
 log = logging.getLogger("chequered.reader")
 
@@ -41,12 +49,21 @@ class StoredMsg(NamedTuple):
     """Messages of the filter still after this one when it was delivered."""
 
 
-class StreamTail:
-    """An ordered consumer on ``subject`` from ``start_seq``; an async context manager."""
+def _filters(subject: str | Sequence[str]) -> list[str]:
+    """A filter of sessions (three tokens after the prefix, literal or ``*``) also reads them in their partitions."""
+    if not isinstance(subject, str):
+        return list(subject)
+    key = session_key_of(subject)
+    return session_filters(key) if key is not None and ">" not in subject and subject.count(".") == 4 else [subject]
 
-    def __init__(self, js: JetStreamContext, subject: str, start_seq: int = 1) -> None:
+
+class StreamTail:
+    """An ordered consumer on ``subject`` (a filter, or several) from ``start_seq``; an async context manager."""
+
+    def __init__(self, js: JetStreamContext, subject: str | Sequence[str], start_seq: int = 1) -> None:
         self._js = js
-        self._subject = subject
+        self._filters = _filters(subject)
+        self._subject = ", ".join(self._filters)
         self._start_seq = max(1, start_seq)
         self._buffer: list[StoredMsg] = []
         self._arrived = asyncio.Event()
@@ -68,9 +85,10 @@ class StreamTail:
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=self._start_seq,
+            filter_subjects=self._filters if len(self._filters) > 1 else None,
         )
         sub = await self._js.subscribe(
-            self._subject,
+            self._filters[0],
             cb=self._on_msg,
             ordered_consumer=True,
             config=config,
@@ -113,6 +131,16 @@ class StreamTail:
             yield batch
             if batch[-1].pending == 0:
                 return
+
+
+async def last_event(js: JetStreamContext, session: SessionRef) -> RawStreamMsg:
+    """The session's latest stored event (``NotFoundError`` when it has none): in its partition, else, in a store
+    set up before partitions, under its older subject."""
+    partitioned, older = reversed(session_filters(session.key))
+    try:
+        return await js.get_last_msg(EVENTS_STREAM, partitioned)
+    except NotFoundError:
+        return await js.get_last_msg(EVENTS_STREAM, older)
 
 
 def decoded(batch: Iterable[StoredMsg]) -> Iterator[tuple[StoredMsg, Event]]:

@@ -22,6 +22,8 @@ class SnapshotIndex(msgspec.Struct):
     sessions: list[str]
     evicted: list[str] = []
     """Of ``sessions``, those kept out of memory until an event for them arrives."""
+    partitions: list[int] | None = None
+    """The log's partitions whose sessions the snapshot holds, all of them (a replica's: its own); None: every one."""
 
 
 class SnapshotStore:
@@ -30,6 +32,7 @@ class SnapshotStore:
         self.projection = projection
         self.sessions: set[str] = set()
         self.evicted: set[str] = set()
+        self.partitions: frozenset[int] | None = None
 
     def _name(self, key: str) -> str:
         return f"{self.projection}.{key}"
@@ -42,6 +45,7 @@ class SnapshotStore:
         except (ObjectNotFoundError, NotFoundError):
             return 0, {}
         self.sessions, self.evicted = set(index.sessions), set(index.evicted)
+        self.partitions = frozenset(index.partitions) if index.partitions is not None else None
         snapshots = {}
         for key in sorted(self.sessions - self.evicted):
             snapshots[key] = (await store.get(self._name(key))).data or b""
@@ -54,14 +58,28 @@ class SnapshotStore:
         except (ObjectNotFoundError, NotFoundError):
             return None
 
-    async def save(self, seq: int, changed: dict[str, bytes], evicting: set[str] | None = None) -> None:
+    def forget(self, keys: set[str]) -> None:
+        """Sessions the next index no longer names (their partition went to another replica)."""
+        self.sessions -= keys
+        self.evicted -= keys
+
+    async def save(
+        self,
+        seq: int,
+        changed: dict[str, bytes],
+        evicting: set[str] | None = None,
+        partitions: frozenset[int] | None = None,
+    ) -> None:
         """The ``changed`` sessions' snapshots, then the index at ``seq``: every other session's snapshot must
-        already be valid at ``seq``. ``evicting``: sessions (saved now) that leave memory."""
+        already be valid at ``seq``. ``evicting``: sessions (saved now) that leave memory; ``partitions``: those
+        whose sessions all of it holds (None: every one)."""
         store = await self.js.object_store(SNAPSHOTS_BUCKET)
         for key, data in sorted(changed.items()):
             await store.put(self._name(key), data)
         sessions = self.sessions | set(changed)
         evicted = (self.evicted - set(changed)) | (evicting or set())
-        index = SnapshotIndex(seq, sorted(sessions), sorted(evicted))
+        index = SnapshotIndex(
+            seq, sorted(sessions), sorted(evicted), sorted(partitions) if partitions is not None else None
+        )
         await store.put(self._name("_index"), msgspec.json.encode(index))
-        self.sessions, self.evicted = sessions, evicted
+        self.sessions, self.evicted, self.partitions = sessions, evicted, partitions

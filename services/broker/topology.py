@@ -4,6 +4,12 @@ Their names, like the subjects, are part of the contract (:mod:`schemas.subjects
 idempotent and never silently rewrites a running stream: a stream whose
 configuration differs from ours is reported as a conflict, and only
 ``ensure_topology(..., update=True)`` (``chequered setup --update``) changes it.
+
+The log is partitioned by the broker itself: the events stream's subject transform
+appends ``{{partition(PARTITIONS, championship, event, session)}}`` to every subject
+it stores, so a projector replica reads only the partitions it owns with consumer
+filters (:func:`schemas.subjects.partition_filter`). It also allows atomic batch
+publishing, which ingest uses to store a request's events with one acknowledgement.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig, SubjectTransform
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -22,11 +28,13 @@ from schemas.subjects import (
     DOCUMENTS_BUCKET,
     EVENTS_PREFIX,
     EVENTS_STREAM,
+    PARTITIONS,
     READ_MODELS_BUCKET,
     REJECTS_PREFIX,
     REJECTS_STREAM,
     SNAPSHOTS_BUCKET,
     STANDINGS_BUCKET,
+    partition_transform,
 )
 
 DUPLICATE_WINDOW_S = 2 * 60 * 60
@@ -71,6 +79,8 @@ class Topology:
                 num_replicas=self.replicas,
                 deny_delete=True,
                 deny_purge=True,
+                subject_transform=SubjectTransform(*partition_transform(PARTITIONS)),
+                allow_atomic=True,
             ),
             StreamConfig(
                 name=REJECTS_STREAM,
@@ -119,6 +129,8 @@ _COMPARED = (
     "max_bytes",
     "max_age",
     "discard",
+    "subject_transform",
+    "allow_atomic",
 )
 
 
@@ -132,9 +144,15 @@ def _differences(wanted: StreamConfig, actual: StreamConfig) -> list[str]:
             want, have = sorted(want or []), sorted(have or [])
         if name in ("duplicate_window", "max_age"):
             want, have = float(want or 0), float(have or 0)
+        if name == "subject_transform":
+            want, have = _transform(want), _transform(have)
         if want != have:
             diffs.append(f"{name}: running {have!r}, wanted {want!r}")
     return diffs
+
+
+def _transform(transform: SubjectTransform | None) -> str | None:
+    return f"{transform.src} -> {transform.dest}" if transform is not None else None
 
 
 async def ensure_topology(js: JetStreamContext, topology: Topology | None = None, *, update: bool = False) -> None:

@@ -32,17 +32,31 @@ from nats.js.kv import KeyValue
 
 from schemas.events import ResultsStatus
 from schemas.results import decode_classification, encode_classification
-from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION, READ_MODELS_BUCKET, session_key_of
+from schemas.subjects import (
+    CLASSIFICATION_BUCKET,
+    CLASSIFICATION_PROJECTION,
+    PARTITIONS,
+    READ_MODELS_BUCKET,
+    UNPARTITIONED_FILTER,
+    partition_filter,
+    partition_of,
+    session_key_of,
+)
 from services.broker.follower import LogFollower
 from services.broker.membership import Membership
-from services.broker.partition import owner
-from services.broker.reader import StoredMsg
+from services.broker.partition import owned as owned_partitions
+from services.broker.reader import StoredMsg, StreamTail
 from services.broker.snapshots import SnapshotStore
 from services.broker.topology import Topology, current_bucket
 from services.classification import snapshot
 from services.classification.fold import ClassificationProjection
 
 log = logging.getLogger("chequered.classification")
+
+
+def _owned(membership: Membership, replica: str) -> frozenset[int]:
+    return owned_partitions(PARTITIONS, membership.members, replica)
+
 
 EVICT_AFTER = 50_000
 """Events after a finished session's last one before it leaves memory (it stays in its snapshot)."""
@@ -53,14 +67,20 @@ SNAPSHOT_EVERY = 20_000
 class ClassificationProjector(LogFollower):
     """One projector, or one replica of several (``replica`` names it).
 
-    Replicas share the sessions by rendezvous hashing over the live members
-    (:mod:`services.broker.membership`): every replica folds every event (the
-    fold is cheap, and a replica that takes over a session already has its
-    state), but only a session's owner builds and writes its read model (the
-    costly part). Writes are compare-and-set on the KV revision and only ever
-    move ``last_seq`` forward, so two replicas in a hand-over cannot make a
-    value go backwards. Sessions that finished long ago are evicted from memory
-    after a snapshot and restored from it when a late event arrives.
+    Replicas share the log's partitions (:data:`schemas.subjects.PARTITIONS`,
+    made by the stream's own subject transform) evenly over the live members
+    (:mod:`services.broker.membership`, :func:`services.broker.partition.assign`):
+    each reads only its partitions, with consumer subject filters, so what each
+    replica reads falls as one over the number of replicas. Events stored before
+    the log was partitioned are read by every replica, which folds only its own
+    sessions' (:data:`schemas.subjects.UNPARTITIONED_FILTER`). A replica that
+    gains partitions (one left, or it started) folds their sessions from the log
+    up to where it has read, then reads on with its new filters and writes them;
+    one that loses partitions forgets their sessions. Writes are compare-and-set
+    on the KV revision and only ever move ``last_seq`` forward, so two replicas
+    in a hand-over cannot make a value go backwards. Sessions that finished long
+    ago are evicted from memory after a snapshot and restored from it when a
+    late event arrives.
     """
 
     projection_name = CLASSIFICATION_PROJECTION
@@ -89,7 +109,8 @@ class ClassificationProjector(LogFollower):
         self.written: dict[str, int] = {}
         """Session key -> ``last_seq`` of the value in KV."""
         self._revisions: dict[str, int] = {}
-        self._owned: set[str] = set()
+        self.partitions: frozenset[int] = frozenset(range(PARTITIONS))
+        """The log's partitions this projector reads (a replica: its share)."""
         self.bucket = CLASSIFICATION_BUCKET
         self._following: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -114,8 +135,9 @@ class ClassificationProjector(LogFollower):
         )
         await self._restore()
         if self.replica is not None:
-            self.membership = Membership(self.js, CLASSIFICATION_PROJECTION, self.replica, self._members_changed)
+            self.membership = Membership(self.js, CLASSIFICATION_PROJECTION, self.replica, self.refilter)
             await self.membership.start()
+            await self.reassign(self.resumed_from)
         await self.broker.start()
         self._pointer = await (await self.js.key_value(READ_MODELS_BUCKET)).watch(
             CLASSIFICATION_PROJECTION, include_history=False
@@ -177,18 +199,51 @@ class ClassificationProjector(LogFollower):
         return self.written[key]
 
     def owns(self, key: str) -> bool:
-        return self.membership is None or owner(key, self.membership.members) == self.replica
+        return self.membership is None or partition_of(key) in self.partitions
 
-    def _members_changed(self) -> None:
-        """Write the sessions this replica has just taken over (their state is already folded)."""
-        gained = {key for key in self.projection.sessions if self.owns(key)} - self._owned
-        if gained and self._following is not None:
-            self._tasks.append(asyncio.create_task(self._take_over(gained)))
+    def subjects(self) -> list[str]:
+        """A replica's partitions, and the events stored before there were partitions; else the whole log."""
+        if self.membership is None:
+            return super().subjects()
+        return [UNPARTITIONED_FILTER, *(partition_filter(p) for p in sorted(self.partitions))]
 
-    async def _take_over(self, keys: set[str]) -> None:
+    async def reassign(self, position: int) -> None:
+        """Take the partitions the members now give this replica: forget the sessions of those it lost, fold those
+        it gained from the log up to ``position`` (what it has read so far; it reads on from there) and write
+        them."""
+        assert self.membership is not None and self._snapshots is not None
+        owned = frozenset(range(PARTITIONS)) if self.replica is None else _owned(self.membership, self.replica)
+        lost, gained = self.partitions - owned, owned - self.partitions
+        self.partitions = owned
+        gone = {key for key in [*self.projection.sessions, *self.evicted] if partition_of(key) in lost | gained}
+        for key in gone:  # a gained partition's sessions are folded afresh from the log
+            self.projection.sessions.pop(key, None)
+            self.written.pop(key, None)
+            self._revisions.pop(key, None)
+        self.evicted -= gone
+        self._snapshots.forget(gone)
+        if lost or gained:
+            log.info("replica %s reads partitions %s", self.replica, ",".join(map(str, sorted(owned))) or "none")
+        if not gained or not position:
+            return
+        caught = ClassificationProjection()
+        async with StreamTail(self.js, [UNPARTITIONED_FILTER, *map(partition_filter, sorted(gained))]) as tail:
+            async for batch in tail.to_head():
+                self.events_read += len(batch)
+                for stored in batch:
+                    if stored.seq > position:
+                        break
+                    session = session_key_of(stored.subject)
+                    if session is not None and partition_of(session) in gained:
+                        caught.apply_raw(stored.seq, stored.subject, stored.data)
+                else:
+                    continue
+                break
+        self.projection.sessions.update(caught.sessions)
+        self._changed_since_snapshot |= set(caught.sessions)
         assert self._kv is not None
         async with self._writing:
-            for key in sorted(keys):
+            for key in sorted(caught.sessions):
                 await self._checkpoint(self._kv, key)
                 await self._write(key)
 
@@ -200,6 +255,8 @@ class ClassificationProjector(LogFollower):
             self.projection.sessions = {key: state for key, state in states.items() if state is not None}
             self.projection.last_seq = self.resumed_from = self._snapshot_seq = seq
             self.evicted = set(self._snapshots.evicted)
+            if self._snapshots.partitions is not None:  # a replica's: it holds its partitions of then
+                self.partitions = self._snapshots.partitions
         elif seq:
             log.warning("snapshots at seq %d are of another format: folding from the start of the log", seq)
 
@@ -207,8 +264,9 @@ class ClassificationProjector(LogFollower):
         """Snapshots of every session changed since the last, at the current sequence; False if not saved."""
         assert self._snapshots is not None
         changed = {key: snapshot.encode(self.projection.sessions[key]) for key in self._changed_since_snapshot}
+        partitions = self.partitions if self.membership is not None else None
         try:
-            await self._snapshots.save(self.projection.last_seq, changed, evicting)
+            await self._snapshots.save(self.projection.last_seq, changed, evicting, partitions)
         except NatsError as error:  # a snapshot is an optimisation: the log is still there
             log.warning("snapshot at seq %d not saved: %s", self.projection.last_seq, error)
             return False
@@ -219,6 +277,9 @@ class ClassificationProjector(LogFollower):
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
         touched: set[str] = set()
         for stored in batch:
+            if self.membership is not None and not self._ours(stored.subject):
+                self.projection.last_seq = max(self.projection.last_seq, stored.seq)
+                continue
             if self.evicted and (evicted := session_key_of(stored.subject)) in self.evicted:
                 await self._reload(evicted)
             key, refused = self.projection.apply_raw(stored.seq, stored.subject, stored.data)
@@ -261,12 +322,15 @@ class ClassificationProjector(LogFollower):
         self.projection.sessions[key] = state
         self.evicted.discard(key)
 
+    def _ours(self, subject: str) -> bool:
+        """An event of the log before partitions is a replica's when its session's partition is."""
+        key = session_key_of(subject)
+        return key is None or subject.count(".") > 4 or partition_of(key) in self.partitions
+
     async def _write(self, key: str) -> None:
         state = self.projection.sessions.get(key)
         if not self.owns(key):
-            self._owned.discard(key)
             return
-        self._owned.add(key)
         if state is None or state.opened is None or state.last_seq <= self.written.get(key, 0):
             return
         try:

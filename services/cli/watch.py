@@ -22,12 +22,11 @@ from schemas.standings import Standings, decode_live_standings, decode_standings
 from schemas.subjects import (
     CLASSIFICATION_BUCKET,
     CLASSIFICATION_PROJECTION,
-    EVENTS_STREAM,
     STANDINGS_BUCKET,
-    events_subject,
     live_key,
 )
 from services.broker.connection import connect
+from services.broker.reader import last_event
 from services.broker.topology import current_bucket
 from services.classification.tower import render_tower
 from services.cli.bootstrap import console
@@ -56,7 +55,7 @@ async def read_classification(js: JetStreamContext, session: SessionRef) -> Clas
 async def waiting_for(js: JetStreamContext, session: SessionRef) -> str:
     """What a session with no classification yet is waiting for: its first event, or a projector."""
     try:
-        last = await js.get_last_msg(EVENTS_STREAM, events_subject(session))
+        last = await last_event(js, session)
     except (NotFoundError, NatsError):
         return f"waiting for {session.key} (no events yet)"
     return (

@@ -42,8 +42,8 @@ from nats.js.errors import NotFoundError
 
 from schemas.events import Event, SessionRef, decode_event, encode_event
 from schemas.ingest import MAX_BATCH_EVENTS, RETRYABLE, Accepted, IngestReply, RejectCode, Rejected
-from schemas.subjects import EVENTS_STREAM, events_subject, ingest_subject
-from services.broker.reader import read_events
+from schemas.subjects import ingest_subject
+from services.broker.reader import last_event, read_events
 from services.ingest import racecontrol
 
 MAX_KEPT_REJECTIONS = 100
@@ -239,7 +239,7 @@ async def session_view(js: JetStreamContext, session: SessionRef) -> racecontrol
     last_stored = None
     if log:
         try:
-            last = await js.get_last_msg(EVENTS_STREAM, events_subject(session))
+            last = await last_event(js, session)
             if last.data is not None and last.time is not None:
                 last_stored = (decode_event(last.data).at, int(last.time.timestamp() * 1000))
         except (NotFoundError, NatsError, ValueError):

@@ -96,6 +96,10 @@ TRACK_BODIES = (
 """What happens on track: dated by the timing clock while the session runs."""
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+BATCH_HEADER_BYTES = len(
+    "Nats-Batch-Id: 0123456789abcdef01234567\r\nNats-Batch-Sequence: 1000\r\nNats-Batch-Commit: 1\r\n"
+)
+"""At most what the headers of an atomic batch add to an event stored in one (the stream keeps them)."""
 REPLY_REASON_MAX = 300
 """Characters of a reason echoed to a producer: a batch's answer stays far below ``max_payload``."""
 _INBOX = re.compile(r"^_INBOX\.[^.]")
@@ -207,9 +211,9 @@ def fingerprint(encoded: bytes) -> int:
 
 def stored_size(event: Event, encoded: bytes) -> int:
     """Bytes the server counts against ``max_payload`` for the event as ingest publishes it: the payload and the
-    ``NATS/1.0`` header block carrying its ``Nats-Msg-Id``."""
+    ``NATS/1.0`` header block carrying its ``Nats-Msg-Id`` and, in a batch, the batch's headers."""
     header = f"NATS/1.0\r\n{MSG_ID_HEADER}: {event.msg_id}\r\n\r\n"
-    return len(header.encode()) + len(encoded)
+    return len(header.encode()) + BATCH_HEADER_BYTES + len(encoded)
 
 
 def size_problem(size: int, max_payload: int) -> Rejected | None:
@@ -315,12 +319,18 @@ class IngestLedger:
                 )
         return _decision_problem(ledger, event) or _window_problem(ledger, event, ledger.opened_at)
 
+    def stored(self, event: Event, seq: int, digest: int) -> None:
+        """An event admitted provisionally is stored at ``seq``: what :meth:`admit` again would do, for less."""
+        self.sessions[event.session.key].accepted[event.msg_id] = (seq, digest)
+
     def admit(self, event: Event, seq: int, digest: int) -> None:
         """Record an event the stream holds at ``seq`` (live, or read back at start-up; 0: provisionally) with the
         :func:`fingerprint` of its content."""
-        ledger = self.sessions.setdefault(event.session.key, SessionLedger())
-        first = event.msg_id not in ledger.accepted  # admitted provisionally, then again with its sequence
-        ledger.accepted[event.msg_id] = (seq, digest)
+        key = event.session.key
+        ledger = self.sessions.get(key) or self.sessions.setdefault(key, SessionLedger())
+        msg_id = event.msg_id
+        first = msg_id not in ledger.accepted  # admitted provisionally, then again with its sequence
+        ledger.accepted[msg_id] = (seq, digest)
         body = event.body
         if isinstance(body, CALENDAR_BODIES):
             if first:  # one stored some other way and unfit is skipped, as the standings projector skips it

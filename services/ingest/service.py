@@ -8,6 +8,15 @@ applies to every event in it. Every rejection is also stored in the rejects
 stream for operations (``chequered rejects``). Requests are handled one at a
 time, in arrival order, so the ledger's view of a session is never stale.
 
+A request's events that may be stored go to the stream as one atomic batch
+(:class:`~services.broker.publisher.AtomicBatch`, sent while the request is judged): one
+acknowledgement for all of them, instead of one each, is what lets ingest take
+tens of thousands of events a second. The batch keeps each event's
+``Nats-Msg-Id``; one the stream turns down as a whole for holding an id it already
+has (another writer stored it: ingest's ledger never sends a repeat) is published
+again event by event, so each event still gets its own answer (``duplicate`` with
+the first sequence).
+
 Acknowledged means stored: ``Accepted`` is sent only for an event the stream
 acknowledged. An event the stream refused (a full disk: ``storage_full``), did
 not acknowledge in time, or that could not be sent (``unavailable``) is
@@ -47,7 +56,14 @@ from schemas.subjects import (
     session_key_of,
 )
 from services.broker.lease import Lease
-from services.broker.publisher import Ack, PipelinedPublisher, StoreRefused
+from services.broker.publisher import (
+    BATCH_DUPLICATE,
+    BATCH_NOT_ALLOWED,
+    Ack,
+    AtomicBatch,
+    PipelinedPublisher,
+    StoreRefused,
+)
 from services.broker.reader import read_batches
 from services.broker.shell import NatsShell
 from services.broker.topology import Topology
@@ -69,6 +85,7 @@ _encode = msgspec.json.Encoder().encode
 _batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 ACK_TIMEOUT_S = 5.0
 """How long a request waits for the stream's acknowledgements, all of them together."""
+_NO_ACK = TimeoutError(f"no acknowledgement within {ACK_TIMEOUT_S:g}s")
 _NOT_SETTLED = Rejected(RejectCode.UNAVAILABLE, "the stream is not answering; retry with the same id")
 
 
@@ -236,16 +253,19 @@ class IngestService(NatsShell):
         return [refused]
 
     async def submit_many(self, subject: str, items: list[bytes]) -> list[IngestReply]:
-        """Judge each event in order (each against the ledger as the ones before it leave it), publish
-        the accepted ones pipelined, and answer once the stream has acknowledged them."""
+        """Judge each event in order (each against the ledger as the ones before it leave it), store the
+        accepted ones as one batch, and answer once the stream has acknowledged them."""
         assert self._publisher is not None
         key = session_key_of(subject, INGEST_PREFIX)
         if key in self._unsettled and not await self._settle(key):
             return [_NOT_SETTLED] * len(items)
         replies: list[IngestReply | None] = [None] * len(items)
-        in_flight: list[tuple[int, Event, int, asyncio.Future[Ack]]] = []
+        admitted: list[tuple[int, Event, int, bytes]] = []
         repeats: list[tuple[int, Event]] = []
-        halted: Rejected | None = None  # a publish could not be sent: nor is the rest of the batch (order is kept)
+        # several events go as one atomic batch, sent while the rest are judged; one alone is sent on its own (a
+        # batch would store its headers with it and save nothing)
+        batch = self._publisher.batch() if len(items) > 1 else None
+        halted: Rejected | None = None  # the batch could not be sent: nor is the rest of the request (order is kept)
         for i, data in enumerate(items):
             if halted is not None:
                 replies[i] = halted
@@ -269,17 +289,15 @@ class IngestService(NatsShell):
                 replies[i] = await self._refuse(subject, data, problem, event)
                 continue
             self.ledger.admit(event, 0, digest)  # provisional: the events after it are judged with it
-            try:
-                future = await self._publisher.publish(
-                    events_subject(event.session), encoded, {MSG_ID_HEADER: event.msg_id}
-                )
-            except NatsError as error:
-                log.warning("could not send %s to the stream: %r", event.msg_id, error)
-                self._unsettled.add(event.session.key)
-                replies[i] = halted = _not_stored(error)
-                continue
-            in_flight.append((i, event, digest, future))
-        await self._acknowledged(in_flight, replies)
+            admitted.append((i, event, digest, encoded))
+            if batch is not None:
+                try:
+                    await batch.add(events_subject(event.session), encoded, {MSG_ID_HEADER: event.msg_id})
+                except NatsError as error:
+                    log.warning("could not send a batch to the stream: %r", error)
+                    halted = self._not_stored(admitted, replies, error)
+        if halted is None and admitted and (batch is None or not await self._stored_as_batch(batch, admitted, replies)):
+            await self._acknowledged(await self._sent_one_by_one(admitted, replies), replies)
         for unsettled in sorted(self._unsettled):
             await self._settle(unsettled)
         for i, event in repeats:
@@ -292,6 +310,64 @@ class IngestService(NatsShell):
             INGESTED.labels(outcome).inc(count)
         assert len(settled) == len(items), "every event gets an answer"
         return settled
+
+    def _not_stored(
+        self, admitted: list[tuple[int, Event, int, bytes]], replies: list[IngestReply | None], error: BaseException
+    ) -> Rejected:
+        """Answer ``admitted`` as not stored; their sessions' ledgers are read from the log again."""
+        refused = _not_stored(error)
+        for i, event, _, _ in admitted:
+            replies[i] = refused
+            self._unsettled.add(event.session.key)
+        return refused
+
+    async def _stored_as_batch(
+        self, batch: AtomicBatch, admitted: list[tuple[int, Event, int, bytes]], replies: list[IngestReply | None]
+    ) -> bool:
+        """Commit the batch of ``admitted`` and record the answers; False when the stream turned it down for an id
+        it already has, or takes no batches: then nothing of it was stored, and each is sent on its own."""
+        try:
+            acks = await asyncio.wait_for(await batch.commit(), ACK_TIMEOUT_S)
+        except StoreRefused as refused:
+            if refused.err_code in (BATCH_DUPLICATE, BATCH_NOT_ALLOWED):
+                log.info("a batch of %d events sent again one by one: %s", len(admitted), refused.description)
+                return False
+            log.warning("stream did not store a batch of %d events: %r", len(admitted), refused)
+            self._not_stored(admitted, replies, refused)
+            return True
+        except (NatsError, TimeoutError) as error:
+            log.warning("stream did not store a batch of %d events: %r", len(admitted), error)
+            self._not_stored(admitted, replies, error if isinstance(error, NatsError) else _NO_ACK)
+            return True
+        for (i, event, digest, _), ack in zip(admitted, acks, strict=True):
+            self.ledger.stored(event, ack.seq, digest)
+            replies[i] = Accepted(seq=ack.seq)
+        self.accepted += len(admitted)
+        return True
+
+    async def _sent_one_by_one(
+        self, admitted: list[tuple[int, Event, int, bytes]], replies: list[IngestReply | None]
+    ) -> list[tuple[int, Event, int, asyncio.Future[Ack]]]:
+        """Publish each event pipelined, in order; once one cannot be sent, nor are the ones after it."""
+        assert self._publisher is not None
+        in_flight: list[tuple[int, Event, int, asyncio.Future[Ack]]] = []
+        halted: Rejected | None = None
+        for i, event, digest, encoded in admitted:
+            if halted is not None:
+                replies[i] = halted
+                self._unsettled.add(event.session.key)
+                continue
+            try:
+                future = await self._publisher.publish(
+                    events_subject(event.session), encoded, {MSG_ID_HEADER: event.msg_id}
+                )
+            except NatsError as error:
+                log.warning("could not send %s to the stream: %r", event.msg_id, error)
+                self._unsettled.add(event.session.key)
+                replies[i] = halted = _not_stored(error)
+                continue
+            in_flight.append((i, event, digest, future))
+        return in_flight
 
     async def _acknowledged(
         self, in_flight: list[tuple[int, Event, int, asyncio.Future[Ack]]], replies: list[IngestReply | None]

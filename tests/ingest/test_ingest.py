@@ -18,7 +18,7 @@ from schemas.events import (
     ScoreboardReported,
     encode_event,
 )
-from schemas.ingest import Accepted, RejectCode, Rejected, RejectedEvent
+from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected, RejectedEvent
 from schemas.subjects import EVENTS_STREAM, REJECTS_STREAM, ingest_subject
 from services.broker.reader import read_events
 from services.broker.topology import Topology, TopologyConflict, ensure_topology
@@ -51,6 +51,37 @@ async def test_accepted_with_sequence_and_duplicate_answered_with_the_original(
     again = await producer.send(entry)
     assert again == Accepted(seq=second.seq, duplicate=True)
     assert [seq for seq, _ in await read_events(nc.jetstream(), w.session.key)] == [first.seq, second.seq]
+
+
+async def test_a_batch_is_stored_at_once_and_each_event_answered_with_its_own_sequence(
+    nc: Client, ingest: IngestService
+) -> None:
+    """A request's events go to the stream as one atomic batch: stored contiguously, in order, each answered
+    with its own sequence (the batch's acknowledgement gives the last and the count)."""
+    w = SessionWriter()
+    events = [w.opened(), w.entry("7"), w.lap("7", 1, 100_000), w.lap("7", 2, 200_000)]
+    replies = await Producer(nc).send_batch(events)
+    log = await read_events(nc.jetstream(), w.session.key)
+    assert [e for _, e in log] == events
+    assert replies == [Accepted(seq=seq) for seq, _ in log] and [seq for seq, _ in log] == [1, 2, 3, 4]
+
+
+async def test_a_batch_holding_an_id_the_stream_has_is_answered_event_by_event(
+    nc: Client, ingest: IngestService
+) -> None:
+    """Another writer stored one of the events (ingest's ledger never saw it): the stream turns the atomic batch
+    down whole for that id, and ingest sends its events one by one, so the repeat is answered ``duplicate`` with
+    the first sequence and the others are stored, in order: in the first answer, not after a retry."""
+    w = SessionWriter()
+    opened, entry, lap = w.opened(), w.entry("7"), w.lap("7", 1, 100_000)
+    elsewhere = await nc.jetstream().publish(
+        f"chequered.events.{w.session.key}", encode_event(entry), headers={"Nats-Msg-Id": entry.msg_id}
+    )
+    batch = b"[" + b",".join(encode_event(e) for e in (opened, entry, lap)) + b"]"
+    replies = msgspec.json.decode(await ask(nc, ingest_subject(w.session), batch), type=list[IngestReply])
+    log = await read_events(nc.jetstream(), w.session.key)
+    assert [e for _, e in log] == [entry, opened, lap]
+    assert replies == [Accepted(seq=log[1][0]), Accepted(seq=elsewhere.seq, duplicate=True), Accepted(seq=log[2][0])]
 
 
 async def test_restarted_ingest_still_knows_what_it_stored(nats_url: str, nc: Client) -> None:

@@ -17,6 +17,7 @@ from schemas.ingest import MAX_BATCH_EVENTS, Accepted, IngestReply, RejectCode, 
 from schemas.subjects import EVENTS_STREAM, ingest_subject
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
+from services.broker.publisher import AtomicBatch
 from services.broker.reader import read_events
 from services.broker.topology import Topology
 from services.ingest.client import IngestUnavailable, Producer
@@ -142,15 +143,17 @@ async def test_a_batch_with_a_good_event_and_a_malformed_oversized_one_gets_a_re
     assert [r.payload.encode() for r in kept] == [malformed, malformed]
 
 
+@pytest.mark.parametrize("batched", [False, True])
 async def test_a_publish_that_fails_is_answered_unavailable_and_its_retry_is_stored(
-    stack: tuple[IngestService, Client], monkeypatch: pytest.MonkeyPatch
+    stack: tuple[IngestService, Client], monkeypatch: pytest.MonkeyPatch, batched: bool
 ) -> None:
-    """Any exception on the way to the stream leaves nothing admitted: the retry is stored, with its sequence."""
+    """Any exception on the way to the stream leaves nothing admitted: the retry is stored, with its sequence;
+    for an event sent on its own, and for a request's events sent as one atomic batch."""
     ingest, nc = stack
     w = SessionWriter()
-    events = [w.opened(), w.entry("7"), w.lap("7", 1, 100_000)]
     assert ingest._publisher is not None
-    publish = ingest._publisher.publish
+    owner, name = (AtomicBatch, "add") if batched else (ingest._publisher, "publish")
+    send = getattr(owner, name)
     calls = 0
 
     async def fails_once(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -158,10 +161,12 @@ async def test_a_publish_that_fails_is_answered_unavailable_and_its_retry_is_sto
         calls += 1
         if calls == 2:
             raise ConnectionClosedError
-        return await publish(*args, **kwargs)
+        return await send(*args, **kwargs)
 
-    monkeypatch.setattr(ingest._publisher, "publish", fails_once)
-    replies = await Producer(nc, backoff=0).send_all(events)
+    monkeypatch.setattr(owner, name, fails_once)
+    events = [w.opened(), w.entry("7"), w.entry("8"), w.lap("7", 1, 100_000)]
+    replies = await Producer(nc, backoff=0, window=2 if batched else 1).send_all(events)
+    assert calls > 2
     await stored_once_in_order(nc, events, replies)
 
 
