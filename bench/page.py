@@ -141,7 +141,7 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
         await browser.close()
     load_after = os.getloadavg()
     parent.send("stop")
-    _, pinged = await asyncio.wait_for(loop.run_in_executor(None, parent.recv), 60)
+    _, pinged, _ = await asyncio.wait_for(loop.run_in_executor(None, parent.recv), 60)
     await nc.close()
 
     offset = 0
