@@ -33,6 +33,8 @@ store set up before partitions keeps its older events without the token).
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 
 from schemas.events import CALENDAR_SESSION, Event, SessionRef, decode_event
@@ -91,6 +93,7 @@ def session_key_of(subject: str, prefix: str = EVENTS_PREFIX) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every message read, of the few sessions a log holds
 def partition_of(session_key: str, partitions: int = PARTITIONS) -> int:
     """The partition the broker's subject transform gives ``championship.event.session`` (32-bit FNV-1a of its
     tokens joined without separators, as nats-server hashes them)."""
@@ -139,8 +142,8 @@ def stored_event(subject: str, data: bytes) -> Event:
     key = event.session.key
     if session_key_of(subject) != key:
         raise NotAnEvent(f"event for {key} stored on subject {subject}")
-    if subject.count(".") == 5 and subject.rpartition(".")[2] != str(partition_of(key)):
-        raise NotAnEvent(f"event of partition {partition_of(key)} stored on subject {subject}")
+    if subject.count(".") == 5 and subject.rpartition(".")[2] != str(partition := partition_of(key)):
+        raise NotAnEvent(f"event of partition {partition} stored on subject {subject}")
     return event
 
 

@@ -40,10 +40,6 @@ class HomeLock:
         self.home = home
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def claim(self) -> bool:
         """Take the lock (True), or False when another process holds it."""
         self.home.mkdir(parents=True, exist_ok=True)

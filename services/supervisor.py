@@ -67,6 +67,8 @@ core from each projector, which even the lowest priority's share of a busy machi
 
 Relay = Callable[[str, str], None]
 """Where a child's output line goes: ``relay(child name, line)``."""
+LINE_LIMIT = 2**16
+"""asyncio's default limit of a line read from a pipe."""
 
 
 def backoff(failures: int) -> float:
@@ -171,15 +173,31 @@ class Child:
 
     async def relay_output(self) -> None:
         assert self.process is not None and self.process.stdout is not None
-        async for line in self.process.stdout:
-            with contextlib.suppress(OSError):  # our own output gone (a closed terminal): keep the child's drained
-                self.relay(self.name, line.decode("utf-8", "replace").rstrip("\n"))
+        await relay_lines(self.name, self.process.stdout, self.relay)
 
     async def signal(self, sig: signal.Signals) -> None:
         if self.running:
             assert self.process is not None
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(sig)
+
+
+async def relay_lines(name: str, stream: asyncio.StreamReader, relay: Relay) -> None:
+    """Relay every line of a child's output until it ends.
+
+    A line longer than the stream's limit (64 KiB: a huge traceback or log record) is dropped by asyncio, which
+    raises: it is said in its place and the rest relayed, so the child's pipe is always drained (a child that can
+    no longer write its output blocks for good).
+    """
+    while True:
+        try:
+            line = await stream.readline()
+        except ValueError:
+            line = f"[a line longer than {LINE_LIMIT // 1024} KiB was cut]\n".encode()
+        if not line:
+            return
+        with contextlib.suppress(OSError):  # our own output gone (a closed terminal): keep the child's drained
+            relay(name, line.decode("utf-8", "replace").rstrip("\n"))
 
 
 class Supervisor:

@@ -24,7 +24,7 @@ from services.broker.embedded import EmbeddedNats
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.runtime import STOP_GRACE_S
-from services.supervisor import PROJECTOR_NICE
+from services.supervisor import LINE_LIMIT, PROJECTOR_NICE, relay_lines
 from tests.commands import (
     TOKEN,
     Output,
@@ -265,3 +265,16 @@ async def test_a_child_unready_for_too_long_is_restarted(
     finally:
         await keeper.stop()
         nats_server.stop()
+
+
+async def test_a_line_longer_than_the_pipe_limit_is_cut_and_the_rest_relayed() -> None:
+    """A child writing a line over asyncio's 64 KiB limit (a huge traceback) once ended the relay: nothing drained
+    its pipe again and the child blocked on its next write, for good."""
+    stream = asyncio.StreamReader(limit=LINE_LIMIT)
+    stream.feed_data(b"before\n" + b"x" * (LINE_LIMIT * 2) + b"\nafter\n")
+    stream.feed_eof()
+    relayed: list[tuple[str, str]] = []
+    await relay_lines("ingest", stream, lambda name, line: relayed.append((name, line)))
+    assert relayed == [
+        ("ingest", "before"), ("ingest", "[a line longer than 64 KiB was cut]"), ("ingest", "after"),
+    ]  # fmt: skip

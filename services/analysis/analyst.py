@@ -59,6 +59,7 @@ from services.analysis.laps import FlagTimeline, PitLaps, is_clean, lap_line, la
 from services.analysis.order import BestLapOrder, FastestLaps, Order, RaceOrder
 from services.classification.car import CarRecord
 from services.classification.fold import ClassificationProjection, SessionFold
+from services.classification.rules import flag_periods
 
 APPEND_ONLY = (
     SessionOpened,
@@ -220,6 +221,11 @@ class SessionAnalyst:
             cars=cars,
         )
 
+    def car(self, number: str) -> CarAnalysis | None:
+        """One car's part of :meth:`analysis` (None: not in the classification), without the others'."""
+        row = next((row for row in self.fold.classification().cars if row.number == number), None)
+        return None if row is None else self._car(row, self.fold.rules)
+
     def _counted(self, car: CarRecord) -> int:
         return car.counted(self.fold.chequered_at, self.fold.red_cutoff())[0]
 
@@ -305,7 +311,7 @@ class SessionAnalyst:
             base_seq=base_seq,
             as_of=self.fold.as_of,
             points=[lap_point(number, line) for number, line in new],
-            flag_periods=self.fold.classification().flag_periods,
+            flag_periods=flag_periods(self.fold),  # not a whole classification for them
             cars=self.heads(touched),
             stints=self.car_stints(touched),
         )

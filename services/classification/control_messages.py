@@ -17,10 +17,14 @@ from schemas.events import (
     Event,
     Flag,
     FlagChanged,
+    LapCompleted,
     LapDeleted,
+    LineCrossing,
     PenaltyIssued,
     PenaltyKind,
     PenaltyServed,
+    PitIn,
+    PitOut,
     ResultsDeclared,
     RetirementSource,
     SessionFinished,
@@ -90,6 +94,8 @@ def chequered(seq: int, at: int) -> RaceControlMessage:
 def message(state: SessionState, seq: int, event: Event) -> RaceControlMessage | None:
     """What ``event`` announces, given the session as it was folded before it (None: nothing to announce)."""
     body = event.body
+    if isinstance(body, LapCompleted | LineCrossing | PitIn | PitOut):
+        return None  # most of a log, and never an announcement: not matched against every kind that is
 
     def made(kind: MessageKind, text: str, **fields: object) -> RaceControlMessage:
         return RaceControlMessage(seq=seq, at=event.at, kind=kind, text=text, **fields)  # type: ignore[arg-type]

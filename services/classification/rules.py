@@ -282,14 +282,18 @@ def _phase(state: SessionState, standings: list[Standing], cutoff: int | None, s
     return SessionPhase.FINISHING
 
 
+def flag_periods(state: SessionState) -> list[FlagPeriod]:
+    """The session's flag periods as the read models carry them."""
+    return [FlagPeriod(flag=period.flag, start=period.start, end=period.end) for period in state.flag_periods]
+
+
 def _flag_times(state: SessionState) -> tuple[list[FlagPeriod], list[FlagTime]]:
-    periods = []
+    periods = flag_periods(state)
     totals: dict[Flag, int] = {}
     for period in state.flag_periods:
-        flag, start, end = period.flag, period.start, period.end
-        periods.append(FlagPeriod(flag=flag, start=start, end=end))
-        if flag is not Flag.CHEQUERED:
-            totals[flag] = totals.get(flag, 0) + max(0, (end if end is not None else state.as_of) - start)
+        if period.flag is not Flag.CHEQUERED:
+            end = period.end if period.end is not None else state.as_of
+            totals[period.flag] = totals.get(period.flag, 0) + max(0, end - period.start)
     return periods, [FlagTime(flag, ms) for flag, ms in sorted(totals.items())]
 
 

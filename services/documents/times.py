@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from services.classification.timefmt import format_laptime
+from services.classification.timefmt import format_clock, format_laptime
 
 
 def race_time(ms: int) -> str:
     """``H:MM:SS.sss``: a race time, a time in the pit lane, a drive time."""
-    seconds, millis = divmod(max(ms, 0), 1000)
-    hours, seconds = divmod(seconds, 3600)
-    return f"{hours}:{seconds // 60:02d}:{seconds % 60:02d}.{millis:03d}"
+    return f"{format_clock(ms)}.{max(ms, 0) % 1000:03d}"
 
 
 def elapsed(ms: int) -> str:

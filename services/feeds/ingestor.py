@@ -25,7 +25,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -45,7 +45,7 @@ from services.feeds.rmonitor.capture import MAX_LOGGED_ERRORS, KeptAside, ReadSt
 from services.feeds.rmonitor.client import DEFAULT_PORT, Backoff, CapturePlayer, LinkStats, RMonitorClient
 from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.weekend import WeekendMapper
-from services.ingest.client import IngestUnavailable, Producer, Tally
+from services.ingest.client import IngestUnavailable, Producer, Tally, requests
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +176,6 @@ async def _each(batches: AsyncIterable[list[Event]] | Iterable[list[Event]]) -> 
             yield batch
 
 
-def _requests(batch: list[Event], window: int) -> Iterator[list[Event]]:
-    """The batch cut into requests: consecutive events of one session, at most ``window`` each."""
-    start = 0
-    for end in range(1, len(batch) + 1):
-        if end == len(batch) or end - start == window or batch[end].session != batch[start].session:
-            yield batch[start:end]
-            start = end
-
-
 async def _send(
     producer: Producer, batch: list[Event], stop: asyncio.Event | None, report: FeedReport
 ) -> list[IngestReply]:
@@ -192,7 +183,7 @@ async def _send(
     are given up (counted, logged): one event must not hold the feed forever. With ``stop``, an ingest that does
     not answer at all is waited out (the request goes again, with the same ids) until ``stop`` is set."""
     replies: list[IngestReply] = []
-    for request in _requests(batch, producer.window):
+    for request in requests(batch, producer.window):
         while True:
             try:
                 replies += await producer.send_batch(request)

@@ -210,19 +210,20 @@ def _opened(analyst: SessionAnalyst) -> bool:
 
 async def _at_point(request: Request, session: SessionRef, seq: int | None, time_text: str) -> Response:
     gateway = gateway_of(request)
-    async with gateway.time_travel:
-        events = await read_events(gateway.js, session.key)
-    started = next((e.at for _, e in events if isinstance(e.body, SessionStarted)), None)
-    try:
-        at = parse_instant(time_text, started) if time_text else None
-    except ValueError as err:
-        raise BadRequest(str(err)) from err
+    async with gateway.time_travel:  # the read and the fold: at most so many whole-session folds at once
+        # a sequence alone needs the log up to it; a time may be relative to a start later than any sequence
+        events = await read_events(gateway.js, session.key, until_seq=None if time_text else seq)
+        started = next((e.at for _, e in events if isinstance(e.body, SessionStarted)), None)
+        try:
+            at = parse_instant(time_text, started) if time_text else None
+        except ValueError as err:
+            raise BadRequest(str(err)) from err
 
-    def build() -> SessionAnalysis | None:
-        state = fold_until(events, seq=seq, at=at).sessions.get(session.key)
-        return analyse(state) if state is not None and state.opened is not None else None
+        def build() -> SessionAnalysis | None:
+            state = fold_until(events, seq=seq, at=at).sessions.get(session.key)
+            return analyse(state) if state is not None and state.opened is not None else None
 
-    found = await asyncio.to_thread(build)
+        found = await asyncio.to_thread(build)
     if found is None:
         return error(404, f"session {session.key} was not open at that point")
     return json_response(found)
@@ -243,7 +244,7 @@ async def car(request: Request) -> Response:
     def build(analyst: SessionAnalyst) -> CarAnalysis | None:
         if not _opened(analyst) or number not in analyst.fold.cars:
             return None
-        return next(c for c in analyst.analysis().cars if c.number == number)
+        return analyst.car(number)
 
     found = await feed.read(build)
     if found is None:

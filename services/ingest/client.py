@@ -29,7 +29,7 @@ At most ``MAX_BATCH_EVENTS`` events go in one request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -214,22 +214,24 @@ class Producer:
     ) -> list[IngestReply]:
         """Send in order, ``window`` events a request (one session per request); replies in input order."""
         replies: list[IngestReply] = []
-        batch: list[Event] = []
-
-        async def flush() -> None:
-            for event, reply in zip(batch, await self.send_batch(batch), strict=True):
+        for request in requests(events, self.window):
+            for event, reply in zip(request, await self.send_batch(request), strict=True):
                 if on_reply is not None:
                     on_reply(event, reply)
                 replies.append(reply)
-            batch.clear()
-
-        for event in events:
-            if batch and (len(batch) == self.window or event.session != batch[0].session):
-                await flush()
-            batch.append(event)
-        if batch:
-            await flush()
         return replies
+
+
+def requests(events: Iterable[Event], window: int) -> Iterator[list[Event]]:
+    """``events`` cut into requests: consecutive events of one session, at most ``window`` each."""
+    request: list[Event] = []
+    for event in events:
+        if request and (len(request) == window or event.session != request[0].session):
+            yield request
+            request = []
+        request.append(event)
+    if request:
+        yield request
 
 
 async def session_view(js: JetStreamContext, session: SessionRef) -> racecontrol.SessionView:

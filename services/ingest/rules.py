@@ -178,8 +178,8 @@ def decode_submission(subject: str, data: bytes, addressed: str | None = None) -
     try:
         event = decode_event(data)
     except msgspec.MsgspecError as error:
-        if declared_version(data) > SCHEMA_VERSION:
-            return _unsupported(declared_version(data))
+        if (version := declared_version(data)) > SCHEMA_VERSION:
+            return _unsupported(version)
         return Rejected(RejectCode.MALFORMED, clip(f"not a valid chequered event: {error}"))
     if event.v > SCHEMA_VERSION:
         return _unsupported(event.v)

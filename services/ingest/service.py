@@ -380,7 +380,7 @@ class IngestService(NatsShell):
             error: BaseException | None
             if not future.done():
                 future.cancel()
-                error = TimeoutError(f"no acknowledgement within {ACK_TIMEOUT_S:g}s")
+                error = _NO_ACK
             else:
                 error = future.exception()
             if error is not None:
@@ -389,7 +389,7 @@ class IngestService(NatsShell):
                 self._unsettled.add(event.session.key)
                 continue
             ack = future.result()
-            self.ledger.admit(event, ack.seq, digest)
+            self.ledger.stored(event, ack.seq, digest)  # admitted provisionally before it was sent
             self.accepted += 1
             replies[i] = Accepted(seq=ack.seq, duplicate=ack.duplicate)
 

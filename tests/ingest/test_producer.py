@@ -3,15 +3,19 @@ bytes again, and the tally."""
 
 from __future__ import annotations
 
+import itertools
+
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from schemas.events import Event, encode_event
+from schemas.events import Event, SessionRef, encode_event
 from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX
-from services.ingest.client import IngestUnavailable, Producer, Tally
+from services.ingest.client import IngestUnavailable, Producer, Tally, requests
 from tests.factory import SessionWriter
 
 UNAVAILABLE = Rejected(RejectCode.UNAVAILABLE, "the stream did not acknowledge")
@@ -103,3 +107,14 @@ async def test_a_single_rejection_for_a_batch_applies_to_every_event(nc: Client)
     replies = await producer(nc, attempts=2).send_batch([opened, first, second])
     assert replies == [Accepted(1), Accepted(2), Accepted(3)]
     assert ingest.requests == [body(opened, first, second)] * 2
+
+
+@given(sessions=st.lists(st.integers(0, 2), max_size=40), window=st.integers(1, 6))
+def test_requests_are_consecutive_events_of_one_session_at_most_a_window_each(sessions: list[int], window: int) -> None:
+    writers = [SessionWriter(session=SessionRef("c", "e", f"s{n}")) for n in range(3)]
+    events = [writers[n].opened() for n in sessions]
+    cut = list(requests(iter(events), window))  # any iterable: a feed's events are a generator
+    assert [event for request in cut for event in request] == events
+    assert all(0 < len(request) <= window and len({e.session for e in request}) == 1 for request in cut)
+    for before, after in itertools.pairwise(cut):  # cut only where it must be
+        assert len(before) == window or before[0].session != after[0].session
