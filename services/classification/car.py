@@ -307,10 +307,16 @@ class CarRecord(Struct, array_like=True, eq=False, dict=True):
     def not_seen(self, at: int, rules: ClassificationRules) -> bool:
         """Out of the pit lane and silent at ``at`` for ``rules.not_seen_laps`` of its best laps since its last
         crossing: stopped somewhere on the circuit. False before it has a best lap."""
+        silent_after = self.silent_after(rules)
+        return silent_after is not None and at > silent_after
+
+    def silent_after(self, rules: ClassificationRules) -> int | None:
+        """The instant after which the car is :meth:`not_seen` unless it crosses the line or enters the pit lane
+        first (None: it cannot be, in the pit lane, retired or without a best lap)."""
         if self.in_pit or self.retired:
-            return False
+            return None
         best = self.bests(len(self.crossings), rules).lap_index
-        return best is not None and at - self.crossings[-1] > rules.not_seen_laps * self.laps_ms[best]
+        return None if best is None else self.crossings[-1] + rules.not_seen_laps * self.laps_ms[best]
 
     def forget_bests(self) -> None:
         """A lap deletion (or its withdrawal) changes which laps may be bests."""

@@ -50,18 +50,28 @@ from schemas.subjects import NotAnEvent, stored_event
 from services.classification import control_messages
 from services.classification.car import CarRecord
 from services.classification.errors import FoldError
-from services.classification.rules import classify
+from services.classification.live import LiveClassification
 from services.classification.state import FlagPeriod, SessionState
 
 
-class SessionFold(SessionState):
+class SessionFold(SessionState, dict=True):
     """The fold of one session: :meth:`apply` takes its events one at a time.
 
     :func:`services.classification.rules.classify` turns the state into a
     :class:`~schemas.results.Classification`, applying the session's rules and
     every decision in force; decisions are kept, not applied on arrival, so a
     penalty hours late or withdrawn later gives the same result as in order.
+    :meth:`classification` and :meth:`encoded` give the same from the rows of
+    the last one, updated for the cars touched since
+    (:mod:`~services.classification.live`).
     """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # never part of a snapshot: after a restore the first classification is built whole
+        self._live = LiveClassification()
+        self._touched: set[str] | None = None
+        """The cars events have changed since the last classification; None: anything may have changed."""
 
     # -- applying events -------------------------------------------------
 
@@ -76,6 +86,8 @@ class SessionFold(SessionState):
         body = event.body
         if self.opened is None and not isinstance(body, SessionOpened):
             raise FoldError(f"session {self.session.key} was never opened")
+        if self._touched is not None and not isinstance(body, CAR_EVENTS):
+            self._touched = None
         announced = control_messages.message(self, seq, event)
         chequered_at = self.chequered_at
         self._take(event.at, body)
@@ -139,9 +151,12 @@ class SessionFold(SessionState):
                 raise FoldError(f"event type {type(body).__name__} has no classification rule")
 
     def _car(self, number: str) -> CarRecord:
+        """A registered car, about to change: every event that changes one car asks for it here."""
         car = self.cars.get(number)
         if car is None:
             raise FoldError(f"car #{number} is not registered in {self.session.key}")
+        if self._touched is not None:
+            self._touched.add(number)
         return car
 
     def _entry(self, body: EntryRegistered) -> None:
@@ -247,8 +262,25 @@ class SessionFold(SessionState):
     # -- what it means ---------------------------------------------------
 
     def classification(self) -> Classification:
-        return classify(self)
+        """What :func:`~services.classification.rules.classify` gives, from the rows of the last one."""
+        self._bring_up_to_date()
+        return self._live.classification(self)
 
+    def encoded(self) -> bytes:
+        """:meth:`classification` as :func:`~schemas.results.encode_classification` encodes it, from rows kept
+        encoded."""
+        self._bring_up_to_date()
+        return self._live.encoded(self)
+
+    def _bring_up_to_date(self) -> None:
+        if self.opened is None:
+            raise FoldError(f"session {self.session.key} was never opened")
+        self._live.update(self, self._touched)
+        self._touched = set()
+
+
+CAR_EVENTS = (LapCompleted, LineCrossing, PitIn, PitOut, DriverChanged, LapCorrected, ScoreboardReported, CarRetired)
+"""Events that change only the cars they name (each through ``SessionFold._car``); any other may change them all."""
 
 NEUTRALISED = frozenset({Flag.SAFETY_CAR, Flag.FULL_COURSE_YELLOW})
 """Flags under which a lap may be excluded from bests (``ClassificationRules.neutralised_laps_count_for_best``)."""

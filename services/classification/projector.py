@@ -31,7 +31,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from schemas.events import ResultsStatus
-from schemas.results import decode_classification, encode_classification
+from schemas.results import decode_classification
 from schemas.subjects import (
     CLASSIFICATION_BUCKET,
     CLASSIFICATION_PROJECTION,
@@ -334,7 +334,7 @@ class ClassificationProjector(LogFollower):
         if state is None or state.opened is None or state.last_seq <= self.written.get(key, 0):
             return
         try:
-            value = encode_classification(state.classification())
+            value = state.encoded()
         except Exception as error:  # the pure rules failed on this session: the others go on
             await self.cannot_store(self.bucket, key, state.last_seq, f"its classification failed: {error!r}")
             return

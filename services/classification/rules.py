@@ -26,7 +26,9 @@ Every decision in force is listed on its car with what it did.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from schemas.events import (
     Flag,
@@ -67,9 +69,9 @@ GROUP_ORDER = {
 }
 
 
-@dataclass
+@dataclass(eq=False)
 class Standing:
-    """A car's result in the making: what the rules need to order it."""
+    """A car's result in the making: what the rules need to order it (compared by identity)."""
 
     car: CarRecord
     counted: int
@@ -128,9 +130,13 @@ def _penalty(penalty: PenaltyIssued, served: bool, over: bool) -> AppliedDecisio
     )
 
 
-def _standing(state: SessionState, car: CarRecord, decisions: list[AppliedDecision], cutoff: int | None) -> Standing:
+def standing(
+    state: SessionState, car: CarRecord, decisions: list[AppliedDecision], cutoff: int | None, ended: bool
+) -> Standing:
+    """What the rules need of one car (``ended``: the race is over, no car will cross the line again)."""
     counted, took_flag = car.counted(state.chequered_at, cutoff)
     s = Standing(car=car, counted=counted, took_flag=took_flag, decisions=decisions)
+    s.done = took_flag or car.retired or ended
     if counted:
         s.laps = car.lap_numbers[counted - 1]
         s.last_crossing = car.crossings[counted - 1]
@@ -172,7 +178,7 @@ def _race_status(state: SessionState, standings: list[Standing], cutoff: int | N
             s.status = ResultStatus.NOT_CLASSIFIED
 
 
-def _race_key(s: Standing) -> tuple[int, int, int, int]:
+def race_key(s: Standing) -> tuple[int, int, int, int]:
     total = s.total_ms if s.total_ms is not None else 0
     return (GROUP_ORDER[s.status], -s.laps, total, s.car.order)
 
@@ -221,7 +227,7 @@ def _race_time_at(s: Standing, laps: int) -> int | None:
     return s.car.crossings[index] - s.start + s.penalty_ms if index < s.counted else None
 
 
-def _race_gap(car: Standing, ahead: Standing | None) -> Gap | None:
+def race_gap(car: Standing, ahead: Standing | None) -> Gap | None:
     """The gap at the line: the difference of race times at the last lap count both have completed.
 
     ``car`` is a lap down only when ``ahead`` had completed more laps than it when it last crossed the line (or,
@@ -316,9 +322,72 @@ class _Ahead:
         return self.count, leader, ahead
 
 
-def _fastest_laps(
-    order: list[Standing], bests: dict[str, Bests]
-) -> tuple[LapRef | None, dict[str, LapRef], dict[tuple[str, str], LapRef], list[int | None]]:
+class Place(NamedTuple):
+    """Where a car stands in the order: its positions, and the cars its gaps are taken to (None: it leads)."""
+
+    position: int
+    class_position: int
+    sub_class_position: int | None
+    leader: Standing | None
+    ahead: Standing | None
+    class_leader: Standing | None
+    class_ahead: Standing | None
+    sub_class_leader: Standing | None
+    sub_class_ahead: Standing | None
+
+
+GAP_FIELDS = ("gap", "interval", "class_gap", "class_interval", "sub_class_gap", "sub_class_interval")
+"""A row's gaps, each taken to the car a :class:`Place` names from its fourth field on, in this order."""
+
+
+def places(order: list[Standing]) -> list[Place]:
+    """Each car's place, in result order."""
+    overall = _Ahead()
+    classes: dict[str, _Ahead] = {}
+    sub_classes: dict[tuple[str, str], _Ahead] = {}
+    found = []
+    for s in order:
+        car = s.car
+        position, leader, ahead = overall.take(s)
+        class_position, class_leader, class_ahead = classes.setdefault(car.class_name, _Ahead()).take(s)
+        sub_position: int | None = None
+        sub_leader = sub_ahead = None
+        if car.sub_class is not None:
+            group = sub_classes.setdefault((car.class_name, car.sub_class), _Ahead())
+            sub_position, sub_leader, sub_ahead = group.take(s)
+        found.append(
+            Place(
+                position, class_position, sub_position, leader, ahead, class_leader, class_ahead, sub_leader, sub_ahead
+            )
+        )
+    return found
+
+
+GapRule = Callable[[Standing, "Standing | None"], "Gap | None"]
+
+
+def placed(s: Standing, place: Place, gap: GapRule) -> dict[str, int | Gap | None]:
+    """The fields of a car's row that depend on its place: positions, gaps and intervals."""
+    fields: dict[str, int | Gap | None] = {
+        "position": place.position,
+        "class_position": place.class_position,
+        "sub_class_position": place.sub_class_position,
+    }
+    for name, other in zip(GAP_FIELDS, place[3:], strict=True):
+        fields[name] = gap(s, other)
+    return fields
+
+
+class Fastest(NamedTuple):
+    """The session's fastest laps (overall, per class, per sub-class) and best sectors."""
+
+    lap: LapRef | None
+    per_class: dict[str, LapRef]
+    per_sub_class: dict[tuple[str, str], LapRef]
+    sectors: list[int | None]
+
+
+def fastest_laps(order: list[Standing], bests: dict[str, Bests]) -> Fastest:
     """Fastest lap overall, per class and per sub-class, and the session's best sectors; in result order, so equal
     times go to the car ahead."""
     fastest: LapRef | None = None
@@ -331,26 +400,116 @@ def _fastest_laps(
         if best.lap_index is None or s.status in (ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED):
             continue
         car = s.car
+        ms = car.laps_ms[best.lap_index]
+        in_class = per_class.get(car.class_name)
+        sub_key = (car.class_name, car.sub_class) if car.sub_class is not None else None
+        in_sub_class = per_sub_class.get(sub_key) if sub_key is not None else None
+        beats_sub_class = sub_key is not None and (in_sub_class is None or ms < in_sub_class.ms)
+        if not (fastest is None or ms < fastest.ms or in_class is None or ms < in_class.ms or beats_sub_class):
+            continue
         ref = LapRef(
             number=car.number,
             class_name=car.class_name,
             lap=car.lap_numbers[best.lap_index],
-            ms=car.laps_ms[best.lap_index],
+            ms=ms,
             sub_class=car.sub_class,
         )
-        if fastest is None or ref.ms < fastest.ms:
+        if fastest is None or ms < fastest.ms:
             fastest = ref
-        if car.class_name not in per_class or ref.ms < per_class[car.class_name].ms:
+        if in_class is None or ms < in_class.ms:
             per_class[car.class_name] = ref
-        if car.sub_class is not None:
-            key = (car.class_name, car.sub_class)
-            if key not in per_sub_class or ref.ms < per_sub_class[key].ms:
-                per_sub_class[key] = ref
-    return fastest, per_class, per_sub_class, sectors
+        if sub_key is not None and beats_sub_class:
+            per_sub_class[sub_key] = ref
+    return Fastest(fastest, per_class, per_sub_class, sectors)
 
 
-def classify(state: SessionState) -> Classification:
-    """The classification of a folded session, as of everything folded so far."""
+@dataclass
+class Build:
+    """A classification and what it was built from: :class:`~services.classification.live.LiveClassification`
+    keeps it to update rows, not rebuild them."""
+
+    race: bool
+    over: bool
+    cutoff: int | None
+    settled_at: int | None
+    ended: bool
+    racing: bool
+    gap: GapRule
+    decisions: dict[str, list[AppliedDecision]]
+    standings: list[Standing]
+    order: list[Standing]
+    places: list[Place]
+    bests: dict[str, Bests]
+    fastest: Fastest
+    rows: list[ClassifiedCar]
+
+
+def row(state: SessionState, s: Standing, place: Place, build: Build) -> ClassifiedCar:
+    """One car's row of the classification."""
+    car = s.car
+    rules = state.rules
+    race = build.race
+    fastest = build.fastest.lap
+    best = build.bests[car.number]
+    last = s.counted - 1
+    last_ms = (car.laps_ms[last] or None) if s.counted else None  # 0: a lap taken from a scoreboard
+    valid_last = s.counted > 0 and car.may_be_best(last, rules)
+    stints = car.stints(s.counted)
+    drive: dict[str, int] = {}
+    for stint in stints:
+        if stint.driver is not None:
+            drive[stint.driver] = drive.get(stint.driver, 0) + stint.time_ms
+    stops = car.pit_stops()
+    # the last stint after the first began at the last pit out
+    laps_at_last_out = car.stint_bounds[-1].laps_before if len(car.stint_bounds) > 1 else 0
+    return ClassifiedCar(
+        **placed(s, place, build.gap),  # type: ignore[arg-type]
+        number=car.number,
+        class_name=car.class_name,
+        team=car.team,
+        car=car.car,
+        manufacturer=car.manufacturer,
+        driver=car.driver,
+        laps=s.laps,
+        last_lap_ms=last_ms,
+        best_lap_ms=car.laps_ms[best.lap_index] if best.lap_index is not None else None,
+        best_lap=car.lap_numbers[best.lap_index] if best.lap_index is not None else None,
+        pit_stops=len(stops),
+        state=_car_state(state, s, build.settled_at, build.racing),
+        last_crossing=s.last_crossing,
+        status=s.status,
+        took_flag=s.took_flag,
+        total_time_ms=s.total_ms if race else None,
+        penalty_time_ms=s.penalty_ms,
+        decisions=s.decisions,
+        last_lap_personal_best=valid_last and best.lap_index == last,
+        last_lap_session_best=valid_last
+        and fastest is not None
+        and fastest.number == car.number
+        and best.lap_index == last,
+        last_sectors_ms=list(car.sectors[last]) if s.counted else [],
+        best_sectors_ms=list(best.sectors),
+        ideal_lap_ms=sum(x for x in best.sectors if x is not None)
+        if best.sectors and None not in best.sectors
+        else None,
+        pit_time_ms=sum(stop.lane_ms or 0 for stop in stops),
+        laps_since_pit=max(0, s.counted - laps_at_last_out),
+        stops=stops,
+        stints=stints,
+        drive_times=[DriveTime(name, ms) for name, ms in sorted(drive.items())],
+        qualifying_ms=s.qualifying_ms,
+        sub_class=car.sub_class,
+        crew=car.entry.crew,
+        scoreboard_laps=car.from_scoreboard(s.counted),
+        scoreboard_position=car.board.position if car.board is not None else None,
+        disagreements=[
+            Disagreement(what=what, ours=ours, scoreboard=theirs) for what, ours, theirs in car.disagreements
+        ],
+    )
+
+
+def build(state: SessionState) -> Build:
+    """Everything :func:`classify` works out, the rows included."""
     opened = state.opened
     if opened is None:
         raise FoldError(f"session {state.session.key} was never opened")
@@ -359,12 +518,15 @@ def classify(state: SessionState) -> Classification:
     over = state.chequered_at is not None or state.results is not None
     cutoff = state.red_cutoff()
     decisions = _decisions(state, over)
-    standings = [_standing(state, car, decisions.get(number, []), cutoff) for number, car in state.cars.items()]
+    settled_at = _settled_at(state)
+    ended = state.results is not None or cutoff is not None or (settled_at is not None and state.as_of > settled_at)
+    standings = [standing(state, car, decisions.get(number, []), cutoff, ended) for number, car in state.cars.items()]
+    gap: GapRule
     if race:
         if over:
             _race_status(state, standings, cutoff)
-        order = _drop_positions(sorted(standings, key=_race_key))
-        gap = _race_gap
+        order = _drop_positions(sorted(standings, key=race_key))
+        gap = race_gap
     else:
         _qualifying_times(state, standings)
         for s in standings:
@@ -374,92 +536,32 @@ def classify(state: SessionState) -> Classification:
         gap = _time_gap
 
     bests = {s.car.number: s.car.bests(s.counted, rules) for s in standings}
-    fastest, class_fastest, sub_class_fastest, session_sectors = _fastest_laps(order, bests)
-    settled_at = _settled_at(state)
-    ended = state.results is not None or cutoff is not None or (settled_at is not None and state.as_of > settled_at)
-    for s in standings:
-        s.done = s.took_flag or s.car.retired or ended
     racing = race and state.started_at is not None and state.results is None and state.flag is not Flag.RED
+    found = Build(
+        race=race,
+        over=over,
+        cutoff=cutoff,
+        settled_at=settled_at,
+        ended=ended,
+        racing=racing,
+        gap=gap,
+        decisions=decisions,
+        standings=standings,
+        order=order,
+        places=places(order),
+        bests=bests,
+        fastest=fastest_laps(order, bests),
+        rows=[],
+    )
+    found.rows = [row(state, s, place, found) for s, place in zip(order, found.places, strict=True)]
+    return found
 
-    rows = []
-    overall = _Ahead()
-    classes: dict[str, _Ahead] = {}
-    sub_classes: dict[tuple[str, str], _Ahead] = {}
-    for s in order:
-        car = s.car
-        cls = car.class_name
-        position, leader, ahead = overall.take(s)
-        class_position, class_leader, class_ahead = classes.setdefault(cls, _Ahead()).take(s)
-        sub_position: int | None = None
-        sub_leader = sub_ahead = None
-        if car.sub_class is not None:
-            sub_position, sub_leader, sub_ahead = sub_classes.setdefault((cls, car.sub_class), _Ahead()).take(s)
-        best = bests[car.number]
-        last = s.counted - 1
-        last_ms = (car.laps_ms[last] or None) if s.counted else None  # 0: a lap taken from a scoreboard
-        valid_last = s.counted > 0 and car.may_be_best(last, rules)
-        stints = car.stints(s.counted)
-        drive: dict[str, int] = {}
-        for stint in stints:
-            if stint.driver is not None:
-                drive[stint.driver] = drive.get(stint.driver, 0) + stint.time_ms
-        stops = car.pit_stops()
-        # the last stint after the first began at the last pit out
-        laps_at_last_out = car.stint_bounds[-1].laps_before if len(car.stint_bounds) > 1 else 0
-        rows.append(
-            ClassifiedCar(
-                position=position,
-                class_position=class_position,
-                number=car.number,
-                class_name=cls,
-                team=car.team,
-                car=car.car,
-                manufacturer=car.manufacturer,
-                driver=car.driver,
-                laps=s.laps,
-                gap=gap(s, leader),
-                interval=gap(s, ahead),
-                class_gap=gap(s, class_leader),
-                class_interval=gap(s, class_ahead),
-                last_lap_ms=last_ms,
-                best_lap_ms=car.laps_ms[best.lap_index] if best.lap_index is not None else None,
-                best_lap=car.lap_numbers[best.lap_index] if best.lap_index is not None else None,
-                pit_stops=len(stops),
-                state=_car_state(state, s, settled_at, racing),
-                last_crossing=s.last_crossing,
-                status=s.status,
-                took_flag=s.took_flag,
-                total_time_ms=s.total_ms if race else None,
-                penalty_time_ms=s.penalty_ms,
-                decisions=s.decisions,
-                last_lap_personal_best=valid_last and best.lap_index == last,
-                last_lap_session_best=valid_last
-                and fastest is not None
-                and fastest.number == car.number
-                and best.lap_index == last,
-                last_sectors_ms=list(car.sectors[last]) if s.counted else [],
-                best_sectors_ms=list(best.sectors),
-                ideal_lap_ms=sum(x for x in best.sectors if x is not None)
-                if best.sectors and None not in best.sectors
-                else None,
-                pit_time_ms=sum(stop.lane_ms or 0 for stop in stops),
-                laps_since_pit=max(0, s.counted - laps_at_last_out),
-                stops=stops,
-                stints=stints,
-                drive_times=[DriveTime(name, ms) for name, ms in sorted(drive.items())],
-                qualifying_ms=s.qualifying_ms,
-                sub_class=car.sub_class,
-                sub_class_position=sub_position,
-                sub_class_gap=gap(s, sub_leader),
-                sub_class_interval=gap(s, sub_ahead),
-                crew=car.entry.crew,
-                scoreboard_laps=car.from_scoreboard(s.counted),
-                scoreboard_position=car.board.position if car.board is not None else None,
-                disagreements=[
-                    Disagreement(what=what, ours=ours, scoreboard=theirs) for what, ours, theirs in car.disagreements
-                ],
-            )
-        )
+
+def classification(state: SessionState, built: Build, rows: list[ClassifiedCar]) -> Classification:
+    """The classification of ``built`` with these rows (in result order)."""
+    opened = state.opened
+    assert opened is not None
+    fastest = built.fastest
     periods, flag_times = _flag_times(state)
     return Classification(
         session=state.session,
@@ -467,7 +569,7 @@ def classify(state: SessionState) -> Classification:
         kind=opened.kind,
         last_seq=state.last_seq,
         as_of=state.as_of,
-        phase=_phase(state, standings, cutoff, settled_at),
+        phase=_phase(state, built.standings, built.cutoff, built.settled_at),
         flag=state.flag,
         started_at=state.started_at,
         chequered_at=state.chequered_at,
@@ -477,12 +579,18 @@ def classify(state: SessionState) -> Classification:
         suspended=state.flag is Flag.RED,
         flag_periods=periods,
         time_under_flags=flag_times,
-        fastest_lap=fastest,
-        class_fastest_laps=[class_fastest[c] for c in sorted(class_fastest)],
-        best_sectors_ms=session_sectors,
+        fastest_lap=fastest.lap,
+        class_fastest_laps=[fastest.per_class[c] for c in sorted(fastest.per_class)],
+        best_sectors_ms=fastest.sectors,
         cars=rows,
-        sub_class_fastest_laps=[sub_class_fastest[k] for k in sorted(sub_class_fastest)],
-        rules=rules,
+        sub_class_fastest_laps=[fastest.per_sub_class[k] for k in sorted(fastest.per_sub_class)],
+        rules=opened.rules,
         messages=state.messages[-MESSAGES_IN_VALUE:],
         message_count=len(state.messages),
     )
+
+
+def classify(state: SessionState) -> Classification:
+    """The classification of a folded session, as of everything folded so far."""
+    built = build(state)
+    return classification(state, built, built.rows)

@@ -25,7 +25,6 @@ from nats.js.kv import KeyValue
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.results import encode_classification
 from schemas.subjects import (
     CLASSIFICATION_BUCKET,
     CLASSIFICATION_PROJECTION,
@@ -93,7 +92,7 @@ async def rebuild(
                 progress.update(task, completed=batch[-1][0], rate=f"{events / elapsed:,.0f}")
     for key, state in sorted(fold.sessions.items()):
         if state.opened is not None:
-            await kv.put(key, encode_classification(state.classification()))
+            await kv.put(key, state.encoded())
     if session is not None:
         await _carry_over(js, old, kv, keep=session)
     pointers = await js.key_value(READ_MODELS_BUCKET)

@@ -1,0 +1,318 @@
+"""The live classification, updated row by row instead of rebuilt.
+
+During a race most events concern one car (a lap, a pit stop, a driver
+change), so the classification after one is the one before with that car's
+row rebuilt, the car moved to its new place by insertion (no sort), and only
+the rows whose place or gaps it changed amended: the cars it passed, the cars
+whose gap is taken to it. Rows are kept encoded, so the value written to KV is
+mostly bytes already made.
+
+The result is the same, byte for byte, as :func:`~services.classification.rules.classify`
+over the same state (a property test folds random sessions and compares after
+every event). Whatever is not one car's business (a flag, a decision, the
+chequered flag, an entry, qualifying, the finish) rebuilds everything through
+:func:`~services.classification.rules.build`, as does a first build after a
+restore: nothing here is part of a snapshot.
+
+What is kept between two updates, besides the rows: each car's
+:class:`~services.classification.rules.Standing` (updated in place, so the
+places that name it stay right), the keys of the order, the cars each car's
+gaps are taken to, its best lap and sectors when last built (a change moves
+the session's fastest laps), and the instant it would turn ``stopped`` for not
+being seen (``silent_after``), the only way the clock alone changes a row.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Set as AbstractSet
+from heapq import heapify, heappop, heappush
+
+import msgspec
+
+from schemas.events import PenaltyKind
+from schemas.results import Classification, ClassifiedCar
+from services.classification.car import CarRecord, keep_fastest_sectors
+from services.classification.rules import (
+    GAP_FIELDS,
+    Build,
+    Place,
+    Standing,
+    build,
+    classification,
+    fastest_laps,
+    placed,
+    places,
+    race_key,
+    row,
+    standing,
+)
+from services.classification.state import SessionState
+
+_encoder = msgspec.json.Encoder()
+_CARS = b'"cars":['
+
+Epoch = tuple[object, ...]
+"""What a fast update needs unchanged since the last build: the session's opening, flag, start, finish, results
+and entries."""
+
+
+def _epoch(state: SessionState) -> Epoch:
+    return (
+        id(state.opened),
+        state.flag,
+        state.started_at,
+        state.chequered_at,
+        state.results,
+        len(state.cars),
+        len(state.decisions),
+    )
+
+
+class LiveClassification:
+    """The last classification of one session, by row, and what it was built from; see the module."""
+
+    def __init__(self) -> None:
+        self._built: Build | None = None
+        self._epoch: Epoch = ()
+        self._fast = False
+        """Whether rows may be updated one car at a time: a race under way, without position drops."""
+        self._rows: dict[str, ClassifiedCar] = {}
+        self._encoded: dict[str, bytes] = {}
+        self._numbers: list[str] = []
+        """The cars in result order."""
+        self._keys: list[tuple[int, int, int, int]] = []
+        """Their ordering keys, in the same order."""
+        self._standings: dict[str, Standing] = {}
+        self._places: dict[str, Place] = {}
+        self._bests: dict[str, Best] = {}
+        self._best_times: Counter[int] = Counter()
+        """How many cars hold each best lap time: with no two alike, the order cannot move a fastest lap."""
+        self._silent_after: dict[str, int | None] = {}
+        self._silences: list[tuple[int, str]] = []
+        """A heap of (``silent_after``, car), stale entries included: the next car the clock may turn ``stopped``."""
+
+    def update(self, state: SessionState, touched: set[str] | None) -> None:
+        """Bring the rows up to ``state``; ``touched``: the cars changed since the last update (None: anything may
+        have changed)."""
+        if touched is None or not self._fast or self._epoch != _epoch(state) or not self._update(state, touched):
+            self._rebuild(state)
+
+    def classification(self, state: SessionState) -> Classification:
+        built = self._built
+        assert built is not None, "update() first"
+        return classification(state, built, [self._rows[number] for number in self._numbers])
+
+    def encoded(self, state: SessionState) -> bytes:
+        """What :func:`~schemas.results.encode_classification` gives for :meth:`classification`, from the rows
+        kept encoded: the value without its cars, with the cars spliced in."""
+        built = self._built
+        assert built is not None, "update() first"
+        head = _encoder.encode(classification(state, built, []))
+        at = head.index(_CARS) + len(_CARS)  # the first: no string holds an unescaped quote
+        encoded = self._encoded
+        parts = [head[:at]]
+        for number in self._numbers:  # one join, one copy of each row: a 24-hour race's value is some 300 KB
+            parts += (encoded[number], b",")
+        if self._numbers:
+            parts.pop()
+        parts.append(head[at:])
+        return b"".join(parts)
+
+    # -- a whole build ------------------------------------------------------
+
+    def _rebuild(self, state: SessionState) -> None:
+        built = self._built = build(state)
+        self._epoch = _epoch(state)
+        self._fast = (
+            built.race
+            and not built.over
+            and not any(d.kind is PenaltyKind.POSITION_DROP for ds in built.decisions.values() for d in ds)
+        )
+        self._rows = {r.number: r for r in built.rows}
+        self._encoded = {r.number: _encoder.encode(r) for r in built.rows}
+        self._numbers = [r.number for r in built.rows]
+        self._keys = [race_key(s) for s in built.order] if built.race else []
+        self._standings = dict(zip(self._numbers, built.order, strict=True))
+        self._places = dict(zip(self._numbers, built.places, strict=True))
+        self._bests = {number: self._best_of(s, built) for number, s in self._standings.items()}
+        self._best_times = Counter(ms for _, ms, _ in self._bests.values() if ms is not None)
+        rules = state.rules
+        self._silent_after = {number: s.car.silent_after(rules) for number, s in self._standings.items()}
+        self._silences = [(at, n) for n, at in self._silent_after.items() if at is not None and at >= state.as_of]
+        heapify(self._silences)
+
+    @staticmethod
+    def _best_of(s: Standing, built: Build) -> Best:
+        best = built.bests[s.car.number]
+        index = best.lap_index
+        return index, None if index is None else s.car.laps_ms[index], tuple(best.sectors)
+
+    # -- one car at a time --------------------------------------------------
+
+    def _update(self, state: SessionState, touched: set[str]) -> bool:
+        """Rebuild the rows of the ``touched`` cars and amend those they reach; False when it takes a whole build
+        (a car the last build did not know)."""
+        built = self._built
+        assert built is not None
+        dirty = set(touched)
+        if built.racing:  # the clock alone turns a car silent for too long ``stopped``
+            silences = self._silences
+            while silences and silences[0][0] < state.as_of:
+                at, number = heappop(silences)
+                if self._silent_after[number] == at:
+                    dirty.add(number)
+        if not dirty:
+            return True
+        if not dirty <= self._standings.keys():
+            return False
+        moved = self._move(state, dirty)
+        dirty |= self._new_fastest(state, dirty, moved)
+        replaced: set[str] = set()
+        if moved:
+            built.places = places(built.order)
+            previous, self._places = self._places, dict(zip(self._numbers, built.places, strict=True))
+            replaced = {number for number, place in self._places.items() if place != previous[number]}
+        gaps: dict[str, set[int]] = {}
+        for number in dirty:
+            for follower, slot in self._followers(number):
+                gaps.setdefault(follower, set()).add(slot)
+        rules = state.rules
+        for number in dirty:
+            s = self._standings[number]
+            self._store(row(state, s, self._places[number], built))
+            silent_after = self._silent_after[number] = s.car.silent_after(rules)
+            if silent_after is not None:
+                heappush(self._silences, (silent_after, number))
+        for number in (replaced | gaps.keys()) - dirty:
+            self._amend(number, ALL_GAPS if number in replaced else gaps[number], built)
+        return True
+
+    def _move(self, state: SessionState, dirty: set[str]) -> bool:
+        """Each dirty car's standing afresh, and its place in the order by insertion; whether the order changed."""
+        built = self._built
+        assert built is not None
+        order, keys, numbers = built.order, self._keys, self._numbers
+        moved = False
+        for number in sorted(dirty):
+            s = self._standings[number]
+            old = bisect_left(keys, race_key(s))
+            assert order[old] is s
+            fresh = standing(state, s.car, built.decisions.get(number, []), built.cutoff, built.ended)
+            vars(s).update(vars(fresh))  # the same object: the places that name it stay right
+            key = race_key(s)
+            if (old + 1 < len(keys) and keys[old + 1] < key) or (old and keys[old - 1] > key):
+                del order[old], keys[old], numbers[old]
+                new = bisect_left(keys, key)
+                order.insert(new, s)
+                keys.insert(new, key)
+                numbers.insert(new, number)
+                moved = True
+            else:
+                keys[old] = key
+        return moved
+
+    def _new_fastest(self, state: SessionState, dirty: set[str], moved: bool) -> set[str]:
+        """The session's fastest laps and best sectors after the dirty cars' bests changed (or the order did, with
+        two best laps alike: the car ahead holds it); the cars whose row that changes."""
+        built = self._built
+        assert built is not None
+        again = moved and any(n > 1 for n in self._best_times.values())
+        sectors: list[int | None] | None = None
+        for number in dirty:
+            s = self._standings[number]
+            built.bests[number] = s.car.bests(s.counted, state.rules)
+            best, old = self._best_of(s, built), self._bests[number]
+            if best == old:
+                continue
+            self._bests[number] = best
+            if old[1] is not None:
+                self._best_times[old[1]] -= 1
+            if best[1] is not None:
+                self._best_times[best[1]] += 1
+            if not _improves(old, best) or self._may_hold(s.car, best[1]):
+                again = True
+            elif best[2] != old[2]:  # the best sectors are the least of each car's: order does not matter
+                sectors = list(built.fastest.sectors) if sectors is None else sectors
+                keep_fastest_sectors(sectors, best[2])
+        if not again:
+            if sectors is not None:
+                built.fastest = built.fastest._replace(sectors=sectors)
+            return set()
+        before = built.fastest.lap
+        built.fastest = fastest_laps(built.order, built.bests)
+        after = built.fastest.lap
+        if (before and before.number) == (after and after.number):
+            return set()
+        return {ref.number for ref in (before, after) if ref is not None}  # its row says if its last lap is the best
+
+    def _may_hold(self, car: CarRecord, ms: int | None) -> bool:
+        """Whether a car whose best is now ``ms`` holds, or may take, a fastest lap (overall, class, sub-class)."""
+        fastest = self._built.fastest if self._built is not None else None
+        assert fastest is not None
+        refs = [fastest.lap, fastest.per_class.get(car.class_name)]
+        if car.sub_class is not None:
+            refs.append(fastest.per_sub_class.get((car.class_name, car.sub_class)))
+        if any(ref is not None and ref.number == car.number for ref in refs):
+            return True
+        return ms is not None and any(ref is None or ms <= ref.ms for ref in refs)
+
+    def _followers(self, number: str) -> list[tuple[str, int]]:
+        """The cars whose gaps are taken to car ``number``, each with which gap (an index in ``GAP_FIELDS``)."""
+        place = self._places[number]
+        s = self._standings[number]
+        car = s.car
+        index = place.position - 1
+        leads = (place.position == 1, place.class_position == 1, place.sub_class_position == 1)
+        interval = [True, True, car.sub_class is not None]
+        found: list[tuple[str, int]] = []
+        for other_number in self._numbers[index + 1 :]:
+            if not (any(leads) or any(interval)):
+                break
+            other = self._standings[other_number].car
+            same_class = other.class_name == car.class_name
+            same_sub_class = same_class and car.sub_class is not None and other.sub_class == car.sub_class
+            for slot, (leading, follows, alike) in enumerate(
+                (
+                    (leads[0], interval[0], True),
+                    (leads[1], interval[1], same_class),
+                    (leads[2], interval[2], same_sub_class),
+                )
+            ):
+                if alike and leading:
+                    found.append((other_number, 2 * slot))
+                if alike and follows:
+                    found.append((other_number, 2 * slot + 1))
+                    interval[slot] = False
+        return found
+
+    def _amend(self, number: str, slots: AbstractSet[int], built: Build) -> None:
+        """A row whose place, or a car its gaps are taken to, changed: its positions and those gaps afresh."""
+        current = self._rows[number]
+        s, place = self._standings[number], self._places[number]
+        if slots is ALL_GAPS:
+            fields = placed(s, place, built.gap)
+        else:
+            fields = {GAP_FIELDS[slot]: built.gap(s, place[3 + slot]) for slot in slots}  # type: ignore[arg-type]
+        changes = {name: value for name, value in fields.items() if getattr(current, name) != value}
+        if changes:
+            self._store(msgspec.structs.replace(current, **changes))
+
+    def _store(self, new: ClassifiedCar) -> None:
+        self._rows[new.number] = new
+        self._encoded[new.number] = _encoder.encode(new)
+
+
+ALL_GAPS = frozenset(range(len(GAP_FIELDS)))
+
+Best = tuple[int | None, int | None, tuple[int | None, ...]]
+"""A car's best as last built: the index of its best lap, that lap's time, its best sectors."""
+
+
+def _improves(old: Best, new: Best) -> bool:
+    """Whether ``new`` is as good as ``old`` or better in every part: what laps appended can do (a correction or
+    a deletion can make a best worse)."""
+    if (old[1] is not None and (new[1] is None or new[1] > old[1])) or len(new[2]) < len(old[2]):
+        return False
+    return all(n is not None and (o is None or n <= o) for o, n in zip(old[2], new[2], strict=False) if o is not None)
