@@ -40,6 +40,11 @@ class Bests:
         self.lap_index: int | None = None
         self.sectors: list[int | None] = []
 
+    def copy(self) -> Bests:
+        copied = Bests()
+        copied.lap_index, copied.sectors = self.lap_index, list(self.sectors)
+        return copied
+
     def offer(self, index: int, lap_ms: int, sectors: tuple[int, ...], laps_ms: list[int]) -> None:
         if self.lap_index is None or lap_ms < laps_ms[self.lap_index]:
             self.lap_index = index
@@ -295,13 +300,16 @@ class CarRecord(Struct, array_like=True, eq=False, dict=True):
         return rules.neutralised_laps_count_for_best or lap not in self.neutralised
 
     def bests(self, upto: int, rules: ClassificationRules) -> Bests:
-        """Bests over the first ``upto`` laps; incremental while laps are appended under the same rules."""
+        """Bests over the first ``upto`` laps; incremental while laps are appended under the same rules. What it
+        returns never changes afterwards (bests over more laps are a new object): a classification holds it."""
         if upto < self._bests_upto or (rules is not self._bests_rules and rules != self._bests_rules):
             self._bests, self._bests_upto, self._bests_rules = Bests(), 0, rules
-        for index in range(self._bests_upto, upto):
-            if self.may_be_best(index, rules):
-                self._bests.offer(index, self.laps_ms[index], self.sectors[index], self.laps_ms)
-        self._bests_upto = upto
+        if upto > self._bests_upto:
+            bests = self._bests.copy()
+            for index in range(self._bests_upto, upto):
+                if self.may_be_best(index, rules):
+                    bests.offer(index, self.laps_ms[index], self.sectors[index], self.laps_ms)
+            self._bests, self._bests_upto = bests, upto
         return self._bests
 
     def not_seen(self, at: int, rules: ClassificationRules) -> bool:

@@ -1,25 +1,28 @@
 """The live classification, updated row by row instead of rebuilt.
 
-During a race most events concern one car (a lap, a pit stop, a driver
-change), so the classification after one is the one before with that car's
-row rebuilt, the car moved to its new place by insertion (no sort), and only
-the rows whose place or gaps it changed amended: the cars it passed, the cars
-whose gap is taken to it. Rows are kept encoded, so the value written to KV is
-mostly bytes already made.
+Most events concern one car (a lap, a pit stop, a driver change), so the
+classification after one is the one before with that car's row rebuilt, the
+car moved to its new place by insertion (no sort), and only the rows whose
+place or gaps it changed amended: the cars it passed, the cars whose gaps are
+taken to it. Rows are kept encoded, so the value written to KV is mostly bytes
+already made. Races, practice and qualifying alike, before and after the
+chequered flag.
 
 The result is the same, byte for byte, as :func:`~services.classification.rules.classify`
 over the same state (a property test folds random sessions and compares after
-every event). Whatever is not one car's business (a flag, a decision, the
-chequered flag, an entry, qualifying, the finish) rebuilds everything through
-:func:`~services.classification.rules.build`, as does a first build after a
-restore: nothing here is part of a snapshot.
+every event). Whatever is not one car's business rebuilds everything through
+:func:`~services.classification.rules.build`: a flag, a decision, the chequered
+flag, an entry, results, the finish window closing, a lap that changes the
+winner's distance (every status is measured against it), a position drop in
+force; so does a first build after a restore: nothing here is part of a
+snapshot.
 
 What is kept between two updates, besides the rows: each car's
 :class:`~services.classification.rules.Standing` (updated in place, so the
-places that name it stay right), the keys of the order, the cars each car's
-gaps are taken to, its best lap and sectors when last built (a change moves
-the session's fastest laps), and the instant it would turn ``stopped`` for not
-being seen (``silent_after``), the only way the clock alone changes a row.
+places that name it stay right), the keys of the order, its place, its best
+lap and sectors when last built (a change moves the session's fastest laps),
+and the instant it would turn ``stopped`` for not being seen
+(``silent_after``), the only way the clock alone changes a row.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from heapq import heapify, heappop, heappush
 import msgspec
 
 from schemas.events import PenaltyKind
-from schemas.results import Classification, ClassifiedCar
+from schemas.results import Classification, ClassifiedCar, ResultStatus
 from services.classification.car import CarRecord, keep_fastest_sectors
 from services.classification.rules import (
     GAP_FIELDS,
@@ -41,11 +44,12 @@ from services.classification.rules import (
     Standing,
     build,
     classification,
+    ending,
     fastest_laps,
     placed,
     places,
-    race_key,
     row,
+    settle,
     standing,
 )
 from services.classification.state import SessionState
@@ -54,11 +58,13 @@ _encoder = msgspec.json.Encoder()
 _CARS = b'"cars":['
 
 Epoch = tuple[object, ...]
-"""What a fast update needs unchanged since the last build: the session's opening, flag, start, finish, results
-and entries."""
+"""What a fast update needs unchanged since the last build: the session's opening, flag, start, finish, results,
+entries and decisions, and the finish window (it closes on the session's clock)."""
 
 
 def _epoch(state: SessionState) -> Epoch:
+    settled_at, ended = ending(state)
+    closed = settled_at is not None and state.as_of > settled_at  # every car still out is ``stopped``
     return (
         id(state.opened),
         state.flag,
@@ -67,6 +73,9 @@ def _epoch(state: SessionState) -> Epoch:
         state.results,
         len(state.cars),
         len(state.decisions),
+        settled_at,
+        ended,
+        closed,
     )
 
 
@@ -77,12 +86,12 @@ class LiveClassification:
         self._built: Build | None = None
         self._epoch: Epoch = ()
         self._fast = False
-        """Whether rows may be updated one car at a time: a race under way, without position drops."""
+        """Whether rows may be updated one car at a time: not with a position drop (it moves a car inside its group)."""
         self._rows: dict[str, ClassifiedCar] = {}
         self._encoded: dict[str, bytes] = {}
         self._numbers: list[str] = []
         """The cars in result order."""
-        self._keys: list[tuple[int, int, int, int]] = []
+        self._keys: list[tuple[int, ...]] = []
         """Their ordering keys, in the same order."""
         self._standings: dict[str, Standing] = {}
         self._places: dict[str, Place] = {}
@@ -125,15 +134,11 @@ class LiveClassification:
     def _rebuild(self, state: SessionState) -> None:
         built = self._built = build(state)
         self._epoch = _epoch(state)
-        self._fast = (
-            built.race
-            and not built.over
-            and not any(d.kind is PenaltyKind.POSITION_DROP for ds in built.decisions.values() for d in ds)
-        )
+        self._fast = not any(d.kind is PenaltyKind.POSITION_DROP for ds in built.decisions.values() for d in ds)
         self._rows = {r.number: r for r in built.rows}
         self._encoded = {r.number: _encoder.encode(r) for r in built.rows}
         self._numbers = [r.number for r in built.rows]
-        self._keys = [race_key(s) for s in built.order] if built.race else []
+        self._keys = [built.key(s) for s in built.order]
         self._standings = dict(zip(self._numbers, built.order, strict=True))
         self._places = dict(zip(self._numbers, built.places, strict=True))
         self._bests = {number: self._best_of(s, built) for number, s in self._standings.items()}
@@ -168,6 +173,8 @@ class LiveClassification:
         if not dirty <= self._standings.keys():
             return False
         moved = self._move(state, dirty)
+        if moved is None:
+            return False
         dirty |= self._new_fastest(state, dirty, moved)
         replaced: set[str] = set()
         if moved:
@@ -189,19 +196,24 @@ class LiveClassification:
             self._amend(number, ALL_GAPS if number in replaced else gaps[number], built)
         return True
 
-    def _move(self, state: SessionState, dirty: set[str]) -> bool:
-        """Each dirty car's standing afresh, and its place in the order by insertion; whether the order changed."""
+    def _move(self, state: SessionState, dirty: set[str]) -> bool | None:
+        """Each dirty car's standing afresh, and its place in the order by insertion; whether the order changed.
+        None when a car changed the distance the others' is measured against (it takes a whole build)."""
         built = self._built
         assert built is not None
-        order, keys, numbers = built.order, self._keys, self._numbers
+        frame, order, keys, numbers = built.frame, built.order, self._keys, self._numbers
         moved = False
         for number in sorted(dirty):
             s = self._standings[number]
-            old = bisect_left(keys, race_key(s))
+            old = bisect_left(keys, built.key(s))
             assert order[old] is s
-            fresh = standing(state, s.car, built.decisions.get(number, []), built.cutoff, built.ended)
+            fresh = standing(state, s.car, built.decisions.get(number, []), frame.cutoff, frame.ended)
+            winner = fresh.laps > frame.winner_laps or s.laps == frame.winner_laps
+            if frame.race and frame.over and fresh.status is ResultStatus.RUNNING and fresh.laps != s.laps and winner:
+                return None
+            settle(state, fresh, frame)
             vars(s).update(vars(fresh))  # the same object: the places that name it stay right
-            key = race_key(s)
+            key = built.key(s)
             if (old + 1 < len(keys) and keys[old + 1] < key) or (old and keys[old - 1] > key):
                 del order[old], keys[old], numbers[old]
                 new = bisect_left(keys, key)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from schemas.events import (
+    ClassificationRules,
     Flag,
     LapDeleted,
     PenaltyIssued,
@@ -157,49 +158,61 @@ def standing(
     return s
 
 
-def _race_status(state: SessionState, standings: list[Standing], cutoff: int | None) -> None:
-    """Statuses once the chequered flag (or a red flag that ended the race, at ``cutoff``) is out."""
+def winner_laps(standings: list[Standing]) -> int:
+    """The most laps covered by a car not disqualified or excluded: the distance the others' is measured against."""
+    return max((s.laps for s in standings if s.status is ResultStatus.RUNNING), default=0)
+
+
+def settle(state: SessionState, s: Standing, frame: Frame) -> None:
+    """What a car's standing means under the session's rules: in a race, its status once over (its distance
+    against ``frame.winner_laps``); in practice and qualifying, its time, and its status once over."""
     rules = state.rules
-    eligible = [s for s in standings if s.status is ResultStatus.RUNNING]
-    winner_laps = max((s.laps for s in eligible), default=0)
-    for s in eligible:
-        covered = s.laps > 0 and s.laps * 100 >= rules.min_distance_pct * winner_laps
-        if not s.car.crossings:
-            s.status = ResultStatus.DID_NOT_START
-        elif (
-            covered
-            and (s.took_flag or not rules.must_take_flag or cutoff is not None)
-            and (not s.car.retired or rules.retired_classified)
-        ):
-            s.status = ResultStatus.CLASSIFIED
-        elif s.car.retired:
-            s.status = ResultStatus.DID_NOT_FINISH
-        else:
-            s.status = ResultStatus.NOT_CLASSIFIED
+    if frame.race:
+        if frame.over and s.status is ResultStatus.RUNNING:
+            _race_status(rules, s, frame.winner_laps, frame.cutoff)
+    else:
+        _qualifying_time(rules, s)
+        if s.status is ResultStatus.RUNNING and frame.over:
+            s.status = ResultStatus.CLASSIFIED if s.qualifying_ms is not None else ResultStatus.DID_NOT_START
 
 
-def race_key(s: Standing) -> tuple[int, int, int, int]:
+def _race_status(rules: ClassificationRules, s: Standing, winner: int, cutoff: int | None) -> None:
+    """Its status once the chequered flag (or a red flag that ended the race, at ``cutoff``) is out."""
+    covered = s.laps > 0 and s.laps * 100 >= rules.min_distance_pct * winner
+    if not s.car.crossings:
+        s.status = ResultStatus.DID_NOT_START
+    elif (
+        covered
+        and (s.took_flag or not rules.must_take_flag or cutoff is not None)
+        and (not s.car.retired or rules.retired_classified)
+    ):
+        s.status = ResultStatus.CLASSIFIED
+    elif s.car.retired:
+        s.status = ResultStatus.DID_NOT_FINISH
+    else:
+        s.status = ResultStatus.NOT_CLASSIFIED
+
+
+def race_key(s: Standing) -> tuple[int, ...]:
     total = s.total_ms if s.total_ms is not None else 0
     return (GROUP_ORDER[s.status], -s.laps, total, s.car.order)
 
 
-def _qualifying_times(state: SessionState, standings: list[Standing]) -> None:
-    rules = state.rules
-    for s in standings:
-        if rules.qualifying is QualifyingFormat.BEST_LAP:
-            best = s.car.bests(s.counted, rules).lap_index
-            if best is not None:
-                s.qualifying_ms = s.car.laps_ms[best]
-                s.qualifying_set_at = s.car.crossings[best]
-        else:
-            driver_bests = sorted(s.car.driver_bests(s.counted, rules).values())[: rules.drivers_for_average]
-            if driver_bests:
-                s.qualifying_ms = sum(ms for ms, _ in driver_bests) // len(driver_bests)
-                s.qualifying_set_at = max(at for _, at in driver_bests)
-                s.missing_drivers = rules.drivers_for_average - len(driver_bests)
+def _qualifying_time(rules: ClassificationRules, s: Standing) -> None:
+    if rules.qualifying is QualifyingFormat.BEST_LAP:
+        best = s.car.bests(s.counted, rules).lap_index
+        if best is not None:
+            s.qualifying_ms = s.car.laps_ms[best]
+            s.qualifying_set_at = s.car.crossings[best]
+    else:
+        driver_bests = sorted(s.car.driver_bests(s.counted, rules).values())[: rules.drivers_for_average]
+        if driver_bests:
+            s.qualifying_ms = sum(ms for ms, _ in driver_bests) // len(driver_bests)
+            s.qualifying_set_at = max(at for _, at in driver_bests)
+            s.missing_drivers = rules.drivers_for_average - len(driver_bests)
 
 
-def _qualifying_key(s: Standing) -> tuple[int, int, int, int, int, int]:
+def _qualifying_key(s: Standing) -> tuple[int, ...]:
     timed = 0 if s.qualifying_ms is not None else 1
     return (GROUP_ORDER[s.status], timed, s.missing_drivers, s.qualifying_ms or 0, s.qualifying_set_at, s.car.order)
 
@@ -252,6 +265,18 @@ def _time_gap(car: Standing, ahead: Standing | None) -> Gap | None:
     if ahead is None or car.qualifying_ms is None or ahead.qualifying_ms is None:
         return None
     return Gap(ms=car.qualifying_ms - ahead.qualifying_ms)
+
+
+def ending(state: SessionState) -> tuple[int | None, bool]:
+    """When the finish window closes (None before the chequered flag), and whether the race is over for every car
+    (results declared, ended under a red flag, or the window closed)."""
+    settled_at = _settled_at(state)
+    ended = (
+        state.results is not None
+        or state.red_cutoff() is not None
+        or (settled_at is not None and state.as_of > settled_at)
+    )
+    return settled_at, ended
 
 
 def _settled_at(state: SessionState) -> int | None:
@@ -423,17 +448,27 @@ def fastest_laps(order: list[Standing], bests: dict[str, Bests]) -> Fastest:
     return Fastest(fastest, per_class, per_sub_class, sectors)
 
 
+class Frame(NamedTuple):
+    """What every car's standing is read against."""
+
+    race: bool
+    over: bool
+    """The chequered flag is out, or results are declared."""
+    cutoff: int | None
+    ended: bool
+    winner_laps: int
+    """Once a race is over: the distance the others' is measured against (:func:`winner_laps`)."""
+
+
 @dataclass
 class Build:
     """A classification and what it was built from: :class:`~services.classification.live.LiveClassification`
     keeps it to update rows, not rebuild them."""
 
-    race: bool
-    over: bool
-    cutoff: int | None
+    frame: Frame
     settled_at: int | None
-    ended: bool
     racing: bool
+    key: Callable[[Standing], tuple[int, ...]]
     gap: GapRule
     decisions: dict[str, list[AppliedDecision]]
     standings: list[Standing]
@@ -448,7 +483,7 @@ def row(state: SessionState, s: Standing, place: Place, build: Build) -> Classif
     """One car's row of the classification."""
     car = s.car
     rules = state.rules
-    race = build.race
+    race = build.frame.race
     fastest = build.fastest.lap
     best = build.bests[car.number]
     last = s.counted - 1
@@ -518,33 +553,21 @@ def build(state: SessionState) -> Build:
     over = state.chequered_at is not None or state.results is not None
     cutoff = state.red_cutoff()
     decisions = _decisions(state, over)
-    settled_at = _settled_at(state)
-    ended = state.results is not None or cutoff is not None or (settled_at is not None and state.as_of > settled_at)
+    settled_at, ended = ending(state)
     standings = [standing(state, car, decisions.get(number, []), cutoff, ended) for number, car in state.cars.items()]
-    gap: GapRule
-    if race:
-        if over:
-            _race_status(state, standings, cutoff)
-        order = _drop_positions(sorted(standings, key=race_key))
-        gap = race_gap
-    else:
-        _qualifying_times(state, standings)
-        for s in standings:
-            if s.status is ResultStatus.RUNNING and over:
-                s.status = ResultStatus.CLASSIFIED if s.qualifying_ms is not None else ResultStatus.DID_NOT_START
-        order = _drop_positions(sorted(standings, key=_qualifying_key))
-        gap = _time_gap
-
+    frame = Frame(race, over, cutoff, ended, winner_laps(standings) if race and over else 0)
+    for s in standings:
+        settle(state, s, frame)
+    key = race_key if race else _qualifying_key
+    order = _drop_positions(sorted(standings, key=key))
     bests = {s.car.number: s.car.bests(s.counted, rules) for s in standings}
     racing = race and state.started_at is not None and state.results is None and state.flag is not Flag.RED
     found = Build(
-        race=race,
-        over=over,
-        cutoff=cutoff,
+        frame=frame,
         settled_at=settled_at,
-        ended=ended,
         racing=racing,
-        gap=gap,
+        key=key,
+        gap=race_gap if race else _time_gap,
         decisions=decisions,
         standings=standings,
         order=order,
@@ -569,7 +592,7 @@ def classification(state: SessionState, built: Build, rows: list[ClassifiedCar])
         kind=opened.kind,
         last_seq=state.last_seq,
         as_of=state.as_of,
-        phase=_phase(state, built.standings, built.cutoff, built.settled_at),
+        phase=_phase(state, built.standings, built.frame.cutoff, built.settled_at),
         flag=state.flag,
         started_at=state.started_at,
         chequered_at=state.chequered_at,

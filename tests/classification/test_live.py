@@ -37,6 +37,7 @@ from schemas.events import (
     ScoreboardReason,
     ScoreboardReported,
     SessionFinished,
+    SessionRef,
     SessionStarted,
 )
 from schemas.results import encode_classification
@@ -59,7 +60,7 @@ def sessions(draw: st.DrawFn) -> list[Event]:
     classification: laps with sectors, pit stops, driver changes, retirements, corrections, scoreboards, flags,
     decisions and their withdrawal, the chequered flag and results; some refused by the fold, all in stream
     order with a clock that only moves forward."""
-    w = SessionWriter()
+    w = SessionWriter(session=SessionRef("live", "event", "race"))
     cars = [str(n) for n in range(1, draw(st.integers(2, 9)) + 1)]
     kind = draw(st.sampled_from(["race"] * 4 + ["qualifying"]))
     events = [w.opened(kind=kind)]  # type: ignore[arg-type]
