@@ -160,6 +160,8 @@ class SessionFold(SessionState, dict=True):
         return car
 
     def _entry(self, body: EntryRegistered) -> None:
+        if self._touched is not None:
+            self._touched.add(body.number)
         car = self.cars.get(body.number)
         if car is None:
             self.cars[body.number] = car = CarRecord.registered(body, len(self.cars))
@@ -279,8 +281,19 @@ class SessionFold(SessionState, dict=True):
         self._touched = set()
 
 
-CAR_EVENTS = (LapCompleted, LineCrossing, PitIn, PitOut, DriverChanged, LapCorrected, ScoreboardReported, CarRetired)
-"""Events that change only the cars they name (each through ``SessionFold._car``); any other may change them all."""
+CAR_EVENTS = (
+    LapCompleted,
+    LineCrossing,
+    PitIn,
+    PitOut,
+    DriverChanged,
+    LapCorrected,
+    ScoreboardReported,
+    CarRetired,
+    EntryRegistered,
+)
+"""Events that change only the cars they name (each through ``SessionFold._car``, or ``_entry``); any other may
+change them all."""
 
 NEUTRALISED = frozenset({Flag.SAFETY_CAR, Flag.FULL_COURSE_YELLOW})
 """Flags under which a lap may be excluded from bests (``ClassificationRules.neutralised_laps_count_for_best``)."""

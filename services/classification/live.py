@@ -40,6 +40,7 @@ from services.classification.car import CarRecord, keep_fastest_sectors
 from services.classification.rules import (
     GAP_FIELDS,
     Build,
+    Frame,
     Place,
     Standing,
     build,
@@ -59,24 +60,25 @@ _CARS = b'"cars":['
 
 Epoch = tuple[object, ...]
 """What a fast update needs unchanged since the last build: the session's opening, flag, start, finish, results,
-entries and decisions, and the finish window (it closes on the session's clock)."""
+entries and decisions, whether it has ended and whether its finish window has closed (on the session's clock)."""
 
 
-def _epoch(state: SessionState) -> Epoch:
+def _epoch(state: SessionState) -> tuple[Epoch, int | None]:
+    """The session's epoch, and when its finish window closes (it moves with the slowest lap: only whether it has
+    closed changes a row)."""
     settled_at, ended = ending(state)
     closed = settled_at is not None and state.as_of > settled_at  # every car still out is ``stopped``
-    return (
+    epoch = (
         id(state.opened),
         state.flag,
         state.started_at,
         state.chequered_at,
         state.results,
-        len(state.cars),
         len(state.decisions),
-        settled_at,
         ended,
         closed,
     )
+    return epoch, settled_at
 
 
 class LiveClassification:
@@ -105,8 +107,10 @@ class LiveClassification:
     def update(self, state: SessionState, touched: set[str] | None) -> None:
         """Bring the rows up to ``state``; ``touched``: the cars changed since the last update (None: anything may
         have changed)."""
-        if touched is None or not self._fast or self._epoch != _epoch(state) or not self._update(state, touched):
+        epoch, settled_at = _epoch(state)
+        if touched is None or not self._fast or self._epoch != epoch or not self._update(state, touched, settled_at):
             self._rebuild(state)
+            self._epoch = epoch
 
     def classification(self, state: SessionState) -> Classification:
         built = self._built
@@ -133,7 +137,6 @@ class LiveClassification:
 
     def _rebuild(self, state: SessionState) -> None:
         built = self._built = build(state)
-        self._epoch = _epoch(state)
         self._fast = not any(d.kind is PenaltyKind.POSITION_DROP for ds in built.decisions.values() for d in ds)
         self._rows = {r.number: r for r in built.rows}
         self._encoded = {r.number: _encoder.encode(r) for r in built.rows}
@@ -156,11 +159,12 @@ class LiveClassification:
 
     # -- one car at a time --------------------------------------------------
 
-    def _update(self, state: SessionState, touched: set[str]) -> bool:
+    def _update(self, state: SessionState, touched: set[str], settled_at: int | None) -> bool:
         """Rebuild the rows of the ``touched`` cars and amend those they reach; False when it takes a whole build
         (a car the last build did not know)."""
         built = self._built
         assert built is not None
+        built.settled_at = settled_at
         dirty = set(touched)
         if built.racing:  # the clock alone turns a car silent for too long ``stopped``
             silences = self._silences
@@ -170,8 +174,6 @@ class LiveClassification:
                     dirty.add(number)
         if not dirty:
             return True
-        if not dirty <= self._standings.keys():
-            return False
         moved = self._move(state, dirty)
         if moved is None:
             return False
@@ -180,7 +182,7 @@ class LiveClassification:
         if moved:
             built.places = places(built.order)
             previous, self._places = self._places, dict(zip(self._numbers, built.places, strict=True))
-            replaced = {number for number, place in self._places.items() if place != previous[number]}
+            replaced = {number for number, place in self._places.items() if place != previous.get(number)}
         gaps: dict[str, set[int]] = {}
         for number in dirty:
             for follower, slot in self._followers(number):
@@ -197,32 +199,49 @@ class LiveClassification:
         return True
 
     def _move(self, state: SessionState, dirty: set[str]) -> bool | None:
-        """Each dirty car's standing afresh, and its place in the order by insertion; whether the order changed.
-        None when a car changed the distance the others' is measured against (it takes a whole build)."""
+        """Each dirty car's standing afresh, and its place in the order by insertion (a car entered since: its
+        first place); whether the order changed. None when it takes a whole build: a car changed the distance the
+        others' is measured against, or its class."""
         built = self._built
         assert built is not None
         frame, order, keys, numbers = built.frame, built.order, self._keys, self._numbers
         moved = False
         for number in sorted(dirty):
-            s = self._standings[number]
-            old = bisect_left(keys, built.key(s))
-            assert order[old] is s
-            fresh = standing(state, s.car, built.decisions.get(number, []), frame.cutoff, frame.ended)
-            winner = fresh.laps > frame.winner_laps or s.laps == frame.winner_laps
-            if frame.race and frame.over and fresh.status is ResultStatus.RUNNING and fresh.laps != s.laps and winner:
-                return None
+            car = state.cars[number]
+            fresh = standing(state, car, built.decisions.get(number, []), frame.cutoff, frame.ended)
+            s = self._standings.get(number)
+            if s is None:
+                s = self._standings[number] = fresh
+                built.standings.append(s)
+                old = None
+            else:
+                old = bisect_left(keys, built.key(s))
+                assert order[old] is s
+                past = self._rows[number]
+                if (past.class_name, past.sub_class) != (car.class_name, car.sub_class):
+                    return None
+                winner = fresh.laps > frame.winner_laps or s.laps == frame.winner_laps
+                if (
+                    frame.race
+                    and frame.over
+                    and fresh.status is ResultStatus.RUNNING
+                    and fresh.laps != s.laps
+                    and winner
+                ):
+                    return None
             settle(state, fresh, frame)
             vars(s).update(vars(fresh))  # the same object: the places that name it stay right
             key = built.key(s)
-            if (old + 1 < len(keys) and keys[old + 1] < key) or (old and keys[old - 1] > key):
-                del order[old], keys[old], numbers[old]
-                new = bisect_left(keys, key)
-                order.insert(new, s)
-                keys.insert(new, key)
-                numbers.insert(new, number)
-                moved = True
-            else:
+            if old is not None and not ((old + 1 < len(keys) and keys[old + 1] < key) or (old and keys[old - 1] > key)):
                 keys[old] = key
+                continue
+            if old is not None:
+                del order[old], keys[old], numbers[old]
+            new = bisect_left(keys, key)
+            order.insert(new, s)
+            keys.insert(new, key)
+            numbers.insert(new, number)
+            moved = True
         return moved
 
     def _new_fastest(self, state: SessionState, dirty: set[str], moved: bool) -> set[str]:
@@ -235,7 +254,7 @@ class LiveClassification:
         for number in dirty:
             s = self._standings[number]
             built.bests[number] = s.car.bests(s.counted, state.rules)
-            best, old = self._best_of(s, built), self._bests[number]
+            best, old = self._best_of(s, built), self._bests.get(number, NO_BEST)
             if best == old:
                 continue
             self._bests[number] = best
@@ -320,6 +339,15 @@ ALL_GAPS = frozenset(range(len(GAP_FIELDS)))
 
 Best = tuple[int | None, int | None, tuple[int | None, ...]]
 """A car's best as last built: the index of its best lap, that lap's time, its best sectors."""
+NO_BEST: Best = (None, None, ())
+
+
+def _moves_the_distance(frame: Frame, was: Standing, now: Standing) -> bool:
+    """Whether a car's new distance changes the winner's, which every status of a finished race is measured
+    against: it covers more, or it was the one that covered the most."""
+    if not (frame.race and frame.over and now.status is ResultStatus.RUNNING and now.laps != was.laps):
+        return False
+    return now.laps > frame.winner_laps or was.laps == frame.winner_laps
 
 
 def _improves(old: Best, new: Best) -> bool:
