@@ -174,15 +174,18 @@ class LiveClassification:
                     dirty.add(number)
         if not dirty:
             return True
-        moved = self._move(state, dirty)
-        if moved is None:
+        start = self._move(state, dirty)
+        if start is None:
             return False
+        moved = start < len(built.order)
         dirty |= self._new_fastest(state, dirty, moved)
         replaced: set[str] = set()
         if moved:
-            built.places = places(built.order)
-            previous, self._places = self._places, dict(zip(self._numbers, built.places, strict=True))
-            replaced = {number for number, place in self._places.items() if place != previous.get(number)}
+            built.places = places(built.order, start, built.places)
+            for number, place in zip(self._numbers[start:], built.places[start:], strict=True):
+                if place != self._places.get(number):
+                    self._places[number] = place
+                    replaced.add(number)
         gaps: dict[str, set[int]] = {}
         for number in dirty:
             for follower, slot in self._followers(number):
@@ -198,14 +201,14 @@ class LiveClassification:
             self._amend(number, ALL_GAPS if number in replaced else gaps[number], built)
         return True
 
-    def _move(self, state: SessionState, dirty: set[str]) -> bool | None:
+    def _move(self, state: SessionState, dirty: set[str]) -> int | None:
         """Each dirty car's standing afresh, and its place in the order by insertion (a car entered since: its
-        first place); whether the order changed. None when it takes a whole build: a car changed the distance the
-        others' is measured against, or its class."""
+        first place); the first index of the order that changed (its length: none). None when it takes a whole
+        build: a car changed the distance the others' is measured against, or its class."""
         built = self._built
         assert built is not None
         frame, order, keys, numbers = built.frame, built.order, self._keys, self._numbers
-        moved = False
+        start: int | None = None
         for number in sorted(dirty):
             car = state.cars[number]
             fresh = standing(state, car, built.decisions.get(number, []), frame.cutoff, frame.ended)
@@ -241,8 +244,8 @@ class LiveClassification:
             order.insert(new, s)
             keys.insert(new, key)
             numbers.insert(new, number)
-            moved = True
-        return moved
+            start = min(new, old if old is not None else new, len(order) if start is None else start)
+        return len(order) if start is None else start
 
     def _new_fastest(self, state: SessionState, dirty: set[str], moved: bool) -> set[str]:
         """The session's fastest laps and best sectors after the dirty cars' bests changed (or the order did, with

@@ -365,13 +365,16 @@ GAP_FIELDS = ("gap", "interval", "class_gap", "class_interval", "sub_class_gap",
 """A row's gaps, each taken to the car a :class:`Place` names from its fourth field on, in this order."""
 
 
-def places(order: list[Standing]) -> list[Place]:
-    """Each car's place, in result order."""
+def places(order: list[Standing], start: int = 0, before: list[Place] | None = None) -> list[Place]:
+    """Each car's place, in result order. With ``before``, the places of an order that differs only from index
+    ``start`` on: the cars ahead of it keep theirs, and the groups are taken up where they stood there."""
     overall = _Ahead()
     classes: dict[str, _Ahead] = {}
     sub_classes: dict[tuple[str, str], _Ahead] = {}
-    found = []
-    for s in order:
+    found = before[:start] if before is not None else []
+    if found:
+        _resume(order, found, overall, classes, sub_classes)
+    for s in order[len(found) :]:
         car = s.car
         position, leader, ahead = overall.take(s)
         class_position, class_leader, class_ahead = classes.setdefault(car.class_name, _Ahead()).take(s)
@@ -386,6 +389,27 @@ def places(order: list[Standing]) -> list[Place]:
             )
         )
     return found
+
+
+def _resume(
+    order: list[Standing],
+    ahead: list[Place],
+    overall: _Ahead,
+    classes: dict[str, _Ahead],
+    sub_classes: dict[tuple[str, str], _Ahead],
+) -> None:
+    """The groups as they stand after the cars ``ahead`` (the last of each group is the one it resumes from)."""
+    overall.count, overall.leader, overall.ahead = len(ahead), order[0], order[len(ahead) - 1]
+    for index in range(len(ahead) - 1, -1, -1):
+        s, place = order[index], ahead[index]
+        car = s.car
+        if car.class_name not in classes:
+            group = classes[car.class_name] = _Ahead()
+            group.count, group.leader, group.ahead = place.class_position, place.class_leader or s, s
+        if car.sub_class is not None and (car.class_name, car.sub_class) not in sub_classes:
+            group = sub_classes[car.class_name, car.sub_class] = _Ahead()
+            assert place.sub_class_position is not None
+            group.count, group.leader, group.ahead = place.sub_class_position, place.sub_class_leader or s, s
 
 
 GapRule = Callable[[Standing, "Standing | None"], "Gap | None"]
