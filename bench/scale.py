@@ -9,7 +9,9 @@ classification projectors run as separate processes. Measured per run:
 - CPU per event: the projector processes' user+system time over the events;
 - memory per session: the projector processes' resident memory growth over the sessions;
 - events read per replica: each process's ``chequered_events_applied_total`` (its ``/metrics``), the most any
-  replica read as a share of the events published (replicas read only their partitions: about 1/N).
+  replica read as a share of the events published (replicas read only their partitions: about 1/N);
+- values written per event: the KV values the watcher saw over the events published (a projector writes a
+  session's value once per batch it touched: the further behind, the bigger its batches and the fewer values).
 
 Runs: one session alone (the baseline), then ``SESSIONS`` sessions with one
 projector, then with two and four replicas; every figure of the others is a ratio to the first.
@@ -133,6 +135,7 @@ async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path)
             "seen": len(lags) / len(acked),
             "read_share_max": max(read) / len(events),
             "read_share_mean": sum(read) / len(read) / len(events),
+            "values_per_event": sum(len(values) for values in seen.values()) / len(events),
         }
     finally:
         await nc.close()
@@ -164,6 +167,7 @@ async def _all(report: Report) -> None:
             )
         report.add(f"{name}: events read, most by a replica", figures["read_share_max"], "of all")
         report.add(f"{name}: events read, mean per replica", figures["read_share_mean"], "of all")
+        report.add(f"{name}: values written per event", figures["values_per_event"], "values")
         report.notes.append(f"{name}: {figures['events']:,.0f} events, {figures['seen']:.1%} of them seen in KV")
     report.notes.append(f"{CARS}-car sessions of {RACE_MS // 60_000} minutes at {SPEED:g}x real pace, all at once")
 
