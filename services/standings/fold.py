@@ -74,6 +74,9 @@ class _Round:
     """Entries not eligible for points, as last registered."""
     intermediates: dict[str, dict[int, Classification]] = field(default_factory=dict)
     """Session key -> instant -> the classification as it stood then (computed once the race passes it)."""
+    missed: dict[str, set[int]] = field(default_factory=dict)
+    """Session key -> instants the log passed with the race no longer running (it ended early): never looked
+    for again."""
     live: LiveRound | None = None
     dirty: bool = False
     touched: set[str] | None = field(default_factory=set)
@@ -256,15 +259,19 @@ class ChampionshipFold:
             if rule is None or not rule.intermediates or classification.started_at is None:
                 continue
             held = round_.intermediates.setdefault(classification.session.key, {})
+            missed = round_.missed.setdefault(classification.session.key, set())
             due = [
                 i.at_ms
                 for i in rule.intermediates
-                if i.at_ms not in held and classification.as_of >= classification.started_at + i.at_ms
+                if i.at_ms not in held
+                and i.at_ms not in missed
+                and classification.as_of >= classification.started_at + i.at_ms
             ]
             if due:
                 found = classifications_at(round_.events, classification.session, due)
                 reached = reached or bool(found)
                 held.update(found)
+                missed.update(at for at in due if at not in found)  # passed, the race no longer running
             out[session] = held
         return out, reached
 

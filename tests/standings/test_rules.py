@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from schemas.events import SessionKind
+from schemas.events import LineCrossing, SessionKind, SessionRef
+from schemas.results import Classification
 from schemas.standings import (
     AdjustmentKind,
     AwardKind,
@@ -14,14 +15,16 @@ from schemas.standings import (
     ScoreState,
     TableKind,
 )
+from services.standings import fold as fold_module
 from services.standings.config import decode_config
-from services.standings.fold import classifications_at
+from services.standings.fold import ChampionshipFold, Pairs, classifications_at
 from services.standings.live import Season
 from services.standings.rounds import score_round
 from services.standings.rulebook import Rulebook
 from services.standings.tables import standings
 from tests.standings.season import (
     BASE_CONFIG,
+    CHAMPIONSHIP,
     LAP,
     ROUNDS,
     Car,
@@ -108,6 +111,34 @@ def test_intermediate_points_on_the_classification_as_it_stood() -> None:
     events = race.events()
     early = [(seq, e) for seq, e in enumerate(events, start=1) if e.at - events[0].at < 300_000]
     assert classifications_at(early, events[0].session, [300_000]) == {}  # not reached yet: nothing to score
+
+
+def test_an_instant_a_shortened_race_never_ran_to_is_looked_for_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A race ended under red after 8 laps, results declared at 15 minutes, its 15-minute point unreached: the
+    point scores nothing, and once the log has passed it no later settle folds the race again to look for it."""
+    b = book(
+        rounds=rounds(
+            '[[rounds.points]]\nkind = "race"\nscale = "main"\nlength_ms = 1_000_000\n'
+            'intermediate = [{ at_ms = 900_000, scale = "half", label = "15 minutes" }]'
+        )
+    )
+    race = Session("r1", cars("1", "2"), ["1", "2"], laps=8, red=True, length_ms=1_000_000)
+    looked: list[list[int]] = []
+    real = fold_module.classifications_at
+
+    def looking(events: Pairs, session: SessionRef, at_ms: list[int]) -> dict[int, Classification]:
+        looked.append(list(at_ms))
+        return real(events, session, at_ms)
+
+    monkeypatch.setattr(fold_module, "classifications_at", looking)
+    championship = ChampionshipFold(CHAMPIONSHIP, b)
+    for seq, event in enumerate(race.events(after=[LineCrossing(number="1", line="SF")] * 3), start=1):
+        championship.apply(seq, event)
+        championship.settle()
+    assert looked == [[900_000]]
+    result = championship.standings()
+    assert result is not None
+    assert all(a.kind is not AwardKind.INTERMEDIATE for r in row(result, "Driver 1").rounds for a in r.awards)
 
 
 # -- bonus points ------------------------------------------------------------------
