@@ -277,7 +277,11 @@ class SessionFold(SessionState, dict=True):
     def _bring_up_to_date(self) -> None:
         if self.opened is None:
             raise FoldError(f"session {self.session.key} was never opened")
-        self._live.update(self, self._touched)
+        try:
+            self._live.update(self, self._touched)
+        except Exception:
+            self._touched = None  # rows half updated are never reused: the next value is built whole
+            raise
         self._touched = set()
 
 

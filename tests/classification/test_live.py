@@ -41,7 +41,7 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.results import encode_classification
-from services.classification import snapshot
+from services.classification import live, snapshot
 from services.classification.fold import ClassificationProjection, SessionFold
 from services.classification.rules import classify
 from services.simulator.endurance import RaceSpec, simulate
@@ -216,3 +216,19 @@ def test_real_rmonitor_captures_give_the_same_bytes_after_every_event(name: str)
     if not events:
         pytest.skip(f"{name} holds no session")
     assert assert_live_matches_whole(events)
+
+
+def test_after_an_update_that_failed_the_next_value_is_built_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The projector dead-letters a session whose value fails and goes on; what the failure left half updated (here
+    car 2's new best taken, the session's fastest lap not yet) must not be reused for its next value."""
+    w = SessionWriter()
+    events = [w.opened(), w.entry("1"), w.entry("2"), w.event(SessionStarted(), 0), w.lap("1", 1, 100_000)]
+    state = session_fold(events)
+    state.encoded()
+    state.apply(len(events) + 1, w.lap("2", 1, 99_000, lap_time_ms=99_000))
+    monkeypatch.setattr(live, "fastest_laps", lambda *_: (_ for _ in ()).throw(RuntimeError("the rules failed")))
+    with pytest.raises(RuntimeError):
+        state.encoded()
+    monkeypatch.undo()
+    state.apply(len(events) + 2, w.lap("1", 2, 200_000))
+    assert state.encoded() == encode_classification(classify(state))
