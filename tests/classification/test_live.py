@@ -15,31 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.events import (
-    CarRetired,
-    DecisionWithdrawn,
-    DriverChanged,
-    Event,
-    Flag,
-    FlagChanged,
-    LapCompleted,
-    LapCorrected,
-    LapDeleted,
-    LineCrossing,
-    PenaltyIssued,
-    PenaltyKind,
-    PenaltyServed,
-    PitIn,
-    PitOut,
-    ResultsDeclared,
-    ResultsStatus,
-    ScoreboardCar,
-    ScoreboardReason,
-    ScoreboardReported,
-    SessionFinished,
-    SessionRef,
-    SessionStarted,
-)
+from schemas import events as ev
+from schemas.events import Event
 from schemas.results import encode_classification
 from services.classification import live, snapshot
 from services.classification.fold import ClassificationProjection, SessionFold
@@ -60,7 +37,7 @@ def sessions(draw: st.DrawFn) -> list[Event]:
     classification: laps with sectors, pit stops, driver changes, retirements, corrections, scoreboards, flags,
     decisions and their withdrawal, the chequered flag and results; some refused by the fold, all in stream
     order with a clock that only moves forward."""
-    w = SessionWriter(session=SessionRef("live", "event", "race"))
+    w = SessionWriter(session=ev.SessionRef("live", "event", "race"))
     cars = [str(n) for n in range(1, draw(st.integers(2, 9)) + 1)]
     kind = draw(st.sampled_from(["race"] * 4 + ["qualifying"]))
     events = [w.opened(kind=kind)]  # type: ignore[arg-type]
@@ -68,7 +45,7 @@ def sessions(draw: st.DrawFn) -> list[Event]:
         class_name, sub_class = CLASSES[draw(st.integers(0, len(CLASSES) - 1))]
         entry = w.entry(number, class_name)
         events.append(w.event(msgspec.structs.replace(entry.body, sub_class=sub_class), 0))
-    events.append(w.event(SessionStarted(), 0))
+    events.append(w.event(ev.SessionStarted(), 0))
     now, laps, decisions = 0, dict.fromkeys(cars, 0), 0
     for _ in range(draw(st.integers(0, 90))):
         number = draw(st.sampled_from(cars))
@@ -78,7 +55,7 @@ def sessions(draw: st.DrawFn) -> list[Event]:
         if step == "lap":
             laps[number] += 1
             sectors = draw(st.lists(st.integers(20_000, 40_000), min_size=0, max_size=3))
-            body = LapCompleted(
+            body = ev.LapCompleted(
                 number=number,
                 lap=laps[number],
                 lap_time_ms=draw(LAP_TIMES),
@@ -87,36 +64,36 @@ def sessions(draw: st.DrawFn) -> list[Event]:
                 counts_for_best=draw(st.booleans()) or draw(st.booleans()),
             )
         elif step == "pit":
-            body = draw(st.sampled_from([PitIn(number=number), PitOut(number=number)]))
+            body = draw(st.sampled_from([ev.PitIn(number=number), ev.PitOut(number=number)]))
         elif step == "crossing":
-            body = LineCrossing(number=number, line="SF")
+            body = ev.LineCrossing(number=number, line="SF")
         elif step == "driver":
-            body = DriverChanged(number=number, driver=draw(st.sampled_from(["A. Driver", "B. Other"])))
+            body = ev.DriverChanged(number=number, driver=draw(st.sampled_from(["A. Driver", "B. Other"])))
         else:
             decisions += 1
             decision = f"D{decisions}"
             body = draw(
                 st.sampled_from(
                     [
-                        CarRetired(number=number),
-                        LapCorrected(number=number, lap=max(1, laps[number]), lap_time_ms=draw(LAP_TIMES)),
-                        FlagChanged(flag=draw(st.sampled_from([Flag.SAFETY_CAR, Flag.GREEN, Flag.RED]))),
-                        PenaltyIssued(
+                        ev.CarRetired(number=number),
+                        ev.LapCorrected(number=number, lap=max(1, laps[number]), lap_time_ms=draw(LAP_TIMES)),
+                        ev.FlagChanged(flag=draw(st.sampled_from([ev.Flag.SAFETY_CAR, ev.Flag.GREEN, ev.Flag.RED]))),
+                        ev.PenaltyIssued(
                             number=number,
                             decision=decision,
-                            kind=draw(st.sampled_from(list(PenaltyKind))),
+                            kind=draw(st.sampled_from(list(ev.PenaltyKind))),
                             time_ms=draw(st.sampled_from([0, 5_000, 30_000])),
                             laps=draw(st.integers(0, 1)),
                             positions=draw(st.integers(0, 2)),
                         ),
-                        PenaltyServed(number=number, decision=f"D{max(1, decisions - 1)}"),
-                        DecisionWithdrawn(decision=f"D{max(1, decisions - 1)}"),
-                        LapDeleted(number=number, decision=decision, lap=max(1, laps[number])),
-                        ScoreboardReported(
+                        ev.PenaltyServed(number=number, decision=f"D{max(1, decisions - 1)}"),
+                        ev.DecisionWithdrawn(decision=f"D{max(1, decisions - 1)}"),
+                        ev.LapDeleted(number=number, decision=decision, lap=max(1, laps[number])),
+                        ev.ScoreboardReported(
                             source="test",
-                            reason=ScoreboardReason.GAP,
+                            reason=ev.ScoreboardReason.GAP,
                             cars=[
-                                ScoreboardCar(
+                                ev.ScoreboardCar(
                                     number=number,
                                     position=1,
                                     laps=laps[number] + 1,
@@ -126,12 +103,12 @@ def sessions(draw: st.DrawFn) -> list[Event]:
                                 )
                             ],
                         ),
-                        SessionFinished(),
-                        ResultsDeclared(status=ResultsStatus.PROVISIONAL),
+                        ev.SessionFinished(),
+                        ev.ResultsDeclared(status=ev.ResultsStatus.PROVISIONAL),
                     ]
                 )
             )
-            if isinstance(body, ScoreboardReported):
+            if isinstance(body, ev.ScoreboardReported):
                 laps[number] += 1
         events.append(w.event(body, now))  # type: ignore[arg-type]
         if draw(st.integers(0, 20)) == 0:
@@ -194,7 +171,7 @@ def test_a_fastest_lap_set_alike_moves_to_the_car_that_passes() -> None:
     """Two cars share the best lap (90.000 s): it is the car ahead's. When the other passes it at the line with a
     slower lap, no best changes, yet the fastest lap is now the passer's."""
     w = SessionWriter()
-    events = [w.opened(), w.entry("1"), w.entry("2"), w.event(SessionStarted(), 0)]
+    events = [w.opened(), w.entry("1"), w.entry("2"), w.event(ev.SessionStarted(), 0)]
     events += [w.lap("1", 1, 100_000), w.lap("2", 1, 100_500), w.lap("1", 2, 190_000, lap_time_ms=90_000)]
     events += [w.lap("2", 2, 190_500, lap_time_ms=90_000), w.lap("2", 3, 285_000, lap_time_ms=94_500)]
     assert assert_live_matches_whole(events) == len(events)
@@ -222,7 +199,7 @@ def test_after_an_update_that_failed_the_next_value_is_built_whole(monkeypatch: 
     """The projector dead-letters a session whose value fails and goes on; what the failure left half updated (here
     car 2's new best taken, the session's fastest lap not yet) must not be reused for its next value."""
     w = SessionWriter()
-    events = [w.opened(), w.entry("1"), w.entry("2"), w.event(SessionStarted(), 0), w.lap("1", 1, 100_000)]
+    events = [w.opened(), w.entry("1"), w.entry("2"), w.event(ev.SessionStarted(), 0), w.lap("1", 1, 100_000)]
     state = session_fold(events)
     state.encoded()
     state.apply(len(events) + 1, w.lap("2", 1, 99_000, lap_time_ms=99_000))
