@@ -25,6 +25,7 @@ from services.calendar.files import EXAMPLES, CalendarFile, FileRound, FileSessi
 from services.calendar.fold import CalendarFold
 from services.calendar.local import instant, moment
 from services.calendar.schedule import canonical
+from services.structs import carried
 
 SPRINT = EXAMPLES / "sprint-2025.toml"
 GT_ENDURANCE = EXAMPLES / "gt-endurance-2026.toml"
@@ -77,23 +78,11 @@ def as_file(season: CalendarPublished, championship: str | None = None) -> bytes
         return shown if other.utcoffset() != shown.utcoffset() else naive
 
     rounds = [
-        FileRound(
-            event=r.event,
-            name=r.name,
-            circuit=r.circuit,
-            time_zone=r.time_zone,
-            first_day=r.first_day,
-            last_day=r.last_day,
+        carried(
+            FileRound,
+            r,
             sessions=[
-                FileSession(
-                    session=s.session,
-                    name=s.name,
-                    kind=s.kind,
-                    start=local(s.start, r.time_zone),
-                    end=local(s.end, r.time_zone),
-                    points=s.points,
-                    cancelled=s.cancelled,
-                )
+                carried(FileSession, s, start=local(s.start, r.time_zone), end=local(s.end, r.time_zone))
                 for s in r.sessions
             ],
         )
