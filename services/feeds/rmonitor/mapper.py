@@ -126,25 +126,10 @@ from schemas import events
 from schemas.ingest import RejectCode
 from services.feeds.common import FALLBACK_DAY, alnum
 from services.feeds.ids import event_id
+from services.feeds.rmonitor import parser
 from services.feeds.rmonitor.clock import FeedClock
 from services.feeds.rmonitor.naming import kind_of
 from services.feeds.rmonitor.options import RMonitorOptions
-from services.feeds.rmonitor.parser import (
-    ClassInfo,
-    Competitor,
-    CompetitorExt,
-    CorrectedFinish,
-    FeedFlag,
-    Heartbeat,
-    Init,
-    Passing,
-    PracticePosition,
-    RacePosition,
-    RMonitorRecord,
-    RunInfo,
-    Setting,
-    TimelineCrossing,
-)
 from services.feeds.rmonitor.scoreboard import AGREES, BoardWatch, Verdict
 
 PIT_IN_LINES = frozenset({"PIT", "PIP"})
@@ -158,13 +143,13 @@ KIND_WAIT_LAPS = 30
 HOUR_MS = 3_600_000
 
 _FLAG_OF = {
-    FeedFlag.GREEN: events.Flag.GREEN,
-    FeedFlag.YELLOW: events.Flag.YELLOW,
-    FeedFlag.RED: events.Flag.RED,
-    FeedFlag.FINISH: events.Flag.CHEQUERED,
-    FeedFlag.UNKNOWN: events.Flag.UNKNOWN,
+    parser.FeedFlag.GREEN: events.Flag.GREEN,
+    parser.FeedFlag.YELLOW: events.Flag.YELLOW,
+    parser.FeedFlag.RED: events.Flag.RED,
+    parser.FeedFlag.FINISH: events.Flag.CHEQUERED,
+    parser.FeedFlag.UNKNOWN: events.Flag.UNKNOWN,
 }
-ENTRY_BLOCK = (Competitor, CompetitorExt, ClassInfo, Setting, RunInfo)
+ENTRY_BLOCK = (parser.Competitor, parser.CompetitorExt, parser.ClassInfo, parser.Setting, parser.RunInfo)
 """Orbits sends entries as a block of ``$A``/``$COMP``/``$B``/``$C``/``$E`` records: a car is registered once
 its block ends (the next record of another type), with everything the block said, not once per record."""
 _ENTRY_TYPES = frozenset(ENTRY_BLOCK)
@@ -262,7 +247,7 @@ class _Car:
     """The feed is re-sending this car's past (a reconnect, a stale passing): its ``$H`` rows may be old too."""
     board_best: tuple[int, int | None] | None = None
     """The feed's best lap (``$H``): time, lap."""
-    parked: Passing | None = None
+    parked: parser.Passing | None = None
     """A passing waiting for the ``$G`` that comes with it (at most until the next heartbeat)."""
 
 
@@ -330,7 +315,7 @@ class RMonitorMapper:
         self._cars: dict[str, _Car] = {}
         self._dirty: dict[str, _Car] = {}
         """Cars whose entry changed in the current block of entry records, registered when the block ends."""
-        self._held_crossings: dict[str, list[TimelineCrossing]] = {}
+        self._held_crossings: dict[str, list[parser.TimelineCrossing]] = {}
         """``$L`` crossings of car numbers not registered yet (IMSA also reports unknown transponders)."""
         self._held_cars: dict[str, _Car] = {}
         self._by_number: dict[str, _Car] = {}
@@ -339,7 +324,7 @@ class RMonitorMapper:
         self._opened = False
         self._started = False
         self._finished = False
-        self._flag: FeedFlag = FeedFlag.NONE
+        self._flag: parser.FeedFlag = parser.FeedFlag.NONE
         self._flag_raw = ""
         self._track: str | None = None
         self._track_length_m: int | None = None
@@ -355,7 +340,7 @@ class RMonitorMapper:
 
     # -- public ------------------------------------------------------------
 
-    def feed(self, record: RMonitorRecord, arrival: float | None = None) -> list[events.Event]:
+    def feed(self, record: parser.RMonitorRecord, arrival: float | None = None) -> list[events.Event]:
         """Apply one record (``arrival``: UTC epoch seconds it arrived, if known); the events now ready."""
         if arrival is not None:
             self.clock.arrived(arrival)
@@ -364,30 +349,30 @@ class RMonitorMapper:
         self._take(record, arrival)
         return self._drain()
 
-    def _take(self, record: RMonitorRecord, arrival: float | None) -> None:
+    def _take(self, record: parser.RMonitorRecord, arrival: float | None) -> None:
         """What one record does to the session (an ``##`` arrival mark does nothing more)."""
         match record:
-            case Passing():
+            case parser.Passing():
                 self._on_passing(record, arrival)
-            case Heartbeat():
+            case parser.Heartbeat():
                 self._on_heartbeat(record, arrival)
-            case RacePosition():
+            case parser.RacePosition():
                 self._on_position(record, arrival)
-            case PracticePosition():
+            case parser.PracticePosition():
                 self._on_best(record, arrival)
-            case TimelineCrossing():
+            case parser.TimelineCrossing():
                 self._on_timeline(record, arrival)
-            case Competitor() | CompetitorExt():
+            case parser.Competitor() | parser.CompetitorExt():
                 self._on_competitor(record, arrival)
-            case RunInfo():
+            case parser.RunInfo():
                 self._on_run(record, arrival)
-            case ClassInfo():
+            case parser.ClassInfo():
                 self._on_class(record, arrival)
-            case Setting():
+            case parser.Setting():
                 self._on_setting(record, arrival)
-            case Init():
+            case parser.Init():
                 self._on_init(record, arrival)
-            case CorrectedFinish():
+            case parser.CorrectedFinish():
                 self._on_corrected_finish(record, arrival)
 
     def flush(self) -> list[events.Event]:
@@ -589,7 +574,7 @@ class RMonitorMapper:
         )
 
     @staticmethod
-    def _length_of(beat: Heartbeat) -> events.SessionLength | None:
+    def _length_of(beat: parser.Heartbeat) -> events.SessionLength | None:
         """Time to go + race time (to the minute when within 2 s of one), or laps to go before the start."""
         race = max(beat.race_time_ms or 0, 0)
         time_ms: int | None = None
@@ -704,17 +689,21 @@ class RMonitorMapper:
 
     # -- handlers ----------------------------------------------------------------
 
-    def _on_run(self, record: RunInfo, arrival: float | None) -> None:
+    def _on_run(self, record: parser.RunInfo, arrival: float | None) -> None:
         self._run_name = record.description or self._run_name
         self._open()
 
-    def _on_heartbeat(self, beat: Heartbeat, arrival: float | None) -> None:
+    def _on_heartbeat(self, beat: parser.Heartbeat, arrival: float | None) -> None:
         if self._length_seen is None:
             self._length_seen = self._length_of(beat)
         if beat.time_of_day_ms is None or not self._tell_time(beat.time_of_day_ms, beat.race_time_ms, arrival):
             return
         race = beat.race_time_ms
-        running = beat.flag is not FeedFlag.NONE and race is not None and (race > 0 or beat.flag is FeedFlag.GREEN)
+        running = (
+            beat.flag is not parser.FeedFlag.NONE
+            and race is not None
+            and (race > 0 or beat.flag is parser.FeedFlag.GREEN)
+        )
         if running and race is not None:
             clock = self.clock
             clock.anchor_at(race)
@@ -731,19 +720,19 @@ class RMonitorMapper:
         self._unpark_all()
         self._tick()
 
-    def _on_flag(self, beat: Heartbeat, started_now: bool) -> None:
+    def _on_flag(self, beat: parser.Heartbeat, started_now: bool) -> None:
         flag = beat.flag
-        if flag is FeedFlag.NONE:
+        if flag is parser.FeedFlag.NONE:
             return
-        same = flag == self._flag and (flag is not FeedFlag.UNKNOWN or beat.flag_raw == self._flag_raw)
+        same = flag == self._flag and (flag is not parser.FeedFlag.UNKNOWN or beat.flag_raw == self._flag_raw)
         self._flag, self._flag_raw = flag, beat.flag_raw
-        if flag is FeedFlag.GREEN and started_now:
+        if flag is parser.FeedFlag.GREEN and started_now:
             return  # SessionStarted says green
         if same and not started_now:
             return  # a start under another flag repeats that flag after SessionStarted
         race = beat.race_time_ms
         stamp = f"{race // 1000}" if race is not None and race > 0 else f"t{(self.clock.local_ms or 0) // 1000}"
-        if flag is FeedFlag.FINISH and not self._finished:
+        if flag is parser.FeedFlag.FINISH and not self._finished:
             self._finished = True
             self._emit("finish", events.SessionFinished(), race_ms=self._finish_race_ms(race))
             return
@@ -759,19 +748,19 @@ class RMonitorMapper:
                 return leader.last_total
         return flag_race_ms if flag_race_ms is not None and flag_race_ms >= 0 else None
 
-    def _on_competitor(self, record: Competitor | CompetitorExt, arrival: float | None) -> None:
+    def _on_competitor(self, record: parser.Competitor | parser.CompetitorExt, arrival: float | None) -> None:
         if not record.registration:
             return
         car = self._car(record.registration, record.number)
         car.first_name, car.last_name, car.nationality = record.first_name, record.last_name, record.nationality
         if record.class_number is not None:
             car.class_number = record.class_number
-        if isinstance(record, CompetitorExt):
+        if isinstance(record, parser.CompetitorExt):
             car.additional = record.additional
         car.known = True
         self._dirty[car.registration] = car
 
-    def _on_class(self, record: ClassInfo, arrival: float | None) -> None:
+    def _on_class(self, record: parser.ClassInfo, arrival: float | None) -> None:
         description = record.description.strip()
         if self._classes.get(record.class_number) == description:
             return
@@ -780,7 +769,7 @@ class RMonitorMapper:
             if car.registered and car.class_number == record.class_number:
                 self._dirty[car.registration] = car
 
-    def _on_setting(self, record: Setting, arrival: float | None) -> None:
+    def _on_setting(self, record: parser.Setting, arrival: float | None) -> None:
         if record.name == "TRACKNAME" and record.value:
             self._track = record.value[:200]
         elif record.name == "TRACKLENGTH":
@@ -790,14 +779,14 @@ class RMonitorMapper:
                 return
             self._track_length_m = length if 0 < length < 1_000_000 else None
 
-    def _on_init(self, record: Init, arrival: float | None) -> None:
+    def _on_init(self, record: parser.Init, arrival: float | None) -> None:
         self.clock.state_day(record.date)
         self.feed_positions.clear()
         began = self.stats.laps or self.stats.reported_laps
         self._board.open(events.ScoreboardReason.RESET if began else events.ScoreboardReason.FIRST)
         self._open()
 
-    def _on_position(self, record: RacePosition, arrival: float | None) -> None:
+    def _on_position(self, record: parser.RacePosition, arrival: float | None) -> None:
         if not record.registration:
             return
         if record.total_ms is not None and (reason := self._absurd_total(record.total_ms)):
@@ -828,7 +817,7 @@ class RMonitorMapper:
         if car.parked is not None:  # the passing this row goes with
             self._unpark(car)
 
-    def _on_best(self, record: PracticePosition, arrival: float | None) -> None:
+    def _on_best(self, record: parser.PracticePosition, arrival: float | None) -> None:
         """``$H``: the feed's best lap of the car; laps faster than it are not counted for bests."""
         best = record.best_ms
         if best is None or not record.registration:
@@ -885,7 +874,7 @@ class RMonitorMapper:
                     self._kind_seen = events.SessionKind.RACE
                     return
 
-    def _on_passing(self, record: Passing, arrival: float | None) -> None:
+    def _on_passing(self, record: parser.Passing, arrival: float | None) -> None:
         total = record.total_ms
         if reason := self._absurd_total(total):
             self._aside(RejectCode.OUT_OF_BOUNDS, f"$J of {record.registration!r}: {reason}")
@@ -913,7 +902,7 @@ class RMonitorMapper:
         for car in list(self._parked.values()):
             self._unpark(car)
 
-    def _take_passing(self, car: _Car, record: Passing) -> None:
+    def _take_passing(self, car: _Car, record: parser.Passing) -> None:
         total = record.total_ms
         if self._resent(car, total, record.lap_ms):
             return
@@ -1015,7 +1004,7 @@ class RMonitorMapper:
 
         self._emit(f"c-{car.number}-{lap}-{total}-{lap_ms}", corrected, car=car)
 
-    def _on_corrected_finish(self, record: CorrectedFinish, arrival: float | None) -> None:
+    def _on_corrected_finish(self, record: parser.CorrectedFinish, arrival: float | None) -> None:
         """``$COR``: the total of the lap it names, corrected."""
         car = self._cars.get(record.registration)
         if car is None or record.laps is None or record.total_ms is None:
@@ -1173,7 +1162,7 @@ class RMonitorMapper:
                 )
             )
 
-    def _on_timeline(self, record: TimelineCrossing, arrival: float | None) -> None:
+    def _on_timeline(self, record: parser.TimelineCrossing, arrival: float | None) -> None:
         number = record.number.strip()
         if not number:
             return
@@ -1188,7 +1177,7 @@ class RMonitorMapper:
         self._unpark(car)  # its passing came before this crossing
         self._timeline(car, record)
 
-    def _timeline(self, car: _Car, record: TimelineCrossing) -> None:
+    def _timeline(self, car: _Car, record: parser.TimelineCrossing) -> None:
         local = self.clock.local_of(record.date, record.time_of_day_ms)
         stamp = f"{record.date:%Y%m%d}" if record.date else "0"
         content_id = f"l-{car.number}-{record.name}-{stamp}-{record.time_of_day_ms}"
