@@ -39,6 +39,7 @@ from services.analysis.order import BestLapOrder, FastestLaps, Order, RaceOrder
 from services.classification.car import CarRecord
 from services.classification.fold import ClassificationProjection, SessionFold
 from services.classification.rules import flag_periods
+from services.structs import carried
 
 APPEND_ONLY = (
     events.SessionOpened,
@@ -214,13 +215,9 @@ class SessionAnalyst:
         counted = lines[: self._counted(car)]
         stints = self._stints(car)
         stops = _stops(car)
-        return CarAnalysis(
-            number=car.number,
-            class_name=car.class_name,
-            sub_class=car.sub_class,
-            team=car.team,
-            car=car.car,
-            manufacturer=car.manufacturer,
+        return carried(
+            CarAnalysis,
+            car,
             position=row.position,
             class_position=row.class_position,
             status=row.status,
@@ -239,18 +236,9 @@ class SessionAnalyst:
             laps = lines[stint.from_lap - 1 : stint.from_lap - 1 + stint.laps]
             valid = [line.lap_ms for line in laps if line.valid]
             clean = [line.lap_ms for line in laps if is_clean(line)]
-            stints.append(
-                StintLine(
-                    driver=stint.driver,
-                    from_lap=stint.from_lap,
-                    laps=stint.laps,
-                    start=stint.start,
-                    end=stint.end,
-                    time_ms=stint.time_ms,
-                    best_ms=min(valid) if valid else None,
-                    average_ms=sum(clean) // len(clean) if clean else None,
-                )
-            )
+            best_ms = min(valid) if valid else None
+            average_ms = sum(clean) // len(clean) if clean else None
+            stints.append(carried(StintLine, stint, best_ms=best_ms, average_ms=average_ms))
         return stints
 
     def heads(self, numbers: Iterable[str]) -> list[CarHead]:
@@ -305,16 +293,7 @@ def _stops(car: CarRecord) -> list[PitStopLine]:
         if stop.pit_out is not None:
             out = bisect_right(car.crossings, stop.pit_out)
             driver_out = car.lap_drivers[out] if out < len(car.crossings) else car.driver
-        stops.append(
-            PitStopLine(
-                lap=stop.lap,
-                pit_in=stop.pit_in,
-                pit_out=stop.pit_out,
-                lane_ms=stop.lane_ms,
-                driver_in=driver_in,
-                driver_out=driver_out,
-            )
-        )
+        stops.append(carried(PitStopLine, stop, driver_in=driver_in, driver_out=driver_out))
     return stops
 
 
