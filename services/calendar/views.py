@@ -143,13 +143,12 @@ def _checked(now: int, tz: str | None, lang: str) -> None:
 
 def calendar_view(calendar: SeasonCalendar, now: int, tz: str | None = None, lang: str = "en") -> CalendarView:
     _checked(now, tz, lang)
-    return CalendarView(
-        championship=calendar.championship,
-        name=calendar.name,
+    return carried(
+        CalendarView,
+        calendar,
         at=now,
         lang=lang,
         zone=tz,
-        revision=calendar.revision,
         rounds=[round_view(r, now, tz, lang) for r in calendar.rounds],
     )
 
