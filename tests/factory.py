@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hypothesis import strategies as st
+
 from schemas.events import (
     Body,
     Driver,
@@ -83,6 +85,17 @@ def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[Event]:
         for n in range(1, cars + 1)
     ]
     return events
+
+
+def drawn_laps(draw: st.DrawFn, w: SessionWriter, cars: int, lap_times: st.SearchStrategy[list[int]]) -> list[Event]:
+    """Cars 1 to ``cars`` each lapping from the start at its own drawn lap times, in timing-clock order."""
+    laps = []
+    for n in range(1, cars + 1):
+        at = 0
+        for lap, lap_time in enumerate(draw(lap_times), start=1):
+            at += lap_time
+            laps.append(w.lap(str(n), lap, at, lap_time_ms=lap_time))
+    return sorted(laps, key=lambda e: (e.at, e.id))
 
 
 def session_fold(events: Sequence[Event]) -> SessionFold:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from schemas import events
 from schemas.results import CarState, Classification, ResultStatus, SessionPhase
-from tests.factory import SessionWriter, classify, resumed
+from tests.factory import SessionWriter, classify, drawn_laps, resumed
 
 LAP = 100_000
 
@@ -211,13 +211,7 @@ def cup_races(draw: st.DrawFn) -> list[events.Event]:
         cup = draw(st.sampled_from(CUPS))
         log.append(msgspec.structs.replace(entry, body=msgspec.structs.replace(entry.body, sub_class=cup)))
     log.append(w.event(events.SessionStarted(), 0))
-    lapped = []
-    for n in range(1, cars + 1):
-        at = 0
-        for lap, lap_time in enumerate(draw(st.lists(st.integers(90_000, 130_000), max_size=12)), start=1):
-            at += lap_time
-            lapped.append(w.lap(str(n), lap, at, lap_time_ms=lap_time))
-    log += sorted(lapped, key=lambda e: (e.at, e.id))
+    log += drawn_laps(draw, w, cars, st.lists(st.integers(90_000, 130_000), max_size=12))
     if draw(st.booleans()):
         log.append(w.event(events.SessionFinished(), 600_000))
         log.append(w.event(events.ResultsDeclared(status=events.ResultsStatus.PROVISIONAL), 2_000_000))
