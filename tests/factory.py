@@ -38,14 +38,23 @@ class SessionWriter:
             body=body,  # type: ignore[arg-type]
         )
 
-    def opened(self, kind: events.SessionKind = events.SessionKind.RACE, time_ms: int = 3_600_000) -> events.Event:
+    def opened(
+        self,
+        kind: events.SessionKind = events.SessionKind.RACE,
+        time_ms: int = 3_600_000,
+        *,
+        laps: int | None = None,
+        rules: events.ClassificationRules | None = None,
+    ) -> events.Event:
+        """The session opened: ``time_ms`` long, or ``laps`` laps when given."""
         return self.event(
             events.SessionOpened(
                 name="Test race",
                 kind=kind,
                 scheduled_start="2026-04-19T15:00:00+02:00",
                 time_zone="Europe/Rome",
-                length=events.SessionLength(time_ms=time_ms),
+                length=events.SessionLength(laps=laps) if laps else events.SessionLength(time_ms=time_ms),
+                rules=rules or events.ClassificationRules(),
             )
         )
 

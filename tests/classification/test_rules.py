@@ -26,16 +26,7 @@ def car(result: Classification, number: str):  # type: ignore[no-untyped-def]
 def opened(
     w: SessionWriter, *, kind: events.SessionKind = events.SessionKind.RACE, laps: int | None = None, **rules: object
 ) -> events.Event:
-    return w.event(
-        events.SessionOpened(
-            name="R",
-            kind=kind,
-            scheduled_start="2026-04-19T15:00:00+02:00",
-            time_zone="Europe/Rome",
-            length=events.SessionLength(laps=laps) if laps else events.SessionLength(time_ms=10 * LAP),
-            rules=events.ClassificationRules(**rules),  # type: ignore[arg-type]
-        )
-    )
+    return w.opened(kind, 10 * LAP, laps=laps, rules=events.ClassificationRules(**rules))  # type: ignore[arg-type]
 
 
 def race(
