@@ -7,18 +7,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from schemas.events import (
-    Body,
-    Driver,
-    EntryRegistered,
-    Event,
-    LapCompleted,
-    SessionKind,
-    SessionLength,
-    SessionOpened,
-    SessionRef,
-    SessionStarted,
-)
+from hypothesis import strategies as st
+
+from schemas import events
 from schemas.results import Classification
 from services.classification import snapshot
 from services.classification.fold import SessionFold, fold_log
@@ -30,14 +21,16 @@ T0 = 1_776_603_600_000  # 2026-04-19T13:00:00Z
 class SessionWriter:
     """Builds events of one session with increasing ids; ``at`` is ms after ``T0``."""
 
-    session: SessionRef = field(default_factory=lambda: SessionRef(f"t{uuid.uuid4().hex[:10]}", "event", "race"))
+    session: events.SessionRef = field(
+        default_factory=lambda: events.SessionRef(f"t{uuid.uuid4().hex[:10]}", "event", "race")
+    )
     producer: str = "tests"
     start: int = T0
     """The instant ``at`` counts from (signed: a race of 1954 starts before 1970)."""
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
-    def event(self, body: Body, at: int = 0, id: str | None = None) -> Event:
-        return Event(
+    def event(self, body: events.Body, at: int = 0, id: str | None = None) -> events.Event:
+        return events.Event(
             id=id or f"e{next(self._ids):06d}",
             session=self.session,
             producer=self.producer,
@@ -45,61 +38,83 @@ class SessionWriter:
             body=body,  # type: ignore[arg-type]
         )
 
-    def opened(self, kind: SessionKind = SessionKind.RACE, time_ms: int = 3_600_000) -> Event:
+    def opened(
+        self,
+        kind: events.SessionKind = events.SessionKind.RACE,
+        time_ms: int = 3_600_000,
+        *,
+        laps: int | None = None,
+        rules: events.ClassificationRules | None = None,
+    ) -> events.Event:
+        """The session opened: ``time_ms`` long, or ``laps`` laps when given."""
         return self.event(
-            SessionOpened(
+            events.SessionOpened(
                 name="Test race",
                 kind=kind,
                 scheduled_start="2026-04-19T15:00:00+02:00",
                 time_zone="Europe/Rome",
-                length=SessionLength(time_ms=time_ms),
+                length=events.SessionLength(laps=laps) if laps else events.SessionLength(time_ms=time_ms),
+                rules=rules or events.ClassificationRules(),
             )
         )
 
-    def lap(self, number: str, lap: int, at: int, lap_time_ms: int = 100_000, **kwargs: object) -> Event:
-        return self.event(LapCompleted(number=number, lap=lap, lap_time_ms=lap_time_ms, **kwargs), at)  # type: ignore[arg-type]
+    def lap(self, number: str, lap: int, at: int, lap_time_ms: int = 100_000, **kwargs: object) -> events.Event:
+        return self.event(events.LapCompleted(number=number, lap=lap, lap_time_ms=lap_time_ms, **kwargs), at)  # type: ignore[arg-type]
 
-    def entry(self, number: str, class_name: str = "Pro", driver: str = "A. Driver") -> Event:
+    def entry(self, number: str, class_name: str = "Pro", driver: str = "A. Driver") -> events.Event:
         return self.event(
-            EntryRegistered(
+            events.EntryRegistered(
                 number=number,
                 class_name=class_name,
                 team=f"Team {number}",
                 car="GT3",
                 manufacturer="Maker",
-                crew=[Driver(driver), Driver(f"{driver} II")],
+                crew=[events.Driver(driver), events.Driver(f"{driver} II")],
             )
         )
 
 
-def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[Event]:
+def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[events.Event]:
     """Opened, ``cars`` entries (Pro and Am), started, ``laps`` laps each: every car laps at 100 s, car 1 first
     on the road."""
-    events = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
-    events.append(w.event(SessionStarted(), 0))
-    events += [
+    log = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
+    log.append(w.event(events.SessionStarted(), 0))
+    log += [
         w.lap(str(n), lap, lap * 100_000 + n * 137 + (lap * n) % 50, lap_time_ms=100_000)
         for lap in range(1, laps + 1)
         for n in range(1, cars + 1)
     ]
-    return events
+    return log
 
 
-def session_fold(events: Sequence[Event]) -> SessionFold:
+def drawn_laps(
+    draw: st.DrawFn, w: SessionWriter, cars: int, lap_times: st.SearchStrategy[list[int]]
+) -> list[events.Event]:
+    """Cars 1 to ``cars`` each lapping from the start at its own drawn lap times, in timing-clock order."""
+    laps = []
+    for n in range(1, cars + 1):
+        at = 0
+        for lap, lap_time in enumerate(draw(lap_times), start=1):
+            at += lap_time
+            laps.append(w.lap(str(n), lap, at, lap_time_ms=lap_time))
+    return sorted(laps, key=lambda e: (e.at, e.id))
+
+
+def session_fold(log: Sequence[events.Event]) -> SessionFold:
     """The fold of the first event's session over ``events``, numbered from seq 1."""
-    return fold_log(enumerate(events, start=1)).sessions[events[0].session.key]
+    return fold_log(enumerate(log, start=1)).sessions[log[0].session.key]
 
 
-def classify(events: Sequence[Event]) -> Classification:
+def classify(log: Sequence[events.Event]) -> Classification:
     """The classification of the first event's session after ``events``."""
-    return session_fold(events).classification()
+    return session_fold(log).classification()
 
 
-def resumed(events: Sequence[Event], cut: int, *, skip_refused: bool = False) -> tuple[SessionFold, SessionFold]:
+def resumed(log: Sequence[events.Event], cut: int, *, skip_refused: bool = False) -> tuple[SessionFold, SessionFold]:
     """A fold restored from a snapshot of the first ``cut`` events then given the rest, and the whole fold, of the
     first event's session.  ``skip_refused``: an event the fold refuses is skipped (as the projection skips it)."""
-    pairs = list(enumerate(events, start=1))
-    key = events[0].session.key
+    pairs = list(enumerate(log, start=1))
+    key = log[0].session.key
     restored = snapshot.decode(snapshot.encode(fold_log(pairs[:cut]).sessions[key]))
     assert restored is not None, "a snapshot of this format reads back"
     for seq, event in pairs[cut:]:

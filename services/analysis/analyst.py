@@ -17,6 +17,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from itertools import repeat
 
+from schemas import events
 from schemas.analysis import (
     CarAnalysis,
     CarHead,
@@ -32,46 +33,25 @@ from schemas.analysis import (
     SessionAnalysis,
     StintLine,
 )
-from schemas.events import (
-    CarRetired,
-    ClassificationRules,
-    DecisionWithdrawn,
-    DriverCategory,
-    DriverChanged,
-    EntryRegistered,
-    Event,
-    FlagChanged,
-    LapCompleted,
-    LapDeleted,
-    LineCrossing,
-    PenaltyIssued,
-    PenaltyServed,
-    PitIn,
-    PitOut,
-    ResultsDeclared,
-    SessionFinished,
-    SessionKind,
-    SessionOpened,
-    SessionStarted,
-)
 from schemas.results import ClassifiedCar
 from services.analysis.laps import FlagTimeline, PitLaps, is_clean, lap_line, lap_point, may_be_best
 from services.analysis.order import BestLapOrder, FastestLaps, Order, RaceOrder
 from services.classification.car import CarRecord
 from services.classification.fold import ClassificationProjection, SessionFold
 from services.classification.rules import flag_periods
+from services.structs import carried
 
 APPEND_ONLY = (
-    SessionOpened,
-    SessionStarted,
-    LapCompleted,
-    LineCrossing,
-    DriverChanged,
-    CarRetired,
-    SessionFinished,
-    PenaltyIssued,
-    PenaltyServed,
-    ResultsDeclared,
+    events.SessionOpened,
+    events.SessionStarted,
+    events.LapCompleted,
+    events.LineCrossing,
+    events.DriverChanged,
+    events.CarRetired,
+    events.SessionFinished,
+    events.PenaltyIssued,
+    events.PenaltyServed,
+    events.ResultsDeclared,
 )
 """Events that never change a lap already placed (a lap's own order is checked when it is placed)."""
 
@@ -88,7 +68,7 @@ class SessionAnalyst:
         self._reset()
 
     def _reset(self) -> None:
-        race = self.fold.opened is None or self.fold.opened.kind is SessionKind.RACE
+        race = self.fold.opened is None or self.fold.opened.kind is events.SessionKind.RACE
         self._order_type: type[RaceOrder] | type[BestLapOrder] = RaceOrder if race else BestLapOrder
         self._overall: Order = self._order_type()
         self._classes: dict[str, Order] = {}
@@ -101,7 +81,7 @@ class SessionAnalyst:
 
     # -- folding ------------------------------------------------------------
 
-    def apply(self, seq: int, event: Event) -> str | None:
+    def apply(self, seq: int, event: events.Event) -> str | None:
         """Fold one stored event of the session; the reason when the fold refuses it (nothing changes then)."""
         rewrites = self._rewrites(event)
         refused = self._projection.apply(seq, event)
@@ -110,21 +90,21 @@ class SessionAnalyst:
         self._stale = self._stale or rewrites
         return None
 
-    def _rewrites(self, event: Event) -> bool:
+    def _rewrites(self, event: events.Event) -> bool:
         """Whether the event may change a lap already placed."""
         body = event.body
         if isinstance(body, APPEND_ONLY):
             return False
-        if isinstance(body, FlagChanged):
+        if isinstance(body, events.FlagChanged):
             return body.sector is None and self._last is not None and event.at < self._last[0]
-        if isinstance(body, PitIn | PitOut):
+        if isinstance(body, events.PitIn | events.PitOut):
             placed = self.lines.get(body.number)
             return placed is not None and event.at < placed[-1].at
-        if isinstance(body, EntryRegistered):
+        if isinstance(body, events.EntryRegistered):
             car = self.fold.cars.get(body.number)
             return car is not None and body.number in self.lines and car.class_name != body.class_name
-        if isinstance(body, DecisionWithdrawn):
-            return isinstance(self.fold.decisions.get(body.decision), LapDeleted)
+        if isinstance(body, events.DecisionWithdrawn):
+            return isinstance(self.fold.decisions.get(body.decision), events.LapDeleted)
         return True  # a deleted lap, or an event this module does not know
 
     def take(self) -> list[tuple[str, LapLine]] | None:
@@ -229,19 +209,15 @@ class SessionAnalyst:
     def _counted(self, car: CarRecord) -> int:
         return car.counted(self.fold.chequered_at, self.fold.red_cutoff())[0]
 
-    def _car(self, row: ClassifiedCar, rules: ClassificationRules) -> CarAnalysis:
+    def _car(self, row: ClassifiedCar, rules: events.ClassificationRules) -> CarAnalysis:
         car = self.fold.cars[row.number]
         lines = self.lines.get(car.number, [])
         counted = lines[: self._counted(car)]
         stints = self._stints(car)
         stops = _stops(car)
-        return CarAnalysis(
-            number=car.number,
-            class_name=car.class_name,
-            sub_class=car.sub_class,
-            team=car.team,
-            car=car.car,
-            manufacturer=car.manufacturer,
+        return carried(
+            CarAnalysis,
+            car,
             position=row.position,
             class_position=row.class_position,
             status=row.status,
@@ -260,18 +236,9 @@ class SessionAnalyst:
             laps = lines[stint.from_lap - 1 : stint.from_lap - 1 + stint.laps]
             valid = [line.lap_ms for line in laps if line.valid]
             clean = [line.lap_ms for line in laps if is_clean(line)]
-            stints.append(
-                StintLine(
-                    driver=stint.driver,
-                    from_lap=stint.from_lap,
-                    laps=stint.laps,
-                    start=stint.start,
-                    end=stint.end,
-                    time_ms=stint.time_ms,
-                    best_ms=min(valid) if valid else None,
-                    average_ms=sum(clean) // len(clean) if clean else None,
-                )
-            )
+            best_ms = min(valid) if valid else None
+            average_ms = sum(clean) // len(clean) if clean else None
+            stints.append(carried(StintLine, stint, best_ms=best_ms, average_ms=average_ms))
         return stints
 
     def heads(self, numbers: Iterable[str]) -> list[CarHead]:
@@ -326,20 +293,11 @@ def _stops(car: CarRecord) -> list[PitStopLine]:
         if stop.pit_out is not None:
             out = bisect_right(car.crossings, stop.pit_out)
             driver_out = car.lap_drivers[out] if out < len(car.crossings) else car.driver
-        stops.append(
-            PitStopLine(
-                lap=stop.lap,
-                pit_in=stop.pit_in,
-                pit_out=stop.pit_out,
-                lane_ms=stop.lane_ms,
-                driver_in=driver_in,
-                driver_out=driver_out,
-            )
-        )
+        stops.append(carried(PitStopLine, stop, driver_in=driver_in, driver_out=driver_out))
     return stops
 
 
-def _verdict(ms: int, rules: ClassificationRules) -> DriveVerdict:
+def _verdict(ms: int, rules: events.ClassificationRules) -> DriveVerdict:
     if rules.min_drive_ms is None and rules.max_drive_ms is None:
         return DriveVerdict.UNJUDGED
     if rules.min_drive_ms is not None and ms < rules.min_drive_ms:
@@ -350,7 +308,7 @@ def _verdict(ms: int, rules: ClassificationRules) -> DriveVerdict:
 
 
 def _drive_times(
-    car: CarRecord, counted: list[LapLine], stints: list[StintLine], rules: ClassificationRules
+    car: CarRecord, counted: list[LapLine], stints: list[StintLine], rules: events.ClassificationRules
 ) -> list[DriverTime]:
     """Every driver of the crew (and anyone else who drove), with time at the wheel, laps and stints."""
     categories = {driver.name: driver.category for driver in car.entry.crew}
@@ -364,7 +322,7 @@ def _drive_times(
                 ms=ms,
                 laps=sum(line.driver == name for line in counted),
                 stints=sum(s.driver == name for s in stints),
-                category=categories.get(name, DriverCategory.UNRATED),
+                category=categories.get(name, events.DriverCategory.UNRATED),
                 verdict=_verdict(ms, rules),
             )
         )

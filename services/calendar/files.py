@@ -50,6 +50,7 @@ from services.calendar.ics import from_ics
 from services.calendar.local import CalendarError, scheduled_instant
 from services.calendar.schedule import canonical, problems
 from services.standings.config import located
+from services.structs import carried
 
 EXAMPLES = Path(__file__).parent / "examples"
 """The example calendars shipped with chequered (``gt-endurance-2026.toml``, ``sprint-2025.toml``)."""
@@ -149,28 +150,8 @@ def _from_file(data: bytes, source: str, suffix: str, championship: str | None) 
                 except CalendarError as error:
                     found.append(f"$.rounds[{i}].sessions[{j}].{name}: {error}")
             if len(times) == 2:
-                sessions.append(
-                    ScheduledSession(
-                        session=session.session,
-                        name=session.name,
-                        kind=session.kind,
-                        start=times[0],
-                        end=times[1],
-                        points=session.points,
-                        cancelled=session.cancelled,
-                    )
-                )
-        rounds.append(
-            ScheduledRound(
-                event=round_.event,
-                name=round_.name,
-                circuit=round_.circuit,
-                time_zone=round_.time_zone,
-                sessions=sessions,
-                first_day=round_.first_day,
-                last_day=round_.last_day,
-            )
-        )
+                sessions.append(carried(ScheduledSession, session, start=times[0], end=times[1]))
+        rounds.append(carried(ScheduledRound, round_, sessions=sessions))
     if found:
         raise CalendarFileError(source, found)
     return canonical(CalendarPublished(name=raw.name, rounds=rounds, source=PurePath(source).name))

@@ -37,6 +37,7 @@ from schemas.events import (
 )
 from services.calendar.local import CalendarError, local_day, zone
 from services.calendar.schedule import Schedule, apply
+from services.structs import carried
 
 MINUTE_MS = 60_000
 
@@ -144,15 +145,10 @@ def _round(
 ) -> CalendarRound:
     circuit = zone(round_.time_zone)
     sessions = [
-        CalendarSession(
+        carried(
+            CalendarSession,
+            s,
             key=f"{championship}.{round_.event}.{s.session}",
-            session=s.session,
-            name=s.name,
-            kind=s.kind,
-            points=s.points,
-            start=s.start,
-            end=s.end,
-            cancelled=s.cancelled,
             changes=list(schedule.changes.get((round_.event, s.session), ())),
             sequence=schedule.sequences.get((round_.event, s.session), 0),
             activity=activity.get(f"{championship}.{round_.event}.{s.session}", NO_ACTIVITY),
@@ -163,15 +159,7 @@ def _round(
     if first is None or last is None:  # the days of its sessions at the circuit (problems() asks for them else)
         first = min(local_day(s.start, circuit) for s in sessions)
         last = max(local_day(s.end - 1, circuit) for s in sessions)  # a session ending at midnight: its day
-    return CalendarRound(
-        event=round_.event,
-        name=round_.name,
-        circuit=round_.circuit,
-        time_zone=round_.time_zone,
-        first_day=first,
-        last_day=max(first, last),
-        sessions=sessions,
-    )
+    return carried(CalendarRound, round_, first_day=first, last_day=max(first, last), sessions=sessions)
 
 
 def oversized(championship: str, schedule: Schedule) -> str | None:

@@ -51,6 +51,7 @@ from services.calendar.local import (
     window,
     zone,
 )
+from services.structs import carried
 
 FLOWING_MS = 3 * 60_000
 """Timing events are flowing when the latest one (kept to the minute) is this close to now: one in the last two
@@ -102,14 +103,9 @@ def _note(session: CalendarSession, shown: SessionState, where: ZoneInfo, lang: 
 def session_view(session: CalendarSession, now: int, where: ZoneInfo, lang: str) -> SessionView:
     shown = state(session, now)
     started = session.activity.started_at
-    return SessionView(
-        key=session.key,
-        session=session.session,
-        name=session.name,
-        kind=session.kind,
-        points=session.points,
-        start=session.start,
-        end=session.end,
+    return carried(
+        SessionView,
+        session,
         local_start=iso(session.start, where),
         local_end=iso(session.end, where),
         day=weekday(session.start, where, lang),
@@ -118,25 +114,19 @@ def session_view(session: CalendarSession, now: int, where: ZoneInfo, lang: str)
         end_time=clock(session.end, where, lang),
         window=window(session.start, session.end, where, lang),
         state=shown,
-        cancelled=session.cancelled,
         actual_start=started,
         late_ms=None if started is None else started - session.start,
         note=_note(session, shown, where, lang),
-        changes=session.changes,
     )
 
 
 def round_view(round_: CalendarRound, now: int, tz: str | None, lang: str) -> RoundView:
     shown_in = tz or round_.time_zone
     where = zone(shown_in)
-    return RoundView(
-        event=round_.event,
-        name=round_.name,
-        circuit=round_.circuit,
-        time_zone=round_.time_zone,
+    return carried(
+        RoundView,
+        round_,
         zone=shown_in,
-        first_day=round_.first_day,
-        last_day=round_.last_day,
         dates=day_range(round_.first_day, round_.last_day, lang),
         sessions=[session_view(s, now, where, lang) for s in round_.sessions],
     )
@@ -153,13 +143,12 @@ def _checked(now: int, tz: str | None, lang: str) -> None:
 
 def calendar_view(calendar: SeasonCalendar, now: int, tz: str | None = None, lang: str = "en") -> CalendarView:
     _checked(now, tz, lang)
-    return CalendarView(
-        championship=calendar.championship,
-        name=calendar.name,
+    return carried(
+        CalendarView,
+        calendar,
         at=now,
         lang=lang,
         zone=tz,
-        revision=calendar.revision,
         rounds=[round_view(r, now, tz, lang) for r in calendar.rounds],
     )
 

@@ -11,26 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from schemas.events import (
-    CarRetired,
-    DecisionWithdrawn,
-    Event,
-    Flag,
-    FlagChanged,
-    LapCompleted,
-    LapDeleted,
-    LineCrossing,
-    PenaltyIssued,
-    PenaltyKind,
-    PenaltyServed,
-    PitIn,
-    PitOut,
-    ResultsDeclared,
-    RetirementSource,
-    SessionFinished,
-    SessionKind,
-    SessionStarted,
-)
+from schemas import events
 from schemas.results import MessageKind, RaceControlMessage
 
 if TYPE_CHECKING:
@@ -40,13 +21,13 @@ REASON_CHARS = 160
 """A reason longer than this is cut in a message's text (the event keeps it whole)."""
 
 FLAG_WORDS = {
-    Flag.GREEN: "Green flag",
-    Flag.YELLOW: "Yellow flag",
-    Flag.FULL_COURSE_YELLOW: "Full course yellow",
-    Flag.SAFETY_CAR: "Safety car",
-    Flag.RED: "Red flag",
-    Flag.CHEQUERED: "Chequered flag",
-    Flag.UNKNOWN: "Flag unknown",
+    events.Flag.GREEN: "Green flag",
+    events.Flag.YELLOW: "Yellow flag",
+    events.Flag.FULL_COURSE_YELLOW: "Full course yellow",
+    events.Flag.SAFETY_CAR: "Safety car",
+    events.Flag.RED: "Red flag",
+    events.Flag.CHEQUERED: "Chequered flag",
+    events.Flag.UNKNOWN: "Flag unknown",
 }
 
 
@@ -63,23 +44,23 @@ def _reason(text: str) -> str:
     return f" ({text[:REASON_CHARS]}…)" if len(text) > REASON_CHARS else f" ({text})"
 
 
-def _penalty(penalty: PenaltyIssued) -> str:
+def _penalty(penalty: events.PenaltyIssued) -> str:
     car = f"#{penalty.number}"
     match penalty.kind:
-        case PenaltyKind.TIME:
+        case events.PenaltyKind.TIME:
             what = f"{car}: {seconds(penalty.time_ms)} time penalty"
-        case PenaltyKind.DRIVE_THROUGH:
+        case events.PenaltyKind.DRIVE_THROUGH:
             what = f"{car}: drive-through penalty"
-        case PenaltyKind.STOP_AND_GO:
+        case events.PenaltyKind.STOP_AND_GO:
             stop = f"{seconds(penalty.time_ms)} " if penalty.time_ms else ""
             what = f"{car}: {stop}stop-and-go penalty"
-        case PenaltyKind.LAP_DEDUCTION:
+        case events.PenaltyKind.LAP_DEDUCTION:
             what = f"{car}: {penalty.laps} lap{'s' if penalty.laps != 1 else ''} deducted"
-        case PenaltyKind.POSITION_DROP:
+        case events.PenaltyKind.POSITION_DROP:
             what = f"{car}: dropped {penalty.positions} position{'s' if penalty.positions != 1 else ''}"
-        case PenaltyKind.DISQUALIFICATION:
+        case events.PenaltyKind.DISQUALIFICATION:
             what = f"{car} disqualified"
-        case PenaltyKind.EXCLUSION:
+        case events.PenaltyKind.EXCLUSION:
             what = f"{car} excluded"
     return f"{what}{_reason(penalty.reason)} [{penalty.decision}]"
 
@@ -87,53 +68,53 @@ def _penalty(penalty: PenaltyIssued) -> str:
 def chequered(seq: int, at: int) -> RaceControlMessage:
     """The chequered flag, shown by race control or inferred when the leader completed the distance."""
     return RaceControlMessage(
-        seq=seq, at=at, kind=MessageKind.CHEQUERED, text=FLAG_WORDS[Flag.CHEQUERED], flag=Flag.CHEQUERED
+        seq=seq, at=at, kind=MessageKind.CHEQUERED, text=FLAG_WORDS[events.Flag.CHEQUERED], flag=events.Flag.CHEQUERED
     )
 
 
-def message(state: SessionState, seq: int, event: Event) -> RaceControlMessage | None:
+def message(state: SessionState, seq: int, event: events.Event) -> RaceControlMessage | None:
     """What ``event`` announces, given the session as it was folded before it (None: nothing to announce)."""
     body = event.body
-    if isinstance(body, LapCompleted | LineCrossing | PitIn | PitOut):
+    if isinstance(body, events.LapCompleted | events.LineCrossing | events.PitIn | events.PitOut):
         return None  # most of a log, and never an announcement: not matched against every kind that is
 
     def made(kind: MessageKind, text: str, **fields: object) -> RaceControlMessage:
         return RaceControlMessage(seq=seq, at=event.at, kind=kind, text=text, **fields)  # type: ignore[arg-type]
 
     match body:
-        case FlagChanged(flag=flag, sector=None):
+        case events.FlagChanged(flag=flag, sector=None):
             return None if flag is state.flag else made(MessageKind.FLAG, FLAG_WORDS[flag], flag=flag)
-        case FlagChanged(flag=Flag.GREEN, sector=sector):
-            return made(MessageKind.FLAG, f"Sector {sector} clear", flag=Flag.GREEN, sector=sector)
-        case FlagChanged(flag=flag, sector=sector):
+        case events.FlagChanged(flag=events.Flag.GREEN, sector=sector):
+            return made(MessageKind.FLAG, f"Sector {sector} clear", flag=events.Flag.GREEN, sector=sector)
+        case events.FlagChanged(flag=flag, sector=sector):
             return made(MessageKind.FLAG, f"{FLAG_WORDS[flag]} in sector {sector}", flag=flag, sector=sector)
-        case SessionStarted() if state.started_at is None:
+        case events.SessionStarted() if state.started_at is None:
             opened = state.opened
-            what = "Race" if opened is not None and opened.kind is SessionKind.RACE else "Session"
-            return made(MessageKind.STARTED, f"Green flag: {what.lower()} started", flag=Flag.GREEN)
-        case SessionFinished() if state.chequered_at is None:
+            what = "Race" if opened is not None and opened.kind is events.SessionKind.RACE else "Session"
+            return made(MessageKind.STARTED, f"Green flag: {what.lower()} started", flag=events.Flag.GREEN)
+        case events.SessionFinished() if state.chequered_at is None:
             return chequered(seq, event.at)
-        case PenaltyIssued():
+        case events.PenaltyIssued():
             return made(
                 MessageKind.PENALTY, _penalty(body), number=body.number, decision=body.decision, penalty=body.kind
             )
-        case PenaltyServed(number=number, decision=decision):
+        case events.PenaltyServed(number=number, decision=decision):
             served = state.decisions.get(decision)
-            what = served.kind.value.replace("_", "-") if isinstance(served, PenaltyIssued) else "penalty"
+            what = served.kind.value.replace("_", "-") if isinstance(served, events.PenaltyIssued) else "penalty"
             text = f"#{number} served its {what} [{decision}]"
             return made(MessageKind.PENALTY_SERVED, text, number=number, decision=decision)
-        case LapDeleted(number=number, lap=lap, decision=decision, reason=reason):
+        case events.LapDeleted(number=number, lap=lap, decision=decision, reason=reason):
             text = f"#{number}: lap {lap} time deleted{_reason(reason)} [{decision}]"
             return made(MessageKind.LAP_DELETED, text, number=number, decision=decision)
-        case DecisionWithdrawn(decision=decision, reason=reason):
+        case events.DecisionWithdrawn(decision=decision, reason=reason):
             withdrawn = state.decisions.get(decision)
             concerned = withdrawn.number if withdrawn is not None else None
             car = f"#{concerned}: " if concerned is not None else ""
             text = f"{car}decision {decision} withdrawn{_reason(reason)}"
             return made(MessageKind.DECISION_WITHDRAWN, text, number=concerned, decision=decision)
-        case CarRetired(number=number, reason=reason, source=source):
-            seen = " (from the lap chart)" if source is RetirementSource.CHART else ""
+        case events.CarRetired(number=number, reason=reason, source=source):
+            seen = " (from the lap chart)" if source is events.RetirementSource.CHART else ""
             return made(MessageKind.RETIRED, f"#{number} retired{_reason(reason)}{seen}", number=number)
-        case ResultsDeclared(status=status):
+        case events.ResultsDeclared(status=status):
             return made(MessageKind.RESULTS, f"{status.value.capitalize()} results declared", results=status)
     return None

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from schemas.events import Event, SessionRef
 from schemas.results import Classification, HourClassification, HourlyClassification, HourRow
 from services.classification.fold import ClassificationProjection, SessionFold, fold_log, fold_until
+from services.structs import carried
 
 HOUR_MS = 3_600_000
 MAX_HOURS = 48
@@ -66,25 +67,5 @@ def _hour(hour: int, at: int, state: SessionFold) -> HourClassification:
         hour=hour,
         at=at,
         last_seq=classification.last_seq,
-        cars=[
-            HourRow(
-                position=car.position,
-                class_position=car.class_position,
-                sub_class_position=car.sub_class_position,
-                number=car.number,
-                class_name=car.class_name,
-                sub_class=car.sub_class,
-                team=car.team,
-                driver=car.driver,
-                laps=car.laps,
-                gap=car.gap,
-                interval=car.interval,
-                class_gap=car.class_gap,
-                pit_stops=car.pit_stops,
-                best_lap_ms=car.best_lap_ms,
-                state=car.state,
-                status=car.status,
-            )
-            for car in classification.cars
-        ],
+        cars=[carried(HourRow, car) for car in classification.cars],
     )

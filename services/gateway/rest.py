@@ -16,6 +16,7 @@ from services.gateway.responses import BadRequest, error, int_param, json_respon
 from services.gateway.state import gateway_of
 from services.gateway.timetravel import classification_at, hourly_classification, race_control_messages
 from services.ops.instants import parse_instant
+from services.structs import carried
 
 
 async def health(request: Request) -> Response:
@@ -149,18 +150,7 @@ async def grid(request: Request) -> Response:
     session, found = held(request)
     if found.kind is SessionKind.RACE:
         return error(409, f"{session.key} is a race: the grid comes from a qualifying or practice session")
-    slots = [
-        GridSlot(
-            position=c.position,
-            number=c.number,
-            class_name=c.class_name,
-            class_position=c.class_position,
-            team=c.team,
-            driver=c.driver,
-            qualifying_ms=c.qualifying_ms,
-        )
-        for c in found.cars
-    ]
+    slots = [carried(GridSlot, c) for c in found.cars]
     return json_response(Grid(session=session.key, kind=found.kind, last_seq=found.last_seq, slots=slots))
 
 

@@ -30,27 +30,7 @@ from typing import TypeVar
 
 import msgspec
 
-from schemas.events import (
-    CarBody,
-    CarRetired,
-    ChampionshipConfigured,
-    ClassificationRules,
-    DecisionWithdrawn,
-    Event,
-    EventBody,
-    Flag,
-    FlagChanged,
-    LapDeleted,
-    PenaltyIssued,
-    PenaltyKind,
-    PenaltyServed,
-    PointsAdjusted,
-    ResultsDeclared,
-    ResultsStatus,
-    SessionFinished,
-    SessionRef,
-    encode_event,
-)
+from schemas import events
 from services.classification.fold import SessionFold, fold_log
 from services.classification.timefmt import format_instant
 
@@ -84,9 +64,9 @@ def unspelled(text: str) -> str:
     return text.strip().lower().replace("-", "_")
 
 
-PENALTY_KINDS = tuple(spelled(kind.value) for kind in PenaltyKind)
-FLAGS = tuple(spelled(flag.value) for flag in Flag if flag is not Flag.UNKNOWN)
-RESULTS = tuple(status.value for status in ResultsStatus)
+PENALTY_KINDS = tuple(spelled(kind.value) for kind in events.PenaltyKind)
+FLAGS = tuple(spelled(flag.value) for flag in events.Flag if flag is not events.Flag.UNKNOWN)
+RESULTS = tuple(status.value for status in events.ResultsStatus)
 
 
 E = TypeVar("E", bound=enum.StrEnum)
@@ -138,34 +118,39 @@ def parse_count(text: str, what: str) -> int:
     return int(text)
 
 
-_PIT_LANE = (PenaltyKind.DRIVE_THROUGH, PenaltyKind.STOP_AND_GO)
+_PIT_LANE = (events.PenaltyKind.DRIVE_THROUGH, events.PenaltyKind.STOP_AND_GO)
 
 
-def _conversion_ms(kind: PenaltyKind, rules: ClassificationRules | None) -> int:
+def _conversion_ms(kind: events.PenaltyKind, rules: events.ClassificationRules | None) -> int:
     """The rules' conversion time of an unserved pit-lane penalty; 0 when they give none."""
     if rules is None:
         return 0
-    default = rules.drive_through_ms if kind is PenaltyKind.DRIVE_THROUGH else rules.stop_and_go_ms
+    default = rules.drive_through_ms if kind is events.PenaltyKind.DRIVE_THROUGH else rules.stop_and_go_ms
     return default or 0
 
 
 def penalty(
-    number: str, decision: str, kind: str, amount: str | None, reason: str, rules: ClassificationRules | None = None
-) -> PenaltyIssued:
+    number: str,
+    decision: str,
+    kind: str,
+    amount: str | None,
+    reason: str,
+    rules: events.ClassificationRules | None = None,
+) -> events.PenaltyIssued:
     """A stewards' decision; ``amount`` is a time for a time or pit-lane penalty (the time a drive-through or
     stop-and-go converts to when unserved: ``rules`` give it when the official does not), a count of laps or
     positions for a deduction or a drop, nothing otherwise."""
-    k = _choice(kind, PenaltyKind, "penalty kind", PENALTY_KINDS)
+    k = _choice(kind, events.PenaltyKind, "penalty kind", PENALTY_KINDS)
     time_ms = laps = positions = 0
-    if k is PenaltyKind.TIME or k in _PIT_LANE:
+    if k is events.PenaltyKind.TIME or k in _PIT_LANE:
         time_ms = parse_duration_ms(amount) if amount else _conversion_ms(k, rules)
-    elif k is PenaltyKind.LAP_DEDUCTION:
+    elif k is events.PenaltyKind.LAP_DEDUCTION:
         laps = parse_count(amount, "laps") if amount else 0
-    elif k is PenaltyKind.POSITION_DROP:
+    elif k is events.PenaltyKind.POSITION_DROP:
         positions = parse_count(amount, "positions") if amount else 0
     elif amount:
         raise InputError(f"a {spelled(k.value)} takes no amount (got {amount!r})")
-    return PenaltyIssued(
+    return events.PenaltyIssued(
         number=number, decision=decision, kind=k, time_ms=time_ms, laps=laps, positions=positions, reason=reason
     )
 
@@ -182,15 +167,15 @@ def race_control_body(
     lap: int = 0,
     status: str = "",
     reason: str = "",
-    config: ChampionshipConfigured | None = None,
-    rules: ClassificationRules | None = None,
-) -> EventBody:
+    config: events.ChampionshipConfigured | None = None,
+    rules: events.ClassificationRules | None = None,
+) -> events.EventBody:
     """The event body of one race-control input, from the fields an official gives for it; ``rules``: the
     session's, which complete a pit-lane penalty given without its time. Checked against the schema here, so a
     field it refuses (a car or decision number) is refused before anything is sent."""
     body = _body(what, number, decision, flag, sector, kind, amount, lap, status, reason, config, rules)
     try:
-        checked: EventBody = msgspec.convert(msgspec.to_builtins(body), EventBody)
+        checked: events.EventBody = msgspec.convert(msgspec.to_builtins(body), events.EventBody)
     except msgspec.ValidationError as error:
         raise InputError(f"{what}: {error}") from None
     return checked
@@ -207,39 +192,41 @@ def _body(
     lap: int,
     status: str,
     reason: str,
-    config: ChampionshipConfigured | None,
-    rules: ClassificationRules | None,
-) -> EventBody:
+    config: events.ChampionshipConfigured | None,
+    rules: events.ClassificationRules | None,
+) -> events.EventBody:
     if what == "flag":
-        return FlagChanged(flag=_choice(flag, Flag, "flag", FLAGS), sector=sector)
+        return events.FlagChanged(flag=_choice(flag, events.Flag, "flag", FLAGS), sector=sector)
     if what == "penalty":
         return penalty(number, decision, kind, amount, reason, rules)
     if what == "retire":
-        return CarRetired(number=number, reason=reason)
+        return events.CarRetired(number=number, reason=reason)
     if what == "delete-lap":
-        return LapDeleted(number=number, decision=decision, lap=lap, reason=reason)
+        return events.LapDeleted(number=number, decision=decision, lap=lap, reason=reason)
     if what == "withdraw":
-        return DecisionWithdrawn(decision=decision, reason=reason)
+        return events.DecisionWithdrawn(decision=decision, reason=reason)
     if what == "results":
-        return ResultsDeclared(status=_choice(status, ResultsStatus, "results status", RESULTS))
+        return events.ResultsDeclared(status=_choice(status, events.ResultsStatus, "results status", RESULTS))
     if what == "config":
         if config is None:
             raise InputError("a points configuration input needs the configuration")
         return config
     if what == "chequered":
-        return SessionFinished()
+        return events.SessionFinished()
     raise InputError(f"unknown race-control input {what!r}: one of {', '.join(INPUTS)}")
 
 
-def race_control_event(session: SessionRef, body: EventBody, at: int, event_id: str | None = None) -> Event:
+def race_control_event(
+    session: events.SessionRef, body: events.EventBody, at: int, event_id: str | None = None
+) -> events.Event:
     if event_id is None:
         decision = getattr(body, "decision", None)
-        if isinstance(body, PenaltyIssued | LapDeleted | DecisionWithdrawn) and decision:
+        if isinstance(body, events.PenaltyIssued | events.LapDeleted | events.DecisionWithdrawn) and decision:
             event_id = f"{type(body).__name__.lower()}-{decision}"
         else:
-            probe = Event(id="x", session=session, producer=PRODUCER, at=at, body=body)
-            event_id = "rc-" + hashlib.sha1(encode_event(probe), usedforsecurity=False).hexdigest()[:16]
-    return Event(id=event_id, session=session, producer=PRODUCER, at=at, body=body)
+            probe = events.Event(id="x", session=session, producer=PRODUCER, at=at, body=body)
+            event_id = "rc-" + hashlib.sha1(events.encode_event(probe), usedforsecurity=False).hexdigest()[:16]
+    return events.Event(id=event_id, session=session, producer=PRODUCER, at=at, body=body)
 
 
 # -- step 3: what the session holds -------------------------------------------------------------------------
@@ -249,10 +236,10 @@ def race_control_event(session: SessionRef, body: EventBody, at: int, event_id: 
 class SessionView:
     """What a race-control input is judged against: one session's log, folded."""
 
-    session: SessionRef
+    session: events.SessionRef
     fold: SessionFold | None = None
     """A timing session's folded state (None: no events of it, or the championship's own session)."""
-    stored: dict[str, Event] = field(default_factory=dict)
+    stored: dict[str, events.Event] = field(default_factory=dict)
     """Every event of the session by ``msg_id``."""
     points_decisions: set[str] = field(default_factory=set)
     """The championship's session: points decisions in force."""
@@ -263,7 +250,10 @@ class SessionView:
 
     @classmethod
     def of(
-        cls, session: SessionRef, log: Sequence[tuple[int, Event]], last_stored: tuple[int, int] | None = None
+        cls,
+        session: events.SessionRef,
+        log: Sequence[tuple[int, events.Event]],
+        last_stored: tuple[int, int] | None = None,
     ) -> SessionView:
         """The view of ``(seq, event)`` pairs of the session, in stream order."""
         own = [(seq, event) for seq, event in log if event.session == session]
@@ -274,9 +264,9 @@ class SessionView:
             view.latest_at = max(event.at for _, event in own)
         if session.is_championship:
             for _, event in own:
-                if isinstance(event.body, PointsAdjusted):
+                if isinstance(event.body, events.PointsAdjusted):
                     view.points_decisions.add(event.body.decision)
-                elif isinstance(event.body, DecisionWithdrawn):
+                elif isinstance(event.body, events.DecisionWithdrawn):
                     view.points_decisions.discard(event.body.decision)
         else:
             fold = fold_log(own).sessions.get(session.key)
@@ -284,7 +274,7 @@ class SessionView:
         return view
 
     @property
-    def rules(self) -> ClassificationRules | None:
+    def rules(self) -> events.ClassificationRules | None:
         return self.fold.rules if self.fold is not None else None
 
     def live(self) -> bool:
@@ -292,7 +282,7 @@ class SessionView:
         return self.last_stored is not None and abs(self.last_stored[1] - self.last_stored[0]) <= LIVE_SKEW_MS
 
 
-def as_stored(event: Event, view: SessionView) -> Event:
+def as_stored(event: events.Event, view: SessionView) -> events.Event:
     """A repeat of an input the session holds (same id, same body) as it was stored, instant included: running the
     same command again without an instant is then a duplicate, not a conflict."""
     stored = view.stored.get(event.msg_id)
@@ -328,11 +318,11 @@ def _listed(values: Sequence[str], limit: int = 12) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "") if values else "none"
 
 
-def _describe(event: Event) -> str:
+def _describe(event: events.Event) -> str:
     return msgspec.json.encode(event.body).decode()
 
 
-def judge(event: Event, view: SessionView) -> str | None:
+def judge(event: events.Event, view: SessionView) -> str | None:
     """None when the session can take the input; otherwise why not.
 
     An input already stored with the same id and content passes (ingest answers it as a duplicate). A session
@@ -348,13 +338,17 @@ def judge(event: Event, view: SessionView) -> str | None:
             )
         decision = getattr(body, "decision", None)
         fold = view.fold
-        if isinstance(body, PenaltyIssued | LapDeleted) and fold is not None and decision not in fold.decisions:
+        if (
+            isinstance(body, events.PenaltyIssued | events.LapDeleted)
+            and fold is not None
+            and decision not in fold.decisions
+        ):
             return f"decision {decision} was withdrawn: a new decision needs a new document number"
         return None
     if at_reason := _instant_reason(event.at, view):
         return at_reason
     if view.session.is_championship:
-        if isinstance(body, DecisionWithdrawn) and body.decision not in view.points_decisions:
+        if isinstance(body, events.DecisionWithdrawn) and body.decision not in view.points_decisions:
             in_force = _listed(sorted(view.points_decisions))
             return f"no points decision {body.decision} in force in {view.session.key} (in force: {in_force})"
         return None
@@ -363,44 +357,46 @@ def judge(event: Event, view: SessionView) -> str | None:
     return _timing_reason(body, view.fold)
 
 
-def _timing_reason(body: EventBody, fold: SessionFold) -> str | None:
+def _timing_reason(body: events.EventBody, fold: SessionFold) -> str | None:
     key = fold.session.key
-    if isinstance(body, CarBody):
+    if isinstance(body, events.CarBody):
         car = fold.cars.get(body.number)
         if car is None:
             return f"car #{body.number} is not registered in {key} (cars: {_listed(sorted(fold.cars, key=_numeric))})"
-        if isinstance(body, PenaltyIssued | LapDeleted) and body.decision in fold.decisions:
+        if isinstance(body, events.PenaltyIssued | events.LapDeleted) and body.decision in fold.decisions:
             held = fold.decisions[body.decision]
             return (
                 f"decision {body.decision} is already in force in {key} (on car #{held.number}): "
                 "a new decision needs a new document number"
             )
-        if isinstance(body, LapDeleted) and body.lap not in car.lap_numbers:
+        if isinstance(body, events.LapDeleted) and body.lap not in car.lap_numbers:
             laps = f"its laps run {car.lap_numbers[0]} to {car.last_lap_number}" if car.lap_numbers else "it has no lap"
             return f"car #{body.number} has no lap {body.lap} in {key}: {laps}"
-        if isinstance(body, PenaltyIssued):
+        if isinstance(body, events.PenaltyIssued):
             return _penalty_reason(body, fold.rules)
-        if isinstance(body, PenaltyServed):
+        if isinstance(body, events.PenaltyServed):
             served = fold.decisions.get(body.decision)
-            if not (isinstance(served, PenaltyIssued) and served.number == body.number and served.kind in _PIT_LANE):
+            if not (
+                isinstance(served, events.PenaltyIssued) and served.number == body.number and served.kind in _PIT_LANE
+            ):
                 return f"car #{body.number} has no drive-through or stop-and-go {body.decision} to serve in {key}"
-    elif isinstance(body, DecisionWithdrawn) and body.decision not in fold.decisions:
+    elif isinstance(body, events.DecisionWithdrawn) and body.decision not in fold.decisions:
         return f"no decision {body.decision} in force in {key} (in force: {_listed(sorted(fold.decisions))})"
     return None
 
 
-def _penalty_reason(body: PenaltyIssued, rules: ClassificationRules) -> str | None:
+def _penalty_reason(body: events.PenaltyIssued, rules: events.ClassificationRules) -> str | None:
     kind = spelled(body.kind.value)
-    if body.kind is PenaltyKind.TIME and not body.time_ms:
+    if body.kind is events.PenaltyKind.TIME and not body.time_ms:
         return "a time penalty needs its time, e.g. time 5s"
     if body.kind in _PIT_LANE and not body.time_ms and not _conversion_ms(body.kind, rules):
         return (
             f"a {kind} needs the time it converts to if it is not served, e.g. {kind} 30s "
             "(the session's rules give none)"
         )
-    if body.kind is PenaltyKind.LAP_DEDUCTION and not body.laps:
+    if body.kind is events.PenaltyKind.LAP_DEDUCTION and not body.laps:
         return "a lap deduction needs its number of laps, e.g. lap-deduction 1"
-    if body.kind is PenaltyKind.POSITION_DROP and not body.positions:
+    if body.kind is events.PenaltyKind.POSITION_DROP and not body.positions:
         return "a position drop needs its number of positions, e.g. position-drop 3"
     return None
 

@@ -39,36 +39,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from schemas.events import (
-    CALENDAR_BODIES,
-    CHAMPIONSHIP_BODIES,
-    MIN_INSTANT,
-    REASON_MAX,
-    SCHEMA_VERSION,
-    CarBody,
-    ChampionshipConfigured,
-    DecisionWithdrawn,
-    DriverChanged,
-    EntryRegistered,
-    Event,
-    FlagChanged,
-    LapCompleted,
-    LapCorrected,
-    LapDeleted,
-    LineCrossing,
-    PenaltyIssued,
-    PenaltyKind,
-    PenaltyServed,
-    PitIn,
-    PitOut,
-    PointsAdjusted,
-    ScoreboardReported,
-    SessionFinished,
-    SessionOpened,
-    SessionRef,
-    SessionStarted,
-    decode_event,
-)
+from schemas import events
 from schemas.ingest import MAX_EVENT_BYTES, Accepted, RejectCode, Rejected
 from schemas.subjects import INGEST_PREFIX, session_key_of
 from services.calendar.fold import oversized
@@ -82,16 +53,16 @@ BEFORE_OPENING_MS = 48 * HOUR_MS
 TRACK_GAP_MS = 48 * HOUR_MS
 DECISION_WINDOW_MS = 400 * 24 * HOUR_MS
 TRACK_BODIES = (
-    SessionStarted,
-    LineCrossing,
-    LapCompleted,
-    LapCorrected,
-    PitIn,
-    PitOut,
-    DriverChanged,
-    FlagChanged,
-    SessionFinished,
-    ScoreboardReported,
+    events.SessionStarted,
+    events.LineCrossing,
+    events.LapCompleted,
+    events.LapCorrected,
+    events.PitIn,
+    events.PitOut,
+    events.DriverChanged,
+    events.FlagChanged,
+    events.SessionFinished,
+    events.ScoreboardReported,
 )
 """What happens on track: dated by the timing clock while the session runs."""
 
@@ -131,7 +102,7 @@ def clip(text: str, limit: int = REPLY_REASON_MAX) -> str:
 class SessionLedger:
     opened_at: int | None = None
     """The instant of the session's ``session_opened`` (None: not opened)."""
-    horizon: int = MIN_INSTANT
+    horizon: int = events.MIN_INSTANT
     """The latest of the opening, the scheduled end and the latest timing event: timing events may come up to
     :data:`TRACK_GAP_MS` after it (instants are signed: a session of 1954 is judged as one of today)."""
     cars: set[str] = field(default_factory=set)
@@ -154,8 +125,8 @@ class Decision:
     withdrawn: bool = False
 
 
-PIT_LANE_KINDS = (PenaltyKind.DRIVE_THROUGH, PenaltyKind.STOP_AND_GO)
-DECISION_BODIES = (PenaltyIssued, LapDeleted, PointsAdjusted)
+PIT_LANE_KINDS = (events.PenaltyKind.DRIVE_THROUGH, events.PenaltyKind.STOP_AND_GO)
+DECISION_BODIES = (events.PenaltyIssued, events.LapDeleted, events.PointsAdjusted)
 
 
 class _Versioned(msgspec.Struct):
@@ -170,18 +141,18 @@ def declared_version(data: bytes) -> int:
         return 0
 
 
-def decode_submission(subject: str, data: bytes, addressed: str | None = None) -> Event | Rejected:
+def decode_submission(subject: str, data: bytes, addressed: str | None = None) -> events.Event | Rejected:
     """Decode what a producer sent to an ingest subject, or say why not.
 
     ``addressed``: the session key of ``subject``, when the caller has it already (None: read from ``subject``).
     """
     try:
-        event = decode_event(data)
+        event = events.decode_event(data)
     except msgspec.MsgspecError as error:
-        if (version := declared_version(data)) > SCHEMA_VERSION:
+        if (version := declared_version(data)) > events.SCHEMA_VERSION:
             return _unsupported(version)
         return Rejected(RejectCode.MALFORMED, clip(f"not a valid chequered event: {error}"))
-    if event.v > SCHEMA_VERSION:
+    if event.v > events.SCHEMA_VERSION:
         return _unsupported(event.v)
     if addressed is None:
         addressed = session_key_of(subject, INGEST_PREFIX)
@@ -199,7 +170,8 @@ def decode_submission(subject: str, data: bytes, addressed: str | None = None) -
 def _unsupported(version: int) -> Rejected:
     return Rejected(
         RejectCode.UNSUPPORTED_VERSION,
-        f"schema version {version} is newer than this ingest's {SCHEMA_VERSION}: upgrade chequered before sending it",
+        f"schema version {version} is newer than this ingest's {events.SCHEMA_VERSION}: "
+        "upgrade chequered before sending it",
     )
 
 
@@ -209,7 +181,7 @@ def fingerprint(encoded: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(encoded, digest_size=8).digest(), "big")
 
 
-def stored_size(event: Event, encoded: bytes) -> int:
+def stored_size(event: events.Event, encoded: bytes) -> int:
     """Bytes the server counts against ``max_payload`` for the event as ingest publishes it: the payload and the
     ``NATS/1.0`` header block carrying its ``Nats-Msg-Id`` and, in a batch, the batch's headers."""
     header = f"NATS/1.0\r\n{MSG_ID_HEADER}: {event.msg_id}\r\n\r\n"
@@ -230,7 +202,7 @@ def _iso(instant: int) -> str:
     return datetime.fromtimestamp(instant / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def scheduled_end(opened: SessionOpened) -> int | None:
+def scheduled_end(opened: events.SessionOpened) -> int | None:
     """Epoch ms of the scheduled start plus a time-certain length; None when the start is not ISO 8601 with an
     offset."""
     try:
@@ -248,35 +220,37 @@ class IngestLedger:
     def __init__(self) -> None:
         self.sessions: dict[str, SessionLedger] = {}
 
-    def known(self, event: Event) -> tuple[int, int] | None:
+    def known(self, event: events.Event) -> tuple[int, int] | None:
         """(sequence, fingerprint) of the event stored under ``event``'s id; None for a new id."""
         ledger = self.sessions.get(event.session.key)
         return ledger.accepted.get(event.msg_id) if ledger else None
 
-    def duplicate_of(self, event: Event) -> Accepted | None:
+    def duplicate_of(self, event: events.Event) -> Accepted | None:
         """The answer to a repeat of a stored event (None while what it repeats is provisional or unknown)."""
         known = self.known(event)
         return Accepted(seq=known[0], duplicate=True) if known is not None and known[0] else None
 
-    def check(self, event: Event) -> Rejected | None:
+    def check(self, event: events.Event) -> Rejected | None:
         """None when the event may be written; otherwise the reason it may not."""
         key = event.session.key
         ledger = self.sessions.get(key)
         body = event.body
-        if isinstance(body, CALENDAR_BODIES) or event.session == SessionRef.calendar_of(event.session.championship):
+        if isinstance(body, events.CALENDAR_BODIES) or event.session == events.SessionRef.calendar_of(
+            event.session.championship
+        ):
             return _check_calendar(event, ledger)
-        championship_level = isinstance(body, CHAMPIONSHIP_BODIES)
+        championship_level = isinstance(body, events.CHAMPIONSHIP_BODIES)
         if event.session.is_championship or championship_level:
-            if event.session.is_championship and (championship_level or isinstance(body, DecisionWithdrawn)):
+            if event.session.is_championship and (championship_level or isinstance(body, events.DecisionWithdrawn)):
                 return _decision_problem(ledger, event) or _config_problem(event)
-            where = SessionRef.championship_of(event.session.championship).key
+            where = events.SessionRef.championship_of(event.session.championship).key
             return Rejected(
                 RejectCode.WRONG_SUBJECT,
                 f"{type(body).__name__} belongs to the championship's session {where}, not to {key}"
                 if championship_level
                 else f"{key} carries only points configuration and points decisions",
             )
-        if isinstance(body, SessionOpened):
+        if isinstance(body, events.SessionOpened):
             if ledger is not None and ledger.opened_at is not None:
                 return Rejected(RejectCode.SESSION_ALREADY_OPENED, f"session {key} is already open")
             return None
@@ -285,12 +259,16 @@ class IngestLedger:
                 RejectCode.SESSION_NOT_OPENED,
                 f"session {key} was never opened: publish a session_opened event first",
             )
-        if isinstance(body, CarBody) and not isinstance(body, EntryRegistered) and body.number not in ledger.cars:
+        if (
+            isinstance(body, events.CarBody)
+            and not isinstance(body, events.EntryRegistered)
+            and body.number not in ledger.cars
+        ):
             return Rejected(
                 RejectCode.UNKNOWN_CAR,
                 f"car #{body.number} is not registered in session {key}: publish entry_registered first",
             )
-        if isinstance(body, LapCompleted) and body.number in ledger.last_lap:
+        if isinstance(body, events.LapCompleted) and body.number in ledger.last_lap:
             last, ended = ledger.last_lap[body.number]
             if body.lap <= last:
                 return Rejected(
@@ -303,11 +281,11 @@ class IngestLedger:
                     f"lap {body.lap} of car #{body.number} ends at {_iso(event.at)}, before its lap {last} "
                     f"ended ({_iso(ended)}) in session {key}",
                 )
-        elif isinstance(body, LapCorrected) and body.lap > ledger.last_lap.get(body.number, (0, 0))[0]:
+        elif isinstance(body, events.LapCorrected) and body.lap > ledger.last_lap.get(body.number, (0, 0))[0]:
             return Rejected(
                 RejectCode.UNKNOWN_LAP, f"car #{body.number} has no lap {body.lap} to correct in session {key}"
             )
-        elif isinstance(body, ScoreboardReported):
+        elif isinstance(body, events.ScoreboardReported):
             unknown = sorted({row.number for row in body.cars} - ledger.cars)
             if unknown:
                 return Rejected(
@@ -319,11 +297,11 @@ class IngestLedger:
                 )
         return _decision_problem(ledger, event) or _window_problem(ledger, event, ledger.opened_at)
 
-    def stored(self, event: Event, seq: int, digest: int) -> None:
+    def stored(self, event: events.Event, seq: int, digest: int) -> None:
         """An event admitted provisionally is stored at ``seq``: what :meth:`admit` again would do, for less."""
         self.sessions[event.session.key].accepted[event.msg_id] = (seq, digest)
 
-    def admit(self, event: Event, seq: int, digest: int) -> None:
+    def admit(self, event: events.Event, seq: int, digest: int) -> None:
         """Record an event the stream holds at ``seq`` (live, or read back at start-up; 0: provisionally) with the
         :func:`fingerprint` of its content."""
         key = event.session.key
@@ -332,25 +310,25 @@ class IngestLedger:
         first = msg_id not in ledger.accepted  # admitted provisionally, then again with its sequence
         ledger.accepted[msg_id] = (seq, digest)
         body = event.body
-        if isinstance(body, CALENDAR_BODIES):
+        if isinstance(body, events.CALENDAR_BODIES):
             if first:  # one stored some other way and unfit is skipped, as the standings projector skips it
                 with contextlib.suppress(CalendarError):
                     ledger.calendar = apply_calendar(ledger.calendar, body, event.at)
-        elif isinstance(body, SessionOpened):
+        elif isinstance(body, events.SessionOpened):
             ledger.opened_at = event.at
             end = scheduled_end(body)
             ledger.horizon = max(ledger.horizon, event.at, end if end is not None else event.at)
-        elif isinstance(body, EntryRegistered):
+        elif isinstance(body, events.EntryRegistered):
             ledger.cars.add(body.number)
-        elif isinstance(body, LapCompleted):
+        elif isinstance(body, events.LapCompleted):
             last, ended = ledger.last_lap.get(body.number, (0, event.at))
             ledger.last_lap[body.number] = (max(body.lap, last), max(event.at, ended))
         elif isinstance(body, DECISION_BODIES) and body.decision not in ledger.decisions:
-            pit_lane = isinstance(body, PenaltyIssued) and body.kind in PIT_LANE_KINDS
+            pit_lane = isinstance(body, events.PenaltyIssued) and body.kind in PIT_LANE_KINDS
             ledger.decisions[body.decision] = Decision(getattr(body, "number", None), pit_lane)
-        elif isinstance(body, DecisionWithdrawn) and (issued := ledger.decisions.get(body.decision)) is not None:
+        elif isinstance(body, events.DecisionWithdrawn) and (issued := ledger.decisions.get(body.decision)) is not None:
             ledger.decisions[body.decision] = Decision(issued.number, issued.pit_lane, withdrawn=True)
-        elif isinstance(body, ScoreboardReported):
+        elif isinstance(body, events.ScoreboardReported):
             for row in body.cars:  # the laps a scoreboard adds (placed by their crossing) are the car's
                 if row.laps is not None and row.last_crossing is not None:
                     last, ended = ledger.last_lap.get(row.number, (0, row.last_crossing))
@@ -359,18 +337,18 @@ class IngestLedger:
             ledger.horizon = max(ledger.horizon, event.at)
 
 
-def _check_calendar(event: Event, ledger: SessionLedger | None) -> Rejected | None:
+def _check_calendar(event: events.Event, ledger: SessionLedger | None) -> Rejected | None:
     """Calendar events go to the championship's calendar session, which holds nothing else; each must apply to
     the calendar as stored, and the calendar must stay small enough for its read model to be written."""
     body = event.body
-    where = SessionRef.calendar_of(event.session.championship)
+    where = events.SessionRef.calendar_of(event.session.championship)
     if event.session != where:
         return Rejected(
             RejectCode.WRONG_SUBJECT,
             f"{type(body).__name__} belongs to the championship's calendar session {where.key}, "
             f"not to {event.session.key}",
         )
-    if not isinstance(body, CALENDAR_BODIES):
+    if not isinstance(body, events.CALENDAR_BODIES):
         return Rejected(
             RejectCode.WRONG_SUBJECT,
             f"{where.key} carries only the calendar (calendar_published, session_rescheduled, session_cancelled, "
@@ -379,13 +357,13 @@ def _check_calendar(event: Event, ledger: SessionLedger | None) -> Rejected | No
     try:
         schedule = apply_calendar(ledger.calendar if ledger is not None else None, body, event.at)
     except CalendarError as error:
-        return Rejected(RejectCode.INVALID_CALENDAR, clip(f"{type(body).__name__} refused: {error}", REASON_MAX))
+        return Rejected(RejectCode.INVALID_CALENDAR, clip(f"{type(body).__name__} refused: {error}", events.REASON_MAX))
     if (too_large := oversized(where.championship, schedule)) is not None:
         return Rejected(RejectCode.INVALID_CALENDAR, f"{type(body).__name__} refused: {too_large}")
     return None
 
 
-def _decision_problem(ledger: SessionLedger | None, event: Event) -> Rejected | None:
+def _decision_problem(ledger: SessionLedger | None, event: events.Event) -> Rejected | None:
     """A decision that contradicts the session's decisions as stored (see the module's rules)."""
     body = event.body
     key = event.session.key
@@ -399,7 +377,7 @@ def _decision_problem(ledger: SessionLedger | None, event: Event) -> Rejected | 
                 f"decision {body.decision} already exists in session {key} ({state}): "
                 "give a new decision its own number",
             )
-        if isinstance(body, LapDeleted):
+        if isinstance(body, events.LapDeleted):
             done = ledger.last_lap.get(body.number, (0, 0))[0] if ledger is not None else 0
             if body.lap > done:
                 return Rejected(
@@ -407,7 +385,7 @@ def _decision_problem(ledger: SessionLedger | None, event: Event) -> Rejected | 
                     f"car #{body.number} has completed {done} laps in session {key}: lap {body.lap} cannot be deleted",
                 )
         return None
-    if isinstance(body, DecisionWithdrawn | PenaltyServed):
+    if isinstance(body, events.DecisionWithdrawn | events.PenaltyServed):
         issued = decisions.get(body.decision)
         if issued is None or issued.withdrawn:
             return Rejected(
@@ -415,7 +393,7 @@ def _decision_problem(ledger: SessionLedger | None, event: Event) -> Rejected | 
                 f"no decision {body.decision} in force in session {key}"
                 + (" (it was withdrawn)" if issued is not None else ""),
             )
-        if isinstance(body, PenaltyServed) and (issued.number != body.number or not issued.pit_lane):
+        if isinstance(body, events.PenaltyServed) and (issued.number != body.number or not issued.pit_lane):
             return Rejected(
                 RejectCode.INCONSISTENT,
                 f"decision {body.decision} is not a drive-through or stop-and-go of car #{body.number} "
@@ -424,7 +402,7 @@ def _decision_problem(ledger: SessionLedger | None, event: Event) -> Rejected | 
     return None
 
 
-def _window_problem(ledger: SessionLedger, event: Event, opened_at: int) -> Rejected | None:
+def _window_problem(ledger: SessionLedger, event: events.Event, opened_at: int) -> Rejected | None:
     """An instant too far from the session's window (see the module's rules)."""
     key, at = event.session.key, event.at
     what = type(event.body).__name__
@@ -449,17 +427,17 @@ def _window_problem(ledger: SessionLedger, event: Event, opened_at: int) -> Reje
     return None
 
 
-def _config_problem(event: Event) -> Rejected | None:
+def _config_problem(event: events.Event) -> Rejected | None:
     """A points configuration is decoded and checked here, as the standings engine will: a file it cannot use is
     refused with its field and reason instead of stopping the standings."""
     body = event.body
-    if not isinstance(body, ChampionshipConfigured):
+    if not isinstance(body, events.ChampionshipConfigured):
         return None
     source = body.source or event.id
     try:
         decode_config(body.toml, source)
     except ConfigError as error:
-        return Rejected(RejectCode.INVALID_CONFIG, clip(str(error), REASON_MAX))
+        return Rejected(RejectCode.INVALID_CONFIG, clip(str(error), events.REASON_MAX))
     except Exception as error:  # a file the engine cannot even judge is refused too, never stored to stop it
         return Rejected(RejectCode.INVALID_CONFIG, clip(f"{source}: the standings engine cannot read it ({error!r})"))
     return None

@@ -19,33 +19,13 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.events import (
-    CarRetired,
-    ClassificationRules,
-    Driver,
-    DriverCategory,
-    DriverChanged,
-    EntryRegistered,
-    Event,
-    EventBody,
-    Flag,
-    FlagChanged,
-    LapCompleted,
-    PitIn,
-    PitOut,
-    SessionFinished,
-    SessionKind,
-    SessionLength,
-    SessionOpened,
-    SessionRef,
-    SessionStarted,
-)
+from schemas import events
 
 CLASS_PACE_MS = {"Pro": 0, "Pro-Am": 1_400, "Am": 2_900}
 CATEGORIES = {
-    "Pro": (DriverCategory.PLATINUM, DriverCategory.GOLD, DriverCategory.GOLD),
-    "Pro-Am": (DriverCategory.PLATINUM, DriverCategory.BRONZE, DriverCategory.SILVER),
-    "Am": (DriverCategory.BRONZE, DriverCategory.SILVER, DriverCategory.BRONZE),
+    "Pro": (events.DriverCategory.PLATINUM, events.DriverCategory.GOLD, events.DriverCategory.GOLD),
+    "Pro-Am": (events.DriverCategory.PLATINUM, events.DriverCategory.BRONZE, events.DriverCategory.SILVER),
+    "Am": (events.DriverCategory.BRONZE, events.DriverCategory.SILVER, events.DriverCategory.BRONZE),
 }
 MAKES = (
     ("Ferrari", "296 GT3"),
@@ -150,9 +130,9 @@ class RaceSpec:
     sectors: int = 3
     safety_car: bool = True
     retirements: int = 3
-    rules: ClassificationRules = field(default_factory=ClassificationRules)
+    rules: events.ClassificationRules = field(default_factory=events.ClassificationRules)
     """The session's classification rules (a preset's, or chequered's default)."""
-    entries: tuple[EntryRegistered, ...] = ()
+    entries: tuple[events.EntryRegistered, ...] = ()
     """The grid, when given (a season's entries): each car's pace and its drivers' skill are still drawn."""
     track: str = "Autodromo Nazionale Monza"
     track_length_m: int = 5793
@@ -166,7 +146,7 @@ class RaceSpec:
 class _Car:
     number: str
     class_name: str
-    crew: list[Driver]
+    crew: list[events.Driver]
     skill_ms: list[int]
     grid_ms: int
     lap: int = 0
@@ -185,18 +165,18 @@ class _Log:
 
     def __init__(self, spec: RaceSpec) -> None:
         self.spec = spec
-        self.session = SessionRef(spec.championship, spec.event, spec.session)
-        self.items: list[tuple[int, int, EventBody]] = []
+        self.session = events.SessionRef(spec.championship, spec.event, spec.session)
+        self.items: list[tuple[int, int, events.EventBody]] = []
 
-    def add(self, at: int, body: EventBody) -> None:
+    def add(self, at: int, body: events.EventBody) -> None:
         self.items.append((at, len(self.items), body))
 
-    def events(self) -> list[Event]:
+    def in_order(self) -> list[events.Event]:
         ordered = sorted(self.items, key=lambda item: (item[0], item[1]))
         return [
-            Event(
+            events.Event(
                 id=f"{self.spec.session}-{i:06d}", session=self.session, producer=self.spec.producer, at=at, body=body
-            )  # type: ignore[arg-type]
+            )
             for i, (at, _, body) in enumerate(ordered)
         ]
 
@@ -210,7 +190,7 @@ def _entries(spec: RaceSpec, rnd: random.Random) -> list[_Car]:
         class_name = spec.classes[i * len(spec.classes) // spec.cars]
         crew_size = 3 if rnd.random() < 0.6 else 2
         crew = [
-            Driver(f"{rnd.choice(FIRST)} {rnd.choice(LAST)}", CATEGORIES.get(class_name, CATEGORIES["Am"])[j])
+            events.Driver(f"{rnd.choice(FIRST)} {rnd.choice(LAST)}", CATEGORIES.get(class_name, CATEGORIES["Am"])[j])
             for j in range(crew_size)
         ]
         pace = _pace(class_name, rnd)
@@ -219,7 +199,7 @@ def _entries(spec: RaceSpec, rnd: random.Random) -> list[_Car]:
     return _gridded(cars)
 
 
-def _entered(entry: EntryRegistered, rnd: random.Random) -> _Car:
+def _entered(entry: events.EntryRegistered, rnd: random.Random) -> _Car:
     """A given entry's car: its pace and its drivers' skill drawn as for a generated one."""
     return _Car(
         entry.number, entry.class_name, entry.crew, _skills(_pace(entry.class_name, rnd), len(entry.crew), rnd), 0
@@ -257,19 +237,21 @@ def _distance(spec: RaceSpec) -> str:
     return f"{hours} Hours" if not minutes else f"{hours}h{minutes:02d}"
 
 
-def simulate(spec: RaceSpec) -> list[Event]:
+def simulate(spec: RaceSpec) -> list[events.Event]:
     """The whole race as events, ordered by timing-clock time."""
     rnd = random.Random(spec.seed)
     log = _Log(spec)
     start = spec.start_at
     log.add(
         start - 30 * 60_000,
-        SessionOpened(
+        events.SessionOpened(
             name=f"{spec.event.title()} {_distance(spec)} — Race",
-            kind=SessionKind.RACE,
+            kind=events.SessionKind.RACE,
             scheduled_start=spec.scheduled_start,
             time_zone=spec.time_zone,
-            length=SessionLength(laps=spec.laps) if spec.laps else SessionLength(time_ms=spec.duration_ms),
+            length=events.SessionLength(laps=spec.laps)
+            if spec.laps
+            else events.SessionLength(time_ms=spec.duration_ms),
             track=spec.track,
             track_length_m=spec.track_length_m,
             rules=spec.rules,
@@ -282,12 +264,12 @@ def simulate(spec: RaceSpec) -> list[Event]:
         if entry is None:
             make, model = MAKES[rnd.randrange(len(MAKES))]
             team = f"{TEAM_NAMES[i % len(TEAM_NAMES)]} {rnd.choice(TEAM_WORDS)}"
-            entry = EntryRegistered(
+            entry = events.EntryRegistered(
                 number=car.number, class_name=car.class_name, team=team, car=model, manufacturer=make, crew=car.crew
             )
         log.add(start - 20 * 60_000 + i, entry)
-    log.add(start, SessionStarted())
-    log.add(start, FlagChanged(flag=Flag.GREEN))
+    log.add(start, events.SessionStarted())
+    log.add(start, events.FlagChanged(flag=events.Flag.GREEN))
 
     horizon = spec.duration_ms if not spec.laps else spec.laps * spec.lap_ms * 2
     fcy = None
@@ -296,10 +278,10 @@ def simulate(spec: RaceSpec) -> list[Event]:
         fcy = (
             fcy_start,
             fcy_start + rnd.randint(4, 9) * 60_000,
-            rnd.choice((Flag.FULL_COURSE_YELLOW, Flag.SAFETY_CAR)),
+            rnd.choice((events.Flag.FULL_COURSE_YELLOW, events.Flag.SAFETY_CAR)),
         )
-        log.add(fcy[0], FlagChanged(flag=fcy[2]))
-        log.add(fcy[1], FlagChanged(flag=Flag.GREEN))
+        log.add(fcy[0], events.FlagChanged(flag=fcy[2]))
+        log.add(fcy[1], events.FlagChanged(flag=events.Flag.GREEN))
     for car in rnd.sample(cars, min(spec.retirements, len(cars))):
         car.retire_at = start + int(horizon * rnd.uniform(0.1, 0.9))
     for car in cars:
@@ -324,8 +306,11 @@ def simulate(spec: RaceSpec) -> list[Event]:
             if len(car.crew) > 1 and rnd.random() < 0.8:
                 car.driver = (car.driver + 1) % len(car.crew)
                 stop_ms += rnd.randint(8_000, 14_000)
-                log.add(car.crossing + stop_ms // 3, DriverChanged(number=car.number, driver=car.crew[car.driver].name))
-            log.add(car.crossing + stop_ms - 20_000, PitOut(number=car.number))
+                log.add(
+                    car.crossing + stop_ms // 3,
+                    events.DriverChanged(number=car.number, driver=car.crew[car.driver].name),
+                )
+            log.add(car.crossing + stop_ms - 20_000, events.PitOut(number=car.number))
             car.stint_start = car.crossing + stop_ms - 20_000
             lap_ms += stop_ms
         car.next_lap_ms = lap_ms
@@ -344,7 +329,7 @@ def simulate(spec: RaceSpec) -> list[Event]:
         at, index, is_lap = heapq.heappop(queue)
         car = cars[index]
         if not is_lap:
-            log.add(at, CarRetired(number=car.number, reason=rnd.choice(RETIREMENT_REASONS)))
+            log.add(at, events.CarRetired(number=car.number, reason=rnd.choice(RETIREMENT_REASONS)))
             car.retired = True
             continue
         car.lap += 1
@@ -352,7 +337,7 @@ def simulate(spec: RaceSpec) -> list[Event]:
         in_pit = chequered_at is None and at - car.stint_start >= car.next_stop_ms and at < end_of_time - 10 * 60_000
         log.add(
             at,
-            LapCompleted(
+            events.LapCompleted(
                 number=car.number,
                 lap=car.lap,
                 lap_time_ms=car.next_lap_ms,
@@ -362,7 +347,7 @@ def simulate(spec: RaceSpec) -> list[Event]:
             ),
         )
         if in_pit:
-            log.add(at - rnd.randint(9_000, 12_000), PitIn(number=car.number))
+            log.add(at - rnd.randint(9_000, 12_000), events.PitIn(number=car.number))
             car.pit_pending = True
             car.next_stop_ms = rnd.randint(55, 65) * 60_000
         if chequered_at is not None:
@@ -370,7 +355,7 @@ def simulate(spec: RaceSpec) -> list[Event]:
         leader = all(other is car or other.retired or other.lap < car.lap for other in cars)
         if leader and (car.lap >= spec.laps if spec.laps else at >= end_of_time):
             chequered_at = at
-            log.add(at, SessionFinished())
+            log.add(at, events.SessionFinished())
             continue
         plan_lap(index)
-    return log.events()
+    return log.in_order()

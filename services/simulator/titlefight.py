@@ -17,24 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from schemas.events import (
-    CarRetired,
-    Driver,
-    DriverCategory,
-    EntryRegistered,
-    Event,
-    EventBody,
-    Flag,
-    FlagChanged,
-    LapCompleted,
-    ResultsDeclared,
-    ResultsStatus,
-    SessionKind,
-    SessionLength,
-    SessionOpened,
-    SessionRef,
-    SessionStarted,
-)
+from schemas import events
 from services.simulator.endurance import FIRST, LAST, RaceSpec, simulate
 
 CONFIG = Path(__file__).resolve().parents[1] / "standings" / "configs" / "gt-endurance.toml"
@@ -154,20 +137,20 @@ def _name(index: int) -> str:
     return f"{FIRST[first]} {LAST[(rest + first) % len(LAST)]}"
 
 
-def _crew(number: str, event: str) -> list[Driver]:
+def _crew(number: str, event: str) -> list[events.Driver]:
     """A car's drivers at a round: the contenders' and the Gentlemen's crews stay; the other cars' change every
     round (names no one else has)."""
     if number in CONTENDERS:
-        return [Driver(name, DriverCategory.GOLD) for name in CONTENDERS[number][2]]
+        return [events.Driver(name, events.DriverCategory.GOLD) for name in CONTENDERS[number][2]]
     if number in GENTLEMEN:
-        return [Driver(_name(300 + int(number)), DriverCategory.BRONZE)]
+        return [events.Driver(_name(300 + int(number)), events.DriverCategory.BRONZE)]
     if number in PRO_AM:
-        return [Driver(_name(350 + int(number) * 2 + k), DriverCategory.SILVER) for k in range(2)]
+        return [events.Driver(_name(350 + int(number) * 2 + k), events.DriverCategory.SILVER) for k in range(2)]
     base = 100 + EVENTS.index(event) * 2 * len(OTHERS) + OTHERS.index(number) * 2
-    return [Driver(_name(base + k), DriverCategory.SILVER) for k in range(2)]
+    return [events.Driver(_name(base + k), events.DriverCategory.SILVER) for k in range(2)]
 
 
-def entries(event: str) -> list[EntryRegistered]:
+def entries(event: str) -> list[events.EntryRegistered]:
     """The season's grid at a round."""
     out = []
     for number, (team, make, _) in CONTENDERS.items():
@@ -181,43 +164,45 @@ def entries(event: str) -> list[EntryRegistered]:
     return out
 
 
-def _entry(number: str, class_name: str, team: str, make: str, event: str) -> EntryRegistered:
-    return EntryRegistered(
+def _entry(number: str, class_name: str, team: str, make: str, event: str) -> events.EntryRegistered:
+    return events.EntryRegistered(
         number=number, class_name=class_name, team=team, car="GT3", manufacturer=make, crew=_crew(number, event)
     )
 
 
 @dataclass
 class _Log:
-    session: SessionRef
-    items: list[tuple[int, int, EventBody]] = field(default_factory=list)
+    session: events.SessionRef
+    items: list[tuple[int, int, events.EventBody]] = field(default_factory=list)
 
-    def add(self, at: int, body: EventBody) -> None:
+    def add(self, at: int, body: events.EventBody) -> None:
         self.items.append((at, len(self.items), body))
 
-    def events(self) -> list[Event]:
+    def in_order(self) -> list[events.Event]:
         return [
-            Event(id=f"{self.session.event}-{i:06d}", session=self.session, producer="scenario", at=at, body=body)
+            events.Event(
+                id=f"{self.session.event}-{i:06d}", session=self.session, producer="scenario", at=at, body=body
+            )
             for i, (at, _, body) in enumerate(sorted(self.items))
         ]
 
 
-def scripted(round_: Round) -> list[Event]:
+def scripted(round_: Round) -> list[events.Event]:
     """A race whose class orders are the round's: every car laps in the same time, placed within the lap by its
     rank in each part, so the classification at each scoring instant (and at the flag) is the part's order. A
     car missing from a part retired at its start."""
-    log = _Log(SessionRef(CHAMPIONSHIP, round_.event, "race"))
+    log = _Log(events.SessionRef(CHAMPIONSHIP, round_.event, "race"))
     start = int(datetime.fromisoformat(round_.start).timestamp() * 1000)
     length = round_.parts_h[-1] * HOUR
-    log.add(start - 30 * 60_000, SessionOpened(
-        name=f"{round_.name} — Race", kind=SessionKind.RACE, scheduled_start=round_.start,
-        time_zone=round_.time_zone, length=SessionLength(time_ms=length), track=round_.track,
+    log.add(start - 30 * 60_000, events.SessionOpened(
+        name=f"{round_.name} — Race", kind=events.SessionKind.RACE, scheduled_start=round_.start,
+        time_zone=round_.time_zone, length=events.SessionLength(time_ms=length), track=round_.track,
     ))  # fmt: skip
     grid = entries(round_.event)
     for i, entry in enumerate(grid):
         log.add(start - 20 * 60_000 + i, entry)
-    log.add(start, SessionStarted())
-    log.add(start, FlagChanged(flag=Flag.GREEN))
+    log.add(start, events.SessionStarted())
+    log.add(start, events.FlagChanged(flag=events.Flag.GREEN))
     parts = len(round_.orders)
     ends = [start + hours * HOUR for hours in round_.parts_h]
     offsets = [_offsets(order) for order in round_.orders]
@@ -231,15 +216,15 @@ def scripted(round_: Round) -> list[Event]:
         for number, offset in sorted(offsets[part].items(), key=lambda item: item[1]):
             if number in retired:
                 continue
-            log.add(base + offset, LapCompleted(number=number, lap=lap, lap_time_ms=round_.lap_ms))
+            log.add(base + offset, events.LapCompleted(number=number, lap=lap, lap_time_ms=round_.lap_ms))
         for entry in grid:
             if entry.number not in offsets[part] and entry.number not in retired:
                 retired.add(entry.number)
-                log.add(base + 40_000, CarRetired(number=entry.number, reason="mechanical"))
+                log.add(base + 40_000, events.CarRetired(number=entry.number, reason="mechanical"))
         if leader_done:
             break
-    log.add(start + (lap + 1) * round_.lap_ms, ResultsDeclared(status=ResultsStatus.FINAL))
-    return log.events()
+    log.add(start + (lap + 1) * round_.lap_ms, events.ResultsDeclared(status=events.ResultsStatus.FINAL))
+    return log.in_order()
 
 
 def _offsets(order: Mapping[str, Sequence[str]]) -> dict[str, int]:
@@ -248,12 +233,12 @@ def _offsets(order: Mapping[str, Sequence[str]]) -> dict[str, int]:
     return {number: 1000 + 1200 * i for i, number in enumerate(ranked)}
 
 
-def prelude() -> list[Event]:
+def prelude() -> list[events.Event]:
     """The four rounds before the finale, results declared."""
     return [event for round_ in ROUNDS for event in scripted(round_)]
 
 
-def finale(seed: int = 1) -> list[Event]:
+def finale(seed: int = 1) -> list[events.Event]:
     """The Nürburgring 1000 km (194 laps of 5.148 km), raced by the endurance simulator with the season's grid."""
     spec = RaceSpec(
         seed=seed,

@@ -18,23 +18,10 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.events import (
-    ClassificationRules,
-    Driver,
-    DriverChanged,
-    EntryRegistered,
-    Event,
-    Flag,
-    FlagChanged,
-    PitOut,
-    SessionFinished,
-    SessionKind,
-    SessionOpened,
-    SessionStarted,
-)
+from schemas import events
 from tests.factory import SessionWriter
 
-RULES = ClassificationRules(min_drive_ms=300_000, max_drive_ms=600_000)
+RULES = events.ClassificationRules(min_drive_ms=300_000, max_drive_ms=600_000)
 CREWS = {"1": ("A. One", "A. Two"), "2": ("B. One", "B. Two"), "3": ("C. One", "C. Two")}
 LAPS = {
     "1": [
@@ -58,18 +45,18 @@ LAPS = {
 SECTORS = {("2", 2): [33_000, 33_100, 33_100], ("1", 5): [32_900, 33_200, 32_900], ("1", 2): [33_500, 33_000, 34_000]}
 
 
-def hand_race(w: SessionWriter) -> list[Event]:
+def hand_race(w: SessionWriter) -> list[events.Event]:
     opened = w.opened(time_ms=600_000)
-    assert isinstance(opened.body, SessionOpened)
-    events = [msgspec.structs.replace(opened, body=msgspec.structs.replace(opened.body, rules=RULES))]
+    assert isinstance(opened.body, events.SessionOpened)
+    log = [msgspec.structs.replace(opened, body=msgspec.structs.replace(opened.body, rules=RULES))]
     for number, class_name in (("1", "Pro"), ("2", "Pro"), ("3", "Am")):
-        crew = [Driver(name) for name in CREWS[number]]
-        body = EntryRegistered(
+        crew = [events.Driver(name) for name in CREWS[number]]
+        body = events.EntryRegistered(
             number=number, class_name=class_name, team=f"Team {number}", car="GT3", manufacturer="M", crew=crew
         )
-        events.append(w.event(body))
-    events.append(w.event(SessionStarted(), 0))
-    timed: list[tuple[int, int, Event]] = []
+        log.append(w.event(body))
+    log.append(w.event(events.SessionStarted(), 0))
+    timed: list[tuple[int, int, events.Event]] = []
     for number, laps in LAPS.items():
         for lap, (at, lap_ms) in enumerate(laps, start=1):
             driver = CREWS[number][1 if number == "1" and lap > 3 else 0]
@@ -84,19 +71,23 @@ def hand_race(w: SessionWriter) -> list[Event]:
             )
             timed.append((at, 1, lap_event))
     timed += [
-        (250_000, 0, w.event(FlagChanged(flag=Flag.FULL_COURSE_YELLOW), 250_000)),
-        (320_000, 0, w.event(FlagChanged(flag=Flag.GREEN), 320_000)),
-        (320_000, 0, w.event(DriverChanged(number="1", driver="A. Two"), 320_000)),
-        (340_000, 0, w.event(PitOut(number="1"), 340_000)),
-        (603_500, 2, w.event(SessionFinished(), 603_500)),
+        (250_000, 0, w.event(events.FlagChanged(flag=events.Flag.FULL_COURSE_YELLOW), 250_000)),
+        (320_000, 0, w.event(events.FlagChanged(flag=events.Flag.GREEN), 320_000)),
+        (320_000, 0, w.event(events.DriverChanged(number="1", driver="A. Two"), 320_000)),
+        (340_000, 0, w.event(events.PitOut(number="1"), 340_000)),
+        (603_500, 2, w.event(events.SessionFinished(), 603_500)),
     ]
     timed.sort(key=lambda item: (item[0], item[1]))
-    return events + [event for *_, event in timed]
+    return log + [event for *_, event in timed]
 
 
-def qualifying_laps(w: SessionWriter) -> list[Event]:
+def qualifying_laps(w: SessionWriter) -> list[events.Event]:
     """Three cars; car 2 goes fastest on its second lap, car 3 sets no valid time until its third."""
-    events = [w.opened(kind=SessionKind.QUALIFYING), *[w.entry(n) for n in ("1", "2", "3")], w.event(SessionStarted())]
+    log = [
+        w.opened(kind=events.SessionKind.QUALIFYING),
+        *[w.entry(n) for n in ("1", "2", "3")],
+        w.event(events.SessionStarted()),
+    ]
     laps = [
         ("1", 1, 100_000, 100_000),
         ("2", 1, 101_000, 101_000),
@@ -107,5 +98,5 @@ def qualifying_laps(w: SessionWriter) -> list[Event]:
         ("3", 3, 313_000, 98_000),
     ]
     for number, lap, at, lap_ms in laps:
-        events.append(w.lap(number, lap, at, lap_time_ms=lap_ms, counts_for_best=not (number == "3" and lap < 3)))
-    return events
+        log.append(w.lap(number, lap, at, lap_time_ms=lap_ms, counts_for_best=not (number == "3" and lap < 3)))
+    return log

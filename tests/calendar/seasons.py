@@ -10,21 +10,13 @@ import msgspec
 from hypothesis import strategies as st
 from msgspec import structs
 
+from schemas import events
 from schemas.calendar import SeasonCalendar
-from schemas.events import (
-    CalendarBody,
-    CalendarPublished,
-    Event,
-    PointsRole,
-    ScheduledRound,
-    ScheduledSession,
-    SessionKind,
-    SessionRef,
-)
 from services.calendar.files import EXAMPLES, CalendarFile, FileRound, FileSession
 from services.calendar.fold import CalendarFold
 from services.calendar.local import instant, moment
 from services.calendar.schedule import canonical
+from services.structs import carried
 
 SPRINT = EXAMPLES / "sprint-2025.toml"
 GT_ENDURANCE = EXAMPLES / "gt-endurance-2026.toml"
@@ -54,11 +46,11 @@ def at(text: str) -> int:
     return instant(datetime.fromisoformat(text))
 
 
-def published(champ: str, body: CalendarBody, at_ms: int = 1, event_id: str = "calendar-1") -> Event:
-    return Event(id=event_id, session=SessionRef.calendar_of(champ), producer="ops", at=at_ms, body=body)
+def published(champ: str, body: events.CalendarBody, at_ms: int = 1, event_id: str = "calendar-1") -> events.Event:
+    return events.Event(id=event_id, session=events.SessionRef.calendar_of(champ), producer="ops", at=at_ms, body=body)
 
 
-def read_model(champ: str, *bodies: CalendarBody) -> SeasonCalendar:
+def read_model(champ: str, *bodies: events.CalendarBody) -> SeasonCalendar:
     """The calendar read model after these calendar events, published one a minute."""
     fold = CalendarFold()
     for i, body in enumerate(bodies):
@@ -66,7 +58,7 @@ def read_model(champ: str, *bodies: CalendarBody) -> SeasonCalendar:
     return fold.read_model(champ)
 
 
-def as_file(season: CalendarPublished, championship: str | None = None) -> bytes:
+def as_file(season: events.CalendarPublished, championship: str | None = None) -> bytes:
     """The season as a YAML calendar file in local times at each circuit (an offset only where the clocks repeat
     the hour), as a person would write it."""
 
@@ -77,23 +69,11 @@ def as_file(season: CalendarPublished, championship: str | None = None) -> bytes
         return shown if other.utcoffset() != shown.utcoffset() else naive
 
     rounds = [
-        FileRound(
-            event=r.event,
-            name=r.name,
-            circuit=r.circuit,
-            time_zone=r.time_zone,
-            first_day=r.first_day,
-            last_day=r.last_day,
+        carried(
+            FileRound,
+            r,
             sessions=[
-                FileSession(
-                    session=s.session,
-                    name=s.name,
-                    kind=s.kind,
-                    start=local(s.start, r.time_zone),
-                    end=local(s.end, r.time_zone),
-                    points=s.points,
-                    cancelled=s.cancelled,
-                )
+                carried(FileSession, s, start=local(s.start, r.time_zone), end=local(s.end, r.time_zone))
                 for s in r.sessions
             ],
         )
@@ -111,23 +91,23 @@ names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), m
 
 
 @st.composite
-def sessions(draw: st.DrawFn, slug: str) -> ScheduledSession:
+def sessions(draw: st.DrawFn, slug: str) -> events.ScheduledSession:
     start = AUTUMN_2025 + draw(st.integers(0, 14 * 24 * 60)) * MINUTE
-    return ScheduledSession(
+    return events.ScheduledSession(
         session=slug,
         name=draw(names),
-        kind=draw(st.sampled_from(SessionKind)),
+        kind=draw(st.sampled_from(events.SessionKind)),
         start=start,
         end=start + draw(st.integers(1, 30 * 60)) * MINUTE,
-        points=draw(st.sampled_from(PointsRole)),
+        points=draw(st.sampled_from(events.PointsRole)),
         cancelled=draw(st.booleans()),
     )
 
 
 @st.composite
-def rounds(draw: st.DrawFn, event: str) -> ScheduledRound:
+def rounds(draw: st.DrawFn, event: str) -> events.ScheduledRound:
     slugs_of = draw(st.lists(slugs, min_size=1, max_size=5, unique=True))
-    return ScheduledRound(
+    return events.ScheduledRound(
         event=event,
         name=draw(names),
         circuit=draw(names),
@@ -137,13 +117,13 @@ def rounds(draw: st.DrawFn, event: str) -> ScheduledRound:
 
 
 @st.composite
-def seasons(draw: st.DrawFn) -> CalendarPublished:
-    events = draw(st.lists(slugs, min_size=1, max_size=4, unique=True))
-    return canonical(CalendarPublished(name=draw(names), rounds=[draw(rounds(event)) for event in events]))
+def seasons(draw: st.DrawFn) -> events.CalendarPublished:
+    event_slugs = draw(st.lists(slugs, min_size=1, max_size=4, unique=True))
+    return canonical(events.CalendarPublished(name=draw(names), rounds=[draw(rounds(event)) for event in event_slugs]))
 
 
 @st.composite
-def edited(draw: st.DrawFn, season: CalendarPublished) -> CalendarPublished:
+def edited(draw: st.DrawFn, season: events.CalendarPublished) -> events.CalendarPublished:
     """The season after what happens to a calendar during a season: sessions moved, cancelled, reinstated or
     added, a session renamed or dropped, a round added."""
     index = draw(st.integers(0, len(season.rounds) - 1))

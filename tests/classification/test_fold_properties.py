@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from schemas.events import Event, SessionStarted
 from schemas.results import encode_classification
 from services.classification.fold import fold_log
-from tests.factory import SessionWriter, classify
+from tests.factory import SessionWriter, classify, drawn_laps
 
 CLASSES = ("Pro", "Pro-Am", "Am")
 
@@ -21,13 +21,7 @@ def races(draw: st.DrawFn) -> list[Event]:
     events = [w.opened()]
     events += [w.entry(str(n), CLASSES[draw(st.integers(0, 2))]) for n in range(1, cars + 1)]
     events.append(w.event(SessionStarted(), 0))
-    laps = []
-    for n in range(1, cars + 1):
-        at = 0
-        for lap, lap_time in enumerate(draw(st.lists(st.integers(90_000, 95_000), max_size=6)), start=1):
-            at += lap_time
-            laps.append(w.lap(str(n), lap, at, lap_time_ms=lap_time))
-    return events + sorted(laps, key=lambda e: (e.at, e.id))
+    return events + drawn_laps(draw, w, cars, st.lists(st.integers(90_000, 95_000), max_size=6))
 
 
 def encoded(events: list[Event]) -> bytes:

@@ -9,24 +9,9 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.events import (
-    CarRetired,
-    ClassificationRules,
-    EntryRegistered,
-    Event,
-    Flag,
-    FlagChanged,
-    PitIn,
-    ResultsDeclared,
-    ResultsStatus,
-    SessionFinished,
-    SessionKind,
-    SessionLength,
-    SessionOpened,
-    SessionStarted,
-)
+from schemas import events
 from schemas.results import CarState, Classification, ResultStatus, SessionPhase
-from tests.factory import SessionWriter, classify, resumed
+from tests.factory import SessionWriter, classify, drawn_laps, resumed
 
 LAP = 100_000
 
@@ -35,28 +20,28 @@ def state_of(result: Classification, number: str) -> CarState:
     return next(car.state for car in result.cars if car.number == number)
 
 
-def opened(w: SessionWriter, **rules: object) -> Event:
+def opened(w: SessionWriter, **rules: object) -> events.Event:
     return w.event(
-        SessionOpened(
+        events.SessionOpened(
             name="R",
-            kind=SessionKind.RACE,
+            kind=events.SessionKind.RACE,
             scheduled_start="2026-04-19T15:00:00+02:00",
             time_zone="Europe/Rome",
-            length=SessionLength(time_ms=10 * LAP),
-            rules=ClassificationRules(**rules),  # type: ignore[arg-type]
+            length=events.SessionLength(time_ms=10 * LAP),
+            rules=events.ClassificationRules(**rules),  # type: ignore[arg-type]
         )
     )
 
 
-def start(w: SessionWriter, numbers: list[str], **rules: object) -> list[Event]:
-    return [opened(w, **rules), *[w.entry(n) for n in numbers], w.event(SessionStarted(), 0)]
+def start(w: SessionWriter, numbers: list[str], **rules: object) -> list[events.Event]:
+    return [opened(w, **rules), *[w.entry(n) for n in numbers], w.event(events.SessionStarted(), 0)]
 
 
-def laps(w: SessionWriter, number: str, count: int, offset: int = 0, lap_ms: int = LAP) -> list[Event]:
+def laps(w: SessionWriter, number: str, count: int, offset: int = 0, lap_ms: int = LAP) -> list[events.Event]:
     return [w.lap(number, lap, lap * lap_ms + offset, lap_time_ms=lap_ms) for lap in range(1, count + 1)]
 
 
-def merged(*runs: list[Event]) -> list[Event]:
+def merged(*runs: list[events.Event]) -> list[events.Event]:
     return sorted((e for run in runs for e in run), key=lambda e: e.at)
 
 
@@ -76,7 +61,9 @@ def test_a_car_that_does_not_cross_within_the_slowest_lap_after_the_flag_is_stop
     during = classify([*race, w.lap("3", 9, 1_080_000, lap_time_ms=120_000)])
     assert during.chequered_at == one[-1].at and during.phase is SessionPhase.FINISHING
     assert state_of(during, "2") is CarState.RUNNING
-    after = classify([*race, w.lap("3", 9, 1_080_000, lap_time_ms=120_000), w.event(PitIn(number="3"), 1_121_000)])
+    after = classify(
+        [*race, w.lap("3", 9, 1_080_000, lap_time_ms=120_000), w.event(events.PitIn(number="3"), 1_121_000)]
+    )
     assert after.phase is SessionPhase.FINISHED
     assert state_of(after, "2") is CarState.STOPPED
     assert state_of(after, "3") is CarState.FINISHED
@@ -102,7 +89,7 @@ def test_a_stopped_car_that_crosses_after_all_takes_the_flag() -> None:
 def test_the_session_without_any_flag_crossing_pending_is_finished_at_once() -> None:
     w = SessionWriter()
     race = start(w, ["1", "2"]) + merged(laps(w, "1", 10), laps(w, "2", 7))
-    race.append(w.event(CarRetired(number="2"), 750_000))
+    race.append(w.event(events.CarRetired(number="2"), 750_000))
     result = classify(race)
     assert result.phase is SessionPhase.FINISHED
     assert [(car.number, car.state) for car in result.cars] == [("1", CarState.FINISHED), ("2", CarState.RETIRED)]
@@ -117,14 +104,17 @@ def test_a_car_not_seen_for_three_of_its_laps_shows_stopped() -> None:
     assert classify(race[: len(race) - 1]).phase is SessionPhase.RUNNING
     assert state_of(classify(race[:-1]), "2") is CarState.RUNNING  # #1's lap 8 at 800 s: 300 s since #2's last
     assert state_of(classify(race), "2") is CarState.STOPPED  # #1's lap 9 at 900 s: 400 s > 3 x 100 s
-    in_pit = classify([*race[:-1], w.event(PitIn(number="2"), 520_000), race[-1]])
+    in_pit = classify([*race[:-1], w.event(events.PitIn(number="2"), 520_000), race[-1]])
     assert state_of(in_pit, "2") is CarState.IN_PIT  # in the pit lane: not lost on the circuit
 
 
 def test_nobody_is_stopped_under_a_red_flag() -> None:
     w = SessionWriter()
     race = start(w, ["1", "2"]) + merged(laps(w, "1", 5), laps(w, "2", 5, offset=10))
-    race += [w.event(FlagChanged(flag=Flag.RED), 550_000), w.event(FlagChanged(flag=Flag.RED, sector=2), 1_500_000)]
+    race += [
+        w.event(events.FlagChanged(flag=events.Flag.RED), 550_000),
+        w.event(events.FlagChanged(flag=events.Flag.RED, sector=2), 1_500_000),
+    ]
     assert {car.state for car in classify(race).cars} == {CarState.RUNNING}
 
 
@@ -154,11 +144,17 @@ def test_laps_under_the_safety_car_are_bests_only_where_the_rules_say_so() -> No
 
     def race(**rules: object) -> Classification:
         w = SessionWriter()
-        events = start(w, ["1"], **rules)
-        events += [w.lap("1", 1, 100_000), w.lap("1", 2, 198_000, lap_time_ms=98_000)]
-        events += [w.event(FlagChanged(flag=Flag.SAFETY_CAR), 250_000), w.lap("1", 3, 293_000, lap_time_ms=95_000)]
-        events += [w.event(FlagChanged(flag=Flag.GREEN), 300_000), w.lap("1", 4, 400_000, lap_time_ms=100_000)]
-        return classify(events)
+        log = start(w, ["1"], **rules)
+        log += [w.lap("1", 1, 100_000), w.lap("1", 2, 198_000, lap_time_ms=98_000)]
+        log += [
+            w.event(events.FlagChanged(flag=events.Flag.SAFETY_CAR), 250_000),
+            w.lap("1", 3, 293_000, lap_time_ms=95_000),
+        ]
+        log += [
+            w.event(events.FlagChanged(flag=events.Flag.GREEN), 300_000),
+            w.lap("1", 4, 400_000, lap_time_ms=100_000),
+        ]
+        return classify(log)
 
     assert race().cars[0].best_lap == 3
     excluded = race(neutralised_laps_count_for_best=False).cars[0]
@@ -167,24 +163,24 @@ def test_laps_under_the_safety_car_are_bests_only_where_the_rules_say_so() -> No
 
 def test_lap_one_is_a_best_only_where_the_rules_say_so() -> None:
     w = SessionWriter()
-    events = [*start(w, ["1"]), w.lap("1", 1, 90_000, lap_time_ms=90_000), w.lap("1", 2, 190_000)]
-    assert classify(events).cars[0].best_lap == 1
+    log = [*start(w, ["1"]), w.lap("1", 1, 90_000, lap_time_ms=90_000), w.lap("1", 2, 190_000)]
+    assert classify(log).cars[0].best_lap == 1
     w = SessionWriter()
-    events = [*start(w, ["1"], lap_one_counts_for_best=False), w.lap("1", 1, 90_000, lap_time_ms=90_000)]
-    events.append(w.lap("1", 2, 190_000))
-    assert classify(events).cars[0].best_lap == 2
+    log = [*start(w, ["1"], lap_one_counts_for_best=False), w.lap("1", 1, 90_000, lap_time_ms=90_000)]
+    log.append(w.lap("1", 2, 190_000))
+    assert classify(log).cars[0].best_lap == 2
 
 
 def test_a_flag_shown_at_the_same_instant_replaces_the_one_before() -> None:
     """A race started behind the safety car: the green of ``session_started`` was never out."""
     w = SessionWriter()
-    events = [*start(w, ["1"]), w.event(FlagChanged(flag=Flag.SAFETY_CAR), 0), w.lap("1", 1, LAP)]
-    events.append(w.event(FlagChanged(flag=Flag.GREEN), LAP))
-    result = classify(events)
+    log = [*start(w, ["1"]), w.event(events.FlagChanged(flag=events.Flag.SAFETY_CAR), 0), w.lap("1", 1, LAP)]
+    log.append(w.event(events.FlagChanged(flag=events.Flag.GREEN), LAP))
+    result = classify(log)
     began = result.started_at
     assert began is not None
     periods = [(p.flag, p.start - began, None if p.end is None else p.end - began) for p in result.flag_periods]
-    assert periods == [(Flag.SAFETY_CAR, 0, LAP), (Flag.GREEN, LAP, None)]
+    assert periods == [(events.Flag.SAFETY_CAR, 0, LAP), (events.Flag.GREEN, LAP, None)]
 
 
 # -- crews and sub-classes ----------------------------------------------------------
@@ -193,8 +189,8 @@ def test_a_flag_shown_at_the_same_instant_replaces_the_one_before() -> None:
 def test_the_crew_and_its_categories_reach_the_read_model() -> None:
     w = SessionWriter()
     entry = w.entry("7")
-    assert isinstance(entry.body, EntryRegistered)
-    result = classify([opened(w), entry, w.event(SessionStarted(), 0)])
+    assert isinstance(entry.body, events.EntryRegistered)
+    result = classify([opened(w), entry, w.event(events.SessionStarted(), 0)])
     assert result.cars[0].crew == entry.body.crew
 
 
@@ -203,35 +199,29 @@ CUPS = (None, "Gold", "Silver")
 
 
 @st.composite
-def cup_races(draw: st.DrawFn) -> list[Event]:
+def cup_races(draw: st.DrawFn) -> list[events.Event]:
     """1-10 GT3 cars in two classes, each in a cup or none, with their own lap times, merged in time order; the
     chequered flag or not."""
     w = SessionWriter()
     cars = draw(st.integers(1, 10))
-    events = [opened(w)]
+    log = [opened(w)]
     for n in range(1, cars + 1):
         entry = w.entry(str(n), draw(st.sampled_from(CLASSES)))
-        assert isinstance(entry.body, EntryRegistered)
+        assert isinstance(entry.body, events.EntryRegistered)
         cup = draw(st.sampled_from(CUPS))
-        events.append(msgspec.structs.replace(entry, body=msgspec.structs.replace(entry.body, sub_class=cup)))
-    events.append(w.event(SessionStarted(), 0))
-    lapped = []
-    for n in range(1, cars + 1):
-        at = 0
-        for lap, lap_time in enumerate(draw(st.lists(st.integers(90_000, 130_000), max_size=12)), start=1):
-            at += lap_time
-            lapped.append(w.lap(str(n), lap, at, lap_time_ms=lap_time))
-    events += sorted(lapped, key=lambda e: (e.at, e.id))
+        log.append(msgspec.structs.replace(entry, body=msgspec.structs.replace(entry.body, sub_class=cup)))
+    log.append(w.event(events.SessionStarted(), 0))
+    log += drawn_laps(draw, w, cars, st.lists(st.integers(90_000, 130_000), max_size=12))
     if draw(st.booleans()):
-        events.append(w.event(SessionFinished(), 600_000))
-        events.append(w.event(ResultsDeclared(status=ResultsStatus.PROVISIONAL), 2_000_000))
-    return events
+        log.append(w.event(events.SessionFinished(), 600_000))
+        log.append(w.event(events.ResultsDeclared(status=events.ResultsStatus.PROVISIONAL), 2_000_000))
+    return log
 
 
 @settings(max_examples=150, deadline=None)
 @given(cup_races())
-def test_sub_class_positions_count_up_in_the_class_order(events: list[Event]) -> None:
-    result = classify(events)
+def test_sub_class_positions_count_up_in_the_class_order(log: list[events.Event]) -> None:
+    result = classify(log)
     for cls in CLASSES:
         for cup in CUPS:
             group = [c for c in result.cars if c.class_name == cls and c.sub_class == cup]
@@ -246,6 +236,6 @@ def test_sub_class_positions_count_up_in_the_class_order(events: list[Event]) ->
 
 @settings(max_examples=100, deadline=None)
 @given(cup_races(), st.data())
-def test_a_snapshot_keeps_what_settling_and_bests_need(events: list[Event], data: st.DataObject) -> None:
-    restored, whole = resumed(events, data.draw(st.integers(1, len(events))))
+def test_a_snapshot_keeps_what_settling_and_bests_need(log: list[events.Event], data: st.DataObject) -> None:
+    restored, whole = resumed(log, data.draw(st.integers(1, len(log))))
     assert msgspec.json.encode(restored.classification()) == msgspec.json.encode(whole.classification())

@@ -9,24 +9,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from schemas.events import (
-    DriverChanged,
-    EntryRegistered,
-    Event,
-    Flag,
-    FlagChanged,
-    LapCompleted,
-    PitIn,
-    PitOut,
-    SessionFinished,
-    SessionKind,
-    SessionLength,
-    SessionOpened,
-    SessionRef,
-    SessionStarted,
-    decode_event,
-    encode_event,
-)
+from schemas import events
 from schemas.results import CarState
 from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import (
@@ -44,7 +27,7 @@ from tests.feeds.contract import SESSION as CONTRACT_SESSION
 from tests.feeds.contract import FeedContract, Mapped
 from tests.feeds.typed import of
 
-SESSION = SessionRef(championship="wec", event="test", session="race")
+SESSION = events.SessionRef(championship="wec", event="test", session="race")
 HEADER = (
     "NUMBER; DRIVER_NUMBER; LAP_NUMBER; LAP_TIME; LAP_IMPROVEMENT; CROSSING_FINISH_LINE_IN_PIT; S1; S1_IMPROVEMENT;"
     " S2; S2_IMPROVEMENT; S3; S3_IMPROVEMENT; KPH; ELAPSED; HOUR;S1_LARGE;S2_LARGE;S3_LARGE;TOP_SPEED;DRIVER_NAME;"
@@ -147,13 +130,13 @@ def write(tmp_path: Path, lines: list[str], bom: bool = True) -> Path:
     return path
 
 
-def events_of(path: Path, **options: object) -> list[Event]:
+def events_of(path: Path, **options: object) -> list[events.Event]:
     options.setdefault("day", date(2025, 6, 14))
     options.setdefault("time_zone", "Europe/Paris")
-    events = parse_analysis(path, SESSION, msgspec.structs.replace(AlKamelOptions(producer="alkamel-test"), **options))
-    for event in events:
-        assert decode_event(encode_event(event)) == event
-    return events
+    log = parse_analysis(path, SESSION, msgspec.structs.replace(AlKamelOptions(producer="alkamel-test"), **options))
+    for event in log:
+        assert events.decode_event(events.encode_event(event)) == event
+    return log
 
 
 def start_instant() -> int:
@@ -235,15 +218,19 @@ def test_car_numbers() -> None:
 
 
 def test_session_entries_and_start(tmp_path: Path) -> None:
-    events = events_of(write(tmp_path, chart_lines()), name="6 Hours", length=SessionLength(time_ms=6 * 3_600_000))
-    opened, *_ = events
-    assert isinstance(opened.body, SessionOpened)
-    assert (opened.body.name, opened.body.kind, opened.body.time_zone) == ("6 Hours", SessionKind.RACE, "Europe/Paris")
+    log = events_of(write(tmp_path, chart_lines()), name="6 Hours", length=events.SessionLength(time_ms=6 * 3_600_000))
+    opened, *_ = log
+    assert isinstance(opened.body, events.SessionOpened)
+    assert (opened.body.name, opened.body.kind, opened.body.time_zone) == (
+        "6 Hours",
+        events.SessionKind.RACE,
+        "Europe/Paris",
+    )
     assert opened.body.scheduled_start == "2025-06-14T23:50:00+02:00"
     start = start_instant()
     assert opened.at == start
-    assert [e.at for e in of(events, SessionStarted)] == [start]
-    entries = {e.body.number: e.body for e in of(events, EntryRegistered)}
+    assert [e.at for e in of(log, events.SessionStarted)] == [start]
+    entries = {e.body.number: e.body for e in of(log, events.EntryRegistered)}
     assert set(entries) == {"7", "51", "007"}
     assert [d.name for d in entries["7"].crew] == ["Kamui KOBAYASHI", "Nyck DE VRIES"]
     assert [d.name for d in entries["007"].crew] == ["Alex RIBERIRO", "Mo ALI"]
@@ -255,55 +242,62 @@ def test_session_entries_and_start(tmp_path: Path) -> None:
 
 
 def test_laps_are_start_plus_elapsed(tmp_path: Path) -> None:
-    events = events_of(write(tmp_path, chart_lines()))
+    log = events_of(write(tmp_path, chart_lines()))
     start = start_instant()
-    laps = [(e.body.number, e.body.lap, e.at - start) for e in of(events, LapCompleted)]
+    laps = [(e.body.number, e.body.lap, e.at - start) for e in of(log, events.LapCompleted)]
     assert laps[:4] == [("7", 1, 95_000), ("51", 1, 96_000), ("007", 1, 105_000), ("7", 2, 195_000)]
-    assert [e.at for e in events] == sorted(e.at for e in events)
-    first = of(events, LapCompleted)[0].body
+    assert [e.at for e in log] == sorted(e.at for e in log)
+    first = of(log, events.LapCompleted)[0].body
     assert (first.lap_time_ms, first.sectors_ms, first.driver, first.in_pit) == (
         95_000,
         [31_666, 31_666, 31_668],
         "Kamui KOBAYASHI",
         False,
     )
-    assert [e.id for e in of(events, LapCompleted)][:2] == [event_id(SESSION, "lap-7-1"), event_id(SESSION, "lap-51-1")]
+    assert [e.id for e in of(log, events.LapCompleted)][:2] == [
+        event_id(SESSION, "lap-7-1"),
+        event_id(SESSION, "lap-51-1"),
+    ]
 
 
 def test_pit_stop_and_driver_change(tmp_path: Path) -> None:
-    events = events_of(write(tmp_path, chart_lines()))
+    log = events_of(write(tmp_path, chart_lines()))
     start = start_instant()
-    in_lap = next(e for e in of(events, LapCompleted) if e.body.number == "7" and e.body.lap == 2)
+    in_lap = next(e for e in of(log, events.LapCompleted) if e.body.number == "7" and e.body.lap == 2)
     assert in_lap.body.in_pit
-    assert [(e.body.number, e.at - start) for e in of(events, PitIn)] == [("7", 195_000)]
-    assert [(e.body.number, e.at - start) for e in of(events, PitOut)] == [("7", 195_000 + 70_000)]
-    changes = [(e.body.number, e.body.driver, e.at - start) for e in of(events, DriverChanged)]
+    assert [(e.body.number, e.at - start) for e in of(log, events.PitIn)] == [("7", 195_000)]
+    assert [(e.body.number, e.at - start) for e in of(log, events.PitOut)] == [("7", 195_000 + 70_000)]
+    changes = [(e.body.number, e.body.driver, e.at - start) for e in of(log, events.DriverChanged)]
     assert changes == [("7", "Nyck DE VRIES", 265_000), ("007", "Mo ALI", 345_001)]
-    order = [type(e.body).__name__ for e in events if e.at - start == 265_000]
+    order = [type(e.body).__name__ for e in log if e.at - start == 265_000]
     assert order == ["PitOut", "DriverChanged"]
-    result = classify(events)
+    result = classify(log)
     seven = next(car for car in result.cars if car.number == "7")
     assert (seven.pit_stops, seven.driver) == (1, "Nyck DE VRIES")
 
 
 def test_flags_follow_the_crossings(tmp_path: Path) -> None:
-    events = events_of(write(tmp_path, chart_lines()))
+    log = events_of(write(tmp_path, chart_lines()))
     start = start_instant()
-    flags = [(e.body.flag, e.at - start) for e in of(events, FlagChanged)]
-    assert flags == [(Flag.FULL_COURSE_YELLOW, 195_000), (Flag.SAFETY_CAR, 215_000), (Flag.GREEN, 407_000)]
-    assert [e.at - start for e in of(events, SessionFinished)] == [465_000]  # the leader's FF crossing
+    flags = [(e.body.flag, e.at - start) for e in of(log, events.FlagChanged)]
+    assert flags == [
+        (events.Flag.FULL_COURSE_YELLOW, 195_000),
+        (events.Flag.SAFETY_CAR, 215_000),
+        (events.Flag.GREEN, 407_000),
+    ]
+    assert [e.at - start for e in of(log, events.SessionFinished)] == [465_000]  # the leader's FF crossing
 
 
 def test_unknown_flags_are_kept_as_unknown(tmp_path: Path) -> None:
     lines = chart_lines()
     lines[1] = lines[1].replace(";GF;", ";XYZ;")
-    events = events_of(write(tmp_path, lines))
-    assert of(events, FlagChanged)[0].body.flag is Flag.UNKNOWN
+    log = events_of(write(tmp_path, lines))
+    assert of(log, events.FlagChanged)[0].body.flag is events.Flag.UNKNOWN
 
 
 def test_final_classification(tmp_path: Path) -> None:
-    events = events_of(write(tmp_path, chart_lines()))
-    result = classify(events)
+    log = events_of(write(tmp_path, chart_lines()))
+    result = classify(log)
     rows = [(c.position, c.number, c.laps, c.class_position, c.state) for c in result.cars]
     assert rows == [
         (1, "51", 5, 1, CarState.FINISHED),
@@ -319,10 +313,10 @@ def test_elapsed_past_24_hours(tmp_path: Path) -> None:
         row("7", 3, 95_000, 86_490_000, A, flag="FF"),
     ]
     assert ";24:01:30.000;" in lines[-1]
-    events = events_of(write(tmp_path, lines))
-    laps = of(events, LapCompleted)
+    log = events_of(write(tmp_path, lines))
+    laps = of(log, events.LapCompleted)
     assert laps[-1].at - laps[0].at == 190_000
-    assert of(events, SessionFinished)[0].at == laps[-1].at
+    assert of(log, events.SessionFinished)[0].at == laps[-1].at
 
 
 def test_same_chart_same_ids(tmp_path: Path) -> None:
@@ -331,17 +325,19 @@ def test_same_chart_same_ids(tmp_path: Path) -> None:
     assert first == second
     assert len({e.id for e in first}) == len(first)
     other = parse_analysis(
-        path, SessionRef(championship="wec", event="test", session="race2"), AlKamelOptions(producer="alkamel-test")
+        path,
+        events.SessionRef(championship="wec", event="test", session="race2"),
+        AlKamelOptions(producer="alkamel-test"),
     )
     assert not {e.id for e in other} & {e.id for e in first}  # one producer, two sessions: no id in common
 
 
 def test_analysis_events_defaults(tmp_path: Path) -> None:
-    events = analysis_events(read_analysis(write(tmp_path, chart_lines())), SESSION)
-    opened = events[0].body
-    assert isinstance(opened, SessionOpened)
+    log = analysis_events(read_analysis(write(tmp_path, chart_lines())), SESSION)
+    opened = log[0].body
+    assert isinstance(opened, events.SessionOpened)
     assert (opened.name, opened.time_zone, opened.scheduled_start) == ("Race", "UTC", "2000-01-01T23:50:00+00:00")
-    assert {e.producer for e in events} == {"alkamel"}
+    assert {e.producer for e in log} == {"alkamel"}
 
 
 # -- the feed contract ---------------------------------------------------------------------------
@@ -357,10 +353,10 @@ class TestAlKamelContract(FeedContract):
         good = chart_lines()[1]
         return [good.replace("1:36.000", "soon"), good.replace(";1;1;", ";1;one;", 1), "garbage"]
 
-    def mapped(self, lines: list[str], session: SessionRef = CONTRACT_SESSION) -> Mapped:
+    def mapped(self, lines: list[str], session: events.SessionRef = CONTRACT_SESSION) -> Mapped:
         text = "\r\n".join([HEADER, *lines]) + "\r\n"
         chart = read_analysis(text.encode())
-        events = analysis_events(
+        log = analysis_events(
             chart, session, AlKamelOptions(producer="alkamel-test", day=date(2025, 6, 14), time_zone="Europe/Paris")
         )
-        return Mapped(events, [line - 1 for line, _ in chart.skipped])  # line 1 of the file is its header
+        return Mapped(log, [line - 1 for line, _ in chart.skipped])  # line 1 of the file is its header

@@ -37,7 +37,7 @@ from services.feeds.ingestor import (
     run_rmonitor_capture,
     run_rmonitor_live,
 )
-from services.feeds.rmonitor.capture import ReadStats, map_capture, map_lines, read_capture
+from services.feeds.rmonitor.capture import MappedCapture, ReadStats, map_capture, map_lines, read_capture
 from services.feeds.rmonitor.client import Backoff, CapturePlayer, LineSplitter, RMonitorClient
 from services.feeds.rmonitor.parser import ClassInfo, RMonitorRecord
 from services.feeds.rmonitor.weekend import WeekendMapper
@@ -166,15 +166,20 @@ class Live:
         return [event for _, event in await read_events(self.nc.jetstream(), self.session.key)]
 
 
+def live_and_offline(tmp_path: Path, nc: Client) -> tuple[list[str], Live, MappedCapture]:
+    """The test race's lines, a live feed to a new session for them, and the same lines read offline as a capture."""
+    lines = race()
+    live = Live(nc, new_session())
+    return lines, live, map_capture(write_capture(tmp_path, lines), live.session, OPTIONS)
+
+
 # -- RMonitor live, end to end ---------------------------------------------------------
 
 
 async def test_live_feed_classifies_as_the_capture_read_offline(
     tmp_path: Path, nc: Client, projector: ClassificationProjector
 ) -> None:
-    lines = race()
-    live = Live(nc, new_session())
-    offline = map_capture(write_capture(tmp_path, lines), live.session, OPTIONS)
+    lines, live, offline = live_and_offline(tmp_path, nc)
     async with RMonitorServer(lines) as server:
         report = await live.follow(server.port, len(lines))
 
@@ -190,9 +195,7 @@ async def test_live_feed_classifies_as_the_capture_read_offline(
 async def test_a_dropped_connection_resent_from_earlier_loses_and_duplicates_no_lap(
     tmp_path: Path, nc: Client, ingest: IngestService
 ) -> None:
-    lines = race()
-    live = Live(nc, new_session())
-    offline = map_capture(write_capture(tmp_path, lines), live.session, OPTIONS)
+    lines, live, offline = live_and_offline(tmp_path, nc)
     drop, resume = len(lines) * 3 // 5, len(lines) * 2 // 5  # the second connection re-sends a fifth
     async with RMonitorServer(lines, [Segment(0, drop, cut=True), Segment(resume)]) as server:
         report = await live.follow(server.port, drop + 1 + len(lines) - resume)
@@ -209,9 +212,7 @@ async def test_a_dropped_connection_resent_from_earlier_loses_and_duplicates_no_
 async def test_the_client_backs_off_while_the_server_is_down_and_resumes_when_it_returns(
     tmp_path: Path, nc: Client, ingest: IngestService
 ) -> None:
-    lines = race()
-    live = Live(nc, new_session())
-    offline = map_capture(write_capture(tmp_path, lines), live.session, OPTIONS)
+    lines, live, offline = live_and_offline(tmp_path, nc)
     first = await RMonitorServer(lines, [Segment(0, 250)]).start()  # plays 250 lines, then stops listening
     second: list[RMonitorServer] = []
     refused: list[int] = []

@@ -7,79 +7,60 @@ from pathlib import Path
 
 import pytest
 
+from services.feeds.rmonitor import parser
 from services.feeds.rmonitor.capture import ReadStats, parse_lines, read_capture, read_records
 from services.feeds.rmonitor.pace import replay_schedule
-from services.feeds.rmonitor.parser import (
-    ArrivalMark,
-    ClassInfo,
-    Competitor,
-    CompetitorExt,
-    CorrectedFinish,
-    FeedFlag,
-    Heartbeat,
-    Init,
-    ParseError,
-    Passing,
-    PracticePosition,
-    RacePosition,
-    RunInfo,
-    Setting,
-    TimelineCrossing,
-    normalise_flag,
-    parse_line,
-    parse_time_ms,
-)
 
 # -- records -----------------------------------------------------------------
 
 
 def test_heartbeat() -> None:
-    record = parse_line('$F,14,"00:12:45","13:34:23","00:09:47","Green "')
-    assert record == Heartbeat(
+    record = parser.parse_line('$F,14,"00:12:45","13:34:23","00:09:47","Green "')
+    assert record == parser.Heartbeat(
         laps_to_go=14,
         time_to_go_ms=765_000,
         time_of_day_ms=48_863_000,
         race_time_ms=587_000,
-        flag=FeedFlag.GREEN,
+        flag=parser.FeedFlag.GREEN,
         flag_raw="Green",
     )
 
 
 def test_heartbeat_no_lap_limit_and_negative_race_time() -> None:
-    record = parse_line('$F,9999,"08:00:47","08:59:12","00:00:-47","      "')
-    assert isinstance(record, Heartbeat)
+    record = parser.parse_line('$F,9999,"08:00:47","08:59:12","00:00:-47","      "')
+    assert isinstance(record, parser.Heartbeat)
     assert record.laps_to_go is None
     assert record.race_time_ms == -47_000
-    assert record.flag is FeedFlag.NONE
+    assert record.flag is parser.FeedFlag.NONE
 
 
 @pytest.mark.parametrize(
     ("raw", "flag"),
     [
-        ("Green ", FeedFlag.GREEN),
-        ("Green", FeedFlag.GREEN),
-        ("GREEN", FeedFlag.GREEN),
-        ("yellow", FeedFlag.YELLOW),
-        ("Red   ", FeedFlag.RED),
-        ("RED", FeedFlag.RED),
-        ("Finish", FeedFlag.FINISH),
-        ("FINISH", FeedFlag.FINISH),
-        ("      ", FeedFlag.NONE),
-        ("", FeedFlag.NONE),
-        ("Purple", FeedFlag.UNKNOWN),
-        ("White ", FeedFlag.UNKNOWN),
+        ("Green ", parser.FeedFlag.GREEN),
+        ("Green", parser.FeedFlag.GREEN),
+        ("GREEN", parser.FeedFlag.GREEN),
+        ("yellow", parser.FeedFlag.YELLOW),
+        ("Red   ", parser.FeedFlag.RED),
+        ("RED", parser.FeedFlag.RED),
+        ("Finish", parser.FeedFlag.FINISH),
+        ("FINISH", parser.FeedFlag.FINISH),
+        ("      ", parser.FeedFlag.NONE),
+        ("", parser.FeedFlag.NONE),
+        ("Purple", parser.FeedFlag.UNKNOWN),
+        ("White ", parser.FeedFlag.UNKNOWN),
     ],
 )
-def test_flags_are_normalised(raw: str, flag: FeedFlag) -> None:
-    assert normalise_flag(raw) is flag
-    record = parse_line(f'$F,9999,"00:00:00","10:00:00","00:10:00","{raw}"')
-    assert isinstance(record, Heartbeat)
+def test_flags_are_normalised(raw: str, flag: parser.FeedFlag) -> None:
+    assert parser.normalise_flag(raw) is flag
+    record = parser.parse_line(f'$F,9999,"00:00:00","10:00:00","00:10:00","{raw}"')
+    assert isinstance(record, parser.Heartbeat)
     assert record.flag is flag
     assert record.flag_raw == raw.strip()
 
 
 def test_competitor_records() -> None:
-    assert parse_line('$A,"1234BE","12X",52474,"John","Johnson","USA",5') == Competitor(
+    assert parser.parse_line('$A,"1234BE","12X",52474,"John","Johnson","USA",5') == parser.Competitor(
         registration="1234BE",
         number="12X",
         transponder="52474",
@@ -88,7 +69,7 @@ def test_competitor_records() -> None:
         nationality="USA",
         class_number=5,
     )
-    assert parse_line('$COMP,"1234BE","12X",5,"John","Johnson","USA","CAMEL"') == CompetitorExt(
+    assert parser.parse_line('$COMP,"1234BE","12X",5,"John","Johnson","USA","CAMEL"') == parser.CompetitorExt(
         registration="1234BE",
         number="12X",
         class_number=5,
@@ -100,37 +81,37 @@ def test_competitor_records() -> None:
 
 
 def test_comp_without_additional_data_and_blank_class() -> None:
-    record = parse_line('$COMP,"7","7",,"Ann","Lee",""')
-    assert isinstance(record, CompetitorExt)
+    record = parser.parse_line('$COMP,"7","7",,"Ann","Lee",""')
+    assert isinstance(record, parser.CompetitorExt)
     assert record.class_number is None
     assert record.additional == ""
 
 
 def test_run_class_setting() -> None:
-    assert parse_line('$B,5,"Friday free practice"') == RunInfo(run=5, description="Friday free practice")
-    assert parse_line('$B,102,"Race 2"') == RunInfo(run=102, description="Race 2")
-    assert parse_line('$C,5,"Formula 300"') == ClassInfo(class_number=5, description="Formula 300")
-    assert parse_line('$C,5,""') == ClassInfo(class_number=5, description="")
-    assert parse_line('$E,"TRACKNAME","Indianapolis Motor Speedway"') == Setting(
+    assert parser.parse_line('$B,5,"Friday free practice"') == parser.RunInfo(run=5, description="Friday free practice")
+    assert parser.parse_line('$B,102,"Race 2"') == parser.RunInfo(run=102, description="Race 2")
+    assert parser.parse_line('$C,5,"Formula 300"') == parser.ClassInfo(class_number=5, description="Formula 300")
+    assert parser.parse_line('$C,5,""') == parser.ClassInfo(class_number=5, description="")
+    assert parser.parse_line('$E,"TRACKNAME","Indianapolis Motor Speedway"') == parser.Setting(
         name="TRACKNAME", value="Indianapolis Motor Speedway"
     )
 
 
 def test_race_position_placeholders() -> None:
-    assert parse_line('$G,3,"1234BE",14,"01:12:47.872"') == RacePosition(
+    assert parser.parse_line('$G,3,"1234BE",14,"01:12:47.872"') == parser.RacePosition(
         position=3, registration="1234BE", laps=14, total_ms=4_367_872
     )
     # no passing yet: blank laps with the 00:59:59.999 (Orbits) or zero (other installs) placeholder
-    assert parse_line('$G,2,"45",,"00:59:59.999"') == RacePosition(2, "45", None, None)
-    assert parse_line('$G,2,"2",,"00:00:00.000"') == RacePosition(2, "2", None, None)
+    assert parser.parse_line('$G,2,"45",,"00:59:59.999"') == parser.RacePosition(2, "45", None, None)
+    assert parser.parse_line('$G,2,"2",,"00:00:00.000"') == parser.RacePosition(2, "2", None, None)
     # a lap penalty makes the feed's count negative: kept as it is
-    assert parse_line('$G,75,"29",-34,"00:00:35.420"') == RacePosition(75, "29", -34, 35_420)
+    assert parser.parse_line('$G,75,"29",-34,"00:00:35.420"') == parser.RacePosition(75, "29", -34, 35_420)
 
 
 def test_practice_position_placeholders() -> None:
-    assert parse_line('$H,2,"1234BE",3,"00:02:17.872"') == PracticePosition(2, "1234BE", 3, 137_872)
-    assert parse_line('$H,1,"21",0,"00:59:59.999"') == PracticePosition(1, "21", None, None)
-    assert parse_line('$H,10,"144",0,"00:00:00.000"') == PracticePosition(10, "144", None, None)
+    assert parser.parse_line('$H,2,"1234BE",3,"00:02:17.872"') == parser.PracticePosition(2, "1234BE", 3, 137_872)
+    assert parser.parse_line('$H,1,"21",0,"00:59:59.999"') == parser.PracticePosition(1, "21", None, None)
+    assert parser.parse_line('$H,10,"144",0,"00:00:00.000"') == parser.PracticePosition(10, "144", None, None)
 
 
 @pytest.mark.parametrize(
@@ -146,51 +127,55 @@ def test_practice_position_placeholders() -> None:
     ],
 )
 def test_init_dates(raw: str, expected: date | None) -> None:
-    record = parse_line(f'$I,"16:36:08.000","{raw}"')
-    assert isinstance(record, Init)
+    record = parser.parse_line(f'$I,"16:36:08.000","{raw}"')
+    assert isinstance(record, parser.Init)
     assert record.date == expected
     assert record.date_raw == raw
     assert record.time_of_day_ms == 59_768_000
 
 
 def test_init_with_spaces_after_commas() -> None:
-    assert parse_line('$I, "00:00:00", "0/0/0000"') == Init(time_of_day_ms=None, date=None, date_raw="0/0/0000")
+    assert parser.parse_line('$I, "00:00:00", "0/0/0000"') == parser.Init(
+        time_of_day_ms=None, date=None, date_raw="0/0/0000"
+    )
 
 
 def test_passing_and_corrected_finish() -> None:
-    assert parse_line('$J,"1234BE","00:02:03.826","01:42:17.672"') == Passing("1234BE", 123_826, 6_137_672)
-    assert parse_line('$J,"21","00:00:00.000","00:00:56.665"') == Passing("21", 0, 56_665)
-    assert parse_line('$COR,"123BE","658",2,"00:00:35.272","+00:00:00.012"') == CorrectedFinish(
+    assert parser.parse_line('$J,"1234BE","00:02:03.826","01:42:17.672"') == parser.Passing(
+        "1234BE", 123_826, 6_137_672
+    )
+    assert parser.parse_line('$J,"21","00:00:00.000","00:00:56.665"') == parser.Passing("21", 0, 56_665)
+    assert parser.parse_line('$COR,"123BE","658",2,"00:00:35.272","+00:00:00.012"') == parser.CorrectedFinish(
         registration="123BE", number="658", laps=2, total_ms=35_272, correction_ms=12
     )
 
 
 def test_imsa_line_crossing() -> None:
-    assert parse_line('$L,"40","P2","POP","01/27/2009","08:00:05.894"') == TimelineCrossing(
+    assert parser.parse_line('$L,"40","P2","POP","01/27/2009","08:00:05.894"') == parser.TimelineCrossing(
         number="40", timeline="P2", name="POP", date=date(2009, 1, 27), time_of_day_ms=28_805_894
     )
-    full = parse_line('$L,"3","P1","pit","01/27/2009","10:00:00.000",2,"GTLM"')
-    assert isinstance(full, TimelineCrossing)
+    full = parser.parse_line('$L,"3","P1","pit","01/27/2009","10:00:00.000",2,"GTLM"')
+    assert isinstance(full, parser.TimelineCrossing)
     assert (full.name, full.driver_id, full.class_name) == ("PIT", 2, "GTLM")
 
 
 def test_unknown_records_and_extra_fields_are_ignored() -> None:
-    assert parse_line('$Z,"whatever",1,2') is None
-    assert parse_line('$RMHL,"1","2"') is None
-    assert parse_line("") is None
-    assert parse_line("\r\n") is None
-    record = parse_line('$J,"7","00:01:00.000","00:05:00.000","extra",42')
-    assert record == Passing("7", 60_000, 300_000)
+    assert parser.parse_line('$Z,"whatever",1,2') is None
+    assert parser.parse_line('$RMHL,"1","2"') is None
+    assert parser.parse_line("") is None
+    assert parser.parse_line("\r\n") is None
+    record = parser.parse_line('$J,"7","00:01:00.000","00:05:00.000","extra",42')
+    assert record == parser.Passing("7", 60_000, 300_000)
 
 
 def test_arrival_stamp_line() -> None:
-    record = parse_line("##2025-04-26 14:44:13.478")
-    assert isinstance(record, ArrivalMark)
+    record = parser.parse_line("##2025-04-26 14:44:13.478")
+    assert isinstance(record, parser.ArrivalMark)
     assert record.at == pytest.approx(1_745_678_653.478)
 
 
 def test_bom_and_line_terminators_are_tolerated() -> None:
-    assert parse_line('\ufeff$B,67,"Saturday 8 Hour"\r\r\n') == RunInfo(67, "Saturday 8 Hour")
+    assert parser.parse_line('\ufeff$B,67,"Saturday 8 Hour"\r\r\n') == parser.RunInfo(67, "Saturday 8 Hour")
 
 
 @pytest.mark.parametrize(
@@ -206,8 +191,8 @@ def test_bom_and_line_terminators_are_tolerated() -> None:
     ],
 )
 def test_unreadable_lines_raise_parse_error_with_a_reason(line: str, reason: str) -> None:
-    with pytest.raises(ParseError) as caught:
-        parse_line(line)
+    with pytest.raises(parser.ParseError) as caught:
+        parser.parse_line(line)
     assert reason in caught.value.reason
 
 
@@ -224,7 +209,7 @@ def test_unreadable_lines_raise_parse_error_with_a_reason(line: str, reason: str
     ],
 )
 def test_time_formats(text: str, ms: int) -> None:
-    assert parse_time_ms(text) == ms
+    assert parser.parse_time_ms(text) == ms
 
 
 # -- capture files ---------------------------------------------------------------
@@ -261,14 +246,14 @@ def test_capture_without_stamps_has_no_arrival(tmp_path: Path) -> None:
 def test_cp1252_names(tmp_path: Path) -> None:
     path = _write(tmp_path, b'$A,"9","9",1,"Ren\xe9","M\xfcller","FRA",1\n')
     ((_, _, record),) = read_records(path)
-    assert isinstance(record, Competitor)
+    assert isinstance(record, parser.Competitor)
     assert (record.first_name, record.last_name) == ("René", "Müller")
 
 
 def test_utf8_with_byte_order_mark(tmp_path: Path) -> None:
     path = _write(tmp_path, '\ufeff$A,"9","9",1,"René","Müller","FRA",1\n'.encode())
     ((_, _, record),) = read_records(path)
-    assert isinstance(record, Competitor)
+    assert isinstance(record, parser.Competitor)
     assert record.first_name == "René"
 
 
@@ -279,7 +264,7 @@ def test_bad_lines_are_counted_logged_and_skipped(tmp_path: Path, caplog: pytest
     )
     stats = ReadStats()
     records = [record for _, _, record in read_records(path, stats)]
-    assert records == [RunInfo(1, "Race"), ClassInfo(1, "GT")]
+    assert records == [parser.RunInfo(1, "Race"), parser.ClassInfo(1, "GT")]
     assert (stats.lines, stats.records, stats.unknown, stats.skipped) == (5, 2, 1, 2)
     assert [number for number, _ in stats.errors] == [2, 3]
     assert not stats.truncated_last_line
@@ -290,7 +275,7 @@ def test_truncated_last_line(tmp_path: Path) -> None:
     path = _write(tmp_path, b'$B,1,"Race"\r\n$G,1,"7",3,"00:03:00.000"\r\n$G,2,"8",3,"00:03:0')
     stats = ReadStats()
     records = [record for _, _, record in read_records(path, stats)]
-    assert records == [RunInfo(1, "Race"), RacePosition(1, "7", 3, 180_000)]
+    assert records == [parser.RunInfo(1, "Race"), parser.RacePosition(1, "7", 3, 180_000)]
     assert stats.skipped == 1
     assert stats.truncated_last_line
 
@@ -305,7 +290,7 @@ def test_complete_last_line_without_terminator_is_read(tmp_path: Path) -> None:
 def test_parse_lines_of_a_live_source() -> None:
     stats = ReadStats()
     lines = [(1, None, '$B,1,"Race"'), (2, 5.0, "$J,broken"), (3, 6.0, "##2025-01-01 00:00:00.000")]
-    assert [record for _, _, record in parse_lines(lines, stats)] == [RunInfo(1, "Race")]
+    assert [record for _, _, record in parse_lines(lines, stats)] == [parser.RunInfo(1, "Race")]
     assert stats.skipped == 1
 
 

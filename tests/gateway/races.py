@@ -4,25 +4,7 @@ from __future__ import annotations
 
 import random
 
-from schemas.events import (
-    Body,
-    CarRetired,
-    Driver,
-    DriverCategory,
-    DriverChanged,
-    EntryRegistered,
-    Event,
-    Flag,
-    FlagChanged,
-    LapCompleted,
-    LapDeleted,
-    PenaltyIssued,
-    PenaltyKind,
-    PenaltyServed,
-    PitOut,
-    SessionKind,
-    SessionStarted,
-)
+from schemas import events
 from tests.factory import SessionWriter
 
 LEADER_LAP_MS = 207_000
@@ -31,9 +13,9 @@ IN_PIT_AT_END = "92"
 FCY_AT = 3 * 212_000
 CLASSES = (("Hypercar", 208_000), ("LMP2", 214_500), ("LMGT3", 229_000))
 CATEGORIES = {
-    "Hypercar": (DriverCategory.PLATINUM, DriverCategory.GOLD),
-    "LMP2": (DriverCategory.GOLD, DriverCategory.SILVER),
-    "LMGT3": (DriverCategory.SILVER, DriverCategory.BRONZE),
+    "Hypercar": (events.DriverCategory.PLATINUM, events.DriverCategory.GOLD),
+    "LMP2": (events.DriverCategory.GOLD, events.DriverCategory.SILVER),
+    "LMGT3": (events.DriverCategory.SILVER, events.DriverCategory.BRONZE),
 }
 TEAMS = (
     ("Ferrari AF Corse", "Ferrari 499P", "Ferrari", "A. Pier Guidi", "J. Calado"),
@@ -67,7 +49,7 @@ def sectors_of(lap_ms: int, rng: random.Random) -> list[int]:
     return [first, second, lap_ms - first - second]
 
 
-def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7, race_control: bool = False) -> list[Event]:
+def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7, race_control: bool = False) -> list[events.Event]:
     """Sixteen cars in three classes, with sector times, pit stops, driver changes, a full-course yellow, a
     retirement, lapped cars, and car ``IN_PIT_AT_END`` in the pits when the last lap is in; ``race_control``
     adds a local yellow, a deleted lap (``DELETED``), a drive-through served at the car's stop
@@ -77,7 +59,7 @@ def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7, race_control
     """
     rng = random.Random(seed)
     numbers = ["50", "7", "6", "12", "15", "36", "22", "34", "28", "38", "92", "27", "85", "78", "77", "46"]
-    events = [w.opened(time_ms=6 * 3_600_000)]
+    log = [w.opened(time_ms=6 * 3_600_000)]
     paces: dict[str, int] = {}
     crews: dict[str, tuple[str, str]] = {}
     for i, (number, team) in enumerate(zip(numbers, TEAMS, strict=True)):
@@ -85,22 +67,25 @@ def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7, race_control
         name, car, maker, first, second = team
         crews[number] = (first, second)
         paces[number] = base + rng.randint(0, 2600)
-        events.append(
+        log.append(
             w.event(
-                EntryRegistered(
+                events.EntryRegistered(
                     number=number,
                     class_name=class_name,
                     team=name,
                     car=car,
                     manufacturer=maker,
-                    crew=[Driver(first, CATEGORIES[class_name][0]), Driver(second, CATEGORIES[class_name][1])],
+                    crew=[
+                        events.Driver(first, CATEGORIES[class_name][0]),
+                        events.Driver(second, CATEGORIES[class_name][1]),
+                    ],
                 )
             )
         )
-    events.append(w.event(SessionStarted(), 0))
-    timed: list[tuple[int, int, Event]] = []
+    log.append(w.event(events.SessionStarted(), 0))
+    timed: list[tuple[int, int, events.Event]] = []
 
-    def add(at: int, body: Body) -> None:
+    def add(at: int, body: events.Body) -> None:
         timed.append((at, len(timed), w.event(body, at)))
 
     until = laps * LEADER_LAP_MS  # the field runs until the leader's last lap: slower cars are lapped
@@ -125,7 +110,7 @@ def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7, race_control
             sectors = sectors_of(lap_ms, rng)
             add(
                 at,
-                LapCompleted(
+                events.LapCompleted(
                     number=number,
                     lap=lap,
                     lap_time_ms=lap_ms,
@@ -137,47 +122,47 @@ def broadcast_race(w: SessionWriter, laps: int = 12, seed: int = 7, race_control
             if race_control and number == SERVES_DRIVE_THROUGH and lap == stop_lap - 1:
                 add(
                     at + 1,
-                    PenaltyIssued(
+                    events.PenaltyIssued(
                         number=number,
                         decision="D1",
-                        kind=PenaltyKind.DRIVE_THROUGH,
+                        kind=events.PenaltyKind.DRIVE_THROUGH,
                         time_ms=25_000,
                         reason="pit lane speeding",
                     ),
                 )
             if race_control and number == SERVES_DRIVE_THROUGH and lap == stop_lap:
-                add(at + 20_000, PenaltyServed(number=number, decision="D1"))
+                add(at + 20_000, events.PenaltyServed(number=number, decision="D1"))
             if race_control and (number, lap) == DELETED:
-                add(at + 30_000, LapDeleted(number=number, decision="D2", lap=lap, reason="track limits turn 4"))
+                add(at + 30_000, events.LapDeleted(number=number, decision="D2", lap=lap, reason="track limits turn 4"))
             if lap == stop_lap and lap < len(times):
-                add(at + 14_000, DriverChanged(number=number, driver=crews[number][1]))
-                add(at + 21_000, PitOut(number=number))
+                add(at + 14_000, events.DriverChanged(number=number, driver=crews[number][1]))
+                add(at + 21_000, events.PitOut(number=number))
             if number == RETIRES and lap == laps - 3:
-                add(at + 60_000, CarRetired(number=number, reason="gearbox"))
+                add(at + 60_000, events.CarRetired(number=number, reason="gearbox"))
                 break
-    add(FCY_AT, FlagChanged(flag=Flag.FULL_COURSE_YELLOW))
-    add(FCY_AT + 150_000, FlagChanged(flag=Flag.GREEN))
+    add(FCY_AT, events.FlagChanged(flag=events.Flag.FULL_COURSE_YELLOW))
+    add(FCY_AT + 150_000, events.FlagChanged(flag=events.Flag.GREEN))
     if race_control:
-        add(FCY_AT + 400_000, FlagChanged(flag=Flag.YELLOW, sector=2))
-        add(FCY_AT + 460_000, FlagChanged(flag=Flag.GREEN, sector=2))
+        add(FCY_AT + 400_000, events.FlagChanged(flag=events.Flag.YELLOW, sector=2))
+        add(FCY_AT + 460_000, events.FlagChanged(flag=events.Flag.GREEN, sector=2))
         add(
             until - 300_000,
-            PenaltyIssued(
-                number="7", decision="D3", kind=PenaltyKind.TIME, time_ms=5_000, reason="causing a collision"
+            events.PenaltyIssued(
+                number="7", decision="D3", kind=events.PenaltyKind.TIME, time_ms=5_000, reason="causing a collision"
             ),
         )
     timed.sort(key=lambda t: (t[0], t[1]))
-    return events + [event for _, _, event in timed]
+    return log + [event for _, _, event in timed]
 
 
-def qualifying(w: SessionWriter, cars: int = 5) -> list[Event]:
+def qualifying(w: SessionWriter, cars: int = 5) -> list[events.Event]:
     """A qualifying session: each car's best lap differs, car ``cars`` fastest."""
-    events = [w.opened(kind=SessionKind.QUALIFYING), *[w.entry(str(n), "Pro") for n in range(1, cars + 1)]]
-    events.append(w.event(SessionStarted(), 0))
+    log = [w.opened(kind=events.SessionKind.QUALIFYING), *[w.entry(str(n), "Pro") for n in range(1, cars + 1)]]
+    log.append(w.event(events.SessionStarted(), 0))
     for n in range(1, cars + 1):
         at = 0
         for lap in range(1, 4):
             lap_ms = 100_000 - n * 300 + lap * 50
             at += lap_ms
-            events.append(w.lap(str(n), lap, at + n, lap_time_ms=lap_ms))
-    return events
+            log.append(w.lap(str(n), lap, at + n, lap_time_ms=lap_ms))
+    return log

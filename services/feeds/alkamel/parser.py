@@ -62,25 +62,7 @@ from zoneinfo import ZoneInfo
 
 from msgspec import Struct
 
-from schemas.events import (
-    CarRetired,
-    Driver,
-    DriverChanged,
-    EntryRegistered,
-    Event,
-    EventBody,
-    Flag,
-    FlagChanged,
-    LapCompleted,
-    PitIn,
-    PitOut,
-    RetirementSource,
-    SessionFinished,
-    SessionLength,
-    SessionOpened,
-    SessionRef,
-    SessionStarted,
-)
+from schemas import events
 from services.classification.presets import preset_rules
 from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.common import FALLBACK_DAY, alnum, decode_text, local_epoch_ms, without_bom
@@ -90,12 +72,12 @@ DAY_MS = 86_400_000
 FINISH_FLAG = "FF"
 PIT_LANE_CROSSING = "B"
 FLAGS = {
-    "GF": Flag.GREEN,
-    "FCY": Flag.FULL_COURSE_YELLOW,
-    "SF": Flag.SAFETY_CAR,
-    "SC": Flag.SAFETY_CAR,
-    "RF": Flag.RED,
-    "YF": Flag.YELLOW,
+    "GF": events.Flag.GREEN,
+    "FCY": events.Flag.FULL_COURSE_YELLOW,
+    "SF": events.Flag.SAFETY_CAR,
+    "SC": events.Flag.SAFETY_CAR,
+    "RF": events.Flag.RED,
+    "YF": events.Flag.YELLOW,
 }
 REQUIRED = ("NUMBER", "LAP_NUMBER", "ELAPSED")
 MAX_CREW = 4
@@ -108,7 +90,7 @@ _TIME = re.compile(r"^\d+(?::\d+){0,3}(?:\.\d+)?$")
 
 
 Getter = Callable[[str], str]
-Emit = Callable[[str, int, EventBody], None]
+Emit = Callable[[str, int, events.EventBody], None]
 
 
 class AnalysisError(ValueError):
@@ -233,16 +215,16 @@ def _row(line: int, get: Getter) -> LapRow:
 # -- mapping -----------------------------------------------------------------
 
 _RANK = {
-    SessionOpened: 0,
-    EntryRegistered: 1,
-    SessionStarted: 2,
-    FlagChanged: 3,
-    PitOut: 4,
-    DriverChanged: 5,
-    LapCompleted: 6,
-    PitIn: 7,
-    SessionFinished: 8,
-    CarRetired: 9,
+    events.SessionOpened: 0,
+    events.EntryRegistered: 1,
+    events.SessionStarted: 2,
+    events.FlagChanged: 3,
+    events.PitOut: 4,
+    events.DriverChanged: 5,
+    events.LapCompleted: 6,
+    events.PitIn: 7,
+    events.SessionFinished: 8,
+    events.CarRetired: 9,
 }
 """Order of events at the same instant: a driver change after the pit exit it belongs to, the pit entry after
 the in-lap that ends in the pit lane, the chequered flag after the leader's lap, a retirement last."""
@@ -264,7 +246,9 @@ def start_time_of_day(rows: Iterable[LapRow]) -> int | None:
     return (first.hour_ms - first.elapsed_ms) % DAY_MS
 
 
-def analysis_events(chart: AnalysisChart, session: SessionRef, options: AlKamelOptions | None = None) -> list[Event]:
+def analysis_events(
+    chart: AnalysisChart, session: events.SessionRef, options: AlKamelOptions | None = None
+) -> list[events.Event]:
     """The session's events from a chart, sorted by ``at`` (the rules are in the module docstring)."""
     options = options or AlKamelOptions()
     producer = options.producer
@@ -272,25 +256,25 @@ def analysis_events(chart: AnalysisChart, session: SessionRef, options: AlKamelO
     rows = sorted(chart.rows, key=lambda row: (row.elapsed_ms, row.number, row.lap))
     start_tod = start_time_of_day(rows) or 0
     start = local_epoch_ms(options.day or FALLBACK_DAY, start_tod, zone)
-    out: list[tuple[int, int, str, Event]] = []
+    out: list[tuple[int, int, str, events.Event]] = []
 
-    def emit(content_id: str, at: int, body: EventBody) -> None:
-        event = Event(id=event_id(session, content_id), session=session, producer=producer, at=at, body=body)
+    def emit(content_id: str, at: int, body: events.EventBody) -> None:
+        event = events.Event(id=event_id(session, content_id), session=session, producer=producer, at=at, body=body)
         out.append((at, _RANK[type(body)], content_id, event))
 
     scheduled = datetime.fromtimestamp(start / 1000, zone).isoformat(timespec="seconds")
-    opened = SessionOpened(
+    opened = events.SessionOpened(
         name=options.name,
         kind=options.kind,
         scheduled_start=scheduled,
         time_zone=options.time_zone,
-        length=options.length or SessionLength(),
+        length=options.length or events.SessionLength(),
         track=options.track,
         track_length_m=options.track_length_m,
         rules=options.rules or preset_rules("wec"),
     )
     emit("open", start, opened)
-    emit("start", start, SessionStarted())
+    emit("start", start, events.SessionStarted())
 
     by_car: dict[str, list[LapRow]] = {}
     for row in rows:
@@ -302,34 +286,38 @@ def analysis_events(chart: AnalysisChart, session: SessionRef, options: AlKamelO
         emit(f"e-{number}", start, entry)
         _car_events(number, laps, start, entry.crew[0].name, emit)
         if flagged and number not in flagged:
-            retired = CarRetired(number=number, reason="did not take the chequered flag", source=RetirementSource.CHART)
+            retired = events.CarRetired(
+                number=number, reason="did not take the chequered flag", source=events.RetirementSource.CHART
+            )
             emit(f"ret-{number}", start + laps[-1].elapsed_ms, retired)
 
-    current = Flag.GREEN
+    current = events.Flag.GREEN
     first = next((row.flag for row in rows if row.flag), FINISH_FLAG)
-    if first != FINISH_FLAG and FLAGS.get(first, Flag.UNKNOWN) is not current:
-        current = FLAGS.get(first, Flag.UNKNOWN)
-        emit(f"f-0-{current.value}", start, FlagChanged(flag=current))  # the race started under it
+    if first != FINISH_FLAG and FLAGS.get(first, events.Flag.UNKNOWN) is not current:
+        current = FLAGS.get(first, events.Flag.UNKNOWN)
+        emit(f"f-0-{current.value}", start, events.FlagChanged(flag=current))  # the race started under it
     for row in rows:
         if row.flag == FINISH_FLAG:
-            emit("finish", start + row.elapsed_ms, SessionFinished())
+            emit("finish", start + row.elapsed_ms, events.SessionFinished())
             break
-        flag = FLAGS.get(row.flag, Flag.UNKNOWN) if row.flag else current
+        flag = FLAGS.get(row.flag, events.Flag.UNKNOWN) if row.flag else current
         if flag is not current:
-            emit(f"f-{row.elapsed_ms}-{flag.value}", start + row.elapsed_ms, FlagChanged(flag=flag))
+            emit(f"f-{row.elapsed_ms}-{flag.value}", start + row.elapsed_ms, events.FlagChanged(flag=flag))
             current = flag
     out.sort(key=lambda item: item[:3])
     return [event for *_, event in out]
 
 
-def _entry(number: str, laps: list[LapRow]) -> EntryRegistered:
+def _entry(number: str, laps: list[LapRow]) -> events.EntryRegistered:
     slots: dict[int, str] = {}
     for row in laps:
         if row.driver:
             slots.setdefault(row.driver_slot if row.driver_slot is not None else len(slots) + 1, row.driver)
-    crew = [Driver(name=slots[slot][:200]) for slot in sorted(slots)][:MAX_CREW] or [Driver(name=f"#{number}")]
+    crew = [events.Driver(name=slots[slot][:200]) for slot in sorted(slots)][:MAX_CREW] or [
+        events.Driver(name=f"#{number}")
+    ]
     first = laps[0]
-    return EntryRegistered(
+    return events.EntryRegistered(
         number=number,
         class_name=first.class_name or "Unknown",
         team=first.team or "unknown",
@@ -351,14 +339,14 @@ def _car_events(number: str, laps: list[LapRow], start: int, driver: str, emit: 
         pit_out: int | None = None
         if row.pit_ms is not None and previous is not None:
             pit_out = min(lap_start + row.pit_ms, crossing - 1)
-            emit(f"po-{number}-{row.lap}", pit_out, PitOut(number=number))
+            emit(f"po-{number}-{row.lap}", pit_out, events.PitOut(number=number))
         if row.driver and row.driver[:200] != driver:
             at = pit_out if pit_out is not None else min(lap_start + 1, crossing)
             driver = row.driver[:200]
-            emit(f"d-{number}-{row.lap}", at, DriverChanged(number=number, driver=driver))
+            emit(f"d-{number}-{row.lap}", at, events.DriverChanged(number=number, driver=driver))
         sectors = [ms for ms in row.sectors_ms if ms]
         if row.lap_ms:
-            body = LapCompleted(
+            body = events.LapCompleted(
                 number=number,
                 lap=row.lap,
                 lap_time_ms=row.lap_ms,
@@ -369,12 +357,12 @@ def _car_events(number: str, laps: list[LapRow], start: int, driver: str, emit: 
             )
             emit(f"lap-{number}-{row.lap}", crossing, body)
         if row.in_pit:
-            emit(f"pi-{number}-{row.lap}", crossing, PitIn(number=number))
+            emit(f"pi-{number}-{row.lap}", crossing, events.PitIn(number=number))
         previous = row
 
 
 def parse_analysis(
-    source: str | Path | bytes, session: SessionRef, options: AlKamelOptions | None = None
-) -> list[Event]:
+    source: str | Path | bytes, session: events.SessionRef, options: AlKamelOptions | None = None
+) -> list[events.Event]:
     """Read a chart and map it: :func:`read_analysis` then :func:`analysis_events`."""
     return analysis_events(read_analysis(source), session, options)

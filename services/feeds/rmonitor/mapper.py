@@ -122,51 +122,14 @@ from zoneinfo import ZoneInfo
 
 from msgspec import Struct
 
-from schemas.events import (
-    ClassificationRules,
-    Driver,
-    DriverChanged,
-    EntryRegistered,
-    Event,
-    EventBody,
-    Flag,
-    FlagChanged,
-    LapCompleted,
-    LapCorrected,
-    PitIn,
-    PitOut,
-    ScoreboardCar,
-    ScoreboardReason,
-    ScoreboardReported,
-    SessionFinished,
-    SessionKind,
-    SessionLength,
-    SessionOpened,
-    SessionRef,
-    SessionStarted,
-)
+from schemas import events
 from schemas.ingest import RejectCode
 from services.feeds.common import FALLBACK_DAY, alnum
 from services.feeds.ids import event_id
+from services.feeds.rmonitor import parser
 from services.feeds.rmonitor.clock import FeedClock
 from services.feeds.rmonitor.naming import kind_of
 from services.feeds.rmonitor.options import RMonitorOptions
-from services.feeds.rmonitor.parser import (
-    ClassInfo,
-    Competitor,
-    CompetitorExt,
-    CorrectedFinish,
-    FeedFlag,
-    Heartbeat,
-    Init,
-    Passing,
-    PracticePosition,
-    RacePosition,
-    RMonitorRecord,
-    RunInfo,
-    Setting,
-    TimelineCrossing,
-)
 from services.feeds.rmonitor.scoreboard import AGREES, BoardWatch, Verdict
 
 PIT_IN_LINES = frozenset({"PIT", "PIP"})
@@ -180,13 +143,13 @@ KIND_WAIT_LAPS = 30
 HOUR_MS = 3_600_000
 
 _FLAG_OF = {
-    FeedFlag.GREEN: Flag.GREEN,
-    FeedFlag.YELLOW: Flag.YELLOW,
-    FeedFlag.RED: Flag.RED,
-    FeedFlag.FINISH: Flag.CHEQUERED,
-    FeedFlag.UNKNOWN: Flag.UNKNOWN,
+    parser.FeedFlag.GREEN: events.Flag.GREEN,
+    parser.FeedFlag.YELLOW: events.Flag.YELLOW,
+    parser.FeedFlag.RED: events.Flag.RED,
+    parser.FeedFlag.FINISH: events.Flag.CHEQUERED,
+    parser.FeedFlag.UNKNOWN: events.Flag.UNKNOWN,
 }
-ENTRY_BLOCK = (Competitor, CompetitorExt, ClassInfo, Setting, RunInfo)
+ENTRY_BLOCK = (parser.Competitor, parser.CompetitorExt, parser.ClassInfo, parser.Setting, parser.RunInfo)
 """Orbits sends entries as a block of ``$A``/``$COMP``/``$B``/``$C``/``$E`` records: a car is registered once
 its block ends (the next record of another type), with everything the block said, not once per record."""
 _ENTRY_TYPES = frozenset(ENTRY_BLOCK)
@@ -284,14 +247,14 @@ class _Car:
     """The feed is re-sending this car's past (a reconnect, a stale passing): its ``$H`` rows may be old too."""
     board_best: tuple[int, int | None] | None = None
     """The feed's best lap (``$H``): time, lap."""
-    parked: Passing | None = None
+    parked: parser.Passing | None = None
     """A passing waiting for the ``$G`` that comes with it (at most until the next heartbeat)."""
 
 
 @dataclass
 class _Pending:
     id: str
-    body: EventBody | Callable[[int], EventBody]
+    body: events.EventBody | Callable[[int], events.EventBody]
     """The body, or a function of the event's ``at`` that makes it when the event is released."""
     race_ms: int | None = None
     """``at`` = anchor + race_ms."""
@@ -322,9 +285,9 @@ class RMonitorMapper:
     :meth:`flush` at the end of a capture.
     """
 
-    def __init__(self, session: SessionRef, options: RMonitorOptions) -> None:
+    def __init__(self, session: events.SessionRef, options: RMonitorOptions) -> None:
         self.session = session
-        self._rules = options.rules or ClassificationRules()
+        self._rules = options.rules or events.ClassificationRules()
         self.producer = options.producer
         self.time_zone = options.time_zone
         self._tz = ZoneInfo(options.time_zone)
@@ -352,7 +315,7 @@ class RMonitorMapper:
         self._cars: dict[str, _Car] = {}
         self._dirty: dict[str, _Car] = {}
         """Cars whose entry changed in the current block of entry records, registered when the block ends."""
-        self._held_crossings: dict[str, list[TimelineCrossing]] = {}
+        self._held_crossings: dict[str, list[parser.TimelineCrossing]] = {}
         """``$L`` crossings of car numbers not registered yet (IMSA also reports unknown transponders)."""
         self._held_cars: dict[str, _Car] = {}
         self._by_number: dict[str, _Car] = {}
@@ -361,23 +324,23 @@ class RMonitorMapper:
         self._opened = False
         self._started = False
         self._finished = False
-        self._flag: FeedFlag = FeedFlag.NONE
+        self._flag: parser.FeedFlag = parser.FeedFlag.NONE
         self._flag_raw = ""
         self._track: str | None = None
         self._track_length_m: int | None = None
-        self._length_seen: SessionLength | None = None
+        self._length_seen: events.SessionLength | None = None
         self._best_ms: int | None = None
         """The fastest timed lap of the session so far (a lap far under it is a glitch)."""
         self._race_now = 0
         """The latest race time the feed has shown."""
-        self._kind_seen: SessionKind | None = None
+        self._kind_seen: events.SessionKind | None = None
         """The kind the feed's order showed (when neither ``kind`` nor the name says it)."""
         self._bests_seen: dict[str, int] = {}
         """Registration -> the feed's best lap (``$H``), for reading the session's kind from the feed's order."""
 
     # -- public ------------------------------------------------------------
 
-    def feed(self, record: RMonitorRecord, arrival: float | None = None) -> list[Event]:
+    def feed(self, record: parser.RMonitorRecord, arrival: float | None = None) -> list[events.Event]:
         """Apply one record (``arrival``: UTC epoch seconds it arrived, if known); the events now ready."""
         if arrival is not None:
             self.clock.arrived(arrival)
@@ -386,33 +349,33 @@ class RMonitorMapper:
         self._take(record, arrival)
         return self._drain()
 
-    def _take(self, record: RMonitorRecord, arrival: float | None) -> None:
+    def _take(self, record: parser.RMonitorRecord, arrival: float | None) -> None:
         """What one record does to the session (an ``##`` arrival mark does nothing more)."""
         match record:
-            case Passing():
+            case parser.Passing():
                 self._on_passing(record, arrival)
-            case Heartbeat():
+            case parser.Heartbeat():
                 self._on_heartbeat(record, arrival)
-            case RacePosition():
+            case parser.RacePosition():
                 self._on_position(record, arrival)
-            case PracticePosition():
+            case parser.PracticePosition():
                 self._on_best(record, arrival)
-            case TimelineCrossing():
+            case parser.TimelineCrossing():
                 self._on_timeline(record, arrival)
-            case Competitor() | CompetitorExt():
+            case parser.Competitor() | parser.CompetitorExt():
                 self._on_competitor(record, arrival)
-            case RunInfo():
+            case parser.RunInfo():
                 self._on_run(record, arrival)
-            case ClassInfo():
+            case parser.ClassInfo():
                 self._on_class(record, arrival)
-            case Setting():
+            case parser.Setting():
                 self._on_setting(record, arrival)
-            case Init():
+            case parser.Init():
                 self._on_init(record, arrival)
-            case CorrectedFinish():
+            case parser.CorrectedFinish():
                 self._on_corrected_finish(record, arrival)
 
-    def flush(self) -> list[Event]:
+    def flush(self) -> list[events.Event]:
         """Release everything still held back (the capture ended before a time of day was known, or a car's entry
         never came)."""
         clock = self.clock
@@ -428,7 +391,7 @@ class RMonitorMapper:
         self.stats.unmatched_crossings += sum(len(held) for held in self._held_crossings.values())
         self._held_crossings.clear()
         if self._kind_seen is None:
-            self._kind_seen = SessionKind.RACE
+            self._kind_seen = events.SessionKind.RACE
         return self._drain()
 
     def reconnected(self) -> None:
@@ -436,7 +399,7 @@ class RMonitorMapper:
         before the drop; the scoreboard it re-sends closes the gap."""
         for car in self._cars.values():
             car.past = car.last_total is not None
-        self._board.open(ScoreboardReason.RECONNECT)
+        self._board.open(events.ScoreboardReason.RECONNECT)
 
     def take_notices(self) -> list[Notice]:
         """What was kept aside since the last call."""
@@ -516,7 +479,7 @@ class RMonitorMapper:
             self._stamp_pending()
         assert self.clock.local_ms is not None
         if before is not None and self.clock.local_ms - before > self._gap and (self.stats.laps or self._race_now):
-            self._board.open(ScoreboardReason.GAP)  # a hole: the scoreboard closes it
+            self._board.open(events.ScoreboardReason.GAP)  # a hole: the scoreboard closes it
         return True
 
     def _stamp_pending(self) -> None:
@@ -552,7 +515,7 @@ class RMonitorMapper:
     def _emit(
         self,
         content_id: str,
-        body: EventBody | Callable[[int], EventBody],
+        body: events.EventBody | Callable[[int], events.EventBody],
         *,
         race_ms: int | None = None,
         local_ms: int | None = None,
@@ -574,8 +537,8 @@ class RMonitorMapper:
             self._opened = True
             self._pending.append(_Pending("open", self._opened_body, local_ms=self.clock.local_ms))
 
-    def _drain(self) -> list[Event]:
-        out: list[Event] = []
+    def _drain(self) -> list[events.Event]:
+        out: list[events.Event] = []
         while self._pending:
             item = self._pending[0]
             if item.id == "open" and self._kind is None and kind_of(self.name) is None and self._kind_seen is None:
@@ -590,28 +553,28 @@ class RMonitorMapper:
                 self._aside(RejectCode.OUT_OF_BOUNDS, f"event {item.id} dropped: {error!r}")
                 continue
             out.append(
-                Event(
+                events.Event(
                     id=event_id(self.session, item.id), session=self.session, producer=self.producer, at=at, body=body
                 )
             )
         return out
 
-    def _opened_body(self, at: int) -> SessionOpened:
+    def _opened_body(self, at: int) -> events.SessionOpened:
         name = self.name
         start = datetime.fromtimestamp(at / 1000, self._tz)
-        return SessionOpened(
+        return events.SessionOpened(
             name=name[:200],
-            kind=self._kind or kind_of(name) or self._kind_seen or SessionKind.RACE,
+            kind=self._kind or kind_of(name) or self._kind_seen or events.SessionKind.RACE,
             scheduled_start=start.isoformat(timespec="seconds"),
             time_zone=self.time_zone,
-            length=self._length or self._length_seen or SessionLength(),
+            length=self._length or self._length_seen or events.SessionLength(),
             track=self._track,
             track_length_m=self._track_length_m,
             rules=self._rules,
         )
 
     @staticmethod
-    def _length_of(beat: Heartbeat) -> SessionLength | None:
+    def _length_of(beat: parser.Heartbeat) -> events.SessionLength | None:
         """Time to go + race time (to the minute when within 2 s of one), or laps to go before the start."""
         race = max(beat.race_time_ms or 0, 0)
         time_ms: int | None = None
@@ -621,7 +584,7 @@ class RMonitorMapper:
             if minute and abs(minute - time_ms) <= 2_000:
                 time_ms = minute
         laps = beat.laps_to_go if beat.laps_to_go and 0 < beat.laps_to_go < 100_000 and race == 0 else None
-        return SessionLength(time_ms=time_ms, laps=laps) if time_ms or laps else None
+        return events.SessionLength(time_ms=time_ms, laps=laps) if time_ms or laps else None
 
     # -- cars ------------------------------------------------------------------
 
@@ -665,13 +628,13 @@ class RMonitorMapper:
             return
         if not car.registered or key != car.entry_key:
             nationality = car.nationality if 0 < len(car.nationality) <= 3 else None
-            body = EntryRegistered(
+            body = events.EntryRegistered(
                 number=car.number,
                 class_name=key[0],
                 team=key[1],
                 car=key[2],
                 manufacturer=key[3],
-                crew=[Driver(name=driver, nationality=nationality)],
+                crew=[events.Driver(name=driver, nationality=nationality)],
             )
             content = "|".join((*key, driver))
             # a car whose laps waited for its entry is registered when its first lap began, before them
@@ -687,7 +650,7 @@ class RMonitorMapper:
                 self._timeline(car, held)
         if driver != car.driver:
             content_id = f"d-{car.number}-{car.driver_changes}-{_short_hash(driver)}"
-            self._emit(content_id, DriverChanged(number=car.number, driver=driver))
+            self._emit(content_id, events.DriverChanged(number=car.number, driver=driver))
             car.driver_changes += 1
             car.driver = driver
 
@@ -726,17 +689,21 @@ class RMonitorMapper:
 
     # -- handlers ----------------------------------------------------------------
 
-    def _on_run(self, record: RunInfo, arrival: float | None) -> None:
+    def _on_run(self, record: parser.RunInfo, arrival: float | None) -> None:
         self._run_name = record.description or self._run_name
         self._open()
 
-    def _on_heartbeat(self, beat: Heartbeat, arrival: float | None) -> None:
+    def _on_heartbeat(self, beat: parser.Heartbeat, arrival: float | None) -> None:
         if self._length_seen is None:
             self._length_seen = self._length_of(beat)
         if beat.time_of_day_ms is None or not self._tell_time(beat.time_of_day_ms, beat.race_time_ms, arrival):
             return
         race = beat.race_time_ms
-        running = beat.flag is not FeedFlag.NONE and race is not None and (race > 0 or beat.flag is FeedFlag.GREEN)
+        running = (
+            beat.flag is not parser.FeedFlag.NONE
+            and race is not None
+            and (race > 0 or beat.flag is parser.FeedFlag.GREEN)
+        )
         if running and race is not None:
             clock = self.clock
             clock.anchor_at(race)
@@ -748,28 +715,28 @@ class RMonitorMapper:
         if running and not self._started:
             self._started = True
             started_now = True
-            self._emit("start", SessionStarted(), race_ms=0)
+            self._emit("start", events.SessionStarted(), race_ms=0)
         self._on_flag(beat, started_now)
         self._unpark_all()
         self._tick()
 
-    def _on_flag(self, beat: Heartbeat, started_now: bool) -> None:
+    def _on_flag(self, beat: parser.Heartbeat, started_now: bool) -> None:
         flag = beat.flag
-        if flag is FeedFlag.NONE:
+        if flag is parser.FeedFlag.NONE:
             return
-        same = flag == self._flag and (flag is not FeedFlag.UNKNOWN or beat.flag_raw == self._flag_raw)
+        same = flag == self._flag and (flag is not parser.FeedFlag.UNKNOWN or beat.flag_raw == self._flag_raw)
         self._flag, self._flag_raw = flag, beat.flag_raw
-        if flag is FeedFlag.GREEN and started_now:
+        if flag is parser.FeedFlag.GREEN and started_now:
             return  # SessionStarted says green
         if same and not started_now:
             return  # a start under another flag repeats that flag after SessionStarted
         race = beat.race_time_ms
         stamp = f"{race // 1000}" if race is not None and race > 0 else f"t{(self.clock.local_ms or 0) // 1000}"
-        if flag is FeedFlag.FINISH and not self._finished:
+        if flag is parser.FeedFlag.FINISH and not self._finished:
             self._finished = True
-            self._emit("finish", SessionFinished(), race_ms=self._finish_race_ms(race))
+            self._emit("finish", events.SessionFinished(), race_ms=self._finish_race_ms(race))
             return
-        self._emit(f"f-{_FLAG_OF[flag].value}-{stamp}", FlagChanged(flag=_FLAG_OF[flag]))
+        self._emit(f"f-{_FLAG_OF[flag].value}-{stamp}", events.FlagChanged(flag=_FLAG_OF[flag]))
 
     def _finish_race_ms(self, flag_race_ms: int | None) -> int | None:
         """The leader's last passing, if the flag came with it; else the flag's own race time."""
@@ -781,19 +748,19 @@ class RMonitorMapper:
                 return leader.last_total
         return flag_race_ms if flag_race_ms is not None and flag_race_ms >= 0 else None
 
-    def _on_competitor(self, record: Competitor | CompetitorExt, arrival: float | None) -> None:
+    def _on_competitor(self, record: parser.Competitor | parser.CompetitorExt, arrival: float | None) -> None:
         if not record.registration:
             return
         car = self._car(record.registration, record.number)
         car.first_name, car.last_name, car.nationality = record.first_name, record.last_name, record.nationality
         if record.class_number is not None:
             car.class_number = record.class_number
-        if isinstance(record, CompetitorExt):
+        if isinstance(record, parser.CompetitorExt):
             car.additional = record.additional
         car.known = True
         self._dirty[car.registration] = car
 
-    def _on_class(self, record: ClassInfo, arrival: float | None) -> None:
+    def _on_class(self, record: parser.ClassInfo, arrival: float | None) -> None:
         description = record.description.strip()
         if self._classes.get(record.class_number) == description:
             return
@@ -802,7 +769,7 @@ class RMonitorMapper:
             if car.registered and car.class_number == record.class_number:
                 self._dirty[car.registration] = car
 
-    def _on_setting(self, record: Setting, arrival: float | None) -> None:
+    def _on_setting(self, record: parser.Setting, arrival: float | None) -> None:
         if record.name == "TRACKNAME" and record.value:
             self._track = record.value[:200]
         elif record.name == "TRACKLENGTH":
@@ -812,14 +779,14 @@ class RMonitorMapper:
                 return
             self._track_length_m = length if 0 < length < 1_000_000 else None
 
-    def _on_init(self, record: Init, arrival: float | None) -> None:
+    def _on_init(self, record: parser.Init, arrival: float | None) -> None:
         self.clock.state_day(record.date)
         self.feed_positions.clear()
         began = self.stats.laps or self.stats.reported_laps
-        self._board.open(ScoreboardReason.RESET if began else ScoreboardReason.FIRST)
+        self._board.open(events.ScoreboardReason.RESET if began else events.ScoreboardReason.FIRST)
         self._open()
 
-    def _on_position(self, record: RacePosition, arrival: float | None) -> None:
+    def _on_position(self, record: parser.RacePosition, arrival: float | None) -> None:
         if not record.registration:
             return
         if record.total_ms is not None and (reason := self._absurd_total(record.total_ms)):
@@ -850,7 +817,7 @@ class RMonitorMapper:
         if car.parked is not None:  # the passing this row goes with
             self._unpark(car)
 
-    def _on_best(self, record: PracticePosition, arrival: float | None) -> None:
+    def _on_best(self, record: parser.PracticePosition, arrival: float | None) -> None:
         """``$H``: the feed's best lap of the car; laps faster than it are not counted for bests."""
         best = record.best_ms
         if best is None or not record.registration:
@@ -883,7 +850,7 @@ class RMonitorMapper:
 
     def _best_flag(self, car: _Car, lap: int, *, counts: bool, reason: str) -> None:
         self.stats.revoked_bests += 0 if counts else 1
-        body = LapCorrected(number=car.number, lap=lap, counts_for_best=counts, reason=reason)
+        body = events.LapCorrected(number=car.number, lap=lap, counts_for_best=counts, reason=reason)
         self._emit(f"b-{car.number}-{lap}-{car.best_changes}", body, car=car)
         car.best_changes += 1
 
@@ -901,13 +868,13 @@ class RMonitorMapper:
                 if place == ahead:
                     continue  # one of the two rows is out of date
                 if laps_ahead < laps:
-                    self._kind_seen = SessionKind.PRACTICE
+                    self._kind_seen = events.SessionKind.PRACTICE
                     return
                 if best_ahead > best:
-                    self._kind_seen = SessionKind.RACE
+                    self._kind_seen = events.SessionKind.RACE
                     return
 
-    def _on_passing(self, record: Passing, arrival: float | None) -> None:
+    def _on_passing(self, record: parser.Passing, arrival: float | None) -> None:
         total = record.total_ms
         if reason := self._absurd_total(total):
             self._aside(RejectCode.OUT_OF_BOUNDS, f"$J of {record.registration!r}: {reason}")
@@ -935,7 +902,7 @@ class RMonitorMapper:
         for car in list(self._parked.values()):
             self._unpark(car)
 
-    def _take_passing(self, car: _Car, record: Passing) -> None:
+    def _take_passing(self, car: _Car, record: parser.Passing) -> None:
         total = record.total_ms
         if self._resent(car, total, record.lap_ms):
             return
@@ -1024,9 +991,9 @@ class RMonitorMapper:
         self.stats.corrections += 1
         lap = entry.lap
 
-        def corrected(at: int) -> LapCorrected:
+        def corrected(at: int) -> events.LapCorrected:
             crossing = self._race_instant(total)
-            return LapCorrected(
+            return events.LapCorrected(
                 number=car.number,
                 lap=lap,
                 crossing=crossing,
@@ -1037,7 +1004,7 @@ class RMonitorMapper:
 
         self._emit(f"c-{car.number}-{lap}-{total}-{lap_ms}", corrected, car=car)
 
-    def _on_corrected_finish(self, record: CorrectedFinish, arrival: float | None) -> None:
+    def _on_corrected_finish(self, record: parser.CorrectedFinish, arrival: float | None) -> None:
         """``$COR``: the total of the lap it names, corrected."""
         car = self._cars.get(record.registration)
         if car is None or record.laps is None or record.total_ms is None:
@@ -1065,12 +1032,12 @@ class RMonitorMapper:
         if counts:
             bisect.insort(car.counting, (lap_ms, lap))
             self._best_ms = min(self._best_ms or lap_ms, lap_ms)
-        body = LapCompleted(
+        body = events.LapCompleted(
             number=car.number, lap=lap, lap_time_ms=lap_ms, driver=car.driver, in_pit=in_pit, counts_for_best=counts
         )
         self._emit(f"j-{car.number}-{lap}", body, race_ms=total, car=car, lap=True)
         if self._kind_seen is None and self.stats.laps >= KIND_WAIT_LAPS:
-            self._kind_seen = SessionKind.RACE
+            self._kind_seen = events.SessionKind.RACE
 
     # -- the scoreboard ------------------------------------------------------------------
 
@@ -1122,9 +1089,9 @@ class RMonitorMapper:
         if triggered:
             board.reported(now, triggered & rows, cars)
         if any(self._verdict(self._cars[r]) != board.said.get(r, AGREES) for r in rows):
-            self._report(sorted(rows), reason if triggered & rows and reason else ScoreboardReason.UPDATE)
+            self._report(sorted(rows), reason if triggered & rows and reason else events.ScoreboardReason.UPDATE)
 
-    def _report(self, registrations: list[str], reason: ScoreboardReason) -> None:
+    def _report(self, registrations: list[str], reason: events.ScoreboardReason) -> None:
         rows: list[_Row] = []
         added: list[str] = []
         for registration in registrations:
@@ -1150,12 +1117,12 @@ class RMonitorMapper:
         for start in range(0, len(rows), SCOREBOARD_CARS):  # one event of at most so many cars (ingest's size)
             chunk = rows[start : start + SCOREBOARD_CARS]
 
-            def report(at: int, chunk: list[_Row] = chunk) -> ScoreboardReported:
-                return ScoreboardReported(
+            def report(at: int, chunk: list[_Row] = chunk) -> events.ScoreboardReported:
+                return events.ScoreboardReported(
                     source="rmonitor",
                     reason=reason,
                     cars=[
-                        ScoreboardCar(
+                        events.ScoreboardCar(
                             number=number,
                             position=position,
                             laps=laps,
@@ -1195,7 +1162,7 @@ class RMonitorMapper:
                 )
             )
 
-    def _on_timeline(self, record: TimelineCrossing, arrival: float | None) -> None:
+    def _on_timeline(self, record: parser.TimelineCrossing, arrival: float | None) -> None:
         number = record.number.strip()
         if not number:
             return
@@ -1210,13 +1177,13 @@ class RMonitorMapper:
         self._unpark(car)  # its passing came before this crossing
         self._timeline(car, record)
 
-    def _timeline(self, car: _Car, record: TimelineCrossing) -> None:
+    def _timeline(self, car: _Car, record: parser.TimelineCrossing) -> None:
         local = self.clock.local_of(record.date, record.time_of_day_ms)
         stamp = f"{record.date:%Y%m%d}" if record.date else "0"
         content_id = f"l-{car.number}-{record.name}-{stamp}-{record.time_of_day_ms}"
         if record.name in PIT_IN_LINES:
-            self._emit(content_id, PitIn(number=car.number), local_ms=local)
+            self._emit(content_id, events.PitIn(number=car.number), local_ms=local)
         elif record.name in PIT_OUT_LINES:
-            self._emit(content_id, PitOut(number=car.number), local_ms=local)
+            self._emit(content_id, events.PitOut(number=car.number), local_ms=local)
         else:
             car.in_pit_lane = record.name == PIT_LANE_FINISH_LINE

@@ -34,24 +34,11 @@ import msgspec
 
 from schemas.events import Event, SessionRef
 from services.feeds.ids import event_id
+from services.feeds.rmonitor import parser
 from services.feeds.rmonitor.clock import CONFIRMATIONS
 from services.feeds.rmonitor.mapper import ENTRY_BLOCK, FeedPosition, Notice, RMonitorMapper
 from services.feeds.rmonitor.naming import session_token
 from services.feeds.rmonitor.options import RMonitorOptions
-from services.feeds.rmonitor.parser import (
-    ClassInfo,
-    Competitor,
-    CompetitorExt,
-    FeedFlag,
-    Heartbeat,
-    Init,
-    Passing,
-    PracticePosition,
-    RacePosition,
-    RMonitorRecord,
-    RunInfo,
-    Setting,
-)
 
 BACKWARDS_MS = 60_000
 """How far back the race clock (or a car's total) must go to be a sign of a lost reset."""
@@ -62,7 +49,7 @@ MAX_LAPS = 100_000
 MAX_HELD_EVENTS = 10_000
 """Events a session that has not begun holds; beyond it the oldest are dropped (a run of nothing but flags)."""
 
-Held = tuple[RMonitorRecord, float | None]
+Held = tuple[parser.RMonitorRecord, float | None]
 
 
 @dataclass
@@ -88,20 +75,20 @@ class _Slot:
     """Registration -> the highest ``$G`` lap count seen."""
 
 
-_ENTRY_LIST = frozenset({Init, Competitor, CompetitorExt, ClassInfo, Setting})
+_ENTRY_LIST = frozenset({parser.Init, parser.Competitor, parser.CompetitorExt, parser.ClassInfo, parser.Setting})
 """The records that make the entry list a new run starts with."""
 
 
-def _quiet(record: RMonitorRecord) -> bool:
+def _quiet(record: parser.RMonitorRecord) -> bool:
     """A record the timing system re-sends after a reset before it names the run: entries, an idle heartbeat, an
     empty scoreboard row."""
-    if isinstance(record, (*ENTRY_BLOCK, Init)):
+    if isinstance(record, (*ENTRY_BLOCK, parser.Init)):
         return True
-    if isinstance(record, Heartbeat):
-        return record.flag is FeedFlag.NONE
-    if isinstance(record, RacePosition):
+    if isinstance(record, parser.Heartbeat):
+        return record.flag is parser.FeedFlag.NONE
+    if isinstance(record, parser.RacePosition):
         return record.laps is None
-    if isinstance(record, PracticePosition):
+    if isinstance(record, parser.PracticePosition):
         return record.best_ms is None
     return False
 
@@ -136,9 +123,9 @@ class WeekendMapper:
         """The sessions that began, in order."""
         self._slot: _Slot | None = None
         self._tokens: set[str] = set()
-        self._competitors: dict[str, list[Competitor | CompetitorExt]] = {}
-        self._classes: dict[int, ClassInfo] = {}
-        self._settings: dict[str, Setting] = {}
+        self._competitors: dict[str, list[parser.Competitor | parser.CompetitorExt]] = {}
+        self._classes: dict[int, parser.ClassInfo] = {}
+        self._settings: dict[str, parser.Setting] = {}
         self._after_reset: list[Held] | None = None
         self._suspicion: _Suspicion | None = None
         self._catching_up = 0
@@ -151,18 +138,18 @@ class WeekendMapper:
 
     # -- public ---------------------------------------------------------------------------
 
-    def feed(self, record: RMonitorRecord, arrival: float | None = None) -> list[Event]:
+    def feed(self, record: parser.RMonitorRecord, arrival: float | None = None) -> list[Event]:
         kind = type(record)
         if kind in _ENTRY_LIST:
             self._remember(record)
         out: list[Event] = []
-        if self._suspicion is not None and (kind is Init or kind is RunInfo):
+        if self._suspicion is not None and (kind is parser.Init or kind is parser.RunInfo):
             self._settle_suspicion(False, out)  # a reset, or another run, came after all
         if self._suspicion is not None:
             self._suspect(record, arrival, out)
         elif self._after_reset is not None:
             self._resetting(record, arrival, out)
-        elif kind is Init:
+        elif kind is parser.Init:
             self._after_reset = [(record, arrival)]
         else:
             self._route(record, arrival, out)
@@ -188,9 +175,9 @@ class WeekendMapper:
             self._catching_up = MAX_HELD_RECORDS
             self._slot.mapper.reconnected()
 
-    def _catch_up(self, slot: _Slot, record: RMonitorRecord) -> None:
+    def _catch_up(self, slot: _Slot, record: parser.RMonitorRecord) -> None:
         self._catching_up -= 1
-        if isinstance(record, Heartbeat) and (record.race_time_ms or 0) >= slot.mapper.race_now - BACKWARDS_MS:
+        if isinstance(record, parser.Heartbeat) and (record.race_time_ms or 0) >= slot.mapper.race_now - BACKWARDS_MS:
             self._catching_up = 0
 
     def take_notices(self) -> list[tuple[SessionRef | None, Notice]]:
@@ -217,22 +204,22 @@ class WeekendMapper:
 
     # -- the entry list ------------------------------------------------------------------------
 
-    def _remember(self, record: RMonitorRecord) -> None:
+    def _remember(self, record: parser.RMonitorRecord) -> None:
         """The entry list as the timing system holds it (``$I`` clears it)."""
-        if isinstance(record, Init):
+        if isinstance(record, parser.Init):
             self._competitors.clear()
             self._classes.clear()
             self._settings.clear()
-        elif isinstance(record, Competitor | CompetitorExt):
+        elif isinstance(record, parser.Competitor | parser.CompetitorExt):
             kept = self._competitors.setdefault(record.registration, [])
             kept[:] = [r for r in kept if type(r) is not type(record)] + [record]
-        elif isinstance(record, ClassInfo):
+        elif isinstance(record, parser.ClassInfo):
             self._classes[record.class_number] = record
-        elif isinstance(record, Setting):
+        elif isinstance(record, parser.Setting):
             self._settings[record.name] = record
 
-    def _entry_list(self) -> list[RMonitorRecord]:
-        records: list[RMonitorRecord] = [*self._settings.values(), *self._classes.values()]
+    def _entry_list(self) -> list[parser.RMonitorRecord]:
+        records: list[parser.RMonitorRecord] = [*self._settings.values(), *self._classes.values()]
         for kept in self._competitors.values():
             records += kept
         return records
@@ -286,7 +273,7 @@ class WeekendMapper:
             msgspec.structs.replace(e, session=ref, id=event_id(ref, e.id.split(":", 1)[1])) for e in slot.events
         ]
 
-    def _on_run(self, record: RunInfo, arrival: float | None, out: list[Event]) -> None:
+    def _on_run(self, record: parser.RunInfo, arrival: float | None, out: list[Event]) -> None:
         slot = self._slot
         if self._fixed is not None:  # one run: the first followed, into the fixed key
             if slot is None:
@@ -310,8 +297,8 @@ class WeekendMapper:
         else:
             self.stats.ignored += 1
 
-    def _route(self, record: RMonitorRecord, arrival: float | None, out: list[Event]) -> None:
-        if type(record) is RunInfo:
+    def _route(self, record: parser.RMonitorRecord, arrival: float | None, out: list[Event]) -> None:
+        if type(record) is parser.RunInfo:
             self._on_run(record, arrival, out)
             return
         slot = self._slot
@@ -351,16 +338,16 @@ class WeekendMapper:
 
     # -- resets -----------------------------------------------------------------------------------
 
-    def _resetting(self, record: RMonitorRecord, arrival: float | None, out: list[Event]) -> None:
+    def _resetting(self, record: parser.RMonitorRecord, arrival: float | None, out: list[Event]) -> None:
         """After ``$I``: the quiet records the timing system re-sends wait for the ``$B``, which says whether the
         same run goes on (the same session) or another begins; anything else that happens first means the same
         session goes on."""
         held = self._after_reset
         assert held is not None
-        if _quiet(record) and not isinstance(record, RunInfo) and len(held) < MAX_HELD_RECORDS:
+        if _quiet(record) and not isinstance(record, parser.RunInfo) and len(held) < MAX_HELD_RECORDS:
             held.append((record, arrival))
             return
-        if isinstance(record, RunInfo):
+        if isinstance(record, parser.RunInfo):
             self._after_reset = None
             self._route(record, arrival, out)  # a new run starts its session first: what was held is its own
             self._release_reset(held, out)
@@ -376,40 +363,40 @@ class WeekendMapper:
         for record, arrival in held:
             self._route(record, arrival, out)
 
-    def _watch(self, slot: _Slot, record: RMonitorRecord) -> None:
-        if type(record) is RacePosition and record.laps is not None and 0 < record.laps <= MAX_LAPS:
+    def _watch(self, slot: _Slot, record: parser.RMonitorRecord) -> None:
+        if type(record) is parser.RacePosition and record.laps is not None and 0 < record.laps <= MAX_LAPS:
             slot.laps[record.registration] = max(record.laps, slot.laps.get(record.registration, 0))
 
-    def _sign_of_lost_reset(self, slot: _Slot, record: RMonitorRecord) -> bool:
+    def _sign_of_lost_reset(self, slot: _Slot, record: parser.RMonitorRecord) -> bool:
         """The race clock, a lap count or a car's total went back (compared with what the mapper took, so an
         absurd value it kept aside is no reference)."""
         kind = type(record)
-        if kind is Heartbeat:
+        if kind is parser.Heartbeat:
             race = record.race_time_ms  # type: ignore[union-attr]
             return race is not None and race < slot.mapper.race_now - BACKWARDS_MS
-        if kind is RacePosition:
+        if kind is parser.RacePosition:
             laps = record.laps  # type: ignore[union-attr]
             return laps is not None and laps >= 0 and laps < slot.laps.get(record.registration, 0) - 1  # type: ignore[union-attr]
-        if isinstance(record, Passing):
+        if isinstance(record, parser.Passing):
             total = slot.mapper.last_total(record.registration)
             return total is not None and 0 < record.total_ms < total - BACKWARDS_MS
         return False
 
-    def _suspect(self, record: RMonitorRecord, arrival: float | None, out: list[Event]) -> None:
+    def _suspect(self, record: parser.RMonitorRecord, arrival: float | None, out: list[Event]) -> None:
         suspicion = self._suspicion
         slot = self._slot
         assert suspicion is not None and slot is not None
         suspicion.records.append((record, arrival))
         sign = self._sign_of_lost_reset(slot, record)
-        if isinstance(record, Heartbeat) and record.race_time_ms is not None:
+        if isinstance(record, parser.Heartbeat) and record.race_time_ms is not None:
             if not sign:
                 self._settle_suspicion(False, out)  # the old clock still runs
                 return
             suspicion.backwards += 1
-        elif isinstance(record, RacePosition | Passing):
+        elif isinstance(record, parser.RacePosition | parser.Passing):
             if sign:
                 suspicion.dropped.add(record.registration)
-            elif isinstance(record, Passing) or (record.laps or 0) > 0:
+            elif isinstance(record, parser.Passing) or (record.laps or 0) > 0:
                 suspicion.steady += 1
         cars = max(len(slot.laps), slot.mapper.cars_timed)
         if suspicion.backwards >= CONFIRMATIONS or len(suspicion.dropped) > max(1, cars // 2):
