@@ -41,6 +41,28 @@ AUTUMN_2025 = instant(datetime(2025, 10, 20, tzinfo=UTC))
 """A week that holds Europe's autumn change (26 October) and, a week later, North America's (2 November)."""
 
 
+def race_round(
+    event: str,
+    name: str,
+    circuit: str,
+    time_zone: str,
+    race: str,
+    start: str,
+    end: str,
+    *,
+    session: str = "race",
+    points: str | None = "points",
+) -> str:
+    """A calendar file's round of one race, in TOML as people write it (``start`` and ``end`` in the circuit's
+    local time)."""
+    scored = f'points = "{points}"\n' if points is not None else ""
+    return (
+        f'[[rounds]]\nevent = "{event}"\nname = "{name}"\ncircuit = "{circuit}"\n'
+        f'time_zone = "{time_zone}"\n[[rounds.sessions]]\nsession = "{session}"\nname = "{race}"\nkind = "race"\n'
+        f"{scored}start = {start}\nend = {end}\n"
+    )
+
+
 def at(text: str) -> int:
     """``2025-05-24T09:35:00+02:00`` (an instant as people write it) as epoch milliseconds."""
     return instant(datetime.fromisoformat(text))

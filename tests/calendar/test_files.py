@@ -8,22 +8,22 @@ from schemas.events import PointsRole
 from services.calendar.files import CalendarFileError, decode_calendar
 from services.calendar.fold import CalendarFold
 from services.standings.config import CONFIGS, load_config
-from tests.calendar.seasons import GT_ENDURANCE, SPRINT, as_file, at, published
+from tests.calendar.seasons import GT_ENDURANCE, SPRINT, as_file, at, published, race_round
 
-LAUSITZ = b"""
-name = "Sprint"
-[[rounds]]
-event = "lausitzring"
-name = "Lausitzring"
-circuit = "Lausitzring"
-time_zone = "Europe/Berlin"
-[[rounds.sessions]]
-session = "race-1"
-name = "Race 1"
-kind = "race"
-start = START
-end = 2025-05-24T16:00:00
-"""
+LAUSITZ = (
+    'name = "Sprint"\n'
+    + race_round(
+        "lausitzring",
+        "Lausitzring",
+        "Lausitzring",
+        "Europe/Berlin",
+        "Race 1",
+        "START",
+        "2025-05-24T16:00:00",
+        session="race-1",
+        points=None,
+    )
+).encode()
 
 
 def test_the_shipped_sprint_weekend() -> None:

@@ -16,7 +16,7 @@ from schemas.ingest import Accepted
 from services.calendar.files import decode_calendar
 from services.calendar.schedule import apply, changes_to
 from services.ingest.client import Producer
-from tests.calendar.seasons import SPRINT, at, published
+from tests.calendar.seasons import SPRINT, at, published, race_round
 from tests.gateway.clients import TOKEN
 from tests.polling import until
 
@@ -83,38 +83,21 @@ async def test_a_moved_session_through_the_api(nc: Client, calendar_api: httpx.A
     assert (entry.decoded("dtstart").isoformat(), str(entry["sequence"])) == ("2025-05-25T15:25:00+02:00", "1")
 
 
-DST_SEASON = b"""
-name = "Endurance 2025"
-championship = "endurance-2025"
-
-[[rounds]]
-event = "spa"
-name = "Spa"
-circuit = "Spa-Francorchamps"
-time_zone = "Europe/Brussels"
-
-[[rounds.sessions]]
-session = "race"
-name = "24 Hours"
-kind = "race"
-points = "points"
-start = 2025-10-25T15:00:00
-end = 2025-10-26T14:00:00
-
-[[rounds]]
-event = "sebring"
-name = "Sebring"
-circuit = "Sebring International Raceway"
-time_zone = "America/New_York"
-
-[[rounds.sessions]]
-session = "race"
-name = "12 Hours"
-kind = "race"
-points = "points"
-start = 2025-03-08T20:00:00
-end = 2025-03-09T09:00:00
-"""
+DST_SEASON = (
+    'name = "Endurance 2025"\nchampionship = "endurance-2025"\n'
+    + race_round(
+        "spa", "Spa", "Spa-Francorchamps", "Europe/Brussels", "24 Hours", "2025-10-25T15:00:00", "2025-10-26T14:00:00"
+    )
+    + race_round(
+        "sebring",
+        "Sebring",
+        "Sebring International Raceway",
+        "America/New_York",
+        "12 Hours",
+        "2025-03-08T20:00:00",
+        "2025-03-09T09:00:00",
+    )
+).encode()
 
 
 async def test_races_across_the_daylight_saving_changes_through_the_api(

@@ -23,7 +23,7 @@ from services.calendar.files import decode_calendar
 from services.calendar.fold import CalendarFold
 from services.calendar.local import CalendarError
 from services.calendar.views import alerts, calendar_view, live_now, next_event
-from tests.calendar.seasons import GT_ENDURANCE, SPRINT, at, published, read_model
+from tests.calendar.seasons import GT_ENDURANCE, SPRINT, at, published, race_round, read_model
 from tests.factory import SessionWriter
 
 SPRINT_SEASON = decode_calendar(SPRINT.read_bytes(), SPRINT.name).season
@@ -96,21 +96,12 @@ def test_a_moved_session_says_from_when() -> None:
     )
 
 
-SPA_AUTUMN = b"""
-name = "Endurance"
-[[rounds]]
-event = "spa"
-name = "Spa"
-circuit = "Spa-Francorchamps"
-time_zone = "Europe/Brussels"
-[[rounds.sessions]]
-session = "race"
-name = "Race"
-kind = "race"
-points = "points"
-start = 2025-10-25T15:00:00
-end = 2025-10-26T14:00:00
-"""
+SPA_AUTUMN = (
+    'name = "Endurance"\n'
+    + race_round(
+        "spa", "Spa", "Spa-Francorchamps", "Europe/Brussels", "Race", "2025-10-25T15:00:00", "2025-10-26T14:00:00"
+    )
+).encode()
 
 
 def test_a_24_hour_race_across_the_autumn_change() -> None:
