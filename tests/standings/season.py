@@ -43,17 +43,20 @@ from tests.factory import T0, SessionWriter, classify
 CHAMPIONSHIP = "test-series"
 LAP = 100_000
 
-BASE_CONFIG = f"""
-championship = "{CHAMPIONSHIP}"
-name = "Test Series"
-
+CLASSES = """
 [[classes]]
 name = "Pro"
 
 [[classes]]
 name = "Am"
 label = "Gentlemen"
+"""
+"""The two classes of every test series: Pro, and Am labelled Gentlemen."""
 
+BASE_CONFIG = f"""
+championship = "{CHAMPIONSHIP}"
+name = "Test Series"
+{CLASSES}
 [scales]
 main = [10, 6, 4, 3, 2, 1]
 half = [5, 3, 2, 1]

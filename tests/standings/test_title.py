@@ -17,20 +17,13 @@ from schemas.standings import Contender, Standings, TableKind, TitleFight, Title
 from services.standings.config import decode_config
 from services.standings.fold import ChampionshipFold, fold_championship
 from services.standings.rulebook import Rulebook
-from tests.standings.season import CHAMPIONSHIP, Car, Session, table
+from tests.standings.season import CHAMPIONSHIP, CLASSES, Car, Session, table
 
 FINALE = f"""
 championship = "{CHAMPIONSHIP}"
 name = "Finale"
 ties = ["countback", "latest_result", "name"]
-
-[[classes]]
-name = "Pro"
-
-[[classes]]
-name = "Am"
-label = "Gentlemen"
-
+{CLASSES}
 [scales]
 opening = [50, 48, 48, 47, 10]
 opening-am = [50, 10, 5]
