@@ -107,7 +107,7 @@ class SessionFold(SessionState, dict=True):
             case LapCompleted():
                 self._lap(at, body)
             case LineCrossing():
-                self._car(body.number)
+                self._registered(body.number)  # a crossing of a known car changes nothing of it
             case PitIn():
                 self._car(body.number).pit_in(at, from_lap_line=False)
             case PitOut():
@@ -152,11 +152,15 @@ class SessionFold(SessionState, dict=True):
 
     def _car(self, number: str) -> CarRecord:
         """A registered car, about to change: every event that changes one car asks for it here."""
+        car = self._registered(number)
+        if self._touched is not None:
+            self._touched.add(number)
+        return car
+
+    def _registered(self, number: str) -> CarRecord:
         car = self.cars.get(number)
         if car is None:
             raise FoldError(f"car #{number} is not registered in {self.session.key}")
-        if self._touched is not None:
-            self._touched.add(number)
         return car
 
     def _entry(self, body: EntryRegistered) -> None:
@@ -275,8 +279,6 @@ class SessionFold(SessionState, dict=True):
         return self._live.encoded(self)
 
     def _bring_up_to_date(self) -> None:
-        if self.opened is None:
-            raise FoldError(f"session {self.session.key} was never opened")
         try:
             self._live.update(self, self._touched)
         except Exception:
@@ -296,8 +298,8 @@ CAR_EVENTS = (
     CarRetired,
     EntryRegistered,
 )
-"""Events that change only the cars they name (each through ``SessionFold._car``, or ``_entry``); any other may
-change them all."""
+"""Events that change only the cars they name (each through ``SessionFold._car``, or ``_entry``; a line crossing
+none); any other may change them all."""
 
 NEUTRALISED = frozenset({Flag.SAFETY_CAR, Flag.FULL_COURSE_YELLOW})
 """Flags under which a lap may be excluded from bests (``ClassificationRules.neutralised_laps_count_for_best``)."""

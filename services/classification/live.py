@@ -40,6 +40,7 @@ from services.classification.car import CarRecord, keep_fastest_sectors
 from services.classification.rules import (
     GAP_FIELDS,
     Build,
+    Fastest,
     Frame,
     Place,
     Standing,
@@ -265,7 +266,7 @@ class LiveClassification:
                 self._best_times[old[1]] -= 1
             if best[1] is not None:
                 self._best_times[best[1]] += 1
-            if not _improves(old, best) or self._may_hold(s.car, best[1]):
+            if not _improves(old, best) or self._may_hold(built.fastest, s.car, best[1]):
                 again = True
             elif best[2] != old[2]:  # the best sectors are the least of each car's: order does not matter
                 sectors = list(built.fastest.sectors) if sectors is None else sectors
@@ -281,10 +282,9 @@ class LiveClassification:
             return set()
         return {ref.number for ref in (before, after) if ref is not None}  # its row says if its last lap is the best
 
-    def _may_hold(self, car: CarRecord, ms: int | None) -> bool:
+    @staticmethod
+    def _may_hold(fastest: Fastest, car: CarRecord, ms: int | None) -> bool:
         """Whether a car whose best is now ``ms`` holds, or may take, a fastest lap (overall, class, sub-class)."""
-        fastest = self._built.fastest if self._built is not None else None
-        assert fastest is not None
         refs = [fastest.lap, fastest.per_class.get(car.class_name)]
         if car.sub_class is not None:
             refs.append(fastest.per_sub_class.get((car.class_name, car.sub_class)))
