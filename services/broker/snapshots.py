@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from schemas.subjects import SNAPSHOTS_BUCKET
+from services.broker.objects import read_object
 
 
 class SnapshotIndex(msgspec.Struct):
@@ -39,24 +39,19 @@ class SnapshotStore:
 
     async def load(self) -> tuple[int, dict[str, bytes]]:
         """(sequence, session key -> snapshot bytes) of the sessions not evicted; (0, {}) when there is none."""
-        store = await self.js.object_store(SNAPSHOTS_BUCKET)
-        try:
-            index = msgspec.json.decode((await store.get(self._name("_index"))).data or b"", type=SnapshotIndex)
-        except (ObjectNotFoundError, NotFoundError):
+        data = await read_object(self.js, SNAPSHOTS_BUCKET, self._name("_index"))
+        if data is None:
             return 0, {}
+        index = msgspec.json.decode(data, type=SnapshotIndex)
         self.sessions, self.evicted = set(index.sessions), set(index.evicted)
         self.partitions = frozenset(index.partitions) if index.partitions is not None else None
         snapshots = {}
         for key in sorted(self.sessions - self.evicted):
-            snapshots[key] = (await store.get(self._name(key))).data or b""
+            snapshots[key] = await self.load_one(key) or b""
         return index.seq, snapshots
 
     async def load_one(self, key: str) -> bytes | None:
-        store = await self.js.object_store(SNAPSHOTS_BUCKET)
-        try:
-            return (await store.get(self._name(key))).data
-        except (ObjectNotFoundError, NotFoundError):
-            return None
+        return await read_object(self.js, SNAPSHOTS_BUCKET, self._name(key))
 
     def forget(self, keys: set[str]) -> None:
         """Sessions the next index no longer names (their partition went to another replica)."""

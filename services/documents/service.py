@@ -27,6 +27,7 @@ from schemas.analysis import DocumentsIndex
 from schemas.events import ResultsDeclared, SessionRef
 from schemas.subjects import DOCUMENTS_BUCKET, DOCUMENTS_PROJECTION
 from services.broker.follower import LogFollower
+from services.broker.objects import ObjectUnreadable
 from services.broker.reader import StoredMsg, decoded, read_events
 from services.broker.topology import Topology
 from services.documents.report import session_documents
@@ -80,7 +81,10 @@ class DocumentsService(LogFollower):
             return
         store = self._store
         assert store is not None
-        held = await stored_index(store, key)
+        try:
+            held = await stored_index(self.js, key)
+        except ObjectUnreadable:  # another instance is publishing them: render them (again), as the log says
+            held = None
         if held is not None and held.declared_seq >= seq:
             self.generated[key] = held.declared_seq
             return

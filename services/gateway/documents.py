@@ -9,29 +9,33 @@ from __future__ import annotations
 from typing import Any
 
 from nats.js.errors import BucketNotFoundError, NotFoundError
-from nats.js.object_store import ObjectStore
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from schemas.subjects import DOCUMENTS_BUCKET
+from schemas.analysis import DocumentsIndex
+from services.broker.objects import ObjectUnreadable
 from services.documents.store import stored_document, stored_index
 from services.gateway.openapi import KEY
 from services.gateway.responses import error, json_response, session_param
 from services.gateway.state import gateway_of
 
+REPLACED = "its documents are being published again: retry in a moment"
 
-async def _store(request: Request) -> ObjectStore | None:
+
+async def _index(request: Request, key: str) -> DocumentsIndex | None:
     try:
-        return await gateway_of(request).js.object_store(DOCUMENTS_BUCKET)
-    except (BucketNotFoundError, NotFoundError):
+        return await stored_index(gateway_of(request).js, key)
+    except (BucketNotFoundError, NotFoundError):  # no documents service has run yet
         return None
 
 
 async def index(request: Request) -> Response:
     session = session_param(request)
-    store = await _store(request)
-    found = await stored_index(store, session.key) if store is not None else None
+    try:
+        found = await _index(request, session.key)
+    except ObjectUnreadable:
+        return error(503, REPLACED, {"retry-after": "1"})
     if found is None:
         return error(404, f"no documents of {session.key}: its results have not been declared")
     return json_response(found)
@@ -39,10 +43,12 @@ async def index(request: Request) -> Response:
 
 async def document(request: Request) -> Response:
     session, name = session_param(request), request.path_params["name"]
-    store = await _store(request)
-    listed = await stored_index(store, session.key) if store is not None else None
-    info = next((d for d in listed.documents if d.name == name), None) if listed is not None else None
-    data = await stored_document(store, session.key, name) if store is not None and info is not None else None
+    try:
+        listed = await _index(request, session.key)
+        info = next((d for d in listed.documents if d.name == name), None) if listed is not None else None
+        data = await stored_document(gateway_of(request).js, session.key, name) if info is not None else None
+    except ObjectUnreadable:
+        return error(503, REPLACED, {"retry-after": "1"})
     if info is None or data is None:
         return error(404, f"no document {name!r} of {session.key}")
     disposition = f'inline; filename="{session.key}.{name}"'
@@ -55,6 +61,7 @@ ROUTES = [
 ]
 
 _NOT_DECLARED = {"description": "results not declared (or no such document)"}
+_REPLACED = {"description": REPLACED + " (with Retry-After)"}
 OPENAPI: dict[str, Any] = {
     "/api/sessions/{key}/documents": {
         "get": {
@@ -66,6 +73,7 @@ OPENAPI: dict[str, Any] = {
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DocumentsIndex"}}},
                 },
                 "404": _NOT_DECLARED,
+                "503": _REPLACED,
             },
         }
     },
@@ -76,6 +84,7 @@ OPENAPI: dict[str, Any] = {
             "responses": {
                 "200": {"description": "the document", "content": {"application/pdf": {}, "text/csv": {}}},
                 "404": _NOT_DECLARED,
+                "503": _REPLACED,
             },
         }
     },

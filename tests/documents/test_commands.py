@@ -87,8 +87,7 @@ async def test_report_says_what_is_wrong_in_one_line(
 
 
 async def _index(nc: Client, key: str) -> DocumentsIndex | None:
-    store = await nc.jetstream().object_store(DOCUMENTS_BUCKET)
-    return await stored_index(store, key)
+    return await stored_index(nc.jetstream(), key)
 
 
 async def declare(nc: Client, w: SessionWriter, status: ResultsStatus, at: int) -> int:
