@@ -74,11 +74,16 @@ class SessionWriter:
         )
 
 
+def started_grid(w: SessionWriter, cars: int) -> list[events.Event]:
+    """Opened, cars 1 to ``cars`` registered (Am and Pro in turn), started at 0."""
+    grid = [w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]
+    return [w.opened(), *grid, w.event(events.SessionStarted(), 0)]
+
+
 def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[events.Event]:
     """Opened, ``cars`` entries (Pro and Am), started, ``laps`` laps each: every car laps at 100 s, car 1 first
     on the road."""
-    log = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
-    log.append(w.event(events.SessionStarted(), 0))
+    log = started_grid(w, cars)
     log += [
         w.lap(str(n), lap, lap * 100_000 + n * 137 + (lap * n) % 50, lap_time_ms=100_000)
         for lap in range(1, laps + 1)
