@@ -16,11 +16,10 @@ from services.classification.projector import ClassificationProjector
 from services.gateway.server import GatewayService
 from services.gateway.standings import OPENAPI, ROUTES
 from services.ingest.service import IngestService
-from services.runtime import Service
 from services.standings.projector import StandingsProjector
 from tests.browser import chromium_or_skip, launched
 from tests.gateway.clients import TOKEN
-from tests.live import send
+from tests.live import running, send
 from tests.standings.season import CHAMPIONSHIP, Session
 from tests.standings.test_title import FINALE, GRID, OPENING
 
@@ -32,17 +31,10 @@ LEADERS = (
 @pytest.fixture
 async def gateway(nats_url: str) -> AsyncIterator[GatewayService]:
     """Ingest, both projectors and a gateway serving standings, on the test's server."""
-    services: list[Service] = [IngestService(nats_url), ClassificationProjector(nats_url), StandingsProjector(nats_url)]
     gateway = GatewayService(nats_url, {TOKEN}, port=0, standings=ROUTES, standings_openapi=OPENAPI)
-    for service in services:
-        await service.start()
-    await gateway.start()
-    try:
+    projectors = ClassificationProjector(nats_url), StandingsProjector(nats_url)
+    async with running(IngestService(nats_url), *projectors, gateway):
         yield gateway
-    finally:
-        await gateway.stop()
-        for service in reversed(services):
-            await service.stop()
 
 
 def own(events: list[Event], championship: str) -> list[Event]:
