@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from schemas import events
 from schemas.results import Classification
 from services.classification import snapshot
-from services.classification.fold import SessionFold, fold_log
+from services.classification.fold import ClassificationProjection, SessionFold, fold_log
 
 T0 = 1_776_603_600_000  # 2026-04-19T13:00:00Z
 
@@ -108,6 +108,14 @@ def drawn_laps(
 def session_fold(log: Sequence[events.Event]) -> SessionFold:
     """The fold of the first event's session over ``events``, numbered from seq 1."""
     return fold_log(enumerate(log, start=1)).sessions[log[0].session.key]
+
+
+def assert_wire_and_fold(log: Sequence[events.Event]) -> None:
+    """Every event survives the wire unchanged, and the fold refuses none of them."""
+    projection = ClassificationProjection()
+    for seq, event in enumerate(log, start=1):
+        assert events.decode_event(events.encode_event(event)) == event
+        assert projection.apply(seq, event) is None, event
 
 
 def classify(log: Sequence[events.Event]) -> Classification:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -24,6 +23,7 @@ from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import parse_analysis
 from services.simulator.endurance import RaceSpec, simulate
 from tests.factory import SessionWriter, drawn_laps, started_grid
+from tests.recordings import recording
 
 
 def replay(events: Iterable[Event]) -> Iterable[tuple[Event, Classification, dict[str, list[int]]]]:
@@ -148,11 +148,9 @@ def test_a_simulated_race_replayed_lap_by_lap() -> None:
 
 
 @pytest.mark.slow
-def test_the_real_6_hours_of_fuji_replayed_lap_by_lap(shared_data: Path) -> None:
+def test_the_real_6_hours_of_fuji_replayed_lap_by_lap() -> None:
     """The official lap chart of the 2024 6 Hours of Fuji (every lap of 36 cars), classified after every lap."""
-    chart = shared_data / "alkamel" / "wec-2024-fuji-6h.csv"
-    if not chart.is_file():
-        pytest.skip(f"{chart} is not present")
+    chart = recording("alkamel", "wec-2024-fuji-6h.csv")
     session = SessionRef("wec", "fuji", "race")
     events = parse_analysis(
         chart,
