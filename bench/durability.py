@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.report import Report, percentile
+from bench.report import Report
 from schemas.events import SessionRef
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
@@ -62,8 +62,6 @@ def run() -> Report:
         report.add(f"{name}: ingest, batches", rate, "events/s", baseline=baseline and f"{baseline}: ingest, batches")
         for pct in (50, 99):
             figure = f"one event at a time, p{pct}"
-            report.add(
-                f"{name}: {figure}", percentile(latencies, pct), "ms", baseline=baseline and f"{baseline}: {figure}"
-            )
+            report.add_latency(f"{name}: {figure}", latencies, pct, baseline=baseline and f"{baseline}: {figure}")
     report.notes.append("this machine's disk; on a slower disk every synced write costs more")
     return report

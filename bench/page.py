@@ -32,7 +32,7 @@ from bench.gateway import (
     on_stack,
     race,
 )
-from bench.report import Report, cpu_seconds, percentile
+from bench.report import Report, cpu_seconds
 from schemas.events import LapCompleted
 from services.broker.connection import connect
 from services.ingest.client import Producer
@@ -153,21 +153,13 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
         latencies = [ms for page_marks in marks for ms in _latencies(page_marks, phase, phase_laps, wall_offset)]
         arrived = [ms for page_arrivals in arrivals for ms in _arrival_latencies(page_arrivals, phase, wall_offset)]
         for pct in (50, 99):
-            report.add(f"{phase.name}: {core}, p{pct}", percentile(pinged.get(phase.name, []), pct), "ms")
-            report.add(
-                f"{phase.name}: ack -> message in the page (EventSource), p{pct}",
-                percentile(arrived, pct),
-                "ms",
-                baseline=f"{phase.name}: {core}, p{pct}",
-            )
-            report.add(
-                f"{phase.name}: ack -> Chromium page DOM, p{pct}",
-                percentile(latencies, pct),
-                "ms",
-                baseline=f"{phase.name}: {core}, p{pct}",
-                target=TARGET if (phase.rate, pct) == (200.0, 99) else None,
-            )
-        report.add(f"{phase.name}: send -> ingest ack p99", percentile(phase.waits, 99), "ms")
+            reference = f"{phase.name}: {core}, p{pct}"
+            report.add_latency(reference, pinged.get(phase.name, []), pct)
+            in_page = f"{phase.name}: ack -> message in the page (EventSource), p{pct}"
+            report.add_latency(in_page, arrived, pct, baseline=reference)
+            dom = f"{phase.name}: ack -> Chromium page DOM, p{pct}"
+            report.add_latency(dom, latencies, pct, baseline=reference, target=phase.held_to(TARGET, pct))
+        report.add_latency(f"{phase.name}: send -> ingest ack p99", phase.waits, 99)
         for name, cores in phase.cpu.items():
             report.add(f"{phase.name}: CPU of {name}", cores, "cores")
         report.notes.append(f"{phase.name}: {len(latencies):,} lap updates measured in {PAGES} pages")

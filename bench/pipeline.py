@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.report import Report, percentile
+from bench.report import Report
 from schemas.events import SessionRef, decode_event, encode_event
 from schemas.ingest import Accepted
 from schemas.results import decode_classification
@@ -82,10 +82,10 @@ async def _run(report: Report) -> None:
             )
 
             sends, kvs = await _latency(nc, events)
-            report.add("send -> ingest ack p50", percentile(sends, 50), "ms")
-            report.add("send -> ingest ack p99", percentile(sends, 99), "ms")
-            report.add("send -> KV readable p50", percentile(kvs, 50), "ms", baseline="send -> ingest ack p50")
-            report.add("send -> KV readable p99", percentile(kvs, 99), "ms", baseline="send -> ingest ack p99")
+            report.add_latency("send -> ingest ack p50", sends, 50)
+            report.add_latency("send -> ingest ack p99", sends, 99)
+            report.add_latency("send -> KV readable p50", kvs, 50, baseline="send -> ingest ack p50")
+            report.add_latency("send -> KV readable p99", kvs, 99, baseline="send -> ingest ack p99")
             report.notes.append(
                 f"{len(events):,} events of a 45-car 3-hour race; latency over {LATENCY_EVENTS} events paced at "
                 f"{LATENCY_RATE:.0f}/s into a second session while the projector runs"

@@ -37,6 +37,12 @@ class Report:
     ) -> None:
         self.figures.append(Figure(name, value, unit, baseline, target))
 
+    def add_latency(
+        self, name: str, latencies: list[float], pct: int, *, baseline: str | None = None, target: str | None = None
+    ) -> None:
+        """The ``pct``th percentile of ``latencies`` (ms; NaN when there are none)."""
+        self.add(name, percentile(latencies, pct), "ms", baseline=baseline, target=target)
+
     def _resolve(self) -> None:
         by_name = {f.name: f for f in self.figures}
         for figure in self.figures:

@@ -40,7 +40,7 @@ import msgspec
 from nats.aio.client import Client
 
 from bench.gateway import BASELINE_SUBJECT, SESSION, TOKEN, Arrivals, _latencies, clients_process
-from bench.report import Report, cpu_seconds, median, percentile
+from bench.report import Report, cpu_seconds, median
 from schemas.events import Event, SessionStarted
 from schemas.ingest import Accepted, IngestReply
 from services.broker.connection import connect
@@ -258,19 +258,12 @@ async def _run(report: Report) -> None:
     report.add(f"replay --max into {ONE} (before)", median(stacks[ONE].rates), "events/s", baseline=base)
     for pct in (50, 99):
         raw = f"during the replay into serve all: NATS core publish -> subscriber p{pct}"
-        report.add(raw, percentile(sse.raw, pct), "ms")
-        report.add(
-            f"during the replay into serve all: ack -> SSE client p{pct}",
-            percentile(sse.latencies, pct),
-            "ms",
-            baseline=raw,
+        report.add_latency(raw, sse.raw, pct)
+        report.add_latency(
+            f"during the replay into serve all: ack -> SSE client p{pct}", sse.latencies, pct, baseline=raw
         )
-        report.add(
-            f"during the replay into serve all: value written -> SSE client p{pct} (the gateway's push)",
-            percentile(sse.pushed, pct),
-            "ms",
-            baseline=raw,
-        )
+        pushed = f"during the replay into serve all: value written -> SSE client p{pct} (the gateway's push)"
+        report.add_latency(pushed, sse.pushed, pct, baseline=raw)
     for stack in stacks.values():
         report.add(f"CPU of {stack.name} (every process) during the replay", median(stack.cores), "cores")
     report.notes.append(

@@ -65,7 +65,9 @@ class SessionActivity(Struct, frozen=True, kw_only=True):
     """The last flag shown was red: the session is stopped, a pause in the events is no stalled feed."""
 
 
-class CalendarSession(Struct, frozen=True, kw_only=True):
+class SessionSlot(Struct, frozen=True, kw_only=True):
+    """A session's place in the calendar: what the calendar's read model and its views of it both hold first."""
+
     key: str
     """The timing session key ``championship.event.session`` its events use."""
     session: str
@@ -75,6 +77,9 @@ class CalendarSession(Struct, frozen=True, kw_only=True):
     start: int
     end: int
     """Scheduled, UTC epoch milliseconds."""
+
+
+class CalendarSession(SessionSlot, frozen=True, kw_only=True):
     cancelled: bool = False
     changes: list[ScheduleChange] = []
     """Its latest changes (three at most), oldest first."""
@@ -128,14 +133,7 @@ LIVE_STATES = frozenset({SessionState.LIVE, SessionState.NO_DATA, SessionState.S
 """The states of a session that is live now (by its timing events or by its scheduled window)."""
 
 
-class SessionView(Struct, frozen=True, kw_only=True):
-    key: str
-    session: str
-    name: str
-    kind: SessionKind
-    points: PointsRole
-    start: int
-    end: int
+class SessionView(SessionSlot, frozen=True, kw_only=True):
     local_start: str
     local_end: str
     """ISO 8601 in the zone shown, with its offset."""

@@ -20,8 +20,7 @@ from nats.aio.client import Client
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
 from services.ingest.service import IngestService
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.recordings import SHARED_DATA
 
 # CI explores the same examples every run (a new counterexample found locally becomes a fixed test there)
 settings.register_profile("ci", derandomize=True, print_blob=True)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from schemas import events
 from schemas.results import Classification
 from services.classification import snapshot
-from services.classification.fold import SessionFold, fold_log
+from services.classification.fold import ClassificationProjection, SessionFold, fold_log
 
 T0 = 1_776_603_600_000  # 2026-04-19T13:00:00Z
 
@@ -74,11 +74,16 @@ class SessionWriter:
         )
 
 
+def started_grid(w: SessionWriter, cars: int) -> list[events.Event]:
+    """Opened, cars 1 to ``cars`` registered (Am and Pro in turn), started at 0."""
+    grid = [w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]
+    return [w.opened(), *grid, w.event(events.SessionStarted(), 0)]
+
+
 def small_race(w: SessionWriter, cars: int = 6, laps: int = 12) -> list[events.Event]:
     """Opened, ``cars`` entries (Pro and Am), started, ``laps`` laps each: every car laps at 100 s, car 1 first
     on the road."""
-    log = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
-    log.append(w.event(events.SessionStarted(), 0))
+    log = started_grid(w, cars)
     log += [
         w.lap(str(n), lap, lap * 100_000 + n * 137 + (lap * n) % 50, lap_time_ms=100_000)
         for lap in range(1, laps + 1)
@@ -103,6 +108,14 @@ def drawn_laps(
 def session_fold(log: Sequence[events.Event]) -> SessionFold:
     """The fold of the first event's session over ``events``, numbered from seq 1."""
     return fold_log(enumerate(log, start=1)).sessions[log[0].session.key]
+
+
+def assert_wire_and_fold(log: Sequence[events.Event]) -> None:
+    """Every event survives the wire unchanged, and the fold refuses none of them."""
+    projection = ClassificationProjection()
+    for seq, event in enumerate(log, start=1):
+        assert events.decode_event(events.encode_event(event)) == event
+        assert projection.apply(seq, event) is None, event
 
 
 def classify(log: Sequence[events.Event]) -> Classification:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -15,6 +17,7 @@ from schemas.subjects import CLASSIFICATION_BUCKET
 from services.broker.embedded import EmbeddedNats
 from services.ingest.client import Producer
 from services.ops.rejects import read_rejects
+from services.runtime import Service
 from tests.polling import until
 
 
@@ -23,6 +26,21 @@ def broker_with(tmp_path: Path, config: str) -> EmbeddedNats:
     path = tmp_path / "server.conf"
     path.write_text(config)
     return EmbeddedNats(tmp_path / "nats", config=path)
+
+
+@asynccontextmanager
+async def running(*services: Service) -> AsyncIterator[None]:
+    """The services started in order and stopped in reverse when the block ends (those started, if one fails
+    to start)."""
+    started: list[Service] = []
+    try:
+        for service in services:
+            await service.start()
+            started.append(service)
+        yield
+    finally:
+        for service in reversed(started):
+            await service.stop()
 
 
 async def wait_for_classification(nc: Client, key: str, last_seq: int, timeout: float = 30.0) -> Classification:

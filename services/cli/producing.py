@@ -185,7 +185,7 @@ def _feed_summary(report: FeedReport) -> int:
         console.print(f"[yellow]line {number} skipped[/yellow]: {reason}")
     console.print(
         f"{report.accepted:,} accepted, {report.duplicates:,} duplicates, {report.rejected:,} rejected; "
-        f"{report.lines_skipped:,} of {report.lines:,} lines skipped"
+        f"{report.read.skipped:,} of {report.read.lines:,} lines skipped"
     )
     return 1 if report.rejected else 0
 

@@ -94,14 +94,6 @@ class FeedReport(Tally):
         if isinstance(reply, Rejected):
             log.warning("ingest rejected %s (%s): %s", event.msg_id, reply.code, reply.reason)
 
-    @property
-    def lines(self) -> int:
-        return self.read.lines
-
-    @property
-    def lines_skipped(self) -> int:
-        return self.read.skipped
-
     def status(self) -> str:
         return f"{self.accepted:,} new · {self.duplicates:,} duplicates · {self.rejected:,} rejected"
 
@@ -321,7 +313,7 @@ async def run_rmonitor_capture(
     player = CapturePlayer(path, rmonitor_mapper(options, target), speed)
     report = FeedReport(read=player.stats)
     rejects = FeedRejects(nc, options.producer, player.mapper, report)
-    async with _progress(console, "rmonitor replay", player.total_lines, lambda: (report.lines, report.status())):
+    async with _progress(console, "rmonitor replay", player.total_lines, lambda: (report.read.lines, report.status())):
         await feed_events(Producer(nc, window=WINDOW), player.batches(), report, rejects=rejects)
     return report
 

@@ -45,6 +45,7 @@ from services.analysis.analyst import SessionAnalyst, analyse
 from services.broker.reader import StoredMsg, StreamTail, decoded, read_events
 from services.classification.fold import SessionFold, fold_until
 from services.gateway.openapi import KEY
+from services.gateway.push import SSE_HEADERS, within_heartbeat
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
 from services.ops.instants import parse_instant
@@ -59,8 +60,6 @@ MAX_FEEDS = 32
 """Sessions whose analysis the gateway follows at once (each holds the session's fold and an ordered consumer)."""
 CLIENT_QUEUE = 256
 """Messages an SSE client may fall behind by before it is dropped (it reconnects and gets a new series)."""
-HEARTBEAT_S = 15.0
-KEEP_ALIVE = b": keep-alive\n\n"
 T = TypeVar("T")
 
 
@@ -267,15 +266,7 @@ async def _whole(request: Request, session: SessionRef, view: Callable[[SessionA
 async def _stream(feed: AnalysisFeed, queue: asyncio.Queue[bytes | None], first: bytes) -> AsyncIterator[bytes]:
     try:
         yield first
-        while True:
-            try:
-                async with asyncio.timeout(HEARTBEAT_S):
-                    message = await queue.get()
-            except TimeoutError:
-                yield KEEP_ALIVE
-                continue
-            if message is None:
-                return
+        while (message := await within_heartbeat(queue.get())) is not None:
             yield message
     finally:
         feed.clients.discard(queue)
@@ -288,7 +279,7 @@ async def stream(request: Request) -> Response:
     return StreamingResponse(
         _stream(feed, queue, first),
         media_type="text/event-stream",
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        headers=SSE_HEADERS,
     )
 
 

@@ -17,8 +17,9 @@ still one event per message).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from operator import attrgetter
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -35,6 +36,8 @@ KEEP_ALIVE = b": keep-alive\n"
 """A bare comment: no event."""
 HEARTBEAT_S = 15.0
 """An SSE comment this often while nothing happens, so proxies keep the connection open."""
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+"""Not cached, and not buffered by a proxy (nginx): each event goes out when it is written."""
 RETRY_MS = 1000
 """How soon a browser's EventSource reconnects after losing the stream."""
 RETRY = b"retry: %d\n" % RETRY_MS
@@ -56,20 +59,28 @@ def _since(request: Request) -> int | None:
     return int_param(request, "since")
 
 
+M = TypeVar("M")
+
+
+async def within_heartbeat(message: Awaitable[M]) -> M | bytes:
+    """``message``, or :data:`KEEP_ALIVE` (for the stream to write) when :data:`HEARTBEAT_S` pass first."""
+    try:
+        async with asyncio.timeout(HEARTBEAT_S):
+            return await message
+    except TimeoutError:
+        return KEEP_ALIVE
+
+
 async def _events(hub: ClassificationHub, key: str, since: int | None) -> AsyncIterator[bytes | memoryview]:
     subscriber = hub.subscribe(key, since)
     try:
         yield RETRY
         while True:
-            if subscriber.ready():  # the busy path: no timer to arm and cancel per message
-                message = await subscriber.next()
-            else:
-                try:
-                    async with asyncio.timeout(HEARTBEAT_S):
-                        message = await subscriber.next()
-                except TimeoutError:
-                    yield KEEP_ALIVE
-                    continue
+            # the busy path first: no timer to arm and cancel per message
+            message = await subscriber.next() if subscriber.ready() else await within_heartbeat(subscriber.next())
+            if isinstance(message, bytes):  # the keep-alive: nothing came for HEARTBEAT_S
+                yield message
+                continue
             if message is None:
                 return
             more = subscriber.take_ready(COALESCE)
@@ -93,7 +104,7 @@ class EventStream(StreamingResponse):
         super().__init__(
             _events(hub, key, since),  # started only on the queued path
             media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            headers=SSE_HEADERS,
         )
         self._hub = hub
         self._key = key

@@ -13,6 +13,7 @@ from services.gateway.server import GatewayService
 from services.ingest.service import IngestService
 from services.standings.projector import StandingsProjector
 from tests.gateway.clients import TOKEN
+from tests.live import running
 
 
 @dataclass
@@ -27,15 +28,8 @@ async def calendar_stack(nats_url: str) -> AsyncIterator[CalendarStack]:
     stack = CalendarStack(
         IngestService(nats_url), StandingsProjector(nats_url), GatewayService(nats_url, {TOKEN}, port=0)
     )
-    await stack.ingest.start()
-    await stack.projector.start()
-    await stack.gateway.start()
-    try:
+    async with running(stack.ingest, stack.projector, stack.gateway):
         yield stack
-    finally:
-        await stack.gateway.stop()
-        await stack.projector.stop()
-        await stack.ingest.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +22,8 @@ from services.classification.fold import ClassificationProjection
 from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import parse_analysis
 from services.simulator.endurance import RaceSpec, simulate
-from tests.factory import SessionWriter
+from tests.factory import SessionWriter, drawn_laps, started_grid
+from tests.recordings import recording
 
 
 def replay(events: Iterable[Event]) -> Iterable[tuple[Event, Classification, dict[str, list[int]]]]:
@@ -86,16 +86,8 @@ def close_races(draw: st.DrawFn) -> list[Event]:
     w = SessionWriter()
     cars = draw(st.integers(2, 10))
     laps = draw(st.integers(1, 6))
-    events = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
-    events.append(w.event(SessionStarted(), 0))
-    timed = []
-    for n in range(1, cars + 1):
-        at = 0
-        for lap in range(1, laps + 1):
-            lap_ms = draw(st.integers(90_000, 95_000))
-            at += lap_ms
-            timed.append(w.lap(str(n), lap, at, lap_time_ms=lap_ms))
-    return events + sorted(timed, key=lambda e: (e.at, e.id))
+    lap_times = st.lists(st.integers(90_000, 95_000), min_size=laps, max_size=laps)
+    return started_grid(w, cars) + drawn_laps(draw, w, cars, lap_times)
 
 
 @settings(max_examples=100, deadline=None)
@@ -112,8 +104,7 @@ def races(draw: st.DrawFn) -> list[Event]:
     sometimes: cars are lapped, some many times, some stop on the circuit."""
     w = SessionWriter()
     cars = draw(st.integers(2, 8))
-    events = [w.opened(), *[w.entry(str(n), ("Pro", "Am")[n % 2]) for n in range(1, cars + 1)]]
-    events.append(w.event(SessionStarted(), 0))
+    events = started_grid(w, cars)
     timed = []
     for n in range(1, cars + 1):
         at = 0
@@ -157,11 +148,9 @@ def test_a_simulated_race_replayed_lap_by_lap() -> None:
 
 
 @pytest.mark.slow
-def test_the_real_6_hours_of_fuji_replayed_lap_by_lap(shared_data: Path) -> None:
+def test_the_real_6_hours_of_fuji_replayed_lap_by_lap() -> None:
     """The official lap chart of the 2024 6 Hours of Fuji (every lap of 36 cars), classified after every lap."""
-    chart = shared_data / "alkamel" / "wec-2024-fuji-6h.csv"
-    if not chart.is_file():
-        pytest.skip(f"{chart} is not present")
+    chart = recording("alkamel", "wec-2024-fuji-6h.csv")
     session = SessionRef("wec", "fuji", "race")
     events = parse_analysis(
         chart,

@@ -45,17 +45,16 @@ from schemas.events import (
     PenaltyKind,
     SessionLength,
     SessionRef,
-    decode_event,
-    encode_event,
 )
 from schemas.results import CarState, Classification, Gap, ResultStatus, SessionPhase
-from services.classification.fold import ClassificationProjection, fold_log
+from services.classification.fold import fold_log
 from services.classification.hourly import hourly
 from services.classification.presets import preset_rules
 from services.feeds.alkamel.options import AlKamelOptions
 from services.feeds.alkamel.parser import AnalysisChart, car_number, parse_analysis, read_analysis
+from tests.factory import assert_wire_and_fold, classify
+from tests.recordings import recording
 
-ALKAMEL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "alkamel"
 SESSION = SessionRef(championship="wec", event="real", session="race")
 HOUR = 3_600_000
 
@@ -252,10 +251,7 @@ CHARTS = {
 
 
 def chart_path(name: str) -> Path:
-    path = ALKAMEL / name
-    if not path.is_file():
-        pytest.skip(f"real chart not available: {path}")
-    return path
+    return recording("alkamel", name)
 
 
 @cache
@@ -292,7 +288,7 @@ def with_decisions(name: str) -> list[Event]:
 
 @cache
 def classification(name: str) -> Classification:
-    return fold_log(enumerate(with_decisions(name), 1)).sessions[SESSION.key].classification()
+    return classify(with_decisions(name))
 
 
 STATUS = {"DNF": ResultStatus.DID_NOT_FINISH, "NC": ResultStatus.NOT_CLASSIFIED, "DSQ": ResultStatus.DISQUALIFIED}
@@ -327,10 +323,7 @@ def test_every_row_is_read_and_every_event_is_valid(name: str) -> None:
     assert read.skipped == []
     lines = chart_path(name).read_bytes().count(b"\n")
     assert len(read.rows) == lines - 1
-    projection = ClassificationProjection()
-    for seq, event in enumerate(events(name), 1):
-        assert decode_event(encode_event(event)) == event
-        assert projection.apply(seq, event) is None
+    assert_wire_and_fold(events(name))
 
 
 @pytest.mark.parametrize("name", sorted(CHARTS))

@@ -156,7 +156,7 @@ class Live:
         try:
             if during is not None:
                 await during(report)
-            await until(lambda: report.lines >= lines or task.done(), f"{lines} lines", DEADLINE_S)
+            await until(lambda: report.read.lines >= lines or task.done(), f"{lines} lines", DEADLINE_S)
         finally:
             stop.set()
             await asyncio.wait({task}, timeout=DEADLINE_S)
@@ -183,7 +183,7 @@ async def test_live_feed_classifies_as_the_capture_read_offline(
     async with RMonitorServer(lines) as server:
         report = await live.follow(server.port, len(lines))
 
-    assert (report.lines, report.lines_skipped, report.rejected) == (len(lines), 0, 0)
+    assert (report.read.lines, report.read.skipped, report.rejected) == (len(lines), 0, 0)
     assert await live.stored() == offline.events
     classified = await wait_for_classification(nc, live.session.key, report.last_seq)
     expected = classify(offline.events)
@@ -201,7 +201,7 @@ async def test_a_dropped_connection_resent_from_earlier_loses_and_duplicates_no_
         report = await live.follow(server.port, drop + 1 + len(lines) - resume)
 
     assert server.sent == [drop, len(lines) - resume]
-    assert report.lines_skipped == 1  # the line the drop cut short, never parsed
+    assert report.read.skipped == 1  # the line the drop cut short, never parsed
     assert report.link is not None and report.link.connections == 2
     stored = await live.stored()
     assert laps_of(stored) == laps_of(offline.events)
@@ -352,7 +352,7 @@ async def test_a_capture_replayed_twice_is_stored_once(tmp_path: Path, nc: Clien
     first = await run_rmonitor_capture(nc, path, session, None, options=OPTIONS)
     again = await run_rmonitor_capture(nc, path, session, None, options=OPTIONS)
     offline = map_capture(path, session, OPTIONS).events
-    assert (first.sent, first.accepted, first.lines) == (len(offline), len(offline), len(lines))
+    assert (first.sent, first.accepted, first.read.lines) == (len(offline), len(offline), len(lines))
     assert (again.sent, again.duplicates, again.accepted) == (len(offline), len(offline), 0)
     assert [event for _, event in await read_events(nc.jetstream(), session.key)] == offline
 
@@ -394,7 +394,7 @@ async def test_an_alkamel_chart_imports_and_classifies(
 
     expected = analysis_events(read_analysis(path), session, AlKamelOptions(day=DAY, time_zone=ZONE))
     assert (report.sent, report.accepted, report.rejected) == (len(expected), len(expected), 0)
-    assert (report.lines, report.lines_skipped) == (4 * 5 + 1, 1)
+    assert (report.read.lines, report.read.skipped) == (4 * 5 + 1, 1)
     assert [event for _, event in await read_events(nc.jetstream(), session.key)] == expected
     classified = await wait_for_classification(nc, session.key, report.last_seq)
     assert [(car.number, car.laps) for car in classified.cars] == [("1", 5), ("2", 5), ("3", 5), ("4", 5)]

@@ -58,8 +58,6 @@ from schemas.events import (
     SessionKind,
     SessionRef,
     SessionStarted,
-    decode_event,
-    encode_event,
 )
 from schemas.ingest import RejectCode
 from schemas.results import Classification
@@ -69,9 +67,11 @@ from services.feeds.rmonitor.mapper import FeedPosition, RMonitorMapper
 from services.feeds.rmonitor.options import RMonitorOptions
 from services.feeds.rmonitor.parser import RacePosition, parse_arrival
 from services.feeds.rmonitor.weekend import WeekendMapper
+from tests.factory import assert_wire_and_fold, classify
 from tests.feeds.reference import differences, last_rows
+from tests.recordings import SHARED_DATA, recording
 
-RMONITOR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rmonitor"
+RMONITOR = SHARED_DATA / "rmonitor"
 SESSION = SessionRef(championship="real", event="rmonitor", session="capture")
 PRODUCER = "rmonitor-real"
 
@@ -142,10 +142,7 @@ def options(time_zone: str, *, kind: SessionKind | None = None, name: str | None
 
 
 def capture_path(name: str) -> Path:
-    path = RMONITOR / name
-    if not path.is_file():
-        pytest.skip(f"real capture not available: {path}")
-    return path
+    return recording("rmonitor", name)
 
 
 @cache
@@ -156,7 +153,7 @@ def mapped(name: str) -> MappedCapture:
 
 @cache
 def classification(name: str) -> Classification:
-    return fold_log(enumerate(mapped(name).events, 1)).sessions[SESSION.key].classification()
+    return classify(mapped(name).events)
 
 
 def all_captures() -> list[str]:
@@ -180,12 +177,8 @@ def test_parses_to_the_end_and_maps_to_valid_events(name: str) -> None:
     expected = CAPTURES.get(name, Capture("UTC")).skipped
     assert stats.skipped == expected, stats.errors
     events = map_capture(path, SESSION, options(CAPTURES.get(name, Capture("UTC")).time_zone)).events
-    for event in events:
-        assert decode_event(encode_event(event)) == event
     assert len({event.id for event in events}) == len(events)
-    projection = ClassificationProjection()
-    refused = [projection.apply(seq, event) for seq, event in enumerate(events, 1)]
-    assert [r for r in refused if r] == []
+    assert_wire_and_fold(events)
 
 
 def test_the_truncated_last_line_of_testgap_is_the_one_skipped() -> None:

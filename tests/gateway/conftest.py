@@ -12,6 +12,7 @@ from services.gateway.server import GatewayService
 from services.ingest.service import IngestService
 from tests.gateway.clients import TOKEN
 from tests.gateway.stack import Stack
+from tests.live import running
 
 ASGI_ONLY = {"http": "h11", "ws": "wsproto"}
 """uvicorn protocol implementations whose connections the hub cannot write to: every push client goes
@@ -25,15 +26,8 @@ async def stack(nats_url: str, request: pytest.FixtureRequest) -> AsyncIterator[
     projector = ClassificationProjector(nats_url)
     options = ASGI_ONLY if getattr(request, "param", "direct") == "asgi" else None
     gateway = GatewayService(nats_url, {TOKEN}, port=0, uvicorn_options=options)
-    await ingest.start()
-    await projector.start()
-    await gateway.start()
-    try:
+    async with running(ingest, projector, gateway):
         yield Stack(ingest, projector, gateway)
-    finally:
-        await gateway.stop()
-        await projector.stop()
-        await ingest.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.events import LapCompleted
-from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium
+from tests.browser import ARTIFACTS, chromium_or_skip, launched
 from tests.factory import SessionWriter
 from tests.gateway.clients import TOKEN
 from tests.gateway.races import broadcast_race
@@ -31,10 +31,7 @@ WIDEST = "() => Math.max(document.documentElement.scrollWidth, document.body.scr
 
 @pytest.mark.browser
 async def test_the_analysis_page_draws_every_chart_and_follows_new_laps_on_a_phone(stack: Stack, nc: Client) -> None:
-    executable = chromium()
-    if executable is None:
-        pytest.skip("no Chromium executable (looked at $CHROMIUM_PATH, /usr/bin/chromium, chromium on PATH)")
-    from playwright.async_api import async_playwright
+    executable = chromium_or_skip()
 
     w = SessionWriter()
     race = broadcast_race(w)
@@ -47,40 +44,36 @@ async def test_the_analysis_page_draws_every_chart_and_follows_new_laps_on_a_pho
         isinstance(e.body, LapCompleted) and e.body.number in {"92", "27", "85", "78", "77", "46"} for _, e in stored
     )
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(f"{stack.gateway.url}/analysis?session={key}&token={TOKEN}")
-            await page.wait_for_selector(f'#charts[data-seq="{stored[-1][0]}"]', timeout=20_000)
+    async with launched(executable) as browser:
+        page = await browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{stack.gateway.url}/analysis?session={key}&token={TOKEN}")
+        await page.wait_for_selector(f'#charts[data-seq="{stored[-1][0]}"]', timeout=20_000)
 
-            drawn = await page.evaluate(DRAWN)
-            for chart in ("lap-chart", "race-trace"):
-                assert drawn[chart]["laps"] == laps_before, chart  # every lap of every car
-            assert drawn["lap-times"]["laps"] > 0
-            assert all(d["canvases"] >= 1 and 0 < d["width"] <= PHONE["width"] for d in drawn.values()), drawn
-            assert await page.evaluate(STINTS) >= 16
-            assert await page.evaluate(WIDEST) <= PHONE["width"], "the page scrolls sideways on a phone"
+        drawn = await page.evaluate(DRAWN)
+        for chart in ("lap-chart", "race-trace"):
+            assert drawn[chart]["laps"] == laps_before, chart  # every lap of every car
+        assert drawn["lap-times"]["laps"] > 0
+        assert all(d["canvases"] >= 1 and 0 < d["width"] <= PHONE["width"] for d in drawn.values()), drawn
+        assert await page.evaluate(STINTS) >= 16
+        assert await page.evaluate(WIDEST) <= PHONE["width"], "the page scrolls sideways on a phone"
 
-            more = await send(nc, race[last_lap:])  # the last lap, and whatever follows it
-            await page.wait_for_selector(f'#charts[data-seq="{more[-1][0]}"]', timeout=20_000)
-            assert (await page.evaluate(DRAWN))["lap-chart"]["laps"] == laps_before + 1
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "analysis-phone.png"), full_page=True)
+        more = await send(nc, race[last_lap:])  # the last lap, and whatever follows it
+        await page.wait_for_selector(f'#charts[data-seq="{more[-1][0]}"]', timeout=20_000)
+        assert (await page.evaluate(DRAWN))["lap-chart"]["laps"] == laps_before + 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "analysis-phone.png"), full_page=True)
 
-            await page.click('#class-filter button[data-class="LMGT3"]')
-            await page.wait_for_function(
-                f"() => Number(document.getElementById('lap-chart').dataset.laps) === {gt3_laps}", timeout=10_000
-            )
-            await page.uncheck("#pace")
-            assert await page.evaluate(WIDEST) <= PHONE["width"]
-            assert errors == []
+        await page.click('#class-filter button[data-class="LMGT3"]')
+        await page.wait_for_function(
+            f"() => Number(document.getElementById('lap-chart').dataset.laps) === {gt3_laps}", timeout=10_000
+        )
+        await page.uncheck("#pace")
+        assert await page.evaluate(WIDEST) <= PHONE["width"]
+        assert errors == []
 
-            wide = await browser.new_page(viewport={"width": 1400, "height": 1000})
-            await wide.goto(f"{stack.gateway.url}/analysis?session={key}&token={TOKEN}")
-            await wide.wait_for_selector(f'#charts[data-seq="{more[-1][0]}"]', timeout=20_000)
-            await wide.screenshot(path=str(ARTIFACTS / "analysis-wide.png"), full_page=True)
-        finally:
-            await browser.close()
+        wide = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        await wide.goto(f"{stack.gateway.url}/analysis?session={key}&token={TOKEN}")
+        await wide.wait_for_selector(f'#charts[data-seq="{more[-1][0]}"]', timeout=20_000)
+        await wide.screenshot(path=str(ARTIFACTS / "analysis-wide.png"), full_page=True)

@@ -19,7 +19,7 @@ from nats.aio.client import Client
 from services.broker.embedded import EmbeddedNats, free_port
 from services.gateway.access import CONTENT_SECURITY_POLICY
 from services.gateway.server import GatewayService
-from tests.browser import CHROMIUM_ARGS, chromium
+from tests.browser import chromium_or_skip, launched
 from tests.factory import SessionWriter, small_race
 from tests.gateway.clients import TOKEN
 from tests.gateway.stack import Stack, caught_up
@@ -151,10 +151,7 @@ async def test_a_page_of_another_origin_reads_with_a_bearer_token_and_the_live_p
 ) -> None:
     """In Chromium: a graphics page served from elsewhere fetches with ``Authorization: Bearer`` (the browser
     preflights it), and the live timing page works under its Content-Security-Policy (no violation)."""
-    executable = chromium()
-    if executable is None:
-        pytest.skip("no Chromium executable (looked at $CHROMIUM_PATH, /usr/bin/chromium, chromium on PATH)")
-    from playwright.async_api import async_playwright
+    executable = chromium_or_skip()
 
     w = SessionWriter()
     stored = await send(nc, small_race(w, cars=4, laps=2))
@@ -171,9 +168,8 @@ async def test_a_page_of_another_origin_reads_with_a_bearer_token_and_the_live_p
 
     graphics = await asyncio.start_server(graphics_page, "127.0.0.1", 0)
     origin = f"http://127.0.0.1:{graphics.sockets[0].getsockname()[1]}"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
+    try:
+        async with launched(executable) as browser:
             page = await browser.new_page()
             await page.goto(f"{origin}/tower.html")
             fetched = await page.evaluate(
@@ -194,6 +190,5 @@ async def test_a_page_of_another_origin_reads_with_a_bearer_token_and_the_live_p
                 "() => document.querySelectorAll('#tower-body tr').length === 4", timeout=15_000
             )
             assert violations == []
-        finally:
-            await browser.close()
-            graphics.close()
+    finally:
+        graphics.close()

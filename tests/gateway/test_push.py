@@ -14,12 +14,15 @@ from nats.aio.client import Client
 
 from schemas.results import encode_classification
 from services.classification.fold import fold_log
+from services.gateway import push
 from services.gateway.hub import ClassificationHub
 from services.gateway.messages import Health, Snapshot, SnapshotReason
 from services.gateway.server import GatewayService
 from services.ops.rebuild import rebuild
+from tests.factory import SessionWriter, small_race
 from tests.gateway.clients import TOKEN, Received, read_sse, read_ws, send_paced, ws_url
 from tests.gateway.stack import PACE_S, Stack, caught_up, finished, opened
+from tests.live import send
 from tests.polling import until
 
 Reader = Callable[..., Coroutine[Any, Any, list[Received]]]
@@ -134,3 +137,32 @@ async def test_a_rebuild_moves_the_feed_to_the_new_bucket_without_a_seam(
     assert [r.kind for r in received] == ["snapshot"] + ["update"] * (len(received) - 1)
     seqs = [r.seq for r in received]
     assert seqs == sorted(set(seqs)) and seqs[-1] == stored[-1][0]
+
+
+@pytest.mark.parametrize(
+    ("stack", "path"),
+    [("direct", "/api/sessions/{key}/stream"), ("asgi", "/api/sessions/{key}/stream"),
+     ("asgi", "/api/sessions/{key}/analysis/stream")],
+    indirect=["stack"],
+)  # fmt: skip
+async def test_a_quiet_stream_writes_keep_alive_comments_and_still_every_message(
+    stack: Stack, nc: Client, api: httpx.AsyncClient, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``HEARTBEAT_S`` without a message an SSE stream writes a comment (a proxy closes a silent connection),
+    on the hub's direct path, on the ASGI path and on the analysis stream; the next message still comes."""
+    monkeypatch.setattr(push, "HEARTBEAT_S", 0.05)
+    w = SessionWriter()
+    race = small_race(w, cars=2, laps=2)
+    await send(nc, race[:-1])
+    key = w.session.key
+    await caught_up(stack.gateway.state.hub, key, 0)
+    async with api.stream("GET", path.format(key=key)) as response:
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        while not (await anext(lines)).startswith("data:"):
+            pass  # the first message
+        while await anext(lines) != push.KEEP_ALIVE.decode().strip():
+            pass
+        await send(nc, race[-1:])
+        while not (await anext(lines)).startswith("data:"):
+            pass  # the message after the silence

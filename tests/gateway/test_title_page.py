@@ -16,11 +16,10 @@ from services.classification.projector import ClassificationProjector
 from services.gateway.server import GatewayService
 from services.gateway.standings import OPENAPI, ROUTES
 from services.ingest.service import IngestService
-from services.runtime import Service
 from services.standings.projector import StandingsProjector
-from tests.browser import CHROMIUM_ARGS, chromium
+from tests.browser import chromium_or_skip, launched
 from tests.gateway.clients import TOKEN
-from tests.live import send
+from tests.live import running, send
 from tests.standings.season import CHAMPIONSHIP, Session
 from tests.standings.test_title import FINALE, GRID, OPENING
 
@@ -32,17 +31,10 @@ LEADERS = (
 @pytest.fixture
 async def gateway(nats_url: str) -> AsyncIterator[GatewayService]:
     """Ingest, both projectors and a gateway serving standings, on the test's server."""
-    services: list[Service] = [IngestService(nats_url), ClassificationProjector(nats_url), StandingsProjector(nats_url)]
     gateway = GatewayService(nats_url, {TOKEN}, port=0, standings=ROUTES, standings_openapi=OPENAPI)
-    for service in services:
-        await service.start()
-    await gateway.start()
-    try:
+    projectors = ClassificationProjector(nats_url), StandingsProjector(nats_url)
+    async with running(IngestService(nats_url), *projectors, gateway):
         yield gateway
-    finally:
-        await gateway.stop()
-        for service in reversed(services):
-            await service.stop()
 
 
 def own(events: list[Event], championship: str) -> list[Event]:
@@ -52,10 +44,7 @@ def own(events: list[Event], championship: str) -> list[Event]:
 
 @pytest.mark.browser
 async def test_the_panel_shows_who_can_still_win_lap_by_lap(gateway: GatewayService, nc: Client) -> None:
-    executable = chromium()
-    if executable is None:
-        pytest.skip("no Chromium executable (looked at $CHROMIUM_PATH, /usr/bin/chromium, chromium on PATH)")
-    from playwright.async_api import async_playwright
+    executable = chromium_or_skip()
 
     name = f"t{uuid.uuid4().hex[:8]}"
     config = Event(
@@ -70,24 +59,20 @@ async def test_the_panel_shows_who_can_still_win_lap_by_lap(gateway: GatewayServ
     await send(nc, [config, *own(OPENING.events(), name), *finale[:retired]])
     key = finale[0].session.key
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(f"{gateway.url}/?session={key}&token={TOKEN}")
-            # #3 leads the finale: as it stands, their crew would be champion
-            await page.wait_for_selector('#standings .contender[data-contender="P3a / P3b"][data-leads="true"]')
-            assert [c for c, _ in await page.evaluate(LEADERS)] == ["P3a / P3b", "P1a / P1b", "P2a / P2b", "P4a / P4b"]
-            assert "wins the title if 1st" in (await page.text_content("#standings .title-fight") or "")
-            await send(nc, finale[retired:])  # #3 retires; #1 second, champion once the results are declared
-            await page.wait_for_selector('#standings .title-fight[data-decided="true"]', timeout=30_000)
-            assert await page.evaluate(LEADERS) == [["P1a / P1b", "true"]]
-            assert "Champion" in (await page.text_content("#standings .title-fight h3") or "")
-            assert errors == []
-        finally:
-            await browser.close()
+    async with launched(executable) as browser:
+        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{gateway.url}/?session={key}&token={TOKEN}")
+        # #3 leads the finale: as it stands, their crew would be champion
+        await page.wait_for_selector('#standings .contender[data-contender="P3a / P3b"][data-leads="true"]')
+        assert [c for c, _ in await page.evaluate(LEADERS)] == ["P3a / P3b", "P1a / P1b", "P2a / P2b", "P4a / P4b"]
+        assert "wins the title if 1st" in (await page.text_content("#standings .title-fight") or "")
+        await send(nc, finale[retired:])  # #3 retires; #1 second, champion once the results are declared
+        await page.wait_for_selector('#standings .title-fight[data-decided="true"]', timeout=30_000)
+        assert await page.evaluate(LEADERS) == [["P1a / P1b", "true"]]
+        assert "Champion" in (await page.text_content("#standings .title-fight h3") or "")
+        assert errors == []
 
     async with httpx.AsyncClient(base_url=gateway.url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
         fights = (await client.get(f"/api/standings/{name}/contenders")).json()

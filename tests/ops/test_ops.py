@@ -25,18 +25,15 @@ from services.ops.replay import replay
 from services.ops.verify import verify_all
 from tests.classification.test_projector import offline
 from tests.factory import T0, SessionWriter, small_race
-from tests.live import wait_for_classification
+from tests.live import running, wait_for_classification
 from tests.polling import until
 
 
 @pytest.fixture
 async def stack(nats_url: str):  # type: ignore[no-untyped-def]
-    ingest, projector = IngestService(nats_url), ClassificationProjector(nats_url)
-    await ingest.start()
-    await projector.start()
-    yield projector
-    await projector.stop()
-    await ingest.stop()
+    projector = ClassificationProjector(nats_url)
+    async with running(IngestService(nats_url), projector):
+        yield projector
 
 
 async def test_a_log_replayed_twice_is_stored_once(nc: Client, stack: ClassificationProjector) -> None:

@@ -25,7 +25,7 @@ from services.gateway.standings import OPENAPI as STANDINGS_OPENAPI
 from services.gateway.standings import ROUTES as STANDINGS_ROUTES
 from services.ingest.service import IngestService
 from services.standings.projector import StandingsProjector
-from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium
+from tests.browser import ARTIFACTS, chromium_or_skip, launched
 from tests.gateway.clients import TOKEN
 
 
@@ -52,8 +52,7 @@ def module_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(module_nats: str) -> AsyncIterator[PageStack]:
-    if chromium() is None:
-        pytest.skip("no Chromium executable (looked at $CHROMIUM_PATH, /usr/bin/chromium, chromium on PATH)")
+    chromium_or_skip()
     services: list[Any] = [
         IngestService(module_nats),
         ClassificationProjector(module_nats),
@@ -77,14 +76,8 @@ async def stack(module_nats: str) -> AsyncIterator[PageStack]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser(stack: PageStack) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launched(chromium_or_skip()) as started:
+        yield started
 
 
 @pytest_asyncio.fixture(loop_scope="module")

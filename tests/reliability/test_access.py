@@ -32,7 +32,7 @@ from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
-from tests.live import wait_for_classification
+from tests.live import running, wait_for_classification
 from tests.polling import until
 from tests.reliability.processes import CHEQUERED, ROOT, run_chequered
 from tests.reliability.roles import MY_EVENT, role_environment
@@ -76,12 +76,8 @@ async def as_role(server: EmbeddedNats, role: str, violations: Violations) -> Cl
 
 @pytest.fixture
 async def stack(secured: EmbeddedNats) -> AsyncIterator[EmbeddedNats]:
-    ingest, projector = IngestService(url(secured, "services")), ClassificationProjector(url(secured, "services"))
-    await ingest.start()
-    await projector.start()
-    yield secured
-    await projector.stop()
-    await ingest.stop()
+    async with running(IngestService(url(secured, "services")), ClassificationProjector(url(secured, "services"))):
+        yield secured
 
 
 async def test_timing_writes_through_ingest_for_its_event_only(stack: EmbeddedNats) -> None:

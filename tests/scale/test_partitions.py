@@ -115,44 +115,36 @@ async def test_the_broker_stores_each_session_in_the_partition_computed_here(nc:
     assert len({partition_of(k) for k in keys}) == PARTITIONS
 
 
+@pytest.mark.usefixtures("ingest")
 async def test_each_replica_reads_only_its_partitions_and_writes_what_one_fold_writes(
-    nats_url: str, nc: Client, replicas: Callable[[int], Awaitable[list[ClassificationProjector]]]
+    nc: Client, replicas: Callable[[int], Awaitable[list[ClassificationProjector]]]
 ) -> None:
-    ingest = IngestService(nats_url)
-    await ingest.start()
-    try:
-        projectors = await replicas(2)
-        races = concurrent_races(12)
-        await send(nc, interleaved(races))
-        await served_as_folded(nc, races)
-        stored = await stored_subjects(nc)
-        for projector in projectors:
-            own = [seq for seq, subject in stored if int(subject.rsplit(".", 1)[1]) in projector.partitions]
-            assert projector.events_read == len(own) < len(stored)
-        assert sum(p.events_read for p in projectors) == len(stored)
-    finally:
-        await ingest.stop()
+    projectors = await replicas(2)
+    races = concurrent_races(12)
+    await send(nc, interleaved(races))
+    await served_as_folded(nc, races)
+    stored = await stored_subjects(nc)
+    for projector in projectors:
+        own = [seq for seq, subject in stored if int(subject.rsplit(".", 1)[1]) in projector.partitions]
+        assert projector.events_read == len(own) < len(stored)
+    assert sum(p.events_read for p in projectors) == len(stored)
 
 
+@pytest.mark.usefixtures("ingest")
 async def test_a_replica_that_leaves_hands_its_partitions_over(
-    nats_url: str, nc: Client, replicas: Callable[[int], Awaitable[list[ClassificationProjector]]]
+    nc: Client, replicas: Callable[[int], Awaitable[list[ClassificationProjector]]]
 ) -> None:
     """The one that stays folds the gained sessions from the log and writes them, only forward."""
-    ingest = IngestService(nats_url)
-    await ingest.start()
-    try:
-        first, second = await replicas(2)
-        races = concurrent_races(8)
-        events = interleaved(races)
-        half = len(events) // 2
-        await send(nc, events[:half])
-        await served_as_folded(nc, [race[:1] for race in races])
-        await first.stop()
-        await until(lambda: second.partitions == frozenset(range(PARTITIONS)), "the other takes every partition")
-        await send(nc, events[half:])
-        await served_as_folded(nc, races)
-    finally:
-        await ingest.stop()
+    first, second = await replicas(2)
+    races = concurrent_races(8)
+    events = interleaved(races)
+    half = len(events) // 2
+    await send(nc, events[:half])
+    await served_as_folded(nc, [race[:1] for race in races])
+    await first.stop()
+    await until(lambda: second.partitions == frozenset(range(PARTITIONS)), "the other takes every partition")
+    await send(nc, events[half:])
+    await served_as_folded(nc, races)
 
 
 async def test_a_store_from_before_partitions_is_updated_and_keeps_its_older_events(

@@ -30,7 +30,7 @@ from services.standings.config import load_config
 from services.standings.fold import ChampionshipFold, fold_championship, standings_until
 from services.standings.projector import StandingsProjector
 from services.standings.rulebook import Rulebook
-from tests.live import wait_for_dead_letters
+from tests.live import running, wait_for_dead_letters
 from tests.polling import until
 
 CONFIG = Path(__file__).resolve().parents[2] / "services" / "standings" / "configs" / "gt-endurance.toml"
@@ -63,14 +63,9 @@ def configured(toml: str | None = None, source: str = CONFIG.name, event_id: str
 @pytest.fixture
 async def projector(nats_url: str) -> AsyncIterator[StandingsProjector]:
     """Ingest and the standings projector running against the test's server, stopped in reverse order."""
-    ingest, projector = IngestService(nats_url), StandingsProjector(nats_url)
-    await ingest.start()
-    await projector.start()
-    try:
+    projector = StandingsProjector(nats_url)
+    async with running(IngestService(nats_url), projector):
         yield projector
-    finally:
-        await projector.stop()
-        await ingest.stop()
 
 
 async def folded(projector: StandingsProjector, seq: int, timeout: float = 30.0) -> None:
