@@ -85,7 +85,8 @@ class _Seq(msgspec.Struct):
     last_seq: int
 
 
-_decode_seq = msgspec.json.Decoder(_Seq).decode
+decode_last_seq = msgspec.json.Decoder(_Seq).decode
+"""A read model's ``last_seq`` alone: a watcher that measures lag must not spend the CPU it measures."""
 
 
 # -- the server side, in its own process ------------------------------------------------
@@ -276,7 +277,7 @@ async def _clients(kind: str, count: int, gateway_url: str, nats_url: str, conn:
         baseline.setdefault(phase.decode(), []).append((time.monotonic() - float(sent)) * 1000)
 
     async def tapped(msg: Msg) -> None:
-        written.note(_decode_seq(msg.data).last_seq, time.monotonic())
+        written.note(decode_last_seq(msg.data).last_seq, time.monotonic())
 
     nc = await connect(nats_url, f"bench-{kind}")
     await nc.subscribe(BASELINE_SUBJECT, cb=pinged)
@@ -372,7 +373,7 @@ async def _measure(report: Report, nats_url: str, gateway_url: str, pids: dict[s
     written = Arrivals()
 
     async def tapped(msg: Msg) -> None:
-        written.note(_decode_seq(msg.data).last_seq, time.monotonic())
+        written.note(decode_last_seq(msg.data).last_seq, time.monotonic())
 
     await nc.subscribe(f"$KV.{CLASSIFICATION_BUCKET}.{SESSION.key}", cb=tapped)
     head, laps = race(sum(int(rate * seconds) for rate, seconds in PHASES))

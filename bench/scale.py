@@ -29,9 +29,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.gateway import decode_last_seq
 from bench.report import Report, cpu_seconds, percentile
 from schemas.events import Event, SessionStarted, encode_event
-from schemas.results import decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, events_subject
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats, free_port
@@ -99,8 +99,7 @@ async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path)
         async def watch() -> None:
             async for entry in watcher:
                 if entry is not None and entry.value:
-                    value = decode_classification(entry.value)
-                    seen.setdefault(entry.key, []).append((value.last_seq, time.perf_counter()))
+                    seen.setdefault(entry.key, []).append((decode_last_seq(entry.value).last_seq, time.perf_counter()))
 
         watching = asyncio.create_task(watch())
         events = sorted((e for race in races for e in race), key=lambda e: (e.at, e.session.key, e.id))
