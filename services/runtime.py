@@ -18,6 +18,7 @@ from rich.console import Console
 from services.broker.connection import configured_url
 from services.broker.embedded import EmbeddedNats
 from services.home import HomeInUse, HomeLock, Serving
+from services.tasks import cancel
 
 DEFAULT_HOME = Path(".chequered")
 ANNOUNCE_WAIT_S = 10.0
@@ -157,7 +158,5 @@ async def unless_signalled(work: Awaitable[Any], signalled: asyncio.Event, timeo
     if task.done():
         task.result()  # raises what made it fail
         return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel(task)
     return False

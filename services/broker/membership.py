@@ -19,6 +19,8 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
+from services.tasks import cancel
+
 log = logging.getLogger("chequered.membership")
 
 MEMBERS_BUCKET = "chequered_members"
@@ -58,10 +60,7 @@ class Membership:
         return bool(self._tasks) and not any(task.done() for task in self._tasks)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._tasks)
         if self._kv is not None:
             with contextlib.suppress(NatsError):
                 await self._kv.delete(self.prefix + self.replica)  # leave at once, not after the TTL

@@ -50,6 +50,7 @@ from services.broker.snapshots import SnapshotStore
 from services.broker.topology import Topology, current_bucket
 from services.classification import snapshot
 from services.classification.fold import ClassificationProjection
+from services.tasks import cancel
 
 log = logging.getLogger("chequered.classification")
 
@@ -153,10 +154,8 @@ class ClassificationProjector(LogFollower):
         with contextlib.suppress(Exception):  # one that died has said why
             await self._following
         self._following = None
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        with contextlib.suppress(Exception):  # one that died has said why
+            await cancel(*self._tasks)
         self._tasks = []
         if self.membership is not None:
             await self.membership.stop()

@@ -49,6 +49,7 @@ from services.gateway.push import SSE_HEADERS, within_heartbeat
 from services.gateway.responses import BadRequest, error, int_param, json_response, session_param
 from services.gateway.state import gateway_of
 from services.ops.instants import parse_instant
+from services.tasks import cancel
 
 log = logging.getLogger("chequered.gateway.analysis")
 
@@ -147,9 +148,7 @@ class AnalysisFeed:
         return not self._task.done()
 
     async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel(self._task)
         for queue in self.clients:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)

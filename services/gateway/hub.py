@@ -37,6 +37,7 @@ from services.gateway.delta import delta, encoded_rows
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
 from services.gateway.wire import MAX_BUFFERED, Wire, http_chunk, text_frame
+from services.tasks import cancel
 
 log = logging.getLogger("chequered.gateway")
 
@@ -321,9 +322,7 @@ class ClassificationHub:
                 subscriber.close()
             channel.subscribers.clear()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel(self._task)
 
     async def _run(self, js: JetStreamContext) -> None:
         """Follow the bucket that holds the classifications, and move with it when a rebuild switches readers.
@@ -340,9 +339,8 @@ class ClassificationHub:
             try:
                 done, _ = await asyncio.wait({follow, moved}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (follow, moved):
-                    task.cancel()
-                await asyncio.gather(follow, moved, return_exceptions=True)
+                with contextlib.suppress(Exception):  # following's failure is raised below; the pointer's is retried
+                    await cancel(follow, moved)
             if follow in done:
                 follow.result()  # following ended: say why
                 return

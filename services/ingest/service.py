@@ -78,6 +78,7 @@ from services.ingest.rules import (
     stored_size,
 )
 from services.observability import INGESTED
+from services.tasks import cancel
 
 log = logging.getLogger("chequered.ingest")
 
@@ -153,9 +154,7 @@ class IngestService(NatsShell):
     async def stop(self) -> None:
         self.stopping.set()
         if self._lease_task is not None:
-            self._lease_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lease_task
+            await cancel(self._lease_task)
         if self._lease is not None:
             await self._lease.release()  # a standby takes over now, not after the lease expires
         if self._publisher is not None:
