@@ -80,3 +80,21 @@ async def connect(url: str, name: str, *, within: float | None = None) -> Client
             f"no NATS server answers at {url} (waited {within:.0f} s): start one with chequered serve, "
             "or check --nats and $NATS_URL"
         ) from None
+
+
+SETTLE_TIMEOUT_S = 10.0
+
+
+async def settled(nc: Client) -> None:
+    """Return once the server has processed every command this client sent before (a subscription just made is
+    live).
+
+    nats-py's ``flush`` is not enough: it writes its PING straight to the socket, ahead of the commands still in
+    the client's buffer, so its PONG can come back before the server has seen a ``SUB`` made just before (ingest
+    said it was ready and the first request still got "no responders", about one start in twenty). A message
+    to ourselves goes out behind those commands, in order: once it is back, they were all processed.
+    """
+    inbox = nc.new_inbox()
+    echo = await nc.subscribe(inbox, max_msgs=1)
+    await nc.publish(inbox, b"")
+    await echo.next_msg(timeout=SETTLE_TIMEOUT_S)

@@ -55,6 +55,7 @@ from schemas.subjects import (
     rejects_subject,
     session_key_of,
 )
+from services.broker.connection import settled
 from services.broker.lease import Lease
 from services.broker.publisher import (
     BATCH_DUPLICATE,
@@ -173,7 +174,7 @@ class IngestService(NatsShell):
             )
             self._subscriber(self._handle)
         await self._subscriber.start()
-        await self.nc.flush()  # the subscription is live before this returns
+        await settled(self.nc)  # the subscription is live before this returns
         self.active = True
         if self.instance is not None:
             log.info("ingest %s is answering", self.instance)

@@ -3,15 +3,13 @@ message, a full disk. Acknowledged means stored, or an explicit refusal; no requ
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
 from nats.aio.client import Client
-from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import ConnectionClosedError
 from nats.js.api import StorageType, StreamConfig
 
 from schemas.events import Driver, EntryRegistered, Event, encode_event
@@ -28,7 +26,6 @@ from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
 from tests.live import broker_with
-from tests.polling import POLL_S
 
 MAX_PAYLOAD = 8192
 _replies = msgspec.json.Decoder(list[IngestReply])
@@ -89,16 +86,7 @@ def entry_of_size(w: SessionWriter, number: str, size: int, *, canonical: bool =
 
 
 async def ask(nc: Client, subject: str, data: bytes, timeout: float = 10) -> bytes:
-    """A raw request, sent again while the server says nobody answers its subject, as the producer client does
-    (nothing reached ingest): just after ``start`` the server sometimes has not routed ingest's subject yet."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return (await nc.request(subject, data, timeout=timeout)).data
-        except NoRespondersError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(POLL_S)
+    return (await nc.request(subject, data, timeout=timeout)).data
 
 
 async def test_an_event_that_fits_the_request_but_not_the_stream_is_refused_and_ingest_keeps_answering(
