@@ -95,6 +95,9 @@ async def settled(nc: Client) -> None:
     to ourselves goes out behind those commands, in order: once it is back, they were all processed.
     """
     inbox = nc.new_inbox()
-    echo = await nc.subscribe(inbox, max_msgs=1)
-    await nc.publish(inbox, b"")
-    await echo.next_msg(timeout=SETTLE_TIMEOUT_S)
+    echo = await nc.subscribe(inbox)
+    try:
+        await nc.publish(inbox, b"")
+        await echo.next_msg(timeout=SETTLE_TIMEOUT_S)
+    finally:
+        await echo.unsubscribe()

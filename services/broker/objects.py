@@ -6,13 +6,12 @@ the old chunks: a reader that was between the two waits for chunks that no longe
 consumer open. It happened to a gateway serving a PDF while the documents service published the final one, and
 can happen to a projector loading a snapshot another replica is saving.
 
-:func:`read_object` reads the chunks with a bound on the wait, closes its consumer whatever happens, checks the
-size and digest, and reads the object's new version when the old one went away under it.
+:func:`read_object` reads the chunks with a bound on how long they may stop coming, closes its consumer whatever
+happens, checks the size and digest, and reads the object's new version when the old one went away under it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 
@@ -26,20 +25,20 @@ from services.broker.reader import StreamTail
 ATTEMPTS = 5
 """Versions read before giving up: each one is replaced only after the next is whole, so the second nearly always
 reads."""
-CHUNKS_WAIT_S = 5.0
-"""How long the chunks of one version may take to arrive."""
+QUIET_S = 5.0
+"""How long the chunks of a version that is still the object's may stop coming before it is read again (a bound on
+progress, not on the whole read: a large object on a loaded machine takes what it takes)."""
 IDLE_S = 0.25
 """A pause in the chunks this long: look whether the version is still the object's (else its chunks are gone)."""
 
 
 class ObjectUnreadable(RuntimeError):
-    """The object was replaced every time it was read (or its chunks never came)."""
+    """The object was replaced every time it was read (or its chunks stopped coming)."""
 
 
-async def read_object(js: JetStreamContext, bucket: str, name: str) -> bytes | None:
-    """The object ``name`` of ``bucket`` as it is now; None when there is none. Raises
-    :class:`ObjectUnreadable` when no version of it could be read whole in :data:`ATTEMPTS` tries."""
-    store = await js.object_store(bucket)
+async def read_object(js: JetStreamContext, store: ObjectStore, name: str) -> bytes | None:
+    """The object ``name`` of ``store`` as it is now; None when there is none. Raises :class:`ObjectUnreadable`
+    when no version of it could be read whole in :data:`ATTEMPTS` tries."""
     for _ in range(ATTEMPTS):
         try:
             info = await store.get_info(name)
@@ -47,25 +46,24 @@ async def read_object(js: JetStreamContext, bucket: str, name: str) -> bytes | N
             return None
         if not info.size:
             return b""
-        try:
-            data = await asyncio.wait_for(_chunks(js, store, info), CHUNKS_WAIT_S)
-        except TimeoutError:
-            continue
-        if data is not None:
+        if (data := await _chunks(js, store, info)) is not None:
             return data
-    raise ObjectUnreadable(f"{bucket}/{name} could not be read whole in {ATTEMPTS} tries; it is being replaced")
+    raise ObjectUnreadable(f"{info.bucket}/{name} could not be read whole in {ATTEMPTS} tries; it is being replaced")
 
 
 async def _chunks(js: JetStreamContext, store: ObjectStore, info: ObjectInfo) -> bytes | None:
-    """The version ``info`` describes, or None when its chunks are gone (or not whole: it was replaced)."""
+    """The version ``info`` describes, or None when its chunks are gone, stopped coming, or are not whole."""
     data = bytearray()
     async with StreamTail(js, f"$O.{info.bucket}.C.{info.nuid}") as tail:
+        quiet = 0.0
         while tail.backlog_at_open:
             batch = await tail.next_batch(timeout=IDLE_S)
             if not batch:
-                if not await _current(store, info):
+                quiet += IDLE_S
+                if quiet >= QUIET_S or not await _current(store, info):
                     return None
                 continue
+            quiet = 0.0
             for stored in batch:
                 data += stored.data
             if batch[-1].pending == 0:

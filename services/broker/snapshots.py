@@ -39,7 +39,8 @@ class SnapshotStore:
 
     async def load(self) -> tuple[int, dict[str, bytes]]:
         """(sequence, session key -> snapshot bytes) of the sessions not evicted; (0, {}) when there is none."""
-        data = await read_object(self.js, SNAPSHOTS_BUCKET, self._name("_index"))
+        store = await self.js.object_store(SNAPSHOTS_BUCKET)
+        data = await read_object(self.js, store, self._name("_index"))
         if data is None:
             return 0, {}
         index = msgspec.json.decode(data, type=SnapshotIndex)
@@ -47,11 +48,11 @@ class SnapshotStore:
         self.partitions = frozenset(index.partitions) if index.partitions is not None else None
         snapshots = {}
         for key in sorted(self.sessions - self.evicted):
-            snapshots[key] = await self.load_one(key) or b""
+            snapshots[key] = await read_object(self.js, store, self._name(key)) or b""
         return index.seq, snapshots
 
     async def load_one(self, key: str) -> bytes | None:
-        return await read_object(self.js, SNAPSHOTS_BUCKET, self._name(key))
+        return await read_object(self.js, await self.js.object_store(SNAPSHOTS_BUCKET), self._name(key))
 
     def forget(self, keys: set[str]) -> None:
         """Sessions the next index no longer names (their partition went to another replica)."""

@@ -82,7 +82,7 @@ class DocumentsService(LogFollower):
         store = self._store
         assert store is not None
         try:
-            held = await stored_index(self.js, key)
+            held = await stored_index(self.js, store, key)
         except ObjectUnreadable:  # another instance is publishing them: render them (again), as the log says
             held = None
         if held is not None and held.declared_seq >= seq:

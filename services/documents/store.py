@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 from nats.js import JetStreamContext
+from nats.js.object_store import ObjectStore
 
 from schemas.analysis import DocumentsIndex
-from schemas.subjects import DOCUMENTS_BUCKET
 from services.broker.objects import read_object
 
 INDEX = "index.json"
@@ -17,12 +17,12 @@ def object_name(session_key: str, name: str) -> str:
     return f"{session_key}/{name}"
 
 
-async def stored_index(js: JetStreamContext, session_key: str) -> DocumentsIndex | None:
-    data = await stored_document(js, session_key, INDEX)
+async def stored_index(js: JetStreamContext, store: ObjectStore, session_key: str) -> DocumentsIndex | None:
+    data = await stored_document(js, store, session_key, INDEX)
     return None if data is None else msgspec.json.decode(data, type=DocumentsIndex)
 
 
-async def stored_document(js: JetStreamContext, session_key: str, name: str) -> bytes | None:
+async def stored_document(js: JetStreamContext, store: ObjectStore, session_key: str, name: str) -> bytes | None:
     """A session's document as stored now (None: none); :class:`~services.broker.objects.ObjectUnreadable` when
     it is being replaced too often to be read."""
-    return await read_object(js, DOCUMENTS_BUCKET, object_name(session_key, name))
+    return await read_object(js, store, object_name(session_key, name))

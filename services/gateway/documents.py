@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.object_store import ObjectStore
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from schemas.analysis import DocumentsIndex
+from schemas.subjects import DOCUMENTS_BUCKET
 from services.broker.objects import ObjectUnreadable
 from services.documents.store import stored_document, stored_index
 from services.gateway.openapi import KEY
@@ -23,17 +24,17 @@ from services.gateway.state import gateway_of
 REPLACED = "its documents are being published again: retry in a moment"
 
 
-async def _index(request: Request, key: str) -> DocumentsIndex | None:
+async def _store(request: Request) -> ObjectStore | None:
     try:
-        return await stored_index(gateway_of(request).js, key)
+        return await gateway_of(request).js.object_store(DOCUMENTS_BUCKET)
     except (BucketNotFoundError, NotFoundError):  # no documents service has run yet
         return None
 
 
 async def index(request: Request) -> Response:
-    session = session_param(request)
+    session, store = session_param(request), await _store(request)
     try:
-        found = await _index(request, session.key)
+        found = await stored_index(gateway_of(request).js, store, session.key) if store is not None else None
     except ObjectUnreadable:
         return error(503, REPLACED, {"retry-after": "1"})
     if found is None:
@@ -42,11 +43,12 @@ async def index(request: Request) -> Response:
 
 
 async def document(request: Request) -> Response:
-    session, name = session_param(request), request.path_params["name"]
+    session, name, store = session_param(request), request.path_params["name"], await _store(request)
+    js = gateway_of(request).js
     try:
-        listed = await _index(request, session.key)
+        listed = await stored_index(js, store, session.key) if store is not None else None
         info = next((d for d in listed.documents if d.name == name), None) if listed is not None else None
-        data = await stored_document(gateway_of(request).js, session.key, name) if info is not None else None
+        data = await stored_document(js, store, session.key, name) if store is not None and info is not None else None
     except ObjectUnreadable:
         return error(503, REPLACED, {"retry-after": "1"})
     if info is None or data is None:

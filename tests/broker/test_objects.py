@@ -36,7 +36,7 @@ async def test_an_object_replaced_while_it_is_read_is_read_whole(nc: Client) -> 
 
     replacer = asyncio.create_task(replace())
     try:
-        reads = [await asyncio.wait_for(read_object(js, BUCKET, "doc"), 60) for _ in range(60)]
+        reads = [await asyncio.wait_for(read_object(js, store, "doc"), 60) for _ in range(60)]
     finally:
         replacing = False
         await replacer
@@ -49,8 +49,7 @@ async def test_an_object_replaced_while_it_is_read_is_read_whole(nc: Client) -> 
 
 async def test_a_missing_object_reads_as_none_and_an_empty_one_as_no_bytes(nc: Client) -> None:
     js = nc.jetstream()
-    await js.create_object_store(BUCKET)
-    assert await read_object(js, BUCKET, "nothing") is None
-    store = await js.object_store(BUCKET)
+    store = await js.create_object_store(BUCKET)
+    assert await read_object(js, store, "nothing") is None
     await store.put("empty", b"")
-    assert await read_object(js, BUCKET, "empty") == b""
+    assert await read_object(js, store, "empty") == b""

@@ -87,7 +87,8 @@ async def test_report_says_what_is_wrong_in_one_line(
 
 
 async def _index(nc: Client, key: str) -> DocumentsIndex | None:
-    return await stored_index(nc.jetstream(), key)
+    js = nc.jetstream()
+    return await stored_index(js, await js.object_store(DOCUMENTS_BUCKET), key)
 
 
 async def declare(nc: Client, w: SessionWriter, status: ResultsStatus, at: int) -> int:
