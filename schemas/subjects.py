@@ -139,12 +139,18 @@ def stored_event(subject: str, data: bytes) -> Event:
         event = decode_event(data)
     except (msgspec.MsgspecError, ValueError) as error:
         raise NotAnEvent(f"undecodable event: {error}") from None
-    key = event.session.key
-    if session_key_of(subject) != key:
-        raise NotAnEvent(f"event for {key} stored on subject {subject}")
-    if subject.count(".") == 5 and subject.rpartition(".")[2] != str(partition := partition_of(key)):
-        raise NotAnEvent(f"event of partition {partition} stored on subject {subject}")
+    key, partition = _placement(subject)
+    if event.session.key != key:
+        raise NotAnEvent(f"event for {event.session.key} stored on subject {subject}")
+    if partition is not None and partition != str(partition_of(key)):
+        raise NotAnEvent(f"event of partition {partition_of(key)} stored on subject {subject}")
     return event
+
+
+@functools.lru_cache(maxsize=4096)  # asked for every message read, of the few subjects a log holds
+def _placement(subject: str) -> tuple[str | None, str | None]:
+    """The session key of a stored event's subject, and its partition token (None when it has none)."""
+    return session_key_of(subject), subject.rpartition(".")[2] if subject.count(".") == 5 else None
 
 
 def live_key(championship: str) -> str:

@@ -24,7 +24,8 @@ from nats.js.errors import APIError
 
 from schemas.ingest import DeadLetter
 from schemas.subjects import dlq_subject
-from services.broker.reader import StoredMsg, StreamTail, events_filter
+from services.broker.bulkread import StoredMsg
+from services.broker.reader import StreamTail, events_filter
 from services.broker.shell import NatsShell
 from services.broker.topology import Topology
 from services.observability import BATCH_SECONDS, DEAD_LETTERS, EVENTS_APPLIED, LAG, UNWRITABLE

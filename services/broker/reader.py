@@ -25,10 +25,10 @@ the log was partitioned, under the subject it had then (:func:`schemas.subjects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import NamedTuple
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -37,16 +37,9 @@ from nats.js.errors import NotFoundError
 
 from schemas.events import Event, SessionRef
 from schemas.subjects import EVENTS_PREFIX, EVENTS_STREAM, NotAnEvent, session_filters, session_key_of, stored_event
+from services.broker.bulkread import StoredMsg, read_to_head
 
 log = logging.getLogger("chequered.reader")
-
-
-class StoredMsg(NamedTuple):
-    seq: int
-    subject: str
-    data: bytes
-    pending: int
-    """Messages of the filter still after this one when it was delivered."""
 
 
 def _filters(subject: str | Sequence[str]) -> list[str]:
@@ -163,8 +156,9 @@ async def read_batches(
 ) -> AsyncIterator[list[tuple[int, Event]]]:
     """``(seq, event)`` batches of a session (see :func:`events_filter`), in stream order, up to the head of the
     stream when reading began (or to ``until_seq``)."""
-    async with StreamTail(js, events_filter(session_key)) as tail:
-        async for batch in tail.to_head(max_size):
+    reading = read_to_head(js, _filters(events_filter(session_key)), max_size=max_size)
+    async with contextlib.aclosing(reading):
+        async for batch in reading:
             last = batch[-1].seq
             if until_seq is not None and last > until_seq:
                 batch = [stored for stored in batch if stored.seq <= until_seq]

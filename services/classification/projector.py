@@ -42,10 +42,11 @@ from schemas.subjects import (
     partition_of,
     session_key_of,
 )
+from services.broker.bulkread import StoredMsg
 from services.broker.follower import LogFollower
 from services.broker.membership import Membership
 from services.broker.partition import owned as owned_partitions
-from services.broker.reader import StoredMsg, StreamTail
+from services.broker.reader import StreamTail
 from services.broker.snapshots import SnapshotStore
 from services.broker.topology import Topology, current_bucket
 from services.classification import snapshot

@@ -26,9 +26,10 @@ from nats.js.object_store import ObjectStore
 from schemas.analysis import DocumentsIndex
 from schemas.events import ResultsDeclared, SessionRef
 from schemas.subjects import DOCUMENTS_BUCKET, DOCUMENTS_PROJECTION
+from services.broker.bulkread import StoredMsg
 from services.broker.follower import LogFollower
 from services.broker.objects import ObjectUnreadable
-from services.broker.reader import StoredMsg, decoded, read_events
+from services.broker.reader import decoded, read_events
 from services.broker.topology import Topology
 from services.documents.report import session_documents
 from services.documents.store import INDEX, object_name, stored_index

@@ -42,7 +42,8 @@ from schemas.analysis import CarAnalysis, ChartSeries, SessionAnalysis
 from schemas.events import SessionRef, SessionStarted
 from schemas.subjects import events_subject
 from services.analysis.analyst import SessionAnalyst, analyse
-from services.broker.reader import StoredMsg, StreamTail, decoded, read_events
+from services.broker.bulkread import StoredMsg
+from services.broker.reader import StreamTail, decoded, read_events
 from services.classification.fold import SessionFold, fold_until
 from services.gateway.openapi import KEY
 from services.gateway.push import SSE_HEADERS, within_heartbeat

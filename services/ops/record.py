@@ -10,7 +10,8 @@ from nats.js import JetStreamContext
 
 from schemas.events import SessionRef
 from schemas.subjects import events_subject
-from services.broker.reader import StoredMsg, StreamTail, decoded
+from services.broker.bulkread import StoredMsg
+from services.broker.reader import StreamTail, decoded
 from services.ops.racelog import open_log
 
 FOLLOW_POLL_S = 0.5

@@ -37,8 +37,9 @@ from schemas.calendar import encode_calendar
 from schemas.events import CALENDAR_BODIES, Event
 from schemas.standings import encode_standings
 from schemas.subjects import STANDINGS_BUCKET, STANDINGS_PROJECTION, calendar_key, live_key
+from services.broker.bulkread import StoredMsg
 from services.broker.follower import LogFollower
-from services.broker.reader import StoredMsg, decoded
+from services.broker.reader import decoded
 from services.broker.topology import Topology
 from services.calendar.fold import CalendarFold
 from services.calendar.views import alerts

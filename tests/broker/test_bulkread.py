@@ -1,0 +1,130 @@
+"""The bulk reader (services/broker/bulkread.py): every message of its filters, in order, to the head; a lost
+message or connection read again from a new consumer; the server held back while the reader is behind; no consumer
+left on the stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from schemas.subjects import EVENTS_STREAM
+from services.broker import bulkread
+from services.broker.bulkread import StoredMsg, read_to_head
+from services.broker.topology import ensure_topology
+
+ONE = "chequered.events.c.e.one"
+TWO = "chequered.events.c.e.two"
+
+
+async def stored(js: JetStreamContext, count: int, size: int = 64) -> dict[str, list[int]]:
+    """``count`` messages, alternately on two sessions' subjects; their sequences by subject."""
+    await ensure_topology(js)
+    seqs: dict[str, list[int]] = {ONE: [], TWO: []}
+    for start in range(0, count, 500):
+        subjects = [ONE if i % 2 else TWO for i in range(start, min(count, start + 500))]
+        futures = [
+            await js.publish_async(s, b"x" * size, headers={"Nats-Msg-Id": f"{s}-{i}"})
+            for i, s in enumerate(subjects, start)
+        ]
+        for subject, ack in zip(subjects, await asyncio.gather(*futures), strict=True):
+            seqs[subject].append(ack.seq)
+    return seqs
+
+
+async def read(js: JetStreamContext, filters: list[str], start_seq: int = 1, max_size: int = 5000) -> list[StoredMsg]:
+    return [m async for batch in read_to_head(js, filters, start_seq=start_seq, max_size=max_size) for m in batch]
+
+
+async def consumers(js: JetStreamContext) -> int:
+    return (await js.stream_info(EVENTS_STREAM)).state.consumer_count
+
+
+async def test_every_message_of_the_filters_in_order_to_the_head(nc: Client) -> None:
+    js = nc.jetstream()
+    seqs = await stored(js, 3000)
+
+    whole = await read(js, ["chequered.events.>"], max_size=700)
+    assert [m.seq for m in whole] == sorted(seqs[ONE] + seqs[TWO])
+    assert whole[-1].pending == 0 and whole[0].data == b"x" * 64
+    one, two = f"{ONE}.*", f"{TWO}.*"  # as stored: in their partitions
+    assert [m.seq for m in await read(js, [one])] == seqs[ONE]
+    assert [m.seq for m in await read(js, [two, one])] == sorted(seqs[ONE] + seqs[TWO])
+    assert {m.subject.rpartition(".")[0] for m in await read(js, [one])} == {ONE}
+    later = seqs[ONE][1000]
+    assert [m.seq for m in await read(js, [one], start_seq=later)] == seqs[ONE][1000:]
+    assert await read(js, ["chequered.events.c.e.none.*"]) == []
+    assert await read(js, [one], start_seq=max(seqs[ONE] + seqs[TWO]) + 1) == []
+    assert await consumers(js) == 0
+
+
+async def test_a_reader_that_stops_early_leaves_no_consumer(nc: Client) -> None:
+    js = nc.jetstream()
+    await stored(js, 2000)
+    reading = read_to_head(js, ["chequered.events.>"], max_size=10)
+    async with contextlib.aclosing(reading):
+        async for _ in reading:
+            break
+    assert await consumers(js) == 0
+
+
+@pytest.mark.parametrize("fault", ["message lost", "connection lost"])
+async def test_a_lost_message_or_connection_is_read_again_from_a_new_consumer(
+    nc: Client, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    js = nc.jetstream()
+    seqs = await stored(js, 3000)
+    deliver = bulkread._Delivery._message
+    seen = 0
+
+    def faulty(self: bulkread._Delivery, *frame: bytes | bytearray) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 1200:  # once: the message never reaches the reader, or the connection goes with it
+            if fault == "connection lost":
+                assert self.transport is not None
+                self.transport.abort()
+            return
+        deliver(self, *frame)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulkread._Delivery, "_message", faulty)
+    whole = await read(js, ["chequered.events.>"], max_size=100)
+
+    assert [m.seq for m in whole] == sorted(seqs[ONE] + seqs[TWO])
+    assert await consumers(js) == 0
+
+
+async def test_the_server_waits_while_the_reader_is_behind(nc: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flow control is answered only while fewer than HIGH_WATER messages wait: a slow reader holds the server to
+    its window (it doubles with each answer, up to the server's limit) instead of taking the whole stream into
+    memory as fast as the server sends it."""
+    monkeypatch.setattr(bulkread, "HIGH_WATER", 100)
+    js = nc.jetstream()
+    seqs = await stored(js, 6000, size=2048)
+    requested: list[int] = []
+    answered: list[int] = []
+    deliver, write = bulkread._Delivery._message, bulkread._Delivery.write
+
+    def watched(self: bulkread._Delivery, subject: bytes, reply: bytes, *rest: bytearray) -> None:
+        if reply and not reply.startswith(b"$JS.ACK."):
+            requested.append(len(self.messages))
+        deliver(self, subject, reply, *rest)
+
+    def answering(self: bulkread._Delivery, data: bytes) -> None:
+        if data.startswith(b"PUB "):
+            answered.append(len(self.messages))
+        write(self, data)
+
+    monkeypatch.setattr(bulkread._Delivery, "_message", watched)
+    monkeypatch.setattr(bulkread._Delivery, "write", answering)
+    got: list[int] = []
+    async for batch in read_to_head(js, ["chequered.events.>"], max_size=20):
+        got += [m.seq for m in batch]
+        await asyncio.sleep(0.001)
+
+    assert got == sorted(seqs[ONE] + seqs[TWO])
+    assert any(waiting >= 100 for waiting in requested), f"the reader was never behind: {requested}"
+    assert answered and max(answered) < 100, f"flow control answered with {answered} waiting"
