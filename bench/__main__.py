@@ -7,6 +7,8 @@ import importlib
 
 from rich.console import Console
 
+from services.heap import tune_collector
+
 BENCHMARKS = {
     "pipeline": "bench.pipeline",
     "fold": "bench.fold",
@@ -29,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
     args = parser.parse_args()
+    tune_collector()  # as every chequered process does (services.heap)
     console = Console()
     for name in args.names or list(BENCHMARKS):
         report = importlib.import_module(BENCHMARKS[name]).run()

@@ -19,6 +19,7 @@ from services.cli import calendar, documents, operating, producing, scoring, ser
 from services.cli.bootstrap import console
 from services.cli.options import broker_options
 from services.gateway.server import GatewayStartFailed
+from services.heap import tune_collector
 from services.home import HomeInUse
 from services.ingest.client import IngestUnavailable
 from services.ports import ListenError
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_collector()
     args = build_parser().parse_args(argv)
     try:
         result = args.handler(args)
