@@ -5,7 +5,7 @@ straight into the stream (this measures the projectors, not ingest), while
 classification projectors run as separate processes. Measured per run:
 
 - lag: from the publish acknowledgement of an event to the first value of its
-  session in KV that includes it (p50, p99), seen by one KV watcher;
+  session in KV that includes it (p50, p99), seen by one KV watcher in a process of its own (``bench.kvwatch``);
 - CPU per event: the projector processes' user+system time over the events;
 - memory per session: the projector processes' resident memory growth over the sessions;
 - events read per replica: each process's ``chequered_events_applied_total`` (its ``/metrics``), the most any
@@ -29,7 +29,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.gateway import decode_last_seq
+import msgspec
+
 from bench.report import Report, cpu_seconds, percentile
 from schemas.events import Event, SessionStarted, encode_event
 from schemas.subjects import CLASSIFICATION_BUCKET, events_subject
@@ -83,6 +84,18 @@ def _events_read(port: int) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+async def _watcher(url: str) -> asyncio.subprocess.Process:
+    """``bench.kvwatch`` on the classification bucket, in a process of its own, once it watches."""
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.kvwatch", url, CLASSIFICATION_BUCKET,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert watcher.stdout is not None
+    if await watcher.stdout.readline() != b"ready\n":
+        raise RuntimeError("the KV watcher did not start")
+    return watcher
+
+
 async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path) -> dict[str, float]:
     started_projectors = _projectors(url, replicas, log_dir)
     processes = [process for process, _ in started_projectors]
@@ -92,31 +105,26 @@ async def _run(url: str, races: list[list[Event]], replicas: int, log_dir: Path)
         cpu0 = sum(cpu_seconds(p.pid) or 0.0 for p in processes)
         rss0 = sum(_rss_bytes(p.pid) for p in processes)
         js = nc.jetstream()
-        kv = await js.key_value(CLASSIFICATION_BUCKET)
-        seen: dict[str, list[tuple[int, float]]] = {}
-        watcher = await kv.watchall(include_history=False)
-
-        async def watch() -> None:
-            async for entry in watcher:
-                if entry is not None and entry.value:
-                    seen.setdefault(entry.key, []).append((decode_last_seq(entry.value).last_seq, time.perf_counter()))
-
-        watching = asyncio.create_task(watch())
+        watcher = await _watcher(url)
         events = sorted((e for race in races for e in race), key=lambda e: (e.at, e.session.key, e.id))
         # entries come half an hour before the green: send them at once, pace from the start
         origin = min(e.at for e in events if isinstance(e.body, SessionStarted))
-        started = time.perf_counter()
+        started = time.monotonic()
         acked: list[tuple[str, int, float]] = []
         for event in events:
-            delay = (event.at - origin) / 1000 / SPEED - (time.perf_counter() - started)
+            delay = (event.at - origin) / 1000 / SPEED - (time.monotonic() - started)
             if delay > 0:
                 await asyncio.sleep(delay)
             ack = await js.publish(
                 events_subject(event.session), encode_event(event), headers={"Nats-Msg-Id": event.msg_id}
             )
-            acked.append((event.session.key, ack.seq, time.perf_counter()))
+            acked.append((event.session.key, ack.seq, time.monotonic()))
         await asyncio.sleep(2.0)
-        watching.cancel()
+        watcher.terminate()
+        out, _ = await watcher.communicate()
+        seen: dict[str, list[tuple[int, float]]] = {}
+        for key, seq, at in msgspec.json.decode(out, type=list[tuple[str, int, float]]):
+            seen.setdefault(key, []).append((seq, at))
         cpu = sum(cpu_seconds(p.pid) or 0.0 for p in processes) - cpu0
         rss = sum(_rss_bytes(p.pid) for p in processes) - rss0
         read = [await asyncio.to_thread(_events_read, port) for _, port in started_projectors]
