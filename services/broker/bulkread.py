@@ -47,7 +47,9 @@ CONNECT_TIMEOUT_S = 5.0
 QUIET_S = 30.0
 """How long a read waits for the next message before it says the stream stopped answering."""
 RETRIES = 5
-"""New consumers made in a row, without a message read between them, before the read gives up."""
+"""New connections or consumers made in a row, without a message read between them, before the read gives up."""
+RETRY_PAUSE_S = 0.2
+"""Before the n-th new consumer in a row: n times this (a broker restarting has a moment to come back)."""
 
 
 class StoredMsg(NamedTuple):
@@ -200,7 +202,8 @@ async def _open(nc: Client, inbox: str) -> _Delivery:
     if url is None or url.hostname is None:
         raise BulkReadError("not connected to NATS")
     loop = asyncio.get_running_loop()
-    transport, delivery = await loop.create_connection(_Delivery, url.hostname, url.port or 4222)
+    connecting = loop.create_connection(_Delivery, url.hostname, url.port or 4222)
+    transport, delivery = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S)
     try:
         info = await asyncio.wait_for(delivery.info, CONNECT_TIMEOUT_S)
         if info.get("tls_required"):
@@ -245,12 +248,13 @@ async def read_to_head(
     seq, failures = max(1, start_seq), 0
     while True:
         inbox = nc.new_inbox()
-        try:
-            delivery = await _open(nc, inbox)
-        except (OSError, TimeoutError) as error:
-            raise BulkReadError(f"could not open a connection to read {stream}: {error!r}") from error
+        delivery: _Delivery | None = None
         name: str | None = None
         try:
+            try:
+                delivery = await _open(nc, inbox)
+            except (OSError, TimeoutError) as error:
+                raise _Broken(f"no connection to read {stream} ({error!r})") from error
             config = ConsumerConfig(
                 deliver_subject=inbox,
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -287,8 +291,9 @@ async def read_to_head(
             if failures > RETRIES:
                 raise BulkReadError(f"reading {stream} failed {failures} times in a row: {broken}") from broken
             log.info("reading %s on from seq %d with a new consumer: %s", stream, seq, broken)
+            await asyncio.sleep(RETRY_PAUSE_S * failures)
         finally:
-            if delivery.transport is not None:
+            if delivery is not None and delivery.transport is not None:
                 delivery.transport.close()
             if name is not None:
                 with contextlib.suppress(NatsError, TimeoutError):

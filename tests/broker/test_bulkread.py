@@ -128,3 +128,24 @@ async def test_the_server_waits_while_the_reader_is_behind(nc: Client, monkeypat
     assert got == sorted(seqs[ONE] + seqs[TWO])
     assert any(waiting >= 100 for waiting in requested), f"the reader was never behind: {requested}"
     assert answered and max(answered) < 100, f"flow control answered with {answered} waiting"
+
+
+async def test_a_connection_refused_is_tried_again_then_said(nc: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    js = nc.jetstream()
+    seqs = await stored(js, 100)
+    opened = bulkread._open
+    refusals = 1
+
+    async def refusing(client: Client, inbox: str) -> bulkread._Delivery:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise ConnectionRefusedError("the broker is restarting")
+        return await opened(client, inbox)
+
+    monkeypatch.setattr(bulkread, "_open", refusing)
+    assert [m.seq for m in await read(js, ["chequered.events.>"])] == sorted(seqs[ONE] + seqs[TWO])
+
+    refusals = bulkread.RETRIES + 1
+    with pytest.raises(bulkread.BulkReadError, match="failed 6 times in a row"):
+        await read(js, ["chequered.events.>"])
