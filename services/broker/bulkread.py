@@ -3,18 +3,19 @@
 A rebuild, a ledger load and the commands read a bounded stretch of the log
 once, as fast as it comes. nats-py spends about 20 µs on each delivered
 message (its protocol parser, the header dictionary, a ``Msg``, a queue and the
-ordered consumer's checks), which made a rebuild slower than the raw read it
-is made of. Here the messages go to a connection that does only this: one
+ordered consumer's checks), most of what a rebuild cost. Here the messages go to a connection that does only this: one
 subscription to the consumer's inbox, every frame cut from the buffer with a
 few slices, the headers not parsed (the stream sequence, the consumer
-sequence and the count still pending are in the reply subject), about five
-times less per message.
+sequence and the count still pending are in the reply subject): a log is read
+2.4 to 3.4 times as fast (``python -m bench rebuild``).
 
 It keeps the ordered consumer's promises: messages in stream order, none
 missing (a gap in the consumer sequence, one the heartbeat reveals, or a lost
 connection makes a new consumer from the sequence after the last one read),
-and the server never pushes more than the reader takes: flow control is
-answered only while fewer than :data:`HIGH_WATER` messages wait to be taken.
+and a reader that falls behind holds the server to its flow-control window
+(it grows with each answer, up to the server's limit) instead of taking the
+log into memory: flow control is answered only while fewer than
+:data:`HIGH_WATER` messages wait to be taken.
 The connection is made as the caller's nats-py client is: the server it is
 connected to, with its user and password or token, upgraded to TLS with its
 SSL context when the server asks for it. The live tail of the log stays on
