@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.baseline import nats_py_read
 from bench.report import Report
 from schemas.events import Event, SessionRef, encode_event
 from schemas.ingest import Accepted
@@ -33,7 +34,6 @@ from schemas.subjects import EVENTS_PREFIX
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
 from services.broker.publisher import PipelinedPublisher
-from services.broker.reader import StreamTail
 from services.broker.topology import ensure_topology
 from services.ingest.client import Producer
 from services.ops.pacing import retarget
@@ -108,10 +108,8 @@ async def _run(report: Report) -> None:
                     baseline=None if name == BASELINE else BASELINE,
                     target=">= 40,000 events/s" if name.startswith("ingest") else None,
                 )
-            started, read = time.perf_counter(), 0
-            async with StreamTail(js, f"{EVENTS_PREFIX}.>") as tail:
-                async for batch in tail.to_head(max_size=20_000):
-                    read += len(batch)
+            started = time.perf_counter()
+            read = await nats_py_read(js, f"{EVENTS_PREFIX}.>")
             report.add(READ_BASELINE, read / (time.perf_counter() - started), "events/s")
             await _new_clients(server.url, report)
             report.notes.append(f"{len(events):,} events of a 60-car 6-hour race; load {os.getloadavg()[0]:.1f}")

@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.baseline import nats_py_read
 from bench.report import Report
-from schemas.events import SessionRef, decode_event, encode_event
+from schemas.events import SessionRef, encode_event
 from schemas.ingest import Accepted
 from schemas.results import decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
-from services.broker.reader import StreamTail
 from services.classification.fold import ClassificationProjection, fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
@@ -47,12 +47,7 @@ async def _run(report: Report) -> None:
 
             js = nc.jetstream()
             started = time.perf_counter()
-            count = 0
-            async with StreamTail(js, "chequered.events.>") as tail:
-                async for batch in tail.to_head():
-                    for stored in batch:
-                        decode_event(stored.data)
-                    count += len(batch)
+            count = await nats_py_read(js, "chequered.events.>", decode=True)
             raw_s = time.perf_counter() - started
 
             pairs = list(enumerate(events, start=1))

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from nats.js import JetStreamContext
 
+from bench.baseline import nats_py_read
 from bench.fold import DAY_MS
 from bench.report import Report, median
-from schemas.events import decode_event, encode_event
+from schemas.events import encode_event
 from schemas.subjects import EVENTS_PREFIX, events_subject
 from services.broker.bulkread import read_to_head
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
-from services.broker.reader import StreamTail
 from services.broker.topology import ensure_topology
 from services.ops.rebuild import rebuild
 from services.simulator.endurance import RaceSpec, simulate
@@ -35,17 +35,6 @@ from services.simulator.endurance import RaceSpec, simulate
 ROUNDS = 3
 BASELINE = "nats-py ordered-consumer read (baseline)"
 ALL = f"{EVENTS_PREFIX}.>"
-
-
-async def _nats_py(js: JetStreamContext, *, decode: bool) -> int:
-    count = 0
-    async with StreamTail(js, ALL) as tail:
-        async for batch in tail.to_head(max_size=20_000):
-            if decode:
-                for stored in batch:
-                    decode_event(stored.data)
-            count += len(batch)
-    return count
 
 
 async def _bulk(js: JetStreamContext) -> int:
@@ -75,8 +64,8 @@ async def _run(report: Report) -> None:
                 await asyncio.gather(*acks)
 
             readers: dict[str, Callable[[], Awaitable[int]]] = {
-                BASELINE: lambda: _nats_py(js, decode=False),
-                "nats-py ordered-consumer read + decode": lambda: _nats_py(js, decode=True),
+                BASELINE: lambda: nats_py_read(js, ALL),
+                "nats-py ordered-consumer read + decode": lambda: nats_py_read(js, ALL, decode=True),
                 "bulk read (services.broker.bulkread)": lambda: _bulk(js),
                 "rebuild: read, fold, write, switch": lambda: _rebuild(js),
             }

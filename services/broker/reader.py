@@ -1,10 +1,13 @@
-"""Reading the log fast and in order: a raw nats-py ordered consumer, drained in batches.
+"""Reading the log in order: what it holds, and then its live tail.
 
-Catch-up, rebuild, the projectors' live path, the commands and the gateway
-all read through here. An ordered consumer is gap-free (the client resets it
-on a gap) and about ten times faster than a FastStream subscriber; draining
-whatever has arrived as one batch lets a projector coalesce its read-model
-writes when it is behind and answer within a millisecond when it is not.
+What it holds up to its head is read by the bulk reader
+(:mod:`services.broker.bulkread`): :func:`read_batches` and :func:`read_events`
+here, for rebuild, ingest's ledger, the commands and the gateway, and the
+projectors' catch-up. The live tail is read by :class:`StreamTail`, a raw
+nats-py ordered consumer drained in batches: gap-free (the client resets it on
+a gap, and follows its reconnections), and draining whatever has arrived as
+one batch lets a projector coalesce its read-model writes when it is behind
+and answer within a millisecond when it is not.
 
 **One policy for a message that is not an event** (it does not decode, or
 names another session than its subject: :func:`~schemas.subjects.stored_event`
@@ -112,18 +115,6 @@ class StreamTail:
         batch = self._buffer[:max_size]
         del self._buffer[:max_size]
         return batch
-
-    async def to_head(self, max_size: int = 5000) -> AsyncIterator[list[StoredMsg]]:
-        """Batches until the filter's last message at the time of opening has been read."""
-        if not self.backlog_at_open:
-            return
-        while True:
-            batch = await self.next_batch(max_size, timeout=30.0)
-            if not batch:
-                raise TimeoutError(f"no message from {self._subject} for 30s while catching up")
-            yield batch
-            if batch[-1].pending == 0:
-                return
 
 
 async def last_event(js: JetStreamContext, session: SessionRef) -> RawStreamMsg:

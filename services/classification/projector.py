@@ -1,7 +1,8 @@
 """The classification projector: the stream, in order, through the fold, into KV.
 
-The shell is short on purpose. It reads the whole log with an ordered
-consumer (:class:`~services.broker.reader.StreamTail`), folds every message
+The shell is short on purpose. It reads the whole log (what it holds with the
+bulk reader, then the live tail with an ordered consumer:
+:class:`~services.broker.follower.LogFollower`), folds every message
 with :class:`~services.classification.fold.ClassificationProjection`, and after
 each drained batch writes one value per touched session to the
 ``chequered_classification`` bucket. Each value carries ``last_seq``, the
@@ -42,11 +43,10 @@ from schemas.subjects import (
     partition_of,
     session_key_of,
 )
-from services.broker.bulkread import StoredMsg
+from services.broker.bulkread import StoredMsg, read_to_head
 from services.broker.follower import LogFollower
 from services.broker.membership import Membership
 from services.broker.partition import owned as owned_partitions
-from services.broker.reader import StreamTail
 from services.broker.snapshots import SnapshotStore
 from services.broker.topology import Topology, current_bucket
 from services.classification import snapshot
@@ -227,8 +227,9 @@ class ClassificationProjector(LogFollower):
         if not gained or not position:
             return
         caught = ClassificationProjection()
-        async with StreamTail(self.js, [UNPARTITIONED_FILTER, *map(partition_filter, sorted(gained))]) as tail:
-            async for batch in tail.to_head():
+        reading = read_to_head(self.js, [UNPARTITIONED_FILTER, *map(partition_filter, sorted(gained))])
+        async with contextlib.aclosing(reading):
+            async for batch in reading:
                 self.events_read += len(batch)
                 for stored in batch:
                     if stored.seq > position:

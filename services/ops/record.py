@@ -9,8 +9,8 @@ from typing import IO
 from nats.js import JetStreamContext
 
 from schemas.events import SessionRef
-from schemas.subjects import events_subject
-from services.broker.bulkread import StoredMsg
+from schemas.subjects import events_subject, session_filters
+from services.broker.bulkread import StoredMsg, read_to_head
 from services.broker.reader import StreamTail, decoded
 from services.ops.racelog import open_log
 
@@ -19,12 +19,15 @@ FOLLOW_POLL_S = 0.5
 
 async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follow: asyncio.Event | None = None) -> int:
     """Write the session's events to ``path``; with ``follow``, keep writing new ones until it is set."""
-    count = 0
+    count, last = 0, 0
     with open_log(path, "w") as out:
-        async with StreamTail(js, events_subject(session)) as tail:
-            async for batch in tail.to_head():
-                count += _write(out, batch)
-            while follow is not None and not follow.is_set():
+        async for batch in read_to_head(js, session_filters(session.key)):
+            count += _write(out, batch)
+            last = batch[-1].seq
+        if follow is None:
+            return count
+        async with StreamTail(js, events_subject(session), start_seq=last + 1) as tail:
+            while not follow.is_set():
                 count += _write(out, await tail.next_batch(timeout=FOLLOW_POLL_S))
     return count
 

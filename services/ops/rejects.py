@@ -10,8 +10,8 @@ from rich.table import Table
 
 from schemas.calendar import Alert
 from schemas.ingest import DeadLetter, RejectedEvent
-from schemas.subjects import DLQ_PREFIX, REJECTS_PREFIX
-from services.broker.reader import StreamTail
+from schemas.subjects import DLQ_PREFIX, REJECTS_PREFIX, REJECTS_STREAM
+from services.broker.bulkread import read_to_head
 from services.calendar.store import read_calendars
 from services.calendar.views import alerts
 
@@ -25,13 +25,10 @@ async def read_rejects(
     """Every rejection (of one session, or all) and every dead letter, oldest first, with its sequence."""
     found: list[tuple[int, RejectedEvent | DeadLetter]] = []
     subjects = [f"{REJECTS_PREFIX}.{session}" if session else f"{REJECTS_PREFIX}.>", f"{DLQ_PREFIX}.>"]
-    for subject in subjects:
-        async with StreamTail(js, subject) as tail:
-            async for batch in tail.to_head():
-                for stored in batch:
-                    decoder = _dead if stored.subject.startswith(DLQ_PREFIX) else _rejected
-                    found.append((stored.seq, decoder.decode(stored.data)))
-    found.sort(key=lambda item: item[0])
+    async for batch in read_to_head(js, subjects, stream=REJECTS_STREAM):
+        for stored in batch:
+            decoder = _dead if stored.subject.startswith(DLQ_PREFIX) else _rejected
+            found.append((stored.seq, decoder.decode(stored.data)))
     return found
 
 

@@ -27,8 +27,9 @@ from schemas.subjects import (
     session_key_of,
     stored_event,
 )
+from services.broker.bulkread import read_to_head
 from services.broker.partition import assign
-from services.broker.reader import StreamTail, read_events
+from services.broker.reader import read_events
 from services.broker.topology import DUPLICATE_WINDOW_S, ensure_topology
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
@@ -41,11 +42,11 @@ from tests.scale.test_replicas import concurrent_races, interleaved
 
 
 async def stored_subjects(nc: Client) -> list[tuple[int, str]]:
-    found: list[tuple[int, str]] = []
-    async with StreamTail(nc.jetstream(), f"{EVENTS_PREFIX}.>") as tail:
-        async for batch in tail.to_head():
-            found += [(stored.seq, stored.subject) for stored in batch]
-    return found
+    return [
+        (stored.seq, stored.subject)
+        async for batch in read_to_head(nc.jetstream(), [f"{EVENTS_PREFIX}.>"])
+        for stored in batch
+    ]
 
 
 async def served_as_folded(nc: Client, races: list[list[Event]]) -> None:
