@@ -172,6 +172,8 @@ class _Delivery(asyncio.Protocol):
                     self._break(BulkReadError(f"the server said {line[5:].decode(errors='replace')}"))
         except _Broken as broken:
             self._break(broken)
+        except (ValueError, IndexError) as error:  # a frame we cannot read: what follows it cannot be trusted
+            self._break(_Broken(f"an unreadable frame ({error})"))
         del buffer[:pos]
         if len(self.messages) > taken:
             self.arrived.set()

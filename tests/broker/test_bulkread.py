@@ -71,7 +71,7 @@ async def test_a_reader_that_stops_early_leaves_no_consumer(nc: Client) -> None:
     assert await consumers(js) == 0
 
 
-@pytest.mark.parametrize("fault", ["message lost", "connection lost"])
+@pytest.mark.parametrize("fault", ["message lost", "connection lost", "unreadable frame"])
 async def test_a_lost_message_or_connection_is_read_again_from_a_new_consumer(
     nc: Client, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
@@ -84,6 +84,8 @@ async def test_a_lost_message_or_connection_is_read_again_from_a_new_consumer(
         nonlocal seen
         seen += 1
         if seen == 1200:  # once: the message never reaches the reader, or the connection goes with it
+            if fault == "unreadable frame":
+                raise ValueError("invalid literal for int() with base 10: b'x'")
             if fault == "connection lost":
                 assert self.transport is not None
                 self.transport.abort()
