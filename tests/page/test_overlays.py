@@ -130,6 +130,16 @@ async def test_the_championship_as_it_stands_then_final(stack: PageStack, contex
     await board.wait_for_selector(".st-row", timeout=20_000)
     assert "AS IT STANDS" in (await board.text_content(".o-head") or "")
     assert await board.locator(".st-row").count() <= 5
+    head = "() => document.querySelector('.o-head').textContent.split(' · ')[0]"
+    steps = [
+        (f"update({{table: '{labels[-1]}'}})", labels[-1]),
+        ("next()", labels[0]),
+        (f"update({{table: '{labels[1]}'}})", labels[1]),  # after next(): the table asked for, again
+        ("next()", labels[2 % len(labels)]),
+    ]
+    for call, shown in steps:
+        await board.evaluate(call)
+        await board.wait_for_function(f"() => ({head})() === {shown!r}", timeout=5_000)
 
     rest = race[len(race) // 2 :]
     declared = Event(

@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from schemas.events import CarRetired, SessionStarted
-from schemas.results import Classification
+from schemas.events import CarRetired, PenaltyIssued, PenaltyKind, SessionStarted
+from schemas.results import Classification, ClassifiedCar, Gap
 from services.classification.fold import ClassificationProjection
 from services.classification.timefmt import format_laptime, penalty_gap
 from tests.classification.test_gaps import check_at_the_line
@@ -163,6 +163,50 @@ async def test_pinned_cars_stay_pinned_and_the_keyboard_drives_the_tower(stack: 
     assert await page.evaluate(focused) == value.cars[1].number, "focus back on the row"
     await page.keyboard.press("End")
     assert await page.evaluate(focused) == value.cars[-1].number
+
+    # the leader drops to the back: every other row moves up, the focused one with it, and keeps the focus
+    second = value.cars[1].number
+    await page.focus(f'#tower-body tr[data-number="{second}"]')
+    last_at = max(car.last_crossing or 0 for car in value.cars) - (value.started_at or 0)
+    penalty = PenaltyIssued(number=value.cars[0].number, decision="D9", kind=PenaltyKind.TIME, time_ms=3_600_000)
+    [(seq, _)] = await send(stack.nc, [w.event(penalty, last_at + 1)])
+    await shows_seq(page, seq)
+    assert (await page.evaluate(READ_TOWER))[0]["number"] == second
+    assert await page.evaluate(focused) == second, "focus stays on the row that moved"
+
+
+async def test_the_battle_view_gives_a_gap_only_where_the_rows_give_one(stack: PageStack, context: Any) -> None:
+    """Behind the leader, its gap; two cars on the same lap, apart in the order, their race times at the line; one
+    a lap down to the leader and one not: no gap (a lap down to the leader is not a lap down to the car ahead)."""
+    w = SessionWriter()
+    stored, value = await held(stack, broadcast_race(w))
+    page = await opened(context, stack.address(session=w.session.key), [])
+    await shows_seq(page, stored[-1][0])
+    cars = value.cars
+    classes = {car.class_name: [c for c in cars if c.class_name == car.class_name] for car in cars}
+
+    def apart(x: ClassifiedCar, y: ClassifiedCar) -> bool:
+        """Neither the leader nor next to each other, overall or in the class."""
+        mates = classes[y.class_name]
+        return (
+            cars.index(y) - cars.index(x) > 1
+            and x not in (cars[0], mates[0])
+            and (x.class_name != y.class_name or mates.index(y) - mates.index(x) > 1)
+        )
+
+    async def battle(x: ClassifiedCar, y: ClassifiedCar) -> str:
+        await page.select_option("#battle-a", x.number)
+        await page.select_option("#battle-b", y.number)
+        return await page.text_content("#battle .b-gap-value") or ""
+
+    assert await battle(cars[0], cars[-1]) == penalty_gap(cars[-1].gap, cars[-1], cars[0])
+    x, y = next((x, y) for x in cars for y in cars if apart(x, y) and x.laps == y.laps)
+    assert x.total_time_ms is not None and y.total_time_ms is not None
+    assert await battle(x, y) == penalty_gap(Gap(ms=y.total_time_ms - x.total_time_ms), y, x)
+    x, y = next(
+        (x, y) for x in cars for y in cars if apart(x, y) and not (x.gap and x.gap.laps) and y.gap and y.gap.laps
+    )
+    assert await battle(x, y) == "—"
 
 
 CONTRAST = (Path(__file__).parent / "contrast.js").read_text()

@@ -327,6 +327,7 @@ function rowCells(c, car, filtered, leader, ahead) {
 
 // Rows kept by car, cells kept by column: only what changed is written, and focus stays where it was.
 function syncRows(tbody, entries) {
+  const focusedBefore = tbody.contains(document.activeElement) ? document.activeElement : null; // a moved row loses it
   const existing = new Map([...tbody.children].map((tr) => [tr.dataset.number, tr]));
   let previous = null;
   for (const entry of entries) {
@@ -363,6 +364,9 @@ function syncRows(tbody, entries) {
     previous = tr;
   }
   for (const tr of existing.values()) tr.remove();
+  if (focusedBefore && focusedBefore.isConnected && document.activeElement !== focusedBefore) {
+    focusedBefore.focus({ preventScroll: true });
+  }
 }
 
 function renderTower(c) {
@@ -412,19 +416,24 @@ function pickBattle(c) {
   state.battle.b = cars[1]?.number ?? null;
 }
 
-// The gap between two cars, as the tower gives it: the interval of adjacent cars (overall or in the class), else
-// the difference of their gaps to the leader (both time gaps) or of their laps down.
+// The gap between two cars, as the tower gives it: behind the leader (overall or of its class), its gap; behind
+// the car just ahead (overall or in the class), its interval; for two cars on the same lap, the difference of
+// their race times at the line (where both crossed it last); else the difference of their gaps to the leader when
+// both are times. Anything else (a lap down on one side only) is not known from the rows: no gap rather than a
+// made-up one.
 function battleGap(c, ahead, behind) {
-  const index = c.cars.indexOf(behind);
-  if (c.cars[index - 1] === ahead) return { gap: behind.interval, exact: true };
+  if (c.cars[0] === ahead) return { gap: behind.gap, exact: true };
   const inClass = c.cars.filter((car) => car.class_name === behind.class_name);
-  if (ahead.class_name === behind.class_name && inClass[inClass.indexOf(behind) - 1] === ahead) {
-    return { gap: behind.class_interval, exact: true };
+  if (inClass[0] === ahead) return { gap: behind.class_gap, exact: true };
+  if (c.cars[c.cars.indexOf(behind) - 1] === ahead) return { gap: behind.interval, exact: true };
+  if (inClass[inClass.indexOf(behind) - 1] === ahead) return { gap: behind.class_interval, exact: true };
+  if (ahead.laps === behind.laps && ahead.total_time_ms !== null && behind.total_time_ms !== null) {
+    return { gap: { ms: behind.total_time_ms - ahead.total_time_ms }, exact: true };
   }
-  const a = ahead.gap || { ms: 0, laps: 0 };
-  const b = behind.gap || { ms: 0, laps: 0 };
-  if (!a.laps && !b.laps) return { gap: { ms: (b.ms || 0) - (a.ms || 0) }, exact: false };
-  return { gap: { laps: Math.max(0, (b.laps || 0) - (a.laps || 0)) || 0, ms: 0 }, exact: false };
+  const a = ahead.gap;
+  const b = behind.gap;
+  if (a && b && !a.laps && !b.laps) return { gap: { ms: (b.ms || 0) - (a.ms || 0) }, exact: false };
+  return { gap: null, exact: false };
 }
 
 function renderBattle(c) {
@@ -471,7 +480,7 @@ function renderBattle(c) {
     `<tr><td class="${cls}">${left}</td><th scope="row">${label}</th><td class="${cls}">${right}</td></tr>`;
   const lastClass = (car) => (car.last_lap_session_best ? "sb" : car.last_lap_personal_best ? "pb" : "");
   setHtml(box, `
-    <div class="b-cars">${side(ahead)}<div class="b-gap"><div class="b-gap-value" title="${exact ? "at the line" : "from their gaps to the leader"}">${esc(between)}</div>${trend}</div>${side(behind)}</div>
+    <div class="b-cars">${side(ahead)}<div class="b-gap"><div class="b-gap-value" title="${!gap ? "not known from the classification" : exact ? "at the line" : "from their gaps to the leader"}">${esc(between)}</div>${trend}</div>${side(behind)}</div>
     <table class="b-table">
       <tr><td class="lap ${lastClass(ahead)}">${lapTime(ahead.last_lap_ms)}</td><th scope="row">Last</th><td class="lap ${lastClass(behind)}">${lapTime(behind.last_lap_ms)}</td></tr>
       ${line("Best", lapTime(ahead.best_lap_ms), lapTime(behind.best_lap_ms))}

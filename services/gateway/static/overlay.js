@@ -146,7 +146,7 @@ function renderStandings(value) {
   const page = [...view.standings].reverse().find((s) => (s.standings.sequences[options.session] ?? 0) <= shownSeq);
   if (!page || !page.tables.length) return "";
   const wanted = page.tables.findIndex((t) => t.label === options.table);
-  const index = wanted >= 0 && view.table === 0 ? wanted : view.table % page.tables.length;
+  const index = (Math.max(0, wanted) + view.table) % page.tables.length; // next() steps on from the table asked for
   const table = page.tables[index];
   const size = Math.max(1, Number(options.rows) || 10);
   return `<div class="o-head">${esc(table.label)} · ${STATES[page.state] || ""}</div>${table.rows
@@ -201,6 +201,7 @@ window.update = (data) => {
   Object.assign(options, changes);
   view.page = 0;
   view.pair = 0;
+  view.table = 0;
   if (reconnect) connect();
   else render();
 };
