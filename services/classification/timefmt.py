@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.results import ClassifiedCar, Gap
+from schemas.results import Classification, ClassifiedCar, Gap
 
 PENALTY_MARK = "*"
 """After a gap that includes time penalties (the car's or the one it is measured against): every gap does, as the
@@ -39,10 +39,37 @@ def penalty_gap(gap: Gap | None, car: ClassifiedCar, other: ClassifiedCar | None
     return text
 
 
+def format_seconds(ms: int) -> str:
+    """A penalty's time as the page gives it: ``5 s``, ``2.5 s`` (never rounded away)."""
+    whole, rest = divmod(ms, 1000)
+    return f"{whole} s" if not rest else f"{whole}.{rest:03d}".rstrip("0") + " s"
+
+
 def format_clock(ms: int) -> str:
     """Session time ``6:02:11`` (hours are not wrapped: a 24-hour race ends past ``24:00:00``)."""
     hours, rest = divmod(max(ms, 0) // 1000, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+LONGEST_SESSION_MS = 7 * 24 * 3_600_000
+"""A time since the start beyond a week is a wrong instant (a race-control input stamped by another clock), not a
+session: no clock shows it."""
+
+
+def since_start(started_at: int | None, at: int) -> int | None:
+    """Milliseconds from the start to ``at``; None before the start or for an absurd instant."""
+    if started_at is None or not 0 <= at - started_at <= LONGEST_SESSION_MS:
+        return None
+    return at - started_at
+
+
+def session_clock(classification: Classification) -> int | None:
+    """The session clock as every screen shows it: the session's own timing clock (the latest crossing, never an
+    instant a race-control input was stamped with), stopped at the chequered flag."""
+    c = classification
+    latest = max((car.last_crossing for car in c.cars if car.last_crossing is not None), default=c.started_at)
+    at = c.chequered_at if c.chequered_at is not None else latest
+    return None if at is None else since_start(c.started_at, at)
 
 
 def format_instant(ms: int) -> str:

@@ -24,7 +24,14 @@ from rich.text import Text
 from schemas.results import CarState, Classification, ClassifiedCar, HourClassification, HourRow, ResultStatus
 from services.classification.labels import STATE_WORDS, STATUS_WORDS, short_name
 from services.classification.palette import class_swatches
-from services.classification.timefmt import PENALTY_NOTE, format_clock, format_gap, format_laptime, penalty_gap
+from services.classification.timefmt import (
+    PENALTY_NOTE,
+    format_clock,
+    format_gap,
+    format_laptime,
+    penalty_gap,
+    session_clock,
+)
 
 STATE_STYLES = {
     CarState.NOT_STARTED: "dim",
@@ -151,14 +158,14 @@ def _table(title: str, names: Sequence[str], cars: Sequence[Row], rows: _Rows) -
 
 
 def _fitted(
-    title: str, names: Sequence[str], cars: Sequence[Row], width: int | None, notes: list[str], all_cars: int
+    title: str, names: Sequence[str], cars: Sequence[Row], width: int | None, notes: list[str], all_cars: Sequence[Row]
 ) -> Table:
     """The table of ``names`` columns, giving columns up in :data:`DROP_ORDER` until it is ``width`` wide at most,
-    with a caption saying what it left out (and ``notes``)."""
-    styles = {
-        name: f"bold {s.text} on {s.colour}" for name, s in class_swatches(car.class_name for car in cars).items()
-    }
-    best = min((car.best_lap_ms for car in cars if car.best_lap_ms), default=None)
+    with a caption saying what it left out (and ``notes``); ``cars`` are the first of ``all_cars``, which give the
+    class colours and the session's best lap (as the page's: whatever is off screen)."""
+    classes = (car.class_name for car in all_cars)
+    styles = {name: f"bold {s.text} on {s.colour}" for name, s in class_swatches(classes).items()}
+    best = min((car.best_lap_ms for car in all_cars if car.best_lap_ms), default=None)
     leader = cars[0] if cars else None
     ahead = {car.number: before for before, car in itertools.pairwise(cars)}
     if any(isinstance(car, ClassifiedCar) and car.penalty_time_ms for car in cars):
@@ -173,8 +180,8 @@ def _fitted(
             break
         left_out.append(dropped)
         shown = [name for name in shown if name != dropped]
-    if len(cars) < all_cars:
-        hidden = all_cars - len(cars)
+    if len(cars) < len(all_cars):
+        hidden = len(all_cars) - len(cars)
         notes.insert(0, f"… and {hidden} more car{'s' * (hidden > 1)}")
     if SHORT_DRIVERS in left_out and "driver" not in left_out:
         notes.append("driver names shortened to fit")
@@ -192,20 +199,19 @@ def render_tower(
 ) -> Table:
     """The tower as a table ``width`` columns wide at most (None: every column, however wide); ``limit``: only
     the first cars, the caption saying how many more there are."""
-    started = classification.started_at
-    elapsed = classification.as_of - started if started is not None else 0  # instants are signed: 0 is one
+    elapsed = session_clock(classification)
     title = (
         f"{classification.name} — {classification.phase.value} — flag {classification.flag.value} — "
-        f"{format_clock(elapsed)} — seq {classification.last_seq}"
+        f"{'--:--:--' if elapsed is None else format_clock(elapsed)} — seq {classification.last_seq}"
     )
     cars = classification.cars[:limit]
-    return _fitted(title, TOWER, cars, width, [caption] if caption else [], len(classification.cars))
+    return _fitted(title, TOWER, cars, width, [caption] if caption else [], classification.cars)
 
 
 def render_hour(hour: HourClassification, width: int | None = None) -> Table:
     """One hour of an hourly classification, fitted like the tower."""
     title = f"Classification at hour {hour.hour} — seq {hour.last_seq}"
-    return _fitted(title, HOUR, hour.cars, width, [], len(hour.cars))
+    return _fitted(title, HOUR, hour.cars, width, [], hour.cars)
 
 
 def table_width(table: Table) -> int:

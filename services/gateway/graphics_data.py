@@ -25,7 +25,14 @@ from schemas.results import Classification, ClassifiedCar, Gap, SessionPhase
 from services.classification.control_messages import FLAG_WORDS
 from services.classification.labels import status_word
 from services.classification.palette import class_swatches
-from services.classification.timefmt import format_clock, format_laptime, penalty_gap
+from services.classification.timefmt import (
+    format_clock,
+    format_laptime,
+    format_seconds,
+    penalty_gap,
+    session_clock,
+    since_start,
+)
 
 TIMING_TEXT = re.compile(r"[+-][0-9:. a-z*]*")
 """Gaps, intervals and penalties (``+12.345``, ``+1 lap``, ``+5 s``): CSV cells that may start with + or -."""
@@ -163,7 +170,7 @@ def tower_rows(classification: Classification, class_name: str | None = None) ->
                 state=car.state.value,
                 status=car.status.value,
                 label=status_word(car),
-                penalty=f"+{car.penalty_time_ms // 1000} s" if car.penalty_time_ms else "",
+                penalty=f"+{format_seconds(car.penalty_time_ms)}" if car.penalty_time_ms else "",
             )
         )
         leader = leader or car
@@ -182,22 +189,20 @@ def leader_rows(classification: Classification) -> list[TowerRow]:
     return leaders
 
 
-def _elapsed(classification: Classification, at: int) -> str:
-    started = classification.started_at
-    return format_clock(at - started) if started is not None and at >= started else ""
+def _clock(ms: int | None) -> str:
+    return "" if ms is None else format_clock(ms)
 
 
 def session_rows(classification: Classification) -> list[SessionRow]:
     c = classification
-    end = c.chequered_at if c.chequered_at is not None else c.as_of
-    elapsed = end - c.started_at if c.started_at is not None else 0
+    elapsed = session_clock(c)
     leader = c.cars[0] if c.cars else None
     remaining = ""
     if c.phase in (SessionPhase.RUNNING, SessionPhase.SCHEDULED):
         if c.length_laps is not None:
             remaining = f"{max(0, c.length_laps - (leader.laps if leader else 0))} laps"
         elif c.length_ms is not None:
-            remaining = format_clock(c.length_ms - elapsed)
+            remaining = format_clock(c.length_ms - (elapsed or 0))
     flag_text = "SUSPENDED" if c.suspended else FLAG_WORDS[c.flag].upper()
     return [
         SessionRow(
@@ -207,7 +212,7 @@ def session_rows(classification: Classification) -> list[SessionRow]:
             phase=c.phase.value,
             flag=c.flag.value,
             flag_text=flag_text,
-            elapsed=format_clock(elapsed),
+            elapsed=_clock(elapsed),
             remaining=remaining,
             leader_number=leader.number if leader else "",
             leader_driver=(leader.driver or "") if leader else "",
@@ -223,7 +228,11 @@ def session_rows(classification: Classification) -> list[SessionRow]:
 def message_rows(classification: Classification) -> list[MessageRow]:
     return [
         MessageRow(
-            seq=m.seq, elapsed=_elapsed(classification, m.at), kind=m.kind.value, number=m.number or "", text=m.text
+            seq=m.seq,
+            elapsed=_clock(since_start(classification.started_at, m.at)),
+            kind=m.kind.value,
+            number=m.number or "",
+            text=m.text,
         )
         for m in reversed(classification.messages)
     ]

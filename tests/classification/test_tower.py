@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import io
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from schemas.events import Driver, EntryRegistered, Event, SessionStarted
+from schemas.events import Driver, EntryRegistered, Event, Flag, FlagChanged, SessionStarted
 from schemas.results import Classification
 from services.classification.labels import short_name
-from services.classification.timefmt import format_gap, format_laptime
+from services.classification.timefmt import (
+    format_clock,
+    format_gap,
+    format_laptime,
+    format_seconds,
+    session_clock,
+    since_start,
+)
 from services.classification.tower import DROP_ORDER, render_tower, table_width
 from tests.factory import SessionWriter, classify
 
@@ -107,3 +115,39 @@ def test_short_names() -> None:
     assert short_name("Kévin Estre") == "K. Estre"
     assert short_name("Nyck de Vries") == "N. de Vries"
     assert short_name("Senna") == "Senna"
+
+
+def test_a_penalty_reads_as_on_the_page() -> None:
+    """The graphics data and the page give a penalty's time alike: never rounded to whole seconds."""
+    assert [format_seconds(ms) for ms in (5_000, 2_500, 12_340, 1, 60_000)] == [
+        "5 s", "2.5 s", "12.34 s", "0.001 s", "60 s"
+    ]  # fmt: skip
+
+
+def ansi_codes(classification: Classification, limit: int | None) -> list[str]:
+    """The colours of the first car's line, as a terminal with colours shows it."""
+    console = Console(width=400, file=io.StringIO(), color_system="truecolor", legacy_windows=False)
+    console.print(render_tower(classification, limit=limit), crop=False)
+    assert isinstance(console.file, io.StringIO)
+    first = car_lines(classification, console.file.getvalue().splitlines())[0]
+    return re.findall(r"\x1b\[[0-9;]*m", first)
+
+
+def test_a_class_keeps_its_colour_when_the_others_are_off_screen() -> None:
+    """The colours come from every class of the session, as on the page, not from the rows that fit."""
+    value = race([f"T{n}" for n in range(1, 7)], [f"D{n}" for n in range(1, 7)], laps=2, classes=2)
+    assert value.cars[0].class_name != min(car.class_name for car in value.cars)  # the first class by name is lower
+    assert ansi_codes(value, limit=1) == ansi_codes(value, limit=None)
+
+
+def test_the_title_clock_is_the_timing_clock_not_a_stamp_from_another_clock() -> None:
+    """A race-control input stamped 5,255 hours into a replayed race leaves the clock at the latest crossing."""
+    w = SessionWriter()
+    events: list[Event] = [w.opened(), w.entry("7"), w.event(SessionStarted(), 0), w.lap("7", 1, 100_000)]
+    events.append(w.event(FlagChanged(flag=Flag.YELLOW), 5255 * 3_600_000))
+    value = classify(events)
+    assert value.as_of - (value.started_at or 0) > 5000 * 3_600_000
+    assert session_clock(value) == 100_000
+    title = render_tower(value).title
+    assert isinstance(title, str) and format_clock(100_000) in title and "5255:" not in title
+    assert since_start(value.started_at, value.as_of) is None

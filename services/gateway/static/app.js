@@ -5,10 +5,10 @@
 "use strict";
 
 import {
-  CATEGORIES, FLAGS, PENALTY_NOTE, clock, esc, gapText, idealLap, lapTime, penaltyGap, sectorClass, sectorTime,
+  CATEGORIES, FLAGS, PENALTY_NOTE, clock, esc, idealLap, lapTime, penaltyGap, sectorClass, sectorTime,
   seconds, statusLabel,
 } from "./format.js";
-import { LiveSession, api, latestSession, numberParam, palette } from "./live.js";
+import { ABSURD_MS, LiveSession, api, latestSession, numberParam, palette } from "./live.js";
 
 const params = new URLSearchParams(location.search);
 const token = params.get("token") || "";
@@ -16,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 
 const MOVE_SHOWN_MS = 8000;
 const STANDINGS_EVERY_MS = 15000;
-const STANDINGS_KEPT = 12;
+const STANDINGS_MARGIN_MS = 15000; // tables kept past the broadcast delay, so one is always as old as the picture
 const STANDINGS_AFTER_VALUE_MS = 1000;
 const CLOCK_EVERY_MS = 250;
 const ANALYSIS_EVERY_MS = 5000;
@@ -529,7 +529,7 @@ function renderMessages(c) {
   for (const message of c.messages || []) state.messages.set(message.seq, message);
   const shown = [...state.messages.values()].filter((m) => m.seq <= c.last_seq).sort((a, b) => b.seq - a.seq);
   if ((c.message_count || 0) > shown.length) fetchMessages(); // older ones than the value carries
-  const at = (m) => (c.started_at !== null && m.at >= c.started_at ? clock(m.at - c.started_at) : "");
+  const at = (m) => (c.started_at !== null && m.at >= c.started_at && m.at - c.started_at <= ABSURD_MS ? clock(m.at - c.started_at) : "");
   const html = shown.map((m) => `<li class="msg msg-${esc(m.kind)}" data-seq="${m.seq}"><time>${at(m)}</time> ${esc(m.text)}</li>`).join("");
   setHtml($("messages"), html || `<li class="muted">No message yet.</li>`);
   const latest = shown[0];
@@ -559,8 +559,10 @@ async function refreshStandings() {
   try {
     const response = await api(`/api/standings/live?session=${encodeURIComponent(state.session)}`, token);
     if (!response.ok) throw new Error(String(response.status));
-    state.standings.push(await response.json());
-    if (state.standings.length > STANDINGS_KEPT) state.standings.shift();
+    state.standings.push({ ...(await response.json()), fetchedAt: Date.now() });
+    // every table fetched within the delay (and a margin) is kept, with the newest one older than that
+    const horizon = Date.now() - state.live.delayMs - STANDINGS_MARGIN_MS;
+    while (state.standings.length > 1 && state.standings[1].fetchedAt < horizon) state.standings.shift();
   } catch {
     // not available (no championship, no standings service): the panel says so
   }
@@ -699,7 +701,7 @@ function renderDetail() {
       <dt>In class</dt><dd>${car.class_position}${car.sub_class_position ? ` (${esc(car.sub_class)} ${car.sub_class_position})` : ""}</dd>
       <dt>Laps</dt><dd>${car.laps}</dd>
       <dt>Gap</dt><dd>${car.position === 1 ? "Leader" : esc(penaltyGap(car.gap, car, c.cars[0]))}</dd>
-      <dt>Interval</dt><dd>${esc(gapText(car.interval))}</dd>
+      <dt>Interval</dt><dd>${car.position === 1 ? "" : esc(penaltyGap(car.interval, car, c.cars[c.cars.indexOf(car) - 1]))}</dd>
       <dt>Last lap</dt><dd class="lap">${lapTime(car.last_lap_ms)}</dd>
       <dt>Best lap</dt><dd class="lap">${lapTime(car.best_lap_ms)}${car.best_lap ? ` (lap ${car.best_lap})` : ""}</dd>
       <dt>Ideal lap</dt><dd class="lap">${lapTime(car.ideal_lap_ms)}</dd>

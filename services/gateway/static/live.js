@@ -14,7 +14,7 @@
 
 const REOPEN_MS = 2000;
 const OFFSET_SAMPLES = 50;
-const ABSURD_MS = 7 * 24 * 3600 * 1000; // a session clock beyond a week is a wrong instant, not a session
+export const ABSURD_MS = 7 * 24 * 3600 * 1000; // a session clock beyond a week is a wrong instant, not a session
 
 export class LiveSession {
   constructor({ session, token, delayMs = 0, staleMs = 60000, onValue = () => {}, onState = () => {}, arrivals = null }) {
