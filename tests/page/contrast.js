@@ -17,10 +17,14 @@
         const el = node.parentElement;
         if (!node.textContent.trim() || !el.offsetParent && getComputedStyle(el).position !== 'fixed') continue;
         const style = getComputedStyle(el);
-        if (style.visibility === 'hidden' || Number(style.opacity) < 0.99 || el.closest('.sr-only, [hidden], .st-retired, option')) continue;
+        let alpha = 1; // what opacity on the element or an ancestor leaves of the text: it is blended into what is behind
+        for (let up = el; up; up = up.parentElement) alpha *= Number(getComputedStyle(up).opacity);
+        if (style.visibility === 'hidden' || alpha < 0.05 || el.closest('.sr-only, [hidden], option')) continue;
         const rect = el.getBoundingClientRect();
         if (rect.width === 0 || rect.height === 0) continue;
-        const fg = luminance(rgb(style.color)), bg = luminance(background(el));
+        const behind = background(el);
+        const fg = luminance(rgb(style.color).slice(0, 3).map((c, i) => alpha * c + (1 - alpha) * behind[i]));
+        const bg = luminance(behind);
         const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
         const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
         const needed = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;

@@ -214,7 +214,7 @@ CONTRAST = (Path(__file__).parent / "contrast.js").read_text()
 
 @pytest.mark.parametrize("viewport", [(1920, 1080), (1280, 800), (390, 844)])
 async def test_every_text_passes_wcag_aa_contrast(stack: PageStack, browser: Any, viewport: tuple[int, int]) -> None:
-    """Every visible text against the colour behind it (a retired car's row is dimmed on purpose: left out)."""
+    """Every visible text against the colour behind it, a retired car's dimmed row included."""
     w = SessionWriter()
     stored, _ = await held(stack, broadcast_race(w, race_control=True))
     context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
