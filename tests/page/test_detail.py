@@ -105,6 +105,13 @@ async def test_a_phone_shows_position_number_driver_gap_and_last_lap_without_scr
         assert box == PHONE["width"], "everything else is in the car detail, the width of the phone"
         assert max(await page.evaluate("() => [document.documentElement.scrollWidth]")) <= PHONE["width"]
         await page.screenshot(path=screenshot_path("page-phone-detail.png"))
+        second = value.cars[1].number
+        await page.tap("#detail button.pin")  # a favourite set on a phone, where the tower has no pin column
+        await page.wait_for_selector('#detail button.pin[aria-pressed="true"]')
+        pinned = "() => [...document.querySelectorAll('#pinned-body tr')].map(r => r.dataset.number)"
+        assert await page.evaluate(pinned) == [second]
+        kept = f"() => localStorage.getItem('chequered.pinned.{w.session.championship}')"  # a number is a car of a series
+        assert await page.evaluate(kept) == f'["{second}"]'
         assert errors == []
     finally:
         await context.close()

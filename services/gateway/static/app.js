@@ -21,7 +21,7 @@ const STANDINGS_AFTER_VALUE_MS = 1000;
 const CLOCK_EVERY_MS = 250;
 const ANALYSIS_EVERY_MS = 5000;
 const MESSAGES_RETRY_MS = 10000;
-const PINNED_KEY = "chequered.pinned";
+const PINNED_KEY = "chequered.pinned"; // and the championship: a number is a car of one series
 const CONNECTION = { connecting: "CONNECTING", live: "LIVE", reconnecting: "RECONNECTING", stale: "STALE", error: "OFFLINE" };
 
 const state = {
@@ -33,7 +33,7 @@ const state = {
   swatches: {},
   previousPositions: new Map(),
   moves: new Map(),
-  pinned: loadPinned(),
+  pinned: new Set(), // the session's championship's, once the session is known
   battle: { a: params.get("a"), b: params.get("b"), chosen: params.has("a") && params.has("b"), lastGap: null, pair: "" },
   detail: params.get("car"),
   detailOpener: null,
@@ -52,9 +52,13 @@ const state = {
 window.chequeredMarks = state.marks;
 window.chequeredArrivals = state.arrivals;
 
+function pinnedKey() {
+  return `${PINNED_KEY}.${(state.session || "").split(".")[0]}`;
+}
+
 function loadPinned() {
   try {
-    return new Set(JSON.parse(localStorage.getItem(PINNED_KEY) || "[]"));
+    return new Set(JSON.parse(localStorage.getItem(pinnedKey()) || "[]"));
   } catch {
     return new Set();
   }
@@ -62,7 +66,7 @@ function loadPinned() {
 
 function savePinned() {
   try {
-    localStorage.setItem(PINNED_KEY, JSON.stringify([...state.pinned]));
+    localStorage.setItem(pinnedKey(), JSON.stringify([...state.pinned]));
   } catch {
     // storage refused (private mode): pins last as long as the page
   }
@@ -101,6 +105,7 @@ async function start() {
   }
   $("session-select").value = state.session;
   document.body.dataset.session = state.session;
+  state.pinned = loadPinned();
   $("analysis-link").href = `/analysis?${new URLSearchParams({ session: state.session, token })}`;
   state.live = new LiveSession({
     session: state.session,
@@ -298,7 +303,6 @@ function rowCells(c, car, filtered, leader, ahead) {
   const [stateText, stateClass] = statusLabel(car);
   const gap = filtered ? car.class_gap : car.gap;
   const interval = filtered ? car.class_interval : car.interval;
-  const pinned = state.pinned.has(car.number);
   const penalty = car.penalty_time_ms ? `<span class="pen" title="time penalties included in the gaps">+${seconds(car.penalty_time_ms)}</span>` : "";
   const sectors = Array.from({ length: sectorCount(c) }, (_, i) => {
     const ms = (car.last_sectors_ms || [])[i];
@@ -309,7 +313,7 @@ function rowCells(c, car, filtered, leader, ahead) {
   return [
     ["c-pos ph", `<span class="pos">${car.position}</span>`],
     ["c-move", moveHtml],
-    ["c-pin", `<button type="button" class="pin" data-pin="${number}" aria-pressed="${pinned}" aria-label="${pinned ? "unpin" : "pin"} car ${number}">${pinned ? "★" : "☆"}</button>`],
+    ["c-pin", pinButton(car.number)],
     ["c-num ph", `<span class="num ${patternOf(car.class_name)}">${number}</span>`],
     ["c-cls", `<span class="cls">${esc(car.class_name)}${car.sub_class ? ` ${esc(car.sub_class)}` : ""}</span>`],
     ["c-pic", String(car.class_position)],
@@ -693,7 +697,7 @@ function renderDetail() {
   const [stateText] = statusLabel(car);
   setHtml($("detail-body"), `
     <div class="d-head" style="${swatchStyle(car.class_name)}">
-      <span class="pos">${car.position}</span><span class="num ${patternOf(car.class_name)}">${esc(car.number)}</span>
+      ${pinButton(car.number)}<span class="pos">${car.position}</span><span class="num ${patternOf(car.class_name)}">${esc(car.number)}</span>
       <span class="cls">${esc(car.class_name)}${car.sub_class ? ` ${esc(car.sub_class)}` : ""}</span>
       <span>${esc(car.car)} · ${esc(car.manufacturer)}</span> <span class="state">${esc(stateText)}</span>
     </div>
@@ -732,21 +736,33 @@ $("class-filter").addEventListener("click", (event) => {
   render();
 });
 
+// The favourite toggle, in the tower's rows and in the car detail (on a phone, where the tower has no pin column).
+function pinButton(number) {
+  const pinned = state.pinned.has(number);
+  const n = esc(number);
+  return `<button type="button" class="pin" data-pin="${n}" aria-pressed="${pinned}" aria-label="${pinned ? "unpin" : "pin"} car ${n}">${pinned ? "★" : "☆"}</button>`;
+}
+
+function togglePin(event) {
+  const pin = event.target.closest("button[data-pin]");
+  if (!pin) return false;
+  const number = pin.dataset.pin;
+  if (state.pinned.has(number)) state.pinned.delete(number);
+  else state.pinned.add(number);
+  savePinned();
+  render();
+  return true;
+}
+
 function rowOf(target) {
   return target.closest("tr[data-number]");
 }
 
+$("detail-body").addEventListener("click", togglePin);
+
 for (const body of ["tower-body", "pinned-body"]) {
   $(body).addEventListener("click", (event) => {
-    const pin = event.target.closest("button[data-pin]");
-    if (pin) {
-      const number = pin.dataset.pin;
-      if (state.pinned.has(number)) state.pinned.delete(number);
-      else state.pinned.add(number);
-      savePinned();
-      render();
-      return;
-    }
+    if (togglePin(event)) return;
     const row = rowOf(event.target);
     if (row) openDetail(row.dataset.number, row.dataset.number);
   });
