@@ -63,12 +63,18 @@ def since_start(started_at: int | None, at: int) -> int | None:
     return at - started_at
 
 
+def latest_crossing(classification: Classification) -> int | None:
+    """The session's own timing clock: its latest crossing of the line (never an instant a race-control input was
+    stamped with, which may come from another clock)."""
+    return max((car.last_crossing for car in classification.cars if car.last_crossing is not None), default=None)
+
+
 def session_clock(classification: Classification) -> int | None:
-    """The session clock as every screen shows it: the session's own timing clock (the latest crossing, never an
-    instant a race-control input was stamped with), stopped at the chequered flag."""
+    """The session clock as every screen shows it: the latest crossing (:func:`latest_crossing`), stopped at the
+    chequered flag."""
     c = classification
-    latest = max((car.last_crossing for car in c.cars if car.last_crossing is not None), default=c.started_at)
-    at = c.chequered_at if c.chequered_at is not None else latest
+    latest = latest_crossing(c)
+    at = c.chequered_at if c.chequered_at is not None else latest if latest is not None else c.started_at
     return None if at is None else since_start(c.started_at, at)
 
 

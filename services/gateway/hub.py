@@ -32,6 +32,7 @@ from nats.js.kv import KeyValue
 from schemas.results import Classification, decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION, READ_MODELS_BUCKET
 from services.broker.topology import current_bucket
+from services.classification.timefmt import latest_crossing
 from services.gateway.delayline import DelayLine
 from services.gateway.delta import delta, encoded_rows
 from services.gateway.messages import Snapshot, SnapshotReason, Update
@@ -97,9 +98,18 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def snapshot_message(classification: Classification, reason: SnapshotReason, taken_ms: int) -> Outgoing:
+def snapshot_message(
+    classification: Classification, reason: SnapshotReason, taken_ms: int, crossing_ms: int
+) -> Outgoing:
     seq = classification.last_seq
-    message = Snapshot(seq=seq, reason=reason, classification=classification, taken_ms=taken_ms, sent_ms=wall_ms())
+    message = Snapshot(
+        seq=seq,
+        reason=reason,
+        classification=classification,
+        taken_ms=taken_ms,
+        sent_ms=wall_ms(),
+        crossing_ms=crossing_ms,
+    )
     return Outgoing(seq, "snapshot", msgspec.json.encode(message))
 
 
@@ -205,6 +215,8 @@ class SessionChannel:
         self.classification: Classification | None = None
         self.taken_ms = 0
         """When the gateway took :attr:`classification` from the bucket (its wall clock, ms)."""
+        self.crossing_ms = 0
+        """When it took the first value with :attr:`classification`'s latest crossing (see ``Snapshot``)."""
         self.rows: dict[str, bytes] = {}
         """The rows of :attr:`classification`, encoded (see :func:`services.gateway.delta.delta`)."""
         self.delays: dict[int, DelayLine] = {}
@@ -261,6 +273,7 @@ class ClassificationHub:
                 reason=SnapshotReason.RESET,
                 classification=channel.classification,
                 taken_ms=channel.taken_ms,
+                crossing_ms=channel.crossing_ms,
             )
             line.take(channel.taken_ms, msgspec.json.encode(current))
         return line.at(now), line.due_in_ms(now)
@@ -278,7 +291,8 @@ class ClassificationHub:
         resume = channel.ring.resume(since)
         if resume.snapshot is not None:
             assert channel.classification is not None
-            backlog = [snapshot_message(channel.classification, resume.snapshot, channel.taken_ms)]
+            snapshot = snapshot_message(channel.classification, resume.snapshot, channel.taken_ms, channel.crossing_ms)
+            backlog = [snapshot]
         else:
             backlog = [message for _, message in resume.updates]
         attached = feed(backlog)
@@ -377,11 +391,13 @@ class ClassificationHub:
         else:
             update, rows = None, encoded_rows(classification)
         taken_ms = wall_ms()
+        if previous is None or latest_crossing(classification) != latest_crossing(previous):
+            channel.crossing_ms = taken_ms
         if update is not None:
             outgoing = update_message(update, taken_ms)
         else:  # the first value, one going backwards, or one no delta can carry: clients start again from it
             reason = SnapshotReason.CONNECTED if previous is None else SnapshotReason.RESET
-            outgoing = snapshot_message(classification, reason, taken_ms)
+            outgoing = snapshot_message(classification, reason, taken_ms, channel.crossing_ms)
         pushed = channel.ring.push(seq, outgoing)
         assert pushed is not Pushed.STALE
         channel.classification, channel.rows, channel.taken_ms = classification, rows, taken_ms

@@ -45,6 +45,9 @@ class Snapshot(Struct, frozen=True, kw_only=True, tag_field="kind", tag="snapsho
     sent_ms: int = 0
     """The gateway's wall clock when it sent this message: a client's estimate of its clock offset (a page runs
     the session clock from it between values)."""
+    crossing_ms: int = 0
+    """The gateway's wall clock when it took the first value with this one's latest crossing: the session clock
+    runs from that crossing since then (a value taken later for a race-control message is no later crossing)."""
 
 
 class Update(Struct, frozen=True, kw_only=True, tag_field="kind", tag="update"):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from schemas.results import Classification, encode_classification
 from services.classification.fold import ClassificationProjection, fold_log
+from services.gateway import hub as hub_module
 from services.gateway.hub import ClassificationHub, QueuedFeed
 from services.gateway.messages import Snapshot, SnapshotReason, StreamMessage, Update
 from tests.factory import SessionWriter, small_race
@@ -117,3 +119,20 @@ async def test_a_client_behind_takes_every_ready_message_at_once_in_order() -> N
     taken = client.take_ready(3)
     assert [m.seq for m in taken if m is not None] == [2, 3, 4]
     assert [m.seq for m in client.take_ready(10) if m is not None] == [5] and client.take_ready(10) == []
+
+
+async def test_a_snapshot_says_when_its_latest_crossing_was_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value taken later only for a race-control message carries no later crossing: a page connecting then runs
+    its clock from when the crossing was taken, not from the message (it would run minutes behind)."""
+    clock = iter([1_000, 2_000, 300_000])
+    monkeypatch.setattr(hub_module, "wall_ms", lambda: next(clock, 400_000))
+    hub = ClassificationHub()
+    hub.apply(KEY, value(1))  # taken at 1 s
+    later = msgspec.structs.replace(BASE, last_seq=2, cars=[*BASE.cars])  # the same crossings, a message more
+    hub.apply(KEY, encode_classification(later))  # taken at 300 s
+    client = hub.subscribe(KEY, None)
+    message = await client.next()
+    assert message is not None
+    snapshot = decode(message.text())
+    assert isinstance(snapshot, Snapshot) and snapshot.seq == 2
+    assert snapshot.taken_ms == 300_000 and snapshot.crossing_ms == 1_000

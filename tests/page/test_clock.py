@@ -120,3 +120,29 @@ async def test_a_broadcast_delay_holds_the_order_the_flags_and_the_messages(stac
     first_message = min(entry["at"] for entry in shown if "D9" in entry["messages"])
     assert first_message - acks[penalty_seq] >= delay_ms - 20
     assert "delayed 2 s" in (await page.text_content("#seq") or "")
+
+
+async def test_a_page_opened_after_a_late_message_runs_the_clock_from_the_crossing(
+    stack: PageStack, context: Any
+) -> None:
+    """A value taken seconds after the latest crossing for a race-control message carries no later crossing: the
+    page runs its clock from when the crossing was taken (it ran that many seconds behind)."""
+    w = SessionWriter()
+    await held(stack, race(w))
+    await asyncio.sleep(4.0)
+    penalty = PenaltyIssued(number="1", decision="D1", kind=PenaltyKind.TIME, time_ms=5_000, reason="track limits")
+    more = await send(stack.nc, [w.event(penalty, 3 * LAP + 601)])
+    await caught_up(stack.gateway.state.hub, w.session.key, more[-1][0])
+    page = await opened(context, stack.address(session=w.session.key), [])
+    await shows_seq(page, more[-1][0])
+    assert await page.evaluate(CLOCK) >= format_clock(3 * LAP + 600 + 4_000)
+
+
+async def test_under_a_red_flag_silence_is_not_stale(stack: PageStack, context: Any) -> None:
+    """The cars stop under a red flag: no data is what is expected, and the page stays LIVE."""
+    w = SessionWriter()
+    stored, _ = await held(stack, [*race(w), w.event(FlagChanged(flag=Flag.RED), 3 * LAP + 700)])
+    page = await opened(context, stack.address(session=w.session.key, stale=2), [])
+    await shows_seq(page, stored[-1][0])
+    await asyncio.sleep(3.5)
+    assert await page.text_content("#conn-text") == "LIVE"

@@ -110,7 +110,8 @@ async def test_a_phone_shows_position_number_driver_gap_and_last_lap_without_scr
         await page.wait_for_selector('#detail button.pin[aria-pressed="true"]')
         pinned = "() => [...document.querySelectorAll('#pinned-body tr')].map(r => r.dataset.number)"
         assert await page.evaluate(pinned) == [second]
-        kept = f"() => localStorage.getItem('chequered.pinned.{w.session.championship}')"  # a number is a car of a series
+        # kept per championship: a number is a car of one series
+        kept = f"() => localStorage.getItem('chequered.pinned.{w.session.championship}')"
         assert await page.evaluate(kept) == f'["{second}"]'
         assert errors == []
     finally:

@@ -10,7 +10,8 @@
 // The clock runs locally between values: the session's own timing clock (the latest crossing, never an instant
 // a race-control input was stamped with) plus the time the gateway's clock has run since it took that value
 // (the gateway's wall clock, from the offset to ours that each message gives). It stops at the chequered flag,
-// and when no value has been shown for `staleMs` while the session runs (STALE).
+// and when no value has been shown for `staleMs` while the session runs (STALE; not under a red flag, when the
+// cars stop and nothing is expected).
 
 const REOPEN_MS = 2000;
 const OFFSET_SAMPLES = 50;
@@ -116,7 +117,8 @@ export class LiveSession {
         this.value = merged(this.value, message);
       }
       this.shownSeq = message.seq;
-      this.noteCrossing(this.value, message.taken_ms || message.sent_ms || this.serverNow());
+      // a snapshot's latest crossing was first taken at crossing_ms (a later value may only carry a message)
+      this.noteCrossing(this.value, message.crossing_ms || message.taken_ms || message.sent_ms || this.serverNow());
       shown = true;
     }
     if (shown) {
@@ -146,8 +148,13 @@ export class LiveSession {
     return value !== null && value.started_at !== null && (value.phase === "running" || value.phase === "finishing");
   }
 
+  // Under a red flag (or a suspension) the cars stop and nothing is expected: silence is not staleness.
+  stopped() {
+    return this.value !== null && (this.value.flag === "red" || this.value.suspended);
+  }
+
   checkStale() {
-    if (this.running() && this.shownAt !== null && performance.now() - this.shownAt > this.staleMs) {
+    if (this.running() && !this.stopped() && this.shownAt !== null && performance.now() - this.shownAt > this.staleMs) {
       if (this.connection !== "stale") {
         this.frozenClock = this.clockNow();
         this.setState("stale");
