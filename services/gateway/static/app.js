@@ -404,6 +404,7 @@ function renderTower(c) {
   syncRows($("tower-body"), entries);
   syncRows($("pinned-body"), pinnedEntries);
   if ($("empty").hidden !== entries.length > 0) $("empty").hidden = entries.length > 0;
+  if (!entries.length) setText($("empty"), c.cars.length ? "No car of this class." : "No car entered yet.");
   const penalties = c.cars.some((car) => car.penalty_time_ms);
   setText($("legend"), [
     "Gaps at the line, time penalties included (as the order).",
