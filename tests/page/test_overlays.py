@@ -3,6 +3,7 @@ Chromium: transparent backgrounds, the template contract (play, stop, next, upda
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 import zlib
@@ -16,7 +17,7 @@ from schemas.subjects import live_key
 from services.classification.timefmt import penalty_gap
 from services.simulator.endurance import RaceSpec, simulate
 from tests.factory import SessionWriter
-from tests.gateway.clients import TOKEN
+from tests.gateway.clients import TOKEN, send_paced
 from tests.gateway.races import broadcast_race
 from tests.gateway.stack import caught_up
 from tests.live import send
@@ -155,3 +156,24 @@ async def test_the_championship_as_it_stands_then_final(stack: PageStack, contex
         "() => document.getElementById('standings-state').textContent === 'FINAL'", timeout=20_000
     )
     await page.screenshot(path=screenshot_path("page-championship.png"), full_page=True)
+
+
+async def test_under_a_long_broadcast_delay_the_championship_stays_shown(stack: PageStack, context: Any) -> None:
+    """With ?delay=15 the page fetches a table a second while it shows values, each scored 15 s ahead of the
+    picture: the one scored with what it shows must still be kept (a fixed dozen emptied the panel 12 s after the
+    picture began)."""
+    race = simulate(RaceSpec(seed=5, cars=10, duration_ms=90 * 60_000, retirements=0, championship=CHAMPIONSHIP))
+    key = race[0].session.key
+    await send(stack.nc, [configured(), *race[:30]])
+    await value(stack.nc, live_key(CHAMPIONSHIP), lambda d: bool(d))
+    await caught_up(stack.gateway.state.hub, key, 1)
+    page = await opened(context, stack.address(session=key, delay=15), [])
+    sending = asyncio.create_task(send_paced(stack.nc, race[30:], 0.1))  # values all along, shown 15 s later
+    try:
+        await asyncio.sleep(29.0)
+        assert not sending.done(), "the race must still be running when the panel is read"
+        missing = "() => document.getElementById('standings').textContent.includes('not available')"
+        assert not await page.evaluate(missing)
+        assert await page.locator("#standings > table").count() == 1
+    finally:
+        sending.cancel()
