@@ -594,7 +594,10 @@ def decode_event(data: bytes | str) -> Event:
     try:
         event = _decoder.decode(data)
     except msgspec.ValidationError as error:
-        raw = msgspec.json.decode(data)
+        try:
+            raw = msgspec.json.decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError):  # no JSON under the wrong type (a string of bad UTF-8)
+            raise error from None
         version = raw.get("v", 1) if isinstance(raw, dict) else None
         if type(version) is not int or version >= SCHEMA_VERSION:
             raise

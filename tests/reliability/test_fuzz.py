@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import msgspec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import Event, encode_event
@@ -38,6 +38,7 @@ def mutated_events() -> st.SearchStrategy[bytes]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.binary(max_size=200), json_values.map(msgspec.json.encode), mutated_events()))
+@example(b'"\x80"')  # a JSON string of bad UTF-8: the upcast's second decode raised UnicodeDecodeError
 def test_ingest_judges_anything_without_crashing_and_says_why(data: bytes) -> None:
     w = SessionWriter()
     ledger = IngestLedger()
