@@ -46,11 +46,15 @@ HIGH_WATER = 20_000
 IDLE_HEARTBEAT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0
 QUIET_S = 30.0
-"""How long a read waits for the next message before it says the stream stopped answering."""
+"""How long the server keeps a consumer whose reader is gone."""
+SILENT_S = 3 * IDLE_HEARTBEAT_S
+"""No message for this long (heartbeats come every ``IDLE_HEARTBEAT_S``): the consumer or the connection is gone
+(a node restarted, a half-open connection): read on from a new one."""
 RETRIES = 5
 """New connections or consumers made in a row, without a message read between them, before the read gives up."""
 RETRY_PAUSE_S = 0.2
-"""Before the n-th new consumer in a row: n times this (a broker restarting has a moment to come back)."""
+"""Before the n-th new consumer in a row: this, doubled each time (0.2 to 3.2 s: a broker restarting has a moment
+to come back)."""
 
 
 class StoredMsg(NamedTuple):
@@ -245,8 +249,9 @@ async def read_to_head(
     max_size: int = 5000,
     stream: str = EVENTS_STREAM,
 ) -> AsyncGenerator[list[StoredMsg]]:
-    """Batches of the messages of ``stream`` under ``filters`` from ``start_seq``, in stream order, until the
-    last one that was there when reading began; nothing when there is none."""
+    """Batches of the messages of ``stream`` under ``filters`` from ``start_seq``, in stream order, until one
+    that the server delivers with none left after it (the head; further, should more be stored meanwhile);
+    nothing when there is none."""
     nc: Client = js._nc
     seq, failures = max(1, start_seq), 0
     while True:
@@ -278,9 +283,9 @@ async def read_to_head(
                 return
             while True:
                 try:
-                    await asyncio.wait_for(delivery.arrived.wait(), QUIET_S)
+                    await asyncio.wait_for(delivery.arrived.wait(), SILENT_S)
                 except TimeoutError:
-                    raise BulkReadError(f"no message from {stream} for {QUIET_S:g}s while reading it") from None
+                    raise _Broken(f"no message from {stream} for {SILENT_S:g}s while reading it") from None
                 batch = delivery.take(max_size)
                 if batch:
                     failures, seq = 0, batch[-1].seq + 1
@@ -294,7 +299,7 @@ async def read_to_head(
             if failures > RETRIES:
                 raise BulkReadError(f"reading {stream} failed {failures} times in a row: {broken}") from broken
             log.info("reading %s on from seq %d with a new consumer: %s", stream, seq, broken)
-            await asyncio.sleep(RETRY_PAUSE_S * failures)
+            await asyncio.sleep(RETRY_PAUSE_S * 2 ** (failures - 1))
         finally:
             if delivery is not None and delivery.transport is not None:
                 delivery.transport.close()

@@ -33,6 +33,9 @@ from services.observability import BATCH_SECONDS, DEAD_LETTERS, EVENTS_APPLIED, 
 
 STOP_POLL_S = 0.2
 """How often an idle projector looks up from the log to see whether it is asked to stop."""
+RETRY_PAUSE_S = 0.5
+MAX_RETRY_PAUSE_S = 10.0
+"""The pause before reading on after the broker failed a read, doubling while it keeps failing, up to this."""
 BAD_REQUEST = 400
 
 log = logging.getLogger("chequered.projector")
@@ -44,6 +47,11 @@ def refused_for_good(error: NatsError) -> bool:
     if isinstance(error, MaxPayloadError | BadSubjectError):
         return True
     return isinstance(error, APIError) and error.code == BAD_REQUEST
+
+
+class BatchFailed(RuntimeError):
+    """A batch's fold failed on the broker (a write given up, a snapshot unreadable): the follower ends, its
+    service reports unready and is restarted from what it saved, rather than fold part of a batch twice."""
 
 
 class LogFollower(NatsShell):
@@ -58,6 +66,8 @@ class LogFollower(NatsShell):
         """Read-model key -> the sequence its value could not be written at (dead-lettered once)."""
         self.events_read = 0
         """Messages this follower has read from the log (its share, when it reads some partitions)."""
+        self.position = 0
+        """The last sequence of the log folded whole (its batch applied)."""
         self._refilter = asyncio.Event()
 
     @property
@@ -77,39 +87,66 @@ class LogFollower(NatsShell):
         """Make the state whole for the new :meth:`subjects` up to ``position`` (the last sequence read)."""
 
     async def follow(self, start_seq: int = 1) -> None:
-        position = start_seq - 1
+        """Fold the log from ``start_seq`` until stopped. Should the broker fail a read or a reassignment, the
+        follower reads on from the last batch it folded, after a pause that grows while it keeps failing. A batch
+        whose fold fails is not tried again here (:class:`BatchFailed`: the follower ends and says so)."""
+        self.position = start_seq - 1
+        pause = RETRY_PAUSE_S
         while not self.stopping.is_set():
-            position = await self._catch_up(position)
-            async with StreamTail(self.js, self.subjects(), start_seq=position + 1) as tail:
-                if not tail.backlog_at_open:
-                    self.caught_up.set()
-                while not self.stopping.is_set() and not self._refilter.is_set():
-                    batch = await tail.next_batch(timeout=STOP_POLL_S)
-                    if not batch:
-                        continue
-                    await self.apply_batch(batch)
-                    position = batch[-1].seq
-                    if batch[-1].pending == 0:
-                        self.caught_up.set()
-            if self._refilter.is_set() and not self.stopping.is_set():
-                self._refilter.clear()  # a change during the reassignment is seen by the next round
-                await self.reassign(position)
+            try:
+                await self._follow_round()
+                pause = RETRY_PAUSE_S
+            except NatsError as error:
+                log.warning(
+                    "%s: the log failed at seq %d (%r); reading on in %.1f s",
+                    self.projection_name, self.position, error, pause,
+                )  # fmt: skip
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, MAX_RETRY_PAUSE_S)
 
-    async def _catch_up(self, position: int) -> int:
-        """Fold what the log already holds after ``position`` with the bulk reader, faster than the live tail reads
-        it; the sequence read up to. Should the bulk read fail (the broker away), the live tail, which waits for
-        it, reads the rest."""
-        reading = read_to_head(self.js, self.subjects(), start_seq=position + 1)
+    async def _follow_round(self) -> None:
+        """Catch up, follow the tail until stopped or told to read other subjects, then take those."""
+        await self._catch_up()
+        async with StreamTail(self.js, self.subjects(), start_seq=self.position + 1) as tail:
+            if not tail.backlog_at_open:
+                self.caught_up.set()
+            while not self.stopping.is_set() and not self._refilter.is_set():
+                batch = await tail.next_batch(timeout=STOP_POLL_S)
+                if not batch:
+                    continue
+                await self._apply(batch)
+                if batch[-1].pending == 0:
+                    self.caught_up.set()
+        if self._refilter.is_set() and not self.stopping.is_set():
+            self._refilter.clear()  # a change during the reassignment is seen by the next round
+            self.caught_up.clear()  # not caught up with what it gains until its tail is
+            try:
+                await self.reassign(self.position)
+            except BaseException:
+                self._refilter.set()  # not taken: the next round tries again
+                raise
+
+    async def _catch_up(self) -> None:
+        """Fold what the log already holds after :attr:`position` with the bulk reader, faster than the live tail
+        reads it. Should the bulk read fail (the broker away), the live tail, which waits for it, reads the rest."""
+        reading = read_to_head(self.js, self.subjects(), start_seq=self.position + 1)
         try:
             async with contextlib.aclosing(reading):
                 async for batch in reading:
-                    await self.apply_batch(batch)
-                    position = batch[-1].seq
+                    await self._apply(batch)
                     if self.stopping.is_set() or self._refilter.is_set():
                         break
         except NatsError as error:
-            log.warning("%s: catching up from seq %d left to the live tail: %r", self.projection_name, position, error)
-        return position
+            log.warning(
+                "%s: catching up from seq %d left to the live tail: %r", self.projection_name, self.position, error
+            )
+
+    async def _apply(self, batch: list[StoredMsg]) -> None:
+        try:
+            await self.apply_batch(batch)
+        except NatsError as error:  # half folded, perhaps: not the log's failure, and not one to fold again
+            raise BatchFailed(f"folding seq {batch[0].seq}-{batch[-1].seq} failed: {error!r}") from error
+        self.position = batch[-1].seq
 
     async def apply_batch(self, batch: list[StoredMsg]) -> None:
         self.events_read += len(batch)

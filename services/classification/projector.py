@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
+import msgspec
 from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -41,6 +43,7 @@ from schemas.subjects import (
     UNPARTITIONED_FILTER,
     partition_filter,
     partition_of,
+    session_filters,
     session_key_of,
 )
 from services.broker.bulkread import StoredMsg, read_to_head
@@ -54,6 +57,9 @@ from services.classification.fold import ClassificationProjection
 from services.tasks import cancel
 
 log = logging.getLogger("chequered.classification")
+
+CAS_PAUSE_S = 0.01
+"""Between two compare-and-set attempts at one value, after another writer's value (behind ours) won."""
 
 
 def _owned(membership: Membership, replica: str) -> frozenset[int]:
@@ -145,6 +151,7 @@ class ClassificationProjector(LogFollower):
             CLASSIFICATION_PROJECTION, include_history=False
         )
         self._following = self.spawn(self.follow(self.resumed_from + 1), "classification-projector")
+        self._following.add_done_callback(self._leave)
         self._tasks = [self.spawn(self._follow_rebuilds(), "classification-bucket")]
 
     async def stop(self) -> None:
@@ -163,6 +170,12 @@ class ClassificationProjector(LogFollower):
         if self._pointer is not None:
             await self._pointer.stop()  # type: ignore[no-untyped-call]
         await self.disconnect()
+
+    def _leave(self, following: asyncio.Task[None]) -> None:
+        """A replica whose fold has ended leaves the members at once, so the others take its partitions (it would
+        keep beating, and its sessions would go unwritten, until it is restarted)."""
+        if self.membership is not None and not self.stopping.is_set():
+            self._tasks.append(asyncio.create_task(self.membership.stop(), name="classification-leave"))
 
     async def _follow_rebuilds(self) -> None:
         """When ``chequered rebuild`` moves the read models to a new bucket, write there from now on."""
@@ -188,14 +201,21 @@ class ClassificationProjector(LogFollower):
             await self._checkpoint(kv, key)
 
     async def _checkpoint(self, kv: KeyValue, key: str) -> int:
-        """Read what KV holds for ``key`` now: its ``last_seq`` (0 for nothing) and revision."""
+        """Read what KV holds for ``key`` now: its ``last_seq`` (0 for nothing) and revision. A value that is no
+        classification this version reads (another version's, an operator's put) counts as nothing: the next
+        write replaces it."""
         try:
             entry = await kv.get(key)
         except KeyNotFoundError:
             self._revisions.pop(key, None)
+            self.written.pop(key, None)
             return 0
         self._revisions[key] = entry.revision or 0
-        self.written[key] = decode_classification(entry.value).last_seq if entry.value else 0
+        try:
+            self.written[key] = decode_classification(entry.value).last_seq if entry.value else 0
+        except msgspec.MsgspecError as error:
+            log.warning("the value of %s in %s is no classification (%s): it will be replaced", key, self.bucket, error)
+            self.written[key] = 0
         return self.written[key]
 
     def owns(self, key: str) -> bool:
@@ -214,39 +234,46 @@ class ClassificationProjector(LogFollower):
         assert self.membership is not None and self._snapshots is not None
         owned = frozenset(range(PARTITIONS)) if self.replica is None else _owned(self.membership, self.replica)
         lost, gained = self.partitions - owned, owned - self.partitions
+        # the gained partitions are read first: should the broker fail the read, nothing has changed yet and the
+        # follower tries the whole reassignment again
+        caught = ClassificationProjection()
+        if gained and position:
+            filters = [UNPARTITIONED_FILTER, *map(partition_filter, sorted(gained))]
+            caught = await self._folded(filters, position, lambda key: partition_of(key) in gained)
         self.partitions = owned
         gone = {key for key in [*self.projection.sessions, *self.evicted] if partition_of(key) in lost | gained}
         for key in gone:  # a gained partition's sessions are folded afresh from the log
             self.projection.sessions.pop(key, None)
             self.written.pop(key, None)
             self._revisions.pop(key, None)
+            self.unwritable.pop(key, None)
         self.evicted -= gone
+        self._changed_since_snapshot -= gone
         self._snapshots.forget(gone)
         if lost or gained:
             log.info("replica %s reads partitions %s", self.replica, ",".join(map(str, sorted(owned))) or "none")
-        if not gained or not position:
-            return
+        self.projection.sessions.update(caught.sessions)
+        self._changed_since_snapshot |= set(caught.sessions)
+        async with self._writing:
+            for key in sorted(caught.sessions):
+                await self._write(key)  # compare-and-set: a value another replica wrote further on stays
+
+    async def _folded(
+        self, filters: list[str], position: int, wanted: Callable[[str], bool]
+    ) -> ClassificationProjection:
+        """The ``wanted`` sessions of the log under ``filters`` folded up to ``position``."""
         caught = ClassificationProjection()
-        reading = read_to_head(self.js, [UNPARTITIONED_FILTER, *map(partition_filter, sorted(gained))])
+        reading = read_to_head(self.js, filters)
         async with contextlib.aclosing(reading):
             async for batch in reading:
                 self.events_read += len(batch)
                 for stored in batch:
                     if stored.seq > position:
-                        break
+                        return caught
                     session = session_key_of(stored.subject)
-                    if session is not None and partition_of(session) in gained:
+                    if session is not None and wanted(session):
                         caught.apply_raw(stored.seq, stored.subject, stored.data)
-                else:
-                    continue
-                break
-        self.projection.sessions.update(caught.sessions)
-        self._changed_since_snapshot |= set(caught.sessions)
-        assert self._kv is not None
-        async with self._writing:
-            for key in sorted(caught.sessions):
-                await self._checkpoint(self._kv, key)
-                await self._write(key)
+        return caught
 
     async def _restore(self) -> None:
         assert self._snapshots is not None
@@ -314,13 +341,16 @@ class ClassificationProjector(LogFollower):
         self.evicted |= done
 
     async def _reload(self, key: str) -> None:
-        """A late event for an evicted session (a penalty hours later): its state comes back from its snapshot."""
+        """A late event for an evicted session (a penalty hours later): its state comes back from its snapshot, or,
+        should that be gone or unreadable, from the log (its events up to what has been folded)."""
         assert self._snapshots is not None
         data = await self._snapshots.load_one(key)
         state = snapshot.decode(data) if data else None
         if state is None:
-            raise RuntimeError(f"the snapshot of evicted session {key} is gone; rebuild the projection")
-        self.projection.sessions[key] = state
+            log.warning("the snapshot of evicted session %s is gone or unreadable: folding it from the log", key)
+            state = (await self._folded(session_filters(key), self.projection.last_seq, key.__eq__)).sessions.get(key)
+        if state is not None:
+            self.projection.sessions[key] = state
         self.evicted.discard(key)
 
     def _ours(self, subject: str) -> bool:
@@ -357,6 +387,7 @@ class ClassificationProjector(LogFollower):
                     if await self._checkpoint(kv, key) >= state.last_seq:
                         ahead = True
                         return
+                    await asyncio.sleep(CAS_PAUSE_S)  # a read that lags the write it lost to: not a busy loop
 
         if await self.persist(self.bucket, key, state.last_seq, value, write) and not ahead:
             self.written[key] = state.last_seq

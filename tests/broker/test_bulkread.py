@@ -146,8 +146,33 @@ async def test_a_connection_refused_is_tried_again_then_said(nc: Client, monkeyp
         return await opened(client, inbox)
 
     monkeypatch.setattr(bulkread, "_open", refusing)
+    monkeypatch.setattr(bulkread, "RETRY_PAUSE_S", 0.01)
     assert [m.seq for m in await read(js, ["chequered.events.>"])] == sorted(seqs[ONE] + seqs[TWO])
 
     refusals = bulkread.RETRIES + 1
     with pytest.raises(bulkread.BulkReadError, match="failed 6 times in a row"):
         await read(js, ["chequered.events.>"])
+
+
+async def test_a_consumer_gone_silent_is_replaced(nc: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer goes silent under the reader (its node restarted, a half-open connection): no message, no
+    heartbeat; the read goes on from a new consumer after ``SILENT_S`` instead of giving up."""
+    js = nc.jetstream()
+    seqs = await stored(js, 3000)
+    monkeypatch.setattr(bulkread, "SILENT_S", 0.5)
+    deliver = bulkread._Delivery._message
+    first: list[bulkread._Delivery] = []
+    seen = 0
+
+    def silent(self: bulkread._Delivery, *frame: bytes | bytearray) -> None:
+        nonlocal seen
+        first[:] = first or [self]
+        seen += self is first[0]
+        if self is first[0] and seen > 1200:
+            return  # nothing more from the first consumer, heartbeats included
+        deliver(self, *frame)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulkread._Delivery, "_message", silent)
+    whole = await read(js, ["chequered.events.>"], max_size=100)
+    assert [m.seq for m in whole] == sorted(seqs[ONE] + seqs[TWO])
+    assert await consumers(js) == 0

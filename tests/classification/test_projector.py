@@ -6,13 +6,17 @@ import asyncio
 from pathlib import Path
 
 import msgspec
+import pytest
 from nats.aio.client import Client
+from nats.errors import TimeoutError as NatsTimeoutError
 from prometheus_client import generate_latest
 
 from schemas.events import Event
 from schemas.ingest import DeadLetter
 from schemas.results import encode_classification
+from services.broker import follower
 from services.broker.connection import connect
+from services.broker.reader import StreamTail
 from services.classification.fold import fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
@@ -59,6 +63,61 @@ async def test_projector_stopped_mid_race_resumes_exactly(nats_url: str, nc: Cli
         assert sum(c.laps for c in live.cars) == 6 * 12  # nothing skipped, nothing counted twice
     finally:
         await second.stop()
+
+
+async def test_a_value_in_the_bucket_that_is_no_classification_is_replaced(
+    nats_url: str, nc: Client, ingest: IngestService
+) -> None:
+    """An operator's put (or another version's value) under a session's key: the projector starts, counts it as
+    nothing written, and replaces it (it could not decode it, and died at every start)."""
+    w = SessionWriter()
+    race = small_race(w, cars=2, laps=2)
+    half = len(race) // 2
+    first = ClassificationProjector(nats_url)
+    await first.start()
+    stored = await send(nc, race[:half])
+    await wait_for_classification(nc, w.session.key, stored[-1][0])
+    await first.stop()
+    kv = await nc.jetstream().key_value("chequered_classification")
+    await kv.put(w.session.key, b"not a classification")
+    second = ClassificationProjector(nats_url)
+    await second.start()
+    try:
+        assert second.written[w.session.key] == 0
+        stored += await send(nc, race[half:])
+        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
+        assert encode_classification(live) == offline(stored, w.session.key)
+    finally:
+        await second.stop()
+
+
+async def test_a_read_the_broker_fails_is_tried_again(
+    nats_url: str, nc: Client, ingest: IngestService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live tail cannot be opened once (the broker busy electing, a time-out): the projector reads on from
+    what it folded, after a pause, instead of its fold ending for good."""
+    failures = [NatsTimeoutError()]
+
+    class FailingOnce(StreamTail):
+        """The follower's tail (only: reading a snapshot opens one too), failing the first time."""
+
+        async def __aenter__(self) -> StreamTail:
+            if failures:
+                raise failures.pop()
+            return await super().__aenter__()
+
+    monkeypatch.setattr(follower, "StreamTail", FailingOnce)
+    monkeypatch.setattr(follower, "RETRY_PAUSE_S", 0.05)
+    projector = ClassificationProjector(nats_url)
+    await projector.start()
+    try:
+        w = SessionWriter()
+        stored = await send(nc, small_race(w))
+        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
+        assert encode_classification(live) == offline(stored, w.session.key)
+        assert not failures and projector.healthy
+    finally:
+        await projector.stop()
 
 
 async def test_poison_message_is_dead_lettered_and_the_projector_goes_on(

@@ -10,6 +10,7 @@ from nats.aio.client import Client
 
 from schemas.events import Event, PenaltyIssued, PenaltyKind, ResultsDeclared, ResultsStatus
 from schemas.results import encode_classification
+from schemas.subjects import SNAPSHOTS_BUCKET
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
 from services.broker.reader import read_events
@@ -68,7 +69,11 @@ async def test_one_of_two_replicas_killed_mid_race(tmp_path: Path) -> None:
             r2.stop()
 
 
-async def test_ended_sessions_leave_memory_and_come_back_for_a_late_penalty(nats_url: str, nc: Client) -> None:
+@pytest.mark.parametrize("snapshot_lost", [False, True])
+async def test_ended_sessions_leave_memory_and_come_back_for_a_late_penalty(
+    nats_url: str, nc: Client, snapshot_lost: bool
+) -> None:
+    """An evicted session comes back from its snapshot, or from the log should that be gone."""
     ingest, projector = IngestService(nats_url), ClassificationProjector(nats_url, evict_after=50)
     await ingest.start()
     await projector.start()
@@ -92,6 +97,11 @@ async def test_ended_sessions_leave_memory_and_come_back_for_a_late_penalty(nats
             id="late-dsq", session=first[0].session, producer="rc", at=first[-1].at + 3_600_000,
             body=PenaltyIssued(number=winner, decision="D99", kind=PenaltyKind.DISQUALIFICATION),
         )  # fmt: skip
+        if snapshot_lost:
+            store = await nc.jetstream().object_store(SNAPSHOTS_BUCKET)
+            for info in await store.list():
+                if key in info.name:
+                    await store.delete(info.name)
         await producer.send(late)
         log = await read_events(nc.jetstream(), key)
         served = await wait_for_classification(nc, key, log[-1][0])
@@ -139,4 +149,32 @@ async def test_a_restart_after_an_eviction_keeps_the_running_sessions_and_leaves
         assert encode_classification(served) == encode_classification(fold_log(log).sessions[key].classification())
     finally:
         await projector.stop()
+        await ingest.stop()
+
+
+async def test_a_replica_that_loses_partitions_goes_on_snapshotting(nats_url: str, nc: Client) -> None:
+    """A second replica joins mid-race: the first forgets the sessions it loses, including those waiting for its
+    next snapshot (a snapshot of a session it no longer holds killed its fold), and both serve their share."""
+    ingest = IngestService(nats_url)
+    first = ClassificationProjector(nats_url, replica="a", snapshot_every=25)
+    second = ClassificationProjector(nats_url, replica="b", snapshot_every=25)
+    await ingest.start()
+    await first.start()
+    try:
+        races = concurrent_races(6)
+        events = interleaved(races)
+        producer = Producer(nc, window=100)
+        half = len(events) // 2
+        await producer.send_all(events[:half])
+        await until(lambda: first.ready, "the first replica caught up", 20)
+        await second.start()
+        await until(lambda: bool(first.partitions and second.partitions and not first.partitions & second.partitions),
+                    "the partitions shared", 20)  # fmt: skip
+        await producer.send_all(events[half:])
+        await finals(nc, races)
+        assert first.healthy and second.healthy, "both replicas still following the log"
+        assert first.events_read < first.position and second.events_read < second.position
+    finally:
+        await second.stop()
+        await first.stop()
         await ingest.stop()
