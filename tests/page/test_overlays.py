@@ -162,7 +162,8 @@ async def test_under_a_long_broadcast_delay_the_championship_stays_shown(stack: 
     """With ?delay=15 the page fetches a table a second while it shows values, each scored 15 s ahead of the
     picture: the one scored with what it shows must still be kept (a fixed dozen emptied the panel 12 s after the
     picture began)."""
-    race = simulate(RaceSpec(seed=5, cars=10, duration_ms=90 * 60_000, retirements=0, championship=CHAMPIONSHIP))
+    spec = RaceSpec(seed=5, cars=10, duration_ms=90 * 60_000, retirements=0, championship=CHAMPIONSHIP, event="delayed")
+    race = simulate(spec)
     key = race[0].session.key
     await send(stack.nc, [configured(), *race[:30]])
     await value(stack.nc, live_key(CHAMPIONSHIP), lambda d: bool(d))
