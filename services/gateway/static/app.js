@@ -5,7 +5,7 @@
 "use strict";
 
 import {
-  CATEGORIES, FLAGS, PENALTY_NOTE, clock, esc, idealLap, lapTime, penaltyGap, sectorClass, sectorTime,
+  CATEGORIES, FLAGS, PENALTY_NOTE, battleGap, clock, esc, idealLap, lapTime, penaltyGap, sectorClass, sectorTime,
   seconds, statusLabel,
 } from "./format.js";
 import { ABSURD_MS, LiveSession, api, latestSession, numberParam, palette } from "./live.js";
@@ -419,26 +419,6 @@ function pickBattle(c) {
   const cars = c.cars.filter((car) => !state.classFilter || car.class_name === state.classFilter);
   state.battle.a = cars[0]?.number ?? null;
   state.battle.b = cars[1]?.number ?? null;
-}
-
-// The gap between two cars, as the tower gives it: behind the leader (overall or of its class), its gap; behind
-// the car just ahead (overall or in the class), its interval; for two cars on the same lap, the difference of
-// their race times at the line (where both crossed it last); else the difference of their gaps to the leader when
-// both are times. Anything else (a lap down on one side only) is not known from the rows: no gap rather than a
-// made-up one.
-function battleGap(c, ahead, behind) {
-  if (c.cars[0] === ahead) return { gap: behind.gap, exact: true };
-  const inClass = c.cars.filter((car) => car.class_name === behind.class_name);
-  if (inClass[0] === ahead) return { gap: behind.class_gap, exact: true };
-  if (c.cars[c.cars.indexOf(behind) - 1] === ahead) return { gap: behind.interval, exact: true };
-  if (inClass[inClass.indexOf(behind) - 1] === ahead) return { gap: behind.class_interval, exact: true };
-  if (ahead.laps === behind.laps && ahead.total_time_ms !== null && behind.total_time_ms !== null) {
-    return { gap: { ms: behind.total_time_ms - ahead.total_time_ms }, exact: true };
-  }
-  const a = ahead.gap;
-  const b = behind.gap;
-  if (a && b && !a.laps && !b.laps) return { gap: { ms: (b.ms || 0) - (a.ms || 0) }, exact: false };
-  return { gap: null, exact: false };
 }
 
 function renderBattle(c) {

@@ -8,7 +8,7 @@
 // table (a standings table's label), delay (seconds of broadcast delay), gap (gap | interval).
 "use strict";
 
-import { esc, lapTime, penaltyGap, statusLabel, surname } from "./format.js";
+import { battleGap, esc, lapTime, penaltyGap, statusLabel, surname } from "./format.js";
 import { LiveSession, api, latestSession, palette } from "./live.js";
 
 const kind = location.pathname.split("/").pop();
@@ -121,13 +121,14 @@ function renderBattle(value) {
   }
   if (!ahead || !behind) return "";
   if (behind.position < ahead.position) [ahead, behind] = [behind, ahead];
-  const adjacent = list.indexOf(behind) - list.indexOf(ahead) === 1;
-  const gap = adjacent ? (options.class ? behind.class_interval : behind.interval) : null;
+  const { gap } = battleGap(value, ahead, behind); // as the page's battle view: a gap only where the rows give one
+  const place = (car) => (options.class ? car.class_position : car.position);
   const side = (car) => `<div class="b-side ${pattern(car.class_name)}" style="${swatchStyle(car.class_name)}" data-number="${esc(car.number)}">
-    <span class="o-pos">${options.class ? car.class_position : car.position}</span><span class="o-num">${esc(car.number)}</span>
+    <span class="o-pos">${place(car)}</span><span class="o-num">${esc(car.number)}</span>
     <span class="o-name">${esc(surname(car.driver || car.team))}</span></div>`;
-  const between = gap ? penaltyGap(gap, behind, ahead) : `P${ahead.position} · P${behind.position}`;
-  return `<div class="battle">${side(ahead)}<div class="b-gap"><small>GAP</small><span class="mono">${esc(between)}</span></div>${side(behind)}</div>`;
+  const between = gap ? penaltyGap(gap, behind, ahead) : `P${place(ahead)} · P${place(behind)}`;
+  const label = gap ? "GAP" : "POSITIONS";
+  return `<div class="battle">${side(ahead)}<div class="b-gap"><small>${label}</small><span class="mono">${esc(between)}</span></div>${side(behind)}</div>`;
 }
 
 function renderLeaders(value) {
