@@ -23,6 +23,7 @@ from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
 from tests.factory import SessionWriter, small_race
 from tests.live import broker_with, send, wait_for_classification, wait_for_dead_letters
+from tests.polling import until
 
 
 def offline(stored: list[tuple[int, Event]], key: str) -> bytes:
@@ -115,7 +116,8 @@ async def test_a_read_the_broker_fails_is_tried_again(
         stored = await send(nc, small_race(w))
         live = await wait_for_classification(nc, w.session.key, stored[-1][0])
         assert encode_classification(live) == offline(stored, w.session.key)
-        assert not failures and projector.healthy
+        await until(lambda: not failures and projector.ready, "the tail opened on the second try", 10)
+        assert projector.healthy
     finally:
         await projector.stop()
 
