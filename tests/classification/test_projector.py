@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 
 from schemas.events import Event
 from schemas.ingest import DeadLetter
-from schemas.results import encode_classification
+from schemas.results import Classification, encode_classification
 from services.broker import follower
 from services.broker.connection import connect
 from services.broker.reader import StreamTail
@@ -30,14 +30,20 @@ def offline(stored: list[tuple[int, Event]], key: str) -> bytes:
     return encode_classification(fold_log(stored).sessions[key].classification())
 
 
+async def served_as_folded(nc: Client) -> Classification:
+    """A small race sent through ingest: the projector's value, once it has the last event, is the offline fold's."""
+    w = SessionWriter()
+    stored = await send(nc, small_race(w))
+    live = await wait_for_classification(nc, w.session.key, stored[-1][0])
+    assert encode_classification(live) == offline(stored, w.session.key)
+    return live
+
+
 async def test_live_classification_equals_the_offline_fold(nats_url: str, nc: Client, ingest: IngestService) -> None:
     projector = ClassificationProjector(nats_url)
     await projector.start()
     try:
-        w = SessionWriter()
-        stored = await send(nc, small_race(w))
-        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
-        assert encode_classification(live) == offline(stored, w.session.key)
+        live = await served_as_folded(nc)
         assert [c.number for c in live.cars][:2] == ["1", "2"]
     finally:
         await projector.stop()
@@ -112,10 +118,7 @@ async def test_a_read_the_broker_fails_is_tried_again(
     projector = ClassificationProjector(nats_url)
     await projector.start()
     try:
-        w = SessionWriter()
-        stored = await send(nc, small_race(w))
-        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
-        assert encode_classification(live) == offline(stored, w.session.key)
+        await served_as_folded(nc)
         await until(lambda: not failures and projector.ready, "the tail opened on the second try", 10)
         assert projector.healthy
     finally:
