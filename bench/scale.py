@@ -15,7 +15,8 @@ as separate processes. Measured per run:
 - events read per replica: each process's ``chequered_events_applied_total`` (its ``/metrics``), the most any
   replica read as a share of the events published (replicas read only their partitions: about 1/N);
 - values written per event: the KV values the watcher saw over the events published (a projector writes a
-  session's value once per batch it touched: the further behind, the bigger its batches and the fewer values).
+  session's value when its turn in the write-behind queue comes: the further behind, the more events a value
+  carries and the fewer values).
 
 Runs: one session alone (the baseline), then ``SESSIONS`` sessions with one
 projector, then with two and four replicas; every figure of the others is a ratio to the first.

@@ -109,14 +109,14 @@ class LogFollower(NatsShell):
         await self._catch_up()
         async with StreamTail(self.js, self.subjects(), start_seq=self.position + 1) as tail:
             if not tail.backlog_at_open:
-                self.caught_up.set()
+                await self._now_caught_up()
             while not self.stopping.is_set() and not self._refilter.is_set():
                 batch = await tail.next_batch(timeout=STOP_POLL_S)
                 if not batch:
                     continue
                 await self._apply(batch)
                 if batch[-1].pending == 0:
-                    self.caught_up.set()
+                    await self._now_caught_up()
         if self._refilter.is_set() and not self.stopping.is_set():
             self._refilter.clear()  # a change during the reassignment is seen by the next round
             self.caught_up.clear()  # not caught up with what it gains until its tail is
@@ -125,6 +125,14 @@ class LogFollower(NatsShell):
             except BaseException:
                 self._refilter.set()  # not taken: the next round tries again
                 raise
+
+    async def _now_caught_up(self) -> None:
+        if not self.caught_up.is_set():
+            await self.written_out()  # ready means the read models say what the log says
+            self.caught_up.set()
+
+    async def written_out(self) -> None:
+        """Return once what has been folded is written (a follower that writes behind its fold waits here)."""
 
     async def _catch_up(self) -> None:
         """Fold what the log already holds after :attr:`position` with the bulk reader, faster than the live tail

@@ -3,9 +3,10 @@
 The shell is short on purpose. It reads the whole log (what it holds with the
 bulk reader, then the live tail with an ordered consumer:
 :class:`~services.broker.follower.LogFollower`), folds every message
-with :class:`~services.classification.fold.ClassificationProjection`, and after
-each drained batch writes one value per touched session to the
-``chequered_classification`` bucket. Each value carries ``last_seq``, the
+with :class:`~services.classification.fold.ClassificationProjection`, and
+writes the sessions it touched to the ``chequered_classification`` bucket behind
+the fold (:mod:`services.broker.writebehind`: oldest first, a session touched
+again before its turn written once). Each value carries ``last_seq``, the
 sequence of the last event folded into it.
 
 Exactly once over at-least-once: at start-up the fold is rebuilt from the log
@@ -47,11 +48,12 @@ from schemas.subjects import (
     session_key_of,
 )
 from services.broker.bulkread import StoredMsg, read_to_head
-from services.broker.follower import LogFollower
+from services.broker.follower import BatchFailed, LogFollower
 from services.broker.membership import Membership
 from services.broker.partition import owned as owned_partitions
 from services.broker.snapshots import SnapshotStore
 from services.broker.topology import Topology, current_bucket
+from services.broker.writebehind import WriteQueue
 from services.classification import snapshot
 from services.classification.fold import ClassificationProjection
 from services.tasks import cancel
@@ -125,12 +127,12 @@ class ClassificationProjector(LogFollower):
         """The bucket watcher and any take-over of sessions: cancelled at stop."""
         self._kv: KeyValue | None = None
         self._pointer: KeyValue.KeyWatcher | None = None
-        self._writing = asyncio.Lock()
+        self._queue = WriteQueue(self._write, "classification")
 
     @property
     def ready(self) -> bool:
         """Caught up, connected, following the log and the rebuilds, and (as a replica) still a member."""
-        return super().ready and (self.membership is None or self.membership.running)
+        return super().ready and self._queue.failed is None and (self.membership is None or self.membership.running)
 
     async def start(self) -> None:
         await self.connect()
@@ -142,6 +144,10 @@ class ClassificationProjector(LogFollower):
             CLASSIFICATION_PROJECTION if self.replica is None else f"{CLASSIFICATION_PROJECTION}.{self.replica}",
         )
         await self._restore()
+        self._queue.start()
+        # a value a crash kept from the bucket: the log after the snapshot may never touch its session again
+        sessions = self.projection.sessions
+        self._queue.add(key for key, state in sessions.items() if state.last_seq > self.written.get(key, 0))
         if self.replica is not None:
             self.membership = Membership(self.js, CLASSIFICATION_PROJECTION, self.replica, self.refilter)
             await self.membership.start()
@@ -158,10 +164,12 @@ class ClassificationProjector(LogFollower):
         """Stop following the log; safe to call twice."""
         if self._following is None:
             return
-        self.stopping.set()  # the fold finishes the batch it is on (its writes and snapshot) first
+        self.stopping.set()  # the fold finishes the batch it is on (and its snapshot) first
         with contextlib.suppress(Exception):  # one that died has said why
             await self._following
         self._following = None
+        await self._queue.drained()  # what was folded is written (given up only if the broker is away)
+        await self._queue.stop()
         with contextlib.suppress(Exception):  # one that died has said why
             await cancel(*self._tasks)
         self._tasks = []
@@ -183,13 +191,12 @@ class ClassificationProjector(LogFollower):
         async for entry in self._pointer:
             if entry is None or not entry.value or entry.value.decode() == self.bucket:
                 continue
-            async with self._writing:
+            async with self._queue.paused():
                 self.bucket = entry.value.decode()
                 self._kv = await self.js.key_value(self.bucket)
                 self.written, self._revisions = {}, {}
                 await self._load_checkpoints(self._kv)
-                for key in sorted(self.projection.sessions):
-                    await self._write(key)  # anything folded since the rebuild read the log
+            self._queue.add(sorted(self.projection.sessions))  # anything folded since the rebuild read the log
             log.info("classification read models now in %s", self.bucket)
 
     async def _load_checkpoints(self, kv: KeyValue) -> None:
@@ -233,13 +240,22 @@ class ClassificationProjector(LogFollower):
         them."""
         assert self.membership is not None and self._snapshots is not None
         owned = frozenset(range(PARTITIONS)) if self.replica is None else _owned(self.membership, self.replica)
-        lost, gained = self.partitions - owned, owned - self.partitions
+        gained = owned - self.partitions
         # the gained partitions are read first: should the broker fail the read, nothing has changed yet and the
         # follower tries the whole reassignment again
         caught = ClassificationProjection()
         if gained and position:
             filters = [UNPARTITIONED_FILTER, *map(partition_filter, sorted(gained))]
             caught = await self._folded(filters, position, lambda key: partition_of(key) in gained)
+        async with self._queue.paused():  # no write of a session it forgets is in flight
+            self._take(owned, caught)
+        self._queue.add(sorted(caught.sessions))  # compare-and-set: a value another replica wrote further on stays
+
+    def _take(self, owned: frozenset[int], caught: ClassificationProjection) -> None:
+        """Read the partitions ``owned`` from now on: forget the sessions of those lost or gained, and take those
+        ``caught`` up with the log for the gained ones."""
+        assert self._snapshots is not None
+        lost, gained = self.partitions - owned, owned - self.partitions
         self.partitions = owned
         gone = {key for key in [*self.projection.sessions, *self.evicted] if partition_of(key) in lost | gained}
         for key in gone:  # a gained partition's sessions are folded afresh from the log
@@ -254,9 +270,6 @@ class ClassificationProjector(LogFollower):
             log.info("replica %s reads partitions %s", self.replica, ",".join(map(str, sorted(owned))) or "none")
         self.projection.sessions.update(caught.sessions)
         self._changed_since_snapshot |= set(caught.sessions)
-        async with self._writing:
-            for key in sorted(caught.sessions):
-                await self._write(key)  # compare-and-set: a value another replica wrote further on stays
 
     async def _folded(
         self, filters: list[str], position: int, wanted: Callable[[str], bool]
@@ -302,8 +315,17 @@ class ClassificationProjector(LogFollower):
         self._changed_since_snapshot.clear()
         return True
 
+    async def written_out(self) -> None:
+        await self._queue.drained()
+        self._raise_if_not_written()
+
+    def _raise_if_not_written(self) -> None:
+        if self._queue.failed is not None:
+            raise BatchFailed(f"a classification could not be written: {self._queue.failed!r}")
+
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
-        touched: set[str] = set()
+        self._raise_if_not_written()
+        touched: dict[str, None] = {}
         for stored in batch:
             if self.membership is not None and not self._ours(stored.subject):
                 self.projection.last_seq = max(self.projection.last_seq, stored.seq)
@@ -314,10 +336,9 @@ class ClassificationProjector(LogFollower):
             if refused is not None:
                 await self.dead_letter(stored.seq, stored.subject, refused.reason, stored.data)
             if key is not None and key in self.projection.sessions:
-                touched.add(key)
-        async with self._writing:  # one write per session, the sessions' writes in flight together
-            await asyncio.gather(*(self._write(key) for key in sorted(touched)))
-        self._changed_since_snapshot |= touched
+                touched[key] = None
+        self._queue.add(touched)
+        self._changed_since_snapshot |= touched.keys()
         if self.projection.last_seq - self._snapshot_seq >= self.snapshot_every:
             await self._save_snapshots()
         await self._evict()
@@ -329,7 +350,7 @@ class ClassificationProjector(LogFollower):
             key
             for key, state in self.projection.sessions.items()
             if state.results is ResultsStatus.FINAL and head - state.last_seq >= self.evict_after
-        }
+        } - self._queue.waiting  # its last value first
         if not done:
             return
         # A full snapshot: the index moves to ``head``, so every changed session is saved with it.
@@ -364,10 +385,11 @@ class ClassificationProjector(LogFollower):
             return
         if state is None or state.opened is None or state.last_seq <= self.written.get(key, 0):
             return
+        seq = state.last_seq  # the fold goes on while the value is written: what it holds is as of now
         try:
             value = state.encoded()
         except Exception as error:  # the pure rules failed on this session: the others go on
-            await self.cannot_store(self.bucket, key, state.last_seq, f"its classification failed: {error!r}")
+            await self.cannot_store(self.bucket, key, seq, f"its classification failed: {error!r}")
             return
         kv = self._kv
         assert kv is not None
@@ -384,10 +406,10 @@ class ClassificationProjector(LogFollower):
                         self._revisions[key] = await kv.update(key, value, last=revision)
                     return
                 except KeyWrongLastSequenceError:  # another writer got there: go on only if we are ahead of it
-                    if await self._checkpoint(kv, key) >= state.last_seq:
+                    if await self._checkpoint(kv, key) >= seq:
                         ahead = True
                         return
                     await asyncio.sleep(CAS_PAUSE_S)  # a read that lags the write it lost to: not a busy loop
 
-        if await self.persist(self.bucket, key, state.last_seq, value, write) and not ahead:
-            self.written[key] = state.last_seq
+        if await self.persist(self.bucket, key, seq, value, write) and not ahead:
+            self.written[key] = seq

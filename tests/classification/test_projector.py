@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -13,11 +14,11 @@ from prometheus_client import generate_latest
 
 from schemas.events import Event
 from schemas.ingest import DeadLetter
-from schemas.results import Classification, encode_classification
+from schemas.results import Classification, decode_classification, encode_classification
 from services.broker import follower
 from services.broker.connection import connect
 from services.broker.reader import StreamTail
-from services.classification.fold import fold_log
+from services.classification.fold import classification_until, fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
 from services.ops.rejects import read_rejects
@@ -68,6 +69,97 @@ async def test_projector_stopped_mid_race_resumes_exactly(nats_url: str, nc: Cli
         live = await wait_for_classification(nc, w.session.key, stored[-1][0])
         assert encode_classification(live) == offline(stored, w.session.key)
         assert sum(c.laps for c in live.cars) == 6 * 12  # nothing skipped, nothing counted twice
+    finally:
+        await second.stop()
+
+
+async def test_events_folded_while_their_session_is_written_are_written_after(
+    nats_url: str, nc: Client, ingest: IngestService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values are written behind the fold: the fold goes on while a session's value is on its way, and what it
+    folds meanwhile is written next (the write once recorded the newer sequence as written and skipped it)."""
+    projector = ClassificationProjector(nats_url)
+    holding, released = asyncio.Event(), asyncio.Event()
+    persist = projector.persist
+
+    async def held_once(bucket: str, key: str, seq: int, value: bytes, write: Callable[[], Awaitable[None]]) -> bool:
+        if not released.is_set():
+            holding.set()
+            await released.wait()
+        return await persist(bucket, key, seq, value, write)
+
+    monkeypatch.setattr(projector, "persist", held_once)
+    await projector.start()
+    try:
+        w = SessionWriter()
+        race = small_race(w, cars=2, laps=2)
+        stored = await send(nc, race[:1])
+        await asyncio.wait_for(holding.wait(), 30)  # the session's first value is on its way
+        stored += await send(nc, race[1:])
+        await until(lambda: projector.projection.last_seq == stored[-1][0], "the rest folded meanwhile")
+        released.set()
+        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
+        assert encode_classification(live) == offline(stored, w.session.key)
+    finally:
+        await projector.stop()
+
+
+async def test_ready_means_what_the_log_held_at_start_is_written(
+    nats_url: str, nc: Client, ingest: IngestService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values go behind the fold, so a projector that has folded the log is not ready until its values are
+    written: a reader told "ready" reads what the log says."""
+    last: dict[str, int] = {}
+    for _ in range(3):
+        w = SessionWriter()
+        last[w.session.key] = (await send(nc, small_race(w, cars=4, laps=2)))[-1][0]
+    projector = ClassificationProjector(nats_url)
+    released = asyncio.Event()
+    persist = projector.persist
+
+    async def held(bucket: str, key: str, seq: int, value: bytes, write: Callable[[], Awaitable[None]]) -> bool:
+        await released.wait()
+        return await persist(bucket, key, seq, value, write)
+
+    monkeypatch.setattr(projector, "persist", held)
+    await projector.start()
+    try:
+        await until(lambda: projector.projection.last_seq == max(last.values()), "the log folded")
+        await asyncio.sleep(0.5)
+        assert not projector.ready  # folded, not written
+        released.set()
+        await until(lambda: projector.ready, "the projector ready")
+        kv = await nc.jetstream().key_value("chequered_classification")
+        for key, seq in last.items():
+            entry = await kv.get(key)
+            assert entry.value is not None and decode_classification(entry.value).last_seq == seq
+    finally:
+        released.set()
+        await projector.stop()
+
+
+async def test_a_value_older_than_the_snapshot_is_written_again_at_start(
+    nats_url: str, nc: Client, ingest: IngestService
+) -> None:
+    """A projector that saved a snapshot and died before its last values were written: the log after the
+    snapshot may never touch those sessions again, so the restart writes every session the bucket holds behind
+    what it restored."""
+    w = SessionWriter()
+    first = ClassificationProjector(nats_url, snapshot_every=1)
+    await first.start()
+    stored = await send(nc, small_race(w, cars=2, laps=2))
+    await wait_for_classification(nc, w.session.key, stored[-1][0])
+    await first.stop()
+    earlier = classification_until(stored, w.session, seq=stored[len(stored) // 2][0])
+    assert earlier is not None
+    kv = await nc.jetstream().key_value("chequered_classification")
+    await kv.put(w.session.key, encode_classification(earlier))  # the value as it was before the crash
+    second = ClassificationProjector(nats_url, snapshot_every=1)
+    await second.start()
+    try:
+        assert second.resumed_from == stored[-1][0]  # restored from the snapshot: nothing left in the log
+        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
+        assert encode_classification(live) == offline(stored, w.session.key)
     finally:
         await second.stop()
 
