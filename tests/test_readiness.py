@@ -66,6 +66,31 @@ async def test_a_projector_whose_task_died_is_not_ready(
         await ingest.stop()
 
 
+async def test_a_projector_whose_write_failed_is_not_ready_and_ends_its_fold(
+    nats_url: str, nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values are written behind the fold: a write that fails (not the broker: the broker's failures are retried)
+    stops the queue, the projector says not ready, and its fold ends rather than fold on with nothing written."""
+    ingest, projector = IngestService(nats_url), ClassificationProjector(nats_url)
+    await ingest.start()
+    await projector.start()
+    try:
+        await until(lambda: projector.ready, "the projector to be ready")
+
+        async def fails(*args: object) -> bool:
+            raise RuntimeError("a bug in the write")
+
+        monkeypatch.setattr(projector, "persist", fails)
+        w = SessionWriter()
+        await send(nc, [w.opened()])
+        await until(lambda: not projector.ready, "the projector to be not ready")
+        await send(nc, [w.entry("7")])
+        await until(lambda: not projector.healthy, "the fold to end")
+    finally:
+        await projector.stop()
+        await ingest.stop()
+
+
 async def test_the_ops_port_listens_on_loopback_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     """It bound 0.0.0.0: metrics and readiness for anyone on the network."""
     for environment, expected in ((None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")):

@@ -66,7 +66,7 @@ class WriteQueue:
         """Queue ``keys`` for writing (one already queued keeps its place)."""
         for key in keys:
             self._queued.setdefault(key, None)
-        if self._queued:
+        if self._queued and self.failed is None:  # a failed queue writes nothing more: nothing to wait for
             self._idle.clear()
             self._wake.set()
 

@@ -101,6 +101,8 @@ async def test_a_write_that_raises_fails_the_queue_and_ends_the_wait() -> None:
         queue.add(["good", "bad", "later"])
         await asyncio.wait_for(queue.drained(), 5)
         assert isinstance(queue.failed, ValueError)
+        queue.add(["after"])  # nothing more is written: nobody waits for it
+        await asyncio.wait_for(queue.drained(), 5)
     finally:
         await queue.stop()
 
