@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from services.tasks import cancel
@@ -43,7 +44,8 @@ class WriteQueue:
         """Keys to write, in the order they were first changed since their last write."""
         self._in_flight: set[str] = set()
         self._paused = 0
-        self._wake = asyncio.Event()
+        self._sleeping: deque[asyncio.Future[None]] = deque()
+        """Writers with nothing to take, each woken alone (waking all for one key cost each a turn of the loop)."""
         self._idle = asyncio.Event()
         """Nothing queued, nothing in flight (or a writer failed)."""
         self._landed = asyncio.Event()
@@ -64,11 +66,12 @@ class WriteQueue:
 
     def add(self, keys: Iterable[str]) -> None:
         """Queue ``keys`` for writing (one already queued keeps its place)."""
+        before = len(self._queued)
         for key in keys:
             self._queued.setdefault(key, None)
         if self._queued and self.failed is None:  # a failed queue writes nothing more: nothing to wait for
             self._idle.clear()
-            self._wake.set()
+            self._wake(len(self._queued) - before)
 
     @property
     def waiting(self) -> set[str]:
@@ -88,7 +91,14 @@ class WriteQueue:
             yield
         finally:
             self._paused -= 1
-            self._wake.set()
+            self._wake(len(self._sleeping))
+
+    def _wake(self, writers: int) -> None:
+        while writers > 0 and self._sleeping:
+            sleeper = self._sleeping.popleft()
+            if not sleeper.done():
+                sleeper.set_result(None)
+                writers -= 1
 
     def _take(self) -> str | None:
         if self._paused or self.failed is not None:
@@ -103,9 +113,10 @@ class WriteQueue:
     async def _writer(self) -> None:
         while self.failed is None:
             key = self._take()
-            if key is None:
-                self._wake.clear()  # nothing to take now: whatever changes that sets it again
-                await self._wake.wait()
+            if key is None:  # nothing to take now: a key queued, a pause ended or a failure wakes it
+                sleeper = asyncio.get_running_loop().create_future()
+                self._sleeping.append(sleeper)
+                await sleeper
                 continue
             try:
                 await self._write(key)
@@ -118,4 +129,5 @@ class WriteQueue:
                     self._landed.set()
                 if self.failed is not None or not (self._queued or self._in_flight):
                     self._idle.set()
-                self._wake.set()
+                if self.failed is not None:
+                    self._wake(len(self._sleeping))  # to end

@@ -338,6 +338,7 @@ class ClassificationProjector(LogFollower):
             if key is not None and key in self.projection.sessions:
                 touched[key] = None
         self._queue.add(touched)
+        await asyncio.sleep(0)  # the writers woken start before this batch's bookkeeping: one hop, not a wait
         self._changed_since_snapshot |= touched.keys()
         if self.projection.last_seq - self._snapshot_seq >= self.snapshot_every:
             await self._save_snapshots()
@@ -350,7 +351,9 @@ class ClassificationProjector(LogFollower):
             key
             for key, state in self.projection.sessions.items()
             if state.results is ResultsStatus.FINAL and head - state.last_seq >= self.evict_after
-        } - self._queue.waiting  # its last value first
+        }
+        if done:
+            done -= self._queue.waiting  # its last value first
         if not done:
             return
         # A full snapshot: the index moves to ``head``, so every changed session is saved with it.
