@@ -3,8 +3,8 @@ that tell a broker that is away (retry) from one that refuses (give up, say so, 
 
 A subclass names its ``projection_name`` and folds a batch in ``fold_batch``;
 :meth:`LogFollower.follow` reads what the stream holds from ``start_seq`` with the bulk reader,
-then follows it with the ordered consumer, and stops between batches when asked, so a batch's writes (and
-snapshot) are never cut in half by a clean stop. A follower that reads part of
+then follows it with the ordered consumer, and stops between batches when asked, so a batch (and its
+snapshot) is never cut in half by a clean stop. A follower that reads part of
 the log (some partitions: :meth:`LogFollower.subjects`) is told to read another
 part with :meth:`LogFollower.refilter`: between two batches it calls
 :meth:`LogFollower.reassign` with the sequence it has read up to, then reads on
@@ -50,8 +50,9 @@ def refused_for_good(error: NatsError) -> bool:
 
 
 class BatchFailed(RuntimeError):
-    """A batch's fold failed on the broker (a write given up, a snapshot unreadable): the follower ends, its
-    service reports unready and is restarted from what it saved, rather than fold part of a batch twice."""
+    """A batch's fold failed on the broker (a write given up, a snapshot unreadable), or a write behind the fold
+    failed: the follower ends, its service reports unready and is restarted from what it saved, rather than fold
+    part of a batch twice or fold on with nothing written."""
 
 
 class LogFollower(NatsShell):
@@ -60,7 +61,7 @@ class LogFollower(NatsShell):
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
         self.caught_up = asyncio.Event()
-        """Set once the projector has folded the log as it was when it started."""
+        """Set once the projector has folded the log as it was when it started, and written what it folded."""
         self.dead_letters = 0
         self.unwritable: dict[str, int] = {}
         """Read-model key -> the sequence its value could not be written at (dead-lettered once)."""
@@ -113,6 +114,7 @@ class LogFollower(NatsShell):
             while not self.stopping.is_set() and not self._refilter.is_set():
                 batch = await tail.next_batch(timeout=STOP_POLL_S)
                 if not batch:
+                    self.raise_if_failed()  # an idle tail too: the follower ends without waiting for an event
                     continue
                 await self._apply(batch)
                 if batch[-1].pending == 0:
@@ -130,6 +132,10 @@ class LogFollower(NatsShell):
         if not self.caught_up.is_set():
             await self.written_out()  # ready means the read models say what the log says
             self.caught_up.set()
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`BatchFailed` once work that goes on beside the fold (values written behind it) has
+        failed; checked before each batch and at each idle poll of the tail."""
 
     async def written_out(self) -> None:
         """Return once what has been folded is written (a follower that writes behind its fold waits here)."""
@@ -150,6 +156,7 @@ class LogFollower(NatsShell):
             )
 
     async def _apply(self, batch: list[StoredMsg]) -> None:
+        self.raise_if_failed()
         try:
             await self.apply_batch(batch)
         except NatsError as error:  # half folded, perhaps: not the log's failure, and not one to fold again

@@ -33,7 +33,7 @@ that a value is built late, from the newest state."""
 class WriteQueue:
     """``add`` the keys whose read model changed; ``writers`` tasks call ``write(key)`` for each, oldest first.
 
-    A ``write`` that raises stops its writer and sets :attr:`failed` (its owner is expected to end and be
+    A ``write`` that raises stops every writer and sets :attr:`failed` (its owner is expected to end and be
     restarted: what it folded is written again from the log)."""
 
     def __init__(self, write: Callable[[str], Awaitable[None]], name: str, writers: int = WRITERS) -> None:
@@ -72,6 +72,13 @@ class WriteQueue:
         if self._queued and self.failed is None:  # a failed queue writes nothing more: nothing to wait for
             self._idle.clear()
             self._wake(len(self._queued) - before)
+
+    def abandon(self) -> None:
+        """Drop what is queued (on the way out with the broker away: a restart writes it again); the writes in
+        flight end as they will."""
+        self._queued.clear()
+        if not self._in_flight:
+            self._idle.set()
 
     @property
     def waiting(self) -> set[str]:

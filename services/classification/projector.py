@@ -13,7 +13,9 @@ Exactly once over at-least-once: at start-up the fold is rebuilt from the log
 (the pure fold is about ten times faster than a live subscriber), and a value
 is written only when its ``last_seq`` is beyond the one already in KV, so a
 restart neither skips an event nor counts one twice, and a reader never sees a
-value go backwards.
+value go backwards; a restart also writes every session it restored from a
+snapshot whose ``last_seq`` is beyond the bucket's (values still queued when
+the snapshot was saved).
 
 A message the fold refuses (undecodable, or impossible for the session) is
 published once to ``chequered.dlq.classification`` with the reason, and the
@@ -144,18 +146,18 @@ class ClassificationProjector(LogFollower):
             CLASSIFICATION_PROJECTION if self.replica is None else f"{CLASSIFICATION_PROJECTION}.{self.replica}",
         )
         await self._restore()
-        self._queue.start()
-        # a value a crash kept from the bucket: the log after the snapshot may never touch its session again
-        sessions = self.projection.sessions
-        self._queue.add(key for key, state in sessions.items() if state.last_seq > self.written.get(key, 0))
         if self.replica is not None:
             self.membership = Membership(self.js, CLASSIFICATION_PROJECTION, self.replica, self.refilter)
             await self.membership.start()
             await self.reassign(self.resumed_from)
+        # a value a crash kept from the bucket: the log after the snapshot may never touch its session again
+        sessions = self.projection.sessions
+        self._queue.add(key for key, state in sessions.items() if state.last_seq > self.written.get(key, 0))
         await self.broker.start()
         self._pointer = await (await self.js.key_value(READ_MODELS_BUCKET)).watch(
             CLASSIFICATION_PROJECTION, include_history=False
         )
+        self._queue.start()
         self._following = self.spawn(self.follow(self.resumed_from + 1), "classification-projector")
         self._following.add_done_callback(self._leave)
         self._tasks = [self.spawn(self._follow_rebuilds(), "classification-bucket")]
@@ -168,11 +170,11 @@ class ClassificationProjector(LogFollower):
         with contextlib.suppress(Exception):  # one that died has said why
             await self._following
         self._following = None
-        await self._queue.drained()  # what was folded is written (given up only if the broker is away)
-        await self._queue.stop()
         with contextlib.suppress(Exception):  # one that died has said why
             await cancel(*self._tasks)
         self._tasks = []
+        await self._queue.drained()  # what was folded is written (given up if the broker is away)
+        await self._queue.stop()
         if self.membership is not None:
             await self.membership.stop()
         if self._pointer is not None:
@@ -317,14 +319,13 @@ class ClassificationProjector(LogFollower):
 
     async def written_out(self) -> None:
         await self._queue.drained()
-        self._raise_if_not_written()
+        self.raise_if_failed()
 
-    def _raise_if_not_written(self) -> None:
+    def raise_if_failed(self) -> None:
         if self._queue.failed is not None:
             raise BatchFailed(f"a classification could not be written: {self._queue.failed!r}")
 
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
-        self._raise_if_not_written()
         touched: dict[str, None] = {}
         for stored in batch:
             if self.membership is not None and not self._ours(stored.subject):
@@ -345,15 +346,16 @@ class ClassificationProjector(LogFollower):
         await self._evict()
 
     async def _evict(self) -> None:
-        """Sessions with final results and nothing new for ``evict_after`` events leave memory."""
+        """Sessions with final results and nothing new for ``evict_after`` events leave memory, once their last
+        value is written (or cannot be)."""
         head = self.projection.last_seq
         done = {
             key
             for key, state in self.projection.sessions.items()
-            if state.results is ResultsStatus.FINAL and head - state.last_seq >= self.evict_after
+            if state.results is ResultsStatus.FINAL
+            and head - state.last_seq >= self.evict_after
+            and (self.written.get(key, 0) >= state.last_seq or key in self.unwritable)
         }
-        if done:
-            done -= self._queue.waiting  # its last value first
         if not done:
             return
         # A full snapshot: the index moves to ``head``, so every changed session is saved with it.
@@ -414,5 +416,8 @@ class ClassificationProjector(LogFollower):
                         return
                     await asyncio.sleep(CAS_PAUSE_S)  # a read that lags the write it lost to: not a busy loop
 
-        if await self.persist(self.bucket, key, seq, value, write) and not ahead:
-            self.written[key] = seq
+        if await self.persist(self.bucket, key, seq, value, write):
+            if not ahead:
+                self.written[key] = seq
+        elif self.stopping.is_set():  # given up on the way out, the broker away: the rest would be, one by one
+            self._queue.abandon()

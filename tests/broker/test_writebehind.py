@@ -107,6 +107,22 @@ async def test_a_write_that_raises_fails_the_queue_and_ends_the_wait() -> None:
         await queue.stop()
 
 
+async def test_what_is_abandoned_is_not_written_and_nobody_waits_for_it() -> None:
+    write = Recorder()
+    write.held["a"] = asyncio.Event()
+    queue = WriteQueue(write, "test", writers=1)
+    queue.start()
+    try:
+        queue.add(["a", "b", "c"])
+        await asyncio.sleep(0.01)
+        queue.abandon()
+        write.held["a"].set()  # the write in flight ends as it will
+        await asyncio.wait_for(queue.drained(), 5)
+        assert write.done == ["a"]
+    finally:
+        await queue.stop()
+
+
 @pytest.mark.parametrize("writers", [1, 3])
 async def test_drained_waits_for_every_key_queued(writers: int) -> None:
     write = Recorder()

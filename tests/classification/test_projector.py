@@ -18,6 +18,7 @@ from schemas.results import Classification, decode_classification, encode_classi
 from services.broker import follower
 from services.broker.connection import connect
 from services.broker.reader import StreamTail
+from services.broker.writebehind import WRITERS
 from services.classification.fold import classification_until, fold_log
 from services.classification.projector import ClassificationProjector
 from services.ingest.service import IngestService
@@ -88,8 +89,9 @@ async def test_events_folded_while_their_session_is_written_are_written_after(
             await released.wait()
         return await persist(bucket, key, seq, value, write)
 
-    monkeypatch.setattr(projector, "persist", held_once)
     await projector.start()
+    await until(lambda: projector.ready, "the projector ready")  # caught up: the fold no longer waits for writes
+    monkeypatch.setattr(projector, "persist", held_once)
     try:
         w = SessionWriter()
         race = small_race(w, cars=2, laps=2)
@@ -101,6 +103,7 @@ async def test_events_folded_while_their_session_is_written_are_written_after(
         live = await wait_for_classification(nc, w.session.key, stored[-1][0])
         assert encode_classification(live) == offline(stored, w.session.key)
     finally:
+        released.set()
         await projector.stop()
 
 
@@ -136,6 +139,36 @@ async def test_ready_means_what_the_log_held_at_start_is_written(
     finally:
         released.set()
         await projector.stop()
+
+
+async def test_on_the_way_out_with_the_broker_away_the_queued_values_are_given_up(
+    nats_url: str, nc: Client, ingest: IngestService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping while the broker is away: a write given up on the way out gives up the queue with it (each
+    queued session tried in turn, a request time-out each, made a stop take minutes); a restart writes them."""
+    projector = ClassificationProjector(nats_url)
+    tried: list[str] = []
+    released = asyncio.Event()
+
+    async def away(bucket: str, key: str, seq: int, value: bytes, write: Callable[[], Awaitable[None]]) -> bool:
+        tried.append(key)
+        await released.wait()
+        return False  # what persist answers for a write given up on the way out
+
+    await projector.start()
+    await until(lambda: projector.ready, "the projector ready")
+    monkeypatch.setattr(projector, "persist", away)
+    try:
+        writers = [SessionWriter() for _ in range(20)]
+        stored = await send(nc, [w.opened() for w in writers])
+        await until(lambda: projector.projection.last_seq == stored[-1][0], "every session folded")
+        await until(lambda: len(tried) == WRITERS, "every writer busy")
+    finally:
+        stopping = asyncio.create_task(projector.stop())
+        await until(projector.stopping.is_set, "the projector stopping")
+        released.set()
+        await asyncio.wait_for(stopping, 30)
+    assert len(tried) == WRITERS  # those in flight; the other 12 given up with them
 
 
 async def test_a_value_older_than_the_snapshot_is_written_again_at_start(
