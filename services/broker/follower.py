@@ -114,7 +114,7 @@ class LogFollower(NatsShell):
             while not self.stopping.is_set() and not self._refilter.is_set():
                 batch = await tail.next_batch(timeout=STOP_POLL_S)
                 if not batch:
-                    self.raise_if_failed()  # an idle tail too: the follower ends without waiting for an event
+                    await self.idle()
                     continue
                 await self._apply(batch)
                 if batch[-1].pending == 0:
@@ -132,6 +132,11 @@ class LogFollower(NatsShell):
         if not self.caught_up.is_set():
             await self.written_out()  # ready means the read models say what the log says
             self.caught_up.set()
+
+    async def idle(self) -> None:
+        """The tail had nothing new for a poll: what waits for no event. A follower whose work goes on beside the
+        fold ends here once that has failed, without waiting for the next event."""
+        self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
         """Raise :class:`BatchFailed` once work that goes on beside the fold (values written behind it) has

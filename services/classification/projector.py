@@ -325,6 +325,10 @@ class ClassificationProjector(LogFollower):
         if self._queue.failed is not None:
             raise BatchFailed(f"a classification could not be written: {self._queue.failed!r}")
 
+    async def idle(self) -> None:
+        await super().idle()
+        await self._evict()  # a session whose last value has been written since its last batch
+
     async def fold_batch(self, batch: list[StoredMsg]) -> None:
         touched: dict[str, None] = {}
         for stored in batch:

@@ -41,6 +41,31 @@ async def served_as_folded(nc: Client) -> Classification:
     return live
 
 
+class HeldWrites:
+    """Stands in for a projector's ``persist``: every write waits until ``released`` is set, then goes on (or,
+    ``given_up``, is answered as a write given up on the way out); ``tried`` lists their keys, ``holding`` is set
+    at the first."""
+
+    def __init__(self, projector: ClassificationProjector, monkeypatch: pytest.MonkeyPatch, given_up: bool = False):
+        self.tried: list[str] = []
+        self.holding, self.released = asyncio.Event(), asyncio.Event()
+        self._projector, self._persist, self._given_up = projector, projector.persist, given_up
+        monkeypatch.setattr(projector, "persist", self)
+
+    async def end(self) -> None:
+        """Release the writes and stop the projector (it waits for them)."""
+        self.released.set()
+        await self._projector.stop()
+
+    async def __call__(
+        self, bucket: str, key: str, seq: int, value: bytes, write: Callable[[], Awaitable[None]]
+    ) -> bool:
+        self.tried.append(key)
+        self.holding.set()
+        await self.released.wait()
+        return not self._given_up and await self._persist(bucket, key, seq, value, write)
+
+
 async def test_live_classification_equals_the_offline_fold(nats_url: str, nc: Client, ingest: IngestService) -> None:
     projector = ClassificationProjector(nats_url)
     await projector.start()
@@ -80,31 +105,21 @@ async def test_events_folded_while_their_session_is_written_are_written_after(
     """Values are written behind the fold: the fold goes on while a session's value is on its way, and what it
     folds meanwhile is written next (the write once recorded the newer sequence as written and skipped it)."""
     projector = ClassificationProjector(nats_url)
-    holding, released = asyncio.Event(), asyncio.Event()
-    persist = projector.persist
-
-    async def held_once(bucket: str, key: str, seq: int, value: bytes, write: Callable[[], Awaitable[None]]) -> bool:
-        if not released.is_set():
-            holding.set()
-            await released.wait()
-        return await persist(bucket, key, seq, value, write)
-
     await projector.start()
     await until(lambda: projector.ready, "the projector ready")  # caught up: the fold no longer waits for writes
-    monkeypatch.setattr(projector, "persist", held_once)
+    held = HeldWrites(projector, monkeypatch)
     try:
         w = SessionWriter()
         race = small_race(w, cars=2, laps=2)
         stored = await send(nc, race[:1])
-        await asyncio.wait_for(holding.wait(), 30)  # the session's first value is on its way
+        await asyncio.wait_for(held.holding.wait(), 30)  # the session's first value is on its way
         stored += await send(nc, race[1:])
         await until(lambda: projector.projection.last_seq == stored[-1][0], "the rest folded meanwhile")
-        released.set()
+        held.released.set()
         live = await wait_for_classification(nc, w.session.key, stored[-1][0])
         assert encode_classification(live) == offline(stored, w.session.key)
     finally:
-        released.set()
-        await projector.stop()
+        await held.end()
 
 
 async def test_ready_means_what_the_log_held_at_start_is_written(
@@ -117,28 +132,20 @@ async def test_ready_means_what_the_log_held_at_start_is_written(
         w = SessionWriter()
         last[w.session.key] = (await send(nc, small_race(w, cars=4, laps=2)))[-1][0]
     projector = ClassificationProjector(nats_url)
-    released = asyncio.Event()
-    persist = projector.persist
-
-    async def held(bucket: str, key: str, seq: int, value: bytes, write: Callable[[], Awaitable[None]]) -> bool:
-        await released.wait()
-        return await persist(bucket, key, seq, value, write)
-
-    monkeypatch.setattr(projector, "persist", held)
+    held = HeldWrites(projector, monkeypatch)
     await projector.start()
     try:
         await until(lambda: projector.projection.last_seq == max(last.values()), "the log folded")
         await asyncio.sleep(0.5)
         assert not projector.ready  # folded, not written
-        released.set()
+        held.released.set()
         await until(lambda: projector.ready, "the projector ready")
         kv = await nc.jetstream().key_value("chequered_classification")
         for key, seq in last.items():
             entry = await kv.get(key)
             assert entry.value is not None and decode_classification(entry.value).last_seq == seq
     finally:
-        released.set()
-        await projector.stop()
+        await held.end()
 
 
 async def test_on_the_way_out_with_the_broker_away_the_queued_values_are_given_up(
@@ -147,28 +154,20 @@ async def test_on_the_way_out_with_the_broker_away_the_queued_values_are_given_u
     """Stopping while the broker is away: a write given up on the way out gives up the queue with it (each
     queued session tried in turn, a request time-out each, made a stop take minutes); a restart writes them."""
     projector = ClassificationProjector(nats_url)
-    tried: list[str] = []
-    released = asyncio.Event()
-
-    async def away(bucket: str, key: str, seq: int, value: bytes, write: Callable[[], Awaitable[None]]) -> bool:
-        tried.append(key)
-        await released.wait()
-        return False  # what persist answers for a write given up on the way out
-
     await projector.start()
     await until(lambda: projector.ready, "the projector ready")
-    monkeypatch.setattr(projector, "persist", away)
+    held = HeldWrites(projector, monkeypatch, given_up=True)
     try:
         writers = [SessionWriter() for _ in range(20)]
         stored = await send(nc, [w.opened() for w in writers])
         await until(lambda: projector.projection.last_seq == stored[-1][0], "every session folded")
-        await until(lambda: len(tried) == WRITERS, "every writer busy")
+        await until(lambda: len(held.tried) == WRITERS, "every writer busy")
     finally:
         stopping = asyncio.create_task(projector.stop())
         await until(projector.stopping.is_set, "the projector stopping")
-        released.set()
+        held.released.set()
         await asyncio.wait_for(stopping, 30)
-    assert len(tried) == WRITERS  # those in flight; the other 12 given up with them
+    assert len(held.tried) == WRITERS  # those in flight; the other 12 given up with them
 
 
 async def test_a_value_older_than_the_snapshot_is_written_again_at_start(
