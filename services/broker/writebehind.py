@@ -77,8 +77,7 @@ class WriteQueue:
         """Drop what is queued (on the way out with the broker away: a restart writes it again); the writes in
         flight end as they will."""
         self._queued.clear()
-        if not self._in_flight:
-            self._idle.set()
+        self._settle()
 
     @property
     def waiting(self) -> set[str]:
@@ -132,9 +131,13 @@ class WriteQueue:
                 self.failed = error
             finally:
                 self._in_flight.discard(key)
-                if not self._in_flight:
-                    self._landed.set()
-                if self.failed is not None or not (self._queued or self._in_flight):
-                    self._idle.set()
+                self._settle()
                 if self.failed is not None:
                     self._wake(len(self._sleeping))  # to end
+
+    def _settle(self) -> None:
+        """Say what is left: nothing in flight, nothing at all (or nothing more, after a failure)."""
+        if not self._in_flight:
+            self._landed.set()
+        if self.failed is not None or not (self._queued or self._in_flight):
+            self._idle.set()

@@ -12,7 +12,7 @@ from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeoutError
 from prometheus_client import generate_latest
 
-from schemas.events import Event
+from schemas.events import Event, ResultsDeclared, ResultsStatus
 from schemas.ingest import DeadLetter
 from schemas.results import Classification, decode_classification, encode_classification
 from services.broker import follower
@@ -32,13 +32,18 @@ def offline(stored: list[tuple[int, Event]], key: str) -> bytes:
     return encode_classification(fold_log(stored).sessions[key].classification())
 
 
-async def served_as_folded(nc: Client) -> Classification:
-    """A small race sent through ingest: the projector's value, once it has the last event, is the offline fold's."""
-    w = SessionWriter()
-    stored = await send(nc, small_race(w))
-    live = await wait_for_classification(nc, w.session.key, stored[-1][0])
-    assert encode_classification(live) == offline(stored, w.session.key)
+async def served(nc: Client, stored: list[tuple[int, Event]], key: str) -> Classification:
+    """The projector's value of session ``key`` once it has the last event ``stored``: the offline fold's, byte
+    for byte."""
+    live = await wait_for_classification(nc, key, stored[-1][0])
+    assert encode_classification(live) == offline(stored, key)
     return live
+
+
+async def served_as_folded(nc: Client) -> Classification:
+    """A small race sent through ingest, served as the offline fold gives it."""
+    w = SessionWriter()
+    return await served(nc, await send(nc, small_race(w)), w.session.key)
 
 
 class HeldWrites:
@@ -92,8 +97,7 @@ async def test_projector_stopped_mid_race_resumes_exactly(nats_url: str, nc: Cli
     await second.start()
     try:
         assert second.written[w.session.key] == stored[half - 1][0]  # the checkpoint it resumes after
-        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
-        assert encode_classification(live) == offline(stored, w.session.key)
+        live = await served(nc, stored, w.session.key)
         assert sum(c.laps for c in live.cars) == 6 * 12  # nothing skipped, nothing counted twice
     finally:
         await second.stop()
@@ -116,8 +120,7 @@ async def test_events_folded_while_their_session_is_written_are_written_after(
         stored += await send(nc, race[1:])
         await until(lambda: projector.projection.last_seq == stored[-1][0], "the rest folded meanwhile")
         held.released.set()
-        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
-        assert encode_classification(live) == offline(stored, w.session.key)
+        await served(nc, stored, w.session.key)
     finally:
         await held.end()
 
@@ -170,6 +173,30 @@ async def test_on_the_way_out_with_the_broker_away_the_queued_values_are_given_u
     assert len(held.tried) == WRITERS  # those in flight; the other 12 given up with them
 
 
+async def test_a_finished_session_leaves_memory_once_its_last_value_is_written(
+    nats_url: str, nc: Client, ingest: IngestService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eviction waits for the session's last value to be written (it is written behind the fold), and then
+    happens with no event after it (an idle projector evicts too)."""
+    projector = ClassificationProjector(nats_url, evict_after=20)
+    await projector.start()
+    await until(lambda: projector.ready, "the projector ready")
+    held = HeldWrites(projector, monkeypatch)
+    try:
+        finished, other = SessionWriter(), SessionWriter()
+        final = finished.event(ResultsDeclared(status=ResultsStatus.FINAL), at=2_000_000)
+        await send(nc, [*small_race(finished, cars=2, laps=2), final])
+        stored = await send(nc, small_race(other, cars=4, laps=6))
+        await until(lambda: projector.projection.last_seq == stored[-1][0], "the other session folded")
+        await asyncio.sleep(0.5)  # idle polls meanwhile
+        assert finished.session.key in projector.projection.sessions  # its last value is still on its way
+        held.released.set()
+        await until(lambda: finished.session.key in projector.evicted, "the finished session evicted")
+        await wait_for_classification(nc, finished.session.key, stored[0][0] - 1)
+    finally:
+        await held.end()
+
+
 async def test_a_value_older_than_the_snapshot_is_written_again_at_start(
     nats_url: str, nc: Client, ingest: IngestService
 ) -> None:
@@ -190,8 +217,7 @@ async def test_a_value_older_than_the_snapshot_is_written_again_at_start(
     await second.start()
     try:
         assert second.resumed_from == stored[-1][0]  # restored from the snapshot: nothing left in the log
-        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
-        assert encode_classification(live) == offline(stored, w.session.key)
+        await served(nc, stored, w.session.key)
     finally:
         await second.stop()
 
@@ -216,8 +242,7 @@ async def test_a_value_in_the_bucket_that_is_no_classification_is_replaced(
     try:
         assert second.written[w.session.key] == 0
         stored += await send(nc, race[half:])
-        live = await wait_for_classification(nc, w.session.key, stored[-1][0])
-        assert encode_classification(live) == offline(stored, w.session.key)
+        await served(nc, stored, w.session.key)
     finally:
         await second.stop()
 
