@@ -24,6 +24,7 @@ BENCHMARKS = {
     "calendar": "bench.calendar",
     "export": "bench.export",
     "serve": "bench.serve",
+    "startup": "bench.startup",
 }
 
 

@@ -23,6 +23,10 @@ class ListenError(RuntimeError):
         )
 
 
+class GatewayStartFailed(RuntimeError):
+    """The gateway's server stopped while it was starting on its socket (the log says why)."""
+
+
 def listen(host: str, port: int, what: str, option: str) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: any free one); ``what`` and ``option`` name the port and
     the command-line option that sets it in the error."""

@@ -30,11 +30,17 @@ log = logging.getLogger("chequered.serve")
 
 
 class Service(Protocol):
+    role: str
+    """Its name in ``chequered serve ROLE`` and in readiness."""
+
     @property
     def ready(self) -> bool: ...
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
+    def flushed(self) -> str:
+        """What it made durable, for the last line of a stopped process."""
+        ...
 
 
 @dataclass

@@ -96,6 +96,7 @@ class ClassificationProjector(LogFollower):
     """
 
     projection_name = CLASSIFICATION_PROJECTION
+    role = "classification"
 
     def __init__(
         self,
@@ -135,6 +136,10 @@ class ClassificationProjector(LogFollower):
     def ready(self) -> bool:
         """Caught up, connected, following the log and the rebuilds, and (as a replica) still a member."""
         return super().ready and self._queue.failed is None and (self.membership is None or self.membership.running)
+
+    def flushed(self) -> str:
+        written = max(self.written.values(), default=0)
+        return f"classification folded to seq {self.projection.last_seq:,}, its read models written to {written:,}"
 
     async def start(self) -> None:
         await self.connect()

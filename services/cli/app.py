@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -15,33 +16,56 @@ import msgspec
 from services.broker.connection import BrokerUnreachable
 from services.broker.embedded import BrokerNotFound, BrokerStartFailed
 from services.broker.topology import TopologyConflict
-from services.cli import calendar, documents, operating, producing, scoring, serving
 from services.cli.bootstrap import console
 from services.cli.options import broker_options
-from services.gateway.server import GatewayStartFailed
 from services.heap import tune_collector
 from services.home import HomeInUse
 from services.ingest.client import IngestUnavailable
-from services.ports import ListenError
+from services.ports import GatewayStartFailed, ListenError
 from services.standings.config import ConfigError
 
-GROUPS = (serving, producing, operating, scoring, documents, calendar)
+GROUPS: dict[str, tuple[str, ...]] = {
+    "services.cli.serving": ("demo", "serve"),
+    "services.cli.producing": ("replay", "publish", "feed", "import", "simulate"),
+    "services.cli.operating": (
+        "tower", "rejects", "setup", "edge", "rebuild", "verify", "at", "export", "record", "schemas",
+    ),
+    "services.cli.scoring": ("standings",),
+    "services.cli.documents": ("report",),
+    "services.cli.calendar": ("calendar",),
+}  # fmt: skip
+"""Each command group's module and the commands it registers, in the order ``--help`` lists them. A command
+imports its own group only (a child of ``serve all`` has no use for the feeds or the calendar files)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; given ``argv``, of its command only (every command when it names none)."""
     broker = broker_options()
     parser = argparse.ArgumentParser(
         prog="chequered", description="Event-sourced live timing and scoring on NATS JetStream", parents=[broker.outer]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in GROUPS:
-        group.register(sub, broker.inner)
+    command = None if argv is None else _command(broker.outer, argv)
+    for module, commands in GROUPS.items():
+        if command is None or command in commands:
+            importlib.import_module(module).register(sub, broker.inner)
     return parser
+
+
+def _command(outer: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (after any ``--nats``/``--home``); None for none known (``--help``, a typo)."""
+    first = argparse.ArgumentParser(add_help=False, parents=[outer], exit_on_error=False)
+    first.add_argument("command", nargs="?")
+    try:
+        command = first.parse_known_args(argv)[0].command
+    except argparse.ArgumentError:
+        return None
+    return command if any(command in commands for commands in GROUPS.values()) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     tune_collector()
-    args = build_parser().parse_args(argv)
+    args = build_parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
     try:
         result = args.handler(args)
         if asyncio.iscoroutine(result):

@@ -13,6 +13,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nats.aio.client import Client
 from rich.console import Console
@@ -20,11 +21,11 @@ from rich.console import Console
 from schemas.events import ChampionshipConfigured
 from services.broker.connection import connect
 from services.cli.options import TOKENS_ENV
-from services.gateway.server import GatewayService
-from services.gateway.standings import OPENAPI as STANDINGS_OPENAPI
-from services.gateway.standings import ROUTES as STANDINGS_ROUTES
 from services.runtime import broker_url
 from services.standings.config import ConfigError, decode_config
+
+if TYPE_CHECKING:
+    from services.gateway.server import GatewayService
 
 PACKAGE = Path(__file__).resolve().parent.parent
 SAMPLE_LOG = PACKAGE.parent / "data" / "sample-race.jsonl.gz"
@@ -50,6 +51,12 @@ async def nats_client(args: argparse.Namespace, name: str) -> AsyncIterator[Clie
             await nc.close()
 
 
+def say(line: str) -> None:
+    """A line of ``serve`` or ``demo``: whole, however narrow the terminal (a URL or a path broken in two is no
+    use)."""
+    console.print(line, soft_wrap=True)
+
+
 def gateway_tokens(args: argparse.Namespace) -> list[str]:
     """The gateway's read tokens: ``--token``, ``$CHEQUERED_GATEWAY_TOKENS``, or one generated."""
     tokens = list(args.token or []) or [t for t in os.environ.get(TOKENS_ENV, "").split(",") if t]
@@ -59,7 +66,12 @@ def gateway_tokens(args: argparse.Namespace) -> list[str]:
 def gateway_service(
     url: str, args: argparse.Namespace, listener: socket.socket | None = None
 ) -> tuple[GatewayService, list[str]]:
-    """The gateway of ``serve``/``demo`` with its read tokens, on ``listener`` or ``--host``/``--gateway-port``."""
+    """The gateway of ``serve``/``demo`` with its read tokens, on ``listener`` or ``--host``/``--gateway-port``
+    (imported only now: the web framework is for the processes that serve it)."""
+    from services.gateway.server import GatewayService
+    from services.gateway.standings import OPENAPI as STANDINGS_OPENAPI
+    from services.gateway.standings import ROUTES as STANDINGS_ROUTES
+
     tokens = gateway_tokens(args)
     service = GatewayService(
         url,

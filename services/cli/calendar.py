@@ -11,7 +11,6 @@ from nats.js.errors import NotFoundError
 from schemas.events import SessionRef
 from schemas.ingest import Rejected
 from services.broker.reader import read_events
-from services.calendar.files import decode_calendar as decode_file
 from services.calendar.render import render_calendar
 from services.calendar.schedule import changes_to, schedule_from
 from services.calendar.store import read_calendar
@@ -29,6 +28,8 @@ def _now(args: argparse.Namespace) -> int:
 async def publish_calendar(args: argparse.Namespace) -> int:
     """Publish a calendar file: the whole season the first time, then one event per session moved, cancelled,
     added or reinstated (or the season again when rounds or names changed); nothing when the log agrees."""
+    from services.calendar.files import decode_calendar as decode_file  # the file formats, for this command only
+
     session = SessionRef.parse(args.session)
     where = SessionRef.calendar_of(session.championship)
     if session != where:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.events import SessionRef
 from services.broker.reader import read_events
 from services.cli.bootstrap import console, nats_client
-from services.documents.report import Document, session_documents
+
+if TYPE_CHECKING:
+    from services.documents.report import Document
 
 
 def _writable(directory: Path) -> Path:
@@ -21,6 +24,8 @@ def _writable(directory: Path) -> Path:
 
 
 async def report(args: argparse.Namespace) -> int:
+    from services.documents.report import session_documents  # the PDF library, for this command only
+
     session = SessionRef.parse(args.session)
     out = _writable(args.out)
     async with nats_client(args, "chequered-report") as nc:

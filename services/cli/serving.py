@@ -1,61 +1,30 @@
-"""``chequered demo`` and ``chequered serve``: running the services."""
+"""``chequered demo`` and ``chequered serve``: running the services.
+
+A process imports what it runs: ``serve ROLE`` imports that role's service when it starts it, and the demo
+(:mod:`services.cli.demo`) when it is asked for, so a child of ``serve all`` or a command starts in a fraction of
+the time that importing every service took (``python -m bench serve``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 
-from schemas.events import Event, ResultsDeclared, ResultsStatus, SessionRef
-from schemas.results import Classification
-from schemas.standings import Standings
-from services.broker.connection import connect
-from services.classification.projector import ClassificationProjector
-from services.classification.tower import render_tower
-from services.cli.bootstrap import (
-    DEMO_CHAMPIONSHIP,
-    SAMPLE_LOG,
-    configured,
-    console,
-    gateway_service,
-    gateway_tokens,
-)
-from services.cli.options import TOKENS_ENV, gateway_options, pace_options, speed
-from services.cli.watch import wait_for_standings, watch_tower
-from services.documents.service import DocumentsService
-from services.gateway.server import GatewayService
+from services.cli.bootstrap import SAMPLE_LOG, console, gateway_service, gateway_tokens, say
+from services.cli.options import TOKENS_ENV, gateway_options, pace_options
 from services.home import Serving
-from services.ingest import racecontrol
-from services.ingest.client import Producer
-from services.ingest.service import IngestService
 from services.observability import Checks, OpsServer, configure_logging, ops_host, readiness
-from services.ops.racelog import read_log
-from services.ops.replay import ReplayReport, replay
 from services.ports import address, inherited, listen
-from services.runtime import (
-    DEFAULT_HOME,
-    Broker,
-    Service,
-    broker_url,
-    home_broker,
-    on_signals,
-    run_until_signal,
-    stop_services,
-    unless_signalled,
-)
+from services.runtime import Broker, Service, home_broker, run_until_signal, unless_signalled
 from services.simulator import titlefight
-from services.standings.projector import StandingsProjector
-from services.standings.render import render_tables, render_titles
 from services.supervisor import Relay, Supervisor, service_spec
 
 ROLES = ("all", "ingest", "classification", "standings", "gateway", "documents")
@@ -65,100 +34,9 @@ the finale."""
 
 
 async def demo(args: argparse.Namespace) -> int:
-    scenario = SCENARIOS[args.scenario] if args.scenario else None
-    events = scenario.finale() if scenario else list(read_log(args.log))
-    session = events[0].session
-    signalled = asyncio.Event()
-    on_signals(signalled)
-    started: list[Service] = []
-    finished = False
-    with (
-        tempfile.TemporaryDirectory(prefix="chequered-demo-") as store,
-        broker_url(args.nats, args.home, console, command="demo", store=Path(store)) as url,
-    ):
-        gateway, tokens = gateway_service(url, args)
-        try:
-            for service in (IngestService(url), ClassificationProjector(url), StandingsProjector(url), gateway):
-                if not await unless_signalled(service.start(), signalled):
-                    break
-                started.append(service)
-            else:
-                page = f"{gateway.url}/?session={session.key}&token={tokens[0]}"
-                say(f"[bold]live timing page[/bold]: {page}")
-                race = asyncio.ensure_future(_demo_race(url, events, args, page, scenario))
-                if await unless_signalled(race, signalled):
-                    finished = True
-                    _show_results(*race.result(), page, titles=scenario is not None)
-                    if args.linger and not signalled.is_set():
-                        say(f"the page stays up until Ctrl-C; in another terminal, try: {_try_next(args, session)}")
-                        await signalled.wait()
-        finally:
-            signalled.clear()
-            await stop_services(started, signalled)
-    say(f"demo stopped; to run it yourself: chequered serve all, then chequered replay {_shown(args.log)} --max")
-    return 0 if finished else 130
+    from services.cli.demo import run_demo  # the demo runs every service in this process
 
-
-async def _demo_race(
-    url: str, events: list[Event], args: argparse.Namespace, page: str, scenario: ModuleType | None
-) -> tuple[ReplayReport, Classification | None, Standings | None]:
-    """The championship configured (and a scenario's season before its finale), the race replayed while the
-    tower follows it, the results declared."""
-    session = events[0].session
-    config = SessionRef.championship_of(session.championship)
-    nc = await connect(url, "chequered-demo")
-    try:
-        console.print(
-            f"[bold]chequered demo[/bold]: {len(events):,} events of {session.key} at "
-            f"{'full speed' if args.max else f'{args.speed:g}x'} through ingest → JetStream → projectors → KV"
-        )
-        producer = Producer(nc)
-        rules = scenario.CONFIG if scenario else DEMO_CHAMPIONSHIP
-        await producer.send(racecontrol.race_control_event(config, configured(rules), events[0].at))
-        if scenario:  # the season before this race, its results declared: the title fight it leaves
-            await producer.send_all(scenario.prelude())
-            before = await wait_for_standings(nc, session.championship, declared=scenario.EVENTS[-2])
-            for view in render_titles(before)[:3] if before is not None else []:
-                console.print(view)
-        title = scenario is not None
-        watch = asyncio.create_task(watch_tower(url, session, until_finished=True, caption=page, title=title))
-        try:
-            report = await replay(nc, events, speed=speed(args), console=None)
-            final = await asyncio.wait_for(watch, timeout=30)
-        finally:
-            watch.cancel()  # interrupted: the live tower ends with the race
-        declared = ResultsDeclared(status=ResultsStatus.FINAL)
-        await producer.send(racecontrol.race_control_event(session, declared, events[-1].at + 60_000))
-        return report, final, await wait_for_standings(nc, session.championship, declared=session.event)
-    finally:
-        await nc.close()
-
-
-def _show_results(
-    report: ReplayReport, final: Classification | None, standings: Standings | None, page: str, *, titles: bool
-) -> None:
-    if final is not None:
-        console.print(render_tower(final, width=console.width, caption=page), crop=False)
-    if standings is not None:
-        for table in render_tables(standings, width=console.width)[:3]:
-            console.print(table, crop=False)
-        for view in render_titles(standings)[:3] if titles else []:
-            console.print(view, crop=False)
-    console.print(f"[green]done[/green]: {report.accepted:,} events accepted, {report.rejected} rejected")
-    say(f"[bold]live timing page[/bold]: {page}")
-
-
-def _try_next(args: argparse.Namespace, session: SessionRef) -> str:
-    """A command that reads the demo's race while it lingers (its broker is found through the home)."""
-    where = f" --nats {args.nats}" if args.nats else "" if args.home == DEFAULT_HOME else f" --home {args.home}"
-    return f"chequered at {session.key} --time 1h{where}"
-
-
-def _shown(path: Path) -> str:
-    """A path as the user can type it from here."""
-    with contextlib.suppress(ValueError):
-        return str(path.resolve().relative_to(Path.cwd()))
-    return str(path)
+    return await run_demo(args, SCENARIOS[args.scenario] if args.scenario else None)
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -177,23 +55,18 @@ async def serve_one(args: argparse.Namespace) -> int:
         gateway_listener = inherited(args.gateway_fd) if args.gateway_fd is not None else _gateway_listener(args)
     command = f"serve {args.role}"
     with home_broker(args.nats, args.home, console, command=command, port=args.port, exclusive=True) as broker:
-        services: list[Service] = []
-        if args.role == "ingest":
-            services.append(IngestService(broker.url, instance=args.instance))
-        if args.role == "classification":
-            services.append(ClassificationProjector(broker.url, replica=args.replica))
-        if args.role == "standings":
-            services.append(StandingsProjector(broker.url))
-        if args.role == "documents":
-            services.append(DocumentsService(broker.url))
         announce = None
         if args.role == "gateway":
             gateway, tokens = gateway_service(broker.url, args, gateway_listener)
-            services.append(gateway)
+            service: Service = gateway
 
             def announce() -> None:
                 if not supervised:
                     say(f"live timing page: {gateway.url}/?token={tokens[0]}")
+
+        else:
+            service = _projector_or_ingest(args.role, broker.url, args)
+        services = [service]
 
         say(f"serving {args.role} on {broker.url}; Ctrl-C to stop")
         _announce(broker, command, gateway_listener, ops_listener)
@@ -282,11 +155,6 @@ def _announce(broker: Broker, command: str, gateway: socket.socket | None, ops: 
     broker.lock.announce(serving)
 
 
-def say(line: str) -> None:
-    """A line of ``serve``: whole, however narrow the terminal (a URL or a path broken in two is no use)."""
-    console.print(line, soft_wrap=True)
-
-
 def _ops_listener(args: argparse.Namespace) -> socket.socket | None:
     return None if args.ops_port is None else listen(ops_host(args.ops_host), args.ops_port, "ops", "--ops-port")
 
@@ -315,37 +183,32 @@ def _relay(log_format: str) -> Relay:
     return relay_text
 
 
+def _projector_or_ingest(role: str, url: str, args: argparse.Namespace) -> Service:
+    """The service of ``role`` (not the gateway), its module imported only now."""
+    if role == "ingest":
+        from services.ingest.service import IngestService
+
+        return IngestService(url, instance=args.instance)
+    if role == "classification":
+        from services.classification.projector import ClassificationProjector
+
+        return ClassificationProjector(url, replica=args.replica)
+    if role == "standings":
+        from services.standings.projector import StandingsProjector
+
+        return StandingsProjector(url)
+    from services.documents.service import DocumentsService
+
+    return DocumentsService(url)
+
+
 def service_checks(services: Sequence[Service]) -> Checks:
-    return readiness(**{SERVICE_NAMES.get(type(s), type(s).__name__): lambda s=s: s.ready for s in services})
-
-
-SERVICE_NAMES: dict[type, str] = {
-    IngestService: "ingest",
-    ClassificationProjector: "classification",
-    StandingsProjector: "standings",
-    GatewayService: "gateway",
-    DocumentsService: "documents",
-}
+    return readiness(**{service.role: lambda s=service: s.ready for service in services})
 
 
 def flushed(services: Sequence[Service]) -> str:
     """What the stopped services had made durable, for the last line of a process."""
-    parts = []
-    for service in services:
-        if isinstance(service, IngestService):
-            parts.append(f"ingest acknowledged {service.accepted:,} events, each stored in the stream first")
-        elif isinstance(service, ClassificationProjector):
-            written = max(service.written.values(), default=0)
-            parts.append(
-                f"classification folded to seq {service.projection.last_seq:,}, its read models written to {written:,}"
-            )
-        elif isinstance(service, StandingsProjector):
-            parts.append(f"standings folded and written to seq {service.folded:,}")
-        elif isinstance(service, DocumentsService):
-            parts.append(f"documents stored for {sum(1 for seq in service.generated.values() if seq):,} session(s)")
-        elif isinstance(service, GatewayService):
-            parts.append("gateway connections closed")
-    return "; ".join(parts) or "nothing to flush"
+    return "; ".join(service.flushed() for service in services) or "nothing to flush"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: argparse.ArgumentParser) -> None:

@@ -42,6 +42,7 @@ DECLARED = b'"results_declared"'
 
 class DocumentsService(LogFollower):
     projection_name = DOCUMENTS_PROJECTION
+    role = "documents"
 
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
@@ -51,6 +52,9 @@ class DocumentsService(LogFollower):
         """Session key -> the declaration its stored documents are of (0: rendering failed)."""
         self._task: asyncio.Task[None] | None = None
         self._store: ObjectStore | None = None
+
+    def flushed(self) -> str:
+        return f"documents stored for {sum(1 for seq in self.generated.values() if seq):,} session(s)"
 
     async def start(self) -> None:
         await self.connect()

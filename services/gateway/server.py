@@ -15,18 +15,16 @@ from services.gateway.app import create_app
 from services.gateway.guard import HEADER_TIMEOUT_S, MAX_CONNECTIONS, GuardedHttpTools, connection_cap
 from services.gateway.hub import ClassificationHub
 from services.gateway.state import GatewayState
-from services.ports import address, listen
+from services.ports import GatewayStartFailed, address, listen
 
 GRACE_S = 3
 """How long stopping waits for connections to end before cancelling them."""
 
 
-class GatewayStartFailed(RuntimeError):
-    pass
-
-
 class GatewayService:
     """``await start()`` serves the gateway on ``host:port`` (0: any free port, see :attr:`url`)."""
+
+    role = "gateway"
 
     def __init__(
         self,
@@ -60,6 +58,9 @@ class GatewayService:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def flushed(self) -> str:
+        return "gateway connections closed"
 
     @property
     def ready(self) -> bool:

@@ -117,6 +117,8 @@ class IngestService(NatsShell):
     off), another takes the lease within about two seconds, reads the ledger from the log and answers.
     Producers retry with the same ids meanwhile, so nothing is lost or stored twice."""
 
+    role = "ingest"
+
     def __init__(self, nats_url: str, topology: Topology | None = None, *, instance: str | None = None) -> None:
         super().__init__(nats_url, topology)
         self.ledger = IngestLedger()
@@ -139,6 +141,9 @@ class IngestService(NatsShell):
     def ready(self) -> bool:
         """Started, connected, and (as one of several instances) still taking part in the lease."""
         return self._started and self.healthy
+
+    def flushed(self) -> str:
+        return f"ingest acknowledged {self.accepted:,} events, each stored in the stream first"
 
     async def start(self) -> None:
         await self.connect()

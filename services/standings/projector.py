@@ -51,6 +51,7 @@ log = logging.getLogger("chequered.standings")
 
 class StandingsProjector(LogFollower):
     projection_name = STANDINGS_PROJECTION
+    role = "standings"
 
     def __init__(self, nats_url: str, topology: Topology | None = None) -> None:
         super().__init__(nats_url, topology)
@@ -61,6 +62,9 @@ class StandingsProjector(LogFollower):
         """The stream sequence of the last event folded, its batch's writes done."""
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def flushed(self) -> str:
+        return f"standings folded and written to seq {self.folded:,}"
 
     async def start(self) -> None:
         await self.connect()
