@@ -2,7 +2,7 @@
 
 A process imports what it runs: ``serve ROLE`` imports that role's service when it starts it, and the demo
 (:mod:`services.cli.demo`) when it is asked for, so a child of ``serve all`` or a command starts in a fraction of
-the time that importing every service took (``python -m bench serve``).
+the time that importing every service took (``python -m bench startup``).
 """
 
 from __future__ import annotations
