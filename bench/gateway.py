@@ -58,14 +58,18 @@ from schemas.events import (
     SessionStarted,
 )
 from schemas.ingest import Accepted
+from schemas.results import decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
+from services.classification.fold import ClassificationProjection
 from services.classification.projector import ClassificationProjector
+from services.gateway.hub import ClassificationHub
 from services.gateway.server import GatewayService
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
 from services.runtime import Service
+from services.simulator.endurance import RaceSpec, simulate
 
 PHASES = ((50.0, 12.0), (200.0, 20.0))
 """(events/s, seconds): the unsaturated reference first, then the load asked for."""
@@ -463,7 +467,41 @@ async def on_stack(report: Report, measure: Measure) -> None:
                 child_process.join(timeout=15)
 
 
+def _taking_values(report: Report) -> None:
+    """In this process: the hub taking each value of a 40-car race (one after every event, as the projector
+    writes them) beside decoding each whole, the best of three rounds."""
+    projection, values = ClassificationProjection(), []
+    for seq, event in enumerate(simulate(RaceSpec(seed=7, cars=40, duration_ms=3_600_000)), 1):
+        projection.apply(seq, event)
+        state = projection.sessions[event.session.key]
+        if state.opened is not None:
+            values.append((event.session.key, state.encoded()))
+
+    def decoded() -> None:
+        for _, value in values:
+            decode_classification(value)
+
+    def taken() -> None:
+        hub = ClassificationHub()
+        for key, value in values:
+            hub.apply(key, value)
+
+    base = "a 40-car value decoded whole (baseline)"
+    for name, work in ((base, decoded), ("the hub taking a 40-car value: rows cut, those changed decoded", taken)):
+        best = min(_timed(work) for _ in range(3))
+        report.add(name, best / len(values) * 1e6, "µs", baseline=None if name == base else base)
+    size = sum(len(value) for _, value in values) // len(values)
+    report.notes.append(f"{len(values):,} values of a 40-car hour, {size:,} bytes each on average")
+
+
+def _timed(work: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
 def run() -> Report:
     report = Report("gateway")
+    _taking_values(report)
     asyncio.run(on_stack(report, _measure))
     return report

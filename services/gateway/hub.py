@@ -2,8 +2,9 @@
 
 It watches the classification bucket (the one the read-model pointer names: a
 rebuild moves it, and the hub moves with it), keeps the latest value of each session
-(decoded once, for REST) and a ring of recent updates, each the delta from the
-value before it (computed, encoded and framed once, shared by every client), and
+(as stored; decoded once, when REST or a new client first needs it) and a ring of
+recent updates, each the delta from the value before it (made from the rows that
+changed, :mod:`services.gateway.delta`; encoded and framed once, shared by every client), and
 hands each to every client's feed. Fan-out never awaits: a :class:`DirectFeed`
 writes the frame to the client's connection there and then
 (:mod:`services.gateway.wire`), a :class:`QueuedFeed` (under servers whose
@@ -32,9 +33,8 @@ from nats.js.kv import KeyValue
 from schemas.results import Classification, decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION, READ_MODELS_BUCKET
 from services.broker.topology import current_bucket
-from services.classification.timefmt import latest_crossing
 from services.gateway.delayline import DelayLine
-from services.gateway.delta import delta, encoded_rows
+from services.gateway.delta import Rows, delta, read_stored, rows_of
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
 from services.gateway.wire import MAX_BUFFERED, Wire, http_chunk, text_frame
@@ -212,16 +212,36 @@ class QueuedFeed:
 class SessionChannel:
     def __init__(self, capacity: int) -> None:
         self.ring: UpdateRing[Outgoing] = UpdateRing(capacity)
-        self.classification: Classification | None = None
+        self.value: bytes | None = None
+        """The latest value, as stored."""
+        self.last_seq = 0
+        """Its ``last_seq``."""
+        self._decoded: Classification | None = None
         self.taken_ms = 0
-        """When the gateway took :attr:`classification` from the bucket (its wall clock, ms)."""
+        """When the gateway took :attr:`value` from the bucket (its wall clock, ms)."""
         self.crossing_ms = 0
-        """When it took the first value with :attr:`classification`'s latest crossing (see ``Snapshot``)."""
-        self.rows: dict[str, bytes] = {}
-        """The rows of :attr:`classification`, encoded (see :func:`services.gateway.delta.delta`)."""
+        """When it took the first value with :attr:`value`'s latest crossing (see ``Snapshot``)."""
+        self.rows = Rows([], [], [], [])
+        """The rows of :attr:`value` (see :func:`services.gateway.delta.delta`)."""
         self.delays: dict[int, DelayLine] = {}
         """Broadcast delay lines open for this session, by delay (ms)."""
         self.subscribers: set[Feed] = set()
+
+    @property
+    def classification(self) -> Classification | None:
+        """The latest value, decoded when first asked for (a delta needs only the rows that changed)."""
+        if self._decoded is None and self.value is not None:
+            self._decoded = decode_classification(self.value)
+        return self._decoded
+
+    def note_crossing(self, rows: Rows, taken_ms: int) -> None:
+        """Whether the next value (``rows``) has another latest crossing: it was taken at ``taken_ms``."""
+        if self.value is None or rows.latest_crossing != self.rows.latest_crossing:
+            self.crossing_ms = taken_ms
+
+    def hold(self, value: bytes, seq: int, rows: Rows, decoded: Classification | None, taken_ms: int) -> None:
+        """The next value, its rows, and (when it was decoded whole) its decoding."""
+        self.value, self.last_seq, self.rows, self._decoded, self.taken_ms = value, seq, rows, decoded, taken_ms
 
 
 class ClassificationHub:
@@ -262,16 +282,17 @@ class ClassificationHub:
         """The session's value as it stood ``delay_ms`` ago, and (when there is none yet) how many ms until there
         is. The first request opens a line from the value held now; it stays open while it is asked for."""
         channel = self._channels.get(key)
-        if channel is None or channel.classification is None:
+        held = channel.classification if channel is not None else None
+        if channel is None or held is None:
             return None, 0
         now = wall_ms()
         line = channel.delays.get(delay_ms)
         if line is None:
             line = channel.delays[delay_ms] = DelayLine(delay_ms, now)
             current = Snapshot(
-                seq=channel.classification.last_seq,
+                seq=held.last_seq,
                 reason=SnapshotReason.RESET,
-                classification=channel.classification,
+                classification=held,
                 taken_ms=channel.taken_ms,
                 crossing_ms=channel.crossing_ms,
             )
@@ -315,7 +336,7 @@ class ClassificationHub:
         if channel is None:
             return
         channel.subscribers.discard(subscriber)
-        if channel.classification is None and not channel.subscribers:
+        if channel.value is None and not channel.subscribers:
             del self._channels[key]  # a session nobody waits for any more and that never had a value
 
     # -- following the bucket --------------------------------------------------
@@ -374,33 +395,33 @@ class ClassificationHub:
 
     def apply(self, key: str, value: bytes) -> None:
         """Take one KV value of ``key`` and send it to the session's clients."""
-        try:
-            classification = decode_classification(value)
-        except msgspec.MsgspecError as error:
-            log.error("KV value of %s is not a classification (%s); ignored", key, error)
-            return
         channel = self._channels.get(key)
         if channel is None:
             channel = self._channels[key] = SessionChannel(self.capacity)
-        previous = channel.classification
-        seq = classification.last_seq
-        if previous is not None and seq == previous.last_seq:
-            return  # already held (a watcher restarted, or the same value in a rebuilt bucket)
-        if previous is not None and seq > previous.last_seq:
-            update, rows = delta(previous, channel.rows, classification)
-        else:
-            update, rows = None, encoded_rows(classification)
+        held = channel.value is not None
+        try:
+            stored = read_stored(value)
+            seq = stored.last_seq
+            if held and seq == channel.last_seq:
+                return  # already held (a watcher restarted, or the same value in a rebuilt bucket)
+            found = delta(channel.last_seq, channel.rows, value, stored) if held and seq > channel.last_seq else None
+            made: tuple[Update, Rows] | Classification = found or decode_classification(value)
+        except msgspec.MsgspecError as error:
+            log.error("KV value of %s is not a classification (%s); ignored", key, error)
+            return
         taken_ms = wall_ms()
-        if previous is None or latest_crossing(classification) != latest_crossing(previous):
-            channel.crossing_ms = taken_ms
-        if update is not None:
+        if isinstance(made, Classification):  # the first value, one going backwards, or one no delta can carry
+            rows, decoded = rows_of(made, stored), made
+            channel.note_crossing(rows, taken_ms)
+            reason = SnapshotReason.RESET if held else SnapshotReason.CONNECTED
+            outgoing = snapshot_message(made, reason, taken_ms, channel.crossing_ms)
+        else:
+            (update, rows), decoded = made, None
+            channel.note_crossing(rows, taken_ms)
             outgoing = update_message(update, taken_ms)
-        else:  # the first value, one going backwards, or one no delta can carry: clients start again from it
-            reason = SnapshotReason.CONNECTED if previous is None else SnapshotReason.RESET
-            outgoing = snapshot_message(classification, reason, taken_ms, channel.crossing_ms)
         pushed = channel.ring.push(seq, outgoing)
         assert pushed is not Pushed.STALE
-        channel.classification, channel.rows, channel.taken_ms = classification, rows, taken_ms
+        channel.hold(value, seq, rows, decoded, taken_ms)
         for delay_ms, line in list(channel.delays.items()):
             if line.idle(taken_ms):
                 del channel.delays[delay_ms]

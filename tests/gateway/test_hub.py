@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import msgspec
 import pytest
 
-from schemas.results import Classification, encode_classification
+from schemas.results import Classification, ClassifiedCar, encode_classification
 from services.classification.fold import ClassificationProjection, fold_log
+from services.gateway import delta as delta_module
 from services.gateway import hub as hub_module
 from services.gateway.hub import ClassificationHub, QueuedFeed
 from services.gateway.messages import Snapshot, SnapshotReason, StreamMessage, Update
@@ -136,3 +139,48 @@ async def test_a_snapshot_says_when_its_latest_crossing_was_taken(monkeypatch: p
     snapshot = decode(message.text())
     assert isinstance(snapshot, Snapshot) and snapshot.seq == 2
     assert snapshot.taken_ms == 300_000 and snapshot.crossing_ms == 1_000
+
+
+async def test_a_value_whose_rows_are_not_where_msgspec_writes_them_is_sent_whole() -> None:
+    """A value written by another writer (here with spaces) cannot be cut into rows: clients get it as a snapshot,
+    and the next value as a delta from it."""
+    hub = ClassificationHub()
+    hub.apply(KEY, value(2))
+    client = hub.subscribe(KEY, since=2)
+    spaced = json.dumps(json.loads(value(3)), indent=1).encode()
+    hub.apply(KEY, spaced)
+    hub.apply(KEY, value(4))
+    first, second = await client.next(), await client.next()
+    assert first is not None and second is not None
+    snapshot, update = decode(first.text()), decode(second.text())
+    assert isinstance(snapshot, Snapshot) and snapshot.reason is SnapshotReason.RESET and snapshot.seq == 3
+    assert snapshot.classification == msgspec.structs.replace(BASE, last_seq=3)
+    assert isinstance(update, Update) and (update.base_seq, update.seq) == (3, 4)
+
+
+async def test_a_value_with_a_row_that_is_no_row_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the rows that changed are decoded (one here), and one that is no row is refused like a value that is
+    no classification: the value held stays, and the next good one is a delta from it."""
+    decoded: list[bytes] = []
+    row = delta_module._row
+
+    def counted(raw: msgspec.Raw) -> ClassifiedCar:
+        decoded.append(bytes(raw))
+        return row(raw)
+
+    monkeypatch.setattr(delta_module, "_row", counted)
+    hub = ClassificationHub()
+    hub.apply(KEY, value(2))
+    client = hub.subscribe(KEY, since=2)
+    moved = msgspec.structs.replace(BASE.cars[1], laps=BASE.cars[1].laps + 1)
+    hub.apply(KEY, encode_classification(msgspec.structs.replace(BASE, last_seq=3, cars=[BASE.cars[0], moved])))
+    assert len(decoded) == 1 and b'"number":"%s"' % moved.number.encode() in decoded[0]
+    broken = value(4).replace(b'"laps":%d' % BASE.cars[1].laps, b'"laps":"many"', 1)
+    hub.apply(KEY, broken)
+    held = hub.classification(KEY)
+    assert held is not None and held.last_seq == 3 and held.cars[1] == moved
+    hub.apply(KEY, value(5))
+    messages = [await client.next(), await client.next()]
+    assert [(m.kind, m.seq) for m in messages if m is not None] == [("update", 3), ("update", 5)]
+    last = decode(messages[1].text()) if messages[1] is not None else None
+    assert isinstance(last, Update) and last.base_seq == 3 and last.cars == [BASE.cars[1]]
