@@ -34,7 +34,7 @@ from schemas.results import Classification, decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION, READ_MODELS_BUCKET
 from services.broker.topology import current_bucket
 from services.gateway.delayline import DelayLine
-from services.gateway.delta import Rows, delta, read_stored, rows_of
+from services.gateway.delta import Rows, delta, head_of, read_stored, rows_of
 from services.gateway.messages import Snapshot, SnapshotReason, Update
 from services.gateway.ring import DEFAULT_CAPACITY, Pushed, UpdateRing
 from services.gateway.wire import MAX_BUFFERED, Wire, http_chunk, text_frame
@@ -216,6 +216,8 @@ class SessionChannel:
         """The latest value, as stored."""
         self.last_seq = 0
         """Its ``last_seq``."""
+        self.head: Classification | None = None
+        """The session fields of :attr:`value` (its ``cars`` empty)."""
         self._decoded: Classification | None = None
         self.taken_ms = 0
         """When the gateway took :attr:`value` from the bucket (its wall clock, ms)."""
@@ -239,9 +241,12 @@ class SessionChannel:
         if self.value is None or rows.latest_crossing != self.rows.latest_crossing:
             self.crossing_ms = taken_ms
 
-    def hold(self, value: bytes, seq: int, rows: Rows, decoded: Classification | None, taken_ms: int) -> None:
-        """The next value, its rows, and (when it was decoded whole) its decoding."""
-        self.value, self.last_seq, self.rows, self._decoded, self.taken_ms = value, seq, rows, decoded, taken_ms
+    def hold(
+        self, value: bytes, seq: int, rows: Rows, head: Classification, decoded: Classification | None, taken_ms: int
+    ) -> None:
+        """The next value, its rows, its session fields, and (when it was decoded whole) its decoding."""
+        self.value, self.last_seq, self.rows, self.head = value, seq, rows, head
+        self._decoded, self.taken_ms = decoded, taken_ms
 
 
 class ClassificationHub:
@@ -269,8 +274,10 @@ class ClassificationHub:
         channel = self._channels.get(key)
         return channel.classification if channel is not None else None
 
-    def classifications(self) -> list[Classification]:
-        return [c.classification for c in self._channels.values() if c.classification is not None]
+    def heads(self) -> list[tuple[Classification, int]]:
+        """Each session's latest value without its rows (its ``cars`` empty), and how many rows it has: a list of
+        every session decodes none of them."""
+        return [(c.head, len(c.rows.numbers)) for c in self._channels.values() if c.head is not None]
 
     def client_count(self, *, direct: bool = False) -> int:
         """Push clients connected now (``direct``: only those whose connection the hub writes to itself)."""
@@ -411,17 +418,18 @@ class ClassificationHub:
             return
         taken_ms = wall_ms()
         if isinstance(made, Classification):  # the first value, one going backwards, or one no delta can carry
-            rows, decoded = rows_of(made, stored), made
+            rows, head, decoded = rows_of(made, stored), head_of(made), made
             channel.note_crossing(rows, taken_ms)
             reason = SnapshotReason.RESET if held else SnapshotReason.CONNECTED
             outgoing = snapshot_message(made, reason, taken_ms, channel.crossing_ms)
         else:
             (update, rows), decoded = made, None
+            head = update.head
             channel.note_crossing(rows, taken_ms)
             outgoing = update_message(update, taken_ms)
         pushed = channel.ring.push(seq, outgoing)
         assert pushed is not Pushed.STALE
-        channel.hold(value, seq, rows, decoded, taken_ms)
+        channel.hold(value, seq, rows, head, decoded, taken_ms)
         for delay_ms, line in list(channel.delays.items()):
             if line.idle(taken_ms):
                 del channel.delays[delay_ms]

@@ -27,7 +27,7 @@ async def health(request: Request) -> Response:
     body = Health(
         status="ok" if ready else "starting",
         nats=nats_ok,
-        sessions=len(hub.classifications()),
+        sessions=len(hub.heads()),
         clients=hub.client_count(),
         written_directly=hub.client_count(direct=True),
         dropped=hub.dropped,
@@ -45,9 +45,9 @@ async def sessions(request: Request) -> Response:
             flag=c.flag,
             last_seq=c.last_seq,
             as_of=c.as_of,
-            cars=len(c.cars),
+            cars=cars,
         )
-        for c in gateway_of(request).hub.classifications()
+        for c, cars in gateway_of(request).hub.heads()
     ]
     summaries.sort(key=lambda s: (-s.as_of, s.key))
     return json_response(Sessions(sessions=summaries))

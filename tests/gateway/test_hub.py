@@ -7,7 +7,7 @@ import json
 import msgspec
 import pytest
 
-from schemas.results import Classification, ClassifiedCar, encode_classification
+from schemas.results import Classification, ClassifiedCar, decode_classification, encode_classification
 from services.classification.fold import ClassificationProjection, fold_log
 from services.gateway import delta as delta_module
 from services.gateway import hub as hub_module
@@ -184,3 +184,26 @@ async def test_a_value_with_a_row_that_is_no_row_is_ignored(monkeypatch: pytest.
     assert [(m.kind, m.seq) for m in messages if m is not None] == [("update", 3), ("update", 5)]
     last = decode(messages[1].text()) if messages[1] is not None else None
     assert isinstance(last, Update) and last.base_seq == 3 and last.cars == [BASE.cars[1]]
+
+
+def test_listing_the_sessions_decodes_no_value_and_a_read_decodes_the_latest_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session list and health (``heads``) come from the session fields a delta decodes anyway; a value is
+    decoded whole once, when first read, and not again until the next value."""
+    decoded: list[bytes] = []
+
+    def counted(data: bytes) -> Classification:
+        decoded.append(data)
+        return decode_classification(data)
+
+    monkeypatch.setattr(hub_module, "decode_classification", counted)
+    hub = ClassificationHub()
+    for seq in range(1, 5):
+        hub.apply(KEY, value(seq))
+    assert len(decoded) == 1  # the first value, sent whole
+    [(head, cars)] = hub.heads()
+    assert head == msgspec.structs.replace(BASE, last_seq=4, cars=[]) and cars == len(BASE.cars)
+    assert len(decoded) == 1
+    assert hub.classification(KEY) == hub.classification(KEY) == msgspec.structs.replace(BASE, last_seq=4)
+    assert decoded[1:] == [value(4)]
