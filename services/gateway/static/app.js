@@ -430,7 +430,7 @@ function renderBattle(c) {
       select.innerHTML = options;
       select.dataset.options = options;
     }
-    select.value = state.battle[side] ?? "";
+    if (select.value !== (state.battle[side] ?? "")) select.value = state.battle[side] ?? "";
   }
   const byNumber = new Map(c.cars.map((car) => [car.number, car]));
   const a = byNumber.get(state.battle.a);
@@ -519,7 +519,7 @@ function renderMessages(c) {
   setHtml($("messages"), html || `<li class="muted">No message yet.</li>`);
   const latest = shown[0];
   const ticker = $("ticker");
-  ticker.hidden = !latest;
+  if (ticker.hidden !== !latest) ticker.hidden = !latest;
   if (latest && ticker.dataset.seq !== String(latest.seq)) {
     ticker.dataset.seq = String(latest.seq);
     ticker.className = `ticker msg-${latest.kind}`;
@@ -565,6 +565,7 @@ function renderStandings() {
   if (!page || !page.tables.length) {
     panel.classList.add("muted");
     setHtml(panel, "standings not available");
+    panel.chequeredPage = null;
     select.hidden = true;
     $("standings-state").textContent = "";
     return;
@@ -576,13 +577,17 @@ function renderStandings() {
     select.dataset.options = options;
   }
   if (!labels.includes(state.standingsTable)) state.standingsTable = page.table || labels[0];
-  select.value = state.standingsTable;
-  select.hidden = false;
+  if (select.value !== state.standingsTable) select.value = state.standingsTable;
+  if (select.hidden) select.hidden = false;
   setText($("standings-state"), STANDINGS_STATES[page.state] || "");
-  $("standings-state").dataset.state = page.state;
+  if ($("standings-state").dataset.state !== page.state) $("standings-state").dataset.state = page.state;
   const index = labels.indexOf(state.standingsTable);
   const table = page.tables[index];
   panel.classList.remove("muted");
+  // the table is drawn again only when another page of standings or another table is shown, not every frame
+  if (panel.chequeredPage === page && panel.chequeredTable === index) return;
+  panel.chequeredPage = page;
+  panel.chequeredTable = index;
   const moved = (r) => (r.before === null || r.before === r.position ? "" : r.before > r.position ? `<span class="move up">▲${r.before - r.position}</span>` : `<span class="move down">▼${r.position - r.before}</span>`);
   setHtml(panel, `<table><thead><tr><th scope="col">Pos</th><th scope="col">${esc(table.kind)}</th><th scope="col" class="s-pts">Pts</th></tr></thead><tbody>${table.rows
     .map((r) => `<tr data-competitors="${esc(r.competitors.join("|"))}"><td class="s-pos">${esc(r.position)} ${moved(r)}</td><td>${esc(r.name)}</td><td class="s-pts">${esc(r.points)}${r.live_points ? ` <small>(+${esc(r.live_points)})</small>` : ""}</td></tr>`)
