@@ -46,21 +46,20 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     command = None if argv is None else _command(broker.outer, argv)
-    for module, commands in GROUPS.items():
-        if command is None or command in commands:
-            importlib.import_module(module).register(sub, broker.inner)
+    for module in [m for m, commands in GROUPS.items() if command in commands] or GROUPS:
+        importlib.import_module(module).register(sub, broker.inner)
     return parser
 
 
 def _command(outer: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
-    """The command ``argv`` names (after any ``--nats``/``--home``); None for none known (``--help``, a typo)."""
+    """The command ``argv`` names (after any ``--nats``/``--home``), if any (``--help``: none)."""
     first = argparse.ArgumentParser(add_help=False, parents=[outer], exit_on_error=False)
     first.add_argument("command", nargs="?")
     try:
-        command = first.parse_known_args(argv)[0].command
+        command: str | None = first.parse_known_args(argv)[0].command
     except argparse.ArgumentError:
         return None
-    return command if any(command in commands for commands in GROUPS.values()) else None
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> int:

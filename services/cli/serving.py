@@ -65,7 +65,7 @@ async def serve_one(args: argparse.Namespace) -> int:
                     say(f"live timing page: {gateway.url}/?token={tokens[0]}")
 
         else:
-            service = _projector_or_ingest(args.role, broker.url, args)
+            service = _service(args.role, broker.url, args)
         services = [service]
 
         say(f"serving {args.role} on {broker.url}; Ctrl-C to stop")
@@ -183,8 +183,9 @@ def _relay(log_format: str) -> Relay:
     return relay_text
 
 
-def _projector_or_ingest(role: str, url: str, args: argparse.Namespace) -> Service:
-    """The service of ``role`` (not the gateway), its module imported only now."""
+def _service(role: str, url: str, args: argparse.Namespace) -> Service:
+    """The service of ``role`` (the gateway's is :func:`~services.cli.bootstrap.gateway_service`), its module
+    imported only now."""
     if role == "ingest":
         from services.ingest.service import IngestService
 

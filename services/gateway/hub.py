@@ -214,8 +214,6 @@ class SessionChannel:
         self.ring: UpdateRing[Outgoing] = UpdateRing(capacity)
         self.value: bytes | None = None
         """The latest value, as stored."""
-        self.last_seq = 0
-        """Its ``last_seq``."""
         self.head: Classification | None = None
         """The session fields of :attr:`value` (its ``cars`` empty)."""
         self._decoded: Classification | None = None
@@ -230,6 +228,11 @@ class SessionChannel:
         self.subscribers: set[Feed] = set()
 
     @property
+    def last_seq(self) -> int:
+        """The latest value's ``last_seq`` (0: none yet)."""
+        return self.head.last_seq if self.head is not None else 0
+
+    @property
     def classification(self) -> Classification | None:
         """The latest value, decoded when first asked for (a delta needs only the rows that changed)."""
         if self._decoded is None and self.value is not None:
@@ -242,11 +245,10 @@ class SessionChannel:
             self.crossing_ms = taken_ms
 
     def hold(
-        self, value: bytes, seq: int, rows: Rows, head: Classification, decoded: Classification | None, taken_ms: int
+        self, value: bytes, rows: Rows, head: Classification, decoded: Classification | None, taken_ms: int
     ) -> None:
         """The next value, its rows, its session fields, and (when it was decoded whole) its decoding."""
-        self.value, self.last_seq, self.rows, self.head = value, seq, rows, head
-        self._decoded, self.taken_ms = decoded, taken_ms
+        self.value, self.rows, self.head, self._decoded, self.taken_ms = value, rows, head, decoded, taken_ms
 
 
 class ClassificationHub:
@@ -429,7 +431,7 @@ class ClassificationHub:
             outgoing = update_message(update, taken_ms)
         pushed = channel.ring.push(seq, outgoing)
         assert pushed is not Pushed.STALE
-        channel.hold(value, seq, rows, head, decoded, taken_ms)
+        channel.hold(value, rows, head, decoded, taken_ms)
         for delay_ms, line in list(channel.delays.items()):
             if line.idle(taken_ms):
                 del channel.delays[delay_ms]

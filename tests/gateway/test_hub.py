@@ -207,3 +207,19 @@ def test_listing_the_sessions_decodes_no_value_and_a_read_decodes_the_latest_onc
     assert len(decoded) == 1
     assert hub.classification(KEY) == hub.classification(KEY) == msgspec.structs.replace(BASE, last_seq=4)
     assert decoded[1:] == [value(4)]
+
+
+async def test_a_session_named_like_the_rows_key_is_still_sent_as_deltas() -> None:
+    """A name holding ``"cars":[`` (escaped in the value, so never mistaken for the rows): each value after the
+    first is a delta carrying the one row that changed."""
+    named = msgspec.structs.replace(BASE, name='x"cars":[{"number":"9"}],"y')
+    hub = ClassificationHub()
+    hub.apply(KEY, encode_classification(msgspec.structs.replace(named, last_seq=1)))
+    client = hub.subscribe(KEY, since=1)
+    for seq in range(2, 5):
+        moved = msgspec.structs.replace(BASE.cars[0], laps=BASE.cars[0].laps + seq)
+        hub.apply(KEY, encode_classification(msgspec.structs.replace(named, last_seq=seq, cars=[moved, BASE.cars[1]])))
+        message = await client.next()
+        assert message is not None
+        update = decode(message.text())
+        assert isinstance(update, Update) and update.head.name == named.name and update.cars == [moved]
