@@ -240,7 +240,8 @@ class SessionChannel:
         return self._decoded
 
     def note_crossing(self, rows: Rows, taken_ms: int) -> None:
-        """Whether the next value (``rows``) has another latest crossing: it was taken at ``taken_ms``."""
+        """Record ``taken_ms`` as when the latest crossing was first seen, if the next value (``rows``) is the first
+        or has another latest crossing than the value held."""
         if self.value is None or rows.latest_crossing != self.rows.latest_crossing:
             self.crossing_ms = taken_ms
 

@@ -430,7 +430,8 @@ function renderBattle(c) {
       select.innerHTML = options;
       select.dataset.options = options;
     }
-    if (select.value !== (state.battle[side] ?? "")) select.value = state.battle[side] ?? "";
+    const chosen = state.battle[side] ?? "";
+    if (select.value !== chosen) select.value = chosen;
   }
   const byNumber = new Map(c.cars.map((car) => [car.number, car]));
   const a = byNumber.get(state.battle.a);
