@@ -59,6 +59,8 @@ def _command(outer: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
         command: str | None = first.parse_known_args(argv)[0].command
     except argparse.ArgumentError:
         return None
+    if command is not None and "--" in argv[: argv.index(command)]:
+        return None  # argparse refuses a command after "--": its error then lists every command
     return command
 
 

@@ -46,6 +46,8 @@ def test_every_command_is_in_the_full_parser_in_the_listed_order() -> None:
         (["--help"], None),
         (["bogus"], None),
         (["--nats"], None),
+        (["--", "serve"], None),  # refused ("--" is not a command): the error lists every command
+        (["publish", "a.b.c", "flag", "green", "--reason", "--"], "publish"),
     ],
 )
 def test_the_parser_of_a_command_line_holds_its_command(argv: list[str], command: str | None) -> None:
