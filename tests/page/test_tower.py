@@ -252,6 +252,12 @@ async def test_the_page_shows_who_retired_who_is_not_classified_and_who_stopped(
         ".map(r => [r.dataset.number, r.querySelector('.c-state').textContent.trim()]))"
     )
     assert shown == {"1": "🏁", "2": "STOP", "3": "DNF", "4": "NC"}
+    # the flag is drawn, not left to an emoji font a playout server may not have: the glyph takes no room
+    mark = await page.evaluate(
+        "() => { const s = getComputedStyle(document.querySelector('#tower-body tr[data-number=\"1\"] .state'));"
+        " return [s.fontSize, s.backgroundImage.split('(')[0]]; }"
+    )
+    assert mark == ["0px", "repeating-conic-gradient"]
     classification = msgspec.json.decode(
         (await stack.api.get(f"/api/sessions/{w.session.key}/classification")).content, type=Classification
     )

@@ -681,12 +681,12 @@ function renderDetail() {
     return `<tr><td>${esc(d.decision)}</td><td>${esc((d.kind || "lap deleted").replace(/_/g, " "))}</td><td><span class="dstate ds-${esc(d.state)}">${esc(d.state)}</span></td><td>${effect}</td><td>${esc(d.reason)}</td></tr>`;
   }).join("");
   const sectorsRow = (list, cls) => (list || []).map((s, i) => `<td class="${cls(s, i)}">${sectorTime(s)}</td>`).join("");
-  const [stateText] = statusLabel(car);
+  const [stateText, stateClass] = statusLabel(car);
   setHtml($("detail-body"), `
     <div class="d-head" style="${swatchStyle(car.class_name)}">
       ${pinButton(car.number)}<span class="pos">${car.position}</span><span class="num ${patternOf(car.class_name)}">${esc(car.number)}</span>
       <span class="cls">${esc(car.class_name)}${car.sub_class ? ` ${esc(car.sub_class)}` : ""}</span>
-      <span>${esc(car.car)} · ${esc(car.manufacturer)}</span> <span class="state">${esc(stateText)}</span>
+      <span>${esc(car.car)} · ${esc(car.manufacturer)}</span> <span class="state ${stateClass}">${esc(stateText)}</span>
     </div>
     <dl class="d-facts">
       <dt>In class</dt><dd>${car.class_position}${car.sub_class_position ? ` (${esc(car.sub_class)} ${car.sub_class_position})` : ""}</dd>

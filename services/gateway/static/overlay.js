@@ -90,11 +90,11 @@ function cars(value) {
 function row(car, leader, ahead) {
   const gap = options.class ? (options.gap === "interval" ? car.class_interval : car.class_gap) : options.gap === "interval" ? car.interval : car.gap;
   const against = options.gap === "interval" ? ahead : leader;
-  const [label] = statusLabel(car);
+  const [label, kind] = statusLabel(car);
   const first = (options.class ? car.class_position : car.position) === 1;
   return `<div class="o-row ${pattern(car.class_name)}" style="${swatchStyle(car.class_name)}" data-number="${esc(car.number)}">
     <span class="o-pos">${options.class ? car.class_position : car.position}</span><span class="o-num">${esc(car.number)}</span>
-    <span class="o-name">${esc(surname(car.driver || car.team))}</span>${label ? `<span class="o-state">${esc(label)}</span>` : ""}
+    <span class="o-name">${esc(surname(car.driver || car.team))}</span>${label ? `<span class="o-state ${kind}">${esc(label)}</span>` : ""}
     <span class="o-time mono">${first ? esc(lapTime(car.last_lap_ms)) : esc(penaltyGap(gap, car, against))}</span></div>`;
 }
 
