@@ -8,6 +8,10 @@ A simulated 6-hour, 60-car race (12,000 events) is published, in turns, by:
 - ``chequered serve ingest`` (its own process) fed by the producer client, 1,000 events a request: every event
   judged, stored as part of one atomic batch per request and answered with its own sequence.
 
+And one event at a time, each awaited before the next, as race control and a live timing feed send: the first
+``ONE_BY_ONE`` events through ``chequered serve ingest`` (its rate and the ingest process's CPU per request),
+beside nats-py's JetStream ``publish`` awaited one by one (the baseline of these two figures).
+
 The server's other batch features are measured where the Python clients can use them: fast-ingest batches
 (``allow_batched``) and batch direct gets need the new ``nats-core`` / ``nats-jetstream`` clients and
 ``nats-jetstream-extra``, which require Python 3.13. With ``CHEQUERED_BENCH_PY313`` naming a Python 3.13
@@ -27,7 +31,7 @@ import time
 from pathlib import Path
 
 from bench.baseline import nats_py_read
-from bench.report import Report
+from bench.report import Report, cpu_seconds
 from schemas.events import Event, SessionRef, encode_event
 from schemas.ingest import Accepted
 from schemas.subjects import EVENTS_PREFIX
@@ -41,6 +45,8 @@ from services.simulator.endurance import RaceSpec, simulate
 from tests.reliability.processes import ServiceProcess
 
 BATCH = 1000
+ONE_BY_ONE = 3000
+ONE_BASELINE = "nats-py publish awaited one by one (baseline)"
 NEW_CLIENTS_ENV = "CHEQUERED_BENCH_PY313"
 NEW_CLIENTS = Path(__file__).with_name("newclients.py")
 BASELINE = "nats-py publish_async (baseline)"
@@ -92,7 +98,11 @@ async def _run(report: Report) -> None:
             await timed(BASELINE, publish_async(_messages(events, "a")))
             await timed("pipelined publisher, ack per event", pipelined(_messages(events, "b")))
             await timed("atomic batches of 1,000, nats-py", atomic(_messages(events, "c")))
-            with ServiceProcess("ingest", server.url, Path(store)):
+            started = time.perf_counter()
+            for subject, data, headers in _messages(events[:ONE_BY_ONE], "d"):
+                await js.publish(subject, data, headers=headers)
+            one_baseline = ONE_BY_ONE / (time.perf_counter() - started)
+            with ServiceProcess("ingest", server.url, Path(store)) as ingest:
                 producer = Producer(nc, window=BATCH, attempts=60)
                 await producer.send_all(retarget(events[:1], SessionRef("bench", "warm-up", "race")))
                 sent = list(retarget(events, SessionRef("bench", "ingest", "race")))
@@ -100,6 +110,7 @@ async def _run(report: Report) -> None:
                 replies = await producer.send_all(sent)
                 rates["ingest, acknowledged, one producer"] = len(sent) / (time.perf_counter() - started)
                 assert all(isinstance(r, Accepted) and not r.duplicate for r in replies)
+                one_rate, one_cpu = await _one_by_one(producer, events[:ONE_BY_ONE], ingest)
             for name, rate in rates.items():
                 report.add(
                     name,
@@ -108,6 +119,11 @@ async def _run(report: Report) -> None:
                     baseline=None if name == BASELINE else BASELINE,
                     target=">= 40,000 events/s" if name.startswith("ingest") else None,
                 )
+            report.add(ONE_BASELINE, one_baseline, "events/s")
+            one = "ingest, one event a request, awaited one by one"
+            report.add(one, one_rate, "events/s", baseline=ONE_BASELINE)
+            if one_cpu is not None:
+                report.add(f"{one}: ingest's CPU per request", one_cpu, "µs")
             started = time.perf_counter()
             read = await nats_py_read(js, f"{EVENTS_PREFIX}.>")
             report.add(READ_BASELINE, read / (time.perf_counter() - started), "events/s")
@@ -116,6 +132,18 @@ async def _run(report: Report) -> None:
         finally:
             await publisher.stop()
             await nc.close()
+
+
+async def _one_by_one(producer: Producer, events: list[Event], ingest: ServiceProcess) -> tuple[float, float | None]:
+    """Each event its own request, awaited before the next: the rate, and ingest's CPU per request in µs."""
+    assert ingest.process is not None
+    sent = list(retarget(events, SessionRef("bench", "ingest-one", "race")))
+    cpu_before, started = cpu_seconds(ingest.process.pid), time.perf_counter()
+    replies = [await producer.send(event) for event in sent]
+    elapsed, cpu_after = time.perf_counter() - started, cpu_seconds(ingest.process.pid)
+    assert all(isinstance(r, Accepted) and not r.duplicate for r in replies)
+    cpu = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / len(sent) * 1e6
+    return len(sent) / elapsed, cpu
 
 
 async def _new_clients(url: str, report: Report) -> None:

@@ -393,7 +393,7 @@ def test_schemas_writes_the_json_schema_checked_in(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
-    demo = chequered("demo", "--max", "--gateway-port", "0", timeout=300)
+    demo = chequered("demo", "--max", "--gateway-port", "0", home=tmp_path, timeout=300)
     assert demo.returncode == 0, output(demo)
     events = sum(1 for _ in read_log(SAMPLE_LOG))
     assert f"done: {events:,} events accepted, 0 rejected" in said(demo.stdout)
