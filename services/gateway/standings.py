@@ -13,16 +13,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
-from nats.js.errors import KeyNotFoundError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from schemas.events import ResultsStatus, SessionRef, TableKind
-from schemas.results import Classification
 from schemas.standings import LiveStandings, LiveTable, decode_live_standings, decode_standings
 from schemas.subjects import STANDINGS_BUCKET, live_key
 from services.gateway.messages import PageRow, PageStandings, PageTable, StandingsState
@@ -32,19 +31,20 @@ from services.standings.title import contenders
 
 
 async def _value(request: Request, key: str) -> bytes | None:
-    kv = await gateway_of(request).js.key_value(STANDINGS_BUCKET)
-    try:
-        return (await kv.get(key)).value
-    except KeyNotFoundError:
-        return None
+    held = await gateway_of(request).held(STANDINGS_BUCKET).get(key)
+    return held.value if held is not None else None
 
 
-def crews(table: LiveTable, classification: Classification | None) -> list[PageRow]:
+Crews = tuple[tuple[str, tuple[str, ...]], ...]
+"""Each car of the running session with its drivers' names: all an answer takes from the classification."""
+
+
+def crews(table: LiveTable, crew_of: Crews) -> list[PageRow]:
     """The table's rows, the drivers of one car in the running session who score the same as one row (and one
     position): consecutive rows with equal points, as ties between crew-mates are broken by name."""
     car_of = {}
-    if classification is not None and table.kind is TableKind.DRIVERS:
-        car_of = {driver.name: car.number for car in classification.cars for driver in car.crew}
+    if table.kind is TableKind.DRIVERS:
+        car_of = {name: number for number, names in crew_of for name in names}
     rows: list[PageRow] = []
     for row in table.rows:
         last = rows[-1] if rows else None
@@ -63,12 +63,38 @@ def crews(table: LiveTable, classification: Classification | None) -> list[PageR
     return rows
 
 
-def standings_state(live: LiveStandings, classification: Classification | None) -> StandingsState:
-    if live.live and (classification is None or classification.results is None):
+def standings_state(live: LiveStandings, results: ResultsStatus | None, running: bool) -> StandingsState:
+    if live.live and (not running or results is None):
         return StandingsState.AS_IT_STANDS
-    if classification is not None and classification.results is ResultsStatus.PROVISIONAL:
+    if results is ResultsStatus.PROVISIONAL:
         return StandingsState.PROVISIONAL
     return StandingsState.FINAL
+
+
+@functools.lru_cache(maxsize=16)
+def _decoded(value: bytes) -> LiveStandings:
+    """A value of the standings as read (the same bytes object while it is held: its hash is computed once)."""
+    return decode_live_standings(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _answer(value: bytes, wanted: str | None, crew_of: Crews | None, results: ResultsStatus | None) -> bytes | None:
+    """The page's answer for a value of the standings, the class asked for and the running session (its crews
+    and results): the same for every page that asks while neither changes. None: no drivers' table of ``wanted``."""
+    live = _decoded(value)
+    drivers = [t for t in live.tables if t.kind is TableKind.DRIVERS]
+    table = next((t for t in drivers if wanted is None or t.class_name == wanted), None)
+    if table is None:
+        return None
+    tables = [
+        PageTable(kind=t.kind, class_name=t.class_name, label=t.label, rows=crews(t, crew_of or ()))
+        for t in live.tables
+    ]
+    asked = tables[live.tables.index(table)]
+    state = standings_state(live, results, crew_of is not None)
+    return msgspec.json.encode(
+        PageStandings(live.championship, live.round, table.label, asked.rows, live, table.title, state, tables)
+    )
 
 
 async def live_for_session(request: Request) -> Response:
@@ -79,21 +105,15 @@ async def live_for_session(request: Request) -> Response:
     data = await _value(request, live_key(session.championship))
     if not data:
         return error(404, f"no standings for championship {session.championship} yet")
-    live = decode_live_standings(data)
     wanted = request.query_params.get("class")
-    drivers = [t for t in live.tables if t.kind is TableKind.DRIVERS]
-    table = next((t for t in drivers if wanted is None or t.class_name == wanted), None)
-    if table is None:
-        return error(404, f"no drivers' table for class {wanted!r}")
     running = gateway_of(request).hub.classification(session.key)
-    tables = [
-        PageTable(kind=t.kind, class_name=t.class_name, label=t.label, rows=crews(t, running)) for t in live.tables
-    ]
-    asked = tables[live.tables.index(table)]
-    state = standings_state(live, running)
-    return json_response(
-        PageStandings(live.championship, live.round, table.label, asked.rows, live, table.title, state, tables)
-    )
+    crew_of = None
+    if running is not None:
+        crew_of = tuple((car.number, tuple(driver.name for driver in car.crew)) for car in running.cars)
+    answer = _answer(data, wanted, crew_of, running.results if running is not None else None)
+    if answer is None:
+        return error(404, f"no drivers' table for class {wanted!r}")
+    return Response(answer, media_type="application/json")
 
 
 async def _stored(request: Request, key: str, what: str) -> Response:

@@ -3,6 +3,7 @@ filter, pinned cars, the keyboard, sectors, the race-control feed, contrast, DNF
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,12 @@ async def test_every_update_of_a_replay_shows_the_gaps_at_the_line(stack: PageSt
     page = await opened(context, stack.address(session=w.session.key), errors)
     await page.wait_for_function("() => document.querySelectorAll('#tower-body tr').length === 16", timeout=15_000)
     await page.evaluate(WATCH)
+    asked: list[str] = []  # no standings here (404): not asked again at every value, only now and then
+    page.on("request", lambda request: asked.append(request.url) if "/api/standings/live" in request.url else None)
+    started = time.monotonic()
     stored = head + await send_paced(stack.nc, race[HEAD:], 0.01)
     await shows_seq(page, stored[-1][0])
+    assert len(asked) <= 1 + (time.monotonic() - started) / 15, asked
     seen = await page.evaluate("() => window.seen")
     await page.screenshot(path=screenshot_path("page-tower.png"), full_page=True)
 

@@ -46,6 +46,7 @@ const state = {
   standingsTable: params.get("table") || "",
   standingsAt: 0,
   standingsTimer: null,
+  standingsMissing: false, // none for this championship yet: asked again only every STANDINGS_EVERY_MS
   marks: params.has("marks") ? [] : null, // [number, laps, epoch ms] when a row's laps change (bench page)
   arrivals: params.has("marks") ? [] : null, // [seq, epoch ms] when each message arrives (bench page)
 };
@@ -530,9 +531,11 @@ function renderMessages(c) {
 
 // -- championship ------------------------------------------------------------------------
 
-// The championship follows the laps: asked at most once a second while values come, and once after the last.
+// The championship follows the laps: asked at most once a second while values come, and once after the last;
+// a championship with no standings (a club race, a test day) is asked again only every STANDINGS_EVERY_MS, so a
+// crowd of viewers does not ask the gateway for nothing at every lap.
 function standingsSoon() {
-  if (state.standingsTimer) return;
+  if (state.standingsTimer || state.standingsMissing) return;
   const wait = Math.max(0, STANDINGS_AFTER_VALUE_MS - (Date.now() - state.standingsAt));
   state.standingsTimer = setTimeout(() => {
     state.standingsTimer = null;
@@ -544,6 +547,7 @@ async function refreshStandings() {
   state.standingsAt = Date.now();
   try {
     const response = await api(`/api/standings/live?session=${encodeURIComponent(state.session)}`, token);
+    state.standingsMissing = response.status === 404;
     if (!response.ok) throw new Error(String(response.status));
     state.standings.push({ ...(await response.json()), fetchedAt: Date.now() });
     // every table fetched within the delay (and a margin) is kept, with the newest one older than that

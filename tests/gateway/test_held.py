@@ -1,0 +1,95 @@
+"""Values held for a moment: a crowd asking at once costs one read, a value is never older than the hold, a key
+with no value and a read that failed are not held, and a request that goes away leaves the others their read."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.gateway.held import Held, HeldValues
+
+pytestmark = pytest.mark.asyncio
+
+
+class Store:
+    """What a lookup reads: a value per key, counted reads, and a gate that holds every read until it opens."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Held] = {}
+        self.reads = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.failing = False
+
+    async def lookup(self, key: str) -> Held | None:
+        self.reads += 1
+        await self.gate.wait()
+        if self.failing:
+            raise ConnectionError("broker gone")
+        return self.values.get(key)
+
+
+async def test_a_crowd_asking_at_once_costs_one_read() -> None:
+    store = Store()
+    store.values["gt.live"] = Held(3, b"v3")
+    held = HeldValues(store.lookup, hold_s=60)
+    store.gate.clear()
+    asking = [asyncio.create_task(held.get("gt.live")) for _ in range(100)]
+    await asyncio.sleep(0)
+    store.gate.set()
+    assert await asyncio.gather(*asking) == [Held(3, b"v3")] * 100
+    assert await held.get("gt.live") == Held(3, b"v3")
+    assert store.reads == 1
+
+
+async def test_a_value_is_read_again_once_the_hold_is_over() -> None:
+    store = Store()
+    store.values["gt.live"] = Held(3, b"v3")
+    held = HeldValues(store.lookup, hold_s=0.05)
+    assert await held.get("gt.live") == Held(3, b"v3")
+    store.values["gt.live"] = Held(4, b"v4")
+    assert await held.get("gt.live") == Held(3, b"v3"), "still held"
+    await asyncio.sleep(0.06)
+    assert await held.get("gt.live") == Held(4, b"v4")
+    assert store.reads == 2
+
+
+async def test_a_key_with_no_value_is_not_held() -> None:
+    store = Store()
+    held = HeldValues(store.lookup, hold_s=60)
+    assert await held.get("nobody.live") is None
+    assert await held.get("nobody.live") is None
+    assert store.reads == 2
+    store.values["nobody.live"] = Held(1, b"v1")
+    assert await held.get("nobody.live") == Held(1, b"v1"), "a value written since is seen at once"
+
+
+async def test_a_failed_read_reaches_every_request_waiting_for_it_and_is_not_held() -> None:
+    store = Store()
+    store.values["gt.live"] = Held(3, b"v3")
+    held = HeldValues(store.lookup, hold_s=60)
+    store.failing = True
+    store.gate.clear()
+    asking = [asyncio.create_task(held.get("gt.live")) for _ in range(3)]
+    await asyncio.sleep(0)
+    store.gate.set()
+    outcomes = await asyncio.gather(*asking, return_exceptions=True)
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    store.failing = False
+    assert await held.get("gt.live") == Held(3, b"v3")
+    assert store.reads == 2
+
+
+async def test_a_request_that_goes_away_leaves_the_others_their_read() -> None:
+    store = Store()
+    store.values["gt.live"] = Held(3, b"v3")
+    held = HeldValues(store.lookup, hold_s=60)
+    store.gate.clear()
+    leaving, staying = asyncio.create_task(held.get("gt.live")), asyncio.create_task(held.get("gt.live"))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    store.gate.set()
+    assert await staying == Held(3, b"v3")
+    assert leaving.cancelled()
+    assert store.reads == 1
