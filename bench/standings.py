@@ -8,6 +8,11 @@ run, is computing the whole season's standings from scratch. Each figure is
 the best of several runs in CPU time of the process (the machine is shared;
 the best run is the code's own cost). The last figure is the whole path of one lap event through the
 championship fold, the running race's classification included.
+
+Then the live page's championship answer (``/api/standings/live``) for that running round: built for a request
+(the value decoded, every table, the answer encoded: what each page's ask cost before) and as the gateway gives
+it to the crowd of pages asking while the value and the running crews stay the same (the crews read, the answer
+found); the first is the baseline of the second.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import msgspec
 from bench.report import Report
 from schemas.events import Event, ResultsStatus
 from schemas.results import Classification
+from services.gateway.standings import build_answer, crews_of, page_answer
 from services.standings.config import decode_config
 from services.standings.fold import ChampionshipFold
 from services.standings.live import LiveRound, Season
@@ -150,4 +156,11 @@ def run() -> Report:
                baseline=base)  # fmt: skip
     report.add("a lap event through the championship fold (60-car classification + live standings), p50",
                statistics.median(per_event), "ms", baseline=base)  # fmt: skip
+    value = msgspec.json.encode(live.update({"race": running}, crew))
+    built = "the page's championship answer, built for a request"
+    report.add(built, fastest(lambda _: build_answer(value, None, crews_of(running), None), 50), "ms")
+    report.add("the same answer given to a crowd asking (held)",
+               fastest(lambda _: page_answer(value, None, crews_of(running), None), 500), "ms",
+               baseline=built)  # fmt: skip
+    report.notes.append(f"the live standings value: {len(value):,} bytes")
     return report

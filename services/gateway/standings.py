@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from schemas.events import ResultsStatus, SessionRef, TableKind
+from schemas.results import Classification
 from schemas.standings import LiveStandings, LiveTable, decode_live_standings, decode_standings
 from schemas.subjects import STANDINGS_BUCKET, live_key
 from services.gateway.messages import PageRow, PageStandings, PageTable, StandingsState
@@ -71,17 +72,19 @@ def standings_state(live: LiveStandings, results: ResultsStatus | None, running:
     return StandingsState.FINAL
 
 
-@functools.lru_cache(maxsize=16)
-def _decoded(value: bytes) -> LiveStandings:
-    """A value of the standings as read (the same bytes object while it is held: its hash is computed once)."""
-    return decode_live_standings(value)
+def crews_of(running: Classification | None) -> Crews | None:
+    """The running session's cars and their drivers' names (None: no session of the championship running)."""
+    if running is None:
+        return None
+    return tuple((car.number, tuple(driver.name for driver in car.crew)) for car in running.cars)
 
 
-@functools.lru_cache(maxsize=256)
-def _answer(value: bytes, wanted: str | None, crew_of: Crews | None, results: ResultsStatus | None) -> bytes | None:
+def build_answer(
+    value: bytes, wanted: str | None, crew_of: Crews | None, results: ResultsStatus | None
+) -> bytes | None:
     """The page's answer for a value of the standings, the class asked for and the running session (its crews
-    and results): the same for every page that asks while neither changes. None: no drivers' table of ``wanted``."""
-    live = _decoded(value)
+    and results). None: no drivers' table of ``wanted``."""
+    live = decode_live_standings(value)
     drivers = [t for t in live.tables if t.kind is TableKind.DRIVERS]
     table = next((t for t in drivers if wanted is None or t.class_name == wanted), None)
     if table is None:
@@ -97,6 +100,11 @@ def _answer(value: bytes, wanted: str | None, crew_of: Crews | None, results: Re
     )
 
 
+page_answer = functools.lru_cache(maxsize=256)(build_answer)
+""":func:`build_answer`, built once for every page that asks while the value and the running crews and results
+stay the same (the same bytes object while the value is held: its hash is computed once)."""
+
+
 async def live_for_session(request: Request) -> Response:
     try:
         session = SessionRef.parse(request.query_params.get("session", ""))
@@ -107,10 +115,7 @@ async def live_for_session(request: Request) -> Response:
         return error(404, f"no standings for championship {session.championship} yet")
     wanted = request.query_params.get("class")
     running = gateway_of(request).hub.classification(session.key)
-    crew_of = None
-    if running is not None:
-        crew_of = tuple((car.number, tuple(driver.name for driver in car.crew)) for car in running.cars)
-    answer = _answer(data, wanted, crew_of, running.results if running is not None else None)
+    answer = page_answer(data, wanted, crews_of(running), running.results if running is not None else None)
     if answer is None:
         return error(404, f"no drivers' table for class {wanted!r}")
     return Response(answer, media_type="application/json")
