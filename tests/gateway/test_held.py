@@ -29,24 +29,31 @@ class Store:
             raise ConnectionError("broker gone")
         return self.values.get(key)
 
+    async def crowd(self, held: HeldValues, count: int) -> list[Held | BaseException | None]:
+        """What ``count`` requests for ``gt.live`` get, all made while the first read waits at the gate."""
+        self.gate.clear()
+        asking = [asyncio.create_task(held.get("gt.live")) for _ in range(count)]
+        await asyncio.sleep(0)
+        self.gate.set()
+        return await asyncio.gather(*asking, return_exceptions=True)
 
-async def test_a_crowd_asking_at_once_costs_one_read() -> None:
+
+def stocked(hold_s: float = 60) -> tuple[Store, HeldValues]:
+    """A store holding ``gt.live`` at revision 3, and its values held for ``hold_s``."""
     store = Store()
     store.values["gt.live"] = Held(3, b"v3")
-    held = HeldValues(store.lookup, hold_s=60)
-    store.gate.clear()
-    asking = [asyncio.create_task(held.get("gt.live")) for _ in range(100)]
-    await asyncio.sleep(0)
-    store.gate.set()
-    assert await asyncio.gather(*asking) == [Held(3, b"v3")] * 100
+    return store, HeldValues(store.lookup, hold_s=hold_s)
+
+
+async def test_a_crowd_asking_at_once_costs_one_read() -> None:
+    store, held = stocked()
+    assert await store.crowd(held, 100) == [Held(3, b"v3")] * 100
     assert await held.get("gt.live") == Held(3, b"v3")
     assert store.reads == 1
 
 
 async def test_a_value_is_read_again_once_the_hold_is_over() -> None:
-    store = Store()
-    store.values["gt.live"] = Held(3, b"v3")
-    held = HeldValues(store.lookup, hold_s=0.05)
+    store, held = stocked(hold_s=0.05)
     assert await held.get("gt.live") == Held(3, b"v3")
     store.values["gt.live"] = Held(4, b"v4")
     assert await held.get("gt.live") == Held(3, b"v3"), "still held"
@@ -66,25 +73,16 @@ async def test_a_key_with_no_value_is_not_held() -> None:
 
 
 async def test_a_failed_read_reaches_every_request_waiting_for_it_and_is_not_held() -> None:
-    store = Store()
-    store.values["gt.live"] = Held(3, b"v3")
-    held = HeldValues(store.lookup, hold_s=60)
+    store, held = stocked()
     store.failing = True
-    store.gate.clear()
-    asking = [asyncio.create_task(held.get("gt.live")) for _ in range(3)]
-    await asyncio.sleep(0)
-    store.gate.set()
-    outcomes = await asyncio.gather(*asking, return_exceptions=True)
-    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    assert all(isinstance(outcome, ConnectionError) for outcome in await store.crowd(held, 3))
     store.failing = False
     assert await held.get("gt.live") == Held(3, b"v3")
     assert store.reads == 2
 
 
 async def test_a_request_that_goes_away_leaves_the_others_their_read() -> None:
-    store = Store()
-    store.values["gt.live"] = Held(3, b"v3")
-    held = HeldValues(store.lookup, hold_s=60)
+    store, held = stocked()
     store.gate.clear()
     leaving, staying = asyncio.create_task(held.get("gt.live")), asyncio.create_task(held.get("gt.live"))
     await asyncio.sleep(0)
