@@ -77,12 +77,12 @@ def test_the_finale_changes_the_champion_as_it_stands_and_ends_with_one_declared
     assert champion.status is TitleStatus.CHAMPION and champion.competitors[0] == table.rows[0].competitor
 
 
-def test_the_demo_plays_the_title_fight() -> None:
+def test_the_demo_plays_the_title_fight(tmp_path: Path) -> None:
     """``chequered demo --scenario title-fight`` as a user runs it: the fight before the finale, the finale, the
-    champion."""
+    champion. On a home of its own: a ``chequered serve all`` running in the checkout would otherwise be used."""
     chequered = Path(sys.executable).parent / "chequered"
     done = subprocess.run(
-        [str(chequered), "demo", "--scenario", "title-fight", "--max", "--gateway-port", "0"],
+        [str(chequered), "demo", "--scenario", "title-fight", "--max", "--gateway-port", "0", "--home", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
