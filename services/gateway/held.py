@@ -12,27 +12,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
 
 HOLD_S = 0.25
 """How long a value read is given out again: well inside the second a page waits between two asks."""
 
 
-class Held(NamedTuple):
-    revision: int
-    value: bytes
-
-
 class HeldValues:
     """``await get(key)``: the value of ``key`` as ``lookup`` reads it, at most :data:`HOLD_S` old."""
 
-    def __init__(self, lookup: Callable[[str], Awaitable[Held | None]], hold_s: float = HOLD_S) -> None:
+    def __init__(self, lookup: Callable[[str], Awaitable[bytes | None]], hold_s: float = HOLD_S) -> None:
         self._lookup = lookup
         self._hold_s = hold_s
-        self._held: dict[str, tuple[float, Held]] = {}
-        self._reading: dict[str, asyncio.Future[Held | None]] = {}
+        self._held: dict[str, tuple[float, bytes]] = {}
+        self._reading: dict[str, asyncio.Future[bytes | None]] = {}
 
-    async def get(self, key: str) -> Held | None:
+    async def get(self, key: str) -> bytes | None:
         held = self._held.get(key)
         if held is not None and time.monotonic() - held[0] < self._hold_s:
             return held[1]
@@ -42,7 +36,7 @@ class HeldValues:
             reading.add_done_callback(_seen)
         return await asyncio.shield(reading)  # a request that goes away does not cancel the others' read
 
-    async def _read(self, key: str) -> Held | None:
+    async def _read(self, key: str) -> bytes | None:
         try:
             found = await self._lookup(key)
         finally:
@@ -54,7 +48,7 @@ class HeldValues:
         return found
 
 
-def _seen(reading: asyncio.Future[Held | None]) -> None:
+def _seen(reading: asyncio.Future[bytes | None]) -> None:
     """A read whose requests all went away still has its failure taken (each waiting request raises it)."""
     if not reading.cancelled():
         reading.exception()

@@ -32,8 +32,7 @@ from services.standings.title import contenders
 
 
 async def _value(request: Request, key: str) -> bytes | None:
-    held = await gateway_of(request).held(STANDINGS_BUCKET).get(key)
-    return held.value if held is not None else None
+    return await gateway_of(request).held(STANDINGS_BUCKET).get(key)
 
 
 Crews = tuple[tuple[str, tuple[str, ...]], ...]

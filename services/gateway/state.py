@@ -13,7 +13,7 @@ from nats.js.kv import KeyValue
 from starlette.requests import HTTPConnection
 
 from schemas.results import RaceControlMessages
-from services.gateway.held import Held, HeldValues
+from services.gateway.held import HeldValues
 from services.gateway.hub import ClassificationHub
 
 TIME_TRAVEL_AT_ONCE = 2
@@ -52,14 +52,14 @@ class GatewayState:
             self._held[bucket] = HeldValues(functools.partial(self._read, bucket))
         return self._held[bucket]
 
-    async def _read(self, bucket: str, key: str) -> Held | None:
+    async def _read(self, bucket: str, key: str) -> bytes | None:
         if bucket not in self._buckets:  # a look-up is a request to the broker (the stream's info): made once
             self._buckets[bucket] = await self.js.key_value(bucket)
         try:
             entry = await self._buckets[bucket].get(key)
         except KeyNotFoundError:
             return None
-        return Held(entry.revision or 0, entry.value or b"")
+        return entry.value or None
 
 
 def gateway_of(connection: HTTPConnection) -> GatewayState:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from services.gateway.held import Held, HeldValues
+from services.gateway.held import HeldValues
 
 pytestmark = pytest.mark.asyncio
 
@@ -16,20 +16,20 @@ class Store:
     """What a lookup reads: a value per key, counted reads, and a gate that holds every read until it opens."""
 
     def __init__(self) -> None:
-        self.values: dict[str, Held] = {}
+        self.values: dict[str, bytes] = {}
         self.reads = 0
         self.gate = asyncio.Event()
         self.gate.set()
         self.failing = False
 
-    async def lookup(self, key: str) -> Held | None:
+    async def lookup(self, key: str) -> bytes | None:
         self.reads += 1
         await self.gate.wait()
         if self.failing:
             raise ConnectionError("broker gone")
         return self.values.get(key)
 
-    async def crowd(self, held: HeldValues, count: int) -> list[Held | BaseException | None]:
+    async def crowd(self, held: HeldValues, count: int) -> list[bytes | BaseException | None]:
         """What ``count`` requests for ``gt.live`` get, all made while the first read waits at the gate."""
         self.gate.clear()
         asking = [asyncio.create_task(held.get("gt.live")) for _ in range(count)]
@@ -39,26 +39,26 @@ class Store:
 
 
 def stocked(hold_s: float = 60) -> tuple[Store, HeldValues]:
-    """A store holding ``gt.live`` at revision 3, and its values held for ``hold_s``."""
+    """A store holding ``gt.live``, and its values held for ``hold_s``."""
     store = Store()
-    store.values["gt.live"] = Held(3, b"v3")
+    store.values["gt.live"] = b"v3"
     return store, HeldValues(store.lookup, hold_s=hold_s)
 
 
 async def test_a_crowd_asking_at_once_costs_one_read() -> None:
     store, held = stocked()
-    assert await store.crowd(held, 100) == [Held(3, b"v3")] * 100
-    assert await held.get("gt.live") == Held(3, b"v3")
+    assert await store.crowd(held, 100) == [b"v3"] * 100
+    assert await held.get("gt.live") == b"v3"
     assert store.reads == 1
 
 
 async def test_a_value_is_read_again_once_the_hold_is_over() -> None:
     store, held = stocked(hold_s=0.05)
-    assert await held.get("gt.live") == Held(3, b"v3")
-    store.values["gt.live"] = Held(4, b"v4")
-    assert await held.get("gt.live") == Held(3, b"v3"), "still held"
+    assert await held.get("gt.live") == b"v3"
+    store.values["gt.live"] = b"v4"
+    assert await held.get("gt.live") == b"v3", "still held"
     await asyncio.sleep(0.06)
-    assert await held.get("gt.live") == Held(4, b"v4")
+    assert await held.get("gt.live") == b"v4"
     assert store.reads == 2
 
 
@@ -68,8 +68,8 @@ async def test_a_key_with_no_value_is_not_held() -> None:
     assert await held.get("nobody.live") is None
     assert await held.get("nobody.live") is None
     assert store.reads == 2
-    store.values["nobody.live"] = Held(1, b"v1")
-    assert await held.get("nobody.live") == Held(1, b"v1"), "a value written since is seen at once"
+    store.values["nobody.live"] = b"v1"
+    assert await held.get("nobody.live") == b"v1", "a value written since is seen at once"
 
 
 async def test_a_failed_read_reaches_every_request_waiting_for_it_and_is_not_held() -> None:
@@ -77,7 +77,7 @@ async def test_a_failed_read_reaches_every_request_waiting_for_it_and_is_not_hel
     store.failing = True
     assert all(isinstance(outcome, ConnectionError) for outcome in await store.crowd(held, 3))
     store.failing = False
-    assert await held.get("gt.live") == Held(3, b"v3")
+    assert await held.get("gt.live") == b"v3"
     assert store.reads == 2
 
 
@@ -88,6 +88,6 @@ async def test_a_request_that_goes_away_leaves_the_others_their_read() -> None:
     await asyncio.sleep(0)
     leaving.cancel()
     store.gate.set()
-    assert await staying == Held(3, b"v3")
+    assert await staying == b"v3"
     assert leaving.cancelled()
     assert store.reads == 1
