@@ -131,6 +131,11 @@ class Producer:
             msg = await self.nc.request(subject, data, timeout=self.timeout)
         except (NatsTimeout, NoRespondersError):
             return None
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # nats-py awaits the answer in ``asyncio.wait_for``, which on Python 3.11 returns an answer that
+            # arrived in the same turn as a cancellation and drops the cancellation (a Ctrl-C lost)
+            raise asyncio.CancelledError
         return msg.data
 
     async def send(self, event: Event) -> IngestReply:

@@ -3,6 +3,7 @@ bytes again, and the tally."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import msgspec
@@ -118,3 +119,21 @@ def test_requests_are_consecutive_events_of_one_session_at_most_a_window_each(se
     assert all(0 < len(request) <= window and len({e.session for e in request}) == 1 for request in cut)
     for before, after in itertools.pairwise(cut):  # cut only where it must be
         assert len(before) == window or before[0].session != after[0].session
+
+
+async def test_a_send_cancelled_as_its_answer_arrives_is_cancelled(nc: Client) -> None:
+    """Ctrl-C on a replay cancels the producer's request. When the answer arrives in the same turn of the loop,
+    Python 3.11's ``asyncio.wait_for`` (inside nats-py's ``request``) returns the answer and drops the
+    cancellation: the send must still end cancelled, or the replay runs on."""
+    await ScriptedIngest([[Accepted(seq=1)]] * 20).start(nc)
+    event = events()[0]
+    sending: list[asyncio.Future[IngestReply]] = []
+
+    async def cancel_on_answer(_: Msg) -> None:
+        sending[-1].cancel()  # the answer, seen by a second subscription of this connection
+
+    await nc.subscribe("_INBOX.>", cb=cancel_on_answer)
+    for _ in range(20):
+        sending.append(asyncio.ensure_future(producer(nc, attempts=1).send(event)))
+        with pytest.raises(asyncio.CancelledError):
+            await sending[-1]
