@@ -15,18 +15,28 @@ stored, contiguously, with one acknowledgement for all, the sequence of the last
 and the count, from which each message's sequence follows. The server keeps each
 message's ``Nats-Msg-Id`` de-duplication: a batch holding an id it already has is
 refused whole (:data:`BATCH_DUPLICATE`).
+
+A batch's messages are written as protocol frames built here in one step
+(:func:`hpub_frame`), not through nats-py's ``publish``: its per-message work
+(checking each header name with a regular expression, building the header block
+piece by piece) cost 8 µs a message, a fifth of ingest's CPU per event; the frame
+costs 1.5. The frame goes the way ``publish`` sends its own (the connection's
+pending buffer and flusher, :func:`write_frame`), so the order of messages on the
+connection is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import secrets
 
 import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import ConnectionClosedError, ConnectionDrainingError, MaxPayloadError, OutboundBufferLimitError
 
 STORAGE_ERRORS = frozenset({10023, 10047, 10077, 10002, 10028})
 """JetStream error codes of a store that is full: insufficient resources (10023), storage or memory resources
@@ -191,8 +201,41 @@ class AtomicBatch:
 
     async def _send(self, subject: str, payload: bytes, headers: dict[str, str], *, commit: bool) -> None:
         self._sent += 1
-        marks = {**headers, "Nats-Batch-Id": self._id, "Nats-Batch-Sequence": str(self._sent)}
+        marks = f"Nats-Batch-Id: {self._id}\r\nNats-Batch-Sequence: {self._sent}\r\n"
         if commit:
-            marks["Nats-Batch-Commit"] = "1"
+            marks += "Nats-Batch-Commit: 1\r\n"
         reply = f"{self._publisher._prefix}.{self._token}" if commit else ""
-        await self._publisher._nc.publish(subject, payload, reply=reply, headers=marks)
+        await write_frame(self._publisher._nc, hpub_frame(subject, reply, headers, payload, marks), len(payload))
+
+
+_SPACE = re.compile(r"[ \t\r\n]")
+_BREAK = re.compile(r"[\r\n]")
+
+
+def hpub_frame(subject: str, reply: str, headers: dict[str, str], payload: bytes, extra: str = "") -> bytes:
+    """The ``HPUB`` frame of one message with ``headers`` (and ``extra``, header lines already written), byte for
+    byte what nats-py builds. No subject, a line break anywhere, or a space in the subject, the reply or a header's
+    name would break the frame: ``ValueError``, and nothing is written."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    if not subject or _SPACE.search("".join((subject, reply, *headers))) or _BREAK.search("".join(headers.values())):
+        raise ValueError(f"no subject, whitespace in a subject, reply or header name, or a line break: {subject!r}")
+    block = f"NATS/1.0\r\n{lines}{extra}\r\n".encode()
+    head = f"HPUB {subject} {reply} {len(block)} {len(block) + len(payload)}\r\n".encode()
+    return b"%s%s%s\r\n" % (head, block, payload)
+
+
+async def write_frame(nc: Client, frame: bytes, payload_size: int) -> None:
+    """Send ``frame`` as nats-py's ``publish`` sends the one it builds, after the same checks: the connection's
+    pending buffer, flushed by its flusher (nats-py 2.x; its ``_send_command`` and ``_flush_pending``). While the
+    connection is down it raises (``publish`` would buffer): a batch is re-sent by its caller, not held."""
+    if nc.is_closed:
+        raise ConnectionClosedError
+    if nc.is_draining_pubs:
+        raise ConnectionDrainingError
+    if not nc.is_connected:
+        raise OutboundBufferLimitError
+    if payload_size > nc.max_payload:
+        raise MaxPayloadError
+    await nc._send_command(frame)
+    if nc._flush_queue is not None and nc._flush_queue.empty():
+        await nc._flush_pending()
