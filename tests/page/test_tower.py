@@ -3,6 +3,8 @@ filter, pinned cars, the keyboard, sectors, the race-control feed, contrast, DNF
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -267,3 +269,34 @@ async def test_the_page_shows_who_retired_who_is_not_classified_and_who_stopped(
         (await stack.api.get(f"/api/sessions/{w.session.key}/classification")).content, type=Classification
     )
     assert [r["number"] for r in await page.evaluate(READ_TOWER)] == [c.number for c in classification.cars]
+
+
+async def test_values_are_drawn_as_they_come_and_a_burst_once_a_frame(stack: PageStack, context: Any) -> None:
+    """A value arriving a few milliseconds after the one before is drawn as it arrives: the page waited for the
+    next frame when one came less than 16 ms after a drawing, half a frame at the median. Values queued while the
+    page was busy (a burst) are still drawn once a frame, not once each."""
+    w = SessionWriter()
+    race = broadcast_race(w)
+    await held(stack, race[:HEAD])
+    errors: list[str] = []
+    page = await opened(context, stack.address(session=w.session.key, marks=1), errors)
+    await page.wait_for_function("() => document.querySelectorAll('#tower-body tr').length === 16", timeout=15_000)
+    calm = await send_paced(stack.nc, race[HEAD : HEAD + 80], 0.008)
+    await shows_seq(page, calm[-1][0])
+    arrivals = await page.evaluate("() => window.chequeredArrivals")
+    at_once = {seq for seq, now in await page.evaluate("() => window.chequeredDrawn") if now}
+    apart = [seq for (_, before), (seq, at) in itertools.pairwise(arrivals) if at - before >= 5]
+    assert len(apart) > 20
+    assert len(at_once.intersection(apart)) >= 0.75 * len(apart), (apart, sorted(at_once))
+
+    block = "() => { const end = performance.now() + 1500; while (performance.now() < end) {} }"
+    busy = asyncio.ensure_future(page.evaluate(block))
+    burst = await send_paced(stack.nc, race[HEAD + 80 : HEAD + 180], 0.005)
+    assert not busy.done(), "the values were queued while the page was busy"
+    await busy
+    await shows_seq(page, burst[-1][0])
+    queued = [seq for seq, _ in await page.evaluate("() => window.chequeredArrivals") if seq > calm[-1][0]]
+    drawn = [seq for seq, _ in await page.evaluate("() => window.chequeredDrawn") if seq > calm[-1][0]]
+    assert len(queued) > 50
+    assert len(drawn) <= len(queued) / 4, (len(queued), drawn)
+    assert errors == []

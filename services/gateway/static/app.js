@@ -49,9 +49,11 @@ const state = {
   standingsMissing: false, // none for this championship yet: asked again only every STANDINGS_EVERY_MS
   marks: params.has("marks") ? [] : null, // [number, laps, epoch ms] when a row's laps change (bench page)
   arrivals: params.has("marks") ? [] : null, // [seq, epoch ms] when each message arrives (bench page)
+  drawn: params.has("marks") ? [] : null, // [seq, drawn as it arrived] of each value drawn (tests of the pace)
 };
 window.chequeredMarks = state.marks;
 window.chequeredArrivals = state.arrivals;
+window.chequeredDrawn = state.drawn;
 
 function pinnedKey() {
   return `${PINNED_KEY}.${(state.session || "").split(".")[0]}`;
@@ -129,10 +131,14 @@ function setConnection(kind) {
   renderClock();
 }
 
-// Values are taken as they come; the page is drawn at once after a quiet moment, else once per frame, so a
-// burst of values (a busy race, a catch-up) costs one drawing per frame, not one per value.
+// Each value is drawn as soon as it arrives: waiting for the next animation frame cost every value half a frame
+// (8 ms at the median, 16 at worst) when they come a few a frame, as in a busy race. A burst (a catch-up, a
+// resume, values queued while the page was busy) is drawn at most DRAWS_PER_FRAME times a frame, then once at the
+// next frame with the latest value. (Waiting instead for as long as the last drawing took, or for a frame, after
+// every value that came soon after one, cost the page's p99 6 to 10 ms at 200 values a second.)
 const FRAME_MS = 16;
-let drawing = { pending: false, last: -Infinity };
+const DRAWS_PER_FRAME = 4;
+let drawing = { pending: false, frameStart: -Infinity, inFrame: 0 };
 
 function shown(value) {
   noteMoves(value);
@@ -140,18 +146,24 @@ function shown(value) {
   state.classification = value;
   standingsSoon();
   if (drawing.pending) return;
-  if (performance.now() - drawing.last >= FRAME_MS) {
-    draw();
+  const now = performance.now();
+  if (now - drawing.frameStart >= FRAME_MS) {
+    drawing.frameStart = now;
+    drawing.inFrame = 0;
+  }
+  if (drawing.inFrame < DRAWS_PER_FRAME) {
+    drawing.inFrame += 1;
+    draw(true);
   } else {
     drawing.pending = true;
-    requestAnimationFrame(draw);
+    requestAnimationFrame(() => draw(false));
   }
 }
 
-function draw() {
+function draw(atOnce) {
   drawing.pending = false;
-  drawing.last = performance.now();
   render();
+  if (state.drawn && state.classification) state.drawn.push([state.classification.last_seq, atOnce]);
 }
 
 // Sets an element's HTML only when it changed (a panel redrawn with the same content costs nothing).
