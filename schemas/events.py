@@ -75,6 +75,11 @@ class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
         """The championship's own pseudo-session (points configuration and decisions)."""
         return self.event == CHAMPIONSHIP_EVENT
 
+    @property
+    def is_calendar(self) -> bool:
+        """The championship's calendar session (:meth:`calendar_of`)."""
+        return self.session == CALENDAR_SESSION and self.event == CHAMPIONSHIP_EVENT
+
     @classmethod
     def championship_of(cls, championship: str) -> SessionRef:
         """The championship's points session: its points configuration and points decisions."""

@@ -235,9 +235,7 @@ class IngestLedger:
         key = event.session.key
         ledger = self.sessions.get(key)
         body = event.body
-        if isinstance(body, events.CALENDAR_BODIES) or event.session == events.SessionRef.calendar_of(
-            event.session.championship
-        ):
+        if isinstance(body, events.CALENDAR_BODIES) or event.session.is_calendar:
             return _check_calendar(event, ledger)
         championship_level = isinstance(body, events.CHAMPIONSHIP_BODIES)
         if event.session.is_championship or championship_level:
@@ -366,7 +364,6 @@ def _check_calendar(event: events.Event, ledger: SessionLedger | None) -> Reject
 def _decision_problem(ledger: SessionLedger | None, event: events.Event) -> Rejected | None:
     """A decision that contradicts the session's decisions as stored (see the module's rules)."""
     body = event.body
-    key = event.session.key
     decisions = ledger.decisions if ledger is not None else {}
     if isinstance(body, DECISION_BODIES):
         issued = decisions.get(body.decision)
@@ -374,7 +371,7 @@ def _decision_problem(ledger: SessionLedger | None, event: events.Event) -> Reje
             state = "withdrawn" if issued.withdrawn else "in force"
             return Rejected(
                 RejectCode.INCONSISTENT,
-                f"decision {body.decision} already exists in session {key} ({state}): "
+                f"decision {body.decision} already exists in session {event.session.key} ({state}): "
                 "give a new decision its own number",
             )
         if isinstance(body, events.LapDeleted):
@@ -382,7 +379,8 @@ def _decision_problem(ledger: SessionLedger | None, event: events.Event) -> Reje
             if body.lap > done:
                 return Rejected(
                     RejectCode.INCONSISTENT,
-                    f"car #{body.number} has completed {done} laps in session {key}: lap {body.lap} cannot be deleted",
+                    f"car #{body.number} has completed {done} laps in session {event.session.key}: "
+                    f"lap {body.lap} cannot be deleted",
                 )
         return None
     if isinstance(body, events.DecisionWithdrawn | events.PenaltyServed):
@@ -390,41 +388,44 @@ def _decision_problem(ledger: SessionLedger | None, event: events.Event) -> Reje
         if issued is None or issued.withdrawn:
             return Rejected(
                 RejectCode.INCONSISTENT,
-                f"no decision {body.decision} in force in session {key}"
+                f"no decision {body.decision} in force in session {event.session.key}"
                 + (" (it was withdrawn)" if issued is not None else ""),
             )
         if isinstance(body, events.PenaltyServed) and (issued.number != body.number or not issued.pit_lane):
             return Rejected(
                 RejectCode.INCONSISTENT,
                 f"decision {body.decision} is not a drive-through or stop-and-go of car #{body.number} "
-                f"in session {key}: nothing to serve",
+                f"in session {event.session.key}: nothing to serve",
             )
     return None
 
 
 def _window_problem(ledger: SessionLedger, event: events.Event, opened_at: int) -> Rejected | None:
     """An instant too far from the session's window (see the module's rules)."""
-    key, at = event.session.key, event.at
-    what = type(event.body).__name__
+    at = event.at
     if at < opened_at - BEFORE_OPENING_MS:
         return Rejected(
             RejectCode.IMPLAUSIBLE,
-            f"{what} dated {_iso(at)}, more than 48 h before session {key} was opened ({_iso(opened_at)}): "
+            f"{_dated(event)}, more than 48 h before session {event.session.key} was opened ({_iso(opened_at)}): "
             "check the timing clock's date",
         )
     if isinstance(event.body, TRACK_BODIES):
         if at > ledger.horizon + TRACK_GAP_MS:
             return Rejected(
                 RejectCode.IMPLAUSIBLE,
-                f"{what} dated {_iso(at)}, more than 48 h after the latest timing of session {key} "
+                f"{_dated(event)}, more than 48 h after the latest timing of session {event.session.key} "
                 f"({_iso(ledger.horizon)}): check the timing clock's date",
             )
     elif at > opened_at + DECISION_WINDOW_MS:
         return Rejected(
             RejectCode.IMPLAUSIBLE,
-            f"{what} dated {_iso(at)}, more than 400 days after session {key} was opened ({_iso(opened_at)})",
+            f"{_dated(event)}, more than 400 days after session {event.session.key} was opened ({_iso(opened_at)})",
         )
     return None
+
+
+def _dated(event: events.Event) -> str:
+    return f"{type(event.body).__name__} dated {_iso(event.at)}"
 
 
 def _config_problem(event: events.Event) -> Rejected | None:
