@@ -135,7 +135,7 @@ function setConnection(kind) {
 // (8 ms at the median, 16 at worst) when they come a few a frame, as in a busy race. A burst (a catch-up, a
 // resume, values queued while the page was busy) is drawn at most DRAWS_PER_FRAME times a frame, then once at the
 // next frame with the latest value. (Waiting instead for as long as the last drawing took, or for a frame, after
-// every value that came soon after one, cost the page's p99 6 to 16 ms at 200 values a second.)
+// every value that came soon after one, cost the page's p99 6 to 10 ms at 200 values a second.)
 const FRAME_MS = 16;
 const DRAWS_PER_FRAME = 4;
 const drawing = { pending: false, frameStart: -Infinity, inFrame: 0 };
