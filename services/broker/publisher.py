@@ -210,15 +210,25 @@ class AtomicBatch:
 
 _SPACE = re.compile(r"[ \t\r\n]")
 _BREAK = re.compile(r"[\r\n]")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""A header name is a token (RFC 9110), as nats-py checks it: a colon or a space in one would move the value."""
 
 
 def hpub_frame(subject: str, reply: str, headers: dict[str, str], payload: bytes, extra: str = "") -> bytes:
     """The ``HPUB`` frame of one message with ``headers`` (and ``extra``, header lines already written), byte for
-    byte what nats-py builds. No subject, a line break anywhere, or a space in the subject, the reply or a header's
-    name would break the frame: ``ValueError``, and nothing is written."""
+    byte what nats-py builds for values without surrounding spaces (nats-py strips them). No subject, whitespace in
+    the subject or the reply, a header name that is not a token, or a line break in a value would break the frame:
+    ``ValueError``, and nothing is written."""
+    if (
+        not subject
+        or _SPACE.search(subject + reply)
+        or not all(map(_HEADER_NAME.fullmatch, headers))
+        or _BREAK.search("".join(headers.values()))
+    ):
+        raise ValueError(
+            f"no subject, whitespace in a subject or reply, a bad header name or a line break: {subject!r}"
+        )
     lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    if not subject or _SPACE.search("".join((subject, reply, *headers))) or _BREAK.search("".join(headers.values())):
-        raise ValueError(f"no subject, whitespace in a subject, reply or header name, or a line break: {subject!r}")
     block = f"NATS/1.0\r\n{lines}{extra}\r\n".encode()
     head = f"HPUB {subject} {reply} {len(block)} {len(block) + len(payload)}\r\n".encode()
     return b"%s%s%s\r\n" % (head, block, payload)
