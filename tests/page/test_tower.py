@@ -152,9 +152,11 @@ async def test_pinned_cars_stay_pinned_and_the_keyboard_drives_the_tower(stack: 
     assert await page.evaluate(
         "() => [...document.querySelectorAll('#pinned-body tr')].map(r => r.dataset.number)"
     ) == [last]
+    pin = f'#tower-body tr[data-number="{last}"] button.pin'
+    assert await page.get_attribute(pin, "aria-pressed") == "true", "its row in the tower shows it at once"
     await page.reload()
     await shows_seq(page, stored[-1][0])
-    assert await page.get_attribute(f'#tower-body tr[data-number="{last}"] button.pin', "aria-pressed") == "true"
+    assert await page.get_attribute(pin, "aria-pressed") == "true"
     assert await page.locator("#pinned-body tr").count() == 1, "kept in the browser"
 
     first = value.cars[0].number
@@ -180,6 +182,41 @@ async def test_pinned_cars_stay_pinned_and_the_keyboard_drives_the_tower(stack: 
     await shows_seq(page, seq)
     assert (await page.evaluate(READ_TOWER))[0]["number"] == second
     assert await page.evaluate(focused) == second, "focus stays on the row that moved"
+
+
+MOVES = "() => [...document.querySelectorAll('#tower-body tr')].map(r => r.querySelector('.c-move').textContent)"
+
+
+async def test_a_move_is_marked_for_a_while_though_its_rows_do_not_change(stack: PageStack, context: Any) -> None:
+    """Rows are built again only when something they show changed (most values change a row or two): a move's
+    mark is one of those things. It shows on every car that moved, and goes at the first value after 8 s
+    (``MOVE_SHOWN_MS``) though the rows that moved did not change again."""
+    w = SessionWriter()
+    stored, value = await held(stack, broadcast_race(w))
+    await context.clock.install()
+    errors: list[str] = []
+    page = await opened(context, stack.address(session=w.session.key), errors)
+    await shows_seq(page, stored[-1][0])
+    assert await page.evaluate(MOVES) == [""] * 16
+
+    leader = value.cars[0].number
+    last_at = max(car.last_crossing or 0 for car in value.cars) - (value.started_at or 0)
+    dropped = PenaltyIssued(number=leader, decision="D9", kind=PenaltyKind.TIME, time_ms=3_600_000)
+    [(seq, _)] = await send(stack.nc, [w.event(dropped, last_at + 1)])
+    after = await caught_up(stack.gateway.state.hub, w.session.key, seq)
+    await shows_seq(page, seq)
+    before = {car.number: car.position for car in value.cars}
+    moved = {car.number: before[car.number] - car.position for car in after.cars}
+    assert moved[leader] < 0 and sum(by > 0 for by in moved.values()) > 5, "the leader dropped, cars moved up"
+    marks = [f"{'▲' if by > 0 else '▼'}{abs(by)}" if by else "" for by in moved.values()]
+    assert await page.evaluate(MOVES) == marks
+
+    await page.clock.fast_forward("00:09")
+    again = PenaltyIssued(number=leader, decision="D10", kind=PenaltyKind.TIME, time_ms=5_000)
+    [(seq, _)] = await send(stack.nc, [w.event(again, last_at + 2)])
+    await shows_seq(page, seq)
+    assert await page.evaluate(MOVES) == [""] * 16, "no mark after 8 s, on rows that did not change"
+    assert errors == []
 
 
 async def test_the_battle_view_gives_a_gap_only_where_the_rows_give_one(stack: PageStack, context: Any) -> None:

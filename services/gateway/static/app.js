@@ -50,6 +50,7 @@ const state = {
   marks: params.has("marks") ? [] : null, // [number, laps, epoch ms] when a row's laps change (bench page)
   arrivals: params.has("marks") ? [] : null, // [seq, epoch ms] when each message arrives (bench page)
   drawn: params.has("marks") ? [] : null, // [seq, drawn as it arrived] of each value drawn (tests of the pace)
+  rows: new Map(), // number -> {key, entry}: each car's row as last built (rowEntry)
 };
 window.chequeredMarks = state.marks;
 window.chequeredArrivals = state.arrivals;
@@ -302,12 +303,37 @@ function columns(c, filtered) {
   ];
 }
 
+// The mark of a car's last move while it is shown (MOVE_SHOWN_MS), as HTML; "" when there is none.
+function moveMark(number) {
+  const move = state.moves.get(number);
+  if (!move || move.until <= Date.now()) return "";
+  const way = move.up ? "up" : "down";
+  return `<span class="move ${way}" aria-label="${way} ${move.by}">${move.up ? "▲" : "▼"}${move.by}</span>`;
+}
+
+// A car's row, built again only when something it shows may have changed: the car's own row, the rows its gap and
+// interval are taken to, the session's bests, the class swatches, its pin or its move mark. Most values change a
+// row or two of sixty, and building all sixty was the largest part of the page's script at every value.
+function rowEntry(c, car, filtered, leader, ahead, bests) {
+  const pinned = state.pinned.has(car.number);
+  const moveHtml = moveMark(car.number);
+  const key = [car, leader, ahead, filtered, bests, state.swatches, pinned, moveHtml];
+  const held = state.rows.get(car.number);
+  if (held && held.key.every((part, i) => part === key[i])) return held.entry;
+  const entry = {
+    number: car.number,
+    laps: car.laps,
+    cells: rowCells(c, car, filtered, leader, ahead, moveHtml),
+    className: `row st-${car.state}${pinned ? " is-pinned" : ""}`,
+    style: swatchStyle(car.class_name),
+    data: { position: String(car.position), classPosition: String(car.class_position), laps: String(car.laps), class: car.class_name },
+  };
+  state.rows.set(car.number, { key, entry });
+  return entry;
+}
+
 // A row's cells, each [class, inner HTML]: a cell is rewritten only when its own content changed.
-function rowCells(c, car, filtered, leader, ahead) {
-  const now = Date.now();
-  const move = state.moves.get(car.number);
-  const moveHtml = move && move.until > now
-    ? `<span class="move ${move.up ? "up" : "down"}" aria-label="${move.up ? "up" : "down"} ${move.by}">${move.up ? "▲" : "▼"}${move.by}</span>` : "";
+function rowCells(c, car, filtered, leader, ahead, moveHtml) {
   const last = car.last_lap_session_best ? "sb" : car.last_lap_personal_best ? "pb" : "";
   const fastest = c.fastest_lap;
   const classFastest = (c.class_fastest_laps || []).find((lap) => lap.class_name === car.class_name);
@@ -345,7 +371,7 @@ function rowCells(c, car, filtered, leader, ahead) {
 // Rows kept by car, cells kept by column: only what changed is written, and focus stays where it was.
 function syncRows(tbody, entries) {
   const focusedBefore = tbody.contains(document.activeElement) ? document.activeElement : null; // a moved row loses it
-  const existing = new Map([...tbody.children].map((tr) => [tr.dataset.number, tr]));
+  const existing = new Map([...tbody.children].map((tr) => [tr.chequeredNumber, tr]));
   let previous = null;
   for (const entry of entries) {
     let tr = existing.get(entry.number);
@@ -353,33 +379,14 @@ function syncRows(tbody, entries) {
     if (!tr) {
       tr = document.createElement("tr");
       tr.tabIndex = 0;
-      tr.dataset.number = entry.number;
+      tr.dataset.number = tr.chequeredNumber = entry.number;
       tr.chequeredCells = [];
       tr.chequeredData = {};
     }
-    if (state.marks && tbody.id === "tower-body" && tr.dataset.laps !== String(entry.laps)) {
-      state.marks.push([entry.number, entry.laps, performance.timeOrigin + performance.now()]);
+    if (tr.chequeredEntry !== entry) {
+      tr.chequeredEntry = entry;
+      drawRow(tbody, tr, entry);
     }
-    // what the row was given last is kept on it: comparing with the DOM's own attributes cost a native call each
-    for (const [name, value] of Object.entries(entry.data)) {
-      if (tr.chequeredData[name] !== value) tr.dataset[name] = tr.chequeredData[name] = value;
-    }
-    if (tr.className !== entry.className) tr.className = entry.className;
-    if (tr.chequeredStyle !== entry.style) tr.setAttribute("style", (tr.chequeredStyle = entry.style));
-    if (tr.chequeredCells.length !== entry.cells.length) {
-      tr.replaceChildren(...entry.cells.map(() => document.createElement("td")));
-      tr.chequeredCells = [];
-    }
-    entry.cells.forEach(([cls, html], i) => {
-      const before = tr.chequeredCells[i];
-      if (before && before[0] === cls && before[1] === html) return;
-      const cell = tr.cells[i];
-      const focused = cell.contains(document.activeElement);
-      if (!before || before[0] !== cls) cell.className = cls;
-      if (!before || before[1] !== html) cell.innerHTML = html;
-      tr.chequeredCells[i] = [cls, html];
-      if (focused) cell.querySelector("button")?.focus();
-    });
     const expected = previous ? previous.nextSibling : tbody.firstChild;
     if (expected !== tr) tbody.insertBefore(tr, expected);
     previous = tr;
@@ -388,6 +395,37 @@ function syncRows(tbody, entries) {
   if (focusedBefore && focusedBefore.isConnected && document.activeElement !== focusedBefore) {
     focusedBefore.focus({ preventScroll: true });
   }
+}
+
+// What of a row changed since it was drawn: its data, class and style, and each cell whose class or content did
+// (a cell of plain text is set as text: no HTML to parse).
+function drawRow(tbody, tr, entry) {
+  if (state.marks && tbody.id === "tower-body" && tr.chequeredData.laps !== String(entry.laps)) {
+    state.marks.push([entry.number, entry.laps, performance.timeOrigin + performance.now()]);
+  }
+  // what the row was given last is kept on it: comparing with the DOM's own attributes cost a native call each
+  for (const [name, value] of Object.entries(entry.data)) {
+    if (tr.chequeredData[name] !== value) tr.dataset[name] = tr.chequeredData[name] = value;
+  }
+  if (tr.className !== entry.className) tr.className = entry.className;
+  if (tr.chequeredStyle !== entry.style) tr.setAttribute("style", (tr.chequeredStyle = entry.style));
+  if (tr.chequeredCells.length !== entry.cells.length) {
+    tr.replaceChildren(...entry.cells.map(() => document.createElement("td")));
+    tr.chequeredCells = [];
+  }
+  entry.cells.forEach(([cls, html], i) => {
+    const before = tr.chequeredCells[i];
+    if (before && before[0] === cls && before[1] === html) return;
+    const cell = tr.cells[i];
+    const focused = cell.contains(document.activeElement);
+    if (!before || before[0] !== cls) cell.className = cls;
+    if (!before || before[1] !== html) {
+      if (/[<&]/.test(html)) cell.innerHTML = html;
+      else cell.textContent = html;
+    }
+    tr.chequeredCells[i] = [cls, html];
+    if (focused) cell.querySelector("button")?.focus();
+  });
 }
 
 function renderTower(c) {
@@ -399,6 +437,7 @@ function renderTower(c) {
   const pinnedEntries = [];
   const classLeaders = new Map();
   const classAheads = new Map();
+  const bests = JSON.stringify([c.fastest_lap, c.class_fastest_laps, c.best_sectors_ms]);
   let previous = null;
   for (const car of c.cars) {
     const leader = filtered ? classLeaders.get(car.class_name) ?? null : previous && c.cars[0];
@@ -407,14 +446,7 @@ function renderTower(c) {
     classAheads.set(car.class_name, car);
     previous = car;
     if (filtered && car.class_name !== state.classFilter) continue;
-    const entry = {
-      number: car.number,
-      laps: car.laps,
-      cells: rowCells(c, car, filtered, leader, ahead),
-      className: `row st-${car.state}${state.pinned.has(car.number) ? " is-pinned" : ""}`,
-      style: swatchStyle(car.class_name),
-      data: { position: String(car.position), classPosition: String(car.class_position), laps: String(car.laps), class: car.class_name },
-    };
+    const entry = rowEntry(c, car, filtered, leader, ahead, bests);
     entries.push(entry);
     if (state.pinned.has(car.number)) pinnedEntries.push(entry);
   }
