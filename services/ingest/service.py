@@ -271,6 +271,7 @@ class IngestService(NatsShell):
         # batch would store its headers with it and save nothing)
         batch = self._publisher.batch() if len(items) > 1 else None
         halted: Rejected | None = None  # the batch could not be sent: nor is the rest of the request (order is kept)
+        max_payload = self.nc.max_payload  # read once: through the broker's properties it costs 0.4 us
         for i, data in enumerate(items):
             if halted is not None:
                 replies[i] = halted
@@ -289,7 +290,7 @@ class IngestService(NatsShell):
                 else:
                     replies[i] = await self._conflict(subject, data, event, known[0])
                 continue
-            problem = self.ledger.check(event) or size_problem(stored_size(event, encoded), self.nc.max_payload)
+            problem = self.ledger.check(event) or size_problem(stored_size(event, encoded), max_payload)
             if problem is not None:
                 replies[i] = await self._refuse(subject, data, problem, event)
                 continue
