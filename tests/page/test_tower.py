@@ -147,6 +147,10 @@ async def test_pinned_cars_stay_pinned_and_the_keyboard_drives_the_tower(stack: 
     stored, value = await held(stack, broadcast_race(w))
     page = await opened(context, stack.address(session=w.session.key), [])
     await shows_seq(page, stored[-1][0])
+    tower = page.get_by_role("table").filter(has=page.locator("#tower-body"))
+    assert await tower.get_by_role("row").count() == 1 + 16, "rows laid out as flex boxes are still a table's rows"
+    assert await tower.get_by_role("columnheader").count() == await page.locator("#tower-head th").count() > 10
+    assert await tower.get_by_role("cell").count() == 16 * await page.locator("#tower-head th").count()
     last = value.cars[-1].number
     await page.click(f'#tower-body tr[data-number="{last}"] button.pin')
     assert await page.evaluate(
