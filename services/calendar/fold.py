@@ -18,7 +18,6 @@ from msgspec import structs
 from schemas.calendar import CalendarRound, CalendarSession, SeasonCalendar, SessionActivity, encode_calendar
 from schemas.events import (
     CALENDAR_BODIES,
-    CALENDAR_SESSION,
     FIRST_SCHEDULED,
     MAX_INSTANT,
     CarRetired,
@@ -102,7 +101,7 @@ class CalendarFold:
         body = event.body
         championship = event.session.championship
         if type(body) in CALENDAR_TYPES:
-            if event.session.session != CALENDAR_SESSION or not event.session.is_championship:
+            if not event.session.is_calendar:
                 raise CalendarError(f"{type(body).__name__} outside the calendar session, in {event.session.key}")
             self.schedules[championship] = apply(self.schedules.get(championship), body, event.at)  # type: ignore[arg-type]
             return championship

@@ -371,7 +371,7 @@ function rowCells(c, car, filtered, leader, ahead, moveHtml) {
 // Rows kept by car, cells kept by column: only what changed is written, and focus stays where it was.
 function syncRows(tbody, entries) {
   const focusedBefore = tbody.contains(document.activeElement) ? document.activeElement : null; // a moved row loses it
-  const existing = new Map([...tbody.children].map((tr) => [tr.chequeredNumber, tr]));
+  const existing = new Map([...tbody.children].map((tr) => [tr.chequeredEntry.number, tr]));
   let previous = null;
   for (const entry of entries) {
     let tr = existing.get(entry.number);
@@ -379,13 +379,12 @@ function syncRows(tbody, entries) {
     if (!tr) {
       tr = document.createElement("tr");
       tr.tabIndex = 0;
-      tr.dataset.number = tr.chequeredNumber = entry.number;
-      tr.chequeredCells = [];
-      tr.chequeredData = {};
+      tr.dataset.number = entry.number;
+      tr.chequeredEntry = null;
     }
     if (tr.chequeredEntry !== entry) {
+      drawRow(tbody, tr, tr.chequeredEntry, entry);
       tr.chequeredEntry = entry;
-      drawRow(tbody, tr, entry);
     }
     const expected = previous ? previous.nextSibling : tbody.firstChild;
     if (expected !== tr) tbody.insertBefore(tr, expected);
@@ -397,33 +396,28 @@ function syncRows(tbody, entries) {
   }
 }
 
-// What of a row changed since it was drawn: its data, class and style, and each cell whose class or content did
-// (a cell of plain text is set as text: no HTML to parse).
-function drawRow(tbody, tr, entry) {
-  if (state.marks && tbody.id === "tower-body" && tr.chequeredData.laps !== String(entry.laps)) {
+// What of a row changed since it was drawn with ``drawn`` (null: never): its data, class and style, and each cell
+// whose class or content did (a cell of plain text is set as text: no HTML to parse). The entry drawn last is
+// kept on the row and compared with, not the DOM's own attributes: reading those cost a native call each.
+function drawRow(tbody, tr, drawn, entry) {
+  if (state.marks && tbody.id === "tower-body" && drawn?.laps !== entry.laps) {
     state.marks.push([entry.number, entry.laps, performance.timeOrigin + performance.now()]);
   }
-  // what the row was given last is kept on it: comparing with the DOM's own attributes cost a native call each
-  for (const [name, value] of Object.entries(entry.data)) {
-    if (tr.chequeredData[name] !== value) tr.dataset[name] = tr.chequeredData[name] = value;
-  }
-  if (tr.className !== entry.className) tr.className = entry.className;
-  if (tr.chequeredStyle !== entry.style) tr.setAttribute("style", (tr.chequeredStyle = entry.style));
-  if (tr.chequeredCells.length !== entry.cells.length) {
-    tr.replaceChildren(...entry.cells.map(() => document.createElement("td")));
-    tr.chequeredCells = [];
-  }
+  for (const [name, value] of Object.entries(entry.data)) if (drawn?.data[name] !== value) tr.dataset[name] = value;
+  if (drawn?.className !== entry.className) tr.className = entry.className;
+  if (drawn?.style !== entry.style) tr.setAttribute("style", entry.style);
+  const cellsBefore = drawn?.cells.length === entry.cells.length ? drawn.cells : null;
+  if (!cellsBefore) tr.replaceChildren(...entry.cells.map(() => document.createElement("td")));
   entry.cells.forEach(([cls, html], i) => {
-    const before = tr.chequeredCells[i];
-    if (before && before[0] === cls && before[1] === html) return;
+    const [clsBefore, htmlBefore] = cellsBefore ? cellsBefore[i] : [];
+    if (clsBefore === cls && htmlBefore === html) return;
     const cell = tr.cells[i];
     const focused = cell.contains(document.activeElement);
-    if (!before || before[0] !== cls) cell.className = cls;
-    if (!before || before[1] !== html) {
+    if (clsBefore !== cls) cell.className = cls;
+    if (htmlBefore !== html) {
       if (/[<&]/.test(html)) cell.innerHTML = html;
       else cell.textContent = html;
     }
-    tr.chequeredCells[i] = [cls, html];
     if (focused) cell.querySelector("button")?.focus();
   });
 }
