@@ -6,12 +6,14 @@ member list with no coordination. :func:`owner` moves only the keys of a
 replica that leaves or joins; :func:`assign` shares the log's partitions evenly
 (no replica holds more than one partition beyond another), in partition order,
 each to the highest-hashed replica not yet full, so little beyond that moves.
+:func:`balance` shares them by weight instead, for a rebuild's worker processes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import heapq
+from collections.abc import Iterable, Mapping
 
 
 def _weight(member: str, key: str) -> int:
@@ -44,3 +46,17 @@ def assign(partitions: int, members: Iterable[str]) -> dict[int, str]:
 def owned(partitions: int, members: Iterable[str], member: str) -> frozenset[int]:
     """The partitions ``member`` reads."""
     return frozenset(p for p, holder in assign(partitions, members).items() if holder == member)
+
+
+def balance(weights: Mapping[int, int], workers: int) -> list[frozenset[int]]:
+    """The partitions of ``weights`` (partition -> events it holds) in at most ``workers`` shares of about equal
+    weight, every partition in one share, none empty: the heaviest first, each to the lightest share so far (a
+    share outweighs another by at most its own heaviest partition). A partition of no weight is in a share too:
+    what is stored in it meanwhile is read."""
+    count = max(1, min(workers, sum(1 for weight in weights.values() if weight > 0)))
+    shares: list[tuple[int, int, list[int]]] = [(0, i, []) for i in range(count)]
+    for partition in sorted(weights, key=lambda p: (-weights[p], p)):
+        load, i, members = heapq.heappop(shares)
+        members.append(partition)
+        heapq.heappush(shares, (load + weights[partition], i, members))
+    return [frozenset(members) for _, _, members in sorted(shares, key=lambda share: share[1])]

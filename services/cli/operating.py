@@ -24,11 +24,11 @@ from services.classification.fold import classification_until
 from services.classification.hourly import hourly
 from services.classification.tower import render_hour, render_tower
 from services.cli.bootstrap import console, nats_client, status
-from services.cli.options import format_option
+from services.cli.options import format_option, positive_int
 from services.cli.watch import read_classification, waiting_for, watch_tower
 from services.ops.history import changes, history, to_csv, to_jsonl, to_table
 from services.ops.instants import Span, parse_instant
-from services.ops.rebuild import PROJECTIONS, rebuild
+from services.ops.rebuild import EVENTS_PER_WORKER, PROJECTIONS, RebuildFailed, rebuild
 from services.ops.record import record
 from services.ops.rejects import list_rejects
 from services.ops.verify import verify_all
@@ -72,10 +72,19 @@ async def rejects(args: argparse.Namespace) -> int:
 
 async def rebuild_projection(args: argparse.Namespace) -> int:
     async with nats_client(args, "chequered-rebuild") as nc:
-        report = await rebuild(nc.jetstream(), args.projection, session=args.session, console=console)
+        url = nc.connected_url.geturl() if nc.connected_url else None  # the workers connect where this did
+        try:
+            report = await rebuild(
+                nc.jetstream(), args.projection, session=args.session, console=console, url=url, workers=args.workers
+            )
+        except RebuildFailed as error:
+            console.print(f"[red]error:[/red] {error}; nothing was switched: readers use what they used before, "
+                          "and the rebuild can be run again", soft_wrap=True)  # fmt: skip
+            return 1
+    workers = f" by {report.workers} processes" if report.workers > 1 else ""
     console.print(
-        f"[green]rebuilt[/green] {report.sessions} session(s) from {report.events:,} events in {report.seconds:.2f}s "
-        f"({report.events / max(report.seconds, 1e-9):,.0f} ev/s); readers now use {report.bucket}"
+        f"[green]rebuilt[/green] {report.sessions} session(s) from {report.events:,} events in {report.seconds:.2f}s"
+        f"{workers} ({report.events / max(report.seconds, 1e-9):,.0f} ev/s); readers now use {report.bucket}"
     )
     return 0
 
@@ -236,6 +245,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     )
     parser.add_argument("projection", choices=sorted(PROJECTIONS))
     parser.add_argument("--session", help="only this session key")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes folding the log's partitions at once (default: one per core, as many as the log has "
+        f"{EVENTS_PER_WORKER:,} events for)",
+    )
     parser.set_defaults(handler=rebuild_projection)
 
     parser = sub.add_parser(

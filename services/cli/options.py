@@ -95,3 +95,14 @@ def rules_option(parser: argparse.ArgumentParser, default: str | None, otherwise
 def rules(args: argparse.Namespace) -> ClassificationRules | None:
     """The rules ``--rules`` names (None when not given and there is no default)."""
     return load_rules(args.rules) if args.rules else None
+
+
+def positive_int(text: str) -> int:
+    """An argument that counts something there must be at least one of."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value

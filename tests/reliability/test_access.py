@@ -13,7 +13,7 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from schemas.events import encode_event
+from schemas.events import SessionRef, encode_event
 from schemas.ingest import Accepted, RejectCode, RejectedEvent
 from schemas.subjects import (
     CLASSIFICATION_BUCKET,
@@ -22,6 +22,7 @@ from schemas.subjects import (
     READ_MODELS_BUCKET,
     REJECTS_STREAM,
     STANDINGS_BUCKET,
+    partition_of,
 )
 from services.broker.connection import connect, inbox_prefix
 from services.broker.embedded import EmbeddedNats, free_port, nats_server_binary, wait_for_port
@@ -198,20 +199,34 @@ async def test_graphics_reads_read_models_and_cannot_write(stack: EmbeddedNats) 
 async def test_operations_replays_rebuilds_verifies_records_and_reads_rejects(
     stack: EmbeddedNats, tmp_path: Path
 ) -> None:
-    """The commands operations run, as the operations user: each does its whole job."""
+    """The commands operations run, as the operations user: each does its whole job (a rebuild by two worker
+    processes too, each connecting as the operations user)."""
     w = SessionWriter(session=MY_EVENT)
     log = tmp_path / "race.jsonl"
     log.write_text("\n".join(encode_event(e).decode() for e in small_race(w, cars=2, laps=2)) + "\n")
     ops = ("--nats", url(stack, "operations"))
     replayed = await run_chequered("replay", str(log), "--max", *ops)
     assert replayed.returncode == 0 and "8 accepted" in replayed.stdout, replayed.stdout + replayed.stderr
-    for bucket in ("_v2", "_v3", "_v2"):  # the two rebuild buckets, in turn
-        rebuilt = await run_chequered("rebuild", "classification", *ops)
+    other = next(  # a session in another partition: the rebuild's two workers each have one
+        session
+        for name in ("qualifying", "practice", "warmup", "sprint")
+        if partition_of((session := SessionRef(MY_EVENT.championship, MY_EVENT.event, name)).key)
+        != partition_of(MY_EVENT.key)
+    )
+    other_log = tmp_path / "other.jsonl"
+    other_log.write_text(
+        "\n".join(encode_event(e).decode() for e in small_race(SessionWriter(session=other), cars=2, laps=2)) + "\n"
+    )
+    replayed = await run_chequered("replay", str(other_log), "--max", *ops)
+    assert replayed.returncode == 0 and "8 accepted" in replayed.stdout, replayed.stdout + replayed.stderr
+    for bucket, workers in (("_v2", "1"), ("_v3", "2"), ("_v2", "1")):  # the two rebuild buckets, in turn
+        rebuilt = await run_chequered("rebuild", "classification", "--workers", workers, *ops)
         assert rebuilt.returncode == 0 and f"readers now use {CLASSIFICATION_BUCKET}{bucket}" in rebuilt.stdout, (
             rebuilt.stdout + rebuilt.stderr
         )
+        assert ("by 2 processes" in rebuilt.stdout) == (workers == "2"), rebuilt.stdout
     verified = await run_chequered("verify", *ops)
-    assert verified.returncode == 0 and "1 read model(s) checked" in verified.stdout, verified.stdout
+    assert verified.returncode == 0 and "2 read model(s) checked" in verified.stdout, verified.stdout
     recorded = await run_chequered("record", MY_EVENT.key, "--out", str(tmp_path / "copy.jsonl"), *ops)
     assert recorded.returncode == 0 and (tmp_path / "copy.jsonl").read_text() == log.read_text()
     rejects = await run_chequered("rejects", *ops)

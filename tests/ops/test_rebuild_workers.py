@@ -1,0 +1,113 @@
+"""``chequered rebuild`` by worker processes, each folding and writing its share of the log's partitions, as a
+user runs it; and how the shares are made (:func:`services.broker.partition.balance`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError
+
+from schemas.events import Event, encode_event
+from schemas.subjects import CLASSIFICATION_PROJECTION, PARTITIONS, READ_MODELS_BUCKET, events_subject, partition_of
+from services.broker.connection import connect
+from services.broker.partition import balance
+from services.broker.reader import read_events
+from services.broker.topology import ensure_topology
+from tests.classification.test_projector import offline
+from tests.commands import chequered, output, said
+from tests.factory import SessionWriter, small_race
+from tests.live import broker_with
+
+
+def _races(count: int, cars: int = 4) -> list[list[Event]]:
+    """``count`` small races, each in a partition of its own."""
+    races: list[list[Event]] = []
+    taken: set[int] = set()
+    while len(races) < count:
+        w = SessionWriter()
+        if partition_of(w.session.key) not in taken:
+            taken.add(partition_of(w.session.key))
+            races.append(small_race(w, cars=cars, laps=6))
+    return races
+
+
+async def _stored(nc: Client, races: list[list[Event]]) -> None:
+    js = nc.jetstream()
+    await ensure_topology(js)
+    for race in races:
+        for event in race:
+            await js.publish(events_subject(event.session), encode_event(event), headers={"Nats-Msg-Id": event.msg_id})
+
+
+def _bucket(stdout: str) -> str:
+    found = re.search(r"readers now use (\S+)", said(stdout))
+    assert found, stdout
+    return found.group(1)
+
+
+async def test_rebuild_by_workers_writes_what_one_process_does(nats_url: str, nc: Client) -> None:
+    races = _races(4)
+    await _stored(nc, races)
+    js = nc.jetstream()
+    values: dict[str, dict[str, bytes]] = {}
+    for workers in ("2", "1"):
+        rebuilt = chequered("rebuild", "classification", "--workers", workers, "--nats", nats_url)
+        assert rebuilt.returncode == 0, output(rebuilt)
+        assert ("by 2 processes" in said(rebuilt.stdout)) == (workers == "2"), rebuilt.stdout
+        assert "rebuilt 4 session(s)" in said(rebuilt.stdout), rebuilt.stdout
+        bucket = _bucket(rebuilt.stdout)
+        pointer = await (await js.key_value(READ_MODELS_BUCKET)).get(CLASSIFICATION_PROJECTION)
+        assert pointer.value == bucket.encode()
+        kv = await js.key_value(bucket)
+        values[workers] = {key: (await kv.get(key)).value or b"" for key in await kv.keys()}
+    assert values["2"] == values["1"]
+    for race in races:
+        key = race[0].session.key
+        assert values["2"][key] == offline(await read_events(js, key), key)
+
+
+def test_workers_are_counted_from_one() -> None:
+    refused = chequered("rebuild", "classification", "--workers", "0")
+    assert refused.returncode == 2 and "'0' is not a whole number of at least 1" in said(refused.stderr), output(
+        refused
+    )
+
+
+async def test_a_value_the_broker_will_not_take_switches_nothing(tmp_path: Path) -> None:
+    """A value larger than the server's ``max_payload`` cannot be written: by a worker or by one process, the
+    rebuild says which and why, and readers keep what they used."""
+    with broker_with(tmp_path, "max_payload: 8192\n") as server:
+        nc = await connect(server.url, "test")
+        try:
+            await _stored(nc, _races(2, cars=20))  # 20 cars: a value of some 20 kB
+            for workers in ("2", "1"):
+                failed = chequered("rebuild", "classification", "--workers", workers, "--nats", server.url)
+                assert failed.returncode == 1, output(failed)
+                text = said(failed.stdout)
+                assert re.search(r"error: the value of \S+ \([\d,]+ bytes\) is larger than the broker takes: raise "
+                                 r"max_payload in the server's configuration", text), output(failed)  # fmt: skip
+                assert "nothing was switched" in text and "by 2 processes" not in text, output(failed)
+                pointers = await nc.jetstream().key_value(READ_MODELS_BUCKET)
+                try:
+                    await pointers.get(CLASSIFICATION_PROJECTION)
+                    raise AssertionError("the pointer moved")
+                except KeyNotFoundError:
+                    pass
+        finally:
+            await nc.close()
+
+
+@given(st.dictionaries(st.integers(0, PARTITIONS - 1), st.integers(0, 10_000)), st.integers(1, 8))
+def test_shares_hold_every_partition_once_and_weigh_about_the_same(weights: dict[int, int], workers: int) -> None:
+    shares = balance(weights, workers)
+    assert sorted(p for share in shares for p in share) == sorted(weights)
+    heavy = sum(1 for w in weights.values() if w > 0)
+    assert len(shares) == max(1, min(workers, heavy))
+    if heavy:
+        assert all(any(weights[p] > 0 for p in share) for share in shares)  # no worker is started for nothing
+        loads = [sum(weights[p] for p in share) for share in shares]
+        assert max(loads) - min(loads) <= max(weights.values())
