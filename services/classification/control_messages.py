@@ -72,10 +72,14 @@ def chequered(seq: int, at: int) -> RaceControlMessage:
     )
 
 
+_SILENT = (events.LapCompleted, events.LineCrossing, events.PitIn, events.PitOut)
+"""Events that never announce anything (a tuple made once: ``A | B`` makes a new union at every call)."""
+
+
 def message(state: SessionState, seq: int, event: events.Event) -> RaceControlMessage | None:
     """What ``event`` announces, given the session as it was folded before it (None: nothing to announce)."""
     body = event.body
-    if isinstance(body, events.LapCompleted | events.LineCrossing | events.PitIn | events.PitOut):
+    if isinstance(body, _SILENT):
         return None  # most of a log, and never an announcement: not matched against every kind that is
 
     def made(kind: MessageKind, text: str, **fields: object) -> RaceControlMessage:

@@ -16,9 +16,10 @@ from msgspec import Struct
 
 from services.classification.fold import SessionFold
 
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 """2: the race-control messages are part of the state. 3: the state's own Structs (stops, stints and flag periods
-by name), written as they are. A snapshot of an earlier version is ignored and the fold starts from the log."""
+by name), written as they are. 4: the events seen without their session's key. A snapshot of an earlier version is
+ignored and the fold starts from the log."""
 
 
 class Snapshot(Struct):
