@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from schemas.events import SCHEMA_VERSION, SessionRef, decode_event, encode_event
+from schemas.events import SCHEMA_VERSION, SLUG_PATTERN, SessionRef, decode_event, encode_event
 from schemas.jsonschema import JSON_DIR, render
 from tests.factory import SessionWriter
 
@@ -53,3 +57,31 @@ def test_session_keys_must_be_three_subject_safe_tokens(key: str) -> None:
 def test_car_numbers_are_strings_with_leading_zeros_kept() -> None:
     event = SessionWriter().entry("007")
     assert decode_event(encode_event(event)).body.number == "007"  # type: ignore[union-attr]
+
+
+@given(
+    st.sampled_from(["championship", "event", "session", "producer"]),
+    st.one_of(st.text(max_size=70), st.from_regex(r"[A-Za-z0-9_-]{60,70}\n?", fullmatch=True)),
+)
+def test_an_envelope_slug_is_taken_exactly_when_it_matches_the_pattern(field: str, value: str) -> None:
+    """The session's tokens and the producer are checked against the slugs seen before, not by a pattern each
+    time: what decodes is still exactly what the pattern allows, the first time and every time after."""
+    raw: dict[str, object] = {
+        "id": "x1",
+        "session": {"championship": "c", "event": "e", "session": "s"},
+        "producer": "p",
+        "at": 1,
+        "body": {"type": "pit_in", "number": "7"},
+    }
+    if field == "producer":
+        raw["producer"] = value
+    else:
+        raw["session"] = {**raw["session"], field: value}  # type: ignore[dict-item]
+    data = msgspec.json.encode(raw)
+    for _ in range(2):
+        if re.fullmatch(SLUG_PATTERN, value):  # a newline after the token too: it could not be in a subject
+            event = decode_event(data)
+            assert (event.producer if field == "producer" else getattr(event.session, field)) == value
+        else:
+            with pytest.raises(msgspec.ValidationError, match=f"in `{field}`"):
+                decode_event(data)
