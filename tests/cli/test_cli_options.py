@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.cli import build_parser
+from services.cli.options import positive_int
 from services.runtime import DEFAULT_HOME
 
 URL = "nats://127.0.0.1:4999"
@@ -58,7 +59,14 @@ def test_feed_run_is_an_option_not_the_command() -> None:
 
 # -- every command: each option before, between or after the positional arguments ---------------------------
 
-EXAMPLES: dict[object, str] = {int: "3", float: "2.5", Path: "x.txt", date.fromisoformat: "2026-04-19", None: "v"}
+EXAMPLES: dict[object, str] = {
+    int: "3",
+    positive_int: "2",
+    float: "2.5",
+    Path: "x.txt",
+    date.fromisoformat: "2026-04-19",
+    None: "v",
+}
 
 
 @dataclass
