@@ -39,13 +39,14 @@ _slugs: set[str] = set()
 """Envelope slugs found to match :data:`SLUG_PATTERN` (forgotten all at once when there are :data:`SLUGS_KEPT`)."""
 
 
-def _check_slugs(**fields: str) -> None:
-    """Raise ``ValueError`` (msgspec says where) for the first of ``fields`` that is not a slug."""
+def _check_slugs(fields: dict[str, str]) -> None:
+    """Raise ``msgspec.ValidationError`` for the first of ``fields`` (its name -> value) that is not a slug: decoded
+    or made in code (a name from a URL or the command line), a Struct holds only slugs there."""
     for name, value in fields.items():
         if value in _slugs:
             continue
         if _SLUG.fullmatch(value) is None:  # not search: its ``$`` allows a newline after the token
-            raise ValueError(f"Expected `str` matching regex {SLUG_PATTERN!r} in `{name}`")
+            raise msgspec.ValidationError(f"`{name}` must match regex {SLUG_PATTERN!r}")
         if len(_slugs) >= SLUGS_KEPT:
             _slugs.clear()
         _slugs.add(value)
@@ -91,7 +92,13 @@ class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if self.championship not in _slugs or self.event not in _slugs or self.session not in _slugs:
-            _check_slugs(championship=self.championship, event=self.event, session=self.session)
+            _check_slugs(
+                {
+                    "session.championship": self.championship,
+                    "session.event": self.event,
+                    "session.session": self.session,
+                }
+            )
 
     @property
     def key(self) -> str:
@@ -611,7 +618,7 @@ class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if self.producer not in _slugs:
-            _check_slugs(producer=self.producer)
+            _check_slugs({"producer": self.producer})
 
     @property
     def msg_id(self) -> str:
