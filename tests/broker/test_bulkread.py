@@ -110,10 +110,10 @@ async def test_the_server_waits_while_the_reader_is_behind(nc: Client, monkeypat
     answered: list[int] = []
     deliver, write = bulkread._Delivery._message, bulkread._Delivery.write
 
-    def watched(self: bulkread._Delivery, subject: bytes, reply: bytes, *rest: bytearray) -> None:
+    def watched(self: bulkread._Delivery, subject: bytes, reply: bytes, frame: bytes, *ends: int) -> None:
         if reply and not reply.startswith(b"$JS.ACK."):
             requested.append(len(self.messages))
-        deliver(self, subject, reply, *rest)
+        deliver(self, subject, reply, frame, *ends)
 
     def answering(self: bulkread._Delivery, data: bytes) -> None:
         if data.startswith(b"PUB "):
