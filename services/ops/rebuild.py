@@ -276,8 +276,8 @@ async def _in_workers(
                 advance(report.events)
     finally:
         for process in processes:
-            if process.is_alive():
-                process.terminate()
+            if written < len(processes) and process.is_alive():
+                process.terminate()  # one failed, or Ctrl-C: the others stop now; each that wrote ends by itself
             process.join(5)
     return events, sessions
 
