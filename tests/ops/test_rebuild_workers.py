@@ -3,7 +3,9 @@ user runs it; and how the shares are made (:func:`services.broker.partition.bala
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from pathlib import Path
 
 from hypothesis import given
@@ -18,9 +20,10 @@ from services.broker.partition import balance
 from services.broker.reader import read_events
 from services.broker.topology import ensure_topology
 from tests.classification.test_projector import offline
-from tests.commands import chequered, output, said
+from tests.commands import chequered, output, parent_of, running, said, spawn
 from tests.factory import SessionWriter, small_race
 from tests.live import broker_with
+from tests.polling import until
 
 
 def _races(count: int, cars: int = 4) -> list[list[Event]]:
@@ -43,6 +46,14 @@ async def _stored(nc: Client, races: list[list[Event]]) -> None:
             await js.publish(events_subject(event.session), encode_event(event), headers={"Nats-Msg-Id": event.msg_id})
 
 
+async def _pointer(nc: Client) -> bytes | None:
+    """The bucket readers use, as the pointer names it (None: no rebuild ever switched them)."""
+    try:
+        return (await (await nc.jetstream().key_value(READ_MODELS_BUCKET)).get(CLASSIFICATION_PROJECTION)).value
+    except KeyNotFoundError:
+        return None
+
+
 def _bucket(stdout: str) -> str:
     found = re.search(r"readers now use (\S+)", said(stdout))
     assert found, stdout
@@ -60,14 +71,54 @@ async def test_rebuild_by_workers_writes_what_one_process_does(nats_url: str, nc
         assert ("by 2 processes" in said(rebuilt.stdout)) == (workers == "2"), rebuilt.stdout
         assert "rebuilt 4 session(s)" in said(rebuilt.stdout), rebuilt.stdout
         bucket = _bucket(rebuilt.stdout)
-        pointer = await (await js.key_value(READ_MODELS_BUCKET)).get(CLASSIFICATION_PROJECTION)
-        assert pointer.value == bucket.encode()
+        assert await _pointer(nc) == bucket.encode()
         kv = await js.key_value(bucket)
         values[workers] = {key: (await kv.get(key)).value or b"" for key in await kv.keys()}
     assert values["2"] == values["1"]
     for race in races:
         key = race[0].session.key
         assert values["2"][key] == offline(await read_events(js, key), key)
+
+
+def _workers(pid: int) -> list[int]:
+    """The rebuild worker processes of the command ``pid``: its children that multiprocessing spawned (not its
+    resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and parent_of(int(entry.name)) == pid:
+                command = (entry / "cmdline").read_bytes()
+                if b"spawn_main" in command and b"resource_tracker" not in command:
+                    found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):  # it ended meanwhile
+            continue
+    return found
+
+
+async def test_a_worker_killed_or_a_ctrl_c_switches_nothing_and_leaves_no_worker(nats_url: str, nc: Client) -> None:
+    """A worker killed (``kill -9``, the kernel out of memory) ends the rebuild with the reason; Ctrl-C ends it
+    at once: either way the pointer stays, and no worker is left running."""
+    await _stored(nc, _races(4, cars=20))
+    for how in (signal.SIGKILL, signal.SIGINT):
+        rebuild = spawn("rebuild", "classification", "--workers", "2", "--nats", nats_url)
+        try:
+            await until(lambda: len(_workers(rebuild.pid)) == 2, "the rebuild's two workers")  # noqa: B023
+            workers = _workers(rebuild.pid)
+            if how is signal.SIGKILL:
+                os.kill(workers[0], how)  # a worker, not the command
+            else:
+                rebuild.send_signal(how)
+            out, _ = rebuild.communicate(timeout=60)
+        finally:
+            if rebuild.poll() is None:
+                rebuild.kill()
+        if how is signal.SIGKILL:
+            assert rebuild.returncode == 1, out
+            assert "a worker process ended before it had written its share; nothing was switched" in said(out), out
+        else:
+            assert rebuild.returncode == 130, out
+        await until(lambda: not any(running(w) for w in workers), "the workers to end")  # noqa: B023
+        assert await _pointer(nc) is None
 
 
 def test_workers_are_counted_from_one() -> None:
@@ -91,12 +142,7 @@ async def test_a_value_the_broker_will_not_take_switches_nothing(tmp_path: Path)
                 assert re.search(r"error: the value of \S+ \([\d,]+ bytes\) is larger than the broker takes: raise "
                                  r"max_payload in the server's configuration", text), output(failed)  # fmt: skip
                 assert "nothing was switched" in text and "by 2 processes" not in text, output(failed)
-                pointers = await nc.jetstream().key_value(READ_MODELS_BUCKET)
-                try:
-                    await pointers.get(CLASSIFICATION_PROJECTION)
-                    raise AssertionError("the pointer moved")
-                except KeyNotFoundError:
-                    pass
+                assert await _pointer(nc) is None
         finally:
             await nc.close()
 
