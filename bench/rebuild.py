@@ -45,7 +45,7 @@ ARCHIVE = 24
 WORKERS = 2
 """The archive's rebuild processes: one per core of this machine."""
 ALL = f"{EVENTS_PREFIX}.>"
-RaceReaders = dict[str, Callable[[JetStreamContext, str], Awaitable[int]]]
+Readers = dict[str, Callable[[JetStreamContext, str], Awaitable[int]]]
 
 
 async def _bulk(js: JetStreamContext, _: str) -> int:
@@ -64,7 +64,7 @@ def _rebuild(workers: int) -> Callable[[JetStreamContext, str], Awaitable[int]]:
     return rebuilt
 
 
-async def _rounds(report: Report, log: str, events: list[Event], readers: RaceReaders) -> dict[str, float]:
+async def _rounds(report: Report, log: str, events: list[Event], readers: Readers) -> dict[str, float]:
     """Publish ``events`` to a broker of their own, time each reader in alternated rounds, add the figures (each a
     ratio to the first reader's); the medians in seconds."""
     with tempfile.TemporaryDirectory() as store, EmbeddedNats(Path(store)) as server:
@@ -104,7 +104,7 @@ async def _rounds(report: Report, log: str, events: list[Event], readers: RaceRe
 async def _run(report: Report) -> None:
     baseline = "nats-py ordered-consumer read (baseline)"
     race = simulate(RaceSpec(seed=24, cars=60, duration_ms=DAY_MS, retirements=6))
-    race_readers: RaceReaders = {
+    race_readers: Readers = {
         baseline: lambda js, _: nats_py_read(js, ALL),
         "nats-py ordered-consumer read + decode": lambda js, _: nats_py_read(js, ALL, decode=True),
         "bulk read (services.broker.bulkread)": _bulk,
@@ -119,7 +119,7 @@ async def _run(report: Report) -> None:
             RaceSpec(seed=100 + i, cars=60, duration_ms=6 * 3600 * 1000, retirements=4, event=f"round-{i + 1:02d}")
         )
     ]
-    archive_readers: RaceReaders = {
+    archive_readers: Readers = {
         baseline: lambda js, _: nats_py_read(js, ALL),
         "rebuild, one process": _rebuild(1),
         f"rebuild, {WORKERS} processes": _rebuild(WORKERS),

@@ -625,7 +625,12 @@ class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
         """The ``Nats-Msg-Id`` the stream de-duplicates on: the id within its producer and session,
         so a log replayed into another session (or a producer reusing ids across sessions) is not
         taken for a duplicate."""
-        return f"{self.session.key}/{self.producer}:{self.id}"
+        return f"{self.session.key}/{self.id_in_session}"
+
+    @property
+    def id_in_session(self) -> str:
+        """The ``msg_id`` less its session: what a session's own fold tells its events apart by."""
+        return f"{self.producer}:{self.id}"
 
 
 _decoder = msgspec.json.Decoder(Event)

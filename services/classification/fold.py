@@ -79,7 +79,7 @@ class SessionFold(SessionState, dict=True):
         """Fold one stored event; False when it changes nothing (already folded)."""
         if seq <= self.last_seq:
             return False
-        msg_id = f"{event.producer}:{event.id}"  # the event's ``msg_id`` less its session, which is this one
+        msg_id = event.id_in_session  # the session is this one
         if msg_id in self.seen:
             self.last_seq = seq
             return False

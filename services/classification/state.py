@@ -56,7 +56,7 @@ class SessionState(Struct, eq=False):
     decisions: dict[str, PenaltyIssued | LapDeleted] = {}
     """The decisions in force, by document number: kept, not applied on arrival."""
     seen: set[str] = set()
-    """``producer:id`` of every event folded (its ``msg_id`` without the session: the same for all)."""
+    """``Event.id_in_session`` of every event folded (its ``msg_id`` without the session: the same for all)."""
     messages: list[RaceControlMessage] = []
     """The race-control feed: flags, penalties, decisions, retirements, results, in stream order."""
 

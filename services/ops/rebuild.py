@@ -42,6 +42,7 @@ from nats.js.kv import KeyValue
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from schemas.events import SessionRef
 from schemas.subjects import (
     CLASSIFICATION_BUCKET,
     CLASSIFICATION_PROJECTION,
@@ -101,6 +102,8 @@ async def rebuild(
     per core, as many as the log is long enough for: :data:`EVENTS_PER_WORKER` each)."""
     if projection not in PROJECTIONS:
         raise ValueError(f"unknown projection {projection!r}: choose from {', '.join(PROJECTIONS)}")
+    if session is not None:
+        session = SessionRef.parse(session).key  # a key, refused before anything is made: no pattern, no stray token
     topology = topology or Topology()
     base = PROJECTIONS[projection]
     old = await current_bucket(js, projection, base)

@@ -121,6 +121,20 @@ async def test_a_worker_killed_or_a_ctrl_c_switches_nothing_and_leaves_no_worker
         assert await _pointer(nc) is None
 
 
+async def test_a_session_that_is_no_session_key_is_refused_and_nothing_switched(nats_url: str, nc: Client) -> None:
+    """A pattern, a key short of a token or a token no subject may hold: said, not a traceback, and no bucket is
+    switched to (a two-token key was taken as a session with no events, and every other one carried over)."""
+    await _stored(nc, _races(1))
+    for session, reason in (
+        ("champ.>", "session key 'champ.>' must be championship.event.session"),
+        ("champ.event", "session key 'champ.event' must be championship.event.session"),
+        ("a b.event.race", "`session.championship` must match regex"),
+    ):
+        refused = chequered("rebuild", "classification", "--session", session, "--nats", nats_url)
+        assert refused.returncode == 2 and f"error: {reason}" in said(refused.stdout), output(refused)
+    assert await _pointer(nc) is None
+
+
 def test_workers_are_counted_from_one() -> None:
     refused = chequered("rebuild", "classification", "--workers", "0")
     assert refused.returncode == 2 and "'0' is not a whole number of at least 1" in said(refused.stderr), output(
