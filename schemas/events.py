@@ -29,33 +29,45 @@ SCHEMA_VERSION = 2
 
 SLUG_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 Slug = Annotated[str, Meta(pattern=SLUG_PATTERN, description="a subject-safe token")]
+CAR_NUMBER_PATTERN = r"^[A-Za-z0-9]{1,8}$"
+_CAR_NUMBER = 'race number as printed on the car: "7", "007", "12X"'
+CarNumber = Annotated[str, Meta(pattern=CAR_NUMBER_PATTERN, description=_CAR_NUMBER)]
+SEEN_KEPT = 4096
+"""Values a :class:`_Seen` keeps (forgotten all at once when there are this many)."""
+
+
+class _Seen:
+    """The values of a pattern's fields found to match it. msgspec's ``pattern`` runs a regular expression at every
+    decode: for the tokens of the session, the producer and the car's number of every event, more than a third of
+    the time decoding an event took. These fields are checked by their Struct's ``__post_init__`` instead, and a
+    value seen before costs a set lookup (the JSON Schema still gives the pattern)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._regex = re.compile(pattern)
+        self.values: set[str] = set()
+
+    def check(self, fields: dict[str, str]) -> None:
+        """Raise ``msgspec.ValidationError`` for the first of ``fields`` (its name -> value) that does not match:
+        decoded or made in code (a name from a URL or the command line), a Struct holds only matches there."""
+        for name, value in fields.items():
+            if value in self.values:
+                continue
+            if self._regex.fullmatch(value) is None:  # not search: its ``$`` allows a newline after the token
+                raise msgspec.ValidationError(f"`{name}` must match regex {self.pattern!r}")
+            if len(self.values) >= SEEN_KEPT:
+                self.values.clear()
+            self.values.add(value)
+
+
+_slugs = _Seen(SLUG_PATTERN)
 EnvelopeSlug = Annotated[str, Meta(description="a subject-safe token", extra_json_schema={"pattern": SLUG_PATTERN})]
-"""A :data:`Slug` every event carries (its session's three tokens, its producer), checked by its Struct's
-``__post_init__`` (:func:`_check_slugs`) against the few already seen: msgspec's pattern ran a regular expression
-for each, more than a quarter of the time decoding an event took (the schema still gives the pattern)."""
-_SLUG = re.compile(SLUG_PATTERN)
-SLUGS_KEPT = 4096
-_slugs: set[str] = set()
-"""Envelope slugs found to match :data:`SLUG_PATTERN` (forgotten all at once when there are :data:`SLUGS_KEPT`)."""
-
-
-def _check_slugs(fields: dict[str, str]) -> None:
-    """Raise ``msgspec.ValidationError`` for the first of ``fields`` (its name -> value) that is not a slug: decoded
-    or made in code (a name from a URL or the command line), a Struct holds only slugs there."""
-    for name, value in fields.items():
-        if value in _slugs:
-            continue
-        if _SLUG.fullmatch(value) is None:  # not search: its ``$`` allows a newline after the token
-            raise msgspec.ValidationError(f"`{name}` must match regex {SLUG_PATTERN!r}")
-        if len(_slugs) >= SLUGS_KEPT:
-            _slugs.clear()
-        _slugs.add(value)
-
-
-CarNumber = Annotated[
-    str,
-    Meta(pattern=r"^[A-Za-z0-9]{1,8}$", description='race number as printed on the car: "7", "007", "12X"'),
-]
+"""A :data:`Slug` every event carries (its session's three tokens, its producer), checked by :data:`_slugs`."""
+_car_numbers = _Seen(CAR_NUMBER_PATTERN)
+BodyCarNumber = Annotated[str, Meta(description=_CAR_NUMBER, extra_json_schema={"pattern": CAR_NUMBER_PATTERN})]
+"""The :data:`CarNumber` of an event about a car, checked by :data:`_car_numbers`."""
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_ID_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"
 Millis = Annotated[int, Meta(ge=0, description="milliseconds")]
 PositiveMillis = Annotated[int, Meta(gt=0, description="milliseconds, greater than zero")]
 MIN_INSTANT = -2_208_988_800_000
@@ -91,8 +103,9 @@ class SessionRef(Struct, frozen=True, forbid_unknown_fields=True):
     session: EnvelopeSlug
 
     def __post_init__(self) -> None:
-        if self.championship not in _slugs or self.event not in _slugs or self.session not in _slugs:
-            _check_slugs(
+        seen = _slugs.values
+        if self.championship not in seen or self.event not in seen or self.session not in seen:
+            _slugs.check(
                 {
                     "session.championship": self.championship,
                     "session.event": self.event,
@@ -225,7 +238,11 @@ class Body(Struct, frozen=True, tag_field="type", forbid_unknown_fields=True):
 class CarBody(Body, frozen=True):
     """An event about one car, identified by its race number."""
 
-    number: CarNumber
+    number: BodyCarNumber
+
+    def __post_init__(self) -> None:
+        if self.number not in _car_numbers.values:
+            _car_numbers.check({"number": self.number})
 
 
 class SessionOpened(Body, frozen=True, tag="session_opened"):
@@ -609,7 +626,7 @@ CalendarBody = CalendarPublished | SessionRescheduled | SessionCancelled | Sessi
 class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The envelope. ``(session, producer, id)`` is unique: it is the de-duplication key."""
 
-    id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description="unique per producer")]
+    id: Annotated[str, Meta(description="unique per producer", extra_json_schema={"pattern": ID_PATTERN})]
     session: SessionRef
     producer: EnvelopeSlug
     at: Instant
@@ -617,8 +634,10 @@ class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     body: EventBody
 
     def __post_init__(self) -> None:
-        if self.producer not in _slugs:
-            _check_slugs({"producer": self.producer})
+        if self.producer not in _slugs.values:
+            _slugs.check({"producer": self.producer})
+        if not 0 < len(self.id) <= 128 or self.id.strip(_ID_CHARACTERS):  # no regular expression: ids are unique
+            raise msgspec.ValidationError(f"`id` must match regex {ID_PATTERN!r}")
 
     @property
     def msg_id(self) -> str:

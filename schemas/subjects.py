@@ -139,18 +139,23 @@ def stored_event(subject: str, data: bytes) -> Event:
         event = decode_event(data)
     except (msgspec.MsgspecError, ValueError) as error:
         raise NotAnEvent(f"undecodable event: {error}") from None
-    key, partition = _placement(subject)
+    key, misplaced = _placement(subject)
     if event.session.key != key:
         raise NotAnEvent(f"event for {event.session.key} stored on subject {subject}")
-    if partition is not None and partition != str(partition_of(key)):
-        raise NotAnEvent(f"event of partition {partition_of(key)} stored on subject {subject}")
+    if misplaced is not None:
+        raise NotAnEvent(f"event of partition {misplaced} stored on subject {subject}")
     return event
 
 
 @functools.lru_cache(maxsize=4096)  # asked for every message read, of the few subjects a log holds
-def _placement(subject: str) -> tuple[str | None, str | None]:
-    """The session key of a stored event's subject, and its partition token (None when it has none)."""
-    return session_key_of(subject), subject.rpartition(".")[2] if subject.count(".") == 5 else None
+def _placement(subject: str) -> tuple[str | None, int | None]:
+    """The session key of a stored event's subject, and the partition of that session when the subject's partition
+    token names another (None: it names none, or that one)."""
+    key = session_key_of(subject)
+    if key is None or subject.count(".") != 5:
+        return key, None
+    partition = partition_of(key)
+    return key, None if subject.rpartition(".")[2] == str(partition) else partition
 
 
 def live_key(championship: str) -> str:

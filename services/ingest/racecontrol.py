@@ -173,8 +173,8 @@ def race_control_body(
     """The event body of one race-control input, from the fields an official gives for it; ``rules``: the
     session's, which complete a pit-lane penalty given without its time. Checked against the schema here, so a
     field it refuses (a car or decision number) is refused before anything is sent."""
-    body = _body(what, number, decision, flag, sector, kind, amount, lap, status, reason, config, rules)
-    try:
+    try:  # a car's number is checked as the body is made, the rest as it is converted
+        body = _body(what, number, decision, flag, sector, kind, amount, lap, status, reason, config, rules)
         checked: events.EventBody = msgspec.convert(msgspec.to_builtins(body), events.EventBody)
     except msgspec.ValidationError as error:
         raise InputError(f"{what}: {error}") from None

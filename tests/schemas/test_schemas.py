@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.events import SCHEMA_VERSION, SLUG_PATTERN, SessionRef, decode_event, encode_event
+from schemas.events import (
+    CAR_NUMBER_PATTERN,
+    ID_PATTERN,
+    SCHEMA_VERSION,
+    SLUG_PATTERN,
+    SessionRef,
+    decode_event,
+    encode_event,
+)
 from schemas.jsonschema import JSON_DIR, render
 from tests.factory import SessionWriter
 
@@ -59,13 +67,31 @@ def test_car_numbers_are_strings_with_leading_zeros_kept() -> None:
     assert decode_event(encode_event(event)).body.number == "007"  # type: ignore[union-attr]
 
 
+PATTERNS = {
+    "championship": SLUG_PATTERN,
+    "event": SLUG_PATTERN,
+    "session": SLUG_PATTERN,
+    "producer": SLUG_PATTERN,
+    "number": CAR_NUMBER_PATTERN,
+    "id": ID_PATTERN,
+}
+
+
 @given(
-    st.sampled_from(["championship", "event", "session", "producer"]),
-    st.one_of(st.text(max_size=70), st.from_regex(r"[A-Za-z0-9_-]{60,70}\n?", fullmatch=True)),
+    st.sampled_from(sorted(PATTERNS)),
+    st.one_of(
+        st.text(max_size=140),
+        st.from_regex(r"[A-Za-z0-9_-]{60,70}\n?", fullmatch=True),
+        st.from_regex(r"[A-Za-z0-9]{6,10}\n?", fullmatch=True),
+        st.from_regex(r"[A-Za-z0-9_.:-]{120,130}\n?", fullmatch=True),
+    ),
 )
-def test_an_envelope_slug_is_taken_exactly_when_it_matches_the_pattern(field: str, value: str) -> None:
-    """The session's tokens and the producer are checked against the slugs seen before, not by a pattern each
-    time: what decodes is still exactly what the pattern allows, the first time and every time after."""
+def test_an_envelope_token_a_car_number_or_an_id_is_taken_exactly_when_it_matches_its_pattern(
+    field: str, value: str
+) -> None:
+    """The session's tokens, the producer, the car's number and the id are checked by their Structs, not by a
+    msgspec pattern (a regular expression each time): what decodes is still exactly what the pattern allows,
+    the first time and every time after (a value seen before is not matched again)."""
     raw: dict[str, object] = {
         "id": "x1",
         "session": {"championship": "c", "event": "e", "session": "s"},
@@ -73,16 +99,18 @@ def test_an_envelope_slug_is_taken_exactly_when_it_matches_the_pattern(field: st
         "at": 1,
         "body": {"type": "pit_in", "number": "7"},
     }
-    if field == "producer":
-        raw["producer"] = value
+    where = {"number": "body", "championship": "session", "event": "session", "session": "session"}.get(field)
+    if where is None:
+        raw[field] = value
     else:
-        raw["session"] = {**raw["session"], field: value}  # type: ignore[dict-item]
+        raw[where] = {**raw[where], field: value}  # type: ignore[dict-item]
     data = msgspec.json.encode(raw)
     for _ in range(2):
-        if re.fullmatch(SLUG_PATTERN, value):  # a newline after the token too: it could not be in a subject
+        if re.fullmatch(PATTERNS[field], value):  # a newline after the token too: it could not be in a subject
             event = decode_event(data)
-            assert (event.producer if field == "producer" else getattr(event.session, field)) == value
+            holder = event if where is None else event.body if where == "body" else event.session
+            assert getattr(holder, field) == value
         else:
-            where = field if field == "producer" else f"session.{field}"
-            with pytest.raises(msgspec.ValidationError, match=f"^`{where}` must match regex"):
+            named = f"session.{field}" if where == "session" else field
+            with pytest.raises(msgspec.ValidationError, match=f"^`{named}` must match regex"):
                 decode_event(data)
