@@ -293,7 +293,8 @@ async def read_to_head(
                 return
             while True:
                 try:
-                    await asyncio.wait_for(delivery.arrived.wait(), SILENT_S)
+                    async with asyncio.timeout(SILENT_S):  # not wait_for: it loses a Ctrl-C that meets a delivery
+                        await delivery.arrived.wait()
                 except TimeoutError:
                     raise _Broken(f"no message from {stream} for {SILENT_S:g}s while reading it") from None
                 batch = delivery.take(max_size)

@@ -109,7 +109,8 @@ class StreamTail:
         if not self._buffer:
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: it loses a cancellation that meets an arrival
+                    await self._arrived.wait()
             except TimeoutError:
                 return []
         batch = self._buffer[:max_size]
