@@ -248,8 +248,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker: a
     parser.add_argument(
         "--workers",
         type=positive_int,
-        help="processes folding the log's partitions at once (default: one per core, as many as the log has "
-        f"{EVENTS_PER_WORKER:,} events for)",
+        help="processes the rebuild uses (default: one per core). A log of many partitions is shared among them, "
+        f"each folding its share (by default, as many as the log has {EVENTS_PER_WORKER:,} events for); one session, "
+        "or a log in one partition, is read by the command and folded by a second process",
     )
     parser.set_defaults(handler=rebuild_projection)
 

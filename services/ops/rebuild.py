@@ -62,11 +62,16 @@ from services.broker.reader import decoded, events_filter
 from services.broker.topology import Topology, current_bucket
 from services.classification.fold import ClassificationProjection
 from services.heap import tune_collector
+from services.ops import fold_process
+from services.ops.fold_process import Folded, FoldFailed, FoldProcess
 
 PROJECTIONS = {CLASSIFICATION_PROJECTION: CLASSIFICATION_BUCKET}
 
 EVENTS_PER_WORKER = 50_000
 """A worker process takes about half a second to start: a log this long per worker is what makes one worth it."""
+BATCH_BESIDE = 2_000
+"""Messages a batch handed to the fold process holds at most: the first is folded soon after reading begins, and
+the last little after it ends."""
 
 
 @dataclass
@@ -117,23 +122,25 @@ async def rebuild(
         total = (await js.stream_info(EVENTS_STREAM)).state.messages
     else:
         total = sum([sum((await _counted(js, f)).values()) for f in session_filters(session)])
-    if workers is None:
-        workers = min(os.cpu_count() or 1, total // EVENTS_PER_WORKER)
-    if session is None and url is not None and workers > 1:
-        shares = balance(await _partition_weights(js), workers)
+    processes = workers or os.cpu_count() or 1
+    spread = workers or min(processes, total // EVENTS_PER_WORKER)
+    if session is None and url is not None and spread > 1:
+        shares = balance(await _partition_weights(js), spread)
+    beside = len(shares) == 1 and processes > 1 and fold_process.available()
     with _progress(f"rebuild → {new}", total, console) as advance:
         if len(shares) > 1:
             assert url is not None
             events, sessions = await _in_workers(url, new, shares, advance)
         else:
             filters = session_filters(session) if session is not None else [events_filter(None)]
-            fold, events = await _folded(js, filters, None, advance)
-            sessions = await _written(kv, new, fold)
+            folded = await (_folded_beside(js, filters, advance) if beside else _folded_here(js, filters, advance))
+            await _written(kv, new, folded.values)
+            events, sessions = folded.events, folded.sessions
     if session is not None:
         await _carry_over(js, old, kv, keep=session)
     pointers = await js.key_value(READ_MODELS_BUCKET)
     await pointers.put(projection, new.encode())
-    return RebuildReport(new, events, sessions, time.perf_counter() - started, len(shares))
+    return RebuildReport(new, events, sessions, time.perf_counter() - started, 2 if beside else len(shares))
 
 
 @contextlib.contextmanager
@@ -185,18 +192,35 @@ async def _folded(
     return fold, events
 
 
+async def _folded_here(js: JetStreamContext, filters: list[str], advance: Callable[[int], None]) -> Folded:
+    """The log under ``filters`` read and folded in this process."""
+    fold, events = await _folded(js, filters, None, advance)
+    return Folded(events, len(fold.sessions), fold_process.values(fold))
+
+
+async def _folded_beside(js: JetStreamContext, filters: list[str], advance: Callable[[int], None]) -> Folded:
+    """The log under ``filters`` read in this process and folded in a :class:`~services.ops.fold_process.FoldProcess`
+    as it is read."""
+    reading = read_to_head(js, filters, max_size=BATCH_BESIDE)
+    try:
+        async with FoldProcess() as folding, contextlib.aclosing(reading):
+            async for batch in reading:
+                await folding.send(batch)
+                advance(len(batch))
+            return await folding.result()
+    except (BulkReadError, FoldFailed) as error:
+        raise RebuildFailed(str(error)) from error
+
+
 @functools.lru_cache(maxsize=4096)  # asked for every message a worker reads, of the few subjects a log holds
 def _partition(subject: str) -> int | None:
     key = session_key_of(subject)
     return None if key is None else partition_of(key)
 
 
-async def _written(kv: KeyValue, bucket: str, fold: ClassificationProjection) -> int:
-    """Write every open session's value to ``kv`` (the bucket ``bucket``); the sessions folded."""
-    for key, state in sorted(fold.sessions.items()):
-        if state.opened is None:
-            continue
-        value = state.encoded()
+async def _written(kv: KeyValue, bucket: str, values: list[tuple[str, bytes]]) -> None:
+    """Write each ``(key, value)`` to ``kv`` (the bucket ``bucket``)."""
+    for key, value in values:
         try:
             await kv.put(key, value)
         except MaxPayloadError:
@@ -206,7 +230,6 @@ async def _written(kv: KeyValue, bucket: str, fold: ClassificationProjection) ->
             ) from None
         except NatsError as error:  # the broker away
             raise RebuildFailed(f"the value of {key} could not be written to {bucket} ({error!r})") from error
-    return len(fold.sessions)
 
 
 async def _carry_over(js: JetStreamContext, old: str, kv: KeyValue, keep: str) -> None:
@@ -303,6 +326,7 @@ async def _share(url: str, bucket: str, partitions: frozenset[int], reports: Que
         js = nc.jetstream()
         filters = [UNPARTITIONED_FILTER, *(partition_filter(p) for p in sorted(partitions))]
         fold, events = await _folded(js, filters, partitions, lambda count: reports.put(WorkerReport(count)))
-        reports.put(WorkerReport(events, await _written(await js.key_value(bucket), bucket, fold), done=True))
+        await _written(await js.key_value(bucket), bucket, fold_process.values(fold))
+        reports.put(WorkerReport(events, len(fold.sessions), done=True))
     finally:
         await nc.close()

@@ -1,11 +1,14 @@
 """``chequered rebuild`` by worker processes, each folding and writing its share of the log's partitions, as a
-user runs it; and how the shares are made (:func:`services.broker.partition.balance`)."""
+user runs it; and how the shares are made (:func:`services.broker.partition.balance`). One session is read by the
+command and folded by a process it forks (:mod:`services.ops.fold_process`)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given
@@ -19,6 +22,7 @@ from services.broker.connection import connect
 from services.broker.partition import balance
 from services.broker.reader import read_events
 from services.broker.topology import ensure_topology
+from services.simulator.endurance import RaceSpec, simulate
 from tests.classification.test_projector import offline
 from tests.commands import chequered, output, parent_of, running, said, spawn
 from tests.factory import SessionWriter, small_race
@@ -80,19 +84,22 @@ async def test_rebuild_by_workers_writes_what_one_process_does(nats_url: str, nc
         assert values["2"][key] == offline(await read_events(js, key), key)
 
 
-def _workers(pid: int) -> list[int]:
-    """The rebuild worker processes of the command ``pid``: its children that multiprocessing spawned (not its
-    resource tracker)."""
+def _children(pid: int, command: Callable[[bytes], bool]) -> list[int]:
+    """The children of the process ``pid`` whose command line ``command`` takes."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and parent_of(int(entry.name)) == pid:
-                command = (entry / "cmdline").read_bytes()
-                if b"spawn_main" in command and b"resource_tracker" not in command:
-                    found.append(int(entry.name))
+            if entry.name.isdigit() and parent_of(int(entry.name)) == pid and command((entry / "cmdline").read_bytes()):
+                found.append(int(entry.name))
         except (OSError, ValueError, IndexError):  # it ended meanwhile
             continue
     return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The rebuild worker processes of the command ``pid``: its children that multiprocessing spawned (not its
+    resource tracker)."""
+    return _children(pid, lambda command: b"spawn_main" in command and b"resource_tracker" not in command)
 
 
 async def test_a_worker_killed_or_a_ctrl_c_switches_nothing_and_leaves_no_worker(nats_url: str, nc: Client) -> None:
@@ -135,6 +142,70 @@ async def test_a_session_that_is_no_session_key_is_refused_and_nothing_switched(
     assert await _pointer(nc) is None
 
 
+async def test_one_session_is_read_by_the_command_and_folded_by_a_second_process(nats_url: str, nc: Client) -> None:
+    """One session cannot be shared by partitions: with two processes the command reads it and a forked process
+    folds it as it is read, and the value is the bytes one process writes, the pure fold's."""
+    races = _races(2)
+    await _stored(nc, races)
+    key = races[0][0].session.key
+    js = nc.jetstream()
+    values: dict[str, bytes] = {}
+    for workers in ("2", "1"):
+        rebuilt = chequered("rebuild", "classification", "--session", key, "--workers", workers, "--nats", nats_url)
+        assert rebuilt.returncode == 0, output(rebuilt)
+        assert ("by 2 processes" in said(rebuilt.stdout)) == (workers == "2"), rebuilt.stdout
+        assert "rebuilt 1 session(s)" in said(rebuilt.stdout), rebuilt.stdout
+        values[workers] = (await (await js.key_value(_bucket(rebuilt.stdout))).get(key)).value or b""
+    assert values["2"] == values["1"] == offline(await read_events(js, key), key)
+
+
+def _forked(pid: int) -> list[int]:
+    """The processes the command ``pid`` forked: its children running its own command line."""
+    return _children(pid, Path(f"/proc/{pid}/cmdline").read_bytes().__eq__)
+
+
+async def test_the_fold_process_killed_or_a_ctrl_c_switches_nothing_and_leaves_it_not_running(
+    nats_url: str, nc: Client
+) -> None:
+    """The fold process killed (``kill -9``) ends the rebuild with the reason; Ctrl-C ends it at once: either way
+    the pointer stays, and the fold process is not left running. The command is held (SIGSTOP) while the fold
+    process is killed, so the kill cannot come after the fold has ended."""
+    race = simulate(RaceSpec(seed=7, cars=30, duration_ms=24 * 3600 * 1000, retirements=2))  # some 24,000 events
+    js = nc.jetstream()
+    await ensure_topology(js)
+    for start in range(0, len(race), 2000):
+        await asyncio.gather(
+            *[
+                await js.publish_async(events_subject(e.session), encode_event(e), headers={"Nats-Msg-Id": e.msg_id})
+                for e in race[start : start + 2000]
+            ]
+        )
+    for how in (signal.SIGKILL, signal.SIGINT):
+        rebuild = spawn("rebuild", "classification", "--workers", "2", "--nats", nats_url)
+        try:
+            await until(lambda: bool(_forked(rebuild.pid)), "the rebuild's fold process")  # noqa: B023
+            forked = _forked(rebuild.pid)
+            if how is signal.SIGKILL:
+                rebuild.send_signal(signal.SIGSTOP)
+                os.kill(forked[0], how)  # the fold process, not the command
+                rebuild.send_signal(signal.SIGCONT)
+            else:
+                rebuild.send_signal(how)
+            out, _ = rebuild.communicate(timeout=60)
+        finally:
+            if rebuild.poll() is None:
+                rebuild.kill()
+        if how is signal.SIGKILL:
+            assert rebuild.returncode == 1, out
+            assert "the fold process ended before it had folded the log (exit code -9); nothing was switched" in said(
+                out
+            ), out
+        else:
+            assert rebuild.returncode == 130, out
+        await until(lambda: not any(running(f) for f in forked), "the fold process to end")  # noqa: B023
+        assert await _pointer(nc) is None
+
+
 def test_workers_are_counted_from_one() -> None:
     refused = chequered("rebuild", "classification", "--workers", "0")
     assert refused.returncode == 2 and "'0' is not a whole number of at least 1" in said(refused.stderr), output(
@@ -143,14 +214,15 @@ def test_workers_are_counted_from_one() -> None:
 
 
 async def test_a_value_the_broker_will_not_take_switches_nothing(tmp_path: Path) -> None:
-    """A value larger than the server's ``max_payload`` cannot be written: by a worker or by one process, the
-    rebuild says which and why, and readers keep what they used."""
+    """A value larger than the server's ``max_payload`` cannot be written: by a worker, by one process, or folded
+    by a second, the rebuild says which and why, and readers keep what they used."""
     with broker_with(tmp_path, "max_payload: 8192\n") as server:
         nc = await connect(server.url, "test")
         try:
             await _stored(nc, _races(2, cars=20))  # 20 cars: a value of some 20 kB
-            for workers in ("2", "1"):
-                failed = chequered("rebuild", "classification", "--workers", workers, "--nats", server.url)
+            key = (await read_events(nc.jetstream(), None))[0][1].session.key
+            for how in (["--workers", "2"], ["--workers", "1"], ["--session", key, "--workers", "2"]):
+                failed = chequered("rebuild", "classification", *how, "--nats", server.url)
                 assert failed.returncode == 1, output(failed)
                 text = said(failed.stdout)
                 assert re.search(r"error: the value of \S+ \([\d,]+ bytes\) is larger than the broker takes: raise "
