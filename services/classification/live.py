@@ -12,10 +12,10 @@ The result is the same, byte for byte, as :func:`~services.classification.rules.
 over the same state (a property test folds random sessions and compares after
 every event). Whatever is not one car's business rebuilds everything through
 :func:`~services.classification.rules.build`: a flag, a decision, the chequered
-flag, an entry, results, the finish window closing, a lap that changes the
-winner's distance (every status is measured against it), a position drop in
-force; so does a first build after a restore: nothing here is part of a
-snapshot.
+flag, an entry that moves a car to another class, results, the finish window
+closing, a lap that changes the winner's distance (every status is measured
+against it), a position drop in force; so does a first build after a restore:
+nothing here is part of a snapshot.
 
 What is kept between two updates, besides the rows: each car's
 :class:`~services.classification.rules.Standing` (updated in place, so the
@@ -162,7 +162,7 @@ class LiveClassification:
 
     def _update(self, state: SessionState, touched: set[str], settled_at: int | None) -> bool:
         """Rebuild the rows of the ``touched`` cars and amend those they reach; False when it takes a whole build
-        (a car the last build did not know)."""
+        (a car moved to another class, or one that moved the winner's distance)."""
         built = self._built
         assert built is not None
         built.settled_at = settled_at
@@ -224,14 +224,7 @@ class LiveClassification:
                 past = self._rows[number]
                 if (past.class_name, past.sub_class) != (car.class_name, car.sub_class):
                     return None
-                winner = fresh.laps > frame.winner_laps or s.laps == frame.winner_laps
-                if (
-                    frame.race
-                    and frame.over
-                    and fresh.status is ResultStatus.RUNNING
-                    and fresh.laps != s.laps
-                    and winner
-                ):
+                if _moves_the_distance(frame, s, fresh):
                     return None
             settle(state, fresh, frame)
             vars(s).update(vars(fresh))  # the same object: the places that name it stay right
