@@ -242,7 +242,7 @@ class CarBody(Body, frozen=True):
 
     def __post_init__(self) -> None:
         if self.number not in _car_numbers.values:
-            _car_numbers.check({"number": self.number})
+            _car_numbers.check({"body.number": self.number})  # its place in an event, as the others say theirs
 
 
 class SessionOpened(Body, frozen=True, tag="session_opened"):

@@ -16,6 +16,11 @@ one per core by default): each reads, folds and writes the sessions of its
 share of the log's partitions (:func:`~services.broker.partition.balance`, by
 the events each holds), as projector replicas read theirs, and the pointer
 moves once every share is written. Should one fail, none is switched to.
+
+One session (``--session``, or a log too short for two workers, or all in one
+partition) is shared the other way: this process reads it and a forked
+:class:`~services.ops.fold_process.FoldProcess` decodes and folds each batch
+as the next is read.
 """
 
 from __future__ import annotations
@@ -102,9 +107,10 @@ async def rebuild(
     url: str | None = None,
     workers: int | None = 1,
 ) -> RebuildReport:
-    """Rebuild ``projection`` (one ``session``, or all) into the bucket readers do not use, then switch to it;
-    ``workers`` processes fold the log's partitions (they connect to ``url``, the broker ``js`` is of; None: one
-    per core, as many as the log is long enough for: :data:`EVENTS_PER_WORKER` each)."""
+    """Rebuild ``projection`` (one ``session``, or all) into the bucket readers do not use, then switch to it, in
+    ``workers`` processes (None: one per core). Worker processes fold the log's partitions (they connect to
+    ``url``, the broker ``js`` is of; by default as many as the log is long enough for, :data:`EVENTS_PER_WORKER`
+    each); with one share, this process reads and a fold process folds."""
     if projection not in PROJECTIONS:
         raise ValueError(f"unknown projection {projection!r}: choose from {', '.join(PROJECTIONS)}")
     if session is not None:

@@ -111,6 +111,6 @@ def test_an_envelope_token_a_car_number_or_an_id_is_taken_exactly_when_it_matche
             holder = event if where is None else event.body if where == "body" else event.session
             assert getattr(holder, field) == value
         else:
-            named = f"session.{field}" if where == "session" else field
+            named = field if where is None else f"{where}.{field}"
             with pytest.raises(msgspec.ValidationError, match=f"^`{named}` must match regex"):
                 decode_event(data)
