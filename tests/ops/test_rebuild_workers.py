@@ -106,13 +106,22 @@ async def test_a_worker_killed_or_a_ctrl_c_switches_nothing_and_leaves_no_worker
     """A worker killed (``kill -9``, the kernel out of memory) ends the rebuild with the reason; Ctrl-C ends it
     at once: either way the pointer stays, and no worker is left running."""
     await _stored(nc, _races(4, cars=20))
+    await _interrupted(nc, nats_url, _workers, 2, "a worker process ended before it had written its share")
+
+
+async def _interrupted(nc: Client, nats_url: str, helpers: Callable[[int], list[int]], count: int, reason: str) -> None:
+    """``rebuild --workers 2`` with one of its ``count`` helper processes killed (``kill -9``), then with Ctrl-C to
+    the command: the ``reason`` (exit 1) or exit 130, the pointer unmoved, no helper left running. The command is
+    held (SIGSTOP) while its helper is killed, so the kill cannot come after the helper's work is done."""
     for how in (signal.SIGKILL, signal.SIGINT):
         rebuild = spawn("rebuild", "classification", "--workers", "2", "--nats", nats_url)
         try:
-            await until(lambda: len(_workers(rebuild.pid)) == 2, "the rebuild's two workers")  # noqa: B023
-            workers = _workers(rebuild.pid)
+            await until(lambda: len(helpers(rebuild.pid)) == count, f"the rebuild's {count} helper(s)")  # noqa: B023
+            found = helpers(rebuild.pid)
             if how is signal.SIGKILL:
-                os.kill(workers[0], how)  # a worker, not the command
+                rebuild.send_signal(signal.SIGSTOP)
+                os.kill(found[0], how)  # a helper, not the command
+                rebuild.send_signal(signal.SIGCONT)
             else:
                 rebuild.send_signal(how)
             out, _ = rebuild.communicate(timeout=60)
@@ -121,10 +130,10 @@ async def test_a_worker_killed_or_a_ctrl_c_switches_nothing_and_leaves_no_worker
                 rebuild.kill()
         if how is signal.SIGKILL:
             assert rebuild.returncode == 1, out
-            assert "a worker process ended before it had written its share; nothing was switched" in said(out), out
+            assert f"{reason}; nothing was switched" in said(out), out
         else:
             assert rebuild.returncode == 130, out
-        await until(lambda: not any(running(w) for w in workers), "the workers to end")  # noqa: B023
+        await until(lambda: not any(running(pid) for pid in found), "the helpers to end")  # noqa: B023
         assert await _pointer(nc) is None
 
 
@@ -168,8 +177,7 @@ async def test_the_fold_process_killed_or_a_ctrl_c_switches_nothing_and_leaves_i
     nats_url: str, nc: Client
 ) -> None:
     """The fold process killed (``kill -9``) ends the rebuild with the reason; Ctrl-C ends it at once: either way
-    the pointer stays, and the fold process is not left running. The command is held (SIGSTOP) while the fold
-    process is killed, so the kill cannot come after the fold has ended."""
+    the pointer stays, and the fold process is not left running."""
     race = simulate(RaceSpec(seed=7, cars=30, duration_ms=24 * 3600 * 1000, retirements=2))  # some 24,000 events
     js = nc.jetstream()
     await ensure_topology(js)
@@ -180,30 +188,7 @@ async def test_the_fold_process_killed_or_a_ctrl_c_switches_nothing_and_leaves_i
                 for e in race[start : start + 2000]
             ]
         )
-    for how in (signal.SIGKILL, signal.SIGINT):
-        rebuild = spawn("rebuild", "classification", "--workers", "2", "--nats", nats_url)
-        try:
-            await until(lambda: bool(_forked(rebuild.pid)), "the rebuild's fold process")  # noqa: B023
-            forked = _forked(rebuild.pid)
-            if how is signal.SIGKILL:
-                rebuild.send_signal(signal.SIGSTOP)
-                os.kill(forked[0], how)  # the fold process, not the command
-                rebuild.send_signal(signal.SIGCONT)
-            else:
-                rebuild.send_signal(how)
-            out, _ = rebuild.communicate(timeout=60)
-        finally:
-            if rebuild.poll() is None:
-                rebuild.kill()
-        if how is signal.SIGKILL:
-            assert rebuild.returncode == 1, out
-            assert "the fold process ended before it had folded the log (exit code -9); nothing was switched" in said(
-                out
-            ), out
-        else:
-            assert rebuild.returncode == 130, out
-        await until(lambda: not any(running(f) for f in forked), "the fold process to end")  # noqa: B023
-        assert await _pointer(nc) is None
+    await _interrupted(nc, nats_url, _forked, 1, "the fold process ended before it had folded the log (exit code -9)")
 
 
 def test_workers_are_counted_from_one() -> None:
