@@ -21,6 +21,9 @@ One session (``--session``, or a log too short for two workers, or all in one
 partition) is shared the other way: this process reads it and a forked
 :class:`~services.ops.fold_process.FoldProcess` decodes and folds each batch
 as the next is read.
+
+One rebuild runs at a time (:mod:`services.ops.rebuild_lock`): a second is
+refused, told whose is running.
 """
 
 from __future__ import annotations
@@ -67,8 +70,9 @@ from services.broker.reader import decoded, events_filter
 from services.broker.topology import Topology, current_bucket
 from services.classification.fold import ClassificationProjection
 from services.heap import tune_collector
-from services.ops import fold_process
+from services.ops import fold_process, rebuild_lock
 from services.ops.fold_process import Folded, FoldFailed, FoldProcess
+from services.ops.rebuild_lock import RebuildBusy, RebuildLock
 
 PROJECTIONS = {CLASSIFICATION_PROJECTION: CLASSIFICATION_BUCKET}
 
@@ -115,7 +119,23 @@ async def rebuild(
         raise ValueError(f"unknown projection {projection!r}: choose from {', '.join(PROJECTIONS)}")
     if session is not None:
         session = SessionRef.parse(session).key  # a key, refused before anything is made: no pattern, no stray token
-    topology = topology or Topology()
+    try:
+        async with rebuild_lock.held(js, projection) as lock:
+            return await _rebuilt(js, projection, session, topology or Topology(), console, url, workers, lock)
+    except RebuildBusy as error:
+        raise RebuildFailed(str(error)) from None
+
+
+async def _rebuilt(
+    js: JetStreamContext,
+    projection: str,
+    session: str | None,
+    topology: Topology,
+    console: Console | None,
+    url: str | None,
+    workers: int | None,
+    lock: RebuildLock,
+) -> RebuildReport:
     base = PROJECTIONS[projection]
     old = await current_bucket(js, projection, base)
     new = next_version(old, base)
@@ -144,6 +164,7 @@ async def rebuild(
             events, sessions = folded.events, folded.sessions
     if session is not None:
         await _carry_over(js, old, kv, keep=session)
+    lock.check()  # still this rebuild's: no other has begun to fill the bucket since
     pointers = await js.key_value(READ_MODELS_BUCKET)
     await pointers.put(projection, new.encode())
     return RebuildReport(new, events, sessions, time.perf_counter() - started, 2 if beside else len(shares))

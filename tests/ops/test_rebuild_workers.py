@@ -11,6 +11,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.client import Client
@@ -22,12 +23,28 @@ from services.broker.connection import connect
 from services.broker.partition import balance
 from services.broker.reader import read_events
 from services.broker.topology import ensure_topology
+from services.ops.rebuild_lock import Holder, lock_key
 from services.simulator.endurance import RaceSpec, simulate
 from tests.classification.test_projector import offline
 from tests.commands import chequered, output, parent_of, running, said, spawn
 from tests.factory import SessionWriter, small_race
 from tests.live import broker_with
 from tests.polling import until
+
+
+async def _long_race(nc: Client, cars: int = 30, hours: int = 24) -> None:
+    """A simulated race stored in one session (30 cars for 24 hours: some 24,000 events, a rebuild long enough to
+    be caught running)."""
+    race = simulate(RaceSpec(seed=7, cars=cars, duration_ms=hours * 3600 * 1000, retirements=2))
+    js = nc.jetstream()
+    await ensure_topology(js)
+    for start in range(0, len(race), 2000):
+        await asyncio.gather(
+            *[
+                await js.publish_async(events_subject(e.session), encode_event(e), headers={"Nats-Msg-Id": e.msg_id})
+                for e in race[start : start + 2000]
+            ]
+        )
 
 
 def _races(count: int, cars: int = 4) -> list[list[Event]]:
@@ -56,6 +73,15 @@ async def _pointer(nc: Client) -> bytes | None:
         return (await (await nc.jetstream().key_value(READ_MODELS_BUCKET)).get(CLASSIFICATION_PROJECTION)).value
     except KeyNotFoundError:
         return None
+
+
+async def _holder(nc: Client) -> Holder | None:
+    """Who holds the rebuild's lock (None: nobody)."""
+    try:
+        entry = await (await nc.jetstream().key_value(READ_MODELS_BUCKET)).get(lock_key(CLASSIFICATION_PROJECTION))
+    except KeyNotFoundError:
+        return None
+    return msgspec.json.decode(entry.value or b"", type=Holder)
 
 
 def _bucket(stdout: str) -> str:
@@ -178,16 +204,7 @@ async def test_the_fold_process_killed_or_a_ctrl_c_switches_nothing_and_leaves_i
 ) -> None:
     """The fold process killed (``kill -9``) ends the rebuild with the reason; Ctrl-C ends it at once: either way
     the pointer stays, and the fold process is not left running."""
-    race = simulate(RaceSpec(seed=7, cars=30, duration_ms=24 * 3600 * 1000, retirements=2))  # some 24,000 events
-    js = nc.jetstream()
-    await ensure_topology(js)
-    for start in range(0, len(race), 2000):
-        await asyncio.gather(
-            *[
-                await js.publish_async(events_subject(e.session), encode_event(e), headers={"Nats-Msg-Id": e.msg_id})
-                for e in race[start : start + 2000]
-            ]
-        )
+    await _long_race(nc)
     await _interrupted(nc, nats_url, _forked, 1, "the fold process ended before it had folded the log (exit code -9)")
 
 
@@ -213,7 +230,7 @@ async def test_a_value_the_broker_will_not_take_switches_nothing(tmp_path: Path)
                 assert re.search(r"error: the value of \S+ \([\d,]+ bytes\) is larger than the broker takes: raise "
                                  r"max_payload in the server's configuration", text), output(failed)  # fmt: skip
                 assert "nothing was switched" in text and "by 2 processes" not in text, output(failed)
-                assert await _pointer(nc) is None
+                assert await _pointer(nc) is None and await _holder(nc) is None  # the lock released
         finally:
             await nc.close()
 
