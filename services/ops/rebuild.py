@@ -72,7 +72,7 @@ from services.classification.fold import ClassificationProjection
 from services.heap import tune_collector
 from services.ops import fold_process, rebuild_lock
 from services.ops.fold_process import Folded, FoldFailed, FoldProcess
-from services.ops.rebuild_lock import RebuildBusy, RebuildLock
+from services.ops.rebuild_lock import NotLocked, RebuildLock
 
 PROJECTIONS = {CLASSIFICATION_PROJECTION: CLASSIFICATION_BUCKET}
 
@@ -122,7 +122,7 @@ async def rebuild(
     try:
         async with rebuild_lock.held(js, projection) as lock:
             return await _rebuilt(js, projection, session, topology or Topology(), console, url, workers, lock)
-    except RebuildBusy as error:
+    except NotLocked as error:
         raise RebuildFailed(str(error)) from None
 
 

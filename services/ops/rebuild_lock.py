@@ -43,8 +43,9 @@ STALE_S = 30.0
 step that keeps the event loop busy, such as encoding every value of a large log, stays well under it)."""
 
 
-class RebuildBusy(RuntimeError):
-    """Another rebuild holds the lock (the reason says whose), or took it over from this one."""
+class NotLocked(RuntimeError):
+    """The lock is not this rebuild's: another holds it (the reason says whose) or took it over from this one, or
+    the broker would not let it be taken."""
 
 
 class Holder(msgspec.Struct, frozen=True):
@@ -65,7 +66,7 @@ def lock_key(projection: str) -> str:
 
 @contextlib.asynccontextmanager
 async def held(js: JetStreamContext, projection: str) -> AsyncIterator[RebuildLock]:
-    """The lock on ``projection``'s rebuild, held for the block; :class:`RebuildBusy` if another holds it."""
+    """The lock on ``projection``'s rebuild, held for the block; :class:`NotLocked` if another holds it."""
     lock = RebuildLock(await js.key_value(READ_MODELS_BUCKET), lock_key(projection))
     await lock.take()
     try:
@@ -88,13 +89,18 @@ class RebuildLock:
             self._revision = await self._kv.create(self._key, self._value())
         except KeyWrongLastSequenceError:
             self._revision = await self._take_over()
+        except NatsError as error:  # a role without the lock's subject times out: its permission is missing
+            raise NotLocked(
+                f"the rebuild's lock ({self._key} in {READ_MODELS_BUCKET}) could not be taken ({error!r}): the "
+                f"user needs to publish to $KV.{READ_MODELS_BUCKET}.{self._key} (deploy/nats/accounts.conf)"
+            ) from None
         self._beating = asyncio.create_task(self._beat(), name="rebuild-lock")
 
     def check(self) -> None:
-        """Raise :class:`RebuildBusy` if another rebuild has taken the lock over (this one stalled past
+        """Raise :class:`NotLocked` if another rebuild has taken the lock over (this one stalled past
         :data:`STALE_S`): it must not move the pointer."""
         if self._lost:
-            raise RebuildBusy(f"another rebuild took over this one's lock ({self._key}) while it stalled")
+            raise NotLocked(f"another rebuild took over this one's lock ({self._key}) while it stalled")
 
     async def release(self) -> None:
         if self._beating is not None:
@@ -104,7 +110,7 @@ class RebuildLock:
                 await self._kv.delete(self._key, last=self._revision)
 
     async def _take_over(self) -> int:
-        """The lock of a rebuild that died; :class:`RebuildBusy` if its holder may still be running."""
+        """The lock of a rebuild that died; :class:`NotLocked` if its holder may still be running."""
         try:
             entry = await self._kv.get(self._key)
         except KeyNotFoundError:  # released meanwhile
@@ -114,11 +120,11 @@ class RebuildLock:
         except msgspec.MsgspecError:
             other = None  # no lock this version wrote (an operator's put): nobody to wait for
         if other is not None and not _abandoned(other):
-            raise RebuildBusy(_described(other))
+            raise NotLocked(_described(other))
         try:
             return await self._kv.update(self._key, self._value(), last=entry.revision)
         except KeyWrongLastSequenceError:  # another rebuild took it over first
-            raise RebuildBusy(f"another rebuild has just taken over {self._key}") from None
+            raise NotLocked(f"another rebuild has just taken over {self._key}") from None
 
     async def _beat(self) -> None:
         while True:

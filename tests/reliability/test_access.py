@@ -27,7 +27,7 @@ from schemas.subjects import (
 from services.broker.connection import connect, inbox_prefix
 from services.broker.embedded import EmbeddedNats, free_port, nats_server_binary, wait_for_port
 from services.broker.reader import read_events
-from services.broker.topology import current_bucket
+from services.broker.topology import current_bucket, ensure_topology
 from services.classification.projector import ClassificationProjector
 from services.ingest.client import Producer
 from services.ingest.service import IngestService
@@ -279,6 +279,35 @@ async def test_operations_cannot_touch_the_log_the_standings_or_the_live_bucket(
         await violations.wait_for("chequered.events")
     finally:
         await nc.close()
+
+
+async def test_a_rebuild_whose_role_may_not_take_its_lock_says_which_permission_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment whose accounts.conf predates the rebuild's lock: the operations user's rebuild stops before it
+    touches anything and names the subject to allow."""
+    lock = f'"$KV.{READ_MODELS_BUCKET}.{CLASSIFICATION_PROJECTION}.rebuild"'
+    text = CONFIG.read_text()
+    assert lock in text
+    older = tmp_path / "accounts.conf"
+    older.write_text(text.replace(f",\n          {lock}", ""))
+    assert lock not in older.read_text()
+    for name, value in role_environment().items():
+        monkeypatch.setenv(name, value)
+    with EmbeddedNats(tmp_path / "nats", config=older) as server:
+        nc = await connect(url(server, "services"), "test")
+        try:
+            await ensure_topology(nc.jetstream())
+        finally:
+            await nc.close()
+        refused = await run_chequered("rebuild", "classification", "--nats", url(server, "operations"))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert (
+        "could not be taken" in refused.stdout
+        and f"the user needs to publish to $KV.{READ_MODELS_BUCKET}.{CLASSIFICATION_PROJECTION}.rebuild"
+        in refused.stdout
+        and "nothing was switched" in refused.stdout
+    ), refused.stdout + refused.stderr
 
 
 def test_no_password_in_the_config() -> None:
