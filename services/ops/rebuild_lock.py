@@ -76,6 +76,9 @@ async def held(js: JetStreamContext, projection: str) -> AsyncIterator[RebuildLo
 
 
 class RebuildLock:
+    """The lock ``key`` in ``kv``: :meth:`take` it (or refuse), :meth:`check` it before the pointer moves,
+    :meth:`release` it; renewed meanwhile."""
+
     def __init__(self, kv: KeyValue, key: str) -> None:
         self._kv = kv
         self._key = key
@@ -114,7 +117,10 @@ class RebuildLock:
         try:
             entry = await self._kv.get(self._key)
         except KeyNotFoundError:  # released meanwhile
-            return await self._kv.create(self._key, self._value())
+            try:
+                return await self._kv.create(self._key, self._value())
+            except KeyWrongLastSequenceError:  # and taken at once by another rebuild
+                raise NotLocked(f"another rebuild has just taken {self._key}") from None
         try:
             other = _holder.decode(entry.value or b"")
         except msgspec.MsgspecError:

@@ -3,6 +3,7 @@ rebuild`` while one runs is refused and says whose it is; a dead rebuild's lock 
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import time
@@ -12,7 +13,8 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.subjects import CLASSIFICATION_PROJECTION, READ_MODELS_BUCKET
-from services.ops.rebuild_lock import STALE_S, Holder, lock_key
+from services.broker.topology import ensure_topology
+from services.ops.rebuild_lock import BEAT_S, STALE_S, Holder, NotLocked, held, lock_key
 from tests.commands import chequered, output, said, spawn
 from tests.ops.test_rebuild_workers import _bucket, _holder, _long_race, _pointer
 from tests.polling import until
@@ -91,3 +93,19 @@ async def test_a_lock_that_no_rebuild_wrote_is_taken_over(nats_url: str, nc: Cli
     rebuilt = chequered("rebuild", "classification", "--nats", nats_url)
     assert rebuilt.returncode == 0, output(rebuilt)
     assert await _holder(nc) is None
+
+
+async def test_a_rebuild_whose_lock_was_taken_over_may_not_switch(nc: Client) -> None:
+    """A rebuild that stalled past ``STALE_S`` and lost its lock to another finds out at its next renewal, and
+    ``check`` (asked before the pointer moves) refuses; it leaves the other's lock in place."""
+    js = nc.jetstream()
+    await ensure_topology(js)
+    async with held(js, CLASSIFICATION_PROJECTION) as lock:
+        lock.check()
+        now = int(time.time() * 1000)
+        other = Holder("elsewhere", 4242, now, now)
+        await (await js.key_value(READ_MODELS_BUCKET)).put(KEY, msgspec.json.encode(other))  # the take-over
+        await asyncio.sleep(BEAT_S * 1.5)  # its next renewal finds another revision
+        with pytest.raises(NotLocked, match="another rebuild took over"):
+            lock.check()
+    assert await _holder(nc) == other
