@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import signal
+from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection
 from types import TracebackType
 
@@ -63,9 +64,20 @@ def available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def values(fold: ClassificationProjection) -> list[tuple[str, bytes]]:
-    """Every open session's value, in key order."""
-    return [(key, state.encoded()) for key, state in sorted(fold.sessions.items()) if state.opened is not None]
+def fold_messages(fold: ClassificationProjection, batch: Iterable[StoredMsg]) -> int:
+    """Fold a batch of the log's messages into ``fold``; the events among them (the rest are left out as every
+    reader leaves them out: :func:`~services.broker.reader.decoded`)."""
+    events = 0
+    for stored, event in decoded(batch):
+        fold.apply(stored.seq, event)
+        events += 1
+    return events
+
+
+def values(fold: ClassificationProjection) -> Iterator[tuple[str, bytes]]:
+    """Every open session's value, in key order, each encoded when it is asked for (a log of many sessions is
+    written as it is encoded, not held encoded whole)."""
+    return ((key, state.encoded()) for key, state in sorted(fold.sessions.items()) if state.opened is not None)
 
 
 class FoldProcess:
@@ -140,10 +152,8 @@ def _fold(conn: Connection, parents: Connection) -> None:
     fold, events = ClassificationProjection(), 0
     try:
         while (frame := conn.recv_bytes()) != _END:
-            for stored, event in decoded(_batch.decode(frame)):
-                fold.apply(stored.seq, event)
-                events += 1
-        folded = Folded(events, len(fold.sessions), values(fold))
+            events += fold_messages(fold, _batch.decode(frame))
+        folded = Folded(events, len(fold.sessions), list(values(fold)))
     except EOFError:  # the parent is gone
         return
     except Exception as error:  # the parent says why and switches nothing

@@ -66,7 +66,7 @@ from schemas.subjects import (
 from services.broker.bulkread import BulkReadError, read_to_head
 from services.broker.connection import connect
 from services.broker.partition import balance
-from services.broker.reader import decoded, events_filter
+from services.broker.reader import events_filter
 from services.broker.topology import Topology, current_bucket
 from services.classification.fold import ClassificationProjection
 from services.heap import tune_collector
@@ -159,9 +159,13 @@ async def _rebuilt(
             events, sessions = await _in_workers(url, new, shares, advance)
         else:
             filters = session_filters(session) if session is not None else [events_filter(None)]
-            folded = await (_folded_beside(js, filters, advance) if beside else _folded_here(js, filters, advance))
-            await _written(kv, new, folded.values)
-            events, sessions = folded.events, folded.sessions
+            if beside:
+                folded = await _folded_beside(js, filters, advance)
+                events, sessions, values = folded.events, folded.sessions, iter(folded.values)
+            else:
+                fold, events = await _folded(js, filters, None, advance)
+                sessions, values = len(fold.sessions), fold_process.values(fold)
+            await _written(kv, new, values)
     if session is not None:
         await _carry_over(js, old, kv, keep=session)
     lock.check()  # still this rebuild's: no other has begun to fill the bucket since
@@ -208,21 +212,12 @@ async def _folded(
             async for batch in reading:
                 if partitions is not None:  # events stored before partitions are read by every worker: its own
                     batch = [stored for stored in batch if _partition(stored.subject) in partitions]
-                count = 0
-                for stored, event in decoded(batch):
-                    fold.apply(stored.seq, event)
-                    count += 1
+                count = fold_process.fold_messages(fold, batch)
                 events += count
                 advance(count)
     except BulkReadError as error:
         raise RebuildFailed(str(error)) from error
     return fold, events
-
-
-async def _folded_here(js: JetStreamContext, filters: list[str], advance: Callable[[int], None]) -> Folded:
-    """The log under ``filters`` read and folded in this process."""
-    fold, events = await _folded(js, filters, None, advance)
-    return Folded(events, len(fold.sessions), fold_process.values(fold))
 
 
 async def _folded_beside(js: JetStreamContext, filters: list[str], advance: Callable[[int], None]) -> Folded:
@@ -245,7 +240,7 @@ def _partition(subject: str) -> int | None:
     return None if key is None else partition_of(key)
 
 
-async def _written(kv: KeyValue, bucket: str, values: list[tuple[str, bytes]]) -> None:
+async def _written(kv: KeyValue, bucket: str, values: Iterator[tuple[str, bytes]]) -> None:
     """Write each ``(key, value)`` to ``kv`` (the bucket ``bucket``)."""
     for key, value in values:
         try:

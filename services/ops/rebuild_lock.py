@@ -26,13 +26,16 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from schemas.events import MAX_INSTANT
 from schemas.subjects import READ_MODELS_BUCKET
 from services.tasks import cancel
 
@@ -48,13 +51,17 @@ class NotLocked(RuntimeError):
     the broker would not let it be taken."""
 
 
-class Holder(msgspec.Struct, frozen=True):
-    """Who holds the lock: a process on a host, since when, last renewed when (epoch milliseconds)."""
+EpochMs = Annotated[int, Meta(ge=0, le=MAX_INSTANT)]
 
-    host: str
-    pid: int
-    since_ms: int
-    beat_ms: int
+
+class Holder(msgspec.Struct, frozen=True):
+    """Who holds the lock: a process on a host, since when, last renewed when (epoch milliseconds). A value out of
+    these bounds (a pid of 0 names a process group, a time past 2100 no clock) is no lock this version wrote."""
+
+    host: Annotated[str, Meta(max_length=255)]
+    pid: Annotated[int, Meta(ge=1)]
+    since_ms: EpochMs
+    beat_ms: EpochMs
 
 
 _holder = msgspec.json.Decoder(Holder)
@@ -152,8 +159,9 @@ def _now_ms() -> int:
 
 
 def _abandoned(holder: Holder) -> bool:
-    """Whether a lock's holder is gone: not renewed for :data:`STALE_S`, or a process of this host that ended."""
-    if _now_ms() - holder.beat_ms > STALE_S * 1000:
+    """Whether a lock's holder is gone: not renewed for :data:`STALE_S` (or renewed further ahead than that, by a
+    clock no rebuild could wait out), or a process of this host that ended."""
+    if abs(_now_ms() - holder.beat_ms) > STALE_S * 1000:
         return True
     return holder.host == socket.gethostname() and not _running(holder.pid)
 

@@ -87,9 +87,24 @@ async def test_another_hosts_lock_is_taken_over_once_stale(
         assert await _pointer(nc) is None and await _holder(nc) == lock
 
 
-async def test_a_lock_that_no_rebuild_wrote_is_taken_over(nats_url: str, nc: Client) -> None:
+NOW_MS = int(time.time() * 1000)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"held by hand",
+        b'{"host":"elsewhere","pid":7,"since_ms":100000000000000000000,"beat_ms":%d}' % NOW_MS,  # no instant
+        b'{"host":"%s","pid":0,"since_ms":%d,"beat_ms":%d}' % (socket.gethostname().encode(), NOW_MS, NOW_MS),
+        b'{"host":"elsewhere","pid":7,"since_ms":%d,"beat_ms":32503680000000}' % NOW_MS,  # renewed in 3000
+    ],
+    ids=["text", "an instant past any clock", "process 0 of this host", "renewed in the year 3000"],
+)
+async def test_a_lock_that_no_rebuild_wrote_is_taken_over(nats_url: str, nc: Client, value: bytes) -> None:
+    """Whatever the key holds that no live rebuild could have written (an operator's put, a corrupt value, a clock
+    gone wrong) is taken over, not waited for forever nor a traceback."""
     await _long_race(nc, cars=4, hours=1)
-    await (await nc.jetstream().key_value(READ_MODELS_BUCKET)).put(KEY, b"held by hand")
+    await (await nc.jetstream().key_value(READ_MODELS_BUCKET)).put(KEY, value)
     rebuilt = chequered("rebuild", "classification", "--nats", nats_url)
     assert rebuilt.returncode == 0, output(rebuilt)
     assert await _holder(nc) is None
