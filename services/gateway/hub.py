@@ -268,6 +268,8 @@ class ClassificationHub:
         self.dropped = 0
         """Clients disconnected for being too slow, since start."""
         self._channels: dict[str, SessionChannel] = {}
+        self._floors: dict[str, int] = {}
+        """Per session, the sequence held when the read models moved to another bucket (see :meth:`moving`)."""
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -378,6 +380,8 @@ class ClassificationHub:
         while True:
             bucket = await _when_exists(partial(current_bucket, js, CLASSIFICATION_PROJECTION, CLASSIFICATION_BUCKET))
             kv = await _when_exists(partial(js.key_value, bucket))
+            if bucket != self.bucket:
+                self.moving()
             self.bucket = bucket
             follow = asyncio.create_task(self._follow(kv), name="gateway-hub-values")
             moved = asyncio.create_task(_moved_from(js, bucket), name="gateway-hub-pointer")
@@ -403,6 +407,13 @@ class ClassificationHub:
             with contextlib.suppress(NatsError):
                 await watcher.stop()  # type: ignore[no-untyped-call]
 
+    def moving(self) -> None:
+        """The read models move to another bucket: a value there behind the one held now is not sent. A rebuild
+        reads the log to its head a moment before it switches, and the live projector may have written a later
+        value to the old bucket meanwhile; it writes that value into the new bucket next. Sending the rebuilt one
+        would step clients back (a reset) and then forward again."""
+        self._floors = {key: channel.last_seq for key, channel in self._channels.items() if channel.value is not None}
+
     def apply(self, key: str, value: bytes) -> None:
         """Take one KV value of ``key`` and send it to the session's clients."""
         channel = self._channels.get(key)
@@ -412,6 +423,10 @@ class ClassificationHub:
         try:
             stored = read_stored(value)
             seq = stored.last_seq
+            if key in self._floors:
+                if seq < self._floors[key]:
+                    return  # behind what clients hold, from a rebuilt bucket (see ``moving``)
+                del self._floors[key]
             if held and seq == channel.last_seq:
                 return  # already held (a watcher restarted, or the same value in a rebuilt bucket)
             found = delta(channel.last_seq, channel.rows, value, stored) if held and seq > channel.last_seq else None
