@@ -125,14 +125,14 @@ class LiveClassification:
         assert built is not None, "update() first"
         head = _encoder.encode(classification(state, built, []))
         at = head.index(_CARS) + len(_CARS)  # the first: no string holds an unescaped quote
-        encoded = self._encoded
-        parts = [head[:at]]
-        for number in self._numbers:  # one join, one copy of each row: a 24-hour race's value is some 300 KB
-            parts += (encoded[number], b",")
-        if self._numbers:
-            parts.pop()
-        parts.append(head[at:])
-        return b"".join(parts)
+        rows = list(map(self._encoded.__getitem__, self._numbers))
+        if not rows:
+            return head
+        # one join, one copy of each row (a 24-hour race's value is some 300 KB): the head goes with the first and
+        # last rows
+        rows[0] = head[:at] + rows[0]
+        rows[-1] += head[at:]
+        return b",".join(rows)
 
     # -- a whole build ------------------------------------------------------
 
@@ -288,30 +288,35 @@ class LiveClassification:
     def _followers(self, number: str) -> list[tuple[str, int]]:
         """The cars whose gaps are taken to car ``number``, each with which gap (an index in ``GAP_FIELDS``)."""
         place = self._places[number]
-        s = self._standings[number]
-        car = s.car
-        index = place.position - 1
-        leads = (place.position == 1, place.class_position == 1, place.sub_class_position == 1)
-        interval = [True, True, car.sub_class is not None]
+        car = self._standings[number].car
+        class_name, sub_class = car.class_name, car.sub_class
+        leads, leads_class = place.position == 1, place.class_position == 1
+        leads_sub = place.sub_class_position == 1
+        class_next, sub_next = True, sub_class is not None  # the next car of its class (sub-class) is still to come
+        standings = self._standings
         found: list[tuple[str, int]] = []
-        for other_number in self._numbers[index + 1 :]:
-            if not (any(leads) or any(interval)):
+        for index, other_number in enumerate(self._numbers[place.position :]):
+            if index and not (leads or leads_class or leads_sub or class_next or sub_next):
                 break
-            other = self._standings[other_number].car
-            same_class = other.class_name == car.class_name
-            same_sub_class = same_class and car.sub_class is not None and other.sub_class == car.sub_class
-            for slot, (leading, follows, alike) in enumerate(
-                (
-                    (leads[0], interval[0], True),
-                    (leads[1], interval[1], same_class),
-                    (leads[2], interval[2], same_sub_class),
-                )
-            ):
-                if alike and leading:
-                    found.append((other_number, 2 * slot))
-                if alike and follows:
-                    found.append((other_number, 2 * slot + 1))
-                    interval[slot] = False
+            if leads:
+                found.append((other_number, 0))
+            if not index:
+                found.append((other_number, 1))
+            other = standings[other_number].car
+            if other.class_name != class_name:
+                continue
+            if leads_class:
+                found.append((other_number, 2))
+            if class_next:
+                found.append((other_number, 3))
+                class_next = False
+            if sub_class is None or other.sub_class != sub_class:
+                continue
+            if leads_sub:
+                found.append((other_number, 4))
+            if sub_next:
+                found.append((other_number, 5))
+                sub_next = False
         return found
 
     def _amend(self, number: str, slots: AbstractSet[int], built: Build) -> None:
