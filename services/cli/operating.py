@@ -78,8 +78,10 @@ async def rebuild_projection(args: argparse.Namespace) -> int:
                 nc.jetstream(), args.projection, session=args.session, console=console, url=url, workers=args.workers
             )
         except RebuildFailed as error:
-            console.print(f"[red]error:[/red] {error}; nothing was switched: readers use what they used before, "
-                          "and the rebuild can be run again", soft_wrap=True)  # fmt: skip
+            console.print(
+                f"[red]error:[/red] {error}; nothing was switched: readers use what they used before, and the rebuild "
+                "can be run again"
+            )
             return 1
     workers = f" by {report.workers} processes" if report.workers > 1 else ""
     console.print(
