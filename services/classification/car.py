@@ -380,6 +380,8 @@ class CarRecord(Struct, array_like=True, eq=False, dict=True):
 
     def pit_stops(self) -> list[results.PitStop]:
         """Every stop; all but the last are final once folded (only the last stop changes), so they are built once."""
+        if not self.stops:
+            return []
         closed = self._closed_stops
         while len(closed) < len(self.stops) - 1:
             closed.append(_pit_stop(self.stops[len(closed)]))

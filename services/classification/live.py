@@ -41,6 +41,7 @@ from services.classification.rules import (
     GAP_FIELDS,
     Build,
     Fastest,
+    Flags,
     Frame,
     Place,
     Standing,
@@ -48,6 +49,7 @@ from services.classification.rules import (
     classification,
     ending,
     fastest_laps,
+    flags,
     placed,
     places,
     row,
@@ -104,6 +106,9 @@ class LiveClassification:
         self._silent_after: dict[str, int | None] = {}
         self._silences: list[tuple[int, str]] = []
         """A heap of (``silent_after``, car), stale entries included: the next car the clock may turn ``stopped``."""
+        self._flags: tuple[tuple[object, ...], Flags] | None = None
+        """The session's :func:`~services.classification.rules.flags`, and the last of its periods they were made
+        with."""
 
     def update(self, state: SessionState, touched: set[str] | None) -> None:
         """Bring the rows up to ``state``; ``touched``: the cars changed since the last update (None: anything may
@@ -116,14 +121,14 @@ class LiveClassification:
     def classification(self, state: SessionState) -> Classification:
         built = self._built
         assert built is not None, "update() first"
-        return classification(state, built, [self._rows[number] for number in self._numbers])
+        return classification(state, built, [self._rows[number] for number in self._numbers], self._flags_of(state))
 
     def encoded(self, state: SessionState) -> bytes:
         """What :func:`~schemas.results.encode_classification` gives for :meth:`classification`, from the rows
         kept encoded: the value without its cars, with the cars spliced in."""
         built = self._built
         assert built is not None, "update() first"
-        head = _encoder.encode(classification(state, built, []))
+        head = _encoder.encode(classification(state, built, [], self._flags_of(state)))
         at = head.index(_CARS) + len(_CARS)  # the first: no string holds an unescaped quote
         rows = list(map(self._encoded.__getitem__, self._numbers))
         if not rows:
@@ -133,6 +138,16 @@ class LiveClassification:
         rows[0] = head[:at] + rows[0]
         rows[-1] += head[at:]
         return b",".join(rows)
+
+    def _flags_of(self, state: SessionState) -> Flags:
+        """The session's flags, made again only when its periods changed: a flag shown adds a period or changes
+        the last one (ends it, or replaces it when shown at the same instant), never one before."""
+        periods = state.flag_periods
+        last = periods[-1] if periods else None
+        since = (len(periods), last.flag, last.start, last.end) if last is not None else ()
+        if self._flags is None or self._flags[0] != since:
+            self._flags = since, flags(state)
+        return self._flags[1]
 
     # -- a whole build ------------------------------------------------------
 

@@ -249,10 +249,14 @@ def race_gap(car: Standing, ahead: Standing | None) -> Gap | None:
     """
     if ahead is None or car.laps == 0 or car.total_ms is None or car.last_crossing is None:
         return None
-    ahead_laps = ahead.laps if car.done else max(_laps_at(ahead, car.last_crossing), ahead.laps - 1)
+    if car.done or ahead.last_crossing is None or ahead.last_crossing <= car.last_crossing:
+        ahead_laps = ahead.laps  # every lap it counts was done when this car last crossed the line
+    else:
+        ahead_laps = max(_laps_at(ahead, car.last_crossing), ahead.laps - 1)
     if ahead_laps > car.laps:
         return Gap(laps=ahead_laps - car.laps)
-    ahead_time = _race_time_at(ahead, car.laps)
+    # on the same lap, its race time at the line is its total (its last counted lap is that one)
+    ahead_time = ahead.total_ms if ahead.laps == car.laps else _race_time_at(ahead, car.laps)
     if ahead_time is None:  # ordered ahead with fewer laps (another group of the result)
         return Gap(laps=ahead.laps - car.laps)
     if not car.done and ahead.laps > car.laps:
@@ -318,14 +322,36 @@ def flag_periods(state: SessionState) -> list[FlagPeriod]:
     return [FlagPeriod(flag=period.flag, start=period.start, end=period.end) for period in state.flag_periods]
 
 
-def _flag_times(state: SessionState) -> tuple[list[FlagPeriod], list[FlagTime]]:
-    periods = flag_periods(state)
-    totals: dict[Flag, int] = {}
+class Flags(NamedTuple):
+    """A session's flag periods as the read models carry them, and what its flags' times are made of: the time
+    under each flag in the periods that ended, and the flags still out since when (their time grows with the
+    clock)."""
+
+    periods: list[FlagPeriod]
+    ended: dict[Flag, int]
+    out: list[tuple[Flag, int]]
+
+
+def flags(state: SessionState) -> Flags:
+    ended: dict[Flag, int] = {}
+    out: list[tuple[Flag, int]] = []
     for period in state.flag_periods:
-        if period.flag is not Flag.CHEQUERED:
-            end = period.end if period.end is not None else state.as_of
-            totals[period.flag] = totals.get(period.flag, 0) + max(0, end - period.start)
-    return periods, [FlagTime(flag, ms) for flag, ms in sorted(totals.items())]
+        if period.flag is Flag.CHEQUERED:
+            continue
+        if period.end is None:
+            out.append((period.flag, period.start))
+        else:
+            ended[period.flag] = ended.get(period.flag, 0) + max(0, period.end - period.start)
+    return Flags(flag_periods(state), ended, out)
+
+
+def _time_under_flags(found: Flags, as_of: int) -> list[FlagTime]:
+    totals = found.ended
+    if found.out:
+        totals = dict(totals)
+        for flag, start in found.out:
+            totals[flag] = totals.get(flag, 0) + max(0, as_of - start)
+    return [FlagTime(flag, ms) for flag, ms in sorted(totals.items())]
 
 
 class _Ahead:
@@ -398,15 +424,24 @@ def _resume(
     classes: dict[str, _Ahead],
     sub_classes: dict[tuple[str, str], _Ahead],
 ) -> None:
-    """The groups as they stand after the cars ``ahead`` (the last of each group is the one it resumes from)."""
+    """The groups of the cars after ``ahead`` as they stand after it (the last car of each group there is the one it
+    resumes from): found walking back from the end of ``ahead``, only as far as the last of them (one car entered
+    at the end of the order: a few steps)."""
     overall.count, overall.leader, overall.ahead = len(ahead), order[0], order[len(ahead) - 1]
+    after = [s.car for s in order[len(ahead) :]]
+    wanted = {car.class_name for car in after}
+    wanted_sub = {(car.class_name, car.sub_class) for car in after if car.sub_class is not None}
     for index in range(len(ahead) - 1, -1, -1):
+        if not (wanted or wanted_sub):
+            break
         s, place = order[index], ahead[index]
         car = s.car
-        if car.class_name not in classes:
+        if car.class_name in wanted:
+            wanted.discard(car.class_name)
             group = classes[car.class_name] = _Ahead()
             group.count, group.leader, group.ahead = place.class_position, place.class_leader or s, s
-        if car.sub_class is not None and (car.class_name, car.sub_class) not in sub_classes:
+        if car.sub_class is not None and (car.class_name, car.sub_class) in wanted_sub:
+            wanted_sub.discard((car.class_name, car.sub_class))
             group = sub_classes[car.class_name, car.sub_class] = _Ahead()
             assert place.sub_class_position is not None
             group.count, group.leader, group.ahead = place.sub_class_position, place.sub_class_leader or s, s
@@ -417,14 +452,17 @@ GapRule = Callable[[Standing, "Standing | None"], "Gap | None"]
 
 def placed(s: Standing, place: Place, gap: GapRule) -> dict[str, int | Gap | None]:
     """The fields of a car's row that depend on its place: positions, gaps and intervals."""
-    fields: dict[str, int | Gap | None] = {
+    return {
         "position": place.position,
         "class_position": place.class_position,
         "sub_class_position": place.sub_class_position,
+        "gap": gap(s, place.leader),
+        "interval": gap(s, place.ahead),
+        "class_gap": gap(s, place.class_leader),
+        "class_interval": gap(s, place.class_ahead),
+        "sub_class_gap": gap(s, place.sub_class_leader),
+        "sub_class_interval": gap(s, place.sub_class_ahead),
     }
-    for name, other in zip(GAP_FIELDS, place[3:], strict=True):
-        fields[name] = gap(s, other)
-    return fields
 
 
 class Fastest(NamedTuple):
@@ -604,12 +642,15 @@ def build(state: SessionState) -> Build:
     return found
 
 
-def classification(state: SessionState, built: Build, rows: list[ClassifiedCar]) -> Classification:
-    """The classification of ``built`` with these rows (in result order)."""
+def classification(
+    state: SessionState, built: Build, rows: list[ClassifiedCar], found: Flags | None = None
+) -> Classification:
+    """The classification of ``built`` with these rows (in result order); ``found``: :func:`flags` of ``state``, when
+    kept from before."""
     opened = state.opened
     assert opened is not None
     fastest = built.fastest
-    periods, flag_times = _flag_times(state)
+    found = flags(state) if found is None else found
     return Classification(
         session=state.session,
         name=opened.name,
@@ -624,8 +665,8 @@ def classification(state: SessionState, built: Build, rows: list[ClassifiedCar])
         length_laps=opened.length.laps,
         results=state.results,
         suspended=state.flag is Flag.RED,
-        flag_periods=periods,
-        time_under_flags=flag_times,
+        flag_periods=found.periods,
+        time_under_flags=_time_under_flags(found, state.as_of),
         fastest_lap=fastest.lap,
         class_fastest_laps=[fastest.per_class[c] for c in sorted(fastest.per_class)],
         best_sectors_ms=fastest.sectors,
