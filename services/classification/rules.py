@@ -665,7 +665,7 @@ def classification(
         length_laps=opened.length.laps,
         results=state.results,
         suspended=state.flag is Flag.RED,
-        flag_periods=found.periods,
+        flag_periods=list(found.periods),  # the value's own: ``found`` may be kept for the next
         time_under_flags=_time_under_flags(found, state.as_of),
         fastest_lap=fastest.lap,
         class_fastest_laps=[fastest.per_class[c] for c in sorted(fastest.per_class)],

@@ -195,6 +195,27 @@ def test_real_rmonitor_captures_give_the_same_bytes_after_every_event(name: str)
     assert assert_live_matches_whole(events)
 
 
+def test_flags_shown_between_two_values_are_in_the_next() -> None:
+    """The flags' periods are kept from one value to the next while no flag is shown. A safety car and the green
+    again at the same instant (the safety car was never out: the periods are what they were); a safety car, then
+    a full-course yellow shown at the same instant instead (as many periods, the last another); the green."""
+    w = SessionWriter()
+    events = [w.opened(), w.entry("1"), w.entry("2"), w.event(ev.SessionStarted(), 0), w.lap("1", 1, 100_000)]
+    state = session_fold(events)
+    state.encoded()
+    shown = [[(ev.Flag.SAFETY_CAR, 150_000), (ev.Flag.GREEN, 150_000)], [(ev.Flag.SAFETY_CAR, 160_000)]]
+    shown += [[(ev.Flag.FULL_COURSE_YELLOW, 160_000)], [(ev.Flag.GREEN, 170_000)]]
+    seq = len(events)
+    for flags in shown:
+        for flag, at in flags:
+            seq += 1
+            state.apply(seq, w.event(ev.FlagChanged(flag=flag), at))
+        assert state.encoded() == encode_classification(classify(state)), flags
+    value = state.classification()
+    assert [period.flag for period in value.flag_periods] == [ev.Flag.GREEN, ev.Flag.FULL_COURSE_YELLOW, ev.Flag.GREEN]
+    assert {time.flag: time.ms for time in value.time_under_flags}[ev.Flag.FULL_COURSE_YELLOW] == 10_000
+
+
 def test_after_an_update_that_failed_the_next_value_is_built_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """The projector dead-letters a session whose value fails and goes on; what the failure left half updated (here
     car 2's new best taken, the session's fastest lap not yet) must not be reused for its next value."""
