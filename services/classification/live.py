@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from heapq import heapify, heappop, heappush
 
@@ -301,37 +302,36 @@ class LiveClassification:
         return ms is not None and any(ref is None or ms <= ref.ms for ref in refs)
 
     def _followers(self, number: str) -> list[tuple[str, int]]:
-        """The cars whose gaps are taken to car ``number``, each with which gap (an index in ``GAP_FIELDS``)."""
+        """The cars whose gaps are taken to car ``number``, each with which gap (an index in ``GAP_FIELDS``): in each
+        of its groups (all, its class, its sub-class), the next car's interval, and every car's gap when it leads."""
         place = self._places[number]
         car = self._standings[number].car
         class_name, sub_class = car.class_name, car.sub_class
-        leads, leads_class = place.position == 1, place.class_position == 1
-        leads_sub = place.sub_class_position == 1
-        class_next, sub_next = True, sub_class is not None  # the next car of its class (sub-class) is still to come
-        standings = self._standings
+        groups: list[tuple[Callable[[CarRecord], bool], bool, int]] = [
+            (lambda _: True, place.position == 1, 0),
+            (lambda other: other.class_name == class_name, place.class_position == 1, 2),
+        ]
+        if sub_class is not None:
+            groups.append(
+                (
+                    lambda other: other.sub_class == sub_class and other.class_name == class_name,
+                    place.sub_class_position == 1,
+                    4,
+                )
+            )
+        standings, behind = self._standings, self._numbers[place.position :]
         found: list[tuple[str, int]] = []
-        for index, other_number in enumerate(self._numbers[place.position :]):
-            if index and not (leads or leads_class or leads_sub or class_next or sub_next):
-                break
-            if leads:
-                found.append((other_number, 0))
-            if not index:
-                found.append((other_number, 1))
-            other = standings[other_number].car
-            if other.class_name != class_name:
-                continue
-            if leads_class:
-                found.append((other_number, 2))
-            if class_next:
-                found.append((other_number, 3))
-                class_next = False
-            if sub_class is None or other.sub_class != sub_class:
-                continue
-            if leads_sub:
-                found.append((other_number, 4))
-            if sub_next:
-                found.append((other_number, 5))
-                sub_next = False
+        for alike, leads, gap in groups:
+            interval = True
+            for other_number in behind:
+                if not alike(standings[other_number].car):
+                    continue
+                if interval:
+                    found.append((other_number, gap + 1))
+                    interval = False
+                if not leads:
+                    break
+                found.append((other_number, gap))
         return found
 
     def _amend(self, number: str, slots: AbstractSet[int], built: Build) -> None:
