@@ -250,7 +250,9 @@ def race_gap(car: Standing, ahead: Standing | None) -> Gap | None:
     if ahead is None or car.laps == 0 or car.total_ms is None or car.last_crossing is None:
         return None
     if car.done or ahead.last_crossing is None or ahead.last_crossing <= car.last_crossing:
-        ahead_laps = ahead.laps  # every lap it counts was done when this car last crossed the line
+        # a car that will not cross again is measured against every lap of the car ahead; so is one that last
+        # crossed after all the laps the car ahead counts
+        ahead_laps = ahead.laps
     else:
         ahead_laps = max(_laps_at(ahead, car.last_crossing), ahead.laps - 1)
     if ahead_laps > car.laps:
