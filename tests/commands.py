@@ -2,6 +2,7 @@
 
 - :func:`chequered` runs one command to its end (with ``--home`` when given, so a test never touches the
   project's own ``.chequered``), in a terminal ``COLUMNS`` wide (80 unless told);
+- :func:`in_terminal` runs one to its end in a pseudo-terminal, as a user at a terminal sees it;
 - :func:`spawn` starts one and leaves it running, its lines collected by an :class:`Output`;
 - :class:`Served` is ``chequered serve all`` with a home of its own on free ports (its own embedded broker,
   or the one given), started, waited for until ``/readyz`` says every service is ready, stopped with Ctrl-C.
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import threading
@@ -57,6 +60,33 @@ def chequered(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+"""A terminal's colour codes."""
+
+
+def in_terminal(*args: str, columns: int = 80, timeout: float = 60) -> tuple[int, str]:
+    """``chequered ARGS`` to its end in a pseudo-terminal ``columns`` wide: its exit code, and what the terminal
+    was sent (both streams, without colours)."""
+    parent, child = pty.openpty()
+    env = environment(COLUMNS=str(columns), LINES="40")
+    process = subprocess.Popen([str(CHEQUERED), *args], stdin=child, stdout=child, stderr=child, env=env)
+    os.close(child)
+    shown = b""
+    try:
+        while select.select([parent], [], [], timeout)[0]:
+            try:
+                data = os.read(parent, 65536)
+            except OSError:  # the command ended: its side of the terminal is closed
+                break
+            if not data:
+                break
+            shown += data
+        return process.wait(timeout), ANSI.sub("", shown.decode())
+    finally:
+        process.kill()
+        os.close(parent)
 
 
 def said(text: str) -> str:

@@ -26,13 +26,14 @@ from schemas.events import Event, SessionRef
 from schemas.jsonschema import JSON_DIR
 from schemas.results import Classification, decode_classification
 from schemas.standings import decode_standings
+from services.broker.embedded import free_port
 from services.classification.fold import fold_until
 from services.classification.timefmt import format_gap
 from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG
 from services.ops.history import Delta
 from services.ops.pacing import retarget
 from services.ops.racelog import read_log
-from tests.commands import Served, chequered, output, said
+from tests.commands import Served, chequered, in_terminal, output, said
 from tests.factory import classify
 from tests.feeds.captures import write_capture
 from tests.feeds.test_alkamel_parser import chart_lines
@@ -128,6 +129,20 @@ def car_rows(classification: Classification, stdout: str) -> dict[str, str]:
 
 def test_simulate_writes_a_log(race: Race) -> None:
     assert f"wrote {len(race.events):,} events of a 8-car race (seed 7) to {race.log}" in said(race.simulated.stdout)
+
+
+def test_an_error_is_wrapped_by_words_in_a_terminal_and_one_line_elsewhere() -> None:
+    """At an 80-column terminal an error longer than a line is wrapped between words (the terminal would cut one
+    in two); piped (a log, a script), each error stays one line."""
+    url = f"nats://127.0.0.1:{free_port()}"  # nothing listens there
+    error = f"error: no NATS server answers at {url} (waited 5 s): start one with chequered serve, or check --nats and"
+    error += " $NATS_URL"
+    piped = chequered("rejects", "--nats", url)
+    assert piped.returncode == 2 and piped.stdout.splitlines() == [error], output(piped)
+    code, shown = in_terminal("rejects", "--nats", url)
+    lines = shown.splitlines()
+    assert code == 2 and len(lines) == 2 and max(map(len, lines)) <= 80, shown
+    assert said(shown) == error, shown  # every word whole: one cut in two would be two
 
 
 def test_replay_stores_every_event_once_and_it_is_classified(serve: Served, race: Race) -> None:

@@ -16,7 +16,7 @@ import msgspec
 from services.broker.connection import BrokerUnreachable
 from services.broker.embedded import BrokerNotFound, BrokerStartFailed
 from services.broker.topology import TopologyConflict
-from services.cli.bootstrap import console
+from services.cli.bootstrap import say_error
 from services.cli.options import broker_options
 from services.heap import tune_collector
 from services.home import HomeInUse
@@ -83,14 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         BrokerUnreachable,
         GatewayStartFailed,
     ) as error:
-        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
+        say_error(str(error))
         return 2
     except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
+        say_error(str(error))
         return 2
     except BrokenPipeError:  # the reader of stdout went away (``| head``): nothing more to say to anyone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except IngestUnavailable as error:
-        console.print(f"[red]error:[/red] ingest did not answer ({error}): is chequered serve running?")
+        say_error(f"ingest did not answer ({error}): is chequered serve running?")
         return 2

@@ -51,6 +51,12 @@ async def nats_client(args: argparse.Namespace, name: str) -> AsyncIterator[Clie
             await nc.close()
 
 
+def say_error(message: str) -> None:
+    """``error: message`` on stdout. In a terminal, wrapped by words at its width (the terminal would cut words in
+    two); elsewhere one line, so that a log or a pipe keeps each error on a line of its own."""
+    console.print(f"[red]error:[/red] {message}", soft_wrap=not console.is_terminal)
+
+
 def say(line: str) -> None:
     """A line of ``serve`` or ``demo``: whole, however narrow the terminal (a URL or a path broken in two is no
     use)."""

@@ -23,7 +23,7 @@ from services.classification import tabular
 from services.classification.fold import classification_until
 from services.classification.hourly import hourly
 from services.classification.tower import render_hour, render_tower
-from services.cli.bootstrap import console, nats_client, status
+from services.cli.bootstrap import console, nats_client, say_error, status
 from services.cli.options import format_option, positive_int
 from services.cli.watch import read_classification, waiting_for, watch_tower
 from services.ops.history import changes, history, to_csv, to_jsonl, to_table
@@ -78,9 +78,8 @@ async def rebuild_projection(args: argparse.Namespace) -> int:
                 nc.jetstream(), args.projection, session=args.session, console=console, url=url, workers=args.workers
             )
         except RebuildFailed as error:
-            console.print(
-                f"[red]error:[/red] {error}; nothing was switched: readers use what they used before, and the rebuild "
-                "can be run again"
+            say_error(
+                f"{error}; nothing was switched: readers use what they used before, and the rebuild can be run again"
             )
             return 1
     workers = f" by {report.workers} processes" if report.workers > 1 else ""
