@@ -137,6 +137,15 @@ async def _rebuilt(
     lock: RebuildLock,
 ) -> RebuildReport:
     base = PROJECTIONS[projection]
+    if session is None:
+        total = (await js.stream_info(EVENTS_STREAM)).state.messages
+    else:
+        total = sum([sum((await _counted(js, f)).values()) for f in session_filters(session)])
+        if not total:  # a key mistyped: rebuilt, it would be nothing, and every other session carried over
+            raise RebuildFailed(
+                f"the log holds no event of session {session}: check its key (championship.event.session, as its "
+                "events name it)"
+            )
     old = await current_bucket(js, projection, base)
     new = next_version(old, base)
     with contextlib.suppress(NatsError):
@@ -144,10 +153,6 @@ async def _rebuilt(
     kv = await js.create_key_value(topology.read_model_bucket(new))
     started = time.perf_counter()
     shares = [frozenset(range(PARTITIONS))]
-    if session is None:
-        total = (await js.stream_info(EVENTS_STREAM)).state.messages
-    else:
-        total = sum([sum((await _counted(js, f)).values()) for f in session_filters(session)])
     processes = workers or os.cpu_count() or 1
     spread = workers or min(processes, total // EVENTS_PER_WORKER)
     if session is None and url is not None and spread > 1:

@@ -12,13 +12,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
 from schemas.events import Event, encode_event
-from schemas.subjects import CLASSIFICATION_PROJECTION, PARTITIONS, READ_MODELS_BUCKET, events_subject, partition_of
+from schemas.subjects import (
+    CLASSIFICATION_BUCKET,
+    CLASSIFICATION_PROJECTION,
+    PARTITIONS,
+    READ_MODELS_BUCKET,
+    events_subject,
+    partition_of,
+)
 from services.broker.connection import connect
 from services.broker.partition import balance
 from services.broker.reader import read_events
@@ -165,8 +173,10 @@ async def _interrupted(nc: Client, nats_url: str, helpers: Callable[[int], list[
 
 async def test_a_session_that_is_no_session_key_is_refused_and_nothing_switched(nats_url: str, nc: Client) -> None:
     """A pattern, a key short of a token or a token no subject may hold: said, not a traceback, and no bucket is
-    switched to (a two-token key was taken as a session with no events, and every other one carried over)."""
-    await _stored(nc, _races(1))
+    switched to (a two-token key was taken as a session with no events, and every other one carried over). So is
+    a key the log holds no event of (a typing error): nothing is made."""
+    races = _races(1)
+    await _stored(nc, races)
     for session, reason in (
         ("champ.>", "session key 'champ.>' must be championship.event.session"),
         ("champ.event", "session key 'champ.event' must be championship.event.session"),
@@ -174,7 +184,15 @@ async def test_a_session_that_is_no_session_key_is_refused_and_nothing_switched(
     ):
         refused = chequered("rebuild", "classification", "--session", session, "--nats", nats_url)
         assert refused.returncode == 2 and f"error: {reason}" in said(refused.stdout), output(refused)
+    stored = races[0][0].session
+    mistyped = f"{stored.championship}.{stored.event}.{stored.session}x"
+    refused = chequered("rebuild", "classification", "--session", mistyped, "--nats", nats_url)
+    reason = f"error: the log holds no event of session {mistyped}: check its key"
+    assert refused.returncode == 1 and reason in said(refused.stdout), output(refused)
+    assert "nothing was switched" in said(refused.stdout), output(refused)
     assert await _pointer(nc) is None
+    with pytest.raises(BucketNotFoundError):
+        await nc.jetstream().key_value(f"{CLASSIFICATION_BUCKET}_v2")
 
 
 async def test_one_session_is_read_by_the_command_and_folded_by_a_second_process(nats_url: str, nc: Client) -> None:
