@@ -61,4 +61,9 @@ def compare(served: Classification, events: list[tuple[int, Event]]) -> Divergen
     if culprit is None:
         return Divergence(served.session.key, differences, None, "no event of the log explains the served value")
     seq, event = culprit
-    return Divergence(served.session.key, differences, seq, f"{type(event.body).__name__} {event.msg_id} at seq {seq}")
+    return Divergence(served.session.key, differences, seq, named(seq, event))
+
+
+def named(seq: int, event: Event) -> str:
+    """An event as a divergence names it."""
+    return f"{type(event.body).__name__} {event.msg_id} at seq {seq}"

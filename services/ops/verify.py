@@ -16,11 +16,12 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
+from schemas.events import SessionRef
 from schemas.results import decode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, CLASSIFICATION_PROJECTION
 from services.broker.reader import read_events
 from services.broker.topology import current_bucket
-from services.ops.divergence import Divergence, compare
+from services.ops.divergence import Divergence, compare, named
 
 
 @dataclass
@@ -30,7 +31,11 @@ class VerifyReport:
 
 
 async def verify_all(js: JetStreamContext, session: str | None = None) -> VerifyReport:
-    """Compare every served classification (or one session's) with a fresh fold of the log."""
+    """Compare every served classification (or one session's) with a fresh fold of the log. One session of which
+    no read model is served: a divergence when the log holds events of it, ``LookupError`` when it holds none (a
+    key mistyped: "0 checked, ok" would read as verified)."""
+    if session is not None:
+        session = SessionRef.parse(session).key
     kv = await js.key_value(await current_bucket(js, CLASSIFICATION_PROJECTION, CLASSIFICATION_BUCKET))
     try:
         keys = sorted(await kv.keys())
@@ -47,4 +52,18 @@ async def verify_all(js: JetStreamContext, session: str | None = None) -> Verify
         divergence = compare(decode_classification(entry.value), await read_events(js, key))
         if divergence is not None:
             report.divergences.append(divergence)
+    if session is not None and not report.checked:
+        await _unserved(js, session, report)
     return report
+
+
+async def _unserved(js: JetStreamContext, session: str, report: VerifyReport) -> None:
+    events = await read_events(js, session)
+    if not events:
+        raise LookupError(
+            f"the log holds no event of session {session}, and no read model of it is served: check its key "
+            "(championship.event.session, as its events name it)"
+        )
+    seq, last = events[-1]
+    served = f"no read model is served, while the log holds {len(events):,} events of it"
+    report.divergences.append(Divergence(session, [served], seq, named(seq, last)))

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from nats.aio.client import Client
 
+from schemas.events import SessionRef
 from schemas.results import decode_classification, encode_classification
 from schemas.subjects import CLASSIFICATION_BUCKET, READ_MODELS_BUCKET
 from services.broker.reader import read_events
@@ -24,6 +25,7 @@ from services.ops.rebuild import next_version, rebuild
 from services.ops.replay import replay
 from services.ops.verify import verify_all
 from tests.classification.test_projector import offline
+from tests.commands import chequered, output, said
 from tests.factory import T0, SessionWriter, small_race
 from tests.live import running, wait_for_classification
 from tests.polling import until
@@ -132,6 +134,24 @@ async def test_verify_finds_an_injected_divergence_and_names_the_event(
         seq for seq, e in await read_events(nc.jetstream(), w.session.key) if getattr(e.body, "number", "") == "2"
     )
     assert divergence.seq == last_lap_of_2 and "LapCompleted" in divergence.event
+
+
+async def test_verify_of_one_session_says_when_nothing_serves_it(
+    nats_url: str, nc: Client, ingest: IngestService
+) -> None:
+    """A session the log holds but no read model serves (no projector here) diverges: exit 1, and why. A key the
+    log holds nothing of is said, exit 2: a key mistyped read "ok: 0 read model(s) checked"."""
+    w = SessionWriter(session=SessionRef("verify", "unserved", "race"))
+    await Producer(nc).send_all(small_race(w, cars=2, laps=2))
+    stored = await read_events(nc.jetstream(), w.session.key)
+    verified = chequered("verify", "--session", w.session.key, "--nats", nats_url)
+    told = said(verified.stdout)
+    assert verified.returncode == 1 and f"{w.session.key} diverges" in told, output(verified)
+    assert f"no read model is served, while the log holds {len(stored)} events of it" in told, output(verified)
+    mistyped = "verify.unserved.rase"
+    refused = chequered("verify", "--session", mistyped, "--nats", nats_url)
+    reason = f"error: the log holds no event of session {mistyped}, and no read model of it is served"
+    assert refused.returncode == 2 and reason in said(refused.stdout), output(refused)
 
 
 def test_at_and_export_commands(nats_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
