@@ -18,18 +18,38 @@ FOLLOW_POLL_S = 0.5
 
 
 async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follow: asyncio.Event | None = None) -> int:
-    """Write the session's events to ``path``; with ``follow``, keep writing new ones until it is set."""
-    count, last = 0, 0
-    with open_log(path, "w") as out:
-        async for batch in read_to_head(js, session_filters(session.key)):
-            count += _write(out, batch)
-            last = batch[-1].seq
-        if follow is None:
-            return count
-        async with StreamTail(js, events_subject(session), start_seq=last + 1) as tail:
-            while not follow.is_set():
-                count += _write(out, await tail.next_batch(timeout=FOLLOW_POLL_S))
+    """Write the session's events to ``path``; with ``follow``, keep writing new ones until it is set.
+
+    Without ``follow`` the log is written beside ``path`` and put in its place once whole, and a session the
+    stream holds no event of is refused (``LookupError``) with ``path`` untouched: a key mistyped once replaced a
+    recorded log with an empty one."""
+    if follow is not None:
+        with open_log(path, "w") as out:
+            count, last = await _written_to_head(js, session, out)
+            async with StreamTail(js, events_subject(session), start_seq=last + 1) as tail:
+                while not follow.is_set():
+                    count += _write(out, await tail.next_batch(timeout=FOLLOW_POLL_S))
+        return count
+    partial = path.with_name(f".partial-{path.name}")  # the same suffix: ``.gz`` is compressed alike
+    try:
+        with open_log(partial, "w") as out:
+            count, _ = await _written_to_head(js, session, out)
+        if not count:
+            key = session.key
+            raise LookupError(f"the stream holds no event of session {key}: check its key ({path} is untouched)")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return count
+
+
+async def _written_to_head(js: JetStreamContext, session: SessionRef, out: IO[bytes]) -> tuple[int, int]:
+    """The session's events stored so far, written to ``out``: how many, and the sequence of the last read."""
+    count, last = 0, 0
+    async for batch in read_to_head(js, session_filters(session.key)):
+        count += _write(out, batch)
+        last = batch[-1].seq
+    return count, last
 
 
 def _write(out: IO[bytes], batch: list[StoredMsg]) -> int:
