@@ -339,7 +339,8 @@ def test_at_as_csv_and_json(serve: Served, race: Race) -> None:
 
 def test_record_writes_the_session_to_a_log(serve: Served, race: Race, tmp_path: Path) -> None:
     """The session's log, in place once whole; a key the stream holds nothing of is refused and leaves the file as
-    it was (a key mistyped replaced a recorded log with an empty one)."""
+    it was (a key mistyped replaced a recorded log with an empty one); a directory for the file is said, not a
+    traceback."""
     out = tmp_path / "recorded.jsonl.gz"
     recorded = chequered("record", race.key, "--out", out, "--nats", serve.url)
     assert recorded.returncode == 0 and f"wrote {len(race.events):,} events" in said(recorded.stdout), output(recorded)
@@ -350,6 +351,9 @@ def test_record_writes_the_session_to_a_log(serve: Served, race: Race, tmp_path:
     reason = f"error: the stream holds no event of session {mistyped}: check its key ({out} is untouched)"
     assert refused.returncode == 2 and said(refused.stdout) == reason, output(refused)
     assert out.read_bytes() == kept and sorted(tmp_path.iterdir()) == [out]
+    into_a_directory = chequered("record", race.key, "--out", tmp_path, "--nats", serve.url)
+    reason = f"error: {tmp_path} is a directory: give the file to write the log to (race.jsonl.gz)"
+    assert into_a_directory.returncode == 2 and said(into_a_directory.stdout) == reason, output(into_a_directory)
 
 
 def test_export_writes_what_changed_and_full_keeps_every_car(serve: Served, race: Race, tmp_path: Path) -> None:

@@ -85,7 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as error:
         say_error(str(error))
         return 2
-    except (msgspec.ValidationError, ConfigError, FileNotFoundError, LookupError, ValueError) as error:
+    except (
+        msgspec.ValidationError,
+        ConfigError,
+        FileNotFoundError,
+        IsADirectoryError,
+        NotADirectoryError,
+        PermissionError,
+        LookupError,
+        ValueError,
+    ) as error:
         say_error(str(error))
         return 2
     except BrokenPipeError:  # the reader of stdout went away (``| head``): nothing more to say to anyone

@@ -23,6 +23,7 @@ async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follo
     Without ``follow`` the log is written beside ``path`` and put in its place once whole, and a session the
     stream holds no event of is refused (``LookupError``) with ``path`` untouched: a key mistyped once replaced a
     recorded log with an empty one."""
+    _check_writable(path)
     if follow is not None:
         with open_log(path, "w") as out:
             count, last = await _written_to_head(js, session, out)
@@ -41,6 +42,14 @@ async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follo
     finally:
         partial.unlink(missing_ok=True)
     return count
+
+
+def _check_writable(path: Path) -> None:
+    """A file that can be written, said before the log is read (the partial file beside it would be named)."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory: give the file to write the log to (race.jsonl.gz)")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"no directory {path.parent} to write {path.name} in")
 
 
 async def _written_to_head(js: JetStreamContext, session: SessionRef, out: IO[bytes]) -> tuple[int, int]:
