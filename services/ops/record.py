@@ -45,7 +45,8 @@ async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follo
 
 
 def _check_writable(path: Path) -> None:
-    """A file that can be written, said before the log is read (the partial file beside it would be named)."""
+    """A path that is a directory, or in no directory, refused before the log is read (and by its own name: writing
+    would fail on the partial file beside it)."""
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory: give the file to write the log to (race.jsonl.gz)")
     if not path.parent.is_dir():
