@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 from typing import IO
 
@@ -31,7 +32,7 @@ async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follo
                 while not follow.is_set():
                     count += _write(out, await tail.next_batch(timeout=FOLLOW_POLL_S))
         return count
-    partial = path.with_name(f".partial-{path.name}")  # the same suffix: ``.gz`` is compressed alike
+    partial = _partial(path)
     try:
         with open_log(partial, "w") as out:
             count, _ = await _written_to_head(js, session, out)
@@ -42,6 +43,12 @@ async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follo
     finally:
         partial.unlink(missing_ok=True)
     return count
+
+
+def _partial(path: Path) -> Path:
+    """A file beside ``path`` to write its log in, of this command's own (two recording to the same file at once
+    would otherwise write one partial file together), ending as ``path`` does (``.gz`` is compressed alike)."""
+    return path.with_name(f".partial-{secrets.token_hex(6)}-{path.name}")
 
 
 def _check_writable(path: Path) -> None:
