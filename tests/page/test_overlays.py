@@ -10,6 +10,7 @@ import zlib
 from typing import Any
 
 import pytest
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from schemas.events import Event, ResultsDeclared, ResultsStatus
 from schemas.standings import decode_live_standings
@@ -105,6 +106,41 @@ async def test_the_casparcg_template_contract(stack: PageStack, context: Any) ->
     assert await page.evaluate(ROWS) == [car.number for car in value.cars if car.class_name == "LMGT3"][:4]
     await page.evaluate("stop()")
     assert await page.get_attribute("#overlay", "data-shown") == "false"
+
+
+async def test_the_session_update_names_stays_when_the_latest_is_answered_after_it(
+    stack: PageStack, context: Any
+) -> None:
+    """Loaded with no session, the overlay asks the gateway for the latest; CasparCG calls update() as the page
+    loads, before that answer. The session update() names is the one shown: an answer naming another, coming after
+    it, replaced it (on air, the wrong race)."""
+    named, other = SessionWriter(), SessionWriter()
+    _, value = await held(stack, broadcast_race(named))
+    await held(stack, broadcast_race(other))
+    asked, answer = asyncio.Event(), asyncio.Event()
+
+    async def latest_later(route: Any) -> None:
+        asked.set()
+        await answer.wait()
+        await route.fulfill(json={"sessions": [{"key": other.session.key}]})
+
+    await context.route("**/api/sessions", latest_later)
+    try:
+        page = await opened(context, stack.address("/overlay/tower", autoplay=0), [])
+        await asyncio.wait_for(asked.wait(), 15)
+        await page.evaluate(f"update({json.dumps(json.dumps({'session': named.session.key, 'token': TOKEN}))})")
+        first_ten = json.dumps([car.number for car in value.cars[:10]], separators=(",", ":"))  # as JSON.stringify
+        await page.wait_for_function(f"() => JSON.stringify(({ROWS})()) === {json.dumps(first_ten)}", timeout=15_000)
+        async with page.expect_request_finished(lambda request: request.url.endswith("/api/sessions")):
+            answer.set()
+        with pytest.raises(PlaywrightTimeout):  # the page asks nothing of the session in the late answer
+            async with page.expect_request(lambda request: other.session.key in request.url, timeout=2_000) as asked_of:
+                pass
+            await asked_of.value
+        assert await page.evaluate(ROWS) == [car.number for car in value.cars[:10]]
+    finally:
+        answer.set()
+        await context.unroute("**/api/sessions", latest_later)
 
 
 async def test_the_championship_as_it_stands_then_final(stack: PageStack, context: Any) -> None:

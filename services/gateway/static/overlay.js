@@ -21,6 +21,7 @@ const options = Object.fromEntries(query.entries());
 const view = { shown: options.autoplay !== "0", page: 0, pair: 0, table: 0, swatches: {}, classes: "", standings: [] };
 let live = null;
 let standingsTimer = null;
+let connecting = 0; // the latest connect(): one still asking for the latest session gives way to it
 
 function showing(shown) {
   view.shown = shown;
@@ -38,10 +39,14 @@ function pattern(name) {
 }
 
 async function connect() {
+  const mine = ++connecting;
   if (live) live.close();
   clearInterval(standingsTimer);
   const token = options.token || "";
   const session = options.session || (await latestSession(token).catch(() => null));
+  // update() named a session while this one asked for the latest (CasparCG sends it as the page loads): the
+  // session named is the one to show, not the latest
+  if (mine !== connecting) return;
   if (!session) {
     setTimeout(connect, 2000);
     return;
