@@ -28,6 +28,7 @@ connection is kept.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import re
 import secrets
@@ -209,9 +210,20 @@ class AtomicBatch:
 
 
 _SPACE = re.compile(r"[ \t\r\n]")
-_BREAK = re.compile(r"[\r\n]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """A header name is a token (RFC 9110), as nats-py checks it: a colon or a space in one would move the value."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _addressable(subject: str, reply: str) -> bool:
+    """A subject, and no whitespace in it or in the reply (the subjects and names a process writes to are few: each
+    is checked once, not at every message)."""
+    return bool(subject) and _SPACE.search(subject + reply) is None
+
+
+@functools.lru_cache(maxsize=256)
+def _token(name: str) -> bool:
+    return _HEADER_NAME.fullmatch(name) is not None
 
 
 def hpub_frame(subject: str, reply: str, headers: dict[str, str], payload: bytes, extra: str = "") -> bytes:
@@ -219,16 +231,17 @@ def hpub_frame(subject: str, reply: str, headers: dict[str, str], payload: bytes
     byte what nats-py builds for values without surrounding spaces (nats-py strips them). No subject, whitespace in
     the subject or the reply, a header name that is not a token, or a line break in a value would break the frame:
     ``ValueError``, and nothing is written."""
-    if (
-        not subject
-        or _SPACE.search(subject + reply)
-        or not all(map(_HEADER_NAME.fullmatch, headers))
-        or _BREAK.search("".join(headers.values()))
+    lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    breaks = len(headers)  # one a line: any more is in a value
+    if not (
+        _addressable(subject, reply)
+        and all(map(_token, headers))
+        and lines.count("\n") == breaks
+        and lines.count("\r") == breaks
     ):
         raise ValueError(
             f"no subject, whitespace in a subject or reply, a bad header name or a line break: {subject!r}"
         )
-    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     block = f"NATS/1.0\r\n{lines}{extra}\r\n".encode()
     head = f"HPUB {subject} {reply} {len(block)} {len(block) + len(payload)}\r\n".encode()
     return b"%s%s%s\r\n" % (head, block, payload)

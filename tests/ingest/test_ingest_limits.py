@@ -99,7 +99,7 @@ async def test_an_event_that_fits_the_request_but_not_the_stream_is_refused_and_
     w = SessionWriter()
     assert all(isinstance(r, Accepted) for r in await Producer(nc).send_all([w.opened(), w.entry("1")]))
     event, data = entry_of_size(w, "7", MAX_PAYLOAD - 30)
-    assert len(data) < MAX_PAYLOAD < stored_size(event, data)
+    assert len(data) < MAX_PAYLOAD < stored_size(event.msg_id, data)
     reply = _reply.decode(await ask(nc, ingest_subject(w.session), data))
     assert isinstance(reply, Rejected) and reply.code is RejectCode.TOO_LARGE
     assert f"at most {MAX_PAYLOAD:,}" in reply.reason

@@ -157,7 +157,7 @@ def test_the_same_id_is_a_duplicate_exactly_when_the_content_is_the_same(
     again = msgspec.structs.replace(again, id=stored.id)
     ledger = IngestLedger()
     ledger.admit(stored, 9, fingerprint(encode_event(stored)))
-    known = ledger.known(again)
+    known = ledger.known(again.session.key, again.msg_id)
     assert known is not None and known[0] == 9
     assert (known[1] == fingerprint(encode_event(again))) == (encode_event(again) == encode_event(stored))
 
