@@ -5,8 +5,9 @@ A simulated 6-hour, 60-car race (12,000 events) is published, in turns, by:
 - raw nats-py ``publish_async`` of the events, 1,000 acknowledgements awaited at a time (the baseline);
 - the pipelined publisher of the services, one acknowledgement per event (what ingest did before batches);
 - an atomic batch of 1,000 events by the same publisher: one acknowledgement for the batch;
-- ``chequered serve ingest`` (its own process) fed by the producer client, 1,000 events a request: every event
-  judged, stored as part of one atomic batch per request and answered with its own sequence.
+- ``chequered serve ingest`` (its own process) fed by the producer client, 1,000 events a request, the next sent
+  while the one before is stored: every event judged, stored as part of one atomic batch per request and answered
+  with its own sequence.
 
 And one event at a time, each awaited before the next, as race control and a live timing feed send: the first
 ``ONE_BY_ONE`` events through ``chequered serve ingest`` (its rate and the ingest process's CPU per request),

@@ -9,6 +9,7 @@ client splits larger ones).
 from __future__ import annotations
 
 import enum
+from typing import NamedTuple
 
 import msgspec
 from msgspec import Struct
@@ -64,6 +65,50 @@ MAX_EVENT_BYTES = 64 * 1024
 MAX_BATCH_EVENTS = 1000
 MAX_KEPT_PAYLOAD = MAX_EVENT_BYTES
 """Bytes of a refused message the rejects stream keeps (the beginning; ``payload_bytes`` gives its size)."""
+
+
+REQUEST_HEADER = "Chequered-Request"
+"""``<stream>/<number>``: a producer's requests numbered in the order it sends them (``stream``: its own name, a
+token of at most 64 characters)."""
+FOLLOWS_HEADER = "Chequered-Follows"
+"""``<number>``: sent with a request that goes out before the answer to request ``number`` of the same stream
+came back. Ingest stores such a request only after every event of request ``number`` was stored or refused for
+good; otherwise (that request never reached this ingest, or some of its events are to be sent again) it answers
+every event ``unavailable`` and stores nothing of it, so that a producer sending its next request early never has
+it stored before the one it follows."""
+_STREAM_MAX = 64
+_DIGITS_MAX = 15
+
+
+class RequestTag(NamedTuple):
+    """Where a request stands in its producer's order."""
+
+    stream: str
+    number: int
+    follows: int | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {REQUEST_HEADER: f"{self.stream}/{self.number}"}
+        if self.follows is not None:
+            headers[FOLLOWS_HEADER] = str(self.follows)
+        return headers
+
+    @classmethod
+    def of(cls, headers: dict[str, str] | None) -> RequestTag | None:
+        """The tag a request carries; None when it carries none, or one that cannot be read (it is then taken as
+        a request of its own, as an old producer's)."""
+        if not headers or REQUEST_HEADER not in headers:
+            return None
+        stream, _, number = headers[REQUEST_HEADER].rpartition("/")
+        follows = headers.get(FOLLOWS_HEADER)
+        if not (0 < len(stream) <= _STREAM_MAX and _counted(number) and (follows is None or _counted(follows))):
+            return None
+        return cls(stream, int(number), None if follows is None else int(follows))
+
+
+def _counted(text: str) -> bool:
+    return 0 < len(text) <= _DIGITS_MAX and text.isascii() and text.isdigit()
 
 
 class Accepted(Struct, frozen=True, tag="accepted"):

@@ -5,7 +5,7 @@
     nc = await nats.connect(url)
     producer = Producer(nc)
     reply = await producer.send(event)          # Accepted(seq, duplicate) or Rejected(code, reason)
-    replies = await producer.send_all(events)   # batched: at most ``window`` events in flight
+    replies = await producer.send_all(events)   # batched: ``window`` events a request, two requests in flight
     reply = await producer.send_race_control(event, await session_view(js, event.session))  # judged first
     tally = Tally()
     await producer.send_all(events, tally.count)  # sent, accepted, duplicates, rejected, last_seq
@@ -14,12 +14,16 @@ A timeout does not mean the write failed: the client retries with the *same*
 bytes (so the same event id) until ingest answers, and ingest answers a retry
 of something it already stored with ``duplicate=True`` and the original
 sequence. ``send_all`` sends batches of ``window`` events (one request each,
-answered once the stream has acknowledged the whole batch), one batch at a
-time, so ``window`` bounds what is in flight; a batch that gets no answer is
-sent again whole, and events the stream could not take (``unavailable``,
-``storage_full``) are sent again in their order before the next batch. A batch
-has ``attempts`` requests in all, with a doubling back-off between them, for
-both (``IngestUnavailable`` after the last).
+answered once the stream has acknowledged the whole batch). The next batch goes
+out while the one before it is being stored, so the broker stores one while
+ingest judges the next; it says which request it follows, and ingest stores it
+only once every event of that one was stored or refused for good (it answers it
+``unavailable`` otherwise), so the stream's order is the order sent. A batch
+that gets no answer is sent again whole, and events the stream could not take
+(``unavailable``, ``storage_full``) are sent again in their order, each retry
+once the request before it is settled. A batch has ``attempts`` requests in
+all, with a doubling back-off between them, for both (``IngestUnavailable``
+after the last).
 
 A batch larger than the server's ``max_payload`` is sent as several requests;
 an event that alone does not fit is answered ``too_large`` here, never sent.
@@ -29,6 +33,8 @@ At most ``MAX_BATCH_EVENTS`` events go in one request.
 from __future__ import annotations
 
 import asyncio
+import secrets
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -41,7 +47,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from schemas.events import Event, SessionRef, decode_event, encode_event
-from schemas.ingest import MAX_BATCH_EVENTS, RETRYABLE, Accepted, IngestReply, RejectCode, Rejected
+from schemas.ingest import MAX_BATCH_EVENTS, RETRYABLE, Accepted, IngestReply, RejectCode, Rejected, RequestTag
 from schemas.subjects import ingest_subject
 from services.broker.reader import last_event, read_events
 from services.ingest import racecontrol
@@ -125,10 +131,10 @@ class Producer:
         self.max_backoff = max_backoff
         self.window = max(1, min(window, MAX_BATCH_EVENTS))
 
-    async def _request(self, subject: str, data: bytes) -> bytes | None:
+    async def _request(self, subject: str, data: bytes, headers: dict[str, str] | None) -> bytes | None:
         """One request; None when ingest did not answer (timeout, or no ingest running)."""
         try:
-            msg = await self.nc.request(subject, data, timeout=self.timeout)
+            msg = await self.nc.request(subject, data, timeout=self.timeout, headers=headers)
         except (NatsTimeout, NoRespondersError):
             return None
         task = asyncio.current_task()
@@ -158,42 +164,61 @@ class Producer:
             return []
         subject = ingest_subject(events[0].session)
         replies: list[IngestReply] = []
+        for piece in self._pieces(events):
+            replies += [piece] if isinstance(piece, Rejected) else await self._send_request(subject, piece)
+        return replies
+
+    def _pieces(self, events: Sequence[Event]) -> Iterator[list[bytes] | Rejected]:
+        """``events`` encoded, in the requests they go in (each at most ``max_payload`` bytes and
+        ``MAX_BATCH_EVENTS`` events), in order; an event too large to send alone is answered ``too_large`` in its
+        place."""
         chunk: list[bytes] = []
         size = 2  # the brackets
         for event in events:
             encoded = encode_event(event)
             if len(encoded) + 2 > self.nc.max_payload:
-                replies += await self._send_request(subject, chunk)
-                chunk, size = [], 2
-                replies.append(
-                    Rejected(
-                        RejectCode.TOO_LARGE,
-                        f"the event is {len(encoded):,} bytes; the server takes at most {self.nc.max_payload:,}: "
-                        "not sent",
-                    )
+                if chunk:
+                    yield chunk
+                    chunk, size = [], 2
+                yield Rejected(
+                    RejectCode.TOO_LARGE,
+                    f"the event is {len(encoded):,} bytes; the server takes at most {self.nc.max_payload:,}: not sent",
                 )
                 continue
             if chunk and (size + 1 + len(encoded) > self.nc.max_payload or len(chunk) == MAX_BATCH_EVENTS):
-                replies += await self._send_request(subject, chunk)
+                yield chunk
                 chunk, size = [], 2
             chunk.append(encoded)
             size += len(encoded) + 1
-        return replies + await self._send_request(subject, chunk)
+        if chunk:
+            yield chunk
 
-    async def _send_request(self, subject: str, encoded: list[bytes]) -> list[IngestReply]:
-        """One batch request, with its retries."""
-        if not encoded:
-            return []
+    async def _send_request(
+        self,
+        subject: str,
+        encoded: list[bytes],
+        tag: RequestTag | None = None,
+        after: asyncio.Task[list[IngestReply]] | None = None,
+    ) -> list[IngestReply]:
+        """One batch request, with its retries. ``tag``: its place in the producer's order; ``after``: the request
+        sent before it and not answered when it went out, which every retry of this one waits for (so it never
+        overtakes that one)."""
         replies: list[IngestReply | None] = [None] * len(encoded)
         todo = list(range(len(encoded)))
         data = b"[" + b",".join(encoded) + b"]"
+        headers = tag.headers if tag is not None else None
         answered = False
         delay = self.backoff
         for attempt in range(self.attempts):
             if attempt:
+                if after is not None:
+                    await asyncio.wait([after])
+                    after = None
+                if tag is not None:  # the one it followed is settled by now: ingest need not wait for it
+                    headers = tag._replace(follows=None).headers
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
-            answer = await self._request(subject, data)
+            answer = await self._request(subject, data, headers)
             answered = answer is not None
             if answer is not None:
                 for i, reply in zip(todo, _answers(answer, len(todo)), strict=True):
@@ -217,14 +242,53 @@ class Producer:
         events: Iterable[Event],
         on_reply: Callable[[Event, IngestReply], None] | None = None,
     ) -> list[IngestReply]:
-        """Send in order, ``window`` events a request (one session per request); replies in input order."""
+        """Send in order, ``window`` events a request (one session per request); replies in input order.
+
+        The next request goes out while the one before it is being stored (two in flight), tagged as following
+        it (:class:`~schemas.ingest.RequestTag`): ingest stores it only after that one, so the stream's order is
+        the events' order whatever is lost or refused on the way."""
         replies: list[IngestReply] = []
-        for request in requests(events, self.window):
-            for event, reply in zip(request, await self.send_batch(request), strict=True):
+        stream = secrets.token_hex(8)
+        in_flight: deque[tuple[list[Event], asyncio.Future[list[IngestReply]]]] = deque()
+        last: asyncio.Task[list[IngestReply]] | None = None
+        number = 0
+
+        async def deliver() -> None:
+            request, answered = in_flight.popleft()
+            for event, reply in zip(request, await answered, strict=True):
                 if on_reply is not None:
                     on_reply(event, reply)
                 replies.append(reply)
+
+        try:
+            for request in requests(events, self.window):
+                subject = ingest_subject(request[0].session)
+                place = 0
+                for piece in self._pieces(request):
+                    count = 1 if isinstance(piece, Rejected) else len(piece)
+                    part, place = request[place : place + count], place + count
+                    if isinstance(piece, Rejected):  # answered here, in its place
+                        in_flight.append((part, _answered([piece])))
+                        continue
+                    while len(in_flight) > 1:
+                        await deliver()
+                    number += 1
+                    ahead = last if last is not None and not last.done() else None
+                    tag = RequestTag(stream, number, number - 1 if ahead is not None else None)
+                    last = asyncio.create_task(self._send_request(subject, piece, tag, ahead))
+                    in_flight.append((part, last))
+            while in_flight:
+                await deliver()
+        finally:
+            for _, answered in in_flight:
+                answered.cancel()
         return replies
+
+
+def _answered(replies: list[IngestReply]) -> asyncio.Future[list[IngestReply]]:
+    future: asyncio.Future[list[IngestReply]] = asyncio.get_running_loop().create_future()
+    future.set_result(replies)
+    return future
 
 
 def requests(events: Iterable[Event], window: int) -> Iterator[list[Event]]:

@@ -5,13 +5,17 @@ A producer sends one event to ``chequered.ingest.<session key>`` and gets an
 reason it can read); a batch (a JSON array) gets an array of replies, and a
 batch that cannot be read as one gets an array of a single rejection, which
 applies to every event in it. Every rejection is also stored in the rejects
-stream for operations (``chequered rejects``). Requests are handled one at a
-time, in arrival order, so the ledger's view of a session is never stale.
+stream for operations (``chequered rejects``). Requests are judged one at a
+time, in arrival order, each against the ledger as the ones before it left it;
+each is then stored and answered in its stage, in the same order, while the
+next is judged (:mod:`services.ingest.stages`: what happens when the request
+before was not stored).
 
 A request's events that may be stored go to the stream as one atomic batch
-(:class:`~services.broker.publisher.AtomicBatch`, sent while the request is judged): one
-acknowledgement for all of them, instead of one each, is what lets ingest take
-tens of thousands of events a second. The batch keeps each event's
+(:class:`~services.broker.publisher.AtomicBatch`): one acknowledgement for all
+of them, instead of one each, and the broker storing one request while ingest
+judges the next, is what lets ingest take tens of thousands of events a
+second. The batch keeps each event's
 ``Nats-Msg-Id``; one the stream turns down as a whole for holding an id it already
 has (another writer stored it: ingest's ledger never sends a repeat) is published
 again event by event, so each event still gets its own answer (``duplicate`` with
@@ -42,11 +46,13 @@ from schemas.events import Event, encode_event
 from schemas.ingest import (
     MAX_BATCH_EVENTS,
     MAX_KEPT_PAYLOAD,
+    RETRYABLE,
     Accepted,
     IngestReply,
     RejectCode,
     Rejected,
     RejectedEvent,
+    RequestTag,
 )
 from schemas.subjects import (
     EVENTS_STREAM,
@@ -61,7 +67,6 @@ from services.broker.publisher import (
     BATCH_DUPLICATE,
     BATCH_NOT_ALLOWED,
     Ack,
-    AtomicBatch,
     PipelinedPublisher,
     StoreRefused,
 )
@@ -78,6 +83,7 @@ from services.ingest.rules import (
     size_problem,
     stored_size,
 )
+from services.ingest.stages import Stages, held
 from services.observability import INGESTED
 from services.tasks import cancel
 
@@ -125,6 +131,41 @@ class _Admitted(NamedTuple):
     encoded: bytes
 
 
+class _Judged(NamedTuple):
+    """A request judged: what is answered already, what is to be stored, what repeats an event stored before."""
+
+    single: bool
+    """One event, answered by one reply (not an array)."""
+    replies: list[IngestReply | None]
+    admitted: list[_Admitted]
+    repeats: list[tuple[int, str, str]]
+    """(place, session key, id) of each event that repeats one stored (answered with its sequence)."""
+
+    @classmethod
+    def all(cls, single: bool, reply: IngestReply) -> _Judged:
+        """A request answered as a whole by ``reply`` (a batch by an array of it alone, which the producer client
+        applies to every event)."""
+        return cls(single, [reply], [], [])
+
+
+def _could_not(error: BaseException) -> Rejected:
+    return Rejected(RejectCode.UNAVAILABLE, clip(f"ingest could not judge this ({error!r}); retry"))
+
+
+def _not_followed(tag: RequestTag) -> Rejected:
+    return Rejected(
+        RejectCode.UNAVAILABLE,
+        f"request {tag.follows} of {tag.stream}, which this one follows, has not reached ingest: nothing was "
+        "stored; send it again once that one is answered",
+    )
+
+
+_AHEAD_NOT_STORED = Rejected(
+    RejectCode.UNAVAILABLE,
+    "a request judged before this one was not all stored: nothing of this one was stored; send it again",
+)
+
+
 class IngestService(NatsShell):
     """Ingest, alone (``instance`` None), or as one ``instance`` of several of which the one holding the
     ``ingest`` lease answers and the others stand by: when the active one stops renewing it (killed, cut
@@ -150,6 +191,7 @@ class IngestService(NatsShell):
         self._publisher: PipelinedPublisher | None = None
         self._kept: list[asyncio.Future[Ack]] = []
         """Rejections on their way to the rejects stream (awaited, with the events, before answering)."""
+        self._stages = Stages()
 
     @property
     def ready(self) -> bool:
@@ -175,6 +217,8 @@ class IngestService(NatsShell):
         self.stopping.set()
         if self._lease_task is not None:
             await cancel(self._lease_task)
+        await self._stages.drained(2 * ACK_TIMEOUT_S)  # the requests judged are stored and answered
+        self._stages.cancel()
         if self._lease is not None:
             await self._lease.release()  # a standby takes over now, not after the lease expires
         if self._publisher is not None:
@@ -234,17 +278,48 @@ class IngestService(NatsShell):
             await self._refuse(subject, body, refused, None)
             await self._kept_now()
             return
+        tag = RequestTag.of(message.raw_message.headers)
+        await self._stages.room()
+        before = self._stages.last  # still storing: this request is judged with its events as admitted
+        followed = self._stages.followed(tag) if tag is not None and tag.follows is not None else None
+        single = body[:1] != b"["
         try:
-            answer = await self._answer(subject, body)
+            if tag is not None and tag.follows is not None and followed is None:
+                judged = _Judged.all(single, _not_followed(tag))
+            else:
+                judged = await self._judge(subject, body, single)
         except Exception as error:  # a producer always gets an answer, and ingest keeps going
             log.exception("ingest failed on a request to %s", subject)
-            unavailable = Rejected(RejectCode.UNAVAILABLE, clip(f"ingest could not judge this ({error!r}); retry"))
-            answer = [unavailable] if body[:1] == b"[" else unavailable
+            judged = _Judged.all(single, _could_not(error))
+        stage = asyncio.create_task(self._stage(subject, reply, judged, before, followed))
+        self._stages.add(stage, tag)
+
+    async def _stage(
+        self,
+        subject: str,
+        reply: str | None,
+        judged: _Judged,
+        before: asyncio.Task[bool] | None,
+        followed: asyncio.Task[bool] | None,
+    ) -> bool:
+        """Store a judged request once the request before it is stored, and answer it: True when it held (every
+        event stored or refused for good)."""
+        try:
+            if before is not None:
+                await asyncio.wait([before])
+            ahead_held = (before is None or held(before)) and (followed is None or held(followed))
+            replies = await self._stored(judged, ahead_held)
+        except Exception as error:  # a producer always gets an answer, and ingest keeps going
+            log.exception("ingest failed to store a request to %s", subject)
+            replies = [_could_not(error)] * len(judged.replies)
+            self._unsettled.update(one.key for one in judged.admitted)
         if reply:
+            answer = replies[0] if judged.single else replies
             try:
                 await self.nc.publish(reply, self._encode_answer(answer))
             except NatsError as error:  # the producer retries with the same ids: nothing is lost
                 log.warning("could not answer a request to %s: %r", subject, error)
+        return not any(isinstance(r, Rejected) and r.code in RETRYABLE for r in replies)
 
     def _encode_answer(self, answer: IngestReply | list[IngestReply]) -> bytes:
         data = _encode(answer)
@@ -253,44 +328,36 @@ class IngestService(NatsShell):
         # a huge batch of refusals: the codes alone (the reasons are in the rejects stream)
         return _encode([Rejected(r.code, r.code.value) if isinstance(r, Rejected) else r for r in answer])
 
-    async def _answer(self, subject: str, body: bytes) -> IngestReply | list[IngestReply]:
-        if body[:1] != b"[":
-            return (await self.submit_many(subject, [body]))[0]
+    async def _judge(self, subject: str, body: bytes, single: bool) -> _Judged:
+        if single:
+            return await self._judged(subject, [body], single=True)
         try:
             items = [bytes(raw) for raw in _batch_decoder.decode(body)]
         except msgspec.MsgspecError as error:
             refused = Rejected(RejectCode.MALFORMED, clip(f"not a JSON array of events: {error}"))
         else:
             if len(items) <= MAX_BATCH_EVENTS:
-                return await self.submit_many(subject, items)
+                return await self._judged(subject, items, single=False)
             refused = Rejected(
                 RejectCode.TOO_LARGE,
                 f"a batch holds at most {MAX_BATCH_EVENTS:,} events, this one {len(items):,}: send it in parts",
             )
         await self._refuse(subject, body, refused, None)
-        await self._kept_now()
-        return [refused]
+        return _Judged.all(single, refused)
 
-    async def submit_many(self, subject: str, items: list[bytes]) -> list[IngestReply]:
-        """Judge each event in order (each against the ledger as the ones before it leave it), store the
-        accepted ones as one batch, and answer once the stream has acknowledged them."""
-        assert self._publisher is not None
+    async def _judged(self, subject: str, items: list[bytes], *, single: bool) -> _Judged:
+        """Judge each event in order, each against the ledger as the ones before it leave it (those admitted are
+        in it provisionally, until the request's stage has stored them)."""
         key = session_key_of(subject, INGEST_PREFIX)
-        if key in self._unsettled and not await self._settle(key):
-            return [_NOT_SETTLED] * len(items)
-        replies: list[IngestReply | None] = [None] * len(items)
-        admitted: list[_Admitted] = []
-        repeats: list[tuple[int, str]] = []
+        if key in self._unsettled:
+            await self._stages.drained()  # the log holds all that will be stored of it
+            if not await self._settle(key):
+                return _Judged(single, [_NOT_SETTLED] * len(items), [], [])
+        judged = _Judged(single, [None] * len(items), [], [])
+        replies = judged.replies
         target = ""  # where the request's events are stored: every one is of its subject's session
-        # several events go as one atomic batch, sent while the rest are judged; one alone is sent on its own (a
-        # batch would store its headers with it and save nothing)
-        batch = self._publisher.batch() if len(items) > 1 else None
-        halted: Rejected | None = None  # the batch could not be sent: nor is the rest of the request (order is kept)
         max_payload = self.nc.max_payload  # read once: through the broker's properties it costs 0.4 us
         for i, data in enumerate(items):
-            if halted is not None:
-                replies[i] = halted
-                continue
             decoded = decode_submission(subject, data, key)
             if isinstance(decoded, Rejected):
                 replies[i] = await self._refuse(subject, data, decoded, None)
@@ -303,7 +370,7 @@ class IngestService(NatsShell):
             known = self.ledger.known(key, msg_id)
             if known is not None:
                 if known[1] == digest:
-                    repeats.append((i, msg_id))  # answered once what it repeats has its sequence
+                    judged.repeats.append((i, key, msg_id))  # answered once what it repeats has its sequence
                 else:
                     replies[i] = await self._conflict(subject, data, event, known[0])
                 continue
@@ -313,19 +380,23 @@ class IngestService(NatsShell):
                 continue
             self.ledger.admit(event, 0, digest)  # provisional: the events after it are judged with it
             target = target or events_subject(event.session)
-            admitted.append(_Admitted(i, key, target, msg_id, digest, encoded))
-            if batch is not None:
-                try:
-                    await batch.add(target, encoded, {MSG_ID_HEADER: msg_id})
-                except NatsError as error:
-                    log.warning("could not send a batch to the stream: %r", error)
-                    halted = self._not_stored(admitted, replies, error)
-        if halted is None and admitted and (batch is None or not await self._stored_as_batch(batch, admitted, replies)):
+            judged.admitted.append(_Admitted(i, key, target, msg_id, digest, encoded))
+        return judged
+
+    async def _stored(self, judged: _Judged, ahead_held: bool) -> list[IngestReply]:
+        """Store the admitted events (several as one atomic batch; one alone on its own: a batch would store its
+        headers with it and save nothing) and answer each once the stream has acknowledged it. Nothing is stored
+        when what was ahead of the request did not hold."""
+        replies, admitted = judged.replies, judged.admitted
+        if admitted and not ahead_held:
+            for one in admitted:
+                replies[one.place] = _AHEAD_NOT_STORED
+                self._unsettled.add(one.key)
+        elif admitted and (len(replies) == 1 or not await self._stored_as_batch(admitted, replies)):
             await self._acknowledged(await self._sent_one_by_one(admitted, replies), replies)
         for unsettled in sorted(self._unsettled):
             await self._settle(unsettled)
-        for i, msg_id in repeats:
-            assert key is not None  # as above
+        for i, key, msg_id in judged.repeats:
             replies[i] = self.ledger.duplicate_of(key, msg_id) or Rejected(
                 RejectCode.UNAVAILABLE, "what this repeats was not stored; retry with the same id"
             )
@@ -333,26 +404,31 @@ class IngestService(NatsShell):
         settled = [reply for reply in replies if reply is not None]
         for outcome, count in Counter(_outcome(reply) for reply in settled).items():
             INGESTED.labels(outcome).inc(count)
-        assert len(settled) == len(items), "every event gets an answer"
+        assert len(settled) == len(replies), "every event gets an answer"
         return settled
 
-    def _not_stored(
-        self, admitted: list[_Admitted], replies: list[IngestReply | None], error: BaseException
-    ) -> Rejected:
+    def _not_stored(self, admitted: list[_Admitted], replies: list[IngestReply | None], error: BaseException) -> None:
         """Answer ``admitted`` as not stored; their sessions' ledgers are read from the log again."""
         refused = _not_stored(error)
         for one in admitted:
             replies[one.place] = refused
             self._unsettled.add(one.key)
-        return refused
 
-    async def _stored_as_batch(
-        self, batch: AtomicBatch, admitted: list[_Admitted], replies: list[IngestReply | None]
-    ) -> bool:
-        """Commit the batch of ``admitted`` and record the answers; False when the stream turned it down for an id
-        it already has, or takes no batches: then nothing of it was stored, and each is sent on its own."""
+    async def _stored_as_batch(self, admitted: list[_Admitted], replies: list[IngestReply | None]) -> bool:
+        """Store ``admitted`` as one atomic batch and record the answers; False when the stream turned it down for
+        an id it already has, or takes no batches: then nothing of it was stored, and each is sent on its own."""
+        assert self._publisher is not None
+        batch = self._publisher.batch()
         try:
-            acks = await asyncio.wait_for(await batch.commit(), ACK_TIMEOUT_S)
+            for one in admitted:
+                await batch.add(one.subject, one.encoded, {MSG_ID_HEADER: one.msg_id})
+            committed = await batch.commit()
+        except NatsError as error:
+            log.warning("could not send a batch to the stream: %r", error)
+            self._not_stored(admitted, replies, error)
+            return True
+        try:
+            acks = await asyncio.wait_for(committed, ACK_TIMEOUT_S)
         except StoreRefused as refused:
             if refused.err_code in (BATCH_DUPLICATE, BATCH_NOT_ALLOWED):
                 log.info("a batch of %d events sent again one by one: %s", len(admitted), refused.description)
