@@ -291,6 +291,8 @@ class IngestService(NatsShell):
         except Exception as error:  # a producer always gets an answer, and ingest keeps going
             log.exception("ingest failed on a request to %s", subject)
             judged = _Judged.all(single, _could_not(error))
+            if (key := session_key_of(subject, INGEST_PREFIX)) is not None:
+                self._unsettled.add(key)  # what it admitted before it failed is forgotten
         stage = asyncio.create_task(self._stage(subject, reply, judged, before, followed))
         self._stages.add(stage, tag)
 

@@ -14,7 +14,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from schemas.events import Event, SessionRef, encode_event
-from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected
+from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected, RequestTag
 from schemas.subjects import INGEST_PREFIX
 from services.ingest.client import IngestUnavailable, Producer, Tally, requests
 from tests.factory import SessionWriter
@@ -29,6 +29,7 @@ class ScriptedIngest:
     def __init__(self, answers: list[list[IngestReply] | None]) -> None:
         self.answers = answers
         self.requests: list[bytes] = []
+        self.tags: list[RequestTag | None] = []
 
     async def start(self, nc: Client) -> ScriptedIngest:
         await nc.subscribe(f"{INGEST_PREFIX}.>", cb=self._answer)
@@ -37,6 +38,7 @@ class ScriptedIngest:
 
     async def _answer(self, msg: Msg) -> None:
         self.requests.append(msg.data)
+        self.tags.append(RequestTag.of(msg.headers))
         answer = self.answers.pop(0) if self.answers else None
         if answer is not None:
             await msg.respond(msgspec.json.encode(answer))
@@ -108,6 +110,19 @@ async def test_a_single_rejection_for_a_batch_applies_to_every_event(nc: Client)
     replies = await producer(nc, attempts=2).send_batch([opened, first, second])
     assert replies == [Accepted(1), Accepted(2), Accepted(3)]
     assert ingest.requests == [body(opened, first, second)] * 2
+
+
+async def test_the_next_request_goes_before_the_answer_and_says_which_it_follows(nc: Client) -> None:
+    """``send_all`` sends request 2 before request 1 is answered, tagged as following it; its retry (once 1 is
+    answered) follows nothing, so an ingest that never saw request 1 (a fail-over) still judges it."""
+    opened, first, _ = events()
+    ingest = await ScriptedIngest([[Accepted(1)], [UNAVAILABLE], [Accepted(2)]]).start(nc)
+    replies = await Producer(nc, window=1, backoff=0.0, timeout=1.0).send_all([opened, first])
+    assert replies == [Accepted(1), Accepted(2)]
+    assert ingest.requests == [body(opened), body(first), body(first)]
+    tags = [tag for tag in ingest.tags if tag is not None]
+    assert len(tags) == 3 and len({tag.stream for tag in tags}) == 1
+    assert [(tag.number, tag.follows) for tag in tags] == [(1, None), (2, 1), (2, None)]
 
 
 @given(sessions=st.lists(st.integers(0, 2), max_size=40), window=st.integers(1, 6))

@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 from nats.aio.client import Client
 from nats.errors import ConnectionClosedError
 
-from schemas.events import Event, encode_event
+from schemas.events import Event, LapCompleted, encode_event
 from schemas.ingest import FOLLOWS_HEADER, REQUEST_HEADER, Accepted, IngestReply, RejectCode, Rejected, RequestTag
 from schemas.subjects import ingest_subject
 from services.broker.publisher import Ack, AtomicBatch
 from services.broker.reader import read_events
 from services.ingest.client import Producer
+from services.ingest.rules import IngestLedger
 from services.ingest.service import IngestService
 from tests.factory import SessionWriter
 
@@ -146,3 +147,24 @@ async def test_a_producer_with_two_requests_in_flight_stores_every_event_once_in
     stored = await read_events(nc.jetstream(), w.session.key)
     assert [e.id for _, e in stored] == [e.id for e in events]
     assert replies == [Accepted(seq=seq) for seq, _ in stored]
+
+
+async def test_what_a_request_admitted_before_ingest_failed_on_it_is_forgotten(
+    ingest: IngestService, nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception while judging a request (a bug) answers it ``unavailable``. The events of it judged before were
+    admitted to the ledger, and stayed there: a lap of a car entered in it was then taken, with no entry stored."""
+    w = SessionWriter()
+    assert all(isinstance(r, Accepted) for r in await send(nc, [w.opened()]))
+    check = IngestLedger.check
+
+    def fails_on_laps(ledger: IngestLedger, event: Event) -> Rejected | None:
+        if isinstance(event.body, LapCompleted):
+            raise RuntimeError("a bug")
+        return check(ledger, event)
+
+    monkeypatch.setattr(IngestLedger, "check", fails_on_laps)
+    assert unavailable(await send(nc, [w.entry("9"), w.lap("9", 1, 100_000)]), "ingest could not judge this")
+    monkeypatch.setattr(IngestLedger, "check", check)
+    reply = await Producer(nc).send(w.lap("9", 1, 100_000))
+    assert isinstance(reply, Rejected) and reply.code is RejectCode.UNKNOWN_CAR
