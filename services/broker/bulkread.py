@@ -18,9 +18,9 @@ log into memory: flow control is answered only while fewer than
 :data:`HIGH_WATER` messages wait to be taken.
 The connection is made as the caller's nats-py client is: the server it is
 connected to, with its user and password or token, upgraded to TLS with its
-SSL context when the server asks for it. The live tail of the log stays on
-:class:`~services.broker.reader.StreamTail` (nats-py's ordered consumer, which
-follows the client's reconnections for as long as a service runs).
+SSL context when the server asks for it. The live tail of the log is read the
+same way (:class:`StreamTail`), for as long as it is read: the projectors', a
+recording's, the gateway's analysis.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Sequence
+from types import TracebackType
 
 import msgspec
 from nats.aio.client import Client
@@ -121,6 +122,9 @@ class _Delivery(asyncio.Protocol):
         """What has arrived of a frame not whole yet."""
         self._subjects: dict[bytes, str] = {}
         """Subjects as received, decoded: a log holds few."""
+        self._loop = asyncio.get_running_loop()
+        self.heard = self._loop.time()
+        """When the consumer last delivered something (a message, a heartbeat, a flow-control request)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -189,6 +193,7 @@ class _Delivery(asyncio.Protocol):
 
     def _message(self, subject: bytes, reply: bytes, frame: bytes, start: int, payload: int, end: int) -> None:
         """The message in ``frame``: its headers from ``start``, its payload from ``payload`` to ``end``."""
+        self.heard = self._loop.time()
         position = _position(reply) if reply else None
         if position is not None:
             seq, consumer_seq, pending = position
@@ -251,6 +256,125 @@ async def _open(nc: Client, inbox: str) -> _Delivery:
     return delivery
 
 
+class StreamTail:
+    """The messages of ``stream`` under ``filters`` from ``start_seq``, in stream order, for as long as they are read
+    (an async context manager; :meth:`next_batch` takes what has arrived): the live tail of a projector, a
+    recording, an analysis, as :func:`read_to_head` reads a stretch of the log, with the same promises. Whenever
+    the delivery cannot be trusted (a gap, a lost connection, a broker restarting, no heartbeat for
+    :data:`SILENT_S`) it reads on from a new consumer, from the sequence after the last message taken; after
+    :data:`RETRIES` new consumers in a row without a message read it raises :class:`BulkReadError`, and its reader
+    decides what next (a projector reads on after a pause)."""
+
+    def __init__(
+        self, js: JetStreamContext, filters: Sequence[str], start_seq: int = 1, *, stream: str = EVENTS_STREAM
+    ) -> None:
+        self._js = js
+        self._filters = list(filters)
+        self._stream = stream
+        self._seq = max(1, start_seq)
+        self._delivery: _Delivery | None = None
+        self._name: str | None = None
+        self._failures = 0
+        self._fresh = False
+        """Opened anew with nothing to deliver: the next batch is empty at once (the head, for a read to it)."""
+        self.backlog_at_open = False
+        """The stream held messages from ``start_seq`` when the tail was opened."""
+
+    async def __aenter__(self) -> StreamTail:
+        await self._renew(None)
+        self.backlog_at_open = not self._fresh
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._drop()
+
+    async def next_batch(self, max_size: int = 5000, timeout: float | None = None) -> list[StoredMsg]:
+        """What has arrived (at least one message), up to ``max_size``; [] once ``timeout`` has passed without
+        one, or when the tail was opened anew and its consumer had nothing to deliver."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            delivery = self._delivery
+            assert delivery is not None, "read inside 'async with'"
+            batch = delivery.take(max_size)
+            if batch:
+                self._failures, self._fresh, self._seq = 0, False, batch[-1].seq + 1
+                return batch
+            if self._fresh:
+                self._fresh = False
+                return []
+            if delivery.broken is not None:
+                await self._renew(delivery.broken)
+                continue
+            silent_from = delivery.heard + SILENT_S  # heartbeats come every IDLE_HEARTBEAT_S
+            if loop.time() >= silent_from:
+                await self._renew(_Broken(f"nothing from {self._stream} for {SILENT_S:g}s while reading it"))
+                continue
+            if deadline is not None and loop.time() >= deadline:
+                return []
+            with contextlib.suppress(TimeoutError):
+                # not wait_for: it loses a Ctrl-C that meets a delivery
+                async with asyncio.timeout_at(silent_from if deadline is None else min(deadline, silent_from)):
+                    await delivery.arrived.wait()
+
+    async def _renew(self, broken: BaseException | None) -> None:
+        """A consumer from the sequence after the last message taken (the first one: ``broken`` None)."""
+        while True:
+            if broken is not None:
+                self._failures += 1
+                if self._failures > RETRIES:
+                    raise BulkReadError(
+                        f"reading {self._stream} failed {self._failures} times in a row: {broken}"
+                    ) from broken
+                log.info("reading %s on from seq %d with a new consumer: %s", self._stream, self._seq, broken)
+                await self._drop()
+                await asyncio.sleep(RETRY_PAUSE_S * 2 ** (self._failures - 1))
+            try:
+                await self._open()
+                return
+            except _Broken as error:
+                broken = error
+
+    async def _open(self) -> None:
+        nc: Client = self._js._nc
+        inbox = nc.new_inbox()
+        try:
+            self._delivery = delivery = await _open(nc, inbox)
+        except (OSError, TimeoutError) as error:
+            raise _Broken(f"no connection to read {self._stream} ({error!r})") from error
+        config = ConsumerConfig(
+            deliver_subject=inbox,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=self._seq,
+            ack_policy=AckPolicy.NONE,
+            flow_control=True,
+            idle_heartbeat=IDLE_HEARTBEAT_S,
+            mem_storage=True,
+            num_replicas=1,
+            inactive_threshold=QUIET_S,
+            filter_subject=self._filters[0] if len(self._filters) == 1 else None,
+            filter_subjects=self._filters if len(self._filters) > 1 else None,
+        )
+        try:
+            info = await self._js.add_consumer(self._stream, config)
+        except BaseException:
+            await self._drop()
+            raise
+        self._name = info.name
+        delivered = info.delivered.consumer_seq if info.delivered is not None else 0
+        self._fresh = not info.num_pending and not delivered and not delivery.messages
+
+    async def _drop(self) -> None:
+        delivery, name, self._delivery, self._name = self._delivery, self._name, None, None
+        if delivery is not None and delivery.transport is not None:
+            delivery.transport.close()
+        if name is not None:
+            with contextlib.suppress(NatsError, TimeoutError):
+                await self._js.delete_consumer(self._stream, name)
+
+
 async def read_to_head(
     js: JetStreamContext,
     filters: Sequence[str],
@@ -262,58 +386,8 @@ async def read_to_head(
     """Batches of the messages of ``stream`` under ``filters`` from ``start_seq``, in stream order, until one
     that the server delivers with none left after it (the head; further, should more be stored meanwhile);
     nothing when there is none."""
-    nc: Client = js._nc
-    seq, failures = max(1, start_seq), 0
-    while True:
-        inbox = nc.new_inbox()
-        delivery: _Delivery | None = None
-        name: str | None = None
-        try:
-            try:
-                delivery = await _open(nc, inbox)
-            except (OSError, TimeoutError) as error:
-                raise _Broken(f"no connection to read {stream} ({error!r})") from error
-            config = ConsumerConfig(
-                deliver_subject=inbox,
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=seq,
-                ack_policy=AckPolicy.NONE,
-                flow_control=True,
-                idle_heartbeat=IDLE_HEARTBEAT_S,
-                mem_storage=True,
-                num_replicas=1,
-                inactive_threshold=QUIET_S,
-                filter_subject=filters[0] if len(filters) == 1 else None,
-                filter_subjects=list(filters) if len(filters) > 1 else None,
-            )
-            info = await js.add_consumer(stream, config)
-            name = info.name
-            delivered = info.delivered.consumer_seq if info.delivered is not None else 0
-            if not info.num_pending and not delivered and not delivery.messages:
+    async with StreamTail(js, filters, start_seq, stream=stream) as tail:
+        while batch := await tail.next_batch(max_size):
+            yield batch
+            if batch[-1].pending == 0:
                 return
-            while True:
-                try:
-                    async with asyncio.timeout(SILENT_S):  # not wait_for: it loses a Ctrl-C that meets a delivery
-                        await delivery.arrived.wait()
-                except TimeoutError:
-                    raise _Broken(f"no message from {stream} for {SILENT_S:g}s while reading it") from None
-                batch = delivery.take(max_size)
-                if batch:
-                    failures, seq = 0, batch[-1].seq + 1
-                    yield batch
-                    if batch[-1].pending == 0:
-                        return
-                elif delivery.broken is not None:
-                    raise delivery.broken
-        except _Broken as broken:
-            failures += 1
-            if failures > RETRIES:
-                raise BulkReadError(f"reading {stream} failed {failures} times in a row: {broken}") from broken
-            log.info("reading %s on from seq %d with a new consumer: %s", stream, seq, broken)
-            await asyncio.sleep(RETRY_PAUSE_S * 2 ** (failures - 1))
-        finally:
-            if delivery is not None and delivery.transport is not None:
-                delivery.transport.close()
-            if name is not None:
-                with contextlib.suppress(NatsError, TimeoutError):
-                    await js.delete_consumer(stream, name)

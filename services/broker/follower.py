@@ -3,7 +3,7 @@ that tell a broker that is away (retry) from one that refuses (give up, say so, 
 
 A subclass names its ``projection_name`` and folds a batch in ``fold_batch``;
 :meth:`LogFollower.follow` reads what the stream holds from ``start_seq`` with the bulk reader,
-then follows it with the ordered consumer, and stops between batches when asked, so a batch (and its
+then follows its live tail the same way, and stops between batches when asked, so a batch (and its
 snapshot) is never cut in half by a clean stop. A follower that reads part of
 the log (some partitions: :meth:`LogFollower.subjects`) is told to read another
 part with :meth:`LogFollower.refilter`: between two batches it calls
@@ -25,8 +25,8 @@ from nats.js.errors import APIError
 
 from schemas.ingest import DeadLetter
 from schemas.subjects import dlq_subject
-from services.broker.bulkread import StoredMsg, read_to_head
-from services.broker.reader import StreamTail, events_filter
+from services.broker.bulkread import StoredMsg, StreamTail, read_to_head
+from services.broker.reader import events_filter
 from services.broker.shell import NatsShell
 from services.broker.topology import Topology
 from services.observability import BATCH_SECONDS, DEAD_LETTERS, EVENTS_APPLIED, LAG, UNWRITABLE

@@ -6,8 +6,9 @@ the old chunks: a reader that was between the two waits for chunks that no longe
 consumer open. It happened to a gateway serving a PDF while the documents service published the final one, and
 can happen to a projector loading a snapshot another replica is saving.
 
-:func:`read_object` reads the chunks with a bound on how long they may stop coming, closes its consumer whatever
-happens, checks the size and digest, and reads the object's new version when the old one went away under it.
+:func:`read_object` reads the chunks (:class:`~services.broker.bulkread.StreamTail`) with a bound on how long
+they may stop coming, closes its consumer whatever happens, checks the size and digest, and reads the object's new
+version when the old one went away under it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from nats.js.api import ObjectInfo
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
-from services.broker.reader import StreamTail
+from services.broker.bulkread import StreamTail
 
 ATTEMPTS = 5
 """Versions read before giving up: each one is replaced only after the next is whole, so the second nearly always
@@ -54,7 +55,7 @@ async def read_object(js: JetStreamContext, store: ObjectStore, name: str) -> by
 async def _chunks(js: JetStreamContext, store: ObjectStore, info: ObjectInfo) -> bytes | None:
     """The version ``info`` describes, or None when its chunks are gone, stopped coming, or are not whole."""
     data = bytearray()
-    async with StreamTail(js, f"$O.{info.bucket}.C.{info.nuid}") as tail:
+    async with StreamTail(js, [f"$O.{info.bucket}.C.{info.nuid}"], stream=f"OBJ_{info.bucket}") as tail:
         quiet = 0.0
         while tail.backlog_at_open:
             batch = await tail.next_batch(timeout=IDLE_S)

@@ -3,11 +3,10 @@
 What it holds up to its head is read by the bulk reader
 (:mod:`services.broker.bulkread`): :func:`read_batches` and :func:`read_events`
 here, for rebuild, ingest's ledger, the commands and the gateway, and the
-projectors' catch-up. The live tail is read by :class:`StreamTail`, a raw
-nats-py ordered consumer drained in batches: gap-free (the client resets it on
-a gap, and follows its reconnections), and draining whatever has arrived as
-one batch lets a projector coalesce its read-model writes when it is behind
-and answer within a millisecond when it is not.
+projectors' catch-up. The live tail is read by the same machinery
+(:class:`~services.broker.bulkread.StreamTail`) drained in batches: draining
+whatever has arrived as one batch lets a projector coalesce its read-model
+writes when it is behind and answer within a millisecond when it is not.
 
 **One policy for a message that is not an event** (it does not decode, or
 names another session than its subject: :func:`~schemas.subjects.stored_event`
@@ -27,15 +26,12 @@ the log was partitioned, under the subject it had then (:func:`schemas.subjects.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from types import TracebackType
 
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, RawStreamMsg
+from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from schemas.events import Event, SessionRef
@@ -51,71 +47,6 @@ def _filters(subject: str | Sequence[str]) -> list[str]:
         return list(subject)
     key = session_key_of(subject)
     return session_filters(key) if key is not None and ">" not in subject and subject.count(".") == 4 else [subject]
-
-
-class StreamTail:
-    """An ordered consumer on ``subject`` (a filter, or several) from ``start_seq``; an async context manager."""
-
-    def __init__(self, js: JetStreamContext, subject: str | Sequence[str], start_seq: int = 1) -> None:
-        self._js = js
-        self._filters = _filters(subject)
-        self._subject = ", ".join(self._filters)
-        self._start_seq = max(1, start_seq)
-        self._buffer: list[StoredMsg] = []
-        self._arrived = asyncio.Event()
-        self._sub: object | None = None
-        self.backlog_at_open = False
-
-    async def _on_msg(self, msg: Msg) -> None:
-        # the stream sequence and pending count, read straight off the ack subject: a third of the
-        # cost of ``msg.metadata`` on the hot path of every catch-up and rebuild
-        tokens = msg.reply.split(".")
-        if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-            seq, pending = tokens[5], tokens[8]
-        else:  # $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
-            seq, pending = tokens[7], tokens[10]
-        self._buffer.append(StoredMsg(int(seq), msg.subject, msg.data, int(pending)))
-        self._arrived.set()
-
-    async def __aenter__(self) -> StreamTail:
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=self._start_seq,
-            filter_subjects=self._filters if len(self._filters) > 1 else None,
-        )
-        sub = await self._js.subscribe(
-            self._filters[0],
-            cb=self._on_msg,
-            ordered_consumer=True,
-            config=config,
-            idle_heartbeat=2.0,
-            pending_msgs_limit=-1,
-            pending_bytes_limit=-1,
-        )
-        self._sub = sub
-        info = await sub.consumer_info()
-        delivered = info.delivered.consumer_seq if info.delivered is not None else 0
-        self.backlog_at_open = bool(info.num_pending) or bool(delivered)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()  # type: ignore[attr-defined]
-
-    async def next_batch(self, max_size: int = 5000, timeout: float | None = None) -> list[StoredMsg]:
-        """Whatever has arrived (at least one message), up to ``max_size``; [] on timeout."""
-        if not self._buffer:
-            self._arrived.clear()
-            try:
-                async with asyncio.timeout(timeout):  # not wait_for: it loses a cancellation that meets an arrival
-                    await self._arrived.wait()
-            except TimeoutError:
-                return []
-        batch = self._buffer[:max_size]
-        del self._buffer[:max_size]
-        return batch
 
 
 async def last_event(js: JetStreamContext, session: SessionRef) -> RawStreamMsg:

@@ -1,7 +1,7 @@
 """The classification projector: the stream, in order, through the fold, into KV.
 
 The shell is short on purpose. It reads the whole log (what it holds with the
-bulk reader, then the live tail with an ordered consumer:
+bulk reader, then its live tail the same way:
 :class:`~services.broker.follower.LogFollower`), folds every message
 with :class:`~services.classification.fold.ClassificationProjection`, and
 writes the sessions it touched to the ``chequered_classification`` bucket behind

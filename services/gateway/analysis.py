@@ -2,7 +2,7 @@
 
 The classification bucket holds no laps, so the gateway reads them from the
 log: the first request for a session starts an :class:`AnalysisFeed` that
-follows the session's subject with an ordered consumer, folds each batch
+follows the session's subject (:class:`~services.broker.bulkread.StreamTail`), folds each batch
 into a :class:`~services.analysis.analyst.SessionAnalyst` and sends the
 laps it placed to the session's SSE clients, every message encoded once. A
 feed nobody asked for in :data:`IDLE_S` stops at the next request. The fold
@@ -40,10 +40,10 @@ from starlette.routing import Route
 
 from schemas.analysis import CarAnalysis, ChartSeries, SessionAnalysis
 from schemas.events import SessionRef, SessionStarted
-from schemas.subjects import events_subject
+from schemas.subjects import session_filters
 from services.analysis.analyst import SessionAnalyst, analyse
-from services.broker.bulkread import StoredMsg
-from services.broker.reader import StreamTail, decoded, read_events
+from services.broker.bulkread import StoredMsg, StreamTail
+from services.broker.reader import decoded, read_events
 from services.classification.fold import SessionFold, fold_until
 from services.gateway.openapi import KEY
 from services.gateway.push import SSE_HEADERS, within_heartbeat
@@ -59,7 +59,7 @@ IDLE_S = 300.0
 CATCH_UP_S = 60.0
 """How long a request waits for a feed to read the session's log before answering 503."""
 MAX_FEEDS = 32
-"""Sessions whose analysis the gateway follows at once (each holds the session's fold and an ordered consumer)."""
+"""Sessions whose analysis the gateway follows at once (each holds the session's fold and a consumer)."""
 CLIENT_QUEUE = 256
 """Messages an SSE client may fall behind by before it is dropped (it reconnects and gets a new series)."""
 T = TypeVar("T")
@@ -91,11 +91,12 @@ class AnalysisFeed:
             return await asyncio.to_thread(build, self.analyst)
 
     async def _follow(self, js: JetStreamContext) -> None:
-        async with StreamTail(js, events_subject(self.session)) as tail:
+        async with StreamTail(js, session_filters(self.session.key)) as tail:
             if not tail.backlog_at_open:
                 self.caught_up.set()
             while True:
-                batch = await tail.next_batch()
+                if not (batch := await tail.next_batch()):
+                    continue  # read on from a new consumer, at the head
                 async with self.lock:
                     message = await asyncio.to_thread(self._fold, batch)
                     if message is not None:

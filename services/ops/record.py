@@ -10,9 +10,9 @@ from typing import IO
 from nats.js import JetStreamContext
 
 from schemas.events import SessionRef
-from schemas.subjects import events_subject, session_filters
-from services.broker.bulkread import StoredMsg, read_to_head
-from services.broker.reader import StreamTail, decoded
+from schemas.subjects import session_filters
+from services.broker.bulkread import StoredMsg, StreamTail, read_to_head
+from services.broker.reader import decoded
 from services.ops.racelog import open_log
 
 FOLLOW_POLL_S = 0.5
@@ -28,7 +28,7 @@ async def record(js: JetStreamContext, session: SessionRef, path: Path, *, follo
     if follow is not None:
         with open_log(path, "w") as out:
             count, last = await _written_to_head(js, session, out)
-            async with StreamTail(js, events_subject(session), start_seq=last + 1) as tail:
+            async with StreamTail(js, session_filters(session.key), start_seq=last + 1) as tail:
                 while not follow.is_set():
                     count += _write(out, await tail.next_batch(timeout=FOLLOW_POLL_S))
         return count

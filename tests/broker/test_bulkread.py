@@ -176,3 +176,25 @@ async def test_a_consumer_gone_silent_is_replaced(nc: Client, monkeypatch: pytes
     whole = await read(js, ["chequered.events.>"], max_size=100)
     assert [m.seq for m in whole] == sorted(seqs[ONE] + seqs[TWO])
     assert await consumers(js) == 0
+
+
+async def test_the_live_tail_reads_what_is_stored_after_it_opened_across_a_lost_connection(nc: Client) -> None:
+    """The live tail (a projector's, a recording's) opened at the head reads every message stored after it, in
+    order; the connection lost once on the way, it reads on from a new consumer, and leaves none behind."""
+    js = nc.jetstream()
+    await ensure_topology(js)
+    await js.publish(ONE, b"before")
+    read: list[StoredMsg] = []
+    async with bulkread.StreamTail(js, ["chequered.events.>"], start_seq=2) as tail:
+        assert not tail.backlog_at_open
+        assert await tail.next_batch(timeout=0.05) == []
+        storing = asyncio.create_task(stored(js, 2000))
+        cut = False
+        while len(read) < 2000:
+            if len(read) > 500 and not cut and tail._delivery is not None and tail._delivery.transport is not None:
+                tail._delivery.transport.abort()  # once: what follows comes from a new consumer
+                cut = True
+            read += await tail.next_batch(max_size=100, timeout=5)
+        after = await storing
+    assert cut and [m.seq for m in read] == sorted(after[ONE] + after[TWO]) == list(range(2, 2002))
+    assert await consumers(js) == 0

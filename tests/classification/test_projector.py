@@ -16,8 +16,8 @@ from schemas.events import Event, ResultsDeclared, ResultsStatus
 from schemas.ingest import DeadLetter
 from schemas.results import Classification, decode_classification, encode_classification
 from services.broker import follower
+from services.broker.bulkread import StreamTail
 from services.broker.connection import connect
-from services.broker.reader import StreamTail
 from services.broker.writebehind import WRITERS
 from services.classification.fold import classification_until, fold_log
 from services.classification.projector import ClassificationProjector
