@@ -86,7 +86,7 @@ class SessionFold(SessionState, dict=True):
         body = event.body
         if self.opened is None and not isinstance(body, SessionOpened):
             raise FoldError(f"session {self.session.key} was never opened")
-        if self._touched is not None and not isinstance(body, CAR_EVENTS):
+        if self._touched is not None and type(body) not in CAR_EVENTS:
             self._touched = None
         announced = control_messages.message(self, seq, event)
         chequered_at = self.chequered_at
@@ -287,16 +287,18 @@ class SessionFold(SessionState, dict=True):
         self._touched = set()
 
 
-CAR_EVENTS = (
-    LapCompleted,
-    LineCrossing,
-    PitIn,
-    PitOut,
-    DriverChanged,
-    LapCorrected,
-    ScoreboardReported,
-    CarRetired,
-    EntryRegistered,
+CAR_EVENTS = frozenset(
+    {
+        LapCompleted,
+        LineCrossing,
+        PitIn,
+        PitOut,
+        DriverChanged,
+        LapCorrected,
+        ScoreboardReported,
+        CarRetired,
+        EntryRegistered,
+    }
 )
 """Events that change only the cars they name (each through ``SessionFold._car``, or ``_entry``; a line crossing
 none); any other may change them all."""
