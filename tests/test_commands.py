@@ -33,7 +33,7 @@ from services.cli.bootstrap import DEMO_CHAMPIONSHIP, SAMPLE_LOG
 from services.ops.history import Delta
 from services.ops.pacing import retarget
 from services.ops.racelog import read_log
-from tests.commands import Served, chequered, in_terminal, output, said
+from tests.commands import Served, chequered, in_terminal, output, said, spawn
 from tests.factory import classify
 from tests.feeds.captures import write_capture
 from tests.feeds.test_alkamel_parser import chart_lines
@@ -354,6 +354,25 @@ def test_record_writes_the_session_to_a_log(serve: Served, race: Race, tmp_path:
     into_a_directory = chequered("record", race.key, "--out", tmp_path, "--nats", serve.url)
     reason = f"error: {tmp_path} is a directory: give the file to write the log to (race.jsonl.gz)"
     assert into_a_directory.returncode == 2 and said(into_a_directory.stdout) == reason, output(into_a_directory)
+
+
+def test_record_follow_writes_the_events_stored_while_it_runs(serve: Served, race: Race, tmp_path: Path) -> None:
+    """``record --follow`` started before a session has an event writes every event replayed into it meanwhile,
+    each once, in order, and stops on Ctrl-C saying how many it wrote."""
+    key, out = new_key(), tmp_path / "followed.jsonl"
+    recording = spawn("record", key, "--out", str(out), "--follow", "--nats", serve.url)
+    try:
+        assert recording.stdout is not None
+        assert "recording; Ctrl-C to stop" in recording.stdout.readline()
+        replayed, events = replay_into(serve, race.log, key)
+        assert replayed.returncode == 0, output(replayed)
+        recording.send_signal(signal.SIGINT)
+        said_at_the_end = recording.communicate(timeout=60)[0]
+    finally:
+        recording.kill()
+    assert recording.returncode == 0, said_at_the_end
+    assert f"wrote {len(events):,} events of {key}" in said(said_at_the_end)
+    assert [e.id for e in read_log(out)] == [e.id for e in events]
 
 
 def test_export_writes_what_changed_and_full_keeps_every_car(serve: Served, race: Race, tmp_path: Path) -> None:

@@ -262,8 +262,8 @@ class StreamTail:
     recording, an analysis, as :func:`read_to_head` reads a stretch of the log, with the same promises. Whenever
     the delivery cannot be trusted (a gap, a lost connection, a broker restarting, no heartbeat for
     :data:`SILENT_S`) it reads on from a new consumer, from the sequence after the last message taken; after
-    :data:`RETRIES` new consumers in a row without a message read it raises :class:`BulkReadError`, and its reader
-    decides what next (a projector reads on after a pause)."""
+    :data:`RETRIES` new consumers in a row that delivered nothing (not even a heartbeat: the broker is away) it
+    raises :class:`BulkReadError`, and its reader decides what next (a projector reads on after a pause)."""
 
     def __init__(
         self, js: JetStreamContext, filters: Sequence[str], start_seq: int = 1, *, stream: str = EVENTS_STREAM
@@ -275,6 +275,8 @@ class StreamTail:
         self._delivery: _Delivery | None = None
         self._name: str | None = None
         self._failures = 0
+        self._opened_at = 0.0
+        """When the consumer was made: one that has delivered anything since is alive."""
         self._fresh = False
         """Opened anew with nothing to deliver: the next batch is empty at once (the head, for a read to it)."""
         self.backlog_at_open = False
@@ -305,6 +307,8 @@ class StreamTail:
             if self._fresh:
                 self._fresh = False
                 return []
+            if self._failures and delivery.heard > self._opened_at:
+                self._failures = 0  # the new consumer delivers: a later failure starts a new count
             if delivery.broken is not None:
                 await self._renew(delivery.broken)
                 continue
@@ -362,7 +366,7 @@ class StreamTail:
         except BaseException:
             await self._drop()
             raise
-        self._name = info.name
+        self._name, self._opened_at = info.name, asyncio.get_running_loop().time()
         delivered = info.delivered.consumer_seq if info.delivered is not None else 0
         self._fresh = not info.num_pending and not delivered and not delivery.messages
 

@@ -198,3 +198,29 @@ async def test_the_live_tail_reads_what_is_stored_after_it_opened_across_a_lost_
         after = await storing
     assert cut and [m.seq for m in read] == sorted(after[ONE] + after[TWO]) == list(range(2, 2002))
     assert await consumers(js) == 0
+
+
+async def test_a_live_tail_cut_off_again_and_again_while_idle_reads_on(
+    nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle live tail whose connection is lost more times in a row than :data:`bulkread.RETRIES` (a flaky network
+    through a quiet hour), each new consumer alive (its heartbeats come): it reads on, as the ordered consumer it
+    replaced followed the client's reconnections, instead of giving up as a read of a broker that is away does."""
+    monkeypatch.setattr(bulkread, "IDLE_HEARTBEAT_S", 0.1)
+    monkeypatch.setattr(bulkread, "RETRY_PAUSE_S", 0.01)
+    js = nc.jetstream()
+    await ensure_topology(js)
+    async with bulkread.StreamTail(js, ["chequered.events.>"]) as tail:
+        assert await tail.next_batch(timeout=0.01) == []
+        for _ in range(bulkread.RETRIES + 2):
+            delivery = tail._delivery
+            assert delivery is not None and delivery.transport is not None
+            alive = delivery.heard
+            while delivery.heard == alive:  # a heartbeat of this consumer
+                assert await tail.next_batch(timeout=0.05) == []
+            delivery.transport.abort()
+            assert await tail.next_batch(timeout=0.05) == []
+        await js.publish(ONE, b"after")
+        batch = await tail.next_batch(timeout=5)
+    assert [m.data for m in batch] == [b"after"]
+    assert await consumers(js) == 0
