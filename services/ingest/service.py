@@ -89,6 +89,9 @@ from services.tasks import cancel
 
 log = logging.getLogger("chequered.ingest")
 
+STOP_DRAIN_S = 1.0
+"""How long a stop waits for the requests judged to be stored and answered: well within the grace a process's
+services have to stop together (``runtime.STOP_GRACE_S``). A producer sends again what was not answered."""
 _encode = msgspec.json.Encoder().encode
 _batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 ACK_TIMEOUT_S = 5.0
@@ -217,7 +220,7 @@ class IngestService(NatsShell):
         self.stopping.set()
         if self._lease_task is not None:
             await cancel(self._lease_task)
-        await self._stages.drained(2 * ACK_TIMEOUT_S)  # the requests judged are stored and answered
+        await self._stages.drained(STOP_DRAIN_S)  # the requests judged are stored and answered
         self._stages.cancel()
         if self._lease is not None:
             await self._lease.release()  # a standby takes over now, not after the lease expires
