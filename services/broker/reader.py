@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
@@ -41,10 +41,8 @@ from services.broker.bulkread import StoredMsg, read_to_head
 log = logging.getLogger("chequered.reader")
 
 
-def _filters(subject: str | Sequence[str]) -> list[str]:
+def _filters(subject: str) -> list[str]:
     """A filter of sessions (three tokens after the prefix, literal or ``*``) also reads them in their partitions."""
-    if not isinstance(subject, str):
-        return list(subject)
     key = session_key_of(subject)
     return session_filters(key) if key is not None and ">" not in subject and subject.count(".") == 4 else [subject]
 

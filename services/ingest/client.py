@@ -198,7 +198,7 @@ class Producer:
         subject: str,
         encoded: list[bytes],
         tag: RequestTag | None = None,
-        after: asyncio.Task[list[IngestReply]] | None = None,
+        after: asyncio.Future[list[IngestReply]] | None = None,
     ) -> list[IngestReply]:
         """One batch request, with its retries. ``tag``: its place in the producer's order; ``after``: the request
         sent before it and not answered when it went out, which every retry of this one waits for (so it never
@@ -213,6 +213,8 @@ class Producer:
             if attempt:
                 if after is not None:
                     await asyncio.wait([after])
+                    if after.cancelled() or after.exception() is not None:  # never stored before the one before it
+                        raise IngestUnavailable("the request sent before this one was not stored: not sent again")
                     after = None
                 if tag is not None:  # the one it followed is settled by now: ingest need not wait for it
                     headers = tag._replace(follows=None).headers
@@ -270,8 +272,8 @@ class Producer:
                     if isinstance(piece, Rejected):  # answered here, in its place
                         in_flight.append((part, _answered([piece])))
                         continue
-                    while len(in_flight) > 1:
-                        await deliver()
+                    while len(in_flight) > 1 or (in_flight and last is not None and last.done()):
+                        await deliver()  # a request that ended in failure raises here, before the next is sent
                     number += 1
                     ahead = last if last is not None and not last.done() else None
                     tag = RequestTag(stream, number, number - 1 if ahead is not None else None)

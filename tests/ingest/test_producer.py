@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 
 from schemas.events import Event, SessionRef, encode_event
 from schemas.ingest import Accepted, IngestReply, RejectCode, Rejected, RequestTag
-from schemas.subjects import INGEST_PREFIX
+from schemas.subjects import INGEST_PREFIX, ingest_subject
 from services.ingest.client import IngestUnavailable, Producer, Tally, requests
 from tests.factory import SessionWriter
 
@@ -123,6 +123,19 @@ async def test_the_next_request_goes_before_the_answer_and_says_which_it_follows
     tags = [tag for tag in ingest.tags if tag is not None]
     assert len(tags) == 3 and len({tag.stream for tag in tags}) == 1
     assert [(tag.number, tag.follows) for tag in tags] == [(1, None), (2, 1), (2, None)]
+
+
+async def test_a_request_is_not_sent_again_once_the_one_before_it_failed(nc: Client) -> None:
+    """A request sent before the answer to the one before it, refused while that one was unsettled, is not sent
+    again once that one failed for good: stored then, it would stand before events of it sent again later."""
+    first = events()[1]
+    ingest = await ScriptedIngest([[UNAVAILABLE]]).start(nc)
+    failed: asyncio.Future[list[IngestReply]] = asyncio.get_running_loop().create_future()
+    failed.set_exception(IngestUnavailable("no answer"))
+    tag = RequestTag("s", 2, 1)
+    with pytest.raises(IngestUnavailable, match="the request sent before this one was not stored"):
+        await producer(nc, attempts=3)._send_request(ingest_subject(first.session), [encode_event(first)], tag, failed)
+    assert ingest.requests == [body(first)]
 
 
 @given(sessions=st.lists(st.integers(0, 2), max_size=40), window=st.integers(1, 6))
