@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from heapq import heapify, heappop, heappush
 
@@ -303,35 +302,40 @@ class LiveClassification:
 
     def _followers(self, number: str) -> list[tuple[str, int]]:
         """The cars whose gaps are taken to car ``number``, each with which gap (an index in ``GAP_FIELDS``): in each
-        of its groups (all, its class, its sub-class), the next car's interval, and every car's gap when it leads."""
+        of its groups (all, its class, its sub-class), the next car's interval, and every car's gap when it leads.
+        One walk down the order from the car, as far as the groups reach."""
         place = self._places[number]
         car = self._standings[number].car
         class_name, sub_class = car.class_name, car.sub_class
-        groups: list[tuple[Callable[[CarRecord], bool], bool, int]] = [
-            (lambda _: True, place.position == 1, 0),
-            (lambda other: other.class_name == class_name, place.class_position == 1, 2),
-        ]
-        if sub_class is not None:
-            groups.append(
-                (
-                    lambda other: other.sub_class == sub_class and other.class_name == class_name,
-                    place.sub_class_position == 1,
-                    4,
-                )
-            )
-        standings, behind = self._standings, self._numbers[place.position :]
+        leads = place.position == 1
+        leads_class = place.class_position == 1
+        leads_sub_class = sub_class is not None and place.sub_class_position == 1
+        next_overall, next_in_class, next_in_sub_class = True, True, sub_class is not None
+        standings = self._standings
         found: list[tuple[str, int]] = []
-        for alike, leads, gap in groups:
-            interval = True
-            for other_number in behind:
-                if not alike(standings[other_number].car):
-                    continue
-                if interval:
-                    found.append((other_number, gap + 1))
-                    interval = False
-                if not leads:
-                    break
-                found.append((other_number, gap))
+        for other_number in self._numbers[place.position :]:
+            if next_overall or leads:
+                if next_overall:
+                    found.append((other_number, 1))
+                    next_overall = False
+                if leads:
+                    found.append((other_number, 0))
+            if next_in_class or leads_class or next_in_sub_class or leads_sub_class:
+                other = standings[other_number].car
+                if other.class_name == class_name:
+                    if next_in_class:
+                        found.append((other_number, 3))
+                        next_in_class = False
+                    if leads_class:
+                        found.append((other_number, 2))
+                    if sub_class is not None and other.sub_class == sub_class:
+                        if next_in_sub_class:
+                            found.append((other_number, 5))
+                            next_in_sub_class = False
+                        if leads_sub_class:
+                            found.append((other_number, 4))
+            elif not leads:
+                break
         return found
 
     def _amend(self, number: str, slots: AbstractSet[int], built: Build) -> None:
@@ -340,9 +344,14 @@ class LiveClassification:
         s, place = self._standings[number], self._places[number]
         if slots is ALL_GAPS:
             fields = placed(s, place, built.gap)
+            changes = {name: value for name, value in fields.items() if getattr(current, name) != value}
         else:
-            fields = {GAP_FIELDS[slot]: built.gap(s, place[3 + slot]) for slot in slots}  # type: ignore[arg-type]
-        changes = {name: value for name, value in fields.items() if getattr(current, name) != value}
+            changes = {}
+            gap = built.gap
+            for slot in slots:
+                name, value = GAP_FIELDS[slot], gap(s, place[3 + slot])  # type: ignore[arg-type]
+                if getattr(current, name) != value:
+                    changes[name] = value
         if changes:
             self._store(msgspec.structs.replace(current, **changes))
 

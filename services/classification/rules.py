@@ -453,17 +453,27 @@ GapRule = Callable[[Standing, "Standing | None"], "Gap | None"]
 
 
 def placed(s: Standing, place: Place, gap: GapRule) -> dict[str, int | Gap | None]:
-    """The fields of a car's row that depend on its place: positions, gaps and intervals."""
+    """The fields of a car's row that depend on its place: positions, gaps and intervals (a gap to the same car
+    taken once: the leader is often its class's leader, the car ahead of the same class)."""
+    to_leader, to_ahead = gap(s, place.leader), gap(s, place.ahead)
+    class_leader, class_ahead = place.class_leader, place.class_ahead
+    to_class_leader = to_leader if class_leader is place.leader else gap(s, class_leader)
+    to_class_ahead = to_ahead if class_ahead is place.ahead else gap(s, class_ahead)
+    sub_class_gap = sub_class_interval = None
+    if place.sub_class_position is not None:
+        sub_leader, sub_ahead = place.sub_class_leader, place.sub_class_ahead
+        sub_class_gap = to_class_leader if sub_leader is class_leader else gap(s, sub_leader)
+        sub_class_interval = to_class_ahead if sub_ahead is class_ahead else gap(s, sub_ahead)
     return {
         "position": place.position,
         "class_position": place.class_position,
         "sub_class_position": place.sub_class_position,
-        "gap": gap(s, place.leader),
-        "interval": gap(s, place.ahead),
-        "class_gap": gap(s, place.class_leader),
-        "class_interval": gap(s, place.class_ahead),
-        "sub_class_gap": gap(s, place.sub_class_leader),
-        "sub_class_interval": gap(s, place.sub_class_ahead),
+        "gap": to_leader,
+        "interval": to_ahead,
+        "class_gap": to_class_leader,
+        "class_interval": to_class_ahead,
+        "sub_class_gap": sub_class_gap,
+        "sub_class_interval": sub_class_interval,
     }
 
 
