@@ -93,7 +93,7 @@ async def _run(report: Report) -> None:
                 for start in range(0, len(messages), BATCH):
                     batch = publisher.batch()
                     for message in messages[start : start + BATCH]:
-                        await batch.add(*message)
+                        batch.add(*message)
                     await (await batch.commit())
 
             await timed(BASELINE, publish_async(_messages(events, "a")))

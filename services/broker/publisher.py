@@ -129,7 +129,7 @@ class PipelinedPublisher:
         return future
 
     def batch(self) -> AtomicBatch:
-        """A new atomic batch: :meth:`AtomicBatch.add` its messages as they come, then :meth:`AtomicBatch.commit`."""
+        """A new atomic batch: :meth:`AtomicBatch.add` its messages, then :meth:`AtomicBatch.commit`."""
         return AtomicBatch(self, f"b{next(self._tokens)}")
 
     async def _on_reply(self, msg: Msg) -> None:
@@ -168,45 +168,52 @@ def _read_reply(msg: Msg) -> _Reply:
 
 
 class AtomicBatch:
-    """One atomic batch of at most 1,000 messages, sent as they are added (the server holds them until the commit,
-    so it works while the caller prepares the next): the last one added carries the commit. :meth:`commit`'s
-    future resolves to every message's acknowledgement, in order, or fails with :class:`StoreRefused` (then
-    nothing of it was stored)."""
+    """One atomic batch of at most 1,000 messages: each frame is built as its message is added (a frame that would
+    break is refused before anything is written), and the whole batch is written at :meth:`commit` in one piece, the
+    last message carrying the commit. :meth:`commit`'s future resolves to every message's acknowledgement, in order,
+    or fails with :class:`StoreRefused` (then nothing of it was stored). Written message by message, each through
+    the connection's coroutines, a batch cost ingest 2 µs more an event."""
 
     def __init__(self, publisher: PipelinedPublisher, token: str) -> None:
         self._publisher = publisher
         self._token = token
         self._id = f"{publisher._batch_prefix}{token}"
-        self._held: tuple[str, bytes, dict[str, str]] | None = None
-        """The message added last, sent with the next one or with the commit."""
+        self._parts: list[bytes] = []
         self._sent = 0
+        self._held: tuple[str, bytes, dict[str, str]] | None = None
+        """The message added last: its frame carries the commit when it is the last."""
+        self._largest = 0
 
-    async def add(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+    def add(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         if self._held is not None:
-            await self._send(*self._held, commit=False)
+            self._frame(*self._held, commit=False)
         self._held = (subject, payload, headers)
 
     async def commit(self) -> asyncio.Future[list[Ack]]:
         if self._held is None:
             raise ValueError("an atomic batch needs a message")
+        self._frame(*self._held, commit=True)
         future: asyncio.Future[list[Ack]] = asyncio.get_running_loop().create_future()
         pending = self._publisher._batches
-        pending[self._token] = (self._sent + 1, future)
+        pending[self._token] = (self._sent, future)
         future.add_done_callback(lambda _: pending.pop(self._token, None))
         try:
-            await self._send(*self._held, commit=True)
+            await write_frame(self._publisher._nc, b"".join(self._parts), self._largest)
         except BaseException:
             future.cancel()
             raise
         return future
 
-    async def _send(self, subject: str, payload: bytes, headers: dict[str, str], *, commit: bool) -> None:
-        self._sent += 1
-        marks = f"Nats-Batch-Id: {self._id}\r\nNats-Batch-Sequence: {self._sent}\r\n"
+    def _frame(self, subject: str, payload: bytes, headers: dict[str, str], *, commit: bool) -> None:
+        """Add a message's frame to those to write, in parts: the batch is joined once."""
+        sequence = self._sent + 1
+        marks = f"Nats-Batch-Id: {self._id}\r\nNats-Batch-Sequence: {sequence}\r\n"
         if commit:
             marks += "Nats-Batch-Commit: 1\r\n"
         reply = f"{self._publisher._prefix}.{self._token}" if commit else ""
-        await write_frame(self._publisher._nc, hpub_frame(subject, reply, headers, payload, marks), len(payload))
+        self._parts += (_hpub_head(subject, reply, headers, len(payload), marks), payload, b"\r\n")
+        self._sent = sequence
+        self._largest = max(self._largest, len(payload))
 
 
 _SPACE = re.compile(r"[ \t\r\n]")
@@ -231,6 +238,11 @@ def hpub_frame(subject: str, reply: str, headers: dict[str, str], payload: bytes
     byte what nats-py builds for values without surrounding spaces (nats-py strips them). No subject, whitespace in
     the subject or the reply, a header name that is not a token, or a line break in a value would break the frame:
     ``ValueError``, and nothing is written."""
+    return b"%s%s\r\n" % (_hpub_head(subject, reply, headers, len(payload), extra), payload)
+
+
+def _hpub_head(subject: str, reply: str, headers: dict[str, str], payload_size: int, extra: str) -> bytes:
+    """:func:`hpub_frame` up to its payload: the ``HPUB`` line and the header block."""
     lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
     breaks = len(headers)  # one a line: any more is in a value
     if not (
@@ -243,14 +255,14 @@ def hpub_frame(subject: str, reply: str, headers: dict[str, str], payload: bytes
             f"no subject, whitespace in a subject or reply, a bad header name or a line break: {subject!r}"
         )
     block = f"NATS/1.0\r\n{lines}{extra}\r\n".encode()
-    head = f"HPUB {subject} {reply} {len(block)} {len(block) + len(payload)}\r\n".encode()
-    return b"%s%s%s\r\n" % (head, block, payload)
+    return b"HPUB %s %s %d %d\r\n%s" % (subject.encode(), reply.encode(), len(block), len(block) + payload_size, block)
 
 
 async def write_frame(nc: Client, frame: bytes, payload_size: int) -> None:
-    """Send ``frame`` as nats-py's ``publish`` sends the one it builds, after the same checks: the connection's
-    pending buffer, flushed by its flusher (nats-py 2.x; its ``_send_command`` and ``_flush_pending``). While the
-    connection is down it raises (``publish`` would buffer): a batch is re-sent by its caller, not held."""
+    """Send ``frame`` (one frame or several; ``payload_size``: the largest of their payloads) as nats-py's
+    ``publish`` sends the one it builds, after the same checks: the connection's pending buffer, flushed by its
+    flusher (nats-py 2.x; its ``_send_command`` and ``_flush_pending``). While the connection is down it raises
+    (``publish`` would buffer): a batch is re-sent by its caller, not held."""
     if nc.is_closed:
         raise ConnectionClosedError
     if nc.is_draining_pubs:

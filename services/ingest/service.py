@@ -426,7 +426,7 @@ class IngestService(NatsShell):
         batch = self._publisher.batch()
         try:
             for one in admitted:
-                await batch.add(one.subject, one.encoded, {MSG_ID_HEADER: one.msg_id})
+                batch.add(one.subject, one.encoded, {MSG_ID_HEADER: one.msg_id})
             committed = await batch.commit()
         except NatsError as error:
             log.warning("could not send a batch to the stream: %r", error)

@@ -152,7 +152,7 @@ async def test_a_publish_that_fails_is_answered_unavailable_and_its_retry_is_sto
     ingest, nc = stack
     w = SessionWriter()
     assert ingest._publisher is not None
-    owner, name = (AtomicBatch, "add") if batched else (ingest._publisher, "publish")
+    owner, name = (AtomicBatch, "commit") if batched else (ingest._publisher, "publish")
     send = getattr(owner, name)
     calls = 0
 
