@@ -222,15 +222,14 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @functools.lru_cache(maxsize=4096)
-def _addressable(subject: str, reply: str) -> bool:
-    """A subject, and no whitespace in it or in the reply (the subjects and names a process writes to are few: each
-    is checked once, not at every message)."""
-    return bool(subject) and _SPACE.search(subject + reply) is None
-
-
-@functools.lru_cache(maxsize=256)
-def _token(name: str) -> bool:
-    return _HEADER_NAME.fullmatch(name) is not None
+def _addressable(subject: str, reply: str, names: tuple[str, ...]) -> bool:
+    """A subject, no whitespace in it or in the reply, and header names that are tokens (the subjects and names a
+    process writes are few: each is checked once, not at every message)."""
+    return (
+        bool(subject)
+        and _SPACE.search(subject + reply) is None
+        and all(_HEADER_NAME.fullmatch(name) is not None for name in names)
+    )
 
 
 def hpub_frame(subject: str, reply: str, headers: dict[str, str], payload: bytes, extra: str = "") -> bytes:
@@ -242,20 +241,18 @@ def hpub_frame(subject: str, reply: str, headers: dict[str, str], payload: bytes
 
 
 def _hpub_head(subject: str, reply: str, headers: dict[str, str], payload_size: int, extra: str) -> bytes:
-    """:func:`hpub_frame` up to its payload: the ``HPUB`` line and the header block."""
+    """:func:`hpub_frame` up to its payload: the ``HPUB`` line and the header block (made as text, encoded once)."""
     lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
     breaks = len(headers)  # one a line: any more is in a value
     if not (
-        _addressable(subject, reply)
-        and all(map(_token, headers))
-        and lines.count("\n") == breaks
-        and lines.count("\r") == breaks
+        _addressable(subject, reply, tuple(headers)) and lines.count("\n") == breaks and lines.count("\r") == breaks
     ):
         raise ValueError(
             f"no subject, whitespace in a subject or reply, a bad header name or a line break: {subject!r}"
         )
-    block = f"NATS/1.0\r\n{lines}{extra}\r\n".encode()
-    return b"HPUB %s %s %d %d\r\n%s" % (subject.encode(), reply.encode(), len(block), len(block) + payload_size, block)
+    block = f"NATS/1.0\r\n{lines}{extra}\r\n"
+    size = len(block) if block.isascii() else len(block.encode())
+    return f"HPUB {subject} {reply} {size} {size + payload_size}\r\n{block}".encode()
 
 
 async def write_frame(nc: Client, frame: bytes, payload_size: int) -> None:
