@@ -453,28 +453,33 @@ GapRule = Callable[[Standing, "Standing | None"], "Gap | None"]
 
 
 def placed(s: Standing, place: Place, gap: GapRule) -> dict[str, int | Gap | None]:
-    """The fields of a car's row that depend on its place: positions, gaps and intervals (a gap to the same car
-    taken once: the leader is often its class's leader, the car ahead of the same class)."""
-    to_leader, to_ahead = gap(s, place.leader), gap(s, place.ahead)
-    class_leader, class_ahead = place.class_leader, place.class_ahead
-    to_class_leader = to_leader if class_leader is place.leader else gap(s, class_leader)
-    to_class_ahead = to_ahead if class_ahead is place.ahead else gap(s, class_ahead)
-    sub_class_gap = sub_class_interval = None
-    if place.sub_class_position is not None:
-        sub_leader, sub_ahead = place.sub_class_leader, place.sub_class_ahead
-        sub_class_gap = to_class_leader if sub_leader is class_leader else gap(s, sub_leader)
-        sub_class_interval = to_class_ahead if sub_ahead is class_ahead else gap(s, sub_ahead)
+    """The fields of a car's row that depend on its place: positions, gaps and intervals."""
     return {
         "position": place.position,
         "class_position": place.class_position,
         "sub_class_position": place.sub_class_position,
-        "gap": to_leader,
-        "interval": to_ahead,
-        "class_gap": to_class_leader,
-        "class_interval": to_class_ahead,
-        "sub_class_gap": sub_class_gap,
-        "sub_class_interval": sub_class_interval,
+        **dict(zip(GAP_FIELDS, gaps(s, place, gap), strict=True)),
     }
+
+
+def gaps(s: Standing, place: Place, gap: GapRule) -> tuple[Gap | None, ...]:
+    """A car's gaps, in the order of ``GAP_FIELDS``; a gap to the same car taken once (the leader is often its
+    class's leader, the car ahead of the same class)."""
+    to_leader, to_ahead = gap(s, place.leader), gap(s, place.ahead)
+    class_leader, class_ahead = place.class_leader, place.class_ahead
+    to_class_leader = to_leader if class_leader is place.leader else gap(s, class_leader)
+    to_class_ahead = to_ahead if class_ahead is place.ahead else gap(s, class_ahead)
+    if place.sub_class_position is None:
+        return to_leader, to_ahead, to_class_leader, to_class_ahead, None, None
+    sub_leader, sub_ahead = place.sub_class_leader, place.sub_class_ahead
+    return (
+        to_leader,
+        to_ahead,
+        to_class_leader,
+        to_class_ahead,
+        to_class_leader if sub_leader is class_leader else gap(s, sub_leader),
+        to_class_ahead if sub_ahead is class_ahead else gap(s, sub_ahead),
+    )
 
 
 class Fastest(NamedTuple):
@@ -554,66 +559,82 @@ class Build:
 
 
 def row(state: SessionState, s: Standing, place: Place, build: Build) -> ClassifiedCar:
-    """One car's row of the classification."""
+    """One car's row of the classification (made for every car a value changes: each field read once)."""
     car = s.car
+    entry = car.entry
+    number = entry.number
     rules = state.rules
-    race = build.frame.race
-    fastest = build.fastest.lap
-    best = build.bests[car.number]
-    last = s.counted - 1
-    last_ms = (car.laps_ms[last] or None) if s.counted else None  # 0: a lap taken from a scoreboard
-    valid_last = s.counted > 0 and car.may_be_best(last, rules)
-    stints = car.stints(s.counted)
+    best = build.bests[number]
+    best_index = best.lap_index
+    counted = s.counted
+    if counted:
+        last = counted - 1
+        last_ms = car.laps_ms[last] or None  # 0: a lap taken from a scoreboard
+        personal_best = best_index == last and car.may_be_best(last, rules)
+        fastest = build.fastest.lap
+        session_best = personal_best and fastest is not None and fastest.number == number
+        last_sectors = list(car.sectors[last])
+    else:
+        last_ms, personal_best, session_best, last_sectors = None, False, False, []
+    stints = car.stints(counted)
     drive: dict[str, int] = {}
     for stint in stints:
         if stint.driver is not None:
             drive[stint.driver] = drive.get(stint.driver, 0) + stint.time_ms
     stops = car.pit_stops()
+    bounds = car.stint_bounds
     # the last stint after the first began at the last pit out
-    laps_at_last_out = car.stint_bounds[-1].laps_before if len(car.stint_bounds) > 1 else 0
+    laps_at_last_out = bounds[-1].laps_before if len(bounds) > 1 else 0
+    best_sectors = best.sectors
+    gap, interval, class_gap, class_interval, sub_class_gap, sub_class_interval = gaps(s, place, build.gap)
     return ClassifiedCar(
-        **placed(s, place, build.gap),  # type: ignore[arg-type]
-        number=car.number,
-        class_name=car.class_name,
-        team=car.team,
-        car=car.car,
-        manufacturer=car.manufacturer,
+        position=place.position,
+        class_position=place.class_position,
+        sub_class_position=place.sub_class_position,
+        gap=gap,
+        interval=interval,
+        class_gap=class_gap,
+        class_interval=class_interval,
+        sub_class_gap=sub_class_gap,
+        sub_class_interval=sub_class_interval,
+        number=number,
+        class_name=entry.class_name,
+        team=entry.team,
+        car=entry.car,
+        manufacturer=entry.manufacturer,
         driver=car.driver,
         laps=s.laps,
         last_lap_ms=last_ms,
-        best_lap_ms=car.laps_ms[best.lap_index] if best.lap_index is not None else None,
-        best_lap=car.lap_numbers[best.lap_index] if best.lap_index is not None else None,
+        best_lap_ms=car.laps_ms[best_index] if best_index is not None else None,
+        best_lap=car.lap_numbers[best_index] if best_index is not None else None,
         pit_stops=len(stops),
         state=_car_state(state, s, build.settled_at, build.racing),
         last_crossing=s.last_crossing,
         status=s.status,
         took_flag=s.took_flag,
-        total_time_ms=s.total_ms if race else None,
+        total_time_ms=s.total_ms if build.frame.race else None,
         penalty_time_ms=s.penalty_ms,
         decisions=s.decisions,
-        last_lap_personal_best=valid_last and best.lap_index == last,
-        last_lap_session_best=valid_last
-        and fastest is not None
-        and fastest.number == car.number
-        and best.lap_index == last,
-        last_sectors_ms=list(car.sectors[last]) if s.counted else [],
-        best_sectors_ms=list(best.sectors),
-        ideal_lap_ms=sum(x for x in best.sectors if x is not None)
-        if best.sectors and None not in best.sectors
-        else None,
-        pit_time_ms=sum(stop.lane_ms or 0 for stop in stops),
-        laps_since_pit=max(0, s.counted - laps_at_last_out),
+        last_lap_personal_best=personal_best,
+        last_lap_session_best=session_best,
+        last_sectors_ms=last_sectors,
+        best_sectors_ms=list(best_sectors),
+        ideal_lap_ms=sum(best_sectors) if best_sectors and None not in best_sectors else None,  # type: ignore[arg-type]
+        pit_time_ms=sum([stop.lane_ms or 0 for stop in stops]) if stops else 0,
+        laps_since_pit=max(0, counted - laps_at_last_out),
         stops=stops,
         stints=stints,
         drive_times=[DriveTime(name, ms) for name, ms in sorted(drive.items())],
         qualifying_ms=s.qualifying_ms,
-        sub_class=car.sub_class,
-        crew=car.entry.crew,
-        scoreboard_laps=car.from_scoreboard(s.counted),
+        sub_class=entry.sub_class,
+        crew=entry.crew,
+        scoreboard_laps=car.from_scoreboard(counted),
         scoreboard_position=car.board.position if car.board is not None else None,
         disagreements=[
             Disagreement(what=what, ours=ours, scoreboard=theirs) for what, ours, theirs in car.disagreements
-        ],
+        ]
+        if car.disagreements
+        else [],
     )
 
 
