@@ -103,6 +103,8 @@ class LiveClassification:
         self._bests: dict[str, Best] = {}
         self._best_times: Counter[int] = Counter()
         """How many cars hold each best lap time: with no two alike, the order cannot move a fastest lap."""
+        self._shared_times = 0
+        """How many best lap times more than one car holds."""
         self._silent_after: dict[str, int | None] = {}
         self._silences: list[tuple[int, str]] = []
         """A heap of (``silent_after``, car), stale entries included: the next car the clock may turn ``stopped``."""
@@ -162,6 +164,7 @@ class LiveClassification:
         self._places = dict(zip(self._numbers, built.places, strict=True))
         self._bests = {number: self._best_of(s, built) for number, s in self._standings.items()}
         self._best_times = Counter(ms for _, ms, _ in self._bests.values() if ms is not None)
+        self._shared_times = sum(1 for n in self._best_times.values() if n > 1)
         rules = state.rules
         self._silent_after = {number: s.car.silent_after(rules) for number, s in self._standings.items()}
         self._silences = [(at, n) for n, at in self._silent_after.items() if at is not None and at >= state.as_of]
@@ -261,7 +264,7 @@ class LiveClassification:
         two best laps alike: the car ahead holds it); the cars whose row that changes."""
         built = self._built
         assert built is not None
-        again = moved and any(n > 1 for n in self._best_times.values())
+        again = moved and self._shared_times > 0
         sectors: list[int | None] | None = None
         for number in dirty:
             s = self._standings[number]
@@ -270,10 +273,13 @@ class LiveClassification:
             if best == old:
                 continue
             self._bests[number] = best
+            times = self._best_times
             if old[1] is not None:
-                self._best_times[old[1]] -= 1
+                times[old[1]] -= 1
+                self._shared_times -= times[old[1]] == 1  # no longer shared
             if best[1] is not None:
-                self._best_times[best[1]] += 1
+                times[best[1]] += 1
+                self._shared_times += times[best[1]] == 2  # shared now
             if not _improves(old, best) or self._may_hold(built.fastest, s.car, best[1]):
                 again = True
             elif best[2] != old[2]:  # the best sectors are the least of each car's: order does not matter

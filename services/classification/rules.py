@@ -483,7 +483,8 @@ def gaps(s: Standing, place: Place, gap: GapRule) -> tuple[Gap | None, ...]:
 
 
 class Fastest(NamedTuple):
-    """The session's fastest laps (overall, per class, per sub-class) and best sectors."""
+    """The session's fastest laps (overall, per class, per sub-class: each in the order of its keys, as a value
+    lists them) and best sectors."""
 
     lap: LapRef | None
     per_class: dict[str, LapRef]
@@ -524,7 +525,7 @@ def fastest_laps(order: list[Standing], bests: dict[str, Bests]) -> Fastest:
             per_class[car.class_name] = ref
         if sub_key is not None and beats_sub_class:
             per_sub_class[sub_key] = ref
-    return Fastest(fastest, per_class, per_sub_class, sectors)
+    return Fastest(fastest, dict(sorted(per_class.items())), dict(sorted(per_sub_class.items())), sectors)
 
 
 class Frame(NamedTuple):
@@ -701,10 +702,10 @@ def classification(
         flag_periods=list(found.periods),  # the value's own: ``found`` may be kept for the next
         time_under_flags=_time_under_flags(found, state.as_of),
         fastest_lap=fastest.lap,
-        class_fastest_laps=[fastest.per_class[c] for c in sorted(fastest.per_class)],
+        class_fastest_laps=list(fastest.per_class.values()),
         best_sectors_ms=fastest.sectors,
         cars=rows,
-        sub_class_fastest_laps=[fastest.per_sub_class[k] for k in sorted(fastest.per_sub_class)],
+        sub_class_fastest_laps=list(fastest.per_sub_class.values()),
         rules=opened.rules,
         messages=state.messages[-MESSAGES_IN_VALUE:],
         message_count=len(state.messages),
