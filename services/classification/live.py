@@ -34,7 +34,7 @@ from heapq import heapify, heappop, heappush
 
 import msgspec
 
-from schemas.events import PenaltyKind
+from schemas.events import Flag, PenaltyKind
 from schemas.results import Classification, ClassifiedCar, ResultStatus
 from services.classification.car import CarRecord, keep_fastest_sectors
 from services.classification.rules import (
@@ -62,8 +62,14 @@ _encoder = msgspec.json.Encoder()
 _CARS = b'"cars":['
 
 Epoch = tuple[object, ...]
-"""What a fast update needs unchanged since the last build: the session's opening, flag, start, finish, results,
-entries and decisions, whether it has ended and whether its finish window has closed (on the session's clock)."""
+"""What a fast update needs unchanged since the last build: the session's opening, whether a red or the chequered
+flag is out, start, finish, results, entries and decisions, whether it has ended and whether its finish window has
+closed (on the session's clock)."""
+
+_EPOCH_FLAGS = frozenset({Flag.RED, Flag.CHEQUERED})
+"""The flags that change rows: a red flag suspends the race (no car is stopped for being silent, a race ended under
+it is cut off), the chequered flag is shown with the finish. Any other changes only the value's flag periods, made
+again for each value."""
 
 
 def _epoch(state: SessionState) -> tuple[Epoch, int | None]:
@@ -73,7 +79,7 @@ def _epoch(state: SessionState) -> tuple[Epoch, int | None]:
     closed = settled_at is not None and state.as_of > settled_at  # every car still out is ``stopped``
     epoch = (
         id(state.opened),
-        state.flag,
+        state.flag if state.flag in _EPOCH_FLAGS else None,
         state.started_at,
         state.chequered_at,
         state.results,

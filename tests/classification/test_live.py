@@ -77,7 +77,9 @@ def sessions(draw: st.DrawFn) -> list[Event]:
                     [
                         ev.CarRetired(number=number),
                         ev.LapCorrected(number=number, lap=max(1, laps[number]), lap_time_ms=draw(LAP_TIMES)),
-                        ev.FlagChanged(flag=draw(st.sampled_from([ev.Flag.SAFETY_CAR, ev.Flag.GREEN, ev.Flag.RED]))),
+                        ev.FlagChanged(
+                            flag=draw(st.sampled_from(list(ev.Flag))), sector=draw(st.sampled_from([None, 2]))
+                        ),
                         ev.PenaltyIssued(
                             number=number,
                             decision=decision,
