@@ -35,8 +35,8 @@ from heapq import heapify, heappop, heappush
 import msgspec
 
 from schemas.events import Flag, PenaltyKind
-from schemas.results import Classification, ClassifiedCar, ResultStatus
-from services.classification.car import CarRecord, keep_fastest_sectors
+from schemas.results import Classification, ClassifiedCar, LapRef, ResultStatus
+from services.classification.car import keep_fastest_sectors
 from services.classification.rules import (
     GAP_FIELDS,
     Build,
@@ -267,11 +267,12 @@ class LiveClassification:
 
     def _new_fastest(self, state: SessionState, dirty: set[str], moved: bool) -> set[str]:
         """The session's fastest laps and best sectors after the dirty cars' bests changed (or the order did, with
-        two best laps alike: the car ahead holds it); the cars whose row that changes."""
+        two best laps alike: the car ahead holds it); the cars whose row that changes. A best improved by laps
+        appended is taken where it beats what is held; anything else takes a walk over the order."""
         built = self._built
         assert built is not None
         again = moved and self._shared_times > 0
-        sectors: list[int | None] | None = None
+        fastest = built.fastest
         for number in dirty:
             s = self._standings[number]
             built.bests[number] = s.car.bests(s.counted, state.rules)
@@ -286,31 +287,17 @@ class LiveClassification:
             if best[1] is not None:
                 times[best[1]] += 1
                 self._shared_times += times[best[1]] == 2  # shared now
-            if not _improves(old, best) or self._may_hold(built.fastest, s.car, best[1]):
-                again = True
-            elif best[2] != old[2]:  # the best sectors are the least of each car's: order does not matter
-                sectors = list(built.fastest.sectors) if sectors is None else sectors
-                keep_fastest_sectors(sectors, best[2])
-        if not again:
-            if sectors is not None:
-                built.fastest = built.fastest._replace(sectors=sectors)
-            return set()
-        before = built.fastest.lap
-        built.fastest = fastest_laps(built.order, built.bests)
-        after = built.fastest.lap
+            if not again:
+                taken = _taken(fastest, s, best) if _improves(old, best) else None
+                again = taken is None
+                fastest = taken or fastest
+        if again:
+            fastest = fastest_laps(built.order, built.bests)
+        before, after = built.fastest.lap, fastest.lap
+        built.fastest = fastest
         if (before and before.number) == (after and after.number):
             return set()
         return {ref.number for ref in (before, after) if ref is not None}  # its row says if its last lap is the best
-
-    @staticmethod
-    def _may_hold(fastest: Fastest, car: CarRecord, ms: int | None) -> bool:
-        """Whether a car whose best is now ``ms`` holds, or may take, a fastest lap (overall, class, sub-class)."""
-        refs = [fastest.lap, fastest.per_class.get(car.class_name)]
-        if car.sub_class is not None:
-            refs.append(fastest.per_sub_class.get((car.class_name, car.sub_class)))
-        if any(ref is not None and ref.number == car.number for ref in refs):
-            return True
-        return ms is not None and any(ref is None or ms <= ref.ms for ref in refs)
 
     def _followers(self, number: str) -> list[tuple[str, int]]:
         """The cars whose gaps are taken to car ``number``, each with which gap (an index in ``GAP_FIELDS``): in each
@@ -385,6 +372,41 @@ def _moves_the_distance(frame: Frame, was: Standing, now: Standing) -> bool:
     if not (frame.race and frame.over and now.status is ResultStatus.RUNNING and now.laps != was.laps):
         return False
     return now.laps > frame.winner_laps or was.laps == frame.winner_laps
+
+
+def _taken(fastest: Fastest, s: Standing, best: Best) -> Fastest | None:
+    """``fastest`` once car ``s``'s best improved to ``best``: each fastest lap it beats, or holds already, is its new
+    best lap, its sectors count for the best sectors; None when only the walk over the order can say (a time alike
+    another car's: the car ahead holds it)."""
+    car = s.car
+    sectors = list(fastest.sectors)
+    keep_fastest_sectors(sectors, best[2])  # the least of each car's: order does not matter
+    index, ms, _ = best
+    if index is None or ms is None or s.status in _HOLD_NONE:
+        return fastest._replace(sectors=sectors)
+
+    def takes(held: LapRef | None) -> bool | None:
+        if held is None or held.number == car.number or ms < held.ms:
+            return True
+        return None if ms == held.ms else False
+
+    class_name, sub_class = car.class_name, car.sub_class
+    overall, in_class = takes(fastest.lap), takes(fastest.per_class.get(class_name))
+    in_sub_class = takes(fastest.per_sub_class.get((class_name, sub_class))) if sub_class is not None else False
+    if overall is None or in_class is None or in_sub_class is None:
+        return None
+    ref = LapRef(number=car.number, class_name=class_name, lap=car.lap_numbers[index], ms=ms, sub_class=sub_class)
+    per_class, per_sub_class = fastest.per_class, fastest.per_sub_class
+    if in_class:
+        per_class = dict(sorted({**per_class, class_name: ref}.items()))
+    if in_sub_class and sub_class is not None:
+        per_sub_class = dict(sorted({**per_sub_class, (class_name, sub_class): ref}.items()))
+    return Fastest(ref if overall else fastest.lap, per_class, per_sub_class, sectors)
+
+
+_HOLD_NONE = frozenset({ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED})
+"""Statuses whose cars hold no fastest lap (their sectors count), as in
+:func:`~services.classification.rules.fastest_laps`."""
 
 
 def _improves(old: Best, new: Best) -> bool:

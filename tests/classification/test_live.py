@@ -226,7 +226,7 @@ def test_after_an_update_that_failed_the_next_value_is_built_whole(monkeypatch: 
     state = session_fold(events)
     state.encoded()
     state.apply(len(events) + 1, w.lap("2", 1, 99_000, lap_time_ms=99_000))
-    monkeypatch.setattr(live, "fastest_laps", lambda *_: (_ for _ in ()).throw(RuntimeError("the rules failed")))
+    monkeypatch.setattr(live, "_taken", lambda *_: (_ for _ in ()).throw(RuntimeError("the rules failed")))
     with pytest.raises(RuntimeError):
         state.encoded()
     monkeypatch.undo()
