@@ -361,18 +361,10 @@ class _Ahead:
 
     __slots__ = ("ahead", "count", "leader")
 
-    def __init__(self) -> None:
-        self.leader: Standing | None = None
-        self.ahead: Standing | None = None
-        self.count = 0
-
-    def take(self, s: Standing) -> tuple[int, Standing | None, Standing | None]:
-        """``s`` joins the group: its position in it, and the group's leader and car ahead before it joined."""
-        leader, ahead = self.leader, self.ahead
-        self.count += 1
-        self.leader = leader or s
-        self.ahead = s
-        return self.count, leader, ahead
+    def __init__(self, count: int = 0, leader: Standing | None = None, ahead: Standing | None = None) -> None:
+        self.count = count
+        self.leader = leader
+        self.ahead = ahead
 
 
 class Place(NamedTuple):
@@ -395,58 +387,68 @@ GAP_FIELDS = ("gap", "interval", "class_gap", "class_interval", "sub_class_gap",
 
 def places(order: list[Standing], start: int = 0, before: list[Place] | None = None) -> list[Place]:
     """Each car's place, in result order. With ``before``, the places of an order that differs only from index
-    ``start`` on: the cars ahead of it keep theirs, and the groups are taken up where they stood there."""
-    overall = _Ahead()
+    ``start`` on: the cars ahead of it keep theirs, and the groups are taken up where they stood there. (Made
+    again from where the order changed at each pass: the walk is written out, about 0.6 µs a car.)"""
+    found = before[:start] if before is not None else []
     classes: dict[str, _Ahead] = {}
     sub_classes: dict[tuple[str, str], _Ahead] = {}
-    found = before[:start] if before is not None else []
-    if found:
-        _resume(order, found, overall, classes, sub_classes)
+    count, leader, ahead = _resume(order, found, classes, sub_classes) if found else (0, None, None)
+    append = found.append
     for s in order[len(found) :]:
-        car = s.car
-        position, leader, ahead = overall.take(s)
-        class_position, class_leader, class_ahead = classes.setdefault(car.class_name, _Ahead()).take(s)
-        sub_position: int | None = None
-        sub_leader = sub_ahead = None
-        if car.sub_class is not None:
-            group = sub_classes.setdefault((car.class_name, car.sub_class), _Ahead())
-            sub_position, sub_leader, sub_ahead = group.take(s)
-        found.append(
-            Place(
-                position, class_position, sub_position, leader, ahead, class_leader, class_ahead, sub_leader, sub_ahead
-            )
-        )
+        entry = s.car.entry
+        class_name, sub_class = entry.class_name, entry.sub_class
+        group = classes.get(class_name)
+        if group is None:
+            group = classes[class_name] = _Ahead()
+        class_leader, class_ahead = group.leader, group.ahead
+        group.count += 1
+        group.leader, group.ahead = class_leader or s, s
+        if sub_class is None:
+            sub_position, sub_leader, sub_ahead = None, None, None
+        else:
+            sub = sub_classes.get((class_name, sub_class))
+            if sub is None:
+                sub = sub_classes[class_name, sub_class] = _Ahead()
+            sub_leader, sub_ahead = sub.leader, sub.ahead
+            sub.count += 1
+            sub.leader, sub.ahead = sub_leader or s, s
+            sub_position = sub.count
+        count += 1
+        append(Place(count, group.count, sub_position, leader, ahead, class_leader, class_ahead, sub_leader, sub_ahead))
+        leader, ahead = leader or s, s
     return found
 
 
 def _resume(
     order: list[Standing],
     ahead: list[Place],
-    overall: _Ahead,
     classes: dict[str, _Ahead],
     sub_classes: dict[tuple[str, str], _Ahead],
-) -> None:
+) -> tuple[int, Standing, Standing]:
     """The groups of the cars after ``ahead`` as they stand after it (the last car of each group there is the one it
-    resumes from): found walking back from the end of ``ahead``, only as far as the last of them (one car entered
-    at the end of the order: a few steps)."""
-    overall.count, overall.leader, overall.ahead = len(ahead), order[0], order[len(ahead) - 1]
-    after = [s.car for s in order[len(ahead) :]]
-    wanted = {car.class_name for car in after}
-    wanted_sub = {(car.class_name, car.sub_class) for car in after if car.sub_class is not None}
+    resumes from), found walking back from the end of ``ahead``, only as far as the last of them (one car entered
+    at the end of the order: a few steps); the overall group's count, leader and last car."""
+    wanted: set[str] = set()
+    wanted_sub: set[tuple[str, str]] = set()
+    for s in order[len(ahead) :]:
+        entry = s.car.entry
+        wanted.add(entry.class_name)
+        if entry.sub_class is not None:
+            wanted_sub.add((entry.class_name, entry.sub_class))
     for index in range(len(ahead) - 1, -1, -1):
         if not (wanted or wanted_sub):
             break
         s, place = order[index], ahead[index]
-        car = s.car
-        if car.class_name in wanted:
-            wanted.discard(car.class_name)
-            group = classes[car.class_name] = _Ahead()
-            group.count, group.leader, group.ahead = place.class_position, place.class_leader or s, s
-        if car.sub_class is not None and (car.class_name, car.sub_class) in wanted_sub:
-            wanted_sub.discard((car.class_name, car.sub_class))
-            group = sub_classes[car.class_name, car.sub_class] = _Ahead()
+        entry = s.car.entry
+        class_name, sub_class = entry.class_name, entry.sub_class
+        if class_name in wanted:
+            wanted.discard(class_name)
+            classes[class_name] = _Ahead(place.class_position, place.class_leader or s, s)
+        if sub_class is not None and (class_name, sub_class) in wanted_sub:
+            wanted_sub.discard((class_name, sub_class))
             assert place.sub_class_position is not None
-            group.count, group.leader, group.ahead = place.sub_class_position, place.sub_class_leader or s, s
+            sub_classes[class_name, sub_class] = _Ahead(place.sub_class_position, place.sub_class_leader or s, s)
+    return len(ahead), order[0], order[len(ahead) - 1]
 
 
 GapRule = Callable[[Standing, "Standing | None"], "Gap | None"]
