@@ -302,8 +302,8 @@ CAR_EVENTS = frozenset(
     }
 )
 """Events that change only the cars they name (each through ``SessionFold._car``, or ``_entry``; a line crossing
-none, nor a flag: what a flag changes of the rows, a red flag or the chequered flag, is part of the live
-classification's epoch); any other may change them all."""
+none, nor a flag: what a flag changes of the rows, a red flag, is part of the live classification's epoch); any
+other may change them all."""
 
 NEUTRALISED = frozenset({Flag.SAFETY_CAR, Flag.FULL_COURSE_YELLOW})
 """Flags under which a lap may be excluded from bests (``ClassificationRules.neutralised_laps_count_for_best``)."""

@@ -62,14 +62,11 @@ _encoder = msgspec.json.Encoder()
 _CARS = b'"cars":['
 
 Epoch = tuple[object, ...]
-"""What a fast update needs unchanged since the last build: the session's opening, whether a red or the chequered
-flag is out, start, finish, results, entries and decisions, whether it has ended and whether its finish window has
-closed (on the session's clock)."""
-
-_EPOCH_FLAGS = frozenset({Flag.RED, Flag.CHEQUERED})
-"""The flags that change rows: a red flag suspends the race (no car is stopped for being silent, a race ended under
-it is cut off), the chequered flag is shown with the finish. Any other changes only the value's flag periods, made
-again for each value."""
+"""What a fast update needs unchanged since the last build: the session's opening, whether the red flag is out,
+start, finish, results, entries and decisions, whether it has ended and whether its finish window has closed (on
+the session's clock). The red flag is the only flag that changes rows (a suspended race stops no car for being
+silent; a race ended under it is cut off there); any other changes only the value's flag periods, made again for
+each value, and the finish is the instant of the chequered flag, not the flag."""
 
 
 def _epoch(state: SessionState) -> tuple[Epoch, int | None]:
@@ -79,7 +76,7 @@ def _epoch(state: SessionState) -> tuple[Epoch, int | None]:
     closed = settled_at is not None and state.as_of > settled_at  # every car still out is ``stopped``
     epoch = (
         id(state.opened),
-        state.flag if state.flag in _EPOCH_FLAGS else None,
+        state.flag is Flag.RED,
         state.started_at,
         state.chequered_at,
         state.results,
