@@ -7,7 +7,10 @@ in three rounds (the stacks alternated, so that other work on a shared machine w
 - ``serve ingest``: the embedded broker and ingest alone (the baseline: nothing else competes);
 - ``serve all``: the supervisor, with ingest, both projectors and the gateway as a process each;
 - one process: ingest, both projectors and the gateway in one event loop, as ``serve all`` ran before it
-  became a supervisor (for the record, in the same run).
+  became a supervisor (for the record, in the same run);
+- ``serve ingest`` with three bare readers of the log (a process each, at the projectors' nice), which take
+  every event and do nothing with it: what the broker's delivery of the log to ``serve all``'s three followers
+  (both projectors and the documents service) costs an acknowledgement, the projectors' own work aside.
 
 Figures: acknowledged events/s of each, as a ratio to ``serve ingest`` (target ≥ 0.9 for ``serve all``);
 and, during the replay into ``serve all``, the latency from an event's acknowledgement to the first
@@ -43,8 +46,10 @@ from bench.gateway import BASELINE_SUBJECT, SESSION, TOKEN, Arrivals, _latencies
 from bench.report import Report, cpu_seconds, median
 from schemas.events import Event, SessionStarted
 from schemas.ingest import Accepted, IngestReply
+from services.broker.bulkread import StreamTail
 from services.broker.connection import connect
 from services.broker.embedded import EmbeddedNats
+from services.broker.reader import events_filter
 from services.classification.projector import ClassificationProjector
 from services.gateway.server import GatewayService
 from services.home import ADDRESS_FILE, Serving
@@ -66,6 +71,8 @@ ROUNDS = 3
 INGEST = "serve ingest"
 ALL = "serve all (a process per service)"
 ONE = "every service in one process"
+LOG_READERS = 3
+READERS = f"serve ingest, {LOG_READERS} bare readers of the log"
 
 
 # -- the stacks -----------------------------------------------------------------------------------------------
@@ -146,6 +153,42 @@ def one_process() -> Iterator[tuple[str, list[int]]]:
         finally:
             parent.send("stop")
             process.join(30)
+
+
+@contextlib.contextmanager
+def log_readers(url: str) -> Iterator[list[int]]:
+    """:data:`LOG_READERS` processes reading the log's live tail as the projectors do, and nothing else; their pids."""
+    context = multiprocessing.get_context("spawn")
+    pipes = [context.Pipe() for _ in range(LOG_READERS)]
+    processes = [context.Process(target=_read_log, args=(url, child), daemon=True) for _, child in pipes]
+    for process in processes:
+        process.start()
+    try:
+        for parent, _ in pipes:
+            assert parent.recv() == "ready"
+        yield [process.pid or 0 for process in processes]
+    finally:
+        for parent, _ in pipes:
+            parent.send("stop")
+        for process in processes:
+            process.join(30)
+
+
+def _read_log(url: str, conn: Connection) -> None:
+    os.nice(PROJECTOR_NICE)
+    asyncio.run(_read_until_told(url, conn))
+
+
+async def _read_until_told(url: str, conn: Connection) -> None:
+    nc = await connect(url, "bench-reader")
+    try:
+        async with StreamTail(nc.jetstream(), [events_filter(None)]) as tail:
+            conn.send("ready")
+            told = asyncio.get_running_loop().run_in_executor(None, conn.recv)
+            while not told.done():
+                await tail.next_batch(timeout=0.2)
+    finally:
+        await nc.close()
 
 
 # -- the replay ------------------------------------------------------------------------------------------------
@@ -232,6 +275,10 @@ async def _round(stacks: dict[str, Stack], events: list[Event], head: list[Event
     with one_process() as (url, pids):
         await _open(url, head)
         await _measure(stacks[ONE], url, pids, events, [])
+    with served("ingest") as (serving, pids):
+        await _open(serving.nats, head)
+        with log_readers(serving.nats) as reader_pids:
+            await _measure(stacks[READERS], serving.nats, pids + reader_pids, events, [])
 
 
 @dataclass
@@ -247,7 +294,7 @@ class Sse:
 async def _run(report: Report) -> None:
     events = list(retarget(simulate(RaceSpec(seed=24, cars=60, duration_ms=DAY_MS, retirements=6)), SESSION))
     head = events[: next(i for i, event in enumerate(events) if isinstance(event.body, SessionStarted)) + 1]
-    stacks = {name: Stack(name) for name in (INGEST, ALL, ONE)}
+    stacks = {name: Stack(name) for name in (INGEST, ALL, ONE, READERS)}
     sse = Sse()
     for _ in range(ROUNDS):  # alternated, so that the load of a shared machine weighs on each alike
         await _round(stacks, events, head, sse)
@@ -256,6 +303,7 @@ async def _run(report: Report) -> None:
     report.add(base, median(stacks[INGEST].rates), "events/s")
     report.add(f"replay --max into {ALL}", median(stacks[ALL].rates), "events/s", baseline=base, target=TARGET)
     report.add(f"replay --max into {ONE} (before)", median(stacks[ONE].rates), "events/s", baseline=base)
+    report.add(f"replay --max into {READERS}", median(stacks[READERS].rates), "events/s", baseline=base)
     for pct in (50, 99):
         raw = f"during the replay into serve all: NATS core publish -> subscriber p{pct}"
         report.add_latency(raw, sse.raw, pct)
