@@ -111,6 +111,10 @@ class ClassificationProjector(LogFollower):
         self.replica = replica
         self.evict_after = evict_after
         self.evicted: set[str] = set()
+        self._evict_at: int | None = 0
+        """The head of the log from which a session with final results may be due to leave memory (0: look at every
+        session at the next batch; None: no session has final results). Not a walk over every session at each
+        batch: a replica holding thousands of sessions reads a batch every few milliseconds."""
         self.membership: Membership | None = None
         self.projection = ClassificationProjection()
         self.snapshot_every = snapshot_every
@@ -277,6 +281,7 @@ class ClassificationProjector(LogFollower):
             log.info("replica %s reads partitions %s", self.replica, ",".join(map(str, sorted(owned))) or "none")
         self.projection.sessions.update(caught.sessions)
         self._changed_since_snapshot |= set(caught.sessions)
+        self._evict_at = 0
 
     async def _folded(
         self, filters: list[str], position: int, wanted: Callable[[str], bool]
@@ -303,6 +308,7 @@ class ClassificationProjector(LogFollower):
             self.projection.sessions = {key: state for key, state in states.items() if state is not None}
             self.projection.last_seq = self.resumed_from = self._snapshot_seq = seq
             self.evicted = set(self._snapshots.evicted)
+            self._evict_at = 0
             if self._snapshots.partitions is not None:  # a replica's: it holds its partitions of then
                 self.partitions = self._snapshots.partitions
         elif seq:
@@ -348,6 +354,10 @@ class ClassificationProjector(LogFollower):
             if key is not None and key in self.projection.sessions:
                 touched[key] = None
         self._queue.add(touched)
+        for key in touched:
+            state = self.projection.sessions[key]
+            if state.results is ResultsStatus.FINAL:
+                self._due(state.last_seq + self.evict_after)
         await asyncio.sleep(0)  # the writers woken start before this batch's bookkeeping: one hop, not a wait
         self._changed_since_snapshot |= touched.keys()
         if self.projection.last_seq - self._snapshot_seq >= self.snapshot_every:
@@ -358,13 +368,17 @@ class ClassificationProjector(LogFollower):
         """Sessions with final results and nothing new for ``evict_after`` events leave memory, once their last
         value is written (or cannot be)."""
         head = self.projection.last_seq
-        done = {
-            key
-            for key, state in self.projection.sessions.items()
-            if state.results is ResultsStatus.FINAL
-            and head - state.last_seq >= self.evict_after
-            and (self.written.get(key, 0) >= state.last_seq or key in self.unwritable)
-        }
+        if self._evict_at is None or head < self._evict_at:
+            return
+        done: set[str] = set()
+        self._evict_at = None
+        for key, state in self.projection.sessions.items():
+            if state.results is not ResultsStatus.FINAL:
+                continue
+            due = state.last_seq + self.evict_after
+            self._due(due)  # looked at again from then on, should it still be here (its last value to be written)
+            if head >= due and (self.written.get(key, 0) >= state.last_seq or key in self.unwritable):
+                done.add(key)
         if not done:
             return
         # A full snapshot: the index moves to ``head``, so every changed session is saved with it.
@@ -374,6 +388,10 @@ class ClassificationProjector(LogFollower):
         for key in done:
             del self.projection.sessions[key]
         self.evicted |= done
+
+    def _due(self, at: int) -> None:
+        """A session with final results may be due to leave memory from head ``at`` on."""
+        self._evict_at = at if self._evict_at is None else min(self._evict_at, at)
 
     async def _reload(self, key: str) -> None:
         """A late event for an evicted session (a penalty hours later): its state comes back from its snapshot, or,
@@ -386,6 +404,7 @@ class ClassificationProjector(LogFollower):
             state = (await self._folded(session_filters(key), self.projection.last_seq, key.__eq__)).sessions.get(key)
         if state is not None:
             self.projection.sessions[key] = state
+            self._evict_at = 0
         self.evicted.discard(key)
 
     def _ours(self, subject: str) -> bool:
