@@ -1,4 +1,5 @@
-"""The batch's own protocol frames: what a subscriber receives is the message as given, and nothing else gets in."""
+"""The batch's own protocol frames: what a subscriber receives is the message as given, and nothing else gets in;
+a batch is stored whole, in order, or not at all."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, MaxPayloadError
 
+from schemas.events import SessionRef
+from schemas.subjects import EVENTS_STREAM, events_subject
 from services.broker.connection import connect
-from services.broker.publisher import hpub_frame, write_frame
+from services.broker.publisher import PipelinedPublisher, hpub_frame, write_frame
+from services.broker.topology import ensure_topology
 
 TOKEN = st.text("abcXYZ019_-", min_size=1, max_size=12)
 HEADER_NAME = st.text("abcdefXYZ-", min_size=1, max_size=16).filter(lambda n: n.lower() != "status")
@@ -73,3 +77,37 @@ async def test_a_frame_too_large_or_on_a_closed_connection_is_refused(nats_url: 
     await nc.close()
     with pytest.raises(ConnectionClosedError):
         await write_frame(nc, hpub_frame("a.b", "", {"K": "v"}, b"{}"), 2)
+
+
+async def test_a_batch_is_stored_whole_in_order_and_one_that_would_break_writes_nothing(nc: Client) -> None:
+    """A batch is written in one piece at its commit: its messages are stored contiguously, in order, each under its
+    own id. A message whose frame would break is refused before anything of its batch is written, the messages added
+    before it included."""
+    js = nc.jetstream()
+    await ensure_topology(js)
+    publisher = PipelinedPublisher(nc)
+    await publisher.start()
+    subject = events_subject(SessionRef("frames", "batch", "race"))
+    try:
+        batch = publisher.batch()
+        for i in range(5):
+            batch.add(subject, b'{"n":%d}' % i, {"Nats-Msg-Id": f"m{i}"})
+        acks = await asyncio.wait_for(await batch.commit(), 5)
+        first = acks[0].seq
+        assert [ack.seq for ack in acks] == list(range(first, first + 5))
+        for i, ack in enumerate(acks):
+            stored = await js.get_msg(EVENTS_STREAM, ack.seq)
+            assert (stored.data, (stored.headers or {}).get("Nats-Msg-Id")) == (b'{"n":%d}' % i, f"m{i}")
+
+        broken = publisher.batch()
+        broken.add(subject, b'{"n":5}', {"Nats-Msg-Id": "m5"})
+        broken.add(subject, b'{"n":6}', {"Nats-Msg-Id": "m6\r\nPUB evil 0"})
+        with pytest.raises(ValueError, match="a line break"):
+            await broken.commit()
+        again = publisher.batch()
+        again.add(subject, b'{"n":7}', {"Nats-Msg-Id": "m7"})
+        (ack,) = await asyncio.wait_for(await again.commit(), 5)
+        assert ack.seq == first + 5  # nothing of the broken batch came between
+        assert not publisher._batches
+    finally:
+        await publisher.stop()
