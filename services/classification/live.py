@@ -39,6 +39,7 @@ from schemas.results import Classification, ClassifiedCar, LapRef, ResultStatus
 from services.classification.car import keep_fastest_sectors
 from services.classification.rules import (
     GAP_FIELDS,
+    HOLD_NO_FASTEST,
     Build,
     Fastest,
     Flags,
@@ -379,7 +380,7 @@ def _taken(fastest: Fastest, s: Standing, best: Best) -> Fastest | None:
     sectors = list(fastest.sectors)
     keep_fastest_sectors(sectors, best[2])  # the least of each car's: order does not matter
     index, ms, _ = best
-    if index is None or ms is None or s.status in _HOLD_NONE:
+    if index is None or ms is None or s.status in HOLD_NO_FASTEST:
         return fastest._replace(sectors=sectors)
 
     def takes(held: LapRef | None) -> bool | None:
@@ -399,11 +400,6 @@ def _taken(fastest: Fastest, s: Standing, best: Best) -> Fastest | None:
     if in_sub_class and sub_class is not None:
         per_sub_class = dict(sorted({**per_sub_class, (class_name, sub_class): ref}.items()))
     return Fastest(ref if overall else fastest.lap, per_class, per_sub_class, sectors)
-
-
-_HOLD_NONE = frozenset({ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED})
-"""Statuses whose cars hold no fastest lap (their sectors count), as in
-:func:`~services.classification.rules.fastest_laps`."""
 
 
 def _improves(old: Best, new: Best) -> bool:

@@ -484,6 +484,10 @@ def gaps(s: Standing, place: Place, gap: GapRule) -> tuple[Gap | None, ...]:
     )
 
 
+HOLD_NO_FASTEST = frozenset({ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED})
+"""Statuses whose cars hold no fastest lap (their sectors count for the best sectors)."""
+
+
 class Fastest(NamedTuple):
     """The session's fastest laps (overall, per class, per sub-class: each in the order of its keys, as a value
     lists them) and best sectors."""
@@ -504,7 +508,7 @@ def fastest_laps(order: list[Standing], bests: dict[str, Bests]) -> Fastest:
     for s in order:
         best = bests[s.car.number]
         keep_fastest_sectors(sectors, best.sectors)
-        if best.lap_index is None or s.status in (ResultStatus.DISQUALIFIED, ResultStatus.EXCLUDED):
+        if best.lap_index is None or s.status in HOLD_NO_FASTEST:
             continue
         car = s.car
         ms = car.laps_ms[best.lap_index]
