@@ -17,6 +17,7 @@ Rules of order (documented in the README):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -72,6 +73,8 @@ class SessionFold(SessionState, dict=True):
         self._live = LiveClassification()
         self._touched: set[str] | None = None
         """The cars events have changed since the last classification; None: anything may have changed."""
+        self._finish_from = self._earliest_finish()
+        """The first instant a lap may complete the race's distance (asked at every lap: a number, not the rules)."""
 
     # -- applying events -------------------------------------------------
 
@@ -127,6 +130,7 @@ class SessionFold(SessionState, dict=True):
                 self._entry(body)
             case SessionOpened():
                 self.opened = body
+                self._finish_from = self._earliest_finish()
             case SessionStarted():
                 self._started(at)
             case CarRetired():
@@ -177,6 +181,7 @@ class SessionFold(SessionState, dict=True):
     def _started(self, at: int) -> None:
         if self.started_at is None:
             self.started_at = at
+            self._finish_from = self._earliest_finish()
             for car in self.cars.values():
                 car.start_stint(at)
         self._set_flag(Flag.GREEN, at)
@@ -201,8 +206,18 @@ class SessionFold(SessionState, dict=True):
             car.neutralised.add(lap.lap)
         if lap.in_pit:
             car.pit_in(at, from_lap_line=True)
-        if self.chequered_at is None and self._shows_chequered(car, laps_before, at):
+        if self.chequered_at is None and at >= self._finish_from and self._shows_chequered(car, laps_before, at):
             self.chequered_at = at
+
+    def _earliest_finish(self) -> float:
+        """:attr:`_finish_from`: the start of a race run to a number of laps, the end of its time for one run to a
+        time; never for a session that is not a race, or not started."""
+        opened = self.opened
+        if opened is None or opened.kind is not SessionKind.RACE or self.started_at is None:
+            return math.inf
+        if opened.length.laps is not None:
+            return self.started_at
+        return math.inf if opened.length.time_ms is None else self.started_at + opened.length.time_ms
 
     def _shows_chequered(self, car: CarRecord, laps_before: int, at: int) -> bool:
         """Whether this crossing is the leader's first once the distance is done (no explicit flag yet)."""
