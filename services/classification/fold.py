@@ -91,7 +91,7 @@ class SessionFold(SessionState, dict=True):
             raise FoldError(f"session {self.session.key} was never opened")
         if self._touched is not None and type(body) not in CAR_EVENTS:
             self._touched = None
-        announced = control_messages.message(self, seq, event)
+        announced = control_messages.message(self, seq, event) if type(body) in control_messages.ANNOUNCING else None
         chequered_at = self.chequered_at
         self._take(event.at, body)
         if announced is None and chequered_at is None and self.chequered_at is not None:
@@ -348,9 +348,10 @@ class ClassificationProjection:
         """Fold one stored event; a refusal leaves every session's state unchanged."""
         if seq > self.last_seq:
             self.last_seq = seq
-        if event.session.is_championship:
+        session = event.session
+        if session.is_championship:
             return None  # points configuration and decisions: the standings' business, not a classification's
-        key = event.session.key
+        key = session.key
         state = self.sessions.get(key)
         if state is None:
             state = self.sessions[key] = SessionFold(event.session)
