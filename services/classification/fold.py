@@ -210,13 +210,13 @@ class SessionFold(SessionState, dict=True):
             self.chequered_at = at
 
     def _earliest_finish(self) -> float:
-        """:attr:`_finish_from`: the start of a race run to a number of laps, the end of its time for one run to a
-        time; never for a session that is not a race, or not started."""
+        """:attr:`_finish_from`: the end of its time for a race run to a time; any instant for one run to a number of
+        laps (its laps say); never for a session that is not a race, or not started."""
         opened = self.opened
         if opened is None or opened.kind is not SessionKind.RACE or self.started_at is None:
             return math.inf
         if opened.length.laps is not None:
-            return self.started_at
+            return -math.inf
         return math.inf if opened.length.time_ms is None else self.started_at + opened.length.time_ms
 
     def _shows_chequered(self, car: CarRecord, laps_before: int, at: int) -> bool:
