@@ -32,6 +32,7 @@ that car still in force.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,7 +109,7 @@ class SessionLedger:
     cars: set[str] = field(default_factory=set)
     last_lap: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Car number -> (its last lap's number, the instant it ended)."""
-    accepted: dict[str, tuple[int, int]] = field(default_factory=dict)
+    accepted: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     """``msg_id`` -> (stream sequence, :func:`fingerprint` of the content); sequence 0 while provisional."""
     calendar: Schedule | None = None
     """A calendar session's schedule as stored: the next change is judged against it."""
@@ -209,14 +210,11 @@ def _unsupported(version: int) -> Rejected:
     )
 
 
-def fingerprint(encoded: bytes) -> int:
+def fingerprint(encoded: bytes) -> bytes:
     """A 64-bit digest of an event's canonical encoding (``encode_event`` of it decoded): what the ledger keeps
-    to tell a repeat from a conflict.
-
-    Python's own hash of the bytes: SipHash-1-3 under a key drawn at each start of the process, so a producer
-    cannot make two contents collide (unless ``PYTHONHASHSEED`` fixes the key), and 0.05 µs where BLAKE2b took 1.1.
-    A digest is never kept beyond the process that made it: the ledger is read again from the log at each start."""
-    return hash(encoded)
+    to tell a repeat from a conflict. BLAKE2b, the same in every process (the rules draw nothing at random), kept as
+    its bytes (0.9 µs; 1.15 as an integer)."""
+    return hashlib.blake2b(encoded, digest_size=8).digest()
 
 
 _MSG_ID_BLOCK_BYTES = len(f"NATS/1.0\r\n{MSG_ID_HEADER}: \r\n\r\n")
@@ -262,7 +260,7 @@ class IngestLedger:
     def __init__(self) -> None:
         self.sessions: dict[str, SessionLedger] = {}
 
-    def known(self, key: str, msg_id: str) -> tuple[int, int] | None:
+    def known(self, key: str, msg_id: str) -> tuple[int, bytes] | None:
         """(sequence, fingerprint) of the event of session ``key`` stored under ``msg_id``; None for a new id. (The
         key and the id, not the event: ingest works them out once an event, for a µs they cost each time.)"""
         ledger = self.sessions.get(key)
@@ -335,11 +333,11 @@ class IngestLedger:
                 )
         return _decision_problem(ledger, event) or _window_problem(ledger, event, ledger.opened_at, kind.track)
 
-    def stored(self, key: str, msg_id: str, seq: int, digest: int) -> None:
+    def stored(self, key: str, msg_id: str, seq: int, digest: bytes) -> None:
         """An event admitted provisionally is stored at ``seq``: what :meth:`admit` again would do, for less."""
         self.sessions[key].accepted[msg_id] = (seq, digest)
 
-    def admit(self, event: events.Event, seq: int, digest: int) -> None:
+    def admit(self, event: events.Event, seq: int, digest: bytes) -> None:
         """Record an event the stream holds at ``seq`` (live, or read back at start-up; 0: provisionally) with the
         :func:`fingerprint` of its content."""
         key = event.session.key

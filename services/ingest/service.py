@@ -130,7 +130,7 @@ class _Admitted(NamedTuple):
     subject: str
     """Where it is stored."""
     msg_id: str
-    digest: int
+    digest: bytes
     encoded: bytes
 
 
