@@ -220,16 +220,12 @@ class SessionFold(SessionState, dict=True):
         return math.inf if opened.length.time_ms is None else self.started_at + opened.length.time_ms
 
     def _shows_chequered(self, car: CarRecord, laps_before: int, at: int) -> bool:
-        """Whether this crossing is the leader's first once the distance is done (no explicit flag yet)."""
-        opened = self.opened
-        assert opened is not None
-        length = opened.length  # the distance first: it is not done at nearly every lap
-        if self.started_at is None:
-            return False
-        if length.laps is not None:
-            return car.last_lap_number >= length.laps and opened.kind is SessionKind.RACE
-        if length.time_ms is None or at < self.started_at + length.time_ms or opened.kind is not SessionKind.RACE:
-            return False
+        """Whether this crossing of a race (at or after :attr:`_finish_from`: a race, started, its time up if it is
+        run to a time) is the leader's first once the distance is done (no explicit flag yet)."""
+        assert self.opened is not None
+        laps = self.opened.length.laps
+        if laps is not None:
+            return car.last_lap_number >= laps
         # the leader: no other car still in the race (not retired, not stopped on the circuit) had more laps
         return all(
             other is car or other.last_lap_number <= laps_before or other.retired or other.not_seen(at, self.rules)
