@@ -79,7 +79,9 @@ async def test_a_frame_too_large_or_on_a_closed_connection_is_refused(nats_url: 
         await write_frame(nc, hpub_frame("a.b", "", {"K": "v"}, b"{}"), 2)
 
 
-async def test_a_batch_is_stored_whole_in_order_and_one_that_would_break_writes_nothing(nc: Client) -> None:
+async def test_a_batch_is_stored_whole_in_order_and_one_that_would_break_writes_nothing(
+    nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A batch is written in one piece at its commit: its messages are stored contiguously, in order, each under its
     own id. A message whose frame would break is refused before anything of its batch is written, the messages added
     before it included."""
@@ -88,11 +90,21 @@ async def test_a_batch_is_stored_whole_in_order_and_one_that_would_break_writes_
     publisher = PipelinedPublisher(nc)
     await publisher.start()
     subject = events_subject(SessionRef("frames", "batch", "race"))
+    written: list[bytes] = []
+    send = nc._send_command
+
+    async def counted(cmd: bytes, priority: bool = False) -> None:
+        written.append(cmd)
+        await send(cmd, priority)
+
+    monkeypatch.setattr(nc, "_send_command", counted)
     try:
         batch = publisher.batch()
         for i in range(5):
             batch.add(subject, b'{"n":%d}' % i, {"Nats-Msg-Id": f"m{i}"})
+        assert not written  # nothing goes out before the commit
         acks = await asyncio.wait_for(await batch.commit(), 5)
+        assert len(written) == 1 and written[0].count(b"HPUB ") == 5  # then the five frames in one write
         first = acks[0].seq
         assert [ack.seq for ack in acks] == list(range(first, first + 5))
         for i, ack in enumerate(acks):
@@ -102,8 +114,10 @@ async def test_a_batch_is_stored_whole_in_order_and_one_that_would_break_writes_
         broken = publisher.batch()
         broken.add(subject, b'{"n":5}', {"Nats-Msg-Id": "m5"})
         broken.add(subject, b'{"n":6}', {"Nats-Msg-Id": "m6\r\nPUB evil 0"})
+        before = len(written)
         with pytest.raises(ValueError, match="a line break"):
             await broken.commit()
+        assert len(written) == before
         again = publisher.batch()
         again.add(subject, b'{"n":7}', {"Nats-Msg-Id": "m7"})
         (ack,) = await asyncio.wait_for(await again.commit(), 5)
