@@ -97,9 +97,10 @@ class LiveClassification:
         self._fast = False
         """Whether rows may be updated one car at a time: not with a position drop (it moves a car inside its group)."""
         self._rows: dict[str, ClassifiedCar] = {}
-        self._encoded: dict[str, bytes] = {}
         self._numbers: list[str] = []
         """The cars in result order."""
+        self._blobs: list[bytes] = []
+        """Their rows encoded, in the same order (a row's position is its index + 1)."""
         self._keys: list[tuple[int, ...]] = []
         """Their ordering keys, in the same order."""
         self._standings: dict[str, Standing] = {}
@@ -136,14 +137,18 @@ class LiveClassification:
         assert built is not None, "update() first"
         head = _encoder.encode(classification(state, built, [], self._flags_of(state)))
         at = head.index(_CARS) + len(_CARS)  # the first: no string holds an unescaped quote
-        rows = list(map(self._encoded.__getitem__, self._numbers))
-        if not rows:
+        blobs = self._blobs
+        if not blobs:
             return head
         # one join, one copy of each row (a 24-hour race's value is some 300 KB): the head goes with the first and
-        # last rows
-        rows[0] = head[:at] + rows[0]
-        rows[-1] += head[at:]
-        return b",".join(rows)
+        # last rows for the join, which are put back after it
+        first, last = blobs[0], blobs[-1]
+        blobs[0] = head[:at] + first
+        blobs[-1] += head[at:]
+        try:
+            return b",".join(blobs)
+        finally:
+            blobs[0], blobs[-1] = first, last
 
     def _flags_of(self, state: SessionState) -> Flags:
         """The session's flags, made again only when its periods changed: a flag shown adds a period or changes
@@ -161,8 +166,8 @@ class LiveClassification:
         built = self._built = build(state)
         self._fast = not any(d.kind is PenaltyKind.POSITION_DROP for ds in built.decisions.values() for d in ds)
         self._rows = {r.number: r for r in built.rows}
-        self._encoded = {r.number: _encoder.encode(r) for r in built.rows}
         self._numbers = [r.number for r in built.rows]
+        self._blobs = [_encoder.encode(r) for r in built.rows]
         self._keys = [built.key(s) for s in built.order]
         self._standings = dict(zip(self._numbers, built.order, strict=True))
         self._places = dict(zip(self._numbers, built.places, strict=True))
@@ -230,7 +235,7 @@ class LiveClassification:
         build: a car changed the distance the others' is measured against, or its class."""
         built = self._built
         assert built is not None
-        frame, order, keys, numbers = built.frame, built.order, self._keys, self._numbers
+        frame, order, keys, numbers, blobs = built.frame, built.order, self._keys, self._numbers, self._blobs
         start: int | None = None
         for number in sorted(dirty):
             car = state.cars[number]
@@ -241,7 +246,9 @@ class LiveClassification:
                 built.standings.append(s)
                 old = None
             else:
-                old = bisect_left(keys, built.key(s))
+                old = self._places[number].position - 1  # as last placed: another car moved here may shift it
+                if old >= len(order) or order[old] is not s:
+                    old = bisect_left(keys, built.key(s))
                 assert order[old] is s
                 past = self._rows[number]
                 if (past.class_name, past.sub_class) != (car.class_name, car.sub_class):
@@ -255,11 +262,12 @@ class LiveClassification:
                 keys[old] = key
                 continue
             if old is not None:
-                del order[old], keys[old], numbers[old]
+                del order[old], keys[old], numbers[old], blobs[old]
             new = bisect_left(keys, key)
             order.insert(new, s)
             keys.insert(new, key)
             numbers.insert(new, number)
+            blobs.insert(new, b"")  # a dirty car's row is stored afresh
             start = min(new, old if old is not None else new, len(order) if start is None else start)
         return len(order) if start is None else start
 
@@ -354,7 +362,7 @@ class LiveClassification:
 
     def _store(self, new: ClassifiedCar) -> None:
         self._rows[new.number] = new
-        self._encoded[new.number] = _encoder.encode(new)
+        self._blobs[new.position - 1] = _encoder.encode(new)
 
 
 ALL_GAPS = frozenset(range(len(GAP_FIELDS)))
