@@ -256,7 +256,7 @@ class LiveClassification:
                 if _moves_the_distance(frame, s, fresh):
                     return None
             settle(state, fresh, frame)
-            vars(s).update(vars(fresh))  # the same object: the places that name it stay right
+            s.take(fresh)
             key = built.key(s)
             if old is not None and not ((old + 1 < len(keys) and keys[old + 1] < key) or (old and keys[old - 1] > key)):
                 keys[old] = key

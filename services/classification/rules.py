@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 from schemas.events import (
@@ -93,6 +93,15 @@ class Standing:
     """The instant its race time is counted from (the start, or its first lap's start without one)."""
     done: bool = False
     """It will not cross the line again in this race: it took the flag or retired, or the race is over."""
+
+    def take(self, fresh: Standing) -> None:
+        """Become ``fresh``, the same car's standing made again, in place: the places that name this one stay right.
+        (Field by field: compiled (:mod:`services.classification.compiled`), a standing has no ``__dict__``.)"""
+        for name in STANDING_FIELDS:
+            setattr(self, name, getattr(fresh, name))
+
+
+STANDING_FIELDS = tuple(f.name for f in fields(Standing))
 
 
 def _decisions(state: SessionState, over: bool) -> dict[str, list[AppliedDecision]]:
