@@ -54,8 +54,9 @@ def _fold(tree: Path) -> tuple[str, str, str]:
 
 
 def test_the_core_this_suite_runs_is_the_compiled_one() -> None:
-    assert live.__file__ is not None and live.__file__.endswith(".so")
-    assert rules.__file__ is not None and rules.__file__.endswith(".so")
+    stale = "the build is older than a source: `make test` compiles it again first (or `make install`)"
+    assert live.__file__ is not None and live.__file__.endswith(".so"), stale
+    assert rules.__file__ is not None and rules.__file__.endswith(".so"), stale
 
 
 def test_compiled_and_from_source_every_value_of_a_race_is_the_same_bytes(tmp_path: Path) -> None:
