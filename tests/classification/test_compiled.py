@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 FOLD = """
-import hashlib, sys
+import hashlib
 from services.classification import live
 from services.classification.fold import ClassificationProjection
 from services.simulator.endurance import RaceSpec, simulate
