@@ -350,7 +350,7 @@ class ClassificationProjection:
         key = session.key
         state = self.sessions.get(key)
         if state is None:
-            state = self.sessions[key] = SessionFold(event.session)
+            state = self.sessions[key] = SessionFold(session)
         try:
             state.apply(seq, event)
         except FoldError as error:

@@ -172,7 +172,7 @@ class LiveClassification:
         self._standings = dict(zip(self._numbers, built.order, strict=True))
         self._places = dict(zip(self._numbers, built.places, strict=True))
         self._bests = {number: self._best_of(s, built) for number, s in self._standings.items()}
-        self._best_times = Counter(ms for _, ms, _ in self._bests.values() if ms is not None)
+        self._best_times = Counter([ms for _, ms, _ in self._bests.values() if ms is not None])
         self._shared_times = sum(1 for n in self._best_times.values() if n > 1)
         rules = state.rules
         self._silent_after = {number: s.car.silent_after(rules) for number, s in self._standings.items()}
