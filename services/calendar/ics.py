@@ -114,12 +114,23 @@ def _entry(uid: str, summary: str, location: str, stamp: datetime) -> icalendar.
     entry.add("uid", uid)
     entry.add("dtstamp", stamp)
     entry.add("last-modified", stamp)
-    entry.add("summary", summary)
-    entry.add("location", location)
+    entry.add("summary", _Text(summary))
+    entry.add("location", _Text(location))
     return entry
 
 
+class _Text(icalendar.vText):
+    """A summary's or location's TEXT escaped as RFC 5545 (3.3.11) says: icalendar's own escaping takes a backslash
+    and an ``N`` in the text for a line break, so a session named ``\\N`` came back named otherwise (its reading is
+    right)."""
+
+    def to_ical(self) -> bytes:
+        escaped = str(self).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+        return escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n").encode()
+
+
 def _add_all(entry: icalendar.Event, values: dict[str, str]) -> None:
+    """``X-`` properties, which icalendar writes and reads as they are."""
     for name, value in values.items():
         entry.add(name, value)
 

@@ -37,6 +37,19 @@ def test_a_session_ending_in_the_repeated_hour_keeps_its_end() -> None:
     assert schedule_of(from_ics(feed, "x.ics")[0]) == schedule_of(season)
 
 
+def test_text_with_backslashes_and_separators_reads_back_as_written() -> None:
+    """A session named ``\\N`` came back as a line break: icalendar's escaping takes a backslash and an ``N`` for one
+    (found by the property test below)."""
+    names = ["\\N", "C:\\new, old; \\n", "two\nlines"]
+    sessions = [
+        structs.replace(SEASON.rounds[1].sessions[0], session=f"s{i}", name=name) for i, name in enumerate(names)
+    ]
+    season = CalendarPublished(name="a\\N;b", rounds=[structs.replace(SEASON.rounds[1], name="\\N", sessions=sessions)])
+    again, skipped = from_ics(to_ics(read_model("c", season)), "x.ics")
+    assert skipped == []
+    assert schedule_of(again) == schedule_of(season)
+
+
 @settings(max_examples=80, deadline=None)
 @given(seasons())
 def test_an_export_read_back_is_the_same_calendar(season: CalendarPublished) -> None:
