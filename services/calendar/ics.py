@@ -96,8 +96,20 @@ def to_ics(calendar: SeasonCalendar) -> bytes:
             feed.add_component(entry)
     if days:
         feed.add_missing_timezones(first_date=min(days) - timedelta(days=1), last_date=max(days) + timedelta(days=2))
+        _zones_in_order(feed)
     data: bytes = feed.to_ical()
     return data
+
+
+def _zones_in_order(feed: icalendar.Calendar) -> None:
+    """The feed's ``VTIMEZONE`` components by ``TZID``, in the places they hold: icalendar adds them in the order of a
+    set of names, which changes from one process to the next with Python's string hashing (the same calendar gave
+    two feeds)."""
+    parts = feed.subcomponents
+    slots = [index for index, part in enumerate(parts) if part.name == "VTIMEZONE"]
+    zones = sorted((parts[index] for index in slots), key=lambda part: str(part["TZID"]))
+    for index, part in zip(slots, zones, strict=True):
+        parts[index] = part
 
 
 def _shown(at: int, where: ZoneInfo) -> datetime:

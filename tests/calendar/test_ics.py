@@ -3,7 +3,11 @@ summaries."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import icalendar
 import pytest
@@ -16,6 +20,7 @@ from services.calendar.ics import from_ics, to_ics
 from tests.calendar.seasons import SPRINT, at, read_model, seasons
 
 SEASON = decode_calendar(SPRINT.read_bytes(), SPRINT.name).season
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def schedule_of(season: CalendarPublished) -> tuple[object, ...]:
@@ -48,6 +53,24 @@ def test_text_with_backslashes_and_separators_reads_back_as_written() -> None:
     again, skipped = from_ics(to_ics(read_model("c", season)), "x.ics")
     assert skipped == []
     assert schedule_of(again) == schedule_of(season)
+
+
+def test_the_same_calendar_gives_the_same_feed_in_any_process() -> None:
+    """Its time zones were in the order of a set of names, which Python's string hashing orders afresh in each process
+    (the example season's circuits are in two zones)."""
+    script = (
+        "import sys; from services.calendar.files import decode_calendar; from services.calendar.ics import to_ics;"
+        "from tests.calendar.seasons import SPRINT, read_model;"
+        "sys.stdout.buffer.write(to_ics(read_model('c', decode_calendar(SPRINT.read_bytes(), SPRINT.name).season)))"
+    )
+    feeds = {
+        subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, check=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }  # fmt: skip
+    assert len(feeds) == 1
 
 
 @settings(max_examples=80, deadline=None)
